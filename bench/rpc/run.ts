@@ -1,0 +1,211 @@
+/**
+ * The RPC benchmark (`npm run bench:rpc`): unary Echo(Ping) and Feed calls over loopback, the
+ * server and the load generator in separate processes, for Meridian (framework path and bare
+ * transport), @grpc/grpc-js and a raw length-prefixed echo (the floor), at several concurrency
+ * levels. Writes bench/results/rpc.json and bench/results/rpc.svg.
+ *
+ *   --duration <s>      measured seconds per run (default 5)
+ *   --warmup <s>        warm-up seconds per run (default 1)
+ *   --quick             CI mode: 0.25 s runs, 0.1 s warm-up (under a minute in all)
+ *   --peers a,b         subset of meridian,meridian-seam,grpc-js,raw
+ *   --cases echo,feed   subset of the cases
+ *   --concurrency 1,64  concurrency levels (default 1,64,256)
+ *   --cpu-prof          run the children with --cpu-prof (profiles in .tmp/prof/)
+ *   --out <dir>         where to write the results (default bench/results)
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { renderChart, type ChartPoint } from "./chart.js";
+import type { LoadResult, RunSpec } from "./load.js";
+import { PEERS, type PeerName } from "./peers.js";
+import type { ServerStats } from "./server.js";
+import { CASES, type CaseName } from "./service.js";
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string" },
+    warmup: { type: "string" },
+    quick: { type: "boolean", default: false },
+    peers: { type: "string" },
+    cases: { type: "string" },
+    concurrency: { type: "string" },
+    "cpu-prof": { type: "boolean", default: false },
+    out: { type: "string" },
+  },
+});
+
+const quick = args.quick === true;
+const durationMs = Math.round(1000 * Number(args.duration ?? (quick ? 0.25 : 5)));
+const warmupMs = Math.round(1000 * Number(args.warmup ?? (quick ? 0.1 : 1)));
+const peers = (args.peers?.split(",") ?? [...PEERS]) as PeerName[];
+const cases = (args.cases?.split(",") ?? [...CASES]) as CaseName[];
+const concurrencies = (args.concurrency ?? "1,64,256").split(",").map(Number);
+const outDir = args.out ?? fileURLToPath(new URL("../results/", import.meta.url));
+for (const p of peers) if (!PEERS.includes(p)) throw new Error(`unknown peer ${p}; choose from ${PEERS.join(", ")}`);
+
+/** One measured run. */
+interface RunResult extends LoadResult {
+  peer: PeerName;
+  name: CaseName;
+  concurrency: number;
+  server: ServerStats;
+}
+
+const execArgv = ["--conditions=meridian-source", "--import", "tsx"];
+if (args["cpu-prof"]) execArgv.push("--cpu-prof", "--cpu-prof-dir=.tmp/prof");
+
+function child(script: string, peer: PeerName): ChildProcess {
+  return fork(fileURLToPath(new URL(script, import.meta.url)), [peer], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+}
+
+/** The next message of `type` from a child, failing after `ms` or if it exits first. */
+function next<T>(c: ChildProcess, type: string, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no "${type}" from the child within ${ms} ms`)), ms);
+    const onMessage = (m: { type: string; error?: string }): void => {
+      if (m.type === type) done(undefined, m as T);
+      else if (m.type === "failed") done(new Error(m.error));
+    };
+    const onExit = (code: number | null): void => done(new Error(`the child exited (${code}) before "${type}"`));
+    const done = (err: Error | undefined, value?: T): void => {
+      clearTimeout(timer);
+      c.off("message", onMessage);
+      c.off("exit", onExit);
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    c.on("message", onMessage);
+    c.on("exit", onExit);
+  });
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null) return;
+  const exited = new Promise((r) => c.once("exit", r));
+  c.send({ type: "close" });
+  const timer = setTimeout(() => c.kill("SIGKILL"), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function benchPeer(peer: PeerName, results: RunResult[], failures: string[]): Promise<void> {
+  const server = child("./server.ts", peer);
+  const load = child("./load.ts", peer);
+  try {
+    const { address } = await next<{ address: string }>(server, "ready", 20_000);
+    await next(load, "ready", 20_000);
+    for (const name of cases) {
+      for (const concurrency of concurrencies) {
+        const spec: RunSpec = { address, name, concurrency, warmupMs, durationMs };
+        load.send({ type: "run", spec });
+        const limit = warmupMs + durationMs + 30_000;
+        await next(load, "warm", limit);
+        server.send({ type: "reset" });
+        const { result } = await next<{ result: LoadResult }>(load, "result", limit);
+        server.send({ type: "stats" });
+        const { stats } = await next<{ stats: ServerStats }>(server, "stats", 5000);
+        const r: RunResult = { peer, name, concurrency, ...result, server: stats };
+        results.push(r);
+        console.log(
+          `${peer.padEnd(14)} ${name.padEnd(5)} c=${String(concurrency).padEnd(4)} ${fmt(r.rps).padStart(9)} req/s  p50 ${us(r.p50Us)}  p99 ${us(r.p99Us)}  p999 ${us(r.p999Us)}  server ELD p99 ${r.server.eventLoopDelayP99Ms.toFixed(1)} ms  RSS ${r.server.rssMB.toFixed(0)} MB${r.errors ? `  errors ${r.errors} (${r.firstError})` : ""}`,
+        );
+      }
+    }
+  } catch (e) {
+    const msg = `${peer}: ${e instanceof Error ? e.message : String(e)}`;
+    failures.push(msg);
+    console.error(`failed: ${msg}`);
+  } finally {
+    await Promise.all([stop(load), stop(server)]);
+  }
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function us(v: number): string {
+  return (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(0)} µs`).padStart(9);
+}
+
+/** Meridian against each peer for one case and concurrency. */
+interface Ratio {
+  name: CaseName;
+  concurrency: number;
+  meridian: PeerName;
+  throughputVsGrpc?: number;
+  throughputVsRaw?: number;
+  p99VsGrpc?: number;
+}
+
+function ratios(results: RunResult[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const meridian of ["meridian", "meridian-seam"] as const) {
+    for (const name of cases) {
+      for (const concurrency of concurrencies) {
+        const find = (p: PeerName) => results.find((r) => r.peer === p && r.name === name && r.concurrency === concurrency);
+        const m = find(meridian);
+        if (m === undefined) continue;
+        const g = find("grpc-js");
+        const raw = find("raw");
+        const measured = (r: RunResult | undefined): r is RunResult => r !== undefined && r.requests > 0;
+        out.push({
+          name,
+          concurrency,
+          meridian,
+          throughputVsGrpc: measured(g) ? m.rps / g.rps : undefined,
+          throughputVsRaw: measured(raw) ? m.rps / raw.rps : undefined,
+          p99VsGrpc: measured(g) && m.requests > 0 ? m.p99Us / g.p99Us : undefined,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+const results: RunResult[] = [];
+const failures: string[] = [];
+const started = Date.now();
+console.log(
+  `RPC benchmark: ${peers.join(", ")} | cases ${cases.join(", ")} | concurrency ${concurrencies.join(", ")} | ${durationMs} ms per run after ${warmupMs} ms warm-up | ${cpus().length} CPUs, Node ${process.version}`,
+);
+for (const peer of peers) await benchPeer(peer, results, failures);
+
+const rs = ratios(results);
+console.log("\nMeridian vs peers (throughput ratio; p99 ratio, lower is better):");
+for (const r of rs) {
+  const x = (v: number | undefined, d = 2): string => (v === undefined ? "-" : v.toFixed(d));
+  console.log(
+    `  ${r.meridian.padEnd(14)} ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${x(r.throughputVsGrpc, 1)}x grpc-js  ${x(r.throughputVsRaw)} of raw  p99 ${x(r.p99VsGrpc, 3)} of grpc-js`,
+  );
+}
+const target = rs.find((r) => r.meridian === "meridian" && r.name === "echo" && r.concurrency === 64);
+const targets = target && {
+  case: "echo, concurrency 64, framework path",
+  throughputVsGrpc: { want: ">= 15", got: target.throughputVsGrpc, met: (target.throughputVsGrpc ?? 0) >= 15 },
+  throughputVsRaw: { want: ">= 0.70", got: target.throughputVsRaw, met: (target.throughputVsRaw ?? 0) >= 0.7 },
+  p99VsGrpc: { want: "<= 0.10", got: target.p99VsGrpc, met: (target.p99VsGrpc ?? Infinity) <= 0.1 },
+};
+
+mkdirSync(outDir, { recursive: true });
+const meta = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  durationMs,
+  warmupMs,
+  quick,
+  wallSeconds: (Date.now() - started) / 1000,
+};
+writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, targets, failures }, null, 2) + "\n");
+const points: ChartPoint[] = results.map((r) => ({ peer: r.peer, name: r.name, concurrency: r.concurrency, rps: r.rps, p99Us: r.p99Us }));
+writeFileSync(
+  `${outDir}/rpc.svg`,
+  renderChart(points, cases, `${meta.date.slice(0, 10)} · Node ${meta.node} · ${meta.cpus} CPUs · ${durationMs / 1000} s per run · server and load generator in separate processes`),
+);
+console.log(`\nwrote ${outDir}rpc.json and rpc.svg in ${meta.wallSeconds.toFixed(0)} s`);
+if (failures.length > 0) process.exitCode = 1;

@@ -1,0 +1,38 @@
+/**
+ * What the RPC benchmark calls: bench.Echo (bench/rpc/proto/echo.proto) as a Meridian service
+ * descriptor, and the messages of each case, from the codec benchmark's fixtures.
+ */
+import type { MethodDescriptor, ServiceDescriptor } from "meridian-rpc/runtime";
+import { fixtures, withBigInt, type FeedData, type PingData } from "../codec/data.js";
+import { FeedResponse, Ping } from "../codec/gen/feed.js";
+
+/** The service descriptor, as codegen would print it for echo.proto. */
+export const EchoService = {
+  typeName: "bench.Echo",
+  methods: {
+    echo: { name: "Echo", kind: "unary", input: Ping, output: Ping, idempotency: "IDEMPOTENCY_UNKNOWN" } as MethodDescriptor<typeof Ping, typeof Ping>,
+    feed: { name: "Feed", kind: "unary", input: Ping, output: FeedResponse, idempotency: "NO_SIDE_EFFECTS" } as MethodDescriptor<typeof Ping, typeof FeedResponse>,
+  },
+} satisfies ServiceDescriptor;
+
+/** The benchmark's cases: a unary echo of a Ping, and a Ping answered with the 20-item feed. */
+export type CaseName = "echo" | "feed";
+export const CASES: readonly CaseName[] = ["echo", "feed"];
+
+/** The fixtures in the neutral form of bench/codec/data.ts (64-bit integers as numbers). */
+export function caseData(): { ping: PingData; feed: FeedData } {
+  const all = fixtures();
+  const ping = all.find((f) => f.size === "ping")!;
+  const feed = all.find((f) => f.size === "feed")!;
+  if (ping.kind !== "ping" || feed.kind !== "feed") throw new Error("bench/codec/data.ts fixtures changed shape");
+  return { ping: ping.data, feed: feed.data };
+}
+
+/** The request and response messages of each case in Meridian's representation. */
+export function meridianMessages(): { ping: Ping; feed: FeedResponse } {
+  const all = fixtures();
+  const ping = Ping.create(withBigInt(all.find((f) => f.size === "ping")!) as Partial<Ping>);
+  const feed = FeedResponse.create(withBigInt(all.find((f) => f.size === "feed")!) as Partial<FeedResponse>);
+  // Decode once from bytes so nested messages have every field in its generated shape.
+  return { ping: Ping.decode(Ping.encode(ping)), feed: FeedResponse.decode(FeedResponse.encode(feed)) };
+}

@@ -1,0 +1,69 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { main } from "./cli.js";
+import { REPO_ROOT } from "./regen.js";
+import { removeTestDirs, testWorkDir } from "./test-harness.js";
+
+afterAll(removeTestDirs);
+
+function workDir(): string {
+  return testWorkDir("cli");
+}
+
+/** Runs codegen/cli.ts through tsx, as `meridian` runs during development. */
+function meridian(args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
+  const tsx = join(REPO_ROOT, "node_modules", "tsx", "dist", "esm", "index.mjs");
+  return spawnSync(process.execPath, ["--conditions=meridian-source", "--import", tsx, join(REPO_ROOT, "codegen", "cli.ts"), ...args], {
+    cwd,
+    encoding: "utf8",
+  });
+}
+
+describe("cli - meridian gen", () => {
+  it("cli - generates one file per input, named after it, in subdirectories", () => {
+    const dir = workDir();
+    mkdirSync(join(dir, "proto", "pkg"), { recursive: true });
+    writeFileSync(join(dir, "proto", "pkg", "a.proto"), 'syntax = "proto3";\npackage pkg;\nimport "b.proto";\nmessage A { B b = 1; }\n');
+    writeFileSync(join(dir, "proto", "b.proto"), 'syntax = "proto3";\nmessage B { int32 x = 1; }\n');
+    const res = meridian(["gen", "proto/pkg/a.proto", "proto/b.proto", "-I", "proto", "--out", "out"], dir);
+    expect(res.stderr).toBe("");
+    expect(res.status).toBe(0);
+    const a = readFileSync(join(dir, "out", "pkg", "a.ts"), "utf8");
+    expect(a).toContain('import { B, type BView } from "../b.js";');
+    expect(existsSync(join(dir, "out", "b.ts"))).toBe(true);
+  });
+
+  it("cli - bad IDL: exit code 1, file:line:column on stderr, nothing written", () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "ok.proto"), 'syntax = "proto3";\nmessage Ok {}\n');
+    writeFileSync(join(dir, "bad.proto"), 'syntax = "proto3";\nmessage Bad {\n  int32 x = 1;\n  int32 y = 1;\n}\n');
+    const res = meridian(["gen", "ok.proto", "bad.proto", "--out", "out"], dir);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toBe("bad.proto:4:13: field number 1 is already used in Bad\n");
+    expect(existsSync(join(dir, "out"))).toBe(false);
+  });
+
+  it("cli - --runtime and --wkt with a path import relatively", () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "t.proto"), 'syntax = "proto3";\nimport "google/protobuf/empty.proto";\nmessage T { google.protobuf.Empty e = 1; }\n');
+    const code = main(
+      ["gen", join(dir, "t.proto"), "-I", dir, "--out", join(dir, "gen", "deep"), "--runtime", join(dir, "rt", "index.ts"), "--wkt", "my-wkt"],
+      { stdout: () => undefined, stderr: () => undefined },
+    );
+    expect(code).toBe(0);
+    const out = readFileSync(join(dir, "gen", "deep", "t.ts"), "utf8");
+    expect(out).toContain('} from "../../rt/index.js";');
+    expect(out).toContain('from "my-wkt";');
+  });
+
+  it("cli - --version and --help", () => {
+    const out: string[] = [];
+    const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => out.push(t) };
+    expect(main(["--version"], io)).toBe(0);
+    expect(out.join("")).toMatch(/^meridian v\d+\.\d+\.\d+/);
+    expect(main(["--help"], io)).toBe(0);
+    expect(out.join("")).toContain("usage: meridian gen");
+  });
+});

@@ -1,0 +1,60 @@
+import { pathToFileURL } from "node:url";
+import { resolve } from "node:path";
+import { filesFromDescriptors } from "./descriptor.js";
+import { emitFile } from "./emit-file.js";
+import { IdlError } from "./errors.js";
+import type { Int64Mode } from "./model.js";
+import {
+  CodeGeneratorRequest,
+  CodeGeneratorResponse,
+  CodeGeneratorResponse_Feature,
+} from "./plugin/gen/google/protobuf/compiler/plugin.js";
+
+/**
+ * protoc-gen-meridian: answers one CodeGeneratorRequest with the same files `meridian gen`
+ * writes (comments come from the request's source_code_info). Parameters, comma separated:
+ * `int64=bigint|number|string`. Errors in the IDL are returned in the response's `error`, which
+ * protoc prints before failing.
+ */
+export function runPlugin(request: Uint8Array): Uint8Array {
+  const req = CodeGeneratorRequest.decode(request);
+  const res = CodeGeneratorResponse.create({
+    supportedFeatures: BigInt(CodeGeneratorResponse_Feature.FEATURE_PROTO3_OPTIONAL),
+  });
+  try {
+    const { int64 } = parseParameter(req.parameter ?? "");
+    const files = filesFromDescriptors(req.protoFile, req.fileToGenerate);
+    const outputs = files.map((f) => emitFile(f, { int64 }));
+    res.file = outputs.map((o) => ({ name: o.name, content: o.content }));
+  } catch (e) {
+    if (!(e instanceof IdlError || e instanceof ParameterError)) throw e;
+    res.error = e.message;
+    res.file = [];
+  }
+  return CodeGeneratorResponse.encode(res);
+}
+
+class ParameterError extends Error {}
+
+function parseParameter(parameter: string): { int64: Int64Mode } {
+  let int64: Int64Mode = "bigint";
+  for (const part of parameter.split(",")) {
+    const p = part.trim();
+    if (p === "") continue;
+    const [key, value] = p.split("=", 2) as [string, string | undefined];
+    if (key === "int64" && (value === "bigint" || value === "number" || value === "string")) int64 = value;
+    else throw new ParameterError(`protoc-gen-meridian: unknown parameter "${p}" (expected int64=bigint|number|string)`);
+  }
+  return { int64 };
+}
+
+/** Reads the request from stdin, writes the response to stdout. */
+export async function pluginMain(): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  process.stdout.write(runPlugin(Buffer.concat(chunks)));
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  await pluginMain();
+}

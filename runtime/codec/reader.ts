@@ -1,0 +1,500 @@
+import { DecodeError } from "./errors.js";
+import { isValidUtf8 } from "./utf8.js";
+
+/** Protobuf wire types. */
+export const WireType = {
+  Varint: 0,
+  Fixed64: 1,
+  LengthDelimited: 2,
+  StartGroup: 3,
+  EndGroup: 4,
+  Fixed32: 5,
+} as const;
+
+/** Default limit on message nesting, as in protobuf's C++ and Java runtimes. */
+export const DEFAULT_DEPTH_LIMIT = 100;
+
+const TWO_32 = 4294967296;
+
+// One scratch buffer for floats and doubles: decoding allocates no DataView.
+const f64 = new Float64Array(1);
+const f32 = new Float32Array(1);
+const f64b = new Uint8Array(f64.buffer);
+const f32b = new Uint8Array(f32.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
+
+/**
+ * Short ASCII strings repeat a lot in RPC payloads (regions, enum-like values, map keys): they
+ * are interned in a small direct-mapped cache, so a repeat costs a hash and a compare instead of
+ * a string allocation. Anything longer, or not ASCII, is decoded natively.
+ */
+const INTERN_MAX = 16;
+const INTERN_SLOTS = 4096;
+const internCache: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
+
+function decodeShortAscii(buf: Uint8Array, start: number, end: number): string | undefined {
+  let h = end - start;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b >= 0x80) return undefined;
+    h = Math.imul(h ^ b, 0x9e3779b1);
+  }
+  const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
+  const hit = internCache[slot];
+  if (hit !== undefined && hit.length === end - start) {
+    let same = true;
+    for (let i = 0, p = start; p < end; i++, p++) {
+      if (hit.charCodeAt(i) !== buf[p]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return hit;
+  }
+  const s = utf8Slice.call(buf, start, end);
+  internCache[slot] = s;
+  return s;
+}
+
+/**
+ * Reads protobuf wire data from a byte array, bounds-checked: every read that would pass `end`
+ * raises a DecodeError rather than reading garbage. `bytes()` and views return subarrays of the
+ * input (no copy), so the input must not be modified while they are in use.
+ */
+export class Reader {
+  pos: number;
+  end: number;
+  /** High 32 bits of the last 64-bit varint or fixed64 read by `varint64` / `fixed64Parts`. */
+  hi = 0;
+  /** Low 32 bits of the last 64-bit varint or fixed64 read by `varint64` / `fixed64Parts`. */
+  lo = 0;
+
+  constructor(
+    public buf: Uint8Array,
+    pos = 0,
+    end = buf.length,
+    /** Nesting limit: decoders raise DEPTH_EXCEEDED past it. */
+    readonly depthLimit = DEFAULT_DEPTH_LIMIT,
+  ) {
+    this.pos = pos;
+    this.end = end;
+  }
+
+  /**
+   * Reads a length prefix and narrows `end` to the body it announces. Returns the previous end,
+   * which the caller restores after reading the body: nested reads can never pass their body.
+   */
+  limit(): number {
+    const n = this.length();
+    const saved = this.end;
+    this.end = this.pos + n;
+    return saved;
+  }
+
+  /** Raises a TRUNCATED DecodeError at the end of the data (where the value was cut off). */
+  truncated(what: string): never {
+    this.pos = this.end;
+    throw new DecodeError("TRUNCATED", this.end, `truncated ${what}: the data ends inside it`);
+  }
+
+  /** Reads a tag, checking that it names a valid field number and wire type. */
+  tag(): number {
+    const at = this.pos;
+    const t = this.uint32();
+    if (this.pos - at >= 5 && (this.pos - at > 5 || this.buf[this.pos - 1]! > 0x0f)) {
+      throw new DecodeError("INVALID_TAG", at, "tag does not fit in 32 bits");
+    }
+    if (t >>> 3 === 0) throw new DecodeError("INVALID_TAG", at, `invalid tag ${t}: field number 0`);
+    const wt = t & 7;
+    if (wt > 5) throw new DecodeError("INVALID_WIRE_TYPE", at, `invalid wire type ${wt} in tag ${t}`);
+    return t;
+  }
+
+  /** Reads a varint and returns its low 32 bits as an unsigned number. Accepts up to 10 bytes. */
+  uint32(): number {
+    const buf = this.buf;
+    let pos = this.pos;
+    if (pos < this.end) {
+      const b = buf[pos]!;
+      if (b < 128) {
+        this.pos = pos + 1;
+        return b;
+      }
+    }
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= this.end) {
+        this.pos = pos;
+        this.truncated("varint");
+      }
+      const b = buf[pos++]!;
+      if (shift < 32) v |= (b & 127) << shift;
+      if (b < 128) break;
+      shift += 7;
+      if (shift >= 70) {
+        throw new DecodeError("VARINT_TOO_LONG", this.pos, "varint longer than 10 bytes");
+      }
+    }
+    this.pos = pos;
+    return v >>> 0;
+  }
+
+  /** Reads an int32 (or enum) varint. */
+  int32(): number {
+    return this.uint32() | 0;
+  }
+
+  /** Reads a zigzag sint32 varint. */
+  sint32(): number {
+    const v = this.uint32();
+    return (v >>> 1) ^ -(v & 1);
+  }
+
+  /** Reads a bool varint (any non-zero value is true). */
+  bool(): boolean {
+    const pos = this.pos;
+    if (pos < this.end && this.buf[pos]! < 128) {
+      this.pos = pos + 1;
+      return this.buf[pos] !== 0;
+    }
+    this.varint64();
+    return (this.lo | this.hi) !== 0;
+  }
+
+  /** Reads a 64-bit varint into `lo` and `hi` (unsigned halves). */
+  varint64(): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    let lo = 0;
+    let hi = 0;
+    let i = 0;
+    for (;; i++) {
+      if (pos >= this.end) {
+        this.pos = pos;
+        this.truncated("varint");
+      }
+      const b = buf[pos++]!;
+      if (i < 4) lo |= (b & 127) << (i * 7);
+      else if (i === 4) {
+        lo |= (b & 127) << 28;
+        hi |= (b & 127) >> 4;
+      } else if (i < 10) hi |= (b & 127) << (i * 7 - 32);
+      if (b < 128) break;
+      if (i === 9) throw new DecodeError("VARINT_TOO_LONG", this.pos, "varint longer than 10 bytes");
+    }
+    this.pos = pos;
+    this.lo = lo >>> 0;
+    this.hi = hi >>> 0;
+  }
+
+  /** Reads 8 little-endian bytes into `lo` and `hi`. */
+  fixed64Parts(): void {
+    this.lo = this.fixed32();
+    this.hi = this.fixed32();
+  }
+
+  /** Reads a fixed32 as an unsigned number. */
+  fixed32(): number {
+    const pos = this.pos;
+    if (pos + 4 > this.end) this.truncated("fixed32");
+    const b = this.buf;
+    this.pos = pos + 4;
+    return (b[pos]! | (b[pos + 1]! << 8) | (b[pos + 2]! << 16)) + b[pos + 3]! * 0x1000000;
+  }
+
+  /** Reads an sfixed32. */
+  sfixed32(): number {
+    return this.fixed32() | 0;
+  }
+
+  /** Reads a 32-bit float. */
+  float(): number {
+    const pos = this.pos;
+    if (pos + 4 > this.end) this.truncated("float");
+    const b = this.buf;
+    if (LITTLE_ENDIAN) {
+      f32b[0] = b[pos]!;
+      f32b[1] = b[pos + 1]!;
+      f32b[2] = b[pos + 2]!;
+      f32b[3] = b[pos + 3]!;
+    } else {
+      f32b[3] = b[pos]!;
+      f32b[2] = b[pos + 1]!;
+      f32b[1] = b[pos + 2]!;
+      f32b[0] = b[pos + 3]!;
+    }
+    this.pos = pos + 4;
+    return f32[0]!;
+  }
+
+  /** Reads a 64-bit double. */
+  double(): number {
+    const pos = this.pos;
+    if (pos + 8 > this.end) this.truncated("double");
+    const b = this.buf;
+    if (LITTLE_ENDIAN) {
+      for (let i = 0; i < 8; i++) f64b[i] = b[pos + i]!;
+    } else {
+      for (let i = 0; i < 8; i++) f64b[7 - i] = b[pos + i]!;
+    }
+    this.pos = pos + 8;
+    return f64[0]!;
+  }
+
+  // int64 family, bigint representation
+
+  /** Reads an int64 varint as a bigint. */
+  int64(): bigint {
+    this.varint64();
+    return joinSigned(this.lo, this.hi);
+  }
+
+  /** Reads a uint64 varint as a bigint. */
+  uint64(): bigint {
+    this.varint64();
+    return joinUnsigned(this.lo, this.hi);
+  }
+
+  /** Reads a zigzag sint64 varint as a bigint. */
+  sint64(): bigint {
+    const u = this.uint64();
+    return (u >> 1n) ^ -(u & 1n);
+  }
+
+  /** Reads a fixed64 as a bigint. */
+  fixed64(): bigint {
+    this.fixed64Parts();
+    return joinUnsigned(this.lo, this.hi);
+  }
+
+  /** Reads an sfixed64 as a bigint. */
+  sfixed64(): bigint {
+    this.fixed64Parts();
+    return joinSigned(this.lo, this.hi);
+  }
+
+  // int64 family, number representation (values past 2^53 lose precision, by the user's choice)
+
+  /** Reads an int64 varint as a number. */
+  int64Number(): number {
+    this.varint64();
+    return signedNumber(this.lo, this.hi);
+  }
+
+  /** Reads a uint64 varint as a number. */
+  uint64Number(): number {
+    this.varint64();
+    return this.hi * TWO_32 + this.lo;
+  }
+
+  /** Reads a zigzag sint64 varint as a number. */
+  sint64Number(): number {
+    this.varint64();
+    const lo = this.lo;
+    const hi = this.hi;
+    const neg = lo & 1;
+    const l = ((lo >>> 1) | (hi << 31)) >>> 0;
+    const h = hi >>> 1;
+    // -(value + 1) with one rounding: l + 1 is exact (at most 2^32).
+    return neg ? -(h * TWO_32 + (l + 1)) : h * TWO_32 + l;
+  }
+
+  /** Reads a fixed64 as a number. */
+  fixed64Number(): number {
+    this.fixed64Parts();
+    return this.hi * TWO_32 + this.lo;
+  }
+
+  /** Reads an sfixed64 as a number. */
+  sfixed64Number(): number {
+    this.fixed64Parts();
+    return signedNumber(this.lo, this.hi);
+  }
+
+  /** Reads a length prefix and checks it against the end of the enclosing message. */
+  length(): number {
+    const at = this.pos;
+    const n = this.uint32();
+    if (this.pos - at >= 5) {
+      // Lengths are 32-bit: re-read as 64 bits and refuse anything past that.
+      this.pos = at;
+      this.varint64();
+      if (this.hi !== 0) {
+        throw new DecodeError("LENGTH_OUT_OF_RANGE", at, "length does not fit in 32 bits");
+      }
+    }
+    if (n > this.end - this.pos) {
+      throw new DecodeError(
+        "LENGTH_OUT_OF_RANGE",
+        at,
+        `length ${n} runs past the end of the data (${this.end - this.pos} bytes left)`,
+      );
+    }
+    return n;
+  }
+
+  /** Reads a bytes field as a view into the input (no copy). */
+  bytes(): Uint8Array {
+    const n = this.length();
+    const start = this.pos;
+    this.pos = start + n;
+    return this.buf.subarray(start, start + n);
+  }
+
+  /** Reads a string field; invalid UTF-8 raises INVALID_UTF8 (proto3 `string` semantics). */
+  string(): string {
+    const n = this.length();
+    const start = this.pos;
+    const end = start + n;
+    this.pos = end;
+    if (n === 0) return "";
+    if (n <= INTERN_MAX) {
+      const a = decodeShortAscii(this.buf, start, end);
+      if (a !== undefined) return a;
+    }
+    const s = utf8Slice.call(this.buf, start, end);
+    // The native decoder substitutes U+FFFD for bad sequences; only then check strictly.
+    if (s.indexOf("\uFFFD") !== -1 && !isValidUtf8(this.buf, start, end)) {
+      throw new DecodeError("INVALID_UTF8", start, "invalid UTF-8 in a string field");
+    }
+    return s;
+  }
+
+  /** Reads a string field, replacing invalid UTF-8 with U+FFFD (proto2 `string` semantics). */
+  stringLenient(): string {
+    const n = this.length();
+    const start = this.pos;
+    this.pos = start + n;
+    if (n <= INTERN_MAX) {
+      const a = decodeShortAscii(this.buf, start, start + n);
+      if (a !== undefined) return a;
+    }
+    return utf8Slice.call(this.buf, start, start + n);
+  }
+
+  /**
+   * Skips the value of a field whose tag was just read, checking it is well formed (groups must
+   * close with a matching end tag within the depth limit). Returns the position after it.
+   */
+  skip(tag: number, depth = 0): number {
+    switch (tag & 7) {
+      case WireType.Varint: {
+        const buf = this.buf;
+        let pos = this.pos;
+        for (let i = 0; ; i++) {
+          if (pos >= this.end) {
+            this.pos = pos;
+            this.truncated("varint");
+          }
+          if (i === 10) throw new DecodeError("VARINT_TOO_LONG", this.pos, "varint longer than 10 bytes");
+          if (buf[pos++]! < 128) break;
+        }
+        return (this.pos = pos);
+      }
+      case WireType.Fixed64:
+        if (this.pos + 8 > this.end) this.truncated("fixed64");
+        return (this.pos += 8);
+      case WireType.LengthDelimited: {
+        const n = this.length();
+        return (this.pos += n);
+      }
+      case WireType.StartGroup: {
+        if (depth >= this.depthLimit) {
+          throw new DecodeError("DEPTH_EXCEEDED", this.pos, `groups nested deeper than ${this.depthLimit}`);
+        }
+        for (;;) {
+          if (this.pos >= this.end) this.truncated(`group ${tag >>> 3}`);
+          const t = this.tag();
+          if ((t & 7) === WireType.EndGroup) {
+            if (t >>> 3 !== tag >>> 3) {
+              throw new DecodeError(
+                "INVALID_GROUP",
+                this.pos,
+                `end group ${t >>> 3} does not match start group ${tag >>> 3}`,
+              );
+            }
+            return this.pos;
+          }
+          this.skip(t, depth + 1);
+        }
+      }
+      case WireType.EndGroup:
+        throw new DecodeError("INVALID_GROUP", this.pos, `end group ${tag >>> 3} without a start group`);
+      case WireType.Fixed32:
+        if (this.pos + 4 > this.end) this.truncated("fixed32");
+        return (this.pos += 4);
+      default:
+        throw new DecodeError("INVALID_WIRE_TYPE", this.pos, `invalid wire type ${tag & 7}`);
+    }
+  }
+
+  /**
+   * Skips an unknown field whose tag started at `tagStart` and returns its raw bytes, tag
+   * included, to be kept and re-emitted.
+   */
+  unknown(tag: number, tagStart: number, depth = 0): Uint8Array {
+    this.skip(tag, depth);
+    return this.buf.subarray(tagStart, this.pos);
+  }
+
+  /** Raises WRONG_WIRE_TYPE for a known field that arrived with an unexpected wire type. */
+  wrongWireType(tag: number, expected: string): never {
+    throw new DecodeError(
+      "WRONG_WIRE_TYPE",
+      this.pos,
+      `field ${tag >>> 3} has wire type ${tag & 7}, expected ${expected}`,
+    );
+  }
+
+  /** Raises DEPTH_EXCEEDED when `depth` is past the limit. */
+  checkDepth(depth: number): void {
+    if (depth > this.depthLimit) {
+      throw new DecodeError("DEPTH_EXCEEDED", this.pos, `messages nested deeper than ${this.depthLimit}`);
+    }
+  }
+
+  /** Raises MISSING_REQUIRED for a proto2 required field absent from the input. */
+  missingRequired(field: string): never {
+    throw new DecodeError("MISSING_REQUIRED", this.pos, `required field ${field} is missing`);
+  }
+}
+
+/** Joins unsigned 32-bit halves into an unsigned bigint. */
+export function joinUnsigned(lo: number, hi: number): bigint {
+  if (hi < 0x200000) return BigInt(hi * TWO_32 + lo); // below 2^53: one exact conversion
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** Joins unsigned 32-bit halves into a signed (two's complement) bigint. */
+export function joinSigned(lo: number, hi: number): bigint {
+  if (hi < 0x200000) return BigInt(hi * TWO_32 + lo); // 0 <= value < 2^53
+  if (hi > 0xffe00000) return BigInt(signedNumber(lo, hi)); // -2^53 < value < 0
+  return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
+}
+
+function signedNumber(lo: number, hi: number): number {
+  if (hi >= 0x80000000) {
+    // Two's complement negative: -(~value + 1)
+    const l = (~lo + 1) >>> 0;
+    const h = (~hi + (l === 0 ? 1 : 0)) >>> 0;
+    return -(h * TWO_32 + l);
+  }
+  return hi * TWO_32 + lo;
+}
+
+const decodeReader = new Reader(new Uint8Array(0));
+
+/**
+ * The reader behind every generated `decode()`, reset to cover all of `bytes`. Decoders run to
+ * completion without calling user code, so one per process is enough.
+ */
+export function readerFor(bytes: Uint8Array): Reader {
+  const r = decodeReader;
+  r.buf = bytes;
+  r.pos = 0;
+  r.end = bytes.length;
+  return r;
+}

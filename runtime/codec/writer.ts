@@ -1,0 +1,388 @@
+import { EncodeError } from "./errors.js";
+import { utf8WriteLoop } from "./utf8.js";
+
+/** Strings up to this many UTF-16 units are written by the JavaScript loop, longer ones natively. */
+const SHORT_STRING = 24;
+const TWO_32 = 4294967296;
+
+/** Buffer's native UTF-8 writer: present on every Node Buffer, absent from @types/node. */
+interface NativeUtf8 {
+  utf8Write(s: string, offset: number): number;
+}
+const MAX_U64 = 0xffffffffffffffffn;
+const MIN_I64 = -0x8000000000000000n;
+const MAX_I64 = 0x7fffffffffffffffn;
+const MAX_SAFE_BIG = 9007199254740991n;
+
+/** Default size of a fresh slab. Large messages get a slab sized to hold many of them. */
+export const DEFAULT_SLAB_SIZE = 256 * 1024;
+
+/**
+ * Appends protobuf wire data into large pooled slabs.
+ *
+ * Bytes between `start` and `pos` belong to the message being written. `finish()` hands them out
+ * as a view and moves `start` past them, so a slab is only ever appended to: bytes handed out are
+ * never rewritten (msgpackr's arena idea). When a slab runs out, the message in progress moves to
+ * a new slab; the old one lives on only through the views already handed out.
+ *
+ * Length-delimited fields reserve one byte for the length (`fork`) and shift the body only when
+ * it turns out 128 bytes or longer (`join`). Marks are relative to `start`, so they survive a move
+ * to a new slab.
+ *
+ * A transport that owns its writer and knows when the socket has flushed a frame can call
+ * `reset()` to reuse the same slab from its beginning: steady state then allocates nothing.
+ */
+export class Writer {
+  /** The current slab. */
+  buf: Buffer;
+  /** Write position in `buf`. */
+  pos = 0;
+  /** Start of the message in progress in `buf`. */
+  start = 0;
+  private view: DataView;
+
+  constructor(readonly slabSize: number = DEFAULT_SLAB_SIZE) {
+    this.buf = Buffer.allocUnsafeSlow(slabSize);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /** Bytes written since the message in progress began. */
+  get length(): number {
+    return this.pos - this.start;
+  }
+
+  /** Discards the message in progress (for example after an encoder threw half way). */
+  discard(): void {
+    this.pos = this.start;
+  }
+
+  /**
+   * Reuses the slab from its beginning. Only for an owner that knows every view handed out by
+   * `finish()` is no longer used (a transport whose socket has flushed them).
+   */
+  reset(): void {
+    this.pos = this.start = 0;
+  }
+
+  /** Hands out the message in progress as a view that is never rewritten, and starts the next. */
+  finish(): Buffer {
+    const out = this.buf.subarray(this.start, this.pos);
+    this.start = this.pos;
+    return out;
+  }
+
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
+    const used = this.pos - this.start;
+    let size = this.slabSize;
+    // Size a new slab for several messages of this size, so that big messages do not allocate
+    // a slab per call.
+    while (size < (used + n) * 8) size *= 2;
+    const next = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(next, 0, this.start, this.pos);
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.start = 0;
+    this.pos = used;
+  }
+
+  /** Writes a varint of an unsigned 32-bit value (tags, lengths, uint32, enums >= 0). */
+  uint32(v: number): void {
+    if (this.pos + 5 > this.buf.length) this.grow(5);
+    const buf = this.buf;
+    let pos = this.pos;
+    v >>>= 0;
+    while (v > 127) {
+      buf[pos++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
+  }
+
+  /** Writes an int32 (or enum) varint: negative values take ten bytes, sign-extended. */
+  int32(v: number): void {
+    if (v >= 0) this.uint32(v);
+    else this.varint64(v >>> 0, 0xffffffff);
+  }
+
+  /** Writes a zigzag sint32 varint. */
+  sint32(v: number): void {
+    this.uint32((v << 1) ^ (v >> 31));
+  }
+
+  /** Writes a bool varint. */
+  bool(v: boolean): void {
+    if (this.pos + 1 > this.buf.length) this.grow(1);
+    this.buf[this.pos++] = v ? 1 : 0;
+  }
+
+  /** Writes a 64-bit varint from its low and high 32-bit halves (unsigned). */
+  varint64(lo: number, hi: number): void {
+    if (this.pos + 10 > this.buf.length) this.grow(10);
+    const buf = this.buf;
+    let pos = this.pos;
+    lo >>>= 0;
+    hi >>>= 0;
+    while (hi !== 0) {
+      buf[pos++] = (lo & 127) | 128;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    while (lo > 127) {
+      buf[pos++] = (lo & 127) | 128;
+      lo >>>= 7;
+    }
+    buf[pos++] = lo;
+    this.pos = pos;
+  }
+
+  /** Writes a fixed32 (little-endian). */
+  fixed32(v: number): void {
+    if (this.pos + 4 > this.buf.length) this.grow(4);
+    const buf = this.buf;
+    const pos = this.pos;
+    buf[pos] = v;
+    buf[pos + 1] = v >>> 8;
+    buf[pos + 2] = v >>> 16;
+    buf[pos + 3] = v >>> 24;
+    this.pos = pos + 4;
+  }
+
+  /** Writes an sfixed32 (little-endian two's complement). */
+  sfixed32(v: number): void {
+    this.fixed32(v);
+  }
+
+  /** Writes a 32-bit float. */
+  float(v: number): void {
+    if (this.pos + 4 > this.buf.length) this.grow(4);
+    this.view.setFloat32(this.pos, v, true);
+    this.pos += 4;
+  }
+
+  /** Writes a 64-bit double through the slab's cached DataView. */
+  double(v: number): void {
+    if (this.pos + 8 > this.buf.length) this.grow(8);
+    this.view.setFloat64(this.pos, v, true);
+    this.pos += 8;
+  }
+
+  /** Writes a fixed 64-bit value from its halves. */
+  fixed64Parts(lo: number, hi: number): void {
+    this.fixed32(lo);
+    this.fixed32(hi);
+  }
+
+  // int64 family, bigint representation (the default)
+
+  /** Writes an int64 varint from a bigint. */
+  int64(v: bigint): void {
+    if (v >= -0x80000000n && v <= 0x7fffffffn) return this.int32(Number(v));
+    if (v >= -MAX_SAFE_BIG && v <= MAX_SAFE_BIG) {
+      // Exact as a double: split without allocating bigints.
+      splitInt64(Number(v), "int64", true);
+      return this.varint64(splitLo, splitHi);
+    }
+    if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`int64 value ${v} is out of range`);
+    const u = BigInt.asUintN(64, v);
+    this.varint64(Number(u & 0xffffffffn), Number(u >> 32n));
+  }
+
+  /** Writes a uint64 varint from a bigint. */
+  uint64(v: bigint): void {
+    if (v >= 0n && v <= 0xffffffffn) return this.uint32(Number(v));
+    if (v >= 0n && v <= MAX_SAFE_BIG) {
+      splitInt64(Number(v), "uint64", false);
+      return this.varint64(splitLo, splitHi);
+    }
+    if (v < 0n || v > MAX_U64) throw new EncodeError(`uint64 value ${v} is out of range`);
+    this.varint64(Number(v & 0xffffffffn), Number(v >> 32n));
+  }
+
+  /** Writes a zigzag sint64 varint from a bigint. */
+  sint64(v: bigint): void {
+    if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sint64 value ${v} is out of range`);
+    const z = v >= 0n ? v << 1n : (-v << 1n) - 1n;
+    this.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
+  }
+
+  /** Writes a fixed64 from a bigint. */
+  fixed64(v: bigint): void {
+    if (v < 0n || v > MAX_U64) throw new EncodeError(`fixed64 value ${v} is out of range`);
+    this.fixed64Parts(Number(v & 0xffffffffn), Number(v >> 32n));
+  }
+
+  /** Writes an sfixed64 from a bigint. */
+  sfixed64(v: bigint): void {
+    if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sfixed64 value ${v} is out of range`);
+    const u = BigInt.asUintN(64, v);
+    this.fixed64Parts(Number(u & 0xffffffffn), Number(u >> 32n));
+  }
+
+  // int64 family, number representation (--int64 number, jstype = JS_NUMBER)
+
+  /** Writes an int64 varint from a number (an integer; beyond 2^53 precision is the caller's). */
+  int64Number(v: number): void {
+    if ((v | 0) === v) return this.int32(v);
+    splitInt64(v, "int64", true);
+    this.varint64(splitLo, splitHi);
+  }
+
+  /** Writes a uint64 varint from a non-negative integer number. */
+  uint64Number(v: number): void {
+    if (v >>> 0 === v) return this.uint32(v);
+    if (v < 0) throw new EncodeError(`uint64 value ${v} is negative`);
+    splitInt64(v, "uint64", false);
+    this.varint64(splitLo, splitHi);
+  }
+
+  /** Writes a zigzag sint64 varint from a number. */
+  sint64Number(v: number): void {
+    if ((v | 0) === v) return this.uint32((v << 1) ^ (v >> 31));
+    this.sint64(toBigInt(v, "sint64"));
+  }
+
+  /** Writes a fixed64 from a number. */
+  fixed64Number(v: number): void {
+    if (v < 0) throw new EncodeError(`fixed64 value ${v} is negative`);
+    splitInt64(v, "fixed64", false);
+    this.fixed64Parts(splitLo, splitHi);
+  }
+
+  /** Writes an sfixed64 from a number. */
+  sfixed64Number(v: number): void {
+    splitInt64(v, "sfixed64", true);
+    this.fixed64Parts(splitLo, splitHi);
+  }
+
+  /** Writes a length-delimited bytes field body (length, then the bytes). */
+  bytes(v: Uint8Array): void {
+    const n = v.length;
+    this.uint32(n);
+    if (this.pos + n > this.buf.length) this.grow(n);
+    this.buf.set(v, this.pos);
+    this.pos += n;
+  }
+
+  /** Appends bytes as they are (unknown fields, pre-encoded payloads). */
+  raw(v: Uint8Array): void {
+    const n = v.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    this.buf.set(v, this.pos);
+    this.pos += n;
+  }
+
+  /** Writes a length-delimited string field body (length, then UTF-8). */
+  string(s: string): void {
+    const n = s.length;
+    if (n <= SHORT_STRING) {
+      // At most 3 * 24 = 72 bytes: one length byte always suffices.
+      if (this.pos + 1 + n * 3 > this.buf.length) this.grow(1 + n * 3);
+      const at = this.pos;
+      const end = utf8WriteLoop(this.buf, at + 1, s);
+      this.buf[at] = end - at - 1;
+      this.pos = end;
+      return;
+    }
+    // Long strings: reserve the length's size for the ASCII case; shift if the text is wider.
+    const maxBytes = n * 3;
+    const reserve = varintSize(n);
+    if (this.pos + reserve + maxBytes + 5 > this.buf.length) this.grow(reserve + maxBytes + 5);
+    const at = this.pos;
+    const len = (this.buf as unknown as NativeUtf8).utf8Write(s, at + reserve);
+    const need = varintSize(len);
+    if (need !== reserve) this.buf.copyWithin(at + need, at + reserve, at + reserve + len);
+    this.pos = at;
+    this.uint32(len);
+    this.pos = at + need + len;
+  }
+
+  /** Begins a length-delimited body: reserves one byte and returns a mark for `join`. */
+  fork(): number {
+    if (this.pos + 1 > this.buf.length) this.grow(1);
+    return this.pos++ - this.start;
+  }
+
+  /** Ends a length-delimited body begun by `fork`: writes its length, shifting when needed. */
+  join(mark: number): void {
+    const at = this.start + mark;
+    const len = this.pos - at - 1;
+    if (len < 128) {
+      this.buf[at] = len;
+      return;
+    }
+    const extra = varintSize(len) - 1;
+    if (this.pos + extra > this.buf.length) this.grow(extra);
+    const buf = this.buf;
+    const base = this.start + mark;
+    buf.copyWithin(base + 1 + extra, base + 1, this.pos);
+    let p = base;
+    let v = len;
+    while (v > 127) {
+      buf[p++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    buf[p] = v;
+    this.pos += extra;
+  }
+}
+
+/** Number of bytes of the varint encoding of an unsigned 32-bit value. */
+export function varintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+function toBigInt(v: number, type: string): bigint {
+  if (!Number.isInteger(v)) throw new EncodeError(`${type} value ${v} is not an integer`);
+  return BigInt(v);
+}
+
+// Results of splitInt64, kept in module scope so the hot path allocates nothing.
+let splitLo = 0;
+let splitHi = 0;
+
+/** Splits an integer number into two's complement 64-bit halves (into splitLo, splitHi). */
+function splitInt64(v: number, type: string, signed: boolean): void {
+  if (!Number.isInteger(v)) throw new EncodeError(`${type} value ${v} is not an integer`);
+  if (v >= -9007199254740991 && v <= 9007199254740991) {
+    const neg = v < 0;
+    if (neg) v = -v;
+    let lo = v >>> 0;
+    let hi = ((v - lo) / TWO_32) >>> 0;
+    if (neg) {
+      hi = ~hi >>> 0;
+      lo = ~lo >>> 0;
+      if (++lo > 0xffffffff) {
+        lo = 0;
+        if (++hi > 0xffffffff) hi = 0;
+      }
+    }
+    splitLo = lo;
+    splitHi = hi;
+    return;
+  }
+  const b = BigInt(v);
+  if (signed ? b < MIN_I64 || b > MAX_I64 : b < 0n || b > MAX_U64) {
+    throw new EncodeError(`${type} value ${v} is out of range`);
+  }
+  const u = BigInt.asUintN(64, b);
+  splitLo = Number(u & 0xffffffffn);
+  splitHi = Number(u >> 32n);
+}
+
+let encodeWriter: Writer | undefined;
+
+/**
+ * The writer behind every generated `encode()`: one per process, bump-allocating from slabs that
+ * are never rewritten. Any message left half written by an encoder that threw is discarded.
+ */
+export function sharedWriter(): Writer {
+  const w = (encodeWriter ??= new Writer());
+  w.pos = w.start;
+  return w;
+}

@@ -1,0 +1,135 @@
+import { createServer, type Server, type ServerOptions } from "../../rpc/server.js";
+import { Code, RpcError } from "../../rpc/errors.js";
+import type { Handlers } from "../../rpc/server.js";
+import { CompactedError, LeaseNotFoundError, StoreError, type KeyValue as StoreKeyValue, type WatchEvent } from "../store.js";
+import { Event_Type, Registry, type Event, type KeyValue } from "./gen/registry.js";
+import { EmbeddedNode, type EmbeddedNodeOptions } from "./node.js";
+
+/** Longest long poll a Watch call may ask for, ms. */
+const MAX_WAIT_MS = 30_000;
+
+/** A store KeyValue as the wire message. */
+export function kvToWire(kv: StoreKeyValue): KeyValue {
+  return {
+    key: kv.key,
+    value: kv.value,
+    modRevision: kv.modRevision,
+    createRevision: kv.createRevision,
+    version: kv.version,
+    lease: kv.lease ?? "",
+    writeId: kv.writeId,
+  };
+}
+
+function eventToWire(e: WatchEvent): Event {
+  return e.type === "put"
+    ? { type: Event_Type.PUT, key: e.key, kv: kvToWire(e.kv), revision: e.revision }
+    : { type: Event_Type.DELETE, key: e.key, kv: undefined, revision: e.revision };
+}
+
+/** Store errors as RpcErrors: a missing lease is NOT_FOUND (and only that), bad input INVALID_ARGUMENT. */
+function toRpcError(e: unknown): unknown {
+  if (e instanceof LeaseNotFoundError) return new RpcError(Code.NOT_FOUND, e.message);
+  if (e instanceof StoreError && e.code === "INVALID_ARGUMENT") return new RpcError(Code.INVALID_ARGUMENT, e.message);
+  if (e instanceof StoreError && e.code === "CLOSED") return new RpcError(Code.UNAVAILABLE, "the registry is shutting down");
+  return e;
+}
+
+async function answer<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw toRpcError(e);
+  }
+}
+
+/** The handlers of the Registry service over one embedded node. */
+export function registryHandlers(node: EmbeddedNode): Handlers<typeof Registry> {
+  return {
+    get: (req) => answer(async () => {
+      const r = await node.get(req.key);
+      return { kv: r.kv ? kvToWire(r.kv) : undefined, revision: r.revision };
+    }),
+    list: (req) => answer(async () => {
+      const r = await node.list(req.prefix);
+      return { kvs: r.kvs.map(kvToWire), revision: r.revision };
+    }),
+    compareAndSet: (req) => answer(async () => {
+      const r = await node.compareAndSet(req.key, req.value, req.expectedModRevision, req.writeId, req.lease === "" ? undefined : req.lease);
+      return r.ok
+        ? { ok: true, revision: r.revision, writeId: r.writeId, current: undefined }
+        : { ok: false, revision: r.revision, writeId: "", current: r.current ? kvToWire(r.current) : undefined };
+    }),
+    delete: (req) => answer(async () => {
+      const r = await node.delete(req.key, req.expectedModRevision, req.writeId);
+      return r.ok
+        ? { ok: true, revision: r.revision, writeId: r.writeId, current: undefined }
+        : { ok: false, revision: r.revision, writeId: "", current: r.current ? kvToWire(r.current) : undefined };
+    }),
+    grantLease: (req) => answer(async () => {
+      const lease = await node.grantLease(req.ttlMs);
+      return { id: lease.id, ttlMs: lease.ttlMs };
+    }),
+    keepAlive: (req) => answer(async () => ({ ttlMs: (await node.keepAlive(req.lease)).ttlMs })),
+    revokeLease: (req) => answer(async () => {
+      await node.revokeLease(req.lease);
+      return {};
+    }),
+    resolveWrite: (req) => answer(async () => {
+      const r = await node.resolveWrite(req.writeId);
+      return r.status === "applied" ? { applied: true, revision: r.revision } : { applied: false, revision: 0 };
+    }),
+    watch: (req, ctx) => answer(async () => {
+      // Answer a little before the caller's deadline so the long poll never times out.
+      const left = ctx.timeLeft();
+      const wait = Math.min(req.waitMs, MAX_WAIT_MS, left === undefined ? MAX_WAIT_MS : Math.max(0, left - 200));
+      try {
+        const batch = await node.waitForChanges(req.prefix, req.fromRevision, wait, ctx.signal, req.limit === 0 ? undefined : req.limit);
+        return { events: batch.events.map(eventToWire), revision: batch.revision, compactRevision: 0 };
+      } catch (e) {
+        if (e instanceof CompactedError) return { events: [], revision: node.machine.revision, compactRevision: e.compactRevision };
+        throw e;
+      }
+    }),
+  };
+}
+
+/** Options of serveRegistry. */
+export interface RegistryServerOptions extends Omit<ServerOptions, "transport">, EmbeddedNodeOptions {
+  /** Where to listen: a ServerTransport (the TCP transport for processes on one machine). */
+  readonly transport: ServerOptions["transport"];
+  /** Serve this node instead of opening one (an in-process store can share it). */
+  readonly node?: EmbeddedNode;
+}
+
+/** A running embedded registry server. */
+export interface RegistryServer {
+  /** The address the transport bound (`host:port` for TCP). */
+  readonly address: string;
+  readonly node: EmbeddedNode;
+  readonly server: Server;
+  /** Stops serving (graceful) and closes the node unless it was passed in. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves an embedded registry with Meridian itself (the Registry service of registry.proto), so
+ * several processes share one registry: start it once (the demo does), point every process's
+ * `createRemoteStore` at its address.
+ */
+export async function serveRegistry(options: RegistryServerOptions): Promise<RegistryServer> {
+  const owned = options.node === undefined;
+  const node = options.node ?? (await EmbeddedNode.open(options));
+  const server = createServer({ ...options, metrics: options.metrics ?? false }).register(Registry, registryHandlers(node));
+  const { address } = await server.listen();
+  return {
+    address,
+    node,
+    server,
+    async close() {
+      // Wake long polls first so the graceful close does not wait for them.
+      if (owned) await node.close();
+      await server.close({ graceMs: 1000 });
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { AsyncQueue } from "../async-queue.js";
+import {
+  newWriteId,
+  type GetResult,
+  type Lease,
+  type LeaseId,
+  type ListResult,
+  type Store,
+  type WatchBatch,
+  type WatchOptions,
+  type WriteOptions,
+  type WriteResolution,
+  type WriteResult,
+} from "../store.js";
+import { EmbeddedNode, type EmbeddedNodeOptions } from "./node.js";
+
+/** Options of createEmbeddedStore. */
+export interface EmbeddedStoreOptions extends EmbeddedNodeOptions {
+  /** Use this node instead of opening a new one (several stores over one node share its state). */
+  readonly node?: EmbeddedNode;
+}
+
+/** A Store over an embedded node in this process; `node` is exposed for servers and tests. */
+export interface EmbeddedStore extends Store {
+  readonly node: EmbeddedNode;
+}
+
+/**
+ * Creates the embedded store in this process: a single-node registry, linearizable because one
+ * event loop orders every operation. With `snapshotPath` it survives restarts. Closing the store
+ * closes the node unless the node was passed in.
+ */
+export async function createEmbeddedStore(options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
+  const owned = options.node === undefined;
+  const node = options.node ?? (await EmbeddedNode.open(options));
+  const machine = node.machine;
+  const watches = new Set<AsyncQueue<WatchBatch>>();
+
+  return {
+    kind: "embedded",
+    node,
+    get: (key: string): Promise<GetResult> => node.get(key),
+    list: (prefix: string): Promise<ListResult> => node.list(prefix),
+    compareAndSet: (key: string, value: string, expected: number, opts: WriteOptions = {}): Promise<WriteResult> =>
+      node.compareAndSet(key, value, expected, opts.writeId ?? newWriteId(), opts.lease),
+    delete: (key: string, expected?: number, opts: Omit<WriteOptions, "lease"> = {}): Promise<WriteResult> =>
+      node.delete(key, expected, opts.writeId ?? newWriteId()),
+    grantLease: (ttlMs: number): Promise<Lease> => node.grantLease(ttlMs),
+    keepAlive: (lease: LeaseId) => node.keepAlive(lease),
+    revokeLease: (lease: LeaseId) => node.revokeLease(lease),
+    resolveWrite: (writeId: string): Promise<WriteResolution> => node.resolveWrite(writeId),
+
+    watch(prefix: string, fromRevision: number, opts: WatchOptions = {}): AsyncIterable<WatchBatch> {
+      let unsubscribe = () => {};
+      const onAbort = () => queue.end();
+      const queue: AsyncQueue<WatchBatch> = new AsyncQueue(() => {
+        unsubscribe();
+        opts.signal?.removeEventListener("abort", onAbort);
+        watches.delete(queue);
+      });
+      watches.add(queue);
+      if (opts.signal?.aborted) {
+        queue.end();
+        return queue;
+      }
+      opts.signal?.addEventListener("abort", onAbort);
+      try {
+        // Backlog and subscription in the same tick: nothing can happen in between.
+        const from = fromRevision === 0 ? machine.revision + 1 : fromRevision;
+        const backlog = machine.changes(prefix, from, Infinity);
+        if (backlog.events.length > 0) queue.push(backlog);
+        unsubscribe = machine.subscribe((events, revision) => {
+          const mine = events.filter((e) => e.key.startsWith(prefix));
+          if (mine.length > 0) queue.push({ events: mine, revision });
+        });
+      } catch (e) {
+        queue.fail(e);
+      }
+      return queue;
+    },
+
+    async close() {
+      for (const queue of [...watches]) queue.end();
+      if (owned) await node.close();
+    },
+  };
+}

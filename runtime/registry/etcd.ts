@@ -1,0 +1,516 @@
+import { Etcd3, type IOptions } from "etcd3";
+import { AsyncQueue } from "./async-queue.js";
+import {
+  CompactedError,
+  LeaseNotFoundError,
+  OutcomeUnknownError,
+  StoreClosedError,
+  StoreError,
+  StoreUnavailableError,
+  checkWriteId,
+  newWriteId,
+  type GetResult,
+  type KeyValue,
+  type Lease,
+  type LeaseId,
+  type ListResult,
+  type ReadOptions,
+  type Store,
+  type WatchBatch,
+  type WatchEvent,
+  type WatchOptions,
+  type WriteOptions,
+  type WriteResolution,
+  type WriteResult,
+} from "./store.js";
+
+/** Options of createEtcdStore. */
+export interface EtcdStoreOptions {
+  /**
+   * etcd client URLs (`http://127.0.0.1:2379`). A region's registry client usually names its own
+   * region's member only, so serializable reads are local.
+   */
+  readonly hosts?: string | readonly string[];
+  /** Default timeout of every call in ms. Default 5000. */
+  readonly timeoutMs?: number;
+  /**
+   * Where write-id markers live (one small key per write, on a lease, so `resolveWrite` can
+   * answer for good). Default `__meridian/writes/`.
+   */
+  readonly markerPrefix?: string;
+  /** How long a write id can be resolved after its write, ms. Default 10 minutes. */
+  readonly markerTtlMs?: number;
+  /** gRPC keepalive ping interval, ms (detects dead connections under watches). Default 10 000. */
+  readonly keepaliveMs?: number;
+  /** Extra gRPC channel options for the etcd3 client. */
+  readonly grpcOptions?: IOptions["grpcOptions"];
+}
+
+const ENVELOPE = "mw1:";
+const APPLIED = "a";
+const ABORTED = "x";
+
+/** Wraps a value with its write id: `mw1:<writeId>:<value>`, readable with etcdctl. */
+export function encodeEnvelope(writeId: string, value: string): string {
+  return `${ENVELOPE}${writeId}:${value}`;
+}
+
+/** Splits a stored value into write id and value; foreign values get write id "". */
+export function decodeEnvelope(raw: string): { writeId: string; value: string } {
+  if (raw.startsWith(ENVELOPE)) {
+    const end = raw.indexOf(":", ENVELOPE.length);
+    if (end > 0) return { writeId: raw.slice(ENVELOPE.length, end), value: raw.slice(end + 1) };
+  }
+  return { writeId: "", value: raw };
+}
+
+/** The key after every key starting with `prefix` (etcd's range_end for a prefix). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+interface RawKv {
+  key: Buffer;
+  value: Buffer;
+  create_revision: string;
+  mod_revision: string;
+  version: string;
+  lease: string;
+}
+
+function toKeyValue(raw: RawKv): KeyValue {
+  const { writeId, value } = decodeEnvelope(raw.value.toString("utf8"));
+  return {
+    key: raw.key.toString("utf8"),
+    value,
+    modRevision: Number(raw.mod_revision),
+    createRevision: Number(raw.create_revision),
+    version: Number(raw.version),
+    lease: raw.lease && raw.lease !== "0" ? raw.lease : undefined,
+    writeId,
+  };
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The request certainly never left this process (no connection to send it on). */
+function notSent(e: unknown): boolean {
+  return /No connection established|ECONNREFUSED|connect ECONN|Client was closed|client was already closed/i.test(messageOf(e));
+}
+
+function leaseNotFound(e: unknown): boolean {
+  return /requested lease not found/i.test(messageOf(e));
+}
+
+/** etcd rejected the request before proposing it: nothing was applied. */
+function rejectedBeforeProposal(e: unknown): boolean {
+  return /too many requests|request is too large|permission denied|user name is empty|invalid auth token|key is not provided|InvalidArgument/i.test(
+    messageOf(e),
+  );
+}
+
+/** etcd3's fault handling replaced by a pass-through: retries here could duplicate writes. */
+const passThrough = {
+  execute: <T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T) =>
+    Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+} as unknown as NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
+
+/**
+ * Creates a Store on etcd (v3 API, through the etcd3 client). Writes are transactions compared
+ * on the key's mod revision (`version == 0` for create-if-absent) that also create the write's
+ * marker key; reads are linearizable unless `serializable` is asked; leases are etcd leases;
+ * watches are etcd watches, resumed after reconnects from the last revision seen.
+ *
+ * Errors: a write whose request may have reached etcd (deadline, connection lost, leader
+ * change) throws OutcomeUnknownError; `resolveWrite` then answers from the marker, creating an
+ * "aborted" marker when there is none so that the write can never apply later.
+ */
+export function createEtcdStore(options: EtcdStoreOptions = {}): Store {
+  const hosts = options.hosts ?? "http://127.0.0.1:2379";
+  const keepaliveMs = options.keepaliveMs ?? 10_000;
+  const client = new Etcd3({
+    hosts: typeof hosts === "string" ? hosts : [...hosts],
+    faultHandling: { host: () => passThrough, global: passThrough },
+    grpcOptions: {
+      "grpc.keepalive_time_ms": keepaliveMs,
+      "grpc.keepalive_timeout_ms": Math.max(1000, Math.floor(keepaliveMs / 2)),
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 2000,
+      ...options.grpcOptions,
+    },
+  });
+  return new EtcdStore(client, options);
+}
+
+class EtcdStore implements Store {
+  readonly kind = "etcd";
+  private readonly timeoutMs: number;
+  private readonly markerPrefix: string;
+  private readonly markerTtlMs: number;
+  private markerLease: { id: string; grantedAt: number } | undefined;
+  private granting: Promise<string> | undefined;
+  private readonly watches = new Set<AsyncQueue<WatchBatch>>();
+  private closed = false;
+
+  constructor(
+    private readonly client: Etcd3,
+    options: EtcdStoreOptions,
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.markerPrefix = options.markerPrefix ?? "__meridian/writes/";
+    this.markerTtlMs = options.markerTtlMs ?? 600_000;
+  }
+
+  async get(key: string, options: ReadOptions = {}): Promise<GetResult> {
+    const res = await this.read(options, () =>
+      this.client.kv.range({ key: Buffer.from(key), serializable: options.mode === "serializable" }, this.deadline(options.timeoutMs)),
+    );
+    const raw = res.kvs[0] as RawKv | undefined;
+    return { kv: raw ? toKeyValue(raw) : undefined, revision: Number(res.header.revision) };
+  }
+
+  async list(prefix: string, options: ReadOptions = {}): Promise<ListResult> {
+    const key = Buffer.from(prefix.length === 0 ? "\0" : prefix);
+    const range_end = prefix.length === 0 ? Buffer.from([0]) : prefixEnd(key);
+    const res = await this.read(options, () =>
+      this.client.kv.range({ key, range_end, serializable: options.mode === "serializable" }, this.deadline(options.timeoutMs)),
+    );
+    const kvs = (res.kvs as RawKv[]).map(toKeyValue).filter((kv) => !kv.key.startsWith(this.markerPrefix));
+    return { kvs, revision: Number(res.header.revision) };
+  }
+
+  async compareAndSet(key: string, value: string, expected: number, options: WriteOptions = {}): Promise<WriteResult> {
+    if (key.length === 0) throw new StoreError("INVALID_ARGUMENT", "keys must not be empty");
+    const writeId = checkWriteId(options.writeId ?? newWriteId());
+    const keyBuf = Buffer.from(key);
+    const compare =
+      expected === 0
+        ? { key: keyBuf, target: "Version" as const, result: "Equal" as const, version: 0 }
+        : { key: keyBuf, target: "Mod" as const, result: "Equal" as const, mod_revision: expected };
+    const put = { request_put: { key: keyBuf, value: Buffer.from(encodeEnvelope(writeId, value)), lease: options.lease ?? 0 } };
+    return this.write(key, writeId, options.timeoutMs, compare, put, options.lease);
+  }
+
+  async delete(key: string, expected?: number, options: Omit<WriteOptions, "lease"> = {}): Promise<WriteResult> {
+    if (key.length === 0) throw new StoreError("INVALID_ARGUMENT", "keys must not be empty");
+    const writeId = checkWriteId(options.writeId ?? newWriteId());
+    const keyBuf = Buffer.from(key);
+    const compare = expected === undefined ? undefined : { key: keyBuf, target: "Mod" as const, result: "Equal" as const, mod_revision: expected };
+    return this.write(key, writeId, options.timeoutMs, compare, { request_delete_range: { key: keyBuf } }, undefined);
+  }
+
+  async grantLease(ttlMs: number, options: { timeoutMs?: number } = {}): Promise<Lease> {
+    this.checkOpen();
+    const ttl = Math.max(1, Math.ceil(ttlMs / 1000));
+    try {
+      const res = await this.client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, this.deadline(options.timeoutMs));
+      if (res.error) throw new Error(res.error);
+      return { id: res.ID, ttlMs: Number(res.TTL) * 1000 };
+    } catch (e) {
+      // An orphaned lease (granted, answer lost) just expires on its own: safe to report as failed.
+      throw new StoreUnavailableError(`etcd did not grant a lease: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  async keepAlive(lease: LeaseId, options: { timeoutMs?: number } = {}): Promise<{ ttlMs: number }> {
+    this.checkOpen();
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    let stream: Awaited<ReturnType<Etcd3["leaseClient"]["leaseKeepAlive"]>> | undefined;
+    try {
+      stream = await this.client.leaseClient.leaseKeepAlive(this.deadline(timeoutMs));
+      const s = stream;
+      const ttl = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("keepalive timed out")), timeoutMs);
+        s.on("data", (res: { TTL: string }) => {
+          clearTimeout(timer);
+          resolve(res.TTL);
+        });
+        s.on("error", (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+        s.write({ ID: lease });
+      });
+      if (Number(ttl) <= 0) throw new LeaseNotFoundError(lease);
+      return { ttlMs: Number(ttl) * 1000 };
+    } catch (e) {
+      if (e instanceof LeaseNotFoundError) throw e;
+      if (leaseNotFound(e)) throw new LeaseNotFoundError(lease, { cause: e });
+      throw new StoreUnavailableError(`etcd did not renew lease ${lease}: ${messageOf(e)}`, { cause: e });
+    } finally {
+      stream?.on("error", () => undefined);
+      (stream as unknown as { cancel?: () => void } | undefined)?.cancel?.();
+    }
+  }
+
+  async revokeLease(lease: LeaseId, options: { timeoutMs?: number } = {}): Promise<void> {
+    this.checkOpen();
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: lease }, this.deadline(options.timeoutMs));
+    } catch (e) {
+      if (leaseNotFound(e)) return;
+      throw new StoreUnavailableError(`etcd did not revoke lease ${lease}: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  async resolveWrite(writeId: string, options: { timeoutMs?: number } = {}): Promise<WriteResolution> {
+    this.checkOpen();
+    checkWriteId(writeId);
+    const marker = Buffer.from(this.markerPrefix + writeId);
+    try {
+      const lease = await this.markerLeaseId(options.timeoutMs);
+      const res = await this.client.kv.txn(
+        {
+          compare: [{ key: marker, target: "Version", result: "Equal", version: 0 }],
+          success: [{ request_put: { key: marker, value: Buffer.from(ABORTED), lease } }],
+          failure: [{ request_range: { key: marker } }],
+        },
+        this.deadline(options.timeoutMs),
+      );
+      if (res.succeeded) return { status: "not_applied" };
+      const raw = res.responses[0]?.response_range.kvs[0] as RawKv | undefined;
+      if (raw && raw.value.toString() === APPLIED) return { status: "applied", revision: Number(raw.mod_revision) };
+      return { status: "not_applied" };
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw new StoreUnavailableError(`etcd could not resolve write ${writeId} yet: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  watch(prefix: string, fromRevision: number, options: WatchOptions = {}): AsyncIterable<WatchBatch> {
+    this.checkOpen();
+    return new EtcdWatch(this.client, prefix, fromRevision, this.markerPrefix, options.signal, this.watches).queue;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const queue of [...this.watches]) queue.end();
+    this.client.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+
+  private deadline(timeoutMs: number | undefined): { deadline: number } {
+    return { deadline: Date.now() + (timeoutMs ?? this.timeoutMs) };
+  }
+
+  private async read<T>(options: ReadOptions, op: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    try {
+      return await op();
+    } catch (e) {
+      throw new StoreUnavailableError(`etcd read failed (${options.mode ?? "linearizable"}): ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** The lease write markers live under; a fresh one every half marker TTL. */
+  private async markerLeaseId(timeoutMs: number | undefined): Promise<string> {
+    const current = this.markerLease;
+    if (current && performance.now() - current.grantedAt < this.markerTtlMs / 2) return current.id;
+    this.granting ??= this.grantLease(this.markerTtlMs, timeoutMs === undefined ? {} : { timeoutMs })
+      .then((lease) => {
+        this.markerLease = { id: lease.id, grantedAt: performance.now() };
+        return lease.id;
+      })
+      .finally(() => {
+        this.granting = undefined;
+      });
+    return this.granting;
+  }
+
+  /**
+   * One write as a transaction: if the marker does not exist (and the key compare holds), do the
+   * operation and create the marker; otherwise read the key and the marker.
+   */
+  private async write(
+    key: string,
+    writeId: string,
+    timeoutMs: number | undefined,
+    compare: { key: Buffer; target: "Version" | "Mod"; result: "Equal"; version?: number; mod_revision?: number } | undefined,
+    op: object,
+    userLease: LeaseId | undefined,
+  ): Promise<WriteResult> {
+    this.checkOpen();
+    const marker = Buffer.from(this.markerPrefix + writeId);
+    for (let attempt = 0; ; attempt++) {
+      // Failing to get the marker lease means nothing was sent: a definite failure.
+      const markerLease = await this.markerLeaseId(timeoutMs);
+      let res;
+      try {
+        res = await this.client.kv.txn(
+          {
+            compare: [{ key: marker, target: "Version", result: "Equal", version: 0 }, ...(compare ? [compare] : [])],
+            success: [op, { request_put: { key: marker, value: Buffer.from(APPLIED), lease: markerLease } }],
+            failure: [{ request_range: { key: Buffer.from(key) } }, { request_range: { key: marker } }],
+          },
+          this.deadline(timeoutMs),
+        );
+      } catch (e) {
+        if (leaseNotFound(e)) {
+          // Either lease may be gone; etcd checks leases before applying, so nothing happened.
+          this.markerLease = undefined;
+          if (attempt === 0) continue;
+          throw new LeaseNotFoundError(userLease ?? markerLease, { cause: e });
+        }
+        if (notSent(e) || rejectedBeforeProposal(e)) {
+          throw new StoreUnavailableError(`etcd write to "${key}" was not applied: ${messageOf(e)}`, { cause: e });
+        }
+        throw new OutcomeUnknownError(writeId, key, { cause: e });
+      }
+      const revision = Number(res.header.revision);
+      if (res.succeeded) return { ok: true, revision, writeId };
+      const markerKv = res.responses[1]?.response_range.kvs[0] as RawKv | undefined;
+      if (markerKv && markerKv.value.toString() === APPLIED) {
+        // A retry of a write that was applied: answer with the first attempt's outcome.
+        return { ok: true, revision: Number(markerKv.mod_revision), writeId };
+      }
+      const raw = res.responses[0]?.response_range.kvs[0] as RawKv | undefined;
+      return { ok: false, current: raw ? toKeyValue(raw) : undefined, revision };
+    }
+  }
+}
+
+type WatchStream = Awaited<ReturnType<Etcd3["watchClient"]["watch"]>>;
+
+/**
+ * One Store watch on etcd: a raw watch stream, re-created after errors from the revision after
+ * the last event delivered, so the consumer sees every change once and in order.
+ */
+class EtcdWatch {
+  readonly queue: AsyncQueue<WatchBatch>;
+  private next: number;
+  private stream: WatchStream | undefined;
+  private stopped = false;
+  private backoffMs = 100;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly key: Buffer;
+  private readonly rangeEnd: Buffer;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly prefix: string,
+    fromRevision: number,
+    private readonly markerPrefix: string,
+    signal: AbortSignal | undefined,
+    registry: Set<AsyncQueue<WatchBatch>>,
+  ) {
+    this.next = fromRevision;
+    this.key = Buffer.from(prefix.length === 0 ? "\0" : prefix);
+    this.rangeEnd = prefix.length === 0 ? Buffer.from([0]) : prefixEnd(this.key);
+    const onAbort = () => this.queue.end();
+    this.queue = new AsyncQueue(() => {
+      this.stop();
+      signal?.removeEventListener("abort", onAbort);
+      registry.delete(this.queue);
+    });
+    registry.add(this.queue);
+    if (signal?.aborted) {
+      this.queue.end();
+      return;
+    }
+    signal?.addEventListener("abort", onAbort);
+    void this.connect();
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.closeStream();
+  }
+
+  private closeStream(): void {
+    const stream = this.stream;
+    this.stream = undefined;
+    if (!stream) return;
+    const raw = stream as unknown as NodeJS.EventEmitter & { cancel?: () => void };
+    raw.removeAllListeners();
+    raw.on("error", () => undefined);
+    raw.cancel?.();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    let stream: WatchStream;
+    try {
+      stream = await this.client.watchClient.watch();
+    } catch {
+      this.retry();
+      return;
+    }
+    if (this.stopped) {
+      (stream as unknown as { cancel?: () => void }).cancel?.();
+      return;
+    }
+    this.stream = stream;
+    stream.on("data", (res) => this.onResponse(res));
+    stream.on("error", () => this.retry());
+    stream.on("end", () => this.retry());
+    stream.write({
+      create_request: { key: this.key, range_end: this.rangeEnd, start_revision: this.next, progress_notify: true },
+    });
+  }
+
+  private retry(): void {
+    this.closeStream();
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.connect();
+    }, this.backoffMs);
+    this.backoffMs = Math.min(2000, this.backoffMs * 2);
+  }
+
+  private onResponse(res: {
+    header: { revision: string };
+    created: boolean;
+    canceled: boolean;
+    compact_revision: string;
+    cancel_reason: string;
+    events: { type: string; kv: RawKv }[];
+  }): void {
+    if (this.stopped) return;
+    this.backoffMs = 100;
+    if (res.canceled) {
+      const compact = Number(res.compact_revision);
+      this.queue.fail(
+        compact > 0 ? new CompactedError(compact) : new StoreUnavailableError(`etcd cancelled the watch on "${this.prefix}": ${res.cancel_reason}`),
+      );
+      return;
+    }
+    if (res.created) {
+      if (this.next === 0) this.next = Number(res.header.revision) + 1;
+      return;
+    }
+    const events: WatchEvent[] = [];
+    let last = 0;
+    for (const e of res.events) {
+      const revision = Number(e.kv.mod_revision);
+      last = Math.max(last, revision);
+      const key = e.kv.key.toString("utf8");
+      if (key.startsWith(this.markerPrefix)) continue;
+      events.push(e.type === "Delete" || e.type === "DELETE" ? { type: "delete", key, revision } : { type: "put", key, kv: toKeyValue(e.kv), revision });
+    }
+    if (res.events.length > 0) {
+      this.next = last + 1;
+      if (events.length > 0) this.queue.push({ events, revision: last });
+    } else {
+      // A progress notification: nothing changed up to the header revision.
+      const revision = Number(res.header.revision);
+      if (revision >= this.next) this.next = revision + 1;
+      this.queue.push({ events: [], revision });
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Meridian's registry: the Store interface and its implementations (embedded, remote embedded,
+ * etcd), the registry client (instances under leases, a watch-fed cache, primary regions with
+ * epochs) and consistency routing with fallback and fencing. See docs/registry.md.
+ *
+ * The etcd store is imported from "./etcd.js" on its own, so that processes on the embedded
+ * store never load the etcd client.
+ */
+export * from "./store.js";
+export { createEmbeddedStore, type EmbeddedStore, type EmbeddedStoreOptions } from "./embedded/store.js";
+export { EmbeddedNode, type EmbeddedNodeOptions } from "./embedded/node.js";
+export { StateMachine, type StateMachineOptions, type StateSnapshot } from "./embedded/state-machine.js";
+export { serveRegistry, registryHandlers, type RegistryServer, type RegistryServerOptions } from "./embedded/server.js";
+export { Registry as RegistryService } from "./embedded/gen/registry.js";
+export { createRemoteStore, type RemoteStoreOptions } from "./remote.js";
+export {
+  createRegistry,
+  PrimaryConflictError,
+  type Instance,
+  type InstanceInfo,
+  type PrimaryInfo,
+  type PrimaryRecord,
+  type Registration,
+  type Registry,
+  type RegistryHealth,
+  type RegistryKv,
+  type RegistryOptions,
+  type ServiceSnapshot,
+} from "./client.js";
+export {
+  consistencyMiddleware,
+  fencingMiddleware,
+  hasSideEffects,
+  listenAndRegister,
+  registryResolver,
+  routeKey,
+  routingOptions,
+  type ConsistencyOptions,
+  type FencingOptions,
+  type RegisterServerOptions,
+  type RegisteredServer,
+  type Route,
+} from "./routing.js";

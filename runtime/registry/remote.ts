@@ -1,0 +1,220 @@
+import { createClient, type Client } from "../rpc/client.js";
+import { Code, RpcError } from "../rpc/errors.js";
+import type { ClientTransport } from "../rpc/transport.js";
+import { AsyncQueue } from "./async-queue.js";
+import { Event_Type, Registry, type KeyValue as WireKeyValue, type WatchResponse } from "./embedded/gen/registry.js";
+import {
+  CompactedError,
+  LeaseNotFoundError,
+  OutcomeUnknownError,
+  StoreClosedError,
+  StoreError,
+  StoreUnavailableError,
+  checkWriteId,
+  newWriteId,
+  type GetResult,
+  type KeyValue,
+  type Lease,
+  type LeaseId,
+  type ListResult,
+  type ReadOptions,
+  type Store,
+  type WatchBatch,
+  type WatchOptions,
+  type WriteOptions,
+  type WriteResolution,
+  type WriteResult,
+} from "./store.js";
+
+/** Options of createRemoteStore. */
+export interface RemoteStoreOptions {
+  /** A client transport (the TCP transport); closed with the store unless `ownTransport` is false. */
+  readonly transport: ClientTransport;
+  /** The registry server's address (`host:port`). */
+  readonly address: string;
+  /** Default timeout of every call, ms. Default 3000. */
+  readonly timeoutMs?: number;
+  /** How long one watch long poll waits on the server, ms. Default 5000. */
+  readonly pollWaitMs?: number;
+  /** Whether closing the store closes the transport. Default true. */
+  readonly ownTransport?: boolean;
+}
+
+function fromWire(kv: WireKeyValue): KeyValue {
+  return {
+    key: kv.key,
+    value: kv.value,
+    modRevision: kv.modRevision,
+    createRevision: kv.createRevision,
+    version: kv.version,
+    lease: kv.lease === "" ? undefined : kv.lease,
+    writeId: kv.writeId,
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A Store that talks to an embedded registry server (serveRegistry) over a Meridian transport.
+ * A write whose call failed after it may have been sent (timeout, connection lost) throws
+ * OutcomeUnknownError; one that surely never left (`notSent`) throws StoreUnavailableError.
+ * Watch is a loop of long polls, resumed from the last revision seen after any failure.
+ */
+export function createRemoteStore(options: RemoteStoreOptions): Store {
+  const client = createClient(Registry, { transport: options.transport, endpoints: [{ address: options.address }] });
+  return new RemoteStore(client, options);
+}
+
+class RemoteStore implements Store {
+  readonly kind = "remote";
+  private readonly timeoutMs: number;
+  private readonly pollWaitMs: number;
+  private readonly watches = new Set<AsyncQueue<WatchBatch>>();
+  private closed = false;
+
+  constructor(
+    private readonly client: Client<typeof Registry>,
+    private readonly options: RemoteStoreOptions,
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 3000;
+    this.pollWaitMs = options.pollWaitMs ?? 5000;
+  }
+
+  async get(key: string, options: ReadOptions = {}): Promise<GetResult> {
+    const r = await this.read(() => this.client.get({ key }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+    return { kv: r.kv ? fromWire(r.kv) : undefined, revision: r.revision };
+  }
+
+  async list(prefix: string, options: ReadOptions = {}): Promise<ListResult> {
+    const r = await this.read(() => this.client.list({ prefix }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+    return { kvs: r.kvs.map(fromWire), revision: r.revision };
+  }
+
+  async compareAndSet(key: string, value: string, expected: number, options: WriteOptions = {}): Promise<WriteResult> {
+    const writeId = checkWriteId(options.writeId ?? newWriteId());
+    const r = await this.write(key, writeId, options.lease, () =>
+      this.client.compareAndSet(
+        { key, value, expectedModRevision: expected, lease: options.lease ?? "", writeId },
+        { timeoutMs: options.timeoutMs ?? this.timeoutMs },
+      ),
+    );
+    return r.ok ? { ok: true, revision: r.revision, writeId } : { ok: false, revision: r.revision, current: r.current ? fromWire(r.current) : undefined };
+  }
+
+  async delete(key: string, expected?: number, options: Omit<WriteOptions, "lease"> = {}): Promise<WriteResult> {
+    const writeId = checkWriteId(options.writeId ?? newWriteId());
+    const r = await this.write(key, writeId, undefined, () =>
+      this.client.delete({ key, expectedModRevision: expected, writeId }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }),
+    );
+    return r.ok ? { ok: true, revision: r.revision, writeId } : { ok: false, revision: r.revision, current: r.current ? fromWire(r.current) : undefined };
+  }
+
+  async grantLease(ttlMs: number, options: { timeoutMs?: number } = {}): Promise<Lease> {
+    // A lease granted whose answer was lost just expires: safe to report as a plain failure.
+    const r = await this.read(() => this.client.grantLease({ ttlMs }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+    return { id: r.id, ttlMs: r.ttlMs };
+  }
+
+  async keepAlive(lease: LeaseId, options: { timeoutMs?: number } = {}): Promise<{ ttlMs: number }> {
+    try {
+      const r = await this.read(() => this.client.keepAlive({ lease }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+      return { ttlMs: r.ttlMs };
+    } catch (e) {
+      if (e instanceof StoreUnavailableError && e.cause instanceof RpcError && e.cause.code === Code.NOT_FOUND) throw new LeaseNotFoundError(lease, { cause: e.cause });
+      throw e;
+    }
+  }
+
+  async revokeLease(lease: LeaseId, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.read(() => this.client.revokeLease({ lease }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+  }
+
+  async resolveWrite(writeId: string, options: { timeoutMs?: number } = {}): Promise<WriteResolution> {
+    const r = await this.read(() => this.client.resolveWrite({ writeId }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+    return r.applied ? { status: "applied", revision: r.revision } : { status: "not_applied" };
+  }
+
+  watch(prefix: string, fromRevision: number, options: WatchOptions = {}): AsyncIterable<WatchBatch> {
+    this.checkOpen();
+    const controller = new AbortController();
+    const onAbort = () => queue.end();
+    const queue: AsyncQueue<WatchBatch> = new AsyncQueue(() => {
+      controller.abort();
+      options.signal?.removeEventListener("abort", onAbort);
+      this.watches.delete(queue);
+    });
+    this.watches.add(queue);
+    if (options.signal?.aborted) queue.end();
+    else {
+      options.signal?.addEventListener("abort", onAbort);
+      void this.poll(prefix, fromRevision, queue, controller.signal);
+    }
+    return queue;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const queue of [...this.watches]) queue.end();
+    if (this.options.ownTransport !== false) await this.options.transport.close();
+  }
+
+  private async poll(prefix: string, fromRevision: number, queue: AsyncQueue<WatchBatch>, signal: AbortSignal): Promise<void> {
+    let next = fromRevision;
+    let backoff = 100;
+    while (!signal.aborted && !this.closed) {
+      let res: WatchResponse;
+      try {
+        res = await this.client.watch(
+          { prefix, fromRevision: next, waitMs: this.pollWaitMs, limit: 0 },
+          { timeoutMs: this.pollWaitMs + this.timeoutMs, signal },
+        );
+      } catch {
+        if (signal.aborted) return;
+        await sleep(backoff);
+        backoff = Math.min(2000, backoff * 2);
+        continue;
+      }
+      backoff = 100;
+      if (res.compactRevision > 0) {
+        queue.fail(new CompactedError(res.compactRevision));
+        return;
+      }
+      const events = res.events.map((e) =>
+        e.type === Event_Type.DELETE || !e.kv
+          ? ({ type: "delete", key: e.key, revision: e.revision } as const)
+          : ({ type: "put", key: e.key, kv: fromWire(e.kv), revision: e.revision } as const),
+      );
+      queue.push({ events, revision: res.revision });
+      next = res.revision + 1;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+
+  /** A call without side effects (or whose lost answer is harmless): any failure is "unavailable". */
+  private async read<T>(op: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    try {
+      return await op();
+    } catch (e) {
+      if (e instanceof RpcError && e.code === Code.INVALID_ARGUMENT) throw new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
+      throw new StoreUnavailableError(`registry server did not answer: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+
+  private async write<T>(key: string, writeId: string, lease: LeaseId | undefined, op: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    try {
+      return await op();
+    } catch (e) {
+      if (!(e instanceof RpcError)) throw new OutcomeUnknownError(writeId, key, { cause: e });
+      if (e.code === Code.NOT_FOUND) throw new LeaseNotFoundError(lease ?? "", { cause: e });
+      if (e.code === Code.INVALID_ARGUMENT) throw new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
+      if (e.notSent) throw new StoreUnavailableError(`write to "${key}" was not sent: ${e.message}`, { cause: e });
+      throw new OutcomeUnknownError(writeId, key, { cause: e });
+    }
+  }
+}

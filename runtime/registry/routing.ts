@@ -1,0 +1,314 @@
+import { createContextKey, type CallContext } from "../rpc/context.js";
+import type { MethodDescriptor, ServiceDescriptor } from "../rpc/descriptors.js";
+import { Code, RpcError } from "../rpc/errors.js";
+import { CircuitOpenError } from "../rpc/governance/breaker.js";
+import type { Resolver } from "../rpc/governance/loadbalance.js";
+import type { Handler, Middleware, RpcRequest, RpcResponse } from "../rpc/middleware.js";
+import type { Server } from "../rpc/server.js";
+import { HeaderKeys, type Endpoint } from "../rpc/transport.js";
+import { serviceCache, type Registration, type Registry, type ServiceSnapshot } from "./client.js";
+
+/** Where routing sent a call: one region's instances, or any instance (`region` undefined). */
+export interface Route {
+  readonly region: string | undefined;
+}
+
+/** The route of the current attempt, set by consistencyMiddleware and read by the resolver. */
+export const routeKey = createContextKey<Route | undefined>(undefined, { description: "meridian registry route" });
+
+/** Whether a method changes state: its idempotency level is not NO_SIDE_EFFECTS (routed to the primary). */
+export function hasSideEffects(method: MethodDescriptor): boolean {
+  return method.idempotency !== "NO_SIDE_EFFECTS";
+}
+
+/** The instances a route picks out of a service's view (local region first for "any" reads). */
+function endpointsFor(view: ServiceSnapshot, route: Route): readonly Endpoint[] {
+  return view.endpoints(route.region);
+}
+
+/** The normal route of a call, when nothing is down (see consistencyMiddleware). */
+function normalRoute(view: ServiceSnapshot, method: MethodDescriptor, ctx: CallContext, local: string): Route {
+  const primary = view.primary;
+  if (primary && (hasSideEffects(method) || ctx.consistency === "linearizable")) return { region: primary.region };
+  return { region: view.endpoints(local).length > 0 ? local : undefined };
+}
+
+/**
+ * A Resolver for createClient over the registry: the instances of the route consistencyMiddleware
+ * chose for the attempt, or, without that middleware, the normal route (primary region for
+ * writes and linearizable reads, the caller's region for eventual reads when it has instances).
+ * Arrays are stable while the instance set is unchanged, as load balancers want.
+ */
+export function registryResolver(registry: Registry): Resolver {
+  return {
+    resolve(service: string, ctx: CallContext) {
+      const cache = serviceCache(registry, service);
+      const pick = () => endpointsFor(cache, ctx.values.get(routeKey) ?? normalRoute(cache, ctx.method, ctx, ctx.region ?? registry.region));
+      return cache.revision > 0 ? pick() : cache.ready.then(pick);
+    },
+  };
+}
+
+/** Options of consistencyMiddleware. */
+export interface ConsistencyOptions {
+  /** Share of a read's remaining budget the primary may use before the read falls back. Default 0.5. */
+  readonly primaryShare?: number;
+  /** After a failure reaching the primary region, how long it counts as down, ms. Default 1000. */
+  readonly downForMs?: number;
+}
+
+/** A failure that says "could not reach it in time", as opposed to an answer. */
+function unreachable(e: unknown, ctx: CallContext): boolean {
+  if (ctx.signal.aborted) return false;
+  if (e instanceof CircuitOpenError) return true;
+  return e instanceof RpcError && (e.code === Code.UNAVAILABLE || e.code === Code.DEADLINE_EXCEEDED);
+}
+
+/**
+ * Consistency routing (client middleware; put it in createClient's `middleware` and the
+ * registryResolver as its `resolver`, or use `routingOptions`):
+ *
+ * - writes (methods with side effects) go to the primary region's instances only, with the
+ *   primary epoch in `x-primary-epoch`; when the primary region or the registry cannot be
+ *   reached they fail fast with UNAVAILABLE (`notSent`), never elsewhere;
+ * - linearizable reads go to the primary region; when it cannot be reached within
+ *   `primaryShare` of the call's budget (or is known down, or the registry is unreachable) they
+ *   fall back to the caller's region, sent as eventual, and the response says so:
+ *   `x-served-region`, and `x-stale-ms` ("unknown" unless the server knew a bound);
+ * - eventual reads go to the caller's region when it has instances, elsewhere when not.
+ *
+ * A failed attempt marks the primary region down for `downForMs`; the next call after that
+ * tries it again, so routing recovers by itself when the region comes back.
+ */
+export function consistencyMiddleware(registry: Registry, options: ConsistencyOptions = {}): Middleware {
+  const share = options.primaryShare ?? 0.5;
+  const downForMs = options.downForMs ?? 1000;
+  const downUntil = new Map<string, number>();
+  const isDown = (service: string, region: string) => (downUntil.get(`${service}\u0000${region}`) ?? 0) > Date.now();
+  const markDown = (service: string, region: string) => downUntil.set(`${service}\u0000${region}`, Date.now() + downForMs);
+  const markUp = (service: string, region: string) => downUntil.delete(`${service}\u0000${region}`);
+
+  return (next) => async (req) => {
+    const ctx = req.ctx;
+    const service = req.service.typeName;
+    const cache = serviceCache(registry, service);
+    if (cache.revision === 0) await cache.ready;
+    const local = ctx.region ?? registry.region;
+    const route = normalRoute(cache, req.method, ctx, local);
+    const primary = cache.primary;
+    const toPrimary = primary !== undefined && route.region === primary.region && (hasSideEffects(req.method) || ctx.consistency === "linearizable");
+    if (!toPrimary) {
+      ctx.values.set(routeKey, route);
+      return next(req);
+    }
+    const registryDown = !registry.health().reachable;
+    const primaryDown = isDown(service, primary.region);
+
+    if (hasSideEffects(req.method)) {
+      if (registryDown || primaryDown) {
+        throw new RpcError(
+          Code.UNAVAILABLE,
+          registryDown
+            ? `${service}: the registry cannot be reached from ${registry.region}, so the primary region is unknown; writes fail fast until it is back`
+            : `${service}: the primary region ${primary.region} cannot be reached; writes fail fast until it answers again`,
+          { notSent: true },
+        );
+      }
+      req.headers[HeaderKeys.epoch] = String(primary.epoch);
+      ctx.values.set(routeKey, route);
+      try {
+        const res = await next(req);
+        markUp(service, primary.region);
+        return res;
+      } catch (e) {
+        if (unreachable(e, ctx)) markDown(service, primary.region);
+        if (e instanceof RpcError && e.code === Code.FAILED_PRECONDITION) void registry.primary(service).catch(() => undefined);
+        throw e;
+      }
+    }
+
+    // A linearizable read.
+    if (!registryDown && !primaryDown) {
+      if (primary.region === local || cache.endpoints(local).length === 0) {
+        req.headers[HeaderKeys.epoch] = String(primary.epoch);
+        ctx.values.set(routeKey, route);
+        return next(req);
+      }
+      const attempt = ctx.fork(ctx.attempt);
+      const left = ctx.timeLeft();
+      if (left !== undefined) attempt.expireAt(Date.now() + Math.max(1, Math.floor(left * share)));
+      req.headers[HeaderKeys.epoch] = String(primary.epoch);
+      ctx.values.set(routeKey, route);
+      try {
+        const res = await next({ ...req, ctx: attempt });
+        markUp(service, primary.region);
+        return res;
+      } catch (e) {
+        const failed = unreachable(e, ctx);
+        const fenced = e instanceof RpcError && e.code === Code.FAILED_PRECONDITION;
+        if (!failed && !fenced) throw e;
+        if (failed) markDown(service, primary.region);
+        else void registry.primary(service).catch(() => undefined);
+      } finally {
+        attempt.dispose();
+      }
+    }
+    return fallbackRead(next, req, cache, local);
+  };
+}
+
+/** Serves a linearizable read from the caller's region, as an eventual read, saying so. */
+async function fallbackRead(next: Handler, req: RpcRequest, view: ServiceSnapshot, local: string): Promise<RpcResponse> {
+  if (view.endpoints(local).length === 0) {
+    throw new RpcError(Code.UNAVAILABLE, `${req.service.typeName}: the primary region cannot be reached and ${local} has no instance to fall back to`, {
+      notSent: true,
+    });
+  }
+  delete req.headers[HeaderKeys.epoch];
+  req.headers[HeaderKeys.consistency] = "eventual";
+  req.ctx.values.set(routeKey, { region: local });
+  const res = await next(req);
+  const headers = { ...res.headers };
+  headers[HeaderKeys.servedRegion] ??= local;
+  headers[HeaderKeys.staleness] ??= "unknown";
+  return { message: res.message, headers };
+}
+
+/** Options for createClient that route through the registry: `{ ...routingOptions(registry), transport }`. */
+export function routingOptions(registry: Registry, options: ConsistencyOptions & { middleware?: readonly Middleware[] } = {}): {
+  resolver: Resolver;
+  middleware: Middleware[];
+  region: string;
+} {
+  return {
+    resolver: registryResolver(registry),
+    middleware: [...(options.middleware ?? []), consistencyMiddleware(registry, options)],
+    region: registry.region,
+  };
+}
+
+/** Options of fencingMiddleware. */
+export interface FencingOptions {
+  /** This server's region; default the registry client's. */
+  readonly region?: string;
+}
+
+/**
+ * Server-side fencing: a call with side effects, or a linearizable read, is served only by the
+ * current primary of its service, and only while that primary holds its lease:
+ *
+ * - the registry says this region is the primary (else FAILED_PRECONDITION, with the primary);
+ * - the request's `x-primary-epoch`, when present, is the current epoch (else FAILED_PRECONDITION:
+ *   the caller routed under an old primary);
+ * - the role was confirmed by a linearizable read less than `leaseMs` ago, and a newly moved
+ *   primary waits `leaseMs` after the move so the old one has stopped (else UNAVAILABLE).
+ *
+ * So two regions never both accept writes, whatever the network does. Services without a
+ * primary record are not fenced.
+ */
+export function fencingMiddleware(registry: Registry, options: FencingOptions = {}): Middleware {
+  const region = options.region ?? registry.region;
+  return (next) => async (req) => {
+    const ctx = req.ctx;
+    if (!hasSideEffects(req.method) && ctx.consistency !== "linearizable") return next(req);
+    const service = req.service.typeName;
+    const cache = serviceCache(registry, service);
+    if (cache.revision === 0) await cache.ready;
+    let primary = cache.primary;
+    if (primary === undefined) return next(req);
+    const asked = req.headers[HeaderKeys.epoch];
+    if (asked !== undefined && Number(asked) > primary.epoch) {
+      // The caller knows a newer epoch than this cache: look again before judging.
+      primary = (await registry.primary(service).catch(() => primary)) ?? primary;
+    }
+    if (primary.region !== region) {
+      throw new RpcError(Code.FAILED_PRECONDITION, `${service}: ${region} is not the primary region (${primary.region} is, epoch ${primary.epoch})`, {
+        headers: { [HeaderKeys.epoch]: String(primary.epoch) },
+      });
+    }
+    if (asked !== undefined && Number(asked) !== primary.epoch) {
+      throw new RpcError(Code.FAILED_PRECONDITION, `${service}: stale primary epoch ${asked}, the current one is ${primary.epoch}`, {
+        headers: { [HeaderKeys.epoch]: String(primary.epoch) },
+      });
+    }
+    let now = Date.now();
+    if (now - cache.primaryConfirmedAt >= primary.leaseMs) {
+      // Not confirmed lately (first call, or the probe is failing): confirm now, once.
+      const confirmed = await registry.primary(service).catch(() => undefined);
+      now = Date.now();
+      if (confirmed && (confirmed.region !== region || confirmed.epoch !== primary.epoch)) {
+        throw new RpcError(Code.FAILED_PRECONDITION, `${service}: the primary moved to ${confirmed.region} (epoch ${confirmed.epoch})`, {
+          headers: { [HeaderKeys.epoch]: String(confirmed.epoch) },
+        });
+      }
+    }
+    if (now - cache.primaryConfirmedAt >= primary.leaseMs) {
+      const since = cache.primaryConfirmedAt === 0 ? "never confirmed" : `last confirmed ${now - cache.primaryConfirmedAt} ms ago`;
+      throw new RpcError(Code.UNAVAILABLE, `${service}: ${region} cannot confirm it is still the primary (registry unreachable, ${since})`);
+    }
+    if (now < primary.since + primary.leaseMs) {
+      throw new RpcError(Code.UNAVAILABLE, `${service}: ${region} becomes the primary in ${primary.since + primary.leaseMs - now} ms`);
+    }
+    ctx.responseHeaders[HeaderKeys.epoch] = String(primary.epoch);
+    return next(req);
+  };
+}
+
+/** Options of listenAndRegister. */
+export interface RegisterServerOptions {
+  /** The services this server serves (registered once each). */
+  readonly services: readonly ServiceDescriptor[];
+  /** The transport's name, for clients picking a transport (`tcp`). */
+  readonly transport: string;
+  /** The address clients should use; default the one the server bound. */
+  readonly advertise?: string;
+  readonly weight?: number;
+  readonly tags?: Readonly<Record<string, string>>;
+  /** The instance's region; default the registry's. */
+  readonly region?: string;
+}
+
+/** A server registered in the registry. */
+export interface RegisteredServer {
+  readonly address: string;
+  readonly registrations: readonly Registration[];
+  /** Deregisters first (clients stop choosing it), then closes the server gracefully. */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+/**
+ * Starts `server` and registers each of its services under a lease; `close` deregisters, then
+ * shuts the server down gracefully. (Until createServer offers listen/close hooks, this wraps
+ * the two calls.)
+ */
+export async function listenAndRegister(server: Server, registry: Registry, options: RegisterServerOptions): Promise<RegisteredServer> {
+  const { address } = await server.listen();
+  const advertised = options.advertise ?? address;
+  const registrations: Registration[] = [];
+  try {
+    for (const service of options.services) {
+      registrations.push(
+        await registry.register({
+          service: service.typeName,
+          address: advertised,
+          transport: options.transport,
+          ...(options.weight === undefined ? {} : { weight: options.weight }),
+          ...(options.tags === undefined ? {} : { tags: options.tags }),
+          ...(options.region === undefined ? {} : { region: options.region }),
+        }),
+      );
+    }
+  } catch (e) {
+    await Promise.all(registrations.map((r) => r.deregister().catch(() => undefined)));
+    await server.close({ graceMs: 0 });
+    throw e;
+  }
+  return {
+    address: advertised,
+    registrations,
+    async close(closeOptions = {}) {
+      await Promise.all(registrations.map((r) => r.deregister().catch(() => undefined)));
+      await server.close(closeOptions);
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import type { CallContext, ContextKey } from "../context.js";
+import { Code, RpcError } from "../errors.js";
+import type { Middleware, RpcRequest, RpcResponse } from "../middleware.js";
+import type { Endpoint } from "../transport.js";
+
+/**
+ * Finds the instances of a service (the registry client implements it). Return the same array
+ * while the set is unchanged: load balancers keep their state per array and rebuild it only
+ * when the content changes.
+ */
+export interface Resolver {
+  resolve(service: string, ctx: CallContext): readonly Endpoint[] | Promise<readonly Endpoint[]>;
+}
+
+/** Picks one instance of a service for a call. */
+export interface LoadBalancer {
+  /** One of `endpoints` (never empty), or undefined to fail the call with UNAVAILABLE. */
+  pick(endpoints: readonly Endpoint[], req: RpcRequest): Endpoint | undefined;
+}
+
+/** An endpoint's weight: its `weight`, 1 when unset; 0 or less takes it out of rotation. */
+function weightOf(e: Endpoint): number {
+  return e.weight ?? 1;
+}
+
+/** A string that changes whenever the addresses or weights of a list change. */
+function signature(endpoints: readonly Endpoint[]): string {
+  let s = "";
+  for (const e of endpoints) s += `${e.address}\u0000${weightOf(e)}\u0001`;
+  return s;
+}
+
+/**
+ * Keeps a balancer's state for the current endpoint list: rebuilt only when the list's content
+ * changes, not when a resolver returns an equal list in a new array.
+ */
+class PerList<S> {
+  private list: readonly Endpoint[] | undefined;
+  private sig = "";
+  private state: S | undefined;
+
+  constructor(private readonly build: (endpoints: readonly Endpoint[]) => S) {}
+
+  for(endpoints: readonly Endpoint[]): S {
+    if (endpoints !== this.list || this.state === undefined) {
+      const sig = signature(endpoints);
+      if (sig !== this.sig || this.state === undefined) {
+        this.state = this.build(endpoints);
+        this.sig = sig;
+      }
+      this.list = endpoints;
+    }
+    return this.state;
+  }
+}
+
+/**
+ * Smooth weighted round robin (nginx's): each pick adds every instance's weight to its current
+ * score, takes the highest, and lowers it by the total. Over any run of `total weight` picks each
+ * instance gets exactly its share, spread out rather than in bursts.
+ */
+export class WeightedRoundRobin implements LoadBalancer {
+  private readonly state = new PerList((endpoints) => ({
+    endpoints: endpoints.filter((e) => weightOf(e) > 0),
+    current: new Float64Array(endpoints.length),
+  }));
+
+  pick(endpoints: readonly Endpoint[]): Endpoint | undefined {
+    const { endpoints: live, current } = this.state.for(endpoints);
+    let total = 0;
+    let best = -1;
+    for (let i = 0; i < live.length; i++) {
+      const w = weightOf(live[i] as Endpoint);
+      total += w;
+      current[i] = (current[i] as number) + w;
+      if (best < 0 || (current[i] as number) > (current[best] as number)) best = i;
+    }
+    if (best < 0) return undefined;
+    current[best] = (current[best] as number) - total;
+    return live[best];
+  }
+}
+
+/** Where a consistent-hash balancer reads a call's key. */
+export type HashKeySource = ContextKey<string | undefined> | { readonly header: string };
+
+/** Options of the consistent-hash balancer. */
+export interface ConsistentHashOptions {
+  /** The call's key: a context key's value, or a request header. */
+  key: HashKeySource;
+  /** Points on the ring per unit of weight. Default 160. */
+  virtualNodes?: number;
+}
+
+/** 32-bit FNV-1a with murmur3's finalizer, for an even spread of similar strings. */
+export function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Consistent hashing on a key of the call (a user id, a shard key): the same key goes to the
+ * same instance while it is there, and removing an instance moves only the keys it had. Each
+ * instance has `virtualNodes * weight` points on a ring of 32-bit hashes. Calls without a key go
+ * to a random instance.
+ */
+export class ConsistentHash implements LoadBalancer {
+  private readonly virtualNodes: number;
+  private readonly state = new PerList((endpoints) => this.ring(endpoints));
+
+  constructor(private readonly options: ConsistentHashOptions) {
+    this.virtualNodes = options.virtualNodes ?? 160;
+  }
+
+  pick(endpoints: readonly Endpoint[], req: RpcRequest): Endpoint | undefined {
+    const { hashes, owners } = this.state.for(endpoints);
+    if (hashes.length === 0) return undefined;
+    const src = this.options.key;
+    const key = "header" in src ? req.headers[src.header] : req.ctx.values.get(src);
+    if (key === undefined) return owners[Math.floor(Math.random() * owners.length)];
+    const h = hash32(key);
+    let lo = 0;
+    let hi = hashes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((hashes[mid] as number) < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return owners[lo === hashes.length ? 0 : lo];
+  }
+
+  private ring(endpoints: readonly Endpoint[]): { hashes: Uint32Array; owners: Endpoint[] } {
+    const points: { h: number; e: Endpoint }[] = [];
+    for (const e of endpoints) {
+      const n = Math.round(this.virtualNodes * weightOf(e));
+      for (let i = 0; i < n; i++) points.push({ h: hash32(`${e.address}#${i}`), e });
+    }
+    points.sort((a, b) => a.h - b.h || (a.e.address < b.e.address ? -1 : 1));
+    return { hashes: Uint32Array.from(points, (p) => p.h), owners: points.map((p) => p.e) };
+  }
+}
+
+/** Where the client finds instances: a fixed list, or a resolver. */
+export type EndpointSource = readonly Endpoint[] | Resolver;
+
+/**
+ * Load balancing (client side): resolves the service's instances, picks one with `balancer`,
+ * and puts it on the call's context (`ctx.endpoint`, `ctx.peer`) for the instance breaker and
+ * the transport. No instances fails the call with UNAVAILABLE, `notSent`.
+ */
+export function loadBalancerMiddleware(source: EndpointSource, balancer: LoadBalancer): Middleware {
+  const resolve = "resolve" in source ? (req: RpcRequest) => source.resolve(req.service.typeName, req.ctx) : () => source;
+  return (next) => (req) => {
+    const call = (endpoints: readonly Endpoint[]): Promise<RpcResponse> => {
+      const picked = endpoints.length === 0 ? undefined : balancer.pick(endpoints, req);
+      if (picked === undefined) {
+        return Promise.reject(
+          new RpcError(Code.UNAVAILABLE, `no instance of ${req.service.typeName} to call: none is registered or all have weight 0`, {
+            notSent: true,
+          }),
+        );
+      }
+      req.ctx.endpoint = picked;
+      req.ctx.peer = picked.address;
+      return next(req);
+    };
+    const found = resolve(req);
+    return "then" in found ? found.then(call) : call(found);
+  };
+}

@@ -1,0 +1,182 @@
+import type { CallContext } from "../context.js";
+import { sleep } from "../deadline.js";
+import type { MethodDescriptor } from "../descriptors.js";
+import { Code, ConfigError, RpcError } from "../errors.js";
+import type { Middleware, RpcResponse } from "../middleware.js";
+import { CircuitOpenError } from "./breaker.js";
+
+/** Failure retry: how many attempts, how long to back off between them. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included. Default 3. */
+  maxAttempts?: number;
+  /** Backoff before the first retry. Default 10 ms. */
+  initialBackoffMs?: number;
+  /** Upper bound of any backoff. Default 1000 ms. */
+  maxBackoffMs?: number;
+  /** Growth of the backoff per retry. Default 2. */
+  multiplier?: number;
+  /**
+   * Share of each backoff drawn at random, in [0, 1]: a delay `d` becomes one in
+   * `[d * (1 - jitter), d]`, so delays never exceed `maxBackoffMs`. Default 0.2.
+   */
+  jitter?: number;
+  /** Timeout of each attempt (within the call's deadline); an attempt timing out may be retried. */
+  attemptTimeoutMs?: number;
+  /** Random source in [0, 1), for tests. Default Math.random. */
+  random?: () => number;
+}
+
+/** A RetryPolicy with every default filled in. */
+export type ResolvedRetryPolicy = Required<Omit<RetryPolicy, "attemptTimeoutMs">> & { attemptTimeoutMs: number | undefined };
+
+/** Fills in a retry policy's defaults and checks its values. */
+export function resolveRetryPolicy(policy: RetryPolicy = {}): ResolvedRetryPolicy {
+  const p: ResolvedRetryPolicy = {
+    maxAttempts: policy.maxAttempts ?? 3,
+    initialBackoffMs: policy.initialBackoffMs ?? 10,
+    maxBackoffMs: policy.maxBackoffMs ?? 1000,
+    multiplier: policy.multiplier ?? 2,
+    jitter: policy.jitter ?? 0.2,
+    attemptTimeoutMs: policy.attemptTimeoutMs,
+    random: policy.random ?? Math.random,
+  };
+  if (!(p.maxAttempts >= 1) || !(p.initialBackoffMs >= 0) || !(p.maxBackoffMs >= 0) || !(p.multiplier >= 1) || !(p.jitter >= 0 && p.jitter <= 1)) {
+    throw new ConfigError(
+      "INVALID_OPTION",
+      "retry: maxAttempts must be >= 1, backoffs >= 0, multiplier >= 1 and jitter in [0, 1]",
+    );
+  }
+  return p;
+}
+
+/** The backoff before retry number `retry` (1 for the first retry): exponential, jittered, bounded. */
+export function backoffDelay(retry: number, p: ResolvedRetryPolicy): number {
+  const base = Math.min(p.maxBackoffMs, p.initialBackoffMs * p.multiplier ** (retry - 1));
+  return base * (1 - p.jitter * p.random());
+}
+
+/** Whether the method may run twice: its idempotency level is NO_SIDE_EFFECTS or IDEMPOTENT. */
+export function isIdempotent(method: MethodDescriptor): boolean {
+  return method.idempotency === "NO_SIDE_EFFECTS" || method.idempotency === "IDEMPOTENT";
+}
+
+/**
+ * Whether a failed attempt may be retried: never once the call itself is over (cancelled or past
+ * its deadline) or when the service's circuit is open; UNAVAILABLE and an attempt's own
+ * DEADLINE_EXCEEDED when the method is idempotent or the request surely never left (`notSent`);
+ * nothing else.
+ */
+export function isRetrySafe(err: RpcError, method: MethodDescriptor, call: CallContext): boolean {
+  if (call.cancellation.aborted) return false;
+  if (err instanceof CircuitOpenError && err.scope === "service") return false;
+  if (err.code !== Code.UNAVAILABLE && err.code !== Code.DEADLINE_EXCEEDED) return false;
+  return err.notSent || isIdempotent(method);
+}
+
+/** Runs one attempt of a call in its own forked context, bounded by the attempt timeout. */
+async function attempt(next: (ctx: CallContext) => Promise<RpcResponse>, ctx: CallContext, timeoutMs: number | undefined): Promise<RpcResponse> {
+  if (timeoutMs === undefined) return next(ctx);
+  ctx.expireAt(Date.now() + timeoutMs);
+  return ctx.race(next(ctx));
+}
+
+/** Copies what the winning attempt learned (where it went) onto the call's context. */
+function adopt(call: CallContext, won: CallContext): void {
+  call.endpoint = won.endpoint;
+  call.peer = won.peer;
+  call.attempt = won.attempt;
+}
+
+/**
+ * Failure retry (client side): retries an attempt that failed in a way `isRetrySafe` allows,
+ * after an exponential, jittered backoff, up to `maxAttempts`, and only while the backoff ends
+ * before the call's deadline (the retry budget). Each attempt runs in a forked context, so load
+ * balancing picks again and the attempt may have its own timeout.
+ */
+export function retryMiddleware(policy: RetryPolicy = {}): Middleware {
+  const p = resolveRetryPolicy(policy);
+  return (next) => async (req) => {
+    const call = req.ctx;
+    const send = (ctx: CallContext): Promise<RpcResponse> => next({ ...req, ctx });
+    for (let n = 1; ; n++) {
+      const ctx = call.fork(n);
+      try {
+        const res = await attempt(send, ctx, p.attemptTimeoutMs);
+        adopt(call, ctx);
+        return res;
+      } catch (e) {
+        const err = RpcError.from(e);
+        if (n >= p.maxAttempts || !isRetrySafe(err, req.method, call)) throw err;
+        const delay = backoffDelay(n, p);
+        if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
+        await sleep(delay, call.cancellation);
+      } finally {
+        ctx.dispose();
+      }
+    }
+  };
+}
+
+/** Backup request: a second attempt when the first has not answered after a delay. */
+export interface BackupPolicy {
+  /** How long to wait for the first attempt before sending the next. */
+  delayMs: number;
+  /** Attempts in all, the first included. Default 2. */
+  maxAttempts?: number;
+}
+
+/**
+ * Backup request (client side, Kitex's BackupPolicy): when an attempt has not answered after
+ * `delayMs`, another is sent (to an instance load balancing picks again); the first success wins
+ * and the others are cancelled. An attempt that fails while others are out waits for them; the
+ * call fails when every attempt sent has failed and none is due. Only for idempotent methods:
+ * others pass through untouched, since a duplicate could apply a write twice.
+ */
+export function backupMiddleware(policy: BackupPolicy): Middleware {
+  const maxAttempts = policy.maxAttempts ?? 2;
+  if (!(policy.delayMs >= 0) || !(maxAttempts >= 1)) {
+    throw new ConfigError("INVALID_OPTION", "backup: delayMs must be >= 0 and maxAttempts >= 1");
+  }
+  return (next) => (req) => {
+    if (!isIdempotent(req.method)) return next(req);
+    const call = req.ctx;
+    return new Promise<RpcResponse>((resolve, reject) => {
+      const attempts: CallContext[] = [];
+      let pending = 0;
+      let settled = false;
+      let firstError: RpcError | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const settle = (winner: CallContext | undefined): void => {
+        settled = true;
+        clearTimeout(timer);
+        for (const a of attempts) {
+          if (a !== winner) a.abort(new RpcError(Code.CANCELLED, "backup request: another attempt answered first"));
+          a.dispose();
+        }
+      };
+      const start = (): void => {
+        if (settled || call.cancellation.aborted) return;
+        const ctx = call.fork(attempts.length + 1);
+        attempts.push(ctx);
+        pending++;
+        if (attempts.length < maxAttempts) timer = setTimeout(start, policy.delayMs);
+        next({ ...req, ctx }).then(
+          (res) => {
+            if (settled) return;
+            adopt(call, ctx);
+            settle(ctx);
+            resolve(res);
+          },
+          (e: unknown) => {
+            if (settled) return;
+            firstError ??= RpcError.from(e);
+            if (--pending > 0) return;
+            settle(undefined);
+            reject(firstError);
+          },
+        );
+      };
+      start();
+    });
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Meridian's RPC runtime: typed clients and servers, the middleware model, call context and
+ * metainfo, deadlines, governance and observability, and the transport seam.
+ */
+export { createClient, clientMiddleware, type Client, type ClientOptions, type CallOptions, type UnaryCall } from "./client.js";
+export {
+  createServer,
+  type Server,
+  type ServerOptions,
+  type CloseOptions,
+  type Handlers,
+  type HandlerFn,
+  type Logger,
+} from "./server.js";
+export {
+  CallContext,
+  ContextValues,
+  createContextKey,
+  currentContext,
+  runWithContext,
+  type CallContextInit,
+  type ContextKey,
+  type Consistency,
+  type Side,
+} from "./context.js";
+export { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
+export { Metainfo, MetainfoPrefix, type MetainfoKind } from "./metainfo.js";
+export { abortError, deadlineAfter, deadlineExceeded, earliest, raceSignal, sleep } from "./deadline.js";
+export { Cancellation, onAbort } from "./signal.js";
+export { BizError, Code, ConfigError, RpcError, type ConfigErrorCode, type RpcErrorOptions } from "./errors.js";
+export { statusFromHeaders, statusToHeaders } from "./status.js";
+export type { MethodKind, IdempotencyLevel, MethodDescriptor, ServiceDescriptor, InputOf, OutputOf } from "./descriptors.js";
+export {
+  HeaderKeys,
+  type Headers,
+  type AbortListener,
+  type CallSignal,
+  type Endpoint,
+  type TransportRequest,
+  type TransportResponse,
+  type ClientTransport,
+  type IncomingCall,
+  type OutgoingReply,
+  type CallDispatcher,
+  type ServerTransport,
+} from "./transport.js";
+export { timeoutMiddleware } from "./governance/timeout.js";
+export {
+  retryMiddleware,
+  backupMiddleware,
+  backoffDelay,
+  resolveRetryPolicy,
+  isIdempotent,
+  isRetrySafe,
+  type RetryPolicy,
+  type ResolvedRetryPolicy,
+  type BackupPolicy,
+} from "./governance/retry.js";
+export {
+  CircuitBreaker,
+  CircuitOpenError,
+  breakerMiddleware,
+  classifyOutcome,
+  type BreakerOptions,
+  type BreakerOutcome,
+  type BreakerPermit,
+  type BreakerScope,
+  type BreakerState,
+} from "./governance/breaker.js";
+export {
+  WeightedRoundRobin,
+  ConsistentHash,
+  loadBalancerMiddleware,
+  hash32,
+  type LoadBalancer,
+  type Resolver,
+  type EndpointSource,
+  type ConsistentHashOptions,
+  type HashKeySource,
+} from "./governance/loadbalance.js";
+export { TokenBucket, limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
+export { statsMiddleware, type CallStats, type StatsHook } from "./observability/stats.js";
+export { otelMiddleware, otelContextKey, type OtelOptions } from "./observability/otel.js";
+export {
+  RpcMetrics,
+  LATENCY_BUCKETS_MS,
+  type MetricsOptions,
+  type MetricsSnapshot,
+  type MethodMetrics,
+  type HistogramSnapshot,
+  type EventLoopDelay,
+} from "./observability/metrics.js";
+export { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";

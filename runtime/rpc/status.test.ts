@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { BizError, Code, RpcError } from "./errors.js";
+import { statusFromHeaders, statusToHeaders } from "./status.js";
+
+describe("status", () => {
+  it("status - an RpcError round-trips through headers", () => {
+    const headers = statusToHeaders(new RpcError(Code.NOT_FOUND, "gone"), { keep: "me" });
+    expect(headers).toEqual({ keep: "me", "rpc-status": "5", "rpc-message": "gone" });
+    const err = statusFromHeaders(headers);
+    expect(err).toBeInstanceOf(RpcError);
+    expect(err).toMatchObject({ code: Code.NOT_FOUND, message: "gone", headers });
+  });
+
+  it("status - a BizError round-trips with its code, message and extra", () => {
+    const headers = statusToHeaders(new BizError(42, "denied", { k: "v" }), {});
+    expect(headers).toMatchObject({ "biz-status": "42", "biz-message": "denied", "biz-extra": '{"k":"v"}' });
+    const err = statusFromHeaders(headers);
+    expect(err).toBeInstanceOf(BizError);
+    expect(err).toMatchObject({ bizCode: 42, bizMessage: "denied", extra: { k: "v" }, code: Code.UNKNOWN });
+  });
+
+  it("status - no status or status 0 is no error; unknown codes and bad extra degrade safely", () => {
+    expect(statusFromHeaders({})).toBeUndefined();
+    expect(statusFromHeaders({ "rpc-status": "0" })).toBeUndefined();
+    expect(statusFromHeaders({ "rpc-status": "99" })?.code).toBe(Code.UNKNOWN);
+    expect(statusFromHeaders({ "rpc-status": "abc" })?.code).toBe(Code.UNKNOWN);
+    expect(statusFromHeaders({ "biz-status": "1", "biz-extra": "{not json" })).toMatchObject({ extra: {} });
+    expect(statusFromHeaders({ "biz-status": "1", "biz-extra": '{"a":1,"b":"x","__proto__":"y"}' })).toMatchObject({ extra: { b: "x" } });
+  });
+});

@@ -1,0 +1,50 @@
+import { BizError, Code, RpcError } from "./errors.js";
+import { HeaderKeys, type Headers } from "./transport.js";
+
+/**
+ * Writes an error into response headers: `rpc-status` and `rpc-message`, and for a BizError also
+ * `biz-status`, `biz-message` and `biz-extra` (JSON). What servers send; transports copy the
+ * headers onto the wire unchanged.
+ */
+export function statusToHeaders(err: RpcError, headers: Headers): Headers {
+  headers[HeaderKeys.status] = String(err.code);
+  headers[HeaderKeys.message] = err.message;
+  if (err instanceof BizError) {
+    headers[HeaderKeys.bizStatus] = String(err.bizCode);
+    headers[HeaderKeys.bizMessage] = err.bizMessage;
+    if (Object.keys(err.extra).length > 0) headers[HeaderKeys.bizExtra] = JSON.stringify(err.extra);
+  }
+  return headers;
+}
+
+/**
+ * Reads the error a response carries, if any: a BizError when `biz-status` is present, an
+ * RpcError when `rpc-status` is present and not 0, otherwise undefined. What client transports
+ * call on every response before decoding its payload; the error keeps the response headers.
+ */
+export function statusFromHeaders(headers: Headers): RpcError | undefined {
+  const biz = headers[HeaderKeys.bizStatus];
+  if (biz !== undefined) {
+    const extra = parseExtra(headers[HeaderKeys.bizExtra]);
+    return new BizError(Number(biz) || 0, headers[HeaderKeys.bizMessage] ?? "", extra, { headers });
+  }
+  const status = headers[HeaderKeys.status];
+  if (status === undefined || status === "0") return undefined;
+  const n = Number(status);
+  const code = Number.isInteger(n) && Code[n] !== undefined ? (n as Code) : Code.UNKNOWN;
+  return new RpcError(code, headers[HeaderKeys.message] ?? "", { headers });
+}
+
+/** Parses `biz-extra`, keeping only string values; anything malformed reads as no extra. */
+function parseExtra(json: string | undefined): Record<string, string> {
+  if (json === undefined) return {};
+  try {
+    const v: unknown = JSON.parse(json);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return {};
+    const out: Record<string, string> = {};
+    for (const [k, x] of Object.entries(v)) if (typeof x === "string" && k !== "__proto__") out[k] = x;
+    return out;
+  } catch {
+    return {};
+  }
+}

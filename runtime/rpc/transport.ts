@@ -1,0 +1,197 @@
+import type { Writer } from "../codec/writer.js";
+import type { MethodDescriptor } from "./descriptors.js";
+
+/**
+ * The seam between the framework and the wire. A transport implements ClientTransport and/or
+ * ServerTransport and depends on runtime/ only; runtime/ never imports a transport. A transport
+ * is handed to createClient / createServer explicitly, never registered globally.
+ *
+ * Headers are plain string maps on every transport (TTHeader string infos, gRPC metadata, NATS
+ * headers). Keys are lower-case, except metainfo headers, which keep Kitex's upper-case prefixes
+ * (`RPC_TRANSIT_`, `RPC_PERSIST_`, `RPC_BACKWARD_`, read in any case). First-class keys are listed
+ * in `HeaderKeys`.
+ */
+export type Headers = Record<string, string>;
+
+/** What an abort listener may be: a function, or an object with `handleEvent` (no closure per call). */
+export type AbortListener = ((event: unknown) => void) | { handleEvent(event: unknown): void };
+
+/**
+ * The part of an AbortSignal a transport needs to follow a call's cancellation. An AbortSignal
+ * is one; the runtime passes a lighter one, because creating an AbortSignal costs microseconds
+ * on Node 20. Listeners run once, when the call is aborted; `reason` is then an RpcError.
+ */
+export interface CallSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: "abort", listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: AbortListener): void;
+}
+
+/** Header keys that every transport carries. */
+export const HeaderKeys = {
+  /** The caller's region. */
+  region: "x-region-id",
+  /** `linearizable` | `eventual`. */
+  consistency: "x-consistency-level",
+  /** Set on responses: the region that served the call. */
+  servedRegion: "x-served-region",
+  /** Set on responses served from a possibly stale replica in fallback: bound in ms, or "unknown". */
+  staleness: "x-stale-ms",
+  /** The primary epoch a write was routed under (fencing). */
+  epoch: "x-primary-epoch",
+  /** Error status on responses (numeric Code) and its message. */
+  status: "rpc-status",
+  message: "rpc-message",
+  /** Business error (Kitex biz-status / biz-message / biz-extra as JSON). */
+  bizStatus: "biz-status",
+  bizMessage: "biz-message",
+  bizExtra: "biz-extra",
+} as const;
+
+/** Where a call should go: one instance of a service, as load balancing picked it. */
+export interface Endpoint {
+  /** `host:port` for TCP-like transports, a subject prefix for NATS, and so on. */
+  readonly address: string;
+  readonly region?: string;
+  readonly weight?: number;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** A unary call as a transport sees it on the client side. */
+export interface TransportRequest {
+  /** Fully qualified service name, for example `feed.FeedService`. */
+  readonly service: string;
+  readonly method: MethodDescriptor;
+  /** The request message; the transport encodes it with `method.input.encodeTo` into its frame. */
+  readonly message: unknown;
+  readonly headers: Headers;
+  /** Absolute deadline (Date.now() based, ms), or undefined for none. */
+  readonly deadline: number | undefined;
+  /** Aborts the call: the transport must stop waiting and reject with CANCELLED or DEADLINE_EXCEEDED. */
+  readonly signal: CallSignal;
+  /** The instance to call, chosen by load balancing; transports with one fixed peer may ignore it. */
+  readonly endpoint: Endpoint | undefined;
+}
+
+/** A unary response as a transport returns it. */
+export interface TransportResponse {
+  /** The decoded response message (decoded with `method.output`). */
+  readonly message: unknown;
+  readonly headers: Headers;
+}
+
+/**
+ * The client half of a transport. Errors are RpcErrors: a response carrying `rpc-status` is
+ * rejected with that code; connection failures are UNAVAILABLE (with `notSent` when the request
+ * surely never left), timeouts DEADLINE_EXCEEDED, aborts CANCELLED.
+ */
+export interface ClientTransport {
+  unary(req: TransportRequest): Promise<TransportResponse>;
+  /**
+   * Opens a streaming call (server-, client- or bidi-streaming; `req.method.kind` says which).
+   * Optional: a transport without streaming leaves it out and the runtime answers UNIMPLEMENTED.
+   */
+  stream?(req: TransportStreamRequest): ClientStream;
+  /** Connects ahead of the first call (warm-up); optional. */
+  warmUp?(endpoints: readonly Endpoint[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A streaming call as a transport sees it on the client side: a unary request without a message. */
+export type TransportStreamRequest = Omit<TransportRequest, "message">;
+
+/**
+ * The client end of an open streaming call.
+ *
+ * Flow control: `send` resolves once the transport has room for more (its write buffer is below
+ * its high-water mark, or the peer granted credit), so a writer that awaits it can never queue
+ * without bound. Responses are pulled: the transport stops reading from the peer (or stops
+ * granting it credit) while the consumer of `responses` is not asking, so a slow reader slows
+ * the writer on the other side and memory stays bounded.
+ *
+ * Errors: `responses` throws an RpcError when the call fails (status in trailers, connection
+ * lost, deadline, cancel); `send` rejects with the same error once the call has failed.
+ */
+export interface ClientStream {
+  /** Sends one request message (encoded with `method.input`). */
+  send(message: unknown): Promise<void>;
+  /** Half-closes the request side: the server's request iterator ends. */
+  closeSend(): Promise<void>;
+  /** Response messages (decoded with `method.output`); ends when the server finishes with OK. */
+  readonly responses: AsyncIterable<unknown>;
+  /** Response headers, once the server sent them (with its first message or its trailers). */
+  readonly headers: Promise<Headers>;
+  /** Trailers, once the call has ended (status included on failure). */
+  readonly trailers: Promise<Headers>;
+  /** Cancels the call: both directions end, the server sees its signal aborted. */
+  cancel(reason?: unknown): void;
+}
+
+/** A streaming call as a transport hands it to the server. */
+export interface IncomingStream {
+  readonly service: string;
+  readonly method: string;
+  readonly headers: Headers;
+  readonly deadline: number | undefined;
+  readonly signal: CallSignal;
+  readonly peer: string;
+  /**
+   * Raw request payloads, pulled (a slow handler slows the client). Ends when the client
+   * half-closes; throws an RpcError when the call is cancelled or the connection is lost.
+   * Each payload is valid until the next one is pulled.
+   */
+  readonly requests: AsyncIterable<Uint8Array>;
+  /** Sends the response headers now (otherwise they go with the first message or the trailers). */
+  sendHeaders(headers: Headers): void;
+  /** Sends one response message; resolves when the transport has room for more. */
+  send(encode: (writer: Writer) => void): Promise<void>;
+}
+
+/**
+ * What a ServerTransport calls for each incoming streaming call. Resolves with the trailers when
+ * the handler is done (`rpc-status` / `rpc-message` / biz-* on failure); never rejects.
+ */
+export type StreamDispatcher = (stream: IncomingStream) => Promise<Headers>;
+
+/** A unary call as a transport hands it to the server. */
+export interface IncomingCall {
+  readonly service: string;
+  readonly method: string;
+  readonly headers: Headers;
+  /** The raw request payload; decode with the method's input codec. Valid until the call ends. */
+  readonly payload: Uint8Array;
+  /** Absolute deadline from the caller's timeout, or undefined. */
+  readonly deadline: number | undefined;
+  /**
+   * Aborted when the caller cancels or the connection goes away. The runtime reads it only when
+   * something follows the call's cancellation, so a transport may create it lazily.
+   */
+  readonly signal: CallSignal;
+  /** The peer's address, `host:port`. */
+  readonly peer: string;
+}
+
+/** What the server answers: a message and its codec, or an error, plus response headers. */
+export interface OutgoingReply {
+  readonly headers: Headers;
+  /** Present on success. The transport encodes it with `encode(writer)` into its frame buffer. */
+  readonly encode?: (writer: Writer) => void;
+}
+
+/**
+ * What a ServerTransport calls for each incoming unary call. Never rejects: errors are turned
+ * into headers (`rpc-status`, `rpc-message`, biz-*) in the reply.
+ */
+export type CallDispatcher = (call: IncomingCall) => Promise<OutgoingReply>;
+
+/** The server half of a transport. */
+export interface ServerTransport {
+  /** Starts accepting calls; resolves once listening, with the address actually bound. */
+  listen(dispatch: CallDispatcher, streams?: StreamDispatcher): Promise<{ address: string }>;
+  /**
+   * Graceful shutdown: stop accepting, tell connected clients to move away, let calls in flight
+   * finish for up to `graceMs`, then close everything.
+   */
+  close(graceMs: number): Promise<void>;
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything Meridian's tests and demo need on a fresh Debian machine, then the npm
+# dependencies. Idempotent: a second run installs nothing.
+#   system tools: protoc (Debian's protobuf-compiler, with the well-known .proto files),
+#   etcd (etcd-server) and nats-server, which the integration tests start themselves on
+#   127.0.0.1 with temporary data folders (the packages' own services are not used).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/timestamp.proto ] || need+=(libprotobuf-dev)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, set-up included: typecheck, every test (unit, conformance, interop,
+# integration), then each benchmark once with a tiny time budget so they cannot rot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+npm run typecheck
+mkdir -p .tmp
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".tmp/vitest.json", "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' || true
+[ "$status" -eq 0 ] || exit "$status"
+npm run bench:quick

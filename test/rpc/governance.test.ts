@@ -1,0 +1,222 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  CircuitOpenError,
+  Code,
+  ConfigError,
+  ConsistentHash,
+  RpcError,
+  sleep,
+  type BreakerState,
+  type CallContext,
+  type Endpoint,
+  type Resolver,
+} from "meridian-rpc/runtime";
+import { Bed } from "./helpers.js";
+
+const bed = new Bed();
+afterEach(() => bed.close());
+
+const fastRetry = { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2 };
+
+/** Handlers for every unary method that fail with `code` while `failures()` says so. */
+function failing(code: Code, failures: () => boolean) {
+  let n = 0;
+  const handle = () => {
+    n++;
+    if (failures()) throw new RpcError(code, `failure ${n}`);
+    return { text: "ok", count: n };
+  };
+  return { echo: handle, get: handle, put: handle };
+}
+
+describe("retry", () => {
+  it("retry - an idempotent method is retried on UNAVAILABLE until it succeeds", async () => {
+    let left = 2;
+    const { address } = await bed.echo({}, failing(Code.UNAVAILABLE, () => left-- > 0));
+    const client = bed.client(address, { retry: fastRetry });
+    expect(await client.get()).toMatchObject({ text: "ok", count: 3 });
+    left = 2;
+    expect(await client.put()).toMatchObject({ text: "ok", count: 6 });
+  });
+
+  it("retry - a method of unknown idempotency is not retried after it was sent", async () => {
+    let calls = 0;
+    const { address } = await bed.echo({}, failing(Code.UNAVAILABLE, () => ++calls > 0));
+    await expect(bed.client(address, { retry: fastRetry }).echo()).rejects.toMatchObject({ code: Code.UNAVAILABLE, message: "failure 1" });
+    expect(calls).toBe(1);
+  });
+
+  it("retry - a request that surely never left is retried even when not idempotent", async () => {
+    const live = await bed.echo();
+    const endpoints: Endpoint[] = [{ address: "memory://gone" }, { address: live.address }];
+    const client = bed.client(undefined, { endpoints, retry: fastRetry });
+    expect((await client.echo({ text: "w" })).servedBy).toBe(live.name);
+    await expect(bed.client(undefined, { endpoints }).echo(), "without retry the first pick fails").rejects.toMatchObject({
+      code: Code.UNAVAILABLE,
+      notSent: true,
+    });
+  });
+
+  it("retry - other codes are never retried", async () => {
+    let calls = 0;
+    const { address } = await bed.echo({}, failing(Code.INTERNAL, () => ++calls > 0));
+    await expect(bed.client(address, { retry: fastRetry }).get()).rejects.toMatchObject({ code: Code.INTERNAL });
+    expect(calls).toBe(1);
+  });
+
+  it("retry - an attempt's timeout is retried only for idempotent methods", async () => {
+    // The first call hangs (until cancelled); later ones answer at once.
+    let calls = 0;
+    const hangFirst = async (_req: unknown, ctx: CallContext) => {
+      if (++calls === 1) await sleep(5000, ctx.signal);
+      return { text: "ok", count: calls };
+    };
+    const { address } = await bed.echo({}, { echo: hangFirst, get: hangFirst });
+    const client = bed.client(address, { retry: { ...fastRetry, attemptTimeoutMs: 25 }, timeoutMs: 2000 });
+    expect(await client.get()).toMatchObject({ text: "ok", count: 2 });
+    calls = 0;
+    const err = (await client.echo().catch((e: unknown) => e)) as RpcError;
+    expect(err).toMatchObject({ code: Code.DEADLINE_EXCEEDED, message: "deadline exceeded" });
+    expect(calls).toBe(1);
+  });
+
+  it("retry - stops when the next backoff would pass the call's deadline, with the last error", async () => {
+    let calls = 0;
+    const { address } = await bed.echo({}, failing(Code.UNAVAILABLE, () => ++calls > 0));
+    const client = bed.client(address, { retry: { maxAttempts: 5, initialBackoffMs: 200, jitter: 0 }, timeoutMs: 100 });
+    const t0 = Date.now();
+    await expect(client.get()).rejects.toMatchObject({ code: Code.UNAVAILABLE, message: "failure 1" });
+    expect(calls).toBe(1);
+    expect(Date.now() - t0, "no 200 ms backoff was waited").toBeLessThan(190);
+  });
+
+  it("retry - retry and backup together are refused", () => {
+    expect(() => bed.client(undefined, { retry: {}, backup: { delayMs: 1 } })).toThrow(ConfigError);
+  });
+});
+
+describe("backup", () => {
+  it("backup - the first answer wins and the slower attempt is cancelled", async () => {
+    let slowCtx: CallContext | undefined;
+    const slow = await bed.echo({}, {
+      get: async (_req, ctx) => {
+        slowCtx = ctx;
+        await sleep(5000, ctx.signal);
+        return { text: "slow" };
+      },
+    });
+    const fast = await bed.echo();
+    // Round robin sends the first attempt to `slow`; the backup, 10 ms later, goes to `fast`.
+    const client = bed.client(undefined, { endpoints: [{ address: slow.address }, { address: fast.address }], backup: { delayMs: 10 } });
+    const t0 = Date.now();
+    const reply = await client.get();
+    expect(reply.servedBy).toBe(fast.name);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(slowCtx?.signal.aborted).toBe(true);
+    expect((slowCtx?.signal.reason as RpcError).code).toBe(Code.CANCELLED);
+  });
+
+  it("backup - a non-idempotent method gets no backup request", async () => {
+    const a = await bed.echo();
+    const b = await bed.echo();
+    const client = bed.client(undefined, { endpoints: [{ address: a.address }, { address: b.address }], backup: { delayMs: 5 } });
+    expect((await client.echo({ delayMs: 40 })).servedBy).toBe(a.name);
+    expect(b.calls).toHaveLength(0);
+  });
+});
+
+describe("breaker", () => {
+  it("breaker - opens on the error rate, refuses without sending, half-opens after the cooldown, closes on success", async () => {
+    let broken = true;
+    let calls = 0;
+    const { address } = await bed.echo({}, failing(Code.UNAVAILABLE, () => (calls++, broken)));
+    const changes: BreakerState[] = [];
+    const client = bed.client(address, {
+      breaker: { minRequests: 4, errorRate: 0.5, cooldownMs: 200, onStateChange: (_k, _f, to) => changes.push(to) },
+    });
+    for (let i = 0; i < 4; i++) await expect(client.get()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    const open = await client.get().catch((e: unknown) => e);
+    expect(open).toBeInstanceOf(CircuitOpenError);
+    expect(open).toMatchObject({ code: Code.UNAVAILABLE, notSent: true, scope: "service", key: "rpctest.EchoService/Get" });
+    expect(calls).toBe(4);
+    broken = false;
+    await new Promise((r) => setTimeout(r, 220));
+    expect((await client.get()).text).toBe("ok");
+    expect((await client.get()).text).toBe("ok");
+    expect(changes).toEqual(["open", "half-open", "closed"]);
+    expect(calls).toBe(6);
+  });
+
+  it("breaker - an instance breaker isolates the failing instance while others serve", async () => {
+    const bad = await bed.echo({}, failing(Code.UNAVAILABLE, () => true));
+    const good = await bed.echo();
+    const client = bed.client(undefined, {
+      endpoints: [{ address: bad.address }, { address: good.address }],
+      instanceBreaker: { minRequests: 2, errorRate: 0.5, cooldownMs: 10_000 },
+      retry: fastRetry,
+    });
+    for (let i = 0; i < 10; i++) expect((await client.get()).servedBy).toBe(good.name);
+    expect(bad.calls.length + good.calls.length).toBe(10);
+    // Round robin alternates: `bad` got the first picks until its breaker opened after 2 failures.
+    expect(good.calls).toHaveLength(10);
+  });
+});
+
+describe("loadbalance", () => {
+  it("loadbalance - weighted round robin spreads calls by weight", async () => {
+    const servers = [await bed.echo(), await bed.echo(), await bed.echo()];
+    const endpoints = servers.map((s, i) => ({ address: s.address, weight: i + 1 }));
+    const client = bed.client(undefined, { endpoints });
+    for (let i = 0; i < 60; i++) await client.get();
+    expect(servers.map((s) => s.calls.length)).toEqual([10, 20, 30]);
+  });
+
+  it("loadbalance - consistent hash on a header keeps a key on one instance", async () => {
+    const servers = [await bed.echo(), await bed.echo(), await bed.echo()];
+    const client = bed.client(undefined, {
+      endpoints: servers.map((s) => ({ address: s.address })),
+      loadBalancer: new ConsistentHash({ key: { header: "x-user" } }),
+    });
+    const servedBy = new Map<string, Set<string>>();
+    for (let i = 0; i < 60; i++) {
+      const user = `user-${i % 12}`;
+      const reply = await client.get({}, { headers: { "x-user": user } });
+      servedBy.set(user, (servedBy.get(user) ?? new Set()).add(reply.servedBy));
+    }
+    for (const set of servedBy.values()) expect(set.size).toBe(1);
+    expect(new Set([...servedBy.values()].flatMap((s) => [...s])).size).toBeGreaterThan(1);
+  });
+
+  it("loadbalance - a resolver's instances are used as they change; none is UNAVAILABLE notSent", async () => {
+    const a = await bed.echo();
+    const b = await bed.echo();
+    let current: Endpoint[] = [{ address: a.address }];
+    const resolver: Resolver = { resolve: async () => current };
+    const client = bed.client(undefined, { resolver });
+    expect((await client.get()).servedBy).toBe(a.name);
+    current = [{ address: b.address }];
+    expect((await client.get()).servedBy).toBe(b.name);
+    current = [];
+    await expect(client.get()).rejects.toMatchObject({ code: Code.UNAVAILABLE, notSent: true });
+  });
+});
+
+describe("limiter", () => {
+  it("limiter - calls over the QPS rate are refused with RESOURCE_EXHAUSTED", async () => {
+    const { address, calls } = await bed.echo({ limiter: { qps: 1, burst: 5 } });
+    const client = bed.client(address);
+    const results = await Promise.all(Array.from({ length: 10 }, () => client.get().then(() => "ok", (e: RpcError) => Code[e.code])));
+    expect(results.filter((r) => r === "ok")).toHaveLength(5);
+    expect(results.filter((r) => r === "RESOURCE_EXHAUSTED")).toHaveLength(5);
+    expect(calls).toHaveLength(5);
+  });
+
+  it("limiter - calls over the concurrency limit are refused until one finishes", async () => {
+    const { address } = await bed.echo({ limiter: { maxConcurrency: 2 } });
+    const client = bed.client(address);
+    const slow = [client.get({ delayMs: 100 }), client.get({ delayMs: 100 })];
+    await expect(client.get()).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED, message: expect.stringContaining("2 calls already in progress") });
+    await Promise.all(slow);
+    expect((await client.get()).text).toBe("");
+  });
+});

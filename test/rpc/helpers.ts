@@ -1,0 +1,80 @@
+/**
+ * Shared set-up of the RPC runtime tests: echo servers on an isolated in-process network, and
+ * clients of them.
+ */
+import {
+  createClient,
+  createServer,
+  sleep,
+  type CallContext,
+  type Client,
+  type ClientOptions,
+  type Handlers,
+  type Logger,
+  type Server,
+  type ServerOptions,
+} from "meridian-rpc/runtime";
+import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
+import { EchoService, type EchoReply, type EchoRequest } from "./gen/echo.js";
+
+/** A running echo server and what it saw. */
+export interface EchoServer {
+  readonly server: Server;
+  readonly address: string;
+  readonly name: string;
+  /** Every call it handled, in order, with the context it ran in. */
+  readonly calls: { method: string; request: EchoRequest; ctx: CallContext }[];
+  /** Errors its logger received. */
+  readonly logged: { message: string; details: Record<string, unknown> }[];
+}
+
+/** Echoes the text after `delayMs` (cut short by the call's signal), saying who served it. */
+export function echoHandlers(name: string, calls: EchoServer["calls"]): Handlers<typeof EchoService> {
+  const handle = (method: string) => async (request: EchoRequest, ctx: CallContext): Promise<Partial<EchoReply>> => {
+    calls.push({ method, request, ctx });
+    if (request.delayMs > 0) await sleep(request.delayMs, ctx.signal);
+    return { text: request.text, servedBy: name, count: calls.length };
+  };
+  return { echo: handle("Echo"), get: handle("Get"), put: handle("Put"), watch: handle("Watch") };
+}
+
+/** A test bed: one isolated network, and everything started on it closed by `close()`. */
+export class Bed {
+  readonly network = new MemoryNetwork();
+  private readonly servers: Server[] = [];
+  private serial = 0;
+
+  /** Starts an echo server (handlers overridable) with extra server options. */
+  async echo(options: Partial<ServerOptions> = {}, handlers: Partial<Handlers<typeof EchoService>> = {}): Promise<EchoServer> {
+    const name = `echo-${++this.serial}`;
+    const calls: EchoServer["calls"] = [];
+    const logged: EchoServer["logged"] = [];
+    const logger: Logger = { error: (message, details) => logged.push({ message, details }) };
+    const server = createServer({ logger, ...options, transport: createMemoryServerTransport({ name, network: this.network }) });
+    server.register(EchoService, { ...echoHandlers(name, calls), ...handlers });
+    const { address } = await server.listen();
+    this.servers.push(server);
+    return { server, address, name, calls, logged };
+  }
+
+  /** Starts a server with the given set-up, on this network. */
+  async server(options: Partial<ServerOptions>, setup: (server: Server) => void): Promise<{ server: Server; address: string }> {
+    const server = createServer({ ...options, transport: createMemoryServerTransport({ name: `srv-${++this.serial}`, network: this.network }) });
+    setup(server);
+    const { address } = await server.listen();
+    this.servers.push(server);
+    return { server, address };
+  }
+
+  /** A client of EchoService calling `address` (or the given endpoints). */
+  client(address: string | undefined, options: Partial<ClientOptions> = {}): Client<typeof EchoService> {
+    return createClient(EchoService, {
+      ...options,
+      transport: createMemoryClientTransport({ address, network: this.network }),
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.servers.splice(0).map((s) => s.close({ graceMs: 0 })));
+  }
+}

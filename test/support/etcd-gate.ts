@@ -1,0 +1,25 @@
+import { describe, it } from "vitest";
+import { ETCD_MISSING, findEtcd } from "./etcd-cluster.js";
+
+/** The etcd binary, or undefined when it is not installed. */
+export const etcdBin = findEtcd();
+
+/**
+ * `describe` for suites that need a real etcd: run when etcd is installed; without it, skipped
+ * with a message locally, and failing under CI=true (a CI machine without etcd is a broken set-up,
+ * not a reason to pass).
+ */
+export function describeWithEtcd(name: string, fn: () => void): void {
+  if (etcdBin) {
+    describe(name, fn);
+  } else if (process.env.CI === "true") {
+    describe(name, () => {
+      it("etcd is installed", () => {
+        throw new Error(ETCD_MISSING);
+      });
+    });
+  } else {
+    console.warn(`skipping "${name}": ${ETCD_MISSING}`);
+    describe.skip(name, fn);
+  }
+}

@@ -1,0 +1,8 @@
+/**
+ * A TCP echo server in its own process, for tests that kill the server mid-call. Prints its
+ * address as one JSON line; a Ping whose `seq` is > 0 is answered after that many ms.
+ */
+import { delayedEcho, startServer } from "./helpers.js";
+
+const { address } = await startServer(delayedEcho);
+process.stdout.write(`${JSON.stringify({ address })}\n`);

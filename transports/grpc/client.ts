@@ -1,0 +1,346 @@
+import {
+  Client,
+  type CallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ClientDuplexStream,
+  type Metadata,
+  type MethodDefinition,
+  type ServiceError,
+  type StatusObject,
+} from "@grpc/grpc-js";
+import { EncodeError } from "../../runtime/codec/errors.js";
+import type { AnyMessageCodec } from "../../runtime/codec/types.js";
+import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
+import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import {
+  HeaderKeys,
+  type ClientStream,
+  type ClientTransport,
+  type Endpoint,
+  type Headers,
+  type TransportRequest,
+  type TransportResponse,
+  type TransportStreamRequest,
+} from "../../runtime/rpc/transport.js";
+import { clientCredentials, type GrpcClientTls } from "./credentials.js";
+import { DrainGate, PullReader } from "./flow.js";
+import { fromMetadata, grpcPath, statusError, toMetadata } from "./headers.js";
+
+/** Options of {@link GrpcClientTransport}. */
+export interface GrpcClientOptions {
+  /** Where calls go when the request names no endpoint (`host:port`). */
+  address?: string;
+  /** TLS (node:tls through grpc-js's `credentials.createSsl`); plaintext when neither this nor `credentials` is set. */
+  tls?: GrpcClientTls;
+  /** Any grpc-js channel credentials, instead of `tls`. */
+  credentials?: ChannelCredentials;
+  /** grpc-js channel options (keepalive, message size limits, ...), for every channel. */
+  channelOptions?: ChannelOptions;
+  /** How long `warmUp` waits for each channel to connect. Default 2000 ms. */
+  connectTimeoutMs?: number;
+}
+
+/** Bytes already encoded by the method's codec: what the transport hands grpc-js as the "message". */
+const passBytes = (b: Buffer): Buffer => b;
+
+/**
+ * The grpc-js method definition of a Meridian method on the client side. Requests are encoded by
+ * the transport with the method's input codec before grpc-js sees them (so an encoding failure
+ * is an INVALID_ARGUMENT that was never sent, and a bad message in a stream fails only its own
+ * `send`): `requestSerialize` passes those bytes through. Responses are decoded by
+ * `responseDeserialize` with the method's output codec.
+ */
+export type ClientMethodDefinition = Pick<MethodDefinition<Buffer, unknown>, "path" | "requestSerialize" | "responseDeserialize">;
+
+const definitions = new WeakMap<MethodDescriptor, { service: string; def: ClientMethodDefinition }>();
+
+/** The (cached) client method definition of `method` of `service`. */
+export function clientDefinition(service: string, method: MethodDescriptor): ClientMethodDefinition {
+  const hit = definitions.get(method);
+  if (hit !== undefined && hit.service === service) return hit.def;
+  const output = method.output;
+  const def: ClientMethodDefinition = {
+    path: grpcPath(service, method.name),
+    requestSerialize: passBytes,
+    responseDeserialize: (bytes: Buffer) => output.decode(bytes),
+  };
+  definitions.set(method, { service, def });
+  return def;
+}
+
+/** Encodes a request with its codec into bytes grpc-js can frame (a Buffer view, no copy). */
+function encodeRequest(codec: AnyMessageCodec, message: unknown): Buffer {
+  let bytes: Uint8Array;
+  try {
+    bytes = codec.encode(message);
+  } catch (e) {
+    const why = e instanceof EncodeError || e instanceof Error ? e.message : String(e);
+    throw new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${why}`, { cause: e, notSent: true });
+  }
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The RpcError of an aborted call: the signal's reason when it is one, else CANCELLED. */
+function abortError(reason: unknown, notSent = false): RpcError {
+  if (reason instanceof RpcError) return notSent && !reason.notSent ? new RpcError(reason.code, reason.message, { cause: reason, notSent }) : reason;
+  if (reason instanceof Error && reason.name === "TimeoutError") {
+    return new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded", { cause: reason, notSent });
+  }
+  return new RpcError(Code.CANCELLED, "call cancelled", { cause: reason, notSent });
+}
+
+/** An error raised before grpc-js saw the call: nothing was sent. */
+function notSent(e: unknown): RpcError {
+  if (e instanceof RpcError) return e.notSent ? e : new RpcError(e.code, e.message, { cause: e, notSent: true, headers: e.headers });
+  return new RpcError(Code.INTERNAL, `request not sent: ${e instanceof Error ? e.message : String(e)}`, { cause: e, notSent: true });
+}
+
+/**
+ * The RpcError of a failed status. grpc-js fails a call that never got a connection with
+ * UNAVAILABLE "No connection established": such a request was surely not sent.
+ */
+function callError(status: Pick<StatusObject, "code" | "details">, headers: Headers, sawHeaders: boolean): RpcError {
+  const err = statusError(status, headers);
+  if (err.code === Code.UNAVAILABLE && !sawHeaders && status.details.includes("No connection established")) {
+    return new RpcError(err.code, err.message, { headers: err.headers, notSent: true });
+  }
+  return err;
+}
+
+function deadlinePassed(): RpcError {
+  return new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true });
+}
+
+/**
+ * The client half of Meridian's gRPC transport, on @grpc/grpc-js: one grpc-js channel per
+ * address (HTTP/2, calls multiplexed), Meridian's generated codecs as the serializers, headers
+ * as metadata, deadlines as `grpc-timeout`. See docs/grpc.md.
+ */
+export class GrpcClientTransport implements ClientTransport {
+  private readonly clients = new Map<string, Client>();
+  private readonly credentials: ChannelCredentials;
+  private readonly channelOptions: ChannelOptions;
+  private closed = false;
+
+  constructor(private readonly options: GrpcClientOptions = {}) {
+    const { credentials, channelOptions } = clientCredentials(options);
+    this.credentials = credentials;
+    this.channelOptions = { ...options.channelOptions, ...channelOptions };
+  }
+
+  unary(req: TransportRequest): Promise<TransportResponse> {
+    const signal = req.signal;
+    if (signal.aborted) return Promise.reject(abortError(signal.reason, true));
+    const deadline = req.deadline;
+    if (deadline !== undefined && deadline <= Date.now()) return Promise.reject(deadlinePassed());
+    let client: Client;
+    let md: Metadata;
+    let bytes: Buffer;
+    try {
+      client = this.client(req.endpoint);
+      md = toMetadata(req.headers);
+      bytes = encodeRequest(req.method.input, req.message);
+    } catch (e) {
+      return Promise.reject(notSent(e));
+    }
+    const def = clientDefinition(req.service, req.method);
+    const options: CallOptions = deadline === undefined ? {} : { deadline };
+    return new Promise<TransportResponse>((resolve, reject) => {
+      let headers: Headers | undefined;
+      let message: unknown;
+      let failure: ServiceError | null = null;
+      let settled = false;
+      const call = client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, bytes, md, options, (err, value) => {
+        failure = err;
+        message = value;
+      });
+      const onAbort = (): void => {
+        if (settled) return;
+        settled = true;
+        reject(abortError(signal.reason));
+        call.cancel();
+      };
+      call.on("metadata", (m: Metadata) => (headers = fromMetadata(m)));
+      call.on("status", (status: StatusObject) => {
+        signal.removeEventListener("abort", onAbort);
+        if (settled) return;
+        settled = true;
+        const all = fromMetadata(status.metadata, headers === undefined ? {} : { ...headers });
+        // The callback's error wins: grpc-js reports an OK status without a message as an error there.
+        const f: ServiceError | null = failure;
+        if (f === null && status.code === 0) resolve({ message, headers: all });
+        else reject(callError(f ?? status, all, headers !== undefined));
+      });
+      signal.addEventListener("abort", onAbort);
+    });
+  }
+
+  stream(req: TransportStreamRequest): ClientStream {
+    return new GrpcClientStream(this, req);
+  }
+
+  /** Connects a channel to each endpoint, failing with UNAVAILABLE if one is not ready in time. */
+  async warmUp(endpoints: readonly Endpoint[]): Promise<void> {
+    const timeout = this.options.connectTimeoutMs ?? 2000;
+    const results = await Promise.allSettled(
+      endpoints.map(
+        (e) =>
+          new Promise<void>((resolve, reject) =>
+            this.client(e).waitForReady(Date.now() + timeout, (err) =>
+              err === undefined || err === null
+                ? resolve()
+                : reject(new RpcError(Code.UNAVAILABLE, `cannot connect to ${e.address}: ${err.message}`, { cause: err, notSent: true })),
+            ),
+          ),
+      ),
+    );
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed.length > 0) {
+      const first = RpcError.from(failed[0]!.reason, Code.UNAVAILABLE);
+      throw new RpcError(Code.UNAVAILABLE, `warm-up failed for ${failed.length} of ${endpoints.length} endpoints: ${first.message}`, {
+        cause: first,
+        notSent: true,
+      });
+    }
+  }
+
+  /** Closes every channel; calls still in flight fail with CANCELLED or UNAVAILABLE. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  /** The grpc-js client (channel) of an endpoint, created on first use. */
+  client(endpoint: Endpoint | undefined): Client {
+    const address = endpoint?.address ?? this.options.address;
+    if (address === undefined) {
+      throw new RpcError(Code.INVALID_ARGUMENT, "no address: pass an endpoint or set the transport's address option", { notSent: true });
+    }
+    let c = this.clients.get(address);
+    if (c === undefined) {
+      if (this.closed) throw new RpcError(Code.UNAVAILABLE, "the gRPC client transport is closed", { notSent: true });
+      c = new Client(address, this.credentials, this.channelOptions);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+}
+
+/**
+ * One streaming call on the client: a grpc-js bidi stream whatever the method's kind (on the
+ * wire the four kinds differ only in how many messages each side sends).
+ */
+class GrpcClientStream implements ClientStream {
+  readonly responses: PullReader<unknown>;
+  readonly headers: Promise<Headers>;
+  readonly trailers: Promise<Headers>;
+  private resolveHeaders!: (h: Headers) => void;
+  private resolveTrailers!: (h: Headers) => void;
+  private readonly call: ClientDuplexStream<Buffer, unknown> | undefined;
+  private readonly gate: DrainGate | undefined;
+  private receivedHeaders: Headers | undefined;
+  private ended = false;
+  private sendClosed = false;
+  private failure: RpcError | undefined;
+  private finished: (() => void)[] = [];
+
+  constructor(
+    transport: GrpcClientTransport,
+    private readonly req: TransportStreamRequest,
+  ) {
+    this.headers = new Promise((r) => (this.resolveHeaders = r));
+    this.trailers = new Promise((r) => (this.resolveTrailers = r));
+    const signal = req.signal;
+    let call: ClientDuplexStream<Buffer, unknown> | undefined;
+    try {
+      if (signal.aborted) throw abortError(signal.reason, true);
+      if (req.deadline !== undefined && req.deadline <= Date.now()) throw deadlinePassed();
+      const client = transport.client(req.endpoint);
+      const md = toMetadata(req.headers);
+      const def = clientDefinition(req.service, req.method);
+      call = client.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, md, req.deadline === undefined ? {} : { deadline: req.deadline });
+    } catch (e) {
+      this.call = undefined;
+      this.gate = undefined;
+      this.responses = new PullReader(undefined, () => {});
+      this.end(notSent(e), {});
+      return;
+    }
+    this.call = call;
+    this.gate = new DrainGate(call);
+    this.responses = new PullReader(call, () => this.cancel(new RpcError(Code.CANCELLED, "the response stream was abandoned")));
+    call.on("metadata", (m: Metadata) => {
+      this.receivedHeaders = fromMetadata(m);
+      this.resolveHeaders(this.receivedHeaders);
+    });
+    call.on("status", (status: StatusObject) => this.onStatus(status));
+    // Failures are read from 'status'; the 'error' grpc-js also emits must not go unhandled.
+    call.on("error", () => {});
+    call.on("finish", () => this.flushFinished());
+    signal.addEventListener("abort", this.onAbort);
+  }
+
+  send(message: unknown): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.sendClosed) return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, "send() after closeSend(): the request side is closed"));
+    // The server already ended the call with OK: it reads nothing more, and the outcome is in `responses`.
+    if (this.ended) return Promise.resolve();
+    let bytes: Buffer;
+    try {
+      bytes = encodeRequest(this.req.method.input, message);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.gate!.write(bytes);
+  }
+
+  closeSend(): Promise<void> {
+    if (this.sendClosed || this.ended) return Promise.resolve();
+    this.sendClosed = true;
+    return new Promise((resolve) => {
+      this.finished.push(resolve);
+      this.call!.end();
+    });
+  }
+
+  cancel(reason?: unknown): void {
+    if (this.ended) return;
+    const err = reason === undefined ? new RpcError(Code.CANCELLED, "call cancelled") : abortError(reason);
+    this.end(err, {}, true);
+    this.call?.cancel();
+  }
+
+  private readonly onAbort = (): void => this.cancel(this.req.signal.reason);
+
+  private onStatus(status: StatusObject): void {
+    if (this.ended) return;
+    const trailers = fromMetadata(status.metadata);
+    if (status.code === 0) this.end(undefined, trailers);
+    else this.end(callError(status, { ...this.receivedHeaders, ...trailers }, this.receivedHeaders !== undefined), trailers);
+  }
+
+  /** The call is over: settle everything that waits on it. */
+  private end(error: RpcError | undefined, trailers: Headers, local = false): void {
+    this.ended = true;
+    this.failure = error;
+    this.req.signal.removeEventListener("abort", this.onAbort);
+    if (error !== undefined) {
+      trailers[HeaderKeys.status] = String(error.code);
+      trailers[HeaderKeys.message] = error.message;
+    }
+    this.resolveHeaders(this.receivedHeaders ?? {});
+    this.resolveTrailers(trailers);
+    if (local) this.responses.abort(error);
+    else this.responses.finish(error);
+    this.gate?.settle(error);
+    this.flushFinished();
+  }
+
+  private flushFinished(): void {
+    const f = this.finished;
+    this.finished = [];
+    for (const r of f) r();
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * Meridian's gRPC transport, on @grpc/grpc-js: unary and streaming calls over HTTP/2 with
+ * Meridian's generated codecs as the serializers, interoperating with any gRPC peer built from
+ * the same .proto. See docs/grpc.md.
+ */
+export { GrpcClientTransport, clientDefinition, type GrpcClientOptions, type ClientMethodDefinition } from "./client.js";
+export { GrpcServerTransport, type GrpcServerOptions } from "./server.js";
+export { clientCredentials, serverCredentials, type GrpcClientTls, type GrpcServerTls, type Pem } from "./credentials.js";
+export { fromMetadata, grpcPath, headerName, metadataKey, statusError, toMetadata } from "./headers.js";

@@ -1,0 +1,15 @@
+/**
+ * The in-process transport: clients and servers in one process, connected through a
+ * MemoryNetwork by `memory://<name>` addresses. Calls go through the codecs (encoded on one
+ * side, decoded on the other) and honour deadlines, cancellation and graceful close, so tests
+ * and examples exercise everything but a socket.
+ */
+export { MemoryClientTransport, createMemoryClientTransport, type MemoryClientOptions } from "./client.js";
+export {
+  MemoryServerTransport,
+  MemoryNetwork,
+  MEMORY_SCHEME,
+  createMemoryServerTransport,
+  defaultMemoryNetwork,
+  type MemoryServerOptions,
+} from "./server.js";

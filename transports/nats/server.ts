@@ -1,0 +1,296 @@
+import type { Msg, Subscription } from "@nats-io/transport-node";
+import { sharedWriter } from "../../runtime/codec/writer.js";
+import type { MethodDescriptor, ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
+import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import { Cancellation } from "../../runtime/rpc/signal.js";
+import { statusToHeaders } from "../../runtime/rpc/status.js";
+import {
+  HeaderKeys,
+  type CallDispatcher,
+  type CallSignal,
+  type Headers,
+  type IncomingCall,
+  type OutgoingReply,
+  type ServerTransport,
+  type StreamDispatcher,
+} from "../../runtime/rpc/transport.js";
+import { NatsLink, type NatsConnectionOptions, type NatsStatus, type NatsStatusListener } from "./connection.js";
+import { decodeHeaders, encodeHeaders, headerBytes, NatsKey, StreamFrame, type ReceivedHeaders } from "./headers.js";
+import { methodSubject, NatsServerStream } from "./stream.js";
+
+/** Options of {@link NatsServerTransport}. */
+export interface NatsServerOptions extends NatsConnectionOptions {
+  /**
+   * The services to serve. NATS routes by subject, so the transport subscribes every method of
+   * these up front (`<prefix>.<package.Service>.<Method>`); register the same services on the
+   * server (createServer) to give them handlers.
+   */
+  services: readonly ServiceDescriptor[];
+  /**
+   * The queue group of a service's subscriptions. Default: the service's full name, so every
+   * instance of a service shares its load, and NATS gateways prefer instances in the caller's
+   * cluster.
+   */
+  queue?: (service: string) => string;
+  /** Sent back as `x-served-region` when a reply does not say already (createServer's `region` sets it too). */
+  region?: string;
+}
+
+/**
+ * One unary call being served. Its signal is created only when something reads it; it aborts at
+ * the deadline and when the server shuts down before the call is answered.
+ */
+class ServerCall implements IncomingCall {
+  private cancellation: Cancellation | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private abortReason: RpcError | undefined;
+
+  constructor(
+    readonly service: string,
+    readonly method: string,
+    readonly headers: Headers,
+    readonly payload: Uint8Array,
+    readonly deadline: number | undefined,
+    readonly peer: string,
+  ) {}
+
+  get signal(): CallSignal {
+    let c = this.cancellation;
+    if (c === undefined) {
+      c = this.cancellation = new Cancellation();
+      if (this.abortReason !== undefined) c.abort(this.abortReason);
+      else if (this.deadline !== undefined) {
+        this.timer = setTimeout(() => this.abort(new RpcError(Code.DEADLINE_EXCEEDED, "the call's deadline passed")), Math.max(0, this.deadline - Date.now()));
+        this.timer.unref();
+      }
+    }
+    return c;
+  }
+
+  abort(reason: RpcError): void {
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.cancellation?.abort(reason);
+    this.done();
+  }
+
+  done(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** The reply for an error thrown past the dispatcher (which should not happen): its RpcError, or INTERNAL. */
+function errorReply(e: unknown): OutgoingReply {
+  const err = e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error");
+  return { headers: statusToHeaders(err, { ...err.headers }) };
+}
+
+/** The client's inbox in a reply subject (`_INBOX.<id>.<token>` -> `_INBOX.<id>`): how a caller shows as `peer`. */
+function peerOf(reply: string): string {
+  const i = reply.lastIndexOf(".");
+  return i > 0 ? reply.slice(0, i) : reply;
+}
+
+/**
+ * The server half of Meridian's NATS transport: subscribes every method of its services in a
+ * queue group per service, hands each request to the dispatcher and publishes the reply, with
+ * its headers, to the request's reply subject. Streaming methods run the protocol of
+ * docs/nats.md through the stream dispatcher.
+ */
+export class NatsServerTransport implements ServerTransport {
+  private readonly link: NatsLink;
+  private readonly subs: Subscription[] = [];
+  private readonly calls = new Set<ServerCall>();
+  private readonly streams = new Set<NatsServerStream>();
+  private readonly idle: (() => void)[] = [];
+  private listening = false;
+  private draining = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: NatsServerOptions) {
+    this.link = new NatsLink(options, "server");
+  }
+
+  /** The connection as it stands: state, server, reconnect and disconnect counts, last error. */
+  status(): NatsStatus {
+    return this.link.status;
+  }
+
+  /** Calls `listener` on every connection event; returns the unsubscribe. */
+  onStatus(listener: NatsStatusListener): () => void {
+    return this.link.addListener(listener);
+  }
+
+  /** Calls being served right now (unary and streaming). */
+  get inflight(): number {
+    return this.calls.size + this.streams.size;
+  }
+
+  /**
+   * Subscribes every method and resolves once the NATS server has the subscriptions (a flush), with
+   * the subject prefix as the address: the Endpoint address clients use for this server.
+   */
+  async listen(dispatch: CallDispatcher, streams?: StreamDispatcher): Promise<{ address: string }> {
+    if (this.listening) throw new Error("NatsServerTransport.listen() called twice");
+    this.listening = true;
+    const nc = await this.link.connect();
+    const queueOf = this.options.queue ?? ((service: string) => service);
+    for (const service of this.options.services) {
+      const name = service.typeName;
+      const queue = queueOf(name);
+      for (const method of Object.values(service.methods)) {
+        const subject = methodSubject(this.link.prefix, name, method);
+        this.subs.push(
+          nc.subscribe(subject, {
+            queue,
+            callback: (err, msg) => {
+              if (err === null) this.onRequest(msg, name, method, dispatch, streams);
+            },
+          }),
+        );
+      }
+    }
+    await nc.flush();
+    return { address: this.link.prefix };
+  }
+
+  private onRequest(msg: Msg, service: string, method: MethodDescriptor, dispatch: CallDispatcher, streams: StreamDispatcher | undefined): void {
+    const reply = msg.reply;
+    if (!reply) return; // a publish, not a request: nobody waits for an answer
+    let rh: ReceivedHeaders;
+    try {
+      rh = decodeHeaders(msg);
+    } catch (e) {
+      this.publishReply(reply, errorReply(new RpcError(Code.INVALID_ARGUMENT, `unreadable request headers: ${(e as Error).message}`)));
+      return;
+    }
+    const timeout = rh.timeout === undefined ? NaN : Number(rh.timeout);
+    const deadline = timeout > 0 ? Date.now() + timeout : undefined;
+    if (rh.frame === StreamFrame.open) {
+      this.openStream(msg, rh, service, method, deadline, streams);
+      return;
+    }
+    if (method.kind !== "unary") {
+      const err = new RpcError(Code.UNIMPLEMENTED, `${service}.${method.name} is a ${method.kind} method: call it as a stream`);
+      this.publishReply(reply, errorReply(err));
+      return;
+    }
+    const call = new ServerCall(service, method.name, rh.headers, msg.data, deadline, peerOf(reply));
+    this.calls.add(call);
+    let result: Promise<OutgoingReply>;
+    try {
+      result = dispatch(call);
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then(
+      (r) => this.answer(call, reply, r),
+      (e: unknown) => this.answer(call, reply, errorReply(e)),
+    );
+  }
+
+  private answer(call: ServerCall, reply: string, r: OutgoingReply): void {
+    call.done();
+    this.calls.delete(call);
+    this.publishReply(reply, r);
+    this.checkIdle();
+  }
+
+  /** Encodes and publishes a reply; one too large for max_payload is replaced by a RESOURCE_EXHAUSTED error. */
+  private publishReply(reply: string, r: OutgoingReply): void {
+    const nc = this.link.nc;
+    if (nc === undefined) return;
+    let headers = r.headers;
+    const region = this.options.region;
+    if (region !== undefined && headers[HeaderKeys.servedRegion] === undefined) headers = { ...headers, [HeaderKeys.servedRegion]: region };
+    let payload: Uint8Array | undefined;
+    if (r.encode !== undefined) {
+      const w = sharedWriter();
+      try {
+        r.encode(w);
+        payload = w.finish();
+      } catch (e) {
+        w.discard();
+        this.publishReply(reply, errorReply(e));
+        return;
+      }
+    }
+    const block = encodeHeaders(headers);
+    const size = headerBytes(block) + (payload?.length ?? 0);
+    if (size > this.link.maxPayload) {
+      const err = new RpcError(Code.RESOURCE_EXHAUSTED, `the response of ${size} bytes exceeds the NATS server's max_payload of ${this.link.maxPayload} bytes`);
+      this.publishReply(reply, { headers: statusToHeaders(err, region === undefined ? {} : { [HeaderKeys.servedRegion]: region }) });
+      return;
+    }
+    try {
+      nc.publish(reply, payload, { headers: block });
+    } catch {
+      // The connection is closing; the caller's deadline or its own connection status tells it.
+    }
+  }
+
+  private openStream(msg: Msg, rh: ReceivedHeaders, service: string, method: MethodDescriptor, deadline: number | undefined, streams: StreamDispatcher | undefined): void {
+    const reply = msg.reply!;
+    const refuse = (err: RpcError): void => {
+      const nc = this.link.nc;
+      try {
+        nc?.publish(reply, undefined, { headers: encodeHeaders(statusToHeaders(err, {}), { [NatsKey.frame]: StreamFrame.end }) });
+      } catch {
+        // Closing.
+      }
+    };
+    if (method.kind === "unary") return refuse(new RpcError(Code.UNIMPLEMENTED, `${service}.${method.name} is a unary method, not a stream`));
+    if (streams === undefined) return refuse(new RpcError(Code.UNIMPLEMENTED, `this server does not serve streams (${service}.${method.name})`));
+    if (this.draining) return refuse(new RpcError(Code.UNAVAILABLE, "the server is shutting down"));
+    const stream = new NatsServerStream(this.link, service, method.name, rh.headers, deadline, peerOf(reply), reply, Number(rh.credit) || 0);
+    this.streams.add(stream);
+    stream.accept();
+    let result: Promise<Headers>;
+    try {
+      result = streams(stream);
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result
+      .catch((e: unknown) => errorReply(e).headers)
+      .then((trailers) => {
+        stream.end(trailers);
+        this.streams.delete(stream);
+        this.checkIdle();
+      });
+  }
+
+  private checkIdle(): void {
+    if (!this.draining || this.inflight > 0) return;
+    for (const f of this.idle.splice(0)) f();
+  }
+
+  /**
+   * Graceful shutdown: drains the subscriptions (the queue group's other members take new calls;
+   * requests already delivered here are still served), lets calls in flight finish for up to
+   * `graceMs`, aborts what is left (UNAVAILABLE), then closes the connection (unless it was
+   * handed in).
+   */
+  close(graceMs: number): Promise<void> {
+    this.closing ??= this.shutdown(graceMs);
+    return this.closing;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.draining = true;
+    await Promise.all(this.subs.map((s) => s.drain().catch(() => undefined)));
+    if (this.inflight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idle.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    const err = new RpcError(Code.UNAVAILABLE, `the server shut down (grace period of ${graceMs} ms over)`);
+    for (const c of this.calls) c.abort(err);
+    for (const s of this.streams) s.abort(err);
+    await this.link.close();
+  }
+}

@@ -1,0 +1,392 @@
+import type { Socket } from "node:net";
+import { EncodeError } from "../../runtime/codec/errors.js";
+import type { AnyMessageCodec } from "../../runtime/codec/types.js";
+import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import {
+  HeaderKeys,
+  type CallSignal,
+  type ClientTransport,
+  type Endpoint,
+  type Headers,
+  type TransportRequest,
+  type TransportResponse,
+} from "../../runtime/rpc/transport.js";
+import { DEFAULT_CONNECTION, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
+import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
+import {
+  FrameError,
+  FrameHead,
+  KitexErrorType,
+  KitexMeta,
+  MessageType,
+  StrKey,
+  beginFrame,
+  endFrame,
+  endHeader,
+  frameLimits,
+  parseErrorProto,
+  parseFrame,
+  parseKitexMeta,
+  writeKitexMeta,
+  writeStringInfo,
+  writeTimeoutInfo,
+  type FrameLimits,
+} from "./framing.js";
+import { AddressPool, type PoolOptions } from "./pool.js";
+
+/** Options of {@link TcpClientTransport}. */
+export interface TcpClientOptions {
+  /** Where calls go when the request names no endpoint (`host:port`). */
+  address?: string;
+  /** Multiplexed connections per address. Default 1: one connection batches best. */
+  connectionsPerAddress?: number;
+  /** Default 2000 ms; a call's own deadline shortens it. */
+  connectTimeoutMs?: number;
+  /** Reconnect backoff: first delay (default 100 ms), doubling up to `backoffMaxMs` (default 10 s). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Close connections idle this long (no call in flight, no traffic). Default 60 s; 0 never. */
+  idleTimeoutMs?: number;
+  /** TCP keepalive initial delay. Default 30 s; 0 disables keepalive. */
+  keepAliveMs?: number;
+  /** Bound on bytes queued per connection; past it calls fail with RESOURCE_EXHAUSTED. Default 16 MiB. */
+  maxQueuedBytes?: number;
+  /** Frame size, header count and header size limits (defaults: 4 MiB, 1024, 64 KiB). */
+  limits?: Partial<FrameLimits>;
+  /** See ConnectionOptions.batching. Default "tick". */
+  batching?: "tick" | "none";
+}
+
+const STATUS = HeaderKeys.status;
+const MESSAGE = HeaderKeys.message;
+const MAX_SEQ = 0x7fffffff;
+
+/** A call waiting for its response: in its connection's map, the deadline queue and its signal. */
+class PendingCall implements DeadlineEntry {
+  dlAt = 0;
+  dlPrev: DeadlineEntry | undefined = undefined;
+  dlNext: DeadlineEntry | undefined = undefined;
+  dlQueued = false;
+  resolve!: (r: TransportResponse) => void;
+  reject!: (e: RpcError) => void;
+
+  constructor(
+    readonly conn: ClientConnection,
+    readonly seq: number,
+    readonly output: AnyMessageCodec,
+    readonly signal: CallSignal,
+    /** The connection's write batch the request was encoded in. */
+    readonly batch: number,
+  ) {}
+
+  /** Deadline passed. */
+  expire(): void {
+    this.conn.fail(this, new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded while waiting for the response"));
+  }
+
+  /**
+   * The call's signal aborted (EventListenerObject: no closure per call). The request may still
+   * leave with this tick's batch, so the error never claims notSent.
+   */
+  handleEvent(): void {
+    this.conn.fail(this, abortError(this.signal.reason));
+  }
+
+  /** The request has been handed to the socket. */
+  get sent(): boolean {
+    return this.conn.fc.batch > this.batch;
+  }
+}
+
+/** One multiplexed connection of the client: calls matched to responses by sequence id. */
+class ClientConnection implements ConnectionHandler {
+  readonly fc: FrameConnection;
+  readonly pending = new Map<number, PendingCall>();
+  /** The server said it is going away (crrst): no new calls; closed once the last one is answered. */
+  draining = false;
+  private seq = 0;
+  private readonly head = new FrameHead();
+  private readonly meta = new KitexMeta();
+  private closeReason: string | undefined;
+
+  constructor(
+    socket: Socket,
+    private readonly transport: TcpClientTransport,
+    private readonly pool: AddressPool<ClientConnection>,
+  ) {
+    this.fc = new FrameConnection(socket, transport.connection, this);
+  }
+
+  get retired(): boolean {
+    return this.draining || this.fc.closed;
+  }
+  get congested(): boolean {
+    return this.fc.congested;
+  }
+  get inflight(): number {
+    return this.pending.size;
+  }
+  get activity(): number {
+    return this.fc.activity;
+  }
+
+  /** Encodes the request into the connection's slab and registers it. */
+  call(req: TransportRequest): Promise<TransportResponse> {
+    const fc = this.fc;
+    const w = fc.writer;
+    const limits = this.transport.limits;
+    let seq = ++this.seq;
+    if (seq > MAX_SEQ) seq = this.seq = 1;
+    const deadline = req.deadline;
+    let timeoutMs = -1;
+    if (deadline !== undefined) {
+      timeoutMs = Math.ceil(deadline - Date.now());
+      if (timeoutMs <= 0) {
+        return Promise.reject(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true }));
+      }
+    }
+    const mark = beginFrame(w, seq);
+    try {
+      let count = writeStringInfo(w, req.headers, StrKey.service, req.service);
+      if (timeoutMs > 0) {
+        writeTimeoutInfo(w, timeoutMs);
+        count++;
+      }
+      endHeader(w, mark, count, limits);
+      writeKitexMeta(w, MessageType.Call, req.method.name, seq);
+      req.method.input.encodeTo(req.message, w);
+      endFrame(w, mark, limits);
+    } catch (e) {
+      fc.rollback(mark);
+      return Promise.reject(requestError(e));
+    }
+    const p = new PendingCall(this, seq, req.method.output, req.signal, fc.batch);
+    const promise = new Promise<TransportResponse>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
+    });
+    this.pending.set(seq, p);
+    if (deadline !== undefined) {
+      p.dlAt = deadline;
+      this.transport.deadlines.add(p);
+    }
+    req.signal.addEventListener("abort", p);
+    fc.frameWritten();
+    return promise;
+  }
+
+  /** Ends a pending call with an error (deadline, abort, connection loss). Late responses are dropped. */
+  fail(p: PendingCall, e: RpcError): void {
+    if (this.pending.get(p.seq) !== p) return;
+    this.settle(p);
+    p.reject(e);
+  }
+
+  private settle(p: PendingCall): void {
+    this.pending.delete(p.seq);
+    this.transport.deadlines.remove(p);
+    p.signal.removeEventListener("abort", p);
+    if (this.draining && this.pending.size === 0) this.close("drained after the server's shutdown notice");
+  }
+
+  onFrame(buf: Buffer, start: number, end: number): void {
+    const head = parseFrame(buf, start, end, this.transport.limits, this.head);
+    if (head.reset && !this.draining) this.startDraining();
+    const p = this.pending.get(head.seqId);
+    if (p === undefined) return; // a control frame (seq 0), or the answer to a call given up on
+    const meta = parseKitexMeta(buf, head.payloadStart, end, this.meta);
+    const headers = head.headers;
+    this.settle(p);
+    const status = headers[STATUS];
+    if (meta.messageType === MessageType.Exception || (status !== undefined && status !== "0")) {
+      p.reject(responseError(headers, buf, meta.bodyStart, end));
+      return;
+    }
+    let message: unknown;
+    try {
+      message = p.output.decode(new Uint8Array(buf.buffer, buf.byteOffset + meta.bodyStart, end - meta.bodyStart));
+    } catch (e) {
+      p.reject(new RpcError(Code.INTERNAL, `cannot decode the response: ${(e as Error).message}`, { cause: e, headers }));
+      return;
+    }
+    p.resolve({ message, headers });
+  }
+
+  private startDraining(): void {
+    this.draining = true;
+    this.pool.release(this, false);
+    if (this.pending.size === 0) this.close("the server is shutting down");
+  }
+
+  onClose(error: Error | undefined): void {
+    this.pool.release(this, !this.draining && this.closeReason === undefined && !this.pool.closed);
+    const reason = this.closeReason ?? (error instanceof FrameError ? `bad frame from the server: ${error.message}` : error?.message ?? "closed by the server");
+    for (const p of [...this.pending.values()]) {
+      this.settle(p);
+      p.reject(
+        new RpcError(Code.UNAVAILABLE, `connection to ${this.pool.address} lost: ${reason}`, { cause: error, notSent: !p.sent }),
+      );
+    }
+  }
+
+  close(reason: string): void {
+    this.closeReason ??= reason;
+    this.fc.end();
+  }
+
+  destroy(reason: string): void {
+    this.closeReason ??= reason;
+    this.fc.destroy();
+  }
+}
+
+/** The RpcError of an aborted call: the signal's reason when it is one, else CANCELLED (or DEADLINE_EXCEEDED for a timeout). */
+function abortError(reason: unknown): RpcError {
+  if (reason instanceof RpcError && !reason.notSent) return reason;
+  if (reason instanceof Error && reason.name === "TimeoutError") return new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded", { cause: reason });
+  return new RpcError(Code.CANCELLED, "call cancelled", { cause: reason });
+}
+
+/** The RpcError for a request that could not be encoded: nothing was sent. */
+function requestError(e: unknown): RpcError {
+  if (e instanceof FrameError) {
+    const code = e.code === "FRAME_TOO_LARGE" ? Code.RESOURCE_EXHAUSTED : Code.INVALID_ARGUMENT;
+    return new RpcError(code, `request not sent: ${e.message}`, { cause: e, notSent: true });
+  }
+  if (e instanceof EncodeError) {
+    return new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${e.message}`, { cause: e, notSent: true });
+  }
+  return new RpcError(Code.INTERNAL, `request not sent: ${e instanceof Error ? e.message : String(e)}`, { cause: e, notSent: true });
+}
+
+/** The RpcError of an error response: Meridian's rpc-status, or else Kitex's exception payload. */
+function responseError(headers: Headers, buf: Buffer, start: number, end: number): RpcError {
+  const status = headers[STATUS];
+  if (status !== undefined && status !== "0") {
+    const code = Number(status);
+    return new RpcError(Number.isInteger(code) && code > 0 && code <= 16 ? code : Code.UNKNOWN, headers[MESSAGE] ?? "", { headers });
+  }
+  const { typeId, message } = parseErrorProto(buf, start, end);
+  const code =
+    typeId === KitexErrorType.UnknownMethod || typeId === KitexErrorType.UnknownService
+      ? Code.UNIMPLEMENTED
+      : typeId === KitexErrorType.UnknownApplicationException
+        ? Code.UNKNOWN
+        : Code.INTERNAL;
+  return new RpcError(code, message, { headers });
+}
+
+/**
+ * The client half of Meridian's TCP transport: TTHeader frames over pooled, multiplexed
+ * connections (see docs/tcp.md for the wire format and behaviour).
+ */
+export class TcpClientTransport implements ClientTransport {
+  readonly limits: FrameLimits;
+  readonly connection: ConnectionOptions;
+  /** Deadlines of every call in flight, on one timer. */
+  readonly deadlines = new DeadlineQueue();
+  private readonly pools = new Map<string, AddressPool<ClientConnection>>();
+  private readonly poolOptions: PoolOptions;
+  private readonly defaultAddress: string | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: TcpClientOptions = {}) {
+    this.limits = frameLimits(options.limits);
+    this.connection = {
+      limits: this.limits,
+      maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_CONNECTION.maxQueuedBytes,
+      slabSize: DEFAULT_CONNECTION.slabSize,
+      keepAliveMs: options.keepAliveMs ?? DEFAULT_CONNECTION.keepAliveMs,
+      batching: options.batching ?? DEFAULT_CONNECTION.batching,
+    };
+    this.poolOptions = {
+      size: Math.max(1, options.connectionsPerAddress ?? 1),
+      connectTimeoutMs: options.connectTimeoutMs ?? 2000,
+      backoffBaseMs: options.backoffBaseMs ?? 100,
+      backoffMaxMs: options.backoffMaxMs ?? 10_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+    };
+    this.defaultAddress = options.address;
+    const idle = this.poolOptions.idleTimeoutMs;
+    if (idle > 0) {
+      this.sweeper = setInterval(() => this.sweep(), Math.max(5, Math.floor(idle / 4)));
+      this.sweeper.unref();
+    }
+  }
+
+  unary(req: TransportRequest): Promise<TransportResponse> {
+    if (req.signal.aborted) {
+      const e = abortError(req.signal.reason);
+      return Promise.reject(new RpcError(e.code, e.message, { notSent: true, cause: req.signal.reason }));
+    }
+    let pool: AddressPool<ClientConnection>;
+    let conn: ClientConnection | undefined;
+    try {
+      pool = this.pool(req.endpoint);
+      conn = pool.pick();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (conn !== undefined) return conn.call(req);
+    const wait = req.deadline === undefined ? Infinity : req.deadline - Date.now();
+    return pool.acquire(wait).then((c) => {
+      if (req.signal.aborted) throw new RpcError(Code.CANCELLED, "call cancelled before it was sent", { notSent: true });
+      return c.call(req);
+    });
+  }
+
+  async warmUp(endpoints: readonly Endpoint[]): Promise<void> {
+    const results = await Promise.allSettled(endpoints.map((e) => this.pool(e).warmUp()));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed.length > 0) {
+      const first = RpcError.from(failed[0]!.reason, Code.UNAVAILABLE);
+      throw new RpcError(Code.UNAVAILABLE, `warm-up failed for ${failed.length} of ${endpoints.length} endpoints: ${first.message}`, {
+        cause: first,
+        notSent: true,
+      });
+    }
+  }
+
+  /** Fails calls still in flight with UNAVAILABLE and closes every connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.deadlines.stop();
+    const closing: Promise<void>[] = [];
+    for (const pool of this.pools.values()) {
+      pool.close();
+      for (const c of [...pool.conns]) {
+        closing.push(new Promise((resolve) => c.fc.socket.once("close", () => resolve())));
+        c.destroy("the client transport was closed");
+      }
+    }
+    this.pools.clear();
+    await Promise.all(closing);
+  }
+
+  /** Number of open connections per address (for tests and metrics). */
+  connectionCount(address: string): number {
+    return this.pools.get(address)?.conns.length ?? 0;
+  }
+
+  private pool(endpoint: Endpoint | undefined): AddressPool<ClientConnection> {
+    const address = endpoint?.address ?? this.defaultAddress;
+    if (address === undefined) {
+      throw new RpcError(Code.INVALID_ARGUMENT, "no address: pass an endpoint or set the transport's address option", { notSent: true });
+    }
+    let pool = this.pools.get(address);
+    if (pool === undefined) {
+      if (this.closed) throw new RpcError(Code.UNAVAILABLE, "the TCP client transport is closed", { notSent: true });
+      pool = new AddressPool(address, this.poolOptions, (socket, p) => new ClientConnection(socket, this, p));
+      this.pools.set(address, pool);
+    }
+    return pool;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const pool of this.pools.values()) pool.sweep(now);
+  }
+}

@@ -1,0 +1,222 @@
+import type { Socket } from "node:net";
+import { Writer } from "../../runtime/codec/writer.js";
+import { FrameError, FrameSplitter, type FrameLimits } from "./framing.js";
+
+/** Socket settings shared by the client and the server side. */
+export interface ConnectionOptions {
+  readonly limits: FrameLimits;
+  /**
+   * Most bytes queued for one connection (encoded but not yet taken by the kernel). Past it the
+   * client fails new calls with RESOURCE_EXHAUSTED and the server stops reading the connection
+   * until it drains.
+   */
+  readonly maxQueuedBytes: number;
+  /** Size of a connection's write slab. */
+  readonly slabSize: number;
+  /** TCP keepalive initial delay, ms (0 disables keepalive). */
+  readonly keepAliveMs: number;
+  /**
+   * How frames reach the socket: "tick" (default) appends every frame encoded in the same tick
+   * to one slab and writes them with a single `write()` once the tick's microtasks are done;
+   * "none" writes each frame as soon as it is encoded (kept to measure the difference).
+   */
+  readonly batching: "tick" | "none";
+}
+
+/** Defaults of {@link ConnectionOptions} other than the limits. */
+export const DEFAULT_CONNECTION = {
+  maxQueuedBytes: 16 * 1024 * 1024,
+  slabSize: 64 * 1024,
+  keepAliveMs: 30_000,
+  batching: "tick",
+} as const;
+
+/**
+ * A tick's batch is written early once it holds this many bytes: large replies start moving
+ * while the rest of the tick is encoded, and the slab stays near its size instead of growing
+ * to hold a whole tick of them.
+ */
+const FLUSH_BYTES = 32 * 1024;
+
+/** A slab that grew past this (a very large frame) is dropped rather than kept for reuse. */
+const MAX_KEPT_SLAB = 1024 * 1024;
+
+/** What a FrameConnection reports to its owner. */
+export interface ConnectionHandler {
+  /** A complete frame at `buf[start, end)`, LENGTH included. Throwing FrameError closes the connection. */
+  onFrame(buf: Buffer, start: number, end: number): void;
+  /** The connection is gone (once). `error` says why, when it was not a clean close. */
+  onClose(error: Error | undefined): void;
+  /** The write queue went past `maxQueuedBytes` (server: stop reading). */
+  onCongested?(): void;
+  /** The queue dropped back under the limit after having been over it (server: resume reading). */
+  onDrain?(): void;
+}
+
+function flushTick(c: FrameConnection): void {
+  c.flushScheduled = false;
+  c.flush();
+}
+
+/**
+ * One TCP connection carrying TTHeader frames in both directions: the part that the client and
+ * the server share.
+ *
+ * Writing: frames are encoded straight into `writer` (header, then payload, contiguously), one
+ * after the other. Everything encoded in a tick goes to the socket as one slice of the slab, with
+ * one `write()`. The slab is rewound only when every slice handed to the socket has been flushed
+ * (its write callback ran) and nothing is left to write, so no byte the kernel has not taken is
+ * ever overwritten. When `write()` returns false, frames keep accumulating in the slab until
+ * 'drain'.
+ *
+ * Reading: socket chunks go through a FrameSplitter, which hands out frames in place.
+ */
+export class FrameConnection {
+  /** The slab frames are encoded into. Frames in it from `writer.start` on are not written yet. */
+  writer: Writer;
+  /** Incremented by every write to the socket: frames encoded after it have not left yet. */
+  batch = 1;
+  /** Frames read plus frames written, for idle detection. */
+  activity = 0;
+  closed = false;
+  /** The `flushTick` of this tick is queued. */
+  flushScheduled = false;
+  private outstanding = 0;
+  private socketWritable = true;
+  private overLimit = false;
+  private readonly splitter: FrameSplitter;
+  private closeError: Error | undefined;
+  /** `host:port` of the peer. */
+  readonly peer: string;
+
+  constructor(
+    readonly socket: Socket,
+    readonly options: ConnectionOptions,
+    private readonly handler: ConnectionHandler,
+  ) {
+    this.writer = new Writer(options.slabSize);
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.setNoDelay(true);
+    if (options.keepAliveMs > 0) socket.setKeepAlive(true, options.keepAliveMs);
+    this.splitter = new FrameSplitter(options.limits.maxFrameSize, (buf, start, end) => {
+      this.activity++;
+      handler.onFrame(buf, start, end);
+    });
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("drain", () => this.onSocketDrain());
+    socket.on("error", (err) => {
+      this.closeError ??= err;
+    });
+    socket.on("close", () => this.onSocketClose());
+  }
+
+  /** Bytes encoded but not yet taken by the kernel: this connection's write queue. */
+  get queuedBytes(): number {
+    return this.writer.pos - this.writer.start + this.socket.writableLength;
+  }
+
+  /** True when the write queue is past `maxQueuedBytes`. */
+  get congested(): boolean {
+    return this.queuedBytes > this.options.maxQueuedBytes;
+  }
+
+  /**
+   * Rolls the writer back to `mark` (relative to `writer.start`), dropping a frame whose encoding
+   * failed half way. Frames before it stay.
+   */
+  rollback(mark: number): void {
+    this.writer.pos = this.writer.start + mark;
+  }
+
+  /** Called after each frame is encoded into `writer`: schedules (or does) the write. */
+  frameWritten(): void {
+    this.activity++;
+    if (this.options.batching === "none" || this.writer.pos - this.writer.start >= FLUSH_BYTES) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(flushTick, this);
+    }
+  }
+
+  /** Writes every frame encoded so far, as one slice, unless the socket asked to wait. */
+  flush(): void {
+    const w = this.writer;
+    if (this.closed) return;
+    if (this.socketWritable && w.pos !== w.start) {
+      const slice = w.finish();
+      this.batch++;
+      this.outstanding++;
+      if (!this.socket.write(slice, this.onWritten)) this.socketWritable = false;
+    }
+    if (!this.overLimit && this.congested) {
+      this.overLimit = true;
+      this.handler.onCongested?.();
+    }
+  }
+
+  private readonly onWritten = (): void => {
+    this.outstanding--;
+    const w = this.writer;
+    if (this.outstanding === 0 && w.pos === w.start && !this.closed) {
+      // Everything handed to the socket has been taken: the slab can be rewritten.
+      if (w.buf.length > MAX_KEPT_SLAB) this.writer = new Writer(this.options.slabSize);
+      else w.reset();
+    }
+    this.checkDrained();
+  };
+
+  private onSocketDrain(): void {
+    this.socketWritable = true;
+    this.flush();
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.overLimit && !this.congested) {
+      this.overLimit = false;
+      this.handler.onDrain?.();
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      this.splitter.push(chunk);
+    } catch (e) {
+      // A bad frame (FrameError), or a bug in handling one: either way this byte stream can no
+      // longer be trusted, and the rest of the process must not go down with it.
+      this.destroy(e instanceof Error ? e : new FrameError("BAD_PAYLOAD", String(e)));
+    }
+  }
+
+  /** Stops reading (server backpressure). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  /** Resumes reading. */
+  resume(): void {
+    if (!this.closed) this.socket.resume();
+  }
+
+  /** Writes what is queued, then closes the connection cleanly. */
+  end(): void {
+    if (this.closed) return;
+    this.flush();
+    this.socket.end();
+  }
+
+  /** Closes the connection at once; `error` is reported to the handler as the reason. */
+  destroy(error?: Error): void {
+    if (error !== undefined) this.closeError ??= error;
+    this.socket.destroy();
+    this.onSocketClose();
+  }
+
+  private onSocketClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handler.onClose(this.closeError);
+  }
+}

@@ -1,0 +1,300 @@
+import { describe, expect, it } from "vitest";
+import { Writer } from "../../runtime/codec/writer.js";
+import {
+  DEFAULT_FRAME_LIMITS,
+  FrameError,
+  FrameHead,
+  FrameSplitter,
+  KitexMeta,
+  MessageType,
+  beginFrame,
+  endFrame,
+  endHeader,
+  frameLimits,
+  parseErrorProto,
+  parseFrame,
+  parseKitexMeta,
+  writeErrorProto,
+  writeIntInfo,
+  writeKitexMeta,
+  writeStringInfo,
+  writeTimeoutInfo,
+} from "./framing.js";
+
+/** Bytes from a readable listing: numbers are bytes, strings are their ASCII/UTF-8 bytes. */
+function bytes(...parts: (number | string)[]): Buffer {
+  const out: number[] = [];
+  for (const p of parts) {
+    if (typeof p === "number") out.push(p);
+    else out.push(...Buffer.from(p, "utf8"));
+  }
+  return Buffer.from(out);
+}
+
+// A request frame written out by hand from the TTHeader and Kitex protobuf layouts:
+// seq 7, strings {isn: "a.B", k: "v"}, ints {RPCTimeout(12): "100"}, method Echo, Ping{region: "x"}.
+const REQUEST = bytes(
+  0x00, 0x00, 0x00, 0x3d, //  LENGTH = 61 (65 bytes in all)
+  0x10, 0x00, //              magic
+  0x00, 0x00, //              flags
+  0x00, 0x00, 0x00, 0x07, //  sequence id 7
+  0x00, 0x08, //              header size: 8 words = 32 bytes
+  0x03, //                    protocol id: Kitex protobuf
+  0x00, //                    no transforms
+  0x01, 0x00, 0x02, //        string key/values, 2 pairs
+  0x00, 0x03, "isn", 0x00, 0x03, "a.B",
+  0x00, 0x01, "k", 0x00, 0x01, "v",
+  0x10, 0x00, 0x01, //        int key/values, 1 pair
+  0x00, 0x0c, 0x00, 0x03, "100", // RPCTimeout = "100"
+  0x00, //                    padding: 31 -> 32 bytes
+  0x90, 0x01, 0x00, 0x01, //  Kitex protobuf magic, message type Call
+  0x00, 0x00, 0x00, 0x04, "Echo",
+  0x00, 0x00, 0x00, 0x07, //  sequence id again
+  0x0a, 0x01, "x", //         Ping { region: "x" }
+);
+
+// The error reply to it: strings {rpc-status: "5", rpc-message: "gone"}, an Exception carrying
+// Kitex's ErrorProto { TypeID: 6, Message: "gone" }.
+const ERROR_REPLY = bytes(
+  0x00, 0x00, 0x00, 0x4a, //  LENGTH = 74 (78 bytes in all)
+  0x10, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x07,
+  0x00, 0x0a, //              40 bytes of header info
+  0x03, 0x00,
+  0x01, 0x00, 0x02,
+  0x00, 0x0a, "rpc-status", 0x00, 0x01, "5",
+  0x00, 0x0b, "rpc-message", 0x00, 0x04, "gone",
+  0x00, //                    padding: 39 -> 40
+  0x90, 0x01, 0x00, 0x03, //  Exception
+  0x00, 0x00, 0x00, 0x04, "Echo",
+  0x00, 0x00, 0x00, 0x07,
+  0x08, 0x06, 0x12, 0x04, "gone",
+);
+
+// The server's shutdown notice: sequence id 0, {crrst: "1"}, an empty Reply.
+const NOTICE = bytes(
+  0x00, 0x00, 0x00, 0x26, //  LENGTH = 38 (42 bytes in all)
+  0x10, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00,
+  0x00, 0x04, //              16 bytes of header info
+  0x03, 0x00,
+  0x01, 0x00, 0x01,
+  0x00, 0x05, "crrst", 0x00, 0x01, "1",
+  0x00, //                    padding: 15 -> 16
+  0x90, 0x01, 0x00, 0x02,
+  0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00,
+);
+
+function encode(build: (w: Writer) => void): Buffer {
+  const w = new Writer(64);
+  build(w);
+  return Buffer.from(w.finish());
+}
+
+describe("tcp framing - golden bytes", () => {
+  it("encodes a request exactly as written out by hand", () => {
+    const got = encode((w) => {
+      const mark = beginFrame(w, 7);
+      const n = writeStringInfo(w, { k: "v" }, "isn", "a.B");
+      writeTimeoutInfo(w, 100);
+      endHeader(w, mark, n + 1, DEFAULT_FRAME_LIMITS);
+      writeKitexMeta(w, MessageType.Call, "Echo", 7);
+      w.uint32(10);
+      w.string("x");
+      endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+    });
+    expect(got.toString("hex")).toBe(REQUEST.toString("hex"));
+  });
+
+  it("writes int keys through the generic int block the same way", () => {
+    const got = encode((w) => {
+      const mark = beginFrame(w, 7);
+      const n = writeStringInfo(w, { k: "v" }, "isn", "a.B") + writeIntInfo(w, [[12, "100"]]);
+      endHeader(w, mark, n, DEFAULT_FRAME_LIMITS);
+      writeKitexMeta(w, MessageType.Call, "Echo", 7);
+      w.raw(bytes(0x0a, 0x01, "x"));
+      endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+    });
+    expect(got.equals(REQUEST)).toBe(true);
+  });
+
+  it("decodes the hand-written request", () => {
+    const head = parseFrame(REQUEST, 0, REQUEST.length, DEFAULT_FRAME_LIMITS, new FrameHead());
+    expect(head.seqId).toBe(7);
+    expect(head.flags).toBe(0);
+    expect(head.protocolId).toBe(3);
+    expect(head.service).toBe("a.B");
+    expect(head.headers).toEqual({ k: "v" });
+    expect(head.intInfo).toEqual({ 12: "100" });
+    expect(head.timeoutMs).toBe(100);
+    expect(head.reset).toBe(false);
+    expect(head.payloadStart).toBe(46);
+    const meta = parseKitexMeta(REQUEST, head.payloadStart, head.end, new KitexMeta());
+    expect(meta).toMatchObject({ messageType: MessageType.Call, method: "Echo", seqId: 7, bodyStart: 62 });
+    expect(REQUEST.subarray(meta.bodyStart).toString("hex")).toBe("0a0178");
+  });
+
+  it("encodes and decodes an error reply with Kitex's ErrorProto", () => {
+    const got = encode((w) => {
+      const mark = beginFrame(w, 7);
+      const n = writeStringInfo(w, { "rpc-status": "5", "rpc-message": "gone" });
+      endHeader(w, mark, n, DEFAULT_FRAME_LIMITS);
+      writeKitexMeta(w, MessageType.Exception, "Echo", 7);
+      writeErrorProto(w, 6, "gone");
+      endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+    });
+    expect(got.toString("hex")).toBe(ERROR_REPLY.toString("hex"));
+    const head = parseFrame(ERROR_REPLY, 0, ERROR_REPLY.length, DEFAULT_FRAME_LIMITS, new FrameHead());
+    expect(head.headers).toEqual({ "rpc-status": "5", "rpc-message": "gone" });
+    expect(head.intInfo).toBeUndefined();
+    const meta = parseKitexMeta(ERROR_REPLY, head.payloadStart, head.end, new KitexMeta());
+    expect(meta.messageType).toBe(MessageType.Exception);
+    expect(parseErrorProto(ERROR_REPLY, meta.bodyStart, ERROR_REPLY.length)).toEqual({ typeId: 6, message: "gone" });
+  });
+
+  it("encodes and decodes the shutdown notice", () => {
+    const got = encode((w) => {
+      const mark = beginFrame(w, 0);
+      const n = writeStringInfo(w, undefined, "crrst", "1");
+      endHeader(w, mark, n, DEFAULT_FRAME_LIMITS);
+      writeKitexMeta(w, MessageType.Reply, "", 0);
+      endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+    });
+    expect(got.toString("hex")).toBe(NOTICE.toString("hex"));
+    const head = parseFrame(NOTICE, 0, NOTICE.length, DEFAULT_FRAME_LIMITS, new FrameHead());
+    expect(head.seqId).toBe(0);
+    expect(head.reset).toBe(true);
+    expect(head.headers).toEqual({});
+  });
+
+  it("leaves an empty string block out and keeps UTF-8 keys and values", () => {
+    const got = encode((w) => {
+      const mark = beginFrame(w, 1);
+      const n = writeStringInfo(w, {});
+      endHeader(w, mark, n, DEFAULT_FRAME_LIMITS);
+      endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+    });
+    // protocol id, 0 transforms, 2 bytes of padding: one word of header info, no payload
+    expect(got.toString("hex")).toBe("0000000e" + "1000" + "0000" + "00000001" + "0001" + "03000000");
+    const utf8 = encode((w) => {
+      const mark = beginFrame(w, 1);
+      const n = writeStringInfo(w, { "rpc_persist_用户": "李明", long: "x".repeat(300) });
+      endHeader(w, mark, n, DEFAULT_FRAME_LIMITS);
+      writeKitexMeta(w, MessageType.Call, "Echo", 1);
+      endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+    });
+    const head = parseFrame(utf8, 0, utf8.length, DEFAULT_FRAME_LIMITS, new FrameHead());
+    expect(head.headers).toEqual({ "rpc_persist_用户": "李明", long: "x".repeat(300) });
+  });
+});
+
+describe("tcp framing - malformed frames", () => {
+  const parse = (buf: Buffer, limits = DEFAULT_FRAME_LIMITS): FrameHead => parseFrame(buf, 0, buf.length, limits, new FrameHead());
+  const code = (f: () => unknown): string | undefined => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof FrameError) return e.code;
+      throw e;
+    }
+    return undefined;
+  };
+  const patched = (at: number, ...b: number[]): Buffer => {
+    const copy = Buffer.from(REQUEST);
+    for (let i = 0; i < b.length; i++) copy[at + i] = b[i]!;
+    return copy;
+  };
+
+  it("rejects a bad magic", () => expect(code(() => parse(patched(4, 0x80, 0x01)))).toBe("BAD_MAGIC"));
+  it("rejects a header size past the frame", () => expect(code(() => parse(patched(12, 0x00, 0x40)))).toBe("BAD_HEADER_SIZE"));
+  it("rejects a zero header size", () => expect(code(() => parse(patched(12, 0x00, 0x00)))).toBe("BAD_HEADER_SIZE"));
+  it("rejects an unknown info id", () => expect(code(() => parse(patched(16, 0x07)))).toBe("BAD_INFO_ID"));
+  it("rejects a string pair running past the header", () => expect(code(() => parse(patched(19, 0x00, 0x40)))).toBe("TRUNCATED_HEADER"));
+  it("rejects a key/value count past the header", () => expect(code(() => parse(patched(17, 0x00, 0x09)))).toBe("TRUNCATED_HEADER"));
+  it("rejects other protocols", () => expect(code(() => parse(patched(14, 0x00)))).toBe("UNSUPPORTED_PROTOCOL"));
+  it("rejects transforms", () => expect(code(() => parse(patched(15, 0x01)))).toBe("UNSUPPORTED_TRANSFORM"));
+  it("rejects too many headers", () =>
+    expect(code(() => parse(REQUEST, frameLimits({ maxHeaderCount: 2 })))).toBe("TOO_MANY_HEADERS"));
+  it("rejects headers over the size limit", () =>
+    expect(code(() => parse(REQUEST, frameLimits({ maxHeaderBytes: 16 })))).toBe("HEADERS_TOO_LARGE"));
+  it("rejects a payload that is not Kitex protobuf", () => {
+    const bad = patched(46, 0x80, 0x01);
+    const head = parse(bad);
+    expect(code(() => parseKitexMeta(bad, head.payloadStart, head.end, new KitexMeta()))).toBe("BAD_PAYLOAD");
+    const long = patched(50, 0x00, 0x00, 0x10, 0x00);
+    expect(code(() => parseKitexMeta(long, head.payloadStart, head.end, new KitexMeta()))).toBe("BAD_PAYLOAD");
+  });
+
+  it("refuses to encode too many or too large headers", () => {
+    const w = new Writer(64);
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 5; i++) many[`k${i}`] = "v";
+    const mark = beginFrame(w, 1);
+    const n = writeStringInfo(w, many);
+    expect(code(() => endHeader(w, mark, n, frameLimits({ maxHeaderCount: 4 })))).toBe("TOO_MANY_HEADERS");
+    expect(code(() => endHeader(w, mark, n, frameLimits({ maxHeaderBytes: 8 })))).toBe("HEADERS_TOO_LARGE");
+    expect(code(() => writeStringInfo(new Writer(64), { big: "x".repeat(70_000) }))).toBe("HEADERS_TOO_LARGE");
+  });
+
+  it("refuses to finish a frame over the size limit", () => {
+    const w = new Writer(64);
+    const mark = beginFrame(w, 1);
+    endHeader(w, mark, 0, DEFAULT_FRAME_LIMITS);
+    w.raw(new Uint8Array(100));
+    expect(code(() => endFrame(w, mark, frameLimits({ maxFrameSize: 64 })))).toBe("FRAME_TOO_LARGE");
+  });
+});
+
+describe("tcp framing - splitting a stream", () => {
+  function collect(maxFrameSize = 1 << 20): { frames: { buf: Buffer; start: number; end: number }[]; splitter: FrameSplitter } {
+    const frames: { buf: Buffer; start: number; end: number }[] = [];
+    return { frames, splitter: new FrameSplitter(maxFrameSize, (buf, start, end) => frames.push({ buf, start, end })) };
+  }
+
+  it("hands out frames inside one chunk in place, without copying", () => {
+    const chunk = Buffer.concat([REQUEST, NOTICE, ERROR_REPLY]);
+    const { frames, splitter } = collect();
+    splitter.push(chunk);
+    expect(frames.map((f) => [f.start, f.end])).toEqual([
+      [0, 65],
+      [65, 107],
+      [107, 185],
+    ]);
+    for (const f of frames) expect(f.buf).toBe(chunk);
+    expect(splitter.buffered).toBe(0);
+  });
+
+  it("assembles frames split across chunks, at every split point", () => {
+    const stream = Buffer.concat([REQUEST, NOTICE, ERROR_REPLY]);
+    for (let cut = 1; cut < stream.length; cut++) {
+      const { frames, splitter } = collect();
+      splitter.push(stream.subarray(0, cut));
+      splitter.push(stream.subarray(cut));
+      const got = Buffer.concat(frames.map((f) => f.buf.subarray(f.start, f.end)));
+      expect(got.equals(stream)).toBe(true);
+      expect(frames).toHaveLength(3);
+    }
+  });
+
+  it("assembles a stream fed one byte at a time into fresh buffers", () => {
+    const stream = Buffer.concat([REQUEST, REQUEST]);
+    const { frames, splitter } = collect();
+    for (let i = 0; i < stream.length; i++) splitter.push(stream.subarray(i, i + 1));
+    expect(frames).toHaveLength(2);
+    expect(frames[0]!.buf).not.toBe(frames[1]!.buf);
+    for (const f of frames) expect(f.buf.subarray(f.start, f.end).equals(REQUEST)).toBe(true);
+  });
+
+  it("rejects an oversize LENGTH as soon as it is read, before buffering the frame", () => {
+    const { frames, splitter } = collect(1024);
+    const head = Buffer.from([0x00, 0x10, 0x00, 0x00, 0x10, 0x00]); // LENGTH = 1 MiB
+    expect(() => splitter.push(head)).toThrow(/exceeds the limit of 1024 bytes/);
+    expect(frames).toHaveLength(0);
+  });
+
+  it("rejects a LENGTH too short for a TTHeader", () => {
+    const { splitter } = collect();
+    expect(() => splitter.push(Buffer.from([0, 0, 0, 2, 0x10, 0]))).toThrow(FrameError);
+  });
+});
