@@ -3,4 +3,4 @@
 // (`npm run build`); during development run codegen/cli.ts through tsx instead.
 import { main } from "../dist/codegen/cli.js";
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

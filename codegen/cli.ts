@@ -24,7 +24,10 @@ Generates one TypeScript module per .proto file (foo/bar.proto -> <out>/foo/bar.
                           code generated into Meridian's own sources: ./runtime/index.ts)
   --wkt <module|path>     the same for the well-known types (default meridian-rpc/wkt)
   -h, --help              this text
-  --version               the version`;
+  --version               the version
+
+       meridian registry primary <service> [--move-to <region>] --registry <url>
+                    (the primary region of a service; see meridian registry --help)`;
 
 /** Where the CLI writes its messages (replaceable in tests). */
 export interface CliIo {
@@ -83,12 +86,20 @@ function parseGenArgs(args: readonly string[]): GenArgs {
   return { files, includeDirs: includeDirs.length === 0 ? ["."] : includeDirs, out, int64, runtime, wkt };
 }
 
+/** `meridian registry ...` (runtime/registry/cli.ts), loaded only when asked for. */
+async function registry(args: readonly string[], io: CliIo): Promise<number> {
+  const [{ registryCommand }, { TcpClientTransport }] = await Promise.all([import("../runtime/registry/cli.js"), import("../transports/tcp/index.js")]);
+  return registryCommand(args, io, { clientTransport: () => new TcpClientTransport() });
+}
+
 /**
  * Runs the `meridian` command line and returns its exit code: 0 on success, 1 for an error in
- * the IDL (reported as `file:line:column: message`, nothing written), 2 for bad usage.
+ * the IDL (reported as `file:line:column: message`, nothing written), 2 for bad usage. The
+ * commands that talk to the network (`registry`) answer with a promise of it.
  */
-export function main(argv: readonly string[], io: CliIo = processIo): number {
+export function main(argv: readonly string[], io: CliIo = processIo): number | Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "registry") return registry(rest, io);
   if (command === undefined || command === "-h" || command === "--help" || command === "help") {
     io.stdout(USAGE + "\n");
     return command === undefined ? 2 : 0;
@@ -136,5 +147,5 @@ export function main(argv: readonly string[], io: CliIo = processIo): number {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = main(process.argv.slice(2));
+  void Promise.resolve(main(process.argv.slice(2))).then((code) => (process.exitCode = code));
 }

@@ -655,7 +655,7 @@ function emitRequiredChecks(ctx: EmitContext, req: Required): void {
     f.print(`if (${v.name} !== ${v.all}) {`);
     f.indented(() => {
       for (const [fl, b] of req.bits) {
-        if (b.v === v.name) f.print(`if ((${b.v} & ${b.bit}) === 0) r.missingRequired("${fl.name}");`);
+        if (b.v === v.name) f.print(`if ((${b.v} & ${b.bit}) === 0) r.missingRequired("${fl.localName}");`);
       }
     });
     f.print("}");
@@ -710,11 +710,10 @@ function emitRead(ctx: EmitContext, msg: MessageModel): void {
         f.print("}");
       });
       f.print("}");
+      // Past the loop no field is being read: errors belong to the message (or its group field).
+      f.print("tag = 0;");
       f.print("if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);");
-      if (req.vars.length > 0) {
-        f.print("tag = 0;");
-        emitRequiredChecks(ctx, req);
-      }
+      if (req.vars.length > 0) emitRequiredChecks(ctx, req);
     });
     f.print("} catch (e) {");
     f.indented(() => {
@@ -814,15 +813,22 @@ function emitFieldGetter(ctx: EmitContext, fl: FieldModel): void {
 
 /**
  * Prints a view getter's eager decoding of group field `fl` into `out`: every occurrence merged,
- * as protobuf requires for a message seen more than once.
+ * as protobuf requires for a message seen more than once. With `after` (the name of a variable
+ * holding a position), occurrences before it are skipped: a oneof member is merged only with the
+ * occurrences since another member last cleared the oneof.
  */
-function printGroupMerge(ctx: EmitContext, fl: FieldModel): void {
+function printGroupMerge(ctx: EmitContext, fl: FieldModel, after?: string): void {
   const { f } = ctx;
   f.print("let out: ", messageOf(ctx, fl).type, " | undefined;");
-  f.print(`this.$each(${fl.number}, (r, tag) => {`);
+  f.print(`this.$each(${fl.number}, (r, tag${after === undefined ? "" : ", pos"}) => {`);
   f.indented(() => {
     f.print(`if (tag !== ${tagOf(fl.number, WIRE_START_GROUP)}) r.wrongWireType(tag, "wire type 3");`);
-    f.print("out = ", readMessageCall(ctx, fl, "this.$depth + 1", "out", tagOf(fl.number, WIRE_END_GROUP)), ";");
+    const read: Printable = ["out = ", readMessageCall(ctx, fl, "this.$depth + 1", "out", tagOf(fl.number, WIRE_END_GROUP)), ";"];
+    if (after === undefined) f.print(read);
+    else {
+      f.print(`if (pos < ${after}) r.skip(tag, this.$depth);`);
+      f.print("else ", read);
+    }
   });
   f.print("});");
 }
@@ -911,18 +917,23 @@ function emitOneofGetter(ctx: EmitContext, o: OneofModel): void {
   const { f } = ctx;
   f.print(`get ${o.localName}(): `, oneofType(ctx, o, true), " {");
   f.indented(() => {
-    // The member that occurs last in the data wins.
+    // The member that occurs last in the data wins. Each occurrence of another member clears the
+    // oneof, so a message member merges only its occurrences after the last of the others.
+    const merges = o.fields.some(isMessageField);
     f.print("let no = 0;");
     f.print("let at = -1;");
+    if (merges) f.print("let others = -1;");
     f.print(`for (const n of [${o.fields.map((fl) => fl.number).join(", ")}]) {`);
     f.indented(() => {
       f.print("const p = this.$position(n);");
       f.print("if (p > at) {");
       f.indented(() => {
+        if (merges) f.print("others = at;");
         f.print("at = p;");
         f.print("no = n;");
       });
-      f.print("}");
+      if (merges) f.print("} else if (p > others) others = p;");
+      else f.print("}");
     });
     f.print("}");
     f.print("switch (no) {");
@@ -933,14 +944,14 @@ function emitOneofGetter(ctx: EmitContext, o: OneofModel): void {
           const ref = messageOf(ctx, fl);
           f.print(`case ${fl.number}:`);
           f.indented(() =>
-            f.print(ret(["this.$message<", ref.view, `>(${fl.number}, ${tagOf(fl.number, WIRE_LEN)}, `, ref.codec, ")!"])),
+            f.print(ret(["this.$message<", ref.view, `>(${fl.number}, ${tagOf(fl.number, WIRE_LEN)}, `, ref.codec, ", others)!"])),
           );
           continue;
         }
         f.print(`case ${fl.number}: {`);
         f.indented(() => {
           if (isMessageField(fl)) {
-            printGroupMerge(ctx, fl);
+            printGroupMerge(ctx, fl, "others");
             f.print(ret("out!"));
           } else {
             const c = codecOf(ctx, fl);

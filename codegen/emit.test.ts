@@ -113,6 +113,19 @@ describe("emit - write", () => {
   });
 });
 
+describe("emit - view", () => {
+  it("emit - a oneof getter bounds a message member's merge by the other members' last positions", () => {
+    const out = gen(`${P3}message B { int32 x = 1; }\nmessage A { oneof k { int32 a = 1; B b = 2; string c = 3; } }\n`);
+    expectLines(out, "let no = 0;\nlet at = -1;\nlet others = -1;\nfor (const n of [1, 2, 3]) {");
+    expectLines(out, "others = at;\nat = p;\nno = n;\n} else if (p > others) others = p;");
+    expectLines(out, 'return { case: "b", value: this.$message<BView>(2, 18, B, others)! };');
+    // Message fields outside a oneof merge every occurrence; scalar-only oneofs need no bound.
+    const plain = gen(`${P3}message B { int32 x = 1; }\nmessage A { B b = 1; oneof k { int32 a = 2; string c = 3; } }\n`);
+    expectLines(plain, "return this.$message<BView>(1, 10, B);");
+    expect(plain).not.toContain("others");
+  });
+});
+
 describe("emit - read", () => {
   it("emit - every read checks the depth and names the field on errors", () => {
     const out = gen(`${P3}message A { repeated int32 xs = 1; string name = 2; }\n`);
@@ -127,8 +140,15 @@ describe("emit - read", () => {
     expectLines(out, "let has = into === undefined ? 0 : 3;");
     expectLines(out, "m.a = r.int32();\nhas |= 1;\nbreak;");
     expectLines(out, 'if (has !== 3) {\nif ((has & 1) === 0) r.missingRequired("a");\nif ((has & 2) === 0) r.missingRequired("c");\n}');
+    // Named like every other path element: by the property name.
+    expectLines(gen(`${P2}message A { required int32 max_count = 1; }\n`), 'if ((has & 1) === 0) r.missingRequired("maxCount");');
     const without = gen(`${P2}message A { optional int32 b = 2; }\n`);
     expect(without).not.toContain("let has");
+  });
+
+  it("emit - errors after the field loop name no field of the message", () => {
+    const out = gen(`${P3}message A { string name = 1; }\n`);
+    expectLines(out, "tag = 0;\nif (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);\n} catch (e) {");
   });
 
   it("emit - strings are strict in proto3 and lenient in proto2", () => {

@@ -1,39 +1,54 @@
-import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { OWNED_DIRS, REPO_ROOT, generateAll, writeAll } from "./regen.js";
+import { GENERATED_HEADER, OWNED_DIRS, REPO_ROOT, TARGETS, diffGenerated, filesUnder, generateAll, writeAll } from "./regen.js";
 import { removeTestDirs, testWorkDir } from "./test-harness.js";
 
 afterAll(removeTestDirs);
 
-function filesUnder(root: string, dir: string): string[] {
-  const abs = join(root, dir);
-  if (!existsSync(abs)) return [];
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(relative(root, p).split("\\").join("/"));
-    }
-  };
-  walk(abs);
-  return out.sort();
-}
+const fresh = generateAll();
 
 describe("fixtures - committed generated code", () => {
-  it("fixtures - regenerating produces no diff (run `npm run gen:fixtures` after changing the generator)", () => {
-    const tmp = testWorkDir("regen");
-    writeAll(tmp, generateAll());
-    const stale: string[] = [];
-    for (const dir of OWNED_DIRS) {
-      const fresh = filesUnder(tmp, dir);
-      const committed = filesUnder(REPO_ROOT, dir);
-      expect(committed, `files in ${dir}`).toEqual(fresh);
-      for (const f of fresh) {
-        if (readFileSync(join(tmp, f), "utf8") !== readFileSync(join(REPO_ROOT, f), "utf8")) stale.push(f);
-      }
+  it("fixtures - regenerating produces no diff (run `npm run gen:fixtures` after changing the generator or a .proto)", () => {
+    const diff = diffGenerated(REPO_ROOT, fresh);
+    expect(diff.stale, "stale or missing generated files").toEqual([]);
+    expect(diff.extra, "files in generated directories that the generator does not produce").toEqual([]);
+    expect(diff.unowned, "generated files no entry of TARGETS in codegen/regen.ts produces: add their directory there").toEqual([]);
+  });
+
+  it("fixtures - every target produces files, and every target's directory is covered", () => {
+    for (const t of TARGETS) expect([...fresh.keys()].some((f) => f.startsWith(`${t.out}/`)), t.out).toBe(true);
+    for (const dir of [
+      "runtime/registry/embedded/gen",
+      "test/registry/gen",
+      "test/rpc/gen",
+      "test/codec/gen",
+      "test/codec/gen-number",
+    ]) {
+      expect(OWNED_DIRS).toContain(dir);
     }
-    expect(stale).toEqual([]);
+  });
+
+  it("fixtures - a stale, missing, extra or unowned generated file is reported", () => {
+    const tmp = testWorkDir("regen");
+    writeAll(tmp, fresh);
+    expect(diffGenerated(tmp, fresh)).toEqual({ stale: [], extra: [], unowned: [] });
+    const files = new Map(fresh);
+    files.set("test/rpc/gen/echo.ts", `${fresh.get("test/rpc/gen/echo.ts")}// edited\n`);
+    files.delete("test/registry/gen/accounts.ts");
+    files.set("runtime/registry/embedded/gen/old.ts", "export {};\n");
+    files.set("examples/demo/gen/demo.ts", `${GENERATED_HEADER}0.0.0 from demo.proto. DO NOT EDIT.\n`);
+    writeAll(tmp, files);
+    expect(diffGenerated(tmp, fresh)).toEqual({
+      stale: ["test/registry/gen/accounts.ts", "test/rpc/gen/echo.ts"],
+      extra: ["runtime/registry/embedded/gen/old.ts"],
+      unowned: ["examples/demo/gen/demo.ts"],
+    });
+    expect(diffGenerated(tmp, fresh, ["test/rpc/gen"])).toEqual({ stale: ["test/rpc/gen/echo.ts"], extra: [], unowned: [] });
+  });
+
+  it("fixtures - regen writes each owned directory afresh", () => {
+    const tmp = testWorkDir("regen");
+    writeAll(tmp, new Map([["test/rpc/gen/old.ts", "export {};\n"]]));
+    writeAll(tmp, fresh);
+    expect(filesUnder(tmp, "test/rpc/gen")).toEqual(["test/rpc/gen/echo.ts"]);
   });
 });

@@ -1,7 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import type { MessageCodec } from "meridian-rpc/runtime";
 import { emitFile } from "./emit-file.js";
 import { loadProtoFiles } from "./parse.js";
 import { REPO_ROOT } from "./regen.js";
@@ -112,6 +114,33 @@ describe.skipIf(!hasProtoc)("plugin - protoc-gen-meridian", () => {
     );
     expect(res.status).toBe(0);
     expect(readFileSync(join(dir, "feed.ts"), "utf8")).toBe(readFileSync(join(REPO_ROOT, "bench/codec/gen/feed.ts"), "utf8"));
+  });
+
+  // protobufjs's parser rejects a group inside a oneof; protoc accepts it.
+  it("plugin - a group member of a oneof merges only its occurrences after another member", async () => {
+    const dir = workDir();
+    writeFileSync(
+      join(dir, "og.proto"),
+      'syntax = "proto2";\npackage og;\nmessage Msg {\n  oneof pick {\n    group Shape = 1 { optional int32 a = 2; optional int32 b = 3; }\n    int32 n = 4;\n  }\n}\n',
+    );
+    const res = spawnSync(PROTOC, [`--plugin=protoc-gen-meridian=${pluginWrapper(dir)}`, `--meridian_out=${dir}`, `-I${dir}`, join(dir, "og.proto")], {
+      encoding: "utf8",
+      cwd: REPO_ROOT,
+    });
+    expect(res.stderr).toBe("");
+    const { Msg } = (await import(pathToFileURL(join(dir, "og.ts")).href)) as { Msg: MessageCodec<{ pick?: unknown }, { pick: unknown }> };
+    const shapeA = [11, 16, 1, 12]; // Shape { a: 1 }
+    const shapeB = [11, 24, 2, 12]; // Shape { b: 2 }
+    const cases: [number[], unknown][] = [
+      [[...shapeA, ...shapeB], { case: "shape", value: { a: 1, b: 2 } }],
+      [[...shapeA, 32, 5, ...shapeB], { case: "shape", value: { b: 2 } }],
+      [[...shapeA, 32, 5, ...shapeB, 32, 6], { case: "n", value: 6 }],
+    ];
+    for (const [input, pick] of cases) {
+      const bytes = new Uint8Array(input);
+      expect(Msg.decode(bytes).pick, `decode ${input}`).toEqual(pick);
+      expect(Msg.view(bytes).pick, `view ${input}`).toEqual(pick);
+    }
   });
 
   it("plugin - an unknown parameter fails protoc with the plugin's message", () => {

@@ -56,6 +56,9 @@ message Closed {
   oneof pick { Level chosen = 5; string other = 6; }
 }
 
+message Limits { required int32 max_count = 1; }
+message Holder { repeated Limits limits = 1; }
+
 message Strings {
   optional string s = 1;
   repeated int32 loose = 2;
@@ -103,7 +106,7 @@ describe("proto2 - required", () => {
     expect(err).toBeInstanceOf(DecodeError);
     expect((err as DecodeError).code).toBe("MISSING_REQUIRED");
     expect((err as DecodeError).message).toContain("inner");
-    expect((err as DecodeError).fieldPath()).toBe("t2.Req");
+    expect((err as DecodeError).fieldPath()).toBe("t2.Req.inner");
   });
 
   it("proto2 - a missing required field inside a group is reported with its path", () => {
@@ -111,6 +114,13 @@ describe("proto2 - required", () => {
     // Item group (5) without its required id.
     const bytes = new Uint8Array([43, 44]);
     expect(() => G.decode(bytes)).toThrow(expect.objectContaining({ code: "MISSING_REQUIRED" }));
+    expect(() => G.decode(bytes)).toThrow("in t2.Groups.item[0].id");
+  });
+
+  it("proto2 - a missing required field is named by its property name, as every path is", () => {
+    const H = codec("Holder");
+    // limits { max_count: 1 }, limits {}
+    expect(() => H.decode(new Uint8Array([10, 2, 8, 1, 10, 0]))).toThrow("in t2.Holder.limits[1].maxCount");
   });
 });
 
@@ -175,6 +185,9 @@ describe("proto2 - groups", () => {
   it("proto2 - a group that never ends is a DecodeError", () => {
     const G = codec("Groups");
     expect(() => G.decode(new Uint8Array([11, 18, 1, 97]))).toThrow(DecodeError);
+    // The error names the group, not the group's last field read.
+    expect(() => G.decode(new Uint8Array([11, 18, 1, 97]))).toThrow(/^truncated .* in t2\.Groups\.result$/);
+    expect(() => G.decode(new Uint8Array([11, 27, 32, 1]))).toThrow(/^truncated .* in t2\.Groups\.result\.deep$/);
     // Mismatched end tag.
     expect(() => G.decode(new Uint8Array([11, 18, 1, 97, 20]))).toThrow(DecodeError);
   });

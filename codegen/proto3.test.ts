@@ -238,6 +238,27 @@ describe("proto3 - decode", () => {
     expect(All.view(bytes).pick.value.name).toBe("x");
     expect(All.view(bytes).pick.value.n).toBe(4);
   });
+
+  it("proto3 - oneof: a message member after another member starts afresh, in views too", () => {
+    const leaf = (v: Leaf): Buffer => {
+      const b = Leaf.encode(v);
+      return Buffer.concat([Buffer.from([170, 2, b.length]), b]); // p_leaf
+    };
+    const bytes = Buffer.concat([leaf({ name: "x", n: 1 }), Buffer.from([152, 2, 1]), leaf({ name: "", n: 4 }), leaf({ name: "y", n: 0 })]);
+    expect(All.decode(bytes).pick).toEqual({ case: "pLeaf", value: { name: "y", n: 4 } });
+    const v = All.view(bytes).pick;
+    expect([v.case, v.value.name, v.value.n]).toEqual(["pLeaf", "y", 4]);
+  });
+
+  it("proto3 - a message field seen twice merges every occurrence, whatever lies between", () => {
+    const a = Node.encode({ v: 1, kids: [] });
+    const b = Node.encode({ v: 0, kids: [{ v: 2, kids: [] }] });
+    // child { v: 1 }, v: 3, child { kids { v: 2 } }
+    const bytes = Buffer.concat([Buffer.from([10, a.length]), a, Buffer.from([24, 3]), Buffer.from([10, b.length]), b]);
+    expect(Node.decode(bytes).child).toEqual({ v: 1, kids: [{ v: 2, kids: [] }] });
+    const child = Node.view(bytes).child;
+    expect([child.v, child.kids.length, child.kids[0].v]).toEqual([1, 1, 2]);
+  });
 });
 
 describe("proto3 - errors", () => {

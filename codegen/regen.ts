@@ -1,39 +1,79 @@
 /**
- * Regenerates every generated file committed in the repository (`npm run gen:fixtures`):
- *
- * - bench/codec/gen/feed.ts and bench/codec/gen-number/feed.ts (`--int64 number`), from
- *   bench/codec/proto/feed.proto;
- * - runtime/wkt/*.ts, the well-known types, from codegen/wkt/google/protobuf/*.proto;
- * - codegen/plugin/gen/**, the descriptor and plugin messages protoc-gen-meridian decodes;
- * - test/fixtures/gen/** from codegen/testdata/** (and gen-number/, gen-string/ for the int64
- *   representations of proto3_all.proto).
+ * Regenerates every generated file committed in the repository (`npm run gen:fixtures`); the
+ * list is TARGETS below, one entry per output directory.
  *
  * codegen/fixtures.test.ts runs the same generation into a temporary directory and fails on any
- * difference, so a generator change cannot land without its regenerated output.
+ * difference, and on any file carrying Meridian's `@generated` header that no target produces,
+ * so neither a generator change nor a .proto change can land without its regenerated output.
  *
  * Usage: node --conditions=meridian-source --import tsx codegen/regen.ts [outRoot]
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, posix, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { moduleFor, type EmitOptions } from "./context.js";
+import { moduleFor } from "./context.js";
 import { emitFile } from "./emit-file.js";
+import type { Int64Mode } from "./model.js";
 import { loadProtoFiles } from "./parse.js";
 import { VERSION } from "./version.js";
 
 /** The repository root (the parent of codegen/). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** Directories whose whole content regen owns (stale files in them are removed). */
-export const OWNED_DIRS = [
-  "bench/codec/gen",
-  "bench/codec/gen-number",
-  "runtime/wkt",
-  "codegen/plugin/gen",
-  "test/fixtures/gen",
-  "test/fixtures/gen-number",
-  "test/fixtures/gen-string",
+/** One output directory of generated code and how it is generated. Paths are repository-relative. */
+export interface Target {
+  /** The output directory; regen owns its whole content (stale files in it are removed). */
+  readonly out: string;
+  /** The import root (`-I`): output names are the sources' paths relative to it. */
+  readonly include: string;
+  /** The .proto files to generate, relative to `include`; default: every .proto under it. */
+  readonly protos?: readonly string[];
+  readonly int64: Int64Mode;
+  /**
+   * Whether the output is part of Meridian's own sources, built by tsc where the package cannot
+   * import itself by name: it then imports the runtime relatively (`--runtime ./runtime/index.ts`).
+   */
+  readonly internal?: boolean;
+  /** Whether outputs go directly into `out`, without the sources' subdirectories. */
+  readonly flatten?: boolean;
+}
+
+/** Every directory of committed generated code. */
+export const TARGETS: readonly Target[] = [
+  { out: "bench/codec/gen", include: "bench/codec/proto", protos: ["feed.proto"], int64: "bigint" },
+  { out: "bench/codec/gen-number", include: "bench/codec/proto", protos: ["feed.proto"], int64: "number" },
+  // runtime/wkt/index.ts, re-exporting these, is added by generateAll().
+  { out: "runtime/wkt", include: "codegen/wkt", int64: "bigint", internal: true, flatten: true },
+  {
+    out: "codegen/plugin/gen",
+    include: "codegen/plugin/proto",
+    protos: ["google/protobuf/descriptor.proto", "google/protobuf/compiler/plugin.proto"],
+    int64: "bigint",
+    internal: true,
+  },
+  {
+    out: "runtime/registry/embedded/gen",
+    include: "runtime/registry/embedded",
+    protos: ["registry.proto"],
+    int64: "number",
+    internal: true,
+  },
+  { out: "test/fixtures/gen", include: "codegen/testdata", int64: "bigint" },
+  { out: "test/fixtures/gen-number", include: "codegen/testdata", protos: ["proto3_all.proto"], int64: "number" },
+  { out: "test/fixtures/gen-string", include: "codegen/testdata", protos: ["proto3_all.proto"], int64: "string" },
+  { out: "test/codec/gen", include: "test/protos", int64: "bigint" },
+  { out: "test/codec/gen-number", include: "test/protos", int64: "number" },
+  { out: "test/registry/gen", include: "test/registry/protos", protos: ["accounts.proto"], int64: "number" },
+  { out: "test/rpc/gen", include: "test/rpc/proto", protos: ["echo.proto"], int64: "bigint" },
+  { out: "test/grpc/gen", include: "test/grpc/proto", protos: ["interop.proto"], int64: "bigint" },
+  { out: "examples/cross-region/gen", include: "examples/cross-region/proto", protos: ["kv.proto"], int64: "bigint" },
 ];
+
+/** Directories whose whole content regen owns (stale files in them are removed). */
+export const OWNED_DIRS: readonly string[] = TARGETS.map((t) => t.out);
+
+/** The first line of every file Meridian generates (see emit-file.ts). */
+export const GENERATED_HEADER = "// @generated by meridian v";
 
 function protoFilesUnder(root: string, dir = ""): string[] {
   const out: string[] = [];
@@ -45,48 +85,38 @@ function protoFilesUnder(root: string, dir = ""): string[] {
   return out.sort();
 }
 
+/** The files of one target, by path relative to the repository root, from the sources in `repo`. */
+function generateTarget(repo: string, t: Target, out: Map<string, string>): void {
+  const inc = join(repo, t.include);
+  const files = loadProtoFiles(
+    (t.protos ?? protoFilesUnder(inc)).map((n) => join(inc, n)),
+    { includeDirs: [inc] },
+  );
+  // Output names are relative to the repository root, so relative imports come out right.
+  const runtime = t.internal ? moduleFor("./runtime/index.ts", ".", repo) : undefined;
+  for (const f of files) {
+    const ts = f.name.replace(/\.proto$/, ".ts");
+    const name = `${t.out}/${t.flatten ? posix.basename(ts) : ts}`;
+    const o = emitFile(f, { int64: t.int64, runtimeModule: runtime === undefined ? undefined : () => runtime(name) });
+    out.set(name, o.content);
+  }
+}
+
 /**
  * Every generated file, by path relative to the repository root. Generation reads the .proto
  * sources from `repo`.
  */
 export function generateAll(repo: string = REPO_ROOT): Map<string, string> {
   const out = new Map<string, string>();
-  // Code generated into Meridian's own sources (built by tsc, where the package cannot import
-  // itself by name) imports the runtime relatively.
-  const internal = { runtimeModule: moduleFor("./runtime/index.ts", ".", repo) } as const;
-  const gen = (
-    includeDir: string,
-    names: readonly string[],
-    outDir: string,
-    options: EmitOptions,
-    flatten = false,
-  ): void => {
-    const inc = join(repo, includeDir);
-    const files = loadProtoFiles(
-      names.map((n) => join(inc, n)),
-      { includeDirs: [inc] },
-    );
-    for (const f of files) {
-      const name = `${outDir}/${flatten ? posix.basename(f.name.replace(/\.proto$/, ".ts")) : f.name.replace(/\.proto$/, ".ts")}`;
-      // Output names are relative to the repository root here, so relative imports come out right.
-      const o = emitFile(f, {
-        ...options,
-        runtimeModule: options.runtimeModule === undefined ? undefined : () => options.runtimeModule!(name),
-      });
-      out.set(name, o.content);
-    }
-  };
-
-  gen("bench/codec/proto", ["feed.proto"], "bench/codec/gen", { int64: "bigint" });
-  gen("bench/codec/proto", ["feed.proto"], "bench/codec/gen-number", { int64: "number" });
-
-  const wkt = protoFilesUnder(join(repo, "codegen/wkt"));
-  gen("codegen/wkt", wkt, "runtime/wkt", { int64: "bigint", ...internal }, true);
-  const modules = wkt.map((n) => posix.basename(n, ".proto")).sort();
+  for (const t of TARGETS) generateTarget(repo, t, out);
+  const modules = [...out.keys()]
+    .filter((n) => n.startsWith("runtime/wkt/"))
+    .map((n) => posix.basename(n, ".ts"))
+    .sort();
   out.set(
     "runtime/wkt/index.ts",
     [
-      `// @generated by meridian v${VERSION} (codegen/regen.ts). DO NOT EDIT.`,
+      `${GENERATED_HEADER}${VERSION} (codegen/regen.ts). DO NOT EDIT.`,
       "/**",
       " * The well-known types of protobuf (Timestamp, Duration, Any, Struct/Value/ListValue/NullValue,",
       " * the wrappers, Empty, FieldMask), generated by Meridian from its own definitions in",
@@ -96,18 +126,6 @@ export function generateAll(repo: string = REPO_ROOT): Map<string, string> {
       "",
     ].join("\n"),
   );
-
-  gen(
-    "codegen/plugin/proto",
-    ["google/protobuf/descriptor.proto", "google/protobuf/compiler/plugin.proto"],
-    "codegen/plugin/gen",
-    { int64: "bigint", ...internal },
-  );
-
-  const testdata = protoFilesUnder(join(repo, "codegen/testdata"));
-  gen("codegen/testdata", testdata, "test/fixtures/gen", { int64: "bigint" });
-  gen("codegen/testdata", ["proto3_all.proto"], "test/fixtures/gen-number", { int64: "number" });
-  gen("codegen/testdata", ["proto3_all.proto"], "test/fixtures/gen-string", { int64: "string" });
   return out;
 }
 
@@ -119,6 +137,55 @@ export function writeAll(root: string, files: Map<string, string>): void {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, content);
   }
+}
+
+/** Directories never searched for generated files: dependencies, build output, scratch space. */
+const NOT_SOURCES = new Set(["node_modules", "dist", ".git", ".tmp"]);
+
+/** Files under `dir` of `root` (repository-relative, `/`-separated, sorted); none if it is absent. */
+export function filesUnder(root: string, dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
+      const p = rel === "" ? e.name : `${rel}/${e.name}`;
+      if (e.isDirectory()) {
+        if (!NOT_SOURCES.has(e.name)) walk(p);
+      } else out.push(p);
+    }
+  };
+  if (existsSync(join(root, dir))) walk(dir);
+  return out.sort();
+}
+
+/** What differs between the committed generated code under `root` and a fresh generation. */
+export interface GeneratedDiff {
+  /** Generated files whose committed copy differs or is missing. */
+  readonly stale: string[];
+  /** Files in an owned directory that generation does not produce. */
+  readonly extra: string[];
+  /** Files outside every owned directory that carry Meridian's generated header. */
+  readonly unowned: string[];
+}
+
+/**
+ * Compares the generated code committed under `root` with `fresh` (from generateAll). With
+ * `dirs`, only those owned directories are compared and unowned files are not searched for.
+ */
+export function diffGenerated(root: string, fresh: Map<string, string>, dirs?: readonly string[]): GeneratedDiff {
+  const within = (f: string, list: readonly string[]): boolean => list.some((d) => f.startsWith(`${d}/`));
+  const compared = dirs ?? OWNED_DIRS;
+  const stale = [...fresh]
+    .filter(([f, content]) => within(f, compared) && (!existsSync(join(root, f)) || readFileSync(join(root, f), "utf8") !== content))
+    .map(([f]) => f)
+    .sort();
+  const extra = compared.flatMap((d) => filesUnder(root, d)).filter((f) => !fresh.has(f));
+  const unowned =
+    dirs !== undefined
+      ? []
+      : filesUnder(root, "").filter(
+          (f) => f.endsWith(".ts") && !within(f, OWNED_DIRS) && readFileSync(join(root, f), "utf8").startsWith(GENERATED_HEADER),
+        );
+  return { stale, extra, unowned };
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

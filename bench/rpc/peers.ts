@@ -8,6 +8,9 @@
  * - grpc-js: @grpc/grpc-js with @grpc/proto-loader, what Node users run today.
  * - raw: a length-prefixed echo over node:net answering canned bytes of the real response's
  *   size: the floor (no framing headers, no encoding or decoding, no dispatch).
+ * - nats, nats-seam, nats-raw: the NATS transport and its floor (nats-peer.ts).
+ * - meridian-grpc, meridian-grpc-seam: the gRPC transport, against grpc-js on the same messages
+ *   (grpc-peer.ts).
  */
 import { createServer as createNetServer, connect as netConnect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -18,9 +21,11 @@ import { Cancellation } from "../../runtime/rpc/signal.js";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
 import { EchoService, caseData, meridianMessages, type CaseName } from "./service.js";
+import { NATS_PEERS, natsPeerClient, startNatsPeerServer } from "./nats-peer.js";
+import { GRPC_PEERS, grpcPeerClient, startGrpcPeerServer } from "./grpc-peer.js";
 
 /** Names of the peers, in report order. */
-export const PEERS = ["meridian", "meridian-seam", "grpc-js", "raw"] as const;
+export const PEERS = ["meridian", "meridian-seam", "grpc-js", "raw", ...NATS_PEERS, ...GRPC_PEERS] as const;
 export type PeerName = (typeof PEERS)[number];
 
 /** A running benchmark server. */
@@ -242,6 +247,11 @@ export function startPeerServer(peer: PeerName): Promise<BenchServer> {
       return grpcServer();
     case "raw":
       return rawServer();
+    case "meridian-grpc":
+    case "meridian-grpc-seam":
+      return startGrpcPeerServer(peer);
+    default:
+      return startNatsPeerServer(peer);
   }
 }
 
@@ -256,6 +266,11 @@ export function peerClient(peer: PeerName, address: string, name: CaseName): Pro
       return grpcClient(address, name);
     case "raw":
       return rawClient(address, name);
+    case "meridian-grpc":
+    case "meridian-grpc-seam":
+      return grpcPeerClient(peer, address, name);
+    default:
+      return natsPeerClient(peer, address, name);
   }
 }
 

@@ -7,9 +7,11 @@
  *   --duration <s>      measured seconds per run (default 5)
  *   --warmup <s>        warm-up seconds per run (default 1)
  *   --quick             CI mode: 0.25 s runs, 0.1 s warm-up (under a minute in all)
- *   --peers a,b         subset of meridian,meridian-seam,grpc-js,raw
+ *   --peers a,b         subset of meridian,meridian-seam,grpc-js,raw,nats,nats-seam,nats-raw,meridian-grpc,
  *   --cases echo,feed   subset of the cases
  *   --concurrency 1,64  concurrency levels (default 1,64,256)
+ *   --streams 1,8       open streams of the server-streaming case (grpc-stream.ts, when meridian-grpc
+ *                       or grpc-js is benchmarked); "" skips it
  *   --cpu-prof          run the children with --cpu-prof (profiles in .tmp/prof/)
  *   --out <dir>         where to write the results (default bench/results)
  */
@@ -20,6 +22,9 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderChart, type ChartPoint } from "./chart.js";
 import type { LoadResult, RunSpec } from "./load.js";
+import { natsRatios } from "./nats-peer.js";
+import { grpcRatios } from "./grpc-peer.js";
+import { STREAM_PEERS, runStreamBench } from "./grpc-stream.js";
 import { PEERS, type PeerName } from "./peers.js";
 import type { ServerStats } from "./server.js";
 import { CASES, type CaseName } from "./service.js";
@@ -33,6 +38,7 @@ const { values: args } = parseArgs({
     cases: { type: "string" },
     concurrency: { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
+    streams: { type: "string" },
     out: { type: "string" },
   },
 });
@@ -182,6 +188,23 @@ for (const r of rs) {
     `  ${r.meridian.padEnd(14)} ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${x(r.throughputVsGrpc, 1)}x grpc-js  ${x(r.throughputVsRaw)} of raw  p99 ${x(r.p99VsGrpc, 3)} of grpc-js`,
   );
 }
+const natsRs = natsRatios(results);
+if (natsRs.length > 0) console.log("\nNATS transport vs the raw request/reply floor (same NATS client):");
+for (const r of natsRs) {
+  const x = (v: number | undefined, d = 2): string => (v === undefined ? "-" : v.toFixed(d));
+  console.log(`  ${r.peer.padEnd(14)} ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${x(r.throughputVsRaw)} of nats-raw  p99 ${x(r.p99VsRaw)}x nats-raw`);
+}
+const grpcRs = grpcRatios(results);
+if (grpcRs.length > 0) console.log("\nMeridian's gRPC transport vs plain grpc-js (same HTTP/2 library, same messages):");
+for (const r of grpcRs) {
+  const x = (v: number | undefined, d = 2): string => (v === undefined ? "-" : v.toFixed(d));
+  console.log(`  ${r.peer.padEnd(14)} ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${x(r.throughputVsGrpc)}x grpc-js  p99 ${x(r.p99VsGrpc)}x grpc-js`);
+}
+const streamCounts = (args.streams ?? "1,8").split(",").filter((s) => s !== "").map(Number);
+const streamPeers = STREAM_PEERS.filter((p) => peers.includes(p));
+const streaming =
+  streamCounts.length > 0 && streamPeers.length > 0 ? await runStreamBench({ peers: streamPeers, streams: streamCounts, warmupMs, durationMs, execArgv }) : [];
+for (const r of streaming) if (r.error !== undefined) failures.push(`stream ${r.peer}: ${r.error}`);
 const target = rs.find((r) => r.meridian === "meridian" && r.name === "echo" && r.concurrency === 64);
 const targets = target && {
   case: "echo, concurrency 64, framework path",
@@ -201,7 +224,7 @@ const meta = {
   quick,
   wallSeconds: (Date.now() - started) / 1000,
 };
-writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, targets, failures }, null, 2) + "\n");
+writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, natsRatios: natsRs, grpcRatios: grpcRs, streaming, targets, failures }, null, 2) + "\n");
 const points: ChartPoint[] = results.map((r) => ({ peer: r.peer, name: r.name, concurrency: r.concurrency, rps: r.rps, p99Us: r.p99Us }));
 writeFileSync(
   `${outDir}/rpc.svg`,

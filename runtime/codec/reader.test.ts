@@ -331,3 +331,16 @@ describe("reader - tags and skipping", () => {
     expect(errorFacts(decodeError(() => r.skip(t)))).toMatchObject({ code: "LENGTH_OUT_OF_RANGE", offset: 1 });
   });
 });
+
+describe("reader - required fields", () => {
+  it("reader - missingRequired names the field at the end of the path", () => {
+    const r = reader(field.varint(1, 1));
+    r.pos = r.end;
+    const e = decodeError(() => r.missingRequired("maxCount"));
+    expect(e).toMatchObject({ code: "MISSING_REQUIRED", offset: 2, path: ["maxCount"] });
+    // Enclosing messages add their fields in front while the error unwinds.
+    e.within("t.Limits", undefined).within("t.Holder", "limits[0]");
+    expect(e.fieldPath()).toBe("t.Holder.limits[0].maxCount");
+    expect(e.message).toContain("t.Holder.limits[0].maxCount");
+  });
+});

@@ -317,6 +317,14 @@ export class Reader {
   /** Reads a length prefix and checks it against the end of the enclosing message. */
   length(): number {
     const at = this.pos;
+    if (at < this.end) {
+      const b = this.buf[at]!;
+      if (b < 128) {
+        if (b > this.end - at - 1) this.lengthPastEnd(at, b, this.end - at - 1);
+        this.pos = at + 1;
+        return b;
+      }
+    }
     const n = this.uint32();
     if (this.pos - at >= 5) {
       // Lengths are 32-bit: re-read as 64 bits and refuse anything past that.
@@ -326,14 +334,12 @@ export class Reader {
         throw new DecodeError("LENGTH_OUT_OF_RANGE", at, "length does not fit in 32 bits");
       }
     }
-    if (n > this.end - this.pos) {
-      throw new DecodeError(
-        "LENGTH_OUT_OF_RANGE",
-        at,
-        `length ${n} runs past the end of the data (${this.end - this.pos} bytes left)`,
-      );
-    }
+    if (n > this.end - this.pos) this.lengthPastEnd(at, n, this.end - this.pos);
     return n;
+  }
+
+  private lengthPastEnd(at: number, n: number, left: number): never {
+    throw new DecodeError("LENGTH_OUT_OF_RANGE", at, `length ${n} runs past the end of the data (${left} bytes left)`);
   }
 
   /** Reads a bytes field as a view into the input (no copy). */
@@ -341,7 +347,9 @@ export class Reader {
     const n = this.length();
     const start = this.pos;
     this.pos = start + n;
-    return this.buf.subarray(start, start + n);
+    const buf = this.buf;
+    // A plain Uint8Array view: Buffer#subarray goes through slower JavaScript in node:buffer.
+    return new Uint8Array(buf.buffer, buf.byteOffset + start, n);
   }
 
   /** Reads a string field; invalid UTF-8 raises INVALID_UTF8 (proto3 `string` semantics). */
@@ -456,9 +464,15 @@ export class Reader {
     }
   }
 
-  /** Raises MISSING_REQUIRED for a proto2 required field absent from the input. */
+  /**
+   * Raises MISSING_REQUIRED for a proto2 required field absent from the input. `field` is the
+   * field's property name: it ends the error's path (the enclosing messages add theirs while
+   * the error unwinds).
+   */
   missingRequired(field: string): never {
-    throw new DecodeError("MISSING_REQUIRED", this.pos, `required field ${field} is missing`);
+    const e = new DecodeError("MISSING_REQUIRED", this.pos, `required field ${field} is missing`);
+    e.path.push(field);
+    throw e;
   }
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { LatLng, type LatLngView } from "../../test/codec/gen/shared/geo.js";
 import { bytes, field, hex } from "../../test/codec/helpers.js";
 import { MessageView, setEntry } from "./view.js";
 
@@ -19,8 +20,32 @@ function viewClass(high: number) {
       this.$each(1, (r) => out.push(r.uint32()));
       return out;
     }
+    /** Tag positions of field 1, from $each. */
+    get positions(): number[] {
+      const out: number[] = [];
+      this.$each(1, (r, _tag, pos) => {
+        r.uint32();
+        out.push(pos);
+      });
+      return out;
+    }
+    /** Field 2 as a LatLng, merging the occurrences after `after`. */
+    point(after?: number): LatLngView | undefined {
+      return this.$message<LatLngView>(2, 18, LatLng, after);
+    }
+    /** Whether the field table was built (private; read for the tests below). */
+    get indexed(): boolean {
+      return (this as unknown as { $last: unknown }).$last !== undefined;
+    }
   };
 }
+
+const latLng = (v: { latitude?: number; longitude?: number }): { latitude: number; longitude: number } => {
+  const p = LatLng.view(LatLng.encode(LatLng.create(v)));
+  return { latitude: p.latitude, longitude: p.longitude };
+};
+const asObject = (p: LatLngView | undefined): { latitude: number; longitude: number } | undefined =>
+  p === undefined ? undefined : { latitude: p.latitude, longitude: p.longitude };
 
 describe("view - field lookup", () => {
   it("view - getters read the last occurrence and $each reads every one", () => {
@@ -38,6 +63,42 @@ describe("view - field lookup", () => {
     const v = new View(data, 2, 4, 0);
     expect(v.all).toEqual([2]);
   });
+
+  it("view - $each passes the position of each occurrence's tag", () => {
+    const View = viewClass(5);
+    const data = bytes(field.varint(1, 7), field.len(5, [1]), field.varint(1, 9));
+    expect(new View(data, 0, data.length, 0).positions).toEqual([0, 5]);
+    // Positions are in the whole buffer, not relative to the view.
+    const inner = new View(data, 5, data.length, 0);
+    expect(inner.positions).toEqual([5]);
+  });
+
+  // Messages up to 64 bytes are scanned per getter, larger ones indexed once: the same answers.
+  for (const [size, pad, indexed] of [["small", 0, false], ["large", 100, true]] as const) {
+    it(`view - a ${size} message reads the last occurrence and merges repeated messages`, () => {
+      const View = viewClass(5);
+      const a = LatLng.encode({ latitude: 1, longitude: 0 });
+      const b = LatLng.encode({ latitude: 0, longitude: 2 });
+      const c = LatLng.encode({ latitude: 3, longitude: 0 });
+      const head = bytes(field.len(5, new Array<number>(pad).fill(0)));
+      const data = bytes(head, field.len(2, [...a]), field.varint(1, 7), field.len(2, [...b]), field.varint(1, 9), field.len(2, [...c]));
+      const v = new View(data, 0, data.length, 0);
+      expect(v.one).toBe(9);
+      expect(v.all).toEqual([7, 9]);
+      // Without a bound every occurrence is merged; with one, only those after it.
+      expect(asObject(v.point())).toEqual(latLng({ latitude: 3, longitude: 2 }));
+      const bAt = head.length + 2 + a.length + 2;
+      expect(asObject(v.point(bAt))).toEqual(latLng({ latitude: 3, longitude: 2 }));
+      expect(asObject(v.point(bAt + 1))).toEqual(latLng({ latitude: 3 }));
+      expect(v.indexed).toBe(indexed);
+      // One occurrence: a view of its bytes, in both cases.
+      const once = bytes(head, field.varint(1, 4), field.len(2, [...b]));
+      const w = new View(once, 0, once.length, 0);
+      expect(asObject(w.point())).toEqual(latLng({ longitude: 2 }));
+      expect(w.one).toBe(4);
+      expect(w.indexed).toBe(indexed);
+    });
+  }
 
   // The scan table is an Int32Array indexed by field number: a message declaring field
   // 536870911 allocates 2 GiB (and fills it) on the first getter of every view. Field numbers

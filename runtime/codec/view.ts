@@ -15,16 +15,28 @@ function readerAt(buf: Uint8Array, pos: number, end: number): Reader {
 const DENSE_FIELDS = 256;
 
 /**
- * The base of generated lazy views. Construction stores only where the message lies. The first
- * getter call scans the top-level fields once, recording where the last occurrence of each known
- * field starts; each getter then decodes just its own field from there.
+ * Messages of at most this many bytes are not indexed: each lookup scans them, which costs less
+ * than allocating and filling the table for the one or two getters a small message gets.
+ */
+const SCAN_LIMIT = 64;
+
+/** The bit of `$many` for field `no` (field numbers from 31 share the top bit). */
+function manyBit(no: number): number {
+  return no < 31 ? 1 << no : 0x80000000;
+}
+
+/**
+ * The base of generated lazy views. Construction stores only where the message lies. Getters of
+ * a small message scan its bytes for their field; in a larger one the first getter call scans
+ * the top-level fields once, recording where the last occurrence of each known field starts, and
+ * each getter then decodes just its own field from there.
  */
 export abstract class MessageView {
   /** Tag positions of the last occurrence of each field number (-1: absent), after the scan. */
   private $last: Int32Array | undefined;
   /** The same for declared field numbers past DENSE_FIELDS, when any occurred. */
   private $far: Map<number, number> | undefined;
-  /** Fields seen more than once (bit per field number up to 31; larger numbers always rescan). */
+  /** Fields seen more than once (see manyBit; numbers from 31 share a bit and always rescan). */
   private $many = 0;
 
   constructor(
@@ -47,7 +59,7 @@ export abstract class MessageView {
       const tag = r.tag();
       const no = tag >>> 3;
       if (no < last.length) {
-        if (last[no] !== -1) many |= no < 31 ? 1 << no : 0x80000000;
+        if (last[no] !== -1) many |= manyBit(no);
         last[no] = at;
       } else if (no <= max) {
         const far = (this.$far ??= new Map());
@@ -60,8 +72,28 @@ export abstract class MessageView {
     return (this.$last = last);
   }
 
+  /**
+   * The last occurrence of field `no` found by scanning the whole message, without a table
+   * (small messages); records in `$many` whether it occurs more than once.
+   */
+  private $find(no: number): number {
+    const r = readerAt(this.$buf, this.$start, this.$end);
+    let found = -1;
+    while (r.pos < r.end) {
+      const at = r.pos;
+      const tag = r.tag();
+      if (tag >>> 3 === no) {
+        if (found !== -1) this.$many |= manyBit(no);
+        found = at;
+      }
+      r.skip(tag, this.$depth);
+    }
+    return found;
+  }
+
   /** Tag position of the last occurrence of field `no`, or -1. */
   private $lookup(no: number): number {
+    if (this.$end - this.$start <= SCAN_LIMIT) return this.$find(no);
     const last = this.$last ?? this.$scan();
     return no < last.length ? last[no]! : (this.$far?.get(no) ?? -1);
   }
@@ -84,8 +116,11 @@ export abstract class MessageView {
     return this.$lookup(no);
   }
 
-  /** Calls `each` with a reader at the tag of every occurrence of field `no`, in order. */
-  protected $each(no: number, each: (r: Reader, tag: number) => void): void {
+  /**
+   * Calls `each` with a reader at the value of every occurrence of field `no`, in order, with its
+   * tag and the position of the tag. `each` must consume the value.
+   */
+  protected $each(no: number, each: (r: Reader, tag: number, pos: number) => void): void {
     if (this.$lookup(no) === -1) return;
     const buf = this.$buf;
     const end = this.$end;
@@ -94,7 +129,7 @@ export abstract class MessageView {
       const r = readerAt(buf, pos, end);
       const tag = r.tag();
       if (tag >>> 3 === no) {
-        each(r, tag); // consumes the value
+        each(r, tag, pos); // consumes the value
         pos = r.pos;
       } else {
         pos = r.skip(tag, this.$depth);
@@ -105,26 +140,23 @@ export abstract class MessageView {
   /**
    * The view of a message field: a view of its bytes when it occurs once, or of the merged
    * message (decoded, merged, re-encoded) when it occurs several times, as protobuf requires.
+   * Occurrences whose tag lies before `after` are left out of the merge: a oneof member is
+   * merged only with the occurrences since another member of its oneof last cleared it.
    */
-  protected $message<V>(no: number, tag: number, codec: AnyMessageCodec): V | undefined {
+  protected $message<V>(no: number, tag: number, codec: AnyMessageCodec, after = -1): V | undefined {
     const r = this.$field(no, tag);
     if (r === undefined) return undefined;
-    const many = no < 31 ? (this.$many >>> no) & 1 : this.$many >>> 31;
-    if (!many) {
+    if ((this.$many & manyBit(no)) === 0) {
       const n = r.length();
       if (this.$depth + 1 > r.depthLimit) r.checkDepth(this.$depth + 1);
       return codec.$view(this.$buf, r.pos, r.pos + n, this.$depth + 1) as V;
     }
     let merged: object | undefined;
-    this.$each(no, (rr, t) => {
+    this.$each(no, (rr, t, pos) => {
       if (t !== tag) rr.wrongWireType(t, `wire type ${tag & 7}`);
       const saved = rr.limit();
-      const buf = rr.buf;
-      const pos = rr.pos;
-      const end = rr.end;
-      const inner = new Reader(buf, pos, end, rr.depthLimit);
-      merged = codec.$read(inner, this.$depth + 1, merged);
-      rr.pos = end;
+      if (pos >= after) merged = codec.$read(new Reader(rr.buf, rr.pos, rr.end, rr.depthLimit), this.$depth + 1, merged);
+      rr.pos = rr.end;
       rr.end = saved;
     });
     const bytes = codec.encode(merged);

@@ -44,17 +44,20 @@ export interface Instance {
 }
 
 /**
- * A service's primary region as stored in the registry. `epoch` grows by one with every move;
- * the new primary accepts writes only from `since + leaseMs` on, when the old one has surely
- * stopped (it stops once it could not confirm its role for `leaseMs`).
+ * A service's primary region as stored in the registry. `epoch` grows by one with every move.
+ * A primary stops accepting writes once it could not confirm its role for `leaseMs`; so after a
+ * move the new primary waits `previousLeaseMs` from the moment it learned of the move (which took
+ * effect after the old primary's last confirmation), and the two never overlap.
  */
 export interface PrimaryRecord {
   readonly region: string;
   readonly epoch: number;
-  /** Wall-clock ms when this record was written. */
+  /** Wall-clock ms when this record was written (informational; the first primary acts from `since + leaseMs`). */
   readonly since: number;
   /** How long a primary may act on a confirmation of its role, ms. */
   readonly leaseMs: number;
+  /** The lease of the primary this record replaced; absent for a first primary (nothing to wait for). */
+  readonly previousLeaseMs?: number;
 }
 
 /** A primary record with the store revision it was read at. */
@@ -67,11 +70,16 @@ export interface ServiceSnapshot {
   readonly service: string;
   /** Every instance, in key order. */
   readonly instances: readonly Instance[];
-  /** Instances as endpoints, per region; the same array while the region's set is unchanged. */
-  endpoints(region?: string): readonly Endpoint[];
+  /**
+   * Instances as endpoints, of one region (or all) and one transport kind (or all: `tcp`,
+   * `grpc`, `nats`, as registered); the same array while that set is unchanged.
+   */
+  endpoints(region?: string, transport?: string): readonly Endpoint[];
   readonly primary: PrimaryInfo | undefined;
   /** Wall-clock ms of the last linearizable read that confirmed `primary` (0: never). */
   readonly primaryConfirmedAt: number;
+  /** Wall-clock ms when this cache first saw the current primary record (0: no record). */
+  readonly primaryLearnedAt: number;
   /** The cache's store revision. */
   readonly revision: number;
 }
@@ -152,8 +160,11 @@ export interface Registry {
   readonly kv: RegistryKv;
   /** Registers an instance under a lease, kept alive until `deregister` (or the process dies). */
   register(info: InstanceInfo): Promise<Registration>;
-  /** The instances of a service, all or one region's (from the cache, synced on first use). */
-  resolve(service: string, options?: { region?: string }): Promise<Instance[]>;
+  /**
+   * The instances of a service (from the cache, synced on first use): all, or only one region's
+   * and/or one transport kind's.
+   */
+  resolve(service: string, options?: { region?: string; transport?: string }): Promise<Instance[]>;
   /** The cache's view of a service, synced on first use and kept up to date by a watch. */
   view(service: string): Promise<ServiceSnapshot>;
   /** Calls `listener` with the service's view on every change; returns its removal. */
@@ -164,9 +175,10 @@ export interface Registry {
   ensurePrimary(service: string, region: string): Promise<PrimaryInfo>;
   /**
    * Moves the primary to `region` by compare-and-set, bumping the epoch. With `expectedEpoch`,
-   * fails with PrimaryConflictError unless the current epoch is that one.
+   * fails with PrimaryConflictError unless the current epoch is that one. The new record keeps
+   * the current record's `leaseMs` unless `leaseMs` is given.
    */
-  movePrimary(service: string, region: string, options?: { expectedEpoch?: number }): Promise<PrimaryInfo>;
+  movePrimary(service: string, region: string, options?: { expectedEpoch?: number; leaseMs?: number }): Promise<PrimaryInfo>;
   health(): RegistryHealth;
   close(): Promise<void>;
 }
@@ -197,7 +209,14 @@ function parsePrimary(kv: KeyValue | undefined): PrimaryInfo | undefined {
   try {
     const v = JSON.parse(kv.value) as PrimaryRecord;
     if (typeof v.region !== "string" || typeof v.epoch !== "number") return undefined;
-    return { region: v.region, epoch: v.epoch, since: v.since ?? 0, leaseMs: v.leaseMs ?? 2000, revision: kv.modRevision };
+    return {
+      region: v.region,
+      epoch: v.epoch,
+      since: v.since ?? 0,
+      leaseMs: v.leaseMs ?? 2000,
+      ...(typeof v.previousLeaseMs === "number" ? { previousLeaseMs: v.previousLeaseMs } : {}),
+      revision: kv.modRevision,
+    };
   } catch {
     return undefined;
   }
@@ -234,6 +253,7 @@ class ServiceCache implements ServiceSnapshot {
   readonly instancesByKey = new Map<string, Instance>();
   primary: PrimaryInfo | undefined;
   primaryConfirmedAt = 0;
+  primaryLearnedAt = 0;
   revision = 0;
   readonly ready: Promise<void>;
   private readyResolve!: () => void;
@@ -257,12 +277,12 @@ class ServiceCache implements ServiceSnapshot {
     return (this.sortedInstances ??= [...this.instancesByKey.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, i]) => i));
   }
 
-  endpoints(region?: string): readonly Endpoint[] {
-    const cacheKey = region ?? "\u0000all";
+  endpoints(region?: string, transport?: string): readonly Endpoint[] {
+    const cacheKey = `${region ?? "\u0000all"}\u0000${transport ?? "\u0000any"}`;
     let list = this.endpointCache.get(cacheKey);
     if (!list) {
       list = this.instances
-        .filter((i) => region === undefined || i.region === region)
+        .filter((i) => (region === undefined || i.region === region) && (transport === undefined || i.transport === transport))
         .map((i) => ({ address: i.address, region: i.region, weight: i.weight, tags: i.tags }));
       this.endpointCache.set(cacheKey, list);
     }
@@ -271,10 +291,12 @@ class ServiceCache implements ServiceSnapshot {
 
   /** A newer primary record (by revision) replaces the cached one. */
   learnPrimary(info: PrimaryInfo | undefined, revision: number, confirmedAt?: number): void {
-    const changed = (info?.revision ?? 0) !== (this.primary?.revision ?? 0);
-    if (info === undefined ? revision >= (this.primary?.revision ?? 0) : info.revision >= (this.primary?.revision ?? 0)) {
+    const before = this.primary;
+    if (info === undefined ? revision >= (before?.revision ?? 0) : info.revision >= (before?.revision ?? 0)) {
       this.primary = info;
     }
+    const changed = (this.primary?.revision ?? 0) !== (before?.revision ?? 0);
+    if (changed) this.primaryLearnedAt = this.primary === undefined ? 0 : Date.now();
     if (confirmedAt !== undefined) this.primaryConfirmedAt = Math.max(this.primaryConfirmedAt, confirmedAt);
     if (changed) this.notify();
   }
@@ -466,9 +488,11 @@ class RegistryImpl implements Registry {
     return registration;
   }
 
-  async resolve(service: string, options: { region?: string } = {}): Promise<Instance[]> {
+  async resolve(service: string, options: { region?: string; transport?: string } = {}): Promise<Instance[]> {
     const view = await this.view(service);
-    return view.instances.filter((i) => options.region === undefined || i.region === options.region);
+    return view.instances.filter(
+      (i) => (options.region === undefined || i.region === options.region) && (options.transport === undefined || i.transport === options.transport),
+    );
   }
 
   async view(service: string): Promise<ServiceSnapshot> {
@@ -516,13 +540,19 @@ class RegistryImpl implements Registry {
     return info;
   }
 
-  async movePrimary(service: string, region: string, options: { expectedEpoch?: number } = {}): Promise<PrimaryInfo> {
+  async movePrimary(service: string, region: string, options: { expectedEpoch?: number; leaseMs?: number } = {}): Promise<PrimaryInfo> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const { kv } = await this.store.get(this.primaryKey(service), { timeoutMs: this.timeoutMs });
       const current = parsePrimary(kv);
       if (options.expectedEpoch !== undefined && (current?.epoch ?? 0) !== options.expectedEpoch) throw new PrimaryConflictError(service, current);
       if (current?.region === region) return current;
-      const record: PrimaryRecord = { region, epoch: (current?.epoch ?? 0) + 1, since: Date.now(), leaseMs: this.primaryLeaseMs };
+      const record: PrimaryRecord = {
+        region,
+        epoch: (current?.epoch ?? 0) + 1,
+        since: Date.now(),
+        leaseMs: options.leaseMs ?? current?.leaseMs ?? this.primaryLeaseMs,
+        ...(current === undefined ? {} : { previousLeaseMs: current.leaseMs }),
+      };
       const r = await settledWrite(this.store, this.timeoutMs * 5, (writeId) =>
         this.store.compareAndSet(this.primaryKey(service), JSON.stringify(record), kv?.modRevision ?? 0, { writeId, timeoutMs: this.timeoutMs }),
       );

@@ -39,5 +39,7 @@ export {
   type FencingOptions,
   type RegisterServerOptions,
   type RegisteredServer,
+  type ResolverOptions,
   type Route,
 } from "./routing.js";
+export { ReplicaClock } from "./staleness.js";

@@ -159,35 +159,67 @@ class RemoteStore implements Store {
     if (this.options.ownTransport !== false) await this.options.transport.close();
   }
 
+  /**
+   * The long polls of one watch. Two polls of one session are kept at the server (see the
+   * Watch call in registry.proto): a change answers one, and the other still waits while that
+   * answer travels back and the next poll travels out, so no change waits for a round trip.
+   * Answers may overlap (a poll starts from the revision it was sent with); events already
+   * delivered are dropped, so the consumer sees each change once, in order.
+   */
   private async poll(prefix: string, fromRevision: number, queue: AsyncQueue<WatchBatch>, signal: AbortSignal): Promise<void> {
+    const session = newWriteId();
+    const live = () => !signal.aborted && !this.closed && !failed;
+    let failed = false;
+    /** The first revision not delivered yet. */
     let next = fromRevision;
-    let backoff = 100;
-    while (!signal.aborted && !this.closed) {
-      let res: WatchResponse;
+    const call = (from: number, waitMs: number) =>
+      this.client.watch({ prefix, fromRevision: from, waitMs, limit: 0, session }, { timeoutMs: waitMs + this.timeoutMs, signal });
+    const backoff = { ms: 100 };
+    const retry = async () => {
+      await sleep(backoff.ms);
+      backoff.ms = Math.min(2000, backoff.ms * 2);
+    };
+    // "From now": learn the current revision first, so both polls start from the same one.
+    while (next === 0 && live()) {
       try {
-        res = await this.client.watch(
-          { prefix, fromRevision: next, waitMs: this.pollWaitMs, limit: 0 },
-          { timeoutMs: this.pollWaitMs + this.timeoutMs, signal },
-        );
+        next = (await call(0, 0)).revision + 1;
       } catch {
         if (signal.aborted) return;
-        await sleep(backoff);
-        backoff = Math.min(2000, backoff * 2);
-        continue;
+        await retry();
       }
-      backoff = 100;
-      if (res.compactRevision > 0) {
-        queue.fail(new CompactedError(res.compactRevision));
-        return;
-      }
-      const events = res.events.map((e) =>
-        e.type === Event_Type.DELETE || !e.kv
-          ? ({ type: "delete", key: e.key, revision: e.revision } as const)
-          : ({ type: "put", key: e.key, kv: fromWire(e.kv), revision: e.revision } as const),
-      );
-      queue.push({ events, revision: res.revision });
-      next = res.revision + 1;
     }
+    const worker = async (): Promise<void> => {
+      while (live()) {
+        // Waits differ a little, so the two polls do not time out (and leave) together.
+        const waitMs = Math.round(this.pollWaitMs * (0.8 + 0.4 * Math.random()));
+        let res: WatchResponse;
+        try {
+          res = await call(next, waitMs);
+        } catch {
+          if (signal.aborted) return;
+          await retry();
+          continue;
+        }
+        backoff.ms = 100;
+        if (!live()) return;
+        if (res.compactRevision > 0) {
+          failed = true;
+          queue.fail(new CompactedError(res.compactRevision));
+          return;
+        }
+        if (res.revision < next) continue;
+        const events = res.events
+          .filter((e) => e.revision >= next)
+          .map((e) =>
+            e.type === Event_Type.DELETE || !e.kv
+              ? ({ type: "delete", key: e.key, revision: e.revision } as const)
+              : ({ type: "put", key: e.key, kv: fromWire(e.kv), revision: e.revision } as const),
+          );
+        queue.push({ events, revision: res.revision });
+        next = res.revision + 1;
+      }
+    };
+    await Promise.all([worker(), worker()]);
   }
 
   private checkOpen(): void {

@@ -1,4 +1,4 @@
-import { createContextKey, type CallContext } from "../rpc/context.js";
+import { CallContext, ContextValues, createContextKey } from "../rpc/context.js";
 import type { MethodDescriptor, ServiceDescriptor } from "../rpc/descriptors.js";
 import { Code, RpcError } from "../rpc/errors.js";
 import { CircuitOpenError } from "../rpc/governance/breaker.js";
@@ -6,7 +6,7 @@ import type { Resolver } from "../rpc/governance/loadbalance.js";
 import type { Handler, Middleware, RpcRequest, RpcResponse } from "../rpc/middleware.js";
 import type { Server } from "../rpc/server.js";
 import { HeaderKeys, type Endpoint } from "../rpc/transport.js";
-import { serviceCache, type Registration, type Registry, type ServiceSnapshot } from "./client.js";
+import { serviceCache, type PrimaryInfo, type Registration, type Registry, type ServiceSnapshot } from "./client.js";
 
 /** Where routing sent a call: one region's instances, or any instance (`region` undefined). */
 export interface Route {
@@ -21,40 +21,56 @@ export function hasSideEffects(method: MethodDescriptor): boolean {
   return method.idempotency !== "NO_SIDE_EFFECTS";
 }
 
-/** The instances a route picks out of a service's view (local region first for "any" reads). */
-function endpointsFor(view: ServiceSnapshot, route: Route): readonly Endpoint[] {
-  return view.endpoints(route.region);
+/** Which registered instances a client may call. */
+export interface ResolverOptions {
+  /**
+   * Only instances registered with this transport kind (`tcp`, `grpc`, `nats`: the `transport`
+   * of InstanceInfo), normally the kind of the client's own transport. Default: any kind.
+   */
+  readonly transport?: string;
 }
 
 /** The normal route of a call, when nothing is down (see consistencyMiddleware). */
-function normalRoute(view: ServiceSnapshot, method: MethodDescriptor, ctx: CallContext, local: string): Route {
+function normalRoute(view: ServiceSnapshot, method: MethodDescriptor, ctx: CallContext, local: string, transport: string | undefined): Route {
   const primary = view.primary;
   if (primary && (hasSideEffects(method) || ctx.consistency === "linearizable")) return { region: primary.region };
-  return { region: view.endpoints(local).length > 0 ? local : undefined };
+  return { region: view.endpoints(local, transport).length > 0 ? local : undefined };
 }
 
 /**
  * A Resolver for createClient over the registry: the instances of the route consistencyMiddleware
  * chose for the attempt, or, without that middleware, the normal route (primary region for
- * writes and linearizable reads, the caller's region for eventual reads when it has instances).
- * Arrays are stable while the instance set is unchanged, as load balancers want.
+ * writes and linearizable reads, the caller's region for eventual reads when it has instances),
+ * of the client's transport kind when `options.transport` is set. Arrays are stable while the
+ * instance set is unchanged, as load balancers want.
  */
-export function registryResolver(registry: Registry): Resolver {
+export function registryResolver(registry: Registry, options: ResolverOptions = {}): Resolver {
+  const transport = options.transport;
   return {
     resolve(service: string, ctx: CallContext) {
       const cache = serviceCache(registry, service);
-      const pick = () => endpointsFor(cache, ctx.values.get(routeKey) ?? normalRoute(cache, ctx.method, ctx, ctx.region ?? registry.region));
+      const pick = () => {
+        const route = ctx.values.get(routeKey) ?? normalRoute(cache, ctx.method, ctx, ctx.region ?? registry.region, transport);
+        return cache.endpoints(route.region, transport);
+      };
       return cache.revision > 0 ? pick() : cache.ready.then(pick);
     },
   };
 }
 
-/** Options of consistencyMiddleware. */
-export interface ConsistencyOptions {
+/** Options of consistencyMiddleware (give it the same `transport` as registryResolver). */
+export interface ConsistencyOptions extends ResolverOptions {
   /** Share of a read's remaining budget the primary may use before the read falls back. Default 0.5. */
   readonly primaryShare?: number;
   /** After a failure reaching the primary region, how long it counts as down, ms. Default 1000. */
   readonly downForMs?: number;
+  /**
+   * While the primary region counts as down, linearizable reads (served locally meanwhile) are
+   * also sent to it in the background, one at a time and at most one per this many ms; the
+   * first answer ends the down period at once. Default 100; 0 turns the probes off (routing then
+   * tries the primary again only after `downForMs`).
+   */
+  readonly probeIntervalMs?: number;
 }
 
 /** A failure that says "could not reach it in time", as opposed to an answer. */
@@ -78,15 +94,53 @@ function unreachable(e: unknown, ctx: CallContext): boolean {
  * - eventual reads go to the caller's region when it has instances, elsewhere when not.
  *
  * A failed attempt marks the primary region down for `downForMs`; the next call after that
- * tries it again, so routing recovers by itself when the region comes back.
+ * tries it again, so routing recovers by itself when the region comes back. Meanwhile reads
+ * that fall back also probe the primary in the background (`probeIntervalMs`), so routing
+ * recovers as soon as the primary answers one; reads only, since they have no side effects.
  */
 export function consistencyMiddleware(registry: Registry, options: ConsistencyOptions = {}): Middleware {
+  const transport = options.transport;
   const share = options.primaryShare ?? 0.5;
   const downForMs = options.downForMs ?? 1000;
   const downUntil = new Map<string, number>();
   const isDown = (service: string, region: string) => (downUntil.get(`${service}\u0000${region}`) ?? 0) > Date.now();
   const markDown = (service: string, region: string) => downUntil.set(`${service}\u0000${region}`, Date.now() + downForMs);
   const markUp = (service: string, region: string) => downUntil.delete(`${service}\u0000${region}`);
+  const probeIntervalMs = options.probeIntervalMs ?? 100;
+  const probing = new Set<string>();
+  const lastProbe = new Map<string, number>();
+
+  /** Sends a copy of a read to the primary on its own context; an answer marks the primary up. */
+  const probe = (next: Handler, req: RpcRequest, primary: PrimaryInfo): void => {
+    const service = req.service.typeName;
+    const key = `${service}\u0000${primary.region}`;
+    const now = Date.now();
+    if (probeIntervalMs <= 0 || probing.has(key) || now - (lastProbe.get(key) ?? 0) < probeIntervalMs) return;
+    probing.add(key);
+    lastProbe.set(key, now);
+    const ctx = req.ctx;
+    const headers = { ...req.headers, [HeaderKeys.consistency]: "linearizable", [HeaderKeys.epoch]: String(primary.epoch) };
+    const probeCtx = new CallContext({
+      side: "client",
+      service: ctx.service,
+      method: ctx.method,
+      headers,
+      metainfo: ctx.metainfo,
+      values: new ContextValues(ctx.values).set(routeKey, { region: primary.region }),
+      deadline: now + Math.max(1, Math.floor((ctx.timeLeft(now) ?? downForMs) * share)),
+      region: ctx.region,
+      consistency: "linearizable",
+    });
+    next({ ...req, headers, ctx: probeCtx }).then(
+      () => markUp(service, primary.region),
+      (e: unknown) => {
+        if (e instanceof RpcError && e.code === Code.FAILED_PRECONDITION) void registry.primary(service).catch(() => undefined);
+      },
+    ).finally(() => {
+      probing.delete(key);
+      probeCtx.dispose();
+    });
+  };
 
   return (next) => async (req) => {
     const ctx = req.ctx;
@@ -94,7 +148,7 @@ export function consistencyMiddleware(registry: Registry, options: ConsistencyOp
     const cache = serviceCache(registry, service);
     if (cache.revision === 0) await cache.ready;
     const local = ctx.region ?? registry.region;
-    const route = normalRoute(cache, req.method, ctx, local);
+    const route = normalRoute(cache, req.method, ctx, local, transport);
     const primary = cache.primary;
     const toPrimary = primary !== undefined && route.region === primary.region && (hasSideEffects(req.method) || ctx.consistency === "linearizable");
     if (!toPrimary) {
@@ -129,7 +183,7 @@ export function consistencyMiddleware(registry: Registry, options: ConsistencyOp
 
     // A linearizable read.
     if (!registryDown && !primaryDown) {
-      if (primary.region === local || cache.endpoints(local).length === 0) {
+      if (primary.region === local || cache.endpoints(local, transport).length === 0) {
         req.headers[HeaderKeys.epoch] = String(primary.epoch);
         ctx.values.set(routeKey, route);
         return next(req);
@@ -152,14 +206,16 @@ export function consistencyMiddleware(registry: Registry, options: ConsistencyOp
       } finally {
         attempt.dispose();
       }
+    } else if (!registryDown && primary.region !== local && cache.endpoints(local, transport).length > 0) {
+      probe(next, req, primary);
     }
-    return fallbackRead(next, req, cache, local);
+    return fallbackRead(next, req, cache, local, transport);
   };
 }
 
 /** Serves a linearizable read from the caller's region, as an eventual read, saying so. */
-async function fallbackRead(next: Handler, req: RpcRequest, view: ServiceSnapshot, local: string): Promise<RpcResponse> {
-  if (view.endpoints(local).length === 0) {
+async function fallbackRead(next: Handler, req: RpcRequest, view: ServiceSnapshot, local: string, transport: string | undefined): Promise<RpcResponse> {
+  if (view.endpoints(local, transport).length === 0) {
     throw new RpcError(Code.UNAVAILABLE, `${req.service.typeName}: the primary region cannot be reached and ${local} has no instance to fall back to`, {
       notSent: true,
     });
@@ -174,14 +230,18 @@ async function fallbackRead(next: Handler, req: RpcRequest, view: ServiceSnapsho
   return { message: res.message, headers };
 }
 
-/** Options for createClient that route through the registry: `{ ...routingOptions(registry), transport }`. */
+/**
+ * Options for createClient that route through the registry:
+ * `{ ...routingOptions(registry, { transport: "tcp" }), transport: new TcpClientTransport() }`.
+ * `options.transport` (the kind) restricts routing to instances registered with that transport.
+ */
 export function routingOptions(registry: Registry, options: ConsistencyOptions & { middleware?: readonly Middleware[] } = {}): {
   resolver: Resolver;
   middleware: Middleware[];
   region: string;
 } {
   return {
-    resolver: registryResolver(registry),
+    resolver: registryResolver(registry, options),
     middleware: [...(options.middleware ?? []), consistencyMiddleware(registry, options)],
     region: registry.region,
   };
@@ -191,6 +251,13 @@ export function routingOptions(registry: Registry, options: ConsistencyOptions &
 export interface FencingOptions {
   /** This server's region; default the registry client's. */
   readonly region?: string;
+  /**
+   * How stale this server's data may be, in ms, when it serves an eventual read (a fallback read
+   * is one): the read reflects every write the primary acknowledged at least that long before
+   * the server began serving it. Sent as `x-stale-ms`; return undefined when no bound is known
+   * (the client then reports "unknown"). ReplicaClock keeps such a bound for a replica.
+   */
+  readonly staleness?: (req: RpcRequest) => number | undefined;
 }
 
 /**
@@ -201,16 +268,24 @@ export interface FencingOptions {
  * - the request's `x-primary-epoch`, when present, is the current epoch (else FAILED_PRECONDITION:
  *   the caller routed under an old primary);
  * - the role was confirmed by a linearizable read less than `leaseMs` ago, and a newly moved
- *   primary waits `leaseMs` after the move so the old one has stopped (else UNAVAILABLE).
+ *   primary waits the old primary's lease after it learned of the move, so the old one has
+ *   stopped (else UNAVAILABLE).
  *
  * So two regions never both accept writes, whatever the network does. Services without a
- * primary record are not fenced.
+ * primary record are not fenced. Eventual reads pass through, with `x-stale-ms` when the
+ * `staleness` option knows a bound.
  */
 export function fencingMiddleware(registry: Registry, options: FencingOptions = {}): Middleware {
   const region = options.region ?? registry.region;
+  const staleness = options.staleness;
   return (next) => async (req) => {
     const ctx = req.ctx;
-    if (!hasSideEffects(req.method) && ctx.consistency !== "linearizable") return next(req);
+    if (!hasSideEffects(req.method) && ctx.consistency !== "linearizable") {
+      // Measured before the handler reads: its data is at least this fresh.
+      const bound = staleness?.(req);
+      if (bound !== undefined && Number.isFinite(bound)) ctx.responseHeaders[HeaderKeys.staleness] = String(Math.max(0, Math.ceil(bound)));
+      return next(req);
+    }
     const service = req.service.typeName;
     const cache = serviceCache(registry, service);
     if (cache.revision === 0) await cache.ready;
@@ -246,8 +321,12 @@ export function fencingMiddleware(registry: Registry, options: FencingOptions = 
       const since = cache.primaryConfirmedAt === 0 ? "never confirmed" : `last confirmed ${now - cache.primaryConfirmedAt} ms ago`;
       throw new RpcError(Code.UNAVAILABLE, `${service}: ${region} cannot confirm it is still the primary (registry unreachable, ${since})`);
     }
-    if (now < primary.since + primary.leaseMs) {
-      throw new RpcError(Code.UNAVAILABLE, `${service}: ${region} becomes the primary in ${primary.since + primary.leaseMs - now} ms`);
+    // The old primary's last confirmation came before the move took effect, and this cache
+    // learned of the move after that: once its lease has passed since then, it has stopped.
+    const startAt =
+      primary.previousLeaseMs === undefined ? primary.since + primary.leaseMs : cache.primaryLearnedAt + primary.previousLeaseMs;
+    if (now < startAt) {
+      throw new RpcError(Code.UNAVAILABLE, `${service}: ${region} becomes the primary in ${startAt - now} ms (the previous primary's lease)`);
     }
     ctx.responseHeaders[HeaderKeys.epoch] = String(primary.epoch);
     return next(req);

@@ -7,10 +7,11 @@ import { loadBalancerMiddleware, WeightedRoundRobin, type LoadBalancer, type Res
 import { backupMiddleware, retryMiddleware, type BackupPolicy, type RetryPolicy } from "./governance/retry.js";
 import { timeoutMiddleware } from "./governance/timeout.js";
 import { Metainfo } from "./metainfo.js";
-import { compose, type Handler, type Middleware } from "./middleware.js";
+import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
-import { statusFromHeaders } from "./status.js";
-import { HeaderKeys, type ClientTransport, type Endpoint, type Headers } from "./transport.js";
+import { statusFromHeaders, statusToHeaders } from "./status.js";
+import { RequestStream, resumeStream, streamsRequests, type ResponseStream, type StreamInput } from "./streaming.js";
+import { HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers } from "./transport.js";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -33,15 +34,41 @@ export interface CallOptions {
   parent?: CallContext | null;
   /** Metainfo to send (transient and persistent); the response's backward values are stored into it. */
   metainfo?: Metainfo;
-  /** Receives the response headers (on success and on error). */
+  /**
+   * Receives the response headers (on success and on error). Streaming calls: once, when the
+   * call is over, with the headers and the trailers merged.
+   */
   onHeaders?: (headers: Headers) => void;
 }
 
 /** A typed unary method of a client: the request as a full message or a Partial of one. */
 export type UnaryCall<D> = (request?: Partial<InputOf<D>>, options?: CallOptions) => Promise<OutputOf<D>>;
 
-/** A typed client of service `S`: one async method per RPC, keyed as in `S.methods` (`getFeed`). */
-export type Client<S extends ServiceDescriptor> = { readonly [K in keyof S["methods"]]: UnaryCall<S["methods"][K]> };
+/** A typed server-streaming method of a client: one request in, a stream of responses out. */
+export type ServerStreamingCall<D> = (request?: Partial<InputOf<D>>, options?: CallOptions) => ResponseStream<OutputOf<D>>;
+
+/** A typed client-streaming method of a client: a stream (or array) of requests in, one response out. */
+export type ClientStreamingCall<D> = (requests: StreamInput<Partial<InputOf<D>>>, options?: CallOptions) => Promise<OutputOf<D>>;
+
+/** A typed bidi-streaming method of a client: a stream of requests in, a stream of responses out. */
+export type BidiStreamingCall<D> = (requests: StreamInput<Partial<InputOf<D>>>, options?: CallOptions) => ResponseStream<OutputOf<D>>;
+
+/**
+ * The typed client method of descriptor `D`, by its kind. A descriptor whose kind is not a
+ * literal (typed as the whole MethodKind) gets the unary form.
+ */
+export type MethodCall<D> = D extends { readonly kind: infer K }
+  ? [K] extends ["server_streaming"]
+    ? ServerStreamingCall<D>
+    : [K] extends ["client_streaming"]
+      ? ClientStreamingCall<D>
+      : [K] extends ["bidi_streaming"]
+        ? BidiStreamingCall<D>
+        : UnaryCall<D>
+  : never;
+
+/** A typed client of service `S`: one method per RPC, keyed as in `S.methods` (`getFeed`). */
+export type Client<S extends ServiceDescriptor> = { readonly [K in keyof S["methods"]]: MethodCall<S["methods"][K]> };
 
 /** Options of createClient. */
 export interface ClientOptions extends ObservabilityOptions {
@@ -101,6 +128,17 @@ export function clientMiddleware(options: Omit<ClientOptions, "transport">): Mid
 }
 
 /**
+ * Turns what a transport threw into the call's RpcError: RpcErrors as they are (a business
+ * error as a BizError even from a transport that only knows `rpc-status`), anything else as its
+ * signal's abort reason when the call was aborted.
+ */
+function callError(e: unknown, signal: CallSignal): RpcError {
+  if (!(e instanceof RpcError)) return signal.aborted ? abortError(signal) : RpcError.from(e);
+  const biz = !(e instanceof BizError) && e.headers[HeaderKeys.bizStatus] !== undefined;
+  return biz ? (statusFromHeaders(e.headers) ?? e) : e;
+}
+
+/**
  * The end of a client chain: hands the call to the transport. Errors come out as RpcErrors, a
  * business error as a BizError even from a transport that only knows `rpc-status`, and an
  * aborted call as its signal's reason.
@@ -111,6 +149,7 @@ function transportHandler(transport: ClientTransport): Handler {
     const signal = ctx.cancellation;
     if (signal.aborted) throw abortError(signal);
     try {
+      if (req.method.kind !== "unary") return await openStream(transport, req, signal);
       return await transport.unary({
         service: req.service.typeName,
         method: req.method,
@@ -121,25 +160,170 @@ function transportHandler(transport: ClientTransport): Handler {
         endpoint: ctx.endpoint,
       });
     } catch (e) {
-      if (!(e instanceof RpcError)) throw signal.aborted ? abortError(signal) : RpcError.from(e);
-      const biz = !(e instanceof BizError) && e.headers[HeaderKeys.bizStatus] !== undefined;
-      throw biz ? (statusFromHeaders(e.headers) ?? e) : e;
+      throw callError(e, signal);
     }
   };
 }
 
 /**
- * Creates a typed client of `service` over `options.transport`: one async method per RPC of the
- * descriptor, under the key of `service.methods` (`client.getFeed(req, callOptions)`). The
- * request may be a full message or a Partial one (completed with the codec's `create`). Unary
- * methods only for now; a streaming method rejects with UNIMPLEMENTED.
+ * A streaming call through the transport: sends the requests (one, or the request stream) as
+ * the transport has room, and resolves once the first response message is there or the stream
+ * ended without one (a client-streaming call: once its one response and the trailers are in).
+ * Errors until then reject, so retry and breakers see them as they see a unary call's.
+ */
+async function openStream(transport: ClientTransport, req: RpcRequest, signal: CallSignal): Promise<RpcResponse> {
+  const { method, service, ctx } = req;
+  if (transport.stream === undefined) {
+    throw new RpcError(Code.UNIMPLEMENTED, `${service.typeName}.${method.name} is a ${method.kind} method and this transport does not stream`, {
+      notSent: true,
+    });
+  }
+  const stream = transport.stream({ service: service.typeName, method, headers: req.headers, deadline: ctx.deadline, signal, endpoint: ctx.endpoint });
+  void sendRequests(stream, streamsRequests(method) ? (req.message as AsyncIterable<unknown>) : [req.message]);
+  const responses = stream.responses[Symbol.asyncIterator]();
+  const first = await responses.next();
+  if (method.kind !== "client_streaming") {
+    return {
+      message: resumeStream(first, responses, () => stream.cancel(new RpcError(Code.CANCELLED, "the response stream was closed before its end"))),
+      headers: await stream.headers,
+      trailers: stream.trailers,
+    };
+  }
+  const what = `${service.typeName}.${method.name} is client-streaming`;
+  if (first.done === true) throw new RpcError(Code.INTERNAL, `${what}, but the server ended the call without a response`, { headers: await stream.trailers });
+  const rest = await responses.next();
+  if (rest.done !== true) {
+    const err = new RpcError(Code.INTERNAL, `${what}, but the server sent more than one response`);
+    stream.cancel(err);
+    throw err;
+  }
+  return { message: first.value, headers: { ...(await stream.headers), ...(await stream.trailers) } };
+}
+
+/**
+ * Sends `messages` on `stream` as the transport has room, then half-closes. A request stream
+ * that throws cancels the call (CANCELLED, saying why); a failed send means the call failed, and
+ * its error comes out of the responses.
+ */
+async function sendRequests(stream: ClientStream, messages: StreamInput<unknown>): Promise<void> {
+  let sending = false;
+  try {
+    for await (const m of messages) {
+      sending = true;
+      await stream.send(m);
+      sending = false;
+    }
+    sending = true;
+    await stream.closeSend();
+  } catch (e) {
+    stream.cancel(
+      sending ? RpcError.from(e) : new RpcError(Code.CANCELLED, `the request stream threw: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
+    );
+  }
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * What a server-streaming or bidi method returns: the response stream of one call, started at
+ * once (the chain runs when the method is called). Ends the call's context when the stream is
+ * over, reporting the headers and trailers (onHeaders, backward metainfo).
+ */
+class CallResponseStream implements ResponseStream<unknown>, AsyncIterator<unknown> {
+  readonly headers: Promise<Headers>;
+  readonly trailers: Promise<Headers>;
+  private resolveTrailers!: (t: Headers) => void;
+  private res: RpcResponse | undefined;
+  private it: AsyncIterator<unknown> | undefined;
+  private over = false;
+  private error: RpcError | undefined;
+
+  constructor(
+    private readonly ctx: CallContext,
+    private readonly opened: Promise<RpcResponse>,
+    private readonly received: (h: Headers) => void,
+  ) {
+    this.trailers = new Promise((r) => (this.resolveTrailers = r));
+    this.headers = opened.then(
+      (res) => {
+        this.res = res;
+        return res.headers;
+      },
+      (e: unknown) => {
+        const err = callError(e, ctx.cancellation);
+        this.finish(err);
+        return statusToHeaders(err, { ...err.headers });
+      },
+    );
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<unknown> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<unknown>> {
+    if (this.over) {
+      if (this.error !== undefined) throw this.error;
+      return DONE;
+    }
+    try {
+      if (this.it === undefined) {
+        const res = await this.ctx.race(this.opened);
+        this.it = (res.message as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      }
+      const r = await this.ctx.race(this.it.next());
+      if (r.done === true) this.finish(undefined);
+      return r;
+    } catch (e) {
+      const err = callError(e, this.ctx.cancellation);
+      this.cancel(err);
+      throw this.error ?? err;
+    }
+  }
+
+  async return(): Promise<IteratorResult<unknown>> {
+    this.cancel(new RpcError(Code.CANCELLED, "the response stream was closed before its end"));
+    return DONE;
+  }
+
+  cancel(reason?: unknown): void {
+    if (this.over) return;
+    const err = reason instanceof RpcError ? reason : new RpcError(Code.CANCELLED, "call cancelled", { cause: reason });
+    this.ctx.abort(err);
+    const it = this.it;
+    this.finish(err);
+    void it?.return?.()?.catch(() => undefined);
+  }
+
+  /** The call is over: settle the trailers, report what came back, release the context. */
+  private finish(error: RpcError | undefined): void {
+    if (this.over) return;
+    this.over = true;
+    this.error = error;
+    const res = this.res;
+    const trailers = error !== undefined ? Promise.resolve(statusToHeaders(error, { ...error.headers })) : (res?.trailers ?? Promise.resolve({}));
+    void trailers.then((t) => {
+      this.received({ ...res?.headers, ...t });
+      this.resolveTrailers(t);
+      this.ctx.dispose();
+    });
+  }
+}
+
+/**
+ * Creates a typed client of `service` over `options.transport`: one method per RPC of the
+ * descriptor, under the key of `service.methods` (`client.getFeed(req, callOptions)`). Unary and
+ * client-streaming methods return a Promise of the response; server-streaming and bidi methods a
+ * ResponseStream. Requests may be full messages or Partial ones (completed with the codec's
+ * `create`).
  */
 export function createClient<S extends ServiceDescriptor>(service: S, options: ClientOptions): Client<S> {
   const chain = compose(clientMiddleware(options), transportHandler(options.transport));
   const inherit = options.inheritContext !== false;
   const defaults = options.headers ?? {};
 
-  async function invoke(method: MethodDescriptor, request: object | undefined, opts: CallOptions): Promise<unknown> {
+  /** The context of a new call, and what to do with the headers that come back. */
+  function begin(method: MethodDescriptor, opts: CallOptions): { ctx: CallContext; received: (h: Headers) => void } {
     const parent = opts.parent === undefined ? (inherit ? currentContext() : undefined) : (opts.parent ?? undefined);
     const metainfo = new Metainfo();
     if (parent !== undefined) metainfo.copyFrom(parent.metainfo, "persistent");
@@ -167,8 +351,14 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
       opts.metainfo?.readHeaders(h, "backward");
       opts.onHeaders?.(h);
     };
+    return { ctx, received };
+  }
+
+  /** A call with one response (unary, client-streaming): the chain, then the context released. */
+  async function invoke(method: MethodDescriptor, message: unknown, opts: CallOptions): Promise<unknown> {
+    const { ctx, received } = begin(method, opts);
     try {
-      const res = await chain({ service, method, message: method.input.create(request), headers, ctx });
+      const res = await chain({ service, method, message, headers: ctx.headers, ctx });
       received(res.headers);
       return res.message;
     } catch (e) {
@@ -180,18 +370,35 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     }
   }
 
-  const client: Record<string, (request?: object, opts?: CallOptions) => Promise<unknown>> = {};
+  /** A call with a response stream (server-streaming, bidi): started now, ended by its stream. */
+  function open(method: MethodDescriptor, message: unknown, opts: CallOptions): ResponseStream<unknown> {
+    const { ctx, received } = begin(method, opts);
+    let opened: Promise<RpcResponse>;
+    try {
+      opened = chain({ service, method, message, headers: ctx.headers, ctx });
+    } catch (e) {
+      opened = Promise.reject(e);
+    }
+    return new CallResponseStream(ctx, opened, received);
+  }
+
+  const requests = (method: MethodDescriptor, source: StreamInput<unknown>): RequestStream =>
+    new RequestStream(source, (m) => method.input.create(m as object));
+  const client: Record<string, (request?: unknown, opts?: CallOptions) => unknown> = {};
   for (const [key, method] of Object.entries(service.methods)) {
-    client[key] =
-      method.kind === "unary"
-        ? (request, opts = {}) => invoke(method, request, opts)
-        : () =>
-            Promise.reject(
-              new RpcError(
-                Code.UNIMPLEMENTED,
-                `${service.typeName}.${method.name} is a ${method.kind} method: streaming arrives with the streaming transports; only unary calls are supported yet`,
-              ),
-            );
+    switch (method.kind) {
+      case "server_streaming":
+        client[key] = (request, opts = {}) => open(method, method.input.create(request as object | undefined), opts);
+        break;
+      case "client_streaming":
+        client[key] = (source, opts = {}) => invoke(method, requests(method, source as StreamInput<unknown>), opts);
+        break;
+      case "bidi_streaming":
+        client[key] = (source, opts = {}) => open(method, requests(method, source as StreamInput<unknown>), opts);
+        break;
+      default:
+        client[key] = (request, opts = {}) => invoke(method, method.input.create(request as object | undefined), opts);
+    }
   }
   return client as Client<S>;
 }

@@ -2,16 +2,42 @@
  * Meridian's RPC runtime: typed clients and servers, the middleware model, call context and
  * metainfo, deadlines, governance and observability, and the transport seam.
  */
-export { createClient, clientMiddleware, type Client, type ClientOptions, type CallOptions, type UnaryCall } from "./client.js";
+export {
+  createClient,
+  clientMiddleware,
+  type Client,
+  type ClientOptions,
+  type CallOptions,
+  type MethodCall,
+  type UnaryCall,
+  type ServerStreamingCall,
+  type ClientStreamingCall,
+  type BidiStreamingCall,
+} from "./client.js";
 export {
   createServer,
   type Server,
   type ServerOptions,
   type CloseOptions,
   type Handlers,
+  type HandlerOf,
   type HandlerFn,
+  type ServerStreamingHandler,
+  type ClientStreamingHandler,
+  type BidiStreamingHandler,
   type Logger,
 } from "./server.js";
+export {
+  RequestStream,
+  observeStream,
+  requestsTaken,
+  resumeStream,
+  streamsRequests,
+  streamsResponses,
+  type ResponseStream,
+  type StreamInput,
+} from "./streaming.js";
+export { StreamInbox, SendCredit, ReceiveWindow, type InboxHooks } from "./flow.js";
 export {
   CallContext,
   ContextValues,
@@ -39,6 +65,10 @@ export {
   type TransportRequest,
   type TransportResponse,
   type ClientTransport,
+  type TransportStreamRequest,
+  type ClientStream,
+  type IncomingStream,
+  type StreamDispatcher,
   type IncomingCall,
   type OutgoingReply,
   type CallDispatcher,

@@ -1,26 +1,62 @@
+import type { Writer } from "../codec/writer.js";
 import { DecodeError } from "../codec/errors.js";
 import { CallContext, ContextValues, runWithContext, type Consistency } from "./context.js";
-import { deadlineExceeded } from "./deadline.js";
+import { deadlineExceeded, raceSignal } from "./deadline.js";
 import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./descriptors.js";
 import { Code, ConfigError, RpcError } from "./errors.js";
 import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
 import { Metainfo } from "./metainfo.js";
-import { compose, type Handler, type Middleware, type RpcResponse } from "./middleware.js";
+import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { RpcMetrics, type MetricsOptions, type MetricsSnapshot } from "./observability/metrics.js";
 import { statusToHeaders } from "./status.js";
-import { HeaderKeys, type Headers, type IncomingCall, type OutgoingReply, type ServerTransport } from "./transport.js";
+import { streamsResponses } from "./streaming.js";
+import { HeaderKeys, type CallSignal, type Headers, type IncomingCall, type IncomingStream, type OutgoingReply, type ServerTransport } from "./transport.js";
 
-/** A typed handler of one method: the decoded request and the call's context in, the response out. */
+/** A typed handler of one unary method: the decoded request and the call's context in, the response out. */
 export type HandlerFn<I, O> = (request: I, ctx: CallContext) => Promise<O | Partial<O>> | O | Partial<O>;
 
 /**
+ * A typed handler of a server-streaming method: the request in, a stream of responses out
+ * (an async generator: `async function* (req, ctx) { yield ... }`). Returning ends the call with
+ * OK; throwing ends it with that error, after the messages already yielded.
+ */
+export type ServerStreamingHandler<I, O> = (request: I, ctx: CallContext) => AsyncIterable<O | Partial<O>> | Promise<AsyncIterable<O | Partial<O>>>;
+
+/**
+ * A typed handler of a client-streaming method: the requests as an async iterable (it ends when
+ * the client is done sending, and throws if the call is cancelled), one response out.
+ */
+export type ClientStreamingHandler<I, O> = (requests: AsyncIterable<I>, ctx: CallContext) => Promise<O | Partial<O>> | O | Partial<O>;
+
+/** A typed handler of a bidi-streaming method: a stream of requests in, a stream of responses out. */
+export type BidiStreamingHandler<I, O> = (requests: AsyncIterable<I>, ctx: CallContext) => AsyncIterable<O | Partial<O>> | Promise<AsyncIterable<O | Partial<O>>>;
+
+/**
+ * The typed handler of descriptor `D`, by its kind. A descriptor whose kind is not a literal
+ * (typed as the whole MethodKind) gets the unary form.
+ */
+export type HandlerOf<D> = D extends { readonly kind: infer K }
+  ? [K] extends ["server_streaming"]
+    ? ServerStreamingHandler<InputOf<D>, OutputOf<D>>
+    : [K] extends ["client_streaming"]
+      ? ClientStreamingHandler<InputOf<D>, OutputOf<D>>
+      : [K] extends ["bidi_streaming"]
+        ? BidiStreamingHandler<InputOf<D>, OutputOf<D>>
+        : HandlerFn<InputOf<D>, OutputOf<D>>
+  : never;
+
+/**
  * The typed handlers of service `S`: one per RPC, keyed as in `S.methods` (`getFeed`). A
- * handler may return a full response or a Partial one (completed with the codec's `create`).
+ * handler may return (or yield) full responses or Partial ones (completed with the codec's
+ * `create`).
  */
 export type Handlers<S extends ServiceDescriptor> = {
-  [K in keyof S["methods"]]: HandlerFn<InputOf<S["methods"][K]>, OutputOf<S["methods"][K]>>;
+  [K in keyof S["methods"]]: HandlerOf<S["methods"][K]>;
 };
+
+/** Any handler, as the server stores it. */
+type AnyHandler = (request: unknown, ctx: CallContext) => unknown;
 
 /** Where the server reports failures that must not reach the client (handler bugs). */
 export interface Logger {
@@ -104,10 +140,10 @@ class MeridianServer implements Server {
 
   register<S extends ServiceDescriptor>(service: S, handlers: Partial<Handlers<S>>): this {
     const routes = new Map<string, Route>();
-    const fns = handlers as Record<string, HandlerFn<unknown, object> | undefined>;
+    const fns = handlers as Record<string, AnyHandler | undefined>;
     for (const [key, method] of Object.entries(service.methods)) {
       const fn = fns[key];
-      if (fn === undefined || method.kind !== "unary") continue;
+      if (fn === undefined) continue;
       routes.set(method.name, { service, method, chain: compose(this.middleware, this.terminal(fn, method)) });
     }
     this.routes.set(service.typeName, routes);
@@ -118,7 +154,10 @@ class MeridianServer implements Server {
     if (this.listening) throw new ConfigError("ALREADY_LISTENING", "server.listen() was called twice; create another server to listen elsewhere");
     this.listening = true;
     try {
-      const bound = await this.options.transport.listen((call) => this.dispatch(call));
+      const bound = await this.options.transport.listen(
+        (call) => this.dispatch(call),
+        (stream) => this.dispatchStream(stream),
+      );
       this.rpcMetrics.start();
       return bound;
     } catch (e) {
@@ -143,23 +182,38 @@ class MeridianServer implements Server {
     return this.rpcMetrics.prometheus();
   }
 
-  /** The end of a route's chain: runs the user's handler and completes its answer. */
-  private terminal(fn: HandlerFn<unknown, object>, method: MethodDescriptor): Handler {
+  /**
+   * The end of a route's chain: runs the user's handler and completes its answer (for a
+   * response stream, each message as it is yielded; a handler's failure mid-stream becomes its
+   * RpcError, as for a unary handler).
+   */
+  private terminal(fn: AnyHandler, method: MethodDescriptor): Handler {
     return async (req) => {
-      let out: object | undefined;
+      let out: unknown;
       try {
         out = await fn(req.message, req.ctx);
       } catch (e) {
         throw this.toRpcError(e, req.ctx);
       }
-      return { message: method.output.create(out), headers: req.ctx.responseHeaders };
+      const headers = req.ctx.responseHeaders;
+      if (!streamsResponses(method)) return { message: method.output.create(out as object | undefined), headers };
+      return { message: this.completed(out as AsyncIterable<object | undefined>, method, req.ctx), headers };
     };
+  }
+
+  /** A handler's response stream, each message completed, its failure turned into an RpcError. */
+  private async *completed(out: AsyncIterable<object | undefined>, method: MethodDescriptor, ctx: CallContext): AsyncGenerator<unknown, void, undefined> {
+    try {
+      for await (const m of out) yield method.output.create(m);
+    } catch (e) {
+      throw this.toRpcError(e, ctx);
+    }
   }
 
   /** What the transport calls for every incoming call. Never rejects. */
   private async dispatch(call: IncomingCall): Promise<OutgoingReply> {
     const route = this.routes.get(call.service)?.get(call.method);
-    if (route === undefined) return this.refuse(call, this.unimplemented(call));
+    if (route === undefined || route.method.kind !== "unary") return this.refuse(call, this.unimplemented(call, route));
     let message: unknown;
     try {
       message = route.method.input.decode(call.payload);
@@ -207,6 +261,94 @@ class MeridianServer implements Server {
     }
   }
 
+  /**
+   * What the transport calls for every incoming streaming call: decodes the requests as the
+   * handler pulls them, runs the chain, sends the response messages as the transport has room
+   * (headers with the first), and resolves with the trailers. Never rejects. The call ends with
+   * the abort reason as soon as it is cancelled or its deadline passes, and the handler's
+   * response stream is then closed (its `finally` blocks run).
+   */
+  private async dispatchStream(stream: IncomingStream): Promise<Headers> {
+    const route = this.routes.get(stream.service)?.get(stream.method);
+    if (route === undefined || route.method.kind === "unary") return this.refuse(stream, this.unimplemented(stream, route)).headers;
+    const { method, service } = route;
+    const headers = stream.headers;
+    const ctx = new CallContext({
+      side: "server",
+      service,
+      method,
+      headers,
+      metainfo: new Metainfo().readHeaders(headers, "transient", "persistent"),
+      values: new ContextValues(),
+      deadline: stream.deadline,
+      region: headers[HeaderKeys.region],
+      consistency: parseConsistency(headers[HeaderKeys.consistency]),
+      peer: stream.peer,
+      upstream: stream,
+    });
+    const signal = ctx.cancellation;
+    let sent: Headers | undefined;
+    const sendHeaders = (h: Headers): void => {
+      sent = { ...h };
+      if (this.options.region !== undefined) sent[HeaderKeys.servedRegion] = this.options.region;
+      stream.sendHeaders(sent);
+    };
+    const encode = (m: unknown) => (w: Writer) => {
+      try {
+        method.output.encodeTo(m, w);
+      } catch (e) {
+        this.logger.error(`cannot encode a response of ${stream.service}/${stream.method}`, { error: e });
+        throw new RpcError(Code.INTERNAL, "internal error", { cause: e });
+      }
+    };
+    const serve = async (): Promise<Headers> => {
+      try {
+        const requests = decodeRequests(stream, method, signal);
+        const message = method.kind === "server_streaming" ? await onlyRequest(requests, stream) : requests;
+        const req: RpcRequest = { service, method, message, headers, ctx };
+        const res = await raceSignal(route.chain(req), signal);
+        if (streamsResponses(method)) {
+          const it = (res.message as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+          let ended = false;
+          try {
+            for (;;) {
+              const r = await raceSignal(it.next(), signal);
+              if (r.done === true) break;
+              if (sent === undefined) sendHeaders(res.headers);
+              await raceSignal(stream.send(encode(r.value)), signal);
+            }
+            ended = true;
+          } finally {
+            // Cancelled, past the deadline, or the transport failed: close the handler's stream.
+            if (!ended) void it.return?.()?.catch(() => undefined);
+          }
+        } else {
+          if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) throw deadlineExceeded("the handler answered after the deadline");
+          sendHeaders(res.headers);
+          await raceSignal(stream.send(encode(res.message)), signal);
+        }
+        return this.trailers(ctx, sent, res.headers);
+      } catch (e) {
+        return statusToHeaders(this.toRpcError(e, ctx), this.trailers(ctx, sent, ctx.responseHeaders));
+      }
+    };
+    try {
+      return await (this.options.asyncContext === false ? serve() : runWithContext(ctx, serve));
+    } finally {
+      ctx.dispose();
+    }
+  }
+
+  /**
+   * The trailers of a streaming call: what the handler added to its response headers after the
+   * headers went out (all of them when none went out), the backward metainfo, the served region.
+   */
+  private trailers(ctx: CallContext, sent: Headers | undefined, current: Headers): Headers {
+    const t: Headers = {};
+    for (const k in current) if (sent === undefined || sent[k] !== current[k]) t[k] = current[k] as string;
+    return this.replyHeaders(ctx, t);
+  }
+
   /** Adds the backward metainfo of `ctx` (when the call got that far) and the served region. */
   private replyHeaders(ctx: CallContext | undefined, headers: Headers): Headers {
     ctx?.metainfo.writeHeaders(headers, "backward");
@@ -215,7 +357,7 @@ class MeridianServer implements Server {
   }
 
   /** Answers a call that never reached a handler (unknown method, bad payload), counting it. */
-  private refuse(call: IncomingCall, err: RpcError): OutgoingReply {
+  private refuse(call: { readonly service: string; readonly method: string; readonly peer: string }, err: RpcError): OutgoingReply {
     if (this.options.metrics !== false) {
       this.rpcMetrics.finish(undefined, {
         side: "server",
@@ -231,7 +373,14 @@ class MeridianServer implements Server {
     return { headers: statusToHeaders(err, this.replyHeaders(undefined, {})) };
   }
 
-  private unimplemented(call: IncomingCall): RpcError {
+  private unimplemented(call: { readonly service: string; readonly method: string }, route: Route | undefined): RpcError {
+    if (route !== undefined) {
+      const streaming = route.method.kind !== "unary";
+      return new RpcError(
+        Code.UNIMPLEMENTED,
+        `method ${call.method} of ${call.service} is ${route.method.kind}: call it as a ${streaming ? "stream" : "unary call"}, not as a ${streaming ? "unary call" : "stream"}`,
+      );
+    }
     const service = this.routes.has(call.service);
     return new RpcError(
       Code.UNIMPLEMENTED,
@@ -259,4 +408,43 @@ class MeridianServer implements Server {
  */
 export function createServer(options: ServerOptions): Server {
   return new MeridianServer(options);
+}
+
+/**
+ * The requests of a streaming call, decoded as the handler pulls them. A payload that does not
+ * decode fails the call with INVALID_ARGUMENT; a cancelled call (or one past its deadline)
+ * throws its abort reason. Each message is decoded from a copy of its payload, because a
+ * transport's payload is valid only until the next one is pulled and a handler may keep messages.
+ */
+function decodeRequests(stream: IncomingStream, method: MethodDescriptor, signal: CallSignal): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<unknown> {
+      const it = stream.requests[Symbol.asyncIterator]();
+      return {
+        async next() {
+          const r = await raceSignal(it.next(), signal);
+          if (r.done === true) return r;
+          try {
+            return { done: false, value: method.input.decode(Uint8Array.prototype.slice.call(r.value)) };
+          } catch (e) {
+            const what = `cannot decode a request of ${stream.service}/${stream.method}`;
+            throw e instanceof DecodeError ? new RpcError(Code.INVALID_ARGUMENT, `${what}: ${e.message}`, { cause: e }) : e;
+          }
+        },
+        async return() {
+          await it.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+/** The one request of a server-streaming call (INVALID_ARGUMENT when the client sent none). */
+async function onlyRequest(requests: AsyncIterable<unknown>, stream: IncomingStream): Promise<unknown> {
+  const first = await requests[Symbol.asyncIterator]().next();
+  if (first.done === true) {
+    throw new RpcError(Code.INVALID_ARGUMENT, `${stream.service}/${stream.method} is server-streaming and needs one request; the client sent none`);
+  }
+  return first.value;
 }

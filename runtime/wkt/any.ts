@@ -88,6 +88,7 @@ function readAny(r: Reader, depth: number, into?: Any, endTag = 0): Any {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.Any", anyFieldName(tag >>> 3));

@@ -84,6 +84,7 @@ function readDuration(r: Reader, depth: number, into?: Duration, endTag = 0): Du
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.Duration", durationFieldName(tag >>> 3));

@@ -50,6 +50,7 @@ function readEmpty(r: Reader, depth: number, into?: Empty, endTag = 0): Empty {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.Empty", undefined);

@@ -66,6 +66,7 @@ function readFieldMask(r: Reader, depth: number, into?: FieldMask, endTag = 0): 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.FieldMask", fieldMaskFieldName(tag >>> 3, m));

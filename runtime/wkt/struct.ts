@@ -96,6 +96,7 @@ function readStruct(r: Reader, depth: number, into?: Struct, endTag = 0): Struct
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.Struct", structFieldName(tag >>> 3));
@@ -301,6 +302,7 @@ function readValue(r: Reader, depth: number, into?: Value, endTag = 0): Value {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.Value", valueFieldName(tag >>> 3));
@@ -341,12 +343,14 @@ class ValueViewImpl extends MessageView implements ValueView {
     | undefined {
     let no = 0;
     let at = -1;
+    let others = -1;
     for (const n of [1, 2, 3, 4, 5, 6]) {
       const p = this.$position(n);
       if (p > at) {
+        others = at;
         at = p;
         no = n;
-      }
+      } else if (p > others) others = p;
     }
     switch (no) {
       case 1: {
@@ -366,9 +370,9 @@ class ValueViewImpl extends MessageView implements ValueView {
         return { case: "boolValue", value: r.bool() };
       }
       case 5:
-        return { case: "structValue", value: this.$message<StructView>(5, 42, Struct)! };
+        return { case: "structValue", value: this.$message<StructView>(5, 42, Struct, others)! };
       case 6:
-        return { case: "listValue", value: this.$message<ListValueView>(6, 50, ListValue)! };
+        return { case: "listValue", value: this.$message<ListValueView>(6, 50, ListValue, others)! };
     }
     return undefined;
   }
@@ -453,6 +457,7 @@ function readListValue(r: Reader, depth: number, into?: ListValue, endTag = 0): 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.ListValue", listValueFieldName(tag >>> 3, m));

@@ -93,6 +93,7 @@ function readTimestamp(r: Reader, depth: number, into?: Timestamp, endTag = 0): 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.Timestamp", timestampFieldName(tag >>> 3));

@@ -66,6 +66,7 @@ function readDoubleValue(r: Reader, depth: number, into?: DoubleValue, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.DoubleValue", doubleValueFieldName(tag >>> 3));
@@ -166,6 +167,7 @@ function readFloatValue(r: Reader, depth: number, into?: FloatValue, endTag = 0)
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.FloatValue", floatValueFieldName(tag >>> 3));
@@ -266,6 +268,7 @@ function readInt64Value(r: Reader, depth: number, into?: Int64Value, endTag = 0)
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.Int64Value", int64ValueFieldName(tag >>> 3));
@@ -366,6 +369,7 @@ function readUInt64Value(r: Reader, depth: number, into?: UInt64Value, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.UInt64Value", uInt64ValueFieldName(tag >>> 3));
@@ -466,6 +470,7 @@ function readInt32Value(r: Reader, depth: number, into?: Int32Value, endTag = 0)
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.Int32Value", int32ValueFieldName(tag >>> 3));
@@ -566,6 +571,7 @@ function readUInt32Value(r: Reader, depth: number, into?: UInt32Value, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.UInt32Value", uInt32ValueFieldName(tag >>> 3));
@@ -666,6 +672,7 @@ function readBoolValue(r: Reader, depth: number, into?: BoolValue, endTag = 0): 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.BoolValue", boolValueFieldName(tag >>> 3));
@@ -766,6 +773,7 @@ function readStringValue(r: Reader, depth: number, into?: StringValue, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.StringValue", stringValueFieldName(tag >>> 3));
@@ -868,6 +876,7 @@ function readBytesValue(r: Reader, depth: number, into?: BytesValue, endTag = 0)
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.BytesValue", bytesValueFieldName(tag >>> 3));

@@ -130,10 +130,29 @@ describe("noncanonical - field order and repetition", () => {
   });
 
   // Protobuf clears a oneof when another member arrives, so the later occurrence is not merged
-  // into the earlier one. The view merges every occurrence of the field number instead.
+  // into the earlier one; views merge only the occurrences after the last other member.
   it("noncanonical - a oneof message member after another member starts afresh", () => {
     const input = bytes(field.len(8, field.double(1, 1)), field.len(2, "between"), field.len(8, field.double(2, 2)));
     expectDecode("conformance.Envelope", input, { body: { case: "point", value: { longitude: 2 } } }, bytes(field.len(8, field.double(2, 2))));
+  });
+
+  it("noncanonical - a oneof message member merges its occurrences after another member", () => {
+    const point = [field.len(8, field.double(1, 1)), field.len(2, "between"), field.len(8, field.double(2, 2)), field.len(3, [7]), field.len(8, field.double(1, 3)), field.len(8, field.double(2, 4))];
+    const merged = { body: { case: "point", value: { latitude: 3, longitude: 4 } } };
+    expectDecode("conformance.Envelope", bytes(...point), merged, bytes(field.len(8, field.double(1, 3), field.double(2, 4))));
+    // The same past the size where views index their fields instead of scanning per getter.
+    const sender = "s".repeat(80);
+    expectDecode("conformance.Envelope", bytes(field.len(1, sender), ...point), { sender, ...merged });
+  });
+
+  it("noncanonical - a oneof message member after another oneof's member still merges", () => {
+    const input = bytes(field.len(8, field.double(1, 1)), field.len(12, "trace"), field.len(8, field.double(2, 2)));
+    expectDecode("conformance.Envelope", input, { body: { case: "point", value: { latitude: 1, longitude: 2 } }, trace: { case: "traceName", value: "trace" } });
+  });
+
+  it("noncanonical - a message field seen twice around other fields merges every occurrence", () => {
+    const input = bytes(field.len(11, field.len(1, "EUR")), field.len(1, "order"), field.len(11, field.varint(2, 5)));
+    expectDecode("conformance.Order", input, { id: "order", total: { currencyCode: "EUR", units: 5n } });
   });
 });
 

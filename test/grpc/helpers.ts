@@ -396,7 +396,8 @@ export async function startPlainServer(
       const texts: string[] = [];
       let first: PlainRequest | undefined;
       try {
-        for await (const req of call as AsyncIterable<PlainRequest>) {
+        // destroyOnReturn: false, or the end of the loop would destroy the call before its status.
+        for await (const req of call.iterator({ destroyOnReturn: false }) as AsyncIterable<PlainRequest>) {
           if (observed.readGate !== undefined) await observed.readGate();
           observed.received++;
           first ??= req;
@@ -413,20 +414,20 @@ export async function startPlainServer(
       note(call);
       observed.received = 0;
       let i = 0;
+      let failure: grpc.ServerErrorResponse | undefined;
       try {
-        for await (const req of call as AsyncIterable<PlainRequest>) {
+        for await (const req of call.iterator({ destroyOnReturn: false }) as AsyncIterable<PlainRequest>) {
           observed.received++;
-          const failure = plainFailure(req);
-          if (failure !== undefined) {
-            call.emit("error", failure);
-            return;
-          }
+          failure = plainFailure(req);
+          if (failure !== undefined) break;
           call.write(plainReply(req, i++));
         }
       } catch {
         return;
       }
-      call.end();
+      // Emitted after the loop: an 'error' seen by the stream's iterator would destroy the call.
+      if (failure !== undefined) call.emit("error", failure);
+      else call.end();
     },
   });
   const port = await new Promise<number>((resolve, reject) =>

@@ -2,7 +2,8 @@
  * Shared set-up of the NATS transport tests: the gate on nats-server, service descriptors, and
  * transports that are closed after each test.
  */
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { RpcError } from "../../runtime/rpc/errors.js";
 import type { ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
 import type { CallDispatcher, StreamDispatcher } from "../../runtime/rpc/transport.js";
 import { NatsClientTransport, NatsServerTransport, type NatsClientOptions, type NatsServerOptions } from "../../transports/nats/index.js";
@@ -88,4 +89,15 @@ export class Tracker {
     await s.listen(dispatch, options.streams);
     return s;
   }
+}
+
+/** The RpcError `p` rejects with; fails the test when it resolves or rejects with something else. */
+export async function rejection(p: Promise<unknown>): Promise<RpcError> {
+  const outcome = await p.then(
+    (value: unknown) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if (!("error" in outcome)) throw new Error("expected the call to fail");
+  expect(outcome.error).toBeInstanceOf(RpcError);
+  return outcome.error as RpcError;
 }

@@ -19,7 +19,7 @@ import { NatsClientTransport, NatsServerTransport } from "../../transports/nats/
 import { AdminService, EchoService } from "../rpc/gen/echo.js";
 import { echoHandlers, type EchoServer } from "../rpc/helpers.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
-import { describeWithNats, Tracker } from "./helpers.js";
+import { describeWithNats, StreamService, Tracker } from "./helpers.js";
 
 describeWithNats("nats runtime - createClient / createServer", () => {
   let cluster: NatsCluster;
@@ -159,5 +159,36 @@ describeWithNats("nats runtime - createClient / createServer", () => {
     done.forEach((r, i) => expect(r.text).toBe(`g${i + 1}`));
     await closing;
     for (let i = 0; i < 6; i++) expect((await client.get({ text: "after" })).servedBy).toBe("b");
+  });
+
+  it("nats runtime - streaming methods of every kind through createClient / createServer", async () => {
+    const server = createServer({ transport: new NatsServerTransport({ servers: url, services: [StreamService] }), region: "cn-east", metrics: false });
+    server.register(StreamService, {
+      ticks: async function* (req) {
+        for (let i = 0; i < req.delayMs; i++) yield { text: req.text, count: i };
+      },
+      collect: async (requests) => {
+        const texts: string[] = [];
+        for await (const r of requests) texts.push(r.text);
+        return { text: texts.join(","), count: texts.length };
+      },
+      chat: async function* (requests) {
+        for await (const r of requests) yield { text: `re:${r.text}` };
+      },
+    });
+    await server.listen();
+    t.add(() => server.close({ graceMs: 0 }));
+    const transport = new NatsClientTransport({ servers: url });
+    t.add(() => transport.close());
+    const client = createClient(StreamService, { transport, region: "cn-north", timeoutMs: 5000 });
+    const ticks = client.ticks({ text: "t", delayMs: 100 });
+    const counts: number[] = [];
+    for await (const m of ticks) counts.push(m.count);
+    expect(counts).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect((await ticks.headers)["x-served-region"]).toBe("cn-east");
+    expect((await client.collect([{ text: "a" }, { text: "b" }, { text: "c" }])).text).toBe("a,b,c");
+    const replies: string[] = [];
+    for await (const m of client.chat([{ text: "x" }, { text: "y" }])) replies.push(m.text);
+    expect(replies).toEqual(["re:x", "re:y"]);
   });
 });

@@ -13,7 +13,7 @@ import type { ClientStream, Headers, IncomingStream, StreamDispatcher, Transport
 import { EchoReply, EchoRequest } from "../rpc/gen/echo.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { until } from "../tcp/helpers.js";
-import { describeWithNats, StreamService, Tracker } from "./helpers.js";
+import { describeWithNats, rejection, StreamService, Tracker } from "./helpers.js";
 
 type StreamMethod = (typeof StreamService.methods)[keyof typeof StreamService.methods];
 
@@ -32,16 +32,6 @@ async function collect(s: ClientStream): Promise<EchoReply[]> {
   const out: EchoReply[] = [];
   for await (const m of s.responses) out.push(m as EchoReply);
   return out;
-}
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(RpcError);
-    return e as RpcError;
-  }
-  throw new Error("expected a failure");
 }
 
 const reply = (text: string, count = 0) => (w: Parameters<Parameters<IncomingStream["send"]>[0]>[0]) => EchoReply.encodeTo(EchoReply.create({ text, count }), w);
@@ -197,7 +187,7 @@ describeWithNats("nats streaming - through the seam", () => {
     });
     const s = open(t.client(url), StreamService.methods.ticks);
     const got: EchoReply[] = [];
-    const e = await failure(
+    const e = await rejection(
       (async () => {
         for await (const m of s.responses) got.push(m as EchoReply);
       })(),
@@ -208,7 +198,7 @@ describeWithNats("nats streaming - through the seam", () => {
     expect(e.headers["x-served-region"]).toBe("cn-east");
     expect((await s.trailers)["rpc-status"]).toBe(String(Code.RESOURCE_EXHAUSTED));
     // The server failed: sending more is refused with the same error.
-    expect((await failure(s.send(EchoRequest.create({})))).code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect((await rejection(s.send(EchoRequest.create({})))).code).toBe(Code.RESOURCE_EXHAUSTED);
   });
 
   it("nats streaming - the client cancels: the server's signal aborts and its sends fail", async () => {
@@ -228,7 +218,7 @@ describeWithNats("nats streaming - through the seam", () => {
     const it = s.responses[Symbol.asyncIterator]();
     await it.next();
     signal.abort(new Error("user left"));
-    expect((await failure(it.next())).code).toBe(Code.CANCELLED);
+    expect((await rejection(it.next())).code).toBe(Code.CANCELLED);
     await until(() => serverError !== undefined, 3000, "the server to see the cancel");
     expect((serverError as RpcError).code).toBe(Code.CANCELLED);
     expect(stream!.signal.aborted).toBe(true);
@@ -242,7 +232,7 @@ describeWithNats("nats streaming - through the seam", () => {
     }, { streamWindow: 2 });
     const s = open(t.client(url, { streamWindow: 2 }), StreamService.methods.collect);
     const sends = Array.from({ length: 10 }, (_, i) => s.send(EchoRequest.create({ text: `${i}` })));
-    const e = await failure(collect(s));
+    const e = await rejection(collect(s));
     expect(e.code).toBe(Code.INVALID_ARGUMENT);
     const results = await Promise.allSettled(sends);
     const rejected = results.filter((r) => r.status === "rejected");
@@ -259,7 +249,7 @@ describeWithNats("nats streaming - through the seam", () => {
     });
     const s = open(t.client(url), StreamService.methods.chat, { timeoutMs: 200 });
     const t0 = Date.now();
-    const e = await failure(collect(s));
+    const e = await rejection(collect(s));
     expect(e.code).toBe(Code.DEADLINE_EXCEEDED);
     expect(Date.now() - t0).toBeLessThan(1000);
     await until(() => stream?.signal.aborted === true, 2000, "the server's signal");
@@ -269,11 +259,11 @@ describeWithNats("nats streaming - through the seam", () => {
   it("nats streaming - no responders is UNAVAILABLE notSent; a server without stream support UNIMPLEMENTED", async () => {
     const c = t.client(url);
     const s = open(c, StreamService.methods.ticks);
-    const e = await failure(collect(s));
+    const e = await rejection(collect(s));
     expect(e.code).toBe(Code.UNAVAILABLE);
     expect(e.notSent).toBe(true);
     await t.server(url, async () => ({ headers: {} }), { services: [StreamService] });
-    const u = await failure(collect(open(c, StreamService.methods.ticks)));
+    const u = await rejection(collect(open(c, StreamService.methods.ticks)));
     expect(u.code).toBe(Code.UNIMPLEMENTED);
   });
 
@@ -291,7 +281,7 @@ describeWithNats("nats streaming - through the seam", () => {
     await sleep(250); // pings flow both ways; the stream stays up
     const t0 = Date.now();
     await nc.close(); // the server's connection goes without a word to the client
-    const e = await failure(collect(s));
+    const e = await rejection(collect(s));
     expect(e.code).toBe(Code.UNAVAILABLE);
     expect(e.message).toMatch(/sent nothing for/);
     expect(Date.now() - t0).toBeLessThan(1500);

@@ -79,6 +79,10 @@ describe("registry client", () => {
     const moved = await eu.movePrimary("demo.Accounts", "eu-west", { expectedEpoch: 1 });
     expect(moved).toMatchObject({ region: "eu-west", epoch: 2 });
     expect(moved.since).toBeGreaterThan(first.since);
+    // The lease stays the record's; the new primary waits out the previous one.
+    expect(moved).toMatchObject({ leaseMs: first.leaseMs, previousLeaseMs: first.leaseMs });
+    expect(first.previousLeaseMs).toBeUndefined();
+    expect(await eu.movePrimary("demo.Accounts", "eu-west")).toMatchObject({ epoch: 2 });
     // A second operator who also saw epoch 1 loses.
     await expect(cn.movePrimary("demo.Accounts", "us-east", { expectedEpoch: 1 })).rejects.toBeInstanceOf(PrimaryConflictError);
     const results = await Promise.allSettled([cn.movePrimary("demo.Accounts", "us-east", { expectedEpoch: 2 }), eu.movePrimary("demo.Accounts", "cn-north", { expectedEpoch: 2 })]);

@@ -3,6 +3,7 @@ import { createRegistry, type Registry } from "../../runtime/registry/client.js"
 import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
 import { createRemoteStore } from "../../runtime/registry/remote.js";
 import { fencingMiddleware, listenAndRegister, routingOptions, type RegisteredServer } from "../../runtime/registry/routing.js";
+import { ReplicaClock } from "../../runtime/registry/staleness.js";
 import { createClient, type Client } from "../../runtime/rpc/client.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { createServer } from "../../runtime/rpc/server.js";
@@ -56,9 +57,18 @@ async function call<T>(fn: (onHeaders: (h: Headers) => void) => Promise<T>): Pro
 describe("consistency routing", () => {
   let registryServer: RegistryServer;
   const regions = new Map<Region, RegionSetup>();
+  /** eu-west's client (and cn-north's, whose server knows no staleness bound). */
   let client: Client<typeof Accounts>;
+  let cnClient: Client<typeof Accounts>;
   let clientTransport: TcpClientTransport;
   const transports: TcpClientTransport[] = [];
+  /**
+   * eu-west's replica clock: synced by a loop of linearizable reads of the primary (us-east,
+   * through its link) as a replica pulling from its primary would; eu-west's server reports it.
+   */
+  const euClock = new ReplicaClock();
+  let replicating = true;
+  let replication: Promise<void> | undefined;
 
   beforeAll(async () => {
     registryServer = await serveRegistry({ transport: new TcpServerTransport() });
@@ -77,7 +87,8 @@ describe("consistency routing", () => {
       const serviceLink = await createLink({ target: `127.0.0.1:${port}` });
       // Each region's server keeps balances in memory; the served region tells who answered.
       const balances = new Map<string, number>();
-      const rpcServer = createServer({ transport: new TcpServerTransport({ port }), region, middleware: [fencingMiddleware(registry)], metrics: false }).register(Accounts, {
+      const fencing = fencingMiddleware(registry, region === "eu-west" ? { staleness: () => euClock.staleMs() } : {});
+      const rpcServer = createServer({ transport: new TcpServerTransport({ port }), region, middleware: [fencing], metrics: false }).register(Accounts, {
         deposit: (req) => {
           const balance = (balances.get(req.account) ?? 0) + req.amount;
           balances.set(req.account, balance);
@@ -90,12 +101,36 @@ describe("consistency routing", () => {
     }
     await regions.get("us-east")!.registry.ensurePrimary(Accounts.typeName, "us-east");
     const eu = regions.get("eu-west")!;
+    // An instance of another transport kind in eu-west, at an address where nothing listens:
+    // clients routing with `transport: "tcp"` must never pick it.
+    await eu.registry.register({ service: Accounts.typeName, address: "127.0.0.1:1", transport: "grpc" });
     clientTransport = new TcpClientTransport({ connectTimeoutMs: 300 });
-    client = createClient(Accounts, { transport: clientTransport, ...routingOptions(eu.registry, { downForMs: 600 }), timeoutMs: 800 });
-    await until("every instance visible from eu-west", async () => ((await eu.registry.resolve(Accounts.typeName)).length === 3 ? true : undefined));
+    client = createClient(Accounts, { transport: clientTransport, ...routingOptions(eu.registry, { downForMs: 600, transport: "tcp" }), timeoutMs: 800 });
+    cnClient = createClient(Accounts, {
+      transport: clientTransport,
+      ...routingOptions(regions.get("cn-north")!.registry, { downForMs: 600, transport: "tcp" }),
+      timeoutMs: 800,
+    });
+    await until("every instance visible from eu-west", async () => ((await eu.registry.resolve(Accounts.typeName)).length === 4 ? true : undefined));
+    const replicaTransport = new TcpClientTransport({ connectTimeoutMs: 300 });
+    transports.push(replicaTransport);
+    const primary = createClient(Accounts, { transport: replicaTransport, endpoints: [{ address: regions.get("us-east")!.serviceLink.address }], timeoutMs: 300 });
+    replication = (async () => {
+      while (replicating) {
+        const issued = Date.now();
+        const ok = await primary.balance({ account: "alice" }, { consistency: "linearizable" }).then(
+          () => true,
+          () => false,
+        );
+        if (ok) euClock.synced(issued);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
   }, 30_000);
 
   afterAll(async () => {
+    replicating = false;
+    await replication;
     await clientTransport?.close();
     for (const t of transports) await t.close();
     for (const r of regions.values()) {
@@ -127,15 +162,41 @@ describe("consistency routing", () => {
     expect(eventual.headers[HeaderKeys.servedRegion]).toBe("eu-west");
   });
 
+  it("routing - a client routing with a transport kind only calls instances registered with it", async () => {
+    const eu = regions.get("eu-west")!;
+    expect((await eu.registry.resolve(Accounts.typeName, { region: "eu-west" })).map((i) => i.transport).sort()).toEqual(["grpc", "tcp"]);
+    expect(await eu.registry.resolve(Accounts.typeName, { transport: "grpc" })).toHaveLength(1);
+    // Eventual reads stay in eu-west, and never pick the grpc instance (nothing listens there).
+    for (let i = 0; i < 6; i++) {
+      const r = await call((onHeaders) => client.balance({ account: "alice" }, { onHeaders, consistency: "eventual" }));
+      expect(r.error).toBeUndefined();
+      expect(r.headers[HeaderKeys.servedRegion]).toBe("eu-west");
+    }
+    // Without the filter, round robin over eu-west's two instances reaches the grpc one.
+    const unfiltered = createClient(Accounts, { transport: clientTransport, ...routingOptions(eu.registry), timeoutMs: 800 });
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await call(() => unfiltered.balance({ account: "alice" }, { consistency: "eventual" })));
+    expect(results.filter((r) => r.error?.code === Code.UNAVAILABLE).length).toBeGreaterThan(0);
+  });
+
   it("routing - with the primary region cut off, reads fall back and say so, writes fail fast, the old primary stops, and healing recovers", async () => {
     const us = regions.get("us-east")!;
+    await until("eu-west's replica synced", async () => (euClock.syncedAt !== undefined ? true : undefined));
     us.serviceLink.blackhole(true);
     us.registryLink.blackhole(true);
     try {
       const read = await call((onHeaders) => client.balance({ account: "alice" }, { onHeaders, consistency: "linearizable" }));
       expect(read.error).toBeUndefined();
       expect(read.headers[HeaderKeys.servedRegion]).toBe("eu-west");
-      expect(read.headers[HeaderKeys.staleness]).toBe("unknown");
+      // eu-west's replica last synced before the cut, and the read fell back only after the
+      // primary's share of its budget (400 ms): the bound is at least that.
+      expect(read.headers[HeaderKeys.staleness]).toMatch(/^\d+$/);
+      expect(Number(read.headers[HeaderKeys.staleness])).toBeGreaterThanOrEqual(390);
+      // cn-north's server knows no bound.
+      const cnRead = await call((onHeaders) => cnClient.balance({ account: "alice" }, { onHeaders, consistency: "linearizable" }));
+      expect(cnRead.error).toBeUndefined();
+      expect(cnRead.headers[HeaderKeys.servedRegion]).toBe("cn-north");
+      expect(cnRead.headers[HeaderKeys.staleness]).toBe("unknown");
       const write = await call((onHeaders) => client.deposit({ account: "alice", amount: 1 }, { onHeaders }));
       expect(write.error?.code).toBe(Code.UNAVAILABLE);
       expect(write.error?.notSent).toBe(true);

@@ -241,6 +241,24 @@ export function storeContract(target: ContractTarget): void {
     expect(new Set(revisions).size).toBe(revisions.length);
   });
 
+  it("store - watch delivers a burst of concurrent changes once each, in order", async () => {
+    const store = target.store();
+    const prefix = space("watch-burst");
+    const iterable = store.watch(prefix, 0);
+    await sleep(300);
+    const n = 40;
+    // In waves, so changes keep arriving while answers to the watch are on their way.
+    for (let wave = 0; wave < 4; wave++) {
+      await Promise.all(Array.from({ length: n / 4 }, (_, i) => store.compareAndSet(`${prefix}${wave}-${i}`, "v", 0)));
+      await sleep(5);
+    }
+    const events = await collect(iterable, n);
+    const revisions = events.map((e) => e.revision);
+    expect(events).toHaveLength(n);
+    expect(new Set(events.map((e) => e.key)).size).toBe(n);
+    expect([...revisions].sort((x, y) => x - y)).toEqual(revisions);
+  });
+
   it("store - watch from 0 sees only changes from now on", async () => {
     const store = target.store();
     const prefix = space("watch-now");

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
 import { createRemoteStore } from "../../runtime/registry/remote.js";
 import type { Store } from "../../runtime/registry/store.js";
@@ -28,5 +28,29 @@ describe("remote embedded store over TCP", () => {
       for (let i = 0; i < 300; i++) await store.compareAndSet(`compact/${i}`, "x", 0);
       return 1;
     },
+  });
+});
+
+describe("embedded registry long polls", () => {
+  it("remote - a change answers only the oldest waiting poll of a session; the other waits for the next", async () => {
+    const server = await serveRegistry({ transport: new TcpServerTransport() });
+    try {
+      const node = server.node;
+      const from = node.machine.revision + 1;
+      const answered: string[] = [];
+      const first = node.waitForChanges("s/", from, 10_000, undefined, undefined, "watch-1").then((b) => (answered.push("first"), b));
+      const second = node.waitForChanges("s/", from, 10_000, undefined, undefined, "watch-1").then((b) => (answered.push("second"), b));
+      const other = node.waitForChanges("s/", from, 10_000, undefined, undefined, "watch-2").then((b) => (answered.push("other"), b));
+      await node.compareAndSet("s/a", "1", 0, "w1");
+      expect((await first).events.map((e) => e.key)).toEqual(["s/a"]);
+      await other;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(answered.sort()).toEqual(["first", "other"]);
+      // The second poll still waits; the next change answers it, from its own revision.
+      await node.compareAndSet("s/b", "1", 0, "w2");
+      expect((await second).events.map((e) => e.key)).toEqual(["s/a", "s/b"]);
+    } finally {
+      await server.close();
+    }
   });
 });

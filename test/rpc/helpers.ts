@@ -28,14 +28,24 @@ export interface EchoServer {
   readonly logged: { message: string; details: Record<string, unknown> }[];
 }
 
-/** Echoes the text after `delayMs` (cut short by the call's signal), saying who served it. */
+/**
+ * Echoes the text after `delayMs` (cut short by the call's signal), saying who served it. Watch
+ * (server-streaming) answers with three such replies.
+ */
 export function echoHandlers(name: string, calls: EchoServer["calls"]): Handlers<typeof EchoService> {
   const handle = (method: string) => async (request: EchoRequest, ctx: CallContext): Promise<Partial<EchoReply>> => {
     calls.push({ method, request, ctx });
     if (request.delayMs > 0) await sleep(request.delayMs, ctx.signal);
     return { text: request.text, servedBy: name, count: calls.length };
   };
-  return { echo: handle("Echo"), get: handle("Get"), put: handle("Put"), watch: handle("Watch") };
+  async function* watch(request: EchoRequest, ctx: CallContext): AsyncGenerator<Partial<EchoReply>> {
+    calls.push({ method: "Watch", request, ctx });
+    for (let i = 1; i <= 3; i++) {
+      if (request.delayMs > 0) await sleep(request.delayMs, ctx.signal);
+      yield { text: request.text, servedBy: name, count: i };
+    }
+  }
+  return { echo: handle("Echo"), get: handle("Get"), put: handle("Put"), watch };
 }
 
 /** A test bed: one isolated network, and everything started on it closed by `close()`. */

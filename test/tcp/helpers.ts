@@ -2,7 +2,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
 import { Code } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
-import { HeaderKeys, type CallDispatcher, type CallSignal, type IncomingCall, type OutgoingReply, type TransportRequest } from "../../runtime/rpc/transport.js";
+import {
+  HeaderKeys,
+  type CallDispatcher,
+  type CallSignal,
+  type IncomingCall,
+  type OutgoingReply,
+  type StreamDispatcher,
+  type TransportRequest,
+} from "../../runtime/rpc/transport.js";
 import { TcpClientTransport, TcpServerTransport, type TcpClientOptions, type TcpServerOptions } from "../../transports/tcp/index.js";
 import { FeedResponse, Ping } from "../../bench/codec/gen/feed.js";
 
@@ -62,15 +70,25 @@ export const delayedEcho: CallDispatcher = async (call) => {
   return echoReply(call);
 };
 
-/** Starts a server transport on 127.0.0.1 with the dispatcher. */
+/** Starts a server transport on 127.0.0.1 with the dispatcher (and a stream dispatcher). */
 export async function startServer(
   dispatch: CallDispatcher,
   options: TcpServerOptions = {},
+  streams?: StreamDispatcher,
 ): Promise<{ server: TcpServerTransport; address: string }> {
   const server = new TcpServerTransport({ host: "127.0.0.1", ...options });
-  const { address } = await server.listen(dispatch);
+  const { address } = await server.listen(dispatch, streams);
   return { server, address };
 }
+
+/** A stream dispatcher that sends a Ping every 10 ms until the call is cancelled. */
+export const endlessTicks: StreamDispatcher = async (stream) => {
+  for (let i = 1n; !stream.signal.aborted; i++) {
+    await stream.send((w) => Ping.encodeTo(Ping.create({ seq: i }), w));
+    await sleep(10);
+  }
+  return {};
+};
 
 /** A client transport aimed at `address`, with test-friendly backoff. */
 export function client(address: string, options: TcpClientOptions = {}): TcpClientTransport {

@@ -35,11 +35,19 @@ export interface GrpcClientOptions {
   tls?: GrpcClientTls;
   /** Any grpc-js channel credentials, instead of `tls`. */
   credentials?: ChannelCredentials;
-  /** grpc-js channel options (keepalive, message size limits, ...), for every channel. */
+  /**
+   * grpc-js channel options (keepalive, message size limits, ...), for every channel. Meridian
+   * sets `grpc.per_rpc_retry_buffer_size` to 64 KiB unless given here: grpc-js acknowledges
+   * stream writes early while they fit in that buffer (1 MiB by default), which would let a
+   * writer run that far ahead of a slow reader.
+   */
   channelOptions?: ChannelOptions;
   /** How long `warmUp` waits for each channel to connect. Default 2000 ms. */
   connectTimeoutMs?: number;
 }
+
+/** grpc-js's per-call retry buffer: how far stream writes may run ahead of HTTP/2 flow control. */
+const RETRY_BUFFER_BYTES = 64 * 1024;
 
 /** Bytes already encoded by the method's codec: what the transport hands grpc-js as the "message". */
 const passBytes = (b: Buffer): Buffer => b;
@@ -126,7 +134,7 @@ export class GrpcClientTransport implements ClientTransport {
   constructor(private readonly options: GrpcClientOptions = {}) {
     const { credentials, channelOptions } = clientCredentials(options);
     this.credentials = credentials;
-    this.channelOptions = { ...options.channelOptions, ...channelOptions };
+    this.channelOptions = { "grpc.per_rpc_retry_buffer_size": RETRY_BUFFER_BYTES, ...options.channelOptions, ...channelOptions };
   }
 
   unary(req: TransportRequest): Promise<TransportResponse> {

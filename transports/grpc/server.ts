@@ -51,6 +51,9 @@ export interface GrpcServerOptions {
 /** Request bytes go to the dispatcher as they arrived; reply bytes were encoded by the reply itself. */
 const passBytes = (b: Buffer): Buffer => b;
 
+/** How close to its deadline a cancelled call counts as having run out of time. */
+const DEADLINE_SLACK_MS = 50;
+
 /** A status grpc-js sends: Meridian's codes are gRPC's, one to one. */
 interface SendStatus {
   code: GrpcStatus;
@@ -154,6 +157,9 @@ class GrpcIncomingStream implements IncomingStream {
     this.gate = new DrainGate(call);
     // A handler that stops reading early just stops pulling; the call goes on.
     this.requests = new PullReader(call, () => {});
+    // A cancelled call may first look half-closed: Node's HTTP/2 client ends its side of the
+    // stream (END_STREAM) before it resets it, and the reset can arrive a little later. The
+    // signal aborts when it does (unless the handler has finished by then).
     call.on("end", () => this.requests.finish());
     call.once("cancelled", () => {
       if (this.done) return;
@@ -270,9 +276,13 @@ export class GrpcServerTransport implements ServerTransport {
     return this.closing;
   }
 
-  /** Why a call's signal aborts when grpc-js reports it cancelled. */
+  /**
+   * Why a call's signal aborts when grpc-js reports it cancelled. The client's deadline timer
+   * and the server's fire at about the same moment (the server's a network latency later), and
+   * the client's RST_STREAM often wins: a cancellation that close to the deadline is the deadline.
+   */
   cancelReason(deadline: number | undefined): RpcError {
-    if (deadline !== undefined && Date.now() >= deadline) return new RpcError(Code.DEADLINE_EXCEEDED, "the call's deadline passed");
+    if (deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS) return new RpcError(Code.DEADLINE_EXCEEDED, "the call's deadline passed");
     if (this.draining) return new RpcError(Code.CANCELLED, "the server is shutting down");
     return new RpcError(Code.CANCELLED, "the client cancelled the call or the connection was lost");
   }

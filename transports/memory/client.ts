@@ -8,18 +8,23 @@ import {
   raceSignal,
   sharedWriter,
   statusFromHeaders,
+  type ClientStream,
   type ClientTransport,
   type IncomingCall,
   type TransportRequest,
   type TransportResponse,
+  type TransportStreamRequest,
 } from "../../runtime/index.js";
-import { defaultMemoryNetwork, type MemoryNetwork } from "./server.js";
+import { defaultMemoryNetwork, type MemoryNetwork, type MemoryServerTransport } from "./server.js";
+import { MEMORY_STREAM_WINDOW, MemoryStreamCall } from "./stream.js";
 
 /** Options of the in-process client transport. */
 export interface MemoryClientOptions {
   /** The server to call when load balancing picked no endpoint (`memory://<name>`). */
   address?: string;
   network?: MemoryNetwork;
+  /** Streaming: how many messages each side may have in flight before the other takes one. Default 16. */
+  streamWindow?: number;
 }
 
 let serial = 0;
@@ -29,20 +34,23 @@ let serial = 0;
  * its MemoryNetwork and passes the call as a real transport would: the request encoded with the
  * method's codec, headers copied (keys kept exactly as given: case is preserved, as on
  * TTHeader), the deadline forwarded, and the response decoded from the bytes the server's reply
- * encodes. Cancelling the call's signal aborts the server side of the call.
+ * encodes. Cancelling the call's signal aborts the server side of the call. Streams have
+ * credit-based flow control in both directions (MemoryStreamCall).
  */
 export class MemoryClientTransport implements ClientTransport {
   /** How this client appears to servers (`IncomingCall.peer`). */
   readonly peer = `memory://client-${++serial}`;
   private readonly network: MemoryNetwork;
   private readonly inflight = new Set<Cancellation>();
+  private readonly streams = new Set<MemoryStreamCall>();
   private closed = false;
 
   constructor(private readonly options: MemoryClientOptions = {}) {
     this.network = options.network ?? defaultMemoryNetwork;
   }
 
-  async unary(req: TransportRequest): Promise<TransportResponse> {
+  /** The server a call goes to; throws UNAVAILABLE `notSent` when there is none. */
+  private target(req: TransportStreamRequest): MemoryServerTransport {
     const address = req.endpoint?.address ?? this.options.address;
     if (this.closed) throw new RpcError(Code.UNAVAILABLE, "the memory client transport is closed", { notSent: true });
     if (address === undefined) {
@@ -52,6 +60,11 @@ export class MemoryClientTransport implements ClientTransport {
     }
     const server = this.network.lookup(address);
     if (server === undefined) throw new RpcError(Code.UNAVAILABLE, `no memory server listening at ${address}`, { notSent: true });
+    return server;
+  }
+
+  async unary(req: TransportRequest): Promise<TransportResponse> {
+    const server = this.target(req);
     if (req.signal.aborted) throw abortError(req.signal);
     let payload: Uint8Array;
     try {
@@ -92,11 +105,31 @@ export class MemoryClientTransport implements ClientTransport {
     }
   }
 
-  /** Fails the calls in flight with UNAVAILABLE and refuses new ones. */
+  stream(req: TransportStreamRequest): ClientStream {
+    const call = new MemoryStreamCall(req, this.peer, this.options.streamWindow ?? MEMORY_STREAM_WINDOW);
+    let server: MemoryServerTransport;
+    try {
+      server = this.target(req);
+      if (req.signal.aborted) throw abortError(req.signal);
+    } catch (e) {
+      const err = RpcError.from(e);
+      call.fail(err.notSent ? err : new RpcError(err.code, err.message, { notSent: true, cause: e }));
+      return call.client;
+    }
+    this.streams.add(call);
+    void call.done.then(() => this.streams.delete(call));
+    server.serveStream(call);
+    return call.client;
+  }
+
+  /** Fails the calls and streams in flight with UNAVAILABLE and refuses new ones. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const c of this.inflight) c.abort(new RpcError(Code.UNAVAILABLE, "the memory client transport was closed"));
+    const err = new RpcError(Code.UNAVAILABLE, "the memory client transport was closed");
+    for (const c of this.inflight) c.abort(err);
     this.inflight.clear();
+    for (const s of this.streams) s.fail(err);
+    this.streams.clear();
   }
 }
 

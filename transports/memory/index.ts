@@ -5,6 +5,7 @@
  * and examples exercise everything but a socket.
  */
 export { MemoryClientTransport, createMemoryClientTransport, type MemoryClientOptions } from "./client.js";
+export { MemoryStreamCall, MEMORY_STREAM_WINDOW } from "./stream.js";
 export {
   MemoryServerTransport,
   MemoryNetwork,

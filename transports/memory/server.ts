@@ -1,12 +1,15 @@
 import {
   Code,
   RpcError,
+  statusToHeaders,
   type Cancellation,
   type CallDispatcher,
   type IncomingCall,
   type OutgoingReply,
   type ServerTransport,
+  type StreamDispatcher,
 } from "../../runtime/index.js";
+import type { MemoryStreamCall } from "./stream.js";
 
 /** The URL scheme of in-process addresses: `memory://<name>`. */
 export const MEMORY_SCHEME = "memory://";
@@ -58,14 +61,16 @@ let serial = 0;
 
 /**
  * The server half of the in-process transport: listens on a name in a MemoryNetwork and hands
- * calls from MemoryClientTransports to the dispatcher, with their payload as encoded bytes.
- * Graceful close stops accepting (new calls fail UNAVAILABLE, `notSent`), waits up to `graceMs`
- * for calls in flight, then aborts what is left and fails it with UNAVAILABLE.
+ * calls from MemoryClientTransports to the dispatcher, with their payload as encoded bytes, and
+ * streams to the stream dispatcher. Graceful close stops accepting (new calls fail UNAVAILABLE,
+ * `notSent`), waits up to `graceMs` for calls and streams in flight, then aborts what is left and
+ * fails it with UNAVAILABLE.
  */
 export class MemoryServerTransport implements ServerTransport {
   readonly name: string;
   private readonly network: MemoryNetwork;
   private dispatch: CallDispatcher | undefined;
+  private streams: StreamDispatcher | undefined;
   private closing = false;
   private readonly inflight = new Set<InFlight>();
 
@@ -79,11 +84,45 @@ export class MemoryServerTransport implements ServerTransport {
     return MEMORY_SCHEME + this.name;
   }
 
-  async listen(dispatch: CallDispatcher): Promise<{ address: string }> {
+  async listen(dispatch: CallDispatcher, streams?: StreamDispatcher): Promise<{ address: string }> {
     this.network.bind(this.name, this);
     this.dispatch = dispatch;
+    this.streams = streams;
     this.closing = false;
     return { address: this.address };
+  }
+
+  /**
+   * Serves one streaming call (what a MemoryClientTransport calls): hands its server end to the
+   * stream dispatcher and ends the call with the trailers it resolves with. A closing server
+   * refuses it with UNAVAILABLE (`notSent`); a forced close fails it with UNAVAILABLE.
+   */
+  serveStream(call: MemoryStreamCall): void {
+    const streams = this.streams;
+    if (this.dispatch === undefined || this.closing) {
+      call.fail(new RpcError(Code.UNAVAILABLE, `${this.address} is not accepting calls (closed or closing)`, { notSent: true }));
+      return;
+    }
+    if (streams === undefined) {
+      call.finish(statusToHeaders(new RpcError(Code.UNIMPLEMENTED, `${this.address} does not serve streams`), {}));
+      return;
+    }
+    let result: Promise<Record<string, string>>;
+    try {
+      result = streams(call.server);
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    const entry: InFlight = {
+      done: call.done,
+      cut: (reason) => call.fail(reason),
+    };
+    this.inflight.add(entry);
+    void call.done.then(() => this.inflight.delete(entry));
+    result.then(
+      (trailers) => call.finish(trailers),
+      () => call.finish(statusToHeaders(new RpcError(Code.INTERNAL, "internal error"), {})),
+    );
   }
 
   /**
@@ -121,6 +160,7 @@ export class MemoryServerTransport implements ServerTransport {
     for (const c of this.inflight) c.cut(new RpcError(Code.UNAVAILABLE, `${this.address} closed before answering`));
     this.inflight.clear();
     this.dispatch = undefined;
+    this.streams = undefined;
   }
 }
 

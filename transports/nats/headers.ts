@@ -59,6 +59,7 @@ class EncodedHeaders extends MsgHdrsImpl {
  * header name has nothing to encode: its first character is encoded anyway).
  */
 function escapeKey(key: string): string {
+  if (key === "") return "%"; // not a valid percent-encoding of anything else
   const k = encodeURIComponent(key);
   return k === key ? `%${key.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}${key.slice(1)}` : k;
 }
@@ -177,7 +178,7 @@ export function decodeHeaders(msg: Msg): ReceivedHeaders {
       if (v === undefined) continue;
       delete headers[k];
       try {
-        headers[decodeURIComponent(k)] = decodeURIComponent(v);
+        headers[k === "%" ? "" : decodeURIComponent(k)] = decodeURIComponent(v);
       } catch {
         headers[k] = v; // not ours after all: keep it as it came
       }

@@ -9,11 +9,6 @@ import type { CallSignal, ClientStream, Headers, IncomingStream, TransportStream
 import type { Heartbeat, NatsLink, Route } from "./connection.js";
 import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, StreamFrame, type ReceivedHeaders } from "./headers.js";
 
-/** A data message waiting to be pulled: its payload and, on a client's first one, the response headers. */
-interface Inbound {
-  readonly payload: Uint8Array;
-}
-
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 /**
@@ -38,9 +33,10 @@ abstract class StreamEnd implements Route, Heartbeat {
   finished = false;
   protected credit = 0;
   private creditWaiters: (() => void)[] = [];
-  private readonly inbound: Inbound[] = [];
+  /** Payloads received and not yet pulled (at most the window). */
+  private readonly inbound: Uint8Array[] = [];
   private inboundHead = 0;
-  private puller: { resolve: (v: Inbound | undefined) => void; reject: (e: RpcError) => void } | undefined;
+  private puller: { resolve: (v: Uint8Array | undefined) => void; reject: (e: RpcError) => void } | undefined;
   private consumedSinceGrant = 0;
   private granted: number;
   private received = 0;
@@ -156,7 +152,7 @@ abstract class StreamEnd implements Route, Heartbeat {
       return;
     }
     this.onFirstData(rh);
-    const item: Inbound = { payload: msg.data };
+    const item = msg.data;
     const p = this.puller;
     if (p !== undefined) {
       this.puller = undefined;
@@ -181,7 +177,7 @@ abstract class StreamEnd implements Route, Heartbeat {
   }
 
   /** The next inbound payload, waiting for one; undefined once the peer ended; throws once failed. */
-  protected pull(): Promise<Inbound | undefined> {
+  protected pull(): Promise<Uint8Array | undefined> {
     if (this.inboundHead < this.inbound.length) {
       const item = this.inbound[this.inboundHead]!;
       this.inbound[this.inboundHead++] = undefined as never;
@@ -314,7 +310,7 @@ export class NatsClientStream extends StreamEnd implements ClientStream {
           const item = await this.pull();
           if (item === undefined) return DONE;
           try {
-            return { done: false, value: output.decode(item.payload) };
+            return { done: false, value: output.decode(item) };
           } catch (e) {
             const err = new RpcError(Code.INTERNAL, `cannot decode a stream response: ${(e as Error).message}`, { cause: e });
             this.fail(err, true);
@@ -466,7 +462,7 @@ export class NatsServerStream extends StreamEnd implements IncomingStream {
       [Symbol.asyncIterator]: () => ({
         next: async (): Promise<IteratorResult<Uint8Array>> => {
           const item = await this.pull();
-          return item === undefined ? DONE : { done: false, value: item.payload };
+          return item === undefined ? DONE : { done: false, value: item };
         },
       }),
     };

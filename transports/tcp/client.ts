@@ -5,17 +5,20 @@ import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import {
   HeaderKeys,
   type CallSignal,
+  type ClientStream,
   type ClientTransport,
   type Endpoint,
   type Headers,
   type TransportRequest,
   type TransportResponse,
+  type TransportStreamRequest,
 } from "../../runtime/rpc/transport.js";
 import { DEFAULT_CONNECTION, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
   FrameHead,
+  HeaderFlags,
   KitexErrorType,
   KitexMeta,
   MessageType,
@@ -33,6 +36,7 @@ import {
   type FrameLimits,
 } from "./framing.js";
 import { AddressPool, type PoolOptions } from "./pool.js";
+import { STREAM_INITIAL_WINDOW, TcpClientStream, type ClientStreamHost, type StreamTransport, type TcpStream } from "./stream.js";
 
 /** Options of {@link TcpClientTransport}. */
 export interface TcpClientOptions {
@@ -55,6 +59,11 @@ export interface TcpClientOptions {
   limits?: Partial<FrameLimits>;
   /** See ConnectionOptions.batching. Default "tick". */
   batching?: "tick" | "none";
+  /**
+   * Streams: how many response messages a stream may have in flight (sent by the server, not yet
+   * taken by the consumer); the server waits for credit past it. Default 32.
+   */
+  streamWindow?: number;
 }
 
 const STATUS = HeaderKeys.status;
@@ -98,10 +107,14 @@ class PendingCall implements DeadlineEntry {
   }
 }
 
-/** One multiplexed connection of the client: calls matched to responses by sequence id. */
-class ClientConnection implements ConnectionHandler {
+/**
+ * One multiplexed connection of the client: calls matched to responses by sequence id, streams
+ * to their frames by stream id (the same counter numbers both).
+ */
+class ClientConnection implements ConnectionHandler, ClientStreamHost {
   readonly fc: FrameConnection;
   readonly pending = new Map<number, PendingCall>();
+  readonly streams = new Map<number, TcpStream>();
   /** The server said it is going away (crrst): no new calls; closed once the last one is answered. */
   draining = false;
   private seq = 0;
@@ -124,10 +137,39 @@ class ClientConnection implements ConnectionHandler {
     return this.fc.congested;
   }
   get inflight(): number {
-    return this.pending.size;
+    return this.pending.size + this.streams.size;
   }
   get activity(): number {
     return this.fc.activity;
+  }
+  get limits(): FrameLimits {
+    return this.transport.limits;
+  }
+  get deadlines(): DeadlineQueue {
+    return this.transport.deadlines;
+  }
+  get streamWindow(): number {
+    return this.transport.streamWindow;
+  }
+
+  private nextSeq(): number {
+    let seq = ++this.seq;
+    if (seq > MAX_SEQ) seq = this.seq = 1;
+    return seq;
+  }
+
+  /** ClientStreamHost: registers a stream under a fresh id. */
+  open(stream: TcpStream): number {
+    const sid = this.nextSeq();
+    this.streams.set(sid, stream);
+    return sid;
+  }
+
+  /** ClientStreamHost: a stream is over. */
+  forget(stream: TcpStream): void {
+    if (this.streams.get(stream.sid) !== stream) return;
+    this.streams.delete(stream.sid);
+    if (this.draining && this.inflight === 0) this.close("drained after the server's shutdown notice");
   }
 
   /** Encodes the request into the connection's slab and registers it. */
@@ -135,8 +177,7 @@ class ClientConnection implements ConnectionHandler {
     const fc = this.fc;
     const w = fc.writer;
     const limits = this.transport.limits;
-    let seq = ++this.seq;
-    if (seq > MAX_SEQ) seq = this.seq = 1;
+    const seq = this.nextSeq();
     const deadline = req.deadline;
     let timeoutMs = -1;
     if (deadline !== undefined) {
@@ -186,12 +227,17 @@ class ClientConnection implements ConnectionHandler {
     this.pending.delete(p.seq);
     this.transport.deadlines.remove(p);
     p.signal.removeEventListener("abort", p);
-    if (this.draining && this.pending.size === 0) this.close("drained after the server's shutdown notice");
+    if (this.draining && this.inflight === 0) this.close("drained after the server's shutdown notice");
   }
 
   onFrame(buf: Buffer, start: number, end: number): void {
     const head = parseFrame(buf, start, end, this.transport.limits, this.head);
     if (head.reset && !this.draining) this.startDraining();
+    if ((head.flags & HeaderFlags.Streaming) !== 0) {
+      // A frame of a stream; one of a stream already over (or never ours) is dropped.
+      this.streams.get(head.seqId)?.onFrame(head, buf, end);
+      return;
+    }
     const p = this.pending.get(head.seqId);
     if (p === undefined) return; // a control frame (seq 0), or the answer to a call given up on
     const meta = parseKitexMeta(buf, head.payloadStart, end, this.meta);
@@ -215,7 +261,7 @@ class ClientConnection implements ConnectionHandler {
   private startDraining(): void {
     this.draining = true;
     this.pool.release(this, false);
-    if (this.pending.size === 0) this.close("the server is shutting down");
+    if (this.inflight === 0) this.close("the server is shutting down");
   }
 
   onClose(error: Error | undefined): void {
@@ -227,6 +273,9 @@ class ClientConnection implements ConnectionHandler {
         new RpcError(Code.UNAVAILABLE, `connection to ${this.pool.address} lost: ${reason}`, { cause: error, notSent: !p.sent }),
       );
     }
+    const lost = new RpcError(Code.UNAVAILABLE, `connection to ${this.pool.address} lost: ${reason}`, { cause: error });
+    for (const s of [...this.streams.values()]) s.lost(lost);
+    this.streams.clear();
   }
 
   close(reason: string): void {
@@ -278,11 +327,14 @@ function responseError(headers: Headers, buf: Buffer, start: number, end: number
 
 /**
  * The client half of Meridian's TCP transport: TTHeader frames over pooled, multiplexed
- * connections (see docs/tcp.md for the wire format and behaviour).
+ * connections, unary calls and streams side by side (see docs/tcp.md for the wire format and
+ * behaviour).
  */
-export class TcpClientTransport implements ClientTransport {
+export class TcpClientTransport implements ClientTransport, StreamTransport {
   readonly limits: FrameLimits;
   readonly connection: ConnectionOptions;
+  /** Receive window of each stream, in messages. */
+  readonly streamWindow: number;
   /** Deadlines of every call in flight, on one timer. */
   readonly deadlines = new DeadlineQueue();
   private readonly pools = new Map<string, AddressPool<ClientConnection>>();
@@ -308,6 +360,7 @@ export class TcpClientTransport implements ClientTransport {
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
     };
     this.defaultAddress = options.address;
+    this.streamWindow = Math.max(1, options.streamWindow ?? STREAM_INITIAL_WINDOW);
     const idle = this.poolOptions.idleTimeoutMs;
     if (idle > 0) {
       this.sweeper = setInterval(() => this.sweep(), Math.max(5, Math.floor(idle / 4)));
@@ -334,6 +387,29 @@ export class TcpClientTransport implements ClientTransport {
       if (req.signal.aborted) throw new RpcError(Code.CANCELLED, "call cancelled before it was sent", { notSent: true });
       return c.call(req);
     });
+  }
+
+  /**
+   * Opens a stream: on a connection of the pool (connecting if needed), multiplexed with unary
+   * calls and other streams, with per-stream credit-based flow control (docs/tcp.md, "Streams").
+   */
+  stream(req: TransportStreamRequest): ClientStream {
+    return new TcpClientStream(this, req);
+  }
+
+  /** StreamTransport: a connection for a new stream. */
+  connectionFor(req: TransportStreamRequest): Promise<ClientConnection> {
+    let pool: AddressPool<ClientConnection>;
+    let conn: ClientConnection | undefined;
+    try {
+      pool = this.pool(req.endpoint);
+      conn = pool.pick();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (conn !== undefined) return Promise.resolve(conn);
+    const wait = req.deadline === undefined ? Infinity : req.deadline - Date.now();
+    return pool.acquire(wait);
   }
 
   async warmUp(endpoints: readonly Endpoint[]): Promise<void> {

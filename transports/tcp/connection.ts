@@ -83,6 +83,7 @@ export class FrameConnection {
   flushScheduled = false;
   private outstanding = 0;
   private socketWritable = true;
+  private drainWaiters: (() => void)[] = [];
   private overLimit = false;
   private readonly splitter: FrameSplitter;
   private closeError: Error | undefined;
@@ -172,10 +173,24 @@ export class FrameConnection {
     this.checkDrained();
   }
 
+  /**
+   * Resolves once the write queue is back under `maxQueuedBytes` (or the connection closed):
+   * what a stream's sender waits for, so that streams cannot queue past the limit either.
+   */
+  drained(): Promise<void> {
+    if (!this.congested || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
   private checkDrained(): void {
     if (this.overLimit && !this.congested) {
       this.overLimit = false;
       this.handler.onDrain?.();
+    }
+    if (this.drainWaiters.length > 0 && (!this.congested || this.closed)) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
     }
   }
 
@@ -218,5 +233,6 @@ export class FrameConnection {
     if (this.closed) return;
     this.closed = true;
     this.handler.onClose(this.closeError);
+    this.checkDrained();
   }
 }

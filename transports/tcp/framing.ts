@@ -36,11 +36,42 @@ export const MAX_HEADER_INFO_SIZE = 65536;
 /** The upper 16 bits of a Kitex protobuf payload's first word (ProtobufV1Magic). */
 export const KITEX_PROTOBUF_MAGIC = 0x9001;
 
-/** Payload protocols a TTHeader frame can carry (Kitex ProtocolID). Meridian speaks ProtobufKitex. */
+/**
+ * Payload protocols a TTHeader frame can carry (Kitex ProtocolID). Meridian speaks ProtobufKitex
+ * on unary frames and ProtobufStruct (TTHeader Streaming: the bare protobuf message, no Kitex
+ * payload header) on streaming frames.
+ */
 export const ProtocolId = {
   ThriftBinary: 0x00,
   ThriftCompact: 0x02,
   ProtobufKitex: 0x03,
+  ThriftStruct: 0x10,
+  ProtobufStruct: 0x11,
+} as const;
+
+/** Bits of the FLAGS field (gopkg ttheader HeaderFlags). */
+export const HeaderFlags = {
+  /** A TTHeader Streaming frame: the sequence id is a stream id, the frame type is int key 27. */
+  Streaming: 0x0002,
+} as const;
+
+/**
+ * Frame types of TTHeader Streaming (int key FrameType, as a decimal string), as Kitex's ttstream
+ * numbers them, plus Meridian's window update (6) for credit-based flow control.
+ */
+export const StreamFrameType = {
+  /** Kitex's meta frame: accepted and ignored. */
+  Meta: 1,
+  /** Opens a stream (client to server: headers, service, method, timeout) or carries response headers. */
+  Header: 2,
+  /** One message. */
+  Data: 3,
+  /** Ends one side: client to server a half-close; server to client the end of the call, with its status. */
+  Trailer: 4,
+  /** Cancels the stream, either way, with the status that says why. */
+  Rst: 5,
+  /** Meridian: the sender of this frame grants its peer `mrd-credit` more data frames. */
+  Window: 6,
 } as const;
 
 /** Ids of the TTHeader info blocks (Kitex InfoIDType). */
@@ -80,6 +111,11 @@ export const IntKey = {
   HTTPContentType: 23,
   RawRingHashKey: 24,
   LBType: 25,
+  ClusterShardID: 26,
+  /** TTHeader Streaming: the frame type (StreamFrameType), as a decimal string. */
+  FrameType: 27,
+  /** TTHeader Streaming: the whole stream's timeout in milliseconds, as a decimal string. */
+  StreamTimeout: 28,
 } as const;
 
 /** Kitex's string keys that the transport itself reads and writes. */
@@ -88,6 +124,8 @@ export const StrKey = {
   service: "isn",
   /** HeaderConnectionReadyToReset: the server is going away; move to another connection. */
   reset: "crrst",
+  /** Meridian, on window frames: how many more data frames the peer may send on the stream. */
+  credit: "mrd-credit",
 } as const;
 
 /** Message types of the Kitex payload header (remote.MessageType). */
@@ -306,6 +344,33 @@ export function writeTimeoutInfo(w: Writer, timeoutMs: number): void {
 }
 
 /**
+ * Writes the int key/value block of a streaming frame: its FrameType, and on a stream's opening
+ * header frame the method (ToMethod) and the stream's timeout (StreamTimeout, when > 0). Returns
+ * the number of pairs.
+ */
+export function writeStreamInfo(w: Writer, frameType: number, method?: string, timeoutMs = 0): number {
+  const count = method === undefined ? 1 : timeoutMs > 0 ? 3 : 2;
+  w.ensure(3);
+  w.buf[w.pos] = InfoId.IntKeyValue;
+  putU16(w.buf, w.pos + 1, count);
+  w.pos += 3;
+  const pair = (key: number, value: string): void => {
+    w.ensure(2);
+    putU16(w.buf, w.pos, key);
+    w.pos += 2;
+    putString16(w, value);
+  };
+  pair(IntKey.FrameType, FRAME_TYPE_STRINGS[frameType] ?? String(frameType));
+  if (method !== undefined) {
+    pair(IntKey.ToMethod, method);
+    if (timeoutMs > 0) pair(IntKey.StreamTimeout, String(timeoutMs));
+  }
+  return count;
+}
+
+const FRAME_TYPE_STRINGS = ["0", "1", "2", "3", "4", "5", "6"];
+
+/**
  * Ends the header info begun by `beginFrame`: pads it with zeros to a multiple of 4 bytes and
  * patches HEADER SIZE. `headerCount` is checked against the limits here, so a frame that breaks
  * them fails before it is sent.
@@ -367,8 +432,10 @@ export class FrameHead {
   service = "";
   /** The `crrst` string key was present: the peer is shutting down. */
   reset = false;
-  /** RPCTimeout in ms, or -1 when absent or not a number. */
+  /** RPCTimeout (or, on a streaming frame, StreamTimeout) in ms, or -1 when absent or not a number. */
   timeoutMs = -1;
+  /** The FrameType int key of a streaming frame (StreamFrameType), or 0 when absent. */
+  frameType = 0;
   /** Offset of the payload in the parsed bytes. */
   payloadStart = 0;
   /** End of the frame in the parsed bytes. */
@@ -437,8 +504,14 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
   }
   const infoEnd = infoStart + infoSize;
   out.protocolId = buf[infoStart]!;
-  if (out.protocolId !== ProtocolId.ProtobufKitex) {
-    throw new FrameError("UNSUPPORTED_PROTOCOL", `protocol id ${out.protocolId} is not Kitex protobuf (3): Meridian speaks protobuf only`);
+  const streaming = (out.flags & HeaderFlags.Streaming) !== 0;
+  if (out.protocolId !== (streaming ? ProtocolId.ProtobufStruct : ProtocolId.ProtobufKitex)) {
+    throw new FrameError(
+      "UNSUPPORTED_PROTOCOL",
+      streaming
+        ? `protocol id ${out.protocolId} of a streaming frame is not protobuf struct (0x11): Meridian streams protobuf only`
+        : `protocol id ${out.protocolId} is not Kitex protobuf (3): Meridian speaks protobuf only`,
+    );
   }
   const transforms = buf[infoStart + 1]!;
   if (transforms !== 0) {
@@ -451,6 +524,7 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
   out.service = "";
   out.reset = false;
   out.timeoutMs = -1;
+  out.frameType = 0;
   while (p < infoEnd) {
     const id = buf[p++]!;
     if (id === InfoId.Padding) continue;
@@ -487,9 +561,11 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
           if (p > infoEnd) throw truncatedInfo(id);
           const value = readString(buf, vs, vs + vl);
           (intInfo ??= {})[key] = value;
-          if (key === IntKey.RPCTimeout) {
+          if (key === IntKey.RPCTimeout || key === IntKey.StreamTimeout) {
             const ms = Number(value);
             if (Number.isFinite(ms) && ms >= 0) out.timeoutMs = ms;
+          } else if (key === IntKey.FrameType) {
+            out.frameType = Number(value) | 0;
           }
         }
       }

@@ -1,17 +1,21 @@
 /**
  * Meridian's TCP transport: Kitex's TTHeader framing with a Kitex protobuf payload, many calls in
- * flight per connection, pooled connections per address. See docs/tcp.md.
+ * flight per connection, pooled connections per address, and streams (TTHeader Streaming frames
+ * with per-stream flow control) on the same connections. See docs/tcp.md.
  */
 export { TcpClientTransport, type TcpClientOptions } from "./client.js";
 export { TcpServerTransport, type TcpServerOptions } from "./server.js";
 export {
   DEFAULT_FRAME_LIMITS,
   FrameError,
+  HeaderFlags,
   InfoId,
   IntKey,
   MessageType,
   ProtocolId,
   StrKey,
+  StreamFrameType,
   type FrameErrorCode,
   type FrameLimits,
 } from "./framing.js";
+export { STREAM_INITIAL_WINDOW, TcpClientStream, TcpServerStream } from "./stream.js";

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
+import { statusToHeaders } from "../../runtime/rpc/status.js";
 import {
   HeaderKeys,
   type CallDispatcher,
@@ -9,12 +10,15 @@ import {
   type IncomingCall,
   type OutgoingReply,
   type ServerTransport,
+  type StreamDispatcher,
 } from "../../runtime/rpc/transport.js";
 import { DEFAULT_CONNECTION, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
   FrameHead,
+  HeaderFlags,
+  IntKey,
   KitexErrorType,
   KitexMeta,
   MessageType,
@@ -25,11 +29,13 @@ import {
   frameLimits,
   parseFrame,
   parseKitexMeta,
+  StreamFrameType,
   writeErrorProto,
   writeKitexMeta,
   writeStringInfo,
   type FrameLimits,
 } from "./framing.js";
+import { STREAM_INITIAL_WINDOW, TcpServerStream, type StreamHost, type TcpStream } from "./stream.js";
 
 /** Options of {@link TcpServerTransport}. */
 export interface TcpServerOptions {
@@ -52,6 +58,11 @@ export interface TcpServerOptions {
   drainQuietMs?: number;
   /** See ConnectionOptions.batching. Default "tick". */
   batching?: "tick" | "none";
+  /**
+   * Streams: how many request messages a stream may have in flight (sent by the client, not yet
+   * taken by the handler); the client waits for credit past it. Default 32.
+   */
+  streamWindow?: number;
 }
 
 const STATUS = HeaderKeys.status;
@@ -112,10 +123,11 @@ class ServerCall implements IncomingCall, DeadlineEntry {
   }
 }
 
-/** One client connection of the server. */
-class ServerConnection implements ConnectionHandler {
+/** One client connection of the server: unary calls and streams, multiplexed. */
+class ServerConnection implements ConnectionHandler, StreamHost {
   readonly fc: FrameConnection;
   readonly calls = new Set<ServerCall>();
+  readonly streams = new Map<number, TcpServerStream>();
   private readonly head = new FrameHead();
   private readonly meta = new KitexMeta();
   private quietTimer: NodeJS.Timeout | undefined;
@@ -124,6 +136,7 @@ class ServerConnection implements ConnectionHandler {
     socket: Socket,
     private readonly server: TcpServerTransport,
     private readonly dispatch: CallDispatcher,
+    private readonly dispatchStream: StreamDispatcher | undefined,
   ) {
     this.fc = new FrameConnection(socket, server.connection, this);
   }
@@ -131,9 +144,33 @@ class ServerConnection implements ConnectionHandler {
   get deadlines(): DeadlineQueue {
     return this.server.deadlines;
   }
+  get limits(): FrameLimits {
+    return this.server.limits;
+  }
+  get streamWindow(): number {
+    return this.server.streamWindow;
+  }
+  get draining(): boolean {
+    return this.server.draining;
+  }
+  /** Calls and streams in flight. */
+  get busy(): number {
+    return this.calls.size + this.streams.size;
+  }
+
+  /** StreamHost: a stream is over. */
+  forget(stream: TcpStream): void {
+    if (this.streams.get(stream.sid) !== stream) return;
+    this.streams.delete(stream.sid);
+    if (this.server.draining && this.busy === 0) this.armQuiet();
+  }
 
   onFrame(buf: Buffer, start: number, end: number): void {
     const head = parseFrame(buf, start, end, this.server.limits, this.head);
+    if ((head.flags & HeaderFlags.Streaming) !== 0) {
+      this.onStreamFrame(head, buf, end);
+      return;
+    }
     const meta = parseKitexMeta(buf, head.payloadStart, end, this.meta);
     const type = meta.messageType;
     if (type !== MessageType.Call && type !== MessageType.Oneway) {
@@ -165,6 +202,39 @@ class ServerConnection implements ConnectionHandler {
     );
   }
 
+  /**
+   * A streaming frame: for a stream in flight, or a header frame opening a new one, which goes to
+   * the stream dispatcher; its trailers end it. Frames of streams already over are dropped.
+   */
+  private onStreamFrame(head: FrameHead, buf: Buffer, end: number): void {
+    const known = this.streams.get(head.seqId);
+    if (known !== undefined) {
+      known.onFrame(head, buf, end);
+      return;
+    }
+    if (head.frameType !== StreamFrameType.Header) return;
+    if (this.quietTimer !== undefined) this.clearQuiet();
+    const method = head.intInfo?.[IntKey.ToMethod] ?? "";
+    const deadline = head.timeoutMs > 0 ? Date.now() + head.timeoutMs : undefined;
+    const stream = new TcpServerStream(this, head.seqId, head.service, method, head.headers, deadline, this.fc.peer);
+    this.streams.set(head.seqId, stream);
+    const dispatch = this.dispatchStream;
+    if (dispatch === undefined) {
+      stream.end(statusToHeaders(new RpcError(Code.UNIMPLEMENTED, `this server does not serve streams (${head.service}/${method})`), {}));
+      return;
+    }
+    let result: Promise<Headers>;
+    try {
+      result = dispatch(stream);
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then(
+      (trailers) => stream.end(trailers),
+      (e: unknown) => stream.end(errorReply(e).headers),
+    );
+  }
+
   /** Encodes the reply straight into the connection's slab. */
   private reply(call: ServerCall, reply: OutgoingReply): void {
     call.done();
@@ -187,7 +257,7 @@ class ServerConnection implements ConnectionHandler {
       }
       fc.frameWritten();
     }
-    if (this.server.draining && this.calls.size === 0) this.armQuiet();
+    if (this.server.draining && this.busy === 0) this.armQuiet();
   }
 
   private encodeReply(call: ServerCall, reply: OutgoingReply, mark: number, limits: FrameLimits): void {
@@ -218,14 +288,14 @@ class ServerConnection implements ConnectionHandler {
     writeKitexMeta(w, MessageType.Reply, "", 0);
     endFrame(w, mark, this.server.limits);
     this.fc.frameWritten();
-    if (this.calls.size === 0) this.armQuiet();
+    if (this.busy === 0) this.armQuiet();
   }
 
   private armQuiet(): void {
     if (this.quietTimer !== undefined || this.fc.closed) return;
     this.quietTimer = setTimeout(() => {
       this.quietTimer = undefined;
-      if (this.calls.size === 0) this.fc.end();
+      if (this.busy === 0) this.fc.end();
     }, this.server.drainQuietMs);
   }
 
@@ -249,6 +319,8 @@ class ServerConnection implements ConnectionHandler {
     });
     for (const call of this.calls) call.abort(reason);
     this.calls.clear();
+    for (const stream of [...this.streams.values()]) stream.lost(reason);
+    this.streams.clear();
     this.server.forget(this);
   }
 }
@@ -261,10 +333,13 @@ function errorReply(e: unknown): OutgoingReply {
 
 /**
  * The server half of Meridian's TCP transport: accepts connections, splits TTHeader frames,
- * hands each call to the dispatcher and writes replies on the same connection, in any order.
+ * hands each call to the dispatcher and writes replies on the same connection, in any order;
+ * streams go to the stream dispatcher (docs/tcp.md, "Streams").
  */
 export class TcpServerTransport implements ServerTransport {
   readonly limits: FrameLimits;
+  /** Receive window of each stream, in messages. */
+  readonly streamWindow: number;
   readonly connection: ConnectionOptions;
   readonly deadlines = new DeadlineQueue();
   readonly drainQuietMs: number;
@@ -286,6 +361,7 @@ export class TcpServerTransport implements ServerTransport {
       batching: options.batching ?? DEFAULT_CONNECTION.batching,
     };
     this.drainQuietMs = options.drainQuietMs ?? 100;
+    this.streamWindow = Math.max(1, options.streamWindow ?? STREAM_INITIAL_WINDOW);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
   }
 
@@ -294,14 +370,14 @@ export class TcpServerTransport implements ServerTransport {
     return this.conns.size;
   }
 
-  listen(dispatch: CallDispatcher): Promise<{ address: string }> {
+  listen(dispatch: CallDispatcher, streams?: StreamDispatcher): Promise<{ address: string }> {
     if (this.server !== undefined) return Promise.reject(new Error("TcpServerTransport.listen() called twice"));
     const server = createServer((socket) => {
       if (this.draining) {
         socket.destroy();
         return;
       }
-      this.conns.add(new ServerConnection(socket, this, dispatch));
+      this.conns.add(new ServerConnection(socket, this, dispatch, streams));
     });
     this.server = server;
     if (this.idleTimeoutMs > 0) {
@@ -310,7 +386,7 @@ export class TcpServerTransport implements ServerTransport {
         const now = Date.now();
         for (const c of this.conns) {
           const s = seen.get(c);
-          if (s === undefined || s.activity !== c.fc.activity || c.calls.size > 0) seen.set(c, { activity: c.fc.activity, since: now });
+          if (s === undefined || s.activity !== c.fc.activity || c.busy > 0) seen.set(c, { activity: c.fc.activity, since: now });
           else if (now - s.since >= this.idleTimeoutMs) c.fc.end();
         }
         for (const c of seen.keys()) if (!this.conns.has(c)) seen.delete(c);
@@ -330,8 +406,9 @@ export class TcpServerTransport implements ServerTransport {
 
   /**
    * Graceful shutdown: stops accepting, sends every connection a shutdown notice (a `crrst`
-   * control frame; every later reply carries `crrst` too), lets calls in flight finish, closes
-   * connections as they drain, and after `graceMs` closes whatever is left (aborting the calls).
+   * control frame; every later reply, stream header and trailer carries `crrst` too), lets calls
+   * and streams in flight finish, closes connections as they drain, and after `graceMs` closes
+   * whatever is left (aborting the calls and streams).
    */
   close(graceMs: number): Promise<void> {
     this.closing ??= this.shutdown(graceMs);

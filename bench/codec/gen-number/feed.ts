@@ -83,6 +83,7 @@ function readPing(r: Reader, depth: number, into?: Ping, endTag = 0): Ping {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("bench.Ping", pingFieldName(tag >>> 3));
@@ -222,6 +223,7 @@ function readUser(r: Reader, depth: number, into?: User, endTag = 0): User {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("bench.User", userFieldName(tag >>> 3, m));
@@ -473,6 +475,7 @@ function readVideo(r: Reader, depth: number, into?: Video, endTag = 0): Video {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("bench.Video", videoFieldName(tag >>> 3, m));
@@ -670,6 +673,7 @@ function readFeedResponse(r: Reader, depth: number, into?: FeedResponse, endTag 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("bench.FeedResponse", feedResponseFieldName(tag >>> 3, m));

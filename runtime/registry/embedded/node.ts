@@ -31,7 +31,8 @@ export class EmbeddedNode {
   private readonly writer: SnapshotWriter | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiryAt = Infinity;
-  private readonly waiters = new Set<{ prefix: string; wake: () => void }>();
+  /** Long polls waiting for a change, oldest first. */
+  private readonly waiters = new Set<{ prefix: string; session: string; wake: () => void }>();
   private closed = false;
   private readonly unsubscribe: () => void;
   private readonly now: () => number;
@@ -45,8 +46,14 @@ export class EmbeddedNode {
     this.unsubscribe = this.machine.subscribe((events) => {
       this.scheduleExpiry();
       if (events.length === 0) return;
+      // Only the oldest waiting poll of a session answers: the session's others stay parked, so
+      // one is still waiting while that answer travels back (see waitForChanges).
+      const woken = new Set<string>();
       for (const waiter of [...this.waiters]) {
-        if (events.some((e) => e.key.startsWith(waiter.prefix))) waiter.wake();
+        if (waiter.session !== "" && woken.has(waiter.session)) continue;
+        if (!events.some((e) => e.key.startsWith(waiter.prefix))) continue;
+        if (waiter.session !== "") woken.add(waiter.session);
+        waiter.wake();
       }
     });
   }
@@ -99,14 +106,19 @@ export class EmbeddedNode {
   /**
    * Long poll: the changes under `prefix` from `fromRevision`, waiting up to `waitMs` for the
    * first one. Resolves with an empty batch at the current revision when nothing happened.
+   *
+   * Polls with the same non-empty `session` are one watcher's: a change wakes only the oldest of
+   * them that is waiting, the others keep waiting for the next change (or their `waitMs`). A
+   * watcher keeping two polls here is never without one while an answer travels back to it; it
+   * must drop the events it already has, since a later answer starts from its poll's revision.
    */
-  async waitForChanges(prefix: string, fromRevision: number, waitMs: number, signal?: AbortSignal, limit?: number): Promise<WatchBatch> {
+  async waitForChanges(prefix: string, fromRevision: number, waitMs: number, signal?: AbortSignal, limit?: number, session = ""): Promise<WatchBatch> {
     this.checkOpen();
     const from = fromRevision === 0 ? this.machine.revision + 1 : fromRevision;
     let batch = this.machine.changes(prefix, from, limit);
     if (batch.events.length > 0 || waitMs <= 0) return batch;
     await new Promise<void>((resolve) => {
-      const waiter = { prefix, wake: () => done() };
+      const waiter = { prefix, session, wake: () => done() };
       const timer = setTimeout(() => done(), waitMs);
       const done = () => {
         clearTimeout(timer);

@@ -84,7 +84,7 @@ export function registryHandlers(node: EmbeddedNode): Handlers<typeof Registry> 
       const left = ctx.timeLeft();
       const wait = Math.min(req.waitMs, MAX_WAIT_MS, left === undefined ? MAX_WAIT_MS : Math.max(0, left - 200));
       try {
-        const batch = await node.waitForChanges(req.prefix, req.fromRevision, wait, ctx.signal, req.limit === 0 ? undefined : req.limit);
+        const batch = await node.waitForChanges(req.prefix, req.fromRevision, wait, ctx.signal, req.limit === 0 ? undefined : req.limit, req.session);
         return { events: batch.events.map(eventToWire), revision: batch.revision, compactRevision: 0 };
       } catch (e) {
         if (e instanceof CompactedError) return { events: [], revision: node.machine.revision, compactRevision: e.compactRevision };

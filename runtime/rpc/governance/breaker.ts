@@ -1,5 +1,6 @@
 import { BizError, Code, ConfigError, RpcError } from "../errors.js";
 import type { Middleware } from "../middleware.js";
+import { observeStream, streamsResponses } from "../streaming.js";
 
 /** Where a circuit breaker sits: per method of the service, or per instance (address). */
 export type BreakerScope = "service" | "instance";
@@ -191,7 +192,7 @@ export class CircuitBreaker {
  * Circuit breaking as middleware (client side). `service` scope keys a breaker by service and
  * method (`feed.FeedService/GetFeed`, like Kitex's service breaker); `instance` scope keys it by
  * the address load balancing picked, and passes calls without an endpoint through. An open
- * circuit rejects with CircuitOpenError.
+ * circuit rejects with CircuitOpenError. A streaming call counts with how its stream ended.
  */
 export function breakerMiddleware(scope: BreakerScope, options: BreakerOptions = {}): Middleware {
   const breakers = new Map<string, CircuitBreaker>();
@@ -204,6 +205,7 @@ export function breakerMiddleware(scope: BreakerScope, options: BreakerOptions =
     if (permit === undefined) throw new CircuitOpenError(key, scope);
     try {
       const res = await next(req);
+      if (streamsResponses(req.method)) return observeStream(res, req.ctx, (err) => breaker.release(permit, err));
       breaker.release(permit, undefined);
       return res;
     } catch (e) {

@@ -1,5 +1,6 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
 import type { Middleware } from "../middleware.js";
+import { observeStream, streamsResponses } from "../streaming.js";
 
 /** Options of the server-side limiter; each limit is off when unset. */
 export interface LimiterOptions {
@@ -43,7 +44,8 @@ export class TokenBucket {
 
 /**
  * The server-side limiter: refuses calls over the QPS rate or over the concurrency limit with
- * RESOURCE_EXHAUSTED, before the handler runs. One limiter per server, across its methods.
+ * RESOURCE_EXHAUSTED, before the handler runs. One limiter per server, across its methods. A
+ * streaming call holds its place in the concurrency limit until its stream ends.
  */
 export function limiterMiddleware(options: LimiterOptions): Middleware {
   const { qps, maxConcurrency } = options;
@@ -60,10 +62,14 @@ export function limiterMiddleware(options: LimiterOptions): Middleware {
       throw new RpcError(Code.RESOURCE_EXHAUSTED, `rate limit exceeded: more than ${qps} calls per second; retry later`);
     }
     active++;
+    let held = false;
     try {
-      return await next(req);
+      const res = await next(req);
+      if (!streamsResponses(req.method)) return res;
+      held = true;
+      return observeStream(res, req.ctx, () => active--);
     } finally {
-      active--;
+      if (!held) active--;
     }
   };
 }

@@ -3,6 +3,7 @@ import { sleep } from "../deadline.js";
 import type { MethodDescriptor } from "../descriptors.js";
 import { Code, ConfigError, RpcError } from "../errors.js";
 import type { Middleware, RpcResponse } from "../middleware.js";
+import { observeStream, requestsTaken, streamsResponses } from "../streaming.js";
 import { CircuitOpenError } from "./breaker.js";
 
 /** Failure retry: how many attempts, how long to back off between them. */
@@ -92,26 +93,36 @@ function adopt(call: CallContext, won: CallContext): void {
  * after an exponential, jittered backoff, up to `maxAttempts`, and only while the backoff ends
  * before the call's deadline (the retry budget). Each attempt runs in a forked context, so load
  * balancing picks again and the attempt may have its own timeout.
+ *
+ * Streaming calls: an attempt is retried only while it has delivered no response message (its
+ * `next` rejected) and, for client-streaming and bidi calls, took no request message from the
+ * caller (a stream cannot be replayed). `attemptTimeoutMs` does not apply to them (it would cut
+ * a healthy long stream); the call's deadline does. The attempt's context lives until its
+ * response stream ends.
  */
 export function retryMiddleware(policy: RetryPolicy = {}): Middleware {
   const p = resolveRetryPolicy(policy);
   return (next) => async (req) => {
     const call = req.ctx;
+    const streaming = req.method.kind !== "unary";
     const send = (ctx: CallContext): Promise<RpcResponse> => next({ ...req, ctx });
     for (let n = 1; ; n++) {
       const ctx = call.fork(n);
+      let keep = false;
       try {
-        const res = await attempt(send, ctx, p.attemptTimeoutMs);
+        const res = await attempt(send, ctx, streaming ? undefined : p.attemptTimeoutMs);
         adopt(call, ctx);
-        return res;
+        if (!streamsResponses(req.method)) return res;
+        keep = true;
+        return observeStream(res, ctx, () => ctx.dispose());
       } catch (e) {
         const err = RpcError.from(e);
-        if (n >= p.maxAttempts || !isRetrySafe(err, req.method, call)) throw err;
+        if (n >= p.maxAttempts || !isRetrySafe(err, req.method, call) || requestsTaken(req.message)) throw err;
         const delay = backoffDelay(n, p);
         if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
         await sleep(delay, call.cancellation);
       } finally {
-        ctx.dispose();
+        if (!keep) ctx.dispose();
       }
     }
   };
@@ -129,8 +140,9 @@ export interface BackupPolicy {
  * Backup request (client side, Kitex's BackupPolicy): when an attempt has not answered after
  * `delayMs`, another is sent (to an instance load balancing picks again); the first success wins
  * and the others are cancelled. An attempt that fails while others are out waits for them; the
- * call fails when every attempt sent has failed and none is due. Only for idempotent methods:
- * others pass through untouched, since a duplicate could apply a write twice.
+ * call fails when every attempt sent has failed and none is due. Only for idempotent unary
+ * methods: others pass through untouched, since a duplicate could apply a write twice, and a
+ * stream cannot be sent twice.
  */
 export function backupMiddleware(policy: BackupPolicy): Middleware {
   const maxAttempts = policy.maxAttempts ?? 2;
@@ -138,7 +150,7 @@ export function backupMiddleware(policy: BackupPolicy): Middleware {
     throw new ConfigError("INVALID_OPTION", "backup: delayMs must be >= 0 and maxAttempts >= 1");
   }
   return (next) => (req) => {
-    if (!isIdempotent(req.method)) return next(req);
+    if (!isIdempotent(req.method) || req.method.kind !== "unary") return next(req);
     const call = req.ctx;
     return new Promise<RpcResponse>((resolve, reject) => {
       const attempts: CallContext[] = [];

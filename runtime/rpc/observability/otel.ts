@@ -13,6 +13,7 @@ import {
 import { createContextKey } from "../context.js";
 import { Code, RpcError } from "../errors.js";
 import type { Middleware } from "../middleware.js";
+import { observeStream, streamsResponses } from "../streaming.js";
 import type { Headers } from "../transport.js";
 
 /** Options of the OpenTelemetry middleware. */
@@ -66,17 +67,22 @@ export function otelMiddleware(options: OtelOptions = {}): Middleware {
     const active = trace.setSpan(parent, span);
     if (server) ctx.values.set(otelContextKey, active);
     else propagation.inject(active, req.headers, headerSetter);
+    const end = (err: RpcError | undefined): void => {
+      span.setAttribute("rpc.meridian.status_code", err === undefined ? Code.OK : err.code);
+      if (err !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: `${err.codeName}: ${err.message}` });
+      span.end();
+    };
+    let res;
     try {
-      const res = await context.with(active, () => next(req));
-      span.setAttribute("rpc.meridian.status_code", Code.OK);
-      return res;
+      res = await context.with(active, () => next(req));
     } catch (e) {
       const err = RpcError.from(e);
-      span.setAttribute("rpc.meridian.status_code", err.code);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: `${err.codeName}: ${err.message}` });
+      end(err);
       throw err;
-    } finally {
-      span.end();
     }
+    // A streaming call's span lasts as long as its response stream.
+    if (streamsResponses(req.method)) return observeStream(res, ctx, end);
+    end(undefined);
+    return res;
   };
 }

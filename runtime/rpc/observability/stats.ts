@@ -1,6 +1,7 @@
 import type { CallContext, Side } from "../context.js";
 import { Code, RpcError } from "../errors.js";
 import type { Middleware } from "../middleware.js";
+import { observeStream, streamsResponses } from "../streaming.js";
 
 /** What a stats hook learns when a call ends. */
 export interface CallStats {
@@ -30,19 +31,17 @@ export interface StatsHook {
   finish(ctx: CallContext, stats: CallStats): void;
 }
 
-/** Calls `hooks` around every call, in the order given for start and for finish. */
+/**
+ * Calls `hooks` around every call, in the order given for start and for finish. A streaming
+ * call finishes when its response stream ends (its duration is the stream's).
+ */
 export function statsMiddleware(hooks: readonly StatsHook[]): Middleware {
   return (next) => async (req) => {
     const ctx = req.ctx;
     for (const h of hooks) h.start?.(ctx);
     const startTime = Date.now();
     const t0 = performance.now();
-    let error: RpcError | undefined;
-    try {
-      return await next(req);
-    } catch (e) {
-      throw (error = RpcError.from(e));
-    } finally {
+    const finish = (error: RpcError | undefined): void => {
       const stats: CallStats = {
         side: ctx.side,
         service: req.service.typeName,
@@ -54,6 +53,17 @@ export function statsMiddleware(hooks: readonly StatsHook[]): Middleware {
         error,
       };
       for (const h of hooks) h.finish(ctx, stats);
+    };
+    let res;
+    try {
+      res = await next(req);
+    } catch (e) {
+      const error = RpcError.from(e);
+      finish(error);
+      throw error;
     }
+    if (streamsResponses(req.method)) return observeStream(res, ctx, finish);
+    finish(undefined);
+    return res;
   };
 }

@@ -381,8 +381,8 @@ function readTicket(r: Reader, depth: number, into?: Ticket, endTag = 0): Ticket
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
-    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
     tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
     if (has !== 3) {
       if ((has & 1) === 0) r.missingRequired("id");
       if ((has & 2) === 0) r.missingRequired("title");
@@ -574,12 +574,14 @@ class TicketViewImpl extends MessageView implements TicketView {
   get contact(): { case: "email"; value: string } | { case: "phone"; value: PhoneView } | undefined {
     let no = 0;
     let at = -1;
+    let others = -1;
     for (const n of [19, 20]) {
       const p = this.$position(n);
       if (p > at) {
+        others = at;
         at = p;
         no = n;
-      }
+      } else if (p > others) others = p;
     }
     switch (no) {
       case 19: {
@@ -587,7 +589,7 @@ class TicketViewImpl extends MessageView implements TicketView {
         return { case: "email", value: r.stringLenient() };
       }
       case 20:
-        return { case: "phone", value: this.$message<PhoneView>(20, 162, Phone)! };
+        return { case: "phone", value: this.$message<PhoneView>(20, 162, Phone, others)! };
     }
     return undefined;
   }
@@ -685,6 +687,7 @@ function readTicket_Audit(r: Reader, depth: number, into?: Ticket_Audit, endTag 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("legacy.Ticket.Audit", ticket_AuditFieldName(tag >>> 3));
@@ -810,8 +813,8 @@ function readTicket_Comment(r: Reader, depth: number, into?: Ticket_Comment, end
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
-    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
     tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
     if (has !== 1) {
       if ((has & 1) === 0) r.missingRequired("text");
     }
@@ -940,8 +943,8 @@ function readPhone(r: Reader, depth: number, into?: Phone, endTag = 0): Phone {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
-    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
     tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
     if (has !== 1) {
       if ((has & 1) === 0) r.missingRequired("number");
     }
@@ -1379,6 +1382,7 @@ function readDefaults(r: Reader, depth: number, into?: Defaults, endTag = 0): De
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("legacy.Defaults", defaultsFieldName(tag >>> 3));
@@ -1594,6 +1598,7 @@ function readNested(r: Reader, depth: number, into?: Nested, endTag = 0): Nested
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("legacy.Nested", nestedFieldName(tag >>> 3));
@@ -1706,6 +1711,7 @@ function readNested_Outer(r: Reader, depth: number, into?: Nested_Outer, endTag 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("legacy.Nested.Outer", nested_OuterFieldName(tag >>> 3));
@@ -1823,6 +1829,7 @@ function readNested_Outer_Inner(r: Reader, depth: number, into?: Nested_Outer_In
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("legacy.Nested.Outer.Inner", nested_Outer_InnerFieldName(tag >>> 3, m));
@@ -1969,8 +1976,8 @@ function readEnvelope(r: Reader, depth: number, into?: Envelope, endTag = 0): En
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
-    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
     tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
     if (has !== 1) {
       if ((has & 1) === 0) r.missingRequired("sender");
     }

@@ -97,6 +97,7 @@ function readMoney(r: Reader, depth: number, into?: Money, endTag = 0): Money {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Money", moneyFieldName(tag >>> 3));
@@ -397,6 +398,7 @@ function readOrder(r: Reader, depth: number, into?: Order, endTag = 0): Order {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Order", orderFieldName(tag >>> 3, m));
@@ -491,12 +493,14 @@ class OrderViewImpl extends MessageView implements OrderView {
     | undefined {
     let no = 0;
     let at = -1;
+    let others = -1;
     for (const n of [7, 8, 9, 10]) {
       const p = this.$position(n);
       if (p > at) {
+        others = at;
         at = p;
         no = n;
-      }
+      } else if (p > others) others = p;
     }
     switch (no) {
       case 7: {
@@ -504,7 +508,7 @@ class OrderViewImpl extends MessageView implements OrderView {
         return { case: "voucherCode", value: r.string() };
       }
       case 8:
-        return { case: "card", value: this.$message<Order_CardView>(8, 66, Order_Card)! };
+        return { case: "card", value: this.$message<Order_CardView>(8, 66, Order_Card, others)! };
       case 9: {
         const r = this.$field(9, 72)!;
         return { case: "cashOnDelivery", value: r.bool() };
@@ -668,6 +672,7 @@ function readOrder_LineItem(r: Reader, depth: number, into?: Order_LineItem, end
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Order.LineItem", order_LineItemFieldName(tag >>> 3, m));
@@ -805,6 +810,7 @@ function readOrder_LineItem_Discount(r: Reader, depth: number, into?: Order_Line
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Order.LineItem.Discount", order_LineItem_DiscountFieldName(tag >>> 3));
@@ -929,6 +935,7 @@ function readOrder_Card(r: Reader, depth: number, into?: Order_Card, endTag = 0)
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Order.Card", order_CardFieldName(tag >>> 3));
@@ -1474,6 +1481,7 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Maps", mapsFieldName(tag >>> 3));
@@ -2022,6 +2030,7 @@ function readEnvelope(r: Reader, depth: number, into?: Envelope, endTag = 0): En
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Envelope", envelopeFieldName(tag >>> 3, m));
@@ -2080,12 +2089,14 @@ class EnvelopeViewImpl extends MessageView implements EnvelopeView {
     | undefined {
     let no = 0;
     let at = -1;
+    let others = -1;
     for (const n of [2, 3, 4, 5, 6, 7, 8, 9]) {
       const p = this.$position(n);
       if (p > at) {
+        others = at;
         at = p;
         no = n;
-      }
+      } else if (p > others) others = p;
     }
     switch (no) {
       case 2: {
@@ -2097,7 +2108,7 @@ class EnvelopeViewImpl extends MessageView implements EnvelopeView {
         return { case: "blob", value: r.bytes() };
       }
       case 4:
-        return { case: "forwarded", value: this.$message<EnvelopeView>(4, 34, Envelope)! };
+        return { case: "forwarded", value: this.$message<EnvelopeView>(4, 34, Envelope, others)! };
       case 5: {
         const r = this.$field(5, 40)!;
         return { case: "count", value: r.int64() };
@@ -2111,7 +2122,7 @@ class EnvelopeViewImpl extends MessageView implements EnvelopeView {
         return { case: "status", value: r.int32() };
       }
       case 8:
-        return { case: "point", value: this.$message<LatLngView>(8, 66, LatLng)! };
+        return { case: "point", value: this.$message<LatLngView>(8, 66, LatLng, others)! };
       case 9: {
         const r = this.$field(9, 73)!;
         return { case: "stamp", value: r.sfixed64() };
@@ -2284,6 +2295,7 @@ function readCategory(r: Reader, depth: number, into?: Category, endTag = 0): Ca
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Category", categoryFieldName(tag >>> 3, m));
@@ -2462,6 +2474,7 @@ function readExpr(r: Reader, depth: number, into?: Expr, endTag = 0): Expr {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Expr", exprFieldName(tag >>> 3));
@@ -2493,12 +2506,14 @@ class ExprViewImpl extends MessageView implements ExprView {
     | undefined {
     let no = 0;
     let at = -1;
+    let others = -1;
     for (const n of [1, 2, 3]) {
       const p = this.$position(n);
       if (p > at) {
+        others = at;
         at = p;
         no = n;
-      }
+      } else if (p > others) others = p;
     }
     switch (no) {
       case 1: {
@@ -2506,9 +2521,9 @@ class ExprViewImpl extends MessageView implements ExprView {
         return { case: "literal", value: r.sint64() };
       }
       case 2:
-        return { case: "binary", value: this.$message<BinaryOpView>(2, 18, BinaryOp)! };
+        return { case: "binary", value: this.$message<BinaryOpView>(2, 18, BinaryOp, others)! };
       case 3:
-        return { case: "negate", value: this.$message<ExprView>(3, 26, Expr)! };
+        return { case: "negate", value: this.$message<ExprView>(3, 26, Expr, others)! };
     }
     return undefined;
   }
@@ -2616,6 +2631,7 @@ function readBinaryOp(r: Reader, depth: number, into?: BinaryOp, endTag = 0): Bi
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.BinaryOp", binaryOpFieldName(tag >>> 3));
@@ -2780,6 +2796,7 @@ function readKeywords(r: Reader, depth: number, into?: Keywords, endTag = 0): Ke
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Keywords", keywordsFieldName(tag >>> 3));
@@ -2894,6 +2911,7 @@ function readAck(r: Reader, depth: number, into?: Ack, endTag = 0): Ack {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Ack", undefined);

@@ -232,6 +232,7 @@ function readScalars(r: Reader, depth: number, into?: Scalars, endTag = 0): Scal
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.Scalars", scalarsFieldName(tag >>> 3));
@@ -581,6 +582,7 @@ function readOptionalScalars(r: Reader, depth: number, into?: OptionalScalars, e
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.OptionalScalars", optionalScalarsFieldName(tag >>> 3));
@@ -1048,6 +1050,7 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.RepeatedScalars", repeatedScalarsFieldName(tag >>> 3, m));
@@ -1585,6 +1588,7 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.UnpackedScalars", unpackedScalarsFieldName(tag >>> 3, m));
@@ -1977,6 +1981,7 @@ function readJsNumbers(r: Reader, depth: number, into?: JsNumbers, endTag = 0): 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.JsNumbers", jsNumbersFieldName(tag >>> 3, m));
@@ -2272,6 +2277,7 @@ function readFieldNumbers(r: Reader, depth: number, into?: FieldNumbers, endTag 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.FieldNumbers", fieldNumbersFieldName(tag >>> 3, m));

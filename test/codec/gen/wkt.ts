@@ -425,6 +425,7 @@ function readAuditRecord(r: Reader, depth: number, into?: AuditRecord, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("conformance.AuditRecord", auditRecordFieldName(tag >>> 3, m));

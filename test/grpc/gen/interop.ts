@@ -134,6 +134,7 @@ function readRequest(r: Reader, depth: number, into?: Request, endTag = 0): Requ
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("grpctest.Request", requestFieldName(tag >>> 3));
@@ -313,6 +314,7 @@ function readReply(r: Reader, depth: number, into?: Reply, endTag = 0): Reply {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("grpctest.Reply", replyFieldName(tag >>> 3, m));

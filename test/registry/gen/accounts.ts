@@ -73,6 +73,7 @@ function readDepositRequest(r: Reader, depth: number, into?: DepositRequest, end
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.test.accounts.DepositRequest", depositRequestFieldName(tag >>> 3));
@@ -176,6 +177,7 @@ function readDepositResponse(r: Reader, depth: number, into?: DepositResponse, e
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.test.accounts.DepositResponse", depositResponseFieldName(tag >>> 3));
@@ -273,6 +275,7 @@ function readBalanceRequest(r: Reader, depth: number, into?: BalanceRequest, end
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.test.accounts.BalanceRequest", balanceRequestFieldName(tag >>> 3));
@@ -370,6 +373,7 @@ function readBalanceResponse(r: Reader, depth: number, into?: BalanceResponse, e
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.test.accounts.BalanceResponse", balanceResponseFieldName(tag >>> 3));

@@ -2,8 +2,8 @@
 /* eslint-disable */
 
 /**
- * Services of the RPC runtime tests (issue 3): one method per idempotency level, a streaming
- * method (unsupported until the streaming transports), and a second service.
+ * Services of the RPC runtime tests (issues 3 and 4): one method per idempotency level, a
+ * streaming method, a second service, and a service with one method of each streaming kind.
  *
  * @packageDocumentation
  */
@@ -88,6 +88,7 @@ function readEchoRequest(r: Reader, depth: number, into?: EchoRequest, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("rpctest.EchoRequest", echoRequestFieldName(tag >>> 3));
@@ -221,6 +222,7 @@ function readEchoReply(r: Reader, depth: number, into?: EchoReply, endTag = 0): 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("rpctest.EchoReply", echoReplyFieldName(tag >>> 3));
@@ -307,5 +309,39 @@ export const AdminService = {
   typeName: "rpctest.AdminService",
   methods: {
     status: { name: "Status", kind: "unary", input: EchoRequest, output: EchoReply, idempotency: "NO_SIDE_EFFECTS" },
+  },
+} as const satisfies ServiceDescriptor;
+
+/**
+ * One method of each streaming kind (issue 4), driven by the request fields: `delay_ms` paces
+ * the replies, `key` names a behaviour the test handlers implement.
+ */
+export const StreamService = {
+  typeName: "rpctest.StreamService",
+  methods: {
+    /** One request, a stream of replies numbered in EchoReply.count. */
+    ticks: {
+      name: "Ticks",
+      kind: "server_streaming",
+      input: EchoRequest,
+      output: EchoReply,
+      idempotency: "NO_SIDE_EFFECTS",
+    },
+    /** Many requests, one reply: their texts joined. */
+    collect: {
+      name: "Collect",
+      kind: "client_streaming",
+      input: EchoRequest,
+      output: EchoReply,
+      idempotency: "IDEMPOTENCY_UNKNOWN",
+    },
+    /** A reply per request. */
+    chat: {
+      name: "Chat",
+      kind: "bidi_streaming",
+      input: EchoRequest,
+      output: EchoReply,
+      idempotency: "IDEMPOTENCY_UNKNOWN",
+    },
   },
 } as const satisfies ServiceDescriptor;

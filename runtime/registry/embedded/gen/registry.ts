@@ -137,6 +137,7 @@ function readKeyValue(r: Reader, depth: number, into?: KeyValue, endTag = 0): Ke
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.KeyValue", keyValueFieldName(tag >>> 3));
@@ -270,6 +271,7 @@ function readGetRequest(r: Reader, depth: number, into?: GetRequest, endTag = 0)
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.GetRequest", getRequestFieldName(tag >>> 3));
@@ -386,6 +388,7 @@ function readGetResponse(r: Reader, depth: number, into?: GetResponse, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.GetResponse", getResponseFieldName(tag >>> 3));
@@ -488,6 +491,7 @@ function readListRequest(r: Reader, depth: number, into?: ListRequest, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.ListRequest", listRequestFieldName(tag >>> 3));
@@ -602,6 +606,7 @@ function readListResponse(r: Reader, depth: number, into?: ListResponse, endTag 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.ListResponse", listResponseFieldName(tag >>> 3, m));
@@ -757,6 +762,7 @@ function readCompareAndSetRequest(r: Reader, depth: number, into?: CompareAndSet
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.CompareAndSetRequest", compareAndSetRequestFieldName(tag >>> 3));
@@ -900,6 +906,7 @@ function readDeleteRequest(r: Reader, depth: number, into?: DeleteRequest, endTa
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.DeleteRequest", deleteRequestFieldName(tag >>> 3));
@@ -1045,6 +1052,7 @@ function readWriteResponse(r: Reader, depth: number, into?: WriteResponse, endTa
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.WriteResponse", writeResponseFieldName(tag >>> 3));
@@ -1159,6 +1167,7 @@ function readGrantLeaseRequest(r: Reader, depth: number, into?: GrantLeaseReques
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.GrantLeaseRequest", grantLeaseRequestFieldName(tag >>> 3));
@@ -1266,6 +1275,7 @@ function readGrantLeaseResponse(r: Reader, depth: number, into?: GrantLeaseRespo
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.GrantLeaseResponse", grantLeaseResponseFieldName(tag >>> 3));
@@ -1370,6 +1380,7 @@ function readKeepAliveRequest(r: Reader, depth: number, into?: KeepAliveRequest,
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.KeepAliveRequest", keepAliveRequestFieldName(tag >>> 3));
@@ -1467,6 +1478,7 @@ function readKeepAliveResponse(r: Reader, depth: number, into?: KeepAliveRespons
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.KeepAliveResponse", keepAliveResponseFieldName(tag >>> 3));
@@ -1564,6 +1576,7 @@ function readRevokeLeaseRequest(r: Reader, depth: number, into?: RevokeLeaseRequ
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.RevokeLeaseRequest", revokeLeaseRequestFieldName(tag >>> 3));
@@ -1647,6 +1660,7 @@ function readRevokeLeaseResponse(r: Reader, depth: number, into?: RevokeLeaseRes
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.RevokeLeaseResponse", undefined);
@@ -1733,6 +1747,7 @@ function readResolveWriteRequest(r: Reader, depth: number, into?: ResolveWriteRe
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.ResolveWriteRequest", resolveWriteRequestFieldName(tag >>> 3));
@@ -1840,6 +1855,7 @@ function readResolveWriteResponse(r: Reader, depth: number, into?: ResolveWriteR
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.ResolveWriteResponse", resolveWriteResponseFieldName(tag >>> 3));
@@ -1979,6 +1995,7 @@ function readEvent(r: Reader, depth: number, into?: Event, endTag = 0): Event {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.Event", eventFieldName(tag >>> 3));
@@ -2062,6 +2079,12 @@ export interface WatchRequest {
   waitMs: number;
   /** Upper bound on events returned (whole revisions); 0 for the server's default. */
   limit: number;
+  /**
+   * Polls of one watch share a session id ("" for none): a change wakes only the oldest poll of
+   * a session waiting at the server, so a client can keep a second poll waiting there while the
+   * answer to the first travels back, and no change waits a round trip for the next poll.
+   */
+  session: string;
   $unknown?: UnknownFields;
 }
 
@@ -2073,10 +2096,16 @@ export interface WatchRequestView {
   readonly waitMs: number;
   /** Upper bound on events returned (whole revisions); 0 for the server's default. */
   readonly limit: number;
+  /**
+   * Polls of one watch share a session id ("" for none): a change wakes only the oldest poll of
+   * a session waiting at the server, so a client can keep a second poll waiting there while the
+   * answer to the first travels back, and no change waits a round trip for the next poll.
+   */
+  readonly session: string;
 }
 
 function createWatchRequest(): WatchRequest {
-  return { prefix: "", fromRevision: 0, waitMs: 0, limit: 0 };
+  return { prefix: "", fromRevision: 0, waitMs: 0, limit: 0, session: "" };
 }
 
 function writeWatchRequest(m: WatchRequest, w: Writer): void {
@@ -2095,6 +2124,10 @@ function writeWatchRequest(m: WatchRequest, w: Writer): void {
   if (m.limit !== 0) {
     w.uint32(32);
     w.uint32(m.limit);
+  }
+  if (m.session !== "") {
+    w.uint32(42);
+    w.string(m.session);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
@@ -2121,6 +2154,9 @@ function readWatchRequest(r: Reader, depth: number, into?: WatchRequest, endTag 
         case 32:
           m.limit = r.uint32();
           break;
+        case 42:
+          m.session = r.string();
+          break;
         default:
           if (tag === endTag) return m;
           switch (tag >>> 3) {
@@ -2128,11 +2164,13 @@ function readWatchRequest(r: Reader, depth: number, into?: WatchRequest, endTag 
             case 2:
             case 3:
             case 4:
+            case 5:
               r.wrongWireType(tag, "the declared type");
           }
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.WatchRequest", watchRequestFieldName(tag >>> 3));
@@ -2151,13 +2189,15 @@ function watchRequestFieldName(no: number): string | undefined {
       return "waitMs";
     case 4:
       return "limit";
+    case 5:
+      return "session";
   }
   return undefined;
 }
 
 class WatchRequestViewImpl extends MessageView implements WatchRequestView {
   protected get $maxField(): number {
-    return 4;
+    return 5;
   }
   get prefix(): string {
     const r = this.$field(1, 10);
@@ -2174,6 +2214,10 @@ class WatchRequestViewImpl extends MessageView implements WatchRequestView {
   get limit(): number {
     const r = this.$field(4, 32);
     return r === undefined ? 0 : r.uint32();
+  }
+  get session(): string {
+    const r = this.$field(5, 42);
+    return r === undefined ? "" : r.string();
   }
 }
 
@@ -2277,6 +2321,7 @@ function readWatchResponse(r: Reader, depth: number, into?: WatchResponse, endTa
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("meridian.registry.v1.WatchResponse", watchResponseFieldName(tag >>> 3, m));

@@ -81,6 +81,7 @@ function readLatLng(r: Reader, depth: number, into?: LatLng, endTag = 0): LatLng
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("shared.geo.LatLng", latLngFieldName(tag >>> 3));
@@ -230,6 +231,7 @@ function readPlace(r: Reader, depth: number, into?: Place, endTag = 0): Place {
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("shared.geo.Place", placeFieldName(tag >>> 3));

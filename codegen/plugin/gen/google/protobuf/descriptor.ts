@@ -243,6 +243,7 @@ function readFileDescriptorProto(r: Reader, depth: number, into?: FileDescriptor
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.FileDescriptorProto", fileDescriptorProtoFieldName(tag >>> 3, m));
@@ -590,6 +591,7 @@ function readDescriptorProto(r: Reader, depth: number, into?: DescriptorProto, e
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.DescriptorProto", descriptorProtoFieldName(tag >>> 3, m));
@@ -797,6 +799,7 @@ function readDescriptorProto_ExtensionRange(r: Reader, depth: number, into?: Des
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.DescriptorProto.ExtensionRange", descriptorProto_ExtensionRangeFieldName(tag >>> 3));
@@ -911,6 +914,7 @@ function readDescriptorProto_ReservedRange(r: Reader, depth: number, into?: Desc
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.DescriptorProto.ReservedRange", descriptorProto_ReservedRangeFieldName(tag >>> 3));
@@ -1148,6 +1152,7 @@ function readFieldDescriptorProto(r: Reader, depth: number, into?: FieldDescript
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.FieldDescriptorProto", fieldDescriptorProtoFieldName(tag >>> 3));
@@ -1354,6 +1359,7 @@ function readOneofDescriptorProto(r: Reader, depth: number, into?: OneofDescript
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.OneofDescriptorProto", oneofDescriptorProtoFieldName(tag >>> 3));
@@ -1512,6 +1518,7 @@ function readEnumDescriptorProto(r: Reader, depth: number, into?: EnumDescriptor
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.EnumDescriptorProto", enumDescriptorProtoFieldName(tag >>> 3, m));
@@ -1659,6 +1666,7 @@ function readEnumDescriptorProto_EnumReservedRange(r: Reader, depth: number, int
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.EnumDescriptorProto.EnumReservedRange", enumDescriptorProto_EnumReservedRangeFieldName(tag >>> 3));
@@ -1788,6 +1796,7 @@ function readEnumValueDescriptorProto(r: Reader, depth: number, into?: EnumValue
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.EnumValueDescriptorProto", enumValueDescriptorProtoFieldName(tag >>> 3));
@@ -1927,6 +1936,7 @@ function readServiceDescriptorProto(r: Reader, depth: number, into?: ServiceDesc
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.ServiceDescriptorProto", serviceDescriptorProtoFieldName(tag >>> 3, m));
@@ -2118,6 +2128,7 @@ function readMethodDescriptorProto(r: Reader, depth: number, into?: MethodDescri
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.MethodDescriptorProto", methodDescriptorProtoFieldName(tag >>> 3));
@@ -2251,6 +2262,7 @@ function readFileOptions(r: Reader, depth: number, into?: FileOptions, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.FileOptions", fileOptionsFieldName(tag >>> 3));
@@ -2367,6 +2379,7 @@ function readMessageOptions(r: Reader, depth: number, into?: MessageOptions, end
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.MessageOptions", messageOptionsFieldName(tag >>> 3));
@@ -2506,6 +2519,7 @@ function readFieldOptions(r: Reader, depth: number, into?: FieldOptions, endTag 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.FieldOptions", fieldOptionsFieldName(tag >>> 3));
@@ -2611,6 +2625,7 @@ function readOneofOptions(r: Reader, depth: number, into?: OneofOptions, endTag 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.OneofOptions", undefined);
@@ -2713,6 +2728,7 @@ function readEnumOptions(r: Reader, depth: number, into?: EnumOptions, endTag = 
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.EnumOptions", enumOptionsFieldName(tag >>> 3));
@@ -2823,6 +2839,7 @@ function readEnumValueOptions(r: Reader, depth: number, into?: EnumValueOptions,
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.EnumValueOptions", enumValueOptionsFieldName(tag >>> 3));
@@ -2927,6 +2944,7 @@ function readServiceOptions(r: Reader, depth: number, into?: ServiceOptions, end
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.ServiceOptions", serviceOptionsFieldName(tag >>> 3));
@@ -3050,6 +3068,7 @@ function readMethodOptions(r: Reader, depth: number, into?: MethodOptions, endTa
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.MethodOptions", methodOptionsFieldName(tag >>> 3));
@@ -3168,6 +3187,7 @@ function readSourceCodeInfo(r: Reader, depth: number, into?: SourceCodeInfo, end
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.SourceCodeInfo", sourceCodeInfoFieldName(tag >>> 3, m));
@@ -3333,6 +3353,7 @@ function readSourceCodeInfo_Location(r: Reader, depth: number, into?: SourceCode
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.SourceCodeInfo.Location", sourceCodeInfo_LocationFieldName(tag >>> 3, m));

@@ -95,6 +95,7 @@ function readVersion(r: Reader, depth: number, into?: Version, endTag = 0): Vers
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.compiler.Version", versionFieldName(tag >>> 3));
@@ -257,6 +258,7 @@ function readCodeGeneratorRequest(r: Reader, depth: number, into?: CodeGenerator
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.compiler.CodeGeneratorRequest", codeGeneratorRequestFieldName(tag >>> 3, m));
@@ -411,6 +413,7 @@ function readCodeGeneratorResponse(r: Reader, depth: number, into?: CodeGenerato
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.compiler.CodeGeneratorResponse", codeGeneratorResponseFieldName(tag >>> 3, m));
@@ -554,6 +557,7 @@ function readCodeGeneratorResponse_File(r: Reader, depth: number, into?: CodeGen
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
       }
     }
+    tag = 0;
     if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
   } catch (e) {
     if (e instanceof DecodeError) e.within("google.protobuf.compiler.CodeGeneratorResponse.File", codeGeneratorResponse_FileFieldName(tag >>> 3));

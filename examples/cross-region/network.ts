@@ -1,0 +1,219 @@
+/**
+ * The demo's network between regions, owned by the coordinator: the registry (the embedded one
+ * served here, or a 3-member etcd cluster with one member per region), the links of
+ * tools/linkproxy in front of every instance for callers in other regions (one-way latency, and
+ * cut off on demand), and for NATS one nats-server per region joined by gateways.
+ */
+import {
+  EmbeddedNode,
+  createEmbeddedStore,
+  serveRegistry,
+  type RegistryServer,
+  type Store,
+} from "meridian-rpc/registry";
+import { createLink, type Link } from "../../tools/linkproxy/index.js";
+import { TcpServerTransport } from "../../transports/tcp/index.js";
+import { freePort, startEtcdCluster, type EtcdCluster } from "../../test/support/etcd-cluster.js";
+import { REGIONS, SECOND_PRIMARY, type Region, type StoreConfig, type TransportName } from "./protocol.js";
+import { TransportUnavailableError } from "./transports.js";
+
+/** Options of startNetwork. */
+export interface NetworkOptions {
+  readonly registry: "embedded" | "etcd";
+  readonly transport: TransportName;
+  /** One-way latency between two regions, ms. */
+  readonly latencyMs: number;
+  /** Instances of the service per region. */
+  readonly instancesPerRegion: number;
+}
+
+/** One instance as the coordinator planned it. */
+export interface PlannedInstance {
+  readonly id: string;
+  /** The port (tcp, grpc) or subject prefix (nats) it serves on. */
+  readonly listen: string;
+}
+
+/** The running network; see the module comment. */
+export interface Network {
+  /** A line saying what runs where, for the demo's header. */
+  readonly description: string;
+  /** Where a region's processes find the registry's store. */
+  storeConfig(region: Region): StoreConfig;
+  /** The coordinator's own store (the operator's registry client and the auditor). */
+  readonly store: Store;
+  instances(region: Region): readonly PlannedInstance[];
+  /** Direct address of an instance -> the link a caller in `region` uses to reach it. */
+  routes(region: Region): Record<string, string>;
+  natsUrl(region: Region): string | undefined;
+  /** Cuts every link into and out of a region, the registry's included. */
+  cutOff(region: Region): void;
+  /** Restores a region's links (all regions' when none is named). */
+  heal(region?: Region): void;
+  /** Regions currently cut off. */
+  readonly cut: ReadonlySet<Region>;
+  close(): Promise<void>;
+}
+
+/** The part of a NATS cluster harness the demo needs to cut regions apart (links on the gateways). */
+interface PartitionableNats {
+  url(region: string): string;
+  cutOff(index: number): void;
+  heal(index?: number): void;
+  stop(): Promise<void>;
+}
+
+function isPartitionable(cluster: object): cluster is PartitionableNats {
+  return typeof (cluster as Partial<PartitionableNats>).cutOff === "function" && typeof (cluster as Partial<PartitionableNats>).heal === "function";
+}
+
+/** Starts the registry, the NATS servers when asked, and the links between regions. */
+export async function startNetwork(options: NetworkOptions): Promise<Network> {
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  };
+  try {
+    return await build(options, closers, close);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+async function build(options: NetworkOptions, closers: (() => Promise<void>)[], close: () => Promise<void>): Promise<Network> {
+  const { latencyMs } = options;
+  const cut = new Set<Region>();
+  const index = (r: Region) => REGIONS.indexOf(r);
+
+  // The registry.
+  let storeConfig: (region: Region) => StoreConfig;
+  let store: Store;
+  let registryCut: (region: Region, on: boolean) => void;
+  let registryLine: string;
+  if (options.registry === "embedded") {
+    const node = await EmbeddedNode.open();
+    const server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port: 0 }), node });
+    closers.push(async () => {
+      await server.close();
+      await node.close();
+    });
+    // The registry lives in SECOND_PRIMARY: the other regions reach it across a region link.
+    const links = new Map<Region, Link>();
+    for (const region of REGIONS) {
+      const link = await createLink({ target: server.address, latencyMs: region === SECOND_PRIMARY ? 0 : latencyMs });
+      closers.push(() => link.close());
+      links.set(region, link);
+    }
+    store = await createEmbeddedStore({ node });
+    closers.push(() => store.close());
+    storeConfig = (region) => ({ kind: "embedded", address: links.get(region)!.address });
+    registryCut = (region, on) => {
+      const link = links.get(region)!;
+      if (on && link.state === "up") link.blackhole(true);
+      else if (!on && link.state !== "up") link.heal();
+    };
+    registryLine = `embedded registry (one node, in ${SECOND_PRIMARY})`;
+  } else {
+    const cluster: EtcdCluster = await startEtcdCluster({ names: [...REGIONS], latencyMs });
+    closers.push(() => cluster.stop());
+    const { createEtcdStore } = await import("meridian-rpc/registry/etcd");
+    // The auditor and the operator talk to the member of the region that is never cut off.
+    store = createEtcdStore({ hosts: cluster.members[index(SECOND_PRIMARY)]!.clientUrl, timeoutMs: 2000, keepaliveMs: 2000 });
+    closers.push(() => store.close());
+    storeConfig = (region) => ({ kind: "etcd", hosts: [cluster.members[index(region)]!.clientUrl] });
+    // A member's links are up only when neither end is cut: heal every link, then cut again.
+    const cutMembers = new Set<number>();
+    registryCut = (region, on) => {
+      const i = index(region);
+      if (on === cutMembers.has(i)) return;
+      if (on) {
+        cutMembers.add(i);
+        cluster.cutOff(i);
+      } else {
+        cutMembers.delete(i);
+        cluster.heal(i);
+        for (const other of cutMembers) cluster.cutOff(other);
+      }
+    };
+    registryLine = "etcd, 3 members (one per region, Raft over the region links)";
+  }
+
+  // The service's instances and the links in front of them.
+  const planned = new Map<Region, PlannedInstance[]>();
+  const routes = new Map<Region, Record<string, string>>();
+  const serviceLinks: { from: Region; to: Region; link: Link }[] = [];
+  let nats: PartitionableNats | undefined;
+  for (const region of REGIONS) routes.set(region, {});
+  if (options.transport === "nats") {
+    const { startNatsCluster, findNatsServer, NATS_MISSING } = await import("../../test/support/nats-cluster.js");
+    if (findNatsServer() === undefined) throw new TransportUnavailableError(NATS_MISSING);
+    const cluster = await startNatsCluster({ regions: [...REGIONS] });
+    closers.push(() => cluster.stop());
+    if (!isPartitionable(cluster)) {
+      throw new TransportUnavailableError(
+        "--transport nats is not available yet: the NATS gateways between regions do not go through the link proxy " +
+          "(test/support/nats-cluster.ts has no latencyMs/cutOff/heal like etcd-cluster.ts), so regions could not be cut off",
+      );
+    }
+    nats = cluster;
+    for (const region of REGIONS) {
+      const instances: PlannedInstance[] = [];
+      // One subject prefix per region; the region's instances share it as a queue group.
+      for (let i = 0; i < options.instancesPerRegion; i++) instances.push({ id: `${region}-${i + 1}`, listen: `demo.${region}` });
+      planned.set(region, instances);
+    }
+  } else {
+    for (const to of REGIONS) {
+      const instances: PlannedInstance[] = [];
+      for (let i = 0; i < options.instancesPerRegion; i++) {
+        const port = await freePort();
+        instances.push({ id: `${to}-${i + 1}`, listen: String(port) });
+        for (const from of REGIONS) {
+          if (from === to) continue;
+          const link = await createLink({ target: `127.0.0.1:${port}`, latencyMs });
+          closers.push(() => link.close());
+          serviceLinks.push({ from, to, link });
+          routes.get(from)![`127.0.0.1:${port}`] = link.address;
+        }
+      }
+      planned.set(to, instances);
+    }
+  }
+
+  /** Puts every link in the state the set of cut regions asks for (a link is up when neither end is cut). */
+  const apply = () => {
+    for (const region of REGIONS) registryCut(region, cut.has(region));
+    for (const l of serviceLinks) {
+      const down = cut.has(l.from) || cut.has(l.to);
+      if (down && l.link.state === "up") l.link.blackhole(true);
+      else if (!down && l.link.state !== "up") l.link.heal();
+    }
+    if (nats !== undefined) {
+      nats.heal();
+      for (const region of cut) nats.cutOff(index(region));
+    }
+  };
+
+  const transportLine =
+    options.transport === "nats" ? "NATS, one server per region joined by gateways" : `${options.transport.toUpperCase()} through links between regions`;
+  return {
+    description: `${registryLine} · ${transportLine} · ${latencyMs} ms one way between regions, none inside one`,
+    storeConfig: (region) => storeConfig(region),
+    store,
+    instances: (region) => planned.get(region)!,
+    routes: (region) => ({ ...routes.get(region)! }),
+    natsUrl: (region) => nats?.url(region),
+    cut,
+    cutOff(region) {
+      cut.add(region);
+      apply();
+    },
+    heal(region) {
+      if (region === undefined) cut.clear();
+      else cut.delete(region);
+      apply();
+    },
+    close,
+  };
+}

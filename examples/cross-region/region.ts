@@ -1,0 +1,235 @@
+/**
+ * One region of the demo, run as its own process by demo.ts (child_process.fork): the region's
+ * instances of the KeyValue service (registered in the registry under leases, fenced), its
+ * replica of the keys, and its clients driving traffic through Meridian's consistency routing.
+ * Calls to other regions go through the coordinator's links (latency, partitions); calls inside
+ * the region go straight to the instance. Everything it sees is reported to the coordinator.
+ */
+import {
+  createRegistry,
+  createRemoteStore,
+  fencingMiddleware,
+  listenAndRegister,
+  routingOptions,
+  type RegisteredServer,
+  type Registry,
+  type ServiceSnapshot,
+  type Store,
+} from "meridian-rpc/registry";
+import { HeaderKeys, createClient, createServer, type ClientTransport, type Endpoint, type Resolver } from "meridian-rpc/runtime";
+import { TcpClientTransport } from "../../transports/tcp/index.js";
+import { KeyValue } from "./gen/kv.js";
+import type { CommitEntry, FromRegion, OpRecord, RegionConfig, SeenEntry, StoreConfig, ToRegion, Tuning } from "./protocol.js";
+import { Replica, keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
+import { transportKit } from "./transports.js";
+import { Workload, recordGet, recordPut } from "./workload.js";
+
+function send(msg: FromRegion): void {
+  process.send?.(msg);
+}
+
+/** The store of a region's registry client: the embedded registry through the region's link, or the region's own etcd member. */
+async function openStore(config: StoreConfig, tuning: Tuning): Promise<Store> {
+  if (config.kind === "embedded") {
+    return createRemoteStore({
+      transport: new TcpClientTransport({ connectTimeoutMs: 300, backoffBaseMs: 100, backoffMaxMs: 1000 }),
+      address: config.address,
+      timeoutMs: tuning.storeTimeoutMs,
+      pollWaitMs: 1000,
+    });
+  }
+  const { createEtcdStore } = await import("meridian-rpc/registry/etcd");
+  return createEtcdStore({ hosts: config.hosts, timeoutMs: tuning.storeTimeoutMs, keepaliveMs: 2000 });
+}
+
+/**
+ * A resolver that sends calls for another region's instances through this region's link to
+ * them: the registry holds each instance's own address, the link map says how this region
+ * reaches it. Arrays are memoized so load balancers keep their state.
+ */
+function viaLinks(inner: Resolver, routes: Readonly<Record<string, string>>): Resolver {
+  const memo = new WeakMap<readonly Endpoint[], readonly Endpoint[]>();
+  const map = (list: readonly Endpoint[]): readonly Endpoint[] => {
+    let mapped = memo.get(list);
+    if (mapped === undefined) {
+      mapped = list.map((e) => (routes[e.address] === undefined ? e : { ...e, address: routes[e.address]! }));
+      memo.set(list, mapped);
+    }
+    return mapped;
+  };
+  return {
+    resolve(service, ctx) {
+      const r = inner.resolve(service, ctx);
+      return Array.isArray(r) ? map(r) : (r as Promise<readonly Endpoint[]>).then(map);
+    },
+  };
+}
+
+class RegionProcess {
+  private readonly ops: OpRecord[] = [];
+  private readonly seen: SeenEntry[] = [];
+  private readonly commits: CommitEntry[] = [];
+  private registry!: Registry;
+  private replica!: Replica;
+  private servers: RegisteredServer[] = [];
+  private clientTransport!: ClientTransport;
+  private workload!: Workload;
+  private client!: ReturnType<typeof createClient<typeof KeyValue>>;
+  private probeClient!: ReturnType<typeof createClient<typeof KeyValue>>;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private view!: ServiceSnapshot;
+
+  constructor(private readonly config: RegionConfig) {}
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const { region, tuning } = config;
+    const kit = await transportKit(config.transport, config.natsUrl === undefined ? {} : { natsUrl: config.natsUrl });
+    const store = await openStore(config.store, tuning);
+    this.registry = createRegistry({
+      store,
+      region,
+      healthIntervalMs: tuning.healthIntervalMs,
+      staleAfterMs: tuning.staleAfterMs,
+      primaryLeaseMs: tuning.primaryLeaseMs,
+      leaseTtlMs: tuning.leaseTtlMs,
+      timeoutMs: tuning.storeTimeoutMs,
+    });
+    this.replica = new Replica(store, tuning.replicaSyncMs, tuning.storeTimeoutMs, (key, revision, at) => this.seen.push([key, revision, at]));
+    await this.replica.whenReady();
+    // The cache's view of the service: a live object, kept current by the registry's watch.
+    this.view = await this.registry.view(KeyValue.typeName);
+
+    const handlers = keyValueHandlers({
+      region,
+      registry: this.registry,
+      store,
+      replica: this.replica,
+      storeTimeoutMs: tuning.storeTimeoutMs,
+      onCommit: (revision, at) => this.commits.push([revision, at]),
+    });
+    for (const instance of config.instances) {
+      const server = createServer({
+        transport: kit.server(instance.listen, [KeyValue]),
+        region,
+        middleware: [writeOutcomeMiddleware, fencingMiddleware(this.registry)],
+        metrics: false,
+      }).register(KeyValue, handlers);
+      this.servers.push(await listenAndRegister(server, this.registry, { services: [KeyValue], transport: kit.name, advertise: kit.address(instance.listen) }));
+    }
+
+    this.clientTransport = kit.client();
+    const routing = routingOptions(this.registry, { downForMs: tuning.downForMs });
+    this.client = createClient(KeyValue, {
+      transport: this.clientTransport,
+      ...routing,
+      resolver: kit.viaLinks ? viaLinks(routing.resolver, config.routes) : routing.resolver,
+      timeoutMs: tuning.callTimeoutMs,
+    });
+    // Straight to this region's first instance, no routing: for fencing probes.
+    this.probeClient = createClient(KeyValue, {
+      transport: this.clientTransport,
+      endpoints: [{ address: kit.address(config.instances[0]!.listen) }],
+      region,
+      timeoutMs: tuning.callTimeoutMs,
+    });
+    this.workload = new Workload({
+      client: this.client,
+      region,
+      keys: config.keys,
+      rate: config.rate,
+      seed: config.seed,
+      record: (op) => this.ops.push(op),
+    });
+    this.reportTimer = setInterval(() => this.report(), 250);
+    send({ type: "ready", region, addresses: this.servers.map((s) => s.address) });
+  }
+
+  /** Sends what happened since the last report. */
+  report(): void {
+    const primary = this.view.primary;
+    send({
+      type: "report",
+      region: this.config.region,
+      ops: this.ops.splice(0),
+      seen: this.seen.splice(0),
+      commits: this.commits.splice(0),
+      replicaStaleMs: this.replica.staleMs(),
+      primary: primary && { region: primary.region, epoch: primary.epoch },
+      registryReachable: this.registry.health().reachable,
+      inFlight: this.workload.inFlight,
+    });
+  }
+
+  /** Carries out an instruction and answers it. */
+  async handle(msg: Exclude<ToRegion, { type: "init" }>): Promise<void> {
+    switch (msg.type) {
+      case "traffic":
+        if (msg.on) this.workload.start();
+        else await this.workload.stop();
+        send({ type: "reply", id: msg.id });
+        return;
+      case "probe": {
+        const op = await recordPut(
+          this.probeClient,
+          this.config.region,
+          this.config.keys[0]!,
+          `probe:${this.config.region}:${msg.id}`,
+          { headers: { [HeaderKeys.epoch]: String(msg.epoch) } },
+          { probe: true },
+        );
+        this.ops.push(op);
+        send({ type: "reply", id: msg.id, op });
+        return;
+      }
+      case "replica-state":
+        send({ type: "reply", id: msg.id, revisions: this.replica.revisions() });
+        return;
+      case "final-reads":
+        for (const key of this.config.keys) {
+          this.ops.push(await recordGet(this.client, this.config.region, key, "linearizable"));
+          this.ops.push(await recordGet(this.client, this.config.region, key, "eventual"));
+        }
+        this.report();
+        send({ type: "reply", id: msg.id });
+        return;
+      case "stop":
+        await this.stop();
+        send({ type: "reply", id: msg.id });
+        return;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.workload?.stop();
+    if (this.reportTimer) clearInterval(this.reportTimer);
+    this.report();
+    await Promise.all(this.servers.map((s) => s.close({ graceMs: 500 }).catch(() => undefined)));
+    await this.clientTransport?.close().catch(() => undefined);
+    this.replica?.stop();
+    await this.registry?.close().catch(() => undefined);
+  }
+}
+
+let regionProcess: RegionProcess | undefined;
+let regionName: RegionConfig["region"] = "cn-north";
+
+// Ctrl-C reaches the whole process group: the coordinator decides when a region stops.
+process.on("SIGINT", () => undefined);
+// The coordinator is gone: nothing left to report to.
+process.on("disconnect", () => process.exit(0));
+process.on("message", (raw: ToRegion) => {
+  const run = async () => {
+    if (raw.type === "init") {
+      regionName = raw.config.region;
+      regionProcess = new RegionProcess(raw.config);
+      await regionProcess.start();
+    } else {
+      await regionProcess?.handle(raw);
+      if (raw.type === "stop") setTimeout(() => process.exit(0), 50);
+    }
+  };
+  run().catch((e: unknown) => {
+    send({ type: "fatal", region: regionName, message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * The transports the demo's service can run on, behind one small shape: a server transport for
+ * an instance and a client transport for a region's callers. Each is imported only when chosen,
+ * so a run on TCP never loads grpc-js or the NATS client.
+ */
+import type { ClientTransport, ServiceDescriptor, ServerTransport } from "meridian-rpc/runtime";
+import type { TransportName } from "./protocol.js";
+
+/** Makes a region's transports. */
+export interface TransportKit {
+  readonly name: TransportName;
+  /**
+   * A server transport for one instance. `listen` is the port (tcp, grpc) or the subject prefix
+   * (nats) the coordinator gave the instance.
+   */
+  server(listen: string, services: readonly ServiceDescriptor[]): ServerTransport;
+  /** The address the instance registers: `127.0.0.1:<port>`, or the subject prefix for nats. */
+  address(listen: string): string;
+  /** One client transport for the region's callers. */
+  client(): ClientTransport;
+  /** Whether endpoint addresses are TCP addresses, reached through the links between regions. */
+  readonly viaLinks: boolean;
+}
+
+/** The transport was asked for but is not part of this build. */
+export class TransportUnavailableError extends Error {
+  override readonly name = "TransportUnavailableError";
+}
+
+/** Loads the kit of a transport. */
+export async function transportKit(name: TransportName, options: { natsUrl?: string } = {}): Promise<TransportKit> {
+  switch (name) {
+    case "tcp": {
+      const { TcpClientTransport, TcpServerTransport } = await import("../../transports/tcp/index.js");
+      return {
+        name,
+        viaLinks: true,
+        server: (listen) => new TcpServerTransport({ host: "127.0.0.1", port: Number(listen) }),
+        address: (listen) => `127.0.0.1:${listen}`,
+        // Short connect timeout and reconnect backoff: a healed link should be used again quickly.
+        client: () => new TcpClientTransport({ connectTimeoutMs: 300, backoffBaseMs: 100, backoffMaxMs: 1000 }),
+      };
+    }
+    case "grpc": {
+      const grpc = await import("../../transports/grpc/index.js").catch((e: unknown) => {
+        throw new TransportUnavailableError(`the gRPC transport is not available yet (transports/grpc): ${(e as Error).message}`);
+      });
+      return {
+        name,
+        viaLinks: true,
+        server: (listen, services) => new grpc.GrpcServerTransport({ services, host: "127.0.0.1", port: Number(listen) }),
+        address: (listen) => `127.0.0.1:${listen}`,
+        client: () => new grpc.GrpcClientTransport({ connectTimeoutMs: 300 }),
+      };
+    }
+    case "nats": {
+      const nats = await import("../../transports/nats/index.js").catch((e: unknown) => {
+        throw new TransportUnavailableError(`the NATS transport is not available yet (transports/nats): ${(e as Error).message}`);
+      });
+      const servers = options.natsUrl;
+      if (servers === undefined) throw new TransportUnavailableError("the NATS transport needs the region's NATS server");
+      return {
+        name,
+        viaLinks: false,
+        server: (listen, services) => new nats.NatsServerTransport({ servers, services, prefix: listen }),
+        address: (listen) => listen,
+        client: () => new nats.NatsClientTransport({ servers }),
+      };
+    }
+  }
+}
