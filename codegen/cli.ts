@@ -10,6 +10,8 @@ import { VERSION } from "./version.js";
 
 const USAGE = `usage: meridian gen <file.proto>... [-I <dir>]... --out <dir> [--int64 bigint|number|string]
                     [--runtime <module|path>] [--wkt <module|path>]
+       meridian call <address> <package.Service/Method> [json] --proto <file.proto> ...  (see meridian call --help)
+       meridian list --proto <file.proto>... [-I <dir>]...
 
 Generates one TypeScript module per .proto file (foo/bar.proto -> <out>/foo/bar.ts).
 
@@ -92,10 +94,17 @@ async function registry(args: readonly string[], io: CliIo): Promise<number> {
   return registryCommand(args, io, { clientTransport: () => new TcpClientTransport() });
 }
 
+/** `meridian call` and `meridian list` (codegen/call.ts), loaded only when asked for. */
+async function runTool(command: "call" | "list", args: readonly string[], io: CliIo): Promise<number> {
+  const tool = await import("./call.js");
+  const toolIo = { stdout: io.stdout, stderr: io.stderr, stdin: tool.readStdin };
+  return command === "call" ? tool.runCall(args, toolIo) : tool.runList(args, toolIo);
+}
+
 /**
  * Runs the `meridian` command line and returns its exit code: 0 on success, 1 for an error in
  * the IDL (reported as `file:line:column: message`, nothing written), 2 for bad usage. The
- * commands that talk to the network (`registry`) answer with a promise of it.
+ * commands that talk to the network (`registry`, `call`, `list`) answer with a promise of it.
  */
 export function main(argv: readonly string[], io: CliIo = processIo): number | Promise<number> {
   const [command, ...rest] = argv;
@@ -108,6 +117,7 @@ export function main(argv: readonly string[], io: CliIo = processIo): number | P
     io.stdout(`meridian v${VERSION}\n`);
     return 0;
   }
+  if (command === "call" || command === "list") return runTool(command, rest, io);
   if (command !== "gen") {
     io.stderr(`meridian: unknown command "${command}"\n\n${USAGE}\n`);
     return 2;

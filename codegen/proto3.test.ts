@@ -337,6 +337,7 @@ describe("proto3 - property", () => {
     const bytes = fc.uint8Array({ maxLength: 20 });
     const leaf = fc.record({ name: str, n: i32 });
     const color = fc.constantFrom(0, 1, 2, -3);
+    const mapKey = str.filter((k) => k !== "__proto__");
     const arb = fc.record({
       fDouble: f64,
       fFloat: f32,
@@ -364,11 +365,12 @@ describe("proto3 - property", () => {
       rEnum: fc.array(color, { maxLength: 5 }),
       rSint64: fc.array(i64, { maxLength: 5 }),
       rUnpacked: fc.array(i32, { maxLength: 5 }),
-      mStr: fc.dictionary(str, i32, { maxKeys: 3 }),
+      // "__proto__" keys are covered in fixtures-runtime.test.ts: protobufjs's fromObject drops them.
+      mStr: fc.dictionary(mapKey, i32, { maxKeys: 3 }),
       mInt: fc.dictionary(i32.map(String), str, { maxKeys: 3 }),
       mBool: fc.dictionary(fc.constantFrom("true", "false"), leaf, { maxKeys: 2 }),
       mI64: fc.dictionary(i64.map(String), bytes, { maxKeys: 3 }),
-      mEnum: fc.dictionary(str, color, { maxKeys: 3 }),
+      mEnum: fc.dictionary(mapKey, color, { maxKeys: 3 }),
       pick: fc.option(
         fc.oneof(
           i32.map((value) => ({ case: "pInt", value })),

@@ -14,6 +14,7 @@ import { Bench, calibrateTimerOverhead, performanceNowTimestampProvider, type Ta
 import { measureAllocation } from "./alloc.js";
 import { runChecks } from "./checks.js";
 import { fixtures, VIEW_FIELDS, type Size } from "./data.js";
+import { genericPeers } from "./generic.js";
 import { BASELINE, loadPeers, OPS, sideEffect, type Op } from "./peers.js";
 import {
   addRatios,
@@ -156,6 +157,8 @@ async function main(): Promise<void> {
     );
   }
   const { peers, missing } = await loadPeers();
+  // The generic-call case (generic.ts): codecs compiled at run time, and JSON in and out.
+  peers.splice(peers.findIndex((p) => !p.name.startsWith("meridian")), 0, ...genericPeers());
   const protobufPeers = new Set(peers.filter((p) => p.name.startsWith("meridian") || p.name === "protobuf-es").map((p) => p.name));
   const all = fixtures();
   const bound = new Map(all.map((f) => [f, peers.map((p) => p.bind(f))] as const));

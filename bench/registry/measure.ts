@@ -12,10 +12,11 @@
  *
  * Every time is read from one clock (performance.now()) in this one process.
  */
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
 import type { Instance } from "../../runtime/registry/client.js";
+import { OutcomeUnknownError, newWriteId, type Store } from "../../runtime/registry/store.js";
 import type { Topology } from "./topology.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -50,6 +51,41 @@ export interface PropagationResult {
   readonly samples: readonly PropagationSample[];
   /** Writes some region never saw within `missAfterMs`. */
   readonly missed: number;
+  /** Writes that failed or whose outcome had to be resolved (not timed; retried). */
+  readonly failedWrites: number;
+  /**
+   * This process's event-loop delay while measuring, ms (p99 and max): the links, the registry
+   * clients and the timing all run here, so a stalled loop shows up in the tail.
+   */
+  readonly eventLoopDelayMs: { readonly p99: number; readonly max: number };
+}
+
+/**
+ * One probe write, settled: a lost answer is resolved by write id, a lost compare re-reads the
+ * key. Returns the revision and when the writer saw it acknowledged, or undefined (not timed)
+ * when it took more than one clean attempt.
+ */
+async function probeWrite(store: Store, key: string, value: string, expected: number): Promise<{ revision: number; ackedAt: number | undefined }> {
+  let clean = true;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const writeId = newWriteId();
+    try {
+      const r = await store.compareAndSet(key, value, expected, { writeId });
+      if (r.ok) return { revision: r.revision, ackedAt: clean ? performance.now() : undefined };
+      expected = r.current?.modRevision ?? 0;
+    } catch (e) {
+      if (e instanceof OutcomeUnknownError) {
+        for (;;) {
+          const resolution = await store.resolveWrite(writeId).catch(() => undefined);
+          if (resolution?.status === "applied") return { revision: resolution.revision, ackedAt: undefined };
+          if (resolution?.status === "not_applied") break;
+          await sleep(200);
+        }
+      } else await sleep(200);
+    }
+    clean = false;
+  }
+  throw new Error(`probe write to ${key} kept failing`);
 }
 
 /**
@@ -82,6 +118,9 @@ export async function measurePropagation(topology: Topology, options: Propagatio
   const revisions = new Map<string, number>();
   const samples: PropagationSample[] = [];
   let missed = 0;
+  let failedWrites = 0;
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const total = (options.warmup ?? 3) + options.writes;
   try {
     for (let n = 0; n < total; n++) {
@@ -99,9 +138,8 @@ export async function measurePropagation(topology: Topology, options: Propagatio
         tags: { write: tag },
       };
       const started = performance.now();
-      const result = await writer.registry.store.compareAndSet(key, JSON.stringify(instance), revisions.get(key) ?? 0);
-      const acked = performance.now();
-      if (!result.ok) throw new Error(`probe write ${tag} by ${writer.name} lost its compare (revision ${revisions.get(key)}); is another benchmark running?`);
+      const result = await probeWrite(writer.registry.store, key, JSON.stringify(instance), revisions.get(key) ?? 0);
+      const acked = result.ackedAt;
       revisions.set(key, result.revision);
       const all = await new Promise<boolean>((resolve) => {
         const check = (): void => {
@@ -118,7 +156,8 @@ export async function measurePropagation(topology: Topology, options: Propagatio
         check();
       });
       if (n >= total - options.writes) {
-        if (!all) missed++;
+        if (acked === undefined) failedWrites++;
+        else if (!all) missed++;
         else {
           const s = seen.get(tag)!;
           const seenMs = Object.fromEntries(others.map((o) => [o, s.get(o)! - acked]));
@@ -129,9 +168,10 @@ export async function measurePropagation(topology: Topology, options: Propagatio
       await sleep(pauseMin + Math.random() * (pauseMax - pauseMin));
     }
   } finally {
+    loopDelay.disable();
     for (const u of unsubscribe) u();
   }
-  return { samples, missed };
+  return { samples, missed, failedWrites, eventLoopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } };
 }
 
 /** Which region is cut off in a fallback cycle, seen from which region's client. */

@@ -81,15 +81,21 @@ interface StoreResult {
   propagation: {
     writes: number;
     missed: number;
+    /** Writes that failed or needed resolving (retried, not timed). */
+    failedWrites: number;
     /** The slowest other region per write, ms after the acknowledgement. */
     propagationMs: ReturnType<typeof stats>;
     /** Per writer region. */
     byWriter: Record<string, ReturnType<typeof stats>>;
     /** The writers' own acknowledgement latency. */
     ackMs: ReturnType<typeof stats>;
+    /** Writes slower than the target. */
+    overTarget: number;
+    /** This process's event-loop delay meanwhile (a loaded machine shows here). */
+    eventLoopDelayMs: { p99: number; max: number };
     meetsTarget: boolean;
   };
-  fallback: (FallbackCycle & { meetsTarget: boolean })[];
+  fallback: ((FallbackCycle & { meetsTarget: boolean; error?: undefined }) | { scenario: string; error: string; meetsTarget: false })[];
   startupMs: number;
 }
 
@@ -108,8 +114,13 @@ async function runStore(store: StoreKind): Promise<StoreResult> {
     const fallback: StoreResult["fallback"] = [];
     for (const scenario of SCENARIOS) {
       for (let c = 0; c < cycles; c++) {
-        const cycle = await measureFallback(topology, scenario, { holdMs });
-        fallback.push({ ...cycle, meetsTarget: cycle.fallbackMs !== undefined && cycle.fallbackMs <= targets.fallbackMs });
+        try {
+          const cycle = await measureFallback(topology, scenario, { holdMs });
+          fallback.push({ ...cycle, meetsTarget: cycle.fallbackMs !== undefined && cycle.fallbackMs <= targets.fallbackMs });
+        } catch (e) {
+          console.error(`bench:registry: ${store}, ${scenario.name}: ${e instanceof Error ? e.message : String(e)}`);
+          fallback.push({ scenario: scenario.name, error: e instanceof Error ? e.message : String(e), meetsTarget: false });
+        }
         // Let leases, links and the etcd cluster settle between cycles.
         await topology.cluster?.waitHealthy(20_000);
       }
@@ -119,9 +130,12 @@ async function runStore(store: StoreKind): Promise<StoreResult> {
       propagation: {
         writes: prop.samples.length,
         missed: prop.missed,
+        failedWrites: prop.failedWrites,
         propagationMs,
         byWriter,
         ackMs: stats(prop.samples.map((s) => s.ackMs)),
+        overTarget: prop.samples.filter((s) => s.propagationMs > targets.propagationP99Ms).length,
+        eventLoopDelayMs: prop.eventLoopDelayMs,
         meetsTarget: prop.missed === 0 && propagationMs.p99 <= targets.propagationP99Ms,
       },
       fallback,
@@ -135,14 +149,18 @@ async function runStore(store: StoreKind): Promise<StoreResult> {
 function printTable(results: readonly StoreResult[]): void {
   const f = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(1));
   const lines: string[] = [];
-  lines.push(`\nRegistry benchmark: ${REGIONS.length} regions, one-way latency ${latencyMs} ms, call timeout ${callTimeoutMs} ms${quick ? " (quick)" : ""}`);
+  lines.push(
+    `\nRegistry benchmark: ${REGIONS.length} regions, one-way latency ${latencyMs} ms, call timeout ${callTimeoutMs} ms${quick ? " (quick)" : ""}; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")} on ${cpus().length} CPUs`,
+  );
   lines.push(`\nPropagation (ack -> every other region's cache), ms; target p99 <= ${targets.propagationP99Ms}`);
-  lines.push("| store | writes | missed | p50 | p99 | max | ack p50 | ack p99 | target |");
-  lines.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  lines.push("| store | writes | missed | failed | p50 | p99 | max | over target | ack p50 | ack p99 | loop delay p99 | target |");
+  lines.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const r of results) {
     const p = r.propagation;
     lines.push(
-      `| ${r.store} | ${p.writes} | ${p.missed} | ${f(p.propagationMs.p50)} | ${f(p.propagationMs.p99)} | ${f(p.propagationMs.max)} | ${f(p.ackMs.p50)} | ${f(p.ackMs.p99)} | ${p.meetsTarget ? "met" : "MISSED"} |`,
+      `| ${r.store} | ${p.writes} | ${p.missed} | ${p.failedWrites} | ${f(p.propagationMs.p50)} | ${f(p.propagationMs.p99)} | ${f(p.propagationMs.max)} | ${p.overTarget} | ${f(p.ackMs.p50)} | ${f(p.ackMs.p99)} | ${f(p.eventLoopDelayMs.p99)} | ${p.meetsTarget ? "met" : "MISSED"} |`,
     );
   }
   lines.push("\nBy writer region, propagation p50 / p99 ms:");
@@ -154,6 +172,10 @@ function printTable(results: readonly StoreResult[]): void {
   lines.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const r of results) {
     for (const c of r.fallback) {
+      if (c.error !== undefined) {
+        lines.push(`| ${r.store} | ${c.scenario} | failed: ${c.error} | | | | | | | MISSED |`);
+        continue;
+      }
       lines.push(
         `| ${r.store} | ${c.scenario} | ${f(c.fallbackMs)} | ${f(c.firstFallbackCallMs)} | ${c.staleHeader ?? "-"} | ${f(c.writeFailFastMs)} | ${f(c.recoverMs)} | ${f(c.writeRecoverMs)} | ${c.failedReads}/${c.reads} | ${c.meetsTarget ? "met" : "MISSED"} |`,
       );
@@ -171,9 +193,15 @@ const stores = requested.filter((s) => {
   return true;
 });
 const results: StoreResult[] = [];
+const failures: { store: StoreKind; error: string }[] = [];
 for (const store of stores) {
   console.log(`bench:registry: ${store} ...`);
-  results.push(await runStore(store));
+  try {
+    results.push(await runStore(store));
+  } catch (e) {
+    console.error(`bench:registry: ${store} failed:`, e);
+    failures.push({ store, error: e instanceof Error ? e.message : String(e) });
+  }
 }
 printTable(results);
 
@@ -200,6 +228,7 @@ writeFileSync(
       },
       targets,
       results: rounded,
+      failures,
     },
     null,
     2,
@@ -207,4 +236,4 @@ writeFileSync(
 );
 console.log(`\nwrote ${file} in ${((performance.now() - wallStart) / 1000).toFixed(1)} s`);
 // Lingering sockets of closed clients must not keep the benchmark alive.
-process.exit(0);
+process.exit(failures.length === 0 ? 0 : 1);

@@ -94,7 +94,7 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       cluster = await startEtcdCluster({ names: [...REGIONS], latencyMs });
       const c = cluster;
       closers.push(() => c.stop());
-      for (let i = 0; i < REGIONS.length; i++) stores.push(createEtcdStore({ hosts: c.clientUrls[i]!, timeoutMs: 1000, keepaliveMs: 2000 }));
+      for (let i = 0; i < REGIONS.length; i++) stores.push(createEtcdStore({ hosts: c.clientUrls[i]!, timeoutMs: 1000 }));
     } else {
       const rs = await serveRegistry({ transport: new TcpServerTransport() });
       closers.push(() => rs.close());

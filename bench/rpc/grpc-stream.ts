@@ -9,9 +9,10 @@
  * - grpc-js: @grpc/grpc-js with @grpc/proto-loader on both sides, the server writing with
  *   backpressure (waiting for 'drain' when `write()` returns false).
  *
- * `runStreamBench` (called by run.ts) forks this file as the server (`grpc-stream.ts serve
- * <peer>`) and runs the client in the calling process: client and server in two processes, as
- * for the unary cases.
+ * `runStreamBench` (called by run.ts) forks this file once as the server process
+ * (`grpc-stream.ts serve`, both peers' servers on their own ports) and runs the clients in the
+ * calling process, one peer at a time: client and server in two processes, as for the unary
+ * cases.
  */
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -106,11 +107,11 @@ async function serve(peer: StreamPeer): Promise<{ address: string; close(): Prom
 }
 
 if (process.argv[2] === "serve") {
-  const server = await serve(process.argv[3] as StreamPeer);
+  const servers = await Promise.all(process.argv.slice(3).map((p) => serve(p as StreamPeer)));
   process.on("message", (m: { type: string }) => {
-    if (m.type === "close") void server.close().finally(() => process.exit(0));
+    if (m.type === "close") void Promise.all(servers.map((s) => s.close())).finally(() => process.exit(0));
   });
-  process.send!({ type: "ready", address: server.address });
+  process.send!({ type: "ready", addresses: servers.map((s) => s.address) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,45 +180,51 @@ export async function runStreamBench(opts: {
   const results: StreamResult[] = [];
   const messageBytes = meanVideoBytes();
   console.log(`\nServer-streaming throughput (bench.Stream/Videos: the feed's videos, ${messageBytes.toFixed(0)} B each on average):`);
-  for (const peer of opts.peers) {
-    const child = fork(fileURLToPath(import.meta.url), ["serve", peer], { execArgv: opts.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    try {
-      const address = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("the stream server did not start within 20 s")), 20_000);
-        child.once("message", (m: { address: string }) => {
-          clearTimeout(timer);
-          resolve(m.address);
-        });
-        child.once("exit", (code) => reject(new Error(`the stream server exited (${code})`)));
-      });
-      for (const streams of opts.streams) {
-        const r = await measure(peer, address, streams, opts.warmupMs, opts.durationMs);
-        const result: StreamResult = {
-          peer,
-          streams,
-          messages: r.messages,
-          seconds: r.seconds,
-          messagesPerSecond: r.messages / r.seconds,
-          mbPerSecond: (r.messages * messageBytes) / r.seconds / 1e6,
-          messageBytes,
-        };
-        results.push(result);
-        console.log(
-          `  ${peer.padEnd(14)} streams=${String(streams).padEnd(3)} ${Math.round(result.messagesPerSecond).toLocaleString("en-US").padStart(10)} msg/s  ${result.mbPerSecond.toFixed(1).padStart(7)} MB/s`,
-        );
-      }
-    } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
-      results.push({ peer, streams: 0, messages: 0, seconds: 0, messagesPerSecond: 0, mbPerSecond: 0, messageBytes, error });
-      console.error(`failed: stream ${peer}: ${error}`);
-    } finally {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.send({ type: "close" });
-        const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-        await exited;
+  const child = fork(fileURLToPath(import.meta.url), ["serve", ...opts.peers], { execArgv: opts.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  try {
+    const addresses = await new Promise<string[]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the stream servers did not start within 20 s")), 20_000);
+      child.once("message", (m: { addresses: string[] }) => {
         clearTimeout(timer);
+        resolve(m.addresses);
+      });
+      child.once("exit", (code) => reject(new Error(`the stream server process exited (${code})`)));
+    });
+    for (const [i, peer] of opts.peers.entries()) {
+      for (const streams of opts.streams) {
+        try {
+          const r = await measure(peer, addresses[i]!, streams, opts.warmupMs, opts.durationMs);
+          const result: StreamResult = {
+            peer,
+            streams,
+            messages: r.messages,
+            seconds: r.seconds,
+            messagesPerSecond: r.messages / r.seconds,
+            mbPerSecond: (r.messages * messageBytes) / r.seconds / 1e6,
+            messageBytes,
+          };
+          results.push(result);
+          console.log(
+            `  ${peer.padEnd(14)} streams=${String(streams).padEnd(3)} ${Math.round(result.messagesPerSecond).toLocaleString("en-US").padStart(10)} msg/s  ${result.mbPerSecond.toFixed(1).padStart(7)} MB/s`,
+          );
+        } catch (e) {
+          const error = e instanceof Error ? e.message : String(e);
+          results.push({ peer, streams, messages: 0, seconds: 0, messagesPerSecond: 0, mbPerSecond: 0, messageBytes, error });
+          console.error(`failed: stream ${peer} streams=${streams}: ${error}`);
+        }
       }
+    }
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e);
+    for (const peer of opts.peers) results.push({ peer, streams: 0, messages: 0, seconds: 0, messagesPerSecond: 0, mbPerSecond: 0, messageBytes, error });
+    console.error(`failed: stream servers: ${error}`);
+  } finally {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.send({ type: "close" });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(timer);
     }
   }
   const ratio = (streams: number): number | undefined => {

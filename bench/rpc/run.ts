@@ -6,12 +6,14 @@
  *
  *   --duration <s>      measured seconds per run (default 5)
  *   --warmup <s>        warm-up seconds per run (default 1)
- *   --quick             CI mode: 0.25 s runs, 0.1 s warm-up (under a minute in all)
+ *   --quick             CI mode: 0.25 s runs, 0.1 s warm-up, meridian-grpc-seam left out (under a minute in all)
  *   --peers a,b         subset of meridian,meridian-seam,grpc-js,raw,nats,nats-seam,nats-raw,meridian-grpc,
+ *                       meridian-grpc-seam
  *   --cases echo,feed   subset of the cases
  *   --concurrency 1,64  concurrency levels (default 1,64,256)
  *   --streams 1,8       open streams of the server-streaming case (grpc-stream.ts, when meridian-grpc
- *                       or grpc-js is benchmarked); "" skips it
+ *                       or grpc-js is benchmarked; tcp-stream.ts, when meridian or meridian-seam is;
+ *                       default 1,8, with --quick 1); "" skips it
  *   --cpu-prof          run the children with --cpu-prof (profiles in .tmp/prof/)
  *   --out <dir>         where to write the results (default bench/results)
  */
@@ -23,8 +25,9 @@ import { parseArgs } from "node:util";
 import { renderChart, type ChartPoint } from "./chart.js";
 import type { LoadResult, RunSpec } from "./load.js";
 import { natsRatios } from "./nats-peer.js";
-import { grpcRatios } from "./grpc-peer.js";
+import { GRPC_QUICK_SKIP, grpcRatios } from "./grpc-peer.js";
 import { STREAM_PEERS, runStreamBench } from "./grpc-stream.js";
+import { TCP_STREAM_PEERS, runTcpStreamBench } from "./tcp-stream.js";
 import { PEERS, type PeerName } from "./peers.js";
 import type { ServerStats } from "./server.js";
 import { CASES, type CaseName } from "./service.js";
@@ -46,7 +49,7 @@ const { values: args } = parseArgs({
 const quick = args.quick === true;
 const durationMs = Math.round(1000 * Number(args.duration ?? (quick ? 0.25 : 5)));
 const warmupMs = Math.round(1000 * Number(args.warmup ?? (quick ? 0.1 : 1)));
-const peers = (args.peers?.split(",") ?? [...PEERS]) as PeerName[];
+const peers = (args.peers?.split(",") ?? PEERS.filter((p) => !(quick && GRPC_QUICK_SKIP.includes(p)))) as PeerName[];
 const cases = (args.cases?.split(",") ?? [...CASES]) as CaseName[];
 const concurrencies = (args.concurrency ?? "1,64,256").split(",").map(Number);
 const outDir = args.out ?? fileURLToPath(new URL("../results/", import.meta.url));
@@ -200,11 +203,15 @@ for (const r of grpcRs) {
   const x = (v: number | undefined, d = 2): string => (v === undefined ? "-" : v.toFixed(d));
   console.log(`  ${r.peer.padEnd(14)} ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${x(r.throughputVsGrpc)}x grpc-js  p99 ${x(r.p99VsGrpc)}x grpc-js`);
 }
-const streamCounts = (args.streams ?? "1,8").split(",").filter((s) => s !== "").map(Number);
+const streamCounts = (args.streams ?? (quick ? "1" : "1,8")).split(",").filter((s) => s !== "").map(Number);
 const streamPeers = STREAM_PEERS.filter((p) => peers.includes(p));
 const streaming =
   streamCounts.length > 0 && streamPeers.length > 0 ? await runStreamBench({ peers: streamPeers, streams: streamCounts, warmupMs, durationMs, execArgv }) : [];
-for (const r of streaming) if (r.error !== undefined) failures.push(`stream ${r.peer}: ${r.error}`);
+const tcpStreaming =
+  streamCounts.length > 0 && (peers.includes("meridian") || peers.includes("meridian-seam"))
+    ? await runTcpStreamBench({ peers: TCP_STREAM_PEERS, streams: streamCounts, warmupMs, durationMs, execArgv })
+    : [];
+for (const r of [...streaming, ...tcpStreaming]) if (r.error !== undefined) failures.push(`stream ${r.peer}: ${r.error}`);
 const target = rs.find((r) => r.meridian === "meridian" && r.name === "echo" && r.concurrency === 64);
 const targets = target && {
   case: "echo, concurrency 64, framework path",
@@ -224,7 +231,7 @@ const meta = {
   quick,
   wallSeconds: (Date.now() - started) / 1000,
 };
-writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, natsRatios: natsRs, grpcRatios: grpcRs, streaming, targets, failures }, null, 2) + "\n");
+writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, natsRatios: natsRs, grpcRatios: grpcRs, streaming: [...streaming, ...tcpStreaming], targets, failures }, null, 2) + "\n");
 const points: ChartPoint[] = results.map((r) => ({ peer: r.peer, name: r.name, concurrency: r.concurrency, rps: r.rps, p99Us: r.p99Us }));
 writeFileSync(
   `${outDir}/rpc.svg`,

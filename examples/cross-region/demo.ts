@@ -34,7 +34,7 @@ import { RegionHandle } from "./regions.js";
 import { phaseRows, summaryTable, verdictLines, type PhaseRegionRow } from "./report.js";
 import { moveDelayMs, schedule, type TimedPhase } from "./scenario.js";
 import { windowStats } from "./stats.js";
-import { TransportUnavailableError } from "./transports.js";
+import { NotAvailableError } from "./transports.js";
 import { LiveView, clock, type RegionLive } from "./view.js";
 
 const USAGE = `usage: npm run demo -- [options]
@@ -164,6 +164,11 @@ class Demo {
     this.interrupt(e);
   }
 
+  /** Waits for `p`, unless the run is aborted meanwhile. */
+  private race<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.interruption]);
+  }
+
   /** Sleeps, unless the run is aborted meanwhile. */
   private sleep(msValue: number): Promise<void> {
     return Promise.race([new Promise<void>((resolve) => setTimeout(resolve, msValue)), this.interruption]);
@@ -189,6 +194,7 @@ class Demo {
     for (const [, revision, at] of msg.seen) if (!seen.has(revision)) seen.set(revision, at);
     for (const [revision, at] of msg.commits) this.commits.set(revision, at);
     this.live.set(msg.region, { replicaStaleMs: msg.replicaStaleMs, registryReachable: msg.registryReachable });
+    if (process.env.MERIDIAN_DEMO_DEBUG) process.stderr.write(`${msg.region} loop p99 ${msg.loopDelayP99Ms.toFixed(1)} ms cpu ${(msg.cpu * 100).toFixed(0)}% in flight ${msg.inFlight}\n`);
   }
 
   async run(): Promise<number> {
@@ -198,11 +204,13 @@ class Demo {
     const totalMs = phases.at(-1)!.endMs;
     this.out.write(`${p.bold("Meridian cross-region demo")}: ${REGIONS.join(", ")}; the KeyValue service, ${options.instances} instances per region\n`);
 
-    if (options.registry === "etcd" && findEtcd() === undefined) throw new TransportUnavailableError(ETCD_MISSING);
+    if (options.registry === "etcd" && findEtcd() === undefined) throw new NotAvailableError(ETCD_MISSING);
     this.out.write(p.dim(`starting the ${options.registry === "etcd" ? "etcd cluster and the " : ""}links between regions...\n`));
-    this.network = await startNetwork({ registry: options.registry, transport: options.transport, latencyMs: options.latencyMs, instancesPerRegion: options.instances });
+    const starting = startNetwork({ registry: options.registry, transport: options.transport, latencyMs: options.latencyMs, instancesPerRegion: options.instances });
+    // Registered before waiting, so a Ctrl-C during the start still closes what it started.
+    this.cleanups.push(async () => (await starting.catch(() => undefined))?.close());
+    this.network = await this.race(starting);
     const network = this.network;
-    this.cleanups.push(() => network.close());
     this.out.write(`${network.description}\n`);
 
     // The operator: a registry client of its own (in the region that is never cut off).
@@ -216,8 +224,8 @@ class Demo {
     });
     const operator = this.operator;
     this.cleanups.push(() => operator.close());
-    await operator.ensurePrimary(KeyValue.typeName, FIRST_PRIMARY);
-    this.log = await StoreLog.start(network.store, PRIMARY_KEY);
+    await this.race(operator.ensurePrimary(KeyValue.typeName, FIRST_PRIMARY));
+    this.log = await this.race(StoreLog.start(network.store, PRIMARY_KEY));
     const log = this.log;
     this.cleanups.push(async () => log.stop());
     this.primary = log.primaries.at(-1);
@@ -251,10 +259,12 @@ class Demo {
     });
     await Promise.race([Promise.all([...this.regions.values()].map((h) => h.ready)), this.interruption, this.timeout(90_000, "the regions to start")]);
     const expected = REGIONS.length * options.instances;
-    for (let waited = 0; (await operator.resolve(KeyValue.typeName)).length < expected; waited += 100) {
+    for (let waited = 0; (await this.race(operator.resolve(KeyValue.typeName))).length < expected; waited += 100) {
       if (waited > 15_000) throw new Error(`only ${(await operator.resolve(KeyValue.typeName)).length} of ${expected} instances registered after 15 s`);
       await this.sleep(100);
     }
+
+    await this.all({ type: "warm-up" });
 
     // The scenario.
     this.out.write(`\n${p.bold("Scenario")} (${clock(totalMs)}):\n`);
@@ -277,7 +287,7 @@ class Demo {
 
     // Audit.
     this.out.write(p.dim("resolving unknown outcomes by write id and checking the history...\n"));
-    const resolutions = await resolveUnknownWrites(network.store, this.ops);
+    const resolutions = await this.race(resolveUnknownWrites(network.store, this.ops));
     const result = audit({ ops: this.ops, log, resolutions, replicas, checkBudgetMs: 60_000 });
     const rows = phaseRows({ phases, origin: this.origin, ops: this.ops, commits: this.commits, seen: this.seen });
     const ok = result.invariants.every((i) => i.ok);
@@ -325,9 +335,11 @@ class Demo {
       case "heal":
         network.heal();
         this.event(`${p.green("healed")}: every link is back`);
-        at(1500, async () => {
+        at(1000, async () => {
           const epoch = this.primary?.epoch ?? 1;
           if (epoch > 1) {
+            // Once the old primary hears from the registry again, it knows it was replaced.
+            while (this.live.get(FIRST_PRIMARY)?.registryReachable !== true && this.elapsed() < phase.endMs - 500) await this.sleep(100);
             await this.probe(FIRST_PRIMARY, epoch - 1, "the old primary, back");
             await this.probe(SECOND_PRIMARY, epoch - 1, "the new primary, asked with the old epoch");
           }
@@ -365,7 +377,8 @@ class Demo {
         const moved = await this.operator!.movePrimary(KeyValue.typeName, SECOND_PRIMARY, { expectedEpoch: from });
         this.event(
           `${p.cyan("operator")}: primary moved ${FIRST_PRIMARY} -> ${p.bold(SECOND_PRIMARY)} by compare-and-set, ${p.bold(`epoch ${from} -> ${moved.epoch}`)}; ` +
-            `${SECOND_PRIMARY} accepts writes in ${this.tuning.primaryLeaseMs} ms, once ${FIRST_PRIMARY}'s lease on the role has run out`,
+            `${SECOND_PRIMARY} accepts writes in ${this.tuning.primaryLeaseMs} ms, once ${FIRST_PRIMARY}'s lease on the role has run out ` +
+            `(the same move by hand: meridian registry primary ${KeyValue.typeName} --move-to ${SECOND_PRIMARY} --registry ${this.network!.registryUrl})`,
         );
         return moved.epoch;
       } catch (e) {
@@ -439,8 +452,9 @@ class Demo {
     const p = this.paint;
     const lines = [
       "",
-      p.bold("Summary") + " (per phase and region; latency over every call, failed ones included; stale reads: local reads that missed a write",
-      "acknowledged before they started; propagation: from a write's commit until the region's replica had it)",
+      `${p.bold("Summary")} per phase and region. Latency: every call, failed ones included. Reads and writes ok: their availability.`,
+      "Fallback: linearizable reads served by the local replica, saying so. Stale reads: local reads that missed a write acknowledged",
+      "before they began. Propagation: p50 / p99 from a write's commit at the primary until this region's replica had it.",
       "",
       ...summaryTable(rows),
       "",
@@ -480,7 +494,7 @@ class Demo {
   /** Stops everything this run started, in reverse order. Safe to call twice. */
   async cleanup(keepLogs: boolean): Promise<void> {
     for (const c of this.cleanups.splice(0).reverse()) await c().catch(() => undefined);
-    if (!keepLogs) rmSync(this.logDir, { recursive: true, force: true });
+    if (!keepLogs && process.env.MERIDIAN_KEEP_DEMO_LOGS === undefined) rmSync(this.logDir, { recursive: true, force: true });
   }
 
   /** Synchronous last resort on exit. */
@@ -517,7 +531,7 @@ async function main(): Promise<number> {
     if (demo.wasInterrupted) {
       process.stderr.write("\ninterrupted: stopping every process the demo started...\n");
       code = 130;
-    } else if (e instanceof TransportUnavailableError) {
+    } else if (e instanceof NotAvailableError) {
       process.stderr.write(`\n${e.message}\n`);
       code = 2;
     } else {

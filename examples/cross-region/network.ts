@@ -15,7 +15,7 @@ import { createLink, type Link } from "../../tools/linkproxy/index.js";
 import { TcpServerTransport } from "../../transports/tcp/index.js";
 import { freePort, startEtcdCluster, type EtcdCluster } from "../../test/support/etcd-cluster.js";
 import { REGIONS, SECOND_PRIMARY, type Region, type StoreConfig, type TransportName } from "./protocol.js";
-import { TransportUnavailableError } from "./transports.js";
+import { NotAvailableError } from "./transports.js";
 
 /** Options of startNetwork. */
 export interface NetworkOptions {
@@ -38,6 +38,8 @@ export interface PlannedInstance {
 export interface Network {
   /** A line saying what runs where, for the demo's header. */
   readonly description: string;
+  /** The registry as `meridian registry` takes it (`embedded://host:port`, `etcd://host:port,...`). */
+  readonly registryUrl: string;
   /** Where a region's processes find the registry's store. */
   storeConfig(region: Region): StoreConfig;
   /** The coordinator's own store (the operator's registry client and the auditor). */
@@ -91,6 +93,7 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
   let store: Store;
   let registryCut: (region: Region, on: boolean) => void;
   let registryLine: string;
+  let registryUrl: string;
   if (options.registry === "embedded") {
     const node = await EmbeddedNode.open();
     const server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port: 0 }), node });
@@ -114,6 +117,7 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
       else if (!on && link.state !== "up") link.heal();
     };
     registryLine = `embedded registry (one node, in ${SECOND_PRIMARY})`;
+    registryUrl = `embedded://${server.address}`;
   } else {
     const cluster: EtcdCluster = await startEtcdCluster({ names: [...REGIONS], latencyMs });
     closers.push(() => cluster.stop());
@@ -137,6 +141,7 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
       }
     };
     registryLine = "etcd, 3 members (one per region, Raft over the region links)";
+    registryUrl = `etcd://${cluster.clientUrls.map((u) => u.replace(/^http:\/\//, "")).join(",")}`;
   }
 
   // The service's instances and the links in front of them.
@@ -147,11 +152,13 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
   for (const region of REGIONS) routes.set(region, {});
   if (options.transport === "nats") {
     const { startNatsCluster, findNatsServer, NATS_MISSING } = await import("../../test/support/nats-cluster.js");
-    if (findNatsServer() === undefined) throw new TransportUnavailableError(NATS_MISSING);
-    const cluster = await startNatsCluster({ regions: [...REGIONS] });
+    if (findNatsServer() === undefined) throw new NotAvailableError(NATS_MISSING);
+    // `latencyMs` (one-way, on the gateway links) is for a harness that puts links on the gateways.
+    const natsOptions = { regions: [...REGIONS], latencyMs };
+    const cluster = await startNatsCluster(natsOptions);
     closers.push(() => cluster.stop());
     if (!isPartitionable(cluster)) {
-      throw new TransportUnavailableError(
+      throw new NotAvailableError(
         "--transport nats is not available yet: the NATS gateways between regions do not go through the link proxy " +
           "(test/support/nats-cluster.ts has no latencyMs/cutOff/heal like etcd-cluster.ts), so regions could not be cut off",
       );
@@ -199,6 +206,7 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
     options.transport === "nats" ? "NATS, one server per region joined by gateways" : `${options.transport.toUpperCase()} through links between regions`;
   return {
     description: `${registryLine} · ${transportLine} · ${latencyMs} ms one way between regions, none inside one`,
+    registryUrl,
     storeConfig: (region) => storeConfig(region),
     store,
     instances: (region) => planned.get(region)!,

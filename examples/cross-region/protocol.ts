@@ -5,6 +5,7 @@
 
 /** The three regions of the demo, in display order. */
 export const REGIONS = ["cn-north", "eu-west", "us-east"] as const;
+/** One of the demo's regions. */
 export type Region = (typeof REGIONS)[number];
 
 /** The region that starts as the primary of the KeyValue service. */
@@ -133,6 +134,8 @@ export type CommitEntry = readonly [revision: number, at: number];
 /** The coordinator's instructions; every one but `init` is answered by a `reply` with its id. */
 export type ToRegion =
   | { readonly type: "init"; readonly config: RegionConfig }
+  /** Open connections to every instance of the service (once all are registered). */
+  | { readonly type: "warm-up"; readonly id: number }
   /** Start or stop traffic (stopping waits for the calls in flight). */
   | { readonly type: "traffic"; readonly id: number; readonly on: boolean }
   /** Send a write straight to this region's first instance with this epoch (fencing check). */
@@ -159,6 +162,9 @@ export type FromRegion =
       readonly primary: { readonly region: string; readonly epoch: number } | undefined;
       readonly registryReachable: boolean;
       readonly inFlight: number;
+      /** The region process's event-loop delay since the last report (p99), and its CPU use (share of one core). */
+      readonly loopDelayP99Ms: number;
+      readonly cpu: number;
     }
   | {
       readonly type: "reply";

@@ -5,6 +5,7 @@
  * Calls to other regions go through the coordinator's links (latency, partitions); calls inside
  * the region go straight to the instance. Everything it sees is reported to the coordinator.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import {
   createRegistry,
   createRemoteStore,
@@ -78,6 +79,8 @@ class RegionProcess {
   private probeClient!: ReturnType<typeof createClient<typeof KeyValue>>;
   private reportTimer: NodeJS.Timeout | undefined;
   private view!: ServiceSnapshot;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private cpuAt = { usage: process.cpuUsage(), time: performance.now() };
 
   constructor(private readonly config: RegionConfig) {}
 
@@ -141,6 +144,7 @@ class RegionProcess {
       seed: config.seed,
       record: (op) => this.ops.push(op),
     });
+    this.loopDelay.enable();
     this.reportTimer = setInterval(() => this.report(), 250);
     send({ type: "ready", region, addresses: this.servers.map((s) => s.address) });
   }
@@ -148,6 +152,12 @@ class RegionProcess {
   /** Sends what happened since the last report. */
   report(): void {
     const primary = this.view.primary;
+    const usage = process.cpuUsage(this.cpuAt.usage);
+    const t = performance.now();
+    const cpu = (usage.user + usage.system) / 1000 / Math.max(1, t - this.cpuAt.time);
+    this.cpuAt = { usage: process.cpuUsage(), time: t };
+    const loopDelayP99Ms = this.loopDelay.percentile(99) / 1e6;
+    this.loopDelay.reset();
     send({
       type: "report",
       region: this.config.region,
@@ -158,12 +168,20 @@ class RegionProcess {
       primary: primary && { region: primary.region, epoch: primary.epoch },
       registryReachable: this.registry.health().reachable,
       inFlight: this.workload.inFlight,
+      loopDelayP99Ms,
+      cpu,
     });
   }
 
   /** Carries out an instruction and answers it. */
   async handle(msg: Exclude<ToRegion, { type: "init" }>): Promise<void> {
     switch (msg.type) {
+      case "warm-up": {
+        const endpoints = this.view.endpoints().map((e) => ({ ...e, address: this.config.routes[e.address] ?? e.address }));
+        await this.clientTransport.warmUp?.(endpoints).catch(() => undefined);
+        send({ type: "reply", id: msg.id });
+        return;
+      }
       case "traffic":
         if (msg.on) this.workload.start();
         else await this.workload.stop();

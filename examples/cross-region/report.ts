@@ -139,7 +139,7 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
 
 /** The summary table as lines. */
 export function summaryTable(rows: readonly PhaseRegionRow[]): string[] {
-  const header = ["phase", "region", "calls/s", "p50 ms", "p99 ms", "reads ok", "writes ok", "fallback reads", "stale reads", "propagation p50 / p99 ms"];
+  const header = ["phase", "region", "calls/s", "p50 ms", "p99 ms", "reads ok", "writes ok", "fallback", "stale reads", "propagation ms"];
   const body = rows.map((r) => [
     r.phase,
     r.region,
@@ -152,7 +152,7 @@ export function summaryTable(rows: readonly PhaseRegionRow[]): string[] {
     r.localReads === 0 ? "-" : `${r.staleReads} (${pct(r.staleReads, r.localReads)})`,
     r.propagation.count === 0 && r.propagation.missing === 0
       ? "-"
-      : `${ms(r.propagation.p50)} / ${ms(r.propagation.p99)}${r.propagation.missing ? ` (${r.propagation.missing} superseded)` : ""}`,
+      : `${ms(r.propagation.p50)} / ${ms(r.propagation.p99)}${r.propagation.missing ? ` (${r.propagation.missing} not seen)` : ""}`,
   ]);
   return markdownTable(header, body, new Set([2, 3, 4, 5, 6, 7, 8, 9]));
 }

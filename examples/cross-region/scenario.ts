@@ -5,6 +5,7 @@
  */
 import { FIRST_PRIMARY, SECONDARY_CUT, SECOND_PRIMARY } from "./protocol.js";
 
+/** The timed phases, in order. */
 export type PhaseId = "warm-up" | "steady" | "secondary-cut" | "primary-cut" | "heal";
 
 /** One timed phase. */
@@ -17,12 +18,13 @@ export interface PhaseSpec {
   readonly minMs: number;
 }
 
+/** The script: what each phase does and how much of `--duration` it takes. */
 export const PHASES: readonly PhaseSpec[] = [
   { id: "warm-up", title: "warm-up", story: "connections open, caches fill", share: 0.1, minMs: 1500 },
   {
     id: "steady",
-    title: "steady traffic",
-    story: "writes go to the primary, eventual reads stay local, linearizable reads go to the primary",
+    title: "steady",
+    story: `traffic from every region: writes and linearizable reads go to the primary (${FIRST_PRIMARY}), eventual reads stay local`,
     share: 0.22,
     minMs: 3000,
   },
@@ -35,8 +37,8 @@ export const PHASES: readonly PhaseSpec[] = [
   },
   {
     id: "primary-cut",
-    title: `${FIRST_PRIMARY} (primary) cut off`,
-    story: `writes fail fast until the primary moves to ${SECOND_PRIMARY} by compare-and-set (epoch + 1); the old primary is fenced`,
+    title: "primary cut off",
+    story: `${FIRST_PRIMARY}, the primary, loses every link: writes fail fast until the operator moves the primary to ${SECOND_PRIMARY} by compare-and-set (epoch + 1); the old primary is fenced`,
     share: 0.3,
     minMs: 5500,
   },

@@ -22,9 +22,12 @@ export interface TransportKit {
   readonly viaLinks: boolean;
 }
 
-/** The transport was asked for but is not part of this build. */
-export class TransportUnavailableError extends Error {
-  override readonly name = "TransportUnavailableError";
+/**
+ * Something the chosen options need is not there: a transport not in this build, or a program
+ * (etcd, nats-server) not installed. The demo exits 2 with the message, which says what to do.
+ */
+export class NotAvailableError extends Error {
+  override readonly name = "NotAvailableError";
 }
 
 /** Loads the kit of a transport. */
@@ -43,7 +46,7 @@ export async function transportKit(name: TransportName, options: { natsUrl?: str
     }
     case "grpc": {
       const grpc = await import("../../transports/grpc/index.js").catch((e: unknown) => {
-        throw new TransportUnavailableError(`the gRPC transport is not available yet (transports/grpc): ${(e as Error).message}`);
+        throw new NotAvailableError(`the gRPC transport is not available yet (transports/grpc): ${(e as Error).message}`);
       });
       return {
         name,
@@ -55,10 +58,10 @@ export async function transportKit(name: TransportName, options: { natsUrl?: str
     }
     case "nats": {
       const nats = await import("../../transports/nats/index.js").catch((e: unknown) => {
-        throw new TransportUnavailableError(`the NATS transport is not available yet (transports/nats): ${(e as Error).message}`);
+        throw new NotAvailableError(`the NATS transport is not available yet (transports/nats): ${(e as Error).message}`);
       });
       const servers = options.natsUrl;
-      if (servers === undefined) throw new TransportUnavailableError("the NATS transport needs the region's NATS server");
+      if (servers === undefined) throw new NotAvailableError("the NATS transport needs the region's NATS server");
       return {
         name,
         viaLinks: false,

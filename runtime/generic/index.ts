@@ -20,4 +20,4 @@ export {
   type GenericServerOptions,
   type JsonHandler,
 } from "./server.js";
-export { MsgpackCodec, defineService, method, type SchemalessDescriptor, type SchemalessMethod, type ServiceDefinition } from "./msgpack.js";
+export { MsgpackCodec, defineService, method, type MethodOptions, type SchemalessDescriptor, type SchemalessMethod, type ServiceDefinition } from "./msgpack.js";

@@ -37,7 +37,10 @@ export class MsgpackCodec<T extends object> implements MessageCodec<T, T> {
 
   decode(bytes: Uint8Array): T {
     try {
-      return this.packr.unpack(bytes) as T;
+      // A Buffer view (no copy), so that bin values always come out as Buffers, whatever the
+      // transport handed over.
+      const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return this.packr.unpack(buf) as T;
     } catch (e) {
       const incomplete = (e as { incomplete?: boolean }).incomplete === true;
       const err = new DecodeError(incomplete ? "TRUNCATED" : "INVALID_WIRE_TYPE", 0, `not a msgpack message: ${(e as Error).message}`);
@@ -80,12 +83,27 @@ export interface SchemalessMethod<I extends object = Record<string, unknown>, O 
   readonly $types?: { readonly input: I; readonly output: O };
 }
 
-/** A typed schemaless method: `echo: method<EchoRequest, EchoReply>({ idempotency: "NO_SIDE_EFFECTS" })`. */
-export function method<I extends object, O extends object, const K extends MethodKind = "unary">(
-  options: { kind?: K; idempotency?: IdempotencyLevel; name?: string } = {},
-): SchemalessMethod<I, O> & { readonly kind: K } {
-  return { ...options, kind: (options.kind ?? "unary") as K };
+/** Options of a schemaless method, besides its kind. */
+export interface MethodOptions {
+  readonly idempotency?: IdempotencyLevel;
+  readonly name?: string;
 }
+
+function typed<K extends MethodKind>(kind: K) {
+  return <I extends object, O extends object>(options: MethodOptions = {}): SchemalessMethod<I, O> & { readonly kind: K } => ({ ...options, kind });
+}
+
+/**
+ * Typed schemaless methods, one maker per kind: `place: method.unary<Order, Receipt>()`,
+ * `follow: method.serverStreaming<Query, Event>({ idempotency: "NO_SIDE_EFFECTS" })`. The type
+ * parameters are the request and response types of the typed client and handlers.
+ */
+export const method = {
+  unary: typed("unary"),
+  serverStreaming: typed("server_streaming"),
+  clientStreaming: typed("client_streaming"),
+  bidiStreaming: typed("bidi_streaming"),
+};
 
 type InputOfMethod<M> = M extends SchemalessMethod<infer I, object> ? I : never;
 type OutputOfMethod<M> = M extends SchemalessMethod<object, infer O> ? O : never;
@@ -117,8 +135,8 @@ export interface ServiceDefinition<M extends Record<string, SchemalessMethod<obj
  * const Greeter = defineService({
  *   name: "demo.Greeter",
  *   methods: {
- *     hello: method<{ name: string }, { text: string }>({ idempotency: "NO_SIDE_EFFECTS" }),
- *     ticks: method<{ n: number }, { i: number }>({ kind: "server_streaming" }),
+ *     hello: method.unary<{ name: string }, { text: string }>({ idempotency: "NO_SIDE_EFFECTS" }),
+ *     ticks: method.serverStreaming<{ n: number }, { i: number }>(),
  *   },
  * });
  * createServer({ transport }).register(Greeter, { hello: ({ name }) => ({ text: `hi ${name}` }), ... });

@@ -127,7 +127,7 @@ export class ProtoSchema {
   requireMessage(name: string): MessageModel {
     const m = this.message(name);
     if (m === undefined) {
-      throw new RpcError(Code.INVALID_ARGUMENT, `unknown message type ${name}: the .proto files loaded define ${listed([...this.messageIndex.keys()])}`);
+      throw new RpcError(Code.INVALID_ARGUMENT, `unknown message type ${name}: the .proto files loaded define ${listed(nearFirst(name, this.messageIndex.keys()))}`);
     }
     return m;
   }
@@ -136,7 +136,7 @@ export class ProtoSchema {
   requireService(name: string): ServiceModel {
     const s = this.service(name);
     if (s === undefined) {
-      throw new RpcError(Code.INVALID_ARGUMENT, `unknown service ${name}: the .proto files loaded define ${listed([...this.serviceIndex.keys()])}`);
+      throw new RpcError(Code.INVALID_ARGUMENT, `unknown service ${name}: the .proto files loaded define ${listed(nearFirst(name, this.serviceIndex.keys()))}`);
     }
     return s;
   }
@@ -198,6 +198,13 @@ export class ProtoSchema {
 
 function stripDot(name: string): string {
   return name.startsWith(".") ? name.slice(1) : name;
+}
+
+/** `names` with those of `name`'s package first (the likeliest to be meant). */
+function nearFirst(name: string, names: Iterable<string>): string[] {
+  const pkg = stripDot(name).slice(0, Math.max(0, stripDot(name).lastIndexOf(".") + 1));
+  const all = [...names];
+  return pkg === "" ? all : [...all.filter((n) => n.startsWith(pkg)), ...all.filter((n) => !n.startsWith(pkg))];
 }
 
 /** At most a dozen names, for error messages. */

@@ -25,13 +25,13 @@ export interface GenericHandlerCall<T> {
 }
 
 /**
- * Answers calls as canonical protobuf JSON: returns the response (unary, client-streaming) or an
- * async iterable of responses (server-streaming, bidi; an async generator). Throwing an RpcError
- * answers with it, as a typed handler does.
+ * Answers calls as canonical protobuf JSON: returns (or resolves with) the response as a JSON
+ * value (unary, client-streaming) or an async iterable of them (server-streaming, bidi; an async
+ * generator). Throwing an RpcError answers with it, as a typed handler does. What it returns is
+ * checked against the response message when it is converted (a mismatch answers INTERNAL), so
+ * the return type is left open.
  */
-export type JsonHandler = (
-  call: GenericHandlerCall<JsonValue | AsyncIterable<JsonValue>>,
-) => JsonValue | Promise<JsonValue> | AsyncIterable<JsonValue> | Promise<AsyncIterable<JsonValue>>;
+export type JsonHandler = (call: GenericHandlerCall<JsonValue | AsyncIterable<JsonValue>>) => unknown;
 
 /** Options of createGenericHandler. */
 export interface GenericHandlerOptions extends Partial<SchemaSource> {

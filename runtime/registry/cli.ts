@@ -126,7 +126,7 @@ async function openStore(url: RegistryUrl, timeoutMs: number, deps: RegistryComm
 }
 
 function describe(service: string, p: PrimaryInfo): string {
-  return `${service}: primary ${p.region}, epoch ${p.epoch} (lease ${p.leaseMs} ms, written ${new Date(p.since).toISOString()}, revision ${p.revision})`;
+  return `${service}: primary ${p.region}, epoch ${p.epoch} (lease ${p.leaseMs} ms, since ${new Date(p.since).toISOString()}, revision ${p.revision})`;
 }
 
 /** `meridian registry primary ...`; resolves with the exit code. */

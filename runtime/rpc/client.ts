@@ -201,24 +201,34 @@ async function openStream(transport: ClientTransport, req: RpcRequest, signal: C
 }
 
 /**
- * Sends `messages` on `stream` as the transport has room, then half-closes. A request stream
- * that throws cancels the call (CANCELLED, saying why); a failed send means the call failed, and
- * its error comes out of the responses.
+ * Sends `messages` on `stream` as the transport has room, then half-closes. Stops (closing the
+ * caller's iterable) once the call is over: a server may finish before it read every request.
+ * A request stream that throws cancels the call (CANCELLED, saying why); a failed send means the
+ * call failed, and its error comes out of the responses.
  */
 async function sendRequests(stream: ClientStream, messages: StreamInput<unknown>): Promise<void> {
   let sending = false;
+  let over = false;
+  const end = (): void => void (over = true);
+  stream.trailers.then(end, end);
   try {
     for await (const m of messages) {
+      if (over) return;
       sending = true;
       await stream.send(m);
       sending = false;
+      if (over) return;
     }
     sending = true;
     await stream.closeSend();
   } catch (e) {
-    stream.cancel(
-      sending ? RpcError.from(e) : new RpcError(Code.CANCELLED, `the request stream threw: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
-    );
+    try {
+      stream.cancel(
+        sending ? RpcError.from(e) : new RpcError(Code.CANCELLED, `the request stream threw: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
+      );
+    } catch {
+      // A transport whose cancel throws: the call's outcome still comes out of its responses.
+    }
   }
 }
 
@@ -302,11 +312,13 @@ class CallResponseStream implements ResponseStream<unknown>, AsyncIterator<unkno
     this.error = error;
     const res = this.res;
     const trailers = error !== undefined ? Promise.resolve(statusToHeaders(error, { ...error.headers })) : (res?.trailers ?? Promise.resolve({}));
-    void trailers.then((t) => {
-      this.received({ ...res?.headers, ...t });
-      this.resolveTrailers(t);
-      this.ctx.dispose();
-    });
+    void trailers
+      .catch((e: unknown) => statusToHeaders(RpcError.from(e), {}))
+      .then((t) => {
+        this.received({ ...res?.headers, ...t });
+        this.resolveTrailers(t);
+        this.ctx.dispose();
+      });
   }
 }
 

@@ -111,6 +111,11 @@ export interface ArbOptions {
   readonly maxDepth: number;
   /** Add a raw unknown field now and then. */
   readonly unknownFields: boolean;
+  /**
+   * Give well-known types values their JSON form can hold (timestamps in range, values with a
+   * kind, field masks of snake_case names, Anys of known types), instead of any value at all.
+   */
+  readonly validWkt?: boolean;
 }
 
 /** One value of `f`'s type (an element for repeated fields, the value for maps). */
@@ -169,7 +174,7 @@ const cache = new WeakMap<MessageModel, Map<string, fc.Arbitrary<Record<string, 
 
 /** Random messages of `m` as generated code represents them. */
 export function messageArb(m: MessageModel, opts: ArbOptions, depth = 0): fc.Arbitrary<Record<string, unknown>> {
-  const key = `${opts.int64}/${depth}/${opts.maxDepth}/${opts.unknownFields}`;
+  const key = `${opts.int64}/${depth}/${opts.maxDepth}/${opts.unknownFields}/${opts.validWkt === true}`;
   let byKey = cache.get(m);
   if (byKey === undefined) cache.set(m, (byKey = new Map()));
   const hit = byKey.get(key);
@@ -183,6 +188,10 @@ export function messageArb(m: MessageModel, opts: ArbOptions, depth = 0): fc.Arb
 
 function build(m: MessageModel, opts: ArbOptions, depth: number): fc.Arbitrary<Record<string, unknown>> {
   const deep = depth >= opts.maxDepth;
+  if (opts.validWkt === true) {
+    const wkt = validWkt(m, opts, depth);
+    if (wkt !== undefined) return wkt;
+  }
   const parts: Record<string, fc.Arbitrary<unknown>> = {};
   const oneofs = new Map<string, FieldModel[]>();
   for (const f of m.fields) {
@@ -282,4 +291,77 @@ export function materialize(m: MessageModel, view: unknown): unknown {
     else out[f.localName] = one(x);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Well-known types with values their JSON form can hold.
+
+const TIMESTAMP = { min: -62135596800n, max: 253402300799n };
+const DURATION_MAX = 315576000000n;
+const NANOS = fc.integer({ min: 0, max: 999_999_999 });
+
+function fieldMessage(m: MessageModel, name: string): MessageModel {
+  const f = m.fields.find((x) => x.localName === name)!;
+  return (resolved(f.type) as { message: MessageModel }).message;
+}
+
+function validWkt(m: MessageModel, opts: ArbOptions, depth: number): fc.Arbitrary<Record<string, unknown>> | undefined {
+  switch (m.fullName) {
+    case "google.protobuf.Timestamp":
+      return fc.record({ seconds: fc.bigInt(TIMESTAMP), nanos: fc.oneof(NANOS, fc.constantFrom(0, 1_000_000, 5_000)) });
+    case "google.protobuf.Duration":
+      return fc.record({ seconds: fc.bigInt({ min: -DURATION_MAX, max: DURATION_MAX }), nanos: NANOS }).map(({ seconds, nanos }) => ({
+        seconds,
+        nanos: seconds < 0n ? -nanos : nanos,
+      }));
+    case "google.protobuf.FieldMask":
+      return fc.record({ paths: fc.array(fc.stringMatching(/^[a-z]{1,4}(_[a-z]{1,3}[0-9]?){0,2}(\.[a-z]{1,4}){0,2}$/), { maxLength: 3 }) });
+    case "google.protobuf.Value": {
+      const leaf = fc.oneof(
+        fc.constant({ case: "nullValue", value: 0 }),
+        fc.double({ noNaN: true, noDefaultInfinity: true }).map((value) => ({ case: "numberValue", value })),
+        text.map((value) => ({ case: "stringValue", value })),
+        fc.boolean().map((value) => ({ case: "boolValue", value })),
+      );
+      if (depth >= opts.maxDepth) return fc.record({ kind: leaf });
+      return fc.record({
+        kind: fc.oneof(
+          { arbitrary: leaf, weight: 4 },
+          { arbitrary: messageArb(fieldMessage(m, "structValue"), opts, depth + 1).map((value) => ({ case: "structValue", value })), weight: 1 },
+          { arbitrary: messageArb(fieldMessage(m, "listValue"), opts, depth + 1).map((value) => ({ case: "listValue", value })), weight: 1 },
+        ),
+      });
+    }
+    case "google.protobuf.Any": {
+      const ts = fc.record({ seconds: fc.bigInt(TIMESTAMP), nanos: NANOS });
+      return fc.oneof(
+        fc.constant({ typeUrl: "", value: new Uint8Array(0) }),
+        ts.map((t) => ({ typeUrl: "type.googleapis.com/google.protobuf.Timestamp", value: encodeTimestamp(t.seconds, t.nanos) })),
+      );
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** A Timestamp's encoding (seconds = 1, nanos = 2), built by hand to keep these helpers codec-free. */
+function encodeTimestamp(seconds: bigint, nanos: number): Uint8Array {
+  const out: number[] = [];
+  const varint = (v: bigint): void => {
+    let u = BigInt.asUintN(64, v);
+    while (u > 127n) {
+      out.push(Number(u & 127n) | 128);
+      u >>= 7n;
+    }
+    out.push(Number(u));
+  };
+  if (seconds !== 0n) {
+    out.push(8);
+    varint(seconds);
+  }
+  if (nanos !== 0) {
+    out.push(16);
+    varint(BigInt(nanos));
+  }
+  return Uint8Array.from(out);
 }

@@ -1,8 +1,8 @@
 /**
  * Shared pieces of the gRPC transport tests: the Interop service (test/grpc/proto/interop.proto)
- * implemented three ways on the same behaviour (a Meridian server through createServer, its
- * streaming methods through the seam, and a plain @grpc/grpc-js server through
- * @grpc/proto-loader), plain grpc-js clients, and what the servers observed.
+ * implemented on the same behaviour by a Meridian server (createServer for unary calls, a seam
+ * StreamDispatcher for streams) and by a plain @grpc/grpc-js server through @grpc/proto-loader,
+ * plain grpc-js clients, test certificates, and what the servers observed.
  *
  * The behaviour, driven by the request: echo `text` and `id`; `size` payload bytes per reply;
  * wait `delay_ms` first (before each reply when streaming); fail with `fail_code` (after
@@ -136,8 +136,8 @@ function failed(err: RpcError): Headers {
 }
 
 /**
- * The streaming methods of the Meridian server, on the seam (StreamDispatcher) until the runtime
- * serves streams: what a streaming handler does with an IncomingStream.
+ * The streaming methods of the Meridian server, on the seam (a StreamDispatcher working the
+ * IncomingStream directly), so that the tests observe exactly what the transport does.
  */
 export function meridianStreams(observed: Observed): StreamDispatcher {
   return async (s) => {
@@ -199,8 +199,8 @@ export function meridianStreams(observed: Observed): StreamDispatcher {
 }
 
 /**
- * A server transport that serves the seam's streams next to what createServer dispatches:
- * createServer passes only its unary dispatcher until the runtime serves streams.
+ * A server transport that serves `streams` (a seam dispatcher) in place of createServer's own
+ * stream dispatcher, next to createServer's unary calls.
  */
 export function withStreams(transport: ServerTransport, streams: StreamDispatcher): ServerTransport {
   return {
@@ -434,12 +434,6 @@ export async function startPlainServer(
     server.bindAsync("127.0.0.1:0", credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, address: `127.0.0.1:${port}` };
-}
-
-/** Shuts a grpc-js server down at once. */
-export function stopPlainServer(server: grpc.Server): Promise<void> {
-  server.forceShutdown();
-  return Promise.resolve();
 }
 
 // ---------------------------------------------------------------------------------------------

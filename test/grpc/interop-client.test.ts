@@ -1,8 +1,8 @@
 /**
  * Interop, the other direction: a Meridian client (createClient + GrpcClientTransport for unary
- * calls; streaming through the transport seam until the runtime supports it) calls a plain
- * @grpc/grpc-js server built with @grpc/proto-loader from the same .proto. Real sockets on
- * 127.0.0.1.
+ * calls; streaming calls on the transport seam, to pin down the transport's own behaviour —
+ * runtime.test.ts covers createClient's streaming calls) calls a plain @grpc/grpc-js server
+ * built with @grpc/proto-loader from the same .proto. Real sockets on 127.0.0.1.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";

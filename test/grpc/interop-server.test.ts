@@ -1,7 +1,8 @@
 /**
  * Interop, one direction: a plain @grpc/grpc-js client built with @grpc/proto-loader from
  * test/grpc/proto/interop.proto calls a Meridian server (createServer + GrpcServerTransport;
- * its streaming methods on the seam until the runtime serves streams). Real sockets on
+ * its streaming methods served by a StreamDispatcher on the seam, to pin down the transport's
+ * own behaviour — runtime.test.ts covers createServer's streaming handlers). Real sockets on
  * 127.0.0.1.
  */
 import { setTimeout as sleep } from "node:timers/promises";

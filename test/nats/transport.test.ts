@@ -279,12 +279,13 @@ describeWithNats("nats transport - connection", () => {
     const c = t.client(url, { onStatus: (e) => e.type !== "error" && e.type !== "ldm" && events.push(e.type) });
     await c.unary(request({}, { timeoutMs: 2000 }));
     expect(events).toEqual(["connecting", "connected"]);
-    const slow = c.unary(request({ region: "slow" }, { timeoutMs: 20_000 }));
+    // Handle the rejection from the start: it may come while kill() is still waiting.
+    const slow = rejection(c.unary(request({ region: "slow" }, { timeoutMs: 20_000 })));
     await until(() => server.inflight === 1, 2000, "the slow call to arrive");
 
     await cluster.kill(0);
     // The call in flight cannot get its answer any more: it fails at once, not at its deadline.
-    const lost = await rejection(slow);
+    const lost = await slow;
     expect(lost.code).toBe(Code.UNAVAILABLE);
     expect(lost.notSent).toBe(false);
     await until(() => c.status().state !== "connected", 3000, "the client to notice");

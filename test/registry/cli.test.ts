@@ -62,7 +62,7 @@ describe("cli - meridian registry primary", () => {
     const read = await meridian(["registry", "primary", SERVICE, "--registry", url]);
     expect(read.stderr).toBe("");
     expect(read.status).toBe(0);
-    expect(read.stdout).toMatch(/^demo\.Accounts: primary us-east, epoch 1 \(lease 1500 ms, written .*, revision \d+\)\n$/);
+    expect(read.stdout).toMatch(/^demo\.Accounts: primary us-east, epoch 1 \(lease 1500 ms, since .*, revision \d+\)\n$/);
 
     const move = await meridian(["registry", "primary", SERVICE, "--move-to", "eu-west", "--registry", url]);
     expect(move.stderr).toBe("");

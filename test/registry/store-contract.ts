@@ -244,8 +244,8 @@ export function storeContract(target: ContractTarget): void {
   it("store - watch delivers a burst of concurrent changes once each, in order", async () => {
     const store = target.store();
     const prefix = space("watch-burst");
-    const iterable = store.watch(prefix, 0);
-    await sleep(300);
+    const { revision } = await store.get(`${prefix}none`);
+    const iterable = store.watch(prefix, revision + 1);
     const n = 40;
     // In waves, so changes keep arriving while answers to the watch are on their way.
     for (let wave = 0; wave < 4; wave++) {
@@ -265,9 +265,18 @@ export function storeContract(target: ContractTarget): void {
     await store.compareAndSet(`${prefix}old`, "old", 0);
     const iterable = store.watch(prefix, 0);
     await sleep(300);
-    await store.compareAndSet(`${prefix}new`, "new", 0);
-    const events = await collect(iterable, 1);
-    expect(events.map((e) => e.key)).toEqual([`${prefix}new`]);
+    // "Now" is when the store set the watch up, which a loaded machine may delay past the first
+    // write: keep writing new keys until the watch sees one. It must never see the old key.
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing && i < 20; i++) {
+        await store.compareAndSet(`${prefix}new-${i}`, "new", 0);
+        await sleep(500);
+      }
+    })();
+    const events = await collect(iterable, 1).finally(() => (writing = false));
+    await writer;
+    expect(events[0]?.key).toMatch(/new-\d+$/);
   });
 
   it("store - a stopped watch ends its iteration", async () => {
@@ -288,7 +297,8 @@ export function storeContract(target: ContractTarget): void {
     const put = await store.compareAndSet(key, "up", 0, { lease: lease.id });
     expect(put.ok).toBe(true);
     expect((await store.get(key)).kv?.lease).toBe(lease.id);
-    const watching = collect(store.watch(key, 0), 1, lease.ttlMs * 3 + target.expiryGraceMs + 5000);
+    if (!put.ok) return;
+    const watching = collect(store.watch(key, put.revision + 1), 1, lease.ttlMs * 3 + target.expiryGraceMs + 5000);
     // Keep it alive past its TTL.
     const keepUntil = Date.now() + lease.ttlMs * 1.5;
     while (Date.now() < keepUntil) {

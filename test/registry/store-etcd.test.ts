@@ -21,7 +21,7 @@ describeWithEtcd("etcd store", () => {
   storeContract({
     store: () => store,
     leaseTtlMs: 2000,
-    expiryGraceMs: 1500,
+    expiryGraceMs: 5000,
     lossy: () =>
       // 300 ms each way: requests reach etcd at 300 ms, replies would be back at 600 ms.
       lossyOverLink(`127.0.0.1:${cluster.members[0]!.clientPort}`, 300, (address) => createEtcdStore({ hosts: `http://${address}`, timeoutMs: 1500 })),

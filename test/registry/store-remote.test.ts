@@ -20,8 +20,9 @@ describe("remote embedded store over TCP", () => {
 
   storeContract({
     store: () => store,
-    leaseTtlMs: 300,
-    expiryGraceMs: 400,
+    // Generous: a loaded machine may stall this process (server and client alike) for a while.
+    leaseTtlMs: 1500,
+    expiryGraceMs: 4000,
     lossy: () =>
       lossyOverLink(server.address, 150, (address) => createRemoteStore({ transport: new TcpClientTransport(), address, timeoutMs: 1000 })),
     async compactBelow() {

@@ -331,7 +331,7 @@ describe("tcp streaming - failures", () => {
     await s.send(Ping.create());
     const { items, error } = await drain(s.responses);
     expect(error?.code).toBe(Code.DEADLINE_EXCEEDED);
-    expect(items.length).toBeGreaterThan(2);
+    expect(items.length).toBeGreaterThan(0);
     expect(streams[0]!.deadline).toBeDefined();
     await until(() => streams[0]!.signal.aborted, 2000, "the server's signal");
     expect((streams[0]!.signal.reason as RpcError).code).toBe(Code.DEADLINE_EXCEEDED);

@@ -5,8 +5,13 @@ import {
   FrameError,
   FrameHead,
   FrameSplitter,
+  HeaderFlags,
+  IntKey,
   KitexMeta,
   MessageType,
+  ProtocolId,
+  StrKey,
+  StreamFrameType,
   beginFrame,
   endFrame,
   endHeader,
@@ -17,6 +22,7 @@ import {
   writeErrorProto,
   writeIntInfo,
   writeKitexMeta,
+  writeStreamInfo,
   writeStringInfo,
   writeTimeoutInfo,
 } from "./framing.js";
@@ -296,5 +302,72 @@ describe("tcp framing - splitting a stream", () => {
   it("rejects a LENGTH too short for a TTHeader", () => {
     const { splitter } = collect();
     expect(() => splitter.push(Buffer.from([0, 0, 0, 2, 0x10, 0]))).toThrow(FrameError);
+  });
+});
+
+// TTHeader Streaming: a data frame of stream 5 carrying Ping { region: "x" }, and the window frame
+// granting that stream's peer 16 more messages.
+const STREAM_DATA = bytes(
+  0x00, 0x00, 0x00, 0x19, //  LENGTH = 25 (29 bytes in all)
+  0x10, 0x00, //              magic
+  0x00, 0x02, //              flags: Streaming
+  0x00, 0x00, 0x00, 0x05, //  stream id 5
+  0x00, 0x03, //              header size: 3 words = 12 bytes
+  0x11, //                    protocol id: protobuf struct (bare message)
+  0x00, //                    no transforms
+  0x10, 0x00, 0x01, //        int key/values, 1 pair
+  0x00, 0x1b, 0x00, 0x01, "3", // FrameType(27) = "3" (data)
+  0x00, 0x00, //              padding: 10 -> 12 bytes
+  0x0a, 0x01, "x", //         Ping { region: "x" }, no Kitex payload header
+);
+const STREAM_WINDOW = bytes(
+  0x00, 0x00, 0x00, 0x2a, //  LENGTH = 42 (46 bytes in all)
+  0x10, 0x00, 0x00, 0x02,
+  0x00, 0x00, 0x00, 0x05,
+  0x00, 0x08, //              32 bytes of header info
+  0x11, 0x00,
+  0x01, 0x00, 0x01, //        string key/values, 1 pair
+  0x00, 0x0a, "mrd-credit", 0x00, 0x02, "16",
+  0x10, 0x00, 0x01,
+  0x00, 0x1b, 0x00, 0x01, "6", // FrameType = "6" (window)
+  0x00, 0x00, 0x00, //        padding: 29 -> 32
+);
+
+describe("tcp framing - streaming frames", () => {
+  const limits = DEFAULT_FRAME_LIMITS;
+
+  it("tcp framing - encodes a stream's data and window frames exactly as written out by hand", () => {
+    const w = new Writer(256);
+    let mark = beginFrame(w, 5, HeaderFlags.Streaming, ProtocolId.ProtobufStruct);
+    endHeader(w, mark, writeStreamInfo(w, StreamFrameType.Data), limits);
+    w.raw(bytes(0x0a, 0x01, "x"));
+    endFrame(w, mark, limits);
+    expect(Buffer.from(w.finish())).toEqual(STREAM_DATA);
+    mark = beginFrame(w, 5, HeaderFlags.Streaming, ProtocolId.ProtobufStruct);
+    const count = writeStringInfo(w, undefined, StrKey.credit, "16") + writeStreamInfo(w, StreamFrameType.Window);
+    endHeader(w, mark, count, limits);
+    endFrame(w, mark, limits);
+    expect(Buffer.from(w.finish())).toEqual(STREAM_WINDOW);
+  });
+
+  it("tcp framing - decodes the frame type, the stream id and a stream's opening keys", () => {
+    const head = parseFrame(STREAM_DATA, 0, STREAM_DATA.length, limits, new FrameHead());
+    expect(head).toMatchObject({ seqId: 5, flags: HeaderFlags.Streaming, protocolId: 0x11, frameType: StreamFrameType.Data, payloadStart: 26 });
+    const w = new Writer(256);
+    const mark = beginFrame(w, 9, HeaderFlags.Streaming, ProtocolId.ProtobufStruct);
+    const count = writeStringInfo(w, { "x-region-id": "eu" }, StrKey.service, "feed.Feed") + writeStreamInfo(w, StreamFrameType.Header, "List", 1500);
+    endHeader(w, mark, count, limits);
+    endFrame(w, mark, limits);
+    const open = w.finish();
+    const h = parseFrame(open, 0, open.length, limits, new FrameHead());
+    expect(h).toMatchObject({ seqId: 9, frameType: StreamFrameType.Header, service: "feed.Feed", timeoutMs: 1500, headers: { "x-region-id": "eu" } });
+    expect(h.intInfo?.[IntKey.ToMethod]).toBe("List");
+    expect(h.intInfo?.[IntKey.StreamTimeout]).toBe("1500");
+  });
+
+  it("tcp framing - a streaming frame must carry protocol 0x11 and a unary frame 0x03", () => {
+    const wrong = Buffer.from(STREAM_DATA);
+    wrong[14] = ProtocolId.ProtobufKitex;
+    expect(() => parseFrame(wrong, 0, wrong.length, limits, new FrameHead())).toThrow(/protobuf struct/);
   });
 });

@@ -503,19 +503,19 @@ export class TcpServerStream extends TcpStream implements IncomingStream {
     if (!this.headersSent) this.sendHeaders({});
   }
 
-  /** The dispatcher is done: sends the trailers (unless the stream was reset) and forgets it. */
+  /**
+   * The dispatcher is done: sends the trailers and forgets the stream. Not after the client
+   * reset it or the connection failed; after this side's own deadline, yes (the trailers say so).
+   */
   end(trailers: Headers): void {
-    if (!this.over && this.error === undefined) {
+    if (!this.over && (this.error === undefined || this.error.code === Code.DEADLINE_EXCEEDED)) {
       try {
         this.control(StreamFrameType.Trailer, trailers);
       } catch (e) {
         // Trailers too large for a frame: say so instead.
-        const err = e instanceof FrameError ? new RpcError(Code.INTERNAL, `the stream's trailers cannot be sent: ${e.message}`) : RpcError.from(e, Code.INTERNAL);
+        const err = new RpcError(Code.INTERNAL, `the stream's trailers cannot be sent: ${e instanceof Error ? e.message : String(e)}`);
         this.control(StreamFrameType.Trailer, statusToHeaders(err, {}));
       }
-    } else if (!this.over && this.error !== undefined && this.error.code === Code.DEADLINE_EXCEEDED) {
-      // Our own deadline fired: the client learns it from the trailers too.
-      this.control(StreamFrameType.Trailer, trailers);
     }
     this.endedOk();
     this.finish();

@@ -1,0 +1,121 @@
+/**
+ * The examples run, so they cannot rot: each one is started as a user would (its own process,
+ * the command docs/demo.md gives), must exit 0 and print what it promises. Their generated code
+ * must match what `meridian gen` makes of their .proto today, and docs/demo.md must list them.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { generate, loadProtoFiles } from "meridian-rpc/codegen";
+import { describeWithNats } from "../nats/helpers.js";
+
+const ROOT = join(import.meta.dirname, "../..");
+
+/** Runs `examples/<name>/main.ts` and resolves with its exit code and output. */
+function runExample(name: string, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", `examples/${name}/main.ts`], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`examples/${name} ran longer than ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The example folders with a main.ts (the cross-region demo has its own test in test/demo). */
+const EXAMPLES = readdirSync(join(ROOT, "examples"), { withFileTypes: true })
+  .filter((d) => d.isDirectory() && d.name !== "cross-region")
+  .map((d) => d.name)
+  .sort();
+
+describe("examples", () => {
+  it("examples - hello: a unary call over TCP", async () => {
+    const run = await runExample("hello");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/server: listening on 127\.0\.0\.1:\d+/);
+    expect(run.stdout).toContain("client: hello, Meridian (from here)");
+    expect(run.stdout).toContain("client: served by region local");
+    expect(run.stdout.trim().endsWith("done")).toBe(true);
+  });
+
+  it("examples - middleware: logging, an auth header and retries on both sides", async () => {
+    const run = await runExample("middleware");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const lines = run.stdout.split("\n");
+    // Without a token: refused once, on both sides, never retried.
+    expect(lines.filter((l) => l.startsWith("server: GetStock -> UNAUTHENTICATED"))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith("client: GetStock") && l.includes("UNAUTHENTICATED"))).toHaveLength(1);
+    // With a token: the server saw three attempts, the client one call.
+    expect(lines.filter((l) => l.startsWith("server: GetStock -> UNAVAILABLE"))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith("server: GetStock -> ok"))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith("client: GetStock") && l.includes("-> ok"))).toHaveLength(1);
+    expect(run.stdout).toContain("42 x umbrella in stock, asked by ada");
+  });
+
+  it("examples - streaming: server, client and bidi streams over TCP", async () => {
+    const run = await runExample("streaming");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout.match(/^ {3}#\d+ [\d.]+ °C$/gm)).toHaveLength(5);
+    expect(run.stdout).toContain("8 readings, mean 25.3 °C, max 33 °C");
+    expect(run.stdout.match(/^ {3}alert for attic #\d+/gm)).toHaveLength(3);
+  });
+
+  it("examples - grpc-interop: a plain grpc-js client calls a Meridian server", async () => {
+    const run = await runExample("grpc-interop");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("grpc-js client: Lisbon, served in eu-west");
+    expect(run.stdout).toContain("2030-01-01  SUNNY  11..20 °C");
+    expect(run.stdout).toContain("2030-01-03  RAINY  10.5..21 °C");
+    expect(run.stdout).toContain('grpc-js client: an empty city -> status INVALID_ARGUMENT "city is required"');
+    expect(run.stdout).toContain("server: GetForecast(Lisbon, 3 days), caller's region us-east");
+    expect(run.stdout).toContain("Meridian client: Oslo, 2 days, first SUNNY on 1893456000 (a bigint)");
+  });
+
+  it("examples - every generated file matches its .proto", () => {
+    for (const name of [...EXAMPLES, "cross-region"]) {
+      const protoDir = join(ROOT, "examples", name, "proto");
+      const protos = readdirSync(protoDir).filter((f) => f.endsWith(".proto"));
+      const outputs = generate(loadProtoFiles(protos.map((p) => join(protoDir, p)), { includeDirs: [protoDir] }));
+      for (const out of outputs) {
+        const committed = readFileSync(join(ROOT, "examples", name, "gen", out.name), "utf8");
+        expect(committed, `examples/${name}/gen/${out.name} is stale: regenerate it (docs/demo.md)`).toBe(out.content);
+      }
+    }
+  });
+
+  it("examples - docs/demo.md lists every example and how to run it", () => {
+    const doc = readFileSync(join(ROOT, "docs/demo.md"), "utf8");
+    for (const name of EXAMPLES) {
+      expect(doc).toContain(`examples/${name}/main.ts`);
+      expect(doc).toContain(`npm run example:${name}`);
+    }
+    expect(doc).toContain("npm run demo");
+  });
+});
+
+describeWithNats("examples - nats", () => {
+  it("examples - nats: request/reply across two regions through a gateway", async () => {
+    const run = await runExample("nats");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/1\. instances in both regions: +MRDN 123\.45, served in eu-west/);
+    expect(run.stdout).toMatch(/2\. eu-west's instance stopped: +MRDN 123\.45, served in us-east/);
+    expect(run.stdout).toMatch(/3\. no instance anywhere: +UNAVAILABLE after [\d.]+ ms: no responders/);
+  });
+});
