@@ -5,7 +5,10 @@
  */
 import { resolvedMessage, type MethodModel, type ServiceModel } from "./model.js";
 import { Code, RpcError, type CallOptions, type ClientTransport, type Consistency, type Headers } from "../runtime/index.js";
-import { ProtoSchema, createGenericClient, findMethod, type JsonValue } from "../runtime/generic/index.js";
+// The generic modules it needs, not runtime/generic/index.ts (which also brings msgpackr).
+import { createGenericClient } from "../runtime/generic/client.js";
+import type { JsonValue } from "../runtime/generic/json.js";
+import { ProtoSchema, findMethod } from "../runtime/generic/schema.js";
 
 /** Where the commands write (replaceable in tests). */
 export interface ToolIo {

@@ -15,10 +15,9 @@
  * case is in grpc-stream.ts.
  */
 import { createClient, createServer, type IncomingCall, type OutgoingReply } from "meridian-rpc/runtime";
-import { Cancellation } from "../../runtime/rpc/signal.js";
 import { GrpcClientTransport, GrpcServerTransport } from "../../transports/grpc/index.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
-import { EchoService, meridianMessages, type CaseName } from "./service.js";
+import { EchoService, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";
 
 /** Names of the gRPC-transport peers, in report order. */
 export const GRPC_PEERS = ["meridian-grpc", "meridian-grpc-seam"] as const;
@@ -26,20 +25,9 @@ export type GrpcPeerName = (typeof GRPC_PEERS)[number];
 /** Peers left out of `--quick` unless named in `--peers` (CI keeps the whole quick run under a minute). */
 export const GRPC_QUICK_SKIP: readonly string[] = ["meridian-grpc-seam"];
 
-interface Started {
-  address: string;
-  close(): Promise<void>;
-}
-
-interface Caller {
-  call(): Promise<unknown>;
-  close(): Promise<void>;
-}
-
-const HEADERS = { "x-region-id": "cn-north", "x-consistency-level": "eventual" };
 
 /** Starts the server of `peer`. */
-export async function startGrpcPeerServer(peer: GrpcPeerName): Promise<Started> {
+export async function startGrpcPeerServer(peer: GrpcPeerName): Promise<BenchServer> {
   const { feed } = meridianMessages();
   const transport = new GrpcServerTransport({ host: "127.0.0.1", services: [EchoService] });
   if (peer === "meridian-grpc-seam") {
@@ -58,25 +46,12 @@ export async function startGrpcPeerServer(peer: GrpcPeerName): Promise<Started> 
 }
 
 /** Connects a client of `peer` for one case (one HTTP/2 channel). */
-export async function grpcPeerClient(peer: GrpcPeerName, address: string, name: CaseName): Promise<Caller> {
-  const { ping } = meridianMessages();
+export async function grpcPeerClient(peer: GrpcPeerName, address: string, name: CaseName): Promise<BenchClient> {
   const transport = new GrpcClientTransport();
   const endpoints = [{ address }];
   await transport.warmUp(endpoints);
-  if (peer === "meridian-grpc-seam") {
-    const method = name === "echo" ? EchoService.methods.echo : EchoService.methods.feed;
-    const call = () =>
-      transport.unary({
-        service: EchoService.typeName,
-        method,
-        message: ping,
-        headers: { ...HEADERS },
-        deadline: Date.now() + 10_000,
-        signal: new Cancellation(),
-        endpoint: endpoints[0],
-      });
-    return { call, close: () => transport.close() };
-  }
+  if (peer === "meridian-grpc-seam") return { call: seamCall(transport, name, endpoints[0]), close: () => transport.close() };
+  const { ping } = meridianMessages();
   const client = createClient(EchoService, { transport, endpoints, region: "cn-north", consistency: "eventual", timeoutMs: 10_000 });
   return { call: name === "echo" ? () => client.echo(ping) : () => client.feed(ping), close: () => transport.close() };
 }

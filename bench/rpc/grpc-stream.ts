@@ -14,7 +14,6 @@
  * calling process, one peer at a time: client and server in two processes, as for the unary
  * cases.
  */
-import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -22,6 +21,7 @@ import { createClient, createServer, type MethodDescriptor, type ServiceDescript
 import { GrpcClientTransport, GrpcServerTransport } from "../../transports/grpc/index.js";
 import { Ping, Video } from "../codec/gen/feed.js";
 import { caseData, meridianMessages } from "./service.js";
+import { forkStreamServers, serveStreamServers } from "./stream-servers.js";
 
 /** The peers of the streaming case. */
 export const STREAM_PEERS = ["meridian-grpc", "grpc-js"] as const;
@@ -108,10 +108,7 @@ async function serve(peer: StreamPeer): Promise<{ address: string; close(): Prom
 
 if (process.argv[2] === "serve") {
   const servers = await Promise.all(process.argv.slice(3).map((p) => serve(p as StreamPeer)));
-  process.on("message", (m: { type: string }) => {
-    if (m.type === "close") void Promise.all(servers.map((s) => s.close())).finally(() => process.exit(0));
-  });
-  process.send!({ type: "ready", addresses: servers.map((s) => s.address) });
+  serveStreamServers(servers);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,16 +177,9 @@ export async function runStreamBench(opts: {
   const results: StreamResult[] = [];
   const messageBytes = meanVideoBytes();
   console.log(`\nServer-streaming throughput (bench.Stream/Videos: the feed's videos, ${messageBytes.toFixed(0)} B each on average):`);
-  const child = fork(fileURLToPath(import.meta.url), ["serve", ...opts.peers], { execArgv: opts.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = forkStreamServers(fileURLToPath(import.meta.url), ["serve", ...opts.peers], opts.execArgv, "the stream server");
   try {
-    const addresses = await new Promise<string[]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("the stream servers did not start within 20 s")), 20_000);
-      child.once("message", (m: { addresses: string[] }) => {
-        clearTimeout(timer);
-        resolve(m.addresses);
-      });
-      child.once("exit", (code) => reject(new Error(`the stream server process exited (${code})`)));
-    });
+    const addresses = await child.addresses;
     for (const [i, peer] of opts.peers.entries()) {
       for (const streams of opts.streams) {
         try {
@@ -219,13 +209,7 @@ export async function runStreamBench(opts: {
     for (const peer of opts.peers) results.push({ peer, streams: 0, messages: 0, seconds: 0, messagesPerSecond: 0, mbPerSecond: 0, messageBytes, error });
     console.error(`failed: stream servers: ${error}`);
   } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.send({ type: "close" });
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await child.stop();
   }
   const ratio = (streams: number): number | undefined => {
     const m = results.find((r) => r.peer === "meridian-grpc" && r.streams === streams);

@@ -11,32 +11,20 @@
  */
 import { connect } from "@nats-io/transport-node";
 import { createClient, createServer } from "meridian-rpc/runtime";
-import { Cancellation } from "../../runtime/rpc/signal.js";
 import { NatsClientTransport, NatsServerTransport } from "../../transports/nats/index.js";
 import { startNatsCluster } from "../../test/support/nats-cluster.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
-import { EchoService, meridianMessages, type CaseName } from "./service.js";
+import { EchoService, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";
 
 /** Names of the NATS peers, in report order. */
 export const NATS_PEERS = ["nats", "nats-seam", "nats-raw"] as const;
 export type NatsPeerName = (typeof NATS_PEERS)[number];
 
-interface Started {
-  address: string;
-  close(): Promise<void>;
-}
-
-interface Caller {
-  call(): Promise<unknown>;
-  close(): Promise<void>;
-}
-
-const HEADERS = { "x-region-id": "cn-north", "x-consistency-level": "eventual" };
 /** Connection options of every NATS client of the benchmark, the floor's included. */
 const CONNECT = { noAsyncTraces: true, maxReconnectAttempts: -1 };
 
 /** Starts nats-server and the server of `peer` on it. */
-export async function startNatsPeerServer(peer: NatsPeerName): Promise<Started> {
+export async function startNatsPeerServer(peer: NatsPeerName): Promise<BenchServer> {
   const cluster = await startNatsCluster();
   const url = cluster.urls[0]!;
   let stopServer: () => Promise<void>;
@@ -56,7 +44,7 @@ export async function startNatsPeerServer(peer: NatsPeerName): Promise<Started> 
 }
 
 /** Connects a client of `peer` for one case. */
-export function natsPeerClient(peer: NatsPeerName, url: string, name: CaseName): Promise<Caller> {
+export function natsPeerClient(peer: NatsPeerName, url: string, name: CaseName): Promise<BenchClient> {
   return peer === "nats" ? frameworkClient(url, name) : peer === "nats-seam" ? seamClient(url, name) : rawClient(url, name);
 }
 
@@ -68,7 +56,7 @@ async function frameworkServer(url: string): Promise<() => Promise<void>> {
   return () => server.close({ graceMs: 100 });
 }
 
-async function frameworkClient(url: string, name: CaseName): Promise<Caller> {
+async function frameworkClient(url: string, name: CaseName): Promise<BenchClient> {
   const { ping } = meridianMessages();
   const transport = new NatsClientTransport({ servers: url, connectOptions: CONNECT });
   await transport.warmUp();
@@ -89,18 +77,10 @@ async function seamServer(url: string): Promise<() => Promise<void>> {
   return () => transport.close(100);
 }
 
-async function seamClient(url: string, name: CaseName): Promise<Caller> {
-  const { ping } = meridianMessages();
+async function seamClient(url: string, name: CaseName): Promise<BenchClient> {
   const transport = new NatsClientTransport({ servers: url, connectOptions: CONNECT });
   await transport.warmUp();
-  const request = {
-    service: EchoService.typeName,
-    method: name === "echo" ? EchoService.methods.echo : EchoService.methods.feed,
-    message: ping,
-    endpoint: undefined,
-  };
-  const call = () => transport.unary({ ...request, headers: { ...HEADERS }, deadline: Date.now() + 10_000, signal: new Cancellation() });
-  return { call, close: () => transport.close() };
+  return { call: seamCall(transport, name, undefined), close: () => transport.close() };
 }
 
 async function rawServer(url: string): Promise<() => Promise<void>> {
@@ -113,7 +93,7 @@ async function rawServer(url: string): Promise<() => Promise<void>> {
   return () => nc.close();
 }
 
-async function rawClient(url: string, name: CaseName): Promise<Caller> {
+async function rawClient(url: string, name: CaseName): Promise<BenchClient> {
   const { ping } = meridianMessages();
   const request = Ping.encode(ping);
   const nc = await connect({ servers: url, ...CONNECT });

@@ -17,10 +17,9 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { createClient, createServer, type IncomingCall, type OutgoingReply } from "meridian-rpc/runtime";
-import { Cancellation } from "../../runtime/rpc/signal.js";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
-import { EchoService, caseData, meridianMessages, type CaseName } from "./service.js";
+import { EchoService, HEADERS, caseData, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";
 import { NATS_PEERS, natsPeerClient, startNatsPeerServer } from "./nats-peer.js";
 import { GRPC_PEERS, grpcPeerClient, startGrpcPeerServer } from "./grpc-peer.js";
 
@@ -28,19 +27,7 @@ import { GRPC_PEERS, grpcPeerClient, startGrpcPeerServer } from "./grpc-peer.js"
 export const PEERS = ["meridian", "meridian-seam", "grpc-js", "raw", ...NATS_PEERS, ...GRPC_PEERS] as const;
 export type PeerName = (typeof PEERS)[number];
 
-/** A running benchmark server. */
-export interface BenchServer {
-  address: string;
-  close(): Promise<void>;
-}
-
-/** A client of one case: `call()` makes one request and resolves with the response. */
-export interface BenchClient {
-  call(): Promise<unknown>;
-  close(): Promise<void>;
-}
-
-const HEADERS = { "x-region-id": "cn-north", "x-consistency-level": "eventual" };
+export type { BenchClient, BenchServer } from "./service.js";
 
 // ---------------------------------------------------------------------------------------------
 // Meridian
@@ -83,21 +70,9 @@ async function seamServer(): Promise<BenchServer> {
 }
 
 async function seamClient(address: string, name: CaseName): Promise<BenchClient> {
-  const { ping } = meridianMessages();
   const transport = new TcpClientTransport({ address });
   await transport.warmUp([{ address }]);
-  const method = name === "echo" ? EchoService.methods.echo : EchoService.methods.feed;
-  const call = () =>
-    transport.unary({
-      service: EchoService.typeName,
-      method,
-      message: ping,
-      headers: { ...HEADERS },
-      deadline: Date.now() + 10_000,
-      signal: new Cancellation(),
-      endpoint: undefined,
-    });
-  return { call, close: () => transport.close() };
+  return { call: seamCall(transport, name, undefined), close: () => transport.close() };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
  * What the RPC benchmark calls: bench.Echo (bench/rpc/proto/echo.proto) as a Meridian service
  * descriptor, and the messages of each case, from the codec benchmark's fixtures.
  */
-import type { MethodDescriptor, ServiceDescriptor } from "meridian-rpc/runtime";
+import { Cancellation, type ClientTransport, type Endpoint, type MethodDescriptor, type ServiceDescriptor, type TransportResponse } from "meridian-rpc/runtime";
 import { fixtures, withBigInt, type FeedData, type PingData } from "../codec/data.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
 
@@ -35,4 +35,35 @@ export function meridianMessages(): { ping: Ping; feed: FeedResponse } {
   const feed = FeedResponse.create(withBigInt(all.find((f) => f.size === "feed")!) as Partial<FeedResponse>);
   // Decode once from bytes so nested messages have every field in its generated shape.
   return { ping: Ping.decode(Ping.encode(ping)), feed: FeedResponse.decode(FeedResponse.encode(feed)) };
+}
+
+/** A running benchmark server. */
+export interface BenchServer {
+  address: string;
+  close(): Promise<void>;
+}
+
+/** A client of one case: `call()` makes one request and resolves with the response. */
+export interface BenchClient {
+  call(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** The headers of every request of the benchmark. */
+export const HEADERS = { "x-region-id": "cn-north", "x-consistency-level": "eventual" };
+
+/** One call of case `name` straight through a transport's seam (no runtime), with a 10 s deadline. */
+export function seamCall(transport: ClientTransport, name: CaseName, endpoint: Endpoint | undefined): () => Promise<TransportResponse> {
+  const { ping } = meridianMessages();
+  const method = name === "echo" ? EchoService.methods.echo : EchoService.methods.feed;
+  return () =>
+    transport.unary({
+      service: EchoService.typeName,
+      method,
+      message: ping,
+      headers: { ...HEADERS },
+      deadline: Date.now() + 10_000,
+      signal: new Cancellation(),
+      endpoint,
+    });
 }

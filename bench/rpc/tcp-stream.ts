@@ -14,13 +14,13 @@
  * once as the server process (`tcp-stream.ts serve-tcp`: both servers, on their own ports) and runs
  * the clients in the calling process: client and server in two processes, as for the unary cases.
  */
-import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Cancellation, createClient, createServer, RpcError, type StreamDispatcher } from "meridian-rpc/runtime";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { Video } from "../codec/gen/feed.js";
 import { StreamService, type StreamResult } from "./grpc-stream.js";
 import { meridianMessages } from "./service.js";
+import { forkStreamServers, serveStreamServers } from "./stream-servers.js";
 
 /** The peers of the TCP streaming case. */
 export const TCP_STREAM_PEERS = ["meridian-tcp", "meridian-tcp-seam"] as const;
@@ -66,10 +66,7 @@ async function serve(peer: TcpStreamPeer): Promise<{ address: string; close(): P
 // Not "serve": grpc-stream.ts, imported above for its descriptor, answers to that one.
 if (process.argv[2] === "serve-tcp") {
   const servers = await Promise.all(TCP_STREAM_PEERS.map((p) => serve(p)));
-  process.on("message", (m: { type: string }) => {
-    if (m.type === "close") void Promise.all(servers.map((s) => s.close())).finally(() => process.exit(0));
-  });
-  process.send!({ type: "ready", addresses: servers.map((s) => s.address) });
+  serveStreamServers(servers);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,21 +130,14 @@ export async function runTcpStreamBench(opts: {
   const results: TcpStreamResult[] = [];
   const messageBytes = videos.reduce((n, v) => n + Video.encode(v).length, 0) / videos.length;
   console.log(`\nServer-streaming throughput over TCP (bench.Stream/Videos: the feed's videos, ${messageBytes.toFixed(0)} B each on average):`);
-  const child = fork(fileURLToPath(import.meta.url), ["serve-tcp"], { execArgv: opts.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = forkStreamServers(fileURLToPath(import.meta.url), ["serve-tcp"], opts.execArgv, "the TCP stream server");
   const fail = (peer: TcpStreamPeer, streams: number, e: unknown): void => {
     const error = e instanceof Error ? e.message : String(e);
     results.push({ peer, streams, messages: 0, seconds: 0, messagesPerSecond: 0, mbPerSecond: 0, messageBytes, error });
     console.error(`failed: stream ${peer} streams=${streams}: ${error}`);
   };
   try {
-    const addresses = await new Promise<string[]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("the TCP stream servers did not start within 20 s")), 20_000);
-      child.once("message", (m: { addresses: string[] }) => {
-        clearTimeout(timer);
-        resolve(m.addresses);
-      });
-      child.once("exit", (code) => reject(new Error(`the TCP stream server process exited (${code})`)));
-    });
+    const addresses = await child.addresses;
     for (const peer of opts.peers) {
       for (const streams of opts.streams) {
         try {
@@ -173,13 +163,7 @@ export async function runTcpStreamBench(opts: {
   } catch (e) {
     for (const peer of opts.peers) fail(peer, 0, e);
   } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.send({ type: "close" });
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await child.stop();
   }
   return results;
 }

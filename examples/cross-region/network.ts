@@ -12,7 +12,7 @@ import {
   type Store,
 } from "meridian-rpc/registry";
 import { createLink, type Link } from "../../tools/linkproxy/index.js";
-import { TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { freePort, startEtcdCluster, type EtcdCluster } from "../../test/support/etcd-cluster.js";
 import { REGIONS, SECOND_PRIMARY, type Region, type StoreConfig, type TransportName } from "./protocol.js";
 import { NotAvailableError } from "./transports.js";

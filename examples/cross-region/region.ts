@@ -17,8 +17,8 @@ import {
   type ServiceSnapshot,
   type Store,
 } from "meridian-rpc/registry";
-import { HeaderKeys, createClient, createServer, type ClientTransport, type Endpoint, type Resolver } from "meridian-rpc/runtime";
-import { TcpClientTransport } from "../../transports/tcp/index.js";
+import { HeaderKeys, createClient, createServer, type Client, type ClientTransport, type Endpoint, type Resolver } from "meridian-rpc/runtime";
+import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { KeyValue } from "./gen/kv.js";
 import type { CommitEntry, FromRegion, OpRecord, RegionConfig, SeenEntry, StoreConfig, ToRegion, Tuning } from "./protocol.js";
 import { Replica, keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
@@ -75,8 +75,8 @@ class RegionProcess {
   private servers: RegisteredServer[] = [];
   private clientTransport!: ClientTransport;
   private workload!: Workload;
-  private client!: ReturnType<typeof createClient<typeof KeyValue>>;
-  private probeClient!: ReturnType<typeof createClient<typeof KeyValue>>;
+  private client!: Client<typeof KeyValue>;
+  private probeClient!: Client<typeof KeyValue>;
   private reportTimer: NodeJS.Timeout | undefined;
   private view!: ServiceSnapshot;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });

@@ -34,7 +34,7 @@ export class NotAvailableError extends Error {
 export async function transportKit(name: TransportName, options: { natsUrl?: string } = {}): Promise<TransportKit> {
   switch (name) {
     case "tcp": {
-      const { TcpClientTransport, TcpServerTransport } = await import("../../transports/tcp/index.js");
+      const { TcpClientTransport, TcpServerTransport } = await import("meridian-rpc/transports/tcp");
       return {
         name,
         viaLinks: true,
@@ -45,7 +45,7 @@ export async function transportKit(name: TransportName, options: { natsUrl?: str
       };
     }
     case "grpc": {
-      const grpc = await import("../../transports/grpc/index.js").catch((e: unknown) => {
+      const grpc = await import("meridian-rpc/transports/grpc").catch((e: unknown) => {
         throw new NotAvailableError(`the gRPC transport is not available yet (transports/grpc): ${(e as Error).message}`);
       });
       return {
@@ -57,7 +57,7 @@ export async function transportKit(name: TransportName, options: { natsUrl?: str
       };
     }
     case "nats": {
-      const nats = await import("../../transports/nats/index.js").catch((e: unknown) => {
+      const nats = await import("meridian-rpc/transports/nats").catch((e: unknown) => {
         throw new NotAvailableError(`the NATS transport is not available yet (transports/nats): ${(e as Error).message}`);
       });
       const servers = options.natsUrl;

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { Code, RpcError, createClient, createServer } from "meridian-rpc/runtime";
-import { GrpcClientTransport, GrpcServerTransport } from "../../transports/grpc/index.js";
+import { GrpcClientTransport, GrpcServerTransport } from "meridian-rpc/transports/grpc";
 import { Sky, Weather } from "./gen/weather.js";
 
 // The Meridian server.

@@ -7,7 +7,7 @@
  * the answer and where it was served; then both shut down gracefully.
  */
 import { HeaderKeys, createClient, createServer, type Headers } from "meridian-rpc/runtime";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Greeter } from "./gen/hello.js";
 
 const server = createServer({ transport: new TcpServerTransport({ port: 0 }), region: "local" });

@@ -17,7 +17,7 @@ import {
   createServer,
   type Middleware,
 } from "meridian-rpc/runtime";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Inventory } from "./gen/inventory.js";
 
 const TOKENS: Record<string, string> = { "secret-token-of-ada": "ada" };

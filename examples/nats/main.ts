@@ -14,7 +14,7 @@
  */
 import { Code, HeaderKeys, RpcError, createClient, createServer, type Headers, type Server } from "meridian-rpc/runtime";
 import { startNatsCluster } from "../../test/support/nats-cluster.js";
-import { NatsClientTransport, NatsServerTransport } from "../../transports/nats/index.js";
+import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
 import { Quotes } from "./gen/quotes.js";
 
 const cluster = await startNatsCluster({ regions: ["eu-west", "us-east"] });

@@ -9,7 +9,7 @@
  * slows the writer on the other side instead of buffering without bound.
  */
 import { createClient, createServer } from "meridian-rpc/runtime";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Telemetry, type Reading } from "./gen/telemetry.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

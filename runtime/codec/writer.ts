@@ -386,3 +386,18 @@ export function sharedWriter(): Writer {
   w.pos = w.start;
   return w;
 }
+
+/**
+ * One message encoded by `encode` with the shared writer, as a view that is never rewritten; when
+ * `encode` throws, the half-written message is discarded and the error rethrown.
+ */
+export function encodeShared(encode: (writer: Writer) => void): Buffer {
+  const w = sharedWriter();
+  try {
+    encode(w);
+  } catch (e) {
+    w.discard();
+    throw e;
+  }
+  return w.finish();
+}

@@ -275,12 +275,18 @@ class UnaryCall extends CallBase {
       gotHeaders(run.headers);
       this.response = Promise.reject(run);
     } else {
-      const signal = options.signal === undefined ? this.controller.signal : AbortSignal.any([options.signal, this.controller.signal]);
+      // The call follows both the caller's signal and cancel().
+      const outer = options.signal;
+      const follow = (): void => this.controller.abort(outer?.reason);
+      if (outer?.aborted === true) follow();
+      else outer?.addEventListener("abort", follow, { once: true });
       const onHeaders = (h: Headers): void => {
         gotHeaders(h);
         options.onHeaders?.(h);
       };
-      this.response = run({ ...options, signal, onHeaders }).then(decode);
+      this.response = run({ ...options, signal: this.controller.signal, onHeaders })
+        .then(decode)
+        .finally(() => outer?.removeEventListener("abort", follow));
       // Headers settle even when the call fails before any came back.
       this.response.catch((e: unknown) => gotHeaders(e instanceof RpcError ? e.headers : {}));
     }

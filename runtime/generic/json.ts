@@ -79,12 +79,16 @@ export interface TypeResolver {
   codec(message: MessageModel): AnyMessageCodec;
 }
 
-/** The error context of one conversion: the root type and the path walked so far. */
+/**
+ * The error context of one conversion: the root type and the path walked so far. Segments are
+ * kept raw (a field name, an index, a map key) and formatted only when an error is raised.
+ */
 class Path {
-  private readonly parts: string[] = [];
+  private readonly parts: (string | number | MapKey)[] = [];
   constructor(private readonly typeName: string) {}
 
-  push(part: string): void {
+  /** Enters a field (by name), a list element (by index) or a map entry (by key). */
+  push(part: string | number | MapKey): void {
     this.parts.push(part);
   }
 
@@ -93,13 +97,20 @@ class Path {
   }
 
   error(detail: string, cause?: unknown): JsonError {
-    return new JsonError(this.typeName, this.parts.join(""), detail, cause);
+    return new JsonError(this.typeName, this.parts.map(formatPart).join(""), detail, cause);
   }
 }
 
-const fieldPart = (name: string): string => (/^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`);
-const indexPart = (i: number): string => `[${i}]`;
-const keyPart = (k: string): string => `[${JSON.stringify(k)}]`;
+/** A map key on the path (a string would read as a field name). */
+class MapKey {
+  constructor(readonly key: string) {}
+}
+
+function formatPart(p: string | number | MapKey): string {
+  if (typeof p === "number") return `[${p}]`;
+  if (p instanceof MapKey) return `[${JSON.stringify(p.key)}]`;
+  return /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`;
+}
 
 /** A JSON value described for an error message: `"abc"`, `12`, `an object`. */
 function describe(v: unknown): string {
@@ -329,7 +340,7 @@ class Printer {
     let defaults: Msg | undefined;
     for (const f of m.fields) {
       const key = this.opts.useProtoNames ? f.name : f.jsonName;
-      this.path.push(fieldPart(f.localName));
+      this.path.push(f.localName);
       if (f.oneof !== undefined) {
         const o = msg[f.oneof.localName] as { case: string; value: unknown } | undefined;
         if (o !== undefined && o !== null && o.case === f.localName) out[key] = this.singular(f, o.value);
@@ -339,7 +350,7 @@ class Printer {
         if (keys.length > 0 || this.opts.emitDefaults) {
           const obj: { [key: string]: JsonValue } = {};
           for (const k of keys) {
-            this.path.push(keyPart(k));
+            this.path.push(new MapKey(k));
             setEntry(obj, k, this.singular(f, v![k]));
             this.path.pop();
           }
@@ -350,7 +361,7 @@ class Printer {
         if (v !== undefined && v !== null && !Array.isArray(v)) throw this.path.error(`expected an array, got ${describe(v)}`);
         if ((v !== undefined && v !== null && v.length > 0) || this.opts.emitDefaults) {
           out[key] = (v ?? []).map((x, i) => {
-            this.path.push(indexPart(i));
+            this.path.push(i);
             const j = this.singular(f, x);
             this.path.pop();
             return j;
@@ -434,7 +445,7 @@ class Printer {
       default: {
         // A wrapper: its value, plain.
         const f = m.fields[0]!;
-        this.path.push(".value");
+        this.path.push("value");
         const j = this.singular(f, msg["value"] ?? (this.types.codec(m).create() as Msg)["value"]);
         this.path.pop();
         return j;
@@ -500,7 +511,8 @@ class Printer {
     return paths
       .map((p, i) => {
         if (typeof p !== "string" || !/^[a-z0-9_.]*$/.test(p) || /_(?![a-z])/.test(p)) {
-          this.path.push(`.paths[${i}]`);
+          this.path.push("paths");
+          this.path.push(i);
           throw this.path.error(`FieldMask path ${describe(p)} has no JSON form: paths are lower_snake_case names joined by dots`);
         }
         return p.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -512,7 +524,7 @@ class Printer {
     const fields = (msg["fields"] ?? {}) as Msg;
     const out: { [key: string]: JsonValue } = {};
     for (const k of Object.keys(fields)) {
-      this.path.push(keyPart(k));
+      this.path.push(new MapKey(k));
       setEntry(out, k, this.value(fields[k] as Msg));
       this.path.pop();
     }
@@ -547,7 +559,7 @@ class Printer {
   private list(msg: Msg): JsonValue {
     const values = (msg["values"] ?? []) as Msg[];
     return values.map((v, i) => {
-      this.path.push(indexPart(i));
+      this.path.push(i);
       const j = this.value(v);
       this.path.pop();
       return j;
@@ -588,12 +600,13 @@ class Parser {
   /** Reads the members of `json` into `msg`; `skip` names a key to leave alone (Any's "@type"). */
   private fields(m: MessageModel, json: Msg, msg: Msg, skip: string | undefined): void {
     const info = infoOf(m);
-    const seen = new Map<FieldModel, string>();
-    const oneofs = new Map<OneofModel, string>();
+    // Only a field whose declared name differs from its JSON name can be given twice.
+    let seen: Map<FieldModel, string> | undefined;
+    let oneofs: Map<OneofModel, string> | undefined;
     for (const key of Object.keys(json)) {
       if (key === skip) continue;
       const f = info.byName.get(key);
-      this.path.push(fieldPart(key));
+      this.path.push(key);
       if (f === undefined) {
         if (this.opts.ignoreUnknownFields) {
           this.path.pop();
@@ -601,16 +614,18 @@ class Parser {
         }
         throw this.path.error(`unknown field "${key}": ${m.fullName} has ${info.names} (set ignoreUnknownFields to skip unknown fields)`);
       }
-      const dup = seen.get(f);
-      if (dup !== undefined) throw this.path.error(`field ${f.name} is set twice, as "${dup}" and "${key}"`);
-      seen.set(f, key);
+      if (f.name !== f.jsonName) {
+        const dup = (seen ??= new Map()).get(f);
+        if (dup !== undefined) throw this.path.error(`field ${f.name} is set twice, as "${dup}" and "${key}"`);
+        seen.set(f, key);
+      }
       const v = json[key];
       if (v === null && !(takesNull(f) && f.cardinality === "singular")) {
         this.path.pop();
         continue; // null: the field is absent
       }
       if (f.oneof !== undefined) {
-        const other = oneofs.get(f.oneof);
+        const other = (oneofs ??= new Map()).get(f.oneof);
         if (other !== undefined) throw this.path.error(`oneof ${f.oneof.name} has two members set: "${other}" and "${key}"`);
         oneofs.set(f.oneof, key);
         const value = this.singular(f, v, modeOf(f, this.types.int64));
@@ -632,7 +647,7 @@ class Parser {
     const mode = modeOf(f, this.types.int64);
     const out: unknown[] = [];
     v.forEach((x: unknown, i) => {
-      this.path.push(indexPart(i));
+      this.path.push(i);
       if (x === null && messageOf(f)?.fullName !== VALUE) throw this.path.error("null is not allowed in a list");
       const value = this.singular(f, x, mode);
       if (value !== SKIP) out.push(value);
@@ -646,7 +661,7 @@ class Parser {
     const out: Msg = {};
     const mode = modeOf(f, this.types.int64);
     for (const [k, x] of Object.entries(v as Msg)) {
-      this.path.push(keyPart(k));
+      this.path.push(new MapKey(k));
       const key = this.mapKey(f.mapKey!, k);
       if (x === null && messageOf(f)?.fullName !== VALUE) throw this.path.error("null is not allowed as a map value");
       const value = this.singular(f, x, mode);
@@ -812,7 +827,7 @@ class Parser {
     if (SPECIAL_WKT.has(inner.fullName)) {
       const extra = keys.find((k) => k !== "@type" && k !== "value");
       if (extra !== undefined) throw this.path.error(`unknown field "${extra}" in an Any of ${inner.fullName}: its JSON form goes under "value"`);
-      this.path.push(".value");
+      this.path.push("value");
       value = this.message(inner, obj["value"]);
       this.path.pop();
     } else {
@@ -877,7 +892,7 @@ class Parser {
     if (json === null || typeof json !== "object" || Array.isArray(json)) throw this.path.error(`expected a JSON object for a Struct, got ${describe(json)}`);
     const fields: Msg = {};
     for (const [k, v] of Object.entries(json as Msg)) {
-      this.path.push(keyPart(k));
+      this.path.push(new MapKey(k));
       setEntry<unknown>(fields, k, this.valueOf(v));
       this.path.pop();
     }
@@ -888,7 +903,7 @@ class Parser {
   private listValue(json: unknown, msg: Msg): Msg {
     if (!Array.isArray(json)) throw this.path.error(`expected a JSON array for a ListValue, got ${describe(json)}`);
     msg["values"] = json.map((v: unknown, i) => {
-      this.path.push(indexPart(i));
+      this.path.push(i);
       const x = this.valueOf(v);
       this.path.pop();
       return x;

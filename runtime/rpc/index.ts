@@ -73,6 +73,7 @@ export {
   type OutgoingReply,
   type CallDispatcher,
   type ServerTransport,
+  warmUpAll,
 } from "./transport.js";
 export { timeoutMiddleware } from "./governance/timeout.js";
 export {

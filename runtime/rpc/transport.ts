@@ -1,5 +1,6 @@
 import type { Writer } from "../codec/writer.js";
 import type { MethodDescriptor } from "./descriptors.js";
+import { Code, RpcError } from "./errors.js";
 
 /**
  * The seam between the framework and the wire. A transport implements ClientTransport and/or
@@ -96,6 +97,23 @@ export interface ClientTransport {
   /** Connects ahead of the first call (warm-up); optional. */
   warmUp?(endpoints: readonly Endpoint[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Connects to every endpoint at once with `connect`, for a ClientTransport.warmUp: resolves when
+ * all connected, else rejects with one UNAVAILABLE (notSent) error that counts the failures and
+ * is caused by the first.
+ */
+export async function warmUpAll(endpoints: readonly Endpoint[], connect: (endpoint: Endpoint) => Promise<void>): Promise<void> {
+  const results = await Promise.allSettled(endpoints.map(connect));
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed.length > 0) {
+    const first = RpcError.from(failed[0]!.reason, Code.UNAVAILABLE);
+    throw new RpcError(Code.UNAVAILABLE, `warm-up failed for ${failed.length} of ${endpoints.length} endpoints: ${first.message}`, {
+      cause: first,
+      notSent: true,
+    });
+  }
 }
 
 /** A streaming call as a transport sees it on the client side: a unary request without a message. */

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BizError, Code, RpcError, createServer, sleep, type Server, type ServerTransport, type ServiceDescriptor } from "../../runtime/index.js";
+import { Code, createServer, type Server, type ServerTransport, type ServiceDescriptor } from "../../runtime/index.js";
 import { parseJsonSequence } from "../../codegen/call.js";
 import { GrpcServerTransport } from "../../transports/grpc/index.js";
 import { NatsServerTransport } from "../../transports/nats/index.js";
@@ -13,7 +13,7 @@ import { TcpServerTransport } from "../../transports/tcp/index.js";
 import { Observed, startPlainServer } from "../grpc/helpers.js";
 import { EchoService, StreamService } from "../rpc/gen/echo.js";
 import { findNatsServer, startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
-import { REPO } from "./helpers.js";
+import { REPO, registerEcho } from "./helpers.js";
 
 interface Run {
   code: number;
@@ -44,34 +44,7 @@ const services: ServiceDescriptor[] = [EchoService, StreamService];
 const seen: Record<string, string>[] = [];
 
 function echoServer(transport: ServerTransport): Server {
-  const server = createServer({ transport, region: "eu-1", metrics: false, logger: { error: () => undefined } });
-  server.register(EchoService, {
-    echo: (req, ctx) => {
-      seen.push({ ...ctx.headers });
-      if (req.text === "missing") throw new RpcError(Code.NOT_FOUND, "no such thing");
-      if (req.text === "biz") throw new BizError(1001, "out of stock", { sku: "42" });
-      ctx.responseHeaders["x-answer"] = "42";
-      return { text: req.text, servedBy: "meridian", count: req.delayMs };
-    },
-    get: async (req, ctx) => {
-      await sleep(req.delayMs, ctx.signal);
-      return { text: req.text };
-    },
-    async *watch(req) {
-      for (let i = 1; i <= 3; i++) yield { text: req.text, count: i };
-    },
-  });
-  server.register(StreamService, {
-    async collect(requests) {
-      const texts: string[] = [];
-      for await (const r of requests) texts.push(r.text);
-      return { text: texts.join(","), count: texts.length };
-    },
-    async *chat(requests) {
-      for await (const r of requests) yield { text: r.text.toUpperCase() };
-    },
-  });
-  return server;
+  return registerEcho(createServer({ transport, region: "eu-1", metrics: false, logger: { error: () => undefined } }), seen);
 }
 
 const natsBin = findNatsServer();

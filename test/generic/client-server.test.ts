@@ -5,8 +5,9 @@
  * services it has no code for.
  */
 import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, RpcError, createClient, createServer, sleep, type Server } from "../../runtime/index.js";
+import { Code, RpcError, createClient, createServer, type Server } from "../../runtime/index.js";
 import {
   ProtoSchema,
   createGenericClient,
@@ -15,7 +16,10 @@ import {
   rawService,
   type JsonValue,
 } from "../../runtime/generic/index.js";
+import { GrpcServerTransport } from "../../transports/grpc/index.js";
 import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
+import { plainClient, plainUnary } from "../grpc/helpers.js";
+import { registerEcho } from "./helpers.js";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";
 
 const PROTO_DIR = fileURLToPath(new URL("../rpc/proto", import.meta.url));
@@ -33,34 +37,9 @@ async function listen(server: Server): Promise<string> {
   return (await server.listen()).address;
 }
 
-/** A typed server of EchoService and StreamService (generated code), recording what it saw. */
-async function typedServer(seen: { text: string; headers: Record<string, string> }[] = []): Promise<string> {
-  const server = createServer({ transport: createMemoryServerTransport({ network }), region: "eu-1", metrics: false });
-  server.register(EchoService, {
-    echo: (req, ctx) => {
-      seen.push({ text: req.text, headers: { ...ctx.headers } });
-      if (req.text === "boom") throw new RpcError(Code.NOT_FOUND, "no such thing");
-      return { text: req.text, servedBy: "typed", count: req.delayMs };
-    },
-    get: async (req, ctx) => {
-      await sleep(req.delayMs, ctx.signal);
-      return { text: req.text };
-    },
-    async *watch(req) {
-      for (let i = 1; i <= 3; i++) yield { text: req.text, count: i };
-    },
-  });
-  server.register(StreamService, {
-    async collect(requests) {
-      const texts: string[] = [];
-      for await (const r of requests) texts.push(r.text);
-      return { text: texts.join(","), count: texts.length };
-    },
-    async *chat(requests) {
-      for await (const r of requests) yield { text: r.text.toUpperCase() };
-    },
-  });
-  return listen(server);
+/** A typed server of EchoService and StreamService (generated code), recording the headers it saw. */
+async function typedServer(seen: Record<string, string>[] = []): Promise<string> {
+  return listen(registerEcho(createServer({ transport: createMemoryServerTransport({ network }), region: "eu-1", metrics: false }), seen));
 }
 
 function generic(address: string, service = "rpctest.EchoService") {
@@ -69,7 +48,7 @@ function generic(address: string, service = "rpctest.EchoService") {
 
 describe("generic client - JSON calls against generated code", () => {
   it("generic client - unary: JSON in, JSON out, headers through", async () => {
-    const seen: { text: string; headers: Record<string, string> }[] = [];
+    const seen: Record<string, string>[] = [];
     const client = createGenericClient({
       ...proto,
       service: "rpctest.EchoService",
@@ -77,9 +56,9 @@ describe("generic client - JSON calls against generated code", () => {
       transport: createMemoryClientTransport({ address: await typedServer(seen), network }),
     });
     const call = client.call("Echo", { text: "hi", delayMs: 7 }, { headers: { "x-trace": "t1" }, consistency: "eventual" });
-    expect(await call).toEqual({ text: "hi", servedBy: "typed", count: 7 });
+    expect(await call).toEqual({ text: "hi", servedBy: "meridian", count: 7 });
     expect((await call.headers)["x-served-region"]).toBe("eu-1");
-    expect(seen[0]!.headers).toMatchObject({ "x-trace": "t1", "x-region-id": "us-2", "x-consistency-level": "eventual" });
+    expect(seen[0]).toMatchObject({ "x-trace": "t1", "x-region-id": "us-2", "x-consistency-level": "eventual" });
     // The lowerCamelCase key names the method as well.
     expect(await client.call("echo", { text: "again" })).toMatchObject({ text: "again" });
     expect(client.methods.map((m) => `${m.name}:${m.kind}`)).toEqual(["Echo:unary", "Get:unary", "Put:unary", "Watch:server_streaming"]);
@@ -117,7 +96,7 @@ describe("generic client - JSON calls against generated code", () => {
     const client = generic(await typedServer());
     const got: JsonValue[] = [];
     for await (const r of client.call("Echo", { text: "one" })) got.push(r);
-    expect(got).toEqual([{ text: "one", servedBy: "typed" }]);
+    expect(got).toEqual([{ text: "one", servedBy: "meridian" }]);
     const call = client.call("Echo", { text: "two" });
     await call;
     expect(() => call[Symbol.asyncIterator]()).toThrow(/either awaited or iterated/);
@@ -125,14 +104,14 @@ describe("generic client - JSON calls against generated code", () => {
 
   it("generic client - server errors and deadlines come back as RpcErrors", async () => {
     const client = generic(await typedServer());
-    await expect(client.call("Echo", { text: "boom" })).rejects.toMatchObject({ code: Code.NOT_FOUND, message: "no such thing" });
+    await expect(client.call("Echo", { text: "missing" })).rejects.toMatchObject({ code: Code.NOT_FOUND, message: "no such thing" });
     await expect(client.call("Get", { delayMs: 1000 }, { timeoutMs: 30 })).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
   });
 });
 
 describe("generic client - bad input is INVALID_ARGUMENT naming what is wrong", () => {
   it("generic client - JSON that does not fit names the field, and nothing is sent", async () => {
-    const seen: { text: string; headers: Record<string, string> }[] = [];
+    const seen: Record<string, string>[] = [];
     const client = generic(await typedServer(seen));
     const err = await client.call("Echo", { text: 5 }).then(
       () => undefined,
@@ -271,9 +250,9 @@ describe("generic server - a gateway for services it has no code for", () => {
     gateway.register(StreamService, { collect: async () => ({ text: "gateway's own" }) });
     const address = await listen(gateway);
     const echo = createClient(EchoService, { transport: createMemoryClientTransport({ address, network }) });
-    expect(await echo.echo({ text: "via", delayMs: 3 })).toMatchObject({ text: "via", servedBy: "typed", count: 3 });
+    expect(await echo.echo({ text: "via", delayMs: 3 })).toMatchObject({ text: "via", servedBy: "meridian", count: 3 });
     expect(await echo.echo({ text: "again" })).toMatchObject({ text: "again" });
-    await expect(echo.echo({ text: "boom" })).rejects.toMatchObject({ code: Code.NOT_FOUND });
+    await expect(echo.echo({ text: "missing" })).rejects.toMatchObject({ code: Code.NOT_FOUND });
     expect(seen).toEqual(["rpctest.EchoService/Echo", "rpctest.EchoService/Echo", "rpctest.EchoService/Echo"]);
     const streams = createClient(StreamService, { transport: createMemoryClientTransport({ address, network }) });
     expect(await streams.collect([{ text: "x" }])).toMatchObject({ text: "gateway's own" });
@@ -295,5 +274,35 @@ describe("generic server - a gateway for services it has no code for", () => {
     expect(Array.from(await a["A"]!(Uint8Array.from([8, 1])))).toEqual([8, 1]);
     const b = raw("B") as unknown as Record<string, (b: Uint8Array) => Promise<Uint8Array>>;
     await expect(b["B"]!(Uint8Array.from([8, 1]))).rejects.toMatchObject({ code: Code.UNIMPLEMENTED });
+  });
+});
+
+describe("generic server - over gRPC to a plain @grpc/grpc-js client", () => {
+  it("generic server - a JSON handler answers a proto-loader client: int64, bytes, metadata", async () => {
+    const dir = fileURLToPath(new URL("../grpc/proto", import.meta.url));
+    const handler = createGenericHandler({
+      proto: [`${dir}/interop.proto`],
+      includeDirs: [dir],
+      handler: ({ method, request, ctx }) => {
+        const req = request as Record<string, JsonValue>;
+        ctx.responseHeaders["x-generic"] = method;
+        return { text: `${String(req["text"])}!`, id: req["id"] ?? "0", payload: "3q2+7w==", seen: [ctx.headers["x-from"] ?? ""] };
+      },
+    });
+    const server = createServer({ transport: new GrpcServerTransport({ services: handler.services }), metrics: false });
+    handler.register(server);
+    const address = await listen(server);
+    const client = plainClient(address);
+    try {
+      const md = new grpc.Metadata();
+      md.set("x-from", "plain");
+      const { err, res, headers } = await plainUnary(client, { text: "hi", id: "-9007199254740993" }, md);
+      expect(err).toBeNull();
+      expect(res).toMatchObject({ text: "hi!", id: "-9007199254740993", seen: ["plain"] });
+      expect(Array.from(res!.payload)).toEqual([0xde, 0xad, 0xbe, 0xef]);
+      expect(headers?.get("x-generic")).toEqual(["Unary"]);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -4,28 +4,57 @@
  * those generated codecs, random messages built from the codegen model in Meridian's in-memory
  * shape, and view materialisation.
  */
-import { readdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { allMessages, resolved, type FieldModel, type Int64Mode, type MessageModel } from "../../codegen/model.js";
 import type { AnyMessageCodec } from "../../runtime/codec/types.js";
 import { setEntry } from "../../runtime/codec/view.js";
+import { BizError, Code, RpcError, sleep, type Server } from "../../runtime/index.js";
+import { listFiles as listAll } from "../codec/helpers.js";
+import { EchoService, StreamService } from "../rpc/gen/echo.js";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Every file ending in `ext` under `dir`, relative to it, sorted. */
+/** Every file ending in `ext` under `dir` (tests left out), relative to it, sorted. */
 export function listFiles(dir: string, ext: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith(ext) && !e.name.endsWith(".test.ts")) out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
+  return listAll(dir, ext).filter((f) => !f.endsWith(".test.ts"));
+}
+
+/**
+ * Registers generated-code handlers of rpctest.EchoService and rpctest.StreamService
+ * (test/rpc/proto/echo.proto) on `server`, pushing the request headers of each Echo call to
+ * `seen`: Echo echoes (text "missing": NOT_FOUND, "biz": a BizError) and sets `x-answer`, Get
+ * waits `delayMs`, Watch streams three replies, Collect joins the texts, Chat upper-cases each.
+ */
+export function registerEcho(server: Server, seen: Record<string, string>[] = []): Server {
+  server.register(EchoService, {
+    echo: (req, ctx) => {
+      seen.push({ ...ctx.headers });
+      if (req.text === "missing") throw new RpcError(Code.NOT_FOUND, "no such thing");
+      if (req.text === "biz") throw new BizError(1001, "out of stock", { sku: "42" });
+      ctx.responseHeaders["x-answer"] = "42";
+      return { text: req.text, servedBy: "meridian", count: req.delayMs };
+    },
+    get: async (req, ctx) => {
+      await sleep(req.delayMs, ctx.signal);
+      return { text: req.text };
+    },
+    async *watch(req) {
+      for (let i = 1; i <= 3; i++) yield { text: req.text, count: i };
+    },
+  });
+  server.register(StreamService, {
+    async collect(requests) {
+      const texts: string[] = [];
+      for await (const r of requests) texts.push(r.text);
+      return { text: texts.join(","), count: texts.length };
+    },
+    async *chat(requests) {
+      for await (const r of requests) yield { text: r.text.toUpperCase() };
+    },
+  });
+  return server;
 }
 
 /** .proto files with the generated code committed for them, and how it was generated. */

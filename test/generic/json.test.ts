@@ -81,7 +81,7 @@ function jsonError(json: unknown, type = "shop.Order", s: ProtoSchema = schema):
 
 describe("generic json - printing", () => {
   it("generic json - lowerCamel names, json_name, int64 as strings, bytes as base64, enums by name", () => {
-    const item = schema.fromJson("shop.Item", {
+    const json = {
       sku: "a-1",
       priceCents: "1999",
       count: 3,
@@ -94,22 +94,10 @@ describe("generic json - printing", () => {
       maybe: 0,
       big: "18446744073709551615",
       delta: -4,
-    });
+    };
+    const item = schema.fromJson("shop.Item", json);
     expect(item).toMatchObject({ sku: "a-1", priceCents: 1999n, blob: Uint8Array.from([1, 2, 3]), status: 1, renamed: "x", maybe: 0, big: 18446744073709551615n });
-    expect(schema.toJson("shop.Item", item)).toEqual({
-      sku: "a-1",
-      priceCents: "1999",
-      count: 3,
-      blob: "AQID",
-      weight: 1.5,
-      ratio: 0.1,
-      gift: true,
-      status: "STATUS_OPEN",
-      otherName: "x",
-      maybe: 0,
-      big: "18446744073709551615",
-      delta: -4,
-    });
+    expect(schema.toJson("shop.Item", item)).toEqual(json);
   });
 
   it("generic json - defaults are left out unless asked for; explicit presence is kept", () => {

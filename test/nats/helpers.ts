@@ -2,12 +2,13 @@
  * Shared set-up of the NATS transport tests: the gate on nats-server, service descriptors, and
  * transports that are closed after each test.
  */
-import { describe, expect, it } from "vitest";
+import { expect } from "vitest";
 import { RpcError } from "../../runtime/rpc/errors.js";
 import type { ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
 import type { CallDispatcher, StreamDispatcher } from "../../runtime/rpc/transport.js";
 import { NatsClientTransport, NatsServerTransport, type NatsClientOptions, type NatsServerOptions } from "../../transports/nats/index.js";
 import { EchoReply, EchoRequest } from "../rpc/gen/echo.js";
+import { describeWithBinary } from "../support/gate.js";
 import { findNatsServer, NATS_MISSING } from "../support/nats-cluster.js";
 import { Echo, Feed, SERVICE } from "../tcp/helpers.js";
 
@@ -20,18 +21,7 @@ export const natsBin = findNatsServer();
  * a broken set-up, not a reason to pass).
  */
 export function describeWithNats(name: string, fn: () => void): void {
-  if (natsBin) {
-    describe(name, fn);
-  } else if (process.env.CI === "true") {
-    describe(name, () => {
-      it("nats-server is installed", () => {
-        throw new Error(NATS_MISSING);
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": ${NATS_MISSING}`);
-    describe.skip(name, fn);
-  }
+  describeWithBinary("nats-server", natsBin, NATS_MISSING, name, fn);
 }
 
 /** bench.Echo with Echo(Ping) and Feed(Ping), the methods of the seam helpers in test/tcp/helpers.ts. */

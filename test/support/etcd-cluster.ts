@@ -8,12 +8,12 @@
  * Members are SIGKILLed when the cluster is stopped, when this process exits, and by a small
  * watchdog shell process if this process dies without running its exit handlers.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
-import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { createLink, createSocksRouter, type Link, type SocksRouter } from "../../tools/linkproxy/index.js";
+import { findBinary, freePort, ProcessGroup, sleep, startWithRetries, type ProcessSlot } from "./processes.js";
+
+export { freePort } from "./processes.js";
 
 /** Options of startEtcdCluster. */
 export interface EtcdClusterOptions {
@@ -76,12 +76,7 @@ export interface EtcdCluster {
 
 /** The etcd binary: $ETCD_BIN, /usr/bin/etcd, or `etcd` on the PATH; undefined when missing. */
 export function findEtcd(): string | undefined {
-  const candidates = [process.env.ETCD_BIN, "/usr/bin/etcd", "/usr/local/bin/etcd"];
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) if (dir) candidates.push(join(dir, "etcd"));
-  for (const c of candidates) {
-    if (c && existsSync(c) && spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0) return c;
-  }
-  return undefined;
+  return findBinary("etcd", [process.env.ETCD_BIN, "/usr/bin/etcd", "/usr/local/bin/etcd"]);
 }
 
 /** What to tell a developer without etcd. */
@@ -89,84 +84,38 @@ export const ETCD_MISSING =
   "etcd was not found (looked at $ETCD_BIN, /usr/bin/etcd and the PATH): install it with `bash scripts/setup.sh` " +
   "(Debian's etcd-server package) to run the etcd tests";
 
-/** A free TCP port on 127.0.0.1 (free when asked; startEtcdCluster retries on a clash). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const live = new Set<ClusterImpl>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const cluster of live) cluster.killNow();
-  });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      for (const cluster of live) cluster.killNow();
-      process.kill(process.pid, signal);
-    });
-  }
-}
-
 /** Starts a cluster and waits until it is healthy; retries with new ports if one was taken. */
 export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
   const bin = findEtcd();
   if (!bin) throw new Error(ETCD_MISSING);
-  installExitHook();
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const cluster = new ClusterImpl(bin, options);
-    live.add(cluster);
-    try {
-      await cluster.start();
-      return cluster;
-    } catch (e) {
-      lastError = e;
-      await cluster.stop();
-    }
-  }
-  throw lastError;
+  return startWithRetries(() => new ClusterImpl(bin, options));
 }
 
-interface MemberState {
+interface MemberState extends ProcessSlot {
   name: string;
   index: number;
   clientPort: number;
   peerPort: number;
   id: string | undefined;
-  child: ChildProcess | undefined;
-  exited: Promise<void> | undefined;
   router: SocksRouter | undefined;
-  logFile: string;
-  earlyExit: string | undefined;
 }
 
 class ClusterImpl implements EtcdCluster {
-  readonly dataDir: string;
   private readonly states: MemberState[] = [];
+  private readonly processes = new ProcessGroup("meridian-etcd-", this.states, "MERIDIAN_KEEP_ETCD");
   private readonly links = new Map<string, Link>();
   private readonly names: readonly string[];
   private readonly token = `meridian-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  private watchdog: ChildProcess | undefined;
-  private stopped = false;
 
   constructor(
     private readonly bin: string,
     private readonly options: EtcdClusterOptions,
   ) {
     this.names = options.names ?? ["m0", "m1", "m2"];
-    const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-    this.dataDir = mkdtempSync(join(base, "meridian-etcd-"));
+  }
+
+  get dataDir(): string {
+    return this.processes.dataDir;
   }
 
   get members(): EtcdMember[] {
@@ -224,7 +173,7 @@ class ClusterImpl implements EtcdCluster {
         },
       });
     }
-    this.startWatchdog();
+    this.processes.startWatchdog();
     for (let i = 0; i < n; i++) this.spawnMember(i);
     await this.waitHealthy(this.options.startTimeoutMs ?? 30_000);
   }
@@ -253,7 +202,6 @@ class ClusterImpl implements EtcdCluster {
       "--log-outputs=stderr",
       `--log-level=${this.options.logLevel ?? "warn"}`,
     ];
-    const log = openSync(s.logFile, "a");
     const env: NodeJS.ProcessEnv = { ...process.env, HTTP_PROXY: s.router!.url, http_proxy: s.router!.url };
     delete env.NO_PROXY;
     delete env.no_proxy;
@@ -261,42 +209,7 @@ class ClusterImpl implements EtcdCluster {
     delete env.https_proxy;
     delete env.ALL_PROXY;
     delete env.all_proxy;
-    const child = spawn(this.bin, args, { stdio: ["ignore", log, log], env });
-    closeSync(log);
-    s.child = child;
-    s.earlyExit = undefined;
-    s.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        if (s.child === child) {
-          s.child = undefined;
-          s.earlyExit = `exited with ${signal ?? code}`;
-        }
-        this.writePids();
-        resolve();
-      });
-    });
-    this.writePids();
-  }
-
-  private pidsFile(): string {
-    return join(this.dataDir, "pids");
-  }
-
-  private writePids(): void {
-    if (this.stopped) return;
-    const pids = this.states.map((s) => s.child?.pid).filter((p) => p !== undefined);
-    try {
-      writeFileSync(this.pidsFile(), pids.join(" "));
-    } catch {
-      // The folder is being removed.
-    }
-  }
-
-  /** A shell loop that kills the members and removes the folder if this process dies. */
-  private startWatchdog(): void {
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 $(cat "${this.pidsFile()}" 2>/dev/null) 2>/dev/null; rm -rf "${this.dataDir}"`;
-    this.watchdog = spawn("sh", ["-c", script], { detached: true, stdio: "ignore" });
-    this.watchdog.unref();
+    this.processes.spawn(s, this.bin, args, env);
   }
 
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
@@ -305,8 +218,8 @@ class ClusterImpl implements EtcdCluster {
     while (Date.now() < deadline) {
       const running = this.states.filter((s) => s.child);
       for (const s of this.states) {
-        if (!s.child && s.earlyExit && !this.stopped && s.id === undefined) {
-          throw new Error(`etcd member ${s.name} ${s.earlyExit} during start; log:\n${this.tail(s)}`);
+        if (!s.child && s.earlyExit && !this.processes.stopped && s.id === undefined) {
+          throw new Error(`etcd member ${s.name} ${s.earlyExit} during start; log:\n${this.processes.tail(s)}`);
         }
       }
       try {
@@ -343,12 +256,7 @@ class ClusterImpl implements EtcdCluster {
   }
 
   async kill(index: number): Promise<void> {
-    const s = this.states[index]!;
-    const child = s.child;
-    if (!child) return;
-    s.child = undefined;
-    child.kill("SIGKILL");
-    await s.exited;
+    await this.processes.kill(this.states[index]!);
   }
 
   async restart(index: number): Promise<void> {
@@ -382,42 +290,10 @@ class ClusterImpl implements EtcdCluster {
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    await Promise.all(this.states.map((_, i) => this.kill(i)));
-    this.stopped = true;
-    live.delete(this);
+    if (this.processes.stopped) return;
+    await this.processes.stop();
     for (const s of this.states) await s.router?.close();
     for (const link of this.links.values()) await link.close();
-    if (this.watchdog?.pid !== undefined) {
-      try {
-        process.kill(this.watchdog.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    if (!process.env.MERIDIAN_KEEP_ETCD) rmSync(this.dataDir, { recursive: true, force: true });
-  }
-
-  /** Synchronous last resort from the exit handler. */
-  killNow(): void {
-    for (const s of this.states) {
-      if (s.child?.pid !== undefined) {
-        try {
-          process.kill(s.child.pid, "SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    rmSync(this.dataDir, { recursive: true, force: true });
-  }
-
-  private tail(s: MemberState): string {
-    try {
-      return readFileSync(s.logFile, "utf8").split("\n").slice(-15).join("\n");
-    } catch {
-      return "(no log)";
-    }
   }
 
   private async status(s: MemberState, timeoutMs: number): Promise<{ header: { member_id: string }; leader: string }> {
@@ -438,8 +314,4 @@ class ClusterImpl implements EtcdCluster {
     });
     if (!res.ok) throw new Error(`read on ${s.name}: HTTP ${res.status}`);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,5 @@
-import { describe, it } from "vitest";
 import { ETCD_MISSING, findEtcd } from "./etcd-cluster.js";
+import { describeWithBinary } from "./gate.js";
 
 /** The etcd binary, or undefined when it is not installed. */
 export const etcdBin = findEtcd();
@@ -10,16 +10,5 @@ export const etcdBin = findEtcd();
  * not a reason to pass).
  */
 export function describeWithEtcd(name: string, fn: () => void): void {
-  if (etcdBin) {
-    describe(name, fn);
-  } else if (process.env.CI === "true") {
-    describe(name, () => {
-      it("etcd is installed", () => {
-        throw new Error(ETCD_MISSING);
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": ${ETCD_MISSING}`);
-    describe.skip(name, fn);
-  }
+  describeWithBinary("etcd", etcdBin, ETCD_MISSING, name, fn);
 }

@@ -8,11 +8,9 @@
  * Servers are SIGKILLed when the cluster is stopped, when this process exits, and by a small
  * watchdog shell process if this process dies without running its exit handlers.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
-import { freePort } from "./etcd-cluster.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { findBinary, freePort, ProcessGroup, sleep, startWithRetries, type ProcessSlot } from "./processes.js";
 
 /** Options of startNatsCluster. */
 export interface NatsClusterOptions {
@@ -59,12 +57,7 @@ export interface NatsCluster {
 
 /** The nats-server binary: $NATS_SERVER_BIN, /usr/sbin, /usr/bin, /usr/local/bin or the PATH; undefined when missing. */
 export function findNatsServer(): string | undefined {
-  const candidates = [process.env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"];
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) if (dir) candidates.push(join(dir, "nats-server"));
-  for (const c of candidates) {
-    if (c && existsSync(c) && spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0) return c;
-  }
-  return undefined;
+  return findBinary("nats-server", [process.env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]);
 }
 
 /** What to tell a developer without nats-server. */
@@ -72,70 +65,36 @@ export const NATS_MISSING =
   "nats-server was not found (looked at $NATS_SERVER_BIN, /usr/sbin, /usr/bin, /usr/local/bin and the PATH): install it with " +
   "`bash scripts/setup.sh` (Debian's nats-server package) to run the NATS tests";
 
-const live = new Set<ClusterImpl>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const cluster of live) cluster.killNow();
-  });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      for (const cluster of live) cluster.killNow();
-      process.kill(process.pid, signal);
-    });
-  }
-}
-
 /** Starts the servers and waits until they are up; retries with new ports if one was taken. */
 export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsCluster> {
   const bin = findNatsServer();
   if (!bin) throw new Error(NATS_MISSING);
-  installExitHook();
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const cluster = new ClusterImpl(bin, options);
-    live.add(cluster);
-    try {
-      await cluster.start();
-      return cluster;
-    } catch (e) {
-      lastError = e;
-      await cluster.stop();
-    }
-  }
-  throw lastError;
+  return startWithRetries(() => new ClusterImpl(bin, options));
 }
 
-interface NodeState {
+interface NodeState extends ProcessSlot {
   region: string;
   index: number;
   port: number;
   monitorPort: number;
   gatewayPort: number;
-  child: ChildProcess | undefined;
-  exited: Promise<void> | undefined;
-  exitedEarly: string | undefined;
   configFile: string;
-  logFile: string;
 }
 
 class ClusterImpl implements NatsCluster {
-  readonly dataDir: string;
   private readonly states: NodeState[] = [];
+  private readonly processes = new ProcessGroup("meridian-nats-", this.states, "MERIDIAN_KEEP_NATS");
   private readonly regions: readonly string[];
-  private watchdog: ChildProcess | undefined;
-  private stopped = false;
 
   constructor(
     private readonly bin: string,
     private readonly options: NatsClusterOptions,
   ) {
     this.regions = options.regions ?? ["local"];
-    const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-    this.dataDir = mkdtempSync(join(base, "meridian-nats-"));
+  }
+
+  get dataDir(): string {
+    return this.processes.dataDir;
   }
 
   get nodes(): NatsNode[] {
@@ -176,13 +135,13 @@ class ClusterImpl implements NatsCluster {
         gatewayPort: await freePort(),
         child: undefined,
         exited: undefined,
-        exitedEarly: undefined,
+        earlyExit: undefined,
         configFile: join(this.dataDir, `${region}.conf`),
         logFile: join(this.dataDir, `${region}.log`),
       });
     }
     for (const s of this.states) writeFileSync(s.configFile, this.config(s));
-    this.startWatchdog();
+    this.processes.startWatchdog();
     for (const s of this.states) this.spawnNode(s);
     await this.waitReady(this.options.startTimeoutMs ?? 15_000);
   }
@@ -213,43 +172,7 @@ class ClusterImpl implements NatsCluster {
   }
 
   private spawnNode(s: NodeState): void {
-    const log = openSync(s.logFile, "a");
-    const child = spawn(this.bin, ["-c", s.configFile], { stdio: ["ignore", log, log] });
-    closeSync(log);
-    s.child = child;
-    s.exitedEarly = undefined;
-    s.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        if (s.child === child) {
-          s.child = undefined;
-          s.exitedEarly = `exited with ${signal ?? code}`;
-        }
-        this.writePids();
-        resolve();
-      });
-    });
-    this.writePids();
-  }
-
-  private pidsFile(): string {
-    return join(this.dataDir, "pids");
-  }
-
-  private writePids(): void {
-    if (this.stopped) return;
-    const pids = this.states.map((s) => s.child?.pid).filter((p) => p !== undefined);
-    try {
-      writeFileSync(this.pidsFile(), pids.join(" "));
-    } catch {
-      // The folder is being removed.
-    }
-  }
-
-  /** A shell loop that kills the servers and removes the folder if this process dies. */
-  private startWatchdog(): void {
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 $(cat "${this.pidsFile()}" 2>/dev/null) 2>/dev/null; rm -rf "${this.dataDir}"`;
-    this.watchdog = spawn("sh", ["-c", script], { detached: true, stdio: "ignore" });
-    this.watchdog.unref();
+    this.processes.spawn(s, this.bin, ["-c", s.configFile]);
   }
 
   async waitReady(timeoutMs = 15_000): Promise<void> {
@@ -257,8 +180,8 @@ class ClusterImpl implements NatsCluster {
     let last = "no server answered yet";
     while (Date.now() < deadline) {
       for (const s of this.states) {
-        if (!s.child && s.exitedEarly && !this.stopped) {
-          throw new Error(`nats-server ${s.region} ${s.exitedEarly} while starting; log:\n${this.tail(s)}`);
+        if (!s.child && s.earlyExit && !this.processes.stopped) {
+          throw new Error(`nats-server ${s.region} ${s.earlyExit} while starting; log:\n${this.processes.tail(s)}`);
         }
       }
       try {
@@ -299,12 +222,7 @@ class ClusterImpl implements NatsCluster {
   }
 
   async kill(index: number): Promise<void> {
-    const s = this.states[index]!;
-    const child = s.child;
-    if (!child) return;
-    s.child = undefined;
-    child.kill("SIGKILL");
-    await s.exited;
+    await this.processes.kill(this.states[index]!);
   }
 
   async restart(index: number): Promise<void> {
@@ -315,43 +233,6 @@ class ClusterImpl implements NatsCluster {
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    await Promise.all(this.states.map((_, i) => this.kill(i)));
-    this.stopped = true;
-    live.delete(this);
-    if (this.watchdog?.pid !== undefined) {
-      try {
-        process.kill(this.watchdog.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    if (!process.env.MERIDIAN_KEEP_NATS) rmSync(this.dataDir, { recursive: true, force: true });
+    await this.processes.stop();
   }
-
-  /** Synchronous last resort from the exit handler. */
-  killNow(): void {
-    for (const s of this.states) {
-      if (s.child?.pid !== undefined) {
-        try {
-          process.kill(s.child.pid, "SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    rmSync(this.dataDir, { recursive: true, force: true });
-  }
-
-  private tail(s: NodeState): string {
-    try {
-      return readFileSync(s.logFile, "utf8").split("\n").slice(-15).join("\n");
-    } catch {
-      return "(no log)";
-    }
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -22,6 +22,7 @@ import {
   type TransportRequest,
   type TransportResponse,
   type TransportStreamRequest,
+  warmUpAll,
 } from "../../runtime/rpc/transport.js";
 import { clientCredentials, type GrpcClientTls } from "./credentials.js";
 import { DrainGate, PullReader } from "./flow.js";
@@ -191,26 +192,17 @@ export class GrpcClientTransport implements ClientTransport {
   /** Connects a channel to each endpoint, failing with UNAVAILABLE if one is not ready in time. */
   async warmUp(endpoints: readonly Endpoint[]): Promise<void> {
     const timeout = this.options.connectTimeoutMs ?? 2000;
-    const results = await Promise.allSettled(
-      endpoints.map(
-        (e) =>
-          new Promise<void>((resolve, reject) =>
-            this.client(e).waitForReady(Date.now() + timeout, (err) =>
-              err === undefined || err === null
-                ? resolve()
-                : reject(new RpcError(Code.UNAVAILABLE, `cannot connect to ${e.address}: ${err.message}`, { cause: err, notSent: true })),
-            ),
+    await warmUpAll(
+      endpoints,
+      (e) =>
+        new Promise<void>((resolve, reject) =>
+          this.client(e).waitForReady(Date.now() + timeout, (err) =>
+            err === undefined || err === null
+              ? resolve()
+              : reject(new RpcError(Code.UNAVAILABLE, `cannot connect to ${e.address}: ${err.message}`, { cause: err, notSent: true })),
           ),
-      ),
+        ),
     );
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed.length > 0) {
-      const first = RpcError.from(failed[0]!.reason, Code.UNAVAILABLE);
-      throw new RpcError(Code.UNAVAILABLE, `warm-up failed for ${failed.length} of ${endpoints.length} endpoints: ${first.message}`, {
-        cause: first,
-        notSent: true,
-      });
-    }
   }
 
   /** Closes every channel; calls still in flight fail with CANCELLED or UNAVAILABLE. */

@@ -5,7 +5,7 @@ import {
   SendCredit,
   StreamInbox,
   abortError,
-  sharedWriter,
+  encodeShared,
   statusFromHeaders,
   statusToHeaders,
   type ClientStream,
@@ -192,14 +192,7 @@ export class MemoryStreamCall {
 
   private async sendResponse(encode: (writer: Writer) => void): Promise<void> {
     if (this.over) throw this.failure ?? new RpcError(Code.FAILED_PRECONDITION, "the call has ended");
-    const w = sharedWriter();
-    try {
-      encode(w);
-    } catch (e) {
-      w.discard();
-      throw e;
-    }
-    const bytes = w.finish();
+    const bytes = encodeShared(encode);
     await this.responseCredit.acquire();
     if (!this.headersSent) this.sendHeaders({});
     this.responses.push(bytes);

@@ -1,5 +1,5 @@
 import type { Msg } from "@nats-io/transport-node";
-import { sharedWriter, type Writer } from "../../runtime/codec/writer.js";
+import { encodeShared, type Writer } from "../../runtime/codec/writer.js";
 import { abortError } from "../../runtime/rpc/deadline.js";
 import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
@@ -481,14 +481,7 @@ export class NatsServerStream extends StreamEnd implements IncomingStream {
 
   async send(encode: (writer: Writer) => void): Promise<void> {
     if (this.error !== undefined) throw this.error;
-    const w = sharedWriter();
-    try {
-      encode(w);
-    } catch (e) {
-      w.discard();
-      throw e;
-    }
-    await this.sendData(w.finish(), Code.RESOURCE_EXHAUSTED);
+    await this.sendData(encodeShared(encode), Code.RESOURCE_EXHAUSTED);
   }
 
   /** The handler is done: sends the trailers, unless the call already failed. */

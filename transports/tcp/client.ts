@@ -12,6 +12,7 @@ import {
   type TransportRequest,
   type TransportResponse,
   type TransportStreamRequest,
+  warmUpAll,
 } from "../../runtime/rpc/transport.js";
 import { DEFAULT_CONNECTION, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
@@ -413,15 +414,7 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
   }
 
   async warmUp(endpoints: readonly Endpoint[]): Promise<void> {
-    const results = await Promise.allSettled(endpoints.map((e) => this.pool(e).warmUp()));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed.length > 0) {
-      const first = RpcError.from(failed[0]!.reason, Code.UNAVAILABLE);
-      throw new RpcError(Code.UNAVAILABLE, `warm-up failed for ${failed.length} of ${endpoints.length} endpoints: ${first.message}`, {
-        cause: first,
-        notSent: true,
-      });
-    }
+    await warmUpAll(endpoints, (e) => this.pool(e).warmUp());
   }
 
   /** Fails calls still in flight with UNAVAILABLE and closes every connection. */

@@ -1,0 +1,208 @@
+/**
+ * The child-process plumbing shared by the test harnesses that run real servers (etcd-cluster.ts,
+ * nats-cluster.ts): finding a binary, free ports, a temporary data folder, spawning with a log
+ * file, and making sure children die with this process — on stop, on exit, and through a small
+ * watchdog shell process if this process dies without running its exit handlers.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+
+/** The first of `candidates`, then `name` on the PATH, that runs with `--version`; undefined when none does. */
+export function findBinary(name: string, candidates: readonly (string | undefined)[]): string | undefined {
+  const all = [...candidates];
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) if (dir) all.push(join(dir, name));
+  for (const c of all) {
+    if (c && existsSync(c) && spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0) return c;
+  }
+  return undefined;
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; the harnesses retry on a clash). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Creates and starts a harness, up to three times (a free port may be taken between asking and
+ * binding); a failed attempt is stopped before the next. Throws the last attempt's error.
+ */
+export async function startWithRetries<T extends { start(): Promise<void>; stop(): Promise<void> }>(create: () => T): Promise<T> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const harness = create();
+    try {
+      await harness.start();
+      return harness;
+    } catch (e) {
+      lastError = e;
+      await harness.stop();
+    }
+  }
+  throw lastError;
+}
+
+/** One child process of a ProcessGroup, as the harness tracks it. */
+export interface ProcessSlot {
+  /** The running child; undefined before the first spawn, after kill, and after it exited. */
+  child: ChildProcess | undefined;
+  /** Settles when the last spawned child has exited. */
+  exited: Promise<void> | undefined;
+  /** "exited with <signal or code>" when the child exited without being killed. */
+  earlyExit: string | undefined;
+  /** Where the child's stdout and stderr go. */
+  readonly logFile: string;
+}
+
+const live = new Set<ProcessGroup>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const group of live) group.killNow();
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      for (const group of live) group.killNow();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+/**
+ * The child processes of one harness and their temporary folder (in /dev/shm when there is one).
+ * The children are SIGKILLed and the folder removed on stop(), when this process exits, and by a
+ * watchdog shell process if this process dies without running its exit handlers.
+ */
+export class ProcessGroup {
+  /** The temporary folder with the children's data and logs. */
+  readonly dataDir: string;
+  private watchdog: ChildProcess | undefined;
+  private stoppedFlag = false;
+
+  /**
+   * @param prefix the folder name's prefix, e.g. "meridian-etcd-"
+   * @param slots the harness's slots; the array may still be filled after construction
+   * @param keepEnv an environment variable that, when set, keeps the folder after stop()
+   */
+  constructor(
+    prefix: string,
+    private readonly slots: readonly ProcessSlot[],
+    private readonly keepEnv: string,
+  ) {
+    installExitHook();
+    const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+    this.dataDir = mkdtempSync(join(base, prefix));
+    live.add(this);
+  }
+
+  /** True once stop() has killed the children. */
+  get stopped(): boolean {
+    return this.stoppedFlag;
+  }
+
+  /** Starts the watchdog; call once, before the first spawn. */
+  startWatchdog(): void {
+    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 $(cat "${this.pidsFile()}" 2>/dev/null) 2>/dev/null; rm -rf "${this.dataDir}"`;
+    this.watchdog = spawn("sh", ["-c", script], { detached: true, stdio: "ignore" });
+    this.watchdog.unref();
+  }
+
+  /** Spawns `bin` into `slot`, its output appended to the slot's log file. */
+  spawn(slot: ProcessSlot, bin: string, args: readonly string[], env?: NodeJS.ProcessEnv): void {
+    const log = openSync(slot.logFile, "a");
+    const child = spawn(bin, args, env === undefined ? { stdio: ["ignore", log, log] } : { stdio: ["ignore", log, log], env });
+    closeSync(log);
+    slot.child = child;
+    slot.earlyExit = undefined;
+    slot.exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        if (slot.child === child) {
+          slot.child = undefined;
+          slot.earlyExit = `exited with ${signal ?? code}`;
+        }
+        this.writePids();
+        resolve();
+      });
+    });
+    this.writePids();
+  }
+
+  /** SIGKILLs the slot's child, if running, and waits for it to be gone. */
+  async kill(slot: ProcessSlot): Promise<void> {
+    const child = slot.child;
+    if (!child) return;
+    slot.child = undefined;
+    child.kill("SIGKILL");
+    await slot.exited;
+  }
+
+  /** Kills every child and the watchdog and removes the folder (unless $keepEnv is set). */
+  async stop(): Promise<void> {
+    if (this.stoppedFlag) return;
+    await Promise.all(this.slots.map((s) => this.kill(s)));
+    this.stoppedFlag = true;
+    live.delete(this);
+    if (this.watchdog?.pid !== undefined) {
+      try {
+        process.kill(this.watchdog.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    if (!process.env[this.keepEnv]) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Synchronous last resort from the exit handler. */
+  killNow(): void {
+    for (const s of this.slots) {
+      if (s.child?.pid !== undefined) {
+        try {
+          process.kill(s.child.pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** The last 15 lines of the slot's log, for error messages. */
+  tail(slot: ProcessSlot): string {
+    try {
+      return readFileSync(slot.logFile, "utf8").split("\n").slice(-15).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  private pidsFile(): string {
+    return join(this.dataDir, "pids");
+  }
+
+  private writePids(): void {
+    if (this.stoppedFlag) return;
+    const pids = this.slots.map((s) => s.child?.pid).filter((p) => p !== undefined);
+    try {
+      writeFileSync(this.pidsFile(), pids.join(" "));
+    } catch {
+      // The folder is being removed.
+    }
+  }
+}
