@@ -31,7 +31,8 @@ call   Calls one method with a JSON request (canonical protobuf JSON: lowerCamel
 list   Lists the services of the .proto files and their methods, with their kinds.
 
   <address>             host:port (tcp, grpc) or a NATS server URL (nats)
-  --proto <file>        a .proto file describing the service (repeatable; imports are loaded)
+  --proto <file>        a .proto file describing the service: a path, or a name inside an -I
+                        directory (repeatable; imports are loaded)
   -I, --proto_path <dir> import root (repeatable; default: the current directory)
   --transport <t>       tcp (default), grpc or nats
   -H, --header k=v      a request header (repeatable)

@@ -2,7 +2,7 @@
  * The codec benchmark: Meridian's generated codecs against protobufjs, protobuf-es, msgpackr and
  * JSON on the same messages in the same run.
  *
- *   npm run bench:codec [-- --time <ms per task>] [-- --quick] [-- --filter <regexp>]
+ *   npm run bench:codec [-- --time <ms per task>] [-- --quick] [-- --filter <regexp>] [-- --generic]
  *
  * Prints the tables on stdout and writes bench/results/codec.json and codec.svg.
  */
@@ -56,14 +56,19 @@ interface Options {
   quick: boolean;
   /** Runs only the tasks whose name ("<size> <op> <label>") matches. */
   filter: RegExp | undefined;
+  generic: boolean;
 }
 
-const USAGE = `usage: bench/codec/run.ts [--time <ms>] [--rounds <n>] [--quick] [--filter <regexp>]
+const USAGE = `usage: bench/codec/run.ts [--time <ms>] [--rounds <n>] [--quick] [--filter <regexp>] [--generic]
   --time     time budget per task in ms, over all rounds (default 500; 20 with --quick)
   --rounds   rounds of the whole suite; a row reports its median round (default 3; 1 with --quick)
   --quick    (or BENCH_QUICK=1) a tiny budget, so CI can check that the benchmark still runs
   --filter   only the tasks whose name "<size> <op> <library>" matches, e.g. "^feed encode";
-             a filtered run prints its tables but leaves bench/results/ as it was`;
+             a filtered run prints its tables but leaves bench/results/ as it was
+  --generic  the generic-call case instead (generic.ts): the dynamic codec and generic JSON against
+             the generated codec and protobufjs, in a process of their own so that the codecs
+             compiled at run time do not share type feedback with the main run; writes
+             bench/results/codec-generic.json and codec-generic.svg`;
 
 function options(): Options {
   const { values } = parseArgs({
@@ -72,6 +77,7 @@ function options(): Options {
       rounds: { type: "string" },
       quick: { type: "boolean" },
       filter: { type: "string" },
+      generic: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -89,7 +95,13 @@ function options(): Options {
     console.error(`${bad}\n${USAGE}`);
     process.exit(2);
   }
-  return { time, rounds, quick, filter: values.filter === undefined ? undefined : new RegExp(values.filter) };
+  return {
+    time,
+    rounds,
+    quick,
+    generic: values.generic === true,
+    filter: values.filter === undefined ? undefined : new RegExp(values.filter),
+  };
 }
 
 /** One benchmark row before it runs. */
@@ -156,9 +168,13 @@ async function main(): Promise<void> {
         `compete for the CPU, so expect a large spread; the ratios are the figures to read`,
     );
   }
-  const { peers, missing } = await loadPeers();
-  // The generic-call case (generic.ts): codecs compiled at run time, and JSON in and out.
-  peers.splice(peers.findIndex((p) => !p.name.startsWith("meridian")), 0, ...genericPeers());
+  const loaded = await loadPeers();
+  const missing = loaded.missing;
+  // The generic-call case (generic.ts) runs on its own: codecs compiled at run time, and JSON in
+  // and out, against the generated codec (default int64) and protobufjs.
+  const peers = opts.generic
+    ? [...loaded.peers.filter((p) => p.name === "meridian"), ...genericPeers(), ...loaded.peers.filter((p) => p.name === BASELINE)]
+    : loaded.peers;
   const protobufPeers = new Set(peers.filter((p) => p.name.startsWith("meridian") || p.name === "protobuf-es").map((p) => p.name));
   const all = fixtures();
   const bound = new Map(all.map((f) => [f, peers.map((p) => p.bind(f))] as const));
@@ -273,8 +289,9 @@ async function main(): Promise<void> {
     console.log(`\n--filter: bench/results/ left as it was (${seconds.toFixed(0)} s)`);
     return;
   }
-  writeReport(report, `${ROOT}bench/results/codec.json`, `${ROOT}bench/results/codec.svg`, BASELINE);
-  console.log(`\nwrote bench/results/codec.json and bench/results/codec.svg (${seconds.toFixed(0)} s)`);
+  const out = opts.generic ? "codec-generic" : "codec";
+  writeReport(report, `${ROOT}bench/results/${out}.json`, `${ROOT}bench/results/${out}.svg`, BASELINE);
+  console.log(`\nwrote bench/results/${out}.json and bench/results/${out}.svg (${seconds.toFixed(0)} s)`);
 }
 
 await main();

@@ -42,6 +42,36 @@ export interface StreamResult {
   error?: string;
 }
 
+/** A run of `peer` that measured `messages` in `seconds`, as a result, printed as a report line (peer column `width` wide). */
+export function measuredRun<P extends string>(
+  peer: P,
+  streams: number,
+  r: { messages: number; seconds: number },
+  messageBytes: number,
+  width: number,
+): Omit<StreamResult, "peer"> & { peer: P } {
+  const result = {
+    peer,
+    streams,
+    messages: r.messages,
+    seconds: r.seconds,
+    messagesPerSecond: r.messages / r.seconds,
+    mbPerSecond: (r.messages * messageBytes) / r.seconds / 1e6,
+    messageBytes,
+  };
+  console.log(
+    `  ${peer.padEnd(width)} streams=${String(streams).padEnd(3)} ${Math.round(result.messagesPerSecond).toLocaleString("en-US").padStart(10)} msg/s  ${result.mbPerSecond.toFixed(1).padStart(7)} MB/s`,
+  );
+  return result;
+}
+
+/** A run of `peer` that failed with `e`, as a result, reported on stderr. */
+export function failedRun<P extends string>(peer: P, streams: number, messageBytes: number, e: unknown): Omit<StreamResult, "peer"> & { peer: P } {
+  const error = e instanceof Error ? e.message : String(e);
+  console.error(`failed: stream ${peer} streams=${streams}: ${error}`);
+  return { peer, streams, messages: 0, seconds: 0, messagesPerSecond: 0, mbPerSecond: 0, messageBytes, error };
+}
+
 /** bench.Stream as a Meridian service descriptor, as codegen would print it for stream.proto. */
 export const StreamService = {
   typeName: "bench.Stream",
@@ -184,23 +214,9 @@ export async function runStreamBench(opts: {
       for (const streams of opts.streams) {
         try {
           const r = await measure(peer, addresses[i]!, streams, opts.warmupMs, opts.durationMs);
-          const result: StreamResult = {
-            peer,
-            streams,
-            messages: r.messages,
-            seconds: r.seconds,
-            messagesPerSecond: r.messages / r.seconds,
-            mbPerSecond: (r.messages * messageBytes) / r.seconds / 1e6,
-            messageBytes,
-          };
-          results.push(result);
-          console.log(
-            `  ${peer.padEnd(14)} streams=${String(streams).padEnd(3)} ${Math.round(result.messagesPerSecond).toLocaleString("en-US").padStart(10)} msg/s  ${result.mbPerSecond.toFixed(1).padStart(7)} MB/s`,
-          );
+          results.push(measuredRun(peer, streams, r, messageBytes, 14));
         } catch (e) {
-          const error = e instanceof Error ? e.message : String(e);
-          results.push({ peer, streams, messages: 0, seconds: 0, messagesPerSecond: 0, mbPerSecond: 0, messageBytes, error });
-          console.error(`failed: stream ${peer} streams=${streams}: ${error}`);
+          results.push(failedRun(peer, streams, messageBytes, e));
         }
       }
     }

@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { Cancellation, createClient, createServer, RpcError, type StreamDispatcher } from "meridian-rpc/runtime";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { Video } from "../codec/gen/feed.js";
-import { StreamService, type StreamResult } from "./grpc-stream.js";
+import { failedRun, measuredRun, StreamService, type StreamResult } from "./grpc-stream.js";
 import { meridianMessages } from "./service.js";
 import { forkStreamServers, serveStreamServers } from "./stream-servers.js";
 
@@ -131,30 +131,14 @@ export async function runTcpStreamBench(opts: {
   const messageBytes = videos.reduce((n, v) => n + Video.encode(v).length, 0) / videos.length;
   console.log(`\nServer-streaming throughput over TCP (bench.Stream/Videos: the feed's videos, ${messageBytes.toFixed(0)} B each on average):`);
   const child = forkStreamServers(fileURLToPath(import.meta.url), ["serve-tcp"], opts.execArgv, "the TCP stream server");
-  const fail = (peer: TcpStreamPeer, streams: number, e: unknown): void => {
-    const error = e instanceof Error ? e.message : String(e);
-    results.push({ peer, streams, messages: 0, seconds: 0, messagesPerSecond: 0, mbPerSecond: 0, messageBytes, error });
-    console.error(`failed: stream ${peer} streams=${streams}: ${error}`);
-  };
+  const fail = (peer: TcpStreamPeer, streams: number, e: unknown): void => void results.push(failedRun(peer, streams, messageBytes, e));
   try {
     const addresses = await child.addresses;
     for (const peer of opts.peers) {
       for (const streams of opts.streams) {
         try {
           const r = await measure(peer, addresses[TCP_STREAM_PEERS.indexOf(peer)]!, streams, opts.warmupMs, opts.durationMs);
-          const result: TcpStreamResult = {
-            peer,
-            streams,
-            messages: r.messages,
-            seconds: r.seconds,
-            messagesPerSecond: r.messages / r.seconds,
-            mbPerSecond: (r.messages * messageBytes) / r.seconds / 1e6,
-            messageBytes,
-          };
-          results.push(result);
-          console.log(
-            `  ${peer.padEnd(17)} streams=${String(streams).padEnd(3)} ${Math.round(result.messagesPerSecond).toLocaleString("en-US").padStart(10)} msg/s  ${result.mbPerSecond.toFixed(1).padStart(7)} MB/s`,
-          );
+          results.push(measuredRun(peer, streams, r, messageBytes, 17));
         } catch (e) {
           fail(peer, streams, e);
         }

@@ -40,6 +40,8 @@ export class Writer {
   /** Start of the message in progress in `buf`. */
   start = 0;
   private view: DataView;
+  /** The largest message finished so far: new slabs are sized to hold several of them. */
+  private largest = 0;
 
   constructor(readonly slabSize: number = DEFAULT_SLAB_SIZE) {
     this.buf = Buffer.allocUnsafeSlow(slabSize);
@@ -67,6 +69,7 @@ export class Writer {
   /** Hands out the message in progress as a view that is never rewritten, and starts the next. */
   finish(): Buffer {
     const out = this.buf.subarray(this.start, this.pos);
+    if (out.length > this.largest) this.largest = out.length;
     this.start = this.pos;
     return out;
   }
@@ -81,7 +84,7 @@ export class Writer {
     let size = this.slabSize;
     // Size a new slab for several messages of this size, so that big messages do not allocate
     // a slab per call.
-    while (size < (used + n) * 8) size *= 2;
+    while (size < Math.max(used + n, this.largest) * 8) size *= 2;
     const next = Buffer.allocUnsafeSlow(size);
     this.buf.copy(next, 0, this.start, this.pos);
     this.buf = next;

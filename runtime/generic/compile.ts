@@ -112,11 +112,6 @@ export class CodecCompiler {
     unit.messages.forEach((m, i) => this.codecs.set(m, made[i]!));
     return this.codecs.get(msg)!;
   }
-
-  /** The JavaScript source the codec of `msg` would be compiled from (for debugging and tests). */
-  source(msg: MessageModel): string {
-    return new Unit(this.contexts, this.codecs, reachable(msg, this.codecs)).source();
-  }
 }
 
 /** `msg` and every message reachable from it that has no codec yet, `msg` first. */
@@ -257,8 +252,8 @@ class Unit {
     return make(MessageView, DecodeError, Writer, readerFor, sharedWriter, setEntry, this.ext);
   }
 
-  /** The body of the unit's function. */
-  source(): string {
+  /** The body of the unit's function (its sourceURL names the first message, for stack traces). */
+  private source(): string {
     this.out.length = 0;
     this.p('"use strict";');
     this.p("const EMPTY_BYTES = new Uint8Array(0);");

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
 import { IdlError } from "../../codegen/errors.js";
 import {
   allEnums,
@@ -21,7 +23,9 @@ import { JsonMapper, type JsonReadOptions, type JsonValue, type JsonWriteOptions
 export interface SchemaSource {
   /**
    * The .proto files: paths on disk (inside an include directory, which gives their import
-   * name) or import names of in-memory `sources`. Their imports are loaded too.
+   * name), names relative to an include directory (as grpcurl's `-proto`: `feed.proto` with
+   * `-I proto` is `proto/feed.proto`), or import names of in-memory `sources`. Their imports are
+   * loaded too.
    */
   proto: readonly string[];
   /** Import roots, searched in order (`-I`). Default: the current directory. */
@@ -82,7 +86,7 @@ export class ProtoSchema {
     if (options.proto.length === 0) throw new RpcError(Code.INVALID_ARGUMENT, "no .proto files given: pass proto: [\"file.proto\", ...]");
     let files: FileModel[];
     try {
-      files = loadProtoFiles(options.proto, {
+      files = loadProtoFiles(options.proto.map((f) => locate(f, options)), {
         ...(options.includeDirs === undefined ? {} : { includeDirs: options.includeDirs }),
         ...(options.sources === undefined ? {} : { sources: options.sources }),
       });
@@ -194,6 +198,19 @@ export class ProtoSchema {
   private model(message: MessageModel | string): MessageModel {
     return typeof message === "string" ? this.requireMessage(message) : message;
   }
+}
+
+/**
+ * A file named in `proto` as the loader takes it: an in-memory source or a path that exists as
+ * given stays as it is; otherwise the first include directory holding it gives its path.
+ */
+function locate(file: string, options: SchemaSource): string {
+  if (options.sources?.[file] !== undefined || isAbsolute(file) || existsSync(file)) return file;
+  for (const dir of options.includeDirs ?? []) {
+    const path = join(dir, file);
+    if (existsSync(path)) return path;
+  }
+  return file;
 }
 
 function stripDot(name: string): string {

@@ -39,7 +39,7 @@ function meridian(args: readonly string[], input = ""): Promise<Run> {
   });
 }
 
-const ECHO = ["--proto", "test/rpc/proto/echo.proto", "-I", "test/rpc/proto"];
+const ECHO = ["--proto", "echo.proto", "-I", "test/rpc/proto"];
 const services: ServiceDescriptor[] = [EchoService, StreamService];
 const seen: Record<string, string>[] = [];
 
@@ -179,7 +179,7 @@ describe("meridian call - grpc", () => {
     const observed = new Observed();
     const { server, address } = await startPlainServer(observed);
     try {
-      const proto = ["--proto", "test/grpc/proto/interop.proto", "-I", "test/grpc/proto", "--transport", "grpc"];
+      const proto = ["--proto", "test/grpc/proto/interop.proto", "-I", "test/grpc/proto", "--transport", "grpc"]; // a path, as protoc takes it
       const r = await meridian(["call", address, "grpctest.Interop/Unary", '{"text":"plain","id":"9007199254740993","size":3}', ...proto, "-H", "x-from=cli"]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);

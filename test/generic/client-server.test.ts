@@ -23,7 +23,8 @@ import { registerEcho } from "./helpers.js";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";
 
 const PROTO_DIR = fileURLToPath(new URL("../rpc/proto", import.meta.url));
-const proto = { proto: [`${PROTO_DIR}/echo.proto`], includeDirs: [PROTO_DIR] };
+// A name relative to the include directory, as grpcurl's -proto takes it.
+const proto = { proto: ["echo.proto"], includeDirs: [PROTO_DIR] };
 
 let network = new MemoryNetwork();
 const servers: Server[] = [];
@@ -100,6 +101,20 @@ describe("generic client - JSON calls against generated code", () => {
     const call = client.call("Echo", { text: "two" });
     await call;
     expect(() => call[Symbol.asyncIterator]()).toThrow(/either awaited or iterated/);
+  });
+
+  it("generic client - cancel() and the caller's signal cancel a call", async () => {
+    const client = generic(await typedServer());
+    const call = client.call("Get", { delayMs: 5000 });
+    setTimeout(() => call.cancel(), 10);
+    await expect(call).rejects.toMatchObject({ code: Code.CANCELLED });
+    const ac = new AbortController();
+    const second = client.call("Get", { delayMs: 5000 }, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 10);
+    await expect(second).rejects.toMatchObject({ code: Code.CANCELLED });
+    const stream = client.call("Watch", { text: "c" });
+    stream.cancel();
+    await expect(stream).rejects.toMatchObject({ code: Code.CANCELLED });
   });
 
   it("generic client - server errors and deadlines come back as RpcErrors", async () => {

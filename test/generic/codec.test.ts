@@ -2,7 +2,8 @@
  * Compiled codecs against generated ones: for every message of every .proto file that has
  * committed generated code (codegen/testdata, test/protos, bench feed.proto, the well-known
  * types; every int64 representation generated), random messages must encode to the same bytes,
- * decode (and view) to the same objects, and bad input must fail with the same DecodeError.
+ * decode (and view) to the same objects, merged messages (encodings one after another) too, and
+ * bad input must fail with the same DecodeError.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -75,6 +76,17 @@ for (const set of GENERATED_SETS) {
             const w = { d: hex(ours) };
             expect(dyn.decode(theirs), `decode of ${w.d}`).toEqual(gen.decode(theirs));
             expect(materialize(m, dyn.view(theirs)), "view").toEqual(materialize(m, gen.view(theirs)));
+          }),
+          { numRuns: RUNS },
+        );
+        // Concatenated encodings are one message merged (last scalar wins, lists append, messages
+        // and oneof members merge): the non-canonical inputs decoders and views must agree on.
+        fc.assert(
+          fc.property(fc.array(arb, { minLength: 2, maxLength: 3 }), (msgs) => {
+            const parts = msgs.map((x) => Uint8Array.from(gen.encode(x)));
+            const merged = Uint8Array.from(parts.flatMap((b) => [...b]));
+            expect(outcome(dyn, merged), "decode of merged messages").toEqual(outcome(gen, merged));
+            expect(viewOutcome(m, dyn, merged), "view of merged messages").toEqual(viewOutcome(m, gen, merged));
           }),
           { numRuns: RUNS },
         );

@@ -2,14 +2,14 @@
  * Shared set-up of the NATS transport tests: the gate on nats-server, service descriptors, and
  * transports that are closed after each test.
  */
-import { expect } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { RpcError } from "../../runtime/rpc/errors.js";
 import type { ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
 import type { CallDispatcher, StreamDispatcher } from "../../runtime/rpc/transport.js";
 import { NatsClientTransport, NatsServerTransport, type NatsClientOptions, type NatsServerOptions } from "../../transports/nats/index.js";
 import { EchoReply, EchoRequest } from "../rpc/gen/echo.js";
 import { describeWithBinary } from "../support/gate.js";
-import { findNatsServer, NATS_MISSING } from "../support/nats-cluster.js";
+import { findNatsServer, NATS_MISSING, startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { Echo, Feed, SERVICE } from "../tcp/helpers.js";
 
 /** The nats-server binary, or undefined when it is not installed. */
@@ -79,6 +79,28 @@ export class Tracker {
     await s.listen(dispatch, options.streams);
     return s;
   }
+}
+
+/**
+ * One nats-server for the enclosing describe: started before its tests, stopped after them, with
+ * what `t` tracked closed after each test. `url` is the server's client URL once it started.
+ */
+export function useNatsServer(t: Tracker): { readonly url: string } {
+  let cluster: NatsCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startNatsCluster();
+  }, 30_000);
+  afterEach(() => t.closeAll());
+  afterAll(async () => {
+    await t.closeAll();
+    await cluster?.stop();
+  });
+  return {
+    get url() {
+      if (cluster === undefined) throw new Error("useNatsServer: the server is not started yet (use url inside a test)");
+      return cluster.urls[0]!;
+    },
+  };
 }
 
 /** The RpcError `p` rejects with; fails the test when it resolves or rejects with something else. */

@@ -3,11 +3,10 @@
  * 127.0.0.1.
  */
 import { setTimeout as wait } from "node:timers/promises";
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import {
   BizError,
   Code,
-  Metainfo,
   RpcError,
   createClient,
   createServer,
@@ -17,28 +16,17 @@ import {
 } from "meridian-rpc/runtime";
 import { NatsClientTransport, NatsServerTransport } from "../../transports/nats/index.js";
 import { AdminService, EchoService } from "../rpc/gen/echo.js";
-import { echoHandlers, type EchoServer } from "../rpc/helpers.js";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
-import { describeWithNats, StreamService, Tracker } from "./helpers.js";
+import { echoHandlers, expectContextCarried, type EchoServer } from "../rpc/helpers.js";
+import { describeWithNats, StreamService, Tracker, useNatsServer } from "./helpers.js";
 
 describeWithNats("nats runtime - createClient / createServer", () => {
-  let cluster: NatsCluster;
-  let url: string;
   const t = new Tracker();
-  beforeAll(async () => {
-    cluster = await startNatsCluster();
-    url = cluster.urls[0]!;
-  }, 30_000);
-  afterEach(() => t.closeAll());
-  afterAll(async () => {
-    await t.closeAll();
-    await cluster?.stop();
-  });
+  const nats = useNatsServer(t);
 
   async function natsServer(name: string, handlers: Parameters<Server["register"]>[1] = {}, region = "cn-east") {
     const calls: EchoServer["calls"] = [];
     const server = createServer({
-      transport: new NatsServerTransport({ servers: url, services: [EchoService] }),
+      transport: new NatsServerTransport({ servers: nats.url, services: [EchoService] }),
       region,
       metrics: false,
       logger: { error: () => undefined },
@@ -50,7 +38,7 @@ describeWithNats("nats runtime - createClient / createServer", () => {
   }
 
   function natsClient(options: Partial<ClientOptions> = {}) {
-    const transport = new NatsClientTransport({ servers: url });
+    const transport = new NatsClientTransport({ servers: nats.url });
     t.add(() => transport.close());
     return { client: createClient(EchoService, { transport, region: "cn-north", ...options }), transport };
   }
@@ -59,23 +47,11 @@ describeWithNats("nats runtime - createClient / createServer", () => {
     const s = await natsServer("a");
     expect(s.address).toBe("meridian");
     const { client } = natsClient({ consistency: "linearizable" });
-    const metainfo = new Metainfo();
-    metainfo.setPersistent("TRACE", "t-1");
-    let served: Record<string, string> = {};
-    const reply = await client.echo({ text: "你好" }, { metainfo, onHeaders: (h) => (served = h), timeoutMs: 2000 });
-    expect(reply.text).toBe("你好");
-    expect(reply.servedBy).toBe("a");
-    expect(served["x-served-region"]).toBe("cn-east");
-    const ctx = s.calls[0]!.ctx as CallContext;
-    expect(ctx.region).toBe("cn-north");
-    expect(ctx.consistency).toBe("linearizable");
-    expect(ctx.metainfo.getPersistent("TRACE")).toBe("t-1");
-    expect(ctx.peer).toMatch(/^_INBOX\./);
-    expect(ctx.deadline! - Date.now()).toBeGreaterThan(1000);
+    await expectContextCarried(client, s.calls, /^_INBOX\./);
   });
 
   it("nats runtime - endpoints name the subject prefix", async () => {
-    const server = createServer({ transport: new NatsServerTransport({ servers: url, services: [EchoService], prefix: "blue" }), metrics: false });
+    const server = createServer({ transport: new NatsServerTransport({ servers: nats.url, services: [EchoService], prefix: "blue" }), metrics: false });
     server.register(EchoService, echoHandlers("blue", []));
     const { address } = await server.listen();
     t.add(() => server.close({ graceMs: 0 }));
@@ -124,13 +100,13 @@ describeWithNats("nats runtime - createClient / createServer", () => {
 
   it("nats runtime - a service nobody serves is UNAVAILABLE (no responders); a method without a handler UNIMPLEMENTED", async () => {
     await natsServer("a");
-    const transport = new NatsClientTransport({ servers: url });
+    const transport = new NatsClientTransport({ servers: nats.url });
     t.add(() => transport.close());
     const admin = createClient(AdminService, { transport });
     const e = (await admin.status({}).catch((err: unknown) => err)) as RpcError;
     expect(e.code).toBe(Code.UNAVAILABLE);
     expect(e.notSent).toBe(true);
-    const partial = createServer({ transport: new NatsServerTransport({ servers: url, services: [AdminService] }), metrics: false });
+    const partial = createServer({ transport: new NatsServerTransport({ servers: nats.url, services: [AdminService] }), metrics: false });
     partial.register(AdminService, {});
     await partial.listen();
     t.add(() => partial.close({ graceMs: 0 }));
@@ -162,7 +138,7 @@ describeWithNats("nats runtime - createClient / createServer", () => {
   });
 
   it("nats runtime - streaming methods of every kind through createClient / createServer", async () => {
-    const server = createServer({ transport: new NatsServerTransport({ servers: url, services: [StreamService] }), region: "cn-east", metrics: false });
+    const server = createServer({ transport: new NatsServerTransport({ servers: nats.url, services: [StreamService] }), region: "cn-east", metrics: false });
     server.register(StreamService, {
       ticks: async function* (req) {
         for (let i = 0; i < req.delayMs; i++) yield { text: req.text, count: i };
@@ -178,7 +154,7 @@ describeWithNats("nats runtime - createClient / createServer", () => {
     });
     await server.listen();
     t.add(() => server.close({ graceMs: 0 }));
-    const transport = new NatsClientTransport({ servers: url });
+    const transport = new NatsClientTransport({ servers: nats.url });
     t.add(() => transport.close());
     const client = createClient(StreamService, { transport, region: "cn-north", timeoutMs: 5000 });
     const ticks = client.ticks({ text: "t", delayMs: 100 });

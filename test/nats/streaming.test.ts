@@ -5,15 +5,14 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
 import { statusToHeaders } from "../../runtime/rpc/status.js";
 import type { ClientStream, Headers, IncomingStream, StreamDispatcher, TransportStreamRequest } from "../../runtime/rpc/transport.js";
 import { EchoReply, EchoRequest } from "../rpc/gen/echo.js";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { until } from "../tcp/helpers.js";
-import { describeWithNats, rejection, StreamService, Tracker } from "./helpers.js";
+import { describeWithNats, rejection, StreamService, Tracker, useNatsServer } from "./helpers.js";
 
 type StreamMethod = (typeof StreamService.methods)[keyof typeof StreamService.methods];
 
@@ -37,22 +36,12 @@ async function collect(s: ClientStream): Promise<EchoReply[]> {
 const reply = (text: string, count = 0) => (w: Parameters<Parameters<IncomingStream["send"]>[0]>[0]) => EchoReply.encodeTo(EchoReply.create({ text, count }), w);
 
 describeWithNats("nats streaming - through the seam", () => {
-  let cluster: NatsCluster;
-  let url: string;
   const t = new Tracker();
-  beforeAll(async () => {
-    cluster = await startNatsCluster();
-    url = cluster.urls[0]!;
-  }, 30_000);
-  afterEach(() => t.closeAll());
-  afterAll(async () => {
-    await t.closeAll();
-    await cluster?.stop();
-  });
+  const nats = useNatsServer(t);
 
   /** A server of StreamService whose stream dispatcher is `streams`; unary calls are refused. */
   function serve(streams: StreamDispatcher, options: { streamWindow?: number; heartbeatMs?: number; connection?: Awaited<ReturnType<typeof connect>> } = {}) {
-    return t.server(url, async () => ({ headers: statusToHeaders(new RpcError(Code.UNIMPLEMENTED, "streams only"), {}) }), {
+    return t.server(nats.url, async () => ({ headers: statusToHeaders(new RpcError(Code.UNIMPLEMENTED, "streams only"), {}) }), {
       services: [StreamService],
       streams,
       ...options,
@@ -69,7 +58,7 @@ describeWithNats("nats streaming - through the seam", () => {
       for (let i = 0; i < first!.delayMs; i++) await stream.send(reply(first!.text, i));
       return { "x-done": "yes" };
     });
-    const c = t.client(url);
+    const c = t.client(nats.url);
     const s = open(c, StreamService.methods.ticks, { timeoutMs: 5000 });
     await s.send(EchoRequest.create({ text: "tick", delayMs: 100 }));
     await s.closeSend();
@@ -90,7 +79,7 @@ describeWithNats("nats streaming - through the seam", () => {
       await stream.send(reply(texts.join(","), texts.length));
       return {};
     });
-    const s = open(t.client(url), StreamService.methods.collect);
+    const s = open(t.client(nats.url), StreamService.methods.collect);
     for (let i = 0; i < 200; i++) await s.send(EchoRequest.create({ text: String(i) }));
     await s.closeSend();
     const got = await collect(s);
@@ -104,7 +93,7 @@ describeWithNats("nats streaming - through the seam", () => {
       for await (const p of stream.requests) await stream.send(reply(`re:${EchoRequest.decode(p).text}`));
       return {};
     });
-    const s = open(t.client(url), StreamService.methods.chat);
+    const s = open(t.client(nats.url), StreamService.methods.chat);
     const it = s.responses[Symbol.asyncIterator]();
     for (let i = 0; i < 20; i++) {
       await s.send(EchoRequest.create({ text: `m${i}` }));
@@ -129,7 +118,7 @@ describeWithNats("nats streaming - through the seam", () => {
       },
       { streamWindow: 8 },
     );
-    const c = t.client(url, { streamWindow: 8 });
+    const c = t.client(nats.url, { streamWindow: 8 });
     const s = open(c, StreamService.methods.ticks);
     await s.closeSend();
     await sleep(300);
@@ -166,7 +155,7 @@ describeWithNats("nats streaming - through the seam", () => {
       },
       { streamWindow: 4 },
     );
-    const s = open(t.client(url, { streamWindow: 4 }), StreamService.methods.collect);
+    const s = open(t.client(nats.url, { streamWindow: 4 }), StreamService.methods.collect);
     for (let i = 0; i < 4; i++) await s.send(EchoRequest.create({ text: `${i}` }));
     let fifth = false;
     const p = s.send(EchoRequest.create({ text: "4" })).then(() => (fifth = true));
@@ -185,7 +174,7 @@ describeWithNats("nats streaming - through the seam", () => {
       for (let i = 0; i < 3; i++) await stream.send(reply("ok", i));
       return statusToHeaders(new RpcError(Code.RESOURCE_EXHAUSTED, "quota used up"), { "x-served-region": "cn-east" });
     });
-    const s = open(t.client(url), StreamService.methods.ticks);
+    const s = open(t.client(nats.url), StreamService.methods.ticks);
     const got: EchoReply[] = [];
     const e = await rejection(
       (async () => {
@@ -214,7 +203,7 @@ describeWithNats("nats streaming - through the seam", () => {
       return {};
     });
     const signal = new Cancellation();
-    const s = open(t.client(url), StreamService.methods.ticks, { signal });
+    const s = open(t.client(nats.url), StreamService.methods.ticks, { signal });
     const it = s.responses[Symbol.asyncIterator]();
     await it.next();
     signal.abort(new Error("user left"));
@@ -230,7 +219,7 @@ describeWithNats("nats streaming - through the seam", () => {
       await it.next();
       return statusToHeaders(new RpcError(Code.INVALID_ARGUMENT, "one is enough"), {});
     }, { streamWindow: 2 });
-    const s = open(t.client(url, { streamWindow: 2 }), StreamService.methods.collect);
+    const s = open(t.client(nats.url, { streamWindow: 2 }), StreamService.methods.collect);
     const sends = Array.from({ length: 10 }, (_, i) => s.send(EchoRequest.create({ text: `${i}` })));
     const e = await rejection(collect(s));
     expect(e.code).toBe(Code.INVALID_ARGUMENT);
@@ -247,7 +236,7 @@ describeWithNats("nats streaming - through the seam", () => {
       await new Promise((r) => st.signal.addEventListener("abort", r));
       return {};
     });
-    const s = open(t.client(url), StreamService.methods.chat, { timeoutMs: 200 });
+    const s = open(t.client(nats.url), StreamService.methods.chat, { timeoutMs: 200 });
     const t0 = Date.now();
     const e = await rejection(collect(s));
     expect(e.code).toBe(Code.DEADLINE_EXCEEDED);
@@ -257,18 +246,18 @@ describeWithNats("nats streaming - through the seam", () => {
   });
 
   it("nats streaming - no responders is UNAVAILABLE notSent; a server without stream support UNIMPLEMENTED", async () => {
-    const c = t.client(url);
+    const c = t.client(nats.url);
     const s = open(c, StreamService.methods.ticks);
     const e = await rejection(collect(s));
     expect(e.code).toBe(Code.UNAVAILABLE);
     expect(e.notSent).toBe(true);
-    await t.server(url, async () => ({ headers: {} }), { services: [StreamService] });
+    await t.server(nats.url, async () => ({ headers: {} }), { services: [StreamService] });
     const u = await rejection(collect(open(c, StreamService.methods.ticks)));
     expect(u.code).toBe(Code.UNIMPLEMENTED);
   });
 
   it("nats streaming - a server that vanishes is noticed by the heartbeat", async () => {
-    const nc = await connect({ servers: url });
+    const nc = await connect({ servers: nats.url });
     await serve(
       async (st) => {
         await new Promise((r) => st.signal.addEventListener("abort", r));
@@ -276,7 +265,7 @@ describeWithNats("nats streaming - through the seam", () => {
       },
       { connection: nc, heartbeatMs: 100 },
     );
-    const s = open(t.client(url, { heartbeatMs: 100 }), StreamService.methods.chat);
+    const s = open(t.client(nats.url, { heartbeatMs: 100 }), StreamService.methods.chat);
     await s.send(EchoRequest.create({ text: "hello" }));
     await sleep(250); // pings flow both ways; the stream stays up
     const t0 = Date.now();
@@ -292,7 +281,7 @@ describeWithNats("nats streaming - through the seam", () => {
       for await (const p of stream.requests) await stream.send(reply(EchoRequest.decode(p).text));
       return {};
     });
-    const c = t.client(url);
+    const c = t.client(nats.url);
     const results = await Promise.all(
       Array.from({ length: 50 }, async (_, i) => {
         const s = open(c, StreamService.methods.chat, { timeoutMs: 10_000 });

@@ -2,7 +2,9 @@
  * Shared set-up of the RPC runtime tests: echo servers on an isolated in-process network, and
  * clients of them.
  */
+import { expect } from "vitest";
 import {
+  Metainfo,
   createClient,
   createServer,
   sleep,
@@ -46,6 +48,28 @@ export function echoHandlers(name: string, calls: EchoServer["calls"]): Handlers
     }
   }
   return { echo: handle("Echo"), get: handle("Get"), put: handle("Put"), watch };
+}
+
+/**
+ * Makes one typed Echo call through `client` (of region "cn-north", consistency "linearizable")
+ * to a server "a" of region "cn-east" that records into `calls`, and checks what crossed the wire:
+ * the reply, the served region, and the handler's context (region, consistency, persistent
+ * metainfo, deadline, and a `peer` matching the transport's form).
+ */
+export async function expectContextCarried(client: Client<typeof EchoService>, calls: EchoServer["calls"], peer: RegExp): Promise<void> {
+  const metainfo = new Metainfo();
+  metainfo.setPersistent("TRACE", "t-1");
+  let served: Record<string, string> = {};
+  const reply = await client.echo({ text: "你好" }, { metainfo, onHeaders: (h) => (served = h), timeoutMs: 2000 });
+  expect(reply.text).toBe("你好");
+  expect(reply.servedBy).toBe("a");
+  expect(served["x-served-region"]).toBe("cn-east");
+  const ctx = calls[0]!.ctx;
+  expect(ctx.region).toBe("cn-north");
+  expect(ctx.consistency).toBe("linearizable");
+  expect(ctx.metainfo.getPersistent("TRACE")).toBe("t-1");
+  expect(ctx.peer).toMatch(peer);
+  expect(ctx.deadline! - Date.now()).toBeGreaterThan(1000);
 }
 
 /** A test bed: one isolated network, and everything started on it closed by `close()`. */

@@ -6,7 +6,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   BizError,
   Code,
-  Metainfo,
   RpcError,
   createClient,
   createServer,
@@ -16,7 +15,7 @@ import {
 } from "meridian-rpc/runtime";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { AdminService, EchoService, type EchoRequest } from "../rpc/gen/echo.js";
-import { echoHandlers, type EchoServer } from "../rpc/helpers.js";
+import { echoHandlers, expectContextCarried, type EchoServer } from "../rpc/helpers.js";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -53,19 +52,7 @@ describe("tcp runtime - createClient / createServer", () => {
   it("tcp runtime - typed calls carry region, consistency and metainfo across the wire", async () => {
     const s = await tcpServer("a");
     const { client } = tcpClient([s.address], { consistency: "linearizable" });
-    const metainfo = new Metainfo();
-    metainfo.setPersistent("TRACE", "t-1");
-    let served: Record<string, string> = {};
-    const reply = await client.echo({ text: "你好" }, { metainfo, onHeaders: (h) => (served = h), timeoutMs: 2000 });
-    expect(reply.text).toBe("你好");
-    expect(reply.servedBy).toBe("a");
-    expect(served["x-served-region"]).toBe("cn-east");
-    const ctx = s.calls[0]!.ctx as CallContext;
-    expect(ctx.region).toBe("cn-north");
-    expect(ctx.consistency).toBe("linearizable");
-    expect(ctx.metainfo.getPersistent("TRACE")).toBe("t-1");
-    expect(ctx.peer).toMatch(/^127\.0\.0\.1:/);
-    expect(ctx.deadline! - Date.now()).toBeGreaterThan(1000);
+    await expectContextCarried(client, s.calls, /^127\.0\.0\.1:/);
   });
 
   it("tcp runtime - many calls at once, answered out of order", async () => {

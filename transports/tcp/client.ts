@@ -14,7 +14,7 @@ import {
   type TransportStreamRequest,
   warmUpAll,
 } from "../../runtime/rpc/transport.js";
-import { DEFAULT_CONNECTION, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
+import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
@@ -27,7 +27,6 @@ import {
   beginFrame,
   endFrame,
   endHeader,
-  frameLimits,
   parseErrorProto,
   parseFrame,
   parseKitexMeta,
@@ -345,14 +344,8 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
   private closed = false;
 
   constructor(options: TcpClientOptions = {}) {
-    this.limits = frameLimits(options.limits);
-    this.connection = {
-      limits: this.limits,
-      maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_CONNECTION.maxQueuedBytes,
-      slabSize: DEFAULT_CONNECTION.slabSize,
-      keepAliveMs: options.keepAliveMs ?? DEFAULT_CONNECTION.keepAliveMs,
-      batching: options.batching ?? DEFAULT_CONNECTION.batching,
-    };
+    this.connection = connectionOptions(options);
+    this.limits = this.connection.limits;
     this.poolOptions = {
       size: Math.max(1, options.connectionsPerAddress ?? 1),
       connectTimeoutMs: options.connectTimeoutMs ?? 2000,

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { Writer } from "../../runtime/codec/writer.js";
-import { FrameError, FrameSplitter, type FrameLimits } from "./framing.js";
+import { FrameError, FrameSplitter, frameLimits, type FrameLimits } from "./framing.js";
 
 /** Socket settings shared by the client and the server side. */
 export interface ConnectionOptions {
@@ -30,6 +30,25 @@ export const DEFAULT_CONNECTION = {
   keepAliveMs: 30_000,
   batching: "tick",
 } as const;
+
+/**
+ * The ConnectionOptions of a client's or server's options: their frame limits (defaults filled
+ * in by frameLimits) and, for what they leave unset, DEFAULT_CONNECTION.
+ */
+export function connectionOptions(options: {
+  limits?: Partial<FrameLimits>;
+  maxQueuedBytes?: number;
+  keepAliveMs?: number;
+  batching?: "tick" | "none";
+}): ConnectionOptions {
+  return {
+    limits: frameLimits(options.limits),
+    maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_CONNECTION.maxQueuedBytes,
+    slabSize: DEFAULT_CONNECTION.slabSize,
+    keepAliveMs: options.keepAliveMs ?? DEFAULT_CONNECTION.keepAliveMs,
+    batching: options.batching ?? DEFAULT_CONNECTION.batching,
+  };
+}
 
 /**
  * A tick's batch is written early once it holds this many bytes: large replies start moving

@@ -12,7 +12,7 @@ import {
   type ServerTransport,
   type StreamDispatcher,
 } from "../../runtime/rpc/transport.js";
-import { DEFAULT_CONNECTION, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
+import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
@@ -26,7 +26,6 @@ import {
   beginFrame,
   endFrame,
   endHeader,
-  frameLimits,
   parseFrame,
   parseKitexMeta,
   StreamFrameType,
@@ -352,14 +351,8 @@ export class TcpServerTransport implements ServerTransport {
   private readonly idleTimeoutMs: number;
 
   constructor(private readonly options: TcpServerOptions = {}) {
-    this.limits = frameLimits(options.limits);
-    this.connection = {
-      limits: this.limits,
-      maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_CONNECTION.maxQueuedBytes,
-      slabSize: DEFAULT_CONNECTION.slabSize,
-      keepAliveMs: options.keepAliveMs ?? DEFAULT_CONNECTION.keepAliveMs,
-      batching: options.batching ?? DEFAULT_CONNECTION.batching,
-    };
+    this.connection = connectionOptions(options);
+    this.limits = this.connection.limits;
     this.drainQuietMs = options.drainQuietMs ?? 100;
     this.streamWindow = Math.max(1, options.streamWindow ?? STREAM_INITIAL_WINDOW);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
