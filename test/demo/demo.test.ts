@@ -1,6 +1,6 @@
 /**
  * The cross-region demo as a scenario test: a short run (--duration 15) on the embedded registry
- * (over TCP and over gRPC) and on etcd must exit 0 with every invariant held, show the story it tells (fallback reads and
+ * (over TCP, over gRPC and over NATS) and on etcd must exit 0 with every invariant held, show the story it tells (fallback reads and
  * failing writes in the cut-off region, the primary moving with an epoch bump, fenced writes
  * refused), print plain lines when its output is not a terminal, and leave no process behind,
  * also when interrupted.
@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { describeWithEtcd } from "../support/etcd-gate.js";
+import { describeWithBinary } from "../support/gate.js";
+import { findNatsServer, NATS_MISSING } from "../support/nats-cluster.js";
 
 const DEMO = "examples/cross-region/demo.ts";
 const dir = mkdtempSync(join(tmpdir(), "meridian-demo-test-"));
@@ -116,7 +118,7 @@ interface Summary {
 }
 
 /** What every successful run must show. */
-async function expectFullRun(registry: "embedded" | "etcd", transport: "tcp" | "grpc" = "tcp"): Promise<void> {
+async function expectFullRun(registry: "embedded" | "etcd", transport: "tcp" | "grpc" | "nats" = "tcp"): Promise<void> {
   const json = join(dir, `${registry}-${transport}.json`);
   const run = await runDemo(["--duration", "15", "--registry", registry, "--transport", transport, "--json", json], { timeoutMs: 150_000 });
   expect(run.stderr).toBe("");
@@ -189,6 +191,12 @@ describe("demo - embedded registry", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--registry must be embedded or etcd");
   }, 40_000);
+});
+
+describeWithBinary("nats-server", findNatsServer(), NATS_MISSING, "demo - NATS transport", () => {
+  it("demo - the same over NATS, one server per region joined by gateways through the region links", async () => {
+    await expectFullRun("embedded", "nats");
+  }, 160_000);
 });
 
 describeWithEtcd("demo - etcd registry", () => {

@@ -5,11 +5,23 @@
  * as a gateway), which is how NATS links clusters across regions: a request goes to a queue
  * subscriber in the local cluster when there is one, to another cluster's otherwise.
  *
+ * With `links: true` (or a `latencyMs`), every gateway connection goes through a link of
+ * tools/linkproxy, one per ordered pair of servers (link i>j carries what server i dials to server
+ * j's gateway), so a test or the cross-region demo can add latency between regions, or cut one
+ * region off (`cutOff`, `heal`), as etcd-cluster.ts does for Raft. Client URLs are always direct.
+ * NATS gossips gateway URLs between servers and reconnects to any URL it learned, so a link per
+ * configured URL would be bypassed after the first reconnect; instead each server has one front
+ * door, the only gateway address any server knows for it (configured, and `advertise`d), which
+ * finds the dialing server by the connection's source port (Linux's /proc) and hands the socket
+ * to that pair's link.
+ *
  * Servers are SIGKILLed when the cluster is stopped, when this process exits, and by a small
  * watchdog shell process if this process dies without running its exit handlers.
  */
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
+import { createLink, type Link } from "../../tools/linkproxy/index.js";
 import { findBinary, freePort, ProcessGroup, sleep, startWithRetries, type ProcessSlot } from "./processes.js";
 
 /** Options of startNatsCluster. */
@@ -20,6 +32,16 @@ export interface NatsClusterOptions {
   readonly maxPayload?: number;
   /** How long to wait for the servers (and their gateways) to be up, ms. Default 15 000. */
   readonly startTimeoutMs?: number;
+  /**
+   * Route every gateway connection through a link of tools/linkproxy (one per ordered pair of
+   * servers), for `cutOff`, `heal`, `link` and `setLatency`. Default false, or true when
+   * `latencyMs` or `jitterMs` is given. Only with more than one region.
+   */
+  readonly links?: boolean;
+  /** One-way latency of every gateway link, ms (implies `links`). Default 0. */
+  readonly latencyMs?: number;
+  /** Jitter of every gateway link, ms (implies `links`). Default 0. */
+  readonly jitterMs?: number;
 }
 
 /** One server as the harness knows it. */
@@ -51,7 +73,17 @@ export interface NatsCluster {
   restart(index: number): Promise<void>;
   /** Waits until every running server is healthy and, with gateways, connected to every other running one. */
   waitReady(timeoutMs?: number): Promise<void>;
-  /** Kills every server and removes the folder. */
+  /** Whether the gateways go through links (see NatsClusterOptions.links); the four methods below need them. */
+  readonly hasLinks: boolean;
+  /** Blackholes every gateway link to and from the server (a cut cable around its region). */
+  cutOff(index: number): void;
+  /** Heals every gateway link (or the server's links only). */
+  heal(index?: number): void;
+  /** The link that carries the gateway connection dialed by server `from` to server `to`. */
+  link(from: number, to: number): Link;
+  /** Sets the one-way latency of every gateway link. */
+  setLatency(latencyMs: number, jitterMs?: number): void;
+  /** Kills every server, closes the links and removes the folder. */
   stop(): Promise<void>;
 }
 
@@ -85,6 +117,9 @@ class ClusterImpl implements NatsCluster {
   private readonly states: NodeState[] = [];
   private readonly processes = new ProcessGroup("meridian-nats-", this.states, "MERIDIAN_KEEP_NATS");
   private readonly regions: readonly string[];
+  private readonly links = new Map<string, Link>();
+  /** Per server with links: the front door its peers dial for its gateway. */
+  private readonly doors = new Map<number, { server: net.Server; port: number }>();
 
   constructor(
     private readonly bin: string,
@@ -124,6 +159,11 @@ class ClusterImpl implements NatsCluster {
     return this.regions.length > 1;
   }
 
+  get hasLinks(): boolean {
+    const o = this.options;
+    return this.gateways && (o.links ?? (o.latencyMs !== undefined || o.jitterMs !== undefined));
+  }
+
   async start(): Promise<void> {
     for (let i = 0; i < this.regions.length; i++) {
       const region = this.regions[i]!;
@@ -140,6 +180,23 @@ class ClusterImpl implements NatsCluster {
         logFile: join(this.dataDir, `${region}.log`),
       });
     }
+    if (this.hasLinks) {
+      for (const from of this.states) {
+        for (const to of this.states) {
+          if (from === to) continue;
+          this.links.set(
+            `${from.index}>${to.index}`,
+            await createLink({
+              listen: false,
+              target: `127.0.0.1:${to.gatewayPort}`,
+              latencyMs: this.options.latencyMs ?? 0,
+              jitterMs: this.options.jitterMs ?? 0,
+            }),
+          );
+        }
+      }
+    }
+    if (this.hasLinks) for (const s of this.states) this.doors.set(s.index, await this.openDoor(s));
     for (const s of this.states) writeFileSync(s.configFile, this.config(s));
     this.processes.startWatchdog();
     for (const s of this.states) this.spawnNode(s);
@@ -157,11 +214,12 @@ class ClusterImpl implements NatsCluster {
     if (this.gateways) {
       const others = this.states
         .filter((o) => o !== s)
-        .map((o) => `    { name: ${JSON.stringify(o.region)}, urls: ["nats://127.0.0.1:${o.gatewayPort}"] }`);
+        .map((o) => `    { name: ${JSON.stringify(o.region)}, urls: ["nats://${this.gatewayAddress(o)}"] }`);
       lines.push(
         "gateway {",
         `  name: ${JSON.stringify(s.region)}`,
         `  listen: "127.0.0.1:${s.gatewayPort}"`,
+        ...(this.doors.has(s.index) ? [`  advertise: "${this.gatewayAddress(s)}"`] : []),
         "  gateways: [",
         others.join(",\n"),
         "  ]",
@@ -169,6 +227,55 @@ class ClusterImpl implements NatsCluster {
       );
     }
     return `${lines.join("\n")}\n`;
+  }
+
+  /** Where servers dial the gateway of server `to`: its front door, or direct. */
+  private gatewayAddress(to: NodeState): string {
+    const door = this.doors.get(to.index);
+    return door ? `127.0.0.1:${door.port}` : `127.0.0.1:${to.gatewayPort}`;
+  }
+
+  /** The front door of a server's gateway: hands each connection to the link of the server that dialed it. */
+  private async openDoor(to: NodeState): Promise<{ server: net.Server; port: number }> {
+    const server = net.createServer((socket) => {
+      socket.on("error", () => undefined);
+      const from = this.dialer(socket);
+      const link = from === undefined ? undefined : this.links.get(`${from}>${to.index}`);
+      if (link) link.attach(socket);
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve());
+    });
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  /** The index of the server that opened a connection: the process owning its source port (Linux /proc). */
+  private dialer(socket: net.Socket): number | undefined {
+    try {
+      const local = (socket.remotePort ?? 0).toString(16).toUpperCase().padStart(4, "0");
+      const peer = (socket.localPort ?? 0).toString(16).toUpperCase().padStart(4, "0");
+      let inode: string | undefined;
+      for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+        for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+          const f = line.trim().split(/\s+/);
+          if (f[1]?.endsWith(`:${local}`) && f[2]?.endsWith(`:${peer}`)) inode = f[9];
+        }
+        if (inode !== undefined) break;
+      }
+      if (inode === undefined) return undefined;
+      const wanted = `socket:[${inode}]`;
+      for (const s of this.states) {
+        const pid = s.child?.pid;
+        if (pid === undefined) continue;
+        const fds = readdirSync(`/proc/${pid}/fd`);
+        if (fds.some((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`) === wanted; } catch { return false; } })) return s.index;
+      }
+    } catch {
+      // No /proc (not Linux): the connection is refused and the gateway retries.
+    }
+    return undefined;
   }
 
   private spawnNode(s: NodeState): void {
@@ -232,7 +339,44 @@ class ClusterImpl implements NatsCluster {
     await this.waitReady(this.options.startTimeoutMs ?? 15_000);
   }
 
+  cutOff(index: number): void {
+    this.needLinks("cutOff");
+    for (const [key, link] of this.links) {
+      const [from, to] = key.split(">").map(Number);
+      if (from === index || to === index) link.blackhole(true);
+    }
+  }
+
+  heal(index?: number): void {
+    this.needLinks("heal");
+    for (const [key, link] of this.links) {
+      const [from, to] = key.split(">").map(Number);
+      if (index === undefined || from === index || to === index) link.heal();
+    }
+  }
+
+  link(from: number, to: number): Link {
+    this.needLinks("link");
+    const link = this.links.get(`${from}>${to}`);
+    if (!link) throw new Error(`no gateway link from server ${from} to server ${to}`);
+    return link;
+  }
+
+  setLatency(latencyMs: number, jitterMs = 0): void {
+    this.needLinks("setLatency");
+    for (const link of this.links.values()) link.setLatency(latencyMs, jitterMs);
+  }
+
+  private needLinks(what: string): void {
+    if (!this.hasLinks) {
+      throw new Error(`NatsCluster.${what} needs gateway links: start the cluster with more than one region and \`links: true\` (or a latencyMs)`);
+    }
+  }
+
   async stop(): Promise<void> {
+    if (this.processes.stopped) return;
     await this.processes.stop();
+    for (const door of this.doors.values()) await new Promise<void>((resolve) => door.server.close(() => resolve()));
+    for (const link of this.links.values()) await link.close();
   }
 }
