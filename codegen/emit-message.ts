@@ -1,6 +1,7 @@
 import type { EmitContext, MessageRef } from "./context.js";
-import { resolved, type FieldModel, type MessageModel, type OneofModel, type ScalarType } from "./model.js";
+import { resolved, type FieldModel, type MessageModel, type OneofModel } from "./model.js";
 import { softObject, softUnion, type Printable } from "./printer.js";
+import { PUSH_UNKNOWN, byNumber, isMessageField, mapKeyRead, mapKeyWrite, members, requiredOf, type Required } from "./shape.js";
 import {
   WIRE_END_GROUP,
   WIRE_LEN,
@@ -43,32 +44,6 @@ export function emitMessage(ctx: EmitContext, msg: MessageModel): void {
   emitViewClass(ctx, msg);
   f.print();
   emitCodec(ctx, msg);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Members: fields outside oneofs, and each oneof once, at the position of its first field.
-
-type Member = { readonly kind: "field"; readonly field: FieldModel } | { readonly kind: "oneof"; readonly oneof: OneofModel };
-
-function members(msg: MessageModel): Member[] {
-  const out: Member[] = [];
-  const seen = new Set<OneofModel>();
-  for (const field of msg.fields) {
-    if (field.oneof === undefined) out.push({ kind: "field", field });
-    else if (!seen.has(field.oneof)) {
-      seen.add(field.oneof);
-      out.push({ kind: "oneof", oneof: field.oneof });
-    }
-  }
-  return out;
-}
-
-function byNumber(msg: MessageModel): FieldModel[] {
-  return [...msg.fields].sort((a, b) => a.number - b.number);
-}
-
-function isMessageField(f: FieldModel): boolean {
-  return resolved(f.type).kind === "message";
 }
 
 function messageOf(ctx: EmitContext, f: FieldModel): MessageRef {
@@ -280,23 +255,6 @@ function writeValue(ctx: EmitContext, fl: FieldModel, value: Printable): void {
   f.print(c.write(value), ";");
 }
 
-function mapKeyWrite(k: ScalarType): Printable {
-  switch (k) {
-    case "string":
-      return "w.string(key)";
-    case "bool":
-      return 'w.bool(key === "true")';
-    case "int64":
-    case "uint64":
-    case "sint64":
-    case "fixed64":
-    case "sfixed64":
-      return `w.${k}(BigInt(key))`;
-    default:
-      return `w.${k}(Number(key))`;
-  }
-}
-
 function emitWriteField(ctx: EmitContext, fl: FieldModel): void {
   const { f } = ctx;
   const acc = `m.${fl.localName}`;
@@ -408,28 +366,6 @@ function readMessageCall(ctx: EmitContext, fl: FieldModel, depth: string, into?:
 function createCall(ctx: EmitContext, fl: FieldModel): Printable {
   const ref = messageOf(ctx, fl);
   return ref.local !== undefined ? `${ref.local.create}()` : [ref.codec, ".create()"];
-}
-
-const PUSH_UNKNOWN = "(m.$unknown ??= []).push(r.buf.subarray(at, r.pos));";
-
-interface Required {
-  readonly bits: Map<FieldModel, { readonly v: string; readonly bit: number }>;
-  readonly vars: readonly { readonly name: string; readonly all: number }[];
-}
-
-function requiredOf(msg: MessageModel): Required {
-  const req = byNumber(msg).filter((fl) => fl.presence === "required");
-  const bits = new Map<FieldModel, { v: string; bit: number }>();
-  const vars: { name: string; all: number }[] = [];
-  req.forEach((fl, i) => {
-    const vi = Math.floor(i / 31);
-    const name = req.length <= 31 ? "has" : `has${vi}`;
-    if (vars[vi] === undefined) vars[vi] = { name, all: 0 };
-    const bit = 2 ** (i % 31);
-    vars[vi]!.all += bit;
-    bits.set(fl, { v: name, bit });
-  });
-  return { bits, vars };
 }
 
 /** Statements run once a value of `fl` was read (required-field bookkeeping). */
@@ -567,17 +503,6 @@ function emitReadCase(ctx: EmitContext, fl: FieldModel, req: Required): void {
     f.print("break;");
   });
   f.print("}");
-}
-
-function mapKeyRead(k: ScalarType, utf8: "strict" | "lenient"): { init: string; read: string } {
-  switch (k) {
-    case "string":
-      return { init: '""', read: utf8 === "strict" ? "r.string()" : "r.stringLenient()" };
-    case "bool":
-      return { init: '"false"', read: "String(r.bool())" };
-    default:
-      return { init: '"0"', read: `String(r.${k}())` };
-  }
 }
 
 /**

@@ -10,7 +10,7 @@
  * generator's own table; this file only arranges it the way emit-message.ts does, without types.
  */
 import type { EmitContext } from "../../codegen/context.js";
-import { resolved, type FieldModel, type FileModel, type Int64Mode, type MessageModel, type OneofModel, type ScalarType } from "../../codegen/model.js";
+import { resolved, type FieldModel, type FileModel, type Int64Mode, type MessageModel, type OneofModel } from "../../codegen/model.js";
 import type { Printable } from "../../codegen/printer.js";
 import {
   WIRE_END_GROUP,
@@ -23,6 +23,7 @@ import {
   valueCodecOf,
   type ValueCodec,
 } from "../../codegen/values.js";
+import { PUSH_UNKNOWN, byNumber, isMessageField, mapKeyRead, mapKeyWrite, members, requiredOf, type Required } from "../../codegen/shape.js";
 import { WKT_MODULE } from "../../codegen/wkt.js";
 import { DecodeError } from "../codec/errors.js";
 import { readerFor } from "../codec/reader.js";
@@ -132,85 +133,12 @@ function reachable(msg: MessageModel, done: ReadonlyMap<MessageModel, AnyMessage
 }
 
 // ---------------------------------------------------------------------------------------------
-// Members and helpers, as in emit-message.ts.
-
-type Member = { readonly kind: "field"; readonly field: FieldModel } | { readonly kind: "oneof"; readonly oneof: OneofModel };
-
-function members(msg: MessageModel): Member[] {
-  const out: Member[] = [];
-  const seen = new Set<OneofModel>();
-  for (const field of msg.fields) {
-    if (field.oneof === undefined) out.push({ kind: "field", field });
-    else if (!seen.has(field.oneof)) {
-      seen.add(field.oneof);
-      out.push({ kind: "oneof", oneof: field.oneof });
-    }
-  }
-  return out;
-}
-
-function byNumber(msg: MessageModel): FieldModel[] {
-  return [...msg.fields].sort((a, b) => a.number - b.number);
-}
-
-function isMessageField(f: FieldModel): boolean {
-  return resolved(f.type).kind === "message";
-}
+// Helpers of the compiler (the message layout itself is codegen/shape.ts, shared with the emitters).
 
 function messageModelOf(f: FieldModel): MessageModel {
   const t = resolved(f.type);
   if (t.kind !== "message") throw new Error(`internal: ${f.name} is not a message field`);
   return t.message;
-}
-
-const PUSH_UNKNOWN = "(m.$unknown ??= []).push(r.buf.subarray(at, r.pos));";
-
-interface Required {
-  readonly bits: Map<FieldModel, { readonly v: string; readonly bit: number }>;
-  readonly vars: readonly { readonly name: string; readonly all: number }[];
-}
-
-function requiredOf(msg: MessageModel): Required {
-  const req = byNumber(msg).filter((fl) => fl.presence === "required");
-  const bits = new Map<FieldModel, { v: string; bit: number }>();
-  const vars: { name: string; all: number }[] = [];
-  req.forEach((fl, i) => {
-    const vi = Math.floor(i / 31);
-    const name = req.length <= 31 ? "has" : `has${vi}`;
-    if (vars[vi] === undefined) vars[vi] = { name, all: 0 };
-    const bit = 2 ** (i % 31);
-    vars[vi]!.all += bit;
-    bits.set(fl, { v: name, bit });
-  });
-  return { bits, vars };
-}
-
-function mapKeyWrite(k: ScalarType): string {
-  switch (k) {
-    case "string":
-      return "w.string(key)";
-    case "bool":
-      return 'w.bool(key === "true")';
-    case "int64":
-    case "uint64":
-    case "sint64":
-    case "fixed64":
-    case "sfixed64":
-      return `w.${k}(BigInt(key))`;
-    default:
-      return `w.${k}(Number(key))`;
-  }
-}
-
-function mapKeyRead(k: ScalarType, utf8: "strict" | "lenient"): { init: string; read: string } {
-  switch (k) {
-    case "string":
-      return { init: '""', read: utf8 === "strict" ? "r.string()" : "r.stringLenient()" };
-    case "bool":
-      return { init: '"false"', read: "String(r.bool())" };
-    default:
-      return { init: '"0"', read: `String(r.${k}())` };
-  }
 }
 
 /** A value codec with its Printables printed as JavaScript. */
