@@ -6,6 +6,8 @@
  * the timed code (peers.ts).
  */
 
+import { seededRandom } from "../../tools/random/index.js";
+
 /** bench.Ping, with 64-bit integers as `L` (number or bigint). */
 export interface PingData<L = number> {
   region: string;
@@ -84,18 +86,6 @@ export function withBigInt(f: Fixture): PingData<bigint> | FeedData<bigint> {
   };
 }
 
-/** mulberry32: a small, fast, seeded PRNG with uniform output in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const ASCII_WORDS = [
   "how", "to", "cook", "the", "perfect", "noodles", "in", "ten", "minutes", "street", "food", "tour",
   "night", "market", "review", "unboxing", "new", "phone", "camera", "test", "travel", "vlog", "city",
@@ -117,7 +107,7 @@ const LABELS: [string, string[]][] = [
 
 /** A FeedResponse of `count` videos, the same for the same seed. */
 function feed(count: number, seed: number): FeedData {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const int = (n: number): number => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const words = (pool: readonly string[], n: number, sep: string): string =>

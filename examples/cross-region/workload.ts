@@ -7,20 +7,9 @@ import { HeaderKeys, RpcError, type CallOptions, type Client, type Headers } fro
 import { newWriteId } from "meridian-rpc/registry";
 import type { KeyValue } from "./gen/kv.js";
 import { WRITE_OUTCOME_HEADER, now, type OpRecord, type Region } from "./protocol.js";
+import { seededRandom } from "../../tools/random/index.js";
 
 type KvClient = Client<typeof KeyValue>;
-
-/** A small seeded PRNG (mulberry32), so a run's mix of calls can be repeated. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the response headers say about where and how a call was served. */
 function served(headers: Headers): Pick<OpRecord, "servedRegion" | "staleMs" | "epoch"> {

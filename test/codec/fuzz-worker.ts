@@ -26,6 +26,7 @@ import {
   sampleArb,
   typeName,
 } from "./helpers.js";
+import { seededRandom } from "../../tools/random/index.js";
 
 /** What the test passes to the worker. */
 export interface FuzzJob {
@@ -51,18 +52,6 @@ export interface FuzzResult {
   readonly decoded: number;
   readonly rejected: number;
   readonly failures: FuzzFailure[];
-}
-
-/** A small seeded PRNG (mulberry32), so runs are reproducible from the seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Positions of the length prefixes of the top-level length-delimited fields of `b`. */
@@ -136,7 +125,7 @@ async function run(job: FuzzJob): Promise<FuzzResult> {
   const registry = await loadCodecs(GEN_DIRS[job.mode]);
   const header = new Int32Array(job.shared, 0, 2);
   const body = new Uint8Array(job.shared, 8);
-  const rnd = prng(job.seed);
+  const rnd = seededRandom(job.seed);
   const failures: FuzzFailure[] = [];
   let inputs = 0;
   let decoded = 0;

@@ -367,20 +367,28 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
       const e = abortError(req.signal.reason);
       return Promise.reject(new RpcError(e.code, e.message, { notSent: true, cause: req.signal.reason }));
     }
-    let pool: AddressPool<ClientConnection>;
-    let conn: ClientConnection | undefined;
+    let conn: ClientConnection | Promise<ClientConnection>;
     try {
-      pool = this.pool(req.endpoint);
-      conn = pool.pick();
+      conn = this.connectionOrWait(req);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (conn !== undefined) return conn.call(req);
-    const wait = req.deadline === undefined ? Infinity : req.deadline - Date.now();
-    return pool.acquire(wait).then((c) => {
+    if (!(conn instanceof Promise)) return conn.call(req);
+    return conn.then((c) => {
       if (req.signal.aborted) throw new RpcError(Code.CANCELLED, "call cancelled before it was sent", { notSent: true });
       return c.call(req);
     });
+  }
+
+  /**
+   * A ready connection of the endpoint's pool when there is one (the hot path stays
+   * synchronous), else a promise of one within the call's deadline. Throws for a bad endpoint.
+   */
+  private connectionOrWait(req: TransportStreamRequest): ClientConnection | Promise<ClientConnection> {
+    const pool = this.pool(req.endpoint);
+    const conn = pool.pick();
+    if (conn !== undefined) return conn;
+    return pool.acquire(req.deadline === undefined ? Infinity : req.deadline - Date.now());
   }
 
   /**
@@ -393,17 +401,11 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
 
   /** StreamTransport: a connection for a new stream. */
   connectionFor(req: TransportStreamRequest): Promise<ClientConnection> {
-    let pool: AddressPool<ClientConnection>;
-    let conn: ClientConnection | undefined;
     try {
-      pool = this.pool(req.endpoint);
-      conn = pool.pick();
+      return Promise.resolve(this.connectionOrWait(req));
     } catch (e) {
       return Promise.reject(e);
     }
-    if (conn !== undefined) return Promise.resolve(conn);
-    const wait = req.deadline === undefined ? Infinity : req.deadline - Date.now();
-    return pool.acquire(wait);
   }
 
   async warmUp(endpoints: readonly Endpoint[]): Promise<void> {

@@ -1,0 +1,15 @@
+/**
+ * A small, fast, seeded PRNG (mulberry32) with uniform output in [0, 1), for benchmark fixtures,
+ * fuzz inputs and demo traffic that must repeat exactly from the same seed. Not for anything
+ * that needs unpredictability.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
