@@ -224,19 +224,7 @@ class MeridianServer implements Server {
       return this.refuse(call, new RpcError(Code.INTERNAL, "internal error"));
     }
     const headers = call.headers;
-    const ctx = new CallContext({
-      side: "server",
-      service: route.service,
-      method: route.method,
-      headers,
-      metainfo: new Metainfo().readHeaders(headers, "transient", "persistent"),
-      values: new ContextValues(),
-      deadline: call.deadline,
-      region: headers[HeaderKeys.region],
-      consistency: parseConsistency(headers[HeaderKeys.consistency]),
-      peer: call.peer,
-      upstream: call,
-    });
+    const ctx = serverContext(route, call);
     const req = { service: route.service, method: route.method, message, headers, ctx };
     try {
       const res: RpcResponse = await (this.options.asyncContext === false ? route.chain(req) : runWithContext(ctx, () => route.chain(req)));
@@ -273,19 +261,7 @@ class MeridianServer implements Server {
     if (route === undefined || route.method.kind === "unary") return this.refuse(stream, this.unimplemented(stream, route)).headers;
     const { method, service } = route;
     const headers = stream.headers;
-    const ctx = new CallContext({
-      side: "server",
-      service,
-      method,
-      headers,
-      metainfo: new Metainfo().readHeaders(headers, "transient", "persistent"),
-      values: new ContextValues(),
-      deadline: stream.deadline,
-      region: headers[HeaderKeys.region],
-      consistency: parseConsistency(headers[HeaderKeys.consistency]),
-      peer: stream.peer,
-      upstream: stream,
-    });
+    const ctx = serverContext(route, stream);
     const signal = ctx.cancellation;
     let sent: Headers | undefined;
     const sendHeaders = (h: Headers): void => {
@@ -447,4 +423,22 @@ async function onlyRequest(requests: AsyncIterable<unknown>, stream: IncomingStr
     throw new RpcError(Code.INVALID_ARGUMENT, `${stream.service}/${stream.method} is server-streaming and needs one request; the client sent none`);
   }
   return first.value;
+}
+
+/** The context of a call arriving at a server: what its headers, deadline and peer say. */
+function serverContext(route: Route, incoming: IncomingCall | IncomingStream): CallContext {
+  const headers = incoming.headers;
+  return new CallContext({
+    side: "server",
+    service: route.service,
+    method: route.method,
+    headers,
+    metainfo: new Metainfo().readHeaders(headers, "transient", "persistent"),
+    values: new ContextValues(),
+    deadline: incoming.deadline,
+    region: headers[HeaderKeys.region],
+    consistency: parseConsistency(headers[HeaderKeys.consistency]),
+    peer: incoming.peer,
+    upstream: incoming,
+  });
 }
