@@ -7,6 +7,7 @@ import { resolvedMessage, type MethodModel, type ServiceModel } from "./model.js
 import { Code, RpcError, type CallOptions, type ClientTransport, type Consistency, type Headers } from "../runtime/index.js";
 // The generic modules it needs, not runtime/generic/index.ts (which also brings msgpackr).
 import { createGenericClient } from "../runtime/generic/client.js";
+import { clipText } from "../runtime/rpc/status.js";
 import type { JsonValue } from "../runtime/generic/json.js";
 import { ProtoSchema, findMethod } from "../runtime/generic/schema.js";
 
@@ -38,7 +39,8 @@ list   Lists the services of the .proto files and their methods, with their kind
   -H, --header k=v      a request header (repeatable)
   --region <r>          the caller's region (x-region-id)
   --consistency <c>     linearizable or eventual (x-consistency-level)
-  --timeout <ms>        the call's timeout
+  --timeout <ms>        the call's timeout (default: 30000 for unary and client-streaming
+                        calls, none for calls that stream responses)
   --emit-defaults       print fields that hold their default values too
   -v, --verbose         print the response headers (and a stream's trailers) on stderr
   -h, --help            this text
@@ -249,16 +251,33 @@ export function parseJsonSequence(text: string): JsonValue[] {
   return out;
 }
 
+/**
+ * The timeout of a call whose responses do not stream when `--timeout` is not given: a server that
+ * accepts a call and never answers must not hang the terminal.
+ */
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+
+/** Longest header value or error message printed, in characters: a server decides their size. */
+const MAX_PRINTED = 4096;
+
+/**
+ * Text a server sent, made safe for a terminal: control characters (escape sequences could
+ * rewrite the screen or the title) are shown as \u escapes, and the text is cut to MAX_PRINTED.
+ */
+export function printable(text: string): string {
+  return clipText(text, MAX_PRINTED).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 function printHeaders(io: ToolIo, title: string, headers: Headers): void {
   const keys = Object.keys(headers).sort();
   io.stderr(`${title}:${keys.length === 0 ? " (none)" : ""}\n`);
-  for (const k of keys) io.stderr(`  ${k}: ${headers[k]}\n`);
+  for (const k of keys) io.stderr(`  ${printable(k)}: ${printable(headers[k]!)}\n`);
 }
 
 /** Exit status of a failed call: 64 + its code, as grpcurl does. */
 function failure(io: ToolIo, e: unknown): number {
   const err = RpcError.from(e);
-  io.stderr(`${err.codeName}: ${err.message}\n`);
+  io.stderr(`${err.codeName}: ${printable(err.message)}\n`);
   return 64 + err.code;
 }
 
@@ -299,13 +318,14 @@ export async function runCall(args: readonly string[], io: ToolIo): Promise<numb
       headers: parsed.headers,
       inheritContext: false,
     });
+    const streamsOut = method.kind === "server_streaming" || method.kind === "bidi_streaming";
+    const timeoutMs = parsed.timeoutMs ?? (streamsOut ? undefined : DEFAULT_CALL_TIMEOUT_MS);
     const options: CallOptions = {
       ...(parsed.region === undefined ? {} : { region: parsed.region }),
       ...(parsed.consistency === undefined ? {} : { consistency: parsed.consistency }),
-      ...(parsed.timeoutMs === undefined ? {} : { timeoutMs: parsed.timeoutMs }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
     };
     const call = client.call(method.name, streamsIn ? values : (values[0] ?? {}), options);
-    const streamsOut = method.kind === "server_streaming" || method.kind === "bidi_streaming";
     try {
       if (streamsOut) {
         let first = true;

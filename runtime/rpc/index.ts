@@ -54,7 +54,7 @@ export { Metainfo, MetainfoPrefix, type MetainfoKind } from "./metainfo.js";
 export { abortError, deadlineAfter, deadlineExceeded, earliest, raceSignal, sleep } from "./deadline.js";
 export { Cancellation, onAbort } from "./signal.js";
 export { BizError, Code, ConfigError, RpcError, type ConfigErrorCode, type RpcErrorOptions } from "./errors.js";
-export { statusFromHeaders, statusToHeaders } from "./status.js";
+export { MAX_STATUS_MESSAGE, statusFromHeaders, statusToHeaders } from "./status.js";
 export type { MethodKind, IdempotencyLevel, MethodDescriptor, ServiceDescriptor, InputOf, OutputOf } from "./descriptors.js";
 export {
   HeaderKeys,
@@ -73,6 +73,7 @@ export {
   type OutgoingReply,
   type CallDispatcher,
   type ServerTransport,
+  settleCall,
   warmUpAll,
 } from "./transport.js";
 export { timeoutMiddleware } from "./governance/timeout.js";

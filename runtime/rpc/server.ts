@@ -9,7 +9,7 @@ import { Metainfo } from "./metainfo.js";
 import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { RpcMetrics, type MetricsOptions, type MetricsSnapshot } from "./observability/metrics.js";
-import { statusToHeaders } from "./status.js";
+import { clipText, statusToHeaders } from "./status.js";
 import { streamsResponses } from "./streaming.js";
 import { HeaderKeys, type CallSignal, type Headers, type IncomingCall, type IncomingStream, type OutgoingReply, type ServerTransport } from "./transport.js";
 
@@ -116,6 +116,9 @@ interface Route {
   readonly method: MethodDescriptor;
   readonly chain: Handler;
 }
+
+/** Longest service or method name, in UTF-16 units, that an UNIMPLEMENTED answer quotes back. */
+const MAX_QUOTED_NAME = 256;
 
 function parseConsistency(v: string | undefined): Consistency | undefined {
   return v === "linearizable" || v === "eventual" ? v : undefined;
@@ -357,12 +360,14 @@ class MeridianServer implements Server {
         `method ${call.method} of ${call.service} is ${route.method.kind}: call it as a ${streaming ? "stream" : "unary call"}, not as a ${streaming ? "unary call" : "stream"}`,
       );
     }
-    const service = this.routes.has(call.service);
+    // The names come from the peer: quote them cut short, whatever their size.
+    const method = clipText(call.method, MAX_QUOTED_NAME);
+    const service = clipText(call.service, MAX_QUOTED_NAME);
     return new RpcError(
       Code.UNIMPLEMENTED,
-      service
-        ? `method ${call.method} of ${call.service} is not implemented by this server`
-        : `service ${call.service} is not registered on this server`,
+      this.routes.has(call.service)
+        ? `method ${method} of ${service} is not implemented by this server`
+        : `service ${service} is not registered on this server`,
     );
   }
 

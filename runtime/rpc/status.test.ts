@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BizError, Code, RpcError } from "./errors.js";
-import { statusFromHeaders, statusToHeaders } from "./status.js";
+import { MAX_STATUS_MESSAGE, clipText, statusFromHeaders, statusToHeaders } from "./status.js";
 
 describe("status", () => {
   it("status - an RpcError round-trips through headers", () => {
@@ -26,5 +26,22 @@ describe("status", () => {
     expect(statusFromHeaders({ "rpc-status": "abc" })?.code).toBe(Code.UNKNOWN);
     expect(statusFromHeaders({ "biz-status": "1", "biz-extra": "{not json" })).toMatchObject({ extra: {} });
     expect(statusFromHeaders({ "biz-status": "1", "biz-extra": '{"a":1,"b":"x","__proto__":"y"}' })).toMatchObject({ extra: { b: "x" } });
+  });
+
+  it("status - messages are cut to MAX_STATUS_MESSAGE with a note, never inside a surrogate pair", () => {
+    const long = "x".repeat(MAX_STATUS_MESSAGE * 10);
+    const h = statusToHeaders(new BizError(1, long), {});
+    for (const key of ["rpc-message", "biz-message"]) {
+      expect(h[key]!.length).toBeLessThanOrEqual(MAX_STATUS_MESSAGE);
+      expect(h[key]).toMatch(/more characters\)$/);
+    }
+    expect(statusToHeaders(new RpcError(Code.INTERNAL, "short"), {})["rpc-message"]).toBe("short");
+    expect(clipText("abc", 3)).toBe("abc");
+    for (let max = 30; max < 40; max++) {
+      const cut = clipText("\u{1F600}".repeat(40), max);
+      expect(cut.length).toBeLessThanOrEqual(max);
+      expect(cut).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+      expect(cut).toMatch(/^(\u{1F600})*\.\.\. \(\d+ more characters\)$/u);
+    }
   });
 });

@@ -2,16 +2,36 @@ import { BizError, Code, RpcError } from "./errors.js";
 import { HeaderKeys, type Headers } from "./transport.js";
 
 /**
+ * Longest `rpc-message` and `biz-message` a reply carries, in UTF-16 units. Longer ones are cut
+ * (with a note of how much was left out), so that an error quoting a peer's input, or a handler's
+ * runaway message, can never make an error reply larger than a frame or a header block.
+ */
+export const MAX_STATUS_MESSAGE = 4096;
+
+/**
+ * `text` cut to at most `max` UTF-16 units (never inside a surrogate pair), with a note of how many
+ * were left out: how anything a peer sent is quoted back in an error message.
+ */
+export function clipText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const note = `... (${text.length - max} more characters)`;
+  let end = Math.max(0, max - note.length);
+  const c = text.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return text.slice(0, end) + note;
+}
+
+/**
  * Writes an error into response headers: `rpc-status` and `rpc-message`, and for a BizError also
  * `biz-status`, `biz-message` and `biz-extra` (JSON). What servers send; transports copy the
- * headers onto the wire unchanged.
+ * headers onto the wire unchanged. Messages are cut to {@link MAX_STATUS_MESSAGE}.
  */
 export function statusToHeaders(err: RpcError, headers: Headers): Headers {
   headers[HeaderKeys.status] = String(err.code);
-  headers[HeaderKeys.message] = err.message;
+  headers[HeaderKeys.message] = clipText(err.message, MAX_STATUS_MESSAGE);
   if (err instanceof BizError) {
     headers[HeaderKeys.bizStatus] = String(err.bizCode);
-    headers[HeaderKeys.bizMessage] = err.bizMessage;
+    headers[HeaderKeys.bizMessage] = clipText(err.bizMessage, MAX_STATUS_MESSAGE);
     if (Object.keys(err.extra).length > 0) headers[HeaderKeys.bizExtra] = JSON.stringify(err.extra);
   }
   return headers;

@@ -213,3 +213,48 @@ export interface ServerTransport {
    */
   close(graceMs: number): Promise<void>;
 }
+
+/**
+ * Runs a dispatcher and hands what it resolves with to `answer`, so that nothing can escape as an
+ * unhandled rejection (which ends a Node process): a dispatcher that throws or rejects (which it
+ * should not) is answered with `failed(error)`, and an `answer` that throws, for example on a
+ * reply that cannot be put on the wire, goes to `lost`, whose job is to end the call some other
+ * way (close the connection, reset the stream). How every server transport turns a call's outcome
+ * into its reply.
+ */
+export function settleCall<T>(run: () => Promise<T>, answer: (result: T) => void, failed: (error: unknown) => T, lost: (error: unknown) => void): void {
+  let result: Promise<T>;
+  try {
+    result = run();
+  } catch (e) {
+    result = Promise.reject(e);
+  }
+  result.then(
+    (r) => deliver(answer, r, lost),
+    (e: unknown) => {
+      let r: T;
+      try {
+        r = failed(e);
+      } catch (again) {
+        return lastResort(lost, again);
+      }
+      deliver(answer, r, lost);
+    },
+  );
+}
+
+function deliver<T>(answer: (result: T) => void, result: T, lost: (error: unknown) => void): void {
+  try {
+    answer(result);
+  } catch (e) {
+    lastResort(lost, e);
+  }
+}
+
+function lastResort(lost: (error: unknown) => void, error: unknown): void {
+  try {
+    lost(error);
+  } catch {
+    // Nothing is left to tell: the peer's deadline or its connection's end settles the call.
+  }
+}

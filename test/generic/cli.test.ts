@@ -112,6 +112,16 @@ describe("meridian call - tcp", () => {
     expect(chat.stdout).toBe('{"text":"X"}\n{"text":"Y"}\n');
   });
 
+  it("meridian call - what a server sends is printed terminal-safe: control characters escaped, long text cut", async () => {
+    const hostile = JSON.stringify({ text: `fail:\u001b]0;owned\u0007\u001b[2J${"z".repeat(10_000)}` });
+    const r = await meridian(["call", addresses["tcp"]!, "rpctest.EchoService/Echo", hostile, ...ECHO, "-v"]);
+    expect(r.code).toBe(64 + Code.FAILED_PRECONDITION);
+    expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+    expect(r.stderr).toContain("FAILED_PRECONDITION: \\u001b]0;owned\\u0007\\u001b[2Jzzz");
+    expect(r.stderr).toMatch(/more characters\)/);
+    expect(r.stderr.length).toBeLessThan(3 * 4096);
+  });
+
   it("meridian call - a failed call exits 64 + its code, printing the code's name", async () => {
     const r = await meridian(["call", addresses["tcp"]!, "rpctest.EchoService/Echo", '{"text":"missing"}', ...ECHO]);
     expect(r.code).toBe(64 + Code.NOT_FOUND);

@@ -33,6 +33,7 @@ export function registerEcho(server: Server, seen: Record<string, string>[] = []
       seen.push({ ...ctx.headers });
       if (req.text === "missing") throw new RpcError(Code.NOT_FOUND, "no such thing");
       if (req.text === "biz") throw new BizError(1001, "out of stock", { sku: "42" });
+      if (req.text.startsWith("fail:")) throw new RpcError(Code.FAILED_PRECONDITION, req.text.slice(5));
       ctx.responseHeaders["x-answer"] = "42";
       return { text: req.text, servedBy: "meridian", count: req.delayMs };
     },

@@ -117,6 +117,19 @@ function callError(status: Pick<StatusObject, "code" | "details">, headers: Head
   return err;
 }
 
+/**
+ * Longest timeout sent, in ms: just under 2^31. grpc-js servers read `grpc-timeout` into a 32-bit
+ * integer, and a longer one wraps negative there and fails the call at once. grpc-js writes a
+ * timeout this long in whole seconds, rounded up, so this is a whole number of seconds. A
+ * deadline further away (about 24.8 days) is sent as this much.
+ */
+export const MAX_GRPC_TIMEOUT_MS = 2_147_483_000;
+
+/** A call's deadline as grpc-js takes it: none, or no further away than MAX_GRPC_TIMEOUT_MS. */
+function callOptions(deadline: number | undefined): CallOptions {
+  return deadline === undefined ? {} : { deadline: Math.min(deadline, Date.now() + MAX_GRPC_TIMEOUT_MS) };
+}
+
 function deadlinePassed(): RpcError {
   return new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true });
 }
@@ -154,7 +167,7 @@ export class GrpcClientTransport implements ClientTransport {
       return Promise.reject(notSent(e));
     }
     const def = clientDefinition(req.service, req.method);
-    const options: CallOptions = deadline === undefined ? {} : { deadline };
+    const options = callOptions(deadline);
     return new Promise<TransportResponse>((resolve, reject) => {
       let headers: Headers | undefined;
       let message: unknown;
@@ -260,7 +273,7 @@ class GrpcClientStream implements ClientStream {
       const client = transport.client(req.endpoint);
       const md = toMetadata(req.headers);
       const def = clientDefinition(req.service, req.method);
-      call = client.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, md, req.deadline === undefined ? {} : { deadline: req.deadline });
+      call = client.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, md, callOptions(req.deadline));
     } catch (e) {
       this.call = undefined;
       this.gate = undefined;

@@ -3,7 +3,7 @@
  * Meridian's generated codecs as the serializers, interoperating with any gRPC peer built from
  * the same .proto. See docs/grpc.md.
  */
-export { GrpcClientTransport, clientDefinition, type GrpcClientOptions, type ClientMethodDefinition } from "./client.js";
-export { GrpcServerTransport, type GrpcServerOptions } from "./server.js";
+export { GrpcClientTransport, MAX_GRPC_TIMEOUT_MS, clientDefinition, type GrpcClientOptions, type ClientMethodDefinition } from "./client.js";
+export { DEFAULT_GRPC_MAX_CONCURRENT_STREAMS, GrpcServerTransport, type GrpcServerOptions } from "./server.js";
 export { clientCredentials, serverCredentials, type GrpcClientTls, type GrpcServerTls, type Pem } from "./credentials.js";
 export { fromMetadata, grpcPath, headerName, metadataKey, statusError, toMetadata } from "./headers.js";

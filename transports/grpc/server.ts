@@ -22,6 +22,7 @@ import {
   type OutgoingReply,
   type ServerTransport,
   type StreamDispatcher,
+  settleCall,
 } from "../../runtime/rpc/transport.js";
 import { serverCredentials, type GrpcServerTls } from "./credentials.js";
 import { DrainGate, PullReader } from "./flow.js";
@@ -44,9 +45,19 @@ export interface GrpcServerOptions {
   tls?: GrpcServerTls;
   /** Any grpc-js server credentials, instead of `tls`. */
   credentials?: ServerCredentials;
-  /** grpc-js server options (keepalive, message size limits, ...). */
+  /**
+   * grpc-js server options (keepalive, message size limits, ...). Meridian's default on top of
+   * grpc-js's: `grpc.max_concurrent_streams` {@link DEFAULT_GRPC_MAX_CONCURRENT_STREAMS} (grpc-js
+   * sets no limit), so one connection cannot hold an unbounded number of calls; see docs/grpc.md.
+   */
   serverOptions?: ServerOptions;
 }
+
+/**
+ * Calls (HTTP/2 streams) in flight per connection unless `serverOptions` says otherwise: past it a
+ * client queues new calls on its side until one finishes, as HTTP/2 prescribes.
+ */
+export const DEFAULT_GRPC_MAX_CONCURRENT_STREAMS = 100;
 
 /** Request bytes go to the dispatcher as they arrived; reply bytes were encoded by the reply itself. */
 const passBytes = (b: Buffer): Buffer => b;
@@ -242,7 +253,7 @@ export class GrpcServerTransport implements ServerTransport {
   async listen(dispatch: CallDispatcher, streams?: StreamDispatcher): Promise<{ address: string }> {
     if (this.server !== undefined) throw new ConfigError("ALREADY_LISTENING", "GrpcServerTransport.listen() called twice");
     const credentials = serverCredentials(this.options);
-    const server = (this.server = new Server(this.options.serverOptions));
+    const server = (this.server = new Server({ "grpc.max_concurrent_streams": DEFAULT_GRPC_MAX_CONCURRENT_STREAMS, ...this.options.serverOptions }));
     for (const service of this.options.services) {
       for (const method of Object.values(service.methods)) {
         const path = grpcPath(service.typeName, method.name);
@@ -290,15 +301,12 @@ export class GrpcServerTransport implements ServerTransport {
   private unaryHandler(service: string, method: string, dispatch: CallDispatcher) {
     return (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void => {
       const incoming = new GrpcIncomingCall(this, call, service, method);
-      let result: Promise<OutgoingReply>;
-      try {
-        result = dispatch(incoming);
-      } catch (e) {
-        result = Promise.reject(e);
-      }
-      result.then(
+      settleCall(
+        () => dispatch(incoming),
         (reply) => this.reply(incoming, call, callback, reply.headers, reply.encode),
-        (e: unknown) => this.reply(incoming, call, callback, errorHeaders(e), undefined),
+        (e) => ({ headers: errorHeaders(e) }),
+        // grpc-js refused the reply itself: a bare INTERNAL cannot fail for the same reason.
+        () => callback({ code: Code.INTERNAL as number as GrpcStatus, details: "internal error: the reply could not be sent", metadata: new Metadata() }),
       );
     };
   }
@@ -339,15 +347,11 @@ export class GrpcServerTransport implements ServerTransport {
         incoming.end(errorHeaders(new RpcError(Code.UNIMPLEMENTED, `${service}/${method} is a streaming method and this server serves no streaming calls`)));
         return;
       }
-      let result: Promise<Headers>;
-      try {
-        result = streams(incoming);
-      } catch (e) {
-        result = Promise.reject(e);
-      }
-      result.then(
+      settleCall(
+        () => streams(incoming),
         (trailers) => incoming.end(trailers),
-        (e: unknown) => incoming.end(errorHeaders(e)),
+        errorHeaders,
+        () => call.destroy(),
       );
     };
   }

@@ -8,6 +8,7 @@ import {
   type OutgoingReply,
   type ServerTransport,
   type StreamDispatcher,
+  settleCall,
 } from "../../runtime/index.js";
 import type { MemoryStreamCall } from "./stream.js";
 
@@ -107,21 +108,17 @@ export class MemoryServerTransport implements ServerTransport {
       call.finish(statusToHeaders(new RpcError(Code.UNIMPLEMENTED, `${this.address} does not serve streams`), {}));
       return;
     }
-    let result: Promise<Record<string, string>>;
-    try {
-      result = streams(call.server);
-    } catch (e) {
-      result = Promise.reject(e);
-    }
     const entry: InFlight = {
       done: call.done,
       cut: (reason) => call.fail(reason),
     };
     this.inflight.add(entry);
     void call.done.then(() => this.inflight.delete(entry));
-    result.then(
+    settleCall(
+      () => streams(call.server),
       (trailers) => call.finish(trailers),
-      () => call.finish(statusToHeaders(new RpcError(Code.INTERNAL, "internal error"), {})),
+      () => statusToHeaders(new RpcError(Code.INTERNAL, "internal error"), {}),
+      () => call.fail(new RpcError(Code.INTERNAL, "internal error")),
     );
   }
 

@@ -4,7 +4,7 @@
  * with credit-based flow control. See docs/nats.md.
  */
 export { NatsClientTransport, type NatsClientOptions } from "./client.js";
-export { NatsServerTransport, type NatsServerOptions } from "./server.js";
+export { DEFAULT_NATS_MAX_CONCURRENT_CALLS, NatsServerTransport, type NatsServerOptions } from "./server.js";
 export {
   DEFAULT_PREFIX,
   type NatsConnectionOptions,

@@ -13,6 +13,7 @@ import {
   type OutgoingReply,
   type ServerTransport,
   type StreamDispatcher,
+  settleCall,
 } from "../../runtime/rpc/transport.js";
 import { NatsLink, type NatsConnectionOptions, type NatsStatus, type NatsStatusListener } from "./connection.js";
 import { decodeHeaders, encodeHeaders, headerBytes, NatsKey, StreamFrame, type ReceivedHeaders } from "./headers.js";
@@ -34,7 +35,18 @@ export interface NatsServerOptions extends NatsConnectionOptions {
   queue?: (service: string) => string;
   /** Sent back as `x-served-region` when a reply does not say already (createServer's `region` sets it too). */
   region?: string;
+  /**
+   * Most calls (unary and streams) this server serves at once. NATS hands requests over as they
+   * come and one connection carries every caller's, so reading less is not an option: past the
+   * limit a request is answered at once with RESOURCE_EXHAUSTED, before any handler runs, and the
+   * caller may try another member of the queue group. Default
+   * {@link DEFAULT_NATS_MAX_CONCURRENT_CALLS}.
+   */
+  maxConcurrentCalls?: number;
 }
+
+/** Default of `maxConcurrentCalls`: bounds the memory a flood of requests can hold. */
+export const DEFAULT_NATS_MAX_CONCURRENT_CALLS = 1000;
 
 /**
  * One unary call being served. Its signal is created only when something reads it; it aborts at
@@ -108,8 +120,11 @@ export class NatsServerTransport implements ServerTransport {
   private draining = false;
   private closing: Promise<void> | undefined;
 
+  private readonly maxConcurrentCalls: number;
+
   constructor(private readonly options: NatsServerOptions) {
     this.link = new NatsLink(options, "server");
+    this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? DEFAULT_NATS_MAX_CONCURRENT_CALLS);
   }
 
   /** The connection as it stands: state, server, reconnect and disconnect counts, last error. */
@@ -145,7 +160,13 @@ export class NatsServerTransport implements ServerTransport {
           nc.subscribe(subject, {
             queue,
             callback: (err, msg) => {
-              if (err === null) this.onRequest(msg, name, method, dispatch, streams);
+              if (err !== null) return;
+              try {
+                this.onRequest(msg, name, method, dispatch, streams);
+              } catch (e) {
+                // A bug on the way to a handler: the caller gets INTERNAL, the server goes on.
+                if (msg.reply) this.publishReply(msg.reply, errorReply(e));
+              }
             },
           }),
         );
@@ -167,6 +188,15 @@ export class NatsServerTransport implements ServerTransport {
     }
     const timeout = rh.timeout === undefined ? NaN : Number(rh.timeout);
     const deadline = timeout > 0 ? Date.now() + timeout : undefined;
+    if (this.inflight >= this.maxConcurrentCalls && (rh.frame === StreamFrame.open || rh.frame === undefined)) {
+      const err = new RpcError(
+        Code.RESOURCE_EXHAUSTED,
+        `the server is serving ${this.inflight} calls, its limit (maxConcurrentCalls); try again later or another instance`,
+      );
+      if (rh.frame === StreamFrame.open) this.refuseStream(reply, err);
+      else this.publishReply(reply, errorReply(err));
+      return;
+    }
     if (rh.frame === StreamFrame.open) {
       this.openStream(msg, rh, service, method, deadline, streams);
       return;
@@ -178,15 +208,11 @@ export class NatsServerTransport implements ServerTransport {
     }
     const call = new ServerCall(service, method.name, rh.headers, msg.data, deadline, peerOf(reply));
     this.calls.add(call);
-    let result: Promise<OutgoingReply>;
-    try {
-      result = dispatch(call);
-    } catch (e) {
-      result = Promise.reject(e);
-    }
-    result.then(
+    settleCall(
+      () => dispatch(call),
       (r) => this.answer(call, reply, r),
-      (e: unknown) => this.answer(call, reply, errorReply(e)),
+      errorReply,
+      () => this.answer(call, reply, errorReply(undefined)),
     );
   }
 
@@ -232,33 +258,33 @@ export class NatsServerTransport implements ServerTransport {
 
   private openStream(msg: Msg, rh: ReceivedHeaders, service: string, method: MethodDescriptor, deadline: number | undefined, streams: StreamDispatcher | undefined): void {
     const reply = msg.reply!;
-    const refuse = (err: RpcError): void => {
-      const nc = this.link.nc;
-      try {
-        nc?.publish(reply, undefined, { headers: encodeHeaders(statusToHeaders(err, {}), { [NatsKey.frame]: StreamFrame.end }) });
-      } catch {
-        // Closing.
-      }
-    };
+    const refuse = (err: RpcError): void => this.refuseStream(reply, err);
     if (method.kind === "unary") return refuse(new RpcError(Code.UNIMPLEMENTED, `${service}.${method.name} is a unary method, not a stream`));
     if (streams === undefined) return refuse(new RpcError(Code.UNIMPLEMENTED, `this server does not serve streams (${service}.${method.name})`));
     if (this.draining) return refuse(new RpcError(Code.UNAVAILABLE, "the server is shutting down"));
     const stream = new NatsServerStream(this.link, service, method.name, rh.headers, deadline, peerOf(reply), reply, Number(rh.credit) || 0);
     this.streams.add(stream);
     stream.accept();
-    let result: Promise<Headers>;
+    const over = (trailers: Headers): void => {
+      this.streams.delete(stream);
+      this.checkIdle();
+      stream.end(trailers);
+    };
+    settleCall(
+      () => streams(stream),
+      over,
+      (e) => errorReply(e).headers,
+      (e) => stream.abort(e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error")),
+    );
+  }
+
+  /** Ends a stream before it started: an `end` frame with the error's status. */
+  private refuseStream(reply: string, err: RpcError): void {
     try {
-      result = streams(stream);
-    } catch (e) {
-      result = Promise.reject(e);
+      this.link.nc?.publish(reply, undefined, { headers: encodeHeaders(statusToHeaders(err, {}), { [NatsKey.frame]: StreamFrame.end }) });
+    } catch {
+      // Closing.
     }
-    result
-      .catch((e: unknown) => errorReply(e).headers)
-      .then((trailers) => {
-        stream.end(trailers);
-        this.streams.delete(stream);
-        this.checkIdle();
-      });
   }
 
   private checkIdle(): void {

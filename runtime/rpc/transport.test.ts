@@ -1,0 +1,39 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { settleCall } from "./transport.js";
+
+const unhandled: unknown[] = [];
+const onUnhandled = (e: unknown) => unhandled.push(e);
+process.on("unhandledRejection", onUnhandled);
+afterEach(() => {
+  unhandled.length = 0;
+});
+
+/** Lets every pending promise reaction run. */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+describe("settleCall", () => {
+  it("settleCall - the dispatcher's result goes to answer", async () => {
+    const seen: string[] = [];
+    settleCall(async () => "reply", (r) => seen.push(r), () => "failed", () => seen.push("lost"));
+    await settled();
+    expect(seen).toEqual(["reply"]);
+  });
+
+  it("settleCall - a dispatcher that throws or rejects is answered with failed(error)", async () => {
+    const seen: string[] = [];
+    settleCall<string>(() => { throw new Error("sync"); }, (r) => seen.push(r), (e) => `failed: ${(e as Error).message}`, () => seen.push("lost"));
+    settleCall<string>(() => Promise.reject(new Error("async")), (r) => seen.push(r), (e) => `failed: ${(e as Error).message}`, () => seen.push("lost"));
+    await settled();
+    expect(seen).toEqual(["failed: sync", "failed: async"]);
+  });
+
+  it("settleCall - an answer that throws, or a failed() that throws, goes to lost; nothing is left unhandled", async () => {
+    const lost: string[] = [];
+    settleCall(async () => "reply", () => { throw new Error("cannot write"); }, () => "failed", (e) => lost.push((e as Error).message));
+    settleCall<string>(() => Promise.reject(new Error("x")), () => undefined, () => { throw new Error("cannot build"); }, (e) => lost.push((e as Error).message));
+    settleCall(async () => "reply", () => { throw new Error("again"); }, () => "failed", () => { throw new Error("lost throws too"); });
+    await settled();
+    expect(lost).toEqual(["cannot write", "cannot build"]);
+    expect(unhandled).toEqual([]);
+  });
+});
