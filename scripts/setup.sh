@@ -3,7 +3,8 @@
 # dependencies. Idempotent: a second run installs nothing.
 #   system tools: protoc (Debian's protobuf-compiler, with the well-known .proto files),
 #   etcd (etcd-server) and nats-server, which the integration tests start themselves on
-#   127.0.0.1 with temporary data folders (the packages' own services are not used).
+#   127.0.0.1 with temporary data folders (the packages' own services are not used); openssl,
+#   which makes the throwaway certificates of the TLS tests and benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/timestamp.proto ] || need+=(libprotobuf-dev)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -3,6 +3,7 @@
  * factory (run in the load process):
  *
  * - meridian: createServer / createClient over the TCP transport: the framework path users get.
+ * - meridian-tls: the same over TLS (certificates from tools/certs): what encryption costs.
  * - meridian-seam: the TCP transport driven through the ClientTransport / ServerTransport seam
  *   with a minimal dispatcher: what the transport itself costs.
  * - grpc-js: @grpc/grpc-js with @grpc/proto-loader, what Node users run today.
@@ -24,7 +25,7 @@ import { NATS_PEERS, natsPeerClient, startNatsPeerServer } from "./nats-peer.js"
 import { GRPC_PEERS, grpcPeerClient, startGrpcPeerServer } from "./grpc-peer.js";
 
 /** Names of the peers, in report order. */
-export const PEERS = ["meridian", "meridian-seam", "grpc-js", "raw", ...NATS_PEERS, ...GRPC_PEERS] as const;
+export const PEERS = ["meridian", "meridian-tls", "meridian-seam", "grpc-js", "raw", ...NATS_PEERS, ...GRPC_PEERS] as const;
 export type PeerName = (typeof PEERS)[number];
 
 export type { BenchClient, BenchServer } from "./service.js";
@@ -32,9 +33,20 @@ export type { BenchClient, BenchServer } from "./service.js";
 // ---------------------------------------------------------------------------------------------
 // Meridian
 
-async function meridianServer(): Promise<BenchServer> {
+/**
+ * The certificates of the meridian-tls peer: made by run.ts (tools/certs) and handed to both child
+ * processes in MERIDIAN_BENCH_TLS as JSON PEM text.
+ */
+function benchTls(): { ca: string; cert: string; key: string } {
+  const json = process.env.MERIDIAN_BENCH_TLS;
+  if (json === undefined) throw new Error("meridian-tls needs MERIDIAN_BENCH_TLS (set by bench/rpc/run.ts)");
+  return JSON.parse(json) as { ca: string; cert: string; key: string };
+}
+
+async function meridianServer(tls = false): Promise<BenchServer> {
   const { feed } = meridianMessages();
-  const transport = new TcpServerTransport({ host: "127.0.0.1" });
+  const certs = tls ? benchTls() : undefined;
+  const transport = new TcpServerTransport({ host: "127.0.0.1", ...(certs && { tls: { cert: certs.cert, key: certs.key } }) });
   const server = createServer({ transport, region: "cn-north" }).register(EchoService, {
     echo: (req) => req,
     feed: () => feed,
@@ -43,9 +55,9 @@ async function meridianServer(): Promise<BenchServer> {
   return { address, close: () => server.close({ graceMs: 100 }) };
 }
 
-async function meridianClient(address: string, name: CaseName): Promise<BenchClient> {
+async function meridianClient(address: string, name: CaseName, tls = false): Promise<BenchClient> {
   const { ping } = meridianMessages();
-  const transport = new TcpClientTransport();
+  const transport = new TcpClientTransport(tls ? { tls: { ca: benchTls().ca } } : {});
   const endpoints = [{ address }];
   await transport.warmUp(endpoints);
   const client = createClient(EchoService, { transport, endpoints, region: "cn-north", consistency: "eventual", timeoutMs: 10_000 });
@@ -216,6 +228,8 @@ export function startPeerServer(peer: PeerName): Promise<BenchServer> {
   switch (peer) {
     case "meridian":
       return meridianServer();
+    case "meridian-tls":
+      return meridianServer(true);
     case "meridian-seam":
       return seamServer();
     case "grpc-js":
@@ -235,6 +249,8 @@ export function peerClient(peer: PeerName, address: string, name: CaseName): Pro
   switch (peer) {
     case "meridian":
       return meridianClient(address, name);
+    case "meridian-tls":
+      return meridianClient(address, name, true);
     case "meridian-seam":
       return seamClient(address, name);
     case "grpc-js":

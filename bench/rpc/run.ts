@@ -7,7 +7,7 @@
  *   --duration <s>      measured seconds per run (default 5)
  *   --warmup <s>        warm-up seconds per run (default 1)
  *   --quick             CI mode: 0.25 s runs, 0.1 s warm-up, meridian-grpc-seam left out (under a minute in all)
- *   --peers a,b         subset of meridian,meridian-seam,grpc-js,raw,nats,nats-seam,nats-raw,meridian-grpc,
+ *   --peers a,b         subset of meridian,meridian-tls,meridian-seam,grpc-js,raw,nats,nats-seam,nats-raw,meridian-grpc,
  *                       meridian-grpc-seam
  *   --cases echo,feed   subset of the cases
  *   --concurrency 1,64  concurrency levels (default 1,64,256)
@@ -31,6 +31,7 @@ import { TCP_STREAM_PEERS, runTcpStreamBench } from "./tcp-stream.js";
 import { PEERS, type PeerName } from "./peers.js";
 import type { ServerStats } from "./server.js";
 import { CASES, type CaseName } from "./service.js";
+import { makeCerts } from "../../tools/certs/index.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -175,6 +176,31 @@ function ratios(results: RunResult[]): Ratio[] {
   return out;
 }
 
+if (peers.includes("meridian-tls")) {
+  const certs = makeCerts();
+  if (certs === undefined) throw new Error("the meridian-tls peer needs openssl to make its certificates (scripts/setup.sh installs it)");
+  process.env.MERIDIAN_BENCH_TLS = JSON.stringify({ ca: certs.ca.toString(), cert: certs.serverCert.toString(), key: certs.serverKey.toString() });
+}
+
+/** TCP with TLS against plaintext, the framework path both, per case and concurrency. */
+interface TlsRatio {
+  name: CaseName;
+  concurrency: number;
+  throughputVsPlaintext: number;
+  p99VsPlaintext: number;
+}
+
+function tlsRatios(results: RunResult[]): TlsRatio[] {
+  const out: TlsRatio[] = [];
+  for (const r of results) {
+    if (r.peer !== "meridian-tls" || r.requests === 0) continue;
+    const plain = results.find((p) => p.peer === "meridian" && p.name === r.name && p.concurrency === r.concurrency);
+    if (plain === undefined || plain.requests === 0) continue;
+    out.push({ name: r.name, concurrency: r.concurrency, throughputVsPlaintext: r.rps / plain.rps, p99VsPlaintext: r.p99Us / plain.p99Us });
+  }
+  return out;
+}
+
 const results: RunResult[] = [];
 const failures: string[] = [];
 const started = Date.now();
@@ -190,6 +216,11 @@ for (const r of rs) {
   console.log(
     `  ${r.meridian.padEnd(14)} ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${x(r.throughputVsGrpc, 1)}x grpc-js  ${x(r.throughputVsRaw)} of raw  p99 ${x(r.p99VsGrpc, 3)} of grpc-js`,
   );
+}
+const tlsRs = tlsRatios(results);
+if (tlsRs.length > 0) console.log("\nTCP with TLS vs plaintext (framework path both; targets: >= 0.70 of the throughput, p99 <= 1.5x):");
+for (const r of tlsRs) {
+  console.log(`  meridian-tls   ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${r.throughputVsPlaintext.toFixed(2)} of plaintext  p99 ${r.p99VsPlaintext.toFixed(2)}x plaintext`);
 }
 const natsRs = natsRatios(results);
 if (natsRs.length > 0) console.log("\nNATS transport vs the raw request/reply floor (same NATS client):");
@@ -231,7 +262,7 @@ const meta = {
   quick,
   wallSeconds: (Date.now() - started) / 1000,
 };
-writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, natsRatios: natsRs, grpcRatios: grpcRs, streaming: [...streaming, ...tcpStreaming], targets, failures }, null, 2) + "\n");
+writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, tlsRatios: tlsRs, natsRatios: natsRs, grpcRatios: grpcRs, streaming: [...streaming, ...tcpStreaming], targets, failures }, null, 2) + "\n");
 const points: ChartPoint[] = results.map((r) => ({ peer: r.peer, name: r.name, concurrency: r.concurrency, rps: r.rps, p99Us: r.p99Us }));
 writeFileSync(
   `${outDir}/rpc.svg`,

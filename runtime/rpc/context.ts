@@ -4,6 +4,7 @@ import type { MethodDescriptor, ServiceDescriptor } from "./descriptors.js";
 import type { RpcError } from "./errors.js";
 import type { Metainfo } from "./metainfo.js";
 import { Cancellation, onAbort } from "./signal.js";
+import type { PeerIdentity } from "./tls.js";
 import type { CallSignal, Endpoint, Headers } from "./transport.js";
 
 /** A typed key for per-call state, with the value it reads as when never set. */
@@ -74,6 +75,8 @@ export interface CallContextInit {
   readonly region?: string | undefined;
   readonly consistency?: Consistency | undefined;
   readonly peer?: string | undefined;
+  /** Server side: the caller's verified TLS identity, when its transport has one. */
+  readonly peerIdentity?: PeerIdentity | undefined;
   /**
    * Server side: the incoming call, whose `signal` is read (and followed) only once something
    * follows this call's cancellation, so a transport may create that signal lazily.
@@ -111,6 +114,11 @@ export class CallContext {
   consistency: Consistency | undefined;
   /** The other end: the chosen instance's address on the client, the caller's on the server. */
   peer: string | undefined;
+  /**
+   * Server side: who the caller is, as its verified client certificate says (mutual TLS on the
+   * TCP transport); undefined without one. What authorization middleware decides on.
+   */
+  readonly peerIdentity: PeerIdentity | undefined;
   /** Client side: the instance load balancing picked for this attempt. */
   endpoint: Endpoint | undefined = undefined;
   /** Client side: which attempt this is, from 1 (retries and backup requests count up). */
@@ -135,6 +143,7 @@ export class CallContext {
     this.region = init.region;
     this.consistency = init.consistency;
     this.peer = init.peer;
+    this.peerIdentity = init.peerIdentity;
     this.upstreamCall = init.upstream;
   }
 

@@ -76,6 +76,7 @@ export {
   settleCall,
   warmUpAll,
 } from "./transport.js";
+export { peerIdentityOf, type ClientTls, type PeerIdentity, type Pem, type ServerTls } from "./tls.js";
 export { timeoutMiddleware } from "./governance/timeout.js";
 export {
   retryMiddleware,

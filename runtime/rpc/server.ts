@@ -444,6 +444,7 @@ function serverContext(route: Route, incoming: IncomingCall | IncomingStream): C
     region: headers[HeaderKeys.region],
     consistency: parseConsistency(headers[HeaderKeys.consistency]),
     peer: incoming.peer,
+    peerIdentity: incoming.peerIdentity,
     upstream: incoming,
   });
 }

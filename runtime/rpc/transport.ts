@@ -1,6 +1,7 @@
 import type { Writer } from "../codec/writer.js";
 import type { MethodDescriptor } from "./descriptors.js";
 import { Code, RpcError } from "./errors.js";
+import type { PeerIdentity } from "./tls.js";
 
 /**
  * The seam between the framework and the wire. A transport implements ClientTransport and/or
@@ -154,6 +155,8 @@ export interface IncomingStream {
   readonly deadline: number | undefined;
   readonly signal: CallSignal;
   readonly peer: string;
+  /** The peer's verified TLS identity (mutual TLS), when the transport has one. */
+  readonly peerIdentity?: PeerIdentity | undefined;
   /**
    * Raw request payloads, pulled (a slow handler slows the client). Ends when the client
    * half-closes; throws an RpcError when the call is cancelled or the connection is lost.
@@ -188,6 +191,8 @@ export interface IncomingCall {
   readonly signal: CallSignal;
   /** The peer's address, `host:port`. */
   readonly peer: string;
+  /** The peer's verified TLS identity (mutual TLS), when the transport has one. */
+  readonly peerIdentity?: PeerIdentity | undefined;
 }
 
 /** What the server answers: a message and its codec, or an error, plus response headers. */

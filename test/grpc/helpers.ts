@@ -9,10 +9,6 @@
  * `fail_after` replies when streaming); `text` "biz" fails with a business error. Replies list
  * the request headers the server saw in `seen`.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
@@ -439,44 +435,5 @@ export async function startPlainServer(
 // ---------------------------------------------------------------------------------------------
 // TLS
 
-/** A throwaway self-signed CA and a server and client certificate signed by it, for 127.0.0.1. */
-export interface TestCerts {
-  ca: Buffer;
-  serverCert: Buffer;
-  serverKey: Buffer;
-  clientCert: Buffer;
-  clientKey: Buffer;
-}
-
-/**
- * Makes test certificates with openssl in a temporary directory (deleted again), or returns
- * undefined when openssl is not installed.
- */
-export function makeCerts(): TestCerts | undefined {
-  const dir = mkdtempSync(join(tmpdir(), "meridian-grpc-certs-"));
-  try {
-    const run = (args: string[]): void => void execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=meridian-test-ca", "-keyout", "ca.key", "-out", "ca.pem"]);
-    const leaf = (name: string, ext: string): void => {
-      run(["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`]);
-      writeFileSync(join(dir, `${name}.ext`), ext);
-      run(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-out", `${name}.pem`, "-extfile", `${name}.ext`]);
-    };
-    leaf("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
-    leaf("client", "extendedKeyUsage=clientAuth\n");
-    const read = (f: string): Buffer => readFileSync(join(dir, f));
-    return {
-      ca: read("ca.pem"),
-      serverCert: read("server.pem"),
-      serverKey: read("server.key"),
-      clientCert: read("client.pem"),
-      clientKey: read("client.key"),
-    };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+export { makeCerts, type TestCerts } from "../support/certs.js";
 

@@ -1,32 +1,14 @@
 import { ChannelCredentials, ServerCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { ConfigError } from "../../runtime/rpc/errors.js";
+import type { ClientTls, Pem, ServerTls } from "../../runtime/rpc/tls.js";
 
-/** PEM text or bytes. */
-export type Pem = string | Buffer;
+/** TLS of a gRPC client: the options every Meridian transport with TLS takes (runtime's ClientTls). */
+export type GrpcClientTls = ClientTls;
 
-/** TLS of a client: whom to trust and, for mutual TLS, who the client is. */
-export interface GrpcClientTls {
-  /** CA certificates that sign the server's certificate. Default: Node's bundled roots. */
-  ca?: Pem;
-  /** Client certificate chain and key, for servers that require client certificates. */
-  cert?: Pem;
-  key?: Pem;
-  /**
-   * The name the server's certificate must carry when it differs from the address's host (an IP
-   * address, a load balancer); sent as SNI and used for the :authority header.
-   */
-  serverName?: string;
-}
+/** TLS of a gRPC server: the options every Meridian transport with TLS takes (runtime's ServerTls). */
+export type GrpcServerTls = ServerTls;
 
-/** TLS of a server: its certificate and key, and optionally the CA of client certificates. */
-export interface GrpcServerTls {
-  cert: Pem;
-  key: Pem;
-  /** CA certificates that sign client certificates (mutual TLS). */
-  ca?: Pem;
-  /** Refuse clients without a certificate signed by `ca`. Default false. */
-  requireClientCert?: boolean;
-}
+export type { Pem };
 
 function bytes(p: Pem | undefined): Buffer | null {
   return p === undefined ? null : typeof p === "string" ? Buffer.from(p) : p;

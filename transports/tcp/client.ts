@@ -2,6 +2,7 @@ import type { Socket } from "node:net";
 import { EncodeError } from "../../runtime/codec/errors.js";
 import type { AnyMessageCodec } from "../../runtime/codec/types.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import type { ClientTls } from "../../runtime/rpc/tls.js";
 import {
   HeaderKeys,
   type CallSignal,
@@ -35,7 +36,8 @@ import {
   writeTimeoutInfo,
   type FrameLimits,
 } from "./framing.js";
-import { AddressPool, type PoolOptions } from "./pool.js";
+import { AddressPool, dial, type PoolOptions } from "./pool.js";
+import { checkClientTls, tlsErrorText } from "./tls.js";
 import { STREAM_INITIAL_WINDOW, TcpClientStream, type ClientStreamHost, type StreamTransport, type TcpStream } from "./stream.js";
 
 /** Options of {@link TcpClientTransport}. */
@@ -64,6 +66,18 @@ export interface TcpClientOptions {
    * taken by the consumer); the server waits for credit past it. Default 32.
    */
   streamWindow?: number;
+  /**
+   * TLS for every connection: the server's certificate is verified against `ca` (Node's roots by
+   * default) and the address's host or `serverName`; `cert` and `key` present a client
+   * certificate (mutual TLS). Change it later with `updateTls` (new connections use it).
+   */
+  tls?: ClientTls;
+  /**
+   * Send calls to non-loopback addresses without TLS. Default false: without `tls`, only
+   * loopback addresses (127.0.0.0/8, ::1, localhost) are called, and any other fails with
+   * FAILED_PRECONDITION before anything is sent. Plaintext across machines is a choice.
+   */
+  plaintext?: boolean;
 }
 
 const STATUS = HeaderKeys.status;
@@ -266,7 +280,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
 
   onClose(error: Error | undefined): void {
     this.pool.release(this, !this.draining && this.closeReason === undefined && !this.pool.closed);
-    const reason = this.closeReason ?? (error instanceof FrameError ? `bad frame from the server: ${error.message}` : error?.message ?? "closed by the server");
+    const reason = this.closeReason ?? (error instanceof FrameError ? `bad frame from the server: ${error.message}` : error !== undefined ? tlsErrorText(error) : this.silentClose());
     for (const p of [...this.pending.values()]) {
       this.settle(p);
       p.reject(
@@ -276,6 +290,17 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
     const lost = new RpcError(Code.UNAVAILABLE, `connection to ${this.pool.address} lost: ${reason}`, { cause: error });
     for (const s of [...this.streams.values()]) s.lost(lost);
     this.streams.clear();
+  }
+
+  /**
+   * Why the server closed without a word. Over TLS 1.3 a server that refuses the client's
+   * certificate does so after the client's side of the handshake is done, often by just closing.
+   */
+  private silentClose(): string {
+    if (this.fc.framesRead === 0 && (this.fc.socket as { encrypted?: boolean }).encrypted === true) {
+      return "closed by the server before any answer: over TLS this is how a server refuses a client certificate it does not trust (check the client's tls.cert against the server's tls.ca)";
+    }
+    return "closed by the server";
   }
 
   close(reason: string): void {
@@ -342,11 +367,16 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
   private readonly defaultAddress: string | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
+  private tls: ClientTls | undefined;
 
   constructor(options: TcpClientOptions = {}) {
     this.connection = connectionOptions(options);
     this.limits = this.connection.limits;
+    if (options.tls !== undefined) checkClientTls(options.tls);
+    this.tls = options.tls;
+    const plaintext = options.plaintext === true;
     this.poolOptions = {
+      dial: (address, timeoutMs) => dial(address, timeoutMs, this.tls, plaintext),
       size: Math.max(1, options.connectionsPerAddress ?? 1),
       connectTimeoutMs: options.connectTimeoutMs ?? 2000,
       backoffBaseMs: options.backoffBaseMs ?? 100,
@@ -406,6 +436,15 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Replaces the TLS options (a renewed client certificate, a new CA) without a restart:
+   * connections opened from now on use them; open ones keep theirs until they close.
+   */
+  updateTls(tls: ClientTls): void {
+    checkClientTls(tls);
+    this.tls = tls;
   }
 
   async warmUp(endpoints: readonly Endpoint[]): Promise<void> {

@@ -97,6 +97,8 @@ export class FrameConnection {
   batch = 1;
   /** Frames read plus frames written, for idle detection. */
   activity = 0;
+  /** Frames read. */
+  framesRead = 0;
   closed = false;
   /** The `flushTick` of this tick is queued. */
   flushScheduled = false;
@@ -120,6 +122,7 @@ export class FrameConnection {
     if (options.keepAliveMs > 0) socket.setKeepAlive(true, options.keepAliveMs);
     this.splitter = new FrameSplitter(options.limits.maxFrameSize, (buf, start, end) => {
       this.activity++;
+      this.framesRead++;
       handler.onFrame(buf, start, end);
     });
     socket.on("data", (chunk: Buffer) => this.onData(chunk));

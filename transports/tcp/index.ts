@@ -19,3 +19,4 @@ export {
   type FrameLimits,
 } from "./framing.js";
 export { STREAM_INITIAL_WINDOW, TcpClientStream, TcpServerStream } from "./stream.js";
+export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, isLoopbackHost } from "./tls.js";

@@ -1,5 +1,8 @@
 import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import type { ClientTls } from "../../runtime/rpc/tls.js";
+import { clientConnectOptions, isLoopbackHost, tlsErrorText } from "./tls.js";
 
 /** How a pool connects and keeps its connections: the client options it needs. */
 export interface PoolOptions {
@@ -11,6 +14,8 @@ export interface PoolOptions {
   readonly backoffMaxMs: number;
   /** A connection with no call in flight and no traffic for this long is closed (0: never). */
   readonly idleTimeoutMs: number;
+  /** Opens a connection (see {@link dial}). */
+  readonly dial: (address: string, timeoutMs: number) => Promise<Socket>;
 }
 
 /** What the pool needs of a connection. */
@@ -39,19 +44,36 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** Opens a TCP connection, failing with UNAVAILABLE (notSent) on error or after `timeoutMs`. */
-export function dial(address: string, timeoutMs: number): Promise<Socket> {
+/**
+ * Opens a connection to `address`, over TLS when `tls` is given (the server's certificate is
+ * verified; the promise resolves after the handshake), in plaintext otherwise, which only a
+ * loopback address gets unless `plaintext` says so. Fails with UNAVAILABLE (notSent) on error,
+ * on a failed handshake (the reason says what did not verify) or after `timeoutMs`; with
+ * FAILED_PRECONDITION (notSent) for plaintext to another machine that was not allowed.
+ */
+export function dial(address: string, timeoutMs: number, tls?: ClientTls, plaintext = false): Promise<Socket> {
   const { host, port } = parseAddress(address);
+  if (tls === undefined && !plaintext && !isLoopbackHost(host)) {
+    return Promise.reject(
+      new RpcError(
+        Code.FAILED_PRECONDITION,
+        `refusing to call ${address} without TLS: it is not a loopback address. Set the client's tls option, or plaintext: true to send calls unencrypted on purpose`,
+        { notSent: true },
+      ),
+    );
+  }
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host, port });
+    const socket = tls === undefined ? netConnect({ host, port }) : tlsConnect(clientConnectOptions(tls, host, port));
     const fail = (err: Error): void => {
       clearTimeout(timer);
       socket.destroy();
-      reject(new RpcError(Code.UNAVAILABLE, `cannot connect to ${address}: ${err.message}`, { notSent: true, cause: err }));
+      const tlsFailure = tls !== undefined && !/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|timed out/.test(err.message);
+      const why = tlsFailure ? `TLS handshake failed: ${tlsErrorText(err)}` : err.message;
+      reject(new RpcError(Code.UNAVAILABLE, `cannot connect to ${address}: ${why}`, { notSent: true, cause: err }));
     };
     const timer = setTimeout(() => fail(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
     socket.once("error", fail);
-    socket.once("connect", () => {
+    socket.once(tls === undefined ? "connect" : "secureConnect", () => {
       clearTimeout(timer);
       socket.off("error", fail);
       resolve(socket);
@@ -141,7 +163,7 @@ export class AddressPool<C extends PooledConnection> {
   /** Opens one more connection. */
   connect(timeoutMs: number): Promise<C> {
     this.connecting++;
-    const p = dial(this.address, Math.min(timeoutMs, this.options.connectTimeoutMs)).then(
+    const p = this.options.dial(this.address, Math.min(timeoutMs, this.options.connectTimeoutMs)).then(
       (socket) => {
         this.connecting--;
         if (this.pendingConnect === p) this.pendingConnect = undefined;

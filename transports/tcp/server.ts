@@ -1,6 +1,8 @@
 import { createServer, type Server, type Socket } from "node:net";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
+import { Code, ConfigError, RpcError } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
+import type { PeerIdentity, ServerTls } from "../../runtime/rpc/tls.js";
 import { statusToHeaders } from "../../runtime/rpc/status.js";
 import {
   HeaderKeys,
@@ -35,11 +37,28 @@ import {
   type FrameLimits,
 } from "./framing.js";
 import { STREAM_INITIAL_WINDOW, TcpServerStream, type StreamHost, type TcpStream } from "./stream.js";
+import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, isLoopbackHost, serverSecureOptions, socketIdentity } from "./tls.js";
 
 /** Options of {@link TcpServerTransport}. */
 export interface TcpServerOptions {
-  /** Interface to listen on. Default "127.0.0.1"; "0.0.0.0" or "::" for every interface. */
+  /**
+   * Interface to listen on. Default "127.0.0.1"; "0.0.0.0" or "::" for every interface, which
+   * needs `tls` (or `plaintext: true`).
+   */
   host?: string;
+  /**
+   * TLS for every connection: the server's certificate and key; with `ca`, client certificates
+   * signed by it are verified and their identity is the call's `ctx.peerIdentity`;
+   * `requireClientCert` refuses clients without one (mutual TLS). Rotate with `updateTls`.
+   */
+  tls?: ServerTls;
+  /**
+   * Accept unencrypted connections on an interface other than loopback. Default false: a server
+   * without `tls` must listen on a loopback address, so plaintext from the network is a choice.
+   */
+  plaintext?: boolean;
+  /** A TLS handshake not done within this is dropped (ms). Default 10 s. */
+  tlsHandshakeTimeoutMs?: number;
   /** Port; 0 (default) picks a free one, reported by `listen()`. */
   port?: number;
   /** Frame size, header count and header size limits (defaults: 4 MiB, 1024, 64 KiB). */
@@ -91,6 +110,10 @@ class ServerCall implements IncomingCall, DeadlineEntry {
     readonly oneway: boolean,
   ) {}
 
+  get peerIdentity(): PeerIdentity | undefined {
+    return this.conn.identity;
+  }
+
   get signal(): CallSignal {
     let c = this.cancellation;
     if (c === undefined) {
@@ -127,6 +150,8 @@ class ServerConnection implements ConnectionHandler, StreamHost {
   readonly fc: FrameConnection;
   readonly calls = new Set<ServerCall>();
   readonly streams = new Map<number, TcpServerStream>();
+  /** The client's verified certificate identity (mutual TLS), if any. */
+  readonly identity: PeerIdentity | undefined;
   private readonly head = new FrameHead();
   private readonly meta = new KitexMeta();
   private quietTimer: NodeJS.Timeout | undefined;
@@ -138,6 +163,7 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     private readonly dispatchStream: StreamDispatcher | undefined,
   ) {
     this.fc = new FrameConnection(socket, server.connection, this);
+    this.identity = socketIdentity(socket);
   }
 
   get deadlines(): DeadlineQueue {
@@ -215,7 +241,7 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     if (this.quietTimer !== undefined) this.clearQuiet();
     const method = head.intInfo?.[IntKey.ToMethod] ?? "";
     const deadline = head.timeoutMs > 0 ? Date.now() + head.timeoutMs : undefined;
-    const stream = new TcpServerStream(this, head.seqId, head.service, method, head.headers, deadline, this.fc.peer);
+    const stream = new TcpServerStream(this, head.seqId, head.service, method, head.headers, deadline, this.fc.peer, this.identity);
     this.streams.set(head.seqId, stream);
     const dispatch = this.dispatchStream;
     if (dispatch === undefined) {
@@ -344,18 +370,39 @@ export class TcpServerTransport implements ServerTransport {
   readonly drainQuietMs: number;
   /** Graceful shutdown has begun: replies carry `crrst`. */
   draining = false;
-  private server: Server | undefined;
+  private server: Server | TlsServer | undefined;
+  /** TLS handshakes that failed (bad or missing client certificate, not TLS at all, timeout). */
+  tlsFailures = 0;
   private readonly conns = new Set<ServerConnection>();
   private closing: Promise<void> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly idleTimeoutMs: number;
 
-  constructor(private readonly options: TcpServerOptions = {}) {
+  constructor(private options: TcpServerOptions = {}) {
     this.connection = connectionOptions(options);
     this.limits = this.connection.limits;
     this.drainQuietMs = options.drainQuietMs ?? 100;
     this.streamWindow = Math.max(1, options.streamWindow ?? STREAM_INITIAL_WINDOW);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+    if (options.tls !== undefined) serverSecureOptions(options.tls);
+    else if (options.plaintext !== true && !isLoopbackHost(options.host ?? "127.0.0.1")) {
+      throw new ConfigError(
+        "INVALID_OPTION",
+        `TcpServerTransport: listening on ${options.host} without TLS would take unencrypted calls from the network. Set tls: { cert, key }, or plaintext: true to do so on purpose`,
+      );
+    }
+  }
+
+  /**
+   * Replaces the certificate, key and client CA without a restart: handshakes from now on use
+   * them, open connections keep theirs. `requireClientCert` stays as the server started.
+   */
+  updateTls(tls: ServerTls): void {
+    const server = this.server;
+    if (this.options.tls === undefined) throw new ConfigError("INVALID_OPTION", "TcpServerTransport.updateTls: this server was started without tls");
+    const secure = serverSecureOptions(tls);
+    if (server !== undefined) (server as TlsServer).setSecureContext(secure);
+    this.options = { ...this.options, tls };
   }
 
   /** Open client connections. */
@@ -365,13 +412,39 @@ export class TcpServerTransport implements ServerTransport {
 
   listen(dispatch: CallDispatcher, streams?: StreamDispatcher): Promise<{ address: string }> {
     if (this.server !== undefined) return Promise.reject(new Error("TcpServerTransport.listen() called twice"));
-    const server = createServer((socket) => {
+    const tls = this.options.tls;
+    /** Connections (`address:port`) whose TLS handshake is done. */
+    const secured = new Set<string>();
+    const accept = (socket: Socket): void => {
+      if (tls !== undefined) secured.add(`${socket.remoteAddress}:${socket.remotePort}`);
       if (this.draining) {
         socket.destroy();
         return;
       }
       this.conns.add(new ServerConnection(socket, this, dispatch, streams));
-    });
+    };
+    let server: Server | TlsServer;
+    if (tls === undefined) server = createServer(accept);
+    else {
+      const handshakeMs = this.options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS;
+      server = createTlsServer({ ...serverSecureOptions(tls), handshakeTimeout: handshakeMs }, accept);
+      // A failed handshake closes that socket; count it, and keep it away from the process.
+      server.on("tlsClientError", () => this.tlsFailures++);
+      // node:tls times a handshake only once the client has begun one: a connection that sends
+      // nothing at all is timed here.
+      server.on("connection", (raw: Socket) => {
+        const key = `${raw.remoteAddress}:${raw.remotePort}`;
+        const timer = setTimeout(() => {
+          // Counted by the tlsClientError this raises.
+          if (!secured.has(key)) raw.destroy();
+        }, handshakeMs);
+        timer.unref();
+        raw.once("close", () => {
+          clearTimeout(timer);
+          secured.delete(key);
+        });
+      });
+    }
     this.server = server;
     if (this.idleTimeoutMs > 0) {
       const seen = new Map<ServerConnection, { activity: number; since: number }>();

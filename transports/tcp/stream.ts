@@ -1,4 +1,5 @@
 import { abortError } from "../../runtime/rpc/deadline.js";
+import type { PeerIdentity } from "../../runtime/rpc/tls.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { ReceiveWindow, SendCredit, StreamInbox } from "../../runtime/rpc/flow.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
@@ -475,6 +476,7 @@ export class TcpServerStream extends TcpStream implements IncomingStream {
     readonly headers: Headers,
     readonly deadline: number | undefined,
     readonly peer: string,
+    readonly peerIdentity: PeerIdentity | undefined,
   ) {
     super();
     this.sid = sid;
