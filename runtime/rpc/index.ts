@@ -51,7 +51,18 @@ export {
 } from "./context.js";
 export { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 export { Metainfo, MetainfoPrefix, type MetainfoKind } from "./metainfo.js";
-export { abortError, deadlineAfter, deadlineExceeded, earliest, raceSignal, sleep } from "./deadline.js";
+export {
+  abortError,
+  deadlineAfter,
+  deadlineExceeded,
+  earliest,
+  MAX_TIMER_MS,
+  raceSignal,
+  sleep,
+  startTimer,
+  timerDelay,
+  type Timer,
+} from "./deadline.js";
 export { Cancellation, onAbort } from "./signal.js";
 export { BizError, Code, ConfigError, RpcError, type ConfigErrorCode, type RpcErrorOptions } from "./errors.js";
 export { statusFromHeaders, statusToHeaders } from "./status.js";

@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import { EncodeError } from "../../runtime/codec/errors.js";
 import type { AnyMessageCodec } from "../../runtime/codec/types.js";
+import { timerDelay } from "../../runtime/rpc/deadline.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import {
   HeaderKeys,
@@ -15,7 +16,7 @@ import {
   warmUpAll,
 } from "../../runtime/rpc/transport.js";
 import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
-import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
+import { DeadlineQueue, wireTimeout, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
   FrameHead,
@@ -181,7 +182,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
     const deadline = req.deadline;
     let timeoutMs = -1;
     if (deadline !== undefined) {
-      timeoutMs = Math.ceil(deadline - Date.now());
+      timeoutMs = wireTimeout(deadline);
       if (timeoutMs <= 0) {
         return Promise.reject(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true }));
       }
@@ -357,7 +358,7 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
     this.streamWindow = Math.max(1, options.streamWindow ?? STREAM_INITIAL_WINDOW);
     const idle = this.poolOptions.idleTimeoutMs;
     if (idle > 0) {
-      this.sweeper = setInterval(() => this.sweep(), Math.max(5, Math.floor(idle / 4)));
+      this.sweeper = setInterval(() => this.sweep(), Math.max(5, timerDelay(Math.floor(idle / 4))));
       this.sweeper.unref();
     }
   }

@@ -1,4 +1,5 @@
 import { connect as netConnect, type Socket } from "node:net";
+import { startTimer, timerDelay } from "../../runtime/rpc/deadline.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 
 /** How a pool connects and keeps its connections: the client options it needs. */
@@ -45,14 +46,14 @@ export function dial(address: string, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host, port });
     const fail = (err: Error): void => {
-      clearTimeout(timer);
+      timer.cancel();
       socket.destroy();
       reject(new RpcError(Code.UNAVAILABLE, `cannot connect to ${address}: ${err.message}`, { notSent: true, cause: err }));
     };
-    const timer = setTimeout(() => fail(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = startTimer(timeoutMs, () => fail(new Error(`connect timed out after ${timeoutMs} ms`)));
     socket.once("error", fail);
     socket.once("connect", () => {
-      clearTimeout(timer);
+      timer.cancel();
       socket.off("error", fail);
       resolve(socket);
     });
@@ -199,7 +200,7 @@ export class AddressPool<C extends PooledConnection> {
       if (!this.warmed || this.closed) return;
       const missing = this.options.size - this.conns.length - this.connecting;
       for (let i = 0; i < missing; i++) this.connect(this.options.connectTimeoutMs).catch(() => {});
-    }, delay);
+    }, timerDelay(delay));
     this.reconnectTimer.unref();
   }
 

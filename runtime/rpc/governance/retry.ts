@@ -1,5 +1,5 @@
 import type { CallContext } from "../context.js";
-import { sleep } from "../deadline.js";
+import { sleep, startTimer, type Timer } from "../deadline.js";
 import type { MethodDescriptor } from "../descriptors.js";
 import { Code, ConfigError, RpcError } from "../errors.js";
 import type { Middleware, RpcResponse } from "../middleware.js";
@@ -157,10 +157,10 @@ export function backupMiddleware(policy: BackupPolicy): Middleware {
       let pending = 0;
       let settled = false;
       let firstError: RpcError | undefined;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: Timer | undefined;
       const settle = (winner: CallContext | undefined): void => {
         settled = true;
-        clearTimeout(timer);
+        timer?.cancel();
         for (const a of attempts) {
           if (a !== winner) a.abort(new RpcError(Code.CANCELLED, "backup request: another attempt answered first"));
           a.dispose();
@@ -171,7 +171,7 @@ export function backupMiddleware(policy: BackupPolicy): Middleware {
         const ctx = call.fork(attempts.length + 1);
         attempts.push(ctx);
         pending++;
-        if (attempts.length < maxAttempts) timer = setTimeout(start, policy.delayMs);
+        if (attempts.length < maxAttempts) timer = startTimer(policy.delayMs, start);
         next({ ...req, ctx }).then(
           (res) => {
             if (settled) return;
