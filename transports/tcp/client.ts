@@ -9,6 +9,7 @@ import {
   type ClientStream,
   type ClientTransport,
   type Endpoint,
+  type EndpointHealth,
   type Headers,
   type TransportRequest,
   type TransportResponse,
@@ -262,6 +263,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
   private startDraining(): void {
     this.draining = true;
     this.pool.release(this, false);
+    this.pool.markDraining();
     if (this.inflight === 0) this.close("the server is shutting down");
   }
 
@@ -338,6 +340,14 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
   readonly streamWindow: number;
   /** Deadlines of every call in flight, on one timer. */
   readonly deadlines = new DeadlineQueue();
+  /**
+   * Which addresses load balancing should avoid: those whose server sent `crrst` (graceful
+   * shutdown) or whose last connect failed, until a background connect to them succeeds.
+   */
+  readonly health: EndpointHealth & { version: number } = {
+    version: 0,
+    avoidUntil: (address, now) => this.pools.get(address)?.avoidUntil(now) ?? 0,
+  };
   private readonly pools = new Map<string, AddressPool<ClientConnection>>();
   private readonly poolOptions: PoolOptions;
   private readonly defaultAddress: string | undefined;
@@ -444,7 +454,12 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
     let pool = this.pools.get(address);
     if (pool === undefined) {
       if (this.closed) throw new RpcError(Code.UNAVAILABLE, "the TCP client transport is closed", { notSent: true });
-      pool = new AddressPool(address, this.poolOptions, (socket, p) => new ClientConnection(socket, this, p));
+      pool = new AddressPool(
+        address,
+        this.poolOptions,
+        (socket, p) => new ClientConnection(socket, this, p),
+        () => this.health.version++,
+      );
       this.pools.set(address, pool);
     }
     return pool;

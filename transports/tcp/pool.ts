@@ -67,6 +67,12 @@ export function dial(address: string, timeoutMs: number): Promise<Socket> {
  * window (100 ms doubling to 10 s by default, with jitter) during which calls that find no
  * connection fail fast with UNAVAILABLE (notSent), so load balancing can go elsewhere; a
  * warmed-up pool also reconnects by itself after losing a connection, with the same backoff.
+ *
+ * Health, for load balancing (`avoidUntil`): a pool whose server said it is going away (`crrst`)
+ * or whose last connect failed is to be avoided. It is probed with a background connect (at
+ * once after `crrst`, then after each backoff, and only while a balancer asks), and comes back
+ * when one succeeds: a new server on that address. `onChange` is called whenever the answer
+ * changes other than by the passing of the time it gave.
  */
 export class AddressPool<C extends PooledConnection> {
   readonly conns: C[] = [];
@@ -79,6 +85,8 @@ export class AddressPool<C extends PooledConnection> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Keep `size` connections open (set by warm-up, cleared by idle close). */
   warmed = false;
+  /** The server said it is going away (`crrst`), and no connection has been made since. */
+  private draining = false;
   closed = false;
   private readonly idle = new Map<C, { activity: number; since: number }>();
 
@@ -87,7 +95,32 @@ export class AddressPool<C extends PooledConnection> {
     private readonly options: PoolOptions,
     /** Wraps a connected socket into a connection that reports back through `release`. */
     private readonly wrap: (socket: Socket, pool: AddressPool<C>) => C,
+    /** Called when `avoidUntil` may answer otherwise than it did. */
+    private readonly onChange: () => void = () => {},
   ) {}
+
+  /**
+   * 0 when calls may come here; else the time (Date.now() clock) until which to avoid this
+   * address, Infinity while a probe is in flight (its end calls `onChange`). Starts that probe
+   * when one is due.
+   */
+  avoidUntil(now: number): number {
+    if (!this.draining && (this.lastError === undefined || this.conns.some((c) => !c.retired))) return 0;
+    if (this.closed) return Infinity;
+    if (this.connecting > 0) return Infinity;
+    if (now < this.retryAt) return this.retryAt;
+    this.connect(this.options.connectTimeoutMs).catch(() => {
+      // recorded in the backoff state, and reported through onChange
+    });
+    return Infinity;
+  }
+
+  /** The server said it is going away: avoid this address until a new connection is made. */
+  markDraining(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.onChange();
+  }
 
   /**
    * A connection for the next call, or undefined when none is usable. Starts growing the pool
@@ -150,11 +183,14 @@ export class AddressPool<C extends PooledConnection> {
           socket.destroy();
           throw closedError();
         }
+        const recovered = this.draining || this.lastError !== undefined;
         this.failures = 0;
         this.retryAt = 0;
         this.lastError = undefined;
+        this.draining = false;
         const c = this.wrap(socket, this);
         this.conns.push(c);
+        if (recovered) this.onChange();
         return c;
       },
       (err: RpcError) => {
@@ -164,6 +200,7 @@ export class AddressPool<C extends PooledConnection> {
         this.lastError = err;
         this.retryAt = Date.now() + this.backoff();
         this.scheduleReconnect();
+        this.onChange();
         throw err;
       },
     );
