@@ -340,14 +340,12 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
   readonly streamWindow: number;
   /** Deadlines of every call in flight, on one timer. */
   readonly deadlines = new DeadlineQueue();
+  private readonly states = { version: 0, avoidUntil: (address: string, now: number) => this.pools.get(address)?.avoidUntil(now) ?? 0 };
   /**
    * Which addresses load balancing should avoid: those whose server sent `crrst` (graceful
    * shutdown) or whose last connect failed, until a background connect to them succeeds.
    */
-  readonly health: EndpointHealth & { version: number } = {
-    version: 0,
-    avoidUntil: (address, now) => this.pools.get(address)?.avoidUntil(now) ?? 0,
-  };
+  readonly health: EndpointHealth = this.states;
   private readonly pools = new Map<string, AddressPool<ClientConnection>>();
   private readonly poolOptions: PoolOptions;
   private readonly defaultAddress: string | undefined;
@@ -458,7 +456,7 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
         address,
         this.poolOptions,
         (socket, p) => new ClientConnection(socket, this, p),
-        () => this.health.version++,
+        () => this.states.version++,
       );
       this.pools.set(address, pool);
     }
