@@ -15,14 +15,15 @@ import {
   DEFAULT_FRAME_LIMITS,
   FrameHead,
   FrameSplitter,
+  IntKey,
   MessageType,
   beginFrame,
   endFrame,
   endHeader,
   parseFrame,
+  writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-  writeTimeoutInfo,
 } from "../../transports/tcp/framing.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { EchoService } from "../rpc/gen/echo.js";
@@ -82,10 +83,8 @@ describe("tcp deadlines - any size", () => {
     values.forEach((_, i) => {
       const seq = i + 1;
       const mark = beginFrame(w, seq);
-      const n = writeStringInfo(w, {}, "isn", SERVICE);
-      // writeTimeoutInfo writes String(ms): a number that prints as each raw value.
-      writeTimeoutInfo(w, Number(values[i]));
-      endHeader(w, mark, n + 1, DEFAULT_FRAME_LIMITS);
+      const n = writeStringInfo(w, {}, "isn", SERVICE) + writeIntInfo(w, [[IntKey.RPCTimeout, values[i]!]]);
+      endHeader(w, mark, n, DEFAULT_FRAME_LIMITS);
       writeKitexMeta(w, MessageType.Call, "Echo", seq);
       Ping.encodeTo(Ping.create({ seq: BigInt(seq) }), w);
       endFrame(w, mark, DEFAULT_FRAME_LIMITS);
