@@ -185,4 +185,27 @@ describe("tcp rolling restart", () => {
     expect(health.avoidUntil(address, Date.now())).toBe(0);
     expect((await client.get({})).servedBy).toBe("second");
   });
+
+  it("tcp rolling restart - an address whose connect is refused is avoided for the backoff, then probed", async () => {
+    const { server } = await echoServer("x");
+    const { address } = await server.listen();
+    await server.close({ graceMs: 0 }); // nothing listens there any more
+    const live = await echoServer("live");
+    const liveAddress = (await live.server.listen()).address;
+    const transport = new TcpClientTransport({ backoffBaseMs: 50, backoffMaxMs: 50 });
+    cleanup.push(() => transport.close());
+    const client = createClient(EchoService, { transport, endpoints: [{ address }, { address: liveAddress }], retry: {} });
+    const health = transport.health;
+    // The first pick of the dead address is refused (notSent) and retried on the live one...
+    for (let i = 0; i < 4; i++) expect((await client.echo({})).servedBy).toBe("live");
+    // ...and from then on the dead address is avoided, then probed again after each backoff.
+    expect(health.avoidUntil(address, Date.now())).toBeGreaterThan(Date.now());
+    const version = health.version;
+    await wait(80);
+    expect(health.avoidUntil(address, Date.now())).toBeGreaterThan(Date.now()); // starts a probe
+    const end = Date.now() + 5000;
+    while (health.version === version && Date.now() < end) await wait(5);
+    expect(health.version).toBeGreaterThan(version); // the probe was refused: a new backoff
+    expect(health.avoidUntil(address, Date.now())).toBeGreaterThan(Date.now());
+  });
 });
