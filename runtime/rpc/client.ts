@@ -107,10 +107,10 @@ export interface ClientOptions extends ObservabilityOptions {
 /**
  * The client middleware in their fixed order, outermost first: the user's, observability
  * (stats, tracing), the whole-call timeout, retry or backup request, the service breaker, load
- * balancing, the instance breaker. The transport runs below the last. docs/governance.md
- * explains the order.
+ * balancing (skipping instances the transport's `health` reports going away or unreachable),
+ * the instance breaker. The transport runs below the last. docs/governance.md explains the order.
  */
-export function clientMiddleware(options: Omit<ClientOptions, "transport">): Middleware[] {
+export function clientMiddleware(options: Omit<ClientOptions, "transport"> & { transport?: ClientTransport }): Middleware[] {
   if (options.retry !== undefined && options.backup !== undefined) {
     throw new ConfigError("CONFLICTING_OPTIONS", "createClient: set either retry or backup, not both (a backup request is already a retry)");
   }
@@ -122,18 +122,23 @@ export function clientMiddleware(options: Omit<ClientOptions, "transport">): Mid
   if (options.retry !== undefined) chain.push(retryMiddleware(options.retry));
   if (options.backup !== undefined) chain.push(backupMiddleware(options.backup));
   if (options.breaker !== undefined) chain.push(breakerMiddleware("service", options.breaker));
-  if (source !== undefined) chain.push(loadBalancerMiddleware(source, options.loadBalancer ?? new WeightedRoundRobin()));
+  if (source !== undefined) chain.push(loadBalancerMiddleware(source, options.loadBalancer ?? new WeightedRoundRobin(), options.transport?.health));
   if (options.instanceBreaker !== undefined) chain.push(breakerMiddleware("instance", options.instanceBreaker));
   return chain;
 }
 
 /**
  * Turns what a transport threw into the call's RpcError: RpcErrors as they are (a business
- * error as a BizError even from a transport that only knows `rpc-status`), anything else as its
- * signal's abort reason when the call was aborted.
+ * error as a BizError even from a transport that only knows `rpc-status`; one the server marked
+ * `rpc-refused` as `notSent`), anything else as its signal's abort reason when the call was
+ * aborted.
  */
 function callError(e: unknown, signal: CallSignal): RpcError {
   if (!(e instanceof RpcError)) return signal.aborted ? abortError(signal) : RpcError.from(e);
+  if (!e.notSent && e.headers[HeaderKeys.refused] !== undefined) {
+    // The server refused the call before any handler saw it (shutting down): as good as never sent.
+    return new RpcError(e.code, e.message, { headers: e.headers, cause: e, notSent: true });
+  }
   const biz = !(e instanceof BizError) && e.headers[HeaderKeys.bizStatus] !== undefined;
   return biz ? (statusFromHeaders(e.headers) ?? e) : e;
 }

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { abortError, deadlineExceeded, earliest, raceSignal } from "./deadline.js";
+import { abortError, deadlineExceeded, earliest, raceSignal, startTimer, type Timer } from "./deadline.js";
 import type { MethodDescriptor, ServiceDescriptor } from "./descriptors.js";
 import type { RpcError } from "./errors.js";
 import type { Metainfo } from "./metainfo.js";
@@ -129,7 +129,7 @@ export class CallContext {
   private disposed = false;
   private sources: CallSignal[] | undefined;
   private upstreamCall: { readonly signal: CallSignal } | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: Timer | undefined;
   private unlinks: (() => void)[] | undefined;
 
   constructor(init: CallContextInit) {
@@ -214,7 +214,7 @@ export class CallContext {
   dispose(): void {
     this.active = this.disposed = true;
     this.sources = undefined;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     if (this.unlinks !== undefined) for (const unlink of this.unlinks) unlink();
     this.unlinks = undefined;
@@ -236,13 +236,14 @@ export class CallContext {
     else (this.unlinks ??= []).push(onAbort(signal, () => this.cancel.abort(abortError(signal))));
   }
 
+  /** (Re-)arms the deadline timer; any deadline, however far (a peer's timeout may be huge). */
   private arm(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     if (this.deadline === undefined || this.cancel.aborted || this.disposed) return;
     const left = this.deadline - Date.now();
     if (left <= 0) this.cancel.abort(deadlineExceeded());
-    else this.timer = setTimeout(() => this.cancel.abort(deadlineExceeded()), left);
+    else this.timer = startTimer(left, () => this.cancel.abort(deadlineExceeded()));
   }
 }
 

@@ -7,9 +7,78 @@ import type { CallSignal } from "./transport.js";
  * timeout (TTHeader's RPCTimeout, gRPC's grpc-timeout) by whoever puts them on a wire.
  */
 
-/** The deadline `timeoutMs` from `now`, or undefined for no timeout (undefined, 0 or less is none). */
+/**
+ * The deadline `timeoutMs` from `now`, or undefined for no timeout: undefined, NaN, 0 or less,
+ * and Infinity are none. Any finite timeout is kept as it is, however long (timers are armed
+ * with `startTimer`, and a transport clamps what it puts on its wire to what the wire carries).
+ */
 export function deadlineAfter(timeoutMs: number | undefined, now: number = Date.now()): number | undefined {
-  return timeoutMs === undefined || !(timeoutMs > 0) ? undefined : now + timeoutMs;
+  return timeoutMs === undefined || !(timeoutMs > 0) || timeoutMs === Infinity ? undefined : now + timeoutMs;
+}
+
+/**
+ * The longest delay Node's setTimeout honours: 2^31 - 1 ms (about 24.8 days). A longer one fires
+ * after 1 ms instead, with a TimeoutOverflowWarning.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * `ms` as a delay setTimeout takes as meant: clamped to [0, MAX_TIMER_MS], NaN as 0. A timer
+ * armed with a clamped delay fires early, so its callback must look at the clock and re-arm
+ * (what DeadlineQueue does); `startTimer` does that for one callback.
+ */
+export function timerDelay(ms: number): number {
+  return ms > 0 ? (ms < MAX_TIMER_MS ? ms : MAX_TIMER_MS) : 0;
+}
+
+/** A timer started by {@link startTimer}. */
+export interface Timer {
+  /** Stops it; the callback will not run. Harmless once it has run. */
+  cancel(): void;
+}
+
+/**
+ * A one-shot timer for any delay: calls `fn` once `ms` have passed, like setTimeout, but a delay
+ * past MAX_TIMER_MS is waited out in steps of at most that (re-armed on the Date.now() clock)
+ * instead of firing at once, and Infinity never fires. Every timer fed by a user's or a peer's
+ * duration (deadlines, backoffs, grace periods) is armed with this or with `timerDelay`.
+ * `unref`: the timer does not keep the process alive.
+ */
+export function startTimer(ms: number, fn: () => void, unref = false): Timer {
+  return new LongTimer(ms, fn, unref);
+}
+
+class LongTimer implements Timer {
+  private handle: ReturnType<typeof setTimeout> | undefined;
+  /** Absolute end (Date.now() clock) when the delay is too long for one setTimeout, else undefined. */
+  private readonly until: number | undefined;
+
+  constructor(
+    ms: number,
+    private readonly fn: () => void,
+    private readonly unref: boolean,
+  ) {
+    // A delay setTimeout takes as it is keeps setTimeout's own clock and precision.
+    this.until = ms > MAX_TIMER_MS ? Date.now() + ms : undefined;
+    this.arm(timerDelay(ms));
+  }
+
+  cancel(): void {
+    if (this.handle !== undefined) clearTimeout(this.handle);
+    this.handle = undefined;
+  }
+
+  private arm(delay: number): void {
+    const h = (this.handle = setTimeout(this.fire, delay));
+    if (this.unref) h.unref();
+  }
+
+  private readonly fire = (): void => {
+    this.handle = undefined;
+    const left = this.until === undefined ? 0 : this.until - Date.now();
+    if (left > 0) this.arm(timerDelay(left));
+    else this.fn();
+  };
 }
 
 /** The earlier of two deadlines, either of which may be absent. */
@@ -61,13 +130,13 @@ export function sleep(ms: number, signal: CallSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(abortError(signal));
   return new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
-      clearTimeout(timer);
+      timer.cancel();
       reject(abortError(signal));
     };
-    const timer = setTimeout(() => {
+    const timer = startTimer(ms, () => {
       signal.removeEventListener("abort", onAbort);
       resolve();
-    }, ms);
+    });
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }

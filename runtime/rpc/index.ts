@@ -51,7 +51,18 @@ export {
 } from "./context.js";
 export { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 export { Metainfo, MetainfoPrefix, type MetainfoKind } from "./metainfo.js";
-export { abortError, deadlineAfter, deadlineExceeded, earliest, raceSignal, sleep } from "./deadline.js";
+export {
+  abortError,
+  deadlineAfter,
+  deadlineExceeded,
+  earliest,
+  MAX_TIMER_MS,
+  raceSignal,
+  sleep,
+  startTimer,
+  timerDelay,
+  type Timer,
+} from "./deadline.js";
 export { Cancellation, onAbort } from "./signal.js";
 export { BizError, Code, ConfigError, RpcError, type ConfigErrorCode, type RpcErrorOptions } from "./errors.js";
 export { MAX_STATUS_MESSAGE, statusFromHeaders, statusToHeaders } from "./status.js";
@@ -62,6 +73,7 @@ export {
   type AbortListener,
   type CallSignal,
   type Endpoint,
+  type EndpointHealth,
   type TransportRequest,
   type TransportResponse,
   type ClientTransport,
@@ -104,6 +116,7 @@ export {
   WeightedRoundRobin,
   ConsistentHash,
   loadBalancerMiddleware,
+  failedEndpoints,
   hash32,
   type LoadBalancer,
   type Resolver,

@@ -49,6 +49,12 @@ export const HeaderKeys = {
   bizStatus: "biz-status",
   bizMessage: "biz-message",
   bizExtra: "biz-extra",
+  /**
+   * Set (to "1") on an error response by a server that refused the call before any handler saw
+   * it, typically because it is shutting down: the client treats the call as never sent
+   * (`notSent`), so a retry may send it to another instance even if it is not idempotent.
+   */
+  refused: "rpc-refused",
 } as const;
 
 /** Where a call should go: one instance of a service, as load balancing picked it. */
@@ -58,6 +64,27 @@ export interface Endpoint {
   readonly region?: string;
   readonly weight?: number;
   readonly tags?: Readonly<Record<string, string>>;
+}
+
+/**
+ * What a client transport knows about the instances it calls, for load balancing: an instance
+ * that said it is going away (TTHeader's `crrst`, HTTP/2's GOAWAY) or that cannot be reached now
+ * (connects refused, in a reconnect backoff) is to be avoided while others can take the calls.
+ * The part of grpc-js's subchannel connectivity state a balancer needs; the load balancing
+ * middleware reads it (docs/governance.md, "Instances going away").
+ */
+export interface EndpointHealth {
+  /**
+   * Changes whenever an answer of `avoidUntil` may have changed before the time it gave, so a
+   * balancer asks again only then: the common case costs a comparison per call.
+   */
+  readonly version: number;
+  /**
+   * 0 when calls may go to the instance at `address`; else a time (Date.now() clock, ms) until
+   * which to avoid it, Infinity for "until `version` changes". Asking may start a background
+   * probe of an avoided instance (a connect) that brings it back once it answers again.
+   */
+  avoidUntil(address: string, now: number): number;
 }
 
 /** A unary call as a transport sees it on the client side. */
@@ -97,6 +124,11 @@ export interface ClientTransport {
   stream?(req: TransportStreamRequest): ClientStream;
   /** Connects ahead of the first call (warm-up); optional. */
   warmUp?(endpoints: readonly Endpoint[]): Promise<void>;
+  /**
+   * Which instances to avoid (draining, unreachable); optional. Without it, load balancing sees
+   * every instance as usable and relies on retries alone.
+   */
+  readonly health?: EndpointHealth;
   close(): Promise<void>;
 }
 

@@ -4,13 +4,19 @@ import {
   Code,
   ConfigError,
   ConsistentHash,
+  HeaderKeys,
   RpcError,
+  createClient,
   sleep,
   type BreakerState,
   type CallContext,
+  type ClientTransport,
   type Endpoint,
+  type EndpointHealth,
   type Resolver,
 } from "meridian-rpc/runtime";
+import { createMemoryClientTransport } from "../../transports/memory/index.js";
+import { EchoService } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
 
 const bed = new Bed();
@@ -218,5 +224,74 @@ describe("limiter", () => {
     await expect(client.get()).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED, message: expect.stringContaining("2 calls already in progress") });
     await Promise.all(slow);
     expect((await client.get()).text).toBe("");
+  });
+});
+
+describe("instances going away", () => {
+  /** A memory transport whose health avoids the addresses in `avoid` (until the time given). */
+  function withHealth(avoid: Map<string, number>): { transport: ClientTransport; health: EndpointHealth & { version: number } } {
+    const inner = createMemoryClientTransport({ network: bed.network });
+    const health = { version: 0, avoidUntil: (address: string) => avoid.get(address) ?? 0 };
+    const transport: ClientTransport = { unary: (req) => inner.unary(req), close: () => inner.close(), health };
+    return { transport, health };
+  }
+
+  it("loadbalance - instances the transport's health says to avoid are skipped while others remain", async () => {
+    const a = await bed.echo();
+    const b = await bed.echo();
+    const avoid = new Map<string, number>([[a.address, Infinity]]);
+    const { transport, health } = withHealth(avoid);
+    const client = createClient(EchoService, { transport, endpoints: [{ address: a.address }, { address: b.address }] });
+    const servedBy = async (n: number) => Promise.all(Array.from({ length: n }, async () => (await client.get()).servedBy));
+    expect(new Set(await servedBy(6))).toEqual(new Set([b.name]));
+    // Asked again only once the version changes...
+    avoid.delete(a.address);
+    expect(new Set(await servedBy(6))).toEqual(new Set([b.name]));
+    health.version++;
+    expect(new Set(await servedBy(6))).toEqual(new Set([a.name, b.name]));
+    // ...or once the time it gave has passed.
+    avoid.set(a.address, Date.now() + 60);
+    health.version++;
+    expect(new Set(await servedBy(6))).toEqual(new Set([b.name]));
+    avoid.delete(a.address);
+    await sleep(80, new AbortController().signal);
+    expect(new Set(await servedBy(6))).toEqual(new Set([a.name, b.name]));
+    // When every instance is to be avoided, calls still go (to meet the transport's own answer).
+    avoid.set(a.address, Infinity).set(b.address, Infinity);
+    health.version++;
+    expect(new Set(await servedBy(6))).toEqual(new Set([a.name, b.name]));
+  });
+
+  it("retry - the next attempt goes to another instance than the one the call failed on", async () => {
+    let failedOnA = 0;
+    const a = await bed.echo({}, { get: () => (failedOnA++, Promise.reject(new RpcError(Code.UNAVAILABLE, "a is failing"))) });
+    const b = await bed.echo();
+    // Smooth WRR over a:3, b:1 picks a, a, b, a: without avoiding a, the retry would go to a again.
+    const endpoints = [
+      { address: a.address, weight: 3 },
+      { address: b.address, weight: 1 },
+    ];
+    const client = bed.client(undefined, { endpoints, retry: { maxAttempts: 2, initialBackoffMs: 1, maxBackoffMs: 1 } });
+    expect((await client.get()).servedBy).toBe(b.name);
+    expect(failedOnA).toBe(1);
+  });
+
+  it("retry - an answer marked rpc-refused counts as never sent: a non-idempotent call is retried elsewhere", async () => {
+    const refusing = (refused: boolean) => ({
+      echo: (_req: unknown, ctx: CallContext) => {
+        if (refused) ctx.responseHeaders[HeaderKeys.refused] = "1";
+        throw new RpcError(Code.UNAVAILABLE, "the server is shutting down");
+      },
+    });
+    const closing = await bed.echo({}, refusing(true));
+    const live = await bed.echo();
+    const client = bed.client(undefined, { endpoints: [{ address: closing.address }, { address: live.address }], retry: fastRetry });
+    for (let i = 0; i < 4; i++) expect((await client.echo({ text: "w" })).servedBy).toBe(live.name);
+    const e = await bed.client(closing.address).echo().catch((err: unknown) => err);
+    expect(e).toMatchObject({ code: Code.UNAVAILABLE, notSent: true });
+    // The same answer without the mark may have run: not retried.
+    const unmarked = await bed.echo({}, refusing(false));
+    const client2 = bed.client(undefined, { endpoints: [{ address: unmarked.address }], retry: fastRetry });
+    await expect(client2.echo()).rejects.toMatchObject({ code: Code.UNAVAILABLE, notSent: false });
   });
 });

@@ -112,3 +112,14 @@ export class Bed {
     await Promise.all(this.servers.splice(0).map((s) => s.close({ graceMs: 0 })));
   }
 }
+
+/** Timeouts past setTimeout's range (2^31 - 1 ms), each a deadline however far: for the deadline-range tests. */
+export const HUGE_TIMEOUTS = [2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER, 1e300] as const;
+
+/** Collects process warnings while a test runs. */
+export function watchWarnings(): { readonly warnings: Error[]; stop(): void } {
+  const warnings: Error[] = [];
+  const listener = (w: Error): void => void warnings.push(w);
+  process.on("warning", listener);
+  return { warnings, stop: () => process.off("warning", listener) };
+}

@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import { EncodeError } from "../../runtime/codec/errors.js";
 import type { AnyMessageCodec } from "../../runtime/codec/types.js";
+import { timerDelay } from "../../runtime/rpc/deadline.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import type { ClientTls } from "../../runtime/rpc/tls.js";
 import {
@@ -9,6 +10,7 @@ import {
   type ClientStream,
   type ClientTransport,
   type Endpoint,
+  type EndpointHealth,
   type Headers,
   type TransportRequest,
   type TransportResponse,
@@ -16,7 +18,7 @@ import {
   warmUpAll,
 } from "../../runtime/rpc/transport.js";
 import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
-import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
+import { DeadlineQueue, wireTimeout, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
   FrameHead,
@@ -195,7 +197,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
     const deadline = req.deadline;
     let timeoutMs = -1;
     if (deadline !== undefined) {
-      timeoutMs = Math.ceil(deadline - Date.now());
+      timeoutMs = wireTimeout(deadline);
       if (timeoutMs <= 0) {
         return Promise.reject(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true }));
       }
@@ -275,6 +277,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
   private startDraining(): void {
     this.draining = true;
     this.pool.release(this, false);
+    this.pool.markDraining();
     if (this.inflight === 0) this.close("the server is shutting down");
   }
 
@@ -362,6 +365,12 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
   readonly streamWindow: number;
   /** Deadlines of every call in flight, on one timer. */
   readonly deadlines = new DeadlineQueue();
+  private readonly states = { version: 0, avoidUntil: (address: string, now: number) => this.pools.get(address)?.avoidUntil(now) ?? 0 };
+  /**
+   * Which addresses load balancing should avoid: those whose server sent `crrst` (graceful
+   * shutdown) or whose last connect failed, until a background connect to them succeeds.
+   */
+  readonly health: EndpointHealth = this.states;
   private readonly pools = new Map<string, AddressPool<ClientConnection>>();
   private readonly poolOptions: PoolOptions;
   private readonly defaultAddress: string | undefined;
@@ -387,7 +396,7 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
     this.streamWindow = Math.max(1, options.streamWindow ?? STREAM_INITIAL_WINDOW);
     const idle = this.poolOptions.idleTimeoutMs;
     if (idle > 0) {
-      this.sweeper = setInterval(() => this.sweep(), Math.max(5, Math.floor(idle / 4)));
+      this.sweeper = setInterval(() => this.sweep(), Math.max(5, timerDelay(Math.floor(idle / 4))));
       this.sweeper.unref();
     }
   }
@@ -482,7 +491,12 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
     let pool = this.pools.get(address);
     if (pool === undefined) {
       if (this.closed) throw new RpcError(Code.UNAVAILABLE, "the TCP client transport is closed", { notSent: true });
-      pool = new AddressPool(address, this.poolOptions, (socket, p) => new ClientConnection(socket, this, p));
+      pool = new AddressPool(
+        address,
+        this.poolOptions,
+        (socket, p) => new ClientConnection(socket, this, p),
+        () => this.states.version++,
+      );
       this.pools.set(address, pool);
     }
     return pool;

@@ -1,3 +1,20 @@
+import { timerDelay } from "../../runtime/rpc/deadline.js";
+
+/**
+ * The longest timeout TTHeader carries, in ms (about 292 years): Kitex reads RPCTimeout and
+ * StreamTimeout into a Go time.Duration, int64 nanoseconds. A longer deadline is sent as this.
+ */
+export const MAX_WIRE_TIMEOUT_MS = 9_223_372_036_854;
+
+/**
+ * What a call with `deadline` puts in RPCTimeout (StreamTimeout for a stream): the ms left,
+ * rounded up, at most MAX_WIRE_TIMEOUT_MS. 0 or less: the deadline has passed, send nothing.
+ */
+export function wireTimeout(deadline: number, now: number = Date.now()): number {
+  const ms = Math.ceil(deadline - now);
+  return ms < MAX_WIRE_TIMEOUT_MS ? ms : MAX_WIRE_TIMEOUT_MS;
+}
+
 /** Something with a deadline, linked into a {@link DeadlineQueue} (intrusive: no wrapper objects). */
 export interface DeadlineEntry {
   /** Absolute time (Date.now() based, ms) at which `expire` is called. */
@@ -73,7 +90,9 @@ export class DeadlineQueue {
     if (this.timer !== undefined && this.armedAt <= at) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.armedAt = at;
-    this.timer = setTimeout(this.onTimer, Math.max(0, at - Date.now()));
+    // A deadline past setTimeout's range (a huge timeout, ours or a peer's) fires early and
+    // finds nothing due; fire() then re-arms for what is left.
+    this.timer = setTimeout(this.onTimer, timerDelay(at - Date.now()));
     this.timer.unref();
   }
 

@@ -1,5 +1,6 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import { startTimer, timerDelay } from "../../runtime/rpc/deadline.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import type { ClientTls } from "../../runtime/rpc/tls.js";
 import { clientConnectOptions, isLoopbackHost, tlsErrorText } from "./tls.js";
@@ -65,16 +66,16 @@ export function dial(address: string, timeoutMs: number, tls?: ClientTls, plaint
   return new Promise((resolve, reject) => {
     const socket = tls === undefined ? netConnect({ host, port }) : tlsConnect(clientConnectOptions(tls, host, port));
     const fail = (err: Error): void => {
-      clearTimeout(timer);
+      timer.cancel();
       socket.destroy();
       const tlsFailure = tls !== undefined && !/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|timed out/.test(err.message);
       const why = tlsFailure ? `TLS handshake failed: ${tlsErrorText(err)}` : err.message;
       reject(new RpcError(Code.UNAVAILABLE, `cannot connect to ${address}: ${why}`, { notSent: true, cause: err }));
     };
-    const timer = setTimeout(() => fail(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = startTimer(timeoutMs, () => fail(new Error(`connect timed out after ${timeoutMs} ms`)));
     socket.once("error", fail);
     socket.once(tls === undefined ? "connect" : "secureConnect", () => {
-      clearTimeout(timer);
+      timer.cancel();
       socket.off("error", fail);
       resolve(socket);
     });
@@ -88,6 +89,12 @@ export function dial(address: string, timeoutMs: number, tls?: ClientTls, plaint
  * window (100 ms doubling to 10 s by default, with jitter) during which calls that find no
  * connection fail fast with UNAVAILABLE (notSent), so load balancing can go elsewhere; a
  * warmed-up pool also reconnects by itself after losing a connection, with the same backoff.
+ *
+ * Health, for load balancing (`avoidUntil`): a pool whose server said it is going away (`crrst`)
+ * or whose last connect failed is to be avoided. It is probed with a background connect (at
+ * once after `crrst`, then after each backoff, and only while a balancer asks), and comes back
+ * when one succeeds: a new server on that address. `onChange` is called whenever the answer
+ * changes other than by the passing of the time it gave.
  */
 export class AddressPool<C extends PooledConnection> {
   readonly conns: C[] = [];
@@ -100,6 +107,8 @@ export class AddressPool<C extends PooledConnection> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Keep `size` connections open (set by warm-up, cleared by idle close). */
   warmed = false;
+  /** The server said it is going away (`crrst`), and no connection has been made since. */
+  private draining = false;
   closed = false;
   private readonly idle = new Map<C, { activity: number; since: number }>();
 
@@ -108,7 +117,32 @@ export class AddressPool<C extends PooledConnection> {
     private readonly options: PoolOptions,
     /** Wraps a connected socket into a connection that reports back through `release`. */
     private readonly wrap: (socket: Socket, pool: AddressPool<C>) => C,
+    /** Called when `avoidUntil` may answer otherwise than it did. */
+    private readonly onChange: () => void = () => {},
   ) {}
+
+  /**
+   * 0 when calls may come here; else the time (Date.now() clock) until which to avoid this
+   * address, Infinity while a probe is in flight (its end calls `onChange`). Starts that probe
+   * when one is due.
+   */
+  avoidUntil(now: number): number {
+    if (!this.draining && (this.lastError === undefined || this.conns.some((c) => !c.retired))) return 0;
+    if (this.closed) return Infinity;
+    if (this.connecting > 0) return Infinity;
+    if (now < this.retryAt) return this.retryAt;
+    this.connect(this.options.connectTimeoutMs).catch(() => {
+      // recorded in the backoff state, and reported through onChange
+    });
+    return Infinity;
+  }
+
+  /** The server said it is going away: avoid this address until a new connection is made. */
+  markDraining(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.onChange();
+  }
 
   /**
    * A connection for the next call, or undefined when none is usable. Starts growing the pool
@@ -171,11 +205,14 @@ export class AddressPool<C extends PooledConnection> {
           socket.destroy();
           throw closedError();
         }
+        const recovered = this.draining || this.lastError !== undefined;
         this.failures = 0;
         this.retryAt = 0;
         this.lastError = undefined;
+        this.draining = false;
         const c = this.wrap(socket, this);
         this.conns.push(c);
+        if (recovered) this.onChange();
         return c;
       },
       (err: RpcError) => {
@@ -185,6 +222,7 @@ export class AddressPool<C extends PooledConnection> {
         this.lastError = err;
         this.retryAt = Date.now() + this.backoff();
         this.scheduleReconnect();
+        this.onChange();
         throw err;
       },
     );
@@ -221,7 +259,7 @@ export class AddressPool<C extends PooledConnection> {
       if (!this.warmed || this.closed) return;
       const missing = this.options.size - this.conns.length - this.connecting;
       for (let i = 0; i < missing; i++) this.connect(this.options.connectTimeoutMs).catch(() => {});
-    }, delay);
+    }, timerDelay(delay));
     this.reconnectTimer.unref();
   }
 

@@ -7,7 +7,7 @@ import { statusFromHeaders, statusToHeaders } from "../../runtime/rpc/status.js"
 import type { CallSignal, ClientStream, Headers, IncomingStream, TransportStreamRequest } from "../../runtime/rpc/transport.js";
 import type { Writer } from "../../runtime/codec/writer.js";
 import type { FrameConnection } from "./connection.js";
-import type { DeadlineEntry, DeadlineQueue } from "./deadlines.js";
+import { wireTimeout, type DeadlineEntry, type DeadlineQueue } from "./deadlines.js";
 import {
   FrameError,
   HeaderFlags,
@@ -344,7 +344,7 @@ export class TcpClientStream extends TcpStream implements ClientStream {
     const req = this.req;
     let timeoutMs = 0;
     if (req.deadline !== undefined) {
-      timeoutMs = Math.ceil(req.deadline - Date.now());
+      timeoutMs = wireTimeout(req.deadline);
       if (timeoutMs <= 0) {
         this.fail(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the stream was opened", { notSent: true }));
         return;

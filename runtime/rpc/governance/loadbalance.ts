@@ -1,7 +1,7 @@
-import type { CallContext, ContextKey } from "../context.js";
+import { createContextKey, type CallContext, type ContextKey } from "../context.js";
 import { Code, RpcError } from "../errors.js";
 import type { Middleware, RpcRequest, RpcResponse } from "../middleware.js";
-import type { Endpoint } from "../transport.js";
+import type { Endpoint, EndpointHealth } from "../transport.js";
 
 /**
  * Finds the instances of a service (the registry client implements it). Return the same array
@@ -153,15 +153,91 @@ export class ConsistentHash implements LoadBalancer {
 export type EndpointSource = readonly Endpoint[] | Resolver;
 
 /**
- * Load balancing (client side): resolves the service's instances, picks one with `balancer`,
- * and puts it on the call's context (`ctx.endpoint`, `ctx.peer`) for the instance breaker and
- * the transport. No instances fails the call with UNAVAILABLE, `notSent`.
+ * The addresses of the instances this call's attempts failed on (UNAVAILABLE, or an attempt's
+ * own timeout), set by the retry middleware: load balancing picks another instance for the next
+ * attempt while there is one.
  */
-export function loadBalancerMiddleware(source: EndpointSource, balancer: LoadBalancer): Middleware {
+export const failedEndpoints = createContextKey<ReadonlySet<string> | undefined>(undefined, {
+  description: "instances this call's attempts failed on",
+});
+
+/** Whether two endpoint lists hold the same endpoints in the same order. */
+function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The endpoints calls may go to now: those the transport's health does not ask to avoid, or
+ * all of them when it asks to avoid every one (the call then meets the transport's own answer:
+ * a probe in flight, or a fast UNAVAILABLE). Cached per endpoint list and health version (and,
+ * while an instance is avoided until a given time, that time), and the same array is handed on
+ * while the same instances are usable, so balancers keep their state.
+ */
+class Usable {
+  private list: readonly Endpoint[] | undefined;
+  private version = 0;
+  private recheckAt = Infinity;
+  private result: readonly Endpoint[] = [];
+
+  constructor(private readonly health: EndpointHealth) {}
+
+  of(endpoints: readonly Endpoint[]): readonly Endpoint[] {
+    const h = this.health;
+    if (endpoints === this.list && h.version === this.version && (this.recheckAt === Infinity || Date.now() < this.recheckAt)) {
+      return this.result;
+    }
+    this.list = endpoints;
+    this.version = h.version;
+    const now = Date.now();
+    let recheck = Infinity;
+    let kept: Endpoint[] | undefined;
+    for (let i = 0; i < endpoints.length; i++) {
+      const e = endpoints[i] as Endpoint;
+      const until = h.avoidUntil(e.address, now);
+      if (until > now) {
+        kept ??= endpoints.slice(0, i);
+        if (until < recheck) recheck = until;
+      } else kept?.push(e);
+    }
+    this.recheckAt = recheck;
+    const next = kept === undefined || kept.length === 0 ? endpoints : kept;
+    if (!sameEndpoints(next, this.result)) this.result = next;
+    return this.result;
+  }
+}
+
+/**
+ * Asks `balancer` again, up to once per other instance, for one not in `failed`; keeps the
+ * first pick when it offers none (a consistent-hash key keeps its instance).
+ */
+function pickAvoiding(balancer: LoadBalancer, endpoints: readonly Endpoint[], req: RpcRequest, failed: ReadonlySet<string>): Endpoint | undefined {
+  const first = balancer.pick(endpoints, req);
+  if (first === undefined || !failed.has(first.address)) return first;
+  for (let i = 1; i < endpoints.length; i++) {
+    const again = balancer.pick(endpoints, req);
+    if (again !== undefined && !failed.has(again.address)) return again;
+  }
+  return first;
+}
+
+/**
+ * Load balancing (client side): resolves the service's instances, leaves out those the
+ * transport's `health` says to avoid (going away, unreachable) while others remain, picks one
+ * with `balancer` (a retry: one its earlier attempts have not failed on, see failedEndpoints), and
+ * puts it on the call's context (`ctx.endpoint`, `ctx.peer`) for the instance breaker and the
+ * transport. No instances fails the call with UNAVAILABLE, `notSent`.
+ */
+export function loadBalancerMiddleware(source: EndpointSource, balancer: LoadBalancer, health?: EndpointHealth): Middleware {
   const resolve = "resolve" in source ? (req: RpcRequest) => source.resolve(req.service.typeName, req.ctx) : () => source;
+  const usable = health === undefined ? undefined : new Usable(health);
   return (next) => (req) => {
-    const call = (endpoints: readonly Endpoint[]): Promise<RpcResponse> => {
-      const picked = endpoints.length === 0 ? undefined : balancer.pick(endpoints, req);
+    const call = (found: readonly Endpoint[]): Promise<RpcResponse> => {
+      const endpoints = usable === undefined || found.length === 0 ? found : usable.of(found);
+      const failed = req.ctx.values.get(failedEndpoints);
+      const picked =
+        endpoints.length === 0 ? undefined : failed === undefined ? balancer.pick(endpoints, req) : pickAvoiding(balancer, endpoints, req, failed);
       if (picked === undefined) {
         return Promise.reject(
           new RpcError(Code.UNAVAILABLE, `no instance of ${req.service.typeName} to call: none is registered or all have weight 0`, {

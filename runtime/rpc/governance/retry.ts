@@ -1,10 +1,11 @@
 import type { CallContext } from "../context.js";
-import { sleep } from "../deadline.js";
+import { sleep, startTimer, type Timer } from "../deadline.js";
 import type { MethodDescriptor } from "../descriptors.js";
 import { Code, ConfigError, RpcError } from "../errors.js";
 import type { Middleware, RpcResponse } from "../middleware.js";
 import { observeStream, requestsTaken, streamsResponses } from "../streaming.js";
 import { CircuitOpenError } from "./breaker.js";
+import { failedEndpoints } from "./loadbalance.js";
 
 /** Failure retry: how many attempts, how long to back off between them. */
 export interface RetryPolicy {
@@ -81,6 +82,18 @@ async function attempt(next: (ctx: CallContext) => Promise<RpcResponse>, ctx: Ca
   return ctx.race(next(ctx));
 }
 
+/**
+ * Remembers that an attempt failed on its instance, so load balancing picks another one for
+ * the next attempt (the attempts share the call's values).
+ */
+function rememberFailed(call: CallContext, attempt: CallContext): void {
+  const address = attempt.endpoint?.address;
+  if (address === undefined) return;
+  const before = call.values.get(failedEndpoints);
+  if (before?.has(address) === true) return;
+  call.values.set(failedEndpoints, new Set(before).add(address));
+}
+
 /** Copies what the winning attempt learned (where it went) onto the call's context. */
 function adopt(call: CallContext, won: CallContext): void {
   call.endpoint = won.endpoint;
@@ -92,7 +105,8 @@ function adopt(call: CallContext, won: CallContext): void {
  * Failure retry (client side): retries an attempt that failed in a way `isRetrySafe` allows,
  * after an exponential, jittered backoff, up to `maxAttempts`, and only while the backoff ends
  * before the call's deadline (the retry budget). Each attempt runs in a forked context, so load
- * balancing picks again and the attempt may have its own timeout.
+ * balancing picks again (another instance than those the call failed on, while there is one)
+ * and the attempt may have its own timeout.
  *
  * Streaming calls: an attempt is retried only while it has delivered no response message (its
  * `next` rejected) and, for client-streaming and bidi calls, took no request message from the
@@ -120,6 +134,7 @@ export function retryMiddleware(policy: RetryPolicy = {}): Middleware {
         if (n >= p.maxAttempts || !isRetrySafe(err, req.method, call) || requestsTaken(req.message)) throw err;
         const delay = backoffDelay(n, p);
         if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
+        rememberFailed(call, ctx);
         await sleep(delay, call.cancellation);
       } finally {
         if (!keep) ctx.dispose();
@@ -157,10 +172,10 @@ export function backupMiddleware(policy: BackupPolicy): Middleware {
       let pending = 0;
       let settled = false;
       let firstError: RpcError | undefined;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: Timer | undefined;
       const settle = (winner: CallContext | undefined): void => {
         settled = true;
-        clearTimeout(timer);
+        timer?.cancel();
         for (const a of attempts) {
           if (a !== winner) a.abort(new RpcError(Code.CANCELLED, "backup request: another attempt answered first"));
           a.dispose();
@@ -171,7 +186,7 @@ export function backupMiddleware(policy: BackupPolicy): Middleware {
         const ctx = call.fork(attempts.length + 1);
         attempts.push(ctx);
         pending++;
-        if (attempts.length < maxAttempts) timer = setTimeout(start, policy.delayMs);
+        if (attempts.length < maxAttempts) timer = startTimer(policy.delayMs, start);
         next({ ...req, ctx }).then(
           (res) => {
             if (settled) return;
