@@ -79,11 +79,13 @@ describeWithNats("nats hostile - a raw peer", () => {
     const nc = await raw(t, nats.url);
     const inbox = createInbox();
     const statuses: string[] = [];
+    const refusedMarks: string[] = [];
     const all = 1000;
     const done = new Promise<void>((resolve) => {
       nc.subscribe(inbox, {
         callback: (_err, msg) => {
           statuses.push(msg.headers?.get(HeaderKeys.status) || "0");
+          if (msg.headers?.get(HeaderKeys.status) === String(Code.RESOURCE_EXHAUSTED)) refusedMarks.push(msg.headers.get(HeaderKeys.refused));
           if (statuses.length === all) resolve();
         },
       });
@@ -97,6 +99,8 @@ describeWithNats("nats hostile - a raw peer", () => {
     const refused = statuses.filter((s) => s === String(Code.RESOURCE_EXHAUSTED)).length;
     expect(ok).toBeGreaterThanOrEqual(limit);
     expect(ok + refused).toBe(all);
+    // Refused before any handler ran: a client may send them elsewhere, even if not idempotent.
+    expect(refusedMarks).toEqual(Array(refused).fill("1"));
 
     const c = t.client(nats.url);
     const res = await c.unary(request({ seq: 3n }, { timeoutMs: 5000 }));

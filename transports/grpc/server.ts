@@ -9,6 +9,7 @@ import {
   type status as GrpcStatus,
 } from "@grpc/grpc-js";
 import { Writer } from "../../runtime/codec/writer.js";
+import { startTimer } from "../../runtime/rpc/deadline.js";
 import type { ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
 import { Code, ConfigError, RpcError } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
@@ -278,9 +279,9 @@ export class GrpcServerTransport implements ServerTransport {
       this.draining = true;
       const server = this.server;
       if (server === undefined) return resolve();
-      const timer = setTimeout(() => server.forceShutdown(), graceMs);
+      const timer = startTimer(graceMs, () => server.forceShutdown());
       server.tryShutdown(() => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       });
     });

@@ -8,7 +8,9 @@ import {
   type OutgoingReply,
   type ServerTransport,
   type StreamDispatcher,
+  type Timer,
   settleCall,
+  startTimer,
 } from "../../runtime/index.js";
 import type { MemoryStreamCall } from "./stream.js";
 
@@ -149,10 +151,10 @@ export class MemoryServerTransport implements ServerTransport {
     this.closing = true;
     this.network.unbind(this.name, this);
     if (this.inflight.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      let timer: Timer | undefined;
+      const grace = new Promise<void>((resolve) => (timer = startTimer(graceMs, resolve)));
       await Promise.race([Promise.allSettled([...this.inflight].map((c) => c.done)), grace]);
-      clearTimeout(timer);
+      timer?.cancel();
     }
     for (const c of this.inflight) c.cut(new RpcError(Code.UNAVAILABLE, `${this.address} closed before answering`));
     this.inflight.clear();

@@ -8,9 +8,11 @@ import {
   encodeShared,
   statusFromHeaders,
   statusToHeaders,
+  startTimer,
   type ClientStream,
   type Headers,
   type IncomingStream,
+  type Timer,
   type TransportStreamRequest,
   type Writer,
 } from "../../runtime/index.js";
@@ -47,7 +49,7 @@ export class MemoryStreamCall {
   private over = false;
   /** Why the call failed (cancel, close, deadline), when it did. */
   private failure: RpcError | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: Timer | undefined;
   private readonly unlink: () => void;
 
   constructor(
@@ -107,7 +109,7 @@ export class MemoryStreamCall {
     signal.addEventListener("abort", onAbort);
     this.unlink = () => signal.removeEventListener("abort", onAbort);
     if (req.deadline !== undefined) {
-      this.timer = setTimeout(() => this.fail(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded on the stream")), Math.max(0, req.deadline - Date.now()));
+      this.timer = startTimer(req.deadline - Date.now(), () => this.fail(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded on the stream")));
     }
   }
 
@@ -140,7 +142,7 @@ export class MemoryStreamCall {
 
   private settle(trailers: Headers): void {
     this.over = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.unlink();
     this.resolveHeaders(trailers);
     this.resolveTrailers(trailers);

@@ -1,7 +1,7 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { AnyMessageCodec } from "../../runtime/codec/types.js";
 import { sharedWriter } from "../../runtime/codec/writer.js";
-import { abortError, raceSignal } from "../../runtime/rpc/deadline.js";
+import { abortError, raceSignal, startTimer, type Timer } from "../../runtime/rpc/deadline.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { statusFromHeaders } from "../../runtime/rpc/status.js";
 import type {
@@ -27,7 +27,7 @@ export interface NatsClientOptions extends NatsConnectionOptions {
 
 /** A unary call waiting for its reply on a token of the inbox. */
 class PendingCall implements Route {
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
   resolve!: (r: TransportResponse) => void;
   reject!: (e: RpcError) => void;
 
@@ -95,7 +95,7 @@ class PendingCall implements Route {
 
   private settle(): void {
     this.client.forget(this);
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.signal.removeEventListener("abort", this);
   }
 }
@@ -195,7 +195,7 @@ export class NatsClientTransport implements ClientTransport {
       return Promise.reject(new RpcError(Code.UNAVAILABLE, `request not sent: ${(e as Error).message}`, { cause: e, notSent: true }));
     }
     link.route(token, p);
-    p.timer = setTimeout(expire, timeoutMs, p);
+    p.timer = startTimer(timeoutMs, () => expire(p));
     req.signal.addEventListener("abort", p);
     return promise;
   }

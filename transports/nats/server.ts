@@ -1,6 +1,7 @@
 import type { Msg, Subscription } from "@nats-io/transport-node";
 import { sharedWriter } from "../../runtime/codec/writer.js";
 import type { MethodDescriptor, ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
+import { startTimer, type Timer } from "../../runtime/rpc/deadline.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
 import { statusToHeaders } from "../../runtime/rpc/status.js";
@@ -45,6 +46,9 @@ export interface NatsServerOptions extends NatsConnectionOptions {
   maxConcurrentCalls?: number;
 }
 
+/** The header of an answer given before any handler ran: the client may send the call elsewhere (HeaderKeys.refused). */
+const REFUSED = { [HeaderKeys.refused]: "1" };
+
 /** Default of `maxConcurrentCalls`: bounds the memory a flood of requests can hold. */
 export const DEFAULT_NATS_MAX_CONCURRENT_CALLS = 1000;
 
@@ -54,7 +58,7 @@ export const DEFAULT_NATS_MAX_CONCURRENT_CALLS = 1000;
  */
 class ServerCall implements IncomingCall {
   private cancellation: Cancellation | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private abortReason: RpcError | undefined;
 
   constructor(
@@ -72,8 +76,7 @@ class ServerCall implements IncomingCall {
       c = this.cancellation = new Cancellation();
       if (this.abortReason !== undefined) c.abort(this.abortReason);
       else if (this.deadline !== undefined) {
-        this.timer = setTimeout(() => this.abort(new RpcError(Code.DEADLINE_EXCEEDED, "the call's deadline passed")), Math.max(0, this.deadline - Date.now()));
-        this.timer.unref();
+        this.timer = startTimer(this.deadline - Date.now(), () => this.abort(new RpcError(Code.DEADLINE_EXCEEDED, "the call's deadline passed")), true);
       }
     }
     return c;
@@ -87,7 +90,7 @@ class ServerCall implements IncomingCall {
   }
 
   done(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 }
@@ -192,6 +195,7 @@ export class NatsServerTransport implements ServerTransport {
       const err = new RpcError(
         Code.RESOURCE_EXHAUSTED,
         `the server is serving ${this.inflight} calls, its limit (maxConcurrentCalls); try again later or another instance`,
+        { headers: REFUSED },
       );
       if (rh.frame === StreamFrame.open) this.refuseStream(reply, err);
       else this.publishReply(reply, errorReply(err));
@@ -261,7 +265,7 @@ export class NatsServerTransport implements ServerTransport {
     const refuse = (err: RpcError): void => this.refuseStream(reply, err);
     if (method.kind === "unary") return refuse(new RpcError(Code.UNIMPLEMENTED, `${service}.${method.name} is a unary method, not a stream`));
     if (streams === undefined) return refuse(new RpcError(Code.UNIMPLEMENTED, `this server does not serve streams (${service}.${method.name})`));
-    if (this.draining) return refuse(new RpcError(Code.UNAVAILABLE, "the server is shutting down"));
+    if (this.draining) return refuse(new RpcError(Code.UNAVAILABLE, "the server is shutting down", { headers: REFUSED }));
     const stream = new NatsServerStream(this.link, service, method.name, rh.headers, deadline, peerOf(reply), reply, Number(rh.credit) || 0);
     this.streams.add(stream);
     stream.accept();
@@ -281,7 +285,7 @@ export class NatsServerTransport implements ServerTransport {
   /** Ends a stream before it started: an `end` frame with the error's status. */
   private refuseStream(reply: string, err: RpcError): void {
     try {
-      this.link.nc?.publish(reply, undefined, { headers: encodeHeaders(statusToHeaders(err, {}), { [NatsKey.frame]: StreamFrame.end }) });
+      this.link.nc?.publish(reply, undefined, { headers: encodeHeaders(statusToHeaders(err, { ...err.headers }), { [NatsKey.frame]: StreamFrame.end }) });
     } catch {
       // Closing.
     }
@@ -307,12 +311,12 @@ export class NatsServerTransport implements ServerTransport {
     this.draining = true;
     await Promise.all(this.subs.map((s) => s.drain().catch(() => undefined)));
     if (this.inflight > 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: Timer | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.idle.push(resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+        new Promise<void>((resolve) => (timer = startTimer(graceMs, resolve))),
       ]);
-      clearTimeout(timer);
+      timer?.cancel();
     }
     const err = new RpcError(Code.UNAVAILABLE, `the server shut down (grace period of ${graceMs} ms over)`);
     for (const c of this.calls) c.abort(err);

@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import { encodeShared, type Writer } from "../../runtime/codec/writer.js";
-import { abortError } from "../../runtime/rpc/deadline.js";
+import { abortError, startTimer, type Timer } from "../../runtime/rpc/deadline.js";
 import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
@@ -43,7 +43,7 @@ abstract class StreamEnd implements Route, Heartbeat {
   private outSeq = 0;
   private lastSent = Date.now();
   private lastHeard = Date.now();
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: Timer | undefined;
 
   constructor(
     readonly link: NatsLink,
@@ -54,8 +54,7 @@ abstract class StreamEnd implements Route, Heartbeat {
     link.route(token, this);
     link.watchHeartbeat(this);
     if (deadline !== undefined) {
-      this.deadlineTimer = setTimeout(() => this.expire(), Math.max(0, deadline - Date.now()));
-      this.deadlineTimer.unref();
+      this.deadlineTimer = startTimer(deadline - Date.now(), () => this.expire(), true);
     }
   }
 
@@ -236,7 +235,7 @@ abstract class StreamEnd implements Route, Heartbeat {
     this.wakeSenders();
     this.link.unroute(this.token);
     this.link.forgetHeartbeat(this);
-    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer?.cancel();
   }
 
   lost(error: RpcError): void {
