@@ -1,0 +1,108 @@
+import { Code, ConfigError, RpcError } from "../errors.js";
+import { HeaderKeys } from "../transport.js";
+
+/**
+ * Options of a server's admission control (createServer's `admission`): which calls are answered
+ * at once, without running their handler, because running them is wasted work.
+ */
+export interface AdmissionOptions {
+  /**
+   * The queueing delay the server holds a standing queue to, ms. Default 5. A call is queued from
+   * when its caller sent it (as far as the transport can tell) to when its handler starts.
+   */
+  targetMs?: number;
+  /**
+   * How long the queueing delay must stay above `targetMs` before the server sheds calls that
+   * waited longer than `targetMs`; until then (a burst, not a standing queue) it sheds only calls
+   * that waited longer than this. Default 100 ms.
+   */
+  intervalMs?: number;
+}
+
+/** The defaults of {@link AdmissionOptions}. */
+export const DEFAULT_ADMISSION: Required<AdmissionOptions> = { targetMs: 5, intervalMs: 100 };
+
+/**
+ * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015):
+ * while calls keep arriving at their handler having waited less than `targetMs` the queue is
+ * "empty now and then" and only calls that waited longer than `intervalMs` are shed, so a burst
+ * is absorbed; once no call has started within `targetMs` of being sent for `intervalMs`, the
+ * queue is standing, and every call that waited longer than `targetMs` is shed, so the calls that
+ * are served are served fast and the queue drains. One per server.
+ */
+export class QueueShedder {
+  readonly targetMs: number;
+  readonly intervalMs: number;
+  /** When a call last started within `targetMs` of being sent (Date.now() clock). */
+  private lastShort: number;
+  /** Calls shed so far. */
+  shed = 0;
+
+  constructor(options: AdmissionOptions = {}, now = Date.now()) {
+    this.targetMs = options.targetMs ?? DEFAULT_ADMISSION.targetMs;
+    this.intervalMs = options.intervalMs ?? DEFAULT_ADMISSION.intervalMs;
+    if (!(this.targetMs > 0) || !(this.intervalMs >= this.targetMs)) {
+      throw new ConfigError("INVALID_OPTION", "admission: targetMs must be > 0 and intervalMs >= targetMs");
+    }
+    this.lastShort = now;
+  }
+
+  /** Whether the queue has stood above `targetMs` for longer than `intervalMs` at `now`. */
+  standing(now: number): boolean {
+    return now - this.lastShort > this.intervalMs;
+  }
+
+  /**
+   * The error to answer a call with that waited `queuedMs` before its handler would start at
+   * `now`, or undefined to run it. The error is RESOURCE_EXHAUSTED with the delay as a load hint
+   * (`x-queue-delay-ms`) and `notSent`, since no handler ran: a client may retry it elsewhere.
+   */
+  check(queuedMs: number, now: number): RpcError | undefined {
+    if (queuedMs <= this.targetMs) {
+      this.lastShort = now;
+      return undefined;
+    }
+    const standing = this.standing(now);
+    if (queuedMs <= (standing ? this.targetMs : this.intervalMs)) return undefined;
+    this.shed++;
+    const why = standing
+      ? `the server's queue has stood above ${this.targetMs} ms for ${now - this.lastShort} ms`
+      : `it waited longer than ${this.intervalMs} ms`;
+    return shedError(`the server is overloaded: this call waited ${Math.round(queuedMs)} ms before its handler could start and was shed (${why}); retry it on another instance or later`, queuedMs);
+  }
+}
+
+/** A call refused before its handler ran because of load: RESOURCE_EXHAUSTED, retryable elsewhere, with the queueing delay as a hint. */
+export function shedError(message: string, queuedMs: number): RpcError {
+  return new RpcError(Code.RESOURCE_EXHAUSTED, message, { headers: { [HeaderKeys.queueDelay]: String(Math.round(queuedMs)) }, notSent: true });
+}
+
+/** How long the minimum of the one-way offset is kept before it may rise again, ms. */
+const BASELINE_WINDOW_MS = 10_000;
+
+/**
+ * Estimates how long calls waited before a transport read them (in the peer's send queue, the
+ * network, the kernel's buffers), from the send time the caller stamped on each (its Date.now())
+ * and the local time it was read: the difference is clock offset plus latency plus queueing, and
+ * its minimum over a recent window (a call that did not queue) is offset plus latency, so what a
+ * call adds over that minimum is its queueing. Works across machines whose clocks differ, as long
+ * as they do not drift by more than the target within a window. One per connection.
+ */
+export class SendDelayEstimator {
+  private min = Infinity;
+  private nextMin = Infinity;
+  private windowEnds = 0;
+
+  /** How long the call sent at `sentAt` (peer clock) and read at `now` (local clock) waited, ms (>= 0). */
+  waited(sentAt: number, now: number): number {
+    const offset = now - sentAt;
+    if (now >= this.windowEnds) {
+      // A new window: the minimum may rise to the last window's (clocks drift, routes change).
+      this.min = Math.min(this.nextMin, offset);
+      this.nextMin = offset;
+      this.windowEnds = now + BASELINE_WINDOW_MS;
+    } else if (offset < this.nextMin) this.nextMin = offset;
+    if (offset < this.min) this.min = offset;
+    return offset - this.min;
+  }
+}
