@@ -15,18 +15,25 @@ describe("admission", () => {
     expect(late?.headers[HeaderKeys.queueDelay]).toBe("150");
   });
 
-  it("admission - once the queue has stood above target for intervalMs, calls that waited longer than targetMs are shed until one starts in time", () => {
+  it("admission - once the queue has stood above target for intervalMs, calls that waited longer than targetMs are shed until the overload has been over for intervalMs", () => {
     const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
     expect(s.check(1, 0)).toBeUndefined();
     for (let t = 10; t <= 100; t += 10) expect(s.check(20, t), `t=${t}`).toBeUndefined();
-    expect(s.standing(101)).toBe(true);
     const shed = s.check(20, 101);
+    expect(s.dropping).toBe(true);
     expect(shed?.code).toBe(Code.RESOURCE_EXHAUSTED);
-    expect(shed?.message).toMatch(/waited 20 ms .* stood above 5 ms for 101 ms/);
+    expect(shed?.message).toMatch(/waited 20 ms .*stood above 5 ms/);
     expect(s.check(6, 102)?.code).toBe(Code.RESOURCE_EXHAUSTED);
-    expect(s.check(4, 103)).toBeUndefined(); // a call that started in time: the queue drained
-    expect(s.check(20, 104)).toBeUndefined(); // a burst again, not a standing queue
-    expect(s.shed).toBe(2);
+    // A call that starts in time does not end the overload: the next long one is shed too.
+    expect(s.check(4, 103)).toBeUndefined();
+    expect(s.check(20, 104)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    // Only a whole interval without a long wait does.
+    for (let t = 110; t <= 204; t += 10) expect(s.check(3, t)).toBeUndefined();
+    expect(s.dropping).toBe(true);
+    expect(s.check(3, 205)).toBeUndefined();
+    expect(s.dropping).toBe(false);
+    expect(s.check(20, 206)).toBeUndefined(); // a burst again, not a standing queue
+    expect(s.shed).toBe(3);
   });
 
   it("admission - bad options are a ConfigError", () => {

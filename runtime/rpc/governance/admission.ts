@@ -23,18 +23,24 @@ export interface AdmissionOptions {
 export const DEFAULT_ADMISSION: Required<AdmissionOptions> = { targetMs: 5, intervalMs: 100 };
 
 /**
- * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015):
- * while calls keep arriving at their handler having waited less than `targetMs` the queue is
- * "empty now and then" and only calls that waited longer than `intervalMs` are shed, so a burst
- * is absorbed; once no call has started within `targetMs` of being sent for `intervalMs`, the
- * queue is standing, and every call that waited longer than `targetMs` is shed, so the calls that
- * are served are served fast and the queue drains. One per server.
+ * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
+ * and CoDel: while the queue comes and goes, only calls that waited longer than `intervalMs` are
+ * shed, so a burst is absorbed. Once no call has started within `targetMs` of being sent for
+ * `intervalMs`, the queue is standing and the shedder starts dropping: every call that waited
+ * longer than `targetMs` is shed, so the queue drains to the target and the calls that are served
+ * are served fast. It stops dropping once no call has waited longer than `targetMs` for
+ * `intervalMs` (the overload is over), so a queue that the dropping keeps short does not flip it
+ * back to admitting old calls. One per server.
  */
 export class QueueShedder {
   readonly targetMs: number;
   readonly intervalMs: number;
+  /** Shedding every call over `targetMs` (a standing queue). */
+  dropping = false;
   /** When a call last started within `targetMs` of being sent (Date.now() clock). */
   private lastShort: number;
+  /** When a call last had waited longer than `targetMs`. */
+  private lastLong = -Infinity;
   /** Calls shed so far. */
   shed = 0;
 
@@ -47,11 +53,6 @@ export class QueueShedder {
     this.lastShort = now;
   }
 
-  /** Whether the queue has stood above `targetMs` for longer than `intervalMs` at `now`. */
-  standing(now: number): boolean {
-    return now - this.lastShort > this.intervalMs;
-  }
-
   /**
    * The error to answer a call with that waited `queuedMs` before its handler would start at
    * `now`, or undefined to run it. The error is RESOURCE_EXHAUSTED with the delay as a load hint
@@ -60,13 +61,15 @@ export class QueueShedder {
   check(queuedMs: number, now: number): RpcError | undefined {
     if (queuedMs <= this.targetMs) {
       this.lastShort = now;
+      if (this.dropping && now - this.lastLong > this.intervalMs) this.dropping = false;
       return undefined;
     }
-    const standing = this.standing(now);
-    if (queuedMs <= (standing ? this.targetMs : this.intervalMs)) return undefined;
+    this.lastLong = now;
+    if (!this.dropping && now - this.lastShort > this.intervalMs) this.dropping = true;
+    if (queuedMs <= (this.dropping ? this.targetMs : this.intervalMs)) return undefined;
     this.shed++;
-    const why = standing
-      ? `the server's queue has stood above ${this.targetMs} ms for ${now - this.lastShort} ms`
+    const why = this.dropping
+      ? `the server's queue has stood above ${this.targetMs} ms, and it sheds what waited longer until the queue is short again`
       : `it waited longer than ${this.intervalMs} ms`;
     return shedError(`the server is overloaded: this call waited ${Math.round(queuedMs)} ms before its handler could start and was shed (${why}); retry it on another instance or later`, queuedMs);
   }
