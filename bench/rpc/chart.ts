@@ -36,6 +36,23 @@ function niceMax(v: number): number {
   return 10 * p;
 }
 
+/** What the chart's texts say; by default the RPC benchmark's (groups are concurrency levels). */
+export interface ChartLabels {
+  title: string;
+  /** The label under a group of bars. */
+  group: (g: number) => string;
+  /** Title and unit of the top panel (the `rps` value) and of the bottom one (`p99Us`, log scale). */
+  top: (name: string) => [string, string];
+  bottom: (name: string) => [string, string];
+}
+
+const RPC_LABELS: ChartLabels = {
+  title: "Meridian RPC benchmark: unary calls over loopback",
+  group: (c) => `c=${c}`,
+  top: (name) => [`${name}: requests/s (higher is better)`, "requests/s"],
+  bottom: (name) => [`${name}: p99 latency (lower is better, log)`, "µs"],
+};
+
 function panel(
   x0: number,
   y0: number,
@@ -46,6 +63,7 @@ function panel(
   value: (p: ChartPoint) => number,
   unit: string,
   log: boolean,
+  group: (g: number) => string,
 ): string {
   const w = PANEL_W - MARGIN.left - MARGIN.right;
   const h = PANEL_H - MARGIN.top - MARGIN.bottom;
@@ -79,21 +97,21 @@ function panel(
       const top = y(v);
       const bx = gx + pi * barW;
       out.push(
-        `<rect x="${bx.toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.max(0, h - top).toFixed(1)}" fill="${COLORS[pi % COLORS.length]}"><title>${esc(`${peer}, concurrency ${c}: ${fmt(v)} ${unit}`)}</title></rect>`,
+        `<rect x="${bx.toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.max(0, h - top).toFixed(1)}" fill="${COLORS[pi % COLORS.length]}"><title>${esc(`${peer}, ${group(c)}: ${fmt(v)} ${unit}`)}</title></rect>`,
       );
       out.push(
         `<text x="${(bx + (barW - 2) / 2).toFixed(1)}" y="${(top - 3).toFixed(1)}" text-anchor="middle" font-size="8" fill="#24292f">${fmt(v)}</text>`,
       );
     });
-    out.push(`<text x="${(gi * groupW + groupW / 2).toFixed(1)}" y="${h + 16}" text-anchor="middle" font-size="11">c=${c}</text>`);
+    out.push(`<text x="${(gi * groupW + groupW / 2).toFixed(1)}" y="${h + 16}" text-anchor="middle" font-size="11">${esc(group(c))}</text>`);
   });
   out.push(`<line x1="0" x2="${w}" y1="${h}" y2="${h}" stroke="#57606a"/>`);
   out.push(`</g>`);
   return out.join("\n");
 }
 
-/** The whole chart as an SVG document. */
-export function renderChart(points: ChartPoint[], names: string[], subtitle: string): string {
+/** The whole chart as an SVG document: per name, a panel of `rps` over one of `p99Us`. */
+export function renderChart(points: ChartPoint[], names: string[], subtitle: string, labels: ChartLabels = RPC_LABELS): string {
   const peers = [...new Set(points.map((p) => p.peer))];
   const concurrencies = [...new Set(points.map((p) => p.concurrency))].sort((a, b) => a - b);
   const width = PANEL_W * names.length;
@@ -103,12 +121,14 @@ export function renderChart(points: ChartPoint[], names: string[], subtitle: str
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif">`,
   );
   parts.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
-  parts.push(`<text x="12" y="20" font-size="15" font-weight="700">Meridian RPC benchmark: unary calls over loopback</text>`);
+  parts.push(`<text x="12" y="20" font-size="15" font-weight="700">${esc(labels.title)}</text>`);
   parts.push(`<text x="12" y="36" font-size="11" fill="#57606a">${esc(subtitle)}</text>`);
   names.forEach((name, i) => {
     const pts = points.filter((p) => p.name === name);
-    parts.push(panel(i * PANEL_W, 40, `${name}: requests/s (higher is better)`, pts, peers, concurrencies, (p) => p.rps, "requests/s", false));
-    parts.push(panel(i * PANEL_W, 40 + PANEL_H, `${name}: p99 latency (lower is better, log)`, pts, peers, concurrencies, (p) => p.p99Us, "µs", true));
+    const [topTitle, topUnit] = labels.top(name);
+    const [bottomTitle, bottomUnit] = labels.bottom(name);
+    parts.push(panel(i * PANEL_W, 40, topTitle, pts, peers, concurrencies, (p) => p.rps, topUnit, false, labels.group));
+    parts.push(panel(i * PANEL_W, 40 + PANEL_H, bottomTitle, pts, peers, concurrencies, (p) => p.p99Us, bottomUnit, true, labels.group));
   });
   let lx = 12;
   const ly = height - 14;

@@ -92,7 +92,8 @@ async function seamClient(address: string, name: CaseName): Promise<BenchClient>
 
 const PROTO_DIRS = [fileURLToPath(new URL("./proto", import.meta.url)), fileURLToPath(new URL("../codec/proto", import.meta.url))];
 
-function grpcService(): grpc.ServiceClientConstructor {
+/** bench.Echo as @grpc/proto-loader loads it (int64 as strings, defaults filled in). */
+export function grpcService(): grpc.ServiceClientConstructor {
   const def = protoLoader.loadSync("echo.proto", { includeDirs: PROTO_DIRS, longs: String, defaults: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { bench: { Echo: grpc.ServiceClientConstructor } };
   return pkg.bench.Echo;

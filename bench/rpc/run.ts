@@ -17,12 +17,13 @@
  *   --cpu-prof          run the children with --cpu-prof (profiles in .tmp/prof/)
  *   --out <dir>         where to write the results (default bench/results)
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderChart, type ChartPoint } from "./chart.js";
+import { forkChild, next, stop } from "./children.js";
 import type { LoadResult, RunSpec } from "./load.js";
 import { natsRatios } from "./nats-peer.js";
 import { GRPC_QUICK_SKIP, grpcRatios } from "./grpc-peer.js";
@@ -68,37 +69,7 @@ const execArgv = ["--conditions=meridian-source", "--import", "tsx"];
 if (args["cpu-prof"]) execArgv.push("--cpu-prof", "--cpu-prof-dir=.tmp/prof");
 
 function child(script: string, peer: PeerName): ChildProcess {
-  return fork(fileURLToPath(new URL(script, import.meta.url)), [peer], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-}
-
-/** The next message of `type` from a child, failing after `ms` or if it exits first. */
-function next<T>(c: ChildProcess, type: string, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`no "${type}" from the child within ${ms} ms`)), ms);
-    const onMessage = (m: { type: string; error?: string }): void => {
-      if (m.type === type) done(undefined, m as T);
-      else if (m.type === "failed") done(new Error(m.error));
-    };
-    const onExit = (code: number | null): void => done(new Error(`the child exited (${code}) before "${type}"`));
-    const done = (err: Error | undefined, value?: T): void => {
-      clearTimeout(timer);
-      c.off("message", onMessage);
-      c.off("exit", onExit);
-      if (err) reject(err);
-      else resolve(value!);
-    };
-    c.on("message", onMessage);
-    c.on("exit", onExit);
-  });
-}
-
-async function stop(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null) return;
-  const exited = new Promise((r) => c.once("exit", r));
-  c.send({ type: "close" });
-  const timer = setTimeout(() => c.kill("SIGKILL"), 3000);
-  await exited;
-  clearTimeout(timer);
+  return forkChild(new URL(script, import.meta.url), [peer], execArgv);
 }
 
 async function benchPeer(peer: PeerName, results: RunResult[], failures: string[]): Promise<void> {

@@ -4,6 +4,7 @@
  * their addresses, and closes them and exits when told to.
  */
 import { fork } from "node:child_process";
+import { stop } from "./children.js";
 
 /** A server started in the child: its address and how to close it. */
 export interface StreamServer {
@@ -40,13 +41,6 @@ export function forkStreamServers(file: string, args: readonly string[], execArg
   });
   return {
     addresses,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.send({ type: "close" });
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stop(child),
   };
 }

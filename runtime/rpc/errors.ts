@@ -29,8 +29,9 @@ export interface RpcErrorOptions {
   /** The underlying error, kept for logs; never sent over the wire. */
   cause?: unknown;
   /**
-   * True when the request certainly never reached a server (no connection, refused before
-   * sending), so even a non-idempotent call may be retried.
+   * True when the request certainly never reached a handler (no connection, refused before
+   * sending, or refused by the server before any handler ran: shed under load, expired in its
+   * queue), so even a non-idempotent call may be retried.
    */
   notSent?: boolean;
 }

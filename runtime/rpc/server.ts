@@ -4,6 +4,7 @@ import { CallContext, ContextValues, runWithContext, type Consistency } from "./
 import { deadlineExceeded, raceSignal } from "./deadline.js";
 import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./descriptors.js";
 import { Code, ConfigError, RpcError } from "./errors.js";
+import { QueueShedder, queueRefusal, type AdmissionOptions } from "./governance/admission.js";
 import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
 import { Metainfo } from "./metainfo.js";
 import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
@@ -77,6 +78,13 @@ export interface ServerOptions extends ObservabilityOptions {
   middleware?: readonly Middleware[];
   /** QPS and concurrency limits, answered with RESOURCE_EXHAUSTED. Off unless set. */
   limiter?: LimiterOptions;
+  /**
+   * Admission control, on by default: a call whose deadline passed while it waited is answered
+   * DEADLINE_EXCEEDED without running its handler, and calls from a standing queue are shed with
+   * RESOURCE_EXHAUSTED (see QueueShedder and docs/governance.md). `false` turns shedding off
+   * (expired calls are still refused: nobody is waiting for their answer).
+   */
+  admission?: AdmissionOptions | false;
   /** This server's region, sent back as `x-served-region`. */
   region?: string;
   /** Where unexpected handler errors are logged. Default: console.error. */
@@ -129,10 +137,12 @@ class MeridianServer implements Server {
   private readonly middleware: Middleware[];
   private readonly rpcMetrics: RpcMetrics;
   private readonly logger: Logger;
+  private readonly shedder: QueueShedder | undefined;
   private listening = false;
 
   constructor(private readonly options: ServerOptions) {
     this.logger = options.logger ?? consoleLogger;
+    this.shedder = options.admission === false ? undefined : new QueueShedder(options.admission);
     this.rpcMetrics = new RpcMetrics(options.metrics === false ? { eventLoop: false } : options.metrics);
     this.middleware = [
       ...(options.middleware ?? []),
@@ -217,6 +227,8 @@ class MeridianServer implements Server {
   private async dispatch(call: IncomingCall): Promise<OutgoingReply> {
     const route = this.routes.get(call.service)?.get(call.method);
     if (route === undefined || route.method.kind !== "unary") return this.refuse(call, this.unimplemented(call, route));
+    const refused = this.admit(call);
+    if (refused !== undefined) return this.refuse(call, refused);
     let message: unknown;
     try {
       message = route.method.input.decode(call.payload);
@@ -262,6 +274,8 @@ class MeridianServer implements Server {
   private async dispatchStream(stream: IncomingStream): Promise<Headers> {
     const route = this.routes.get(stream.service)?.get(stream.method);
     if (route === undefined || route.method.kind === "unary") return this.refuse(stream, this.unimplemented(stream, route)).headers;
+    const refused = this.admit(stream);
+    if (refused !== undefined) return this.refuse(stream, refused).headers;
     const { method, service } = route;
     const headers = stream.headers;
     const ctx = serverContext(route, stream);
@@ -349,7 +363,22 @@ class MeridianServer implements Server {
         error: err,
       });
     }
-    return { headers: statusToHeaders(err, this.replyHeaders(undefined, {})) };
+    return { headers: statusToHeaders(err, this.replyHeaders(undefined, { ...err.headers })) };
+  }
+
+  /**
+   * Whether a call may reach its handler: not when its deadline passed while it waited (nobody
+   * is waiting for the answer), nor when the shedder sheds it from a standing queue.
+   */
+  private admit(call: IncomingCall | IncomingStream): RpcError | undefined {
+    const now = Date.now();
+    const received = call.receivedAt;
+    const queued = received === undefined ? undefined : (call.waitedMs ?? 0) + (now - received);
+    if (call.deadline !== undefined && call.deadline <= now) {
+      const waited = queued === undefined ? "" : ` (it waited ${Math.round(queued)} ms)`;
+      return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline passed before its handler could start${waited}`, queued);
+    }
+    return queued === undefined ? undefined : this.shedder?.check(queued, now);
   }
 
   private unimplemented(call: { readonly service: string; readonly method: string }, route: Route | undefined): RpcError {

@@ -51,10 +51,15 @@ export const HeaderKeys = {
   bizExtra: "biz-extra",
   /**
    * Set (to "1") on an error response by a server that refused the call before any handler saw
-   * it, typically because it is shutting down: the client treats the call as never sent
-   * (`notSent`), so a retry may send it to another instance even if it is not idempotent.
+   * it (shutting down, shed under load, expired in its queue): the client treats the call as never
+   * sent (`notSent`), so a retry may send it to another instance even if it is not idempotent.
    */
   refused: "rpc-refused",
+  /**
+   * Set on a call refused before its handler ran because the server was overloaded (or its
+   * deadline had passed while queued): how long it had waited, ms. A load hint for balancers.
+   */
+  queueDelay: "x-queue-delay-ms",
 } as const;
 
 /** Where a call should go: one instance of a service, as load balancing picked it. */
@@ -189,6 +194,10 @@ export interface IncomingStream {
   readonly peer: string;
   /** The peer's verified TLS identity (mutual TLS), when the transport has one. */
   readonly peerIdentity?: PeerIdentity | undefined;
+  /** As on IncomingCall: when the transport read the stream's opening, for admission control. */
+  readonly receivedAt?: number | undefined;
+  /** As on IncomingCall: how long the opening waited before the transport read it. */
+  readonly waitedMs?: number | undefined;
   /**
    * Raw request payloads, pulled (a slow handler slows the client). Ends when the client
    * half-closes; throws an RpcError when the call is cancelled or the connection is lost.
@@ -225,6 +234,14 @@ export interface IncomingCall {
   readonly peer: string;
   /** The peer's verified TLS identity (mutual TLS), when the transport has one. */
   readonly peerIdentity?: PeerIdentity | undefined;
+  /** When the transport read the call (Date.now() clock); with `waitedMs`, how admission control measures queueing. */
+  readonly receivedAt?: number | undefined;
+  /**
+   * How long the call had waited before the transport read it (sender's queue, network, kernel
+   * buffers), when the transport can tell (see SendDelayEstimator); its `deadline` already
+   * accounts for it.
+   */
+  readonly waitedMs?: number | undefined;
 }
 
 /** What the server answers: a message and its codec, or an error, plus response headers. */

@@ -35,7 +35,7 @@ import {
   parseKitexMeta,
   writeKitexMeta,
   writeStringInfo,
-  writeTimeoutInfo,
+  writeRequestInfo,
   type FrameLimits,
 } from "./framing.js";
 import { AddressPool, dial, type PoolOptions } from "./pool.js";
@@ -195,20 +195,17 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
     const limits = this.transport.limits;
     const seq = this.nextSeq();
     const deadline = req.deadline;
+    const now = Date.now();
     let timeoutMs = -1;
     if (deadline !== undefined) {
-      timeoutMs = wireTimeout(deadline);
+      timeoutMs = wireTimeout(deadline, now);
       if (timeoutMs <= 0) {
         return Promise.reject(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true }));
       }
     }
     const mark = beginFrame(w, seq);
     try {
-      let count = writeStringInfo(w, req.headers, StrKey.service, req.service);
-      if (timeoutMs > 0) {
-        writeTimeoutInfo(w, timeoutMs);
-        count++;
-      }
+      const count = writeStringInfo(w, req.headers, StrKey.service, req.service) + writeRequestInfo(w, timeoutMs, now);
       endHeader(w, mark, count, limits);
       writeKitexMeta(w, MessageType.Call, req.method.name, seq);
       req.method.input.encodeTo(req.message, w);

@@ -24,7 +24,7 @@ import {
   writeKitexMeta,
   writeStreamInfo,
   writeStringInfo,
-  writeTimeoutInfo,
+  writeRequestInfo,
 } from "./framing.js";
 
 /** Bytes from a readable listing: numbers are bytes, strings are their ASCII/UTF-8 bytes. */
@@ -99,18 +99,26 @@ function encode(build: (w: Writer) => void): Buffer {
 }
 
 describe("tcp framing - golden bytes", () => {
-  it("encodes a request exactly as written out by hand", () => {
-    const got = encode((w) => {
-      const mark = beginFrame(w, 7);
-      const n = writeStringInfo(w, { k: "v" }, "isn", "a.B");
-      writeTimeoutInfo(w, 100);
-      endHeader(w, mark, n + 1, DEFAULT_FRAME_LIMITS);
-      writeKitexMeta(w, MessageType.Call, "Echo", 7);
-      w.uint32(10);
-      w.string("x");
-      endFrame(w, mark, DEFAULT_FRAME_LIMITS);
-    });
-    expect(got.toString("hex")).toBe(REQUEST.toString("hex"));
+  it("tcp framing - a request's int block (RPCTimeout, then Meridian's SentAt) is the generic int block, and parses back", () => {
+    const request = (info: (w: Writer) => number) =>
+      encode((w) => {
+        const mark = beginFrame(w, 7);
+        const n = writeStringInfo(w, { k: "v" }, "isn", "a.B") + info(w);
+        endHeader(w, mark, n, DEFAULT_FRAME_LIMITS);
+        writeKitexMeta(w, MessageType.Call, "Echo", 7);
+        w.uint32(10);
+        w.string("x");
+        endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+      });
+    const sentAt = 1_767_225_600_123;
+    const got = request((w) => writeRequestInfo(w, 100, sentAt));
+    expect(got.toString("hex")).toBe(request((w) => writeIntInfo(w, [[IntKey.RPCTimeout, "100"], [IntKey.SentAt, String(sentAt)]])).toString("hex"));
+    const head = parseFrame(got, 0, got.length, DEFAULT_FRAME_LIMITS, new FrameHead());
+    expect([head.timeoutMs, head.sentAt]).toEqual([100, sentAt]);
+    const untimed = request((w) => writeRequestInfo(w, -1, sentAt));
+    const h2 = parseFrame(untimed, 0, untimed.length, DEFAULT_FRAME_LIMITS, new FrameHead());
+    expect([h2.timeoutMs, h2.sentAt]).toEqual([-1, sentAt]);
+    expect(parseFrame(REQUEST, 0, REQUEST.length, DEFAULT_FRAME_LIMITS, new FrameHead()).sentAt).toBe(-1);
   });
 
   it("writes int keys through the generic int block the same way", () => {

@@ -116,6 +116,11 @@ export const IntKey = {
   FrameType: 27,
   /** TTHeader Streaming: the whole stream's timeout in milliseconds, as a decimal string. */
   StreamTimeout: 28,
+  /**
+   * Meridian's own: when the client encoded the request (its Date.now(), decimal ms), so the server
+   * can tell how long it waited before being read (SendDelayEstimator). Kitex peers ignore it.
+   */
+  SentAt: 0x8000,
 } as const;
 
 /** Kitex's string keys that the transport itself reads and writes. */
@@ -330,17 +335,28 @@ export function writeIntInfo(w: Writer, entries: ReadonlyArray<readonly [number,
   return entries.length;
 }
 
-/** Writes an int key/value block holding only RPCTimeout (the hot path of a request). */
-export function writeTimeoutInfo(w: Writer, timeoutMs: number): void {
+/**
+ * Writes the int key/value block of a request (its hot path): RPCTimeout when `timeoutMs` > 0,
+ * and SentAt. Returns the number of pairs.
+ */
+export function writeRequestInfo(w: Writer, timeoutMs: number, sentAt: number): number {
+  const count = timeoutMs > 0 ? 2 : 1;
   w.ensure(3);
   const buf = w.buf;
   buf[w.pos] = InfoId.IntKeyValue;
-  putU16(buf, w.pos + 1, 1);
+  putU16(buf, w.pos + 1, count);
   w.pos += 3;
+  if (timeoutMs > 0) {
+    w.ensure(2);
+    putU16(w.buf, w.pos, IntKey.RPCTimeout);
+    w.pos += 2;
+    putString16(w, String(timeoutMs));
+  }
   w.ensure(2);
-  putU16(w.buf, w.pos, IntKey.RPCTimeout);
+  putU16(w.buf, w.pos, IntKey.SentAt);
   w.pos += 2;
-  putString16(w, String(timeoutMs));
+  putString16(w, String(sentAt));
+  return count;
 }
 
 /**
@@ -436,6 +452,8 @@ export class FrameHead {
   timeoutMs = -1;
   /** The FrameType int key of a streaming frame (StreamFrameType), or 0 when absent. */
   frameType = 0;
+  /** The SentAt int key: when the peer encoded the frame (its clock, ms), or -1 when absent. */
+  sentAt = -1;
   /** Offset of the payload in the parsed bytes. */
   payloadStart = 0;
   /** End of the frame in the parsed bytes. */
@@ -525,6 +543,7 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
   out.reset = false;
   out.timeoutMs = -1;
   out.frameType = 0;
+  out.sentAt = -1;
   while (p < infoEnd) {
     const id = buf[p++]!;
     if (id === InfoId.Padding) continue;
@@ -566,6 +585,9 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
             if (Number.isFinite(ms) && ms >= 0) out.timeoutMs = ms;
           } else if (key === IntKey.FrameType) {
             out.frameType = Number(value) | 0;
+          } else if (key === IntKey.SentAt) {
+            const at = Number(value);
+            if (Number.isFinite(at) && at >= 0) out.sentAt = at;
           }
         }
       }

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { Code, ConfigError, RpcError } from "../../runtime/rpc/errors.js";
+import { SendDelayEstimator } from "../../runtime/rpc/governance/admission.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
 import type { PeerIdentity, ServerTls } from "../../runtime/rpc/tls.js";
 import { statusToHeaders } from "../../runtime/rpc/status.js";
@@ -108,6 +109,8 @@ class ServerCall implements IncomingCall, DeadlineEntry {
     readonly deadline: number | undefined,
     readonly peer: string,
     readonly oneway: boolean,
+    readonly receivedAt: number,
+    readonly waitedMs: number,
   ) {}
 
   get peerIdentity(): PeerIdentity | undefined {
@@ -154,6 +157,7 @@ class ServerConnection implements ConnectionHandler, StreamHost {
   readonly identity: PeerIdentity | undefined;
   private readonly head = new FrameHead();
   private readonly meta = new KitexMeta();
+  private readonly sendDelay = new SendDelayEstimator();
   private quietTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -202,7 +206,11 @@ class ServerConnection implements ConnectionHandler, StreamHost {
       throw new FrameError("BAD_PAYLOAD", `message type ${type} is not a call`);
     }
     if (this.quietTimer !== undefined) this.clearQuiet();
-    const deadline = head.timeoutMs > 0 ? Date.now() + head.timeoutMs : undefined;
+    const now = Date.now();
+    // Time spent before this read (the client's queue, the kernel's buffers) counts against the
+    // caller's budget: its deadline is when it gives up, not a timeout from now.
+    const waited = head.sentAt >= 0 ? this.sendDelay.waited(head.sentAt, now) : 0;
+    const deadline = head.timeoutMs > 0 ? now + head.timeoutMs - waited : undefined;
     const call = new ServerCall(
       this,
       head.seqId,
@@ -213,6 +221,8 @@ class ServerConnection implements ConnectionHandler, StreamHost {
       deadline,
       this.fc.peer,
       type === MessageType.Oneway,
+      now,
+      waited,
     );
     this.calls.add(call);
     let result: Promise<OutgoingReply>;

@@ -1,0 +1,173 @@
+/**
+ * The load process of the overload benchmark: `load.ts <peer>`, forked by run.ts. "capacity"
+ * measures what the server answers with a few calls always in flight (closed loop); "open" sends
+ * calls at a fixed rate whatever happens to them (open loop: arrivals do not slow down when the
+ * server does, as with real users), each with a deadline, optionally with bursts, and reports
+ * what came back: answers within the deadline (goodput), refusals, time-outs.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import * as grpc from "@grpc/grpc-js";
+import { RpcError, createClient } from "meridian-rpc/runtime";
+import { HeaderKeys } from "../../runtime/rpc/transport.js";
+import { TcpClientTransport } from "../../transports/tcp/index.js";
+import { Histogram } from "../rpc/histogram.js";
+import { grpcService } from "../rpc/peers.js";
+import { EchoService, HEADERS, caseData, meridianMessages } from "../rpc/service.js";
+import type { OpenResult, OpenSpec, OverloadPeer } from "./spec.js";
+
+/** How a failed call ended. */
+type Failure = "refused" | "timedOut" | "other";
+
+/** One call of the peer's client, and how to read its failures. */
+interface OverloadClient {
+  call(timeoutMs: number): Promise<unknown>;
+  failure(e: unknown): Failure;
+  close(): Promise<void>;
+}
+
+const peer = process.argv[2] as OverloadPeer;
+
+async function meridianClient(address: string): Promise<OverloadClient> {
+  const { ping } = meridianMessages();
+  const transport = new TcpClientTransport();
+  const endpoints = [{ address }];
+  await transport.warmUp(endpoints);
+  const client = createClient(EchoService, { transport, endpoints, region: "cn-north", consistency: "eventual" });
+  return {
+    call: (timeoutMs) => client.echo(ping, { timeoutMs }),
+    failure: (e) => {
+      if (!(e instanceof RpcError)) return "other";
+      // The server answers a refusal with how long the call had queued.
+      if (e.headers[HeaderKeys.queueDelay] !== undefined) return "refused";
+      return e.codeName === "DEADLINE_EXCEEDED" ? "timedOut" : "other";
+    },
+    close: () => transport.close(),
+  };
+}
+
+async function grpcClient(address: string): Promise<OverloadClient> {
+  const { ping } = caseData();
+  const Echo = grpcService();
+  const client = new Echo(address, grpc.credentials.createInsecure());
+  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 5000, (err) => (err ? reject(err) : resolve())));
+  const echo = client.Echo.bind(client) as (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void) => void;
+  return {
+    call: (timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const md = new grpc.Metadata();
+        md.set("x-region-id", HEADERS["x-region-id"]);
+        echo(ping, md, { deadline: Date.now() + timeoutMs }, (err) => (err ? reject(err) : resolve(undefined)));
+      }),
+    failure: (e) => {
+      const code = (e as grpc.ServiceError).code;
+      return code === grpc.status.DEADLINE_EXCEEDED ? "timedOut" : code === grpc.status.RESOURCE_EXHAUSTED ? "refused" : "other";
+    },
+    close: async () => client.close(),
+  };
+}
+
+let client: OverloadClient | undefined;
+async function connect(address: string): Promise<OverloadClient> {
+  client ??= peer === "grpc-js" ? await grpcClient(address) : await meridianClient(address);
+  return client;
+}
+
+/** Closed loop: `concurrency` calls always in flight for `ms`; the answers per second. */
+async function capacity(address: string, ms: number, concurrency: number): Promise<number> {
+  const c = await connect(address);
+  let answered = 0;
+  const end = performance.now() + ms;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      await c.call(10_000);
+      answered++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return answered / ((performance.now() - t0) / 1000);
+}
+
+/** The most calls in flight at once; past it the generator drops arrivals (counted as timed out). */
+const MAX_IN_FLIGHT = 50_000;
+
+/** Open loop: sends at the spec's rate for its duration, then waits for the last answers. */
+async function open(spec: OpenSpec): Promise<OpenResult> {
+  const c = await connect(spec.address);
+  const ok = new Histogram();
+  const refused = new Histogram();
+  const r: OpenResult = { sent: 0, seconds: 0, ok: 0, okP50Ms: 0, okP99Ms: 0, refused: 0, refusedP99Ms: 0, timedOut: 0, otherErrors: 0 };
+  let inFlight = 0;
+  const fire = (): void => {
+    r.sent++;
+    if (inFlight >= MAX_IN_FLIGHT) {
+      r.timedOut++;
+      return;
+    }
+    inFlight++;
+    const t0 = performance.now();
+    c.call(spec.timeoutMs).then(
+      () => {
+        inFlight--;
+        const ms = performance.now() - t0;
+        if (ms > spec.timeoutMs) r.timedOut++;
+        else ok.record(ms * 1e6);
+      },
+      (e: unknown) => {
+        inFlight--;
+        const kind = c.failure(e);
+        if (kind === "refused") refused.record((performance.now() - t0) * 1e6);
+        else if (kind === "timedOut") r.timedOut++;
+        else {
+          r.otherErrors++;
+          r.firstError ??= e instanceof Error ? e.message : String(e);
+        }
+      },
+    );
+  };
+  const rateAt = (t: number): number => {
+    const b = spec.burst;
+    const inBurst = b !== undefined && t % b.everyMs >= b.everyMs - b.lengthMs;
+    return (spec.rate * (inBurst ? b.factor : 1)) / 1000;
+  };
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    let last = t0;
+    let credit = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      credit += (now - last) * rateAt(now - t0);
+      last = now;
+      while (credit >= 1) {
+        credit--;
+        fire();
+      }
+      if (now - t0 >= spec.ms) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  r.seconds = (performance.now() - t0) / 1000;
+  const settleBy = performance.now() + spec.timeoutMs + 5000;
+  while (inFlight > 0 && performance.now() < settleBy) await sleep(10);
+  r.timedOut += inFlight;
+  r.ok = ok.count;
+  r.okP50Ms = ok.quantile(0.5) / 1e6;
+  r.okP99Ms = ok.quantile(0.99) / 1e6;
+  r.refused = refused.count;
+  r.refusedP99Ms = refused.quantile(0.99) / 1e6;
+  return r;
+}
+
+process.on("message", (msg: { type: string; address?: string; ms?: number; concurrency?: number; spec?: OpenSpec }) => {
+  const reply = (p: Promise<unknown>, type: string): void =>
+    void p.then(
+      (result) => process.send!({ type, result }),
+      (e: unknown) => process.send!({ type: "failed", error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+    );
+  if (msg.type === "capacity") reply(capacity(msg.address!, msg.ms!, msg.concurrency!), "capacity");
+  else if (msg.type === "open") reply(open(msg.spec!), "open");
+  else if (msg.type === "close") void (client?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+});
+process.send!({ type: "ready" });

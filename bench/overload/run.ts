@@ -1,0 +1,143 @@
+/**
+ * The overload benchmark (`npm run bench:overload`): a server whose handler needs `handlerMs` of
+ * CPU, called open-loop (a fixed arrival rate, as users arrive, whatever the server does) with a
+ * deadline per call, at 0.5x, 1x, 2x and 4x its measured capacity, then at half its capacity with
+ * 10x bursts. Meridian over TCP with its default admission control, the same without it, and
+ * @grpc/grpc-js, in the same run, each against its own capacity. Server and load generator run in
+ * separate processes. Writes bench/results/overload.json and overload.svg.
+ *
+ *   --duration <s>     seconds per open-loop run (default 4; bursts run at least 3 s)
+ *   --quick            CI mode: 0.5 s runs (the whole benchmark in well under a minute)
+ *   --peers a,b        subset of meridian,meridian-no-admission,grpc-js
+ *   --handler-ms <n>   CPU per call (default 1)
+ *   --timeout-ms <n>   each call's deadline (default 100)
+ *   --out <dir>        where to write the results (default bench/results)
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { renderChart, type ChartPoint } from "../rpc/chart.js";
+import { forkChild, next, stop } from "../rpc/children.js";
+import { OVERLOAD_PEERS, type OpenResult, type OpenSpec, type OverloadPeer } from "./spec.js";
+import type { OverloadServerStats } from "./server.js";
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string" },
+    quick: { type: "boolean", default: false },
+    peers: { type: "string" },
+    "handler-ms": { type: "string" },
+    "timeout-ms": { type: "string" },
+    out: { type: "string" },
+  },
+});
+
+const quick = args.quick === true;
+const durationMs = Math.round(1000 * Number(args.duration ?? (quick ? 0.5 : 4)));
+const handlerMs = Number(args["handler-ms"] ?? 1);
+const timeoutMs = Number(args["timeout-ms"] ?? 100);
+const peers = (args.peers?.split(",") ?? [...OVERLOAD_PEERS]) as OverloadPeer[];
+const outDir = args.out ?? fileURLToPath(new URL("../results/", import.meta.url));
+for (const p of peers) if (!OVERLOAD_PEERS.includes(p)) throw new Error(`unknown peer ${p}; choose from ${OVERLOAD_PEERS.join(", ")}`);
+
+/** The offered loads, as multiples of the peer's capacity. */
+const FACTORS = [0.5, 1, 2, 4];
+const BURST = { base: 0.5, factor: 10, everyMs: 1000, lengthMs: 200 };
+const execArgv = ["--conditions=meridian-source", "--import", "tsx"];
+
+/** One open-loop run and what it measured on both sides. */
+interface Run extends OpenResult {
+  peer: OverloadPeer;
+  scenario: "steady" | "bursts";
+  /** Offered load as a multiple of capacity (the base rate, for bursts). */
+  offered: number;
+  capacity: number;
+  /** Answers within the deadline per second, as a share of capacity. */
+  goodput: number;
+  server: OverloadServerStats;
+}
+
+async function benchPeer(peer: OverloadPeer, runs: Run[], failures: string[]): Promise<void> {
+  const server = forkChild(new URL("./server.ts", import.meta.url), [peer, String(handlerMs)], execArgv);
+  const load = forkChild(new URL("./load.ts", import.meta.url), [peer], execArgv);
+  try {
+    const { address } = await next<{ address: string }>(server, "ready", 20_000);
+    await next(load, "ready", 20_000);
+    load.send({ type: "capacity", address, ms: Math.max(1000, durationMs), concurrency: 8 });
+    const { result: capacity } = await next<{ result: number }>(load, "capacity", 60_000);
+    console.log(`${peer.padEnd(22)} capacity ${capacity.toFixed(0)} calls/s (handler ${handlerMs} ms of CPU, closed loop, 8 in flight)`);
+    const scenarios: { scenario: Run["scenario"]; offered: number; spec: OpenSpec }[] = [
+      ...FACTORS.map((f) => ({ scenario: "steady" as const, offered: f, spec: { address, rate: f * capacity, ms: durationMs, timeoutMs } })),
+      {
+        scenario: "bursts" as const,
+        offered: BURST.base,
+        spec: { address, rate: BURST.base * capacity, ms: Math.max(3000, durationMs), timeoutMs, burst: { factor: BURST.factor, everyMs: BURST.everyMs, lengthMs: BURST.lengthMs } },
+      },
+    ];
+    for (const { scenario, offered, spec } of scenarios) {
+      server.send({ type: "reset" });
+      load.send({ type: "open", spec });
+      const { result } = await next<{ result: OpenResult }>(load, "open", spec.ms + timeoutMs + 30_000);
+      server.send({ type: "stats" });
+      const { stats } = await next<{ stats: OverloadServerStats }>(server, "stats", 5000);
+      const run: Run = { ...result, peer, scenario, offered, capacity, goodput: result.ok / result.seconds / capacity, server: stats };
+      runs.push(run);
+      console.log(
+        `${peer.padEnd(22)} ${scenario === "steady" ? `${offered}x`.padEnd(6) : "bursts"} goodput ${(100 * run.goodput).toFixed(0).padStart(3)}% of capacity  ok p50 ${run.okP50Ms.toFixed(1)} ms p99 ${run.okP99Ms.toFixed(1)} ms  refused ${run.refused} (p99 ${run.refusedP99Ms.toFixed(1)} ms)  timed out ${run.timedOut}  handlers ${stats.handled}/${run.sent}  server ELD p99 ${stats.eventLoopDelayP99Ms.toFixed(1)} ms${run.otherErrors ? `  errors ${run.otherErrors} (${run.firstError})` : ""}`,
+      );
+    }
+  } catch (e) {
+    const msg = `${peer}: ${e instanceof Error ? e.message : String(e)}`;
+    failures.push(msg);
+    console.error(`failed: ${msg}`);
+  } finally {
+    await Promise.all([stop(load), stop(server)]);
+  }
+}
+
+const runs: Run[] = [];
+const failures: string[] = [];
+const started = Date.now();
+console.log(
+  `Overload benchmark: ${peers.join(", ")} | handler ${handlerMs} ms of CPU | deadline ${timeoutMs} ms | ${durationMs} ms per run | ${cpus().length} CPUs, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)}`,
+);
+for (const peer of peers) await benchPeer(peer, runs, failures);
+
+const find = (peer: OverloadPeer, offered: number) => runs.find((r) => r.peer === peer && r.scenario === "steady" && r.offered === offered);
+const at2 = find("meridian", 2);
+const at4 = find("meridian", 4);
+const targets = at2 &&
+  at4 && {
+    goodputAt2x: { want: ">= 0.90", got: at2.goodput, met: at2.goodput >= 0.9 },
+    goodputAt4x: { want: ">= 0.80", got: at4.goodput, met: at4.goodput >= 0.8 },
+    okP99AtWorst: { want: `<= ${timeoutMs / 2} ms`, got: Math.max(at2.okP99Ms, at4.okP99Ms), met: Math.max(at2.okP99Ms, at4.okP99Ms) <= timeoutMs / 2 },
+    refusalP99: { want: "<= 5 ms", got: Math.max(at2.refusedP99Ms, at4.refusedP99Ms), met: Math.max(at2.refusedP99Ms, at4.refusedP99Ms) <= 5 },
+    serverEldP99At4x: { want: "<= 10 ms", got: at4.server.eventLoopDelayP99Ms, met: at4.server.eventLoopDelayP99Ms <= 10 },
+  };
+if (targets) {
+  console.log("\nTargets (Meridian, default options):");
+  for (const [name, t] of Object.entries(targets)) console.log(`  ${name.padEnd(18)} want ${t.want.padEnd(9)} got ${t.got.toFixed(2).padStart(7)}  ${t.met ? "met" : "NOT met"}`);
+}
+
+mkdirSync(outDir, { recursive: true });
+const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage: loadavg()[0], handlerMs, timeoutMs, durationMs, quick, wallSeconds: (Date.now() - started) / 1000 };
+writeFileSync(`${outDir}/overload.json`, JSON.stringify({ meta, runs, targets, failures }, null, 2) + "\n");
+const points: ChartPoint[] = runs.map((r) => ({
+  peer: r.peer,
+  name: r.scenario,
+  concurrency: Math.round(r.offered * 100),
+  rps: 100 * r.goodput,
+  p99Us: r.okP99Ms * 1000,
+}));
+writeFileSync(
+  `${outDir}/overload.svg`,
+  renderChart(points, ["steady", "bursts"], `${meta.date.slice(0, 10)} · Node ${meta.node} · handler ${handlerMs} ms of CPU · deadline ${timeoutMs} ms · open-loop arrivals`, {
+    title: "Meridian overload benchmark: goodput and latency past capacity",
+    group: (g) => `${g / 100}x capacity`,
+    top: (name) => [`${name}: goodput, % of capacity (higher is better)`, "% of capacity"],
+    bottom: (name) => [`${name}: p99 of answered calls (lower is better, log)`, "µs"],
+  }),
+);
+console.log(`\nwrote ${outDir}overload.json and overload.svg in ${meta.wallSeconds.toFixed(0)} s`);
+if (failures.length > 0) process.exitCode = 1;

@@ -1,0 +1,34 @@
+/**
+ * What the overload benchmark's processes share: the peers, and the open-loop run they exchange
+ * (run.ts asks, load.ts answers).
+ */
+
+/** The servers compared: Meridian over TCP with its default admission control, without it, and grpc-js. */
+export const OVERLOAD_PEERS = ["meridian", "meridian-no-admission", "grpc-js"] as const;
+export type OverloadPeer = (typeof OVERLOAD_PEERS)[number];
+
+/** An open-loop run: `rate` calls per second for `ms`, each with `timeoutMs`; during bursts the rate is `burst.factor` times higher. */
+export interface OpenSpec {
+  address: string;
+  rate: number;
+  ms: number;
+  timeoutMs: number;
+  burst?: { factor: number; everyMs: number; lengthMs: number };
+}
+
+/** What an open-loop run measured on the client side (latencies in ms). */
+export interface OpenResult {
+  sent: number;
+  seconds: number;
+  /** Answered OK within the deadline. */
+  ok: number;
+  okP50Ms: number;
+  okP99Ms: number;
+  /** Refused by the server before its handler ran (shed, or expired in its queue). */
+  refused: number;
+  refusedP99Ms: number;
+  /** No answer within the deadline. */
+  timedOut: number;
+  otherErrors: number;
+  firstError?: string;
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { Code, ConfigError } from "../errors.js";
+import { HeaderKeys } from "../transport.js";
+import { QueueShedder, SendDelayEstimator } from "./admission.js";
+
+describe("admission", () => {
+  it("admission - a burst is absorbed: until the queue has stood for intervalMs, only calls that waited longer than intervalMs are shed", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.check(2, 10)).toBeUndefined(); // short: the queue was empty at t=10
+    expect(s.check(50, 20)).toBeUndefined(); // long, but the queue has stood for 10 ms only
+    expect(s.check(99, 109)).toBeUndefined();
+    const late = s.check(150, 60);
+    expect(late?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(late?.notSent).toBe(true);
+    expect(late?.headers[HeaderKeys.queueDelay]).toBe("150");
+  });
+
+  it("admission - once the queue has stood above target for intervalMs, calls that waited longer than targetMs are shed until the overload has been over for intervalMs", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.check(1, 0)).toBeUndefined();
+    for (let t = 10; t <= 100; t += 10) expect(s.check(20, t), `t=${t}`).toBeUndefined();
+    const shed = s.check(20, 101);
+    expect(s.dropping).toBe(true);
+    expect(shed?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(shed?.message).toMatch(/waited 20 ms .*stood above 5 ms/);
+    expect(s.check(6, 102)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    // A call that starts in time does not end the overload: the next long one is shed too.
+    expect(s.check(4, 103)).toBeUndefined();
+    expect(s.check(20, 104)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    // Only a whole interval without a long wait does.
+    for (let t = 110; t <= 204; t += 10) expect(s.check(3, t)).toBeUndefined();
+    expect(s.dropping).toBe(true);
+    expect(s.check(3, 205)).toBeUndefined();
+    expect(s.dropping).toBe(false);
+    expect(s.check(20, 206)).toBeUndefined(); // a burst again, not a standing queue
+    expect(s.shed).toBe(3);
+  });
+
+  it("admission - bad options are a ConfigError", () => {
+    expect(() => new QueueShedder({ targetMs: 0 })).toThrow(ConfigError);
+    expect(() => new QueueShedder({ targetMs: 50, intervalMs: 10 })).toThrow(ConfigError);
+  });
+
+  it("admission - the send delay is what a call adds over the smallest offset seen, whatever the clocks' difference", () => {
+    for (const skew of [0, 5_000, -86_400_000]) {
+      const e = new SendDelayEstimator();
+      const t0 = 1_000_000;
+      // Peer clock = local clock + skew; one-way latency 1 ms.
+      expect(e.waited(t0 + skew - 1, t0)).toBe(0);
+      expect(e.waited(t0 + 10 + skew - 1, t0 + 10)).toBe(0);
+      expect(e.waited(t0 + 20 + skew - 1, t0 + 60)).toBe(40); // read 40 ms late
+      expect(e.waited(t0 + 70 + skew - 1, t0 + 70)).toBe(0);
+    }
+  });
+
+  it("admission - the baseline may rise after a window (a clock stepped back), and a lower offset lowers it at once", () => {
+    const e = new SendDelayEstimator();
+    expect(e.waited(0, 100)).toBe(0); // offset 100
+    expect(e.waited(5_000, 5_150)).toBe(50);
+    // The peer's clock steps back by 30 ms: offsets are 130 from now on.
+    expect(e.waited(9_000, 9_130)).toBe(30);
+    expect(e.waited(10_100, 10_230)).toBe(30); // a new window, but the last one still holds its minimum of 100
+    expect(e.waited(20_200, 20_330)).toBe(0); // two windows later the baseline is 130
+    expect(e.waited(20_300, 20_320)).toBe(0); // a lower offset (20) is the new baseline
+    expect(e.waited(20_400, 20_430)).toBe(10);
+  });
+});

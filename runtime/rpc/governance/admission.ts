@@ -1,0 +1,117 @@
+import { Code, ConfigError, RpcError } from "../errors.js";
+import { HeaderKeys } from "../transport.js";
+
+/**
+ * Options of a server's admission control (createServer's `admission`): which calls are answered
+ * at once, without running their handler, because running them is wasted work.
+ */
+export interface AdmissionOptions {
+  /**
+   * The queueing delay the server holds a standing queue to, ms. Default 5. A call is queued from
+   * when its caller sent it (as far as the transport can tell) to when its handler starts.
+   */
+  targetMs?: number;
+  /**
+   * How long the queueing delay must stay above `targetMs` before the server sheds calls that
+   * waited longer than `targetMs`; until then (a burst, not a standing queue) it sheds only calls
+   * that waited longer than this. Default 100 ms.
+   */
+  intervalMs?: number;
+}
+
+/** The defaults of {@link AdmissionOptions}. */
+export const DEFAULT_ADMISSION: Required<AdmissionOptions> = { targetMs: 5, intervalMs: 100 };
+
+/**
+ * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
+ * and CoDel: while the queue comes and goes, only calls that waited longer than `intervalMs` are
+ * shed, so a burst is absorbed. Once no call has started within `targetMs` of being sent for
+ * `intervalMs`, the queue is standing and the shedder starts dropping: every call that waited
+ * longer than `targetMs` is shed, so the queue drains to the target and the calls that are served
+ * are served fast. It stops dropping once no call has waited longer than `targetMs` for
+ * `intervalMs` (the overload is over), so a queue that the dropping keeps short does not flip it
+ * back to admitting old calls. One per server.
+ */
+export class QueueShedder {
+  readonly targetMs: number;
+  readonly intervalMs: number;
+  /** Shedding every call over `targetMs` (a standing queue). */
+  dropping = false;
+  /** When a call last started within `targetMs` of being sent (Date.now() clock). */
+  private lastShort: number;
+  /** When a call last had waited longer than `targetMs`. */
+  private lastLong = -Infinity;
+  /** Calls shed so far. */
+  shed = 0;
+
+  constructor(options: AdmissionOptions = {}, now = Date.now()) {
+    this.targetMs = options.targetMs ?? DEFAULT_ADMISSION.targetMs;
+    this.intervalMs = options.intervalMs ?? DEFAULT_ADMISSION.intervalMs;
+    if (!(this.targetMs > 0) || !(this.intervalMs >= this.targetMs)) {
+      throw new ConfigError("INVALID_OPTION", "admission: targetMs must be > 0 and intervalMs >= targetMs");
+    }
+    this.lastShort = now;
+  }
+
+  /**
+   * The error to answer a call with that waited `queuedMs` before its handler would start at
+   * `now`, or undefined to run it. The error is RESOURCE_EXHAUSTED with the delay as a load hint
+   * (`x-queue-delay-ms`) and `notSent`, since no handler ran: a client may retry it elsewhere.
+   */
+  check(queuedMs: number, now: number): RpcError | undefined {
+    if (queuedMs <= this.targetMs) {
+      this.lastShort = now;
+      if (this.dropping && now - this.lastLong > this.intervalMs) this.dropping = false;
+      return undefined;
+    }
+    this.lastLong = now;
+    if (!this.dropping && now - this.lastShort > this.intervalMs) this.dropping = true;
+    if (queuedMs <= (this.dropping ? this.targetMs : this.intervalMs)) return undefined;
+    this.shed++;
+    const why = this.dropping
+      ? `the server's queue has stood above ${this.targetMs} ms, and it sheds what waited longer until the queue is short again`
+      : `it waited longer than ${this.intervalMs} ms`;
+    return queueRefusal(Code.RESOURCE_EXHAUSTED, `the server is overloaded: this call waited ${Math.round(queuedMs)} ms before its handler could start and was shed (${why}); retry it on another instance or later`, queuedMs);
+  }
+}
+
+/**
+ * A call refused before its handler ran because it waited too long (`code`: RESOURCE_EXHAUSTED
+ * when shed, DEADLINE_EXCEEDED when its deadline passed while it waited): `rpc-refused`, so a
+ * client may retry it elsewhere, with the queueing delay as a load hint.
+ */
+export function queueRefusal(code: Code, message: string, queuedMs: number | undefined): RpcError {
+  const headers: Record<string, string> = { [HeaderKeys.refused]: "1" };
+  if (queuedMs !== undefined) headers[HeaderKeys.queueDelay] = String(Math.round(queuedMs));
+  return new RpcError(code, message, { headers, notSent: true });
+}
+
+/** How long the minimum of the one-way offset is kept before it may rise again, ms. */
+const BASELINE_WINDOW_MS = 10_000;
+
+/**
+ * Estimates how long calls waited before a transport read them (in the peer's send queue, the
+ * network, the kernel's buffers), from the send time the caller stamped on each (its Date.now())
+ * and the local time it was read: the difference is clock offset plus latency plus queueing, and
+ * its minimum over a recent window (a call that did not queue) is offset plus latency, so what a
+ * call adds over that minimum is its queueing. Works across machines whose clocks differ, as long
+ * as they do not drift by more than the target within a window. One per connection.
+ */
+export class SendDelayEstimator {
+  private min = Infinity;
+  private nextMin = Infinity;
+  private windowEnds = 0;
+
+  /** How long the call sent at `sentAt` (peer clock) and read at `now` (local clock) waited, ms (>= 0). */
+  waited(sentAt: number, now: number): number {
+    const offset = now - sentAt;
+    if (now >= this.windowEnds) {
+      // A new window: the minimum may rise to the last window's (clocks drift, routes change).
+      this.min = Math.min(this.nextMin, offset);
+      this.nextMin = offset;
+      this.windowEnds = now + BASELINE_WINDOW_MS;
+    } else if (offset < this.nextMin) this.nextMin = offset;
+    if (offset < this.min) this.min = offset;
+    return offset - this.min;
+  }
+}

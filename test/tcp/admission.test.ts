@@ -1,0 +1,146 @@
+/**
+ * Admission control over the real TCP transport: a call whose caller has given up by the time
+ * the server could run it never reaches its handler (the client stamps when it sent each call, and
+ * the server counts the wait before it read it against the deadline), and a standing queue is shed
+ * with RESOURCE_EXHAUSTED that a client may retry elsewhere.
+ */
+import { connect } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { Code, RpcError, createClient, createServer, type CallContext, type ServerOptions } from "meridian-rpc/runtime";
+import { Writer } from "../../runtime/codec/writer.js";
+import { HeaderKeys } from "../../runtime/rpc/transport.js";
+import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import {
+  DEFAULT_FRAME_LIMITS,
+  FrameHead,
+  FrameSplitter,
+  IntKey,
+  MessageType,
+  StrKey,
+  beginFrame,
+  endFrame,
+  endHeader,
+  parseFrame,
+  writeIntInfo,
+  writeKitexMeta,
+  writeStringInfo,
+} from "../../transports/tcp/framing.js";
+import { EchoRequest, EchoService } from "../rpc/gen/echo.js";
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanup.length > 0) await cleanup.pop()!().catch(() => undefined);
+});
+
+/** Busy-waits `ms` of CPU, as a handler that computes would. */
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+async function start(handle: (req: EchoRequest, ctx: CallContext) => void, options: Partial<ServerOptions> = {}) {
+  const server = createServer({ transport: new TcpServerTransport({ host: "127.0.0.1" }), metrics: false, logger: { error: () => {} }, ...options });
+  server.register(EchoService, {
+    echo: (req, ctx) => {
+      handle(req, ctx);
+      return { text: req.text };
+    },
+  });
+  const { address } = await server.listen();
+  cleanup.push(() => server.close({ graceMs: 0 }));
+  return address;
+}
+
+/** A raw connection that sends Echo requests with the given SentAt stamp and timeout, and reads each answer's headers. */
+async function rawClient(address: string) {
+  const port = Number(address.slice(address.lastIndexOf(":") + 1));
+  const socket = connect({ host: "127.0.0.1", port });
+  await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  cleanup.push(async () => void socket.destroy());
+  const answers: Record<string, string>[] = [];
+  let waiting: (() => void) | undefined;
+  const splitter = new FrameSplitter(DEFAULT_FRAME_LIMITS.maxFrameSize, (buf, s, e) => {
+    answers.push({ ...parseFrame(buf, s, e, DEFAULT_FRAME_LIMITS, new FrameHead()).headers });
+    waiting?.();
+  });
+  socket.on("data", (chunk: Buffer) => splitter.push(chunk));
+  let seq = 0;
+  return async (sentAt: number, timeoutMs: number, text: string): Promise<Record<string, string>> => {
+    const w = new Writer(256);
+    const mark = beginFrame(w, ++seq);
+    const n = writeStringInfo(w, {}, StrKey.service, EchoService.typeName) + writeIntInfo(w, [[IntKey.RPCTimeout, String(timeoutMs)], [IntKey.SentAt, String(sentAt)]]);
+    endHeader(w, mark, n, DEFAULT_FRAME_LIMITS);
+    writeKitexMeta(w, MessageType.Call, "Echo", seq);
+    EchoRequest.encodeTo(EchoRequest.create({ text }), w);
+    endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+    const before = answers.length;
+    const answered = new Promise<void>((resolve) => (waiting = () => answers.length > before && resolve()));
+    socket.write(w.finish());
+    await answered;
+    return answers[before]!;
+  };
+}
+
+describe("tcp admission", () => {
+  it("tcp admission - a call whose caller has given up while it waited to be read never reaches its handler; one with time left runs with what is left", async () => {
+    const ran: { text: string; left: number }[] = [];
+    const address = await start((req, ctx) => ran.push({ text: req.text, left: ctx.deadline! - Date.now() }));
+    const send = await rawClient(address);
+    // The first call on the connection sets the baseline: it did not queue.
+    expect((await send(Date.now(), 5000, "fresh"))[HeaderKeys.status]).toBeUndefined();
+    const stale = await send(Date.now() - 5000, 1000, "stale");
+    expect(stale[HeaderKeys.status]).toBe(String(Code.DEADLINE_EXCEEDED));
+    expect(stale[HeaderKeys.message]).toMatch(/deadline passed before its handler could start \(it waited \d+ ms\)/);
+    expect(Number(stale[HeaderKeys.queueDelay])).toBeGreaterThanOrEqual(4900);
+    // Read 60 ms after it was sent: a burst, not a standing queue, so it runs, with what is left.
+    const late = await send(Date.now() - 60, 1000, "late");
+    expect(late[HeaderKeys.status]).toBeUndefined();
+    expect(ran.map((r) => r.text)).toEqual(["fresh", "late"]);
+    expect(ran[1]!.left).toBeLessThan(970); // about 1000 - 60, less the baseline latency
+    expect(ran[1]!.left).toBeGreaterThan(0);
+  });
+
+  it("tcp admission - a standing queue is shed with RESOURCE_EXHAUSTED (notSent, with the delay as a hint); every call is answered", async () => {
+    let ran = 0;
+    const address = await start(() => {
+      ran++;
+      spin(2);
+    });
+    const transport = new TcpClientTransport();
+    cleanup.push(() => transport.close());
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 20_000 });
+    const n = 400;
+    const outcomes = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        client.echo({ text: `c${i}` }).then(
+          () => "ok" as const,
+          (e: unknown) => e as RpcError,
+        ),
+      ),
+    );
+    const shed = outcomes.filter((o): o is RpcError => o !== "ok");
+    expect(shed.length).toBeGreaterThan(0);
+    for (const e of shed) {
+      expect(e.code).toBe(Code.RESOURCE_EXHAUSTED);
+      expect(e.notSent).toBe(true);
+      expect(Number(e.headers[HeaderKeys.queueDelay])).toBeGreaterThan(5);
+    }
+    expect(ran).toBe(n - shed.length);
+  });
+
+  it("tcp admission - with admission: false the same queue is served whole", async () => {
+    let ran = 0;
+    const address = await start(
+      () => {
+        ran++;
+        spin(2);
+      },
+      { admission: false },
+    );
+    const transport = new TcpClientTransport();
+    cleanup.push(() => transport.close());
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 20_000 });
+    await Promise.all(Array.from({ length: 400 }, (_, i) => client.echo({ text: `c${i}` })));
+    expect(ran).toBe(400);
+  });
+});
