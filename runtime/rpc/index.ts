@@ -97,6 +97,8 @@ export {
   resolveRetryPolicy,
   isIdempotent,
   isRetrySafe,
+  RetryBudget,
+  type RetryBudgetOptions,
   type RetryPolicy,
   type ResolvedRetryPolicy,
   type BackupPolicy,

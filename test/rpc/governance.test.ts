@@ -5,6 +5,7 @@ import {
   ConfigError,
   ConsistentHash,
   HeaderKeys,
+  RetryBudget,
   RpcError,
   createClient,
   sleep,
@@ -293,5 +294,65 @@ describe("instances going away", () => {
     const unmarked = await bed.echo({}, refusing(false));
     const client2 = bed.client(undefined, { endpoints: [{ address: unmarked.address }], retry: fastRetry });
     await expect(client2.echo()).rejects.toMatchObject({ code: Code.UNAVAILABLE, notSent: false });
+  });
+
+  it("retry - a call an overloaded server shed (RESOURCE_EXHAUSTED, rpc-refused) is retried on another instance", async () => {
+    let shedCalls = 0;
+    const shedding = await bed.echo({}, {
+      echo: (_req: unknown, ctx: CallContext) => {
+        shedCalls++;
+        ctx.responseHeaders[HeaderKeys.refused] = "1";
+        throw new RpcError(Code.RESOURCE_EXHAUSTED, "the server is overloaded");
+      },
+    });
+    const live = await bed.echo();
+    const client = bed.client(undefined, { endpoints: [{ address: shedding.address }, { address: live.address }], retry: fastRetry });
+    for (let i = 0; i < 6; i++) expect((await client.echo({ text: "w" })).servedBy).toBe(live.name);
+    expect(shedCalls).toBeGreaterThan(0);
+    // RESOURCE_EXHAUSTED from a handler that may have run (no mark) is not retried.
+    const busy = await bed.echo({}, { echo: () => Promise.reject(new RpcError(Code.RESOURCE_EXHAUSTED, "quota")) });
+    await expect(bed.client(undefined, { endpoints: [{ address: busy.address }], retry: fastRetry }).echo()).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+  });
+
+  it("retry - the budget caps retries at its share of calls: a failing service gets few more attempts than calls", async () => {
+    let attempts = 0;
+    const down = await bed.echo({}, {
+      echo: (_req: unknown, ctx: CallContext) => {
+        attempts++;
+        ctx.responseHeaders[HeaderKeys.refused] = "1";
+        throw new RpcError(Code.UNAVAILABLE, "down");
+      },
+    });
+    let t = 0;
+    const budget = new RetryBudget({ ratio: 0.1, minPerSecond: 0, now: () => t });
+    const client = bed.client(undefined, { endpoints: [{ address: down.address }], retry: { ...fastRetry, maxAttempts: 5, budget } });
+    const calls = 200;
+    for (let i = 0; i < calls; i++) await expect(client.echo()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    // One retry to start with, then one per ten calls; without the budget: 5 attempts a call.
+    expect(attempts).toBeLessThanOrEqual(calls + 1 + calls * 0.1);
+    expect(attempts).toBeGreaterThan(calls);
+    expect(budget.refused).toBeGreaterThan(0);
+    // Time refills it at minPerSecond.
+    const timed = new RetryBudget({ ratio: 0, minPerSecond: 10, now: () => t });
+    for (let i = 0; i < 10; i++) expect(timed.withdraw()).toBe(true);
+    expect(timed.withdraw()).toBe(false);
+    t += 500;
+    for (let i = 0; i < 5; i++) expect(timed.withdraw()).toBe(true);
+    expect(timed.withdraw()).toBe(false);
+  });
+
+  it("retry - budget: false leaves retries capped by maxAttempts alone; bad budget options are a ConfigError", async () => {
+    let attempts = 0;
+    const down = await bed.echo({}, {
+      echo: (_req: unknown, ctx: CallContext) => {
+        attempts++;
+        ctx.responseHeaders[HeaderKeys.refused] = "1";
+        throw new RpcError(Code.UNAVAILABLE, "down");
+      },
+    });
+    const client = bed.client(undefined, { endpoints: [{ address: down.address }], retry: { ...fastRetry, maxAttempts: 3, budget: false } });
+    for (let i = 0; i < 20; i++) await expect(client.echo()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(attempts).toBe(60);
+    expect(() => new RetryBudget({ ratio: -1 })).toThrow(ConfigError);
   });
 });

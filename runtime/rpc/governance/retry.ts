@@ -24,12 +24,82 @@ export interface RetryPolicy {
   jitter?: number;
   /** Timeout of each attempt (within the call's deadline); an attempt timing out may be retried. */
   attemptTimeoutMs?: number;
+  /**
+   * Caps retries at a share of calls, so that retries cannot multiply the load of a service
+   * that is already failing (gRPC's retry throttling, Finagle's RetryBudget). Default: a budget
+   * of this client's own with the defaults of {@link RetryBudgetOptions}; pass a RetryBudget to
+   * share one between clients, or `false` for none (not advised).
+   */
+  budget?: RetryBudget | RetryBudgetOptions | false;
   /** Random source in [0, 1), for tests. Default Math.random. */
   random?: () => number;
 }
 
+/** Options of a {@link RetryBudget}. */
+export interface RetryBudgetOptions {
+  /** Retries allowed per call made, over time. Default 0.1: at most one retry for ten calls. */
+  ratio?: number;
+  /** Retries allowed per second whatever the traffic, so that a quiet client can still retry. Default 10. */
+  minPerSecond?: number;
+  /** The clock, for tests. Default performance.now. */
+  now?: () => number;
+}
+
+/**
+ * A retry budget: a balance of retries that every call adds `ratio` to and every retry takes one
+ * from, refilled by `minPerSecond` as time passes and holding at most ten seconds' worth of
+ * `minPerSecond` plus what calls earned. A retry the balance cannot pay is not made, and the call
+ * fails with its attempt's error. What keeps retries from turning an overload into a storm.
+ */
+export class RetryBudget {
+  private readonly ratio: number;
+  private readonly minPerSecond: number;
+  private readonly max: number;
+  private readonly now: () => number;
+  private balance: number;
+  private last: number;
+  /** Retries refused for want of budget. */
+  refused = 0;
+
+  constructor(options: RetryBudgetOptions = {}) {
+    this.ratio = options.ratio ?? 0.1;
+    this.minPerSecond = options.minPerSecond ?? 10;
+    if (!(this.ratio >= 0) || !(this.minPerSecond >= 0)) throw new ConfigError("INVALID_OPTION", "retry budget: ratio and minPerSecond must be >= 0");
+    this.max = Math.max(1, 10 * this.minPerSecond + 100 * this.ratio);
+    this.now = options.now ?? (() => performance.now());
+    this.balance = Math.max(1, this.minPerSecond);
+    this.last = this.now();
+  }
+
+  /** A call was made: it earns `ratio` of a retry. */
+  deposit(): void {
+    this.refill();
+    this.balance = Math.min(this.max, this.balance + this.ratio);
+  }
+
+  /** Takes one retry from the balance; false (and counted) when there is not a whole one. */
+  withdraw(): boolean {
+    this.refill();
+    if (this.balance < 1) {
+      this.refused++;
+      return false;
+    }
+    this.balance -= 1;
+    return true;
+  }
+
+  private refill(): void {
+    const t = this.now();
+    this.balance = Math.min(this.max, this.balance + ((t - this.last) / 1000) * this.minPerSecond);
+    this.last = t;
+  }
+}
+
 /** A RetryPolicy with every default filled in. */
-export type ResolvedRetryPolicy = Required<Omit<RetryPolicy, "attemptTimeoutMs">> & { attemptTimeoutMs: number | undefined };
+export type ResolvedRetryPolicy = Required<Omit<RetryPolicy, "attemptTimeoutMs" | "budget">> & {
+  attemptTimeoutMs: number | undefined;
+  budget: RetryBudget | undefined;
+};
 
 /** Fills in a retry policy's defaults and checks its values. */
 export function resolveRetryPolicy(policy: RetryPolicy = {}): ResolvedRetryPolicy {
@@ -41,6 +111,7 @@ export function resolveRetryPolicy(policy: RetryPolicy = {}): ResolvedRetryPolic
     jitter: policy.jitter ?? 0.2,
     attemptTimeoutMs: policy.attemptTimeoutMs,
     random: policy.random ?? Math.random,
+    budget: policy.budget === false ? undefined : policy.budget instanceof RetryBudget ? policy.budget : new RetryBudget(policy.budget),
   };
   if (!(p.maxAttempts >= 1) || !(p.initialBackoffMs >= 0) || !(p.maxBackoffMs >= 0) || !(p.multiplier >= 1) || !(p.jitter >= 0 && p.jitter <= 1)) {
     throw new ConfigError(
@@ -66,11 +137,13 @@ export function isIdempotent(method: MethodDescriptor): boolean {
  * Whether a failed attempt may be retried: never once the call itself is over (cancelled or past
  * its deadline) or when the service's circuit is open; UNAVAILABLE and an attempt's own
  * DEADLINE_EXCEEDED when the method is idempotent or the request surely never left (`notSent`);
- * nothing else.
+ * RESOURCE_EXHAUSTED only when no handler saw the call (`notSent`: shed by an overloaded server,
+ * refused at its limit), so another instance may take it; nothing else.
  */
 export function isRetrySafe(err: RpcError, method: MethodDescriptor, call: CallContext): boolean {
   if (call.cancellation.aborted) return false;
   if (err instanceof CircuitOpenError && err.scope === "service") return false;
+  if (err.code === Code.RESOURCE_EXHAUSTED) return err.notSent;
   if (err.code !== Code.UNAVAILABLE && err.code !== Code.DEADLINE_EXCEEDED) return false;
   return err.notSent || isIdempotent(method);
 }
@@ -103,8 +176,9 @@ function adopt(call: CallContext, won: CallContext): void {
 
 /**
  * Failure retry (client side): retries an attempt that failed in a way `isRetrySafe` allows,
- * after an exponential, jittered backoff, up to `maxAttempts`, and only while the backoff ends
- * before the call's deadline (the retry budget). Each attempt runs in a forked context, so load
+ * after an exponential, jittered backoff, up to `maxAttempts`, only while the backoff ends before
+ * the call's deadline, and only while the retry budget allows (retries capped at a share of
+ * calls, see RetryBudget). Each attempt runs in a forked context, so load
  * balancing picks again (another instance than those the call failed on, while there is one)
  * and the attempt may have its own timeout.
  *
@@ -120,6 +194,7 @@ export function retryMiddleware(policy: RetryPolicy = {}): Middleware {
     const call = req.ctx;
     const streaming = req.method.kind !== "unary";
     const send = (ctx: CallContext): Promise<RpcResponse> => next({ ...req, ctx });
+    p.budget?.deposit();
     for (let n = 1; ; n++) {
       const ctx = call.fork(n);
       let keep = false;
@@ -134,6 +209,7 @@ export function retryMiddleware(policy: RetryPolicy = {}): Middleware {
         if (n >= p.maxAttempts || !isRetrySafe(err, req.method, call) || requestsTaken(req.message)) throw err;
         const delay = backoffDelay(n, p);
         if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
+        if (p.budget !== undefined && !p.budget.withdraw()) throw err;
         rememberFailed(call, ctx);
         await sleep(delay, call.cancellation);
       } finally {
