@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from "node:net";
+import { Writer } from "../../runtime/codec/writer.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
 import { statusToHeaders } from "../../runtime/rpc/status.js";
@@ -12,7 +13,7 @@ import {
   type ServerTransport,
   type StreamDispatcher,
 } from "../../runtime/rpc/transport.js";
-import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
+import { connectionOptions, FrameConnection, PauseReason, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
@@ -29,10 +30,13 @@ import {
   parseFrame,
   parseKitexMeta,
   StreamFrameType,
+  boundText,
+  boundStatus,
   writeErrorProto,
   writeKitexMeta,
   writeStringInfo,
   type FrameLimits,
+  type PartialFrameWatcher,
 } from "./framing.js";
 import { STREAM_INITIAL_WINDOW, TcpServerStream, type StreamHost, type TcpStream } from "./stream.js";
 
@@ -62,6 +66,59 @@ export interface TcpServerOptions {
    * taken by the handler); the client waits for credit past it. Default 32.
    */
   streamWindow?: number;
+  /**
+   * Unary calls in flight per connection (HTTP/2's max concurrent streams): once a connection has
+   * this many, the server stops reading it until one is answered. Default 256.
+   */
+  maxConcurrentCalls?: number;
+  /** Streams open per connection; a stream opened past it is refused with RESOURCE_EXHAUSTED. Default 256. */
+  maxConcurrentStreams?: number;
+  /** Open connections; a connection past it is refused (a `crrst` frame with RESOURCE_EXHAUSTED, then closed). Default 10 000. */
+  maxConnections?: number;
+  /**
+   * Bytes held by all connections together for frames that have started but not finished
+   * arriving. Past it, the connection whose partial frame is the oldest is closed. Default 64 MiB
+   * (raised to `maxFrameSize` if smaller).
+   */
+  maxPartialFrameBytes?: number;
+  /** A frame that has started arriving must be complete within this many ms, else the connection is closed. Default 10 s; 0 never. */
+  frameTimeoutMs?: number;
+  /**
+   * Reply bytes queued (encoded, not yet taken by the kernel) over all connections. Past it, a
+   * connection holding more than its share (this budget / open connections) is not read until
+   * the sum is back under three quarters of it. Default 128 MiB.
+   */
+  maxServerQueuedBytes?: number;
+}
+
+/** Defaults of the {@link TcpServerOptions} limits that guard against hostile peers (docs/tcp.md, "Limits"). */
+export const DEFAULT_SERVER_LIMITS = {
+  maxConcurrentCalls: 256,
+  maxConcurrentStreams: 256,
+  maxConnections: 10_000,
+  maxPartialFrameBytes: 64 * 1024 * 1024,
+  frameTimeoutMs: 10_000,
+  maxServerQueuedBytes: 128 * 1024 * 1024,
+} as const;
+
+/** What a TcpServerTransport counts about peers it held back: for metrics and tests. */
+export interface TcpServerStats {
+  /** Open connections. */
+  connections: number;
+  /** Connections refused at `maxConnections`. */
+  refusedConnections: number;
+  /** Connections closed because partial frames went over `maxPartialFrameBytes`. */
+  closedOverPartialBudget: number;
+  /** Connections closed because a frame did not complete within `frameTimeoutMs`. */
+  closedFrameTimeout: number;
+  /** Bytes held now in partially received frames. */
+  partialFrameBytes: number;
+  /** Reply bytes queued now over all connections. */
+  queuedReplyBytes: number;
+  /** Connections not being read now because they are at `maxConcurrentCalls`, over `maxQueuedBytes` or over their share of `maxServerQueuedBytes`. */
+  pausedConnections: number;
+  /** Replies that could not be encoded and were replaced by an error reply (or closed their connection). */
+  failedReplies: number;
 }
 
 const STATUS = HeaderKeys.status;
@@ -123,10 +180,12 @@ class ServerCall implements IncomingCall, DeadlineEntry {
 }
 
 /** One client connection of the server: unary calls and streams, multiplexed. */
-class ServerConnection implements ConnectionHandler, StreamHost {
+class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWatcher {
   readonly fc: FrameConnection;
   readonly calls = new Set<ServerCall>();
   readonly streams = new Map<number, TcpServerStream>();
+  /** When the frame being received began to arrive (ms), for `frameTimeoutMs`. */
+  partialSince = 0;
   private readonly head = new FrameHead();
   private readonly meta = new KitexMeta();
   private quietTimer: NodeJS.Timeout | undefined;
@@ -137,7 +196,29 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     private readonly dispatch: CallDispatcher,
     private readonly dispatchStream: StreamDispatcher | undefined,
   ) {
-    this.fc = new FrameConnection(socket, server.connection, this);
+    this.fc = new FrameConnection(socket, server.connection, this, this);
+  }
+
+  /** PartialFrameWatcher: a partial frame begins or grows; the server's budget decides. */
+  grow(bytes: number, first: boolean): boolean {
+    if (first) this.server.partialStarted(this);
+    return bytes === 0 || this.server.reservePartial(this, bytes);
+  }
+
+  /** PartialFrameWatcher: the partial frame is complete or dropped. */
+  release(bytes: number): void {
+    this.server.partialEnded(this, bytes);
+  }
+
+  /** Stops reading for `reason`. */
+  pause(reason: number): void {
+    this.fc.pause(reason);
+  }
+
+  /** Lifts `reason`; a partial frame's clock restarts when reading does (the wait was ours). */
+  resume(reason: number): void {
+    this.fc.resume(reason);
+    if (!this.fc.paused && this.partialSince !== 0) this.server.partialStarted(this);
   }
 
   get deadlines(): DeadlineQueue {
@@ -189,6 +270,7 @@ class ServerConnection implements ConnectionHandler, StreamHost {
       type === MessageType.Oneway,
     );
     this.calls.add(call);
+    if (this.calls.size >= this.server.maxConcurrentCalls) this.pause(PauseReason.Calls);
     let result: Promise<OutgoingReply>;
     try {
       result = this.dispatch(call);
@@ -215,11 +297,16 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     if (this.quietTimer !== undefined) this.clearQuiet();
     const method = head.intInfo?.[IntKey.ToMethod] ?? "";
     const deadline = head.timeoutMs > 0 ? Date.now() + head.timeoutMs : undefined;
+    const refused = this.streams.size >= this.server.maxConcurrentStreams;
     const stream = new TcpServerStream(this, head.seqId, head.service, method, head.headers, deadline, this.fc.peer);
     this.streams.set(head.seqId, stream);
+    if (refused) {
+      stream.end(statusToHeaders(new RpcError(Code.RESOURCE_EXHAUSTED, `this connection already has ${this.server.maxConcurrentStreams} streams open (maxConcurrentStreams); open the stream later or on another connection`), {}));
+      return;
+    }
     const dispatch = this.dispatchStream;
     if (dispatch === undefined) {
-      stream.end(statusToHeaders(new RpcError(Code.UNIMPLEMENTED, `this server does not serve streams (${head.service}/${method})`), {}));
+      stream.end(statusToHeaders(new RpcError(Code.UNIMPLEMENTED, `this server does not serve streams (${boundText(head.service)}/${boundText(method)})`), {}));
       return;
     }
     let result: Promise<Headers>;
@@ -234,44 +321,58 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     );
   }
 
-  /** Encodes the reply straight into the connection's slab. */
+  /**
+   * The call is answered: encodes the reply straight into the connection's slab. Never throws
+   * (it runs in a promise continuation, where a throw would be an unhandled rejection): a reply
+   * that cannot be encoded is rolled back and replaced by a small error reply, and if even that
+   * fails the connection is closed.
+   */
   private reply(call: ServerCall, reply: OutgoingReply): void {
     call.done();
     this.calls.delete(call);
-    const fc = this.fc;
-    if (!fc.closed && !call.oneway) {
-      const limits = this.server.limits;
-      const w = fc.writer;
-      const mark = beginFrame(w, call.seq);
-      try {
-        this.encodeReply(call, reply, mark, limits);
-      } catch (e) {
-        fc.rollback(mark);
-        const tooLarge = e instanceof FrameError && e.code === "FRAME_TOO_LARGE";
-        const fallback = errorReply(
-          tooLarge ? new RpcError(Code.RESOURCE_EXHAUSTED, `the response is too large: ${(e as Error).message}`) : e,
-        );
-        const again = beginFrame(w, call.seq);
-        this.encodeReply(call, fallback, again, limits);
-      }
-      fc.frameWritten();
-    }
+    if (this.calls.size < this.server.maxConcurrentCalls && this.fc.pausedFor(PauseReason.Calls)) this.resume(PauseReason.Calls);
+    if (!this.fc.closed && !call.oneway) this.writeReply(call, reply);
     if (this.server.draining && this.busy === 0) this.armQuiet();
+  }
+
+  private writeReply(call: ServerCall, reply: OutgoingReply): void {
+    const fc = this.fc;
+    const w = fc.writer;
+    const limits = this.server.limits;
+    let mark = w.pos - w.start;
+    try {
+      mark = beginFrame(w, call.seq);
+      this.encodeReply(call, reply, mark, limits);
+    } catch (e) {
+      fc.rollback(mark);
+      this.server.failedReplies++;
+      try {
+        mark = beginFrame(w, call.seq);
+        this.encodeReply(call, fallbackReply(e), mark, limits);
+      } catch (again) {
+        fc.rollback(mark);
+        fc.destroy(new Error(`cannot answer call ${call.seq}, not even with an error: ${again instanceof Error ? again.message : String(again)}`));
+        return;
+      }
+    }
+    fc.frameWritten();
   }
 
   private encodeReply(call: ServerCall, reply: OutgoingReply, mark: number, limits: FrameLimits): void {
     const w = this.fc.writer;
-    const headers = reply.headers;
+    const headers = boundStatus(reply.headers);
     const status = headers[STATUS];
     const failed = status !== undefined && status !== "0";
     const count = this.server.draining ? writeStringInfo(w, headers, StrKey.reset, "1") : writeStringInfo(w, headers);
     endHeader(w, mark, count, limits);
+    // The method name is the peer's: echoed as Kitex does, but never more than boundText allows.
+    const method = boundText(call.method);
     if (failed) {
-      writeKitexMeta(w, MessageType.Exception, call.method, call.seq);
+      writeKitexMeta(w, MessageType.Exception, method, call.seq);
       const typeId = status === String(Code.UNIMPLEMENTED) ? KitexErrorType.UnknownMethod : KitexErrorType.InternalError;
       writeErrorProto(w, typeId, headers[MESSAGE] ?? "");
     } else {
-      writeKitexMeta(w, MessageType.Reply, call.method, call.seq);
+      writeKitexMeta(w, MessageType.Reply, method, call.seq);
       reply.encode?.(w);
     }
     endFrame(w, mark, limits);
@@ -304,11 +405,15 @@ class ServerConnection implements ConnectionHandler, StreamHost {
   }
 
   onCongested(): void {
-    this.fc.pause();
+    this.pause(PauseReason.Congested);
   }
 
   onDrain(): void {
-    this.fc.resume();
+    this.resume(PauseReason.Congested);
+  }
+
+  onQueued(delta: number): void {
+    this.server.queued(this, delta);
   }
 
   onClose(error: Error | undefined): void {
@@ -331,6 +436,40 @@ function errorReply(e: unknown): OutgoingReply {
 }
 
 /**
+ * What replaces a reply that could not be encoded (`e` says why): a status and a bounded message,
+ * nothing else of the original (its headers may be what did not fit), so it cannot fail itself
+ * unless the limits are absurdly small.
+ */
+function fallbackReply(e: unknown): OutgoingReply {
+  const tooLarge = e instanceof FrameError && e.code === "FRAME_TOO_LARGE";
+  const err =
+    e instanceof RpcError
+      ? e
+      : tooLarge
+        ? new RpcError(Code.RESOURCE_EXHAUSTED, `the response is too large: ${e.message}`)
+        : new RpcError(Code.INTERNAL, `the response cannot be sent: ${e instanceof Error ? e.message : String(e)}`);
+  return { headers: { [STATUS]: String(err.code), [MESSAGE]: boundText(err.message) } };
+}
+
+function ignore(): void {}
+
+/** The frame refusing a connection: a `crrst` control frame with RESOURCE_EXHAUSTED and why. */
+function refusalFrame(maxConnections: number, limits: FrameLimits): Buffer {
+  const w = new Writer(256);
+  const mark = beginFrame(w, 0);
+  const count = writeStringInfo(
+    w,
+    { [STATUS]: String(Code.RESOURCE_EXHAUSTED), [MESSAGE]: `the server is at its limit of ${maxConnections} connections (maxConnections); try another instance or later` },
+    StrKey.reset,
+    "1",
+  );
+  endHeader(w, mark, count, limits);
+  writeKitexMeta(w, MessageType.Reply, "", 0);
+  endFrame(w, mark, limits);
+  return Buffer.from(w.finish());
+}
+
+/**
  * The server half of Meridian's TCP transport: accepts connections, splits TTHeader frames,
  * hands each call to the dispatcher and writes replies on the same connection, in any order;
  * streams go to the stream dispatcher (docs/tcp.md, "Streams").
@@ -345,10 +484,31 @@ export class TcpServerTransport implements ServerTransport {
   /** Graceful shutdown has begun: replies carry `crrst`. */
   draining = false;
   private server: Server | undefined;
+  readonly maxConcurrentCalls: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxConnections: number;
+  readonly maxPartialFrameBytes: number;
+  readonly frameTimeoutMs: number;
+  readonly maxServerQueuedBytes: number;
+  /** Replies replaced by an error reply because they could not be encoded. */
+  failedReplies = 0;
   private readonly conns = new Set<ServerConnection>();
   private closing: Promise<void> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private frameSweeper: NodeJS.Timeout | undefined;
   private readonly idleTimeoutMs: number;
+  /** Connections receiving a partial frame, oldest partial frame first (a Set keeps insertion order). */
+  private readonly partials = new Set<ServerConnection>();
+  private partialBytes = 0;
+  /** Reply bytes queued over all connections (their last reports). */
+  private queuedBytes = 0;
+  /** Connections not read because the server's queue is over budget. */
+  private readonly queuePaused = new Set<ServerConnection>();
+  private refused = 0;
+  private closedOverBudget = 0;
+  private closedTimeout = 0;
+  /** The frame that refuses a connection past `maxConnections`, encoded once. */
+  private refusal: Buffer | undefined;
 
   constructor(private readonly options: TcpServerOptions = {}) {
     this.connection = connectionOptions(options);
@@ -356,6 +516,14 @@ export class TcpServerTransport implements ServerTransport {
     this.drainQuietMs = options.drainQuietMs ?? 100;
     this.streamWindow = Math.max(1, options.streamWindow ?? STREAM_INITIAL_WINDOW);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+    const d = DEFAULT_SERVER_LIMITS;
+    this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? d.maxConcurrentCalls);
+    this.maxConcurrentStreams = Math.max(1, options.maxConcurrentStreams ?? d.maxConcurrentStreams);
+    this.maxConnections = Math.max(1, options.maxConnections ?? d.maxConnections);
+    // A budget below one frame would close every connection that receives a large frame.
+    this.maxPartialFrameBytes = Math.max(this.limits.maxFrameSize, options.maxPartialFrameBytes ?? d.maxPartialFrameBytes);
+    this.frameTimeoutMs = Math.max(0, options.frameTimeoutMs ?? d.frameTimeoutMs);
+    this.maxServerQueuedBytes = Math.max(this.connection.maxQueuedBytes, options.maxServerQueuedBytes ?? d.maxServerQueuedBytes);
   }
 
   /** Open client connections. */
@@ -363,16 +531,116 @@ export class TcpServerTransport implements ServerTransport {
     return this.conns.size;
   }
 
+  /** What the server counts about peers it held back (see {@link TcpServerStats}). */
+  get stats(): TcpServerStats {
+    let paused = 0;
+    for (const c of this.conns) if (c.fc.paused) paused++;
+    return {
+      connections: this.conns.size,
+      refusedConnections: this.refused,
+      closedOverPartialBudget: this.closedOverBudget,
+      closedFrameTimeout: this.closedTimeout,
+      partialFrameBytes: this.partialBytes,
+      queuedReplyBytes: this.queuedBytes,
+      pausedConnections: paused,
+      failedReplies: this.failedReplies,
+    };
+  }
+
+  /** A partial frame begins on `c` (or its reading resumed): its clock starts now, last in line. */
+  partialStarted(c: ServerConnection): void {
+    c.partialSince = Date.now();
+    this.partials.delete(c);
+    this.partials.add(c);
+  }
+
+  /**
+   * `c` needs `bytes` more for its partial frame. Over budget, the connections with the oldest
+   * partial frames are closed until it fits; false when `c` itself is the oldest (the caller
+   * closes it). Well-behaved peers finish their frames quickly, so the oldest is the one stalling.
+   */
+  reservePartial(c: ServerConnection, bytes: number): boolean {
+    while (this.partialBytes + bytes > this.maxPartialFrameBytes) {
+      const oldest = this.partials.values().next().value;
+      this.closedOverBudget++;
+      if (oldest === undefined || oldest === c) return false;
+      this.partials.delete(oldest);
+      oldest.fc.destroy(new FrameError("OVER_BUDGET", `closed to keep partially received frames under ${this.maxPartialFrameBytes} bytes: its frame was the oldest`));
+    }
+    this.partialBytes += bytes;
+    return true;
+  }
+
+  /** `c`'s partial frame is complete or dropped. */
+  partialEnded(c: ServerConnection, bytes: number): void {
+    this.partialBytes -= bytes;
+    c.partialSince = 0;
+    this.partials.delete(c);
+  }
+
+  /** Closes connections whose partial frame has been arriving for longer than `frameTimeoutMs`. */
+  private sweepFrames(): void {
+    const cutoff = Date.now() - this.frameTimeoutMs;
+    for (const c of this.partials) {
+      if (c.partialSince > cutoff) break; // in order of age: the rest are younger
+      if (c.fc.paused) continue; // not its fault: the server stopped reading it
+      this.closedTimeout++;
+      this.partials.delete(c);
+      c.fc.destroy(new FrameError("FRAME_TIMEOUT", `a frame did not complete within ${this.frameTimeoutMs} ms`));
+    }
+  }
+
+  /**
+   * `c`'s write queue changed by `delta`. Over `maxServerQueuedBytes`, a connection that holds
+   * more than its share is not read until the sum falls back under three quarters of the budget
+   * (or its own queue under half its share), so the peers that do not read their replies stop
+   * adding to them and the others go on.
+   */
+  queued(c: ServerConnection, delta: number): void {
+    this.queuedBytes += delta;
+    const share = this.maxServerQueuedBytes / Math.max(1, this.conns.size);
+    if (this.queuedBytes > this.maxServerQueuedBytes) {
+      if (c.fc.reportedQueuedBytes > share && !c.fc.pausedFor(PauseReason.ServerQueue)) {
+        this.queuePaused.add(c);
+        c.pause(PauseReason.ServerQueue);
+      }
+    } else if (this.queuePaused.size > 0 && this.queuedBytes <= this.maxServerQueuedBytes * 0.75) {
+      for (const p of this.queuePaused) p.resume(PauseReason.ServerQueue);
+      this.queuePaused.clear();
+    }
+    if (delta < 0 && c.fc.pausedFor(PauseReason.ServerQueue) && c.fc.reportedQueuedBytes < share / 2) {
+      this.queuePaused.delete(c);
+      c.resume(PauseReason.ServerQueue);
+    }
+  }
+
+  /** Refuses a connection past `maxConnections`: a `crrst` control frame saying why, then close. */
+  private refuse(socket: Socket): void {
+    this.refused++;
+    socket.on("error", ignore);
+    this.refusal ??= refusalFrame(this.maxConnections, this.limits);
+    socket.end(this.refusal, () => socket.destroy());
+  }
+
   listen(dispatch: CallDispatcher, streams?: StreamDispatcher): Promise<{ address: string }> {
     if (this.server !== undefined) return Promise.reject(new Error("TcpServerTransport.listen() called twice"));
     const server = createServer((socket) => {
       if (this.draining) {
+        socket.on("error", ignore);
         socket.destroy();
+        return;
+      }
+      if (this.conns.size >= this.maxConnections) {
+        this.refuse(socket);
         return;
       }
       this.conns.add(new ServerConnection(socket, this, dispatch, streams));
     });
     this.server = server;
+    if (this.frameTimeoutMs > 0) {
+      this.frameSweeper = setInterval(() => this.sweepFrames(), Math.max(20, Math.min(1000, Math.floor(this.frameTimeoutMs / 4))));
+      this.frameSweeper.unref();
+    }
     if (this.idleTimeoutMs > 0) {
       const seen = new Map<ServerConnection, { activity: number; since: number }>();
       this.sweeper = setInterval(() => {
@@ -390,6 +658,9 @@ export class TcpServerTransport implements ServerTransport {
       server.once("error", reject);
       server.listen(this.options.port ?? 0, this.options.host ?? "127.0.0.1", () => {
         server.off("error", reject);
+        // Errors of a listening server are accept failures (EMFILE, ECONNABORTED): libuv goes on
+        // accepting once it can, and with no listener Node would end the process.
+        server.on("error", ignore);
         const a = server.address();
         if (a === null || typeof a === "string") return resolve({ address: String(a) });
         resolve({ address: a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}` });
@@ -411,6 +682,7 @@ export class TcpServerTransport implements ServerTransport {
   private async shutdown(graceMs: number): Promise<void> {
     this.draining = true;
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    if (this.frameSweeper !== undefined) clearInterval(this.frameSweeper);
     const server = this.server;
     const stopped = new Promise<void>((resolve) => {
       if (server === undefined) return resolve();
@@ -428,5 +700,6 @@ export class TcpServerTransport implements ServerTransport {
   /** Called by a connection once it is closed. */
   forget(c: ServerConnection): void {
     this.conns.delete(c);
+    this.queuePaused.delete(c);
   }
 }
