@@ -1,0 +1,209 @@
+/**
+ * The TCP server's limits against hostile input, one at a time, in process over raw sockets on
+ * 127.0.0.1: what a peer that breaks each limit sees, and that everyone else goes on being
+ * served. An unhandled rejection anywhere in here fails the run (vitest reports it), which is
+ * what the first tests guard against: before, one of them ended the process.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { Cancellation, Code, createClient } from "meridian-rpc/runtime";
+import { EchoService } from "../../bench/rpc/service.js";
+import { TcpClientTransport } from "../../transports/tcp/index.js";
+import { MAX_ECHOED_TEXT, MessageType } from "../../transports/tcp/framing.js";
+import { type TcpServerOptions } from "../../transports/tcp/server.js";
+import { startEchoServer, type EchoServer } from "./echo-server.js";
+import { RawPeer, requestFrame, statusOf } from "./wire.js";
+
+const cleanup: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => {
+  while (cleanup.length > 0) await cleanup.pop()!();
+});
+
+async function serve(options: TcpServerOptions = {}): Promise<EchoServer> {
+  const s = await startEchoServer(options);
+  cleanup.push(() => s.server.close({ graceMs: 0 }));
+  return s;
+}
+
+async function raw(address: string): Promise<RawPeer> {
+  const p = await RawPeer.open(address);
+  cleanup.push(() => p.destroy());
+  return p;
+}
+
+function goodClient(address: string) {
+  const transport = new TcpClientTransport({ backoffBaseMs: 10, backoffMaxMs: 50 });
+  cleanup.push(() => transport.close());
+  return createClient(EchoService, { transport, endpoints: [{ address }], region: "cn-north", timeoutMs: 5000 });
+}
+
+/** A method name that makes its request frame just under the 4 MiB default maxFrameSize (2 bytes under): any reply that echoes it is over. */
+const HUGE_NAME = "m".repeat(4 * 1024 * 1024 - 62);
+
+describe("tcp hostile - replies built from peer input are bounded", () => {
+  it("tcp hostile - an unknown method named to fill a 4 MiB frame gets a short UNIMPLEMENTED; the connection and process go on", async () => {
+    const s = await serve();
+    const p = await raw(s.address);
+    const frame = requestFrame({ seq: 1, method: HUGE_NAME });
+    expect(frame.length).toBe(4 * 1024 * 1024 - 2);
+    p.write(frame);
+    p.write(requestFrame({ seq: 2, message: { region: "after", seq: 0n } }));
+    const refused = await p.reply(1);
+    expect(refused.messageType).toBe(MessageType.Exception);
+    expect(statusOf(refused)).toBe(Code.UNIMPLEMENTED);
+    expect(refused.size).toBeLessThan(4 * MAX_ECHOED_TEXT + 200);
+    expect(refused.method.length).toBeLessThanOrEqual(MAX_ECHOED_TEXT + 40);
+    expect(refused.headers["rpc-message"]!.length).toBeLessThanOrEqual(MAX_ECHOED_TEXT + 40);
+    // The next reply on the same connection parses: nothing half written was left in the slab.
+    const next = await p.reply(2);
+    expect(next.ping?.region).toBe("after");
+    expect(p.closed).toBe(false);
+    // Calls to unregistered names are counted under one label, whatever the peer named them.
+    for (let i = 0; i < 20; i++) p.write(requestFrame({ seq: 10 + i, method: `nope-${i}` }));
+    await p.reply(29);
+    expect(Object.keys(s.server.metrics().methods).sort()).toEqual(["bench.Echo/(unknown)", "bench.Echo/Echo"]);
+  });
+
+  it("tcp hostile - a reply that cannot be encoded is replaced by a small error; one whose fallback cannot be either closes only its connection", async () => {
+    // Headers over 64 KiB cannot be encoded: the handler's reply becomes INTERNAL.
+    const s = await serve();
+    const huge = "h".repeat(70_000);
+    s.server.register({ typeName: "hostile.Big", methods: EchoService.methods }, { echo: async (_req, ctx) => ((ctx.responseHeaders["x-big"] = huge), { region: "", seq: 0n, consistency: "" }) });
+    const p = await raw(s.address);
+    p.write(requestFrame({ seq: 1, service: "hostile.Big" }));
+    const r = await p.reply(1);
+    expect(statusOf(r)).toBe(Code.INTERNAL);
+    expect(r.headers["x-big"]).toBeUndefined();
+    p.write(requestFrame({ seq: 2 }));
+    expect((await p.reply(2)).ping).toBeDefined();
+    expect(s.transport.stats.failedReplies).toBe(1);
+
+    // With a frame limit too small for even the fallback, the connection is closed instead,
+    // and the server serves the next one.
+    const tiny = await serve({ limits: { maxFrameSize: 160 } });
+    const q = await raw(tiny.address);
+    q.write(requestFrame({ seq: 1, method: "x".repeat(100) }));
+    await q.closedWithin(5000);
+    const again = await raw(tiny.address);
+    again.write(requestFrame({ seq: 1 }));
+    expect((await again.reply(1)).ping).toBeDefined();
+  });
+
+  it("tcp hostile - a stream opened on a 64 KiB method name ends with a short UNIMPLEMENTED trailer", async () => {
+    const s = await serve();
+    const transport = new TcpClientTransport({ address: s.address });
+    cleanup.push(() => transport.close());
+    const method = { ...EchoService.methods.echo, name: "s".repeat(60_000), kind: "bidi_streaming" as const };
+    const stream = transport.stream({ service: "bench.Echo", method, headers: {}, deadline: Date.now() + 5000, signal: new Cancellation(), endpoint: undefined });
+    const trailers = await stream.trailers;
+    expect(trailers["rpc-status"]).toBe(String(Code.UNIMPLEMENTED));
+    expect(trailers["rpc-message"]!.length).toBeLessThanOrEqual(MAX_ECHOED_TEXT + 40);
+  });
+});
+
+describe("tcp hostile - memory follows bytes received", () => {
+  it("tcp hostile - a connection announcing 4 MiB and sending 10 bytes holds kilobytes, not megabytes", async () => {
+    const s = await serve();
+    const peers = await Promise.all(Array.from({ length: 50 }, () => raw(s.address)));
+    const frame = requestFrame({ seq: 1, method: HUGE_NAME });
+    for (const p of peers) p.write(frame.subarray(0, 10));
+    await sleep(200);
+    expect(s.transport.stats.partialFrameBytes).toBeLessThanOrEqual(50 * 4096);
+    expect(s.transport.stats.partialFrameBytes).toBeGreaterThan(0);
+    for (const p of peers) p.destroy();
+    await sleep(200);
+    expect(s.transport.stats.partialFrameBytes).toBe(0);
+  });
+
+  it("tcp hostile - over the partial-frame budget the oldest partial frame's connection is closed; the newer one completes", async () => {
+    const s = await serve({ limits: { maxFrameSize: 1 << 20 }, maxPartialFrameBytes: 1 << 20 });
+    const big = requestFrame({ seq: 1, message: { region: "r".repeat((1 << 20) - 200) } });
+    expect(big.length).toBeLessThanOrEqual(1 << 20);
+    const stalled = await raw(s.address);
+    stalled.write(big.subarray(0, big.length - 1));
+    await sleep(200);
+    const good = await raw(s.address);
+    good.write(big);
+    const r = await good.reply(1);
+    expect(r.ping?.region.length).toBe((1 << 20) - 200);
+    await stalled.closedWithin(5000);
+    expect(s.transport.stats.closedOverPartialBudget).toBe(1);
+    expect(s.transport.stats.partialFrameBytes).toBe(0);
+  });
+
+  it("tcp hostile - a frame that stops arriving is closed after frameTimeoutMs; a quiet connection is not", async () => {
+    const s = await serve({ frameTimeoutMs: 300 });
+    const trickle = await raw(s.address);
+    const quiet = await raw(s.address);
+    const frame = requestFrame({ seq: 1 });
+    trickle.write(frame.subarray(0, 2)); // not even the whole LENGTH
+    const loris = await raw(s.address);
+    loris.write(frame.subarray(0, 20));
+    const t0 = Date.now();
+    await trickle.closedWithin(5000);
+    await loris.closedWithin(5000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(s.transport.stats.closedFrameTimeout).toBe(2);
+    quiet.write(frame);
+    expect((await quiet.reply(1)).ping).toBeDefined();
+  });
+});
+
+describe("tcp hostile - flow control and caps", () => {
+  it("tcp hostile - past maxConcurrentCalls the flooding connection is not read; another connection is served", async () => {
+    const s = await serve({ maxConcurrentCalls: 4 });
+    const flood = await raw(s.address);
+    // Each call in its own write (its own chunk), each held by the handler for 0.8 s.
+    for (let i = 1; i <= 10; i++) {
+      flood.write(requestFrame({ seq: i, message: { seq: 800n } }));
+      await sleep(20);
+    }
+    await sleep(200);
+    expect(s.transport.stats.pausedConnections).toBe(1);
+    const c = goodClient(s.address);
+    const t0 = Date.now();
+    for (let i = 0; i < 5; i++) await c.echo({ region: "x", seq: 0n });
+    expect(Date.now() - t0).toBeLessThan(1000); // not behind the flood's 0.8 s calls
+    // The flood is answered in full, in rounds of 4.
+    await flood.reply(10, 15_000);
+    expect(flood.frames.filter((f) => f.ping !== undefined)).toHaveLength(10);
+    expect(s.transport.stats.pausedConnections).toBe(0);
+  });
+
+  it("tcp hostile - a peer that never reads its replies: its queue stays bounded, others are served", async () => {
+    const s = await serve({ maxQueuedBytes: 1 << 20, maxServerQueuedBytes: 2 << 20 });
+    const hogs = await Promise.all([raw(s.address), raw(s.address), raw(s.address)]);
+    let peak = 0;
+    const req = requestFrame({ seq: 1, message: { region: "q".repeat(32 * 1024) } });
+    for (const h of hogs) h.socket.pause(); // never reads
+    for (let round = 0; round < 200; round++) {
+      for (const h of hogs) h.write(req);
+      peak = Math.max(peak, s.transport.stats.queuedReplyBytes);
+      if (round % 20 === 0) await sleep(10);
+    }
+    await sleep(500);
+    peak = Math.max(peak, s.transport.stats.queuedReplyBytes);
+    // Each hog: at most its 1 MiB plus the replies of calls already read (one socket read's
+    // worth) before it was paused; together they are held near the server's 2 MiB.
+    expect(peak).toBeLessThan(3 * (1 << 20) + 3 * 2 * 1024 * 1024);
+    const c = goodClient(s.address);
+    for (let i = 0; i < 20; i++) expect((await c.echo({ region: "ok", seq: 0n })).region).toBe("ok");
+  });
+
+  it("tcp hostile - past maxConnections a connection is refused with a crrst frame saying RESOURCE_EXHAUSTED", async () => {
+    const s = await serve({ maxConnections: 3 });
+    const held = await Promise.all([raw(s.address), raw(s.address), raw(s.address)]);
+    await sleep(50);
+    const extra = await raw(s.address);
+    await extra.closedWithin(5000);
+    expect(extra.frames).toHaveLength(1);
+    expect(extra.frames[0]!.reset).toBe(true);
+    expect(statusOf(extra.frames[0]!)).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.transport.stats.refusedConnections).toBe(1);
+    held[0]!.destroy();
+    await sleep(100);
+    const next = await raw(s.address);
+    next.write(requestFrame({ seq: 1 }));
+    expect((await next.reply(1)).ping).toBeDefined();
+  });
+});
