@@ -625,7 +625,7 @@ export interface PartialFrameWatcher {
 }
 
 /** A partial frame's buffer starts at this size or what its first chunk needs, whichever is larger. */
-const PARTIAL_MIN = 4096;
+const PARTIAL_MIN = 64;
 
 /** The smallest power of two >= n (n >= 1, up to 2^31). */
 function ceilPow2(n: number): number {
@@ -638,9 +638,9 @@ function ceilPow2(n: number): number {
  * fresh buffer (never reused: decoded bytes fields are views into it).
  *
  * Memory follows bytes received, not bytes announced: the assembly buffer starts at what the
- * first chunk needs (rounded up to a power of two, at least 4 KiB), doubles as bytes arrive and
+ * first chunk needs (rounded up to a power of two, at least 64 bytes), doubles as bytes arrive and
  * is capped at the announced size, so a frame is handed out in a buffer of exactly its size
- * while a peer that announces 4 MiB and sends 10 bytes costs 4 KiB. Growth is reported to an
+ * while a peer that announces 4 MiB and sends 10 bytes costs 64 bytes. Growth is reported to an
  * optional {@link PartialFrameWatcher}.
  *
  * LENGTH is checked against `maxFrameSize` as soon as its four bytes are in, so an oversize or

@@ -71,6 +71,12 @@ export interface TcpServerOptions {
    * this many, the server stops reading it until one is answered. Default 256.
    */
   maxConcurrentCalls?: number;
+  /**
+   * Request bytes (whole frames) of the unary calls in flight on one connection: past it, the
+   * server stops reading the connection until calls are answered, as for `maxConcurrentCalls`.
+   * Default 16 MiB.
+   */
+  maxInflightBytes?: number;
   /** Streams open per connection; a stream opened past it is refused with RESOURCE_EXHAUSTED. Default 256. */
   maxConcurrentStreams?: number;
   /** Open connections; a connection past it is refused (a `crrst` frame with RESOURCE_EXHAUSTED, then closed). Default 10 000. */
@@ -84,21 +90,23 @@ export interface TcpServerOptions {
   /** A frame that has started arriving must be complete within this many ms, else the connection is closed. Default 10 s; 0 never. */
   frameTimeoutMs?: number;
   /**
-   * Reply bytes queued (encoded, not yet taken by the kernel) over all connections. Past it, a
-   * connection holding more than its share (this budget / open connections) is not read until
-   * the sum is back under three quarters of it. Default 128 MiB.
+   * Bytes held for calls over all connections: request bytes of calls in flight plus reply bytes
+   * queued (encoded, not yet taken by the kernel). Past it, a connection holding more than its
+   * share (this budget / open connections) is not read until the sum is back under three
+   * quarters of it, or its own part under half its share. Default 64 MiB.
    */
-  maxServerQueuedBytes?: number;
+  maxServerBufferedBytes?: number;
 }
 
 /** Defaults of the {@link TcpServerOptions} limits that guard against hostile peers (docs/tcp.md, "Limits"). */
 export const DEFAULT_SERVER_LIMITS = {
   maxConcurrentCalls: 256,
+  maxInflightBytes: 16 * 1024 * 1024,
   maxConcurrentStreams: 256,
   maxConnections: 10_000,
   maxPartialFrameBytes: 64 * 1024 * 1024,
   frameTimeoutMs: 10_000,
-  maxServerQueuedBytes: 128 * 1024 * 1024,
+  maxServerBufferedBytes: 64 * 1024 * 1024,
 } as const;
 
 /** What a TcpServerTransport counts about peers it held back: for metrics and tests. */
@@ -115,7 +123,9 @@ export interface TcpServerStats {
   partialFrameBytes: number;
   /** Reply bytes queued now over all connections. */
   queuedReplyBytes: number;
-  /** Connections not being read now because they are at `maxConcurrentCalls`, over `maxQueuedBytes` or over their share of `maxServerQueuedBytes`. */
+  /** Request bytes of the unary calls in flight now over all connections. */
+  inflightRequestBytes: number;
+  /** Connections not being read now: at `maxConcurrentCalls` or `maxInflightBytes`, over `maxQueuedBytes`, or over their share of `maxServerBufferedBytes`. */
   pausedConnections: number;
   /** Replies that could not be encoded and were replaced by an error reply (or closed their connection). */
   failedReplies: number;
@@ -133,6 +143,8 @@ class ServerCall implements IncomingCall, DeadlineEntry {
   dlPrev: DeadlineEntry | undefined = undefined;
   dlNext: DeadlineEntry | undefined = undefined;
   dlQueued = false;
+  /** The request frame's size: what the call holds of its connection's `maxInflightBytes`. */
+  bytes = 0;
   private cancellation: Cancellation | undefined;
   private abortReason: RpcError | undefined;
 
@@ -186,6 +198,8 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
   readonly streams = new Map<number, TcpServerStream>();
   /** When the frame being received began to arrive (ms), for `frameTimeoutMs`. */
   partialSince = 0;
+  /** Request bytes of the unary calls in flight. */
+  inflightBytes = 0;
   private readonly head = new FrameHead();
   private readonly meta = new KitexMeta();
   private quietTimer: NodeJS.Timeout | undefined;
@@ -270,7 +284,10 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
       type === MessageType.Oneway,
     );
     this.calls.add(call);
-    if (this.calls.size >= this.server.maxConcurrentCalls) this.pause(PauseReason.Calls);
+    call.bytes = end - start;
+    this.inflightBytes += call.bytes;
+    this.server.buffered(this, call.bytes, false);
+    if (this.calls.size >= this.server.maxConcurrentCalls || this.inflightBytes >= this.server.maxInflightBytes) this.pause(PauseReason.Calls);
     let result: Promise<OutgoingReply>;
     try {
       result = this.dispatch(call);
@@ -329,8 +346,13 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
    */
   private reply(call: ServerCall, reply: OutgoingReply): void {
     call.done();
-    this.calls.delete(call);
-    if (this.calls.size < this.server.maxConcurrentCalls && this.fc.pausedFor(PauseReason.Calls)) this.resume(PauseReason.Calls);
+    if (this.calls.delete(call)) {
+      this.inflightBytes -= call.bytes;
+      this.server.buffered(this, -call.bytes, false);
+      if (this.fc.pausedFor(PauseReason.Calls) && this.calls.size < this.server.maxConcurrentCalls && this.inflightBytes < this.server.maxInflightBytes) {
+        this.resume(PauseReason.Calls);
+      }
+    }
     if (!this.fc.closed && !call.oneway) this.writeReply(call, reply);
     if (this.server.draining && this.busy === 0) this.armQuiet();
   }
@@ -413,7 +435,12 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
   }
 
   onQueued(delta: number): void {
-    this.server.queued(this, delta);
+    this.server.buffered(this, delta, true);
+  }
+
+  /** Bytes held for this connection's calls: requests in flight and replies queued. */
+  get heldBytes(): number {
+    return this.inflightBytes + this.fc.reportedQueuedBytes;
   }
 
   onClose(error: Error | undefined): void {
@@ -423,6 +450,8 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     });
     for (const call of this.calls) call.abort(reason);
     this.calls.clear();
+    this.server.buffered(this, -this.inflightBytes, false);
+    this.inflightBytes = 0;
     for (const stream of [...this.streams.values()]) stream.lost(reason);
     this.streams.clear();
     this.server.forget(this);
@@ -489,7 +518,8 @@ export class TcpServerTransport implements ServerTransport {
   readonly maxConnections: number;
   readonly maxPartialFrameBytes: number;
   readonly frameTimeoutMs: number;
-  readonly maxServerQueuedBytes: number;
+  readonly maxInflightBytes: number;
+  readonly maxServerBufferedBytes: number;
   /** Replies replaced by an error reply because they could not be encoded. */
   failedReplies = 0;
   private readonly conns = new Set<ServerConnection>();
@@ -502,7 +532,9 @@ export class TcpServerTransport implements ServerTransport {
   private partialBytes = 0;
   /** Reply bytes queued over all connections (their last reports). */
   private queuedBytes = 0;
-  /** Connections not read because the server's queue is over budget. */
+  /** Request bytes of the unary calls in flight over all connections. */
+  private inflightBytes = 0;
+  /** Connections not read because the server's buffered bytes are over budget. */
   private readonly queuePaused = new Set<ServerConnection>();
   private refused = 0;
   private closedOverBudget = 0;
@@ -523,7 +555,8 @@ export class TcpServerTransport implements ServerTransport {
     // A budget below one frame would close every connection that receives a large frame.
     this.maxPartialFrameBytes = Math.max(this.limits.maxFrameSize, options.maxPartialFrameBytes ?? d.maxPartialFrameBytes);
     this.frameTimeoutMs = Math.max(0, options.frameTimeoutMs ?? d.frameTimeoutMs);
-    this.maxServerQueuedBytes = Math.max(this.connection.maxQueuedBytes, options.maxServerQueuedBytes ?? d.maxServerQueuedBytes);
+    this.maxInflightBytes = Math.max(this.limits.maxFrameSize, options.maxInflightBytes ?? d.maxInflightBytes);
+    this.maxServerBufferedBytes = Math.max(this.connection.maxQueuedBytes, options.maxServerBufferedBytes ?? d.maxServerBufferedBytes);
   }
 
   /** Open client connections. */
@@ -542,6 +575,7 @@ export class TcpServerTransport implements ServerTransport {
       closedFrameTimeout: this.closedTimeout,
       partialFrameBytes: this.partialBytes,
       queuedReplyBytes: this.queuedBytes,
+      inflightRequestBytes: this.inflightBytes,
       pausedConnections: paused,
       failedReplies: this.failedReplies,
     };
@@ -591,27 +625,32 @@ export class TcpServerTransport implements ServerTransport {
   }
 
   /**
-   * `c`'s write queue changed by `delta`. Over `maxServerQueuedBytes`, a connection that holds
-   * more than its share is not read until the sum falls back under three quarters of the budget
-   * (or its own queue under half its share), so the peers that do not read their replies stop
-   * adding to them and the others go on.
+   * `c` holds `delta` more bytes for calls: replies queued (`reply`) or requests in flight. Over
+   * `maxServerBufferedBytes`, a connection that holds more than its share is not read until the
+   * sum falls back under three quarters of the budget (or its own part under half its share), so
+   * the peers that flood or do not read their replies stop adding to them and the others go on.
    */
-  queued(c: ServerConnection, delta: number): void {
-    this.queuedBytes += delta;
-    const share = this.maxServerQueuedBytes / Math.max(1, this.conns.size);
-    if (this.queuedBytes > this.maxServerQueuedBytes) {
-      if (c.fc.reportedQueuedBytes > share && !c.fc.pausedFor(PauseReason.ServerQueue)) {
+  buffered(c: ServerConnection, delta: number, reply: boolean): void {
+    if (reply) this.queuedBytes += delta;
+    else this.inflightBytes += delta;
+    const total = this.queuedBytes + this.inflightBytes;
+    if (total > this.maxServerBufferedBytes) {
+      if (!c.fc.pausedFor(PauseReason.ServerQueue) && c.heldBytes > this.fairShare()) {
         this.queuePaused.add(c);
         c.pause(PauseReason.ServerQueue);
       }
-    } else if (this.queuePaused.size > 0 && this.queuedBytes <= this.maxServerQueuedBytes * 0.75) {
+    } else if (this.queuePaused.size > 0 && total <= this.maxServerBufferedBytes * 0.75) {
       for (const p of this.queuePaused) p.resume(PauseReason.ServerQueue);
       this.queuePaused.clear();
     }
-    if (delta < 0 && c.fc.pausedFor(PauseReason.ServerQueue) && c.fc.reportedQueuedBytes < share / 2) {
+    if (delta < 0 && c.fc.pausedFor(PauseReason.ServerQueue) && c.heldBytes < this.fairShare() / 2) {
       this.queuePaused.delete(c);
       c.resume(PauseReason.ServerQueue);
     }
+  }
+
+  private fairShare(): number {
+    return this.maxServerBufferedBytes / Math.max(1, this.conns.size);
   }
 
   /** Refuses a connection past `maxConnections`: a `crrst` control frame saying why, then close. */
