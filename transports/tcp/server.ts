@@ -213,6 +213,19 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     this.fc = new FrameConnection(socket, server.connection, this, this);
   }
 
+  /**
+   * Request bytes in flight changed by `delta` (a unary call's frame, or a stream message not yet
+   * taken by its handler). At `maxConcurrentCalls` calls or `maxInflightBytes` bytes the
+   * connection is not read until calls are answered and messages taken.
+   */
+  held(delta: number): void {
+    this.inflightBytes += delta;
+    this.server.buffered(this, delta, false);
+    const over = this.calls.size >= this.server.maxConcurrentCalls || this.inflightBytes >= this.server.maxInflightBytes;
+    if (over) this.pause(PauseReason.Calls);
+    else if (this.fc.pausedFor(PauseReason.Calls)) this.resume(PauseReason.Calls);
+  }
+
   /** PartialFrameWatcher: a partial frame begins or grows; the server's budget decides. */
   grow(bytes: number, first: boolean): boolean {
     if (first) this.server.partialStarted(this);
@@ -231,6 +244,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
 
   /** Lifts `reason`; a partial frame's clock restarts when reading does (the wait was ours). */
   resume(reason: number): void {
+    if (!this.fc.pausedFor(reason)) return;
     this.fc.resume(reason);
     if (!this.fc.paused && this.partialSince !== 0) this.server.partialStarted(this);
   }
@@ -285,9 +299,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     );
     this.calls.add(call);
     call.bytes = end - start;
-    this.inflightBytes += call.bytes;
-    this.server.buffered(this, call.bytes, false);
-    if (this.calls.size >= this.server.maxConcurrentCalls || this.inflightBytes >= this.server.maxInflightBytes) this.pause(PauseReason.Calls);
+    this.held(call.bytes);
     let result: Promise<OutgoingReply>;
     try {
       result = this.dispatch(call);
@@ -346,13 +358,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
    */
   private reply(call: ServerCall, reply: OutgoingReply): void {
     call.done();
-    if (this.calls.delete(call)) {
-      this.inflightBytes -= call.bytes;
-      this.server.buffered(this, -call.bytes, false);
-      if (this.fc.pausedFor(PauseReason.Calls) && this.calls.size < this.server.maxConcurrentCalls && this.inflightBytes < this.server.maxInflightBytes) {
-        this.resume(PauseReason.Calls);
-      }
-    }
+    if (this.calls.delete(call)) this.held(-call.bytes);
     if (!this.fc.closed && !call.oneway) this.writeReply(call, reply);
     if (this.server.draining && this.busy === 0) this.armQuiet();
   }
@@ -450,10 +456,11 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     });
     for (const call of this.calls) call.abort(reason);
     this.calls.clear();
-    this.server.buffered(this, -this.inflightBytes, false);
-    this.inflightBytes = 0;
     for (const stream of [...this.streams.values()]) stream.lost(reason);
     this.streams.clear();
+    // What the calls (and any stream not released above) held is no longer held for this connection.
+    this.server.buffered(this, -this.inflightBytes, false);
+    this.inflightBytes = 0;
     this.server.forget(this);
   }
 }
