@@ -520,6 +520,7 @@ export class TcpServerTransport implements ServerTransport {
   /** Graceful shutdown has begun: replies carry `crrst`. */
   draining = false;
   private server: Server | undefined;
+  /** The limits against hostile peers in effect (options, or DEFAULT_SERVER_LIMITS): see TcpServerOptions. */
   readonly maxConcurrentCalls: number;
   readonly maxConcurrentStreams: number;
   readonly maxConnections: number;
