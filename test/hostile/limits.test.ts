@@ -93,6 +93,25 @@ describe("tcp hostile - replies built from peer input are bounded", () => {
     expect((await again.reply(1)).ping).toBeDefined();
   });
 
+  it("tcp hostile - a reply whose encoder throws, half way into the slab, becomes INTERNAL and leaves no bytes behind", async () => {
+    let n = 0;
+    const { server, address } = await startServer(async (call) => {
+      n++;
+      if (n === 1) return { headers: {}, encode: (w) => (w.raw(new Uint8Array(3000)), assertNever("boom")) };
+      if (n === 2) throw "not even an Error";
+      return { headers: {}, encode: (w) => Ping.encodeTo(Ping.decode(call.payload), w) };
+    });
+    cleanup.push(() => server.close(0));
+    const p = await raw(address);
+    for (let seq = 1; seq <= 3; seq++) p.write(requestFrame({ seq, message: { region: `r${seq}`, seq: 0n } }));
+    const [a, b, c] = [await p.reply(1), await p.reply(2), await p.reply(3)];
+    expect(statusOf(a)).toBe(Code.INTERNAL);
+    expect(a.headers["rpc-message"]).toBe("the response cannot be sent: boom");
+    expect(statusOf(b)).toBe(Code.INTERNAL);
+    expect(c.ping?.region).toBe("r3");
+    expect(server.stats.failedReplies).toBe(1);
+  });
+
   it("tcp hostile - a stream opened on a 64 KiB method name ends with a short UNIMPLEMENTED trailer", async () => {
     const s = await serve();
     const transport = new TcpClientTransport({ address: s.address });
@@ -254,6 +273,10 @@ describe("tcp hostile - flow control and caps", () => {
     expect((await b.trailers)["rpc-status"]).toBeUndefined();
   });
 });
+
+function assertNever(message: string): never {
+  throw new Error(message);
+}
 
 /** A bidi streaming method of Pings, for the stream tests. */
 const BIDI: MethodDescriptor<typeof Ping, typeof Ping> = { name: "Chat", kind: "bidi_streaming", input: Ping, output: Ping, idempotency: "IDEMPOTENCY_UNKNOWN" };

@@ -307,8 +307,8 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
       result = Promise.reject(e);
     }
     result.then(
-      (reply) => this.reply(call, reply),
-      (e: unknown) => this.reply(call, errorReply(e)),
+      (reply) => this.reply(call, reply, undefined),
+      (e: unknown) => this.reply(call, undefined, e),
     );
   }
 
@@ -346,7 +346,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     }
     result.then(
       (trailers) => stream.end(trailers),
-      (e: unknown) => stream.end(errorReply(e).headers),
+      (e: unknown) => stream.end(trailersFor(e)),
     );
   }
 
@@ -356,11 +356,16 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
    * that cannot be encoded is rolled back and replaced by a small error reply, and if even that
    * fails the connection is closed.
    */
-  private reply(call: ServerCall, reply: OutgoingReply): void {
-    call.done();
-    if (this.calls.delete(call)) this.held(-call.bytes);
-    if (!this.fc.closed && !call.oneway) this.writeReply(call, reply);
-    if (this.server.draining && this.busy === 0) this.armQuiet();
+  private reply(call: ServerCall, reply: OutgoingReply | undefined, error: unknown): void {
+    try {
+      call.done();
+      if (this.calls.delete(call)) this.held(-call.bytes);
+      if (!this.fc.closed && !call.oneway) this.writeReply(call, reply ?? errorReply(error));
+      if (this.server.draining && this.busy === 0) this.armQuiet();
+    } catch (e) {
+      // Nothing above should throw; if it does, this connection's state is not to be trusted.
+      this.fc.destroy(e instanceof Error ? e : new Error(String(e)));
+    }
   }
 
   private writeReply(call: ServerCall, reply: OutgoingReply): void {
@@ -469,6 +474,15 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
 function errorReply(e: unknown): OutgoingReply {
   const err = e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error");
   return { headers: { ...err.headers, [STATUS]: String(err.code), [MESSAGE]: err.message } };
+}
+
+/** The trailers of a stream whose dispatcher threw (which should not happen): as errorReply, never throwing. */
+function trailersFor(e: unknown): Headers {
+  try {
+    return errorReply(e).headers;
+  } catch {
+    return { [STATUS]: String(Code.INTERNAL), [MESSAGE]: "internal error" };
+  }
 }
 
 /**
