@@ -84,9 +84,9 @@ export interface ConnectionHandler {
 export const PauseReason = {
   /** Its own write queue is over `maxQueuedBytes`. */
   Congested: 1,
-  /** It has `maxConcurrentCalls` unary calls in flight. */
+  /** It has `maxConcurrentCalls` unary calls, or `maxInflightBytes` request bytes, in flight. */
   Calls: 2,
-  /** The server's queued reply bytes are over budget and this connection holds more than its share. */
+  /** The server's bytes held for calls are over `maxServerBufferedBytes` and this connection holds more than its share. */
   ServerQueue: 4,
 } as const;
 
