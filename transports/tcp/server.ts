@@ -214,9 +214,9 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
   }
 
   /**
-   * Request bytes in flight changed by `delta` (a unary call's frame, or a stream message not yet
-   * taken by its handler). At `maxConcurrentCalls` calls or `maxInflightBytes` bytes the
-   * connection is not read until calls are answered and messages taken.
+   * Request bytes of unary calls in flight changed by `delta`. At `maxConcurrentCalls` calls or
+   * `maxInflightBytes` bytes the connection is not read until calls are answered. Streams do not
+   * count: a stream handler may wait for its peer's window frame, which would then never be read.
    */
   held(delta: number): void {
     this.inflightBytes += delta;
@@ -463,7 +463,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     this.calls.clear();
     for (const stream of [...this.streams.values()]) stream.lost(reason);
     this.streams.clear();
-    // What the calls (and any stream not released above) held is no longer held for this connection.
+    // What the calls held is no longer held for this connection.
     this.server.buffered(this, -this.inflightBytes, false);
     this.inflightBytes = 0;
     this.server.forget(this);

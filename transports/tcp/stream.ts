@@ -48,12 +48,6 @@ export interface StreamHost {
   readonly streamWindow: number;
   /** Whether this side is shutting down (server: frames carry `crrst`). */
   readonly draining: boolean;
-  /**
-   * The bytes of received messages not yet taken by the consumer changed by `delta` (server: they
-   * count towards the connection's `maxInflightBytes`, so a peer cannot park data frames on
-   * streams whose handler does not read them without being slowed down).
-   */
-  held?(delta: number): void;
   /** The stream is over: take it out of the connection's map. */
   forget(stream: TcpStream): void;
 }
@@ -131,10 +125,6 @@ export abstract class TcpStream implements DeadlineEntry {
   protected readonly inbox: StreamInbox<Uint8Array>;
   protected readonly credit = new SendCredit(STREAM_INITIAL_WINDOW);
   private recv: ReceiveWindow | undefined;
-  /** Sizes of the messages in the inbox, oldest first (from `heldHead` on), and their sum. */
-  private heldSizes: number[] = [];
-  private heldHead = 0;
-  private heldBytes = 0;
   protected sending: Promise<void> = Promise.resolve();
 
   constructor() {
@@ -159,13 +149,7 @@ export abstract class TcpStream implements DeadlineEntry {
     switch (head.frameType) {
       case StreamFrameType.Data: {
         if (this.inbox.closed) return;
-        const size = end - head.payloadStart;
-        if (this.host?.held !== undefined) {
-          this.heldSizes.push(size);
-          this.heldBytes += size;
-          this.host.held(size);
-        }
-        this.inbox.push(new Uint8Array(buf.buffer, buf.byteOffset + head.payloadStart, size));
+        this.inbox.push(new Uint8Array(buf.buffer, buf.byteOffset + head.payloadStart, end - head.payloadStart));
         if (this.recv !== undefined && !this.recv.arrived(this.inbox.size)) {
           this.reset(new RpcError(Code.RESOURCE_EXHAUSTED, "the peer sent more messages than it was granted (flow control)"));
         }
@@ -190,15 +174,6 @@ export abstract class TcpStream implements DeadlineEntry {
 
   /** The consumer took a message: grant the peer more once half a window is free. */
   private taken(): void {
-    if (this.heldHead < this.heldSizes.length) {
-      const size = this.heldSizes[this.heldHead++]!;
-      if (this.heldHead === this.heldSizes.length) {
-        this.heldSizes = [];
-        this.heldHead = 0;
-      }
-      this.heldBytes -= size;
-      this.host?.held?.(-size);
-    }
     const n = this.recv?.taken() ?? 0;
     if (n > 0 && !this.over) this.control(StreamFrameType.Window, undefined, StrKey.credit, String(n));
   }
@@ -247,7 +222,6 @@ export abstract class TcpStream implements DeadlineEntry {
   protected finish(): void {
     if (this.over) return;
     this.over = true;
-    this.releaseHeld();
     if (this.dlQueued) this.deadlines?.remove(this);
     this.host?.forget(this);
     this.finished();
@@ -257,20 +231,7 @@ export abstract class TcpStream implements DeadlineEntry {
   protected failHere(error: RpcError): void {
     if (this.error === undefined) this.error = error;
     this.inbox.fail(error, true);
-    this.releaseHeld();
     this.credit.fail(error);
-  }
-
-  /**
-   * The messages still in the inbox no longer count as held: they were dropped, or the stream is
-   * over (the consumer may still take what was received before its end, uncounted).
-   */
-  private releaseHeld(): void {
-    if (this.heldBytes === 0) return;
-    this.host?.held?.(-this.heldBytes);
-    this.heldBytes = 0;
-    this.heldSizes = [];
-    this.heldHead = 0;
   }
 
   /** The call ended with OK on this side: sends still waiting are dropped. */
