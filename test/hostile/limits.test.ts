@@ -213,8 +213,9 @@ describe("tcp hostile - flow control and caps", () => {
     const req = requestFrame({ seq: 1, message: { region: "q".repeat(32 * 1024) } });
     let peak = 0;
     let paused = 0;
-    const end = Date.now() + 1500;
-    while (Date.now() < end) {
+    // Flood until all three are paused (each past its share of the budget); give up after 15 s.
+    const end = Date.now() + 15_000;
+    while (paused < 3 && Date.now() < end) {
       for (const h of hogs) if (!h.socket.writableNeedDrain) h.write(req);
       const st = s.transport.stats;
       peak = Math.max(peak, st.queuedReplyBytes + st.inflightRequestBytes);
@@ -240,7 +241,7 @@ describe("tcp hostile - flow control and caps", () => {
     expect(statusOf(extra.frames[0]!)).toBe(Code.RESOURCE_EXHAUSTED);
     expect(s.transport.stats.refusedConnections).toBe(1);
     held[0]!.destroy();
-    await sleep(100);
+    await until(() => s.transport.stats.connections === 2, 5000, "the freed slot");
     const next = await raw(s.address);
     next.write(requestFrame({ seq: 1 }));
     expect((await next.reply(1)).ping).toBeDefined();
