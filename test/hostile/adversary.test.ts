@@ -240,6 +240,7 @@ describe("tcp hostile - adversary suite (server in a child process, default opti
   it("hostile - partial frames: 1000 connections announce 4 MiB and send nothing more; 100 send 4 MiB minus one byte", async () => {
     let announced: TcpServerStats | undefined;
     let announcedRss = 0;
+    const before = (await serverStats()).closedOverPartialBudget;
     const out = await underAttack("partial frames", async () => {
       const head = Buffer.alloc(4);
       head.writeUInt32BE(4 * 1024 * 1024 - 4);
@@ -261,7 +262,9 @@ describe("tcp hostile - adversary suite (server in a child process, default opti
         almost.push(s);
         if (i % 5 === 4) await sleep(20);
       }
-      await sleep(1500);
+      // 400 MB announced and all but 100 bytes sent: the budget (64 MiB) closes the oldest, the
+      // 1000 LENGTH-only connections first, then most of these.
+      await statsUntil((st) => st.closedOverPartialBudget >= before + 1000 + 50, 30_000);
       for (const s of [...lengthOnly, ...almost]) s.destroy();
     });
     console.log(`[hostile] partial frames: 1000 length-only connections held ${announced!.partialFrameBytes} bytes, server RSS ${Math.round(announcedRss)} MB`);
@@ -303,10 +306,12 @@ describe("tcp hostile - adversary suite (server in a child process, default opti
       const slow = requestFrame({ seq: 2, message: { region: "s".repeat(64 * 1024), seq: 300n } });
       const sockets = await Promise.all(Array.from({ length: 24 }, socketTo));
       for (const s of sockets) s.pause(); // never reads
-      // Each writes until its own socket pushes back (the server stopped reading it), for 6 s.
-      const end = Date.now() + 6000;
+      // Each writes until its own socket pushes back (the server stopped reading it), for 5 s
+      // and until at least half of them are paused (20 s at most).
+      const least = Date.now() + 5000;
+      const end = Date.now() + 20_000;
       let sampled = 0;
-      while (Date.now() < end) {
+      while ((paused < 12 || Date.now() < least) && Date.now() < end) {
         for (const [i, s] of sockets.entries()) {
           if (s.destroyed || s.writableNeedDrain) continue;
           for (let k = 0; k < 4 && !s.writableNeedDrain; k++) s.write(i % 3 === 0 ? slow : fast);
