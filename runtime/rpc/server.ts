@@ -352,10 +352,13 @@ class MeridianServer implements Server {
   /** Answers a call that never reached a handler (unknown method, bad payload), counting it. */
   private refuse(call: { readonly service: string; readonly method: string; readonly peer: string }, err: RpcError): OutgoingReply {
     if (this.options.metrics !== false) {
+      // The names of a call to nothing registered are the peer's to choose: counted under one
+      // label, so that they cannot grow the metrics (one entry per name) without bound.
+      const known = this.routes.get(call.service);
       this.rpcMetrics.finish(undefined, {
         side: "server",
-        service: call.service,
-        method: call.method,
+        service: known === undefined ? "(unknown)" : call.service,
+        method: known?.has(call.method) === true ? call.method : "(unknown)",
         peer: call.peer,
         startTime: Date.now(),
         durationMs: 0,

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { Writer } from "../../runtime/codec/writer.js";
-import { FrameError, FrameSplitter, frameLimits, type FrameLimits } from "./framing.js";
+import { FrameError, FrameSplitter, frameLimits, type FrameLimits, type PartialFrameWatcher } from "./framing.js";
 
 /** Socket settings shared by the client and the server side. */
 export interface ConnectionOptions {
@@ -70,7 +70,25 @@ export interface ConnectionHandler {
   onCongested?(): void;
   /** The queue dropped back under the limit after having been over it (server: resume reading). */
   onDrain?(): void;
+  /**
+   * The write queue changed by `delta` bytes since the last report (reported once per write to
+   * the socket and once per write completed): what a server sums over its connections.
+   */
+  onQueued?(delta: number): void;
 }
+
+/**
+ * Why a connection is not being read; reading resumes once no reason is left. The server stops
+ * reading a connection for several reasons at once, each lifted on its own.
+ */
+export const PauseReason = {
+  /** Its own write queue is over `maxQueuedBytes`. */
+  Congested: 1,
+  /** It has `maxConcurrentCalls` unary calls, or `maxInflightBytes` request bytes, in flight. */
+  Calls: 2,
+  /** The server's bytes held for calls are over `maxServerBufferedBytes` and this connection holds more than its share. */
+  ServerQueue: 4,
+} as const;
 
 function flushTick(c: FrameConnection): void {
   c.flushScheduled = false;
@@ -108,6 +126,10 @@ export class FrameConnection {
   private overLimit = false;
   private readonly splitter: FrameSplitter;
   private closeError: Error | undefined;
+  /** PauseReason bits set: the socket is not read while any is. */
+  private pausedReasons = 0;
+  /** The write queue as last reported to `handler.onQueued`. */
+  private reportedQueue = 0;
   /** `host:port` of the peer. */
   readonly peer: string;
 
@@ -115,6 +137,7 @@ export class FrameConnection {
     readonly socket: Socket,
     readonly options: ConnectionOptions,
     private readonly handler: ConnectionHandler,
+    watcher?: PartialFrameWatcher,
   ) {
     this.writer = new Writer(options.slabSize);
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -124,7 +147,7 @@ export class FrameConnection {
       this.activity++;
       this.framesRead++;
       handler.onFrame(buf, start, end);
-    });
+    }, watcher);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("drain", () => this.onSocketDrain());
     socket.on("error", (err) => {
@@ -176,6 +199,23 @@ export class FrameConnection {
       this.overLimit = true;
       this.handler.onCongested?.();
     }
+    this.reportQueue();
+  }
+
+  /** Tells the handler how much the write queue changed since the last report. */
+  private reportQueue(): void {
+    const onQueued = this.handler.onQueued;
+    if (onQueued === undefined) return;
+    const q = this.closed ? 0 : this.queuedBytes;
+    const delta = q - this.reportedQueue;
+    if (delta === 0) return;
+    this.reportedQueue = q;
+    onQueued.call(this.handler, delta);
+  }
+
+  /** The write queue as last reported: what this connection counts for in its server's sum. */
+  get reportedQueuedBytes(): number {
+    return this.reportedQueue;
   }
 
   private readonly onWritten = (): void => {
@@ -187,6 +227,7 @@ export class FrameConnection {
       else w.reset();
     }
     this.checkDrained();
+    this.reportQueue();
   };
 
   private onSocketDrain(): void {
@@ -227,14 +268,27 @@ export class FrameConnection {
     }
   }
 
-  /** Stops reading (server backpressure). */
-  pause(): void {
-    this.socket.pause();
+  /** Stops reading for `reason` (server backpressure), until `resume(reason)`. */
+  pause(reason: number): void {
+    if (this.pausedReasons === 0) this.socket.pause();
+    this.pausedReasons |= reason;
   }
 
-  /** Resumes reading. */
-  resume(): void {
-    if (!this.closed) this.socket.resume();
+  /** Lifts `reason`; reading resumes once no other reason holds it. */
+  resume(reason: number): void {
+    if ((this.pausedReasons & reason) === 0) return;
+    this.pausedReasons &= ~reason;
+    if (this.pausedReasons === 0 && !this.closed) this.socket.resume();
+  }
+
+  /** Whether reading is stopped, for any reason. */
+  get paused(): boolean {
+    return this.pausedReasons !== 0;
+  }
+
+  /** Whether reading is stopped for `reason`. */
+  pausedFor(reason: number): boolean {
+    return (this.pausedReasons & reason) !== 0;
   }
 
   /** Writes what is queued, then closes the connection cleanly. */
@@ -254,7 +308,9 @@ export class FrameConnection {
   private onSocketClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.splitter.clear();
     this.handler.onClose(this.closeError);
     this.checkDrained();
+    this.reportQueue();
   }
 }

@@ -6,6 +6,9 @@ import {
   FrameHead,
   FrameSplitter,
   HeaderFlags,
+  MAX_ECHOED_TEXT,
+  boundStatus,
+  boundText,
   IntKey,
   KitexMeta,
   MessageType,
@@ -310,6 +313,76 @@ describe("tcp framing - splitting a stream", () => {
   it("rejects a LENGTH too short for a TTHeader", () => {
     const { splitter } = collect();
     expect(() => splitter.push(Buffer.from([0, 0, 0, 2, 0x10, 0]))).toThrow(FrameError);
+  });
+
+  /** A frame announcing `size` bytes in all: LENGTH, then filler. */
+  function announced(size: number): Buffer {
+    const f = Buffer.alloc(size, 0x61);
+    f.writeUInt32BE(size - 4, 0);
+    return f;
+  }
+
+  it("grows a partial frame's buffer with the bytes received, not the LENGTH announced, and reports it", () => {
+    const grown: number[] = [];
+    let held = 0;
+    let starts = 0;
+    const frames: Buffer[] = [];
+    const watcher = {
+      grow: (bytes: number, first: boolean) => ((held += bytes), grown.push(bytes), (starts += first ? 1 : 0), true),
+      release: (bytes: number) => void (held -= bytes),
+    };
+    const splitter = new FrameSplitter(4 << 20, (buf, start, end) => frames.push(buf.subarray(start, end)), watcher);
+    const frame = announced(4 << 20);
+    splitter.push(frame.subarray(0, 10));
+    expect(splitter.held).toBe(64); // a 4 MiB announcement costs 64 bytes
+    splitter.push(frame.subarray(10, 100_000));
+    expect(splitter.held).toBe(131_072); // doubled to what the bytes in need
+    for (let at = 100_000; at < frame.length; at += 65_536) splitter.push(frame.subarray(at, Math.min(frame.length, at + 65_536)));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.length).toBe(4 << 20); // handed out in a buffer of exactly its size
+    expect(frames[0]!.equals(frame)).toBe(true);
+    expect(starts).toBe(1);
+    expect(held).toBe(0);
+    expect(grown.reduce((a, b) => a + b, 0)).toBe(4 << 20);
+  });
+
+  it("starts the clock of a partial frame on its first bytes, even before LENGTH is complete", () => {
+    const firsts: number[] = [];
+    const splitter = new FrameSplitter(1 << 20, () => undefined, { grow: (b, first) => (first && firsts.push(b), true), release: () => undefined });
+    splitter.push(REQUEST.subarray(0, 2));
+    expect(firsts).toEqual([0]);
+    splitter.push(REQUEST.subarray(2));
+    expect(splitter.buffered).toBe(0);
+  });
+
+  it("throws OVER_BUDGET when the watcher refuses the growth", () => {
+    const splitter = new FrameSplitter(4 << 20, () => undefined, { grow: (bytes) => bytes < 10_000, release: () => undefined });
+    const frame = announced(1 << 20);
+    splitter.push(frame.subarray(0, 100));
+    let err: unknown;
+    try {
+      splitter.push(frame.subarray(100, 50_000));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FrameError);
+    expect((err as FrameError).code).toBe("OVER_BUDGET");
+  });
+});
+
+describe("tcp framing - bounding echoed text", () => {
+  it("cuts long text to MAX_ECHOED_TEXT and says how much was cut; short text is the same string", () => {
+    const short = "method Echo of bench.Echo is not implemented";
+    expect(boundText(short)).toBe(short);
+    const long = boundText("x".repeat(4 << 20));
+    expect(long.length).toBeLessThan(MAX_ECHOED_TEXT + 40);
+    expect(long).toMatch(/^x+\.\.\. \(4193792 more characters\)$/);
+    const pair = boundText(`${"a".repeat(MAX_ECHOED_TEXT - 1)}😀tail`);
+    expect(pair.startsWith(`${"a".repeat(MAX_ECHOED_TEXT - 1)}...`)).toBe(true); // no half surrogate pair
+    const h = { "rpc-status": "12", "rpc-message": "m".repeat(10_000), other: "kept" };
+    expect(boundStatus(h)).toEqual({ "rpc-status": "12", "rpc-message": boundText(h["rpc-message"]), other: "kept" });
+    const small = { "rpc-status": "0" };
+    expect(boundStatus(small)).toBe(small);
   });
 });
 

@@ -1,6 +1,6 @@
 import { utf8ReadLoop, utf8WriteLoop } from "../../runtime/codec/utf8.js";
 import type { Writer } from "../../runtime/codec/writer.js";
-import type { Headers } from "../../runtime/rpc/transport.js";
+import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
 
 /**
  * TTHeader framing as Kitex writes it (pkg/remote/codec/header_codec.go), with the Kitex
@@ -152,7 +152,9 @@ export type FrameErrorCode =
   | "HEADERS_TOO_LARGE"
   | "UNSUPPORTED_PROTOCOL"
   | "UNSUPPORTED_TRANSFORM"
-  | "BAD_PAYLOAD";
+  | "BAD_PAYLOAD"
+  | "OVER_BUDGET"
+  | "FRAME_TIMEOUT";
 
 /**
  * A frame that breaks the TTHeader format or a configured limit. Incoming, it closes the
@@ -630,9 +632,38 @@ export function parseKitexMeta(buf: Uint8Array, start: number, end: number, out:
 // Splitting a byte stream into frames.
 
 /**
+ * What a FrameSplitter reports about the frame it is assembling, so that its owner can bound the
+ * memory every connection holds in partial frames together and time out frames that stall.
+ */
+export interface PartialFrameWatcher {
+  /**
+   * The partial frame's buffer grows by `bytes` (0 when only its first LENGTH bytes are in);
+   * `first` says a new partial frame begins. Returning false refuses: `push` throws FrameError
+   * OVER_BUDGET and the caller closes the connection.
+   */
+  grow(bytes: number, first: boolean): boolean;
+  /** The partial frame is complete (or dropped): its `bytes` are no longer held by the splitter. */
+  release(bytes: number): void;
+}
+
+/** A partial frame's buffer starts at this size or what its first chunk needs, whichever is larger. */
+const PARTIAL_MIN = 64;
+
+/** The smallest power of two >= n (n >= 1, up to 2^31). */
+function ceilPow2(n: number): number {
+  return n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n));
+}
+
+/**
  * Splits socket chunks into frames. A frame that lies inside one chunk is handed out in place
  * (`onFrame(chunk, start, end)`, no copy); only a frame split across chunks is assembled, into a
- * fresh buffer of its exact size (never reused: decoded bytes fields are views into it).
+ * fresh buffer (never reused: decoded bytes fields are views into it).
+ *
+ * Memory follows bytes received, not bytes announced: the assembly buffer starts at what the
+ * first chunk needs (rounded up to a power of two, at least 64 bytes), doubles as bytes arrive and
+ * is capped at the announced size, so a frame is handed out in a buffer of exactly its size
+ * while a peer that announces 4 MiB and sends 10 bytes costs 64 bytes. Growth is reported to an
+ * optional {@link PartialFrameWatcher}.
  *
  * LENGTH is checked against `maxFrameSize` as soon as its four bytes are in, so an oversize or
  * garbage stream is rejected before any of it is buffered.
@@ -641,6 +672,8 @@ export class FrameSplitter {
   /** A frame being assembled, and how much of it has arrived. */
   private partial: Buffer | undefined;
   private filled = 0;
+  /** The announced size of the frame being assembled. */
+  private total = 0;
   /** The first bytes of a frame whose LENGTH is not complete yet. */
   private head = Buffer.alloc(4);
   private headLen = 0;
@@ -648,14 +681,20 @@ export class FrameSplitter {
   constructor(
     private readonly maxFrameSize: number,
     private readonly onFrame: (buf: Buffer, start: number, end: number) => void,
+    private readonly watcher?: PartialFrameWatcher,
   ) {}
 
-  /** Bytes buffered for frames not complete yet. */
+  /** Bytes received for frames not complete yet. */
   get buffered(): number {
     return this.filled + this.headLen;
   }
 
-  /** Feeds a chunk. Throws FrameError for a frame over the size limit. */
+  /** Bytes of memory held for the frame being assembled (its buffer's size). */
+  get held(): number {
+    return this.partial === undefined ? 0 : this.partial.length;
+  }
+
+  /** Feeds a chunk. Throws FrameError for a frame over the size limit (or refused by the watcher). */
   push(chunk: Buffer): void {
     let p = 0;
     const n = chunk.length;
@@ -663,24 +702,25 @@ export class FrameSplitter {
       while (this.headLen < 4 && p < n) this.head[this.headLen++] = chunk[p++]!;
       if (this.headLen < 4) return;
       this.headLen = 0;
-      const total = this.frameSize(this.head, 0);
-      this.partial = Buffer.allocUnsafe(total);
-      this.head.copy(this.partial, 0, 0, 4);
-      this.filled = 4;
+      this.total = this.frameSize(this.head, 0);
+      this.begin(this.head, 0, 4, n - p + 4, false);
     }
     if (this.partial !== undefined) {
-      const frame = this.partial;
-      const take = Math.min(frame.length - this.filled, n - p);
+      const take = Math.min(this.total - this.filled, n - p);
+      if (this.filled + take > this.partial.length) this.enlarge(this.filled + take);
+      const frame = this.partial!;
       chunk.copy(frame, this.filled, p, p + take);
       this.filled += take;
       p += take;
-      if (this.filled < frame.length) return;
+      if (this.filled < this.total) return;
       this.partial = undefined;
       this.filled = 0;
+      this.watcher?.release(frame.length);
       this.onFrame(frame, 0, frame.length);
     }
     while (p < n) {
       if (n - p < 4) {
+        if (this.watcher !== undefined) this.admit(0, true);
         while (p < n) this.head[this.headLen++] = chunk[p++]!;
         return;
       }
@@ -690,12 +730,46 @@ export class FrameSplitter {
         p += total;
         this.onFrame(chunk, start, p);
       } else {
-        const frame = Buffer.allocUnsafe(total);
-        chunk.copy(frame, 0, p, n);
-        this.partial = frame;
-        this.filled = n - p;
+        this.total = total;
+        this.begin(chunk, p, n, n - p, true);
         return;
       }
+    }
+  }
+
+  /** Drops the frame being assembled (the connection is closing): its memory is released. */
+  clear(): void {
+    const started = this.partial !== undefined || this.headLen > 0;
+    const held = this.held;
+    this.partial = undefined;
+    this.filled = 0;
+    this.headLen = 0;
+    if (started) this.watcher?.release(held);
+  }
+
+  /** Starts assembling a frame of `this.total` bytes with `src[from, to)`; `need` bytes are at hand. */
+  private begin(src: Uint8Array, from: number, to: number, need: number, first: boolean): void {
+    const size = Math.min(this.total, Math.max(PARTIAL_MIN, ceilPow2(need)));
+    if (this.watcher !== undefined) this.admit(size, first);
+    const frame = Buffer.allocUnsafe(size);
+    frame.set(src.subarray(from, to), 0);
+    this.partial = frame;
+    this.filled = to - from;
+  }
+
+  /** Grows the buffer of the frame being assembled to hold at least `need` bytes. */
+  private enlarge(need: number): void {
+    const old = this.partial!;
+    const size = Math.min(this.total, Math.max(old.length * 2, ceilPow2(need)));
+    if (this.watcher !== undefined) this.admit(size - old.length, false);
+    const frame = Buffer.allocUnsafe(size);
+    old.copy(frame, 0, 0, this.filled);
+    this.partial = frame;
+  }
+
+  private admit(bytes: number, first: boolean): void {
+    if (!this.watcher!.grow(bytes, first)) {
+      throw new FrameError("OVER_BUDGET", `a partial frame of ${this.filled + bytes} bytes does not fit the server's budget for partially received frames`);
     }
   }
 
@@ -709,6 +783,32 @@ export class FrameSplitter {
     }
     return total;
   }
+}
+
+/** The most UTF-16 units of peer-supplied text (a method name, an error message) echoed back. */
+export const MAX_ECHOED_TEXT = 512;
+
+/**
+ * `s` cut to `MAX_ECHOED_TEXT` UTF-16 units, marked as cut: every string a reply echoes from a
+ * peer's input goes through here, so no input can make a reply larger than a frame.
+ */
+export function boundText(s: string, max = MAX_ECHOED_TEXT): string {
+  if (s.length <= max) return s;
+  let cut = max;
+  const c = s.charCodeAt(cut - 1);
+  if (c >= 0xd800 && c <= 0xdbff) cut--; // do not split a surrogate pair
+  return `${s.slice(0, cut)}... (${s.length - cut} more characters)`;
+}
+
+/**
+ * `headers` with its status message (`rpc-message`) cut by {@link boundText}: the same object
+ * when the message is short, as it nearly always is. Error messages often quote what the peer
+ * sent (an unknown method's name), so replies and trailers go through here.
+ */
+export function boundStatus(headers: Headers): Headers {
+  const message = headers[HeaderKeys.message];
+  if (message === undefined || message.length <= MAX_ECHOED_TEXT) return headers;
+  return { ...headers, [HeaderKeys.message]: boundText(message) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * with per-stream flow control) on the same connections. See docs/tcp.md.
  */
 export { TcpClientTransport, type TcpClientOptions } from "./client.js";
-export { TcpServerTransport, type TcpServerOptions } from "./server.js";
+export { DEFAULT_SERVER_LIMITS, TcpServerTransport, type TcpServerOptions, type TcpServerStats } from "./server.js";
 export {
   DEFAULT_FRAME_LIMITS,
   FrameError,

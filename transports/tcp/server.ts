@@ -1,5 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
+import { Writer } from "../../runtime/codec/writer.js";
+import { startTimer, timerDelay } from "../../runtime/rpc/deadline.js";
 import { Code, ConfigError, RpcError } from "../../runtime/rpc/errors.js";
 import { SendDelayEstimator } from "../../runtime/rpc/governance/admission.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
@@ -15,7 +17,7 @@ import {
   type ServerTransport,
   type StreamDispatcher,
 } from "../../runtime/rpc/transport.js";
-import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
+import { connectionOptions, FrameConnection, PauseReason, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
@@ -32,10 +34,13 @@ import {
   parseFrame,
   parseKitexMeta,
   StreamFrameType,
+  boundText,
+  boundStatus,
   writeErrorProto,
   writeKitexMeta,
   writeStringInfo,
   type FrameLimits,
+  type PartialFrameWatcher,
 } from "./framing.js";
 import { STREAM_INITIAL_WINDOW, TcpServerStream, type StreamHost, type TcpStream } from "./stream.js";
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, isLoopbackHost, serverSecureOptions, socketIdentity } from "./tls.js";
@@ -82,6 +87,69 @@ export interface TcpServerOptions {
    * taken by the handler); the client waits for credit past it. Default 32.
    */
   streamWindow?: number;
+  /**
+   * Unary calls in flight per connection (HTTP/2's max concurrent streams): once a connection has
+   * this many, the server stops reading it until one is answered. Default 256.
+   */
+  maxConcurrentCalls?: number;
+  /**
+   * Request bytes (whole frames) of the unary calls in flight on one connection: past it, the
+   * server stops reading the connection until calls are answered, as for `maxConcurrentCalls`.
+   * Default 16 MiB.
+   */
+  maxInflightBytes?: number;
+  /** Streams open per connection; a stream opened past it is refused with RESOURCE_EXHAUSTED. Default 256. */
+  maxConcurrentStreams?: number;
+  /** Open connections; a connection past it is refused (a `crrst` frame with RESOURCE_EXHAUSTED, then closed). Default 10 000. */
+  maxConnections?: number;
+  /**
+   * Bytes held by all connections together for frames that have started but not finished
+   * arriving. Past it, the connection whose partial frame is the oldest is closed. Default 64 MiB
+   * (raised to `maxFrameSize` if smaller).
+   */
+  maxPartialFrameBytes?: number;
+  /** A frame that has started arriving must be complete within this many ms, else the connection is closed. Default 10 s; 0 never. */
+  frameTimeoutMs?: number;
+  /**
+   * Bytes held for calls over all connections: request bytes of calls in flight plus reply bytes
+   * queued (encoded, not yet taken by the kernel). Past it, a connection holding more than its
+   * share (this budget / open connections) is not read until the sum is back under three
+   * quarters of it, or its own part under half its share. Default 64 MiB.
+   */
+  maxServerBufferedBytes?: number;
+}
+
+/** Defaults of the {@link TcpServerOptions} limits that guard against hostile peers (docs/tcp.md, "Limits"). */
+export const DEFAULT_SERVER_LIMITS = {
+  maxConcurrentCalls: 256,
+  maxInflightBytes: 16 * 1024 * 1024,
+  maxConcurrentStreams: 256,
+  maxConnections: 10_000,
+  maxPartialFrameBytes: 64 * 1024 * 1024,
+  frameTimeoutMs: 10_000,
+  maxServerBufferedBytes: 64 * 1024 * 1024,
+} as const;
+
+/** What a TcpServerTransport counts about peers it held back: for metrics and tests. */
+export interface TcpServerStats {
+  /** Open connections. */
+  connections: number;
+  /** Connections refused at `maxConnections`. */
+  refusedConnections: number;
+  /** Connections closed because partial frames went over `maxPartialFrameBytes`. */
+  closedOverPartialBudget: number;
+  /** Connections closed because a frame did not complete within `frameTimeoutMs`. */
+  closedFrameTimeout: number;
+  /** Bytes held now in partially received frames. */
+  partialFrameBytes: number;
+  /** Reply bytes queued now over all connections. */
+  queuedReplyBytes: number;
+  /** Request bytes of the unary calls in flight now over all connections. */
+  inflightRequestBytes: number;
+  /** Connections not being read now: at `maxConcurrentCalls` or `maxInflightBytes`, over `maxQueuedBytes`, or over their share of `maxServerBufferedBytes`. */
+  pausedConnections: number;
+  /** Replies that could not be encoded and were replaced by an error reply (or closed their connection). */
+  failedReplies: number;
 }
 
 const STATUS = HeaderKeys.status;
@@ -96,6 +164,8 @@ class ServerCall implements IncomingCall, DeadlineEntry {
   dlPrev: DeadlineEntry | undefined = undefined;
   dlNext: DeadlineEntry | undefined = undefined;
   dlQueued = false;
+  /** The request frame's size: what the call holds of its connection's `maxInflightBytes`. */
+  bytes = 0;
   private cancellation: Cancellation | undefined;
   private abortReason: RpcError | undefined;
 
@@ -149,12 +219,16 @@ class ServerCall implements IncomingCall, DeadlineEntry {
 }
 
 /** One client connection of the server: unary calls and streams, multiplexed. */
-class ServerConnection implements ConnectionHandler, StreamHost {
+class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWatcher {
   readonly fc: FrameConnection;
   readonly calls = new Set<ServerCall>();
   readonly streams = new Map<number, TcpServerStream>();
   /** The client's verified certificate identity (mutual TLS), if any. */
   readonly identity: PeerIdentity | undefined;
+  /** When the frame being received began to arrive (ms), for `frameTimeoutMs`. */
+  partialSince = 0;
+  /** Request bytes of the unary calls in flight. */
+  inflightBytes = 0;
   private readonly head = new FrameHead();
   private readonly meta = new KitexMeta();
   private readonly sendDelay = new SendDelayEstimator();
@@ -166,8 +240,44 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     private readonly dispatch: CallDispatcher,
     private readonly dispatchStream: StreamDispatcher | undefined,
   ) {
-    this.fc = new FrameConnection(socket, server.connection, this);
+    this.fc = new FrameConnection(socket, server.connection, this, this);
     this.identity = socketIdentity(socket);
+  }
+
+  /**
+   * Request bytes of unary calls in flight changed by `delta`. At `maxConcurrentCalls` calls or
+   * `maxInflightBytes` bytes the connection is not read until calls are answered. Streams do not
+   * count: a stream handler may wait for its peer's window frame, which would then never be read.
+   */
+  held(delta: number): void {
+    this.inflightBytes += delta;
+    this.server.buffered(this, delta, false);
+    const over = this.calls.size >= this.server.maxConcurrentCalls || this.inflightBytes >= this.server.maxInflightBytes;
+    if (over) this.pause(PauseReason.Calls);
+    else if (this.fc.pausedFor(PauseReason.Calls)) this.resume(PauseReason.Calls);
+  }
+
+  /** PartialFrameWatcher: a partial frame begins or grows; the server's budget decides. */
+  grow(bytes: number, first: boolean): boolean {
+    if (first) this.server.partialStarted(this);
+    return bytes === 0 || this.server.reservePartial(this, bytes);
+  }
+
+  /** PartialFrameWatcher: the partial frame is complete or dropped. */
+  release(bytes: number): void {
+    this.server.partialEnded(this, bytes);
+  }
+
+  /** Stops reading for `reason`. */
+  pause(reason: number): void {
+    this.fc.pause(reason);
+  }
+
+  /** Lifts `reason`; a partial frame's clock restarts when reading does (the wait was ours). */
+  resume(reason: number): void {
+    if (!this.fc.pausedFor(reason)) return;
+    this.fc.resume(reason);
+    if (!this.fc.paused && this.partialSince !== 0) this.server.partialStarted(this);
   }
 
   get deadlines(): DeadlineQueue {
@@ -225,6 +335,8 @@ class ServerConnection implements ConnectionHandler, StreamHost {
       waited,
     );
     this.calls.add(call);
+    call.bytes = end - start;
+    this.held(call.bytes);
     let result: Promise<OutgoingReply>;
     try {
       result = this.dispatch(call);
@@ -232,8 +344,8 @@ class ServerConnection implements ConnectionHandler, StreamHost {
       result = Promise.reject(e);
     }
     result.then(
-      (reply) => this.reply(call, reply),
-      (e: unknown) => this.reply(call, errorReply(e)),
+      (reply) => this.reply(call, reply, undefined),
+      (e: unknown) => this.reply(call, undefined, e),
     );
   }
 
@@ -251,11 +363,16 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     if (this.quietTimer !== undefined) this.clearQuiet();
     const method = head.intInfo?.[IntKey.ToMethod] ?? "";
     const deadline = head.timeoutMs > 0 ? Date.now() + head.timeoutMs : undefined;
+    const refused = this.streams.size >= this.server.maxConcurrentStreams;
     const stream = new TcpServerStream(this, head.seqId, head.service, method, head.headers, deadline, this.fc.peer, this.identity);
     this.streams.set(head.seqId, stream);
+    if (refused) {
+      stream.end(statusToHeaders(new RpcError(Code.RESOURCE_EXHAUSTED, `this connection already has ${this.server.maxConcurrentStreams} streams open (maxConcurrentStreams); open the stream later or on another connection`), {}));
+      return;
+    }
     const dispatch = this.dispatchStream;
     if (dispatch === undefined) {
-      stream.end(statusToHeaders(new RpcError(Code.UNIMPLEMENTED, `this server does not serve streams (${head.service}/${method})`), {}));
+      stream.end(statusToHeaders(new RpcError(Code.UNIMPLEMENTED, `this server does not serve streams (${boundText(head.service)}/${boundText(method)})`), {}));
       return;
     }
     let result: Promise<Headers>;
@@ -266,48 +383,66 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     }
     result.then(
       (trailers) => stream.end(trailers),
-      (e: unknown) => stream.end(errorReply(e).headers),
+      (e: unknown) => stream.end(trailersFor(e)),
     );
   }
 
-  /** Encodes the reply straight into the connection's slab. */
-  private reply(call: ServerCall, reply: OutgoingReply): void {
-    call.done();
-    this.calls.delete(call);
-    const fc = this.fc;
-    if (!fc.closed && !call.oneway) {
-      const limits = this.server.limits;
-      const w = fc.writer;
-      const mark = beginFrame(w, call.seq);
-      try {
-        this.encodeReply(call, reply, mark, limits);
-      } catch (e) {
-        fc.rollback(mark);
-        const tooLarge = e instanceof FrameError && e.code === "FRAME_TOO_LARGE";
-        const fallback = errorReply(
-          tooLarge ? new RpcError(Code.RESOURCE_EXHAUSTED, `the response is too large: ${(e as Error).message}`) : e,
-        );
-        const again = beginFrame(w, call.seq);
-        this.encodeReply(call, fallback, again, limits);
-      }
-      fc.frameWritten();
+  /**
+   * The call is answered: encodes the reply straight into the connection's slab. Never throws
+   * (it runs in a promise continuation, where a throw would be an unhandled rejection): a reply
+   * that cannot be encoded is rolled back and replaced by a small error reply, and if even that
+   * fails the connection is closed.
+   */
+  private reply(call: ServerCall, reply: OutgoingReply | undefined, error: unknown): void {
+    try {
+      call.done();
+      if (this.calls.delete(call)) this.held(-call.bytes);
+      if (!this.fc.closed && !call.oneway) this.writeReply(call, reply ?? errorReply(error));
+      if (this.server.draining && this.busy === 0) this.armQuiet();
+    } catch (e) {
+      // Nothing above should throw; if it does, this connection's state is not to be trusted.
+      this.fc.destroy(e instanceof Error ? e : new Error(String(e)));
     }
-    if (this.server.draining && this.busy === 0) this.armQuiet();
+  }
+
+  private writeReply(call: ServerCall, reply: OutgoingReply): void {
+    const fc = this.fc;
+    const w = fc.writer;
+    const limits = this.server.limits;
+    let mark = w.pos - w.start;
+    try {
+      mark = beginFrame(w, call.seq);
+      this.encodeReply(call, reply, mark, limits);
+    } catch (e) {
+      fc.rollback(mark);
+      this.server.failedReplies++;
+      try {
+        mark = beginFrame(w, call.seq);
+        this.encodeReply(call, fallbackReply(e), mark, limits);
+      } catch (again) {
+        fc.rollback(mark);
+        fc.destroy(new Error(`cannot answer call ${call.seq}, not even with an error: ${again instanceof Error ? again.message : String(again)}`));
+        return;
+      }
+    }
+    fc.frameWritten();
   }
 
   private encodeReply(call: ServerCall, reply: OutgoingReply, mark: number, limits: FrameLimits): void {
     const w = this.fc.writer;
-    const headers = reply.headers;
+    const headers = boundStatus(reply.headers);
     const status = headers[STATUS];
     const failed = status !== undefined && status !== "0";
     const count = this.server.draining ? writeStringInfo(w, headers, StrKey.reset, "1") : writeStringInfo(w, headers);
     endHeader(w, mark, count, limits);
+    // The method name is the peer's: echoed as Kitex does, but never more than boundText allows.
+    const method = boundText(call.method);
     if (failed) {
-      writeKitexMeta(w, MessageType.Exception, call.method, call.seq);
+      writeKitexMeta(w, MessageType.Exception, method, call.seq);
       const typeId = status === String(Code.UNIMPLEMENTED) ? KitexErrorType.UnknownMethod : KitexErrorType.InternalError;
       writeErrorProto(w, typeId, headers[MESSAGE] ?? "");
     } else {
-      writeKitexMeta(w, MessageType.Reply, call.method, call.seq);
+      writeKitexMeta(w, MessageType.Reply, method, call.seq);
       reply.encode?.(w);
     }
     endFrame(w, mark, limits);
@@ -331,7 +466,7 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     this.quietTimer = setTimeout(() => {
       this.quietTimer = undefined;
       if (this.busy === 0) this.fc.end();
-    }, this.server.drainQuietMs);
+    }, timerDelay(this.server.drainQuietMs));
   }
 
   private clearQuiet(): void {
@@ -340,11 +475,20 @@ class ServerConnection implements ConnectionHandler, StreamHost {
   }
 
   onCongested(): void {
-    this.fc.pause();
+    this.pause(PauseReason.Congested);
   }
 
   onDrain(): void {
-    this.fc.resume();
+    this.resume(PauseReason.Congested);
+  }
+
+  onQueued(delta: number): void {
+    this.server.buffered(this, delta, true);
+  }
+
+  /** Bytes held for this connection's calls: requests in flight and replies queued. */
+  get heldBytes(): number {
+    return this.inflightBytes + this.fc.reportedQueuedBytes;
   }
 
   onClose(error: Error | undefined): void {
@@ -356,6 +500,9 @@ class ServerConnection implements ConnectionHandler, StreamHost {
     this.calls.clear();
     for (const stream of [...this.streams.values()]) stream.lost(reason);
     this.streams.clear();
+    // What the calls held is no longer held for this connection.
+    this.server.buffered(this, -this.inflightBytes, false);
+    this.inflightBytes = 0;
     this.server.forget(this);
   }
 }
@@ -364,6 +511,49 @@ class ServerConnection implements ConnectionHandler, StreamHost {
 function errorReply(e: unknown): OutgoingReply {
   const err = e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error");
   return { headers: { ...err.headers, [STATUS]: String(err.code), [MESSAGE]: err.message } };
+}
+
+/** The trailers of a stream whose dispatcher threw (which should not happen): as errorReply, never throwing. */
+function trailersFor(e: unknown): Headers {
+  try {
+    return errorReply(e).headers;
+  } catch {
+    return { [STATUS]: String(Code.INTERNAL), [MESSAGE]: "internal error" };
+  }
+}
+
+/**
+ * What replaces a reply that could not be encoded (`e` says why): a status and a bounded message,
+ * nothing else of the original (its headers may be what did not fit), so it cannot fail itself
+ * unless the limits are absurdly small.
+ */
+function fallbackReply(e: unknown): OutgoingReply {
+  const tooLarge = e instanceof FrameError && e.code === "FRAME_TOO_LARGE";
+  const err =
+    e instanceof RpcError
+      ? e
+      : tooLarge
+        ? new RpcError(Code.RESOURCE_EXHAUSTED, `the response is too large: ${e.message}`)
+        : new RpcError(Code.INTERNAL, `the response cannot be sent: ${e instanceof Error ? e.message : String(e)}`);
+  return { headers: { [STATUS]: String(err.code), [MESSAGE]: boundText(err.message) } };
+}
+
+function ignore(): void {}
+
+/** The frame refusing a connection: a `crrst` control frame with RESOURCE_EXHAUSTED and why. */
+function refusalFrame(maxConnections: number, limits: FrameLimits): Buffer {
+  const w = new Writer(256);
+  const mark = beginFrame(w, 0);
+  const count = writeStringInfo(
+    w,
+    { [STATUS]: String(Code.RESOURCE_EXHAUSTED), [MESSAGE]: `the server is at its limit of ${maxConnections} connections (maxConnections); try another instance or later` },
+    StrKey.reset,
+    "1",
+  );
+  endHeader(w, mark, count, limits);
+  writeKitexMeta(w, MessageType.Reply, "", 0);
+  endFrame(w, mark, limits);
+  return Buffer.from(w.finish());
 }
 
 /**
@@ -383,10 +573,35 @@ export class TcpServerTransport implements ServerTransport {
   private server: Server | TlsServer | undefined;
   /** TLS handshakes that failed (bad or missing client certificate, not TLS at all, timeout). */
   tlsFailures = 0;
+  /** The limits against hostile peers in effect (options, or DEFAULT_SERVER_LIMITS): see TcpServerOptions. */
+  readonly maxConcurrentCalls: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxConnections: number;
+  readonly maxPartialFrameBytes: number;
+  readonly frameTimeoutMs: number;
+  readonly maxInflightBytes: number;
+  readonly maxServerBufferedBytes: number;
+  /** Replies replaced by an error reply because they could not be encoded. */
+  failedReplies = 0;
   private readonly conns = new Set<ServerConnection>();
   private closing: Promise<void> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private frameSweeper: NodeJS.Timeout | undefined;
   private readonly idleTimeoutMs: number;
+  /** Connections receiving a partial frame, oldest partial frame first (a Set keeps insertion order). */
+  private readonly partials = new Set<ServerConnection>();
+  private partialBytes = 0;
+  /** Reply bytes queued over all connections (their last reports). */
+  private queuedBytes = 0;
+  /** Request bytes of the unary calls in flight over all connections. */
+  private inflightBytes = 0;
+  /** Connections not read because the server's buffered bytes are over budget. */
+  private readonly queuePaused = new Set<ServerConnection>();
+  private refused = 0;
+  private closedOverBudget = 0;
+  private closedTimeout = 0;
+  /** The frame that refuses a connection past `maxConnections`, encoded once. */
+  private refusal: Buffer | undefined;
 
   constructor(private options: TcpServerOptions = {}) {
     this.connection = connectionOptions(options);
@@ -394,6 +609,15 @@ export class TcpServerTransport implements ServerTransport {
     this.drainQuietMs = options.drainQuietMs ?? 100;
     this.streamWindow = Math.max(1, options.streamWindow ?? STREAM_INITIAL_WINDOW);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+    const d = DEFAULT_SERVER_LIMITS;
+    this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? d.maxConcurrentCalls);
+    this.maxConcurrentStreams = Math.max(1, options.maxConcurrentStreams ?? d.maxConcurrentStreams);
+    this.maxConnections = Math.max(1, options.maxConnections ?? d.maxConnections);
+    // A budget below one frame would close every connection that receives a large frame.
+    this.maxPartialFrameBytes = Math.max(this.limits.maxFrameSize, options.maxPartialFrameBytes ?? d.maxPartialFrameBytes);
+    this.frameTimeoutMs = Math.max(0, options.frameTimeoutMs ?? d.frameTimeoutMs);
+    this.maxInflightBytes = Math.max(this.limits.maxFrameSize, options.maxInflightBytes ?? d.maxInflightBytes);
+    this.maxServerBufferedBytes = Math.max(this.connection.maxQueuedBytes, options.maxServerBufferedBytes ?? d.maxServerBufferedBytes);
     if (options.tls !== undefined) serverSecureOptions(options.tls);
     else if (options.plaintext !== true && !isLoopbackHost(options.host ?? "127.0.0.1")) {
       throw new ConfigError(
@@ -420,6 +644,103 @@ export class TcpServerTransport implements ServerTransport {
     return this.conns.size;
   }
 
+  /** What the server counts about peers it held back (see {@link TcpServerStats}). */
+  get stats(): TcpServerStats {
+    let paused = 0;
+    for (const c of this.conns) if (c.fc.paused) paused++;
+    return {
+      connections: this.conns.size,
+      refusedConnections: this.refused,
+      closedOverPartialBudget: this.closedOverBudget,
+      closedFrameTimeout: this.closedTimeout,
+      partialFrameBytes: this.partialBytes,
+      queuedReplyBytes: this.queuedBytes,
+      inflightRequestBytes: this.inflightBytes,
+      pausedConnections: paused,
+      failedReplies: this.failedReplies,
+    };
+  }
+
+  /** A partial frame begins on `c` (or its reading resumed): its clock starts now, last in line. */
+  partialStarted(c: ServerConnection): void {
+    c.partialSince = Date.now();
+    this.partials.delete(c);
+    this.partials.add(c);
+  }
+
+  /**
+   * `c` needs `bytes` more for its partial frame. Over budget, the connections with the oldest
+   * partial frames are closed until it fits; false when `c` itself is the oldest (the caller
+   * closes it). Well-behaved peers finish their frames quickly, so the oldest is the one stalling.
+   */
+  reservePartial(c: ServerConnection, bytes: number): boolean {
+    while (this.partialBytes + bytes > this.maxPartialFrameBytes) {
+      const oldest = this.partials.values().next().value;
+      this.closedOverBudget++;
+      if (oldest === undefined || oldest === c) return false;
+      this.partials.delete(oldest);
+      oldest.fc.destroy(new FrameError("OVER_BUDGET", `closed to keep partially received frames under ${this.maxPartialFrameBytes} bytes: its frame was the oldest`));
+    }
+    this.partialBytes += bytes;
+    return true;
+  }
+
+  /** `c`'s partial frame is complete or dropped. */
+  partialEnded(c: ServerConnection, bytes: number): void {
+    this.partialBytes -= bytes;
+    c.partialSince = 0;
+    this.partials.delete(c);
+  }
+
+  /** Closes connections whose partial frame has been arriving for longer than `frameTimeoutMs`. */
+  private sweepFrames(): void {
+    const cutoff = Date.now() - this.frameTimeoutMs;
+    for (const c of this.partials) {
+      if (c.partialSince > cutoff) break; // in order of age: the rest are younger
+      if (c.fc.paused) continue; // not its fault: the server stopped reading it
+      this.closedTimeout++;
+      this.partials.delete(c);
+      c.fc.destroy(new FrameError("FRAME_TIMEOUT", `a frame did not complete within ${this.frameTimeoutMs} ms`));
+    }
+  }
+
+  /**
+   * `c` holds `delta` more bytes for calls: replies queued (`reply`) or requests in flight. Over
+   * `maxServerBufferedBytes`, a connection that holds more than its share is not read until the
+   * sum falls back under three quarters of the budget (or its own part under half its share), so
+   * the peers that flood or do not read their replies stop adding to them and the others go on.
+   */
+  buffered(c: ServerConnection, delta: number, reply: boolean): void {
+    if (reply) this.queuedBytes += delta;
+    else this.inflightBytes += delta;
+    const total = this.queuedBytes + this.inflightBytes;
+    if (total > this.maxServerBufferedBytes) {
+      if (!c.fc.pausedFor(PauseReason.ServerQueue) && c.heldBytes > this.fairShare()) {
+        this.queuePaused.add(c);
+        c.pause(PauseReason.ServerQueue);
+      }
+    } else if (this.queuePaused.size > 0 && total <= this.maxServerBufferedBytes * 0.75) {
+      for (const p of this.queuePaused) p.resume(PauseReason.ServerQueue);
+      this.queuePaused.clear();
+    }
+    if (delta < 0 && c.fc.pausedFor(PauseReason.ServerQueue) && c.heldBytes < this.fairShare() / 2) {
+      this.queuePaused.delete(c);
+      c.resume(PauseReason.ServerQueue);
+    }
+  }
+
+  private fairShare(): number {
+    return this.maxServerBufferedBytes / Math.max(1, this.conns.size);
+  }
+
+  /** Refuses a connection past `maxConnections`: a `crrst` control frame saying why, then close. */
+  private refuse(socket: Socket): void {
+    this.refused++;
+    socket.on("error", ignore);
+    this.refusal ??= refusalFrame(this.maxConnections, this.limits);
+    socket.end(this.refusal, () => socket.destroy());
+  }
+
   listen(dispatch: CallDispatcher, streams?: StreamDispatcher): Promise<{ address: string }> {
     if (this.server !== undefined) return Promise.reject(new Error("TcpServerTransport.listen() called twice"));
     const tls = this.options.tls;
@@ -428,7 +749,12 @@ export class TcpServerTransport implements ServerTransport {
     const accept = (socket: Socket): void => {
       if (tls !== undefined) secured.add(`${socket.remoteAddress}:${socket.remotePort}`);
       if (this.draining) {
+        socket.on("error", ignore);
         socket.destroy();
+        return;
+      }
+      if (this.conns.size >= this.maxConnections) {
+        this.refuse(socket);
         return;
       }
       this.conns.add(new ServerConnection(socket, this, dispatch, streams));
@@ -456,6 +782,10 @@ export class TcpServerTransport implements ServerTransport {
       });
     }
     this.server = server;
+    if (this.frameTimeoutMs > 0) {
+      this.frameSweeper = setInterval(() => this.sweepFrames(), Math.max(20, Math.min(1000, Math.floor(this.frameTimeoutMs / 4))));
+      this.frameSweeper.unref();
+    }
     if (this.idleTimeoutMs > 0) {
       const seen = new Map<ServerConnection, { activity: number; since: number }>();
       this.sweeper = setInterval(() => {
@@ -466,13 +796,16 @@ export class TcpServerTransport implements ServerTransport {
           else if (now - s.since >= this.idleTimeoutMs) c.fc.end();
         }
         for (const c of seen.keys()) if (!this.conns.has(c)) seen.delete(c);
-      }, Math.max(5, Math.floor(this.idleTimeoutMs / 4)));
+      }, timerDelay(Math.max(5, Math.floor(this.idleTimeoutMs / 4))));
       this.sweeper.unref();
     }
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(this.options.port ?? 0, this.options.host ?? "127.0.0.1", () => {
         server.off("error", reject);
+        // Errors of a listening server are accept failures (EMFILE, ECONNABORTED): libuv goes on
+        // accepting once it can, and with no listener Node would end the process.
+        server.on("error", ignore);
         const a = server.address();
         if (a === null || typeof a === "string") return resolve({ address: String(a) });
         resolve({ address: a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}` });
@@ -494,22 +827,24 @@ export class TcpServerTransport implements ServerTransport {
   private async shutdown(graceMs: number): Promise<void> {
     this.draining = true;
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    if (this.frameSweeper !== undefined) clearInterval(this.frameSweeper);
     const server = this.server;
     const stopped = new Promise<void>((resolve) => {
       if (server === undefined) return resolve();
       server.close(() => resolve());
     });
     for (const c of this.conns) c.sendShutdownNotice();
-    const timer = setTimeout(() => {
+    const timer = startTimer(graceMs, () => {
       for (const c of this.conns) c.fc.destroy(new Error(`graceful shutdown: calls still running after ${graceMs} ms`));
-    }, graceMs);
+    });
     await stopped;
-    clearTimeout(timer);
+    timer.cancel();
     this.deadlines.stop();
   }
 
   /** Called by a connection once it is closed. */
   forget(c: ServerConnection): void {
     this.conns.delete(c);
+    this.queuePaused.delete(c);
   }
 }

@@ -15,6 +15,7 @@ import {
   StrKey,
   StreamFrameType,
   beginFrame,
+  boundStatus,
   endFrame,
   endHeader,
   writeStreamInfo,
@@ -508,15 +509,20 @@ export class TcpServerStream extends TcpStream implements IncomingStream {
   /**
    * The dispatcher is done: sends the trailers and forgets the stream. Not after the client
    * reset it or the connection failed; after this side's own deadline, yes (the trailers say so).
+   * Never throws (it runs in a promise continuation): trailers that cannot be sent are replaced
+   * by a short INTERNAL status, and if even that fails the connection is closed.
    */
   end(trailers: Headers): void {
     if (!this.over && (this.error === undefined || this.error.code === Code.DEADLINE_EXCEEDED)) {
       try {
-        this.control(StreamFrameType.Trailer, trailers);
+        this.control(StreamFrameType.Trailer, boundStatus(trailers));
       } catch (e) {
-        // Trailers too large for a frame: say so instead.
         const err = new RpcError(Code.INTERNAL, `the stream's trailers cannot be sent: ${e instanceof Error ? e.message : String(e)}`);
-        this.control(StreamFrameType.Trailer, statusToHeaders(err, {}));
+        try {
+          this.control(StreamFrameType.Trailer, statusToHeaders(err, {}));
+        } catch (again) {
+          this.host?.fc.destroy(again instanceof Error ? again : err);
+        }
       }
     }
     this.endedOk();
