@@ -2,13 +2,18 @@ import { Etcd3, type IOptions } from "etcd3";
 import { AsyncQueue } from "./async-queue.js";
 import {
   CompactedError,
+  FencedError,
   LeaseNotFoundError,
   OutcomeUnknownError,
   StoreClosedError,
   StoreError,
   StoreUnavailableError,
+  abortedError,
+  bounded,
+  checkFence,
   checkWriteId,
   newWriteId,
+  type Fence,
   type GetResult,
   type KeyValue,
   type Lease,
@@ -172,7 +177,7 @@ class EtcdStore implements Store {
   }
 
   async get(key: string, options: ReadOptions = {}): Promise<GetResult> {
-    const res = await this.read(options, () =>
+    const res = await this.read(key, options, () =>
       this.client.kv.range({ key: Buffer.from(key), serializable: options.mode === "serializable" }, this.deadline(options.timeoutMs)),
     );
     const raw = res.kvs[0] as RawKv | undefined;
@@ -182,7 +187,7 @@ class EtcdStore implements Store {
   async list(prefix: string, options: ReadOptions = {}): Promise<ListResult> {
     const key = Buffer.from(prefix.length === 0 ? "\0" : prefix);
     const range_end = prefix.length === 0 ? Buffer.from([0]) : prefixEnd(key);
-    const res = await this.read(options, () =>
+    const res = await this.read(prefix, options, () =>
       this.client.kv.range({ key, range_end, serializable: options.mode === "serializable" }, this.deadline(options.timeoutMs)),
     );
     const kvs = (res.kvs as RawKv[]).map(toKeyValue).filter((kv) => !kv.key.startsWith(this.markerPrefix));
@@ -198,7 +203,7 @@ class EtcdStore implements Store {
         ? { key: keyBuf, target: "Version" as const, result: "Equal" as const, version: 0 }
         : { key: keyBuf, target: "Mod" as const, result: "Equal" as const, mod_revision: expected };
     const put = { request_put: { key: keyBuf, value: Buffer.from(encodeEnvelope(writeId, value)), lease: options.lease ?? 0 } };
-    return this.write(key, writeId, options.timeoutMs, compare, put, options.lease);
+    return this.write(key, writeId, options, compare, put, options.lease);
   }
 
   async delete(key: string, expected?: number, options: Omit<WriteOptions, "lease"> = {}): Promise<WriteResult> {
@@ -206,7 +211,7 @@ class EtcdStore implements Store {
     const writeId = checkWriteId(options.writeId ?? newWriteId());
     const keyBuf = Buffer.from(key);
     const compare = expected === undefined ? undefined : { key: keyBuf, target: "Mod" as const, result: "Equal" as const, mod_revision: expected };
-    return this.write(key, writeId, options.timeoutMs, compare, { request_delete_range: { key: keyBuf } }, undefined);
+    return this.write(key, writeId, options, compare, { request_delete_range: { key: keyBuf } }, undefined);
   }
 
   async grantLease(ttlMs: number, options: { timeoutMs?: number } = {}): Promise<Lease> {
@@ -307,11 +312,13 @@ class EtcdStore implements Store {
     return { deadline: Date.now() + (timeoutMs ?? this.timeoutMs) };
   }
 
-  private async read<T>(options: ReadOptions, op: () => Promise<T>): Promise<T> {
+  private async read<T>(key: string, options: ReadOptions, op: () => Promise<T>): Promise<T> {
     this.checkOpen();
+    if (options.signal?.aborted) throw abortedError({ key }, false);
     try {
-      return await op();
+      return await bounded(op(), { signal: options.signal }, () => new StoreUnavailableError(`etcd read of "${key}" cancelled`));
     } catch (e) {
+      if (e instanceof StoreError) throw e;
       throw new StoreUnavailableError(`etcd read failed (${options.mode ?? "linearizable"}): ${messageOf(e)}`, { cause: e });
     }
   }
@@ -332,33 +339,47 @@ class EtcdStore implements Store {
   }
 
   /**
-   * One write as a transaction: if the marker does not exist (and the key compare holds), do the
-   * operation and create the marker; otherwise read the key and the marker.
+   * One write as a transaction: if the marker does not exist (and the key compare and the fence
+   * hold), do the operation and create the marker; otherwise read the key, the marker and the
+   * fence key, to tell a retry of an applied write, a refused fence and a failed compare apart.
    */
   private async write(
     key: string,
     writeId: string,
-    timeoutMs: number | undefined,
+    options: { timeoutMs?: number; signal?: AbortSignal; fence?: Fence },
     compare: { key: Buffer; target: "Version" | "Mod"; result: "Equal"; version?: number; mod_revision?: number } | undefined,
     op: object,
     userLease: LeaseId | undefined,
   ): Promise<WriteResult> {
     this.checkOpen();
+    const { timeoutMs, signal } = options;
+    const fence = checkFence(options.fence);
     const marker = Buffer.from(this.markerPrefix + writeId);
+    const fenceKey = fence === undefined ? undefined : Buffer.from(fence.key);
     for (let attempt = 0; ; attempt++) {
       // Failing to get the marker lease means nothing was sent: a definite failure.
       const markerLease = await this.markerLeaseId(timeoutMs);
+      if (signal?.aborted) throw abortedError({ key, writeId }, false);
       let res;
       try {
-        res = await this.client.kv.txn(
-          {
-            compare: [{ key: marker, target: "Version", result: "Equal", version: 0 }, ...(compare ? [compare] : [])],
-            success: [op, { request_put: { key: marker, value: Buffer.from(APPLIED), lease: markerLease } }],
-            failure: [{ request_range: { key: Buffer.from(key) } }, { request_range: { key: marker } }],
-          },
-          this.deadline(timeoutMs),
+        res = await bounded(
+          this.client.kv.txn(
+            {
+              compare: [
+                { key: marker, target: "Version", result: "Equal", version: 0 },
+                ...(compare ? [compare] : []),
+                ...(fenceKey ? [{ key: fenceKey, target: "Mod" as const, result: "Equal" as const, mod_revision: fence!.modRevision }] : []),
+              ],
+              success: [op, { request_put: { key: marker, value: Buffer.from(APPLIED), lease: markerLease } }],
+              failure: [{ request_range: { key: Buffer.from(key) } }, { request_range: { key: marker } }, ...(fenceKey ? [{ request_range: { key: fenceKey } }] : [])],
+            },
+            this.deadline(timeoutMs),
+          ),
+          { signal },
+          () => abortedError({ key, writeId }, true),
         );
       } catch (e) {
+        if (e instanceof StoreError) throw e;
         if (leaseNotFound(e)) {
           // Either lease may be gone; etcd checks leases before applying, so nothing happened.
           this.markerLease = undefined;
@@ -376,6 +397,11 @@ class EtcdStore implements Store {
       if (markerKv && markerKv.value.toString() === APPLIED) {
         // A retry of a write that was applied: answer with the first attempt's outcome.
         return { ok: true, revision: Number(markerKv.mod_revision), writeId };
+      }
+      if (fence !== undefined) {
+        const fenceKv = res.responses[2]?.response_range.kvs[0] as RawKv | undefined;
+        const current = fenceKv ? Number(fenceKv.mod_revision) : 0;
+        if (current !== fence.modRevision) throw new FencedError(key, fence, current);
       }
       const raw = res.responses[0]?.response_range.kvs[0] as RawKv | undefined;
       return { ok: false, current: raw ? toKeyValue(raw) : undefined, revision };

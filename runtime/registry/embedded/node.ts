@@ -3,6 +3,7 @@ import { SnapshotWriter, loadSnapshot } from "./snapshot.js";
 import {
   OutcomeUnknownError,
   StoreClosedError,
+  type Fence,
   type GetResult,
   type Lease,
   type LeaseId,
@@ -77,12 +78,12 @@ export class EmbeddedNode {
     return this.durably(() => this.machine.list(prefix));
   }
 
-  async compareAndSet(key: string, value: string, expected: number, writeId: string, lease?: LeaseId): Promise<WriteResult> {
-    return this.write(key, writeId, () => this.machine.compareAndSet(key, value, expected, writeId, lease));
+  async compareAndSet(key: string, value: string, expected: number, writeId: string, lease?: LeaseId, fence?: Fence): Promise<WriteResult> {
+    return this.write(key, writeId, () => this.machine.compareAndSet(key, value, expected, writeId, lease, fence));
   }
 
-  async delete(key: string, expected: number | undefined, writeId: string): Promise<WriteResult> {
-    return this.write(key, writeId, () => this.machine.delete(key, expected, writeId));
+  async delete(key: string, expected: number | undefined, writeId: string, fence?: Fence): Promise<WriteResult> {
+    return this.write(key, writeId, () => this.machine.delete(key, expected, writeId, fence));
   }
 
   async grantLease(ttlMs: number): Promise<Lease> {

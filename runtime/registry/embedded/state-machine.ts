@@ -1,8 +1,11 @@
 import {
   CompactedError,
+  FencedError,
   LeaseNotFoundError,
   StoreError,
+  checkFence,
   checkWriteId,
+  type Fence,
   type GetResult,
   type KeyValue,
   type Lease,
@@ -119,11 +122,14 @@ export class StateMachine {
     return { kvs, revision: this.revision_ };
   }
 
-  compareAndSet(key: string, value: string, expectedModRevision: number, writeId: string, lease?: LeaseId): WriteResult {
+  /** Writes `value` if the key is at `expectedModRevision` (0: absent) and `fence` holds. */
+  compareAndSet(key: string, value: string, expectedModRevision: number, writeId: string, lease?: LeaseId, fence?: Fence): WriteResult {
     checkKey(key);
     checkWriteId(writeId);
+    checkFence(fence);
     const seen = this.seenWrite(key, writeId);
     if (seen) return seen;
+    this.checkFenceHolds(key, fence);
     if (lease !== undefined && !this.isLive(lease)) throw new LeaseNotFoundError(lease);
     const current = this.kvs.get(key);
     const matches = expectedModRevision === 0 ? current === undefined : current?.modRevision === expectedModRevision;
@@ -145,11 +151,14 @@ export class StateMachine {
     return { ok: true, revision, writeId };
   }
 
-  delete(key: string, expectedModRevision: number | undefined, writeId: string): WriteResult {
+  /** Deletes the key if it is at `expectedModRevision` (undefined: unconditionally) and `fence` holds. */
+  delete(key: string, expectedModRevision: number | undefined, writeId: string, fence?: Fence): WriteResult {
     checkKey(key);
     checkWriteId(writeId);
+    checkFence(fence);
     const seen = this.seenWrite(key, writeId);
     if (seen) return seen;
+    this.checkFenceHolds(key, fence);
     const current = this.kvs.get(key);
     if (expectedModRevision !== undefined && current?.modRevision !== expectedModRevision) {
       return { ok: false, current: this.toKv(key, current), revision: this.revision_ };
@@ -297,6 +306,13 @@ export class StateMachine {
   private isLive(id: LeaseId): boolean {
     const lease = this.leases.get(id);
     return lease !== undefined && lease.expiresAt > this.now();
+  }
+
+  /** In the same synchronous step as the write: the fence key must still be at its revision. */
+  private checkFenceHolds(key: string, fence: Fence | undefined): void {
+    if (fence === undefined) return;
+    const current = this.kvs.get(fence.key)?.modRevision ?? 0;
+    if (current !== fence.modRevision) throw new FencedError(key, fence, current);
   }
 
   private seenWrite(key: string, writeId: string): WriteResult | undefined {
