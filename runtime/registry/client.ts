@@ -8,7 +8,11 @@ import {
   newWriteId,
   type GetResult,
   type KeyValue,
+  type ListResult,
+  type ReadOptions,
   type Store,
+  type WatchBatch,
+  type WatchOptions,
   type WriteOptions,
   type WriteResult,
 } from "./store.js";
@@ -139,14 +143,53 @@ export class PrimaryConflictError extends StoreError {
   }
 }
 
-/** The key/value API of the registry: keys live under `<prefix>kv/`. */
+/**
+ * The key/value API of the registry: keys live under `<prefix>kv/` in the store, and every key
+ * given or returned here is relative to that space (`balance/alice`). For writes made on behalf
+ * of a primary, use fencedKv(registry, ctx) in the handler: it carries the call's fence.
+ */
 export interface RegistryKv {
-  get(key: string): Promise<GetResult>;
+  /** Reads one key (linearizable unless `mode: "serializable"`). */
+  get(key: string, options?: ReadOptions): Promise<GetResult>;
+  /** Reads every key starting with `prefix`, in key order. */
+  list(prefix: string, options?: ReadOptions): Promise<ListResult>;
+  /** Streams changes under `prefix` from `fromRevision` (0: from now); see Store.watch. */
+  watch(prefix: string, fromRevision: number, options?: WatchOptions): AsyncIterable<WatchBatch>;
   /** Creates the key if absent. */
   create(key: string, value: string, options?: WriteOptions): Promise<WriteResult>;
   /** Writes if the key's mod revision is still `expectedModRevision`. */
   cas(key: string, value: string, expectedModRevision: number, options?: WriteOptions): Promise<WriteResult>;
-  delete(key: string, expectedModRevision?: number): Promise<WriteResult>;
+  /** Deletes the key if its mod revision is still `expectedModRevision` (undefined: unconditionally). */
+  delete(key: string, expectedModRevision?: number, options?: Omit<WriteOptions, "lease">): Promise<WriteResult>;
+}
+
+/** A RegistryKv over the keys of `store` under `space`, with keys relative to it. */
+function prefixedKv(store: Store, space: string): RegistryKv {
+  const relative = (kv: KeyValue): KeyValue => ({ ...kv, key: kv.key.slice(space.length) });
+  const result = (r: WriteResult): WriteResult => (r.ok || r.current === undefined ? r : { ...r, current: relative(r.current) });
+  return {
+    get: async (key, options) => {
+      const r = await store.get(space + key, options);
+      return r.kv === undefined ? r : { kv: relative(r.kv), revision: r.revision };
+    },
+    list: async (prefix, options) => {
+      const r = await store.list(space + prefix, options);
+      return { kvs: r.kvs.map(relative), revision: r.revision };
+    },
+    async *watch(prefix, fromRevision, options) {
+      for await (const batch of store.watch(space + prefix, fromRevision, options)) {
+        yield {
+          revision: batch.revision,
+          events: batch.events.map((e) =>
+            e.type === "put" ? { ...e, key: e.key.slice(space.length), kv: relative(e.kv) } : { ...e, key: e.key.slice(space.length) },
+          ),
+        };
+      }
+    },
+    create: async (key, value, options) => result(await store.compareAndSet(space + key, value, 0, options)),
+    cas: async (key, value, expected, options) => result(await store.compareAndSet(space + key, value, expected, options)),
+    delete: async (key, expected, options) => result(await store.delete(space + key, expected, options)),
+  };
 }
 
 /**
@@ -266,7 +309,8 @@ class ServiceCache implements ServiceSnapshot {
     readonly service: string,
     private readonly store: Store,
     private readonly servicePrefix: string,
-    private readonly primaryKey: string,
+    /** The store key of the service's primary record (what fenced writes are fenced on). */
+    readonly primaryKey: string,
     private readonly timeoutMs: number,
   ) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
@@ -462,13 +506,7 @@ class RegistryImpl implements Registry {
     this.healthIntervalMs = options.healthIntervalMs ?? 500;
     this.staleAfterMs = options.staleAfterMs ?? this.healthIntervalMs * 3;
     this.primaryLeaseMs = options.primaryLeaseMs ?? 2000;
-    const kvKey = (key: string) => `${this.prefix}kv/${key}`;
-    this.kv = {
-      get: (key) => this.store.get(kvKey(key)),
-      create: (key, value, opts) => this.store.compareAndSet(kvKey(key), value, 0, opts),
-      cas: (key, value, expected, opts) => this.store.compareAndSet(kvKey(key), value, expected, opts),
-      delete: (key, expected) => this.store.delete(kvKey(key), expected),
-    };
+    this.kv = prefixedKv(this.store, `${this.prefix}kv/`);
     void this.probe();
   }
 
@@ -607,7 +645,7 @@ export function createRegistry(options: RegistryOptions): Registry {
 }
 
 /** The cache of a service without waiting for its first sync, for routing (internal). */
-export function serviceCache(registry: Registry, service: string): ServiceSnapshot & { readonly ready: Promise<void> } {
+export function serviceCache(registry: Registry, service: string): ServiceSnapshot & { readonly ready: Promise<void>; readonly primaryKey: string } {
   if (!(registry instanceof RegistryImpl)) throw new StoreError("INVALID_ARGUMENT", "not a registry made by createRegistry");
   return registry.cache(service);
 }

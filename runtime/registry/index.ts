@@ -43,3 +43,16 @@ export {
   type Route,
 } from "./routing.js";
 export { ReplicaClock } from "./staleness.js";
+export {
+  WRITE_ID_HEADER,
+  WRITE_OUTCOME_HEADER,
+  StaleTokenError,
+  admittedPrimary,
+  admittedPrimaryKey,
+  checkFencingToken,
+  fencedKv,
+  fencingToken,
+  storeErrorToRpc,
+  type AdmittedPrimary,
+  type FencedKv,
+} from "./fenced.js";

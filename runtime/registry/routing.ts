@@ -7,6 +7,7 @@ import type { Handler, Middleware, RpcRequest, RpcResponse } from "../rpc/middle
 import type { Server } from "../rpc/server.js";
 import { HeaderKeys, type Endpoint } from "../rpc/transport.js";
 import { serviceCache, type PrimaryInfo, type Registration, type Registry, type ServiceSnapshot } from "./client.js";
+import { admittedPrimaryKey } from "./fenced.js";
 
 /** Where routing sent a call: one region's instances, or any instance (`region` undefined). */
 export interface Route {
@@ -271,8 +272,12 @@ export interface FencingOptions {
  *   primary waits the old primary's lease after it learned of the move, so the old one has
  *   stopped (else UNAVAILABLE).
  *
- * So two regions never both accept writes, whatever the network does. Services without a
- * primary record are not fenced. Eventual reads pass through, with `x-stale-ms` when the
+ * So two regions never both admit writes, whatever the network does. The check is made when the
+ * call arrives; for the write itself, a handler uses fencedKv(registry, ctx) (or, for its own
+ * database, fencingToken(ctx)): the primary it was admitted under travels with the write and the
+ * store applies it only while that primary is still current, in the same atomic step, so a
+ * primary that paused after admitting a call cannot write after its successor. Services without
+ * a primary record are not fenced. Eventual reads pass through, with `x-stale-ms` when the
  * `staleness` option knows a bound.
  */
 export function fencingMiddleware(registry: Registry, options: FencingOptions = {}): Middleware {
@@ -329,6 +334,8 @@ export function fencingMiddleware(registry: Registry, options: FencingOptions = 
       throw new RpcError(Code.UNAVAILABLE, `${service}: ${region} becomes the primary in ${startAt - now} ms (the previous primary's lease)`);
     }
     ctx.responseHeaders[HeaderKeys.epoch] = String(primary.epoch);
+    // What the handler's fenced writes carry: the store refuses them once the record moves on.
+    ctx.values.set(admittedPrimaryKey, { service, region, epoch: primary.epoch, fence: { key: cache.primaryKey, modRevision: primary.revision } });
     return next(req);
   };
 }
