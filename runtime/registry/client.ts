@@ -2,6 +2,7 @@ import type { Endpoint } from "../rpc/transport.js";
 import {
   CompactedError,
   LeaseNotFoundError,
+  type LeaseId,
   OutcomeUnknownError,
   StoreError,
   StoreUnavailableError,
@@ -103,6 +104,8 @@ export interface Registration {
   readonly id: string;
   readonly key: string;
   readonly instance: Instance;
+  /** How many times its key was found gone or changed (deleted, lost with its lease, a restored store) and written again. */
+  readonly healed: number;
   /** Revokes the lease (the instance disappears at once) and stops the keepalive. */
   deregister(): Promise<void>;
 }
@@ -414,6 +417,9 @@ class RegistrationImpl implements Registration {
   readonly id: string;
   readonly key: string;
   readonly instance: Instance;
+  /** How many times the key was found missing or changed and written again. */
+  healed = 0;
+  private readonly value: string;
   private lease: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -435,23 +441,40 @@ class RegistrationImpl implements Registration {
       tags: info.tags ?? {},
       revision: 0,
     };
+    this.value = JSON.stringify({ ...this.instance, revision: undefined });
   }
 
   /** Grants a lease and writes the instance under it (over any copy of an earlier registration). */
   async start(): Promise<void> {
+    const lease = await this.registry.store.grantLease(this.registry.leaseTtlMs, { timeoutMs: this.registry.timeoutMs });
+    await this.write(lease.id);
+    this.lease = lease.id;
+  }
+
+  /** Writes the instance's key under `lease`, over whatever is there. */
+  private async write(lease: LeaseId): Promise<void> {
     const store = this.registry.store;
     const timeoutMs = this.registry.timeoutMs;
-    const lease = await store.grantLease(this.registry.leaseTtlMs, { timeoutMs });
-    const value = JSON.stringify({ ...this.instance, revision: undefined });
     for (let attempt = 0; ; attempt++) {
       const current = (await store.get(this.key, { timeoutMs })).kv;
       const r = await settledWrite(store, timeoutMs, (writeId) =>
-        store.compareAndSet(this.key, value, current?.modRevision ?? 0, { lease: lease.id, writeId, timeoutMs }),
+        store.compareAndSet(this.key, this.value, current?.modRevision ?? 0, { lease, writeId, timeoutMs }),
       );
-      if (r.ok) break;
+      if (r.ok) return;
       if (attempt >= 5) throw new StoreUnavailableError(`could not register ${this.key}: it keeps changing`);
     }
-    this.lease = lease.id;
+  }
+
+  /**
+   * Checks that the instance's key is still there, ours and under our lease; when it is not
+   * (deleted by hand, lost with its lease, or the store restored from an older snapshot), writes
+   * it again, so the watch-fed caches everywhere see the instance again.
+   */
+  private async heal(lease: LeaseId): Promise<void> {
+    const { kv } = await this.registry.store.get(this.key, { timeoutMs: this.registry.timeoutMs });
+    if (kv !== undefined && kv.lease === lease && kv.value === this.value) return;
+    await this.write(lease);
+    this.healed++;
   }
 
   async deregister(): Promise<void> {
@@ -461,7 +484,10 @@ class RegistrationImpl implements Registration {
     if (this.lease !== undefined) await this.registry.store.revokeLease(this.lease, { timeoutMs: this.registry.timeoutMs });
   }
 
-  /** Renews the lease every third of its TTL; registers again when it ran out (cut off too long). */
+  /**
+   * Every third of the TTL: renews the lease and checks the key is still there (writing it again
+   * when not); registers again with a new lease when the lease ran out (cut off too long).
+   */
   schedule(delayMs = this.registry.leaseTtlMs / 3): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => void this.renew(), Math.max(50, delayMs));
@@ -472,7 +498,10 @@ class RegistrationImpl implements Registration {
     if (this.stopped) return;
     try {
       if (this.lease === undefined) await this.start();
-      else await this.registry.store.keepAlive(this.lease, { timeoutMs: this.registry.timeoutMs });
+      else {
+        await this.registry.store.keepAlive(this.lease, { timeoutMs: this.registry.timeoutMs });
+        await this.heal(this.lease);
+      }
       this.schedule();
     } catch (e) {
       if (e instanceof LeaseNotFoundError) this.lease = undefined;

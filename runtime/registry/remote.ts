@@ -216,6 +216,14 @@ class RemoteStore implements Store {
           queue.fail(new CompactedError(res.compactRevision));
           return;
         }
+        if (res.revision < next - 1) {
+          // The server's history ends before what this watch already delivered: it was restored
+          // from an older snapshot. Its revisions restart below ours, so waiting for "next" would
+          // miss every change: make the consumer list again, as after compaction.
+          failed = true;
+          queue.fail(new CompactedError(res.revision));
+          return;
+        }
         if (res.revision < next) continue;
         const events = res.events
           .filter((e) => e.revision >= next)
