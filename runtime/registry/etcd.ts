@@ -13,6 +13,7 @@ import {
   checkFence,
   checkWriteId,
   newWriteId,
+  quote,
   type Fence,
   type GetResult,
   type KeyValue,
@@ -316,7 +317,7 @@ class EtcdStore implements Store {
     this.checkOpen();
     if (options.signal?.aborted) throw abortedError({ key }, false);
     try {
-      return await bounded(op(), { signal: options.signal }, () => new StoreUnavailableError(`etcd read of "${key}" cancelled`));
+      return await bounded(op(), { signal: options.signal }, () => new StoreUnavailableError(`etcd read of ${quote(key)} cancelled`));
     } catch (e) {
       if (e instanceof StoreError) throw e;
       throw new StoreUnavailableError(`etcd read failed (${options.mode ?? "linearizable"}): ${messageOf(e)}`, { cause: e });
@@ -387,7 +388,7 @@ class EtcdStore implements Store {
           throw new LeaseNotFoundError(userLease ?? markerLease, { cause: e });
         }
         if (notSent(e) || rejectedBeforeProposal(e)) {
-          throw new StoreUnavailableError(`etcd write to "${key}" was not applied: ${messageOf(e)}`, { cause: e });
+          throw new StoreUnavailableError(`etcd write to ${quote(key)} was not applied: ${messageOf(e)}`, { cause: e });
         }
         throw new OutcomeUnknownError(writeId, key, { cause: e });
       }
@@ -512,7 +513,7 @@ class EtcdWatch {
     if (res.canceled) {
       const compact = Number(res.compact_revision);
       this.queue.fail(
-        compact > 0 ? new CompactedError(compact) : new StoreUnavailableError(`etcd cancelled the watch on "${this.prefix}": ${res.cancel_reason}`),
+        compact > 0 ? new CompactedError(compact) : new StoreUnavailableError(`etcd cancelled the watch on ${quote(this.prefix)}: ${res.cancel_reason}`),
       );
       return;
     }

@@ -13,6 +13,7 @@ import {
   LeaseNotFoundError,
   OutcomeUnknownError,
   StoreError,
+  quote,
   type Fence,
   type GetResult,
   type ListResult,
@@ -103,7 +104,7 @@ export function storeErrorToRpc(e: unknown, ctx: CallContext, admitted?: Admitte
   if (e instanceof FencedError) {
     outcome("not-applied");
     const who = admitted ? `${admitted.region} admitted it as the primary of ${admitted.service} (epoch ${admitted.epoch}), ` : "";
-    return new RpcError(Code.FAILED_PRECONDITION, `write to "${e.key}" refused: ${who}but the primary has moved since; nothing was written`, { cause: e });
+    return new RpcError(Code.FAILED_PRECONDITION, `write to ${quote(e.key)} refused: ${who}but the primary has moved since; nothing was written`, { cause: e });
   }
   if (e instanceof OutcomeUnknownError) {
     outcome("unknown");
@@ -116,6 +117,7 @@ export function storeErrorToRpc(e: unknown, ctx: CallContext, admitted?: Admitte
   if (e instanceof StoreError) {
     if (e.code === "INVALID_ARGUMENT") return new RpcError(Code.INVALID_ARGUMENT, e.message, { cause: e });
     outcome("not-applied");
+    if (e.code === "RESOURCE_EXHAUSTED") return new RpcError(Code.RESOURCE_EXHAUSTED, e.message, { cause: e });
     return new RpcError(Code.UNAVAILABLE, `the registry store failed: ${e.message}`, { cause: e });
   }
   return RpcError.from(e, Code.INTERNAL);

@@ -15,6 +15,7 @@ import {
   checkFence,
   checkWriteId,
   newWriteId,
+  quote,
   type Fence,
   type GetResult,
   type KeyValue,
@@ -256,6 +257,7 @@ class RemoteStore implements Store {
       return await op();
     } catch (e) {
       if (e instanceof RpcError && e.code === Code.INVALID_ARGUMENT) throw new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
+      if (e instanceof RpcError && e.code === Code.RESOURCE_EXHAUSTED) throw new StoreError("RESOURCE_EXHAUSTED", e.message, { cause: e });
       throw new StoreUnavailableError(`registry server did not answer: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
@@ -271,7 +273,9 @@ class RemoteStore implements Store {
         throw new FencedError(key, fence, Number(e.headers[FENCE_REVISION_HEADER] ?? 0), { cause: e });
       }
       if (e.code === Code.INVALID_ARGUMENT) throw new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
-      if (e.notSent) throw new StoreUnavailableError(`write to "${key}" was not sent: ${e.message}`, { cause: e });
+      // Refused before the handler (a limit, a shed queue): certainly not applied.
+      if (e.code === Code.RESOURCE_EXHAUSTED) throw new StoreError("RESOURCE_EXHAUSTED", e.message, { cause: e });
+      if (e.notSent) throw new StoreUnavailableError(`write to ${quote(key)} was not sent: ${e.message}`, { cause: e });
       throw new OutcomeUnknownError(writeId, key, { cause: e });
     }
   }

@@ -181,7 +181,23 @@ export interface Store {
 }
 
 /** Why a store call failed. */
-export type StoreErrorCode = "OUTCOME_UNKNOWN" | "UNAVAILABLE" | "LEASE_NOT_FOUND" | "COMPACTED" | "CLOSED" | "INVALID_ARGUMENT" | "FENCED";
+export type StoreErrorCode =
+  | "OUTCOME_UNKNOWN"
+  | "UNAVAILABLE"
+  | "LEASE_NOT_FOUND"
+  | "COMPACTED"
+  | "CLOSED"
+  | "INVALID_ARGUMENT"
+  | "FENCED"
+  | "RESOURCE_EXHAUSTED";
+
+/**
+ * A key, id or other caller-given string quoted for an error message, cut to 80 characters: an
+ * error must never grow with what a peer sent (a reply echoing a 4 MiB key would not fit a frame).
+ */
+export function quote(text: string): string {
+  return text.length <= 80 ? `"${text}"` : `"${text.slice(0, 80)}..." (${text.length} characters)`;
+}
 
 /** The base class of every store error: a name, a code and a message that says what to do. */
 export class StoreError extends Error {
@@ -209,7 +225,7 @@ export class OutcomeUnknownError extends StoreError {
   ) {
     super(
       "OUTCOME_UNKNOWN",
-      `write ${writeId} to "${key}" may or may not have been applied; resolve it with resolveWrite("${writeId}") or retry with the same write id`,
+      `write ${writeId} to ${quote(key)} may or may not have been applied; resolve it with resolveWrite("${writeId}") or retry with the same write id`,
       options,
     );
   }
@@ -230,7 +246,7 @@ export class LeaseNotFoundError extends StoreError {
     readonly lease: LeaseId,
     options?: { cause?: unknown },
   ) {
-    super("LEASE_NOT_FOUND", `lease ${lease} does not exist (expired or revoked); grant a new lease`, options);
+    super("LEASE_NOT_FOUND", `lease ${quote(lease)} does not exist (expired or revoked); grant a new lease`, options);
   }
 }
 
@@ -261,7 +277,7 @@ export class FencedError extends StoreError {
   ) {
     super(
       "FENCED",
-      `write to "${key}" refused: it was admitted while "${fence.key}" was at revision ${fence.modRevision}, and that key has since moved to ${currentRevision === 0 ? "nothing (deleted)" : `revision ${currentRevision}`}; nothing was written`,
+      `write to ${quote(key)} refused: it was admitted while ${quote(fence.key)} was at revision ${fence.modRevision}, and that key has since moved to ${currentRevision === 0 ? "nothing (deleted)" : `revision ${currentRevision}`}; nothing was written`,
       options,
     );
   }
@@ -270,7 +286,7 @@ export class FencedError extends StoreError {
 /** Checks a fence's shape (a non-empty key, a positive revision). */
 export function checkFence(fence: Fence | undefined): Fence | undefined {
   if (fence !== undefined && (fence.key.length === 0 || !(Number.isSafeInteger(fence.modRevision) && fence.modRevision > 0))) {
-    throw new StoreError("INVALID_ARGUMENT", `a fence needs a key and a positive mod revision, got "${fence.key}"@${fence.modRevision}`);
+    throw new StoreError("INVALID_ARGUMENT", `a fence needs a key and a positive mod revision, got ${quote(fence.key)}@${fence.modRevision}`);
   }
   return fence;
 }
@@ -278,7 +294,7 @@ export function checkFence(fence: Fence | undefined): Fence | undefined {
 /** The error of an operation given up because its signal aborted, by whether it may have been sent. */
 export function abortedError(op: { key: string; writeId?: string }, sent: boolean, cause?: unknown): StoreError {
   if (sent && op.writeId !== undefined) return new OutcomeUnknownError(op.writeId, op.key, { cause });
-  return new StoreUnavailableError(`${op.writeId === undefined ? "read of" : "write to"} "${op.key}" cancelled before it was sent; nothing was done`, { cause });
+  return new StoreUnavailableError(`${op.writeId === undefined ? "read of" : "write to"} ${quote(op.key)} cancelled before it was sent; nothing was done`, { cause });
 }
 
 /**
@@ -336,7 +352,7 @@ export function newWriteId(): string {
 /** A write id must be url-safe base64 characters, 1 to 64 of them (it is stored in keys). */
 export function checkWriteId(writeId: string): string {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(writeId)) {
-    throw new StoreError("INVALID_ARGUMENT", `write id "${writeId}" must be 1-64 characters of [A-Za-z0-9_-]`);
+    throw new StoreError("INVALID_ARGUMENT", `write id ${quote(writeId)} must be 1-64 characters of [A-Za-z0-9_-]`);
   }
   return writeId;
 }

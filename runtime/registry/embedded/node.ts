@@ -177,7 +177,9 @@ export class EmbeddedNode {
     if (next === undefined || next >= this.expiryAt) return;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryAt = next;
-    this.expiryTimer = setTimeout(() => this.onExpiryTimer(), Math.max(0, next - this.now()) + 1);
+    // Capped at setTimeout's limit: a longer delay would fire at once (and spin); past the cap
+    // the timer simply fires early and is set again.
+    this.expiryTimer = setTimeout(() => this.onExpiryTimer(), Math.min(2 ** 31 - 1, Math.max(0, next - this.now()) + 1));
     this.expiryTimer.unref();
   }
 

@@ -44,6 +44,7 @@ function toRpcError(e: unknown): unknown {
   if (e instanceof LeaseNotFoundError) return new RpcError(Code.NOT_FOUND, e.message);
   if (e instanceof FencedError) return new RpcError(Code.FAILED_PRECONDITION, e.message);
   if (e instanceof StoreError && e.code === "INVALID_ARGUMENT") return new RpcError(Code.INVALID_ARGUMENT, e.message);
+  if (e instanceof StoreError && e.code === "RESOURCE_EXHAUSTED") return new RpcError(Code.RESOURCE_EXHAUSTED, e.message);
   if (e instanceof StoreError && e.code === "CLOSED") return new RpcError(Code.UNAVAILABLE, "the registry is shutting down");
   return e;
 }

@@ -5,6 +5,7 @@ import {
   StoreError,
   checkFence,
   checkWriteId,
+  quote,
   type Fence,
   type GetResult,
   type KeyValue,
@@ -27,6 +28,16 @@ export interface StateMachineOptions {
   readonly writeIdLimit?: number;
   /** Shortest lease TTL granted, ms. Default 100. */
   readonly minLeaseTtlMs?: number;
+  /** Longest lease TTL granted, ms (longer asks are INVALID_ARGUMENT). Default 7 days. */
+  readonly maxLeaseTtlMs?: number;
+  /** Most keys held; a write creating one more is refused (RESOURCE_EXHAUSTED). Default 1 000 000. */
+  readonly maxKeys?: number;
+  /** Most leases held; granting one more is refused (RESOURCE_EXHAUSTED). Default 100 000. */
+  readonly maxLeases?: number;
+  /** Longest key, UTF-16 code units. Default 4096. */
+  readonly maxKeyLength?: number;
+  /** Longest value, UTF-16 code units. Default 1.5 MiB (etcd's request limit). */
+  readonly maxValueLength?: number;
 }
 
 interface Entry {
@@ -72,6 +83,11 @@ export class StateMachine {
   private readonly historyLimit: number;
   private readonly writeIdLimit: number;
   private readonly minLeaseTtlMs: number;
+  private readonly maxLeaseTtlMs: number;
+  private readonly maxKeys: number;
+  private readonly maxLeases: number;
+  private readonly maxKeyLength: number;
+  private readonly maxValueLength: number;
   private revision_ = 1;
   private nextLease = 1;
   private compactRevision_ = 0;
@@ -88,6 +104,11 @@ export class StateMachine {
     this.historyLimit = options.historyLimit ?? 10_000;
     this.writeIdLimit = options.writeIdLimit ?? 100_000;
     this.minLeaseTtlMs = options.minLeaseTtlMs ?? 100;
+    this.maxLeaseTtlMs = options.maxLeaseTtlMs ?? 7 * 24 * 3600_000;
+    this.maxKeys = options.maxKeys ?? 1_000_000;
+    this.maxLeases = options.maxLeases ?? 100_000;
+    this.maxKeyLength = options.maxKeyLength ?? 4096;
+    this.maxValueLength = options.maxValueLength ?? 1.5 * 1024 * 1024;
   }
 
   /** The store revision: bumped by every write that changes a key. */
@@ -124,7 +145,10 @@ export class StateMachine {
 
   /** Writes `value` if the key is at `expectedModRevision` (0: absent) and `fence` holds. */
   compareAndSet(key: string, value: string, expectedModRevision: number, writeId: string, lease?: LeaseId, fence?: Fence): WriteResult {
-    checkKey(key);
+    this.checkKey(key);
+    if (value.length > this.maxValueLength) {
+      throw new StoreError("INVALID_ARGUMENT", `value of ${quote(key)} is ${value.length} characters, over the limit of ${this.maxValueLength}`);
+    }
     checkWriteId(writeId);
     checkFence(fence);
     const seen = this.seenWrite(key, writeId);
@@ -134,6 +158,9 @@ export class StateMachine {
     const current = this.kvs.get(key);
     const matches = expectedModRevision === 0 ? current === undefined : current?.modRevision === expectedModRevision;
     if (!matches) return { ok: false, current: this.toKv(key, current), revision: this.revision_ };
+    if (current === undefined && this.kvs.size >= this.maxKeys) {
+      throw new StoreError("RESOURCE_EXHAUSTED", `the registry holds its limit of ${this.maxKeys} keys; delete some or raise maxKeys`);
+    }
     const revision = ++this.revision_;
     if (current?.lease !== undefined && current.lease !== lease) this.leases.get(current.lease)?.keys.delete(key);
     const entry: Entry = {
@@ -153,7 +180,7 @@ export class StateMachine {
 
   /** Deletes the key if it is at `expectedModRevision` (undefined: unconditionally) and `fence` holds. */
   delete(key: string, expectedModRevision: number | undefined, writeId: string, fence?: Fence): WriteResult {
-    checkKey(key);
+    this.checkKey(key);
     checkWriteId(writeId);
     checkFence(fence);
     const seen = this.seenWrite(key, writeId);
@@ -177,7 +204,12 @@ export class StateMachine {
   }
 
   grantLease(ttlMs: number): Lease {
-    if (!(ttlMs > 0)) throw new StoreError("INVALID_ARGUMENT", `lease TTL must be positive, got ${ttlMs}`);
+    if (!(ttlMs > 0 && ttlMs <= this.maxLeaseTtlMs)) {
+      throw new StoreError("INVALID_ARGUMENT", `lease TTL must be positive and at most ${this.maxLeaseTtlMs} ms, got ${ttlMs}`);
+    }
+    if (this.leases.size >= this.maxLeases) {
+      throw new StoreError("RESOURCE_EXHAUSTED", `the registry holds its limit of ${this.maxLeases} leases; revoke some or raise maxLeases`);
+    }
     const ttl = Math.max(this.minLeaseTtlMs, Math.ceil(ttlMs));
     const id = (this.nextLease++).toString(16);
     this.leases.set(id, { id, ttlMs: ttl, expiresAt: this.now() + ttl, keys: new Set() });
@@ -308,6 +340,11 @@ export class StateMachine {
     return lease !== undefined && lease.expiresAt > this.now();
   }
 
+  private checkKey(key: string): void {
+    if (key.length === 0) throw new StoreError("INVALID_ARGUMENT", "keys must not be empty");
+    if (key.length > this.maxKeyLength) throw new StoreError("INVALID_ARGUMENT", `key ${quote(key)} is over the limit of ${this.maxKeyLength} characters`);
+  }
+
   /** In the same synchronous step as the write: the fence key must still be at its revision. */
   private checkFenceHolds(key: string, fence: Fence | undefined): void {
     if (fence === undefined) return;
@@ -372,6 +409,4 @@ export class StateMachine {
   }
 }
 
-function checkKey(key: string): void {
-  if (key.length === 0) throw new StoreError("INVALID_ARGUMENT", "keys must not be empty");
-}
+

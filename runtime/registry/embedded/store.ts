@@ -4,6 +4,7 @@ import {
   abortedError,
   bounded,
   newWriteId,
+  quote,
   type GetResult,
   type Lease,
   type LeaseId,
@@ -47,7 +48,7 @@ export async function createEmbeddedStore(options: EmbeddedStoreOptions = {}): P
    */
   const read = <T>(key: string, opts: ReadOptions, op: () => Promise<T>): Promise<T> => {
     if (opts.signal?.aborted) return Promise.reject(abortedError({ key }, false));
-    return bounded(op(), opts, () => new StoreUnavailableError(`read of "${key}" gave up (timeout or cancelled)`));
+    return bounded(op(), opts, () => new StoreUnavailableError(`read of ${quote(key)} gave up (timeout or cancelled)`));
   };
   const write = (key: string, opts: Omit<WriteOptions, "lease">, op: (writeId: string) => Promise<WriteResult>): Promise<WriteResult> => {
     const writeId = opts.writeId ?? newWriteId();
