@@ -34,6 +34,24 @@ export interface AdmittedPrimary {
   readonly fence: Fence;
 }
 
+/** How many store writes fencedKv made for a call without an explicit write id (see fencedKv). */
+const callWritesKey = createContextKey<{ count: number } | undefined>(undefined, { description: "meridian fenced writes of the call" });
+
+/**
+ * The write id of a call's next store write without an explicit one: the call's `x-write-id`
+ * (set by consistencyMiddleware) for the first, `<id>-2`, `<id>-3`, ... for the next ones, so a
+ * caller whose write timed out can settle the first by the id it knows. Undefined (a fresh id)
+ * when the call has no valid id.
+ */
+function nextCallWriteId(ctx: CallContext): string | undefined {
+  const base = ctx.headers[WRITE_ID_HEADER];
+  if (base === undefined || !/^[A-Za-z0-9_-]{1,56}$/.test(base)) return undefined;
+  let state = ctx.values.get(callWritesKey);
+  if (state === undefined) ctx.values.set(callWritesKey, (state = { count: 0 }));
+  state.count++;
+  return state.count === 1 ? base : `${base}-${state.count}`;
+}
+
 /** Set by fencingMiddleware on every call it admits as the primary's (writes, linearizable reads). */
 export const admittedPrimaryKey = createContextKey<AdmittedPrimary | undefined>(undefined, { description: "meridian admitted primary" });
 
@@ -141,7 +159,9 @@ export interface FencedKv extends RegistryKv {
  * FAILED_PRECONDITION (`x-write-outcome: not-applied`); a write whose answer was lost fails
  * UNKNOWN naming its write id (`x-write-id`, `x-write-outcome: unknown`; settle it with
  * `registry.store.resolveWrite(id)`, or retry with the same write id). Reads and writes are bounded
- * by the call's deadline and end when it is cancelled.
+ * by the call's deadline and end when it is cancelled. A write without `writeId` takes the
+ * call's `x-write-id` (the first one; `<id>-2`, ... after it), so the caller knows the id of a
+ * write whose answer it never got; pass `writeId` to choose it (and to retry one).
  */
 export function fencedKv(registry: Registry, ctx: CallContext): FencedKv {
   const admitted = admittedPrimary(ctx);
@@ -157,7 +177,10 @@ export function fencedKv(registry: Registry, ctx: CallContext): FencedKv {
       throw storeErrorToRpc(e, ctx, admitted);
     }
   };
-  const writeOptions = (options: WriteOptions = {}): WriteOptions => ({ ...options, ...limits(), fence: admitted.fence });
+  const writeOptions = (options: WriteOptions = {}): WriteOptions => {
+    const writeId = options.writeId ?? nextCallWriteId(ctx);
+    return { ...options, ...(writeId === undefined ? {} : { writeId }), ...limits(), fence: admitted.fence };
+  };
   return {
     admitted,
     get: (key: string, options: ReadOptions = {}): Promise<GetResult> => run(() => kv.get(key, { ...options, ...limits() })),
