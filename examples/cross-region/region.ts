@@ -7,6 +7,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import {
+  Replica,
   createRegistry,
   createRemoteStore,
   fencingMiddleware,
@@ -29,8 +30,8 @@ import {
 } from "meridian-rpc/runtime";
 import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { KeyValue } from "./gen/kv.js";
-import { PAUSE_HEADER, type CommitEntry, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";
-import { Replica, keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
+import { DATA_PREFIX, PAUSE_HEADER, now, type CommitEntry, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";
+import { keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
 import { transportKit } from "./transports.js";
 import { Workload, recordGet, recordPut } from "./workload.js";
 
@@ -125,8 +126,13 @@ class RegionProcess {
       leaseTtlMs: tuning.leaseTtlMs,
       timeoutMs: tuning.storeTimeoutMs,
     });
-    this.replica = new Replica(store, tuning.replicaSyncMs, tuning.storeTimeoutMs, (key, revision, at) => this.seen.push([key, revision, at]));
-    await this.replica.whenReady();
+    this.replica = new Replica(store, DATA_PREFIX, {
+      syncMs: tuning.replicaSyncMs,
+      timeoutMs: tuning.storeTimeoutMs,
+      now,
+      onApplied: (key, revision) => this.seen.push([key.slice(DATA_PREFIX.length), revision, now()]),
+    });
+    await this.replica.ready();
     // The cache's view of the service: a live object, kept current by the registry's watch.
     this.view = await this.registry.view(KeyValue.typeName);
 
@@ -245,7 +251,11 @@ class RegionProcess {
         send({ type: "reply", id: msg.id });
         return;
       case "replica-state":
-        send({ type: "reply", id: msg.id, revisions: this.replica.revisions() });
+        send({
+          type: "reply",
+          id: msg.id,
+          revisions: Object.fromEntries(Object.entries(this.replica.revisions()).map(([key, revision]) => [key.slice(DATA_PREFIX.length), revision])),
+        });
         return;
       case "final-reads":
         for (const key of this.config.keys) {

@@ -1,6 +1,6 @@
 /**
- * The demo's KeyValue service: handlers over the registry's store, a watch-fed replica per region
- * for eventual reads, and the server middleware that tells callers when a failed write certainly
+ * The demo's KeyValue service: handlers over the registry's store, the package's watch-fed
+ * Replica per region for eventual reads, and the server middleware that tells callers when a failed write certainly
  * was not applied.
  *
  * Writes are applied by the primary region only: fencingMiddleware admits them at the door, and
@@ -10,14 +10,7 @@
  * with the epoch and region that accepted it and when, so the coordinator can check from the
  * store's own history that no two primaries ever accepted writes at the same time.
  */
-import {
-  CompactedError,
-  OutcomeUnknownError,
-  fencedKv,
-  type KeyValue as StoredKeyValue,
-  type Registry,
-  type Store,
-} from "meridian-rpc/registry";
+import { OutcomeUnknownError, fencedKv, type Replica, type KeyValue as StoredKeyValue, type Registry } from "meridian-rpc/registry";
 import { Code, HeaderKeys, RpcError, createContextKey, type CallContext, type Handlers, type Middleware } from "meridian-rpc/runtime";
 import { KeyValue } from "./gen/kv.js";
 import { DATA_PREFIX, WRITE_OUTCOME_HEADER, now } from "./protocol.js";
@@ -63,103 +56,6 @@ export const writeOutcomeMiddleware: Middleware = (next) => async (req) => {
     throw e;
   }
 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * A region's copy of the service's keys: listed, then kept current by a watch on the store. It
- * knows how current it is: every `syncMs` it makes a linearizable list of the keys' revisions, and
- * once it holds every one of them it is known current as of when that list was issued. A read
- * served here says how stale it may be (`x-stale-ms`), which grows while the region is cut off.
- */
-export class Replica {
-  private readonly data = new Map<string, StoredKeyValue>();
-  private currentAsOf = 0;
-  private readonly controller = new AbortController();
-  private readonly ready: Promise<void>;
-  private readyResolve!: () => void;
-
-  constructor(
-    private readonly store: Store,
-    private readonly syncMs: number,
-    private readonly timeoutMs: number,
-    /** Called for every revision of a key this replica applies, with the time. */
-    private readonly onApplied: (key: string, revision: number, at: number) => void,
-  ) {
-    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
-    void this.follow();
-    void this.sync();
-  }
-
-  /** Waits for the first listing. */
-  async whenReady(): Promise<void> {
-    await this.ready;
-  }
-
-  get(key: string): StoredKeyValue | undefined {
-    return this.data.get(key);
-  }
-
-  /** The revision held for each key. */
-  revisions(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [key, kv] of this.data) out[key.slice(DATA_PREFIX.length)] = kv.modRevision;
-    return out;
-  }
-
-  /** How stale a read served now may be, ms (Infinity before the first sync). */
-  staleMs(): number {
-    return this.currentAsOf === 0 ? Infinity : Math.max(0, now() - this.currentAsOf);
-  }
-
-  stop(): void {
-    this.controller.abort();
-  }
-
-  private apply(kv: StoredKeyValue): void {
-    const held = this.data.get(kv.key);
-    if (held !== undefined && held.modRevision >= kv.modRevision) return;
-    this.data.set(kv.key, kv);
-    this.onApplied(kv.key.slice(DATA_PREFIX.length), kv.modRevision, now());
-  }
-
-  private async follow(): Promise<void> {
-    const signal = this.controller.signal;
-    while (!signal.aborted) {
-      try {
-        const listed = await this.store.list(DATA_PREFIX, { timeoutMs: this.timeoutMs });
-        for (const kv of listed.kvs) this.apply(kv);
-        this.readyResolve();
-        for await (const batch of this.store.watch(DATA_PREFIX, listed.revision + 1, { signal })) {
-          for (const e of batch.events) if (e.type === "put") this.apply(e.kv);
-        }
-      } catch (e) {
-        if (signal.aborted) return;
-        if (!(e instanceof CompactedError)) await sleep(200);
-      }
-    }
-  }
-
-  private async sync(): Promise<void> {
-    const signal = this.controller.signal;
-    while (!signal.aborted) {
-      const issued = now();
-      try {
-        const listed = await this.store.list(DATA_PREFIX, { timeoutMs: this.timeoutMs });
-        // Wait briefly for the watch to deliver what the list saw, then judge.
-        for (let i = 0; i < 5 && !this.holds(listed.kvs); i++) await sleep(20);
-        if (this.holds(listed.kvs)) this.currentAsOf = Math.max(this.currentAsOf, issued);
-      } catch {
-        // Cut off: currentAsOf stays where it was and staleness grows.
-      }
-      await sleep(Math.max(0, this.syncMs - (now() - issued)));
-    }
-  }
-
-  private holds(kvs: readonly StoredKeyValue[]): boolean {
-    return kvs.every((kv) => (this.data.get(kv.key)?.modRevision ?? 0) >= kv.modRevision);
-  }
-}
 
 /** What the handlers need. */
 export interface ServiceDeps {

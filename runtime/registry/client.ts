@@ -112,8 +112,12 @@ export interface Registration {
 
 /** Options of createRegistry. */
 export interface RegistryOptions {
-  /** The store (createEmbeddedStore, createRemoteStore, createEtcdStore). */
-  readonly store: Store;
+  /**
+   * The store (createEmbeddedStore, createRemoteStore, createEtcdStore, openRegistryStore).
+   * Default: an embedded store in this process, opened on first use (one process: tests,
+   * examples, a single-machine deployment; several processes share one through serveRegistry).
+   */
+  readonly store?: Store;
   /** This process's region. */
   readonly region: string;
   /** Prefix of every key the registry writes. Default `meridian/`. */
@@ -226,6 +230,12 @@ export interface Registry {
    */
   movePrimary(service: string, region: string, options?: { expectedEpoch?: number; leaseMs?: number }): Promise<PrimaryInfo>;
   health(): RegistryHealth;
+  /**
+   * Resolves once the store has answered a linearizable read (so routing knows the primaries)
+   * and the caches of `services` are filled; call it before serving or calling. Rejects with
+   * StoreUnavailableError after `timeoutMs` (default 10 000) without an answer.
+   */
+  ready(options?: { services?: readonly string[]; timeoutMs?: number }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -522,13 +532,16 @@ class RegistryImpl implements Registry {
   private readonly primaryLeaseMs: number;
   private readonly caches = new Map<string, ServiceCache>();
   private lastContactAt = 0;
+  private readonly firstContact: Promise<void>;
+  private contacted!: () => void;
   private healthTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly kv: RegistryKv;
 
   constructor(private readonly options: RegistryOptions) {
     this.region = options.region;
-    this.store = options.store;
+    this.store = options.store ?? lazyStore(async () => (await import("./embedded/store.js")).createEmbeddedStore());
+    this.firstContact = new Promise((resolve) => (this.contacted = resolve));
     this.prefix = options.prefix ?? "meridian/";
     this.leaseTtlMs = options.leaseTtlMs ?? 6000;
     this.timeoutMs = options.timeoutMs ?? 1000;
@@ -587,7 +600,7 @@ class RegistryImpl implements Registry {
   async primary(service: string): Promise<PrimaryInfo | undefined> {
     const issued = Date.now();
     const { kv, revision } = await this.store.get(this.primaryKey(service), { timeoutMs: this.timeoutMs });
-    this.lastContactAt = Math.max(this.lastContactAt, issued);
+    this.contact(issued);
     const info = parsePrimary(kv);
     this.caches.get(service)?.learnPrimary(info, revision, issued);
     return info;
@@ -633,6 +646,28 @@ class RegistryImpl implements Registry {
     throw new PrimaryConflictError(service, undefined);
   }
 
+  /** Records a successful linearizable read issued at `issued`. */
+  private contact(issued: number): void {
+    this.lastContactAt = Math.max(this.lastContactAt, issued);
+    this.contacted();
+  }
+
+  async ready(options: { services?: readonly string[]; timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`the registry's store (${this.store.kind}) did not answer within ${timeoutMs} ms; is it running and reachable from ${this.region}?`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([Promise.all([this.firstContact, ...(options.services ?? []).map((s) => this.cache(s).ready)]), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   health(): RegistryHealth {
     const staleMs = this.lastContactAt === 0 ? Infinity : Date.now() - this.lastContactAt;
     return { reachable: staleMs <= this.staleAfterMs, lastContactAt: this.lastContactAt, staleMs };
@@ -658,7 +693,7 @@ class RegistryImpl implements Registry {
     try {
       if (services.length === 0) await this.store.get(`${this.prefix}health`, { timeoutMs: this.timeoutMs });
       for (const service of services) await this.primary(service);
-      this.lastContactAt = Math.max(this.lastContactAt, issued);
+      this.contact(issued);
     } catch {
       // Unreachable for now: health() shows it as the time since the last contact grows.
     }
@@ -668,7 +703,33 @@ class RegistryImpl implements Registry {
   }
 }
 
-/** Creates a registry client over a store; see Registry. */
+/**
+ * A Store that opens its real store on first use: the default store of createRegistry, which is
+ * synchronous while opening an embedded store is not.
+ */
+function lazyStore(open: () => Promise<Store>): Store {
+  let opened: Promise<Store> | undefined;
+  const store = () => (opened ??= open());
+  return {
+    kind: "embedded",
+    get: async (key, options) => (await store()).get(key, options),
+    list: async (prefix, options) => (await store()).list(prefix, options),
+    compareAndSet: async (key, value, expected, options) => (await store()).compareAndSet(key, value, expected, options),
+    delete: async (key, expected, options) => (await store()).delete(key, expected, options),
+    grantLease: async (ttlMs, options) => (await store()).grantLease(ttlMs, options),
+    keepAlive: async (lease, options) => (await store()).keepAlive(lease, options),
+    revokeLease: async (lease, options) => (await store()).revokeLease(lease, options),
+    resolveWrite: async (writeId, options) => (await store()).resolveWrite(writeId, options),
+    async *watch(prefix, fromRevision, options) {
+      yield* (await store()).watch(prefix, fromRevision, options);
+    },
+    close: async () => {
+      if (opened) await (await opened).close();
+    },
+  };
+}
+
+/** Creates a registry client over a store (default: an embedded store in this process); see Registry. */
 export function createRegistry(options: RegistryOptions): Registry {
   return new RegistryImpl(options);
 }
