@@ -8,7 +8,8 @@
  * - the recorded history (writes and linearizable reads, unknown outcomes included) is
  *   linearizable, by tools/linearizability's checker;
  * - fencing: every stored write was accepted by the primary of its epoch, the primaries' times of
- *   accepting writes never overlap, and a fenced old primary refused the writes sent to it;
+ *   accepting writes never overlap, a fenced old primary refused the writes sent to it, and a
+ *   write admitted by the primary and frozen past a primary move was refused by the store;
  * - after healing, every region's replica holds the final value of every key.
  */
 import type { Store, WriteResolution } from "meridian-rpc/registry";
@@ -143,7 +144,7 @@ export interface AuditResult {
   };
   readonly epochs: readonly LogPrimary[];
   /** The writes sent straight to a fenced primary, and what became of them. */
-  readonly probes: readonly { readonly region: string; readonly outcome: string; readonly code?: string; readonly message?: string }[];
+  readonly probes: readonly { readonly region: string; readonly outcome: string; readonly code?: string; readonly message?: string; readonly paused?: boolean }[];
 }
 
 /** What the auditor needs. */
@@ -265,7 +266,12 @@ export function audit(input: AuditInput): AuditResult {
   }
   const probes = ops.filter((op) => op.probe === true);
   for (const p of probes) {
-    if (appliedRevision(p, resolutions) !== undefined) fencing.push(`${p.region} accepted a write sent with an old epoch (${p.value})`);
+    if (appliedRevision(p, resolutions) === undefined) continue;
+    fencing.push(
+      p.paused
+        ? `the paused instance of ${p.region} wrote after the primary moved (${p.value})`
+        : `${p.region} accepted a write sent with an old epoch (${p.value})`,
+    );
   }
   const moves = log.primaries.filter((p) => p.epoch > 1).map((p) => `epoch ${p.epoch}: ${p.region}`);
 
@@ -278,7 +284,8 @@ export function audit(input: AuditInput): AuditResult {
   }
 
   const first = (list: string[]) => (list.length === 0 ? "" : `: ${list.slice(0, 3).join("; ")}${list.length > 3 ? `; and ${list.length - 3} more` : ""}`);
-  const refused = probes.filter((p) => appliedRevision(p, resolutions) === undefined);
+  const refused = probes.filter((p) => !p.paused && appliedRevision(p, resolutions) === undefined);
+  const pausedRefused = probes.filter((p) => p.paused && appliedRevision(p, resolutions) === undefined);
   const invariants: Invariant[] = [
     {
       id: "no-lost-writes",
@@ -317,7 +324,10 @@ export function audit(input: AuditInput): AuditResult {
         fencing.length === 0
           ? `${moves.length === 0 ? "the primary never moved" : `primary moved (${moves.join(", ")})`}; every stored write accepted by its epoch's primary, ` +
             `acceptance windows never overlap; ${plural(refused.length, "write")} sent to a fenced primary, all refused` +
-            (refused.length ? ` (${[...new Set(refused.map((p) => p.code))].join(", ")})` : "")
+            (refused.length ? ` (${[...new Set(refused.map((p) => p.code))].join(", ")})` : "") +
+            (pausedRefused.length
+              ? `; ${plural(pausedRefused.length, "write")} admitted by a primary frozen past a move, refused by the store's fence (${[...new Set(pausedRefused.map((p) => p.code))].join(", ")})`
+              : "")
           : `${plural(fencing.length, "violation")}${first(fencing)}`,
     },
     {
@@ -341,6 +351,10 @@ export function audit(input: AuditInput): AuditResult {
     epochs: log.primaries,
     probes: probes.map((p) => ({
       region: p.region,
-      outcome: appliedRevision(p, resolutions) === undefined ? "refused" : "accepted", ...(p.code ? { code: p.code } : {}), ...(p.message ? { message: p.message } : {}) })),
+      outcome: appliedRevision(p, resolutions) === undefined ? "refused" : "accepted",
+      ...(p.code ? { code: p.code } : {}),
+      ...(p.message ? { message: p.message } : {}),
+      ...(p.paused ? { paused: true } : {}),
+    })),
   };
 }

@@ -145,6 +145,8 @@ class Demo {
   private interrupt!: (e: Error) => void;
   private stopping = false;
   private readonly tuning: Tuning;
+  /** Set while the coordinator waits for a region's paused write to be admitted. */
+  private onPaused: ((msg: Extract<FromRegion, { type: "paused" }>) => void) | undefined;
 
   constructor(private readonly options: DemoOptions) {
     this.tuning = tuningFor(options.registry);
@@ -185,6 +187,7 @@ class Demo {
   }
 
   private onMessage(msg: FromRegion): void {
+    if (msg.type === "paused") this.onPaused?.(msg);
     if (msg.type !== "report") return;
     for (const op of msg.ops) {
       this.ops.push(op);
@@ -325,7 +328,7 @@ class Demo {
         const delay = moveDelayMs(phase);
         let epoch = 0;
         at(delay, async () => {
-          epoch = await this.movePrimary(phase);
+          epoch = await this.movePrimary(phase, SECOND_PRIMARY);
         });
         at(delay + this.tuning.primaryLeaseMs + 500, async () => {
           await this.probe(FIRST_PRIMARY, epoch - 1, "the cut-off old primary");
@@ -344,6 +347,9 @@ class Demo {
             await this.probe(SECOND_PRIMARY, epoch - 1, "the new primary, asked with the old epoch");
           }
         });
+        break;
+      case "primary-paused":
+        at(500, () => this.pausedPrimary(phase));
         break;
       default:
         break;
@@ -369,16 +375,17 @@ class Demo {
   }
 
   /** The operator moves the primary by compare-and-set, retrying while the registry elects a leader. */
-  private async movePrimary(phase: TimedPhase): Promise<number> {
+  private async movePrimary(phase: TimedPhase, to: Region): Promise<number> {
     const p = this.paint;
     const from = this.primary?.epoch ?? 1;
+    const previous = this.primary?.region ?? FIRST_PRIMARY;
     for (;;) {
       try {
-        const moved = await this.operator!.movePrimary(KeyValue.typeName, SECOND_PRIMARY, { expectedEpoch: from });
+        const moved = await this.operator!.movePrimary(KeyValue.typeName, to, { expectedEpoch: from });
         this.event(
-          `${p.cyan("operator")}: primary moved ${FIRST_PRIMARY} -> ${p.bold(SECOND_PRIMARY)} by compare-and-set, ${p.bold(`epoch ${from} -> ${moved.epoch}`)}; ` +
-            `${SECOND_PRIMARY} accepts writes in ${this.tuning.primaryLeaseMs} ms, once ${FIRST_PRIMARY}'s lease on the role has run out ` +
-            `(the same move by hand: meridian registry primary ${KeyValue.typeName} --move-to ${SECOND_PRIMARY} --registry ${this.network!.registryUrl})`,
+          `${p.cyan("operator")}: primary moved ${previous} -> ${p.bold(to)} by compare-and-set, ${p.bold(`epoch ${from} -> ${moved.epoch}`)}; ` +
+            `${to} accepts writes in ${this.tuning.primaryLeaseMs} ms, once ${previous}'s lease on the role has run out ` +
+            `(the same move by hand: meridian registry primary ${KeyValue.typeName} --move-to ${to} --registry ${this.network!.registryUrl})`,
         );
         return moved.epoch;
       } catch (e) {
@@ -386,6 +393,39 @@ class Demo {
         await this.sleep(300);
       }
     }
+  }
+
+  /**
+   * The pause case: an instance of the primary admits a write (fencing passed), then its whole
+   * process is frozen (SIGSTOP) between admitting and writing, as a long GC pause or a stalled
+   * event loop would do. Meanwhile the operator moves the primary back and the new primary
+   * writes; then the old instance thaws (SIGCONT) and goes on with its write, which the store's
+   * fence must refuse (FAILED_PRECONDITION), since the primary that admitted it is gone.
+   */
+  private async pausedPrimary(phase: TimedPhase): Promise<void> {
+    const p = this.paint;
+    const region = (this.primary?.region ?? SECOND_PRIMARY) as Region;
+    const to = region === FIRST_PRIMARY ? SECOND_PRIMARY : FIRST_PRIMARY;
+    const handle = this.regions.get(region)!;
+    const admitted = new Promise<Extract<FromRegion, { type: "paused" }>>((resolve) => (this.onPaused = resolve));
+    const write = handle.request({ type: "paused-write" }, 120_000);
+    const notice = await this.race(Promise.race([admitted, this.timeout(10_000, `${region}'s paused write to be admitted`)]));
+    this.onPaused = undefined;
+    handle.child.kill("SIGSTOP");
+    this.event(`${p.yellow("paused")}: an instance of ${region} admitted a write (epoch ${notice.epoch}) and its process is frozen before it writes (SIGSTOP)`);
+    const epoch = await this.movePrimary(phase, to);
+    // Thaw once the new primary has written (or the phase nears its end).
+    while (!this.log!.writes.some((w) => w.stamp.e === epoch) && this.elapsed() < phase.endMs - 1500) await this.sleep(100);
+    const first = this.log!.writes.find((w) => w.stamp.e === epoch);
+    handle.child.kill("SIGCONT");
+    this.event(
+      `${p.yellow("thawed")}: ${region} goes on with the write it admitted under epoch ${notice.epoch}` +
+        (first ? `, after ${to} wrote ${first.key} at revision ${first.revision} under epoch ${epoch}` : ""),
+    );
+    await handle.request({ type: "resume" });
+    const op = (await this.race(write)).op!;
+    if (op.outcome === "ok") this.event(p.red(`FENCING FAILED: the paused instance of ${region} wrote after the primary moved (revision ${op.revision})`));
+    else this.event(`${p.cyan("fencing")}: the paused instance's write was refused by the store's fence: ${op.code} "${op.message}"`);
   }
 
   /** Sends a write with an old epoch straight to a region's instance; it must be refused. */

@@ -18,8 +18,11 @@ export const SECONDARY_CUT: Region = "us-east";
 /** Where the service keeps its keys in the registry's store. */
 export const DATA_PREFIX = "meridian/kv/demo/";
 
-/** The response header in which a server says a failed write certainly was not applied. */
-export const WRITE_OUTCOME_HEADER = "x-write-outcome";
+/** The response header in which a server says a failed write certainly was not applied (fencedKv's). */
+export { WRITE_OUTCOME_HEADER } from "meridian-rpc/registry";
+
+/** Request header of the demo's paused write: the instance holds it after admitting it (see region.ts). */
+export const PAUSE_HEADER = "x-demo-pause";
 
 /**
  * Milliseconds on one clock for every process of the demo (wall-clock origin, monotonic after),
@@ -124,6 +127,8 @@ export interface OpRecord {
   readonly epoch?: number;
   /** A fencing probe (a write sent straight to one instance with an old epoch), not traffic. */
   readonly probe?: boolean;
+  /** A probe admitted by the primary's instance, then frozen past a primary move before writing. */
+  readonly paused?: boolean;
 }
 
 /** A replica applied a key's revision at a time. */
@@ -140,6 +145,10 @@ export type ToRegion =
   | { readonly type: "traffic"; readonly id: number; readonly on: boolean }
   /** Send a write straight to this region's first instance with this epoch (fencing check). */
   | { readonly type: "probe"; readonly id: number; readonly epoch: number }
+  /** Send a write to this region's first instance that, once admitted, waits for `resume` (the process is frozen meanwhile). */
+  | { readonly type: "paused-write"; readonly id: number }
+  /** Let the paused write go on. */
+  | { readonly type: "resume"; readonly id: number }
   /** Report the replica's revision of every key. */
   | { readonly type: "replica-state"; readonly id: number }
   /** Read every key, linearizable and eventual, recording the reads. */
@@ -174,4 +183,6 @@ export type FromRegion =
       /** replica-state: the revision of every key. */
       readonly revisions?: Readonly<Record<string, number>>;
     }
+  /** The paused write was admitted (under `epoch`) and is waiting: freeze the process now. */
+  | { readonly type: "paused"; readonly region: Region; readonly epoch: number }
   | { readonly type: "fatal"; readonly region: Region; readonly message: string };

@@ -7,6 +7,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import {
+  Replica,
   createRegistry,
   createRemoteStore,
   fencingMiddleware,
@@ -17,11 +18,20 @@ import {
   type ServiceSnapshot,
   type Store,
 } from "meridian-rpc/registry";
-import { HeaderKeys, createClient, createServer, type Client, type ClientTransport, type Endpoint, type Resolver } from "meridian-rpc/runtime";
+import {
+  HeaderKeys,
+  createClient,
+  createServer,
+  type Client,
+  type ClientTransport,
+  type Endpoint,
+  type Middleware,
+  type Resolver,
+} from "meridian-rpc/runtime";
 import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { KeyValue } from "./gen/kv.js";
-import type { CommitEntry, FromRegion, OpRecord, RegionConfig, SeenEntry, StoreConfig, ToRegion, Tuning } from "./protocol.js";
-import { Replica, keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
+import { DATA_PREFIX, PAUSE_HEADER, now, type CommitEntry, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";
+import { keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
 import { transportKit } from "./transports.js";
 import { Workload, recordGet, recordPut } from "./workload.js";
 
@@ -82,7 +92,25 @@ class RegionProcess {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private cpuAt = { usage: process.cpuUsage(), time: performance.now() };
 
+  /** Released by the coordinator's `resume`: what a write marked with PAUSE_HEADER waits for. */
+  private resumePaused: (() => void) | undefined;
+
   constructor(private readonly config: RegionConfig) {}
+
+  /**
+   * The demo's pause (innermost server middleware, so after fencingMiddleware admitted the call):
+   * a write carrying PAUSE_HEADER tells the coordinator it was admitted and waits; the coordinator
+   * freezes this whole process (SIGSTOP, as a long GC pause would), moves the primary, lets the
+   * new primary write, then thaws it (SIGCONT) and sends `resume`.
+   */
+  private readonly pauseMiddleware: Middleware = (next) => async (req) => {
+    if (req.headers[PAUSE_HEADER] === undefined) return next(req);
+    await new Promise<void>((resolve) => {
+      this.resumePaused = resolve;
+      send({ type: "paused", region: this.config.region, epoch: Number(req.ctx.responseHeaders[HeaderKeys.epoch] ?? 0) });
+    });
+    return next(req);
+  };
 
   async start(): Promise<void> {
     const { config } = this;
@@ -98,24 +126,27 @@ class RegionProcess {
       leaseTtlMs: tuning.leaseTtlMs,
       timeoutMs: tuning.storeTimeoutMs,
     });
-    this.replica = new Replica(store, tuning.replicaSyncMs, tuning.storeTimeoutMs, (key, revision, at) => this.seen.push([key, revision, at]));
-    await this.replica.whenReady();
+    this.replica = new Replica(store, DATA_PREFIX, {
+      syncMs: tuning.replicaSyncMs,
+      timeoutMs: tuning.storeTimeoutMs,
+      now,
+      onApplied: (key, revision) => this.seen.push([key.slice(DATA_PREFIX.length), revision, now()]),
+    });
+    await this.replica.ready();
     // The cache's view of the service: a live object, kept current by the registry's watch.
     this.view = await this.registry.view(KeyValue.typeName);
 
     const handlers = keyValueHandlers({
       region,
       registry: this.registry,
-      store,
       replica: this.replica,
-      storeTimeoutMs: tuning.storeTimeoutMs,
       onCommit: (revision, at) => this.commits.push([revision, at]),
     });
     for (const instance of config.instances) {
       const server = createServer({
         transport: kit.server(instance.listen, [KeyValue]),
         region,
-        middleware: [writeOutcomeMiddleware, fencingMiddleware(this.registry)],
+        middleware: [writeOutcomeMiddleware, fencingMiddleware(this.registry), this.pauseMiddleware],
         metrics: false,
       }).register(KeyValue, handlers);
       this.servers.push(await listenAndRegister(server, this.registry, { services: [KeyValue], transport: kit.name, advertise: kit.address(instance.listen) }));
@@ -200,8 +231,31 @@ class RegionProcess {
         send({ type: "reply", id: msg.id, op });
         return;
       }
+      case "paused-write": {
+        // Straight to this region's first instance, with time to outlive the pause.
+        const op = await recordPut(
+          this.probeClient,
+          this.config.region,
+          this.config.keys[0]!,
+          `paused:${this.config.region}:${msg.id}`,
+          { timeoutMs: 60_000, headers: { [PAUSE_HEADER]: "1" } },
+          { probe: true, paused: true },
+        );
+        this.ops.push(op);
+        send({ type: "reply", id: msg.id, op });
+        return;
+      }
+      case "resume":
+        this.resumePaused?.();
+        this.resumePaused = undefined;
+        send({ type: "reply", id: msg.id });
+        return;
       case "replica-state":
-        send({ type: "reply", id: msg.id, revisions: this.replica.revisions() });
+        send({
+          type: "reply",
+          id: msg.id,
+          revisions: Object.fromEntries(Object.entries(this.replica.revisions()).map(([key, revision]) => [key.slice(DATA_PREFIX.length), revision])),
+        });
         return;
       case "final-reads":
         for (const key of this.config.keys) {

@@ -6,7 +6,7 @@
 import { FIRST_PRIMARY, SECONDARY_CUT, SECOND_PRIMARY } from "./protocol.js";
 
 /** The timed phases, in order. */
-export type PhaseId = "warm-up" | "steady" | "secondary-cut" | "primary-cut" | "heal";
+export type PhaseId = "warm-up" | "steady" | "secondary-cut" | "primary-cut" | "heal" | "primary-paused";
 
 /** One timed phase. */
 export interface PhaseSpec {
@@ -25,24 +25,33 @@ export const PHASES: readonly PhaseSpec[] = [
     id: "steady",
     title: "steady",
     story: `traffic from every region: writes and linearizable reads go to the primary (${FIRST_PRIMARY}), eventual reads stay local`,
-    share: 0.22,
+    share: 0.2,
     minMs: 3000,
   },
   {
     id: "secondary-cut",
     title: `${SECONDARY_CUT} cut off`,
     story: `${SECONDARY_CUT} loses every link: its reads fall back to its replica (and say how stale), its writes fail fast`,
-    share: 0.2,
+    share: 0.17,
     minMs: 3500,
   },
   {
     id: "primary-cut",
     title: "primary cut off",
     story: `${FIRST_PRIMARY}, the primary, loses every link: writes fail fast until the operator moves the primary to ${SECOND_PRIMARY} by compare-and-set (epoch + 1); the old primary is fenced`,
-    share: 0.3,
+    share: 0.27,
     minMs: 5500,
   },
-  { id: "heal", title: "healed", story: `every link is back; ${FIRST_PRIMARY} rejoins as a secondary and catches up`, share: 0.18, minMs: 3000 },
+  { id: "heal", title: "healed", story: `every link is back; ${FIRST_PRIMARY} rejoins as a secondary and catches up`, share: 0.14, minMs: 3000 },
+  {
+    id: "primary-paused",
+    title: "primary paused",
+    story:
+      `an instance of the primary (${SECOND_PRIMARY}) admits a write and its process freezes (SIGSTOP, as a long GC pause would); ` +
+      `the operator moves the primary back to ${FIRST_PRIMARY}, which writes; ${SECOND_PRIMARY} thaws and the store's fence refuses its write`,
+    share: 0.12,
+    minMs: 6000,
+  },
 ];
 
 /** A phase with its place on the demo's clock. */

@@ -1,34 +1,17 @@
 /**
- * The demo's KeyValue service: handlers over the registry's store, a watch-fed replica per region
- * for eventual reads, and the server middleware that tells callers when a failed write certainly
+ * The demo's KeyValue service: handlers over the registry's store, the package's watch-fed
+ * Replica per region for eventual reads, and the server middleware that tells callers when a failed write certainly
  * was not applied.
  *
- * Writes are applied by the primary region only (fencingMiddleware at the door, and the same
- * fence again right before the store write, so a primary that lost its role between the two
- * cannot write). Each stored value is stamped with the epoch and region that accepted it and
- * when, so the coordinator can check from the store's own history that no two primaries ever
- * accepted writes at the same time.
+ * Writes are applied by the primary region only: fencingMiddleware admits them at the door, and
+ * the handlers write through fencedKv, so the store applies a write only while the primary that
+ * admitted it is still current, in the same atomic step as the write (an instance that paused
+ * after admitting a write cannot write after the primary moved). Each stored value is stamped
+ * with the epoch and region that accepted it and when, so the coordinator can check from the
+ * store's own history that no two primaries ever accepted writes at the same time.
  */
-import {
-  CompactedError,
-  OutcomeUnknownError,
-  StoreUnavailableError,
-  fencingMiddleware,
-  type KeyValue as StoredKeyValue,
-  type Registry,
-  type Store,
-} from "meridian-rpc/registry";
-import {
-  Code,
-  HeaderKeys,
-  RpcError,
-  createContextKey,
-  type CallContext,
-  type Handlers,
-  type MethodDescriptor,
-  type Middleware,
-  type RpcRequest,
-} from "meridian-rpc/runtime";
+import { OutcomeUnknownError, fencedKv, type Replica, type KeyValue as StoredKeyValue, type Registry } from "meridian-rpc/registry";
+import { Code, HeaderKeys, RpcError, createContextKey, type CallContext, type Handlers, type Middleware } from "meridian-rpc/runtime";
 import { KeyValue } from "./gen/kv.js";
 import { DATA_PREFIX, WRITE_OUTCOME_HEADER, now } from "./protocol.js";
 
@@ -40,7 +23,7 @@ export interface Stamp {
   readonly e: number;
   /** Region that accepted it. */
   readonly r: string;
-  /** When it was accepted (the last fence check before the store write), demo clock ms. */
+  /** When it was accepted (just before the fenced store write), demo clock ms. */
   readonly t: number;
 }
 
@@ -74,110 +57,11 @@ export const writeOutcomeMiddleware: Middleware = (next) => async (req) => {
   }
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * A region's copy of the service's keys: listed, then kept current by a watch on the store. It
- * knows how current it is: every `syncMs` it makes a linearizable list of the keys' revisions, and
- * once it holds every one of them it is known current as of when that list was issued. A read
- * served here says how stale it may be (`x-stale-ms`), which grows while the region is cut off.
- */
-export class Replica {
-  private readonly data = new Map<string, StoredKeyValue>();
-  private currentAsOf = 0;
-  private readonly controller = new AbortController();
-  private readonly ready: Promise<void>;
-  private readyResolve!: () => void;
-
-  constructor(
-    private readonly store: Store,
-    private readonly syncMs: number,
-    private readonly timeoutMs: number,
-    /** Called for every revision of a key this replica applies, with the time. */
-    private readonly onApplied: (key: string, revision: number, at: number) => void,
-  ) {
-    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
-    void this.follow();
-    void this.sync();
-  }
-
-  /** Waits for the first listing. */
-  async whenReady(): Promise<void> {
-    await this.ready;
-  }
-
-  get(key: string): StoredKeyValue | undefined {
-    return this.data.get(key);
-  }
-
-  /** The revision held for each key. */
-  revisions(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [key, kv] of this.data) out[key.slice(DATA_PREFIX.length)] = kv.modRevision;
-    return out;
-  }
-
-  /** How stale a read served now may be, ms (Infinity before the first sync). */
-  staleMs(): number {
-    return this.currentAsOf === 0 ? Infinity : Math.max(0, now() - this.currentAsOf);
-  }
-
-  stop(): void {
-    this.controller.abort();
-  }
-
-  private apply(kv: StoredKeyValue): void {
-    const held = this.data.get(kv.key);
-    if (held !== undefined && held.modRevision >= kv.modRevision) return;
-    this.data.set(kv.key, kv);
-    this.onApplied(kv.key.slice(DATA_PREFIX.length), kv.modRevision, now());
-  }
-
-  private async follow(): Promise<void> {
-    const signal = this.controller.signal;
-    while (!signal.aborted) {
-      try {
-        const listed = await this.store.list(DATA_PREFIX, { timeoutMs: this.timeoutMs });
-        for (const kv of listed.kvs) this.apply(kv);
-        this.readyResolve();
-        for await (const batch of this.store.watch(DATA_PREFIX, listed.revision + 1, { signal })) {
-          for (const e of batch.events) if (e.type === "put") this.apply(e.kv);
-        }
-      } catch (e) {
-        if (signal.aborted) return;
-        if (!(e instanceof CompactedError)) await sleep(200);
-      }
-    }
-  }
-
-  private async sync(): Promise<void> {
-    const signal = this.controller.signal;
-    while (!signal.aborted) {
-      const issued = now();
-      try {
-        const listed = await this.store.list(DATA_PREFIX, { timeoutMs: this.timeoutMs });
-        // Wait briefly for the watch to deliver what the list saw, then judge.
-        for (let i = 0; i < 5 && !this.holds(listed.kvs); i++) await sleep(20);
-        if (this.holds(listed.kvs)) this.currentAsOf = Math.max(this.currentAsOf, issued);
-      } catch {
-        // Cut off: currentAsOf stays where it was and staleness grows.
-      }
-      await sleep(Math.max(0, this.syncMs - (now() - issued)));
-    }
-  }
-
-  private holds(kvs: readonly StoredKeyValue[]): boolean {
-    return kvs.every((kv) => (this.data.get(kv.key)?.modRevision ?? 0) >= kv.modRevision);
-  }
-}
-
 /** What the handlers need. */
 export interface ServiceDeps {
   readonly region: string;
   readonly registry: Registry;
-  readonly store: Store;
   readonly replica: Replica;
-  readonly storeTimeoutMs: number;
   /** Called when this region's store acknowledged a write (for the propagation window). */
   readonly onCommit: (revision: number, at: number) => void;
 }
@@ -187,77 +71,49 @@ function notApplied(code: Code, message: string): RpcError {
   return new RpcError(code, message, { headers: { [WRITE_OUTCOME_HEADER]: "not-applied" } });
 }
 
-/** The time left for a store call: the call's budget minus a margin for the answer's trip back. */
-function budget(ctx: CallContext, storeTimeoutMs: number): number {
-  const left = ctx.timeLeft();
-  return left === undefined ? storeTimeoutMs : Math.min(storeTimeoutMs, left - 50);
-}
+/** The service's keys in the registry's kv space (DATA_PREFIX is `meridian/kv/` + this). */
+const KV_SPACE = DATA_PREFIX.slice("meridian/kv/".length);
 
 /**
- * The KeyValue handlers. Writes: a linearizable read of the key, the fence again, then a
- * compare-and-set with the caller's write id (so a retry after a lost answer can never apply
- * twice). Reads: linearizable ones from the store (only the primary gets them, fenced), eventual
- * ones from the region's replica with `x-stale-ms`.
+ * The KeyValue handlers. Writes: a linearizable read of the key, then a compare-and-set with the
+ * caller's write id (so a retry after a lost answer can never apply twice), both through
+ * fencedKv: bounded by the call's deadline, and the write fenced on the primary that admitted
+ * the call. Reads: linearizable ones from the store (only the primary gets them, fenced),
+ * eventual ones from the region's replica with `x-stale-ms`.
  */
 export function keyValueHandlers(deps: ServiceDeps): Handlers<typeof KeyValue> {
-  const { store, replica, storeTimeoutMs } = deps;
-  const fence = fencingMiddleware(deps.registry);
+  const { replica } = deps;
 
-  /** Runs the fence for this call again; returns the epoch it confirmed. */
-  async function fenceAgain(method: MethodDescriptor, message: unknown, ctx: CallContext): Promise<number> {
-    const req: RpcRequest = { service: KeyValue, method, message, headers: ctx.headers, ctx };
-    await fence(async () => ({ message: undefined, headers: {} }))(req);
-    return Number(ctx.responseHeaders[HeaderKeys.epoch] ?? 0);
-  }
-
-  /** One compare-and-set attempt on a key; unknown outcomes are retried with the same write id. */
+  /** One compare-and-set on a key; an unknown outcome is retried with the same write id while time is left. */
   async function write(
-    method: MethodDescriptor,
-    message: unknown,
     ctx: CallContext,
     key: string,
     value: string,
     expected: number,
     writeId: string,
   ): Promise<{ ok: true; revision: number } | { ok: false; current: StoredKeyValue | undefined }> {
+    const kv = fencedKv(deps.registry, ctx);
+    const stamp: Stamp = { v: value, e: kv.admitted.epoch, r: deps.region, t: now() };
     for (;;) {
-      const timeoutMs = budget(ctx, storeTimeoutMs);
-      if (timeoutMs < 20) {
-        if (ctx.values.get(writeSentKey)) throw new RpcError(Code.DEADLINE_EXCEEDED, `write ${writeId} ran out of time; its outcome is unknown`);
-        throw notApplied(Code.DEADLINE_EXCEEDED, `write ${writeId} ran out of time before it was sent`);
-      }
-      let epoch: number;
-      try {
-        epoch = await fenceAgain(method, message, ctx);
-      } catch (e) {
-        // Refused by the fence: if an earlier attempt's outcome is unknown, so is this write's.
-        if (ctx.values.get(writeSentKey)) throw new RpcError(Code.UNAVAILABLE, `write ${writeId}: ${(e as Error).message}; an earlier attempt's outcome is unknown`);
-        throw e;
-      }
-      const stamp: Stamp = { v: value, e: epoch, r: deps.region, t: now() };
       ctx.values.set(writeSentKey, true);
       try {
-        const r = await store.compareAndSet(DATA_PREFIX + key, JSON.stringify(stamp), expected, { writeId, timeoutMs });
+        const r = await kv.cas(KV_SPACE + key, JSON.stringify(stamp), expected, { writeId });
         if (r.ok) {
           deps.onCommit(r.revision, now());
           return { ok: true, revision: r.revision };
         }
-        return { ok: false, current: r.current };
+        return { ok: false, current: r.current && { ...r.current, key: DATA_PREFIX + key } };
       } catch (e) {
-        if (e instanceof OutcomeUnknownError) continue; // same write id: applies at most once
-        throw new RpcError(Code.UNAVAILABLE, `the store failed the write: ${(e as Error).message}`);
+        // Same write id: it applies at most once, whatever the first attempt did.
+        if (e instanceof RpcError && e.cause instanceof OutcomeUnknownError && (ctx.timeLeft() ?? Infinity) > 20) continue;
+        throw e;
       }
     }
   }
 
   /** A linearizable read of a key from the store, for writes and linearizable reads. */
   async function readStore(ctx: CallContext, key: string): Promise<StoredKeyValue | undefined> {
-    try {
-      return (await store.get(DATA_PREFIX + key, { timeoutMs: budget(ctx, storeTimeoutMs) })).kv;
-    } catch (e) {
-      if (e instanceof StoreUnavailableError) throw notApplied(Code.UNAVAILABLE, `the store cannot be read from ${deps.region}: ${e.message}`);
-      throw e;
-    }
+    return (await fencedKv(deps.registry, ctx).get(KV_SPACE + key)).kv;
   }
 
   return {
@@ -265,7 +121,7 @@ export function keyValueHandlers(deps: ServiceDeps): Handlers<typeof KeyValue> {
       if (req.key === "" || req.writeId === "") throw notApplied(Code.INVALID_ARGUMENT, "Put needs a key and a write id");
       let expected = (await readStore(ctx, req.key))?.modRevision ?? 0;
       for (let attempt = 0; attempt < 8; attempt++) {
-        const r = await write(KeyValue.methods.put, req, ctx, req.key, req.value, expected, req.writeId);
+        const r = await write(ctx, req.key, req.value, expected, req.writeId);
         if (r.ok) return { revision: r.revision };
         // Someone wrote in between (so no earlier attempt of this write can apply any more: its
         // compare would fail too): try again on the revision the store just reported.
@@ -277,7 +133,7 @@ export function keyValueHandlers(deps: ServiceDeps): Handlers<typeof KeyValue> {
 
     async compareAndSet(req, ctx) {
       if (req.key === "" || req.writeId === "") throw notApplied(Code.INVALID_ARGUMENT, "CompareAndSet needs a key and a write id");
-      const r = await write(KeyValue.methods.compareAndSet, req, ctx, req.key, req.value, req.expectedRevision, req.writeId);
+      const r = await write(ctx, req.key, req.value, req.expectedRevision, req.writeId);
       if (r.ok) return { applied: true, revision: r.revision };
       if (r.current === undefined) return { applied: false, found: false };
       return { applied: false, found: true, currentValue: parseStamp(r.current.value).v, currentRevision: r.current.modRevision };

@@ -8,8 +8,10 @@
  */
 import type { ClientTransport } from "../rpc/transport.js";
 import { createRegistry, PrimaryConflictError, type PrimaryInfo } from "./client.js";
-import { createRemoteStore } from "./remote.js";
 import { StoreError, type Store } from "./store.js";
+import { openRegistryStore, parseRegistryUrl, type RegistryUrl } from "./url.js";
+
+export { parseRegistryUrl, type RegistryUrl } from "./url.js";
 
 const USAGE = `usage: meridian registry primary <service> [--move-to <region>] [--expect-epoch <n>]
                                    [--lease-ms <ms>] --registry <url> [--timeout <ms>] [--json]
@@ -42,23 +44,21 @@ export interface RegistryCommandDeps {
   openStore?: (url: RegistryUrl, timeoutMs: number) => Promise<Store>;
 }
 
-/** A registry address as the command takes it. */
-export type RegistryUrl = { readonly kind: "embedded"; readonly address: string } | { readonly kind: "etcd"; readonly hosts: readonly string[] };
-
 class UsageError extends Error {}
 
-/** Parses `embedded://host:port` or `etcd://host:port[,host:port...]`. */
-export function parseRegistryUrl(url: string): RegistryUrl {
-  const m = /^(embedded|etcd):\/\/(.+)$/.exec(url.trim());
-  const hostPort = /^[^\s,/:]+:\d{1,5}$/;
-  if (m) {
-    const hosts = m[2]!.split(",").map((h) => h.trim());
-    if (hosts.every((h) => hostPort.test(h))) {
-      if (m[1] === "embedded" && hosts.length === 1) return { kind: "embedded", address: hosts[0]! };
-      if (m[1] === "etcd") return { kind: "etcd", hosts: hosts.map((h) => `http://${h}`) };
+/** parseRegistryUrl, with the command's words for a bad one. */
+function registryUrl(url: string): RegistryUrl {
+  const parsed = (() => {
+    try {
+      return parseRegistryUrl(url);
+    } catch {
+      return undefined;
     }
+  })();
+  if (parsed === undefined || parsed.kind === "in-process") {
+    throw new UsageError(`--registry must be embedded://host:port or etcd://host:port[,host:port...], not "${url}"`);
   }
-  throw new UsageError(`--registry must be embedded://host:port or etcd://host:port[,host:port...], not "${url}"`);
+  return parsed;
 }
 
 interface PrimaryArgs {
@@ -111,18 +111,13 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   if (moveTo === undefined && (expectEpoch !== undefined || leaseMs !== undefined)) {
     throw new UsageError("--expect-epoch and --lease-ms go with --move-to");
   }
-  return { service, moveTo, expectEpoch, leaseMs, registry: parseRegistryUrl(registry), registryText: registry, timeoutMs, json };
+  return { service, moveTo, expectEpoch, leaseMs, registry: registryUrl(registry), registryText: registry, timeoutMs, json };
 }
 
 async function openStore(url: RegistryUrl, timeoutMs: number, deps: RegistryCommandDeps): Promise<Store> {
   if (deps.openStore) return deps.openStore(url, timeoutMs);
-  if (url.kind === "etcd") {
-    // Loaded only for etcd, so embedded users never load the etcd client.
-    const { createEtcdStore } = await import("./etcd.js");
-    return createEtcdStore({ hosts: [...url.hosts], timeoutMs });
-  }
-  if (!deps.clientTransport) throw new UsageError("embedded:// needs a client transport (run through the meridian command)");
-  return createRemoteStore({ transport: deps.clientTransport(), address: url.address, timeoutMs });
+  if (url.kind === "embedded" && !deps.clientTransport) throw new UsageError("embedded:// needs a client transport (run through the meridian command)");
+  return openRegistryStore(url, { timeoutMs, ...(deps.clientTransport ? { transport: deps.clientTransport() } : {}) });
 }
 
 function describe(service: string, p: PrimaryInfo): string {

@@ -2,13 +2,18 @@ import type { Endpoint } from "../rpc/transport.js";
 import {
   CompactedError,
   LeaseNotFoundError,
+  type LeaseId,
   OutcomeUnknownError,
   StoreError,
   StoreUnavailableError,
   newWriteId,
   type GetResult,
   type KeyValue,
+  type ListResult,
+  type ReadOptions,
   type Store,
+  type WatchBatch,
+  type WatchOptions,
   type WriteOptions,
   type WriteResult,
 } from "./store.js";
@@ -99,14 +104,20 @@ export interface Registration {
   readonly id: string;
   readonly key: string;
   readonly instance: Instance;
+  /** How many times its key was found gone or changed (deleted, lost with its lease, a restored store) and written again. */
+  readonly healed: number;
   /** Revokes the lease (the instance disappears at once) and stops the keepalive. */
   deregister(): Promise<void>;
 }
 
 /** Options of createRegistry. */
 export interface RegistryOptions {
-  /** The store (createEmbeddedStore, createRemoteStore, createEtcdStore). */
-  readonly store: Store;
+  /**
+   * The store (createEmbeddedStore, createRemoteStore, createEtcdStore, openRegistryStore).
+   * Default: an embedded store in this process, opened on first use (one process: tests,
+   * examples, a single-machine deployment; several processes share one through serveRegistry).
+   */
+  readonly store?: Store;
   /** This process's region. */
   readonly region: string;
   /** Prefix of every key the registry writes. Default `meridian/`. */
@@ -139,14 +150,53 @@ export class PrimaryConflictError extends StoreError {
   }
 }
 
-/** The key/value API of the registry: keys live under `<prefix>kv/`. */
+/**
+ * The key/value API of the registry: keys live under `<prefix>kv/` in the store, and every key
+ * given or returned here is relative to that space (`balance/alice`). For writes made on behalf
+ * of a primary, use fencedKv(registry, ctx) in the handler: it carries the call's fence.
+ */
 export interface RegistryKv {
-  get(key: string): Promise<GetResult>;
+  /** Reads one key (linearizable unless `mode: "serializable"`). */
+  get(key: string, options?: ReadOptions): Promise<GetResult>;
+  /** Reads every key starting with `prefix`, in key order. */
+  list(prefix: string, options?: ReadOptions): Promise<ListResult>;
+  /** Streams changes under `prefix` from `fromRevision` (0: from now); see Store.watch. */
+  watch(prefix: string, fromRevision: number, options?: WatchOptions): AsyncIterable<WatchBatch>;
   /** Creates the key if absent. */
   create(key: string, value: string, options?: WriteOptions): Promise<WriteResult>;
   /** Writes if the key's mod revision is still `expectedModRevision`. */
   cas(key: string, value: string, expectedModRevision: number, options?: WriteOptions): Promise<WriteResult>;
-  delete(key: string, expectedModRevision?: number): Promise<WriteResult>;
+  /** Deletes the key if its mod revision is still `expectedModRevision` (undefined: unconditionally). */
+  delete(key: string, expectedModRevision?: number, options?: Omit<WriteOptions, "lease">): Promise<WriteResult>;
+}
+
+/** A RegistryKv over the keys of `store` under `space`, with keys relative to it. */
+function prefixedKv(store: Store, space: string): RegistryKv {
+  const relative = (kv: KeyValue): KeyValue => ({ ...kv, key: kv.key.slice(space.length) });
+  const result = (r: WriteResult): WriteResult => (r.ok || r.current === undefined ? r : { ...r, current: relative(r.current) });
+  return {
+    get: async (key, options) => {
+      const r = await store.get(space + key, options);
+      return r.kv === undefined ? r : { kv: relative(r.kv), revision: r.revision };
+    },
+    list: async (prefix, options) => {
+      const r = await store.list(space + prefix, options);
+      return { kvs: r.kvs.map(relative), revision: r.revision };
+    },
+    async *watch(prefix, fromRevision, options) {
+      for await (const batch of store.watch(space + prefix, fromRevision, options)) {
+        yield {
+          revision: batch.revision,
+          events: batch.events.map((e) =>
+            e.type === "put" ? { ...e, key: e.key.slice(space.length), kv: relative(e.kv) } : { ...e, key: e.key.slice(space.length) },
+          ),
+        };
+      }
+    },
+    create: async (key, value, options) => result(await store.compareAndSet(space + key, value, 0, options)),
+    cas: async (key, value, expected, options) => result(await store.compareAndSet(space + key, value, expected, options)),
+    delete: async (key, expected, options) => result(await store.delete(space + key, expected, options)),
+  };
 }
 
 /**
@@ -180,6 +230,12 @@ export interface Registry {
    */
   movePrimary(service: string, region: string, options?: { expectedEpoch?: number; leaseMs?: number }): Promise<PrimaryInfo>;
   health(): RegistryHealth;
+  /**
+   * Resolves once the store has answered a linearizable read (so routing knows the primaries)
+   * and the caches of `services` are filled; call it before serving or calling. Rejects with
+   * StoreUnavailableError after `timeoutMs` (default 10 000) without an answer.
+   */
+  ready(options?: { services?: readonly string[]; timeoutMs?: number }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -266,7 +322,8 @@ class ServiceCache implements ServiceSnapshot {
     readonly service: string,
     private readonly store: Store,
     private readonly servicePrefix: string,
-    private readonly primaryKey: string,
+    /** The store key of the service's primary record (what fenced writes are fenced on). */
+    readonly primaryKey: string,
     private readonly timeoutMs: number,
   ) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
@@ -370,6 +427,9 @@ class RegistrationImpl implements Registration {
   readonly id: string;
   readonly key: string;
   readonly instance: Instance;
+  /** How many times the key was found missing or changed and written again. */
+  healed = 0;
+  private readonly value: string;
   private lease: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -391,23 +451,40 @@ class RegistrationImpl implements Registration {
       tags: info.tags ?? {},
       revision: 0,
     };
+    this.value = JSON.stringify({ ...this.instance, revision: undefined });
   }
 
   /** Grants a lease and writes the instance under it (over any copy of an earlier registration). */
   async start(): Promise<void> {
+    const lease = await this.registry.store.grantLease(this.registry.leaseTtlMs, { timeoutMs: this.registry.timeoutMs });
+    await this.write(lease.id);
+    this.lease = lease.id;
+  }
+
+  /** Writes the instance's key under `lease`, over whatever is there. */
+  private async write(lease: LeaseId): Promise<void> {
     const store = this.registry.store;
     const timeoutMs = this.registry.timeoutMs;
-    const lease = await store.grantLease(this.registry.leaseTtlMs, { timeoutMs });
-    const value = JSON.stringify({ ...this.instance, revision: undefined });
     for (let attempt = 0; ; attempt++) {
       const current = (await store.get(this.key, { timeoutMs })).kv;
       const r = await settledWrite(store, timeoutMs, (writeId) =>
-        store.compareAndSet(this.key, value, current?.modRevision ?? 0, { lease: lease.id, writeId, timeoutMs }),
+        store.compareAndSet(this.key, this.value, current?.modRevision ?? 0, { lease, writeId, timeoutMs }),
       );
-      if (r.ok) break;
+      if (r.ok) return;
       if (attempt >= 5) throw new StoreUnavailableError(`could not register ${this.key}: it keeps changing`);
     }
-    this.lease = lease.id;
+  }
+
+  /**
+   * Checks that the instance's key is still there, ours and under our lease; when it is not
+   * (deleted by hand, lost with its lease, or the store restored from an older snapshot), writes
+   * it again, so the watch-fed caches everywhere see the instance again.
+   */
+  private async heal(lease: LeaseId): Promise<void> {
+    const { kv } = await this.registry.store.get(this.key, { timeoutMs: this.registry.timeoutMs });
+    if (kv !== undefined && kv.lease === lease && kv.value === this.value) return;
+    await this.write(lease);
+    this.healed++;
   }
 
   async deregister(): Promise<void> {
@@ -417,7 +494,10 @@ class RegistrationImpl implements Registration {
     if (this.lease !== undefined) await this.registry.store.revokeLease(this.lease, { timeoutMs: this.registry.timeoutMs });
   }
 
-  /** Renews the lease every third of its TTL; registers again when it ran out (cut off too long). */
+  /**
+   * Every third of the TTL: renews the lease and checks the key is still there (writing it again
+   * when not); registers again with a new lease when the lease ran out (cut off too long).
+   */
   schedule(delayMs = this.registry.leaseTtlMs / 3): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => void this.renew(), Math.max(50, delayMs));
@@ -428,7 +508,10 @@ class RegistrationImpl implements Registration {
     if (this.stopped) return;
     try {
       if (this.lease === undefined) await this.start();
-      else await this.registry.store.keepAlive(this.lease, { timeoutMs: this.registry.timeoutMs });
+      else {
+        await this.registry.store.keepAlive(this.lease, { timeoutMs: this.registry.timeoutMs });
+        await this.heal(this.lease);
+      }
       this.schedule();
     } catch (e) {
       if (e instanceof LeaseNotFoundError) this.lease = undefined;
@@ -449,26 +532,23 @@ class RegistryImpl implements Registry {
   private readonly primaryLeaseMs: number;
   private readonly caches = new Map<string, ServiceCache>();
   private lastContactAt = 0;
+  private readonly firstContact: Promise<void>;
+  private contacted!: () => void;
   private healthTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly kv: RegistryKv;
 
   constructor(private readonly options: RegistryOptions) {
     this.region = options.region;
-    this.store = options.store;
+    this.store = options.store ?? lazyStore(async () => (await import("./embedded/store.js")).createEmbeddedStore());
+    this.firstContact = new Promise((resolve) => (this.contacted = resolve));
     this.prefix = options.prefix ?? "meridian/";
     this.leaseTtlMs = options.leaseTtlMs ?? 6000;
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.healthIntervalMs = options.healthIntervalMs ?? 500;
     this.staleAfterMs = options.staleAfterMs ?? this.healthIntervalMs * 3;
     this.primaryLeaseMs = options.primaryLeaseMs ?? 2000;
-    const kvKey = (key: string) => `${this.prefix}kv/${key}`;
-    this.kv = {
-      get: (key) => this.store.get(kvKey(key)),
-      create: (key, value, opts) => this.store.compareAndSet(kvKey(key), value, 0, opts),
-      cas: (key, value, expected, opts) => this.store.compareAndSet(kvKey(key), value, expected, opts),
-      delete: (key, expected) => this.store.delete(kvKey(key), expected),
-    };
+    this.kv = prefixedKv(this.store, `${this.prefix}kv/`);
     void this.probe();
   }
 
@@ -520,7 +600,7 @@ class RegistryImpl implements Registry {
   async primary(service: string): Promise<PrimaryInfo | undefined> {
     const issued = Date.now();
     const { kv, revision } = await this.store.get(this.primaryKey(service), { timeoutMs: this.timeoutMs });
-    this.lastContactAt = Math.max(this.lastContactAt, issued);
+    this.contact(issued);
     const info = parsePrimary(kv);
     this.caches.get(service)?.learnPrimary(info, revision, issued);
     return info;
@@ -566,6 +646,28 @@ class RegistryImpl implements Registry {
     throw new PrimaryConflictError(service, undefined);
   }
 
+  /** Records a successful linearizable read issued at `issued`. */
+  private contact(issued: number): void {
+    this.lastContactAt = Math.max(this.lastContactAt, issued);
+    this.contacted();
+  }
+
+  async ready(options: { services?: readonly string[]; timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`the registry's store (${this.store.kind}) did not answer within ${timeoutMs} ms; is it running and reachable from ${this.region}?`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([Promise.all([this.firstContact, ...(options.services ?? []).map((s) => this.cache(s).ready)]), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   health(): RegistryHealth {
     const staleMs = this.lastContactAt === 0 ? Infinity : Date.now() - this.lastContactAt;
     return { reachable: staleMs <= this.staleAfterMs, lastContactAt: this.lastContactAt, staleMs };
@@ -591,7 +693,7 @@ class RegistryImpl implements Registry {
     try {
       if (services.length === 0) await this.store.get(`${this.prefix}health`, { timeoutMs: this.timeoutMs });
       for (const service of services) await this.primary(service);
-      this.lastContactAt = Math.max(this.lastContactAt, issued);
+      this.contact(issued);
     } catch {
       // Unreachable for now: health() shows it as the time since the last contact grows.
     }
@@ -601,13 +703,39 @@ class RegistryImpl implements Registry {
   }
 }
 
-/** Creates a registry client over a store; see Registry. */
+/**
+ * A Store that opens its real store on first use: the default store of createRegistry, which is
+ * synchronous while opening an embedded store is not.
+ */
+function lazyStore(open: () => Promise<Store>): Store {
+  let opened: Promise<Store> | undefined;
+  const store = () => (opened ??= open());
+  return {
+    kind: "embedded",
+    get: async (key, options) => (await store()).get(key, options),
+    list: async (prefix, options) => (await store()).list(prefix, options),
+    compareAndSet: async (key, value, expected, options) => (await store()).compareAndSet(key, value, expected, options),
+    delete: async (key, expected, options) => (await store()).delete(key, expected, options),
+    grantLease: async (ttlMs, options) => (await store()).grantLease(ttlMs, options),
+    keepAlive: async (lease, options) => (await store()).keepAlive(lease, options),
+    revokeLease: async (lease, options) => (await store()).revokeLease(lease, options),
+    resolveWrite: async (writeId, options) => (await store()).resolveWrite(writeId, options),
+    async *watch(prefix, fromRevision, options) {
+      yield* (await store()).watch(prefix, fromRevision, options);
+    },
+    close: async () => {
+      if (opened) await (await opened).close();
+    },
+  };
+}
+
+/** Creates a registry client over a store (default: an embedded store in this process); see Registry. */
 export function createRegistry(options: RegistryOptions): Registry {
   return new RegistryImpl(options);
 }
 
 /** The cache of a service without waiting for its first sync, for routing (internal). */
-export function serviceCache(registry: Registry, service: string): ServiceSnapshot & { readonly ready: Promise<void> } {
+export function serviceCache(registry: Registry, service: string): ServiceSnapshot & { readonly ready: Promise<void>; readonly primaryKey: string } {
   if (!(registry instanceof RegistryImpl)) throw new StoreError("INVALID_ARGUMENT", "not a registry made by createRegistry");
   return registry.cache(service);
 }

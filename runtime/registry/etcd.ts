@@ -2,13 +2,19 @@ import { Etcd3, type IOptions } from "etcd3";
 import { AsyncQueue } from "./async-queue.js";
 import {
   CompactedError,
+  FencedError,
   LeaseNotFoundError,
   OutcomeUnknownError,
   StoreClosedError,
   StoreError,
   StoreUnavailableError,
+  abortedError,
+  bounded,
+  checkFence,
   checkWriteId,
   newWriteId,
+  quote,
+  type Fence,
   type GetResult,
   type KeyValue,
   type Lease,
@@ -137,19 +143,79 @@ const passThrough = {
 export function createEtcdStore(options: EtcdStoreOptions = {}): Store {
   const hosts = options.hosts ?? "http://127.0.0.1:2379";
   const keepaliveMs = options.keepaliveMs ?? 10_000;
-  const client = new Etcd3({
-    hosts: typeof hosts === "string" ? hosts : [...hosts],
-    faultHandling: { host: () => passThrough, global: passThrough },
-    grpcOptions: {
-      "grpc.keepalive_time_ms": keepaliveMs,
-      "grpc.keepalive_timeout_ms": Math.max(1000, Math.floor(keepaliveMs / 2)),
-      "grpc.keepalive_permit_without_calls": 1,
-      "grpc.initial_reconnect_backoff_ms": 100,
-      "grpc.max_reconnect_backoff_ms": 2000,
-      ...options.grpcOptions,
-    },
-  });
-  return new EtcdStore(client, options);
+  // One client per host: etcd3's own pool picks a host at random per call, so with one member
+  // frozen or cut off about every other call would wait for it. The store fails over itself.
+  const clients = (typeof hosts === "string" ? [hosts] : [...hosts]).map(
+    (host) =>
+      new EtcdHost(
+        host,
+        new Etcd3({
+          hosts: host,
+          faultHandling: { host: () => passThrough, global: passThrough },
+          grpcOptions: {
+            "grpc.keepalive_time_ms": keepaliveMs,
+            "grpc.keepalive_timeout_ms": Math.max(1000, Math.floor(keepaliveMs / 2)),
+            "grpc.keepalive_permit_without_calls": 1,
+            "grpc.initial_reconnect_backoff_ms": 100,
+            "grpc.max_reconnect_backoff_ms": 2000,
+            ...options.grpcOptions,
+          },
+        }),
+      ),
+  );
+  if (clients.length === 0) throw new StoreError("INVALID_ARGUMENT", "createEtcdStore needs at least one host");
+  return new EtcdStore(clients, options);
+}
+
+/** One etcd member's client, with its URL for messages. */
+class EtcdHost {
+  constructor(
+    readonly url: string,
+    readonly client: Etcd3,
+  ) {}
+}
+
+/** An etcd error in words an operator can act on (grpc-js says "Waiting for LB pick" when it never connected). */
+function describeEtcdError(e: unknown, host: EtcdHost): string {
+  const message = messageOf(e);
+  if (/Waiting for LB pick|No connection established|ECONNREFUSED|connect ECONN/i.test(message)) {
+    return `could not connect to etcd at ${host.url} (is the member running and reachable from here?)`;
+  }
+  if (/DEADLINE_EXCEEDED|Deadline exceeded|timed out/i.test(message)) {
+    return `etcd at ${host.url} did not answer in time (the member may be frozen, cut off from its peers, or without quorum)`;
+  }
+  return `etcd at ${host.url}: ${message}`;
+}
+
+/** An answer from etcd (as opposed to "could not reach it in time"): another member would say the same. */
+function answered(e: unknown): boolean {
+  return leaseNotFound(e) || rejectedBeforeProposal(e);
+}
+
+/** One lease renewal on one member: a keepalive stream, one request, its answer (or the deadline). */
+async function keepAliveOnce(client: Etcd3, lease: LeaseId, deadline: number): Promise<{ ttlMs: number }> {
+  let stream: Awaited<ReturnType<Etcd3["leaseClient"]["leaseKeepAlive"]>> | undefined;
+  try {
+    stream = await client.leaseClient.leaseKeepAlive({ deadline });
+    const s = stream;
+    const ttl = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("keepalive timed out")), Math.max(1, deadline - Date.now()));
+      s.on("data", (res: { TTL: string }) => {
+        clearTimeout(timer);
+        resolve(res.TTL);
+      });
+      s.on("error", (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      s.write({ ID: lease });
+    });
+    if (Number(ttl) <= 0) throw new LeaseNotFoundError(lease);
+    return { ttlMs: Number(ttl) * 1000 };
+  } finally {
+    stream?.on("error", () => undefined);
+    (stream as unknown as { cancel?: () => void } | undefined)?.cancel?.();
+  }
 }
 
 class EtcdStore implements Store {
@@ -161,9 +227,11 @@ class EtcdStore implements Store {
   private granting: Promise<string> | undefined;
   private readonly watches = new Set<AsyncQueue<WatchBatch>>();
   private closed = false;
+  /** The host tried first: the first given, then whichever answered last after a failover. */
+  private preferred = 0;
 
   constructor(
-    private readonly client: Etcd3,
+    private readonly hosts: readonly EtcdHost[],
     options: EtcdStoreOptions,
   ) {
     this.timeoutMs = options.timeoutMs ?? 5000;
@@ -172,8 +240,8 @@ class EtcdStore implements Store {
   }
 
   async get(key: string, options: ReadOptions = {}): Promise<GetResult> {
-    const res = await this.read(options, () =>
-      this.client.kv.range({ key: Buffer.from(key), serializable: options.mode === "serializable" }, this.deadline(options.timeoutMs)),
+    const res = await this.read(key, options, (client, deadline) =>
+      client.kv.range({ key: Buffer.from(key), serializable: options.mode === "serializable" }, { deadline }),
     );
     const raw = res.kvs[0] as RawKv | undefined;
     return { kv: raw ? toKeyValue(raw) : undefined, revision: Number(res.header.revision) };
@@ -182,8 +250,8 @@ class EtcdStore implements Store {
   async list(prefix: string, options: ReadOptions = {}): Promise<ListResult> {
     const key = Buffer.from(prefix.length === 0 ? "\0" : prefix);
     const range_end = prefix.length === 0 ? Buffer.from([0]) : prefixEnd(key);
-    const res = await this.read(options, () =>
-      this.client.kv.range({ key, range_end, serializable: options.mode === "serializable" }, this.deadline(options.timeoutMs)),
+    const res = await this.read(prefix, options, (client, deadline) =>
+      client.kv.range({ key, range_end, serializable: options.mode === "serializable" }, { deadline }),
     );
     const kvs = (res.kvs as RawKv[]).map(toKeyValue).filter((kv) => !kv.key.startsWith(this.markerPrefix));
     return { kvs, revision: Number(res.header.revision) };
@@ -198,7 +266,7 @@ class EtcdStore implements Store {
         ? { key: keyBuf, target: "Version" as const, result: "Equal" as const, version: 0 }
         : { key: keyBuf, target: "Mod" as const, result: "Equal" as const, mod_revision: expected };
     const put = { request_put: { key: keyBuf, value: Buffer.from(encodeEnvelope(writeId, value)), lease: options.lease ?? 0 } };
-    return this.write(key, writeId, options.timeoutMs, compare, put, options.lease);
+    return this.write(key, writeId, options, compare, put, options.lease);
   }
 
   async delete(key: string, expected?: number, options: Omit<WriteOptions, "lease"> = {}): Promise<WriteResult> {
@@ -206,16 +274,18 @@ class EtcdStore implements Store {
     const writeId = checkWriteId(options.writeId ?? newWriteId());
     const keyBuf = Buffer.from(key);
     const compare = expected === undefined ? undefined : { key: keyBuf, target: "Mod" as const, result: "Equal" as const, mod_revision: expected };
-    return this.write(key, writeId, options.timeoutMs, compare, { request_delete_range: { key: keyBuf } }, undefined);
+    return this.write(key, writeId, options, compare, { request_delete_range: { key: keyBuf } }, undefined);
   }
 
   async grantLease(ttlMs: number, options: { timeoutMs?: number } = {}): Promise<Lease> {
     this.checkOpen();
     const ttl = Math.max(1, Math.ceil(ttlMs / 1000));
     try {
-      const res = await this.client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, this.deadline(options.timeoutMs));
-      if (res.error) throw new Error(res.error);
-      return { id: res.ID, ttlMs: Number(res.TTL) * 1000 };
+      return await this.failover(options.timeoutMs, async (client, deadline) => {
+        const res = await client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, { deadline });
+        if (res.error) throw new Error(res.error);
+        return { id: res.ID, ttlMs: Number(res.TTL) * 1000 };
+      });
     } catch (e) {
       // An orphaned lease (granted, answer lost) just expires on its own: safe to report as failed.
       throw new StoreUnavailableError(`etcd did not grant a lease: ${messageOf(e)}`, { cause: e });
@@ -224,39 +294,19 @@ class EtcdStore implements Store {
 
   async keepAlive(lease: LeaseId, options: { timeoutMs?: number } = {}): Promise<{ ttlMs: number }> {
     this.checkOpen();
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    let stream: Awaited<ReturnType<Etcd3["leaseClient"]["leaseKeepAlive"]>> | undefined;
     try {
-      stream = await this.client.leaseClient.leaseKeepAlive(this.deadline(timeoutMs));
-      const s = stream;
-      const ttl = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("keepalive timed out")), timeoutMs);
-        s.on("data", (res: { TTL: string }) => {
-          clearTimeout(timer);
-          resolve(res.TTL);
-        });
-        s.on("error", (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-        s.write({ ID: lease });
-      });
-      if (Number(ttl) <= 0) throw new LeaseNotFoundError(lease);
-      return { ttlMs: Number(ttl) * 1000 };
+      return await this.failover(options.timeoutMs, (client, deadline) => keepAliveOnce(client, lease, deadline));
     } catch (e) {
       if (e instanceof LeaseNotFoundError) throw e;
       if (leaseNotFound(e)) throw new LeaseNotFoundError(lease, { cause: e });
-      throw new StoreUnavailableError(`etcd did not renew lease ${lease}: ${messageOf(e)}`, { cause: e });
-    } finally {
-      stream?.on("error", () => undefined);
-      (stream as unknown as { cancel?: () => void } | undefined)?.cancel?.();
+      throw new StoreUnavailableError(`etcd did not renew lease ${quote(lease)}: ${messageOf(e)}`, { cause: e });
     }
   }
 
   async revokeLease(lease: LeaseId, options: { timeoutMs?: number } = {}): Promise<void> {
     this.checkOpen();
     try {
-      await this.client.leaseClient.leaseRevoke({ ID: lease }, this.deadline(options.timeoutMs));
+      await this.failover(options.timeoutMs, (client, deadline) => client.leaseClient.leaseRevoke({ ID: lease }, { deadline }));
     } catch (e) {
       if (leaseNotFound(e)) return;
       throw new StoreUnavailableError(`etcd did not revoke lease ${lease}: ${messageOf(e)}`, { cause: e });
@@ -269,13 +319,16 @@ class EtcdStore implements Store {
     const marker = Buffer.from(this.markerPrefix + writeId);
     try {
       const lease = await this.markerLeaseId(options.timeoutMs);
-      const res = await this.client.kv.txn(
-        {
-          compare: [{ key: marker, target: "Version", result: "Equal", version: 0 }],
-          success: [{ request_put: { key: marker, value: Buffer.from(ABORTED), lease } }],
-          failure: [{ request_range: { key: marker } }],
-        },
-        this.deadline(options.timeoutMs),
+      // Idempotent: whichever member the fencing write reached, a retry elsewhere reads the marker.
+      const res = await this.failover(options.timeoutMs, (client, deadline) =>
+        client.kv.txn(
+          {
+            compare: [{ key: marker, target: "Version", result: "Equal", version: 0 }],
+            success: [{ request_put: { key: marker, value: Buffer.from(ABORTED), lease } }],
+            failure: [{ request_range: { key: marker } }],
+          },
+          { deadline },
+        ),
       );
       if (res.succeeded) return { status: "not_applied" };
       const raw = res.responses[0]?.response_range.kvs[0] as RawKv | undefined;
@@ -289,29 +342,71 @@ class EtcdStore implements Store {
 
   watch(prefix: string, fromRevision: number, options: WatchOptions = {}): AsyncIterable<WatchBatch> {
     this.checkOpen();
-    return new EtcdWatch(this.client, prefix, fromRevision, this.markerPrefix, options.signal, this.watches).queue;
+    return new EtcdWatch(this.watchHosts, prefix, fromRevision, this.markerPrefix, options.signal, this.watches).queue;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const queue of [...this.watches]) queue.end();
-    this.client.close();
+    for (const host of this.hosts) host.client.close();
   }
 
   private checkOpen(): void {
     if (this.closed) throw new StoreClosedError();
   }
 
-  private deadline(timeoutMs: number | undefined): { deadline: number } {
-    return { deadline: Date.now() + (timeoutMs ?? this.timeoutMs) };
+  /** What a watch needs from the store: the host to watch on now, and a way to give up on one. */
+  private readonly watchHosts = {
+    current: (): EtcdHost => this.hosts[this.preferred]!,
+    failed: (host: EtcdHost): void => {
+      if (this.hosts[this.preferred] === host) this.preferred = (this.preferred + 1) % this.hosts.length;
+    },
+  };
+
+  /**
+   * Runs one call against the members, the preferred one first. A member that does not answer
+   * within its share of the budget (the budget split evenly over the members left), or cannot be
+   * reached, gives way to the next, which becomes the preferred one when it answers: so a frozen
+   * or cut-off member costs one share of one call, not every call. An answer (an etcd error that
+   * any member would give) ends the call at once. With one host, it gets the whole budget.
+   * `call` must be safe to repeat on another member: reads, and writes made idempotent by their
+   * write id.
+   */
+  private async failover<T>(timeoutMs: number | undefined, call: (client: Etcd3, deadline: number, host: EtcdHost) => Promise<T>): Promise<T> {
+    const end = Date.now() + (timeoutMs ?? this.timeoutMs);
+    const n = this.hosts.length;
+    const start = this.preferred;
+    const errors: string[] = [];
+    let last: unknown;
+    for (let i = 0; i < n; i++) {
+      const index = (start + i) % n;
+      const host = this.hosts[index]!;
+      const left = end - Date.now();
+      if (left <= 0 && i > 0) break;
+      const share = i === n - 1 ? left : Math.floor(left / (n - i));
+      try {
+        const result = await call(host.client, Date.now() + Math.max(1, share), host);
+        this.preferred = index;
+        return result;
+      } catch (e) {
+        if (answered(e) || e instanceof StoreError) throw e;
+        last = e;
+        errors.push(describeEtcdError(e, host));
+      }
+    }
+    const error = new Error(errors.join("; "), { cause: last });
+    // Keep what the classifiers look for (connection refused, deadline) visible.
+    throw Object.assign(error, { allUnsent: errors.length === n && errors.every((m) => m.startsWith("could not connect")) });
   }
 
-  private async read<T>(options: ReadOptions, op: () => Promise<T>): Promise<T> {
+  private async read<T>(key: string, options: ReadOptions, op: (client: Etcd3, deadline: number) => Promise<T>): Promise<T> {
     this.checkOpen();
+    if (options.signal?.aborted) throw abortedError({ key }, false);
     try {
-      return await op();
+      return await bounded(this.failover(options.timeoutMs, op), { signal: options.signal }, () => new StoreUnavailableError(`etcd read of ${quote(key)} cancelled`));
     } catch (e) {
+      if (e instanceof StoreError) throw e;
       throw new StoreUnavailableError(`etcd read failed (${options.mode ?? "linearizable"}): ${messageOf(e)}`, { cause: e });
     }
   }
@@ -332,41 +427,57 @@ class EtcdStore implements Store {
   }
 
   /**
-   * One write as a transaction: if the marker does not exist (and the key compare holds), do the
-   * operation and create the marker; otherwise read the key and the marker.
+   * One write as a transaction: if the marker does not exist (and the key compare and the fence
+   * hold), do the operation and create the marker; otherwise read the key, the marker and the
+   * fence key, to tell a retry of an applied write, a refused fence and a failed compare apart.
    */
   private async write(
     key: string,
     writeId: string,
-    timeoutMs: number | undefined,
+    options: { timeoutMs?: number; signal?: AbortSignal; fence?: Fence },
     compare: { key: Buffer; target: "Version" | "Mod"; result: "Equal"; version?: number; mod_revision?: number } | undefined,
     op: object,
     userLease: LeaseId | undefined,
   ): Promise<WriteResult> {
     this.checkOpen();
+    const { timeoutMs, signal } = options;
+    const fence = checkFence(options.fence);
     const marker = Buffer.from(this.markerPrefix + writeId);
+    const fenceKey = fence === undefined ? undefined : Buffer.from(fence.key);
     for (let attempt = 0; ; attempt++) {
       // Failing to get the marker lease means nothing was sent: a definite failure.
       const markerLease = await this.markerLeaseId(timeoutMs);
+      if (signal?.aborted) throw abortedError({ key, writeId }, false);
       let res;
       try {
-        res = await this.client.kv.txn(
-          {
-            compare: [{ key: marker, target: "Version", result: "Equal", version: 0 }, ...(compare ? [compare] : [])],
-            success: [op, { request_put: { key: marker, value: Buffer.from(APPLIED), lease: markerLease } }],
-            failure: [{ request_range: { key: Buffer.from(key) } }, { request_range: { key: marker } }],
-          },
-          this.deadline(timeoutMs),
+        res = await bounded(
+          // Safe to send again to another member: the marker makes a second copy a no-op.
+          this.failover(timeoutMs, (client, deadline) =>
+            client.kv.txn(
+            {
+              compare: [
+                { key: marker, target: "Version", result: "Equal", version: 0 },
+                ...(compare ? [compare] : []),
+                ...(fenceKey ? [{ key: fenceKey, target: "Mod" as const, result: "Equal" as const, mod_revision: fence!.modRevision }] : []),
+              ],
+              success: [op, { request_put: { key: marker, value: Buffer.from(APPLIED), lease: markerLease } }],
+              failure: [{ request_range: { key: Buffer.from(key) } }, { request_range: { key: marker } }, ...(fenceKey ? [{ request_range: { key: fenceKey } }] : [])],
+            },
+            { deadline },
+          )),
+          { signal },
+          () => abortedError({ key, writeId }, true),
         );
       } catch (e) {
+        if (e instanceof StoreError) throw e;
         if (leaseNotFound(e)) {
           // Either lease may be gone; etcd checks leases before applying, so nothing happened.
           this.markerLease = undefined;
           if (attempt === 0) continue;
           throw new LeaseNotFoundError(userLease ?? markerLease, { cause: e });
         }
-        if (notSent(e) || rejectedBeforeProposal(e)) {
-          throw new StoreUnavailableError(`etcd write to "${key}" was not applied: ${messageOf(e)}`, { cause: e });
+        if ((e as { allUnsent?: boolean }).allUnsent === true || notSent(e) || rejectedBeforeProposal(e)) {
+          throw new StoreUnavailableError(`etcd write to ${quote(key)} was not applied: ${messageOf(e)}`, { cause: e });
         }
         throw new OutcomeUnknownError(writeId, key, { cause: e });
       }
@@ -376,6 +487,11 @@ class EtcdStore implements Store {
       if (markerKv && markerKv.value.toString() === APPLIED) {
         // A retry of a write that was applied: answer with the first attempt's outcome.
         return { ok: true, revision: Number(markerKv.mod_revision), writeId };
+      }
+      if (fence !== undefined) {
+        const fenceKv = res.responses[2]?.response_range.kvs[0] as RawKv | undefined;
+        const current = fenceKv ? Number(fenceKv.mod_revision) : 0;
+        if (current !== fence.modRevision) throw new FencedError(key, fence, current);
       }
       const raw = res.responses[0]?.response_range.kvs[0] as RawKv | undefined;
       return { ok: false, current: raw ? toKeyValue(raw) : undefined, revision };
@@ -399,8 +515,11 @@ class EtcdWatch {
   private readonly key: Buffer;
   private readonly rangeEnd: Buffer;
 
+  /** The host the current stream is on. */
+  private host: EtcdHost | undefined;
+
   constructor(
-    private readonly client: Etcd3,
+    private readonly hosts: { current(): EtcdHost; failed(host: EtcdHost): void },
     private readonly prefix: string,
     fromRevision: number,
     private readonly markerPrefix: string,
@@ -444,19 +563,26 @@ class EtcdWatch {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     let stream: WatchStream;
+    const host = this.hosts.current();
     try {
-      stream = await this.client.watchClient.watch();
+      stream = await host.client.watchClient.watch();
     } catch {
+      this.hosts.failed(host);
       this.retry();
       return;
     }
+    this.host = host;
     if (this.stopped) {
       (stream as unknown as { cancel?: () => void }).cancel?.();
       return;
     }
     this.stream = stream;
     stream.on("data", (res) => this.onResponse(res));
-    stream.on("error", () => this.retry());
+    stream.on("error", () => {
+      // Watch the next member from now on (the store's failover does the same for calls).
+      if (this.host) this.hosts.failed(this.host);
+      this.retry();
+    });
     stream.on("end", () => this.retry());
     stream.write({
       create_request: { key: this.key, range_end: this.rangeEnd, start_revision: this.next, progress_notify: true },
@@ -486,7 +612,7 @@ class EtcdWatch {
     if (res.canceled) {
       const compact = Number(res.compact_revision);
       this.queue.fail(
-        compact > 0 ? new CompactedError(compact) : new StoreUnavailableError(`etcd cancelled the watch on "${this.prefix}": ${res.cancel_reason}`),
+        compact > 0 ? new CompactedError(compact) : new StoreUnavailableError(`etcd cancelled the watch on ${quote(this.prefix)}: ${res.cancel_reason}`),
       );
       return;
     }

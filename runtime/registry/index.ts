@@ -3,8 +3,9 @@
  * etcd), the registry client (instances under leases, a watch-fed cache, primary regions with
  * epochs) and consistency routing with fallback and fencing. See docs/registry.md.
  *
- * The etcd store is imported from "./etcd.js" on its own, so that processes on the embedded
- * store never load the etcd client.
+ * The etcd store is imported from "./etcd.js" on its own (or through openRegistryStore, which
+ * loads it only for an etcd:// URL), so that processes on the embedded store never load the
+ * etcd client.
  */
 export * from "./store.js";
 export { createEmbeddedStore, type EmbeddedStore, type EmbeddedStoreOptions } from "./embedded/store.js";
@@ -32,6 +33,8 @@ export {
   fencingMiddleware,
   hasSideEffects,
   listenAndRegister,
+  NOT_ADMITTED_HEADER,
+  PRIMARY_IN_HEADER,
   registryResolver,
   routeKey,
   routingOptions,
@@ -43,3 +46,18 @@ export {
   type Route,
 } from "./routing.js";
 export { ReplicaClock } from "./staleness.js";
+export { Replica, type ReplicaOptions, type ReplicaSource } from "./replica.js";
+export { openRegistryStore, parseRegistryUrl, type OpenRegistryStoreOptions, type RegistryUrl } from "./url.js";
+export {
+  WRITE_ID_HEADER,
+  WRITE_OUTCOME_HEADER,
+  StaleTokenError,
+  admittedPrimary,
+  admittedPrimaryKey,
+  checkFencingToken,
+  fencedKv,
+  fencingToken,
+  storeErrorToRpc,
+  type AdmittedPrimary,
+  type FencedKv,
+} from "./fenced.js";

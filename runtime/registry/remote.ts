@@ -3,15 +3,20 @@ import { Code, RpcError } from "../rpc/errors.js";
 import type { ClientTransport } from "../rpc/transport.js";
 import { AsyncQueue } from "./async-queue.js";
 import { Event_Type, Registry, type KeyValue as WireKeyValue, type WatchResponse } from "./embedded/gen/registry.js";
+import { FENCE_REVISION_HEADER } from "./embedded/server.js";
 import {
   CompactedError,
+  FencedError,
   LeaseNotFoundError,
   OutcomeUnknownError,
   StoreClosedError,
   StoreError,
   StoreUnavailableError,
+  checkFence,
   checkWriteId,
   newWriteId,
+  quote,
+  type Fence,
   type GetResult,
   type KeyValue,
   type Lease,
@@ -81,21 +86,22 @@ class RemoteStore implements Store {
   }
 
   async get(key: string, options: ReadOptions = {}): Promise<GetResult> {
-    const r = await this.read(() => this.client.get({ key }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+    const r = await this.read(() => this.client.get({ key }, this.callOptions(options)));
     return { kv: r.kv ? fromWire(r.kv) : undefined, revision: r.revision };
   }
 
   async list(prefix: string, options: ReadOptions = {}): Promise<ListResult> {
-    const r = await this.read(() => this.client.list({ prefix }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+    const r = await this.read(() => this.client.list({ prefix }, this.callOptions(options)));
     return { kvs: r.kvs.map(fromWire), revision: r.revision };
   }
 
   async compareAndSet(key: string, value: string, expected: number, options: WriteOptions = {}): Promise<WriteResult> {
     const writeId = checkWriteId(options.writeId ?? newWriteId());
-    const r = await this.write(key, writeId, options.lease, () =>
+    const fence = checkFence(options.fence);
+    const r = await this.write(key, writeId, options.lease, fence, () =>
       this.client.compareAndSet(
-        { key, value, expectedModRevision: expected, lease: options.lease ?? "", writeId },
-        { timeoutMs: options.timeoutMs ?? this.timeoutMs },
+        { key, value, expectedModRevision: expected, lease: options.lease ?? "", writeId, fenceKey: fence?.key ?? "", fenceModRevision: fence?.modRevision ?? 0 },
+        this.callOptions(options),
       ),
     );
     return r.ok ? { ok: true, revision: r.revision, writeId } : { ok: false, revision: r.revision, current: r.current ? fromWire(r.current) : undefined };
@@ -103,8 +109,12 @@ class RemoteStore implements Store {
 
   async delete(key: string, expected?: number, options: Omit<WriteOptions, "lease"> = {}): Promise<WriteResult> {
     const writeId = checkWriteId(options.writeId ?? newWriteId());
-    const r = await this.write(key, writeId, undefined, () =>
-      this.client.delete({ key, expectedModRevision: expected, writeId }, { timeoutMs: options.timeoutMs ?? this.timeoutMs }),
+    const fence = checkFence(options.fence);
+    const r = await this.write(key, writeId, undefined, fence, () =>
+      this.client.delete(
+        { key, expectedModRevision: expected, writeId, fenceKey: fence?.key ?? "", fenceModRevision: fence?.modRevision ?? 0 },
+        this.callOptions(options),
+      ),
     );
     return r.ok ? { ok: true, revision: r.revision, writeId } : { ok: false, revision: r.revision, current: r.current ? fromWire(r.current) : undefined };
   }
@@ -207,6 +217,14 @@ class RemoteStore implements Store {
           queue.fail(new CompactedError(res.compactRevision));
           return;
         }
+        if (res.revision < next - 1) {
+          // The server's history ends before what this watch already delivered: it was restored
+          // from an older snapshot. Its revisions restart below ours, so waiting for "next" would
+          // miss every change: make the consumer list again, as after compaction.
+          failed = true;
+          queue.fail(new CompactedError(res.revision));
+          return;
+        }
         if (res.revision < next) continue;
         const events = res.events
           .filter((e) => e.revision >= next)
@@ -226,6 +244,12 @@ class RemoteStore implements Store {
     if (this.closed) throw new StoreClosedError();
   }
 
+  /** A call's timeout and signal: the caller's, else the store's default timeout. */
+  private callOptions(options: { timeoutMs?: number; signal?: AbortSignal }): { timeoutMs: number; signal?: AbortSignal } {
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    return options.signal === undefined ? { timeoutMs } : { timeoutMs, signal: options.signal };
+  }
+
   /** A call without side effects (or whose lost answer is harmless): any failure is "unavailable". */
   private async read<T>(op: () => Promise<T>): Promise<T> {
     this.checkOpen();
@@ -233,19 +257,25 @@ class RemoteStore implements Store {
       return await op();
     } catch (e) {
       if (e instanceof RpcError && e.code === Code.INVALID_ARGUMENT) throw new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
+      if (e instanceof RpcError && e.code === Code.RESOURCE_EXHAUSTED) throw new StoreError("RESOURCE_EXHAUSTED", e.message, { cause: e });
       throw new StoreUnavailableError(`registry server did not answer: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
 
-  private async write<T>(key: string, writeId: string, lease: LeaseId | undefined, op: () => Promise<T>): Promise<T> {
+  private async write<T>(key: string, writeId: string, lease: LeaseId | undefined, fence: Fence | undefined, op: () => Promise<T>): Promise<T> {
     this.checkOpen();
     try {
       return await op();
     } catch (e) {
       if (!(e instanceof RpcError)) throw new OutcomeUnknownError(writeId, key, { cause: e });
       if (e.code === Code.NOT_FOUND) throw new LeaseNotFoundError(lease ?? "", { cause: e });
+      if (e.code === Code.FAILED_PRECONDITION && fence !== undefined) {
+        throw new FencedError(key, fence, Number(e.headers[FENCE_REVISION_HEADER] ?? 0), { cause: e });
+      }
       if (e.code === Code.INVALID_ARGUMENT) throw new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
-      if (e.notSent) throw new StoreUnavailableError(`write to "${key}" was not sent: ${e.message}`, { cause: e });
+      // Refused before the handler (a limit, a shed queue): certainly not applied.
+      if (e.code === Code.RESOURCE_EXHAUSTED) throw new StoreError("RESOURCE_EXHAUSTED", e.message, { cause: e });
+      if (e.notSent) throw new StoreUnavailableError(`write to ${quote(key)} was not sent: ${e.message}`, { cause: e });
       throw new OutcomeUnknownError(writeId, key, { cause: e });
     }
   }

@@ -1,4 +1,5 @@
 import { CallContext, ContextValues, createContextKey } from "../rpc/context.js";
+import { sleep } from "../rpc/deadline.js";
 import type { MethodDescriptor, ServiceDescriptor } from "../rpc/descriptors.js";
 import { Code, RpcError } from "../rpc/errors.js";
 import { CircuitOpenError } from "../rpc/governance/breaker.js";
@@ -7,6 +8,22 @@ import type { Handler, Middleware, RpcRequest, RpcResponse } from "../rpc/middle
 import type { Server } from "../rpc/server.js";
 import { HeaderKeys, type Endpoint } from "../rpc/transport.js";
 import { serviceCache, type PrimaryInfo, type Registration, type Registry, type ServiceSnapshot } from "./client.js";
+import { WRITE_ID_HEADER, WRITE_OUTCOME_HEADER, admittedPrimaryKey } from "./fenced.js";
+import { newWriteId, quote } from "./store.js";
+
+/**
+ * Response header of a new primary that is waiting out its predecessor's lease: the ms left
+ * before it accepts writes. Clients wait that long and send again, instead of counting the
+ * region as down.
+ */
+export const PRIMARY_IN_HEADER = "x-primary-in-ms";
+
+/**
+ * Response header of a call fencingMiddleware refused at the door ("1"): its handler never ran,
+ * so a client may send a refused write again to the new primary. A write refused later, by the
+ * store's fence inside the handler, lacks it: the handler may have done other things first.
+ */
+export const NOT_ADMITTED_HEADER = "x-not-admitted";
 
 /** Where routing sent a call: one region's instances, or any instance (`region` undefined). */
 export interface Route {
@@ -73,11 +90,34 @@ export interface ConsistencyOptions extends ResolverOptions {
   readonly probeIntervalMs?: number;
 }
 
+/** The wait a new primary announced (`x-primary-in-ms`), when the error is that answer. */
+function handoverWait(e: unknown): number | undefined {
+  if (!(e instanceof RpcError) || e.code !== Code.UNAVAILABLE) return undefined;
+  const raw = e.headers[PRIMARY_IN_HEADER];
+  const ms = raw === undefined ? NaN : Number(raw);
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/** A write fencingMiddleware refused at the door because the primary moved: its handler never ran. */
+function refusedAtTheDoor(e: unknown): boolean {
+  return e instanceof RpcError && e.code === Code.FAILED_PRECONDITION && e.headers[NOT_ADMITTED_HEADER] === "1";
+}
+
+/** How many instances of each region a view holds, for messages: "2 in fra, 1 in sg". */
+function instanceCounts(view: ServiceSnapshot, transport: string | undefined): string {
+  const counts = new Map<string, number>();
+  for (const e of view.endpoints(undefined, transport)) counts.set(e.region ?? "?", (counts.get(e.region ?? "?") ?? 0) + 1);
+  return counts.size === 0 ? "none registered anywhere" : [...counts].map(([region, n]) => `${n} in ${region}`).join(", ");
+}
+
 /** A failure that says "could not reach it in time", as opposed to an answer. */
 function unreachable(e: unknown, ctx: CallContext): boolean {
-  if (ctx.signal.aborted) return false;
   if (e instanceof CircuitOpenError) return true;
-  return e instanceof RpcError && (e.code === Code.UNAVAILABLE || e.code === Code.DEADLINE_EXCEEDED);
+  if (!(e instanceof RpcError)) return false;
+  // The call's own deadline passing counts (the region did not answer in time); the caller
+  // cancelling it does not.
+  if (e.code === Code.DEADLINE_EXCEEDED) return true;
+  return !ctx.signal.aborted && e.code === Code.UNAVAILABLE;
 }
 
 /**
@@ -94,36 +134,67 @@ function unreachable(e: unknown, ctx: CallContext): boolean {
  * - eventual reads go to the caller's region when it has instances, elsewhere when not.
  *
  * A failed attempt marks the primary region down for `downForMs`; the next call after that
- * tries it again, so routing recovers by itself when the region comes back. Meanwhile reads
- * that fall back also probe the primary in the background (`probeIntervalMs`), so routing
- * recovers as soon as the primary answers one; reads only, since they have no side effects.
+ * tries it again, so routing recovers by itself when the region comes back. Meanwhile the
+ * primary is probed in the background (`probeIntervalMs`) with reads, which have no side effects
+ * (a copy of a read that fell back, or, for a client that only writes, an empty request to the
+ * service's first NO_SIDE_EFFECTS method): an answer ends the down period at once, a failed probe
+ * extends it, so a write-only client does not pay a full call timeout each time it lapses.
+ *
+ * Handover: a new primary that is waiting out its predecessor's lease answers UNAVAILABLE with
+ * `x-primary-in-ms`; writes wait that long and are sent again (within their deadline), and
+ * linearizable reads fall back meanwhile, without marking the region down. A write that
+ * fencingMiddleware refused at the door because the primary moved (`x-not-admitted`: its handler
+ * never ran) is sent again to the new primary; one refused by the store's fence inside the
+ * handler is not (the handler may have done other things first): its caller gets FAILED_PRECONDITION.
+ *
+ * Every write carries `x-write-id` (generated unless the caller set it): fencedKv uses it as the
+ * id of the handler's first store write, so a write that times out after it was sent fails with
+ * a message naming the id to settle it by (`store.resolveWrite(id)`), and the same header.
  */
 export function consistencyMiddleware(registry: Registry, options: ConsistencyOptions = {}): Middleware {
   const transport = options.transport;
   const share = options.primaryShare ?? 0.5;
   const downForMs = options.downForMs ?? 1000;
   const downUntil = new Map<string, number>();
-  const isDown = (service: string, region: string) => (downUntil.get(`${service}\u0000${region}`) ?? 0) > Date.now();
+  /** Regions with a background probe out. */
+  const probing = new Set<string>();
+  // A region stays down while a background probe of it is out: it has not answered yet.
+  const isDown = (service: string, region: string) => {
+    const key = `${service}\u0000${region}`;
+    return (downUntil.get(key) ?? 0) > Date.now() || probing.has(key);
+  };
   const markDown = (service: string, region: string) => downUntil.set(`${service}\u0000${region}`, Date.now() + downForMs);
   const markUp = (service: string, region: string) => downUntil.delete(`${service}\u0000${region}`);
   const probeIntervalMs = options.probeIntervalMs ?? 100;
-  const probing = new Set<string>();
   const lastProbe = new Map<string, number>();
 
-  /** Sends a copy of a read to the primary on its own context; an answer marks the primary up. */
+  /**
+   * Sends a read to the primary on its own context: a copy of `req` when it is a read, else an
+   * empty request to the service's first method without side effects (none: no probe). An
+   * answer (any but "could not reach it") marks the primary up; a failure to reach it extends
+   * the down period.
+   */
   const probe = (next: Handler, req: RpcRequest, primary: PrimaryInfo): void => {
     const service = req.service.typeName;
     const key = `${service}\u0000${primary.region}`;
     const now = Date.now();
     if (probeIntervalMs <= 0 || probing.has(key) || now - (lastProbe.get(key) ?? 0) < probeIntervalMs) return;
+    const method = hasSideEffects(req.method) ? Object.values(req.service.methods).find((m) => !hasSideEffects(m) && m.kind === "unary") : req.method;
+    if (method === undefined) return;
     probing.add(key);
     lastProbe.set(key, now);
     const ctx = req.ctx;
-    const headers = { ...req.headers, [HeaderKeys.consistency]: "linearizable", [HeaderKeys.epoch]: String(primary.epoch) };
+    const copy = method === req.method;
+    const headers: Record<string, string> = {
+      ...(copy ? req.headers : {}),
+      [HeaderKeys.consistency]: "linearizable",
+      [HeaderKeys.epoch]: String(primary.epoch),
+    };
+    delete headers[WRITE_ID_HEADER];
     const probeCtx = new CallContext({
       side: "client",
       service: ctx.service,
-      method: ctx.method,
+      method,
       headers,
       metainfo: ctx.metainfo,
       values: new ContextValues(ctx.values).set(routeKey, { region: primary.region }),
@@ -131,9 +202,12 @@ export function consistencyMiddleware(registry: Registry, options: ConsistencyOp
       region: ctx.region,
       consistency: "linearizable",
     });
-    next({ ...req, headers, ctx: probeCtx }).then(
+    const message = copy ? req.message : method.input.create();
+    next({ service: req.service, method, message, headers, ctx: probeCtx }).then(
       () => markUp(service, primary.region),
       (e: unknown) => {
+        if (unreachable(e, probeCtx) && handoverWait(e) === undefined) markDown(service, primary.region);
+        else markUp(service, primary.region);
         if (e instanceof RpcError && e.code === Code.FAILED_PRECONDITION) void registry.primary(service).catch(() => undefined);
       },
     ).finally(() => {
@@ -158,35 +232,28 @@ export function consistencyMiddleware(registry: Registry, options: ConsistencyOp
     const registryDown = !registry.health().reachable;
     const primaryDown = isDown(service, primary.region);
 
-    if (hasSideEffects(req.method)) {
-      if (registryDown || primaryDown) {
-        throw new RpcError(
-          Code.UNAVAILABLE,
-          registryDown
-            ? `${service}: the registry cannot be reached from ${registry.region}, so the primary region is unknown; writes fail fast until it is back`
-            : `${service}: the primary region ${primary.region} cannot be reached; writes fail fast until it answers again`,
-          { notSent: true },
-        );
-      }
-      req.headers[HeaderKeys.epoch] = String(primary.epoch);
-      ctx.values.set(routeKey, route);
-      try {
-        const res = await next(req);
-        markUp(service, primary.region);
-        return res;
-      } catch (e) {
-        if (unreachable(e, ctx)) markDown(service, primary.region);
-        if (e instanceof RpcError && e.code === Code.FAILED_PRECONDITION) void registry.primary(service).catch(() => undefined);
-        throw e;
-      }
-    }
+    if (hasSideEffects(req.method)) return write(next, req, cache, primary, registryDown, primaryDown);
 
     // A linearizable read.
-    if (!registryDown && !primaryDown) {
+    const primaryEmpty = cache.endpoints(primary.region, transport).length === 0;
+    if (primaryEmpty && cache.endpoints(local, transport).length === 0) {
+      throw new RpcError(Code.UNAVAILABLE, `no instance of ${service} in the primary region ${primary.region} (${instanceCounts(cache, transport)})`, { notSent: true });
+    }
+    if (!registryDown && !primaryDown && !primaryEmpty) {
       if (primary.region === local || cache.endpoints(local, transport).length === 0) {
         req.headers[HeaderKeys.epoch] = String(primary.epoch);
         ctx.values.set(routeKey, route);
-        return next(req);
+        if (cache.endpoints(local, transport).length === 0) return next(req);
+        const attempt = ctx.fork(ctx.attempt);
+        try {
+          return await next({ ...req, ctx: attempt });
+        } catch (e) {
+          // This region becomes the primary in a moment: serve the read from its data meanwhile.
+          if (handoverWait(e) === undefined) throw e;
+        } finally {
+          attempt.dispose();
+        }
+        return fallbackRead(next, req, cache, local, transport);
       }
       const attempt = ctx.fork(ctx.attempt);
       const left = ctx.timeLeft();
@@ -201,8 +268,9 @@ export function consistencyMiddleware(registry: Registry, options: ConsistencyOp
         const failed = unreachable(e, ctx);
         const fenced = e instanceof RpcError && e.code === Code.FAILED_PRECONDITION;
         if (!failed && !fenced) throw e;
-        if (failed) markDown(service, primary.region);
-        else void registry.primary(service).catch(() => undefined);
+        // A primary taking over answers when it will accept: fall back meanwhile, it is not down.
+        if (failed && handoverWait(e) === undefined) markDown(service, primary.region);
+        if (fenced) void registry.primary(service).catch(() => undefined);
       } finally {
         attempt.dispose();
       }
@@ -211,6 +279,83 @@ export function consistencyMiddleware(registry: Registry, options: ConsistencyOp
     }
     return fallbackRead(next, req, cache, local, transport);
   };
+
+  /**
+   * A write: to the primary region only, or UNAVAILABLE at once when it (or the registry) is
+   * known down. Waits out a handover and follows a move (see above), within the call's deadline.
+   */
+  async function write(next: Handler, req: RpcRequest, cache: ServiceSnapshot, first: PrimaryInfo, registryDown: boolean, primaryDown: boolean): Promise<RpcResponse> {
+    const ctx = req.ctx;
+    const service = req.service.typeName;
+    if (registryDown) {
+      throw new RpcError(
+        Code.UNAVAILABLE,
+        `${service}: the registry cannot be reached from ${registry.region}, so the primary region is unknown; writes fail fast until it is back`,
+        { notSent: true },
+      );
+    }
+    const writeId = (req.headers[WRITE_ID_HEADER] ??= newWriteId());
+    let primary = first;
+    let down = primaryDown;
+    for (let attempt = 0; ; attempt++) {
+      if (down) {
+        // Keep learning whether it is back, so this client does not wait for `downForMs` to lapse.
+        probe(next, req, primary);
+        throw new RpcError(Code.UNAVAILABLE, `${service}: the primary region ${primary.region} cannot be reached; writes fail fast until it answers again`, {
+          notSent: true,
+        });
+      }
+      if (cache.endpoints(primary.region, transport).length === 0) {
+        throw new RpcError(Code.UNAVAILABLE, `no instance of ${service} in the primary region ${primary.region} (${instanceCounts(cache, transport)})`, { notSent: true });
+      }
+      req.headers[HeaderKeys.epoch] = String(primary.epoch);
+      const attemptCtx = ctx.fork(ctx.attempt);
+      attemptCtx.values.set(routeKey, { region: primary.region });
+      try {
+        const res = await next({ ...req, ctx: attemptCtx });
+        markUp(service, primary.region);
+        return res;
+      } catch (e) {
+        const wait = handoverWait(e);
+        const left = ctx.timeLeft();
+        if (wait !== undefined && attempt < 5 && (left === undefined || wait + 50 < left)) {
+          // The new primary accepts once its predecessor's lease has passed: send it then.
+          await sleep(wait + 10, ctx.cancellation);
+          continue;
+        }
+        if (refusedAtTheDoor(e) && attempt < 5) {
+          // Refused before the handler ran: the primary moved. Follow it once the registry says where.
+          const current = await registry.primary(service).catch(() => undefined);
+          if (current !== undefined && current.epoch > primary.epoch) {
+            primary = current;
+            down = isDown(service, primary.region);
+            continue;
+          }
+        }
+        if (e instanceof RpcError && e.code === Code.FAILED_PRECONDITION) void registry.primary(service).catch(() => undefined);
+        if (unreachable(e, ctx) && wait === undefined) markDown(service, primary.region);
+        throw outcomeUnknown(e, service, req.method.name, primary.region, writeId);
+      } finally {
+        attemptCtx.dispose();
+      }
+    }
+  }
+}
+
+/**
+ * A write that failed by timing out (or losing its connection) after it was sent: its outcome
+ * is unknown, and the error says so and how to settle it. Errors that prove nothing was sent
+ * stay as they are.
+ */
+function outcomeUnknown(e: unknown, service: string, method: string, region: string, writeId: string): unknown {
+  if (!(e instanceof RpcError) || e.notSent || e.headers[WRITE_OUTCOME_HEADER] !== undefined) return e;
+  if (e.code !== Code.DEADLINE_EXCEEDED && e.code !== Code.UNAVAILABLE) return e;
+  return new RpcError(
+    e.code,
+    `${service}/${method}: write ${writeId} ${e.code === Code.DEADLINE_EXCEEDED ? "timed out" : "lost its connection"} after it was sent to ${region}; its outcome is unknown: settle it with store.resolveWrite("${writeId}") ` +
+      `(applied or not, for good), or send it again with the same x-write-id (${e.message})`,
+    { headers: { ...e.headers, [WRITE_ID_HEADER]: writeId, [WRITE_OUTCOME_HEADER]: "unknown" }, cause: e },
+  );
 }
 
 /** Serves a linearizable read from the caller's region, as an eventual read, saying so. */
@@ -271,8 +416,12 @@ export interface FencingOptions {
  *   primary waits the old primary's lease after it learned of the move, so the old one has
  *   stopped (else UNAVAILABLE).
  *
- * So two regions never both accept writes, whatever the network does. Services without a
- * primary record are not fenced. Eventual reads pass through, with `x-stale-ms` when the
+ * So two regions never both admit writes, whatever the network does. The check is made when the
+ * call arrives; for the write itself, a handler uses fencedKv(registry, ctx) (or, for its own
+ * database, fencingToken(ctx)): the primary it was admitted under travels with the write and the
+ * store applies it only while that primary is still current, in the same atomic step, so a
+ * primary that paused after admitting a call cannot write after its successor. Services without
+ * a primary record are not fenced. Eventual reads pass through, with `x-stale-ms` when the
  * `staleness` option knows a bound.
  */
 export function fencingMiddleware(registry: Registry, options: FencingOptions = {}): Middleware {
@@ -296,14 +445,21 @@ export function fencingMiddleware(registry: Registry, options: FencingOptions = 
       // The caller knows a newer epoch than this cache: look again before judging.
       primary = (await registry.primary(service).catch(() => primary)) ?? primary;
     }
+    // Every refusal below happens before the handler: nothing was applied, and the client may say so.
+    const refuse = (code: Code, message: string, headers: Record<string, string> = {}): RpcError => {
+      if (hasSideEffects(req.method)) headers[WRITE_OUTCOME_HEADER] = "not-applied";
+      headers[NOT_ADMITTED_HEADER] = "1";
+      Object.assign(ctx.responseHeaders, headers);
+      return new RpcError(code, message, { headers });
+    };
     if (primary.region !== region) {
-      throw new RpcError(Code.FAILED_PRECONDITION, `${service}: ${region} is not the primary region (${primary.region} is, epoch ${primary.epoch})`, {
-        headers: { [HeaderKeys.epoch]: String(primary.epoch) },
+      throw refuse(Code.FAILED_PRECONDITION, `${service}: ${region} is not the primary region (${primary.region} is, epoch ${primary.epoch})`, {
+        [HeaderKeys.epoch]: String(primary.epoch),
       });
     }
     if (asked !== undefined && Number(asked) !== primary.epoch) {
-      throw new RpcError(Code.FAILED_PRECONDITION, `${service}: stale primary epoch ${asked}, the current one is ${primary.epoch}`, {
-        headers: { [HeaderKeys.epoch]: String(primary.epoch) },
+      throw refuse(Code.FAILED_PRECONDITION, `${service}: stale primary epoch ${quote(asked)}, the current one is ${primary.epoch}`, {
+        [HeaderKeys.epoch]: String(primary.epoch),
       });
     }
     let now = Date.now();
@@ -312,23 +468,27 @@ export function fencingMiddleware(registry: Registry, options: FencingOptions = 
       const confirmed = await registry.primary(service).catch(() => undefined);
       now = Date.now();
       if (confirmed && (confirmed.region !== region || confirmed.epoch !== primary.epoch)) {
-        throw new RpcError(Code.FAILED_PRECONDITION, `${service}: the primary moved to ${confirmed.region} (epoch ${confirmed.epoch})`, {
-          headers: { [HeaderKeys.epoch]: String(confirmed.epoch) },
+        throw refuse(Code.FAILED_PRECONDITION, `${service}: the primary moved to ${confirmed.region} (epoch ${confirmed.epoch})`, {
+          [HeaderKeys.epoch]: String(confirmed.epoch),
         });
       }
     }
     if (now - cache.primaryConfirmedAt >= primary.leaseMs) {
       const since = cache.primaryConfirmedAt === 0 ? "never confirmed" : `last confirmed ${now - cache.primaryConfirmedAt} ms ago`;
-      throw new RpcError(Code.UNAVAILABLE, `${service}: ${region} cannot confirm it is still the primary (registry unreachable, ${since})`);
+      throw refuse(Code.UNAVAILABLE, `${service}: ${region} cannot confirm it is still the primary (registry unreachable, ${since})`);
     }
     // The old primary's last confirmation came before the move took effect, and this cache
     // learned of the move after that: once its lease has passed since then, it has stopped.
     const startAt =
       primary.previousLeaseMs === undefined ? primary.since + primary.leaseMs : cache.primaryLearnedAt + primary.previousLeaseMs;
     if (now < startAt) {
-      throw new RpcError(Code.UNAVAILABLE, `${service}: ${region} becomes the primary in ${startAt - now} ms (the previous primary's lease)`);
+      throw refuse(Code.UNAVAILABLE, `${service}: ${region} becomes the primary in ${startAt - now} ms (the previous primary's lease)`, {
+        [PRIMARY_IN_HEADER]: String(startAt - now),
+      });
     }
     ctx.responseHeaders[HeaderKeys.epoch] = String(primary.epoch);
+    // What the handler's fenced writes carry: the store refuses them once the record moves on.
+    ctx.values.set(admittedPrimaryKey, { service, region, epoch: primary.epoch, fence: { key: cache.primaryKey, modRevision: primary.revision } });
     return next(req);
   };
 }

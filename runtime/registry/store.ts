@@ -39,6 +39,8 @@ export interface ReadOptions {
   readonly mode?: ReadMode;
   /** Give up after this many ms (StoreUnavailableError). Default: the store's own timeout. */
   readonly timeoutMs?: number;
+  /** Give up when this aborts (StoreUnavailableError): a handler passes its call's signal. */
+  readonly signal?: AbortSignal;
 }
 
 /** The answer to `get`: the key (or undefined) and the store revision the read was served at. */
@@ -53,6 +55,18 @@ export interface ListResult {
   readonly revision: number;
 }
 
+/**
+ * A fence on a write: it applies only while the key `key` is still at mod revision `modRevision`,
+ * checked in the same atomic step as the write itself (one etcd transaction, one state-machine
+ * operation). The registry fences a primary's writes on its primary record: every move rewrites
+ * that record, so the write of a primary that lost its role meanwhile is refused with FencedError.
+ */
+export interface Fence {
+  readonly key: string;
+  /** The fence key's mod revision the write was admitted under (> 0). */
+  readonly modRevision: number;
+}
+
 /** Options of a write. */
 export interface WriteOptions {
   /** Attach the key to this lease (it disappears when the lease expires). */
@@ -64,6 +78,13 @@ export interface WriteOptions {
   readonly writeId?: string;
   /** Give up after this many ms. Default: the store's own timeout. */
   readonly timeoutMs?: number;
+  /**
+   * Give up when this aborts: before the write was sent, StoreUnavailableError (not applied);
+   * after, OutcomeUnknownError (resolve it by its write id).
+   */
+  readonly signal?: AbortSignal;
+  /** Apply only while the fence holds (see Fence); else FencedError and nothing is written. */
+  readonly fence?: Fence;
 }
 
 /**
@@ -120,8 +141,9 @@ export interface Store {
   /**
    * Writes `value` if the key's mod revision is still `expectedModRevision` (0: only if the key
    * does not exist). Throws OutcomeUnknownError when the answer was lost, LeaseNotFoundError
-   * when `options.lease` does not exist (nothing was written), StoreUnavailableError when the
-   * write certainly was not applied.
+   * when `options.lease` does not exist (nothing was written), FencedError when `options.fence`
+   * no longer holds (nothing was written), StoreUnavailableError when the write certainly was
+   * not applied.
    */
   compareAndSet(key: string, value: string, expectedModRevision: number, options?: WriteOptions): Promise<WriteResult>;
 
@@ -159,7 +181,23 @@ export interface Store {
 }
 
 /** Why a store call failed. */
-export type StoreErrorCode = "OUTCOME_UNKNOWN" | "UNAVAILABLE" | "LEASE_NOT_FOUND" | "COMPACTED" | "CLOSED" | "INVALID_ARGUMENT";
+export type StoreErrorCode =
+  | "OUTCOME_UNKNOWN"
+  | "UNAVAILABLE"
+  | "LEASE_NOT_FOUND"
+  | "COMPACTED"
+  | "CLOSED"
+  | "INVALID_ARGUMENT"
+  | "FENCED"
+  | "RESOURCE_EXHAUSTED";
+
+/**
+ * A key, id or other caller-given string quoted for an error message, cut to 80 characters: an
+ * error must never grow with what a peer sent (a reply echoing a 4 MiB key would not fit a frame).
+ */
+export function quote(text: string): string {
+  return text.length <= 80 ? `"${text}"` : `"${text.slice(0, 80)}..." (${text.length} characters)`;
+}
 
 /** The base class of every store error: a name, a code and a message that says what to do. */
 export class StoreError extends Error {
@@ -187,7 +225,7 @@ export class OutcomeUnknownError extends StoreError {
   ) {
     super(
       "OUTCOME_UNKNOWN",
-      `write ${writeId} to "${key}" may or may not have been applied; resolve it with resolveWrite("${writeId}") or retry with the same write id`,
+      `write ${writeId} to ${quote(key)} may or may not have been applied; resolve it with resolveWrite("${writeId}") or retry with the same write id`,
       options,
     );
   }
@@ -208,7 +246,7 @@ export class LeaseNotFoundError extends StoreError {
     readonly lease: LeaseId,
     options?: { cause?: unknown },
   ) {
-    super("LEASE_NOT_FOUND", `lease ${lease} does not exist (expired or revoked); grant a new lease`, options);
+    super("LEASE_NOT_FOUND", `lease ${quote(lease)} does not exist (expired or revoked); grant a new lease`, options);
   }
 }
 
@@ -221,6 +259,79 @@ export class CompactedError extends StoreError {
   ) {
     super("COMPACTED", `revisions up to ${compactRevision} were compacted; list again and watch from the list's revision + 1`, options);
   }
+}
+
+/**
+ * A fenced write was refused: its fence key moved on (for the registry: the primary moved, so the
+ * instance that admitted the write is no longer the primary). Nothing was written, for good:
+ * the write can never apply later, so it is safe to report it as failed.
+ */
+export class FencedError extends StoreError {
+  override readonly name = "FencedError";
+  constructor(
+    readonly key: string,
+    readonly fence: Fence,
+    /** The fence key's mod revision now (0: the fence key is gone). */
+    readonly currentRevision: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      "FENCED",
+      `write to ${quote(key)} refused: it was admitted while ${quote(fence.key)} was at revision ${fence.modRevision}, and that key has since moved to ${currentRevision === 0 ? "nothing (deleted)" : `revision ${currentRevision}`}; nothing was written`,
+      options,
+    );
+  }
+}
+
+/** Checks a fence's shape (a non-empty key, a positive revision). */
+export function checkFence(fence: Fence | undefined): Fence | undefined {
+  if (fence !== undefined && (fence.key.length === 0 || !(Number.isSafeInteger(fence.modRevision) && fence.modRevision > 0))) {
+    throw new StoreError("INVALID_ARGUMENT", `a fence needs a key and a positive mod revision, got ${quote(fence.key)}@${fence.modRevision}`);
+  }
+  return fence;
+}
+
+/** The error of an operation given up because its signal aborted, by whether it may have been sent. */
+export function abortedError(op: { key: string; writeId?: string }, sent: boolean, cause?: unknown): StoreError {
+  if (sent && op.writeId !== undefined) return new OutcomeUnknownError(op.writeId, op.key, { cause });
+  return new StoreUnavailableError(`${op.writeId === undefined ? "read of" : "write to"} ${quote(op.key)} cancelled before it was sent; nothing was done`, { cause });
+}
+
+/**
+ * Bounds a store call by a timeout and an abort signal, for calls whose client cannot be
+ * cancelled mid-way: whichever comes first rejects with `giveUp()` (the call itself is left to
+ * finish on its own; its answer is dropped). No timer when `timeoutMs` is undefined.
+ */
+export function bounded<T>(call: Promise<T>, limits: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined }, giveUp: () => Error): Promise<T> {
+  const { timeoutMs, signal } = limits;
+  if (timeoutMs === undefined && signal === undefined) return call;
+  if (signal?.aborted) {
+    call.catch(() => undefined);
+    return Promise.reject(giveUp());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+    };
+    const abort = () => {
+      stop();
+      call.catch(() => undefined);
+      reject(giveUp());
+    };
+    const timer = timeoutMs === undefined ? undefined : setTimeout(abort, Math.min(2 ** 31 - 1, Math.max(0, timeoutMs)));
+    signal?.addEventListener("abort", abort, { once: true });
+    call.then(
+      (v) => {
+        stop();
+        resolve(v);
+      },
+      (e: unknown) => {
+        stop();
+        reject(e);
+      },
+    );
+  });
 }
 
 /** The store was closed. */
@@ -241,7 +352,7 @@ export function newWriteId(): string {
 /** A write id must be url-safe base64 characters, 1 to 64 of them (it is stored in keys). */
 export function checkWriteId(writeId: string): string {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(writeId)) {
-    throw new StoreError("INVALID_ARGUMENT", `write id "${writeId}" must be 1-64 characters of [A-Za-z0-9_-]`);
+    throw new StoreError("INVALID_ARGUMENT", `write id ${quote(writeId)} must be 1-64 characters of [A-Za-z0-9_-]`);
   }
   return writeId;
 }

@@ -2,7 +2,7 @@
  * The cross-region demo as a scenario test: a short run (--duration 15) on the embedded registry
  * (over TCP, over gRPC and over NATS) and on etcd must exit 0 with every invariant held, show the story it tells (fallback reads and
  * failing writes in the cut-off region, the primary moving with an epoch bump, fenced writes
- * refused), print plain lines when its output is not a terminal, and leave no process behind,
+ * refused, a write admitted by a primary frozen past a move refused by the store), print plain lines when its output is not a terminal, and leave no process behind,
  * also when interrupted.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -114,7 +114,7 @@ interface Summary {
   linearizability: { verdict: string; operations?: number };
   writes: { acknowledged: number; unknown: number; unknownApplied: number; unknownNotApplied: number };
   epochs: { region: string; epoch: number }[];
-  probes: { region: string; outcome: string; code?: string }[];
+  probes: { region: string; outcome: string; code?: string; paused?: boolean }[];
 }
 
 /** What every successful run must show. */
@@ -126,7 +126,7 @@ async function expectFullRun(registry: "embedded" | "etcd", transport: "tcp" | "
   expect(run.stdout).toContain("PASS: every invariant held");
   // Not a terminal: plain lines, no colour, no cursor movement.
   expect(run.stdout).not.toContain("\x1b[");
-  expect(run.stdout).toMatch(/\[00:0\d\] \d+% phase \d\/5/);
+  expect(run.stdout).toMatch(/\[00:0\d\] \d+% phase \d\/6/);
 
   const summary = JSON.parse(readFileSync(json, "utf8")) as Summary;
   expect(summary.ok).toBe(true);
@@ -136,7 +136,7 @@ async function expectFullRun(registry: "embedded" | "etcd", transport: "tcp" | "
   expect(summary.linearizability.operations).toBeGreaterThan(200);
   expect(summary.writes.acknowledged).toBeGreaterThan(100);
   expect(summary.writes.unknownApplied + summary.writes.unknownNotApplied).toBe(summary.writes.unknown);
-  expect(summary.phases.map((p) => p.id)).toEqual(["warm-up", "steady", "secondary-cut", "primary-cut", "heal"]);
+  expect(summary.phases.map((p) => p.id)).toEqual(["warm-up", "steady", "secondary-cut", "primary-cut", "heal", "primary-paused"]);
 
   const row = (phase: number, region: string) => summary.rows.find((r) => r.phase === summary.phases[phase]!.title && r.region === region)!;
   // Steady traffic: every region writes and reads.
@@ -153,14 +153,18 @@ async function expectFullRun(registry: "embedded" | "etcd", transport: "tcp" | "
   expect(summary.epochs.map((e) => [e.region, e.epoch])).toEqual([
     ["cn-north", 1],
     ["eu-west", 2],
+    ["cn-north", 3],
   ]);
   expect(row(3, "cn-north").writes.ok).toBe(0);
   expect(row(3, "cn-north").fallbackReads).toBeGreaterThan(0);
   // Writes sent to the fenced old primary (cut off, then back) and with the old epoch: refused.
-  expect(summary.probes).toHaveLength(3);
+  expect(summary.probes).toHaveLength(4);
   expect(summary.probes.every((p) => p.outcome === "refused")).toBe(true);
+  // The primary's instance frozen between admitting a write and writing it, past a move back to
+  // cn-north: the store's fence refused its write when it thawed.
+  expect(summary.probes.filter((p) => p.paused)).toEqual([expect.objectContaining({ region: "eu-west", outcome: "refused", code: "FAILED_PRECONDITION" })]);
   // The new primary asked with the old epoch says so (the old primary, back, does too once its registry answers again).
-  expect(summary.probes.find((p) => p.region === "eu-west")?.code).toBe("FAILED_PRECONDITION");
+  expect(summary.probes.find((p) => p.region === "eu-west" && !p.paused)?.code).toBe("FAILED_PRECONDITION");
   // Healed: writes succeed everywhere again.
   for (const region of ["cn-north", "eu-west", "us-east"]) expect(row(4, region).writes.ok).toBeGreaterThan(0);
 
@@ -179,7 +183,7 @@ describe("demo - embedded registry", () => {
   }, 160_000);
 
   it("demo - Ctrl-C stops every process it started and exits 130", async () => {
-    const run = await runDemo(["--duration", "60"], { timeoutMs: 60_000, interruptWhen: "phase 2/5" });
+    const run = await runDemo(["--duration", "60"], { timeoutMs: 60_000, interruptWhen: "phase 2/6" });
     expect(run.code).toBe(130);
     expect(run.stderr).toContain("interrupted");
     expect(run.children.length).toBeGreaterThanOrEqual(3);

@@ -86,6 +86,20 @@ describe("examples", () => {
     expect(run.stdout).toContain("Meridian client: Oslo, 2 days, first SUNNY on 1893456000 (a bigint)");
   });
 
+  it("examples - profile-service: two regions, own database fenced by the primary epoch", async () => {
+    const run = await runExample("profile-service");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("registry: 4 instances in fra and sg; primary fra, epoch 1");
+    expect(run.stdout).toContain("1. sg writes alice = Alice (version 1): served in fra, epoch 1");
+    expect(run.stdout).toContain("2. sg reads alice = Alice: served in sg");
+    expect(run.stdout).toContain("3. the operator moves the primary to sg: epoch 2");
+    expect(run.stdout).toMatch(/4\. fra writes alice = Alice Liddell \(version 2\): served in sg, epoch 2/);
+    expect(run.stdout).toContain("5. a write admitted under epoch 1 that stalled past the move: FAILED_PRECONDITION: write refused: its fencing token (primary epoch 1) is older than epoch 2");
+    expect(run.stdout).toContain("6. fra reads alice linearizably = Alice Liddell (version 2): served in sg, epoch 2");
+    expect(run.stdout.trim().endsWith("done")).toBe(true);
+  });
+
   it("examples - docs/demo.md lists every example and how to run it", () => {
     const doc = readFileSync(join(ROOT, "docs/demo.md"), "utf8");
     for (const name of EXAMPLES) {

@@ -5,6 +5,7 @@
 import { expect, it } from "vitest";
 import {
   CompactedError,
+  FencedError,
   LeaseNotFoundError,
   OutcomeUnknownError,
   newWriteId,
@@ -325,6 +326,63 @@ export function storeContract(target: ContractTarget): void {
     await store.revokeLease(lease.id);
     expect((await store.list(prefix)).kvs.map((kv) => kv.key)).toEqual([`${prefix}c`]);
     await store.revokeLease(lease.id);
+  });
+
+  it("store - a fenced write applies only while its fence key is at the fenced revision, atomically", async () => {
+    const store = target.store();
+    const prefix = space("fence");
+    const fenceKey = `${prefix}primary`;
+    const key = `${prefix}data`;
+    const epoch1 = await store.compareAndSet(fenceKey, "epoch-1", 0);
+    if (!epoch1.ok) throw new Error("could not create the fence key");
+    const fence = { key: fenceKey, modRevision: epoch1.revision };
+    const first = await store.compareAndSet(key, "under epoch 1", 0, { fence });
+    expect(first.ok).toBe(true);
+    if (!first.ok) return;
+    // The fence key moves on (the primary moved): writes admitted under the old revision are refused.
+    const epoch2 = await store.compareAndSet(fenceKey, "epoch-2", epoch1.revision);
+    if (!epoch2.ok) throw new Error("could not move the fence key");
+    const refused = await store.compareAndSet(key, "late", first.revision, { fence, writeId: newWriteId() }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(FencedError);
+    expect(refused).toMatchObject({ code: "FENCED", key, fence, currentRevision: epoch2.revision });
+    const deleteRefused = await store.delete(key, undefined, { fence }).catch((e: unknown) => e);
+    expect(deleteRefused).toBeInstanceOf(FencedError);
+    // Nothing was written, and a refused write id resolves as not applied for good.
+    expect((await store.get(key)).kv).toMatchObject({ value: "under epoch 1", modRevision: first.revision });
+    const refusedId = newWriteId();
+    await store.compareAndSet(key, "late", first.revision, { fence, writeId: refusedId }).catch(() => undefined);
+    expect(await store.resolveWrite(refusedId)).toEqual({ status: "not_applied" });
+    // Under the new revision the same write applies; a deleted fence key refuses everything.
+    const second = await store.compareAndSet(key, "under epoch 2", first.revision, { fence: { key: fenceKey, modRevision: epoch2.revision } });
+    expect(second.ok).toBe(true);
+    await store.delete(fenceKey);
+    const gone = await store.compareAndSet(key, "x", 0, { fence: { key: fenceKey, modRevision: epoch2.revision } }).catch((e: unknown) => e);
+    expect(gone).toMatchObject({ code: "FENCED", currentRevision: 0 });
+  });
+
+  it("store - a retry of an applied fenced write still answers applied after the fence moved", async () => {
+    const store = target.store();
+    const prefix = space("fence-retry");
+    const created = await store.compareAndSet(`${prefix}primary`, "1", 0);
+    if (!created.ok) throw new Error("could not create the fence key");
+    const fence = { key: `${prefix}primary`, modRevision: created.revision };
+    const writeId = newWriteId();
+    const first = await store.compareAndSet(`${prefix}k`, "v", 0, { fence, writeId });
+    await store.compareAndSet(`${prefix}primary`, "2", created.revision);
+    const retry = await store.compareAndSet(`${prefix}k`, "v", 0, { fence, writeId });
+    expect(retry).toEqual(first);
+  });
+
+  it("store - a call whose signal already aborted is not applied", async () => {
+    const store = target.store();
+    const key = `${space("abort")}k`;
+    const controller = new AbortController();
+    controller.abort();
+    const error = await store.compareAndSet(key, "v", 0, { signal: controller.signal }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    if (error instanceof OutcomeUnknownError) expect(await store.resolveWrite(error.writeId)).toEqual({ status: "not_applied" });
+    expect((await store.get(key)).kv).toBeUndefined();
+    await expect(store.get(key, { signal: controller.signal })).rejects.toMatchObject({ code: "UNAVAILABLE" });
   });
 
   if (target.compactBelow) {

@@ -3,6 +3,7 @@ import { SnapshotWriter, loadSnapshot } from "./snapshot.js";
 import {
   OutcomeUnknownError,
   StoreClosedError,
+  type Fence,
   type GetResult,
   type Lease,
   type LeaseId,
@@ -77,12 +78,12 @@ export class EmbeddedNode {
     return this.durably(() => this.machine.list(prefix));
   }
 
-  async compareAndSet(key: string, value: string, expected: number, writeId: string, lease?: LeaseId): Promise<WriteResult> {
-    return this.write(key, writeId, () => this.machine.compareAndSet(key, value, expected, writeId, lease));
+  async compareAndSet(key: string, value: string, expected: number, writeId: string, lease?: LeaseId, fence?: Fence): Promise<WriteResult> {
+    return this.write(key, writeId, () => this.machine.compareAndSet(key, value, expected, writeId, lease, fence));
   }
 
-  async delete(key: string, expected: number | undefined, writeId: string): Promise<WriteResult> {
-    return this.write(key, writeId, () => this.machine.delete(key, expected, writeId));
+  async delete(key: string, expected: number | undefined, writeId: string, fence?: Fence): Promise<WriteResult> {
+    return this.write(key, writeId, () => this.machine.delete(key, expected, writeId, fence));
   }
 
   async grantLease(ttlMs: number): Promise<Lease> {
@@ -176,7 +177,9 @@ export class EmbeddedNode {
     if (next === undefined || next >= this.expiryAt) return;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryAt = next;
-    this.expiryTimer = setTimeout(() => this.onExpiryTimer(), Math.max(0, next - this.now()) + 1);
+    // Capped at setTimeout's limit: a longer delay would fire at once (and spin); past the cap
+    // the timer simply fires early and is set again.
+    this.expiryTimer = setTimeout(() => this.onExpiryTimer(), Math.min(2 ** 31 - 1, Math.max(0, next - this.now()) + 1));
     this.expiryTimer.unref();
   }
 

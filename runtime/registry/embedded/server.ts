@@ -1,7 +1,8 @@
 import { createServer, type Server, type ServerOptions } from "../../rpc/server.js";
 import { Code, RpcError } from "../../rpc/errors.js";
 import type { Handlers } from "../../rpc/server.js";
-import { CompactedError, LeaseNotFoundError, StoreError, type KeyValue as StoreKeyValue, type WatchEvent } from "../store.js";
+import type { CallContext } from "../../rpc/context.js";
+import { CompactedError, FencedError, LeaseNotFoundError, StoreError, type Fence, type KeyValue as StoreKeyValue, type WatchEvent } from "../store.js";
 import { Event_Type, Registry, type Event, type KeyValue } from "./gen/registry.js";
 import { EmbeddedNode, type EmbeddedNodeOptions } from "./node.js";
 
@@ -27,18 +28,33 @@ function eventToWire(e: WatchEvent): Event {
     : { type: Event_Type.DELETE, key: e.key, kv: undefined, revision: e.revision };
 }
 
-/** Store errors as RpcErrors: a missing lease is NOT_FOUND (and only that), bad input INVALID_ARGUMENT. */
+/** The response header of a fenced write's refusal: the fence key's current mod revision. */
+export const FENCE_REVISION_HEADER = "x-fence-revision";
+
+/** The fence of a write request ("" key: none). */
+function fenceOf(req: { fenceKey: string; fenceModRevision: number }): Fence | undefined {
+  return req.fenceKey === "" ? undefined : { key: req.fenceKey, modRevision: req.fenceModRevision };
+}
+
+/**
+ * Store errors as RpcErrors: a missing lease is NOT_FOUND (and only that), a refused fence
+ * FAILED_PRECONDITION (and only that), bad input INVALID_ARGUMENT.
+ */
 function toRpcError(e: unknown): unknown {
   if (e instanceof LeaseNotFoundError) return new RpcError(Code.NOT_FOUND, e.message);
+  if (e instanceof FencedError) return new RpcError(Code.FAILED_PRECONDITION, e.message);
   if (e instanceof StoreError && e.code === "INVALID_ARGUMENT") return new RpcError(Code.INVALID_ARGUMENT, e.message);
+  if (e instanceof StoreError && e.code === "RESOURCE_EXHAUSTED") return new RpcError(Code.RESOURCE_EXHAUSTED, e.message);
   if (e instanceof StoreError && e.code === "CLOSED") return new RpcError(Code.UNAVAILABLE, "the registry is shutting down");
   return e;
 }
 
-async function answer<T>(op: () => Promise<T>): Promise<T> {
+/** Runs a handler's store operation; a refused fence's current revision goes in the error's headers. */
+async function answer<T>(op: () => Promise<T>, ctx?: CallContext): Promise<T> {
   try {
     return await op();
   } catch (e) {
+    if (e instanceof FencedError && ctx) ctx.responseHeaders[FENCE_REVISION_HEADER] = String(e.currentRevision);
     throw toRpcError(e);
   }
 }
@@ -54,18 +70,18 @@ export function registryHandlers(node: EmbeddedNode): Handlers<typeof Registry> 
       const r = await node.list(req.prefix);
       return { kvs: r.kvs.map(kvToWire), revision: r.revision };
     }),
-    compareAndSet: (req) => answer(async () => {
-      const r = await node.compareAndSet(req.key, req.value, req.expectedModRevision, req.writeId, req.lease === "" ? undefined : req.lease);
+    compareAndSet: (req, ctx) => answer(async () => {
+      const r = await node.compareAndSet(req.key, req.value, req.expectedModRevision, req.writeId, req.lease === "" ? undefined : req.lease, fenceOf(req));
       return r.ok
         ? { ok: true, revision: r.revision, writeId: r.writeId, current: undefined }
         : { ok: false, revision: r.revision, writeId: "", current: r.current ? kvToWire(r.current) : undefined };
-    }),
-    delete: (req) => answer(async () => {
-      const r = await node.delete(req.key, req.expectedModRevision, req.writeId);
+    }, ctx),
+    delete: (req, ctx) => answer(async () => {
+      const r = await node.delete(req.key, req.expectedModRevision, req.writeId, fenceOf(req));
       return r.ok
         ? { ok: true, revision: r.revision, writeId: r.writeId, current: undefined }
         : { ok: false, revision: r.revision, writeId: "", current: r.current ? kvToWire(r.current) : undefined };
-    }),
+    }, ctx),
     grantLease: (req) => answer(async () => {
       const lease = await node.grantLease(req.ttlMs);
       return { id: lease.id, ttlMs: lease.ttlMs };

@@ -1,8 +1,12 @@
 import {
   CompactedError,
+  FencedError,
   LeaseNotFoundError,
   StoreError,
+  checkFence,
   checkWriteId,
+  quote,
+  type Fence,
   type GetResult,
   type KeyValue,
   type Lease,
@@ -24,6 +28,16 @@ export interface StateMachineOptions {
   readonly writeIdLimit?: number;
   /** Shortest lease TTL granted, ms. Default 100. */
   readonly minLeaseTtlMs?: number;
+  /** Longest lease TTL granted, ms (longer asks are INVALID_ARGUMENT). Default 7 days. */
+  readonly maxLeaseTtlMs?: number;
+  /** Most keys held; a write creating one more is refused (RESOURCE_EXHAUSTED). Default 1 000 000. */
+  readonly maxKeys?: number;
+  /** Most leases held; granting one more is refused (RESOURCE_EXHAUSTED). Default 100 000. */
+  readonly maxLeases?: number;
+  /** Longest key, UTF-16 code units. Default 4096. */
+  readonly maxKeyLength?: number;
+  /** Longest value, UTF-16 code units. Default 1.5 MiB (etcd's request limit). */
+  readonly maxValueLength?: number;
 }
 
 interface Entry {
@@ -69,6 +83,11 @@ export class StateMachine {
   private readonly historyLimit: number;
   private readonly writeIdLimit: number;
   private readonly minLeaseTtlMs: number;
+  private readonly maxLeaseTtlMs: number;
+  private readonly maxKeys: number;
+  private readonly maxLeases: number;
+  private readonly maxKeyLength: number;
+  private readonly maxValueLength: number;
   private revision_ = 1;
   private nextLease = 1;
   private compactRevision_ = 0;
@@ -85,6 +104,11 @@ export class StateMachine {
     this.historyLimit = options.historyLimit ?? 10_000;
     this.writeIdLimit = options.writeIdLimit ?? 100_000;
     this.minLeaseTtlMs = options.minLeaseTtlMs ?? 100;
+    this.maxLeaseTtlMs = options.maxLeaseTtlMs ?? 7 * 24 * 3600_000;
+    this.maxKeys = options.maxKeys ?? 1_000_000;
+    this.maxLeases = options.maxLeases ?? 100_000;
+    this.maxKeyLength = options.maxKeyLength ?? 4096;
+    this.maxValueLength = options.maxValueLength ?? 1.5 * 1024 * 1024;
   }
 
   /** The store revision: bumped by every write that changes a key. */
@@ -119,15 +143,24 @@ export class StateMachine {
     return { kvs, revision: this.revision_ };
   }
 
-  compareAndSet(key: string, value: string, expectedModRevision: number, writeId: string, lease?: LeaseId): WriteResult {
-    checkKey(key);
+  /** Writes `value` if the key is at `expectedModRevision` (0: absent) and `fence` holds. */
+  compareAndSet(key: string, value: string, expectedModRevision: number, writeId: string, lease?: LeaseId, fence?: Fence): WriteResult {
+    this.checkKey(key);
+    if (value.length > this.maxValueLength) {
+      throw new StoreError("INVALID_ARGUMENT", `value of ${quote(key)} is ${value.length} characters, over the limit of ${this.maxValueLength}`);
+    }
     checkWriteId(writeId);
+    checkFence(fence);
     const seen = this.seenWrite(key, writeId);
     if (seen) return seen;
+    this.checkFenceHolds(key, fence);
     if (lease !== undefined && !this.isLive(lease)) throw new LeaseNotFoundError(lease);
     const current = this.kvs.get(key);
     const matches = expectedModRevision === 0 ? current === undefined : current?.modRevision === expectedModRevision;
     if (!matches) return { ok: false, current: this.toKv(key, current), revision: this.revision_ };
+    if (current === undefined && this.kvs.size >= this.maxKeys) {
+      throw new StoreError("RESOURCE_EXHAUSTED", `the registry holds its limit of ${this.maxKeys} keys; delete some or raise maxKeys`);
+    }
     const revision = ++this.revision_;
     if (current?.lease !== undefined && current.lease !== lease) this.leases.get(current.lease)?.keys.delete(key);
     const entry: Entry = {
@@ -145,11 +178,14 @@ export class StateMachine {
     return { ok: true, revision, writeId };
   }
 
-  delete(key: string, expectedModRevision: number | undefined, writeId: string): WriteResult {
-    checkKey(key);
+  /** Deletes the key if it is at `expectedModRevision` (undefined: unconditionally) and `fence` holds. */
+  delete(key: string, expectedModRevision: number | undefined, writeId: string, fence?: Fence): WriteResult {
+    this.checkKey(key);
     checkWriteId(writeId);
+    checkFence(fence);
     const seen = this.seenWrite(key, writeId);
     if (seen) return seen;
+    this.checkFenceHolds(key, fence);
     const current = this.kvs.get(key);
     if (expectedModRevision !== undefined && current?.modRevision !== expectedModRevision) {
       return { ok: false, current: this.toKv(key, current), revision: this.revision_ };
@@ -168,7 +204,12 @@ export class StateMachine {
   }
 
   grantLease(ttlMs: number): Lease {
-    if (!(ttlMs > 0)) throw new StoreError("INVALID_ARGUMENT", `lease TTL must be positive, got ${ttlMs}`);
+    if (!(ttlMs > 0 && ttlMs <= this.maxLeaseTtlMs)) {
+      throw new StoreError("INVALID_ARGUMENT", `lease TTL must be positive and at most ${this.maxLeaseTtlMs} ms, got ${ttlMs}`);
+    }
+    if (this.leases.size >= this.maxLeases) {
+      throw new StoreError("RESOURCE_EXHAUSTED", `the registry holds its limit of ${this.maxLeases} leases; revoke some or raise maxLeases`);
+    }
     const ttl = Math.max(this.minLeaseTtlMs, Math.ceil(ttlMs));
     const id = (this.nextLease++).toString(16);
     this.leases.set(id, { id, ttlMs: ttl, expiresAt: this.now() + ttl, keys: new Set() });
@@ -299,6 +340,18 @@ export class StateMachine {
     return lease !== undefined && lease.expiresAt > this.now();
   }
 
+  private checkKey(key: string): void {
+    if (key.length === 0) throw new StoreError("INVALID_ARGUMENT", "keys must not be empty");
+    if (key.length > this.maxKeyLength) throw new StoreError("INVALID_ARGUMENT", `key ${quote(key)} is over the limit of ${this.maxKeyLength} characters`);
+  }
+
+  /** In the same synchronous step as the write: the fence key must still be at its revision. */
+  private checkFenceHolds(key: string, fence: Fence | undefined): void {
+    if (fence === undefined) return;
+    const current = this.kvs.get(fence.key)?.modRevision ?? 0;
+    if (current !== fence.modRevision) throw new FencedError(key, fence, current);
+  }
+
   private seenWrite(key: string, writeId: string): WriteResult | undefined {
     const record = this.writes.get(writeId);
     if (!record) return undefined;
@@ -356,6 +409,4 @@ export class StateMachine {
   }
 }
 
-function checkKey(key: string): void {
-  if (key.length === 0) throw new StoreError("INVALID_ARGUMENT", "keys must not be empty");
-}
+

@@ -1,10 +1,15 @@
 import { AsyncQueue } from "../async-queue.js";
 import {
+  StoreUnavailableError,
+  abortedError,
+  bounded,
   newWriteId,
+  quote,
   type GetResult,
   type Lease,
   type LeaseId,
   type ListResult,
+  type ReadOptions,
   type Store,
   type WatchBatch,
   type WatchOptions,
@@ -36,15 +41,30 @@ export async function createEmbeddedStore(options: EmbeddedStoreOptions = {}): P
   const machine = node.machine;
   const watches = new Set<AsyncQueue<WatchBatch>>();
 
+  /**
+   * Every operation applies in one synchronous step; only waiting for the snapshot file can take
+   * time. A call whose signal already aborted is not applied; one that runs out of time or is
+   * aborted while its snapshot is written was applied in memory and its outcome is unknown.
+   */
+  const read = <T>(key: string, opts: ReadOptions, op: () => Promise<T>): Promise<T> => {
+    if (opts.signal?.aborted) return Promise.reject(abortedError({ key }, false));
+    return bounded(op(), opts, () => new StoreUnavailableError(`read of ${quote(key)} gave up (timeout or cancelled)`));
+  };
+  const write = (key: string, opts: Omit<WriteOptions, "lease">, op: (writeId: string) => Promise<WriteResult>): Promise<WriteResult> => {
+    const writeId = opts.writeId ?? newWriteId();
+    if (opts.signal?.aborted) return Promise.reject(abortedError({ key, writeId }, false));
+    return bounded(op(writeId), opts, () => abortedError({ key, writeId }, true));
+  };
+
   return {
     kind: "embedded",
     node,
-    get: (key: string): Promise<GetResult> => node.get(key),
-    list: (prefix: string): Promise<ListResult> => node.list(prefix),
+    get: (key: string, opts: ReadOptions = {}): Promise<GetResult> => read(key, opts, () => node.get(key)),
+    list: (prefix: string, opts: ReadOptions = {}): Promise<ListResult> => read(prefix, opts, () => node.list(prefix)),
     compareAndSet: (key: string, value: string, expected: number, opts: WriteOptions = {}): Promise<WriteResult> =>
-      node.compareAndSet(key, value, expected, opts.writeId ?? newWriteId(), opts.lease),
+      write(key, opts, (writeId) => node.compareAndSet(key, value, expected, writeId, opts.lease, opts.fence)),
     delete: (key: string, expected?: number, opts: Omit<WriteOptions, "lease"> = {}): Promise<WriteResult> =>
-      node.delete(key, expected, opts.writeId ?? newWriteId()),
+      write(key, opts, (writeId) => node.delete(key, expected, writeId, opts.fence)),
     grantLease: (ttlMs: number): Promise<Lease> => node.grantLease(ttlMs),
     keepAlive: (lease: LeaseId) => node.keepAlive(lease),
     revokeLease: (lease: LeaseId) => node.revokeLease(lease),

@@ -681,6 +681,13 @@ export interface CompareAndSetRequest {
   lease: string;
   /** Unique per write; a retry with the same id is answered with the first attempt's outcome. */
   writeId: string;
+  /**
+   * Apply only while this key is at `fence_mod_revision` ("" for no fence): checked in the same
+   * step as the write. When it no longer holds, the call fails FAILED_PRECONDITION with the
+   * fence key's current mod revision in the `x-fence-revision` header, and nothing is written.
+   */
+  fenceKey: string;
+  fenceModRevision: number;
   $unknown?: UnknownFields;
 }
 
@@ -694,10 +701,17 @@ export interface CompareAndSetRequestView {
   readonly lease: string;
   /** Unique per write; a retry with the same id is answered with the first attempt's outcome. */
   readonly writeId: string;
+  /**
+   * Apply only while this key is at `fence_mod_revision` ("" for no fence): checked in the same
+   * step as the write. When it no longer holds, the call fails FAILED_PRECONDITION with the
+   * fence key's current mod revision in the `x-fence-revision` header, and nothing is written.
+   */
+  readonly fenceKey: string;
+  readonly fenceModRevision: number;
 }
 
 function createCompareAndSetRequest(): CompareAndSetRequest {
-  return { key: "", value: "", expectedModRevision: 0, lease: "", writeId: "" };
+  return { key: "", value: "", expectedModRevision: 0, lease: "", writeId: "", fenceKey: "", fenceModRevision: 0 };
 }
 
 function writeCompareAndSetRequest(m: CompareAndSetRequest, w: Writer): void {
@@ -720,6 +734,14 @@ function writeCompareAndSetRequest(m: CompareAndSetRequest, w: Writer): void {
   if (m.writeId !== "") {
     w.uint32(42);
     w.string(m.writeId);
+  }
+  if (m.fenceKey !== "") {
+    w.uint32(50);
+    w.string(m.fenceKey);
+  }
+  if (m.fenceModRevision !== 0) {
+    w.uint32(56);
+    w.int64Number(m.fenceModRevision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
@@ -749,6 +771,12 @@ function readCompareAndSetRequest(r: Reader, depth: number, into?: CompareAndSet
         case 42:
           m.writeId = r.string();
           break;
+        case 50:
+          m.fenceKey = r.string();
+          break;
+        case 56:
+          m.fenceModRevision = r.int64Number();
+          break;
         default:
           if (tag === endTag) return m;
           switch (tag >>> 3) {
@@ -757,6 +785,8 @@ function readCompareAndSetRequest(r: Reader, depth: number, into?: CompareAndSet
             case 3:
             case 4:
             case 5:
+            case 6:
+            case 7:
               r.wrongWireType(tag, "the declared type");
           }
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
@@ -783,13 +813,17 @@ function compareAndSetRequestFieldName(no: number): string | undefined {
       return "lease";
     case 5:
       return "writeId";
+    case 6:
+      return "fenceKey";
+    case 7:
+      return "fenceModRevision";
   }
   return undefined;
 }
 
 class CompareAndSetRequestViewImpl extends MessageView implements CompareAndSetRequestView {
   protected get $maxField(): number {
-    return 5;
+    return 7;
   }
   get key(): string {
     const r = this.$field(1, 10);
@@ -810,6 +844,14 @@ class CompareAndSetRequestViewImpl extends MessageView implements CompareAndSetR
   get writeId(): string {
     const r = this.$field(5, 42);
     return r === undefined ? "" : r.string();
+  }
+  get fenceKey(): string {
+    const r = this.$field(6, 50);
+    return r === undefined ? "" : r.string();
+  }
+  get fenceModRevision(): number {
+    const r = this.$field(7, 56);
+    return r === undefined ? 0 : r.int64Number();
   }
 }
 
@@ -845,6 +887,9 @@ export interface DeleteRequest {
   /** Absent: delete unconditionally. */
   expectedModRevision?: number;
   writeId: string;
+  /** As in CompareAndSetRequest. */
+  fenceKey: string;
+  fenceModRevision: number;
   $unknown?: UnknownFields;
 }
 
@@ -854,10 +899,13 @@ export interface DeleteRequestView {
   /** Absent: delete unconditionally. */
   readonly expectedModRevision: number | undefined;
   readonly writeId: string;
+  /** As in CompareAndSetRequest. */
+  readonly fenceKey: string;
+  readonly fenceModRevision: number;
 }
 
 function createDeleteRequest(): DeleteRequest {
-  return { key: "", expectedModRevision: undefined, writeId: "" };
+  return { key: "", expectedModRevision: undefined, writeId: "", fenceKey: "", fenceModRevision: 0 };
 }
 
 function writeDeleteRequest(m: DeleteRequest, w: Writer): void {
@@ -872,6 +920,14 @@ function writeDeleteRequest(m: DeleteRequest, w: Writer): void {
   if (m.writeId !== "") {
     w.uint32(26);
     w.string(m.writeId);
+  }
+  if (m.fenceKey !== "") {
+    w.uint32(34);
+    w.string(m.fenceKey);
+  }
+  if (m.fenceModRevision !== 0) {
+    w.uint32(40);
+    w.int64Number(m.fenceModRevision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
@@ -895,12 +951,20 @@ function readDeleteRequest(r: Reader, depth: number, into?: DeleteRequest, endTa
         case 26:
           m.writeId = r.string();
           break;
+        case 34:
+          m.fenceKey = r.string();
+          break;
+        case 40:
+          m.fenceModRevision = r.int64Number();
+          break;
         default:
           if (tag === endTag) return m;
           switch (tag >>> 3) {
             case 1:
             case 2:
             case 3:
+            case 4:
+            case 5:
               r.wrongWireType(tag, "the declared type");
           }
           (m.$unknown ??= []).push(r.unknown(tag, at, depth));
@@ -923,13 +987,17 @@ function deleteRequestFieldName(no: number): string | undefined {
       return "expectedModRevision";
     case 3:
       return "writeId";
+    case 4:
+      return "fenceKey";
+    case 5:
+      return "fenceModRevision";
   }
   return undefined;
 }
 
 class DeleteRequestViewImpl extends MessageView implements DeleteRequestView {
   protected get $maxField(): number {
-    return 3;
+    return 5;
   }
   get key(): string {
     const r = this.$field(1, 10);
@@ -942,6 +1010,14 @@ class DeleteRequestViewImpl extends MessageView implements DeleteRequestView {
   get writeId(): string {
     const r = this.$field(3, 26);
     return r === undefined ? "" : r.string();
+  }
+  get fenceKey(): string {
+    const r = this.$field(4, 34);
+    return r === undefined ? "" : r.string();
+  }
+  get fenceModRevision(): number {
+    const r = this.$field(5, 40);
+    return r === undefined ? 0 : r.int64Number();
   }
 }
 

@@ -1,0 +1,129 @@
+/**
+ * Registrations heal: when an instance's key disappears from the store (deleted by hand, lost
+ * with its lease, the store restored from an older snapshot), the registration writes it again
+ * and every watch-fed cache sees the instance again. On the embedded store in process, on the
+ * embedded registry over TCP restarted from an older snapshot file, and on a real etcd cluster.
+ */
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { createRegistry, type Registry } from "../../runtime/registry/client.js";
+import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
+import { createEmbeddedStore } from "../../runtime/registry/embedded/store.js";
+import { createEtcdStore } from "../../runtime/registry/etcd.js";
+import { createRemoteStore } from "../../runtime/registry/remote.js";
+import type { Store } from "../../runtime/registry/store.js";
+import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { freePort, startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
+import { describeWithEtcd } from "../support/etcd-gate.js";
+
+const SERVICE = "demo.Profiles";
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** Waits for `probe` to hold; bounds are generous (a loaded machine is slow, never wrong). */
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function registryOn(store: Store, region: string, leaseTtlMs: number): Registry {
+  const registry = createRegistry({ store, region, leaseTtlMs, healthIntervalMs: 200, timeoutMs: 1500 });
+  cleanups.push(() => registry.close());
+  return registry;
+}
+
+/** Registers an instance in `owner`, deletes its key through `admin`, and waits for it to come back in `reader`'s cache. */
+async function deleteAndHeal(owner: Registry, reader: Registry, admin: Store): Promise<void> {
+  const registration = await owner.register({ service: SERVICE, address: "127.0.0.1:7001", transport: "tcp" });
+  await until("the instance in the reader's cache", async () => (await reader.resolve(SERVICE)).length === 1);
+  const removed = await admin.delete(registration.key);
+  expect(removed.ok).toBe(true);
+  await until("the deletion seen by the reader", async () => (await reader.resolve(SERVICE)).length === 0, 5000).catch(() => undefined);
+  await until("the instance back in the reader's cache", async () => (await reader.resolve(SERVICE)).map((i) => i.address).join() === "127.0.0.1:7001");
+  const { kv } = await admin.get(registration.key);
+  expect(kv?.lease).toBeDefined();
+  expect(JSON.parse(kv!.value)).toMatchObject({ service: SERVICE, address: "127.0.0.1:7001" });
+}
+
+describe("registration healing - embedded", () => {
+  it("heal - an instance key deleted by hand is written again and the caches see it", async () => {
+    const server = await createEmbeddedStore();
+    cleanups.push(() => server.close());
+    const owner = registryOn(await createEmbeddedStore({ node: server.node }), "fra", 1500);
+    const reader = registryOn(await createEmbeddedStore({ node: server.node }), "sg", 1500);
+    await deleteAndHeal(owner, reader, server);
+  });
+
+  it("heal - after the registry restarts from an older snapshot (lease and key gone), instances register again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "meridian-heal-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const snapshotPath = join(dir, "registry.json");
+    const port = await freePort();
+    let server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
+    cleanups.push(() => server.close());
+    const open = () => createRemoteStore({ transport: new TcpClientTransport({ connectTimeoutMs: 500 }), address: server.address, timeoutMs: 1000, pollWaitMs: 500 });
+    // A snapshot from before the instance registered: the backup an operator restores.
+    await server.node.compareAndSet("meridian/other", "x", 0, "before-backup");
+    await server.close();
+    server = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
+    copyFileSync(snapshotPath, join(dir, "backup.json"));
+
+    const owner = registryOn(open(), "fra", 1500);
+    const reader = registryOn(open(), "sg", 1500);
+    const registration = await owner.register({ service: SERVICE, address: "127.0.0.1:7002", transport: "tcp" });
+    await until("the instance in the reader's cache", async () => (await reader.resolve(SERVICE)).length === 1);
+    // More history under the service after the backup, so the reader's watch is well ahead of it.
+    const admin = open();
+    cleanups.push(() => admin.close());
+    for (let i = 0; i < 5; i++) await admin.compareAndSet(`meridian/services/${SERVICE}/note-${i}`, "x", 0);
+    await until("the reader's cache past the notes", async () => (await reader.view(SERVICE)).revision >= (await admin.get("x")).revision);
+
+    await server.close();
+    copyFileSync(join(dir, "backup.json"), snapshotPath);
+    server = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
+    expect((await server.node.get(registration.key)).kv).toBeUndefined();
+    await until("the instance back in the restored store", async () => (await server.node.get(registration.key)).kv !== undefined);
+    // The restored store's revisions restart below what the reader saw: its watch must notice and
+    // list again, or it would wait for revisions that mean other writes now.
+    const late = registryOn(open(), "sg", 1500);
+    await late.register({ service: SERVICE, address: "127.0.0.1:7003", transport: "tcp" });
+    await until("both instances in the reader's cache", async () => (await reader.resolve(SERVICE)).map((i) => i.address).sort().join() === "127.0.0.1:7002,127.0.0.1:7003");
+  });
+});
+
+describeWithEtcd("registration healing - etcd", () => {
+  let cluster: EtcdCluster | undefined;
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("heal - on etcd, a deleted instance key is written again, and a revoked lease is replaced", async () => {
+    cluster = await startEtcdCluster();
+    const store = (index: number) => {
+      const s = createEtcdStore({ hosts: cluster!.clientUrls[index]!, timeoutMs: 3000 });
+      cleanups.push(() => s.close());
+      return s;
+    };
+    const admin = store(2);
+    const owner = registryOn(store(0), "fra", 2000);
+    const reader = registryOn(store(1), "sg", 2000);
+    await deleteAndHeal(owner, reader, admin);
+    // The lease itself revoked (what an expired lease looks like): a new lease, the key again.
+    const { kvs } = await admin.list(`meridian/services/${SERVICE}/instances/`);
+    expect(kvs).toHaveLength(1);
+    await admin.revokeLease(kvs[0]!.lease!);
+    await until("the instance under a new lease", async () => {
+      const kv = (await admin.get(kvs[0]!.key)).kv;
+      return kv !== undefined && kv.lease !== kvs[0]!.lease;
+    });
+    await until("the instance in the reader's cache", async () => (await reader.resolve(SERVICE)).length === 1);
+  }, 90_000);
+});
