@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run typecheck
+# The adversary suite (test/hostile) opens past the TCP server's cap of 10,000 connections.
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -ge 20000 ]; then ulimit -n 20000; else ulimit -n "$hard"; fi
 mkdir -p .tmp
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json || status=$?
