@@ -184,7 +184,7 @@ describe("demo - embedded registry", () => {
 
   it("demo - Ctrl-C stops every process it started and exits 130", async () => {
     const run = await runDemo(["--duration", "60"], { timeoutMs: 60_000, interruptWhen: "phase 2/6" });
-    expect(run.code).toBe(130);
+    expect(run.code, run.stderr).toBe(130);
     expect(run.stderr).toContain("interrupted");
     expect(run.children.length).toBeGreaterThanOrEqual(3);
     expect(await survivors(run.children)).toEqual([]);
