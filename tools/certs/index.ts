@@ -30,6 +30,17 @@ export interface TestCerts {
   /** A server certificate for 127.0.0.1 from `ca` whose validity ended when it was made. */
   expiredCert: Buffer;
   expiredKey: Buffer;
+  /**
+   * One client certificate of `ca` per name asked for in MakeCertsOptions.clients:
+   * CN=<name>, SAN URI:spiffe://meridian.test/<name>.
+   */
+  clients: Record<string, { cert: Buffer; key: Buffer }>;
+}
+
+/** What makeCerts makes beyond its fixed set. */
+export interface MakeCertsOptions {
+  /** Names of extra client certificates (letters, digits, '.', '_' and '-'). */
+  readonly clients?: readonly string[];
 }
 
 /** The openssl binary, or undefined when it is not installed. */
@@ -46,8 +57,10 @@ const SERVER_EXT = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=
 const CLIENT_EXT = "subjectAltName=URI:spiffe://meridian.test/region/eu-1\nextendedKeyUsage=clientAuth\n";
 
 /** Makes the certificates, or returns undefined when openssl is not installed. */
-export function makeCerts(): TestCerts | undefined {
+export function makeCerts(options: MakeCertsOptions = {}): TestCerts | undefined {
   if (findOpenssl() === undefined) return undefined;
+  const names = options.clients ?? [];
+  for (const name of names) if (!/^[\w.-]+$/.test(name)) throw new TypeError(`makeCerts: a client name has letters, digits, '.', '_' and '-' only, got "${name}"`);
   const dir = mkdtempSync(join(tmpdir(), "meridian-certs-"));
   try {
     const run = (args: string[]): void => void execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
@@ -66,6 +79,7 @@ export function makeCerts(): TestCerts | undefined {
     leaf("meridian-other-client", "meridian-other-ca", CLIENT_EXT);
     // -days 0: not valid after the moment it was made.
     leaf("meridian-expired-server", "meridian-test-ca", SERVER_EXT, "0");
+    for (const name of names) leaf(name, "meridian-test-ca", `subjectAltName=URI:spiffe://meridian.test/${name}\nextendedKeyUsage=clientAuth\n`);
     const read = (f: string): Buffer => readFileSync(join(dir, f));
     return {
       ca: read("meridian-test-ca.pem"),
@@ -82,6 +96,7 @@ export function makeCerts(): TestCerts | undefined {
       otherClientKey: read("meridian-other-client.key"),
       expiredCert: read("meridian-expired-server.pem"),
       expiredKey: read("meridian-expired-server.key"),
+      clients: Object.fromEntries(names.map((name) => [name, { cert: read(`${name}.pem`), key: read(`${name}.key`) }])),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
