@@ -14,11 +14,11 @@ export const MAX_STATUS_MESSAGE = 4096;
  */
 export function clipText(text: string, max: number): string {
   if (text.length <= max) return text;
-  const note = `... (${text.length - max} more characters)`;
-  let end = Math.max(0, max - note.length);
+  // Room for the note at its longest (the count never has more digits than text.length).
+  let end = Math.max(0, max - `... (${text.length} more characters)`.length);
   const c = text.charCodeAt(end - 1);
   if (c >= 0xd800 && c <= 0xdbff) end--;
-  return text.slice(0, end) + note;
+  return `${text.slice(0, end)}... (${text.length - end} more characters)`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { utf8ReadLoop, utf8WriteLoop } from "../../runtime/codec/utf8.js";
 import type { Writer } from "../../runtime/codec/writer.js";
+import { clipText } from "../../runtime/rpc/status.js";
 import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
 
 /**
@@ -789,15 +790,11 @@ export class FrameSplitter {
 export const MAX_ECHOED_TEXT = 512;
 
 /**
- * `s` cut to `MAX_ECHOED_TEXT` UTF-16 units, marked as cut: every string a reply echoes from a
- * peer's input goes through here, so no input can make a reply larger than a frame.
+ * `s` cut to `MAX_ECHOED_TEXT` UTF-16 units, marked as cut (the runtime's clipText): every string a
+ * reply echoes from a peer's input goes through here, so no input can make a reply larger than a frame.
  */
 export function boundText(s: string, max = MAX_ECHOED_TEXT): string {
-  if (s.length <= max) return s;
-  let cut = max;
-  const c = s.charCodeAt(cut - 1);
-  if (c >= 0xd800 && c <= 0xdbff) cut--; // do not split a surrogate pair
-  return `${s.slice(0, cut)}... (${s.length - cut} more characters)`;
+  return clipText(s, max);
 }
 
 /**
