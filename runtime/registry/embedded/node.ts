@@ -31,6 +31,8 @@ export interface EmbeddedNodeOptions extends StateMachineOptions, DataDirOptions
 
 /** What a node reports about itself (the Status call). */
 export interface NodeStatus {
+  /** "ok", or why the node refuses every call (its log failed). */
+  readonly health: string;
   /** The store revision. */
   readonly revision: number;
   readonly keys: number;
@@ -101,7 +103,9 @@ export class EmbeddedNode {
   /** The revision, sizes, uptime and data directory of this node. */
   status(): NodeStatus {
     const counts = this.machine.counts();
+    const failure = this.data?.failure;
     return {
+      health: failure ? `failed: ${failure.message}` : "ok",
       revision: this.machine.revision,
       ...counts,
       uptimeMs: performance.now() - this.openedAt,
