@@ -49,8 +49,11 @@ export interface LogRecord {
 /** The first bytes of every segment. */
 const SEGMENT_HEADER = Buffer.from("MRDNWAL1", "latin1");
 const RECORD_HEADER_BYTES = 8;
-/** Longest record payload: a value's limit (1.5 MiB of UTF-16, up to 3 bytes each in UTF-8) plus room. */
-export const MAX_RECORD_BYTES = 8 * 1024 * 1024;
+/**
+ * Longest record payload: far above what the default value limit gives (1.5 Mi UTF-16 units, at
+ * most 3 bytes each in UTF-8); a longer length field is taken for damage.
+ */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 
 const CRC_TABLE = (() => {
   const table = new Int32Array(256);
@@ -298,7 +301,7 @@ export class LogWriter {
     });
   }
 
-  /** Writes and syncs what is queued, then closes the segment. */
+  /** Writes and syncs what is queued, then closes the segment (a failure was reported already: not thrown again). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.requestSync();
@@ -306,7 +309,6 @@ export class LogWriter {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.handle.close().catch(() => undefined);
-    if (this.failure_) throw this.failure_;
   }
 
   /** Asks the loop for an fsync of everything written (the `interval` timer, and close). */

@@ -167,7 +167,7 @@ export class EmbeddedNode {
     const from = fromRevision === 0 ? this.machine.revision + 1 : fromRevision;
     let batch = this.machine.changes(prefix, from, limit);
     if (batch.events.length > 0 || waitMs <= 0) {
-      await this.data?.durable(this.data.lastLsn);
+      await this.synced();
       return batch;
     }
     await new Promise<void>((resolve) => {
@@ -185,7 +185,7 @@ export class EmbeddedNode {
     this.checkOpen();
     batch = this.machine.changes(prefix, from, limit);
     // A watcher must not see a change that a crash could still take back.
-    await this.data?.durable(this.data.lastLsn);
+    await this.synced();
     return batch;
   }
 
@@ -209,14 +209,18 @@ export class EmbeddedNode {
   private async durably<T>(op: () => T): Promise<T> {
     this.checkOpen();
     const result = op();
-    if (this.data) {
-      try {
-        await this.data.durable(this.data.lastLsn);
-      } catch (cause) {
-        throw new StoreUnavailableError((cause as Error).message, { cause });
-      }
-    }
+    await this.synced();
     return result;
+  }
+
+  /** Resolves once every change so far is in the log; UNAVAILABLE once the log failed. */
+  private async synced(): Promise<void> {
+    if (!this.data) return;
+    try {
+      await this.data.durable(this.data.lastLsn);
+    } catch (cause) {
+      throw new StoreUnavailableError((cause as Error).message, { cause });
+    }
   }
 
   /** A write applied in memory whose log record failed is not known to survive: outcome unknown. */
