@@ -354,6 +354,8 @@ async function serveCommand(args: ServeArgs, io: RegistryCommandIo, deps: Regist
   }
   let failed: (error: Error) => void = () => {};
   const storageFailed = new Promise<Error>((resolve) => (failed = resolve));
+  // Authentication goes into these options: `--insecure` (checked by parseServeArgs) chooses none;
+  // the registry's identities and roles (serveRegistry's `auth`) are the other choice.
   const options: RegistryServerOptions = {
     transport,
     dataDir: args.dataDir,

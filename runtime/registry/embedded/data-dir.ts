@@ -276,6 +276,8 @@ export class DataDir {
       const lsn = this.writer.lastLsn;
       const state = this.host.snapshot();
       const rotated = this.writer.rotate();
+      // Awaited below unless the snapshot fails first; a failed log is reported by the writer itself.
+      rotated.catch(() => undefined);
       await writeFileAtomic(join(this.dir, SNAPSHOT), JSON.stringify({ format: "meridian-registry-data", version: 1, lsn, writtenAt: new Date().toISOString(), state }));
       this.snapshotLsn = lsn;
       const newFirst = await rotated;
