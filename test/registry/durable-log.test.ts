@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EmbeddedNode, type EmbeddedNodeOptions } from "../../runtime/registry/embedded/node.js";
-import { DataDirError, encodeRecord } from "../../runtime/registry/embedded/log.js";
+import { DataDirError, encodeRecord, segmentName } from "../../runtime/registry/embedded/log.js";
+import { OutcomeUnknownError, StoreUnavailableError } from "../../runtime/registry/store.js";
 
 const root = mkdtempSync(join(tmpdir(), "meridian-durable-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -179,5 +180,32 @@ describe("durable registry - data directory", () => {
     expect((await third.get("leased")).kv).toBeUndefined();
     expect(third.status().leases).toBe(0);
     await third.close();
+  });
+
+  it("durable - when the log fails, the write in flight is unknown, every later call UNAVAILABLE, status says why; a restart recovers", async () => {
+    const dir = freshDir();
+    const failures: Error[] = [];
+    const node = await open(dir, { onStorageFailure: (e) => failures.push(e) });
+    await writeKeys(node, "k", 3);
+    // A stray file where the next segment goes: the rotation of the next compaction cannot create it.
+    const stray = join(dir, segmentName(node.status().storage!.lastLsn + 1));
+    writeFileSync(stray, "");
+    const compaction = node.compact();
+    const inFlight = node.compareAndSet("after", "x", 0, "after-w").catch((e: unknown) => e);
+    await compaction;
+    expect(await inFlight).toBeInstanceOf(OutcomeUnknownError);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.message).toMatch(/the registry's log in .* failed: .*EEXIST.*restart the server/);
+    expect(node.status().health).toMatch(/^failed: /);
+    await expect(node.get("k/0")).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(node.compareAndSet("later", "x", 0, "later-w")).rejects.toBeInstanceOf(StoreUnavailableError);
+    await node.close();
+
+    rmSync(stray);
+    const again = await open(dir);
+    expect((await again.list("k/")).kvs).toHaveLength(3);
+    expect((await again.get("after")).kv).toBeUndefined();
+    expect(await again.resolveWrite("after-w")).toEqual({ status: "not_applied" });
+    await again.close();
   });
 });
