@@ -70,6 +70,11 @@ describe("durable registry - kill -9", () => {
     };
     let server = serve();
     expect(await server.ready).toMatch(/serving .* on 127\.0\.0\.1:\d+ \(plaintext, no authentication, fsync always\)/);
+    // A second server on the same folder is refused, naming the process that holds it.
+    const intruder = meridian(["registry", "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--insecure"]);
+    children.push(intruder.child);
+    expect(await intruder.exited).toBe(1);
+    expect(intruder.output()).toContain(`is in use by process ${server.child.pid}`);
 
     const stores: Store[] = Array.from({ length: 6 }, () =>
       createRemoteStore({ transport: new TcpClientTransport({ connectTimeoutMs: 300 }), address: `127.0.0.1:${port}`, timeoutMs: 1500 }),

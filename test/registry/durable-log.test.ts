@@ -140,11 +140,19 @@ describe("durable registry - data directory", () => {
     await recovered.close();
   });
 
-  it("durable - a second node on the same folder is refused while the first holds it", async () => {
+  it("durable - a second node on the same folder is refused while the first holds it; a lock left by a dead process is taken over", async () => {
     const dir = freshDir();
     const node = await open(dir);
     await expect(open(dir)).rejects.toMatchObject({ name: "DataDirError", code: "LOCKED" });
     await node.close();
+    // Two opens at once: exactly one gets the folder.
+    const both = await Promise.allSettled([open(dir), open(dir)]);
+    expect(both.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect(both.find((r) => r.status === "rejected")).toMatchObject({ reason: { code: "LOCKED" } });
+    await (both.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<EmbeddedNode>).value.close();
+    // A LOCK naming this pid that no node of this process holds: an earlier process with the same
+    // pid (a container's pid 1) was killed. It must not lock the folder for good.
+    writeFileSync(join(dir, "LOCK"), `${process.pid}\n`);
     const again = await open(dir);
     await again.close();
   });

@@ -76,7 +76,7 @@ describe("durable registry - serve flags", () => {
     expect(first.out()).toMatch(/1 log record\(s\) replayed|revision 2/);
     const second = serve(["--data", data, "--listen", "127.0.0.1:0", "--insecure"]);
     expect(await second.exit).toBe(1);
-    expect(second.err()).toMatch(/cannot start: the registry data directory .* is in use by process/);
+    expect(second.err()).toMatch(/cannot start: the registry data directory .* is in use by another node of this process/);
     expect(await first.stop()).toBe(0);
   });
 });

@@ -8,7 +8,7 @@
  *   <dir>/LOCK                             the pid of the process using the folder
  */
 import { mkdir, readFile, readdir, stat, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { DataDirError, LogWriter, parseSegment, parseSegmentName, segmentName, syncDir, type FsyncPolicy, type LogRecord } from "./log.js";
 import { loadSnapshot, removeTempFiles, writeFileAtomic } from "./snapshot.js";
 import type { Mutation, StateSnapshot } from "./state-machine.js";
@@ -79,28 +79,48 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The folders this process holds. A LOCK naming this process's pid is ours only if listed here;
+ * otherwise an earlier process with the same pid left it (in a container the server is often
+ * pid 1 every time it starts).
+ */
+const heldHere = new Set<string>();
+
 /** Takes the folder's LOCK file, or throws LOCKED naming the process that holds it. */
 async function lock(dir: string): Promise<void> {
   const path = join(dir, LOCK);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(path, `${process.pid}\n`, { flag: "wx" });
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    }
-    const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
-    if (Number.isSafeInteger(pid) && pid > 0 && processAlive(pid)) {
-      throw new DataDirError(
-        "LOCKED",
-        path,
-        `the registry data directory ${dir} is in use by process ${pid}${pid === process.pid ? " (this one: close the other node first)" : ""}; stop it first, or delete ${path} if that process is not a registry`,
-      );
-    }
-    // Left by a process that died (kill -9): take it over.
-    await unlink(path).catch(() => undefined);
+  const key = resolve(dir);
+  if (heldHere.has(key)) {
+    throw new DataDirError("LOCKED", path, `the registry data directory ${dir} is in use by another node of this process; close it first`);
   }
-  throw new DataDirError("LOCKED", path, `could not take ${path}: another process is starting on ${dir}`);
+  // Claimed before the first await, so two opens in this process cannot both take it.
+  heldHere.add(key);
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(path, `${process.pid}\n`, { flag: "wx" });
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new DataDirError("LOCKED", path, `the registry data directory ${dir} is in use by process ${pid}; stop it first, or delete ${path} if that process is not a registry`);
+      }
+      // Left by a process that died (kill -9), or by an earlier process with our pid: take it over.
+      await unlink(path).catch(() => undefined);
+    }
+    throw new DataDirError("LOCKED", path, `could not take ${path}: another process is starting on ${dir}`);
+  } catch (e) {
+    heldHere.delete(key);
+    throw e;
+  }
+}
+
+/** Releases a folder taken by lock. */
+async function unlock(dir: string): Promise<void> {
+  await unlink(join(dir, LOCK)).catch(() => undefined);
+  heldHere.delete(resolve(dir));
 }
 
 /**
@@ -158,7 +178,7 @@ export class DataDir {
     try {
       return await DataDir.recover(dir, host, opts, onFailure);
     } catch (e) {
-      await unlink(join(dir, LOCK)).catch(() => undefined);
+      await unlock(dir);
       throw e;
     }
   }
@@ -322,7 +342,7 @@ export class DataDir {
     try {
       await this.writer.close();
     } finally {
-      await unlink(join(this.dir, LOCK)).catch(() => undefined);
+      await unlock(this.dir);
     }
   }
 
