@@ -286,6 +286,8 @@ export class LogWriter {
   durable(lsn: number): Promise<void> {
     if (this.failure_) return Promise.reject(this.failure_);
     if (lsn <= this.durableLsn) return Promise.resolve();
+    // Nothing more is written after close: waiting would never end.
+    if (this.closed) return Promise.reject(new Error(`the registry's log in ${this.dir} is closed; record ${lsn} was not written`));
     return new Promise((resolve, reject) => this.waiters.push({ lsn, resolve, reject }));
   }
 
