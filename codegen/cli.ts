@@ -28,6 +28,8 @@ Generates one TypeScript module per .proto file (foo/bar.proto -> <out>/foo/bar.
   -h, --help              this text
   --version               the version
 
+       meridian registry serve --data <dir> --listen <host:port> ...   (a durable registry server)
+       meridian registry status --registry <url>                        (its health)
        meridian registry primary <service> [--move-to <region>] --registry <url>
                     (the primary region of a service; see meridian registry --help)`;
 
@@ -90,8 +92,8 @@ function parseGenArgs(args: readonly string[]): GenArgs {
 
 /** `meridian registry ...` (runtime/registry/cli.ts), loaded only when asked for. */
 async function registry(args: readonly string[], io: CliIo): Promise<number> {
-  const [{ registryCommand }, { TcpClientTransport }] = await Promise.all([import("../runtime/registry/cli.js"), import("../transports/tcp/index.js")]);
-  return registryCommand(args, io, { clientTransport: () => new TcpClientTransport() });
+  const [{ registryCommand }, { TcpClientTransport, TcpServerTransport }] = await Promise.all([import("../runtime/registry/cli.js"), import("../transports/tcp/index.js")]);
+  return registryCommand(args, io, { clientTransport: () => new TcpClientTransport(), serverTransport: (options) => new TcpServerTransport(options) });
 }
 
 /** `meridian call` and `meridian list` (codegen/call.ts), loaded only when asked for. */

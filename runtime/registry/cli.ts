@@ -1,19 +1,56 @@
 /**
- * `meridian registry ...`: operator commands on a running registry. The `meridian` entry point
- * (codegen/cli.ts) dispatches here and passes the client transport for `embedded://`
- * registries, since runtime/ imports no transport.
+ * `meridian registry ...`: run a registry server, and operator commands on a running registry.
+ * The `meridian` entry point (codegen/cli.ts) dispatches here and passes the TCP transport's
+ * client and server, since runtime/ imports no transport.
  *
+ *   meridian registry serve --data <dir> --listen host:port [TLS, fsync flags]   runs a server
+ *   meridian registry status --registry <url>                                    its health
  *   meridian registry primary <service> --registry <url>                  prints primary and epoch
  *   meridian registry primary <service> --move-to <region> --registry <url>  moves it (CAS)
  */
-import type { ClientTransport } from "../rpc/transport.js";
+import { readFileSync } from "node:fs";
+import { createClient } from "../rpc/client.js";
+import type { ServerTls } from "../rpc/tls.js";
+import type { ClientTransport, ServerTransport } from "../rpc/transport.js";
 import { createRegistry, PrimaryConflictError, type PrimaryInfo } from "./client.js";
+import { Registry } from "./embedded/gen/registry.js";
+import type { FsyncPolicy } from "./embedded/log.js";
+import { serveRegistry, type RegistryServer, type RegistryServerOptions } from "./embedded/server.js";
+import { describeStatus } from "./embedded/status.js";
 import { StoreError, type Store } from "./store.js";
 import { openRegistryStore, parseRegistryUrl, type RegistryUrl } from "./url.js";
 
 export { parseRegistryUrl, type RegistryUrl } from "./url.js";
 
-const USAGE = `usage: meridian registry primary <service> [--move-to <region>] [--expect-epoch <n>]
+const SERVE_USAGE = `usage: meridian registry serve --data <dir> [--listen <host:port>] [--cert <file> --key <file> [--ca <file>]]
+                              [--plaintext] --insecure [--fsync always|interval] [--fsync-interval <ms>]
+                              [--compact-after <MiB>] [--compact-interval <s>]
+
+Runs a durable embedded registry server (the Registry service over TCP) until SIGINT or SIGTERM.
+Clients use --registry embedded://<host:port>.
+
+  --data <dir>           the data directory: snapshot.json, the log segments wal-*.log and LOCK;
+                         created if missing, recovered on start
+  --listen <host:port>   where to listen (default 127.0.0.1:7000; port 0 picks a free one)
+  --cert, --key <file>   TLS: the server's certificate chain and key (PEM)
+  --ca <file>            mutual TLS: clients must present a certificate signed by this CA
+  --plaintext            listen on a non-loopback address without TLS (refused otherwise)
+  --insecure             no authentication: anyone who reaches the port may read and write
+  --fsync <policy>       always (default): every acknowledged write is fsynced first (group
+                         commit), nothing acknowledged is lost even on power loss; interval:
+                         written before the acknowledgement, fsynced every --fsync-interval ms
+                         (default 100): a kill -9 loses nothing, a power loss up to that interval
+  --compact-after <MiB>  write a snapshot and drop the log once it holds this much (default 64)
+  --compact-interval <s> also compact this often when anything was logged (default 600; 0 never)`;
+
+const STATUS_USAGE = `usage: meridian registry status [--registry <url>] [--timeout <ms>] [--json]
+
+Prints a registry server's health: revision, keys, leases, log size, last compaction, uptime.
+Exit code 0 when it answers "ok", 1 when it cannot be reached or reports a failure.
+
+  --registry <url>    embedded://host:port (default $MERIDIAN_REGISTRY)`;
+
+const PRIMARY_USAGE = `usage: meridian registry primary <service> [--move-to <region>] [--expect-epoch <n>]
                                    [--lease-ms <ms>] --registry <url> [--timeout <ms>] [--json]
 
 Prints the primary region of <service> and its epoch; with --move-to, moves the primary there by
@@ -30,21 +67,52 @@ meanwhile. The new primary accepts writes once the old primary's lease has passe
   --json              print the record(s) as JSON
   -h, --help          this text`;
 
+const USAGE = `${SERVE_USAGE}\n\n${STATUS_USAGE}\n\n${PRIMARY_USAGE}`;
+
 /** Where the command writes (the CLI's io). */
 export interface RegistryCommandIo {
   stdout(text: string): void;
   stderr(text: string): void;
 }
 
+/** What `meridian registry serve` asks of the server transport (the TCP transport's options). */
+export interface ServeTransportOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: ServerTls;
+  readonly plaintext?: boolean;
+}
+
 /** What the command needs from its caller. */
 export interface RegistryCommandDeps {
   /** A client transport for `embedded://` registries (the TCP transport). */
   clientTransport?: () => ClientTransport;
+  /** A server transport for `serve` (the TCP transport); may throw for options it refuses. */
+  serverTransport?: (options: ServeTransportOptions) => ServerTransport;
   /** Opens the store for a parsed URL instead of the default (tests). */
   openStore?: (url: RegistryUrl, timeoutMs: number) => Promise<Store>;
+  /** Stops `serve` when it aborts; default SIGINT and SIGTERM. */
+  shutdown?: AbortSignal;
 }
 
 class UsageError extends Error {}
+
+/** Reads the value of option `a` at `args[i]` (`--name value` or `--name=value`); returns it and the index of the last word read. */
+function optionValue(args: readonly string[], i: number, name: string): [string, number] {
+  const a = args[i]!;
+  const eq = a.indexOf("=");
+  if (a.startsWith("--") && eq > 0) return [a.slice(eq + 1), i];
+  const v = args[i + 1];
+  if (v === undefined) throw new UsageError(`${name} needs a value`);
+  return [v, i + 1];
+}
+
+/** An integer option's value, at least `min`. */
+function count(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, not "${v}"`);
+  return n;
+}
 
 /** parseRegistryUrl, with the command's words for a bad one. */
 function registryUrl(url: string): RegistryUrl {
@@ -80,18 +148,11 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   let registry = env.MERIDIAN_REGISTRY;
   let timeoutMs = 5000;
   let json = false;
-  const count = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, not "${v}"`);
-    return n;
-  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = (name: string): string => {
-      const eq = a.indexOf("=");
-      if (a.startsWith("--") && eq > 0) return a.slice(eq + 1);
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${name} needs a value`);
+      const [v, last] = optionValue(args, i, name);
+      i = last;
       return v;
     };
     const is = (name: string) => a === name || a.startsWith(`${name}=`);
@@ -176,10 +237,220 @@ async function primaryCommand(args: PrimaryArgs, io: RegistryCommandIo, deps: Re
   }
 }
 
+interface ServeArgs {
+  dataDir: string;
+  host: string;
+  port: number;
+  tls: ServerTls | undefined;
+  plaintext: boolean;
+  insecure: boolean;
+  fsync: FsyncPolicy;
+  fsyncIntervalMs: number | undefined;
+  compactAfterBytes: number | undefined;
+  compactIntervalMs: number | undefined;
+}
+
+/** A PEM file's content, or a usage error naming the flag. */
+function pemFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: ${(e as Error).message}`);
+  }
+}
+
+function parseServeArgs(args: readonly string[]): ServeArgs {
+  let dataDir: string | undefined;
+  let listen = "127.0.0.1:7000";
+  let cert: string | undefined;
+  let key: string | undefined;
+  let ca: string | undefined;
+  let plaintext = false;
+  let insecure = false;
+  let fsync: FsyncPolicy = "always";
+  let fsyncIntervalMs: number | undefined;
+  let compactAfterBytes: number | undefined;
+  let compactIntervalMs: number | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = (name: string): string => {
+      const [v, last] = optionValue(args, i, name);
+      i = last;
+      return v;
+    };
+    const is = (name: string) => a === name || a.startsWith(`${name}=`);
+    if (is("--data")) dataDir = value("--data");
+    else if (is("--listen")) listen = value("--listen");
+    else if (is("--cert")) cert = value("--cert");
+    else if (is("--key")) key = value("--key");
+    else if (is("--ca")) ca = value("--ca");
+    else if (a === "--plaintext") plaintext = true;
+    else if (a === "--insecure") insecure = true;
+    else if (is("--fsync-interval")) fsyncIntervalMs = count("--fsync-interval", value("--fsync-interval"), 1);
+    else if (is("--fsync")) {
+      const v = value("--fsync");
+      if (v !== "always" && v !== "interval") throw new UsageError(`--fsync must be always or interval, not "${v}"`);
+      fsync = v;
+    } else if (is("--compact-after")) compactAfterBytes = count("--compact-after", value("--compact-after"), 1) * 1024 * 1024;
+    else if (is("--compact-interval")) compactIntervalMs = count("--compact-interval", value("--compact-interval"), 0) * 1000;
+    else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
+    else throw new UsageError(`unexpected argument "${a}"`);
+  }
+  if (dataDir === undefined) throw new UsageError("--data <dir> is required: the folder that keeps the registry across restarts");
+  const m = /^(.+):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen must be host:port, not "${listen}"`);
+  const host = m[1]!.replace(/^\[(.*)\]$/, "$1");
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError("--cert and --key go together");
+  if (ca !== undefined && cert === undefined) throw new UsageError("--ca (mutual TLS) needs --cert and --key");
+  if (cert !== undefined && plaintext) throw new UsageError("--plaintext and --cert contradict each other");
+  if (fsyncIntervalMs !== undefined && fsync !== "interval") throw new UsageError("--fsync-interval goes with --fsync interval");
+  // Authentication is a choice to make: --insecure here; the registry's roles and identities
+  // (serveRegistry's `auth`, docs/security.md) are the other.
+  if (!insecure) throw new UsageError("choose how clients authenticate: --insecure (anyone who reaches the port may read and write)");
+  const tls =
+    cert === undefined
+      ? undefined
+      : {
+          cert: pemFile("--cert", cert),
+          key: pemFile("--key", key!),
+          ...(ca === undefined ? {} : { ca: pemFile("--ca", ca), requireClientCert: true }),
+        };
+  return { dataDir, host, port, tls, plaintext, insecure, fsync, fsyncIntervalMs, compactAfterBytes, compactIntervalMs };
+}
+
+/** Resolves when `signal` aborts, or on SIGINT / SIGTERM when there is no signal. */
+function shutdownRequested(signal: AbortSignal | undefined): { stopped: Promise<string>; dispose: () => void } {
+  if (signal) {
+    return {
+      stopped: new Promise((resolve) => (signal.aborted ? resolve("shutdown") : signal.addEventListener("abort", () => resolve("shutdown"), { once: true }))),
+      dispose: () => {},
+    };
+  }
+  let onSignal: (name: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<string>((resolve) => (onSignal = (name) => resolve(name)));
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    stopped,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+/**
+ * `meridian registry serve ...`: serves until shut down (exit 0), or until its log on disk fails
+ * (exit 1: a supervisor restarts it and it recovers from the data directory).
+ */
+async function serveCommand(args: ServeArgs, io: RegistryCommandIo, deps: RegistryCommandDeps): Promise<number> {
+  if (!deps.serverTransport) throw new UsageError("serve needs a server transport (run it through the meridian command)");
+  let transport: ServerTransport;
+  try {
+    transport = deps.serverTransport({ host: args.host, port: args.port, ...(args.tls ? { tls: args.tls } : {}), ...(args.plaintext ? { plaintext: true } : {}) });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message} (flags: --cert <file> --key <file>, or --plaintext)`);
+  }
+  let failed: (error: Error) => void = () => {};
+  const storageFailed = new Promise<Error>((resolve) => (failed = resolve));
+  // Authentication goes into these options: `--insecure` (checked by parseServeArgs) chooses none;
+  // the registry's identities and roles (serveRegistry's `auth`) are the other choice.
+  const options: RegistryServerOptions = {
+    transport,
+    dataDir: args.dataDir,
+    fsync: args.fsync,
+    ...(args.fsyncIntervalMs === undefined ? {} : { fsyncIntervalMs: args.fsyncIntervalMs }),
+    ...(args.compactAfterBytes === undefined ? {} : { compactAfterBytes: args.compactAfterBytes }),
+    ...(args.compactIntervalMs === undefined ? {} : { compactIntervalMs: args.compactIntervalMs }),
+    onStorageFailure: failed,
+  };
+  const shutdown = shutdownRequested(deps.shutdown);
+  let server: RegistryServer;
+  try {
+    server = await serveRegistry(options);
+  } catch (e) {
+    shutdown.dispose();
+    io.stderr(`meridian registry serve: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  const recovery = server.node.status().storage?.recovery;
+  const security = args.tls ? (args.tls.ca ? "mutual TLS" : "TLS") : "plaintext";
+  io.stdout(
+    `meridian registry: serving ${args.dataDir} on ${server.address} (${security}, no authentication, fsync ${args.fsync}); ` +
+      `revision ${server.node.machine.revision}, ${recovery?.replayed ?? 0} log record(s) replayed` +
+      `${recovery?.truncatedBytes ? `, a torn last record of ${recovery.truncatedBytes} bytes cut off` : ""}\n`,
+  );
+  try {
+    const outcome = await Promise.race([shutdown.stopped.then((name) => ({ name })), storageFailed.then((error) => ({ error }))]);
+    if ("error" in outcome) {
+      io.stderr(`meridian registry serve: ${outcome.error.message}\n`);
+      await server.close().catch(() => undefined);
+      return 1;
+    }
+    io.stdout(`meridian registry: ${outcome.name}: closing\n`);
+    await server.close();
+    return 0;
+  } finally {
+    shutdown.dispose();
+  }
+}
+
+interface StatusArgs {
+  address: string;
+  timeoutMs: number;
+  json: boolean;
+}
+
+function parseStatusArgs(args: readonly string[], env: NodeJS.ProcessEnv): StatusArgs {
+  let registry = env.MERIDIAN_REGISTRY;
+  let timeoutMs = 5000;
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = (name: string): string => {
+      const [v, last] = optionValue(args, i, name);
+      i = last;
+      return v;
+    };
+    const is = (name: string) => a === name || a.startsWith(`${name}=`);
+    if (is("--registry")) registry = value("--registry");
+    else if (is("--timeout")) timeoutMs = count("--timeout", value("--timeout"), 1);
+    else if (a === "--json") json = true;
+    else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
+    else throw new UsageError(`unexpected argument "${a}"`);
+  }
+  if (registry === undefined) throw new UsageError("--registry <url> is required (or set MERIDIAN_REGISTRY)");
+  const url = registryUrl(registry);
+  if (url.kind !== "embedded") throw new UsageError("status asks a Meridian registry server (embedded://host:port); for etcd use etcdctl endpoint status");
+  return { address: url.address, timeoutMs, json };
+}
+
+/** `meridian registry status ...`; 0 when the server answers "ok". */
+async function statusCommand(args: StatusArgs, io: RegistryCommandIo, deps: RegistryCommandDeps): Promise<number> {
+  if (!deps.clientTransport) throw new UsageError("embedded:// needs a client transport (run through the meridian command)");
+  const transport = deps.clientTransport();
+  try {
+    const client = createClient(Registry, { transport, endpoints: [{ address: args.address }] });
+    let status;
+    try {
+      status = await client.status({}, { timeoutMs: args.timeoutMs });
+    } catch (e) {
+      io.stderr(`meridian registry: the registry at ${args.address} did not answer: ${e instanceof Error ? e.message : String(e)}\n`);
+      return 1;
+    }
+    io.stdout(args.json ? `${JSON.stringify({ address: args.address, ...status, $unknown: undefined })}\n` : describeStatus(args.address, status));
+    return status.health === "ok" ? 0 : 1;
+  } finally {
+    await transport.close();
+  }
+}
+
 /**
  * Runs `meridian registry <args>` and resolves with the exit code: 0 on success, 1 when the
  * registry could not answer or the move lost to a concurrent change (or, when only reading,
- * the service has no primary), 2 for bad usage.
+ * the service has no primary), when `status` finds it unhealthy, or when `serve` could not start
+ * or its log failed; 2 for bad usage. `serve` resolves only once the server stopped.
  */
 export async function registryCommand(
   argv: readonly string[],
@@ -188,16 +459,19 @@ export async function registryCommand(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   const [sub, ...rest] = argv;
+  const usage = sub === "serve" ? SERVE_USAGE : sub === "status" ? STATUS_USAGE : sub === "primary" ? PRIMARY_USAGE : USAGE;
   if (sub === undefined || sub === "-h" || sub === "--help" || rest.includes("-h") || rest.includes("--help")) {
-    io.stdout(`${USAGE}\n`);
+    io.stdout(`${usage}\n`);
     return sub === undefined ? 2 : 0;
   }
   try {
-    if (sub !== "primary") throw new UsageError(`unknown registry command "${sub}"`);
+    if (sub === "serve") return await serveCommand(parseServeArgs(rest), io, deps);
+    if (sub === "status") return await statusCommand(parseStatusArgs(rest, env), io, deps);
+    if (sub !== "primary") throw new UsageError(`unknown registry command "${sub}" (serve, status or primary)`);
     return await primaryCommand(parsePrimaryArgs(rest, env), io, deps);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`meridian registry: ${e.message}\n\n${USAGE}\n`);
+      io.stderr(`meridian registry: ${e.message}\n\n${usage}\n`);
       return 2;
     }
     throw e;

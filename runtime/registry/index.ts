@@ -9,7 +9,9 @@
  */
 export * from "./store.js";
 export { createEmbeddedStore, type EmbeddedStore, type EmbeddedStoreOptions } from "./embedded/store.js";
-export { EmbeddedNode, type EmbeddedNodeOptions } from "./embedded/node.js";
+export { EmbeddedNode, type EmbeddedNodeOptions, type NodeStatus } from "./embedded/node.js";
+export { DataDirError, type DataDirErrorCode, type FsyncPolicy } from "./embedded/log.js";
+export type { DataDirOptions, DataDirStatus, RecoveryReport } from "./embedded/data-dir.js";
 export { StateMachine, type StateMachineOptions, type StateSnapshot } from "./embedded/state-machine.js";
 export { serveRegistry, registryHandlers, type RegistryServer, type RegistryServerOptions } from "./embedded/server.js";
 export { Registry as RegistryService } from "./embedded/gen/registry.js";

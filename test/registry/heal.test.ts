@@ -2,9 +2,9 @@
  * Registrations heal: when an instance's key disappears from the store (deleted by hand, lost
  * with its lease, the store restored from an older snapshot), the registration writes it again
  * and every watch-fed cache sees the instance again. On the embedded store in process, on the
- * embedded registry over TCP restarted from an older snapshot file, and on a real etcd cluster.
+ * embedded registry over TCP restarted from an older backup of its data directory, and on a real etcd cluster.
  */
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -62,19 +62,19 @@ describe("registration healing - embedded", () => {
     await deleteAndHeal(owner, reader, server);
   });
 
-  it("heal - after the registry restarts from an older snapshot (lease and key gone), instances register again", async () => {
+  it("heal - after the registry restarts from an older backup of its data directory (lease and key gone), instances register again", async () => {
     const dir = mkdtempSync(join(tmpdir(), "meridian-heal-"));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    const snapshotPath = join(dir, "registry.json");
+    const dataDir = join(dir, "data");
     const port = await freePort();
-    let server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
+    let server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port }), dataDir });
     cleanups.push(() => server.close());
     const open = () => createRemoteStore({ transport: new TcpClientTransport({ connectTimeoutMs: 500 }), address: server.address, timeoutMs: 1000, pollWaitMs: 500 });
     // A snapshot from before the instance registered: the backup an operator restores.
     await server.node.compareAndSet("meridian/other", "x", 0, "before-backup");
     await server.close();
-    server = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
-    copyFileSync(snapshotPath, join(dir, "backup.json"));
+    cpSync(dataDir, join(dir, "backup"), { recursive: true });
+    server = await serveRegistry({ transport: new TcpServerTransport({ port }), dataDir });
 
     const owner = registryOn(open(), "fra", 1500);
     const reader = registryOn(open(), "sg", 1500);
@@ -87,8 +87,9 @@ describe("registration healing - embedded", () => {
     await until("the reader's cache past the notes", async () => (await reader.view(SERVICE)).revision >= (await admin.get("x")).revision);
 
     await server.close();
-    copyFileSync(join(dir, "backup.json"), snapshotPath);
-    server = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
+    rmSync(dataDir, { recursive: true, force: true });
+    cpSync(join(dir, "backup"), dataDir, { recursive: true });
+    server = await serveRegistry({ transport: new TcpServerTransport({ port }), dataDir });
     expect((await server.node.get(registration.key)).kv).toBeUndefined();
     await until("the instance back in the restored store", async () => (await server.node.get(registration.key)).kv !== undefined);
     // The restored store's revisions restart below what the reader saw: its watch must notice and

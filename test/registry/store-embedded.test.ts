@@ -31,13 +31,13 @@ describe("embedded store", () => {
   });
 });
 
-describe("embedded store snapshot", () => {
+describe("embedded store data directory", () => {
   const dir = mkdtempSync(join(tmpdir(), "meridian-snapshot-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("embedded - state, leases and write ids survive a restart from the snapshot file", async () => {
-    const snapshotPath = join(dir, "registry.json");
-    const first = await createEmbeddedStore({ snapshotPath });
+  it("embedded - state, leases and write ids survive a restart from the data directory", async () => {
+    const dataDir = join(dir, "data");
+    const first = await createEmbeddedStore({ dataDir });
     const a = await first.compareAndSet("svc/a", "1", 0);
     const lease = await first.grantLease(60_000);
     await first.compareAndSet("svc/b", "2", 0, { lease: lease.id });
@@ -47,7 +47,7 @@ describe("embedded store snapshot", () => {
     const revision = (await first.get("svc/a")).revision;
     await first.close();
 
-    const second = await createEmbeddedStore({ snapshotPath });
+    const second = await createEmbeddedStore({ dataDir });
     try {
       expect((await second.get("svc/a")).kv?.value).toBe("1");
       expect((await second.get("svc/b")).kv?.lease).toBe(lease.id);

@@ -1,8 +1,9 @@
 import { StateMachine, type StateMachineOptions } from "./state-machine.js";
-import { SnapshotWriter, loadSnapshot } from "./snapshot.js";
+import { DataDir, type DataDirOptions, type DataDirStatus } from "./data-dir.js";
 import {
   OutcomeUnknownError,
   StoreClosedError,
+  StoreUnavailableError,
   type Fence,
   type GetResult,
   type Lease,
@@ -14,22 +15,45 @@ import {
 } from "../store.js";
 
 /** Options of an embedded registry node. */
-export interface EmbeddedNodeOptions extends StateMachineOptions {
+export interface EmbeddedNodeOptions extends StateMachineOptions, DataDirOptions {
   /**
-   * Keep the state in this file: loaded on start, rewritten (atomically) before every write is
-   * acknowledged, with group commit. Without it the registry lives in memory only.
+   * Keep the state in this folder (created if missing): a snapshot plus an append-only log of
+   * every change since, recovered on start; an operation is answered only once what it did (or
+   * read) is in the log, as durable as `fsync` says. Without it the registry lives in memory only.
    */
-  readonly snapshotPath?: string;
+  readonly dataDir?: string;
+  /**
+   * Called once if the log on disk fails (disk full, I/O error). The node then refuses every call
+   * (UNAVAILABLE): a server should exit and be restarted, recovering from its data directory.
+   */
+  readonly onStorageFailure?: (error: Error) => void;
+}
+
+/** What a node reports about itself (the Status call). */
+export interface NodeStatus {
+  /** "ok", or why the node refuses every call (its log failed). */
+  readonly health: string;
+  /** The store revision. */
+  readonly revision: number;
+  readonly keys: number;
+  readonly leases: number;
+  /** Write ids remembered for resolveWrite. */
+  readonly writeIds: number;
+  /** Since the node opened, ms. */
+  readonly uptimeMs: number;
+  /** The data directory, absent for a registry in memory. */
+  readonly storage: DataDirStatus | undefined;
 }
 
 /**
  * One embedded registry: the state machine plus what makes it a server's heart: lease expiry on
- * a timer, the optional snapshot file (a write is acknowledged only once it is on disk) and
+ * a timer, the optional data directory (a write is acknowledged only once it is in the log) and
  * long-poll waits for watch. Both the in-process Store and the network server sit on a node.
  */
 export class EmbeddedNode {
   readonly machine: StateMachine;
-  private readonly writer: SnapshotWriter | undefined;
+  private data: DataDir | undefined;
+  private readonly openedAt = performance.now();
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiryAt = Infinity;
   /** Long polls waiting for a change, oldest first. */
@@ -40,10 +64,8 @@ export class EmbeddedNode {
 
   private constructor(options: EmbeddedNodeOptions) {
     this.now = options.now ?? (() => performance.now());
-    this.machine = new StateMachine(options);
-    this.writer = options.snapshotPath
-      ? new SnapshotWriter(options.snapshotPath, () => ({ mutations: this.machine.mutations, snapshot: this.machine.snapshot() }))
-      : undefined;
+    // Recovery restores and replays without journaling; `data` is set once it is done.
+    this.machine = new StateMachine(options, (m) => this.data?.append(m));
     this.unsubscribe = this.machine.subscribe((events) => {
       this.scheduleExpiry();
       if (events.length === 0) return;
@@ -59,15 +81,42 @@ export class EmbeddedNode {
     });
   }
 
-  /** Creates a node, loading its snapshot file when there is one. */
+  /**
+   * Creates a node, recovering its data directory when it has one (DataDirError when the folder
+   * is corrupt or in use by another process).
+   */
   static async open(options: EmbeddedNodeOptions = {}): Promise<EmbeddedNode> {
     const node = new EmbeddedNode(options);
-    if (options.snapshotPath) {
-      const snapshot = await loadSnapshot(options.snapshotPath);
-      if (snapshot) node.machine.restore(snapshot);
+    if (options.dataDir !== undefined) {
+      const machine = node.machine;
+      node.data = await DataDir.open(
+        options.dataDir,
+        { restore: (state) => machine.restore(state), apply: (m) => machine.apply(m), snapshot: () => machine.snapshot() },
+        options,
+        (error) => options.onStorageFailure?.(error),
+      );
     }
     node.scheduleExpiry();
     return node;
+  }
+
+  /** The revision, sizes, uptime and data directory of this node. */
+  status(): NodeStatus {
+    const counts = this.machine.counts();
+    const failure = this.data?.failure;
+    return {
+      health: failure ? `failed: ${failure.message}` : "ok",
+      revision: this.machine.revision,
+      ...counts,
+      uptimeMs: performance.now() - this.openedAt,
+      storage: this.data?.status(),
+    };
+  }
+
+  /** Writes a snapshot and drops the log before it now (it also happens by size and period). */
+  async compact(): Promise<void> {
+    this.checkOpen();
+    await this.data?.compact();
   }
 
   async get(key: string): Promise<GetResult> {
@@ -117,7 +166,10 @@ export class EmbeddedNode {
     this.checkOpen();
     const from = fromRevision === 0 ? this.machine.revision + 1 : fromRevision;
     let batch = this.machine.changes(prefix, from, limit);
-    if (batch.events.length > 0 || waitMs <= 0) return batch;
+    if (batch.events.length > 0 || waitMs <= 0) {
+      await this.synced();
+      return batch;
+    }
     await new Promise<void>((resolve) => {
       const waiter = { prefix, session, wake: () => done() };
       const timer = setTimeout(() => done(), waitMs);
@@ -132,38 +184,52 @@ export class EmbeddedNode {
     });
     this.checkOpen();
     batch = this.machine.changes(prefix, from, limit);
+    // A watcher must not see a change that a crash could still take back.
+    await this.synced();
     return batch;
   }
 
-  /** Stops the expiry timer and wakes every long poll; the state stays in the snapshot file. */
+  /** Stops the expiry timer and wakes every long poll; the state stays in the data directory. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.unsubscribe();
     for (const waiter of [...this.waiters]) waiter.wake();
-    await this.writer?.persist(this.machine.mutations).catch(() => undefined);
+    await this.data?.close();
   }
 
   private checkOpen(): void {
     if (this.closed) throw new StoreClosedError();
+    const failure = this.data?.failure;
+    if (failure) throw new StoreUnavailableError(failure.message, { cause: failure });
   }
 
   /** Answers once the state the operation saw is on disk (reads too: nothing read can be lost). */
   private async durably<T>(op: () => T): Promise<T> {
     this.checkOpen();
     const result = op();
-    await this.writer?.persist(this.machine.mutations);
+    await this.synced();
     return result;
   }
 
-  /** A write applied in memory whose snapshot failed is not known to survive: outcome unknown. */
+  /** Resolves once every change so far is in the log; UNAVAILABLE once the log failed. */
+  private async synced(): Promise<void> {
+    if (!this.data) return;
+    try {
+      await this.data.durable(this.data.lastLsn);
+    } catch (cause) {
+      throw new StoreUnavailableError((cause as Error).message, { cause });
+    }
+  }
+
+  /** A write applied in memory whose log record failed is not known to survive: outcome unknown. */
   private async write(key: string, writeId: string, op: () => WriteResult): Promise<WriteResult> {
     this.checkOpen();
     const result = op();
-    if (this.writer) {
+    if (this.data) {
       try {
-        await this.writer.persist(this.machine.mutations);
+        await this.data.durable(this.data.lastLsn);
       } catch (cause) {
         throw new OutcomeUnknownError(writeId, key, { cause });
       }
@@ -186,9 +252,8 @@ export class EmbeddedNode {
   private onExpiryTimer(): void {
     this.expiryTimer = undefined;
     this.expiryAt = Infinity;
-    this.machine.expireLeases();
-    // Expiry is persisted in the background; the next acknowledged operation waits for it anyway.
-    this.writer?.persist(this.machine.mutations).catch(() => undefined);
+    // Expiry is logged like any change; the next acknowledged operation waits for it anyway.
+    if (!this.data?.failure) this.machine.expireLeases();
     this.scheduleExpiry();
   }
 }

@@ -5,6 +5,7 @@ import type { CallContext } from "../../rpc/context.js";
 import { CompactedError, FencedError, LeaseNotFoundError, StoreError, type Fence, type KeyValue as StoreKeyValue, type WatchEvent } from "../store.js";
 import { Event_Type, Registry, type Event, type KeyValue } from "./gen/registry.js";
 import { EmbeddedNode, type EmbeddedNodeOptions } from "./node.js";
+import { statusToWire } from "./status.js";
 
 /** Longest long poll a Watch call may ask for, ms. */
 const MAX_WAIT_MS = 30_000;
@@ -107,6 +108,8 @@ export function registryHandlers(node: EmbeddedNode): Handlers<typeof Registry> 
         throw e;
       }
     }),
+    // Answered without the node's refusal of a failed log: that is what it reports.
+    status: async () => statusToWire(node.status()),
   };
 }
 

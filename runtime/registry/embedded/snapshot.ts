@@ -1,9 +1,21 @@
 import { open, readFile, rename, unlink } from "node:fs/promises";
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { DataDirError, syncDir } from "./log.js";
 import type { StateSnapshot } from "./state-machine.js";
 
-/** Reads a snapshot file; undefined when there is none yet. */
-export async function loadSnapshot(path: string): Promise<StateSnapshot | undefined> {
+/** The snapshot file of a data directory: the state up to log record `lsn`. */
+export interface SnapshotFile {
+  readonly format: "meridian-registry-data";
+  readonly version: 1;
+  /** The last log record the state includes: recovery replays the records after it. */
+  readonly lsn: number;
+  /** When it was written (ISO 8601). */
+  readonly writtenAt: string;
+  readonly state: StateSnapshot;
+}
+
+/** Reads a data directory's snapshot file; undefined when there is none yet. */
+export async function loadSnapshot(path: string): Promise<SnapshotFile | undefined> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -11,63 +23,58 @@ export async function loadSnapshot(path: string): Promise<StateSnapshot | undefi
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw e;
   }
-  return JSON.parse(text) as StateSnapshot;
+  let file: SnapshotFile;
+  try {
+    file = JSON.parse(text) as SnapshotFile;
+  } catch (cause) {
+    // Snapshots are renamed into place whole, so a half one is damage, not a crash.
+    throw new DataDirError("CORRUPT", path, `${path} is not valid JSON: restore the data directory from a backup`, { cause });
+  }
+  if (file?.format !== "meridian-registry-data" || file.version !== 1 || !Number.isSafeInteger(file.lsn) || typeof file.state !== "object") {
+    throw new DataDirError("FORMAT", path, `${path} is not a Meridian registry snapshot (format "meridian-registry-data", version 1)`);
+  }
+  return file;
 }
+
+/** The suffix of the temporary files writeFileAtomic writes (removed on start by removeTempFiles). */
+const TMP_SUFFIX = /\.tmp-\d+$/;
 
 /**
  * Writes `data` to `path` atomically: into a temporary file beside it, flushed to disk, then
- * renamed over the old file (and the folder flushed), so a crash leaves the old or the new
- * snapshot, never half of one.
+ * renamed over the old file and the folder flushed, so a crash leaves the old or the new file,
+ * never half of one. A failure removes the temporary file.
  */
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
-  const file = await open(tmp, "w");
   try {
-    await file.writeFile(data, "utf8");
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
+    const file = await open(tmp, "w");
+    try {
+      await file.writeFile(data, "utf8");
+      await file.sync();
+    } finally {
+      await file.close();
+    }
     await rename(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  // Best effort: make the rename itself durable.
-  const dir = await open(dirname(path), "r").catch(() => undefined);
-  if (dir) await dir.sync().catch(() => undefined).finally(() => dir.close());
+  await syncDir(dirname(path));
 }
 
 /**
- * Persists a state machine's snapshots with group commit: `persist(n)` resolves once a snapshot
- * that includes mutation n is on disk. Mutations that arrive while a snapshot is being written
- * share the next one, so a burst of writes costs two snapshot writes, not one per write.
+ * Removes the temporary files a crash during writeFileAtomic left in `dir` (a compaction killed
+ * before its rename); returns their names.
  */
-export class SnapshotWriter {
-  private written = 0;
-  private writing: Promise<void> | undefined;
-
-  constructor(
-    private readonly path: string,
-    private readonly take: () => { mutations: number; snapshot: StateSnapshot },
-  ) {}
-
-  /** Resolves once mutation `upTo` is on disk; rejects if writing the file failed. */
-  async persist(upTo: number): Promise<void> {
-    while (this.written < upTo) {
-      if (!this.writing) {
-        this.writing = this.writeOnce().finally(() => {
-          this.writing = undefined;
-        });
-      }
-      await this.writing;
-    }
+export async function removeTempFiles(dir: string, names: readonly string[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!TMP_SUFFIX.test(name)) continue;
+    await unlink(join(dir, name)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "ENOENT") throw e;
+    });
+    removed.push(basename(name));
   }
-
-  private async writeOnce(): Promise<void> {
-    const { mutations, snapshot } = this.take();
-    await writeFileAtomic(this.path, JSON.stringify(snapshot));
-    this.written = Math.max(this.written, mutations);
-  }
+  return removed;
 }
+

@@ -40,7 +40,8 @@ export interface StateMachineOptions {
   readonly maxValueLength?: number;
 }
 
-interface Entry {
+/** A key's stored state (the KeyValue without its key). */
+export interface Entry {
   value: string;
   createRevision: number;
   modRevision: number;
@@ -56,7 +57,31 @@ interface LeaseState {
   readonly keys: Set<string>;
 }
 
-type WriteRecord = { status: "applied"; revision: number } | { status: "aborted" };
+/** What the write-id table remembers of a write: applied at a revision, or fenced by resolveWrite. */
+export type WriteRecord = { status: "applied"; revision: number } | { status: "aborted" };
+
+/**
+ * One persistent change of the state machine, as the registry's log holds it: what changed, not
+ * the operation that asked for it, so replaying the records in order rebuilds the state exactly,
+ * whatever the clock, the limits or the options are at replay time.
+ */
+export interface Mutation {
+  /** The store revision after the change. */
+  readonly revision: number;
+  /** A key written, with its whole entry. */
+  readonly put?: readonly [string, Entry];
+  /** Keys deleted (a revoked lease's keys, in one revision). */
+  readonly del?: readonly string[];
+  /** A write id remembered. */
+  readonly write?: readonly [string, WriteRecord];
+  /** A lease granted. */
+  readonly grant?: { readonly id: LeaseId; readonly ttlMs: number };
+  /** A lease revoked (its keys are in `del`). */
+  readonly revoke?: LeaseId;
+}
+
+/** Receives every persistent change, in order, in the same synchronous step that made it. */
+export type Journal = (mutation: Mutation) => void;
 
 /** The persistent part of a state machine, as the snapshot file holds it. */
 export interface StateSnapshot {
@@ -98,8 +123,11 @@ export class StateMachine {
   private readonly listeners = new Set<ChangeListener>();
   /** Bumped on every change that a snapshot must carry. */
   private mutations_ = 0;
+  private readonly journal: Journal | undefined;
 
-  constructor(options: StateMachineOptions = {}) {
+  /** `journal` sees every persistent change (the node writes them to its log). */
+  constructor(options: StateMachineOptions = {}, journal?: Journal) {
+    this.journal = journal;
     this.now = options.now ?? (() => performance.now());
     this.historyLimit = options.historyLimit ?? 10_000;
     this.writeIdLimit = options.writeIdLimit ?? 100_000;
@@ -121,7 +149,7 @@ export class StateMachine {
     return this.compactRevision_;
   }
 
-  /** A counter of persistent changes, for the snapshot writer. */
+  /** A counter of persistent changes. */
   get mutations(): number {
     return this.mutations_;
   }
@@ -173,8 +201,9 @@ export class StateMachine {
     };
     this.kvs.set(key, entry);
     if (lease !== undefined) this.leases.get(lease)!.keys.add(key);
-    this.rememberWrite(writeId, { status: "applied", revision });
-    this.emit([{ type: "put", key, kv: this.toKv(key, entry)!, revision }]);
+    const record: WriteRecord = { status: "applied", revision };
+    this.rememberWrite(writeId, record);
+    this.emit([{ type: "put", key, kv: this.toKv(key, entry)!, revision }], { revision, put: [key, { ...entry }], write: [writeId, record] });
     return { ok: true, revision, writeId };
   }
 
@@ -192,14 +221,16 @@ export class StateMachine {
     }
     if (current === undefined) {
       // Deleting an absent key unconditionally changes nothing; the id is still remembered.
-      this.rememberWrite(writeId, { status: "applied", revision: this.revision_ });
-      this.emit([]);
+      const record: WriteRecord = { status: "applied", revision: this.revision_ };
+      this.rememberWrite(writeId, record);
+      this.emit([], { revision: this.revision_, write: [writeId, record] });
       return { ok: true, revision: this.revision_, writeId };
     }
     const revision = ++this.revision_;
     this.removeKey(key, current);
-    this.rememberWrite(writeId, { status: "applied", revision });
-    this.emit([{ type: "delete", key, revision }]);
+    const record: WriteRecord = { status: "applied", revision };
+    this.rememberWrite(writeId, record);
+    this.emit([{ type: "delete", key, revision }], { revision, del: [key], write: [writeId, record] });
     return { ok: true, revision, writeId };
   }
 
@@ -213,7 +244,7 @@ export class StateMachine {
     const ttl = Math.max(this.minLeaseTtlMs, Math.ceil(ttlMs));
     const id = (this.nextLease++).toString(16);
     this.leases.set(id, { id, ttlMs: ttl, expiresAt: this.now() + ttl, keys: new Set() });
-    this.emit([]);
+    this.emit([], { revision: this.revision_, grant: { id, ttlMs: ttl } });
     return { id, ttlMs: ttl };
   }
 
@@ -229,7 +260,7 @@ export class StateMachine {
     if (!lease) return;
     this.leases.delete(id);
     if (lease.keys.size === 0) {
-      this.emit([]);
+      this.emit([], { revision: this.revision_, revoke: id });
       return;
     }
     // Like etcd: all keys of a lease go in one revision.
@@ -241,7 +272,7 @@ export class StateMachine {
       this.removeKey(key, entry);
       events.push({ type: "delete", key, revision });
     }
-    this.emit(events);
+    this.emit(events, { revision, del: events.map((e) => e.key), revoke: id });
   }
 
   /** Revokes every lease whose TTL ran out; returns when the next one runs out (or undefined). */
@@ -269,7 +300,7 @@ export class StateMachine {
     if (record?.status === "applied") return { status: "applied", revision: record.revision };
     if (!record) {
       this.rememberWrite(writeId, { status: "aborted" });
-      this.emit([]);
+      this.emit([], { revision: this.revision_, write: [writeId, { status: "aborted" }] });
     }
     return { status: "not_applied" };
   }
@@ -334,6 +365,39 @@ export class StateMachine {
     this.history.length = 0;
   }
 
+  /**
+   * Replays one logged change during recovery, after `restore` (or on an empty machine). Like
+   * `restore`, it keeps no watch history and gives a granted lease its whole TTL from now.
+   */
+  apply(m: Mutation): void {
+    this.revision_ = m.revision;
+    this.compactRevision_ = m.revision;
+    if (m.grant) {
+      const { id, ttlMs } = m.grant;
+      this.leases.set(id, { id, ttlMs, expiresAt: this.now() + ttlMs, keys: new Set() });
+      this.nextLease = Math.max(this.nextLease, Number.parseInt(id, 16) + 1);
+    }
+    if (m.put) {
+      const [key, entry] = m.put;
+      const current = this.kvs.get(key);
+      if (current?.lease !== undefined && current.lease !== entry.lease) this.leases.get(current.lease)?.keys.delete(key);
+      this.kvs.set(key, { ...entry, lease: entry.lease ?? undefined });
+      if (entry.lease !== undefined) this.leases.get(entry.lease)?.keys.add(key);
+    }
+    for (const key of m.del ?? []) {
+      const current = this.kvs.get(key);
+      if (current) this.removeKey(key, current);
+    }
+    if (m.revoke !== undefined) this.leases.delete(m.revoke);
+    if (m.write) this.rememberWrite(m.write[0], m.write[1]);
+    this.mutations_++;
+  }
+
+  /** How many keys, leases and remembered write ids the machine holds (for status). */
+  counts(): { keys: number; leases: number; writeIds: number } {
+    return { keys: this.kvs.size, leases: this.leases.size, writeIds: this.writes.size };
+  }
+
   /** A lease that exists and has not run out (expiry may lag behind by a timer tick). */
   private isLive(id: LeaseId): boolean {
     const lease = this.leases.get(id);
@@ -378,8 +442,9 @@ export class StateMachine {
     }
   }
 
-  private emit(events: WatchEvent[]): void {
+  private emit(events: WatchEvent[], mutation: Mutation): void {
     this.mutations_++;
+    this.journal?.(mutation);
     if (events.length > 0) {
       for (const e of events) this.history.push(e);
       if (this.history.length > this.historyLimit * 1.25) this.compactHistory();

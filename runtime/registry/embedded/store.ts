@@ -32,7 +32,7 @@ export interface EmbeddedStore extends Store {
 
 /**
  * Creates the embedded store in this process: a single-node registry, linearizable because one
- * event loop orders every operation. With `snapshotPath` it survives restarts. Closing the store
+ * event loop orders every operation. With `dataDir` it survives restarts. Closing the store
  * closes the node unless the node was passed in.
  */
 export async function createEmbeddedStore(options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {

@@ -2469,6 +2469,570 @@ export const WatchResponse: MessageCodec<WatchResponse, WatchResponseView> = {
   },
 };
 
+export interface StatusRequest {
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link StatusRequest}. */
+export interface StatusRequestView {}
+
+function createStatusRequest(): StatusRequest {
+  return {};
+}
+
+function writeStatusRequest(m: StatusRequest, w: Writer): void {
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readStatusRequest(r: Reader, depth: number, into?: StatusRequest, endTag = 0): StatusRequest {
+  const m = into ?? createStatusRequest();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        default:
+          if (tag === endTag) return m;
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("meridian.registry.v1.StatusRequest", undefined);
+    throw e;
+  }
+  return m;
+}
+
+class StatusRequestViewImpl extends MessageView implements StatusRequestView {
+  protected get $maxField(): number {
+    return 0;
+  }
+}
+
+export const StatusRequest: MessageCodec<StatusRequest, StatusRequestView> = {
+  typeName: "meridian.registry.v1.StatusRequest",
+  create(partial?: Partial<StatusRequest>): StatusRequest {
+    const m = createStatusRequest();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: StatusRequest): Uint8Array {
+    const w = sharedWriter();
+    writeStatusRequest(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: StatusRequest, w: Writer): void {
+    writeStatusRequest(msg, w);
+  },
+  decode(bytes: Uint8Array): StatusRequest {
+    return readStatusRequest(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): StatusRequestView {
+    return new StatusRequestViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeStatusRequest,
+  $read: readStatusRequest,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): StatusRequestView {
+    return new StatusRequestViewImpl(buf, start, end, depth);
+  },
+};
+
+/** The data directory of a durable registry server (see docs/registry.md, "Running a registry server"). */
+export interface Storage {
+  dataDir: string;
+  /** "always" (fsync before every acknowledgement, group-committed) or "interval". */
+  fsync: string;
+  /** Bytes in the log (everything since the snapshot), in how many segment files. */
+  logBytes: number;
+  logSegments: number;
+  /** The last log record written, and the last one the snapshot on disk includes. */
+  lastLsn: number;
+  snapshotLsn: number;
+  /**
+   * The last compaction of this server process: when it finished (ms since the epoch; 0: none
+   * yet) and how long it took; and why the last one failed, if it did.
+   */
+  lastCompactionAtMs: number;
+  lastCompactionDurationMs: number;
+  lastCompactionError: string;
+  /** What recovery did at start: records replayed after the snapshot, bytes of a torn last record cut off. */
+  recoveredRecords: number;
+  truncatedBytes: number;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Storage}. */
+export interface StorageView {
+  readonly dataDir: string;
+  /** "always" (fsync before every acknowledgement, group-committed) or "interval". */
+  readonly fsync: string;
+  /** Bytes in the log (everything since the snapshot), in how many segment files. */
+  readonly logBytes: number;
+  readonly logSegments: number;
+  /** The last log record written, and the last one the snapshot on disk includes. */
+  readonly lastLsn: number;
+  readonly snapshotLsn: number;
+  /**
+   * The last compaction of this server process: when it finished (ms since the epoch; 0: none
+   * yet) and how long it took; and why the last one failed, if it did.
+   */
+  readonly lastCompactionAtMs: number;
+  readonly lastCompactionDurationMs: number;
+  readonly lastCompactionError: string;
+  /** What recovery did at start: records replayed after the snapshot, bytes of a torn last record cut off. */
+  readonly recoveredRecords: number;
+  readonly truncatedBytes: number;
+}
+
+function createStorage(): Storage {
+  return {
+    dataDir: "",
+    fsync: "",
+    logBytes: 0,
+    logSegments: 0,
+    lastLsn: 0,
+    snapshotLsn: 0,
+    lastCompactionAtMs: 0,
+    lastCompactionDurationMs: 0,
+    lastCompactionError: "",
+    recoveredRecords: 0,
+    truncatedBytes: 0,
+  };
+}
+
+function writeStorage(m: Storage, w: Writer): void {
+  if (m.dataDir !== "") {
+    w.uint32(10);
+    w.string(m.dataDir);
+  }
+  if (m.fsync !== "") {
+    w.uint32(18);
+    w.string(m.fsync);
+  }
+  if (m.logBytes !== 0) {
+    w.uint32(24);
+    w.int64Number(m.logBytes);
+  }
+  if (m.logSegments !== 0) {
+    w.uint32(32);
+    w.int64Number(m.logSegments);
+  }
+  if (m.lastLsn !== 0) {
+    w.uint32(40);
+    w.int64Number(m.lastLsn);
+  }
+  if (m.snapshotLsn !== 0) {
+    w.uint32(48);
+    w.int64Number(m.snapshotLsn);
+  }
+  if (m.lastCompactionAtMs !== 0) {
+    w.uint32(56);
+    w.int64Number(m.lastCompactionAtMs);
+  }
+  if (m.lastCompactionDurationMs !== 0) {
+    w.uint32(64);
+    w.int64Number(m.lastCompactionDurationMs);
+  }
+  if (m.lastCompactionError !== "") {
+    w.uint32(74);
+    w.string(m.lastCompactionError);
+  }
+  if (m.recoveredRecords !== 0) {
+    w.uint32(80);
+    w.int64Number(m.recoveredRecords);
+  }
+  if (m.truncatedBytes !== 0) {
+    w.uint32(88);
+    w.int64Number(m.truncatedBytes);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readStorage(r: Reader, depth: number, into?: Storage, endTag = 0): Storage {
+  const m = into ?? createStorage();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10:
+          m.dataDir = r.string();
+          break;
+        case 18:
+          m.fsync = r.string();
+          break;
+        case 24:
+          m.logBytes = r.int64Number();
+          break;
+        case 32:
+          m.logSegments = r.int64Number();
+          break;
+        case 40:
+          m.lastLsn = r.int64Number();
+          break;
+        case 48:
+          m.snapshotLsn = r.int64Number();
+          break;
+        case 56:
+          m.lastCompactionAtMs = r.int64Number();
+          break;
+        case 64:
+          m.lastCompactionDurationMs = r.int64Number();
+          break;
+        case 74:
+          m.lastCompactionError = r.string();
+          break;
+        case 80:
+          m.recoveredRecords = r.int64Number();
+          break;
+        case 88:
+          m.truncatedBytes = r.int64Number();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+            case 5:
+            case 6:
+            case 7:
+            case 8:
+            case 9:
+            case 10:
+            case 11:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("meridian.registry.v1.Storage", storageFieldName(tag >>> 3));
+    throw e;
+  }
+  return m;
+}
+
+function storageFieldName(no: number): string | undefined {
+  switch (no) {
+    case 1:
+      return "dataDir";
+    case 2:
+      return "fsync";
+    case 3:
+      return "logBytes";
+    case 4:
+      return "logSegments";
+    case 5:
+      return "lastLsn";
+    case 6:
+      return "snapshotLsn";
+    case 7:
+      return "lastCompactionAtMs";
+    case 8:
+      return "lastCompactionDurationMs";
+    case 9:
+      return "lastCompactionError";
+    case 10:
+      return "recoveredRecords";
+    case 11:
+      return "truncatedBytes";
+  }
+  return undefined;
+}
+
+class StorageViewImpl extends MessageView implements StorageView {
+  protected get $maxField(): number {
+    return 11;
+  }
+  get dataDir(): string {
+    const r = this.$field(1, 10);
+    return r === undefined ? "" : r.string();
+  }
+  get fsync(): string {
+    const r = this.$field(2, 18);
+    return r === undefined ? "" : r.string();
+  }
+  get logBytes(): number {
+    const r = this.$field(3, 24);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get logSegments(): number {
+    const r = this.$field(4, 32);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get lastLsn(): number {
+    const r = this.$field(5, 40);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get snapshotLsn(): number {
+    const r = this.$field(6, 48);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get lastCompactionAtMs(): number {
+    const r = this.$field(7, 56);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get lastCompactionDurationMs(): number {
+    const r = this.$field(8, 64);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get lastCompactionError(): string {
+    const r = this.$field(9, 74);
+    return r === undefined ? "" : r.string();
+  }
+  get recoveredRecords(): number {
+    const r = this.$field(10, 80);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get truncatedBytes(): number {
+    const r = this.$field(11, 88);
+    return r === undefined ? 0 : r.int64Number();
+  }
+}
+
+export const Storage: MessageCodec<Storage, StorageView> = {
+  typeName: "meridian.registry.v1.Storage",
+  create(partial?: Partial<Storage>): Storage {
+    const m = createStorage();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Storage): Uint8Array {
+    const w = sharedWriter();
+    writeStorage(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Storage, w: Writer): void {
+    writeStorage(msg, w);
+  },
+  decode(bytes: Uint8Array): Storage {
+    return readStorage(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): StorageView {
+    return new StorageViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeStorage,
+  $read: readStorage,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): StorageView {
+    return new StorageViewImpl(buf, start, end, depth);
+  },
+};
+
+/** A registry server's health and size. */
+export interface StatusResponse {
+  /** "ok", or why the server refuses calls (its log on disk failed: restart it). */
+  health: string;
+  revision: number;
+  keys: number;
+  leases: number;
+  /** Write ids remembered for ResolveWrite. */
+  writeIds: number;
+  uptimeMs: number;
+  /** Absent for a registry held in memory only. */
+  storage?: Storage;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link StatusResponse}. */
+export interface StatusResponseView {
+  /** "ok", or why the server refuses calls (its log on disk failed: restart it). */
+  readonly health: string;
+  readonly revision: number;
+  readonly keys: number;
+  readonly leases: number;
+  /** Write ids remembered for ResolveWrite. */
+  readonly writeIds: number;
+  readonly uptimeMs: number;
+  /** Absent for a registry held in memory only. */
+  readonly storage: StorageView | undefined;
+}
+
+function createStatusResponse(): StatusResponse {
+  return { health: "", revision: 0, keys: 0, leases: 0, writeIds: 0, uptimeMs: 0, storage: undefined };
+}
+
+function writeStatusResponse(m: StatusResponse, w: Writer): void {
+  if (m.health !== "") {
+    w.uint32(10);
+    w.string(m.health);
+  }
+  if (m.revision !== 0) {
+    w.uint32(16);
+    w.int64Number(m.revision);
+  }
+  if (m.keys !== 0) {
+    w.uint32(24);
+    w.int64Number(m.keys);
+  }
+  if (m.leases !== 0) {
+    w.uint32(32);
+    w.int64Number(m.leases);
+  }
+  if (m.writeIds !== 0) {
+    w.uint32(40);
+    w.int64Number(m.writeIds);
+  }
+  if (m.uptimeMs !== 0) {
+    w.uint32(48);
+    w.int64Number(m.uptimeMs);
+  }
+  if (m.storage !== undefined) {
+    w.uint32(58);
+    const k = w.fork();
+    writeStorage(m.storage, w);
+    w.join(k);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readStatusResponse(r: Reader, depth: number, into?: StatusResponse, endTag = 0): StatusResponse {
+  const m = into ?? createStatusResponse();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10:
+          m.health = r.string();
+          break;
+        case 16:
+          m.revision = r.int64Number();
+          break;
+        case 24:
+          m.keys = r.int64Number();
+          break;
+        case 32:
+          m.leases = r.int64Number();
+          break;
+        case 40:
+          m.writeIds = r.int64Number();
+          break;
+        case 48:
+          m.uptimeMs = r.int64Number();
+          break;
+        case 58: {
+          const saved = r.limit();
+          m.storage = readStorage(r, depth + 1, m.storage);
+          r.end = saved;
+          break;
+        }
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+            case 5:
+            case 6:
+            case 7:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("meridian.registry.v1.StatusResponse", statusResponseFieldName(tag >>> 3));
+    throw e;
+  }
+  return m;
+}
+
+function statusResponseFieldName(no: number): string | undefined {
+  switch (no) {
+    case 1:
+      return "health";
+    case 2:
+      return "revision";
+    case 3:
+      return "keys";
+    case 4:
+      return "leases";
+    case 5:
+      return "writeIds";
+    case 6:
+      return "uptimeMs";
+    case 7:
+      return "storage";
+  }
+  return undefined;
+}
+
+class StatusResponseViewImpl extends MessageView implements StatusResponseView {
+  protected get $maxField(): number {
+    return 7;
+  }
+  get health(): string {
+    const r = this.$field(1, 10);
+    return r === undefined ? "" : r.string();
+  }
+  get revision(): number {
+    const r = this.$field(2, 16);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get keys(): number {
+    const r = this.$field(3, 24);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get leases(): number {
+    const r = this.$field(4, 32);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get writeIds(): number {
+    const r = this.$field(5, 40);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get uptimeMs(): number {
+    const r = this.$field(6, 48);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get storage(): StorageView | undefined {
+    return this.$message<StorageView>(7, 58, Storage);
+  }
+}
+
+export const StatusResponse: MessageCodec<StatusResponse, StatusResponseView> = {
+  typeName: "meridian.registry.v1.StatusResponse",
+  create(partial?: Partial<StatusResponse>): StatusResponse {
+    const m = createStatusResponse();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: StatusResponse): Uint8Array {
+    const w = sharedWriter();
+    writeStatusResponse(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: StatusResponse, w: Writer): void {
+    writeStatusResponse(msg, w);
+  },
+  decode(bytes: Uint8Array): StatusResponse {
+    return readStatusResponse(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): StatusResponseView {
+    return new StatusResponseViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeStatusResponse,
+  $read: readStatusResponse,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): StatusResponseView {
+    return new StatusResponseViewImpl(buf, start, end, depth);
+  },
+};
+
 /** The embedded registry. */
 export const Registry = {
   typeName: "meridian.registry.v1.Registry",
@@ -2513,5 +3077,13 @@ export const Registry = {
       idempotency: "IDEMPOTENT",
     },
     watch: { name: "Watch", kind: "unary", input: WatchRequest, output: WatchResponse, idempotency: "NO_SIDE_EFFECTS" },
+    /** Health and size; answered even when the server refuses everything else. */
+    status: {
+      name: "Status",
+      kind: "unary",
+      input: StatusRequest,
+      output: StatusResponse,
+      idempotency: "NO_SIDE_EFFECTS",
+    },
   },
 } as const satisfies ServiceDescriptor;
