@@ -6,6 +6,7 @@
  *   embedded://host:port              an embedded registry served by serveRegistry, over TCP
  *   etcd://host:port[,host:port...]   an etcd cluster (the hosts of this region's member first)
  */
+import type { ClientTls } from "../rpc/tls.js";
 import type { ClientTransport } from "../rpc/transport.js";
 import { StoreError, quote, type Store } from "./store.js";
 
@@ -33,10 +34,22 @@ export function parseRegistryUrl(url: string): RegistryUrl {
 
 /** Options of openRegistryStore. */
 export interface OpenRegistryStoreOptions {
-  /** For `embedded://host:port`: the client transport to reach it (the TCP transport). */
-  readonly transport?: ClientTransport;
+  /**
+   * For `embedded://host:port`: the client transport to reach it (the TCP transport), or a
+   * function that makes one with `tls` (`(o) => new TcpClientTransport(o)`; runtime/ imports no
+   * transport, so it cannot make one itself).
+   */
+  readonly transport?: ClientTransport | ((options: { tls?: ClientTls }) => ClientTransport);
   /** Default timeout of the store's calls, ms. Default: the store's own. */
   readonly timeoutMs?: number;
+  /**
+   * TLS to the registry: whom to trust (`ca`) and, for mTLS, the client's certificate and key
+   * (its identity at an authenticating registry server). For `embedded://` it goes to the
+   * transport factory.
+   */
+  readonly tls?: ClientTls;
+  /** A bearer token for an embedded registry server that authenticates by token (development). */
+  readonly token?: string;
 }
 
 /**
@@ -57,10 +70,17 @@ export async function openRegistryStore(url: string | RegistryUrl, options: Open
     }
     case "embedded": {
       if (options.transport === undefined) {
-        throw new StoreError("INVALID_ARGUMENT", "embedded://host:port needs a client transport: openRegistryStore(url, { transport: new TcpClientTransport() })");
+        throw new StoreError("INVALID_ARGUMENT", "embedded://host:port needs a client transport: openRegistryStore(url, { transport: (o) => new TcpClientTransport(o) })");
       }
+      if (typeof options.transport !== "function" && options.tls !== undefined) {
+        throw new StoreError(
+          "INVALID_ARGUMENT",
+          "openRegistryStore: tls for embedded:// goes to the transport: pass transport: (o) => new TcpClientTransport(o), or a TcpClientTransport({ tls }) and no tls",
+        );
+      }
+      const transport = typeof options.transport === "function" ? options.transport(options.tls === undefined ? {} : { tls: options.tls }) : options.transport;
       const { createRemoteStore } = await import("./remote.js");
-      return createRemoteStore({ transport: options.transport, address: parsed.address, ...timeout });
+      return createRemoteStore({ transport, address: parsed.address, ...timeout, ...(options.token === undefined ? {} : { token: options.token }) });
     }
   }
 }
