@@ -6,6 +6,7 @@
  *   embedded://host:port              an embedded registry served by serveRegistry, over TCP
  *   etcd://host:port[,host:port...]   an etcd cluster (the hosts of this region's member first)
  */
+import { X509Certificate } from "node:crypto";
 import type { ClientTls } from "../rpc/tls.js";
 import type { ClientTransport } from "../rpc/transport.js";
 import { StoreError, quote, type Store } from "./store.js";
@@ -30,6 +31,27 @@ export function parseRegistryUrl(url: string): RegistryUrl {
     }
   }
   throw new StoreError("INVALID_ARGUMENT", `a registry URL is embedded:, embedded://host:port or etcd://host:port[,host:port...], not ${quote(url)}`);
+}
+
+/**
+ * Refuses a client certificate that is not valid now, before any connection: a server that
+ * requires client certificates answers an expired one by closing the connection (TLS 1.3), which
+ * the client cannot tell from a certificate of the wrong CA. INVALID_ARGUMENT StoreError.
+ */
+function checkClientCertificate(tls: ClientTls | undefined): void {
+  if (tls?.cert === undefined) return;
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(tls.cert);
+  } catch (e) {
+    throw new StoreError("INVALID_ARGUMENT", `tls.cert is not a PEM certificate: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const now = Date.now();
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  const who = cert.subject.replace(/\n/g, ", ");
+  if (now > to) throw new StoreError("INVALID_ARGUMENT", `the client certificate (${who}) expired at ${new Date(to).toISOString()}: issue a new one (docs/security.md)`);
+  if (now < from) throw new StoreError("INVALID_ARGUMENT", `the client certificate (${who}) is not valid before ${new Date(from).toISOString()}: check the clocks, or issue a new one`);
 }
 
 /** Options of openRegistryStore. */
@@ -58,6 +80,7 @@ export interface OpenRegistryStoreOptions {
  */
 export async function openRegistryStore(url: string | RegistryUrl, options: OpenRegistryStoreOptions = {}): Promise<Store> {
   const parsed = typeof url === "string" ? parseRegistryUrl(url) : url;
+  checkClientCertificate(options.tls);
   const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
   switch (parsed.kind) {
     case "in-process": {
