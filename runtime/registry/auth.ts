@@ -20,6 +20,7 @@
  *                           key: operator only.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { CallContext } from "../rpc/context.js";
 import { Code, RpcError } from "../rpc/errors.js";
 import type { Middleware, RpcRequest, RpcResponse } from "../rpc/middleware.js";
@@ -80,6 +81,33 @@ export interface RegistryAuth {
   readonly quotas?: Partial<RegistryQuotas>;
   /** The registry clients' key prefix (createRegistry's `prefix`). Default `meridian/`. */
   readonly prefix?: string;
+}
+
+/**
+ * Reads a RegistryAuth from a JSON file (`{ "certificates": {...}, "tokens": {...}, "quotas": {...},
+ * "prefix": "..." }`), for a registry started from the command line. Throws a TypeError naming the
+ * file and what is wrong; the principals themselves are checked when the server starts.
+ */
+export function readRegistryAuth(path: string): RegistryAuth {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new TypeError(`registry auth file ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isRecord(parsed)) throw new TypeError(`registry auth file ${path}: expected a JSON object with "certificates" and/or "tokens"`);
+  for (const field of Object.keys(parsed)) {
+    if (!["certificates", "tokens", "quotas", "prefix"].includes(field)) throw new TypeError(`registry auth file ${path}: unknown field ${quote(field)} (certificates, tokens, quotas, prefix)`);
+  }
+  for (const field of ["certificates", "tokens", "quotas"] as const) {
+    if (parsed[field] !== undefined && !isRecord(parsed[field])) throw new TypeError(`registry auth file ${path}: "${field}" must be an object`);
+  }
+  for (const p of Object.values((parsed.tokens ?? {}) as Record<string, unknown>)) {
+    if (!isRecord(p) || typeof p.name !== "string") throw new TypeError(`registry auth file ${path}: every token maps to a principal with a "name" (one does not)`);
+  }
+  if (parsed.prefix !== undefined && typeof parsed.prefix !== "string") throw new TypeError(`registry auth file ${path}: "prefix" must be a string`);
+  return parsed as RegistryAuth;
 }
 
 /** The request header of a bearer token. */

@@ -15,6 +15,7 @@ export {
   AUTHORIZATION_HEADER,
   DEFAULT_REGISTRY_QUOTAS,
   RegistryAuthorizer,
+  readRegistryAuth,
   type RegistryAuth,
   type RegistryPrincipal,
   type RegistryQuotas,

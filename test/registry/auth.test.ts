@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { main } from "../../codegen/cli.js";
 import { REPO_ROOT } from "../../codegen/regen.js";
-import type { RegistryAuth } from "../../runtime/registry/auth.js";
+import { readRegistryAuth, type RegistryAuth } from "../../runtime/registry/auth.js";
 import { createRegistry, type Registry } from "../../runtime/registry/client.js";
 import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
+import { EmbeddedNode } from "../../runtime/registry/embedded/node.js";
 import { fencedKv } from "../../runtime/registry/fenced.js";
 import { createRemoteStore } from "../../runtime/registry/remote.js";
 import { fencingMiddleware, listenAndRegister, routingOptions } from "../../runtime/registry/routing.js";
@@ -27,6 +28,7 @@ import type { ClientTls } from "../../runtime/rpc/tls.js";
 import { HeaderKeys } from "../../runtime/rpc/transport.js";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { describeWithOpenssl, makeCerts, type TestCerts } from "../support/certs.js";
+import { freePort } from "../support/etcd-cluster.js";
 import { Accounts } from "./gen/accounts.js";
 
 const SERVICE = Accounts.typeName;
@@ -149,6 +151,44 @@ describeWithOpenssl("registry auth", () => {
     await expect(serveRegistry({ transport: new TcpServerTransport(), auth: { tokens: { short: { name: "x", roles: ["reader"] } } } })).rejects.toThrow(/at least 16 characters/);
     await expect(serveRegistry({ transport: new TcpServerTransport(), auth: { certificates: { x: { roles: ["instance"] } } } })).rejects.toThrow(/instance role but no services/);
   });
+
+  it("registry auth - an auth file is read as RegistryAuth, with errors that name the file and the field", () => {
+    const file = join(dir, "auth.json");
+    writeFileSync(file, JSON.stringify({ tokens: { [OPERATOR_TOKEN]: { name: "ops", roles: ["operator"] } }, quotas: { maxKeys: 10 } }));
+    expect(readRegistryAuth(file)).toEqual({ tokens: { [OPERATOR_TOKEN]: { name: "ops", roles: ["operator"] } }, quotas: { maxKeys: 10 } });
+    writeFileSync(file, JSON.stringify({ token: {} }));
+    expect(() => readRegistryAuth(file)).toThrow(new RegExp(`registry auth file ${file}: unknown field "token"`));
+    writeFileSync(file, "{ not json");
+    expect(() => readRegistryAuth(file)).toThrow(/registry auth file .*auth\.json: .*JSON/);
+  });
+
+  it("registry auth - after the server restarts, an instance's lease is no one's: its keepalive gets NOT_FOUND and it registers again under a new lease", async () => {
+    const node = await EmbeddedNode.open();
+    cleanup.push(() => node.close());
+    const port = await freePort();
+    const serve = () => serveRegistry({ auth: AUTH, node, transport: new TcpServerTransport({ port, tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca } }) });
+    let first: RegistryServer | undefined = await serve();
+    cleanup.push(async () => first?.close());
+    const store = createRemoteStore({ transport: new TcpClientTransport({ tls: tls("eu-1") }), address: `127.0.0.1:${port}`, timeoutMs: 3000 });
+    const eu = createRegistry({ store, region: "eu", leaseTtlMs: 1500, timeoutMs: 2000, healthIntervalMs: 200 });
+    cleanup.push(() => eu.close());
+    const registration = await eu.register({ service: SERVICE, address: "127.0.0.1:7001", transport: "tcp" });
+    const before = (await node.get(registration.key)).kv!.lease;
+
+    await first.close();
+    first = undefined;
+    const second = await serve();
+    cleanup.push(() => second.close());
+    await until("the instance registered again under a new lease", async () => {
+      const kv = (await node.get(registration.key)).kv;
+      return kv !== undefined && kv.lease !== before;
+    });
+    // The old lease is nobody's now: another instance cannot take it over either.
+    const us = createRemoteStore({ transport: new TcpClientTransport({ tls: tls("us-1") }), address: `127.0.0.1:${port}`, timeoutMs: 3000 });
+    cleanup.push(() => us.close());
+    expect((await refused(us.keepAlive(before!))).code).toBe("LEASE_NOT_FOUND");
+    expect((await eu.resolve(SERVICE)).map((i) => i.address)).toEqual(["127.0.0.1:7001"]);
+  }, 60_000);
 
   it("registry auth - list(\"\") without credentials, with an unknown token or with another CA's certificate is UNAUTHENTICATED; a reader lists", async () => {
     const writer = storeAs({ token: OPERATOR_TOKEN });
