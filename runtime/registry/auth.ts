@@ -164,6 +164,8 @@ interface Holdings {
   /** Writes in flight that may create a key / add bytes. */
   pendingKeys: number;
   pendingBytes: number;
+  /** Grants in flight. */
+  pendingLeases: number;
   readonly leases: Map<LeaseId, number>;
 }
 
@@ -196,7 +198,7 @@ class Ledger {
 
   of(name: string): Holdings {
     let h = this.holdings.get(name);
-    if (!h) this.holdings.set(name, (h = { keys: 0, bytes: 0, pendingKeys: 0, pendingBytes: 0, leases: new Map() }));
+    if (!h) this.holdings.set(name, (h = { keys: 0, bytes: 0, pendingKeys: 0, pendingBytes: 0, pendingLeases: 0, leases: new Map() }));
     return h;
   }
 
@@ -402,13 +404,19 @@ export class RegistryAuthorizer {
 
   private async grant(p: Resolved, run: () => Promise<RpcResponse>): Promise<RpcResponse> {
     const live = this.ledger.liveLeases(p.name);
-    if (live >= p.quotas.maxLeases) {
+    const h = this.ledger.of(p.name);
+    if (live + h.pendingLeases >= p.quotas.maxLeases) {
       throw new RpcError(Code.RESOURCE_EXHAUSTED, `${describe(p)} holds ${live} leases, its quota (maxLeases ${p.quotas.maxLeases}); revoke some or raise the quota`);
     }
-    const res = await run();
-    const lease = res.message as { id: string; ttlMs: number };
-    this.ledger.holdLease(p.name, lease.id, lease.ttlMs);
-    return res;
+    h.pendingLeases++;
+    try {
+      const res = await run();
+      const lease = res.message as { id: string; ttlMs: number };
+      this.ledger.holdLease(p.name, lease.id, lease.ttlMs);
+      return res;
+    } finally {
+      h.pendingLeases--;
+    }
   }
 
   private async leaseCall(p: Resolved, method: string, lease: LeaseId, run: () => Promise<RpcResponse>): Promise<RpcResponse> {
@@ -448,7 +456,7 @@ export class RegistryAuthorizer {
     const h = this.ledger.of(p.name);
     const held = this.ledger.heldBytes(p.name, key);
     if (held === undefined && h.keys + h.pendingKeys >= q.maxKeys) {
-      throw new RpcError(Code.RESOURCE_EXHAUSTED, `${describe(p)} holds ${h.keys} keys, its quota (maxKeys ${q.maxKeys}); delete some or raise the quota`);
+      throw new RpcError(Code.RESOURCE_EXHAUSTED, `${describe(p)} holds ${h.keys} keys${h.pendingKeys > 0 ? ` (and is writing ${h.pendingKeys} more)` : ""}, its quota (maxKeys ${q.maxKeys}); delete some or raise the quota`);
     }
     if (h.bytes + h.pendingBytes - (held ?? 0) + bytes > q.maxBytes) {
       throw new RpcError(Code.RESOURCE_EXHAUSTED, `writing ${bytes} bytes to ${quote(key)} would take ${describe(p)} over its quota of ${q.maxBytes} value bytes in all (maxBytes; it holds ${h.bytes})`);
