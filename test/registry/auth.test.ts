@@ -111,7 +111,9 @@ describeWithOpenssl("registry auth", () => {
 
   beforeAll(async () => {
     c = makeCerts({ clients: ["eu-1", "us-1", "rogue", "reader-1", "ops"] })!;
-    server = await serveRegistry({ auth: AUTH, transport: new TcpServerTransport({ tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca } }) });
+    // Admission shedding off on the test servers: on a loaded machine it could refuse a call
+    // (RESOURCE_EXHAUSTED) before authorization decides, which is not what these tests look at.
+    server = await serveRegistry({ auth: AUTH, admission: false, transport: new TcpServerTransport({ tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca } }) });
     dir = mkdtempSync(join(tmpdir(), "meridian-auth-test-"));
     writeFileSync(join(dir, "ca.pem"), c.ca);
     for (const name of ["eu-1", "ops"]) {
@@ -166,7 +168,7 @@ describeWithOpenssl("registry auth", () => {
     const node = await EmbeddedNode.open();
     cleanup.push(() => node.close());
     const port = await freePort();
-    const serve = () => serveRegistry({ auth: AUTH, node, transport: new TcpServerTransport({ port, tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca } }) });
+    const serve = () => serveRegistry({ auth: AUTH, node, admission: false, transport: new TcpServerTransport({ port, tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca } }) });
     let first: RegistryServer | undefined = await serve();
     cleanup.push(async () => first?.close());
     const store = createRemoteStore({ transport: new TcpClientTransport({ tls: tls("eu-1") }), address: `127.0.0.1:${port}`, timeoutMs: 3000 });
@@ -261,11 +263,9 @@ describeWithOpenssl("registry auth", () => {
   });
 
   it("registry auth - quotas: 60 values of 3 MiB, too many leases, keys or bytes are RESOURCE_EXHAUSTED saying what was exceeded", async () => {
-    // Admission shedding off, so that every 3 MiB call reaches the quota check: with it on (the
-    // default), a loaded machine sheds some of them first, RESOURCE_EXHAUSTED as well.
-    const unshed = await serveRegistry({ auth: AUTH, admission: false, transport: new TcpServerTransport({ tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca } }) });
-    cleanup.push(() => unshed.close());
-    const rogue = createRemoteStore({ transport: new TcpClientTransport({ tls: tls("rogue") }), address: unshed.address, timeoutMs: 10_000 });
+    // A 3 MiB call takes a while to arrive: with admission shedding on (the default), a loaded
+    // machine sheds some of them before the quota check, RESOURCE_EXHAUSTED as well.
+    const rogue = createRemoteStore({ transport: new TcpClientTransport({ tls: tls("rogue") }), address: server.address, timeoutMs: 10_000 });
     cleanup.push(() => rogue.close());
     const lease = await rogue.grantLease(10_000);
     const big = "x".repeat(3 * 1024 * 1024);
@@ -386,6 +386,7 @@ describeWithOpenssl("registry auth", () => {
   it("registry auth - with client certificates required, another CA's and an expired certificate fail the handshake with a clear error", async () => {
     const strict = await serveRegistry({
       auth: AUTH,
+      admission: false,
       transport: new TcpServerTransport({ tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca, requireClientCert: true } }),
     });
     cleanup.push(() => strict.close());
