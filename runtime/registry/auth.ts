@@ -351,7 +351,7 @@ export class RegistryAuthorizer {
       throw new RpcError(Code.UNAUTHENTICATED, `the client certificate (${names.join(", ")}) is verified but names no principal of this registry (auth.certificates is keyed by a URI or DNS SAN, or the CN)`);
     }
     const ways = [
-      ...(this.byCertificate.size > 0 ? ["a client certificate signed by the registry's CA (TcpClientTransport({ tls: { ca, cert, key } }); --ca --cert --key)"] : []),
+      ...(this.byCertificate.size > 0 ? ["a client certificate signed by the registry's CA (TcpClientTransport({ tls: { ca, cert, key } }); --ca --cert --key; one the CA did not sign counts as none)"] : []),
       ...(this.byTokenHash.size > 0 ? [`a bearer token (createRemoteStore({ token }); --token or MERIDIAN_REGISTRY_TOKEN)`] : []),
     ];
     throw new RpcError(Code.UNAUTHENTICATED, `the registry requires credentials and this call had none; it looked for ${ways.join(" or ")}`);
