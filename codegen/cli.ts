@@ -93,7 +93,7 @@ function parseGenArgs(args: readonly string[]): GenArgs {
 /** `meridian registry ...` (runtime/registry/cli.ts), loaded only when asked for. */
 async function registry(args: readonly string[], io: CliIo): Promise<number> {
   const [{ registryCommand }, { TcpClientTransport, TcpServerTransport }] = await Promise.all([import("../runtime/registry/cli.js"), import("../transports/tcp/index.js")]);
-  return registryCommand(args, io, { clientTransport: () => new TcpClientTransport(), serverTransport: (options) => new TcpServerTransport(options) });
+  return registryCommand(args, io, { clientTransport: (options) => new TcpClientTransport(options), serverTransport: (options) => new TcpServerTransport(options) });
 }
 
 /** `meridian call` and `meridian list` (codegen/call.ts), loaded only when asked for. */

@@ -10,8 +10,9 @@
  */
 import { readFileSync } from "node:fs";
 import { createClient } from "../rpc/client.js";
-import type { ServerTls } from "../rpc/tls.js";
+import type { ClientTls, ServerTls } from "../rpc/tls.js";
 import type { ClientTransport, ServerTransport } from "../rpc/transport.js";
+import { readRegistryAuth, type RegistryAuth } from "./auth.js";
 import { createRegistry, PrimaryConflictError, type PrimaryInfo } from "./client.js";
 import { Registry } from "./embedded/gen/registry.js";
 import type { FsyncPolicy } from "./embedded/log.js";
@@ -23,7 +24,7 @@ import { openRegistryStore, parseRegistryUrl, type RegistryUrl } from "./url.js"
 export { parseRegistryUrl, type RegistryUrl } from "./url.js";
 
 const SERVE_USAGE = `usage: meridian registry serve --data <dir> [--listen <host:port>] [--cert <file> --key <file> [--ca <file>]]
-                              [--plaintext] --insecure [--fsync always|interval] [--fsync-interval <ms>]
+                              [--plaintext] (--auth <file> | --insecure) [--fsync always|interval] [--fsync-interval <ms>]
                               [--compact-after <MiB>] [--compact-interval <s>]
 
 Runs a durable embedded registry server (the Registry service over TCP) until SIGINT or SIGTERM.
@@ -35,6 +36,8 @@ Clients use --registry embedded://<host:port>.
   --cert, --key <file>   TLS: the server's certificate chain and key (PEM)
   --ca <file>            mutual TLS: clients must present a certificate signed by this CA
   --plaintext            listen on a non-loopback address without TLS (refused otherwise)
+  --auth <file>          identities, roles and quotas (JSON; docs/security.md): every call is
+                         authenticated (client certificate with --ca, or a bearer token)
   --insecure             no authentication: anyone who reaches the port may read and write
   --fsync <policy>       always (default): every acknowledged write is fsynced first (group
                          commit), nothing acknowledged is lost even on power loss; interval:
@@ -52,6 +55,7 @@ Exit code 0 when it answers "ok", 1 when it cannot be reached or reports a failu
 
 const PRIMARY_USAGE = `usage: meridian registry primary <service> [--move-to <region>] [--expect-epoch <n>]
                                    [--lease-ms <ms>] --registry <url> [--timeout <ms>] [--json]
+                                   [--ca <pem> [--cert <pem> --key <pem>]] [--token <token>]
 
 Prints the primary region of <service> and its epoch; with --move-to, moves the primary there by
 compare-and-set on the record just read (bumping the epoch), and fails if anyone changed it
@@ -64,6 +68,11 @@ meanwhile. The new primary accepts writes once the old primary's lease has passe
                       0 when the service has no primary yet
   --lease-ms <ms>     the new record's lease (default: the current record's)
   --timeout <ms>      timeout of each registry call (default 5000)
+  --ca <file>         PEM of the CA that signs the registry server's certificate (TLS)
+  --cert <file>       this operator's client certificate (PEM; mTLS identity), with --key
+  --key <file>        its private key (PEM)
+  --token <token>     a bearer token (development registries); default $MERIDIAN_REGISTRY_TOKEN
+                      An authenticating registry lets only the operator role move a primary.
   --json              print the record(s) as JSON
   -h, --help          this text`;
 
@@ -85,12 +94,12 @@ export interface ServeTransportOptions {
 
 /** What the command needs from its caller. */
 export interface RegistryCommandDeps {
-  /** A client transport for `embedded://` registries (the TCP transport). */
-  clientTransport?: () => ClientTransport;
+  /** A client transport for `embedded://` registries (the TCP transport), with the command's TLS. */
+  clientTransport?: (options: { tls?: ClientTls }) => ClientTransport;
   /** A server transport for `serve` (the TCP transport); may throw for options it refuses. */
   serverTransport?: (options: ServeTransportOptions) => ServerTransport;
   /** Opens the store for a parsed URL instead of the default (tests). */
-  openStore?: (url: RegistryUrl, timeoutMs: number) => Promise<Store>;
+  openStore?: (url: RegistryUrl, timeoutMs: number, credentials: Credentials) => Promise<Store>;
   /** Stops `serve` when it aborts; default SIGINT and SIGTERM. */
   shutdown?: AbortSignal;
 }
@@ -129,6 +138,12 @@ function registryUrl(url: string): RegistryUrl {
   return parsed;
 }
 
+/** What the command presents to the registry: TLS (trust, client certificate) and/or a token. */
+export interface Credentials {
+  readonly tls?: ClientTls;
+  readonly token?: string;
+}
+
 interface PrimaryArgs {
   service: string;
   moveTo: string | undefined;
@@ -138,6 +153,16 @@ interface PrimaryArgs {
   registryText: string;
   timeoutMs: number;
   json: boolean;
+  credentials: Credentials;
+}
+
+/** Reads a PEM file named by a flag; a UsageError saying which flag when it cannot. */
+function pemFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: cannot read it (${e instanceof Error ? e.message : String(e)})`);
+  }
 }
 
 function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): PrimaryArgs {
@@ -148,6 +173,15 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   let registry = env.MERIDIAN_REGISTRY;
   let timeoutMs = 5000;
   let json = false;
+  let ca: string | undefined;
+  let cert: string | undefined;
+  let key: string | undefined;
+  let token = env.MERIDIAN_REGISTRY_TOKEN === "" ? undefined : env.MERIDIAN_REGISTRY_TOKEN;
+  const count = (name: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, not "${v}"`);
+    return n;
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = (name: string): string => {
@@ -161,6 +195,10 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
     else if (is("--lease-ms")) leaseMs = count("--lease-ms", value("--lease-ms"), 1);
     else if (is("--registry")) registry = value("--registry");
     else if (is("--timeout")) timeoutMs = count("--timeout", value("--timeout"), 1);
+    else if (is("--ca")) ca = value("--ca");
+    else if (is("--cert")) cert = value("--cert");
+    else if (is("--key")) key = value("--key");
+    else if (is("--token")) token = value("--token");
     else if (a === "--json") json = true;
     else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
     else if (service === undefined) service = a;
@@ -172,13 +210,35 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   if (moveTo === undefined && (expectEpoch !== undefined || leaseMs !== undefined)) {
     throw new UsageError("--expect-epoch and --lease-ms go with --move-to");
   }
-  return { service, moveTo, expectEpoch, leaseMs, registry: registryUrl(registry), registryText: registry, timeoutMs, json };
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError("--cert and --key go together (a client certificate needs its key)");
+  if (token !== undefined && (token === "" || /\s/.test(token))) throw new UsageError("--token must be a non-empty token without spaces");
+  const tls: ClientTls | undefined =
+    ca === undefined && cert === undefined
+      ? undefined
+      : {
+          ...(ca === undefined ? {} : { ca: pemFile("--ca", ca) }),
+          ...(cert === undefined ? {} : { cert: pemFile("--cert", cert), key: pemFile("--key", key!) }),
+        };
+  const credentials: Credentials = { ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) };
+  return { service, moveTo, expectEpoch, leaseMs, registry: registryUrl(registry), registryText: registry, timeoutMs, json, credentials };
 }
 
-async function openStore(url: RegistryUrl, timeoutMs: number, deps: RegistryCommandDeps): Promise<Store> {
-  if (deps.openStore) return deps.openStore(url, timeoutMs);
+async function openStore(url: RegistryUrl, timeoutMs: number, credentials: Credentials, deps: RegistryCommandDeps): Promise<Store> {
+  if (deps.openStore) return deps.openStore(url, timeoutMs, credentials);
   if (url.kind === "embedded" && !deps.clientTransport) throw new UsageError("embedded:// needs a client transport (run through the meridian command)");
-  return openRegistryStore(url, { timeoutMs, ...(deps.clientTransport ? { transport: deps.clientTransport() } : {}) });
+  return openRegistryStore(url, { timeoutMs, ...credentials, ...(deps.clientTransport ? { transport: deps.clientTransport } : {}) });
+}
+
+/** What to pass when the registry refused the command's credentials, or undefined for other errors. */
+function credentialHint(e: unknown, args: PrimaryArgs): string | undefined {
+  if (!(e instanceof StoreError)) return undefined;
+  if (e.code === "UNAUTHENTICATED") {
+    return args.credentials.tls?.cert === undefined && args.credentials.token === undefined
+      ? "this registry requires credentials: pass --ca, --cert and --key (an operator's client certificate) or --token (or set MERIDIAN_REGISTRY_TOKEN)"
+      : "check the certificate (--cert/--key, signed by the registry's CA) or the token you passed";
+  }
+  if (e.code === "PERMISSION_DENIED") return "moving a primary needs a principal with the operator role: pass an operator's --cert/--key or --token";
+  return undefined;
 }
 
 function describe(service: string, p: PrimaryInfo): string {
@@ -187,7 +247,7 @@ function describe(service: string, p: PrimaryInfo): string {
 
 /** `meridian registry primary ...`; resolves with the exit code. */
 async function primaryCommand(args: PrimaryArgs, io: RegistryCommandIo, deps: RegistryCommandDeps): Promise<number> {
-  const store = await openStore(args.registry, args.timeoutMs, deps);
+  const store = await openStore(args.registry, args.timeoutMs, args.credentials, deps);
   // A health interval longer than the command: the client makes no background reads.
   const registry = createRegistry({ store, region: "operator", timeoutMs: args.timeoutMs, healthIntervalMs: 3_600_000 });
   try {
@@ -195,7 +255,8 @@ async function primaryCommand(args: PrimaryArgs, io: RegistryCommandIo, deps: Re
     try {
       current = await registry.primary(args.service);
     } catch (e) {
-      io.stderr(`meridian registry: cannot read the primary of ${args.service} from ${args.registryText}: ${e instanceof Error ? e.message : String(e)}\n`);
+      const hint = credentialHint(e, args);
+      io.stderr(`meridian registry: cannot read the primary of ${args.service} from ${args.registryText}: ${e instanceof Error ? e.message : String(e)}${hint === undefined ? "" : `\n  ${hint}`}\n`);
       return 1;
     }
     if (args.moveTo === undefined) {
@@ -217,8 +278,11 @@ async function primaryCommand(args: PrimaryArgs, io: RegistryCommandIo, deps: Re
         return 1;
       }
       const unknown = e instanceof StoreError && e.code === "OUTCOME_UNKNOWN";
+      const hint = credentialHint(e, args);
       io.stderr(
-        `meridian registry: ${unknown ? "the move's outcome is unknown" : "the move failed"}: ${e instanceof Error ? e.message : String(e)}; read the primary again before retrying\n`,
+        hint === undefined
+          ? `meridian registry: ${unknown ? "the move's outcome is unknown" : "the move failed"}: ${e instanceof Error ? e.message : String(e)}; read the primary again before retrying\n`
+          : `meridian registry: not moved: ${e instanceof Error ? e.message : String(e)}\n  ${hint}\n`,
       );
       return 1;
     }
@@ -243,20 +307,12 @@ interface ServeArgs {
   port: number;
   tls: ServerTls | undefined;
   plaintext: boolean;
-  insecure: boolean;
+  /** The registry's identities and roles; undefined: --insecure. */
+  auth: RegistryAuth | undefined;
   fsync: FsyncPolicy;
   fsyncIntervalMs: number | undefined;
   compactAfterBytes: number | undefined;
   compactIntervalMs: number | undefined;
-}
-
-/** A PEM file's content, or a usage error naming the flag. */
-function pemFile(flag: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${flag} ${path}: ${(e as Error).message}`);
-  }
 }
 
 function parseServeArgs(args: readonly string[]): ServeArgs {
@@ -267,6 +323,7 @@ function parseServeArgs(args: readonly string[]): ServeArgs {
   let ca: string | undefined;
   let plaintext = false;
   let insecure = false;
+  let authFile: string | undefined;
   let fsync: FsyncPolicy = "always";
   let fsyncIntervalMs: number | undefined;
   let compactAfterBytes: number | undefined;
@@ -286,6 +343,7 @@ function parseServeArgs(args: readonly string[]): ServeArgs {
     else if (is("--ca")) ca = value("--ca");
     else if (a === "--plaintext") plaintext = true;
     else if (a === "--insecure") insecure = true;
+    else if (is("--auth")) authFile = value("--auth");
     else if (is("--fsync-interval")) fsyncIntervalMs = count("--fsync-interval", value("--fsync-interval"), 1);
     else if (is("--fsync")) {
       const v = value("--fsync");
@@ -305,9 +363,23 @@ function parseServeArgs(args: readonly string[]): ServeArgs {
   if (ca !== undefined && cert === undefined) throw new UsageError("--ca (mutual TLS) needs --cert and --key");
   if (cert !== undefined && plaintext) throw new UsageError("--plaintext and --cert contradict each other");
   if (fsyncIntervalMs !== undefined && fsync !== "interval") throw new UsageError("--fsync-interval goes with --fsync interval");
-  // Authentication is a choice to make: --insecure here; the registry's roles and identities
-  // (serveRegistry's `auth`, docs/security.md) are the other.
-  if (!insecure) throw new UsageError("choose how clients authenticate: --insecure (anyone who reaches the port may read and write)");
+  // Authentication is a choice to make: the registry's identities and roles (--auth, see
+  // docs/security.md), or --insecure.
+  if (insecure === (authFile !== undefined)) {
+    throw new UsageError(
+      insecure
+        ? "--auth and --insecure contradict each other"
+        : "choose how clients authenticate: --auth <file> (identities and roles, docs/security.md) or --insecure (anyone who reaches the port may read and write)",
+    );
+  }
+  let auth: RegistryAuth | undefined;
+  if (authFile !== undefined) {
+    try {
+      auth = readRegistryAuth(authFile);
+    } catch (e) {
+      throw new UsageError(`--auth ${authFile}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   const tls =
     cert === undefined
       ? undefined
@@ -316,7 +388,7 @@ function parseServeArgs(args: readonly string[]): ServeArgs {
           key: pemFile("--key", key!),
           ...(ca === undefined ? {} : { ca: pemFile("--ca", ca), requireClientCert: true }),
         };
-  return { dataDir, host, port, tls, plaintext, insecure, fsync, fsyncIntervalMs, compactAfterBytes, compactIntervalMs };
+  return { dataDir, host, port, tls, plaintext, auth, fsync, fsyncIntervalMs, compactAfterBytes, compactIntervalMs };
 }
 
 /** Resolves when `signal` aborts, or on SIGINT / SIGTERM when there is no signal. */
@@ -354,10 +426,9 @@ async function serveCommand(args: ServeArgs, io: RegistryCommandIo, deps: Regist
   }
   let failed: (error: Error) => void = () => {};
   const storageFailed = new Promise<Error>((resolve) => (failed = resolve));
-  // Authentication goes into these options: `--insecure` (checked by parseServeArgs) chooses none;
-  // the registry's identities and roles (serveRegistry's `auth`) are the other choice.
   const options: RegistryServerOptions = {
     transport,
+    ...(args.auth === undefined ? { insecure: true } : { auth: args.auth }),
     dataDir: args.dataDir,
     fsync: args.fsync,
     ...(args.fsyncIntervalMs === undefined ? {} : { fsyncIntervalMs: args.fsyncIntervalMs }),
@@ -377,7 +448,7 @@ async function serveCommand(args: ServeArgs, io: RegistryCommandIo, deps: Regist
   const recovery = server.node.status().storage?.recovery;
   const security = args.tls ? (args.tls.ca ? "mutual TLS" : "TLS") : "plaintext";
   io.stdout(
-    `meridian registry: serving ${args.dataDir} on ${server.address} (${security}, no authentication, fsync ${args.fsync}); ` +
+    `meridian registry: serving ${args.dataDir} on ${server.address} (${security}, ${args.auth === undefined ? "no authentication" : "authentication and roles"}, fsync ${args.fsync}); ` +
       `revision ${server.node.machine.revision}, ${recovery?.replayed ?? 0} log record(s) replayed` +
       `${recovery?.truncatedBytes ? `, a torn last record of ${recovery.truncatedBytes} bytes cut off` : ""}\n`,
   );
@@ -429,7 +500,7 @@ function parseStatusArgs(args: readonly string[], env: NodeJS.ProcessEnv): Statu
 /** `meridian registry status ...`; 0 when the server answers "ok". */
 async function statusCommand(args: StatusArgs, io: RegistryCommandIo, deps: RegistryCommandDeps): Promise<number> {
   if (!deps.clientTransport) throw new UsageError("embedded:// needs a client transport (run through the meridian command)");
-  const transport = deps.clientTransport();
+  const transport = deps.clientTransport({});
   try {
     const client = createClient(Registry, { transport, endpoints: [{ address: args.address }] });
     let status;

@@ -13,6 +13,16 @@ export { EmbeddedNode, type EmbeddedNodeOptions, type NodeStatus } from "./embed
 export { DataDirError, type DataDirErrorCode, type FsyncPolicy } from "./embedded/log.js";
 export type { DataDirOptions, DataDirStatus, RecoveryReport } from "./embedded/data-dir.js";
 export { StateMachine, type StateMachineOptions, type StateSnapshot } from "./embedded/state-machine.js";
+export {
+  AUTHORIZATION_HEADER,
+  DEFAULT_REGISTRY_QUOTAS,
+  RegistryAuthorizer,
+  readRegistryAuth,
+  type RegistryAuth,
+  type RegistryPrincipal,
+  type RegistryQuotas,
+  type RegistryRole,
+} from "./auth.js";
 export { serveRegistry, registryHandlers, type RegistryServer, type RegistryServerOptions } from "./embedded/server.js";
 export { Registry as RegistryService } from "./embedded/gen/registry.js";
 export { createRemoteStore, type RemoteStoreOptions } from "./remote.js";

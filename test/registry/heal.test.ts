@@ -67,14 +67,14 @@ describe("registration healing - embedded", () => {
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const dataDir = join(dir, "data");
     const port = await freePort();
-    let server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port }), dataDir });
+    let server: RegistryServer = await serveRegistry({ insecure: true, transport: new TcpServerTransport({ port }), dataDir });
     cleanups.push(() => server.close());
     const open = () => createRemoteStore({ transport: new TcpClientTransport({ connectTimeoutMs: 500 }), address: server.address, timeoutMs: 1000, pollWaitMs: 500 });
     // A snapshot from before the instance registered: the backup an operator restores.
     await server.node.compareAndSet("meridian/other", "x", 0, "before-backup");
     await server.close();
     cpSync(dataDir, join(dir, "backup"), { recursive: true });
-    server = await serveRegistry({ transport: new TcpServerTransport({ port }), dataDir });
+    server = await serveRegistry({ insecure: true, transport: new TcpServerTransport({ port }), dataDir });
 
     const owner = registryOn(open(), "fra", 1500);
     const reader = registryOn(open(), "sg", 1500);
@@ -89,7 +89,7 @@ describe("registration healing - embedded", () => {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
     cpSync(join(dir, "backup"), dataDir, { recursive: true });
-    server = await serveRegistry({ transport: new TcpServerTransport({ port }), dataDir });
+    server = await serveRegistry({ insecure: true, transport: new TcpServerTransport({ port }), dataDir });
     expect((await server.node.get(registration.key)).kv).toBeUndefined();
     await until("the instance back in the restored store", async () => (await server.node.get(registration.key)).kv !== undefined);
     // The restored store's revisions restart below what the reader saw: its watch must notice and
