@@ -189,7 +189,11 @@ export type StoreErrorCode =
   | "CLOSED"
   | "INVALID_ARGUMENT"
   | "FENCED"
-  | "RESOURCE_EXHAUSTED";
+  | "RESOURCE_EXHAUSTED"
+  // The store refused the caller's credentials (none, a wrong password, an untrusted
+  // certificate), or the caller's role does not allow the operation: fix the set-up, not retry.
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED";
 
 /**
  * A key, id or other caller-given string quoted for an error message, cut to 80 characters: an
