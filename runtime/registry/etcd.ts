@@ -221,6 +221,9 @@ async function keepAliveOnce(client: Etcd3, lease: LeaseId, deadline: number): P
     if (Number(ttl) <= 0) throw new LeaseNotFoundError(lease);
     return { ttlMs: Number(ttl) * 1000 };
   } finally {
+    // etcd3's own error listener would take our cancel for a failed member and close its channel
+    // under the next call ("Channel closed before call started"): drop it first.
+    (stream as unknown as NodeJS.EventEmitter | undefined)?.removeAllListeners("error");
     stream?.on("error", () => undefined);
     (stream as unknown as { cancel?: () => void } | undefined)?.cancel?.();
   }
