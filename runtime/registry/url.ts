@@ -5,8 +5,11 @@
  *   embedded:                         an embedded store in this process (the default store)
  *   embedded://host:port              an embedded registry served by serveRegistry, over TCP
  *   etcd://host:port[,host:port...]   an etcd cluster (the hosts of this region's member first)
+ *   etcds://host:port[,host:port...]  the same over TLS (openRegistryStore's `tls`, `etcdAuth`)
  */
+import type { ClientTls } from "../rpc/tls.js";
 import type { ClientTransport } from "../rpc/transport.js";
+import type { EtcdAuth } from "./etcd-client.js";
 import { StoreError, quote, type Store } from "./store.js";
 
 /** A parsed registry URL. */
@@ -19,16 +22,17 @@ export type RegistryUrl =
 export function parseRegistryUrl(url: string): RegistryUrl {
   const text = url.trim();
   if (text === "embedded:" || text === "embedded://") return { kind: "in-process" };
-  const m = /^(embedded|etcd):\/\/(.+)$/.exec(text);
+  const m = /^(embedded|etcds?):\/\/(.+)$/.exec(text);
   const hostPort = /^[^\s,/:]+:\d{1,5}$/;
   if (m) {
     const hosts = m[2]!.split(",").map((h) => h.trim());
     if (hosts.every((h) => hostPort.test(h))) {
       if (m[1] === "embedded" && hosts.length === 1) return { kind: "embedded", address: hosts[0]! };
       if (m[1] === "etcd") return { kind: "etcd", hosts: hosts.map((h) => `http://${h}`) };
+      if (m[1] === "etcds") return { kind: "etcd", hosts: hosts.map((h) => `https://${h}`) };
     }
   }
-  throw new StoreError("INVALID_ARGUMENT", `a registry URL is embedded:, embedded://host:port or etcd://host:port[,host:port...], not ${quote(url)}`);
+  throw new StoreError("INVALID_ARGUMENT", `a registry URL is embedded:, embedded://host:port, etcd://host:port[,host:port...] or etcds://host:port[,...], not ${quote(url)}`);
 }
 
 /** Options of openRegistryStore. */
@@ -37,6 +41,10 @@ export interface OpenRegistryStoreOptions {
   readonly transport?: ClientTransport;
   /** Default timeout of the store's calls, ms. Default: the store's own. */
   readonly timeoutMs?: number;
+  /** For `etcds://`: the CA of the members' certificates, and this client's certificate and key. */
+  readonly tls?: ClientTls;
+  /** For etcd with authentication enabled: the user and password. */
+  readonly etcdAuth?: EtcdAuth;
 }
 
 /**
@@ -53,7 +61,12 @@ export async function openRegistryStore(url: string | RegistryUrl, options: Open
     }
     case "etcd": {
       const { createEtcdStore } = await import("./etcd.js");
-      return createEtcdStore({ hosts: [...parsed.hosts], ...timeout });
+      return createEtcdStore({
+        hosts: [...parsed.hosts],
+        ...timeout,
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
+        ...(options.etcdAuth === undefined ? {} : { auth: options.etcdAuth }),
+      });
     }
     case "embedded": {
       if (options.transport === undefined) {
