@@ -3,9 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { registryCommand } from "../../runtime/registry/cli.js";
-import { makeCerts, type TestCerts } from "../support/certs.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
-import { startSecureEtcd, type SecureEtcd } from "../support/etcd-secure.js";
+import { etcdTestCerts, startSecureEtcd, type SecureEtcd } from "../support/etcd-secure.js";
 
 const SERVICE = "demo.Accounts";
 
@@ -16,8 +15,6 @@ async function registry(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ 
   const code = await registryCommand(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) }, {}, env);
   return { code, stdout, stderr };
 }
-
-const certs: TestCerts | undefined = makeCerts({ clients: ["root", "eu-1", "ops"] });
 
 describeWithEtcd("etcd secure cli - meridian registry over etcds:// with roles", () => {
   let etcd: SecureEtcd;
@@ -32,7 +29,7 @@ describeWithEtcd("etcd secure cli - meridian registry over etcds:// with roles",
   const as = (who: "root" | "eu-1" | "ops"): string[] => ["--ca", join(dir, "ca.pem"), "--cert", join(dir, `${who}.pem`), "--key", join(dir, `${who}.key`)];
 
   beforeAll(async () => {
-    const c = certs!;
+    const c = etcdTestCerts(["root", "eu-1", "ops"]);
     dir = mkdtempSync(join(tmpdir(), "meridian-etcd-cli-"));
     file("ca.pem", c.ca);
     for (const who of ["root", "eu-1", "ops"] as const) {

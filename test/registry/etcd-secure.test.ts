@@ -2,9 +2,10 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createRegistry } from "../../runtime/registry/client.js";
 import { createEtcdStore, etcdRolesFor, setUpEtcdRoles, type EtcdStoreOptions } from "../../runtime/registry/etcd.js";
 import { StoreError, type Store } from "../../runtime/registry/store.js";
-import { makeCerts, type TestCerts } from "../support/certs.js";
+import type { ClientTls } from "../../runtime/rpc/tls.js";
+import type { TestCerts } from "../support/certs.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
-import { startSecureEtcd, type SecureEtcd } from "../support/etcd-secure.js";
+import { etcdTestCerts, startSecureEtcd, type SecureEtcd } from "../support/etcd-secure.js";
 
 /** Runs `fn` on a fresh store and closes it, whatever happens. */
 async function withStore<T>(options: EtcdStoreOptions, fn: (store: Store) => Promise<T>): Promise<T> {
@@ -45,12 +46,15 @@ it("etcd store - TLS options with an http:// host are refused up front", () => {
   expect(() => createEtcdStore({ hosts: "http://127.0.0.1:1", tls: { ca: "x" } })).toThrow(/use https:\/\/ hosts/);
 });
 
-const certs: TestCerts | undefined = makeCerts({ clients: ["root", "eu-1", "viewer", "ops"] });
+let certs: TestCerts | undefined;
+/** The suites' certificates, made on first use (inside the etcd gate). */
+const testCerts = (): TestCerts => (certs ??= etcdTestCerts(["root", "eu-1", "viewer", "ops"]));
 
 describeWithEtcd("etcd secure - client-certificate TLS", () => {
   let etcd: SecureEtcd;
-  const c = certs!;
+  let c: TestCerts;
   beforeAll(async () => {
+    c = testCerts();
     etcd = await startSecureEtcd({
       tls: { ca: c.ca, cert: c.serverCert, key: c.serverKey },
       adminTls: { ca: c.ca, cert: c.clientCert, key: c.clientKey },
@@ -102,9 +106,11 @@ describeWithEtcd("etcd secure - client-certificate TLS", () => {
 
 describeWithEtcd("etcd secure - authentication and the registry roles", () => {
   let etcd: SecureEtcd;
-  const c = certs!;
-  const tls = { ca: c.ca, cert: c.clientCert, key: c.clientKey };
+  let c: TestCerts;
+  let tls: ClientTls;
   beforeAll(async () => {
+    c = testCerts();
+    tls = { ca: c.ca, cert: c.clientCert, key: c.clientKey };
     etcd = await startSecureEtcd({ tls: { ca: c.ca, cert: c.serverCert, key: c.serverKey }, adminTls: tls, rootPassword: "root-secret" });
     const report = await setUpEtcdRoles({
       ...etcd.root,
@@ -120,7 +126,7 @@ describeWithEtcd("etcd secure - authentication and the registry roles", () => {
     await etcd?.stop();
   });
 
-  it("etcd secure - the right password works, a wrong one is UNAUTHENTICATED, none says what to pass", async () => {
+  it("etcd secure - the right password works, a wrong one is UNAUTHENTICATED, a certificate CN that is no user is PERMISSION_DENIED", async () => {
     await withStore({ hosts: etcd.url, tls, auth: { username: "root", password: "root-secret" } }, async (store) => {
       expect((await store.compareAndSet("meridian/health", "ok", 0)).ok).toBe(true);
     });
@@ -208,5 +214,24 @@ describeWithEtcd("etcd secure - authentication and the registry roles", () => {
     } finally {
       await Promise.all([instance.close(), reader.close(), operator.close()]);
     }
+  });
+});
+
+describeWithEtcd("etcd secure - authentication without client certificates", () => {
+  let etcd: SecureEtcd;
+  beforeAll(async () => {
+    etcd = await startSecureEtcd({ rootPassword: "root-secret" });
+  }, 60_000);
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  it('etcd secure - no credentials: UNAUTHENTICATED saying what to pass, not "user name is empty"', async () => {
+    const e = await withStore({ hosts: etcd.url }, (store) => refusal(store.compareAndSet("meridian/health", "ok", 0)));
+    expect(e.code).toBe("UNAUTHENTICATED");
+    expect(e.message).toMatch(/has authentication enabled and a client without credentials sent none: pass auth \{ username, password \}/);
+    await withStore({ hosts: etcd.url, auth: { username: "root", password: "root-secret" } }, async (store) => {
+      expect((await store.compareAndSet("meridian/health", "ok", 0)).ok).toBe(true);
+    });
   });
 });

@@ -10,8 +10,19 @@ import { Etcd3 } from "etcd3";
 import { etcd3Options, type EtcdConnectOptions } from "../../runtime/registry/etcd-client.js";
 import { enableEtcdAuth } from "../../runtime/registry/etcd-roles.js";
 import type { ClientTls } from "../../runtime/rpc/tls.js";
+import { makeCerts, type TestCerts } from "./certs.js";
 import { ETCD_MISSING, findEtcd } from "./etcd-cluster.js";
 import { freePort, ProcessGroup, sleep, startWithRetries, type ProcessSlot } from "./processes.js";
+
+/**
+ * Test certificates with these extra client names (CN=<name>), for a secure etcd's suites; throws
+ * saying what to install when openssl is missing (the etcd gate has already said etcd is there).
+ */
+export function etcdTestCerts(clients: readonly string[]): TestCerts {
+  const certs = makeCerts({ clients });
+  if (certs === undefined) throw new Error("openssl is not installed: run scripts/setup.sh (Debian's openssl package) to make the etcd TLS test certificates");
+  return certs;
+}
 
 /** Options of startSecureEtcd. */
 export interface SecureEtcdOptions {
