@@ -186,8 +186,8 @@ function describeEtcdError(e: unknown, host: EtcdHost, options: EtcdConnectOptio
   if (tls !== undefined) return tls.message;
   const message = messageOf(e);
   if (/Waiting for LB pick|No connection established|ECONNREFUSED|connect ECONN/i.test(message)) {
-    const hint = host.url.startsWith("http://") ? "; if it serves TLS, use an https:// host (etcds:// in a registry URL) and the CA" : "";
-    return `could not connect to etcd at ${host.url} (is the member running and reachable from here?${hint})`;
+    const hint = host.url.startsWith("http://") ? "; if it serves TLS, use an https:// host (etcds:// in a registry URL) with its CA" : "";
+    return `could not connect to etcd at ${host.url} (is the member running and reachable from here?)${hint}`;
   }
   if (/DEADLINE_EXCEEDED|Deadline exceeded|timed out/i.test(message)) {
     return `etcd at ${host.url} did not answer in time (the member may be frozen, cut off from its peers, or without quorum)`;

@@ -100,7 +100,7 @@ describeWithEtcd("etcd secure - client-certificate TLS", () => {
   it("etcd secure - plaintext to a TLS member fails with a hint to use https", async () => {
     const e = await withStore({ hosts: `http://127.0.0.1:${etcd.port}`, timeoutMs: 3000 }, (store) => refusal(store.get("tls/a")));
     expect(e.code).toBe("UNAVAILABLE");
-    expect(e.message).toMatch(/if it serves TLS, use an https:\/\/ host/);
+    expect(e.message).toMatch(/reachable from here\?\); if it serves TLS, use an https:\/\/ host/);
   });
 });
 
