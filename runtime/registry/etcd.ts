@@ -150,8 +150,11 @@ export function createEtcdStore(options: EtcdStoreOptions = {}): Store {
   const timeoutMs = options.timeoutMs ?? 5000;
   // One client per host: etcd3's own pool picks a host at random per call, so with one member
   // frozen or cut off about every other call would wait for it. The store fails over itself.
+  // The password exchange gets a member's share of a call's budget, as the call itself does in
+  // failover: a frozen first member must leave time for the next.
+  const authTimeoutMs = Math.max(500, Math.floor(timeoutMs / hosts.length));
   const clients = hosts.map((host) => {
-    const connect = etcd3Options(host, options, timeoutMs);
+    const connect = etcd3Options(host, options, authTimeoutMs);
     return new EtcdHost(
       host,
       new Etcd3({
@@ -243,7 +246,7 @@ class EtcdStore implements Store {
 
   /** Who etcd sees in this client, for messages. */
   private readonly identity: string;
-  /** The TLS and auth options, for messages. */
+  /** The TLS options, for messages. */
   private readonly connect: EtcdConnectOptions;
 
   constructor(
@@ -251,7 +254,7 @@ class EtcdStore implements Store {
     options: EtcdStoreOptions,
   ) {
     this.identity = etcdIdentity(options);
-    this.connect = { ...(options.tls === undefined ? {} : { tls: options.tls }), ...(options.auth === undefined ? {} : { auth: options.auth }) };
+    this.connect = options.tls === undefined ? {} : { tls: options.tls };
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.markerPrefix = options.markerPrefix ?? "__meridian/writes/";
     this.markerTtlMs = options.markerTtlMs ?? 600_000;
