@@ -2,20 +2,6 @@ import { Etcd3, type IOptions } from "etcd3";
 import { AsyncQueue } from "./async-queue.js";
 import { describeTlsFailure, etcd3Options, etcdHosts, etcdIdentity, etcdRefusal, prefixEnd, type EtcdConnectOptions } from "./etcd-client.js";
 
-export type { EtcdAuth, EtcdConnectOptions } from "./etcd-client.js";
-export {
-  enableEtcdAuth,
-  etcdRolesFor,
-  setUpEtcdRoles,
-  type EnableEtcdAuthOptions,
-  type EtcdKeyLayout,
-  type EtcdPermission,
-  type EtcdPrincipal,
-  type EtcdRegistryRole,
-  type EtcdRolePlan,
-  type EtcdRolesOptions,
-  type EtcdRolesReport,
-} from "./etcd-roles.js";
 import {
   CompactedError,
   FencedError,
@@ -45,6 +31,22 @@ import {
   type WriteResolution,
   type WriteResult,
 } from "./store.js";
+
+// The etcd connection and RBAC set-up, reachable from the same entry point as the store.
+export type { EtcdAuth, EtcdConnectOptions } from "./etcd-client.js";
+export {
+  enableEtcdAuth,
+  etcdRolesFor,
+  setUpEtcdRoles,
+  type EnableEtcdAuthOptions,
+  type EtcdKeyLayout,
+  type EtcdPermission,
+  type EtcdPrincipal,
+  type EtcdRegistryRole,
+  type EtcdRolePlan,
+  type EtcdRolesOptions,
+  type EtcdRolesReport,
+} from "./etcd-roles.js";
 
 /**
  * Options of createEtcdStore. `hosts` are etcd client URLs (`http://127.0.0.1:2379`, or
@@ -142,7 +144,9 @@ const passThrough = {
  *
  * Errors: a write whose request may have reached etcd (deadline, connection lost, leader
  * change) throws OutcomeUnknownError; `resolveWrite` then answers from the marker, creating an
- * "aborted" marker when there is none so that the write can never apply later.
+ * "aborted" marker when there is none so that the write can never apply later. etcd refusing
+ * the credentials (`tls`, `auth`) or the user's permissions is a StoreError UNAUTHENTICATED or
+ * PERMISSION_DENIED that names the member, the user and the operation.
  */
 export function createEtcdStore(options: EtcdStoreOptions = {}): Store {
   const hosts = etcdHosts(options);
