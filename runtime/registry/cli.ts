@@ -45,7 +45,7 @@ meanwhile. The new primary accepts writes once the old primary's lease has passe
   -h, --help          this text
 
 usage: meridian registry etcd-roles --registry etcd[s]://host:port[,...] --principal <spec>...
-                                   [--enable-auth] [--prefix <p>] [--passwords <file>] [--json]
+                                   [--enable-auth] [--prefix <p>] [--passwords <file>] [--timeout <ms>] [--json]
 
 Creates (or brings up to date) etcd roles and users for the registry's roles, on key ranges
 (docs/registry.md, "etcd roles"). Run it as etcd's root user; running it again is harmless.
