@@ -7,12 +7,15 @@
  *   meridian registry status --registry <url>                                    its health
  *   meridian registry primary <service> --registry <url>                  prints primary and epoch
  *   meridian registry primary <service> --move-to <region> --registry <url>  moves it (CAS)
+ *   meridian registry etcd-roles --registry etcds://... --principal <spec>...  etcd RBAC set-up
  */
 import { readFileSync } from "node:fs";
 import { createClient } from "../rpc/client.js";
 import type { ClientTls, ServerTls } from "../rpc/tls.js";
 import type { ClientTransport, ServerTransport } from "../rpc/transport.js";
 import { readRegistryAuth, type RegistryAuth } from "./auth.js";
+import type { EtcdAuth } from "./etcd-client.js";
+import type { EtcdPrincipal, EtcdRegistryRole } from "./etcd-roles.js";
 import { createRegistry, PrimaryConflictError, type PrimaryInfo } from "./client.js";
 import { Registry } from "./embedded/gen/registry.js";
 import type { FsyncPolicy } from "./embedded/log.js";
@@ -53,6 +56,15 @@ Exit code 0 when it answers "ok", 1 when it cannot be reached or reports a failu
 
   --registry <url>    embedded://host:port (default $MERIDIAN_REGISTRY)`;
 
+const ETCD_FLAGS = `
+etcd connection (etcd:// and etcds://):
+  --ca <file>         CA of the etcd members' certificates (etcds://; default Node's roots)
+  --cert <file>       client certificate, for members started with --client-cert-auth
+  --key <file>        its private key
+  --user <name>       etcd user; its password from $MERIDIAN_ETCD_PASSWORD or --password-file
+                      (never on the command line)
+  --password-file <file>  file holding the etcd user's password (one line)`;
+
 const PRIMARY_USAGE = `usage: meridian registry primary <service> [--move-to <region>] [--expect-epoch <n>]
                                    [--lease-ms <ms>] --registry <url> [--timeout <ms>] [--json]
                                    [--ca <pem> [--cert <pem> --key <pem>]] [--token <token>]
@@ -76,7 +88,23 @@ meanwhile. The new primary accepts writes once the old primary's lease has passe
   --json              print the record(s) as JSON
   -h, --help          this text`;
 
-const USAGE = `${SERVE_USAGE}\n\n${STATUS_USAGE}\n\n${PRIMARY_USAGE}`;
+const ETCD_ROLES_USAGE = `usage: meridian registry etcd-roles --registry etcd[s]://host:port[,...] --principal <spec>...
+                                   [--enable-auth] [--prefix <p>] [--passwords <file>] [--timeout <ms>] [--json]
+
+Creates (or brings up to date) etcd roles and users for the registry's roles, on key ranges
+(docs/registry.md, "etcd roles"). Run it as etcd's root user; running it again is harmless.
+
+  --principal <spec>  <user>=<role>[+<role>...][:<service>,<service>...], roles instance,
+                      reader, operator; services for instance (e.g. eu-1=instance+reader:demo.Accounts)
+  --passwords <file>  lines "<user> <password>" for users that log in with a password; other
+                      new users get none (they authenticate by a client certificate, CN=<user>)
+  --enable-auth       on an etcd without authentication yet: set up, then create the root user
+                      (password: $MERIDIAN_ETCD_PASSWORD, else certificate-only, CN=root) and
+                      turn authentication on
+  --prefix <p>        the registry's key prefix (default meridian/)
+`;
+
+const USAGE = `${SERVE_USAGE}\n\n${STATUS_USAGE}\n\n${PRIMARY_USAGE}\n\n${ETCD_ROLES_USAGE}\n${ETCD_FLAGS}`;
 
 /** Where the command writes (the CLI's io). */
 export interface RegistryCommandIo {
@@ -138,10 +166,62 @@ function registryUrl(url: string): RegistryUrl {
   return parsed;
 }
 
-/** What the command presents to the registry: TLS (trust, client certificate) and/or a token. */
+/**
+ * What the command presents to the registry: TLS (trust, client certificate), a token (a Meridian
+ * registry server), a user and password (etcd).
+ */
 export interface Credentials {
   readonly tls?: ClientTls;
   readonly token?: string;
+  readonly etcdAuth?: EtcdAuth;
+}
+
+/** The credential flags (--ca --cert --key --token --user --password-file), as they are parsed. */
+class CredentialFlags {
+  private ca: string | undefined;
+  private cert: string | undefined;
+  private key: string | undefined;
+  private token: string | undefined;
+  private user: string | undefined;
+  private passwordFile: string | undefined;
+
+  /** Takes the argument when it is one of the flags (reading its value with `value`); false otherwise. */
+  take(is: (name: string) => boolean, value: (name: string) => string): boolean {
+    if (is("--ca")) this.ca = value("--ca");
+    else if (is("--cert")) this.cert = value("--cert");
+    else if (is("--key")) this.key = value("--key");
+    else if (is("--token")) this.token = value("--token");
+    else if (is("--user")) this.user = value("--user");
+    else if (is("--password-file")) this.passwordFile = value("--password-file");
+    else return false;
+    return true;
+  }
+
+  /**
+   * The credentials, files read: the token from --token or MERIDIAN_REGISTRY_TOKEN, the etcd
+   * password from --password-file or MERIDIAN_ETCD_PASSWORD (`password` also when no --user).
+   */
+  resolve(env: NodeJS.ProcessEnv): Credentials & { password?: string } {
+    if ((this.cert === undefined) !== (this.key === undefined)) throw new UsageError("--cert and --key go together (a client certificate needs its key)");
+    const token = this.token ?? (env.MERIDIAN_REGISTRY_TOKEN === "" ? undefined : env.MERIDIAN_REGISTRY_TOKEN);
+    if (token !== undefined && (token === "" || /\s/.test(token))) throw new UsageError("--token must be a non-empty token without spaces");
+    const tls: ClientTls | undefined =
+      this.ca === undefined && this.cert === undefined
+        ? undefined
+        : {
+            ...(this.ca === undefined ? {} : { ca: pemFile("--ca", this.ca) }),
+            ...(this.cert === undefined ? {} : { cert: pemFile("--cert", this.cert), key: pemFile("--key", this.key!) }),
+          };
+    if (this.user === undefined && this.passwordFile !== undefined) throw new UsageError("--password-file goes with --user");
+    const password = this.passwordFile !== undefined ? pemFile("--password-file", this.passwordFile).toString("utf8").replace(/\r?\n$/, "") : env.MERIDIAN_ETCD_PASSWORD;
+    if (this.user !== undefined && password === undefined) throw new UsageError(`--user ${this.user} needs a password: set MERIDIAN_ETCD_PASSWORD or pass --password-file`);
+    return {
+      ...(tls === undefined ? {} : { tls }),
+      ...(token === undefined ? {} : { token }),
+      ...(this.user === undefined ? {} : { etcdAuth: { username: this.user, password: password! } }),
+      ...(password === undefined ? {} : { password }),
+    };
+  }
 }
 
 interface PrimaryArgs {
@@ -156,7 +236,7 @@ interface PrimaryArgs {
   credentials: Credentials;
 }
 
-/** Reads a PEM file named by a flag; a UsageError saying which flag when it cannot. */
+/** Reads a file named by a flag (a PEM, a password); a UsageError saying which flag when it cannot. */
 function pemFile(flag: string, path: string): Buffer {
   try {
     return readFileSync(path);
@@ -173,10 +253,7 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   let registry = env.MERIDIAN_REGISTRY;
   let timeoutMs = 5000;
   let json = false;
-  let ca: string | undefined;
-  let cert: string | undefined;
-  let key: string | undefined;
-  let token = env.MERIDIAN_REGISTRY_TOKEN === "" ? undefined : env.MERIDIAN_REGISTRY_TOKEN;
+  const flags = new CredentialFlags();
   const count = (name: string, v: string, min: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, not "${v}"`);
@@ -195,11 +272,8 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
     else if (is("--lease-ms")) leaseMs = count("--lease-ms", value("--lease-ms"), 1);
     else if (is("--registry")) registry = value("--registry");
     else if (is("--timeout")) timeoutMs = count("--timeout", value("--timeout"), 1);
-    else if (is("--ca")) ca = value("--ca");
-    else if (is("--cert")) cert = value("--cert");
-    else if (is("--key")) key = value("--key");
-    else if (is("--token")) token = value("--token");
     else if (a === "--json") json = true;
+    else if (flags.take(is, value)) continue;
     else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
     else if (service === undefined) service = a;
     else throw new UsageError(`unexpected argument "${a}" (one service at a time)`);
@@ -210,16 +284,7 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   if (moveTo === undefined && (expectEpoch !== undefined || leaseMs !== undefined)) {
     throw new UsageError("--expect-epoch and --lease-ms go with --move-to");
   }
-  if ((cert === undefined) !== (key === undefined)) throw new UsageError("--cert and --key go together (a client certificate needs its key)");
-  if (token !== undefined && (token === "" || /\s/.test(token))) throw new UsageError("--token must be a non-empty token without spaces");
-  const tls: ClientTls | undefined =
-    ca === undefined && cert === undefined
-      ? undefined
-      : {
-          ...(ca === undefined ? {} : { ca: pemFile("--ca", ca) }),
-          ...(cert === undefined ? {} : { cert: pemFile("--cert", cert), key: pemFile("--key", key!) }),
-        };
-  const credentials: Credentials = { ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) };
+  const { password: _password, ...credentials } = flags.resolve(env);
   return { service, moveTo, expectEpoch, leaseMs, registry: registryUrl(registry), registryText: registry, timeoutMs, json, credentials };
 }
 
@@ -298,6 +363,110 @@ async function primaryCommand(args: PrimaryArgs, io: RegistryCommandIo, deps: Re
     return 0;
   } finally {
     await registry.close();
+  }
+}
+
+interface EtcdRolesArgs {
+  hosts: string[];
+  principals: EtcdPrincipal[];
+  enableAuth: boolean;
+  prefix: string | undefined;
+  json: boolean;
+  timeoutMs: number;
+  etcd: Credentials & { password?: string };
+}
+
+const ROLES: readonly EtcdRegistryRole[] = ["instance", "reader", "operator"];
+
+/** `<user>=<role>[+<role>...][:<service>,...]` as a principal. */
+function parsePrincipal(spec: string): EtcdPrincipal {
+  const m = /^([^=\s]+)=([a-z+]+)(?::(.+))?$/.exec(spec);
+  if (!m) throw new UsageError(`--principal is <user>=<role>[+<role>...][:<service>,...], not "${spec}"`);
+  const roles = m[2]!.split("+");
+  for (const role of roles) if (!ROLES.includes(role as EtcdRegistryRole)) throw new UsageError(`unknown role "${role}" in --principal ${spec} (instance, reader, operator)`);
+  const services = m[3]?.split(",").map((x) => x.trim());
+  return { name: m[1]!, roles: roles as EtcdRegistryRole[], ...(services === undefined ? {} : { services }) };
+}
+
+function parseEtcdRolesArgs(args: readonly string[], env: NodeJS.ProcessEnv): EtcdRolesArgs {
+  let registry = env.MERIDIAN_REGISTRY;
+  const principals: EtcdPrincipal[] = [];
+  let passwordsFile: string | undefined;
+  let enableAuth = false;
+  let prefix: string | undefined;
+  let json = false;
+  let timeoutMs = 5000;
+  const etcd = new CredentialFlags();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = (name: string): string => {
+      const eq = a.indexOf("=");
+      if (a.startsWith("--") && eq > 0) return a.slice(eq + 1);
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`${name} needs a value`);
+      return v;
+    };
+    const is = (name: string) => a === name || a.startsWith(`${name}=`);
+    if (is("--registry")) registry = value("--registry");
+    else if (is("--principal")) principals.push(parsePrincipal(value("--principal")));
+    else if (is("--passwords")) passwordsFile = value("--passwords");
+    else if (is("--prefix")) prefix = value("--prefix");
+    else if (is("--timeout")) timeoutMs = Number(value("--timeout"));
+    else if (a === "--enable-auth") enableAuth = true;
+    else if (a === "--json") json = true;
+    else if (etcd.take(is, value)) continue;
+    else throw new UsageError(`unexpected argument "${a}"`);
+  }
+  if (registry === undefined) throw new UsageError("--registry etcd[s]://host:port[,...] is required (or set MERIDIAN_REGISTRY)");
+  const url = registryUrl(registry);
+  if (url.kind !== "etcd") throw new UsageError(`etcd-roles sets up etcd: --registry must be etcd:// or etcds://, not "${registry}"`);
+  if (principals.length === 0 && !enableAuth) throw new UsageError("no --principal given");
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError("--timeout must be a positive integer");
+  if (passwordsFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(passwordsFile, "utf8");
+    } catch (e) {
+      throw new UsageError(`cannot read the --passwords file "${passwordsFile}": ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const passwords = new Map<string, string>();
+    for (const line of text.split(/\r?\n/)) {
+      const m = /^\s*(\S+)\s+(.+?)\s*$/.exec(line);
+      if (m && !line.trimStart().startsWith("#")) passwords.set(m[1]!, m[2]!);
+    }
+    for (let i = 0; i < principals.length; i++) {
+      const password = passwords.get(principals[i]!.name);
+      if (password !== undefined) principals[i] = { ...principals[i]!, password };
+    }
+  }
+  return { hosts: [...url.hosts], principals, enableAuth, prefix, json, timeoutMs, etcd: etcd.resolve(env) };
+}
+
+/** `meridian registry etcd-roles ...`; resolves with the exit code. */
+async function etcdRolesCommand(args: EtcdRolesArgs, io: RegistryCommandIo): Promise<number> {
+  const { setUpEtcdRoles, enableEtcdAuth } = await import("./etcd-roles.js");
+  const { tls, etcdAuth: auth, password } = args.etcd;
+  // Before authentication is on, etcd takes no user: connect with TLS alone.
+  const connect = { hosts: args.hosts, timeoutMs: args.timeoutMs, ...(tls === undefined ? {} : { tls }), ...(auth === undefined || args.enableAuth ? {} : { auth }) };
+  try {
+    const report = await setUpEtcdRoles({ ...connect, principals: args.principals, ...(args.prefix === undefined ? {} : { prefix: args.prefix }) });
+    if (args.enableAuth) await enableEtcdAuth({ ...connect, ...(password === undefined ? {} : { rootPassword: password }) });
+    if (args.json) io.stdout(`${JSON.stringify({ ...report, authEnabled: args.enableAuth })}\n`);
+    else {
+      const list = (label: string, items: readonly string[]) => (items.length === 0 ? "" : `${label}: ${items.join(", ")}\n`);
+      const text =
+        list("roles created", report.rolesCreated) +
+        list("roles updated", report.rolesUpdated) +
+        list("users created", report.usersCreated) +
+        list("granted", report.granted) +
+        list("revoked", report.revoked) +
+        (args.enableAuth ? "authentication enabled\n" : "");
+      io.stdout(text === "" ? "etcd already matches: nothing changed\n" : text);
+    }
+    return 0;
+  } catch (e) {
+    io.stderr(`meridian registry etcd-roles: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
   }
 }
 
@@ -538,7 +707,8 @@ export async function registryCommand(
   try {
     if (sub === "serve") return await serveCommand(parseServeArgs(rest), io, deps);
     if (sub === "status") return await statusCommand(parseStatusArgs(rest, env), io, deps);
-    if (sub !== "primary") throw new UsageError(`unknown registry command "${sub}" (serve, status or primary)`);
+    if (sub === "etcd-roles") return await etcdRolesCommand(parseEtcdRolesArgs(rest, env), io);
+    if (sub !== "primary") throw new UsageError(`unknown registry command "${sub}" (serve, status, primary or etcd-roles)`);
     return await primaryCommand(parsePrimaryArgs(rest, env), io, deps);
   } catch (e) {
     if (e instanceof UsageError) {

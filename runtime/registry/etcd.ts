@@ -1,5 +1,7 @@
 import { Etcd3, type IOptions } from "etcd3";
 import { AsyncQueue } from "./async-queue.js";
+import { describeTlsFailure, etcd3Options, etcdHosts, etcdIdentity, etcdRefusal, prefixEnd, type EtcdConnectOptions } from "./etcd-client.js";
+
 import {
   CompactedError,
   FencedError,
@@ -30,13 +32,29 @@ import {
   type WriteResult,
 } from "./store.js";
 
-/** Options of createEtcdStore. */
-export interface EtcdStoreOptions {
-  /**
-   * etcd client URLs (`http://127.0.0.1:2379`). A region's registry client usually names its own
-   * region's member only, so serializable reads are local.
-   */
-  readonly hosts?: string | readonly string[];
+// The etcd connection and RBAC set-up, reachable from the same entry point as the store.
+export type { EtcdAuth, EtcdConnectOptions } from "./etcd-client.js";
+export {
+  enableEtcdAuth,
+  etcdRolesFor,
+  setUpEtcdRoles,
+  type EnableEtcdAuthOptions,
+  type EtcdKeyLayout,
+  type EtcdPermission,
+  type EtcdPrincipal,
+  type EtcdRegistryRole,
+  type EtcdRolePlan,
+  type EtcdRolesOptions,
+  type EtcdRolesReport,
+} from "./etcd-roles.js";
+
+/**
+ * Options of createEtcdStore. `hosts` are etcd client URLs (`http://127.0.0.1:2379`, or
+ * `https://` with `tls`); a region's registry client usually names its own region's member only,
+ * so serializable reads are local. `tls` and `auth` are how production etcd is reached: see
+ * EtcdConnectOptions and docs/registry.md ("etcd with TLS and authentication").
+ */
+export interface EtcdStoreOptions extends EtcdConnectOptions {
   /** Default timeout of every call in ms. Default 5000. */
   readonly timeoutMs?: number;
   /**
@@ -68,18 +86,6 @@ export function decodeEnvelope(raw: string): { writeId: string; value: string } 
     if (end > 0) return { writeId: raw.slice(ENVELOPE.length, end), value: raw.slice(end + 1) };
   }
   return { writeId: "", value: raw };
-}
-
-/** The key after every key starting with `prefix` (etcd's range_end for a prefix). */
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]!++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 interface RawKv {
@@ -138,32 +144,38 @@ const passThrough = {
  *
  * Errors: a write whose request may have reached etcd (deadline, connection lost, leader
  * change) throws OutcomeUnknownError; `resolveWrite` then answers from the marker, creating an
- * "aborted" marker when there is none so that the write can never apply later.
+ * "aborted" marker when there is none so that the write can never apply later. etcd refusing
+ * the credentials (`tls`, `auth`) or the user's permissions is a StoreError UNAUTHENTICATED or
+ * PERMISSION_DENIED that names the member, the user and the operation.
  */
 export function createEtcdStore(options: EtcdStoreOptions = {}): Store {
-  const hosts = options.hosts ?? "http://127.0.0.1:2379";
+  const hosts = etcdHosts(options);
   const keepaliveMs = options.keepaliveMs ?? 10_000;
+  const timeoutMs = options.timeoutMs ?? 5000;
   // One client per host: etcd3's own pool picks a host at random per call, so with one member
   // frozen or cut off about every other call would wait for it. The store fails over itself.
-  const clients = (typeof hosts === "string" ? [hosts] : [...hosts]).map(
-    (host) =>
-      new EtcdHost(
-        host,
-        new Etcd3({
-          hosts: host,
-          faultHandling: { host: () => passThrough, global: passThrough },
-          grpcOptions: {
-            "grpc.keepalive_time_ms": keepaliveMs,
-            "grpc.keepalive_timeout_ms": Math.max(1000, Math.floor(keepaliveMs / 2)),
-            "grpc.keepalive_permit_without_calls": 1,
-            "grpc.initial_reconnect_backoff_ms": 100,
-            "grpc.max_reconnect_backoff_ms": 2000,
-            ...options.grpcOptions,
-          },
-        }),
-      ),
-  );
-  if (clients.length === 0) throw new StoreError("INVALID_ARGUMENT", "createEtcdStore needs at least one host");
+  // The password exchange gets a member's share of a call's budget, as the call itself does in
+  // failover: a frozen first member must leave time for the next.
+  const authTimeoutMs = Math.max(500, Math.floor(timeoutMs / hosts.length));
+  const clients = hosts.map((host) => {
+    const connect = etcd3Options(host, options, authTimeoutMs);
+    return new EtcdHost(
+      host,
+      new Etcd3({
+        ...connect,
+        faultHandling: { host: () => passThrough, global: passThrough },
+        grpcOptions: {
+          "grpc.keepalive_time_ms": keepaliveMs,
+          "grpc.keepalive_timeout_ms": Math.max(1000, Math.floor(keepaliveMs / 2)),
+          "grpc.keepalive_permit_without_calls": 1,
+          "grpc.initial_reconnect_backoff_ms": 100,
+          "grpc.max_reconnect_backoff_ms": 2000,
+          ...connect.grpcOptions,
+          ...options.grpcOptions,
+        },
+      }),
+    );
+  });
   return new EtcdStore(clients, options);
 }
 
@@ -176,10 +188,13 @@ class EtcdHost {
 }
 
 /** An etcd error in words an operator can act on (grpc-js says "Waiting for LB pick" when it never connected). */
-function describeEtcdError(e: unknown, host: EtcdHost): string {
+function describeEtcdError(e: unknown, host: EtcdHost, options: EtcdConnectOptions): string {
+  const tls = describeTlsFailure(e, host.url, options);
+  if (tls !== undefined) return tls.message;
   const message = messageOf(e);
   if (/Waiting for LB pick|No connection established|ECONNREFUSED|connect ECONN/i.test(message)) {
-    return `could not connect to etcd at ${host.url} (is the member running and reachable from here?)`;
+    const hint = host.url.startsWith("http://") ? "; if it serves TLS, use an https:// host (etcds:// in a registry URL) with its CA" : "";
+    return `could not connect to etcd at ${host.url} (is the member running and reachable from here?)${hint}`;
   }
   if (/DEADLINE_EXCEEDED|Deadline exceeded|timed out/i.test(message)) {
     return `etcd at ${host.url} did not answer in time (the member may be frozen, cut off from its peers, or without quorum)`;
@@ -213,6 +228,9 @@ async function keepAliveOnce(client: Etcd3, lease: LeaseId, deadline: number): P
     if (Number(ttl) <= 0) throw new LeaseNotFoundError(lease);
     return { ttlMs: Number(ttl) * 1000 };
   } finally {
+    // etcd3's own error listener would take our cancel for a failed member and close its channel
+    // under the next call ("Channel closed before call started"): drop it first.
+    (stream as unknown as NodeJS.EventEmitter | undefined)?.removeAllListeners("error");
     stream?.on("error", () => undefined);
     (stream as unknown as { cancel?: () => void } | undefined)?.cancel?.();
   }
@@ -230,10 +248,17 @@ class EtcdStore implements Store {
   /** The host tried first: the first given, then whichever answered last after a failover. */
   private preferred = 0;
 
+  /** Who etcd sees in this client, for messages. */
+  private readonly identity: string;
+  /** The TLS options, for messages. */
+  private readonly connect: EtcdConnectOptions;
+
   constructor(
     private readonly hosts: readonly EtcdHost[],
     options: EtcdStoreOptions,
   ) {
+    this.identity = etcdIdentity(options);
+    this.connect = options.tls === undefined ? {} : { tls: options.tls };
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.markerPrefix = options.markerPrefix ?? "__meridian/writes/";
     this.markerTtlMs = options.markerTtlMs ?? 600_000;
@@ -281,12 +306,13 @@ class EtcdStore implements Store {
     this.checkOpen();
     const ttl = Math.max(1, Math.ceil(ttlMs / 1000));
     try {
-      return await this.failover(options.timeoutMs, async (client, deadline) => {
+      return await this.failover("lease grant", options.timeoutMs, async (client, deadline) => {
         const res = await client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, { deadline });
         if (res.error) throw new Error(res.error);
         return { id: res.ID, ttlMs: Number(res.TTL) * 1000 };
       });
     } catch (e) {
+      if (e instanceof StoreError) throw e;
       // An orphaned lease (granted, answer lost) just expires on its own: safe to report as failed.
       throw new StoreUnavailableError(`etcd did not grant a lease: ${messageOf(e)}`, { cause: e });
     }
@@ -295,9 +321,9 @@ class EtcdStore implements Store {
   async keepAlive(lease: LeaseId, options: { timeoutMs?: number } = {}): Promise<{ ttlMs: number }> {
     this.checkOpen();
     try {
-      return await this.failover(options.timeoutMs, (client, deadline) => keepAliveOnce(client, lease, deadline));
+      return await this.failover(`renewal of lease ${quote(lease)}`, options.timeoutMs, (client, deadline) => keepAliveOnce(client, lease, deadline));
     } catch (e) {
-      if (e instanceof LeaseNotFoundError) throw e;
+      if (e instanceof StoreError) throw e;
       if (leaseNotFound(e)) throw new LeaseNotFoundError(lease, { cause: e });
       throw new StoreUnavailableError(`etcd did not renew lease ${quote(lease)}: ${messageOf(e)}`, { cause: e });
     }
@@ -306,9 +332,10 @@ class EtcdStore implements Store {
   async revokeLease(lease: LeaseId, options: { timeoutMs?: number } = {}): Promise<void> {
     this.checkOpen();
     try {
-      await this.failover(options.timeoutMs, (client, deadline) => client.leaseClient.leaseRevoke({ ID: lease }, { deadline }));
+      await this.failover(`revocation of lease ${quote(lease)}`, options.timeoutMs, (client, deadline) => client.leaseClient.leaseRevoke({ ID: lease }, { deadline }));
     } catch (e) {
       if (leaseNotFound(e)) return;
+      if (e instanceof StoreError) throw e;
       throw new StoreUnavailableError(`etcd did not revoke lease ${lease}: ${messageOf(e)}`, { cause: e });
     }
   }
@@ -320,7 +347,7 @@ class EtcdStore implements Store {
     try {
       const lease = await this.markerLeaseId(options.timeoutMs);
       // Idempotent: whichever member the fencing write reached, a retry elsewhere reads the marker.
-      const res = await this.failover(options.timeoutMs, (client, deadline) =>
+      const res = await this.failover(`resolution of write ${writeId} (its marker ${quote(marker.toString())})`, options.timeoutMs, (client, deadline) =>
         client.kv.txn(
           {
             compare: [{ key: marker, target: "Version", result: "Equal", version: 0 }],
@@ -356,12 +383,13 @@ class EtcdStore implements Store {
     if (this.closed) throw new StoreClosedError();
   }
 
-  /** What a watch needs from the store: the host to watch on now, and a way to give up on one. */
-  private readonly watchHosts = {
+  /** What a watch needs from the store: the host to watch on now, a way to give up on one, and its refusals typed. */
+  private readonly watchHosts: WatchHosts = {
     current: (): EtcdHost => this.hosts[this.preferred]!,
     failed: (host: EtcdHost): void => {
       if (this.hosts[this.preferred] === host) this.preferred = (this.preferred + 1) % this.hosts.length;
     },
+    refusal: (e: unknown, host: EtcdHost, what: string): StoreError | undefined => etcdRefusal(e, host.url, this.identity, what),
   };
 
   /**
@@ -373,11 +401,17 @@ class EtcdStore implements Store {
    * `call` must be safe to repeat on another member: reads, and writes made idempotent by their
    * write id.
    */
-  private async failover<T>(timeoutMs: number | undefined, call: (client: Etcd3, deadline: number, host: EtcdHost) => Promise<T>): Promise<T> {
+  private async failover<T>(
+    what: string,
+    timeoutMs: number | undefined,
+    call: (client: Etcd3, deadline: number, host: EtcdHost) => Promise<T>,
+  ): Promise<T> {
     const end = Date.now() + (timeoutMs ?? this.timeoutMs);
     const n = this.hosts.length;
     const start = this.preferred;
     const errors: string[] = [];
+    let unsent = 0;
+    let refusedTls = 0;
     let last: unknown;
     for (let i = 0; i < n; i++) {
       const index = (start + i) % n;
@@ -390,21 +424,30 @@ class EtcdStore implements Store {
         this.preferred = index;
         return result;
       } catch (e) {
+        // A refused password or permission: every member would say the same.
+        const refusal = etcdRefusal(e, host.url, this.identity, what);
+        if (refusal !== undefined) throw refusal;
         if (answered(e) || e instanceof StoreError) throw e;
         last = e;
-        errors.push(describeEtcdError(e, host));
+        const tls = describeTlsFailure(e, host.url, this.connect);
+        if (tls?.code === "UNAUTHENTICATED") refusedTls++;
+        const described = describeEtcdError(e, host, this.connect);
+        if (tls !== undefined || described.startsWith("could not connect")) unsent++;
+        errors.push(described);
       }
     }
+    // Every member refused the certificates: a set-up error that waiting will not fix.
+    if (refusedTls > 0 && refusedTls === errors.length) throw new StoreError("UNAUTHENTICATED", errors.join("; "), { cause: last });
     const error = new Error(errors.join("; "), { cause: last });
     // Keep what the classifiers look for (connection refused, deadline) visible.
-    throw Object.assign(error, { allUnsent: errors.length === n && errors.every((m) => m.startsWith("could not connect")) });
+    throw Object.assign(error, { allUnsent: errors.length === n && unsent === n });
   }
 
   private async read<T>(key: string, options: ReadOptions, op: (client: Etcd3, deadline: number) => Promise<T>): Promise<T> {
     this.checkOpen();
     if (options.signal?.aborted) throw abortedError({ key }, false);
     try {
-      return await bounded(this.failover(options.timeoutMs, op), { signal: options.signal }, () => new StoreUnavailableError(`etcd read of ${quote(key)} cancelled`));
+      return await bounded(this.failover(`${options.mode ?? "linearizable"} read of ${quote(key)}`, options.timeoutMs, op), { signal: options.signal }, () => new StoreUnavailableError(`etcd read of ${quote(key)} cancelled`));
     } catch (e) {
       if (e instanceof StoreError) throw e;
       throw new StoreUnavailableError(`etcd read failed (${options.mode ?? "linearizable"}): ${messageOf(e)}`, { cause: e });
@@ -452,7 +495,7 @@ class EtcdStore implements Store {
       try {
         res = await bounded(
           // Safe to send again to another member: the marker makes a second copy a no-op.
-          this.failover(timeoutMs, (client, deadline) =>
+          this.failover(`write to ${quote(key)}`, timeoutMs, (client, deadline) =>
             client.kv.txn(
             {
               compare: [
@@ -501,6 +544,16 @@ class EtcdStore implements Store {
 
 type WatchStream = Awaited<ReturnType<Etcd3["watchClient"]["watch"]>>;
 
+/** What an EtcdWatch needs from its store. */
+interface WatchHosts {
+  /** The host to watch on now. */
+  current(): EtcdHost;
+  /** Gives up on a host (the next call or watch tries the next member). */
+  failed(host: EtcdHost): void;
+  /** etcd's refusal of this client's credentials or permissions, typed; undefined for other errors. */
+  refusal(e: unknown, host: EtcdHost, what: string): StoreError | undefined;
+}
+
 /**
  * One Store watch on etcd: a raw watch stream, re-created after errors from the revision after
  * the last event delivered, so the consumer sees every change once and in order.
@@ -519,7 +572,7 @@ class EtcdWatch {
   private host: EtcdHost | undefined;
 
   constructor(
-    private readonly hosts: { current(): EtcdHost; failed(host: EtcdHost): void },
+    private readonly hosts: WatchHosts,
     private readonly prefix: string,
     fromRevision: number,
     private readonly markerPrefix: string,
@@ -566,7 +619,13 @@ class EtcdWatch {
     const host = this.hosts.current();
     try {
       stream = await host.client.watchClient.watch();
-    } catch {
+    } catch (e) {
+      // A refused password does not heal by retrying: end the watch with it.
+      const refusal = this.hosts.refusal(e, host, this.what);
+      if (refusal !== undefined) {
+        this.queue.fail(refusal);
+        return;
+      }
       this.hosts.failed(host);
       this.retry();
       return;
@@ -589,6 +648,32 @@ class EtcdWatch {
     });
   }
 
+  /** The watch as refusals name it. */
+  private get what(): string {
+    return `watch of ${quote(this.prefix)}`;
+  }
+
+  /**
+   * etcd cancels a watch with "permission denied" both when the user may not read the range and
+   * when its auth token has expired (etcd3 renews tokens on unary calls only). A one-key read of
+   * the same range tells them apart, renewing the token if that was it: readable means watch
+   * again; refused means the watch ends with PERMISSION_DENIED.
+   */
+  private async recheckPermission(): Promise<void> {
+    this.closeStream();
+    const host = this.host ?? this.hosts.current();
+    try {
+      await host.client.kv.range({ key: this.key, range_end: this.rangeEnd, limit: 1, keys_only: true, serializable: true }, { deadline: Date.now() + 5000 });
+    } catch (e) {
+      const refusal = this.hosts.refusal(e, host, this.what);
+      if (refusal !== undefined && !this.stopped) {
+        this.queue.fail(refusal);
+        return;
+      }
+    }
+    this.retry();
+  }
+
   private retry(): void {
     this.closeStream();
     if (this.stopped || this.retryTimer) return;
@@ -609,6 +694,10 @@ class EtcdWatch {
   }): void {
     if (this.stopped) return;
     this.backoffMs = 100;
+    if (res.canceled && /permission denied/i.test(res.cancel_reason)) {
+      void this.recheckPermission();
+      return;
+    }
     if (res.canceled) {
       const compact = Number(res.compact_revision);
       this.queue.fail(

@@ -136,6 +136,8 @@ export function storeErrorToRpc(e: unknown, ctx: CallContext, admitted?: Admitte
     if (e.code === "INVALID_ARGUMENT") return new RpcError(Code.INVALID_ARGUMENT, e.message, { cause: e });
     outcome("not-applied");
     if (e.code === "RESOURCE_EXHAUSTED") return new RpcError(Code.RESOURCE_EXHAUSTED, e.message, { cause: e });
+    if (e.code === "UNAUTHENTICATED") return new RpcError(Code.UNAUTHENTICATED, `the registry store refused this server's credentials: ${e.message}`, { cause: e });
+    if (e.code === "PERMISSION_DENIED") return new RpcError(Code.PERMISSION_DENIED, `the registry store refused: ${e.message}`, { cause: e });
     return new RpcError(Code.UNAVAILABLE, `the registry store failed: ${e.message}`, { cause: e });
   }
   return RpcError.from(e, Code.INTERNAL);

@@ -190,6 +190,8 @@ export type StoreErrorCode =
   | "INVALID_ARGUMENT"
   | "FENCED"
   | "RESOURCE_EXHAUSTED"
+  // The store refused the caller's credentials (none, a wrong password, an untrusted
+  // certificate), or the caller's role does not allow the operation: fix the set-up, not retry.
   | "UNAUTHENTICATED"
   | "PERMISSION_DENIED";
 

@@ -5,10 +5,12 @@
  *   embedded:                         an embedded store in this process (the default store)
  *   embedded://host:port              an embedded registry served by serveRegistry, over TCP
  *   etcd://host:port[,host:port...]   an etcd cluster (the hosts of this region's member first)
+ *   etcds://host:port[,host:port...]  the same over TLS (openRegistryStore's `tls`, `etcdAuth`)
  */
 import { X509Certificate } from "node:crypto";
 import type { ClientTls } from "../rpc/tls.js";
 import type { ClientTransport } from "../rpc/transport.js";
+import type { EtcdAuth } from "./etcd-client.js";
 import { StoreError, quote, type Store } from "./store.js";
 
 /** A parsed registry URL. */
@@ -21,16 +23,17 @@ export type RegistryUrl =
 export function parseRegistryUrl(url: string): RegistryUrl {
   const text = url.trim();
   if (text === "embedded:" || text === "embedded://") return { kind: "in-process" };
-  const m = /^(embedded|etcd):\/\/(.+)$/.exec(text);
+  const m = /^(embedded|etcds?):\/\/(.+)$/.exec(text);
   const hostPort = /^[^\s,/:]+:\d{1,5}$/;
   if (m) {
     const hosts = m[2]!.split(",").map((h) => h.trim());
     if (hosts.every((h) => hostPort.test(h))) {
       if (m[1] === "embedded" && hosts.length === 1) return { kind: "embedded", address: hosts[0]! };
       if (m[1] === "etcd") return { kind: "etcd", hosts: hosts.map((h) => `http://${h}`) };
+      if (m[1] === "etcds") return { kind: "etcd", hosts: hosts.map((h) => `https://${h}`) };
     }
   }
-  throw new StoreError("INVALID_ARGUMENT", `a registry URL is embedded:, embedded://host:port or etcd://host:port[,host:port...], not ${quote(url)}`);
+  throw new StoreError("INVALID_ARGUMENT", `a registry URL is embedded:, embedded://host:port, etcd://host:port[,host:port...] or etcds://host:port[,...], not ${quote(url)}`);
 }
 
 /**
@@ -66,12 +69,14 @@ export interface OpenRegistryStoreOptions {
   readonly timeoutMs?: number;
   /**
    * TLS to the registry: whom to trust (`ca`) and, for mTLS, the client's certificate and key
-   * (its identity at an authenticating registry server). For `embedded://` it goes to the
-   * transport factory.
+   * (its identity at an authenticating registry server, or at etcd with client-certificate
+   * auth). For `embedded://` it goes to the transport factory; for `etcds://` to etcd3.
    */
   readonly tls?: ClientTls;
   /** A bearer token for an embedded registry server that authenticates by token (development). */
   readonly token?: string;
+  /** For etcd with authentication enabled: the user and password. */
+  readonly etcdAuth?: EtcdAuth;
 }
 
 /**
@@ -89,7 +94,12 @@ export async function openRegistryStore(url: string | RegistryUrl, options: Open
     }
     case "etcd": {
       const { createEtcdStore } = await import("./etcd.js");
-      return createEtcdStore({ hosts: [...parsed.hosts], ...timeout });
+      return createEtcdStore({
+        hosts: [...parsed.hosts],
+        ...timeout,
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
+        ...(options.etcdAuth === undefined ? {} : { auth: options.etcdAuth }),
+      });
     }
     case "embedded": {
       if (options.transport === undefined) {
