@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { createClient } from "../rpc/client.js";
 import type { ClientTls, ServerTls } from "../rpc/tls.js";
 import type { ClientTransport, ServerTransport } from "../rpc/transport.js";
-import { readRegistryAuth, type RegistryAuth } from "./auth.js";
+import { AUTHORIZATION_HEADER, readRegistryAuth, type RegistryAuth } from "./auth.js";
 import type { EtcdAuth } from "./etcd-client.js";
 import type { EtcdPrincipal, EtcdRegistryRole } from "./etcd-roles.js";
 import { createRegistry, PrimaryConflictError, type PrimaryInfo } from "./client.js";
@@ -50,11 +50,14 @@ Clients use --registry embedded://<host:port>.
   --compact-interval <s> also compact this often when anything was logged (default 600; 0 never)`;
 
 const STATUS_USAGE = `usage: meridian registry status [--registry <url>] [--timeout <ms>] [--json]
+                               [--ca <pem> [--cert <pem> --key <pem>]] [--token <token>]
 
 Prints a registry server's health: revision, keys, leases, log size, last compaction, uptime.
 Exit code 0 when it answers "ok", 1 when it cannot be reached or reports a failure.
 
-  --registry <url>    embedded://host:port (default $MERIDIAN_REGISTRY)`;
+  --registry <url>    embedded://host:port (default $MERIDIAN_REGISTRY)
+  --ca, --cert, --key, --token   as for primary: a registry with authentication answers any
+                      principal it knows`;
 
 const ETCD_FLAGS = `
 etcd connection (etcd:// and etcds://):
@@ -640,12 +643,14 @@ interface StatusArgs {
   address: string;
   timeoutMs: number;
   json: boolean;
+  credentials: Credentials;
 }
 
 function parseStatusArgs(args: readonly string[], env: NodeJS.ProcessEnv): StatusArgs {
   let registry = env.MERIDIAN_REGISTRY;
   let timeoutMs = 5000;
   let json = false;
+  const flags = new CredentialFlags();
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = (name: string): string => {
@@ -657,21 +662,25 @@ function parseStatusArgs(args: readonly string[], env: NodeJS.ProcessEnv): Statu
     if (is("--registry")) registry = value("--registry");
     else if (is("--timeout")) timeoutMs = count("--timeout", value("--timeout"), 1);
     else if (a === "--json") json = true;
+    else if (flags.take(is, value)) continue;
     else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
     else throw new UsageError(`unexpected argument "${a}"`);
   }
   if (registry === undefined) throw new UsageError("--registry <url> is required (or set MERIDIAN_REGISTRY)");
   const url = registryUrl(registry);
   if (url.kind !== "embedded") throw new UsageError("status asks a Meridian registry server (embedded://host:port); for etcd use etcdctl endpoint status");
-  return { address: url.address, timeoutMs, json };
+  const { tls, token } = flags.resolve(env);
+  return { address: url.address, timeoutMs, json, credentials: { ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) } };
 }
 
 /** `meridian registry status ...`; 0 when the server answers "ok". */
 async function statusCommand(args: StatusArgs, io: RegistryCommandIo, deps: RegistryCommandDeps): Promise<number> {
   if (!deps.clientTransport) throw new UsageError("embedded:// needs a client transport (run through the meridian command)");
-  const transport = deps.clientTransport({});
+  const { tls, token } = args.credentials;
+  const transport = deps.clientTransport(tls === undefined ? {} : { tls });
   try {
-    const client = createClient(Registry, { transport, endpoints: [{ address: args.address }] });
+    const headers = token === undefined ? {} : { headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } };
+    const client = createClient(Registry, { transport, endpoints: [{ address: args.address }], ...headers });
     let status;
     try {
       status = await client.status({}, { timeoutMs: args.timeoutMs });

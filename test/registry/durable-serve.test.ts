@@ -39,10 +39,49 @@ function serve(args: string[], deps: RegistryCommandDeps = {}) {
 }
 
 describe("durable registry - serve flags", () => {
-  it("serve - refuses to start without --insecure, without --data, or on a non-loopback address without TLS", async () => {
+  it("serve - --auth <file>: calls without a token are UNAUTHENTICATED, a reader's token reads and may not write", async () => {
+    const auth = join(dir, "auth.json");
+    const readerToken = "reader-token-0123456789";
+    writeFileSync(auth, JSON.stringify({ tokens: { [readerToken]: { name: "dashboard", roles: ["reader"] } } }));
+    const server = serve(["--data", join(dir, "authed"), "--listen", "127.0.0.1:0", "--auth", auth]);
+    const address = await server.address();
+    expect(server.out()).toContain("authentication and roles");
+    const open = (token?: string) =>
+      createRemoteStore({ transport: new TcpClientTransport(), address, timeoutMs: 3000, ...(token === undefined ? {} : { token }) });
+    const anonymous = open();
+    const reader = open(readerToken);
+    try {
+      await expect(anonymous.list("")).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
+      expect((await reader.list("")).kvs).toEqual([]);
+      await expect(reader.compareAndSet("meridian/services/x/instances/1", "v", 0)).rejects.toMatchObject({ code: "PERMISSION_DENIED" });
+      let out = "";
+      const io = { stdout: (t: string) => (out += t), stderr: (t: string) => (out += t) };
+      const deps = { clientTransport: (o: { tls?: object }) => new TcpClientTransport(o) };
+      expect(await registryCommand(["status", "--registry", `embedded://${address}`, "--token", readerToken], io, deps)).toBe(0);
+      expect(out).toContain(": ok");
+      expect(await registryCommand(["status", "--registry", `embedded://${address}`], io, deps)).toBe(1);
+    } finally {
+      await anonymous.close();
+      await reader.close();
+    }
+    expect(await server.stop()).toBe(0);
+  });
+
+
+  it("serve - refuses to start without --auth or --insecure, without --data, or on a non-loopback address without TLS", async () => {
     const noAuth = serve(["--data", join(dir, "a"), "--listen", "127.0.0.1:0"]);
     expect(await noAuth.exit).toBe(2);
-    expect(noAuth.err()).toMatch(/choose how clients authenticate: --insecure/);
+    expect(noAuth.err()).toMatch(/choose how clients authenticate: --auth <file>.* or --insecure/);
+
+    const both = serve(["--data", join(dir, "a"), "--listen", "127.0.0.1:0", "--insecure", "--auth", join(dir, "auth.json")]);
+    expect(await both.exit).toBe(2);
+    expect(both.err()).toMatch(/--auth and --insecure contradict each other/);
+
+    writeFileSync(join(dir, "bad-auth.json"), `{"tokens": {"t": {}}}`);
+    const badAuth = serve(["--data", join(dir, "a"), "--listen", "127.0.0.1:0", "--auth", join(dir, "bad-auth.json")]);
+    expect(await badAuth.exit).toBe(2);
+    expect(badAuth.err()).toMatch(/--auth .*bad-auth\.json: .*"name"/);
+    expect(existsSync(join(dir, "a"))).toBe(false);
 
     const noData = serve(["--listen", "127.0.0.1:0", "--insecure"]);
     expect(await noData.exit).toBe(2);
