@@ -209,7 +209,13 @@ class Demo {
 
     if (options.registry === "etcd" && findEtcd() === undefined) throw new NotAvailableError(ETCD_MISSING);
     this.out.write(p.dim(`starting the ${options.registry === "etcd" ? "etcd cluster and the " : ""}links between regions...\n`));
-    const starting = startNetwork({ registry: options.registry, transport: options.transport, latencyMs: options.latencyMs, instancesPerRegion: options.instances });
+    const starting = startNetwork({
+      registry: options.registry,
+      transport: options.transport,
+      latencyMs: options.latencyMs,
+      instancesPerRegion: options.instances,
+      registryTimeoutMs: this.tuning.storeTimeoutMs,
+    });
     // Registered before waiting, so a Ctrl-C during the start still closes what it started.
     this.cleanups.push(async () => (await starting.catch(() => undefined))?.close());
     this.network = await this.race(starting);
@@ -547,6 +553,9 @@ class Demo {
   }
 }
 
+/** How long a failure waits for a signal that may have caused it before it is reported, ms. */
+const SIGNAL_GRACE_MS = 200;
+
 async function main(): Promise<number> {
   let options: DemoOptions | "help";
   try {
@@ -568,6 +577,11 @@ async function main(): Promise<number> {
   try {
     code = await demo.run();
   } catch (e) {
+    // Ctrl-C reaches every process of the terminal's group (etcd, nats-server, the regions'
+    // loaders): what that breaks there can be seen here before this process's own SIGINT is
+    // handled. Let a pending signal land before deciding, so the interruption wins over the
+    // failures it caused.
+    if (!demo.wasInterrupted) await new Promise((resolve) => setTimeout(resolve, SIGNAL_GRACE_MS));
     if (demo.wasInterrupted) {
       process.stderr.write("\ninterrupted: stopping every process the demo started...\n");
       code = 130;

@@ -25,6 +25,8 @@ export interface NetworkOptions {
   readonly latencyMs: number;
   /** Instances of the service per region. */
   readonly instancesPerRegion: number;
+  /** The timeout of one call to the registry by its clients, ms (the embedded registry's load shedding is sized from it). */
+  readonly registryTimeoutMs: number;
 }
 
 /** One instance as the coordinator planned it. */
@@ -92,7 +94,13 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
   let registryUrl: string;
   if (options.registry === "embedded") {
     const node = await EmbeddedNode.open();
-    const server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port: 0 }), node });
+    // The registry is the control plane of three region processes whose calls each have
+    // `registryTimeoutMs`. The server's default shedding (a queue standing over 5 ms) suits
+    // handlers of the data plane; on a loaded machine this process's event loop alone lags that
+    // much, and shedding a registration or a lease renewal then fails a region for nothing. Shed
+    // only a queue that eats a fifth of a call's budget (expired calls are refused regardless).
+    const admission = { targetMs: Math.max(5, options.registryTimeoutMs / 5), intervalMs: options.registryTimeoutMs };
+    const server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port: 0 }), node, admission });
     closers.push(async () => {
       await server.close();
       await node.close();

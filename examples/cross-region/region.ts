@@ -8,6 +8,8 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import {
   Replica,
+  StoreError,
+  StoreUnavailableError,
   createRegistry,
   createRemoteStore,
   fencingMiddleware,
@@ -20,11 +22,13 @@ import {
 } from "meridian-rpc/registry";
 import {
   HeaderKeys,
+  RpcError,
   createClient,
   createServer,
   type Client,
   type ClientTransport,
   type Endpoint,
+  type Handlers,
   type Middleware,
   type Resolver,
 } from "meridian-rpc/runtime";
@@ -32,8 +36,16 @@ import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { KeyValue } from "./gen/kv.js";
 import { DATA_PREFIX, PAUSE_HEADER, now, type CommitEntry, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";
 import { keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
-import { transportKit } from "./transports.js";
+import { transportKit, type TransportKit } from "./transports.js";
 import { Workload, recordGet, recordPut } from "./workload.js";
+
+/** How long a region keeps trying to register an instance the registry refused for now, ms. */
+const START_RETRY_MS = 20_000;
+
+/** Whether a store call failed without any effect and may simply be tried again: the registry never ran it. */
+function notApplied(e: unknown): boolean {
+  return e instanceof StoreUnavailableError || (e instanceof StoreError && e.cause instanceof RpcError && e.cause.notSent);
+}
 
 function send(msg: FromRegion): void {
   process.send?.(msg);
@@ -142,15 +154,7 @@ class RegionProcess {
       replica: this.replica,
       onCommit: (revision, at) => this.commits.push([revision, at]),
     });
-    for (const instance of config.instances) {
-      const server = createServer({
-        transport: kit.server(instance.listen, [KeyValue]),
-        region,
-        middleware: [writeOutcomeMiddleware, fencingMiddleware(this.registry), this.pauseMiddleware],
-        metrics: false,
-      }).register(KeyValue, handlers);
-      this.servers.push(await listenAndRegister(server, this.registry, { services: [KeyValue], transport: kit.name, advertise: kit.address(instance.listen) }));
-    }
+    for (const instance of config.instances) this.servers.push(await this.startInstance(kit, handlers, instance.listen));
 
     this.clientTransport = kit.client();
     const routing = routingOptions(this.registry, { downForMs: tuning.downForMs });
@@ -178,6 +182,30 @@ class RegionProcess {
     this.loopDelay.enable();
     this.reportTimer = setInterval(() => this.report(), 250);
     send({ type: "ready", region, addresses: this.servers.map((s) => s.address) });
+  }
+
+  /**
+   * Starts one instance and registers it. A registration the registry certainly did not apply
+   * (refused before its handler, e.g. shed while this machine is loaded, or the registry not
+   * reachable yet) is tried again with a new server, for up to START_RETRY_MS: a transient
+   * refusal must not fail the region's start. Any other error fails it at once.
+   */
+  private async startInstance(kit: TransportKit, handlers: Handlers<typeof KeyValue>, listen: string): Promise<RegisteredServer> {
+    const deadline = now() + START_RETRY_MS;
+    for (;;) {
+      const server = createServer({
+        transport: kit.server(listen, [KeyValue]),
+        region: this.config.region,
+        middleware: [writeOutcomeMiddleware, fencingMiddleware(this.registry), this.pauseMiddleware],
+        metrics: false,
+      }).register(KeyValue, handlers);
+      try {
+        return await listenAndRegister(server, this.registry, { services: [KeyValue], transport: kit.name, advertise: kit.address(listen) });
+      } catch (e) {
+        if (!notApplied(e) || now() > deadline) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   }
 
   /** Sends what happened since the last report. */
