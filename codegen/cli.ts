@@ -91,7 +91,7 @@ function parseGenArgs(args: readonly string[]): GenArgs {
 /** `meridian registry ...` (runtime/registry/cli.ts), loaded only when asked for. */
 async function registry(args: readonly string[], io: CliIo): Promise<number> {
   const [{ registryCommand }, { TcpClientTransport }] = await Promise.all([import("../runtime/registry/cli.js"), import("../transports/tcp/index.js")]);
-  return registryCommand(args, io, { clientTransport: () => new TcpClientTransport() });
+  return registryCommand(args, io, { clientTransport: (options) => new TcpClientTransport(options) });
 }
 
 /** `meridian call` and `meridian list` (codegen/call.ts), loaded only when asked for. */

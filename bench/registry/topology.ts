@@ -96,7 +96,7 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       closers.push(() => c.stop());
       for (let i = 0; i < REGIONS.length; i++) stores.push(createEtcdStore({ hosts: c.clientUrls[i]!, timeoutMs: 1000 }));
     } else {
-      const rs = await serveRegistry({ transport: new TcpServerTransport() });
+      const rs = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
       closers.push(() => rs.close());
       for (let i = 0; i < REGIONS.length; i++) {
         let address = rs.address;

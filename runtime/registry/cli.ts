@@ -6,6 +6,8 @@
  *   meridian registry primary <service> --registry <url>                  prints primary and epoch
  *   meridian registry primary <service> --move-to <region> --registry <url>  moves it (CAS)
  */
+import { readFileSync } from "node:fs";
+import type { ClientTls } from "../rpc/tls.js";
 import type { ClientTransport } from "../rpc/transport.js";
 import { createRegistry, PrimaryConflictError, type PrimaryInfo } from "./client.js";
 import { StoreError, type Store } from "./store.js";
@@ -15,6 +17,7 @@ export { parseRegistryUrl, type RegistryUrl } from "./url.js";
 
 const USAGE = `usage: meridian registry primary <service> [--move-to <region>] [--expect-epoch <n>]
                                    [--lease-ms <ms>] --registry <url> [--timeout <ms>] [--json]
+                                   [--ca <pem> [--cert <pem> --key <pem>]] [--token <token>]
 
 Prints the primary region of <service> and its epoch; with --move-to, moves the primary there by
 compare-and-set on the record just read (bumping the epoch), and fails if anyone changed it
@@ -27,6 +30,11 @@ meanwhile. The new primary accepts writes once the old primary's lease has passe
                       0 when the service has no primary yet
   --lease-ms <ms>     the new record's lease (default: the current record's)
   --timeout <ms>      timeout of each registry call (default 5000)
+  --ca <file>         PEM of the CA that signs the registry server's certificate (TLS)
+  --cert <file>       this operator's client certificate (PEM; mTLS identity), with --key
+  --key <file>        its private key (PEM)
+  --token <token>     a bearer token (development registries); default $MERIDIAN_REGISTRY_TOKEN
+                      An authenticating registry lets only the operator role move a primary.
   --json              print the record(s) as JSON
   -h, --help          this text`;
 
@@ -38,10 +46,10 @@ export interface RegistryCommandIo {
 
 /** What the command needs from its caller. */
 export interface RegistryCommandDeps {
-  /** A client transport for `embedded://` registries (the TCP transport). */
-  clientTransport?: () => ClientTransport;
+  /** A client transport for `embedded://` registries (the TCP transport), with the command's TLS. */
+  clientTransport?: (options: { tls?: ClientTls }) => ClientTransport;
   /** Opens the store for a parsed URL instead of the default (tests). */
-  openStore?: (url: RegistryUrl, timeoutMs: number) => Promise<Store>;
+  openStore?: (url: RegistryUrl, timeoutMs: number, credentials: Credentials) => Promise<Store>;
 }
 
 class UsageError extends Error {}
@@ -61,6 +69,12 @@ function registryUrl(url: string): RegistryUrl {
   return parsed;
 }
 
+/** What the command presents to the registry: TLS (trust, client certificate) and/or a token. */
+export interface Credentials {
+  readonly tls?: ClientTls;
+  readonly token?: string;
+}
+
 interface PrimaryArgs {
   service: string;
   moveTo: string | undefined;
@@ -70,6 +84,16 @@ interface PrimaryArgs {
   registryText: string;
   timeoutMs: number;
   json: boolean;
+  credentials: Credentials;
+}
+
+/** Reads a PEM file named by a flag; a UsageError saying which flag when it cannot. */
+function pemFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: cannot read it (${e instanceof Error ? e.message : String(e)})`);
+  }
 }
 
 function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): PrimaryArgs {
@@ -80,6 +104,10 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   let registry = env.MERIDIAN_REGISTRY;
   let timeoutMs = 5000;
   let json = false;
+  let ca: string | undefined;
+  let cert: string | undefined;
+  let key: string | undefined;
+  let token = env.MERIDIAN_REGISTRY_TOKEN === "" ? undefined : env.MERIDIAN_REGISTRY_TOKEN;
   const count = (name: string, v: string, min: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, not "${v}"`);
@@ -100,6 +128,10 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
     else if (is("--lease-ms")) leaseMs = count("--lease-ms", value("--lease-ms"), 1);
     else if (is("--registry")) registry = value("--registry");
     else if (is("--timeout")) timeoutMs = count("--timeout", value("--timeout"), 1);
+    else if (is("--ca")) ca = value("--ca");
+    else if (is("--cert")) cert = value("--cert");
+    else if (is("--key")) key = value("--key");
+    else if (is("--token")) token = value("--token");
     else if (a === "--json") json = true;
     else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
     else if (service === undefined) service = a;
@@ -111,13 +143,35 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   if (moveTo === undefined && (expectEpoch !== undefined || leaseMs !== undefined)) {
     throw new UsageError("--expect-epoch and --lease-ms go with --move-to");
   }
-  return { service, moveTo, expectEpoch, leaseMs, registry: registryUrl(registry), registryText: registry, timeoutMs, json };
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError("--cert and --key go together (a client certificate needs its key)");
+  if (token !== undefined && (token === "" || /\s/.test(token))) throw new UsageError("--token must be a non-empty token without spaces");
+  const tls: ClientTls | undefined =
+    ca === undefined && cert === undefined
+      ? undefined
+      : {
+          ...(ca === undefined ? {} : { ca: pemFile("--ca", ca) }),
+          ...(cert === undefined ? {} : { cert: pemFile("--cert", cert), key: pemFile("--key", key!) }),
+        };
+  const credentials: Credentials = { ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) };
+  return { service, moveTo, expectEpoch, leaseMs, registry: registryUrl(registry), registryText: registry, timeoutMs, json, credentials };
 }
 
-async function openStore(url: RegistryUrl, timeoutMs: number, deps: RegistryCommandDeps): Promise<Store> {
-  if (deps.openStore) return deps.openStore(url, timeoutMs);
+async function openStore(url: RegistryUrl, timeoutMs: number, credentials: Credentials, deps: RegistryCommandDeps): Promise<Store> {
+  if (deps.openStore) return deps.openStore(url, timeoutMs, credentials);
   if (url.kind === "embedded" && !deps.clientTransport) throw new UsageError("embedded:// needs a client transport (run through the meridian command)");
-  return openRegistryStore(url, { timeoutMs, ...(deps.clientTransport ? { transport: deps.clientTransport() } : {}) });
+  return openRegistryStore(url, { timeoutMs, ...credentials, ...(deps.clientTransport ? { transport: deps.clientTransport } : {}) });
+}
+
+/** What to pass when the registry refused the command's credentials, or undefined for other errors. */
+function credentialHint(e: unknown, args: PrimaryArgs): string | undefined {
+  if (!(e instanceof StoreError)) return undefined;
+  if (e.code === "UNAUTHENTICATED") {
+    return args.credentials.tls?.cert === undefined && args.credentials.token === undefined
+      ? "this registry requires credentials: pass --ca, --cert and --key (an operator's client certificate) or --token (or set MERIDIAN_REGISTRY_TOKEN)"
+      : "check the certificate (--cert/--key, signed by the registry's CA) or the token you passed";
+  }
+  if (e.code === "PERMISSION_DENIED") return "moving a primary needs a principal with the operator role: pass an operator's --cert/--key or --token";
+  return undefined;
 }
 
 function describe(service: string, p: PrimaryInfo): string {
@@ -126,7 +180,7 @@ function describe(service: string, p: PrimaryInfo): string {
 
 /** `meridian registry primary ...`; resolves with the exit code. */
 async function primaryCommand(args: PrimaryArgs, io: RegistryCommandIo, deps: RegistryCommandDeps): Promise<number> {
-  const store = await openStore(args.registry, args.timeoutMs, deps);
+  const store = await openStore(args.registry, args.timeoutMs, args.credentials, deps);
   // A health interval longer than the command: the client makes no background reads.
   const registry = createRegistry({ store, region: "operator", timeoutMs: args.timeoutMs, healthIntervalMs: 3_600_000 });
   try {
@@ -134,7 +188,8 @@ async function primaryCommand(args: PrimaryArgs, io: RegistryCommandIo, deps: Re
     try {
       current = await registry.primary(args.service);
     } catch (e) {
-      io.stderr(`meridian registry: cannot read the primary of ${args.service} from ${args.registryText}: ${e instanceof Error ? e.message : String(e)}\n`);
+      const hint = credentialHint(e, args);
+      io.stderr(`meridian registry: cannot read the primary of ${args.service} from ${args.registryText}: ${e instanceof Error ? e.message : String(e)}${hint === undefined ? "" : `\n  ${hint}`}\n`);
       return 1;
     }
     if (args.moveTo === undefined) {
@@ -156,8 +211,11 @@ async function primaryCommand(args: PrimaryArgs, io: RegistryCommandIo, deps: Re
         return 1;
       }
       const unknown = e instanceof StoreError && e.code === "OUTCOME_UNKNOWN";
+      const hint = credentialHint(e, args);
       io.stderr(
-        `meridian registry: ${unknown ? "the move's outcome is unknown" : "the move failed"}: ${e instanceof Error ? e.message : String(e)}; read the primary again before retrying\n`,
+        hint === undefined
+          ? `meridian registry: ${unknown ? "the move's outcome is unknown" : "the move failed"}: ${e instanceof Error ? e.message : String(e)}; read the primary again before retrying\n`
+          : `meridian registry: not moved: ${e instanceof Error ? e.message : String(e)}\n  ${hint}\n`,
       );
       return 1;
     }

@@ -11,6 +11,15 @@ export * from "./store.js";
 export { createEmbeddedStore, type EmbeddedStore, type EmbeddedStoreOptions } from "./embedded/store.js";
 export { EmbeddedNode, type EmbeddedNodeOptions } from "./embedded/node.js";
 export { StateMachine, type StateMachineOptions, type StateSnapshot } from "./embedded/state-machine.js";
+export {
+  AUTHORIZATION_HEADER,
+  DEFAULT_REGISTRY_QUOTAS,
+  RegistryAuthorizer,
+  type RegistryAuth,
+  type RegistryPrincipal,
+  type RegistryQuotas,
+  type RegistryRole,
+} from "./auth.js";
 export { serveRegistry, registryHandlers, type RegistryServer, type RegistryServerOptions } from "./embedded/server.js";
 export { Registry as RegistryService } from "./embedded/gen/registry.js";
 export { createRemoteStore, type RemoteStoreOptions } from "./remote.js";

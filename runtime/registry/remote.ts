@@ -43,6 +43,30 @@ export interface RemoteStoreOptions {
   readonly pollWaitMs?: number;
   /** Whether closing the store closes the transport. Default true. */
   readonly ownTransport?: boolean;
+  /**
+   * A bearer token for a registry server that authenticates by token (development; production
+   * uses mTLS: give the transport `tls: { ca, cert, key }`). Sent as `authorization: Bearer <token>`.
+   */
+  readonly token?: string;
+}
+
+/**
+ * The StoreError of a call the server refused before doing anything (bad input, a quota, missing
+ * or insufficient credentials): certainly not applied, and not worth retrying as is.
+ */
+function refusal(e: RpcError): StoreError | undefined {
+  switch (e.code) {
+    case Code.INVALID_ARGUMENT:
+      return new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
+    case Code.RESOURCE_EXHAUSTED:
+      return new StoreError("RESOURCE_EXHAUSTED", e.message, { cause: e });
+    case Code.UNAUTHENTICATED:
+      return new StoreError("UNAUTHENTICATED", `the registry server refused the call: ${e.message}`, { cause: e });
+    case Code.PERMISSION_DENIED:
+      return new StoreError("PERMISSION_DENIED", `the registry server refused the call: ${e.message}`, { cause: e });
+    default:
+      return undefined;
+  }
 }
 
 function fromWire(kv: WireKeyValue): KeyValue {
@@ -66,7 +90,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Watch is a loop of long polls, resumed from the last revision seen after any failure.
  */
 export function createRemoteStore(options: RemoteStoreOptions): Store {
-  const client = createClient(Registry, { transport: options.transport, endpoints: [{ address: options.address }] });
+  if (options.token !== undefined && (options.token === "" || /\s/.test(options.token))) {
+    throw new StoreError("INVALID_ARGUMENT", "createRemoteStore: token must be a non-empty string without spaces");
+  }
+  const headers = options.token === undefined ? undefined : { authorization: `Bearer ${options.token}` };
+  const client = createClient(Registry, { transport: options.transport, endpoints: [{ address: options.address }], ...(headers === undefined ? {} : { headers }) });
   return new RemoteStore(client, options);
 }
 
@@ -189,12 +217,19 @@ class RemoteStore implements Store {
       await sleep(backoff.ms);
       backoff.ms = Math.min(2000, backoff.ms * 2);
     };
+    /** Ends the watch when the server refused the poll for its credentials: polling again would be refused again. */
+    const refused = (e: unknown): boolean => {
+      if (!(e instanceof RpcError && (e.code === Code.UNAUTHENTICATED || e.code === Code.PERMISSION_DENIED))) return false;
+      if (!failed) queue.fail(refusal(e)!);
+      failed = true;
+      return true;
+    };
     // "From now": learn the current revision first, so both polls start from the same one.
     while (next === 0 && live()) {
       try {
         next = (await call(0, 0)).revision + 1;
-      } catch {
-        if (signal.aborted) return;
+      } catch (e) {
+        if (signal.aborted || refused(e)) return;
         await retry();
       }
     }
@@ -205,8 +240,8 @@ class RemoteStore implements Store {
         let res: WatchResponse;
         try {
           res = await call(next, waitMs);
-        } catch {
-          if (signal.aborted) return;
+        } catch (e) {
+          if (signal.aborted || refused(e)) return;
           await retry();
           continue;
         }
@@ -256,8 +291,8 @@ class RemoteStore implements Store {
     try {
       return await op();
     } catch (e) {
-      if (e instanceof RpcError && e.code === Code.INVALID_ARGUMENT) throw new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
-      if (e instanceof RpcError && e.code === Code.RESOURCE_EXHAUSTED) throw new StoreError("RESOURCE_EXHAUSTED", e.message, { cause: e });
+      const refused = e instanceof RpcError ? refusal(e) : undefined;
+      if (refused !== undefined) throw refused;
       throw new StoreUnavailableError(`registry server did not answer: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
@@ -272,9 +307,9 @@ class RemoteStore implements Store {
       if (e.code === Code.FAILED_PRECONDITION && fence !== undefined) {
         throw new FencedError(key, fence, Number(e.headers[FENCE_REVISION_HEADER] ?? 0), { cause: e });
       }
-      if (e.code === Code.INVALID_ARGUMENT) throw new StoreError("INVALID_ARGUMENT", e.message, { cause: e });
-      // Refused before the handler (a limit, a shed queue): certainly not applied.
-      if (e.code === Code.RESOURCE_EXHAUSTED) throw new StoreError("RESOURCE_EXHAUSTED", e.message, { cause: e });
+      // Refused before the handler (bad input, a limit, a shed queue, credentials): certainly not applied.
+      const refused = refusal(e);
+      if (refused !== undefined) throw refused;
       if (e.notSent) throw new StoreUnavailableError(`write to ${quote(key)} was not sent: ${e.message}`, { cause: e });
       throw new OutcomeUnknownError(writeId, key, { cause: e });
     }

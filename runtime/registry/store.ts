@@ -189,7 +189,9 @@ export type StoreErrorCode =
   | "CLOSED"
   | "INVALID_ARGUMENT"
   | "FENCED"
-  | "RESOURCE_EXHAUSTED";
+  | "RESOURCE_EXHAUSTED"
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED";
 
 /**
  * A key, id or other caller-given string quoted for an error message, cut to 80 characters: an

@@ -44,7 +44,7 @@ describe("cli - meridian registry primary", () => {
   let url: string;
 
   beforeAll(async () => {
-    server = await serveRegistry({ transport: new TcpServerTransport() });
+    server = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
     url = `embedded://${server.address}`;
     registry = createRegistry({
       store: createRemoteStore({ transport: new TcpClientTransport(), address: server.address }),

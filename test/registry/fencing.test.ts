@@ -239,7 +239,7 @@ describe("fencing - remote embedded store over TCP", () => {
   let server: RegistryServer | undefined;
   pauseScenario(() => ({
     async storeFor() {
-      server ??= await serveRegistry({ transport: new TcpServerTransport() });
+      server ??= await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
       return createRemoteStore({ transport: new TcpClientTransport(), address: server.address, timeoutMs: 2000, pollWaitMs: 1000 });
     },
     async close() {

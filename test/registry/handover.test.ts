@@ -69,7 +69,7 @@ describe("handover and errors", () => {
   }
 
   beforeAll(async () => {
-    registryServer = await serveRegistry({ transport: new TcpServerTransport() });
+    registryServer = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
     await region("fra");
     await region("sg");
     await registries.get("fra")!.ensurePrimary(Accounts.typeName, "sg");
@@ -171,7 +171,7 @@ describe("down-marking of an unreachable primary", () => {
   it("down - a write-only client pays one call timeout, then fails fast while background probes fail", async () => {
     const { createLink } = await import("../../tools/linkproxy/index.js");
     const { freePort } = await import("../support/etcd-cluster.js");
-    const registryServer = await serveRegistry({ transport: new TcpServerTransport() });
+    const registryServer = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
     const transports: TcpClientTransport[] = [];
     const registries: Registry[] = [];
     const open = (name: string) => {

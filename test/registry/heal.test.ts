@@ -67,13 +67,13 @@ describe("registration healing - embedded", () => {
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const snapshotPath = join(dir, "registry.json");
     const port = await freePort();
-    let server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
+    let server: RegistryServer = await serveRegistry({ insecure: true, transport: new TcpServerTransport({ port }), snapshotPath });
     cleanups.push(() => server.close());
     const open = () => createRemoteStore({ transport: new TcpClientTransport({ connectTimeoutMs: 500 }), address: server.address, timeoutMs: 1000, pollWaitMs: 500 });
     // A snapshot from before the instance registered: the backup an operator restores.
     await server.node.compareAndSet("meridian/other", "x", 0, "before-backup");
     await server.close();
-    server = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
+    server = await serveRegistry({ insecure: true, transport: new TcpServerTransport({ port }), snapshotPath });
     copyFileSync(snapshotPath, join(dir, "backup.json"));
 
     const owner = registryOn(open(), "fra", 1500);
@@ -88,7 +88,7 @@ describe("registration healing - embedded", () => {
 
     await server.close();
     copyFileSync(join(dir, "backup.json"), snapshotPath);
-    server = await serveRegistry({ transport: new TcpServerTransport({ port }), snapshotPath });
+    server = await serveRegistry({ insecure: true, transport: new TcpServerTransport({ port }), snapshotPath });
     expect((await server.node.get(registration.key)).kv).toBeUndefined();
     await until("the instance back in the restored store", async () => (await server.node.get(registration.key)).kv !== undefined);
     // The restored store's revisions restart below what the reader saw: its watch must notice and

@@ -19,7 +19,7 @@ describe("embedded registry server - hostile input", () => {
   let transport: TcpClientTransport;
   let client: Client<typeof Registry>;
   beforeAll(async () => {
-    server = await serveRegistry({ transport: new TcpServerTransport(), maxKeys: 2000, maxLeases: 500 });
+    server = await serveRegistry({ insecure: true, transport: new TcpServerTransport(), maxKeys: 2000, maxLeases: 500 });
     transport = new TcpClientTransport();
     client = createClient(Registry, { transport, endpoints: [{ address: server.address }], timeoutMs: 5000 });
   });

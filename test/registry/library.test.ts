@@ -51,7 +51,7 @@ describe("registry as a library", () => {
     expect(parseRegistryUrl(" etcd://a:2379,b:2379 ")).toEqual({ kind: "etcd", hosts: ["http://a:2379", "http://b:2379"] });
     expect(() => parseRegistryUrl("zookeeper://x:1")).toThrow(/a registry URL is embedded:, embedded:\/\/host:port or etcd:\/\/host:port/);
     await expect(openRegistryStore("embedded://127.0.0.1:7000")).rejects.toThrow(/needs a client transport/);
-    const server = await serveRegistry({ transport: new TcpServerTransport() });
+    const server = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
     cleanups.push(() => server.close());
     const store = await openRegistryStore(`embedded://${server.address}`, { transport: new TcpClientTransport(), timeoutMs: 1000 });
     cleanups.push(() => store.close());

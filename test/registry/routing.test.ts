@@ -72,7 +72,7 @@ describe("consistency routing", () => {
   let replication: Promise<void> | undefined;
 
   beforeAll(async () => {
-    registryServer = await serveRegistry({ transport: new TcpServerTransport() });
+    registryServer = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
     for (const region of REGIONS) {
       const registryLink = await createLink({ target: registryServer.address });
       const transport = new TcpClientTransport({ connectTimeoutMs: 1000 });

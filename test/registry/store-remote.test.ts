@@ -10,7 +10,7 @@ describe("remote embedded store over TCP", () => {
   let server: RegistryServer;
   let store: Store;
   beforeAll(async () => {
-    server = await serveRegistry({ transport: new TcpServerTransport(), historyLimit: 200 });
+    server = await serveRegistry({ insecure: true, transport: new TcpServerTransport(), historyLimit: 200 });
     store = createRemoteStore({ transport: new TcpClientTransport(), address: server.address, timeoutMs: 3000, pollWaitMs: 1000 });
   });
   afterAll(async () => {
@@ -34,7 +34,7 @@ describe("remote embedded store over TCP", () => {
 
 describe("embedded registry long polls", () => {
   it("remote - a change answers only the oldest waiting poll of a session; the other waits for the next", async () => {
-    const server = await serveRegistry({ transport: new TcpServerTransport() });
+    const server = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
     try {
       const node = server.node;
       const from = node.machine.revision + 1;

@@ -30,6 +30,9 @@ export interface TestCerts {
   /** A server certificate for 127.0.0.1 from `ca` whose validity ended when it was made. */
   expiredCert: Buffer;
   expiredKey: Buffer;
+  /** A client certificate from `ca` (CN=meridian-expired-client) whose validity ended when it was made. */
+  expiredClientCert: Buffer;
+  expiredClientKey: Buffer;
   /**
    * One client certificate of `ca` per name asked for in MakeCertsOptions.clients:
    * CN=<name>, SAN URI:spiffe://meridian.test/<name>.
@@ -79,6 +82,7 @@ export function makeCerts(options: MakeCertsOptions = {}): TestCerts | undefined
     leaf("meridian-other-client", "meridian-other-ca", CLIENT_EXT);
     // -days 0: not valid after the moment it was made.
     leaf("meridian-expired-server", "meridian-test-ca", SERVER_EXT, "0");
+    leaf("meridian-expired-client", "meridian-test-ca", "subjectAltName=URI:spiffe://meridian.test/expired\nextendedKeyUsage=clientAuth\n", "0");
     for (const name of names) leaf(name, "meridian-test-ca", `subjectAltName=URI:spiffe://meridian.test/${name}\nextendedKeyUsage=clientAuth\n`);
     const read = (f: string): Buffer => readFileSync(join(dir, f));
     return {
@@ -96,6 +100,8 @@ export function makeCerts(options: MakeCertsOptions = {}): TestCerts | undefined
       otherClientKey: read("meridian-other-client.key"),
       expiredCert: read("meridian-expired-server.pem"),
       expiredKey: read("meridian-expired-server.key"),
+      expiredClientCert: read("meridian-expired-client.pem"),
+      expiredClientKey: read("meridian-expired-client.key"),
       clients: Object.fromEntries(names.map((name) => [name, { cert: read(`${name}.pem`), key: read(`${name}.key`) }])),
     };
   } finally {

@@ -5,6 +5,7 @@ import type { CallContext } from "../../rpc/context.js";
 import { CompactedError, FencedError, LeaseNotFoundError, StoreError, type Fence, type KeyValue as StoreKeyValue, type WatchEvent } from "../store.js";
 import { Event_Type, Registry, type Event, type KeyValue } from "./gen/registry.js";
 import { EmbeddedNode, type EmbeddedNodeOptions } from "./node.js";
+import { RegistryAuthorizer, type RegistryAuth } from "../auth.js";
 
 /** Longest long poll a Watch call may ask for, ms. */
 const MAX_WAIT_MS = 30_000;
@@ -114,8 +115,19 @@ export function registryHandlers(node: EmbeddedNode): Handlers<typeof Registry> 
 export interface RegistryServerOptions extends Omit<ServerOptions, "transport">, EmbeddedNodeOptions {
   /** Where to listen: a ServerTransport (the TCP transport for processes on one machine). */
   readonly transport: ServerOptions["transport"];
-  /** Serve this node instead of opening one (an in-process store can share it). */
+  /** Serve this node instead of opening one (an in-process store can share it; in-process calls are not checked). */
   readonly node?: EmbeddedNode;
+  /**
+   * Who may do what (identities from mTLS client certificates or bearer tokens, roles, quotas),
+   * enforced on every call; see runtime/registry/auth.ts and docs/security.md. One of `auth` and
+   * `insecure` is required.
+   */
+  readonly auth?: RegistryAuth;
+  /**
+   * Serve without any authentication: anyone who reaches the port may read, register, delete and
+   * move primaries. For tests and a loopback-only single-user setup; an explicit choice.
+   */
+  readonly insecure?: boolean;
 }
 
 /** A running embedded registry server. */
@@ -134,15 +146,42 @@ export interface RegistryServer {
  * `createRemoteStore` at its address.
  */
 export async function serveRegistry(options: RegistryServerOptions): Promise<RegistryServer> {
+  if ((options.auth === undefined) === (options.insecure !== true)) {
+    throw new TypeError(
+      options.auth === undefined
+        ? "serveRegistry: choose how calls are authenticated: auth: { certificates, tokens } (see docs/security.md), or insecure: true to let anyone who reaches the port read and change the registry"
+        : "serveRegistry: auth and insecure: true exclude each other; drop insecure to enforce auth",
+    );
+  }
   const owned = options.node === undefined;
   const node = options.node ?? (await EmbeddedNode.open(options));
-  const server = createServer({ ...options, metrics: options.metrics ?? false }).register(Registry, registryHandlers(node));
-  const { address } = await server.listen();
+  let authorizer: RegistryAuthorizer | undefined;
+  try {
+    authorizer = options.auth === undefined ? undefined : new RegistryAuthorizer(options.auth, node.machine);
+  } catch (e) {
+    if (owned) await node.close();
+    throw e;
+  }
+  // Authorization runs first, before the user's middleware: a refused call costs nothing more.
+  const middleware = authorizer === undefined ? options.middleware : [authorizer.middleware(), ...(options.middleware ?? [])];
+  const server = createServer({ ...options, metrics: options.metrics ?? false, ...(middleware === undefined ? {} : { middleware }) }).register(
+    Registry,
+    registryHandlers(node),
+  );
+  let address: string;
+  try {
+    ({ address } = await server.listen());
+  } catch (e) {
+    authorizer?.close();
+    if (owned) await node.close();
+    throw e;
+  }
   return {
     address,
     node,
     server,
     async close() {
+      authorizer?.close();
       // Wake long polls first so the graceful close does not wait for them.
       if (owned) await node.close();
       await server.close({ graceMs: 1000 });
