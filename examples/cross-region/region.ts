@@ -34,7 +34,8 @@ import {
 } from "meridian-rpc/runtime";
 import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { KeyValue } from "./gen/kv.js";
-import { DATA_PREFIX, PAUSE_HEADER, now, type CommitEntry, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";
+import { DATA_PREFIX, PAUSE_HEADER, now, type CommitEntry, type Identity, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";
+import { clientTls } from "./security.js";
 import { keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
 import { transportKit, type TransportKit } from "./transports.js";
 import { Workload, recordGet, recordPut } from "./workload.js";
@@ -52,10 +53,10 @@ function send(msg: FromRegion): void {
 }
 
 /** The store of a region's registry client: the embedded registry through the region's link, or the region's own etcd member. */
-async function openStore(config: StoreConfig, tuning: Tuning): Promise<Store> {
+async function openStore(config: StoreConfig, tuning: Tuning, identity: Identity | undefined): Promise<Store> {
   if (config.kind === "embedded") {
     return createRemoteStore({
-      transport: new TcpClientTransport({ connectTimeoutMs: 300, backoffBaseMs: 100, backoffMaxMs: 1000 }),
+      transport: new TcpClientTransport({ connectTimeoutMs: 300, backoffBaseMs: 100, backoffMaxMs: 1000, ...(identity === undefined ? {} : { tls: clientTls(identity) }) }),
       address: config.address,
       timeoutMs: tuning.storeTimeoutMs,
       pollWaitMs: 1000,
@@ -127,8 +128,11 @@ class RegionProcess {
   async start(): Promise<void> {
     const { config } = this;
     const { region, tuning } = config;
-    const kit = await transportKit(config.transport, config.natsUrl === undefined ? {} : { natsUrl: config.natsUrl });
-    const store = await openStore(config.store, tuning);
+    const kit = await transportKit(config.transport, {
+      ...(config.natsUrl === undefined ? {} : { natsUrl: config.natsUrl }),
+      ...(config.identity === undefined ? {} : { identity: config.identity }),
+    });
+    const store = await openStore(config.store, tuning, config.identity);
     this.registry = createRegistry({
       store,
       region,
@@ -278,6 +282,17 @@ class RegionProcess {
         this.resumePaused = undefined;
         send({ type: "reply", id: msg.id });
         return;
+      case "rogue-move": {
+        let move: { moved: boolean; code?: string; message: string };
+        try {
+          const moved = await this.registry.movePrimary(KeyValue.typeName, msg.to);
+          move = { moved: true, message: `moved to ${moved.region}, epoch ${moved.epoch}` };
+        } catch (e) {
+          move = { moved: false, ...(e instanceof StoreError ? { code: e.code } : {}), message: e instanceof Error ? e.message : String(e) };
+        }
+        send({ type: "reply", id: msg.id, move });
+        return;
+      }
       case "replica-state":
         send({
           type: "reply",
