@@ -7,6 +7,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import {
+  OutcomeUnknownError,
   Replica,
   StoreError,
   StoreUnavailableError,
@@ -40,7 +41,7 @@ import { keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
 import { transportKit, type TransportKit } from "./transports.js";
 import { Workload, recordGet, recordPut } from "./workload.js";
 
-/** How long a region keeps trying to register an instance the registry refused for now, ms. */
+/** How long a region keeps trying a registry call the registry did not run for now (registration, the rogue move), ms. */
 const START_RETRY_MS = 20_000;
 
 /** Whether a store call failed without any effect and may simply be tried again: the registry never ran it. */
@@ -212,6 +213,28 @@ class RegionProcess {
     }
   }
 
+  /**
+   * Tries to move the service's primary with this region's own registry identity, until the
+   * registry gives a verdict: a move, or a refusal. A call the registry did not run (shed, not
+   * reachable) or whose outcome is unknown is tried again, for up to START_RETRY_MS, so a
+   * loaded machine cannot pass for a refusal.
+   */
+  private async rogueMove(to: string): Promise<{ moved: boolean; code?: string; message: string }> {
+    const deadline = now() + START_RETRY_MS;
+    for (;;) {
+      try {
+        const moved = await this.registry.movePrimary(KeyValue.typeName, to);
+        return { moved: true, message: `moved to ${moved.region}, epoch ${moved.epoch}` };
+      } catch (e) {
+        if ((notApplied(e) || e instanceof OutcomeUnknownError) && now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          continue;
+        }
+        return { moved: false, ...(e instanceof StoreError ? { code: e.code } : {}), message: e instanceof Error ? e.message : String(e) };
+      }
+    }
+  }
+
   /** Sends what happened since the last report. */
   report(): void {
     const primary = this.view.primary;
@@ -282,17 +305,9 @@ class RegionProcess {
         this.resumePaused = undefined;
         send({ type: "reply", id: msg.id });
         return;
-      case "rogue-move": {
-        let move: { moved: boolean; code?: string; message: string };
-        try {
-          const moved = await this.registry.movePrimary(KeyValue.typeName, msg.to);
-          move = { moved: true, message: `moved to ${moved.region}, epoch ${moved.epoch}` };
-        } catch (e) {
-          move = { moved: false, ...(e instanceof StoreError ? { code: e.code } : {}), message: e instanceof Error ? e.message : String(e) };
-        }
-        send({ type: "reply", id: msg.id, move });
+      case "rogue-move":
+        send({ type: "reply", id: msg.id, move: await this.rogueMove(msg.to) });
         return;
-      }
       case "replica-state":
         send({
           type: "reply",
