@@ -124,7 +124,7 @@ export async function resolveUnknownWrites(store: Store, ops: readonly OpRecord[
 
 /** One checked promise. */
 export interface Invariant {
-  readonly id: "no-lost-writes" | "no-doubled-writes" | "linearizable" | "fencing" | "converged";
+  readonly id: "no-lost-writes" | "no-doubled-writes" | "linearizable" | "fencing" | "converged" | "authorization";
   readonly title: string;
   readonly ok: boolean;
   readonly detail: string;

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createRegistry, type Registry } from "meridian-rpc/registry";
 import { ETCD_MISSING, findEtcd } from "../../test/support/etcd-cluster.js";
-import { StoreLog, audit, resolveUnknownWrites, type AuditResult } from "./audit.js";
+import { StoreLog, audit, resolveUnknownWrites, type AuditResult, type Invariant } from "./audit.js";
 import { KeyValue } from "./gen/kv.js";
 import { startNetwork, type Network } from "./network.js";
 import {
@@ -33,6 +33,7 @@ import {
 import { RegionHandle } from "./regions.js";
 import { phaseRows, summaryTable, verdictLines, type PhaseRegionRow } from "./report.js";
 import { moveDelayMs, schedule, type TimedPhase } from "./scenario.js";
+import { makeIdentities, type DemoIdentities } from "./security.js";
 import { windowStats } from "./stats.js";
 import { NotAvailableError } from "./transports.js";
 import { LiveView, clock, type RegionLive } from "./view.js";
@@ -51,6 +52,8 @@ const USAGE = `usage: npm run demo -- [options]
   --json <file>       also write the summary as JSON
   --ops <file>        also write every recorded call, one JSON object per line
   --plain             plain periodic lines even on a terminal (no redraw, no colour)
+  --plaintext         no TLS and no registry authentication (default: certificates made at
+                      start, mutual TLS on every link, the registry authorizes by certificate)
   -h, --help          this text
 
 Exit status: 0 when every invariant held, 1 when one failed, 2 when the demo could not run.`;
@@ -68,6 +71,8 @@ export interface DemoOptions {
   readonly json: string | undefined;
   readonly opsFile: string | undefined;
   readonly plain: boolean;
+  /** No TLS anywhere, and a registry without authentication. */
+  readonly plaintext: boolean;
 }
 
 class UsageError extends Error {}
@@ -87,6 +92,7 @@ function parseOptions(argv: readonly string[]): DemoOptions | "help" {
       json: { type: "string" },
       ops: { type: "string" },
       plain: { type: "boolean" },
+      plaintext: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -114,6 +120,7 @@ function parseOptions(argv: readonly string[]): DemoOptions | "help" {
     json: values.json,
     opsFile: values.ops,
     plain: values.plain ?? false,
+    plaintext: values.plaintext ?? false,
   };
 }
 
@@ -136,6 +143,10 @@ class Demo {
   private readonly events: { atMs: number; text: string }[] = [];
   private readonly logDir = mkdtempSync(join(tmpdir(), "meridian-demo-"));
   private network: Network | undefined;
+  /** The demo's certificates (undefined with --plaintext). */
+  private identities: DemoIdentities | undefined;
+  /** The rogue primary move's verdict, once tried. */
+  private authorization: Invariant | undefined;
   private operator: Registry | undefined;
   private log: StoreLog | undefined;
   private origin = 0;
@@ -208,8 +219,20 @@ class Demo {
     this.out.write(`${p.bold("Meridian cross-region demo")}: ${REGIONS.join(", ")}; the KeyValue service, ${options.instances} instances per region\n`);
 
     if (options.registry === "etcd" && findEtcd() === undefined) throw new NotAvailableError(ETCD_MISSING);
+    if (!options.plaintext) {
+      this.out.write(p.dim("making a CA and certificates for every region, the registry and the operator (openssl)...\n"));
+      this.identities = makeIdentities();
+      if (this.identities === undefined) throw new NotAvailableError("openssl was not found: the demo makes its certificates with it. Install Debian's openssl, or run with --plaintext");
+    }
     this.out.write(p.dim(`starting the ${options.registry === "etcd" ? "etcd cluster and the " : ""}links between regions...\n`));
-    const starting = startNetwork({ registry: options.registry, transport: options.transport, latencyMs: options.latencyMs, instancesPerRegion: options.instances });
+    const starting = startNetwork({
+      registry: options.registry,
+      transport: options.transport,
+      latencyMs: options.latencyMs,
+      instancesPerRegion: options.instances,
+      registryTimeoutMs: this.tuning.storeTimeoutMs,
+      ...(this.identities === undefined ? {} : { identities: this.identities }),
+    });
     // Registered before waiting, so a Ctrl-C during the start still closes what it started.
     this.cleanups.push(async () => (await starting.catch(() => undefined))?.close());
     this.network = await this.race(starting);
@@ -250,6 +273,7 @@ class Demo {
         instances: network.instances(region),
         routes: network.routes(region),
         ...(network.natsUrl(region) === undefined ? {} : { natsUrl: network.natsUrl(region)! }),
+        ...(this.identities === undefined ? {} : { identity: this.identities.regions[region] }),
         keys,
         rate: options.rate,
         seed: options.seed * 1000 + REGIONS.indexOf(region),
@@ -293,9 +317,10 @@ class Demo {
     const resolutions = await this.race(resolveUnknownWrites(network.store, this.ops));
     const result = audit({ ops: this.ops, log, resolutions, replicas, checkBudgetMs: 60_000 });
     const rows = phaseRows({ phases, origin: this.origin, ops: this.ops, commits: this.commits, seen: this.seen });
-    const ok = result.invariants.every((i) => i.ok);
-    this.printSummary(rows, result, ok);
-    if (options.json) this.writeJson(options.json, phases, rows, result, ok);
+    const audited = this.authorization === undefined ? result : { ...result, invariants: [...result.invariants, this.authorization] };
+    const ok = audited.invariants.every((i) => i.ok);
+    this.printSummary(rows, audited, ok);
+    if (options.json) this.writeJson(options.json, phases, rows, audited, ok);
     if (options.opsFile) writeFileSync(options.opsFile, this.ops.map((op) => JSON.stringify({ ...op, atMs: Math.round(op.call - this.origin) })).join("\n") + "\n");
     return ok ? 0 : 1;
   }
@@ -317,6 +342,9 @@ class Demo {
     const timers: { atMs: number; run: () => Promise<void> }[] = [];
     const at = (offsetMs: number, run: () => Promise<void>) => timers.push({ atMs: phase.startMs + offsetMs, run });
     switch (phase.id) {
+      case "steady":
+        at(1000, () => this.rogueMove());
+        break;
       case "secondary-cut":
         network.cutOff(SECONDARY_CUT);
         this.event(`${p.red("cut")}: every link into and out of ${SECONDARY_CUT} is blackholed (service calls and the registry)`);
@@ -385,7 +413,7 @@ class Demo {
         this.event(
           `${p.cyan("operator")}: primary moved ${previous} -> ${p.bold(to)} by compare-and-set, ${p.bold(`epoch ${from} -> ${moved.epoch}`)}; ` +
             `${to} accepts writes in ${this.tuning.primaryLeaseMs} ms, once ${previous}'s lease on the role has run out ` +
-            `(the same move by hand: meridian registry primary ${KeyValue.typeName} --move-to ${to} --registry ${this.network!.registryUrl})`,
+            `(the same move by hand: meridian registry primary ${KeyValue.typeName} --move-to ${to} --registry ${this.network!.registryUrl}${this.identities === undefined ? "" : " --ca <ca> --cert <operator cert> --key <operator key>"})`,
         );
         return moved.epoch;
       } catch (e) {
@@ -393,6 +421,34 @@ class Demo {
         await this.sleep(300);
       }
     }
+  }
+
+  /**
+   * A region tries to move the primary to itself with its own registry identity: an instance of
+   * the service, not an operator. The registry must refuse it (PERMISSION_DENIED); the outcome
+   * is the `authorization` invariant. Only where the registry authorizes by certificate (the
+   * embedded registry without --plaintext).
+   */
+  private async rogueMove(): Promise<void> {
+    const p = this.paint;
+    const region = SECONDARY_CUT;
+    if (this.identities === undefined || this.options.registry !== "embedded") {
+      this.event(p.dim(`no authorization check: the registry ${this.options.plaintext ? "runs without authentication (--plaintext)" : "is etcd, which the demo runs without authentication"}`));
+      return;
+    }
+    const reply = await this.regions.get(region)!.request({ type: "rogue-move", to: region });
+    const move = reply.move!;
+    const refused = !move.moved && move.code === "PERMISSION_DENIED";
+    this.authorization = {
+      id: "authorization",
+      title: "Authorization",
+      ok: refused,
+      detail: refused
+        ? `a primary move by ${region} (an instance, not an operator) was refused: PERMISSION_DENIED`
+        : `a primary move by ${region} (an instance, not an operator) was not refused with PERMISSION_DENIED: ${move.code ?? "moved"} ${move.message}`,
+    };
+    if (refused) this.event(`${p.cyan("authorization")}: ${region}, an instance of the service without the operator role, tried to move the primary to itself: refused, ${move.code} "${move.message}"`);
+    else this.event(p.red(`AUTHORIZATION FAILED: ${region} tried to move the primary to itself without the operator role: ${move.code ?? "moved"} ${move.message}`));
   }
 
   /**
@@ -547,6 +603,9 @@ class Demo {
   }
 }
 
+/** How long a failure waits for a signal that may have caused it before it is reported, ms. */
+const SIGNAL_GRACE_MS = 200;
+
 async function main(): Promise<number> {
   let options: DemoOptions | "help";
   try {
@@ -568,6 +627,11 @@ async function main(): Promise<number> {
   try {
     code = await demo.run();
   } catch (e) {
+    // Ctrl-C reaches every process of the terminal's group (etcd, nats-server, the regions'
+    // loaders): what that breaks there can be seen here before this process's own SIGINT is
+    // handled. Let a pending signal land before deciding, so the interruption wins over the
+    // failures it caused.
+    if (!demo.wasInterrupted) await new Promise((resolve) => setTimeout(resolve, SIGNAL_GRACE_MS));
     if (demo.wasInterrupted) {
       process.stderr.write("\ninterrupted: stopping every process the demo started...\n");
       code = 130;

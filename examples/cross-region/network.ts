@@ -7,14 +7,16 @@
 import {
   EmbeddedNode,
   createEmbeddedStore,
+  createRemoteStore,
   serveRegistry,
   type RegistryServer,
   type Store,
 } from "meridian-rpc/registry";
 import { createLink, type Link } from "../../tools/linkproxy/index.js";
-import { TcpServerTransport } from "meridian-rpc/transports/tcp";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { freePort, startEtcdCluster, type EtcdCluster } from "../../test/support/etcd-cluster.js";
 import { REGIONS, SECOND_PRIMARY, type Region, type StoreConfig, type TransportName } from "./protocol.js";
+import { clientTls, registryAuth, serverTls, type DemoIdentities } from "./security.js";
 import { NotAvailableError } from "./transports.js";
 
 /** Options of startNetwork. */
@@ -25,6 +27,14 @@ export interface NetworkOptions {
   readonly latencyMs: number;
   /** Instances of the service per region. */
   readonly instancesPerRegion: number;
+  /** The timeout of one call to the registry by its clients, ms (the embedded registry's load shedding is sized from it). */
+  readonly registryTimeoutMs: number;
+  /**
+   * The demo's certificates: mutual TLS on the registry server and the NATS servers, and the
+   * registry authorizes by certificate (security.ts). Absent with --plaintext: no TLS, and the
+   * registry serves without authentication.
+   */
+  readonly identities?: DemoIdentities;
 }
 
 /** One instance as the coordinator planned it. */
@@ -42,7 +52,7 @@ export interface Network {
   readonly registryUrl: string;
   /** Where a region's processes find the registry's store. */
   storeConfig(region: Region): StoreConfig;
-  /** The coordinator's own store (the operator's registry client and the auditor). */
+  /** The coordinator's own store (the operator's registry client and the auditor): with certificates, as the operator. */
   readonly store: Store;
   instances(region: Region): readonly PlannedInstance[];
   /** Direct address of an instance -> the link a caller in `region` uses to reach it. */
@@ -92,7 +102,19 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
   let registryUrl: string;
   if (options.registry === "embedded") {
     const node = await EmbeddedNode.open();
-    const server: RegistryServer = await serveRegistry({ transport: new TcpServerTransport({ port: 0 }), node });
+    // The registry is the control plane of three region processes whose calls each have
+    // `registryTimeoutMs`. The server's default shedding (a queue standing over 5 ms) suits
+    // handlers of the data plane; on a loaded machine this process's event loop alone lags that
+    // much, and shedding a registration or a lease renewal then fails a region for nothing. Shed
+    // only a queue that eats a fifth of a call's budget (expired calls are refused regardless).
+    const admission = { targetMs: Math.max(5, options.registryTimeoutMs / 5), intervalMs: options.registryTimeoutMs };
+    const ids = options.identities;
+    const server: RegistryServer = await serveRegistry({
+      transport: new TcpServerTransport({ port: 0, ...(ids === undefined ? {} : { tls: serverTls(ids.registry) }) }),
+      node,
+      admission,
+      ...(ids === undefined ? { insecure: true } : { auth: registryAuth() }),
+    });
     closers.push(async () => {
       await server.close();
       await node.close();
@@ -104,7 +126,11 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
       closers.push(() => link.close());
       links.set(region, link);
     }
-    store = await createEmbeddedStore({ node });
+    // With certificates the coordinator is a client like any other: the operator, over mTLS.
+    store =
+      ids === undefined
+        ? await createEmbeddedStore({ node })
+        : createRemoteStore({ transport: new TcpClientTransport({ tls: clientTls(ids.operator) }), address: server.address, timeoutMs: options.registryTimeoutMs * 4 });
     closers.push(() => store.close());
     storeConfig = (region) => ({ kind: "embedded", address: links.get(region)!.address });
     registryCut = (region, on) => {
@@ -112,7 +138,7 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
       if (on && link.state === "up") link.blackhole(true);
       else if (!on && link.state !== "up") link.heal();
     };
-    registryLine = `embedded registry (one node, in ${SECOND_PRIMARY})`;
+    registryLine = `embedded registry (one node, in ${SECOND_PRIMARY}${ids === undefined ? ", no authentication" : ", mTLS, roles by certificate"})`;
     registryUrl = `embedded://${server.address}`;
   } else {
     const cluster: EtcdCluster = await startEtcdCluster({ names: [...REGIONS], latencyMs });
@@ -136,7 +162,7 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
         for (const other of cutMembers) cluster.cutOff(other);
       }
     };
-    registryLine = "etcd, 3 members (one per region, Raft over the region links)";
+    registryLine = "etcd, 3 members (one per region, Raft over the region links; plaintext, no authentication: see docs/demo.md)";
     registryUrl = `etcd://${cluster.clientUrls.map((u) => u.replace(/^http:\/\//, "")).join(",")}`;
   }
 
@@ -150,7 +176,10 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
     const { startNatsCluster, findNatsServer, NATS_MISSING } = await import("../../test/support/nats-cluster.js");
     if (findNatsServer() === undefined) throw new NotAvailableError(NATS_MISSING);
     // The gateways between the regions' servers go through links with the one-way latency.
-    const cluster = await startNatsCluster({ regions: [...REGIONS], links: true, latencyMs });
+    // With certificates: each server takes clients and gateways over TLS with the region's certificate, and verifies theirs.
+    const ids = options.identities;
+    const tls = ids === undefined ? undefined : Object.fromEntries(REGIONS.map((r) => [r, ids.regions[r]]));
+    const cluster = await startNatsCluster({ regions: [...REGIONS], links: true, latencyMs, ...(tls === undefined ? {} : { tls }) });
     closers.push(() => cluster.stop());
     nats = cluster;
     for (const region of REGIONS) {
@@ -192,7 +221,8 @@ async function build(options: NetworkOptions, closers: (() => Promise<void>)[], 
   };
 
   const transportLine =
-    options.transport === "nats" ? "NATS, one server per region joined by gateways" : `${options.transport.toUpperCase()} through links between regions`;
+    (options.transport === "nats" ? "NATS, one server per region joined by gateways" : `${options.transport.toUpperCase()} through links between regions`) +
+    (options.identities === undefined ? ", plaintext" : ", mutual TLS");
   return {
     description: `${registryLine} · ${transportLine} · ${latencyMs} ms one way between regions, none inside one`,
     registryUrl,

@@ -64,6 +64,14 @@ export function tuningFor(registry: "embedded" | "etcd"): Tuning {
     : { ...common, healthIntervalMs: 300, staleAfterMs: 1200, storeTimeoutMs: 1000, callTimeoutMs: 2000 };
 }
 
+/** One identity's certificate material, PEM text (it crosses the IPC channel to a region as is); see security.ts. */
+export interface Identity {
+  /** The demo's CA: the only one this identity trusts. */
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
 /** Where a region's processes find the registry's store. */
 export type StoreConfig =
   | { readonly kind: "embedded"; readonly address: string }
@@ -83,6 +91,8 @@ export interface RegionConfig {
   readonly routes: Readonly<Record<string, string>>;
   /** The region's NATS server (nats only). */
   readonly natsUrl?: string;
+  /** The region's certificate: mutual TLS on every link it serves or calls. Absent with --plaintext. */
+  readonly identity?: Identity;
   readonly keys: readonly string[];
   /** Calls per second this region's clients start. */
   readonly rate: number;
@@ -149,6 +159,8 @@ export type ToRegion =
   | { readonly type: "paused-write"; readonly id: number }
   /** Let the paused write go on. */
   | { readonly type: "resume"; readonly id: number }
+  /** Try to move the service's primary to `to` with this region's own registry identity (an instance, not an operator). */
+  | { readonly type: "rogue-move"; readonly id: number; readonly to: string }
   /** Report the replica's revision of every key. */
   | { readonly type: "replica-state"; readonly id: number }
   /** Read every key, linearizable and eventual, recording the reads. */
@@ -182,6 +194,8 @@ export type FromRegion =
       readonly op?: OpRecord;
       /** replica-state: the revision of every key. */
       readonly revisions?: Readonly<Record<string, number>>;
+      /** rogue-move: what became of the attempt (the store error's code when refused). */
+      readonly move?: { readonly moved: boolean; readonly code?: string; readonly message: string };
     }
   /** The paused write was admitted (under `epoch`) and is waiting: freeze the process now. */
   | { readonly type: "paused"; readonly region: Region; readonly epoch: number }

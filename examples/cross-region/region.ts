@@ -7,7 +7,10 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import {
+  OutcomeUnknownError,
   Replica,
+  StoreError,
+  StoreUnavailableError,
   createRegistry,
   createRemoteStore,
   fencingMiddleware,
@@ -20,30 +23,41 @@ import {
 } from "meridian-rpc/registry";
 import {
   HeaderKeys,
+  RpcError,
   createClient,
   createServer,
   type Client,
   type ClientTransport,
   type Endpoint,
+  type Handlers,
   type Middleware,
   type Resolver,
 } from "meridian-rpc/runtime";
 import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { KeyValue } from "./gen/kv.js";
-import { DATA_PREFIX, PAUSE_HEADER, now, type CommitEntry, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";
+import { DATA_PREFIX, PAUSE_HEADER, now, type CommitEntry, type Identity, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";
+import { clientTls } from "./security.js";
 import { keyValueHandlers, writeOutcomeMiddleware } from "./service.js";
-import { transportKit } from "./transports.js";
+import { transportKit, type TransportKit } from "./transports.js";
 import { Workload, recordGet, recordPut } from "./workload.js";
+
+/** How long a region keeps trying a registry call the registry did not run for now (registration, the rogue move), ms. */
+const START_RETRY_MS = 20_000;
+
+/** Whether a store call failed without any effect and may simply be tried again: the registry never ran it. */
+function notApplied(e: unknown): boolean {
+  return e instanceof StoreUnavailableError || (e instanceof StoreError && e.cause instanceof RpcError && e.cause.notSent);
+}
 
 function send(msg: FromRegion): void {
   process.send?.(msg);
 }
 
 /** The store of a region's registry client: the embedded registry through the region's link, or the region's own etcd member. */
-async function openStore(config: StoreConfig, tuning: Tuning): Promise<Store> {
+async function openStore(config: StoreConfig, tuning: Tuning, identity: Identity | undefined): Promise<Store> {
   if (config.kind === "embedded") {
     return createRemoteStore({
-      transport: new TcpClientTransport({ connectTimeoutMs: 300, backoffBaseMs: 100, backoffMaxMs: 1000 }),
+      transport: new TcpClientTransport({ connectTimeoutMs: 300, backoffBaseMs: 100, backoffMaxMs: 1000, ...(identity === undefined ? {} : { tls: clientTls(identity) }) }),
       address: config.address,
       timeoutMs: tuning.storeTimeoutMs,
       pollWaitMs: 1000,
@@ -115,8 +129,11 @@ class RegionProcess {
   async start(): Promise<void> {
     const { config } = this;
     const { region, tuning } = config;
-    const kit = await transportKit(config.transport, config.natsUrl === undefined ? {} : { natsUrl: config.natsUrl });
-    const store = await openStore(config.store, tuning);
+    const kit = await transportKit(config.transport, {
+      ...(config.natsUrl === undefined ? {} : { natsUrl: config.natsUrl }),
+      ...(config.identity === undefined ? {} : { identity: config.identity }),
+    });
+    const store = await openStore(config.store, tuning, config.identity);
     this.registry = createRegistry({
       store,
       region,
@@ -142,15 +159,7 @@ class RegionProcess {
       replica: this.replica,
       onCommit: (revision, at) => this.commits.push([revision, at]),
     });
-    for (const instance of config.instances) {
-      const server = createServer({
-        transport: kit.server(instance.listen, [KeyValue]),
-        region,
-        middleware: [writeOutcomeMiddleware, fencingMiddleware(this.registry), this.pauseMiddleware],
-        metrics: false,
-      }).register(KeyValue, handlers);
-      this.servers.push(await listenAndRegister(server, this.registry, { services: [KeyValue], transport: kit.name, advertise: kit.address(instance.listen) }));
-    }
+    for (const instance of config.instances) this.servers.push(await this.startInstance(kit, handlers, instance.listen));
 
     this.clientTransport = kit.client();
     const routing = routingOptions(this.registry, { downForMs: tuning.downForMs });
@@ -178,6 +187,52 @@ class RegionProcess {
     this.loopDelay.enable();
     this.reportTimer = setInterval(() => this.report(), 250);
     send({ type: "ready", region, addresses: this.servers.map((s) => s.address) });
+  }
+
+  /**
+   * Starts one instance and registers it. A registration the registry certainly did not apply
+   * (refused before its handler, e.g. shed while this machine is loaded, or the registry not
+   * reachable yet) is tried again with a new server, for up to START_RETRY_MS: a transient
+   * refusal must not fail the region's start. Any other error fails it at once.
+   */
+  private async startInstance(kit: TransportKit, handlers: Handlers<typeof KeyValue>, listen: string): Promise<RegisteredServer> {
+    const deadline = now() + START_RETRY_MS;
+    for (;;) {
+      const server = createServer({
+        transport: kit.server(listen, [KeyValue]),
+        region: this.config.region,
+        middleware: [writeOutcomeMiddleware, fencingMiddleware(this.registry), this.pauseMiddleware],
+        metrics: false,
+      }).register(KeyValue, handlers);
+      try {
+        return await listenAndRegister(server, this.registry, { services: [KeyValue], transport: kit.name, advertise: kit.address(listen) });
+      } catch (e) {
+        if (!notApplied(e) || now() > deadline) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+
+  /**
+   * Tries to move the service's primary with this region's own registry identity, until the
+   * registry gives a verdict: a move, or a refusal. A call the registry did not run (shed, not
+   * reachable) or whose outcome is unknown is tried again, for up to START_RETRY_MS, so a
+   * loaded machine cannot pass for a refusal.
+   */
+  private async rogueMove(to: string): Promise<{ moved: boolean; code?: string; message: string }> {
+    const deadline = now() + START_RETRY_MS;
+    for (;;) {
+      try {
+        const moved = await this.registry.movePrimary(KeyValue.typeName, to);
+        return { moved: true, message: `moved to ${moved.region}, epoch ${moved.epoch}` };
+      } catch (e) {
+        if ((notApplied(e) || e instanceof OutcomeUnknownError) && now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          continue;
+        }
+        return { moved: false, ...(e instanceof StoreError ? { code: e.code } : {}), message: e instanceof Error ? e.message : String(e) };
+      }
+    }
   }
 
   /** Sends what happened since the last report. */
@@ -249,6 +304,9 @@ class RegionProcess {
         this.resumePaused?.();
         this.resumePaused = undefined;
         send({ type: "reply", id: msg.id });
+        return;
+      case "rogue-move":
+        send({ type: "reply", id: msg.id, move: await this.rogueMove(msg.to) });
         return;
       case "replica-state":
         send({

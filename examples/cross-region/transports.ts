@@ -4,7 +4,8 @@
  * so a run on TCP never loads grpc-js or the NATS client.
  */
 import type { ClientTransport, ServiceDescriptor, ServerTransport } from "meridian-rpc/runtime";
-import type { TransportName } from "./protocol.js";
+import type { Identity, TransportName } from "./protocol.js";
+import { clientTls, serverTls } from "./security.js";
 
 /** Makes a region's transports. */
 export interface TransportKit {
@@ -30,18 +31,19 @@ export class NotAvailableError extends Error {
   override readonly name = "NotAvailableError";
 }
 
-/** Loads the kit of a transport. */
-export async function transportKit(name: TransportName, options: { natsUrl?: string } = {}): Promise<TransportKit> {
+/** Loads the kit of a transport; with an identity, every server it makes asks for mutual TLS and every client presents it. */
+export async function transportKit(name: TransportName, options: { natsUrl?: string; identity?: Identity } = {}): Promise<TransportKit> {
+  const id = options.identity;
   switch (name) {
     case "tcp": {
       const { TcpClientTransport, TcpServerTransport } = await import("meridian-rpc/transports/tcp");
       return {
         name,
         viaLinks: true,
-        server: (listen) => new TcpServerTransport({ host: "127.0.0.1", port: Number(listen) }),
+        server: (listen) => new TcpServerTransport({ host: "127.0.0.1", port: Number(listen), ...(id === undefined ? {} : { tls: serverTls(id) }) }),
         address: (listen) => `127.0.0.1:${listen}`,
         // Short connect timeout and reconnect backoff: a healed link should be used again quickly.
-        client: () => new TcpClientTransport({ connectTimeoutMs: 300, backoffBaseMs: 100, backoffMaxMs: 1000 }),
+        client: () => new TcpClientTransport({ connectTimeoutMs: 300, backoffBaseMs: 100, backoffMaxMs: 1000, ...(id === undefined ? {} : { tls: clientTls(id) }) }),
       };
     }
     case "grpc": {
@@ -51,9 +53,10 @@ export async function transportKit(name: TransportName, options: { natsUrl?: str
       return {
         name,
         viaLinks: true,
-        server: (listen, services) => new grpc.GrpcServerTransport({ services, host: "127.0.0.1", port: Number(listen) }),
+        server: (listen, services) =>
+          new grpc.GrpcServerTransport({ services, host: "127.0.0.1", port: Number(listen), ...(id === undefined ? {} : { tls: serverTls(id) }) }),
         address: (listen) => `127.0.0.1:${listen}`,
-        client: () => new grpc.GrpcClientTransport({ connectTimeoutMs: 300 }),
+        client: () => new grpc.GrpcClientTransport({ connectTimeoutMs: 300, ...(id === undefined ? {} : { tls: clientTls(id) }) }),
       };
     }
     case "nats": {
@@ -62,12 +65,14 @@ export async function transportKit(name: TransportName, options: { natsUrl?: str
       });
       const servers = options.natsUrl;
       if (servers === undefined) throw new NotAvailableError("the NATS transport needs the region's NATS server");
+      // The region's NATS server asks for a client certificate of the demo's CA (see network.ts).
+      const connectOptions = id === undefined ? {} : { connectOptions: { tls: { ca: id.ca, cert: id.cert, key: id.key } } };
       return {
         name,
         viaLinks: false,
-        server: (listen, services) => new nats.NatsServerTransport({ servers, services, prefix: listen }),
+        server: (listen, services) => new nats.NatsServerTransport({ servers, services, prefix: listen, ...connectOptions }),
         address: (listen) => listen,
-        client: () => new nats.NatsClientTransport({ servers }),
+        client: () => new nats.NatsClientTransport({ servers, ...connectOptions }),
       };
     }
   }

@@ -1,6 +1,8 @@
 /**
  * The cross-region demo as a scenario test: a short run (--duration 15) on the embedded registry
- * (over TCP, over gRPC and over NATS) and on etcd must exit 0 with every invariant held, show the story it tells (fallback reads and
+ * (over TCP, over gRPC and over NATS) and on etcd must exit 0 with every invariant held, run with
+ * mutual TLS on every link unless --plaintext (and the embedded registry refuse a region's own
+ * primary move: PERMISSION_DENIED), show the story it tells (fallback reads and
  * failing writes in the cut-off region, the primary moving with an epoch bump, fenced writes
  * refused, a write admitted by a primary frozen past a move refused by the store), print plain lines when its output is not a terminal, and leave no process behind,
  * also when interrupted.
@@ -130,7 +132,16 @@ async function expectFullRun(registry: "embedded" | "etcd", transport: "tcp" | "
 
   const summary = JSON.parse(readFileSync(json, "utf8")) as Summary;
   expect(summary.ok).toBe(true);
-  expect(summary.invariants.map((i) => i.id)).toEqual(["no-lost-writes", "no-doubled-writes", "linearizable", "fencing", "converged"]);
+  // Secured by default: mutual TLS on every link of the service; the embedded registry authorizes
+  // by certificate, and a region's own attempt to move the primary is refused.
+  expect(run.stdout).toContain(`${transport === "nats" ? "gateways" : "between regions"}, mutual TLS`);
+  const invariants = ["no-lost-writes", "no-doubled-writes", "linearizable", "fencing", "converged"];
+  if (registry === "embedded") {
+    expect(run.stdout).toContain("mTLS, roles by certificate");
+    expect(run.stdout).toMatch(/authorization: us-east, an instance of the service without the operator role, tried to move the primary to itself: refused, PERMISSION_DENIED/);
+    invariants.push("authorization");
+  }
+  expect(summary.invariants.map((i) => i.id)).toEqual(invariants);
   for (const i of summary.invariants) expect(i.ok, `${i.id}: ${i.detail}`).toBe(true);
   expect(summary.linearizability.verdict).toBe("linearizable");
   expect(summary.linearizability.operations).toBeGreaterThan(200);
@@ -187,6 +198,15 @@ describe("demo - embedded registry", () => {
     expect(run.code, run.stderr).toBe(130);
     expect(run.stderr).toContain("interrupted");
     expect(run.children.length).toBeGreaterThanOrEqual(3);
+    expect(await survivors(run.children)).toEqual([]);
+  }, 70_000);
+
+  it("demo - --plaintext turns TLS and registry authentication off, and says so", async () => {
+    const run = await runDemo(["--duration", "60", "--plaintext"], { timeoutMs: 60_000, interruptWhen: "phase 2/6" });
+    expect(run.code, run.stderr).toBe(130);
+    expect(run.stdout).not.toContain("making a CA");
+    expect(run.stdout).toContain("embedded registry (one node, in eu-west, no authentication)");
+    expect(run.stdout).toContain("TCP through links between regions, plaintext");
     expect(await survivors(run.children)).toEqual([]);
   }, 70_000);
 

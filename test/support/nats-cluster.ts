@@ -42,6 +42,12 @@ export interface NatsClusterOptions {
   readonly latencyMs?: number;
   /** Jitter of every gateway link, ms (implies `links`). Default 0. */
   readonly jitterMs?: number;
+  /**
+   * Mutual TLS, per region (PEM): the server takes clients and gateways over TLS with `cert` and
+   * asks each for a certificate `ca` signed (`verify`); its gateways dial with `cert` too. The
+   * certificate must be good for server and client auth and name 127.0.0.1. Default: plaintext.
+   */
+  readonly tls?: Readonly<Record<string, { readonly ca: string; readonly cert: string; readonly key: string }>>;
 }
 
 /** One server as the harness knows it. */
@@ -211,6 +217,8 @@ class ClusterImpl implements NatsCluster {
       `http: "127.0.0.1:${s.monitorPort}"`,
     ];
     if (this.options.maxPayload !== undefined) lines.push(`max_payload: ${this.options.maxPayload}`);
+    const tls = this.tlsBlock(s);
+    lines.push(...tls);
     if (this.gateways) {
       const others = this.states
         .filter((o) => o !== s)
@@ -220,6 +228,7 @@ class ClusterImpl implements NatsCluster {
         `  name: ${JSON.stringify(s.region)}`,
         `  listen: "127.0.0.1:${s.gatewayPort}"`,
         ...(this.doors.has(s.index) ? [`  advertise: "${this.gatewayAddress(s)}"`] : []),
+        ...tls.map((l) => `  ${l}`),
         "  gateways: [",
         others.join(",\n"),
         "  ]",
@@ -227,6 +236,18 @@ class ClusterImpl implements NatsCluster {
       );
     }
     return `${lines.join("\n")}\n`;
+  }
+
+  /** The `tls { }` block of a server (its files written to the data folder), or none. */
+  private tlsBlock(s: NodeState): string[] {
+    const pem = this.options.tls?.[s.region];
+    if (pem === undefined) return [];
+    const file = (what: string, text: string) => {
+      const path = join(this.dataDir, `${s.region}-${what}.pem`);
+      writeFileSync(path, text, { mode: 0o600 });
+      return JSON.stringify(path);
+    };
+    return ["tls {", `  cert_file: ${file("cert", pem.cert)}`, `  key_file: ${file("key", pem.key)}`, `  ca_file: ${file("ca", pem.ca)}`, "  verify: true", "  timeout: 5", "}"];
   }
 
   /** Where servers dial the gateway of server `to`: its front door, or direct. */

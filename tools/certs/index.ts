@@ -38,12 +38,21 @@ export interface TestCerts {
    * CN=<name>, SAN URI:spiffe://meridian.test/<name>.
    */
   clients: Record<string, { cert: Buffer; key: Buffer }>;
+  /**
+   * One certificate of `ca` per name asked for in MakeCertsOptions.peers, good as a server's and
+   * as a client's (TLS server and client auth): CN=<name>, SANs IP:127.0.0.1, DNS:localhost and
+   * URI:spiffe://meridian.test/<name>. For a process that both serves and calls under one
+   * identity, and for servers that dial each other (NATS gateways).
+   */
+  peers: Record<string, { cert: Buffer; key: Buffer }>;
 }
 
 /** What makeCerts makes beyond its fixed set. */
 export interface MakeCertsOptions {
   /** Names of extra client certificates (letters, digits, '.', '_' and '-'). */
   readonly clients?: readonly string[];
+  /** Names of extra certificates for both ends of a connection (same characters as `clients`). */
+  readonly peers?: readonly string[];
 }
 
 /** The openssl binary, or undefined when it is not installed. */
@@ -63,7 +72,8 @@ const CLIENT_EXT = "subjectAltName=URI:spiffe://meridian.test/region/eu-1\nexten
 export function makeCerts(options: MakeCertsOptions = {}): TestCerts | undefined {
   if (findOpenssl() === undefined) return undefined;
   const names = options.clients ?? [];
-  for (const name of names) if (!/^[\w.-]+$/.test(name)) throw new TypeError(`makeCerts: a client name has letters, digits, '.', '_' and '-' only, got "${name}"`);
+  const peers = options.peers ?? [];
+  for (const name of [...names, ...peers]) if (!/^[\w.-]+$/.test(name)) throw new TypeError(`makeCerts: a client name has letters, digits, '.', '_' and '-' only, got "${name}"`);
   const dir = mkdtempSync(join(tmpdir(), "meridian-certs-"));
   try {
     const run = (args: string[]): void => void execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
@@ -84,6 +94,9 @@ export function makeCerts(options: MakeCertsOptions = {}): TestCerts | undefined
     leaf("meridian-expired-server", "meridian-test-ca", SERVER_EXT, "0");
     leaf("meridian-expired-client", "meridian-test-ca", "subjectAltName=URI:spiffe://meridian.test/expired\nextendedKeyUsage=clientAuth\n", "0");
     for (const name of names) leaf(name, "meridian-test-ca", `subjectAltName=URI:spiffe://meridian.test/${name}\nextendedKeyUsage=clientAuth\n`);
+    for (const name of peers) {
+      leaf(name, "meridian-test-ca", `subjectAltName=IP:127.0.0.1,DNS:localhost,URI:spiffe://meridian.test/${name}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+    }
     const read = (f: string): Buffer => readFileSync(join(dir, f));
     return {
       ca: read("meridian-test-ca.pem"),
@@ -103,6 +116,7 @@ export function makeCerts(options: MakeCertsOptions = {}): TestCerts | undefined
       expiredClientCert: read("meridian-expired-client.pem"),
       expiredClientKey: read("meridian-expired-client.key"),
       clients: Object.fromEntries(names.map((name) => [name, { cert: read(`${name}.pem`), key: read(`${name}.key`) }])),
+      peers: Object.fromEntries(peers.map((name) => [name, { cert: read(`${name}.pem`), key: read(`${name}.key`) }])),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
