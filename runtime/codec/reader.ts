@@ -260,8 +260,14 @@ export class Reader {
 
   /** Reads a zigzag sint64 varint as a bigint. */
   sint64(): bigint {
-    const u = this.uint64();
-    return (u >> 1n) ^ -(u & 1n);
+    this.varint64();
+    // Zigzag decoding on the halves, (u >>> 1) ^ -(u & 1), then one conversion: bigint
+    // arithmetic would allocate an intermediate per operation.
+    const lo = this.lo;
+    const hi = this.hi;
+    const l = ((lo >>> 1) | (hi << 31)) >>> 0;
+    const h = hi >>> 1;
+    return lo & 1 ? joinSigned(~l >>> 0, ~h >>> 0) : joinSigned(l, h);
   }
 
   /** Reads a fixed64 as a bigint. */

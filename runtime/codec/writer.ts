@@ -12,7 +12,7 @@ interface NativeUtf8 {
 const MAX_U64 = 0xffffffffffffffffn;
 const MIN_I64 = -0x8000000000000000n;
 const MAX_I64 = 0x7fffffffffffffffn;
-const MAX_SAFE_BIG = 9007199254740991n;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** Default size of a fresh slab. Large messages get a slab sized to hold many of them. */
 export const DEFAULT_SLAB_SIZE = 256 * 1024;
@@ -175,22 +175,33 @@ export class Writer {
     this.pos += 8;
   }
 
-  /** Writes a fixed 64-bit value from its halves. */
+  /** Writes a fixed 64-bit value from its halves (little-endian). */
   fixed64Parts(lo: number, hi: number): void {
-    this.fixed32(lo);
-    this.fixed32(hi);
+    if (this.pos + 8 > this.buf.length) this.grow(8);
+    const buf = this.buf;
+    const pos = this.pos;
+    buf[pos] = lo;
+    buf[pos + 1] = lo >>> 8;
+    buf[pos + 2] = lo >>> 16;
+    buf[pos + 3] = lo >>> 24;
+    buf[pos + 4] = hi;
+    buf[pos + 5] = hi >>> 8;
+    buf[pos + 6] = hi >>> 16;
+    buf[pos + 7] = hi >>> 24;
+    this.pos = pos + 8;
   }
 
   // int64 family, bigint representation (the default)
+  //
+  // A bigint whose magnitude is below 2^53 converts to a number exactly, and nothing outside that
+  // range converts to a number inside it (rounding is monotonic and 2^53 is a double), so one
+  // Number(v) and a range test send the common case to the number writers below: no bigint
+  // arithmetic, no allocation. Only values past 2^53 take BigInt operations.
 
   /** Writes an int64 varint from a bigint. */
   int64(v: bigint): void {
-    if (v >= -0x80000000n && v <= 0x7fffffffn) return this.int32(Number(v));
-    if (v >= -MAX_SAFE_BIG && v <= MAX_SAFE_BIG) {
-      // Exact as a double: split without allocating bigints.
-      splitInt64(Number(v), "int64", true);
-      return this.varint64(splitLo, splitHi);
-    }
+    const n = Number(v);
+    if (n >= -MAX_SAFE && n <= MAX_SAFE) return this.int64Number(n);
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`int64 value ${v} is out of range`);
     const u = BigInt.asUintN(64, v);
     this.varint64(Number(u & 0xffffffffn), Number(u >> 32n));
@@ -198,17 +209,16 @@ export class Writer {
 
   /** Writes a uint64 varint from a bigint. */
   uint64(v: bigint): void {
-    if (v >= 0n && v <= 0xffffffffn) return this.uint32(Number(v));
-    if (v >= 0n && v <= MAX_SAFE_BIG) {
-      splitInt64(Number(v), "uint64", false);
-      return this.varint64(splitLo, splitHi);
-    }
+    const n = Number(v);
+    if (n >= 0 && n <= MAX_SAFE) return this.uint64Number(n);
     if (v < 0n || v > MAX_U64) throw new EncodeError(`uint64 value ${v} is out of range`);
     this.varint64(Number(v & 0xffffffffn), Number(v >> 32n));
   }
 
   /** Writes a zigzag sint64 varint from a bigint. */
   sint64(v: bigint): void {
+    const n = Number(v);
+    if (n >= -MAX_SAFE && n <= MAX_SAFE) return this.sint64Number(n);
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sint64 value ${v} is out of range`);
     const z = v >= 0n ? v << 1n : (-v << 1n) - 1n;
     this.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
@@ -216,12 +226,16 @@ export class Writer {
 
   /** Writes a fixed64 from a bigint. */
   fixed64(v: bigint): void {
+    const n = Number(v);
+    if (n >= 0 && n <= MAX_SAFE) return this.fixed64Number(n);
     if (v < 0n || v > MAX_U64) throw new EncodeError(`fixed64 value ${v} is out of range`);
     this.fixed64Parts(Number(v & 0xffffffffn), Number(v >> 32n));
   }
 
   /** Writes an sfixed64 from a bigint. */
   sfixed64(v: bigint): void {
+    const n = Number(v);
+    if (n >= -MAX_SAFE && n <= MAX_SAFE) return this.sfixed64Number(n);
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sfixed64 value ${v} is out of range`);
     const u = BigInt.asUintN(64, v);
     this.fixed64Parts(Number(u & 0xffffffffn), Number(u >> 32n));
@@ -247,11 +261,27 @@ export class Writer {
   /** Writes a zigzag sint64 varint from a number. */
   sint64Number(v: number): void {
     if ((v | 0) === v) return this.uint32((v << 1) ^ (v >> 31));
-    this.sint64(toBigInt(v, "sint64"));
+    if (v >= -MAX_SAFE && v <= MAX_SAFE && Number.isInteger(v)) {
+      // zigzag(v) = 2v for v >= 0, 2(-v - 1) + 1 below: shift the halves of m = v or -v - 1.
+      const neg = v < 0;
+      const m = neg ? -v - 1 : v;
+      const lo = m >>> 0;
+      const hi = (m - lo) / TWO_32;
+      return this.varint64((lo << 1) | (neg ? 1 : 0), (hi << 1) | (lo >>> 31));
+    }
+    // Past 2^53 (or not an integer): rare, and exact only as a bigint.
+    const z = toBigInt(v, "sint64");
+    if (z < MIN_I64 || z > MAX_I64) throw new EncodeError(`sint64 value ${v} is out of range`);
+    const u = z >= 0n ? z << 1n : (-z << 1n) - 1n;
+    this.varint64(Number(u & 0xffffffffn), Number(u >> 32n));
   }
 
   /** Writes a fixed64 from a number. */
   fixed64Number(v: number): void {
+    if (v >= 0 && v <= MAX_SAFE && Number.isInteger(v)) {
+      const lo = v >>> 0;
+      return this.fixed64Parts(lo, (v - lo) / TWO_32);
+    }
     if (v < 0) throw new EncodeError(`fixed64 value ${v} is negative`);
     splitInt64(v, "fixed64", false);
     this.fixed64Parts(splitLo, splitHi);
