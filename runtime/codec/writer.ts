@@ -14,6 +14,14 @@ const MIN_I64 = -0x8000000000000000n;
 const MAX_I64 = 0x7fffffffffffffffn;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
+// Scratch for the bigint writers: one 64-bit slot seen as signed, unsigned and two 32-bit halves.
+const I64 = new BigInt64Array(1);
+const U64 = new BigUint64Array(I64.buffer);
+const HALVES = new Uint32Array(I64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LO = LITTLE_ENDIAN ? 0 : 1;
+const HI = 1 - LO;
+
 /** Default size of a fresh slab. Large messages get a slab sized to hold many of them. */
 export const DEFAULT_SLAB_SIZE = 256 * 1024;
 
@@ -193,52 +201,48 @@ export class Writer {
 
   // int64 family, bigint representation (the default)
   //
-  // A bigint whose magnitude is below 2^53 converts to a number exactly, and nothing outside that
-  // range converts to a number inside it (rounding is monotonic and 2^53 is a double), so one
-  // Number(v) and a range test send the common case to the number writers below: no bigint
-  // arithmetic, no allocation. Only values past 2^53 take BigInt operations.
+  // A bigint goes through a store into a BigInt64Array and is read back as two 32-bit halves:
+  // V8 does that without allocating, about twice as fast as Number(v) and far cheaper than bigint
+  // arithmetic (each `&`, `>>` or `<<` allocates). The store wraps modulo 2^64, so the range is
+  // checked first.
 
   /** Writes an int64 varint from a bigint. */
   int64(v: bigint): void {
-    const n = Number(v);
-    if (n >= -MAX_SAFE && n <= MAX_SAFE) return this.int64Number(n);
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`int64 value ${v} is out of range`);
-    const u = BigInt.asUintN(64, v);
-    this.varint64(Number(u & 0xffffffffn), Number(u >> 32n));
+    I64[0] = v;
+    this.varint64(HALVES[LO]!, HALVES[HI]!);
   }
 
   /** Writes a uint64 varint from a bigint. */
   uint64(v: bigint): void {
-    const n = Number(v);
-    if (n >= 0 && n <= MAX_SAFE) return this.uint64Number(n);
     if (v < 0n || v > MAX_U64) throw new EncodeError(`uint64 value ${v} is out of range`);
-    this.varint64(Number(v & 0xffffffffn), Number(v >> 32n));
+    U64[0] = v;
+    this.varint64(HALVES[LO]!, HALVES[HI]!);
   }
 
   /** Writes a zigzag sint64 varint from a bigint. */
   sint64(v: bigint): void {
-    const n = Number(v);
-    if (n >= -MAX_SAFE && n <= MAX_SAFE) return this.sint64Number(n);
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sint64 value ${v} is out of range`);
-    const z = v >= 0n ? v << 1n : (-v << 1n) - 1n;
-    this.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
+    I64[0] = v;
+    const lo = HALVES[LO]!;
+    const hi = HALVES[HI]!;
+    // (v << 1) ^ (v >> 63) on the halves.
+    const sign = hi >> 31;
+    this.varint64((lo << 1) ^ sign, ((hi << 1) | (lo >>> 31)) ^ sign);
   }
 
   /** Writes a fixed64 from a bigint. */
   fixed64(v: bigint): void {
-    const n = Number(v);
-    if (n >= 0 && n <= MAX_SAFE) return this.fixed64Number(n);
     if (v < 0n || v > MAX_U64) throw new EncodeError(`fixed64 value ${v} is out of range`);
-    this.fixed64Parts(Number(v & 0xffffffffn), Number(v >> 32n));
+    U64[0] = v;
+    this.fixed64Parts(HALVES[LO]!, HALVES[HI]!);
   }
 
   /** Writes an sfixed64 from a bigint. */
   sfixed64(v: bigint): void {
-    const n = Number(v);
-    if (n >= -MAX_SAFE && n <= MAX_SAFE) return this.sfixed64Number(n);
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sfixed64 value ${v} is out of range`);
-    const u = BigInt.asUintN(64, v);
-    this.fixed64Parts(Number(u & 0xffffffffn), Number(u >> 32n));
+    I64[0] = v;
+    this.fixed64Parts(HALVES[LO]!, HALVES[HI]!);
   }
 
   // int64 family, number representation (--int64 number, jstype = JS_NUMBER)
@@ -382,21 +386,11 @@ let splitHi = 0;
 /** Splits an integer number into two's complement 64-bit halves (into splitLo, splitHi). */
 function splitInt64(v: number, type: string, signed: boolean): void {
   if (!Number.isInteger(v)) throw new EncodeError(`${type} value ${v} is not an integer`);
-  if (v >= -9007199254740991 && v <= 9007199254740991) {
-    const neg = v < 0;
-    if (neg) v = -v;
-    let lo = v >>> 0;
-    let hi = ((v - lo) / TWO_32) >>> 0;
-    if (neg) {
-      hi = ~hi >>> 0;
-      lo = ~lo >>> 0;
-      if (++lo > 0xffffffff) {
-        lo = 0;
-        if (++hi > 0xffffffff) hi = 0;
-      }
-    }
-    splitLo = lo;
-    splitHi = hi;
+  if (v >= -MAX_SAFE && v <= MAX_SAFE) {
+    // v = hi * 2^32 + lo with lo in [0, 2^32): both exact (division by a power of two, floor),
+    // and hi >>> 0 is the two's complement high word of a negative v.
+    splitLo = v >>> 0;
+    splitHi = Math.floor(v / TWO_32) >>> 0;
     return;
   }
   const b = BigInt(v);
