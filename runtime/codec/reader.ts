@@ -174,6 +174,54 @@ export class Reader {
 
   /** Reads a 64-bit varint into `lo` and `hi` (unsigned halves). */
   varint64(): void {
+    // With ten bytes left no byte needs a bounds check: unrolled, the common short varints end
+    // after a test or two. Anything else (near the end, over ten bytes) takes the checked loop.
+    const buf = this.buf;
+    const pos = this.pos;
+    if (pos + 10 <= this.end) {
+      let b = buf[pos]!;
+      let lo = b & 127;
+      if (b < 128) return this.setVarint64(pos + 1, lo, 0);
+      b = buf[pos + 1]!;
+      lo |= (b & 127) << 7;
+      if (b < 128) return this.setVarint64(pos + 2, lo, 0);
+      b = buf[pos + 2]!;
+      lo |= (b & 127) << 14;
+      if (b < 128) return this.setVarint64(pos + 3, lo, 0);
+      b = buf[pos + 3]!;
+      lo |= (b & 127) << 21;
+      if (b < 128) return this.setVarint64(pos + 4, lo, 0);
+      b = buf[pos + 4]!;
+      lo |= (b & 127) << 28;
+      let hi = (b & 127) >> 4;
+      if (b < 128) return this.setVarint64(pos + 5, lo, hi);
+      b = buf[pos + 5]!;
+      hi |= (b & 127) << 3;
+      if (b < 128) return this.setVarint64(pos + 6, lo, hi);
+      b = buf[pos + 6]!;
+      hi |= (b & 127) << 10;
+      if (b < 128) return this.setVarint64(pos + 7, lo, hi);
+      b = buf[pos + 7]!;
+      hi |= (b & 127) << 17;
+      if (b < 128) return this.setVarint64(pos + 8, lo, hi);
+      b = buf[pos + 8]!;
+      hi |= (b & 127) << 24;
+      if (b < 128) return this.setVarint64(pos + 9, lo, hi);
+      b = buf[pos + 9]!;
+      hi |= (b & 127) << 31;
+      if (b < 128) return this.setVarint64(pos + 10, lo, hi);
+    }
+    this.varint64Checked();
+  }
+
+  private setVarint64(pos: number, lo: number, hi: number): void {
+    this.pos = pos;
+    this.lo = lo >>> 0;
+    this.hi = hi >>> 0;
+  }
+
+  /** varint64 with a bounds check per byte: near the end of the data, and for errors. */
+  private varint64Checked(): void {
     const buf = this.buf;
     let pos = this.pos;
     let lo = 0;
@@ -244,7 +292,14 @@ export class Reader {
     if (pos + 8 > this.end) this.truncated("double");
     const b = this.buf;
     if (LITTLE_ENDIAN) {
-      for (let i = 0; i < 8; i++) f64b[i] = b[pos + i]!;
+      f64b[0] = b[pos]!;
+      f64b[1] = b[pos + 1]!;
+      f64b[2] = b[pos + 2]!;
+      f64b[3] = b[pos + 3]!;
+      f64b[4] = b[pos + 4]!;
+      f64b[5] = b[pos + 5]!;
+      f64b[6] = b[pos + 6]!;
+      f64b[7] = b[pos + 7]!;
     } else {
       for (let i = 0; i < 8; i++) f64b[7 - i] = b[pos + i]!;
     }
