@@ -1,5 +1,5 @@
 import { DecodeError } from "./errors.js";
-import { isValidUtf8 } from "./utf8.js";
+import { WIDE_MAX, isValidUtf8, utf8DecodeWide } from "./utf8.js";
 
 /** Protobuf wire types. */
 export const WireType = {
@@ -64,6 +64,14 @@ function decodeShortAscii(buf: Uint8Array, start: number, end: number): string |
   const s = utf8Slice.call(buf, start, end);
   internCache[slot] = s;
   return s;
+}
+
+/**
+ * Whether a string's bytes look mostly non-ASCII, by the first byte and the middle one: such
+ * text is decoded faster by utf8DecodeWide than natively, while ASCII is faster natively.
+ */
+function looksWide(buf: Uint8Array, start: number, end: number): boolean {
+  return (buf[start]! | buf[(start + end) >>> 1]!) >= 0x80;
 }
 
 /**
@@ -431,6 +439,10 @@ export class Reader {
     if (n <= INTERN_MAX) {
       const a = decodeShortAscii(this.buf, start, end);
       if (a !== undefined) return a;
+    } else if (n <= WIDE_MAX && looksWide(this.buf, start, end)) {
+      // Valid UTF-8 comes back decoded; anything else goes the native way below, which reports it.
+      const w = utf8DecodeWide(this.buf, start, end);
+      if (w !== undefined) return w;
     }
     const s = utf8Slice.call(this.buf, start, end);
     // The native decoder substitutes U+FFFD for bad sequences; only then check strictly.
@@ -448,6 +460,9 @@ export class Reader {
     if (n <= INTERN_MAX) {
       const a = decodeShortAscii(this.buf, start, start + n);
       if (a !== undefined) return a;
+    } else if (n <= WIDE_MAX && looksWide(this.buf, start, start + n)) {
+      const w = utf8DecodeWide(this.buf, start, start + n);
+      if (w !== undefined) return w;
     }
     return utf8Slice.call(this.buf, start, start + n);
   }
