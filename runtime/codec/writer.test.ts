@@ -99,6 +99,16 @@ describe("writer - 64-bit integers", () => {
     }
   });
 
+  it("writer - bigint forms take a number or numeric string as its bigint, and refuse anything else", () => {
+    const loose = (w: Writer, m: "int64" | "uint64" | "sint64" | "fixed64" | "sfixed64", v: unknown): void => w[m](v as bigint);
+    for (const m of ["int64", "uint64", "sint64", "fixed64", "sfixed64"] as const) {
+      for (const v of [0, 7, 2 ** 40, "123456789012"]) {
+        expect(written((w) => loose(w, m, v)), `${m} ${v}`).toBe(written((w) => w[m](BigInt(v))));
+      }
+      for (const v of [1.5, "x", undefined, {}]) expect(() => written((w) => loose(w, m, v)), `${m} ${String(v)}`).toThrow(EncodeError);
+    }
+  });
+
   it("writer - bigint forms raise EncodeError out of range", () => {
     const cases: [string, (w: Writer) => void][] = [
       ["int64 2^63", (w) => w.int64(I64_MAX + 1n)],

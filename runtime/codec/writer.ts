@@ -208,6 +208,7 @@ export class Writer {
 
   /** Writes an int64 varint from a bigint. */
   int64(v: bigint): void {
+    if (typeof v !== "bigint") v = looseBigInt(v, "int64");
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`int64 value ${v} is out of range`);
     I64[0] = v;
     this.varint64(HALVES[LO]!, HALVES[HI]!);
@@ -215,6 +216,7 @@ export class Writer {
 
   /** Writes a uint64 varint from a bigint. */
   uint64(v: bigint): void {
+    if (typeof v !== "bigint") v = looseBigInt(v, "uint64");
     if (v < 0n || v > MAX_U64) throw new EncodeError(`uint64 value ${v} is out of range`);
     U64[0] = v;
     this.varint64(HALVES[LO]!, HALVES[HI]!);
@@ -222,6 +224,7 @@ export class Writer {
 
   /** Writes a zigzag sint64 varint from a bigint. */
   sint64(v: bigint): void {
+    if (typeof v !== "bigint") v = looseBigInt(v, "sint64");
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sint64 value ${v} is out of range`);
     I64[0] = v;
     const lo = HALVES[LO]!;
@@ -233,6 +236,7 @@ export class Writer {
 
   /** Writes a fixed64 from a bigint. */
   fixed64(v: bigint): void {
+    if (typeof v !== "bigint") v = looseBigInt(v, "fixed64");
     if (v < 0n || v > MAX_U64) throw new EncodeError(`fixed64 value ${v} is out of range`);
     U64[0] = v;
     this.fixed64Parts(HALVES[LO]!, HALVES[HI]!);
@@ -240,6 +244,7 @@ export class Writer {
 
   /** Writes an sfixed64 from a bigint. */
   sfixed64(v: bigint): void {
+    if (typeof v !== "bigint") v = looseBigInt(v, "sfixed64");
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sfixed64 value ${v} is out of range`);
     I64[0] = v;
     this.fixed64Parts(HALVES[LO]!, HALVES[HI]!);
@@ -372,6 +377,19 @@ export class Writer {
 /** Number of bytes of the varint encoding of an unsigned 32-bit value. */
 export function varintSize(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+/**
+ * A bigint from a value that a bigint field holds against its type (a number or a numeric
+ * string, as plain JavaScript callers and the well-known types under `--int64 number` pass):
+ * accepted as before, where bigint comparisons took them; anything else is an EncodeError.
+ */
+function looseBigInt(v: unknown, type: string): bigint {
+  try {
+    return BigInt(v as number | string);
+  } catch {
+    throw new EncodeError(`${type} value ${String(v)} is not an integer`);
+  }
 }
 
 function toBigInt(v: number, type: string): bigint {
