@@ -44,46 +44,180 @@ export interface FeedData<L = number> {
   serverTime: L;
 }
 
-/** Names of the fixtures, smallest first: they are the "size" axis of every report. */
-export type Size = "ping" | "feed" | "page";
+/** bench.Ref, bench.Point and bench.Stamp: the small sub-messages of a batch record. */
+export interface RefData {
+  ns: string;
+  id: number;
+}
+export interface PointData {
+  x: number;
+  y: number;
+}
+export interface StampData<L = number> {
+  seconds: L;
+  nanos: number;
+}
 
-/** One message of the benchmark: a Ping, or a FeedResponse of some length. */
-export type Fixture =
-  | { readonly size: "ping"; readonly kind: "ping"; readonly data: PingData }
-  | { readonly size: "feed" | "page"; readonly kind: "feed"; readonly data: FeedData };
+/** bench.Record, with 64-bit integers as `L`. */
+export interface RecordData<L = number> {
+  id: L;
+  delta: L;
+  checksum: L;
+  kind: string;
+  name: string;
+  owner: RefData;
+  at: PointData;
+  updated: StampData<L>;
+  attrs: { [key: string]: string };
+  active: boolean;
+}
+
+/** bench.RecordBatch, with 64-bit integers as `L`. */
+export interface BatchData<L = number> {
+  records: RecordData<L>[];
+  source: string;
+  sentAt: L;
+}
+
+/** bench.Numeric, with 64-bit integers as `L`. */
+export interface NumericData<L = number> {
+  s32: number;
+  s64: L;
+  f32: number;
+  f64: L;
+  sf32: number;
+  sf64: L;
+  d: number;
+  f: number;
+  u64: L;
+  s32s: number[];
+  s64s: L[];
+  f32s: number[];
+  f64s: L[];
+  sf64s: L[];
+  ds: number[];
+  fs: number[];
+  i64s: L[];
+}
+
+/** bench.Maps, with 64-bit integers as `L` (map keys are strings, as in every peer). */
+export interface MapsData<L = number> {
+  labels: { [key: string]: string };
+  counters: { [key: string]: L };
+  points: { [key: string]: PointData };
+  weights: { [key: string]: number };
+}
+
+/** bench.Text. */
+export interface TextData {
+  title: string;
+  body: string;
+  paragraphs: string[];
+  lang: string;
+}
+
+/** bench.Node, with 64-bit integers as `L`. */
+export interface NodeData<L = number> {
+  name: string;
+  level: number;
+  children: NodeData<L>[];
+  weight: L;
+}
+
+/** The shapes of the benchmark: what each fixture's message is, keyed by its kind. */
+interface Shapes<L> {
+  ping: PingData<L>;
+  feed: FeedData<L>;
+  batch: BatchData<L>;
+  numeric: NumericData<L>;
+  maps: MapsData<L>;
+  text: TextData;
+  nested: NodeData<L>;
+}
 
 /** Which message of feed.proto a fixture is. */
-export type MessageKind = Fixture["kind"];
+export type MessageKind = keyof Shapes<number>;
+
+/**
+ * Names of the fixtures: they are the "size" axis of every report. ping, feed and page are the
+ * sizes of issue 2; the others are the shapes of issue 13, one message each.
+ */
+export type Size = "ping" | "feed" | "page" | Exclude<MessageKind, "ping" | "feed">;
+
+/**
+ * One message of the benchmark, in the neutral form (64-bit integers as numbers, all below
+ * 2^53) and with its 64-bit integers as bigint (Meridian's default, protobuf-es). Both are built
+ * from the same seed, so they are the same message.
+ */
+export type Fixture = {
+  [K in MessageKind]: {
+    readonly size: Size;
+    readonly kind: K;
+    /** What the message is, for the report's headings. */
+    readonly what: string;
+    readonly data: Shapes<number>[K];
+    readonly bigint: Shapes<bigint>[K];
+  };
+}[MessageKind];
 
 /** Fully qualified protobuf names of the fixture kinds. */
 export const TYPE_NAMES: Readonly<Record<MessageKind, string>> = {
   ping: "bench.Ping",
   feed: "bench.FeedResponse",
+  batch: "bench.RecordBatch",
+  numeric: "bench.Numeric",
+  maps: "bench.Maps",
+  text: "bench.Text",
+  nested: "bench.Node",
 };
 
-/** The two fields the "view" operation reads, per kind, for the report's legend. */
+/** The two top-level fields the "view" operation reads, per kind. */
 export const VIEW_FIELDS: Readonly<Record<MessageKind, readonly [string, string]>> = {
   ping: ["region", "seq"],
   feed: ["cursor", "serverTime"],
+  batch: ["source", "sentAt"],
+  numeric: ["s64", "d"],
+  maps: ["labels", "weights"],
+  text: ["title", "lang"],
+  nested: ["name", "weight"],
 };
 
-/** The fixtures of a run, smallest first. */
+/** How a builder writes a 64-bit integer: as a number or as a bigint. */
+type Long<L> = (n: number) => L;
+const asNumber: Long<number> = (n) => n;
+const asBigInt: Long<bigint> = (n) => BigInt(n);
+
+/** A fixture from its builder, called twice with the same seed: numbers, then bigints. */
+function fixture<K extends MessageKind>(
+  size: Size,
+  kind: K,
+  what: string,
+  build: <L>(long: Long<L>) => Shapes<L>[K],
+): Fixture {
+  return { size, kind, what, data: build(asNumber), bigint: build(asBigInt) } as Fixture;
+}
+
+/** The fixtures of a run: the sizes of issue 2, smallest first, then the shapes of issue 13. */
 export function fixtures(): Fixture[] {
   return [
-    { size: "ping", kind: "ping", data: { region: "cn-north", seq: 123456789, consistency: "linearizable" } },
-    { size: "feed", kind: "feed", data: feed(20, 0x5eed0001) },
-    { size: "page", kind: "feed", data: feed(300, 0x5eed0002) },
+    fixture("ping", "ping", "Ping", (long) => ({ region: "cn-north", seq: long(123456789), consistency: "linearizable" })),
+    fixture("feed", "feed", "FeedResponse of 20 videos", (long) => feed(20, 0x5eed0001, long)),
+    fixture("page", "feed", "FeedResponse of 300 videos", (long) => feed(300, 0x5eed0002, long)),
+    fixture("batch", "batch", "RecordBatch of 50 records (3 sub-messages, sint64, fixed64, 2-entry map each)", (long) =>
+      batch(50, 0x5eed0003, long),
+    ),
+    fixture("numeric", "numeric", "Numeric: every fixed and zigzag type, singular and 64 packed of each", (long) =>
+      numeric(64, 0x5eed0004, long),
+    ),
+    fixture("maps", "maps", "Maps: 24 string, 24 int64, 16 message, 16 double entries", (long) => maps(0x5eed0005, long)),
+    fixture("text", "text", "Text: about 9 KB of mostly non-ASCII strings", () => text(0x5eed0006)),
+    fixture("nested", "nested", "Node: a tree 32 levels deep, a leaf beside each level", (long) => nested(32, 0x5eed0007, long)),
   ];
 }
 
 /** The fixture's message with its 64-bit integers as bigint (Meridian's default, protobuf-es). */
-export function withBigInt(f: Fixture): PingData<bigint> | FeedData<bigint> {
-  if (f.kind === "ping") return { ...f.data, seq: BigInt(f.data.seq) };
-  return {
-    ...f.data,
-    serverTime: BigInt(f.data.serverTime),
-    items: f.data.items.map((v) => ({ ...v, id: BigInt(v.id), author: { ...v.author, id: BigInt(v.author.id) } })),
-  };
+export function withBigInt(f: Fixture): object {
+  return f.bigint;
 }
 
 const ASCII_WORDS = [
@@ -105,29 +239,37 @@ const LABELS: [string, string[]][] = [
   ["audit", ["passed", "pending"]],
 ];
 
-/** A FeedResponse of `count` videos, the same for the same seed. */
-function feed(count: number, seed: number): FeedData {
+/** A random source and its helpers, the same for the same seed. */
+function random(seed: number) {
   const rnd = seededRandom(seed);
   const int = (n: number): number => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const words = (pool: readonly string[], n: number, sep: string): string =>
     Array.from({ length: n }, () => pick(pool)).join(sep);
+  /** An integer in [-n, n). */
+  const signed = (n: number): number => int(2 * n) - n;
+  return { rnd, int, pick, words, signed };
+}
+
+/** A FeedResponse of `count` videos, the same for the same seed. */
+function feed<L>(count: number, seed: number, long: Long<L>): FeedData<L> {
+  const { rnd, int, pick, words } = random(seed);
   const serverTime = 1764086400000 + int(86_400_000); // a moment of 2025-11-25, in epoch ms
 
-  const items: VideoData[] = [];
+  const items: VideoData<L>[] = [];
   for (let i = 0; i < count; i++) {
     const id = 7_100_000_000_000_000 + int(2 ** 30) * 1000 + int(1000); // below 2^53
     const labels: { [key: string]: string } = {};
     for (const [k, vs] of LABELS.slice(0, 2 + int(2))) labels[k] = pick(vs);
     items.push({
-      id,
+      id: long(id),
       title: i % 2 === 0 ? words(HAN_WORDS, 3 + int(4), "") : words(ASCII_WORDS, 3 + int(4), " "),
       url: `https://v.example.com/${id.toString(36)}/play.m3u8`,
       durationMs: 5_000 + int(600_000),
       score: rnd() * 100,
       hd: rnd() < 0.7,
       author: {
-        id: 100_000_000_000 + int(2 ** 30) * 100,
+        id: long(100_000_000_000 + int(2 ** 30) * 100),
         name: pick(NAMES),
         region: pick(REGIONS),
         tags: Array.from({ length: 1 + int(3) }, () => pick(TAGS)),
@@ -138,5 +280,97 @@ function feed(count: number, seed: number): FeedData {
     });
   }
   const cursor = Buffer.from(JSON.stringify({ offset: count, at: serverTime })).toString("base64url");
-  return { items, cursor, serverTime };
+  return { items, cursor, serverTime: long(serverTime) };
+}
+
+const KINDS = ["click", "view", "buy", "share", "like"];
+const ZONES = ["cn-north-1a", "cn-east-2b", "us-west-1c", "eu-central-1a"];
+
+/** A RecordBatch of `count` records (the shape issue 13 measured at 1.50x), the same for the same seed. */
+function batch<L>(count: number, seed: number, long: Long<L>): BatchData<L> {
+  const { rnd, int, pick, signed } = random(seed);
+  const sentAt = 1764086400000 + int(86_400_000);
+  const records: RecordData<L>[] = [];
+  for (let i = 0; i < count; i++) {
+    records.push({
+      id: long(1_700_000_000_000_000 + int(2 ** 30) * 1000 + i),
+      // Mostly small deltas, some beyond 32 bits: both zigzag paths.
+      delta: long(i % 4 === 0 ? signed(2 ** 40) : signed(5000)),
+      checksum: long(int(2 ** 21) * 2 ** 31 + int(2 ** 31)),
+      kind: pick(KINDS),
+      name: `user_${int(100_000)}`,
+      owner: { ns: "acct", id: int(10_000_000) },
+      at: { x: signed(100_000), y: signed(100_000) },
+      updated: { seconds: long(1764086400 + int(86_400)), nanos: int(1_000_000_000) },
+      attrs: { env: rnd() < 0.8 ? "prod" : "staging", zone: pick(ZONES) },
+      active: rnd() < 0.9,
+    });
+  }
+  return { records, source: "ingest-7", sentAt: long(sentAt) };
+}
+
+/** A Numeric message with `n` values in each repeated field, the same for the same seed. */
+function numeric<L>(n: number, seed: number, long: Long<L>): NumericData<L> {
+  const { rnd, int, signed } = random(seed);
+  const list = <T>(f: () => T): T[] => Array.from({ length: n }, f);
+  // Below 2^53 in magnitude, so the neutral form holds them exactly.
+  const big = (): number => int(2 ** 21) * 2 ** 31 + int(2 ** 31);
+  return {
+    s32: -123_456,
+    s64: long(-(2 ** 40) - 12_345),
+    f32: 0xdeadbeef,
+    f64: long(2 ** 50 + 777),
+    sf32: -7,
+    sf64: long(-(2 ** 45) - 3),
+    d: Math.PI,
+    f: Math.fround(1.5),
+    u64: long(2 ** 52 + 99),
+    s32s: list(() => signed(2_000_000)),
+    s64s: list(() => long(int(3) === 0 ? signed(1000) : signed(2 ** 44))),
+    f32s: list(() => int(2 ** 32)),
+    f64s: list(() => long(big())),
+    sf64s: list(() => long(int(2) === 0 ? -big() : big())),
+    ds: list(() => (rnd() - 0.5) * 1e6),
+    fs: list(() => Math.fround((rnd() - 0.5) * 1000)),
+    i64s: list(() => long(int(4) === 0 ? -int(1_000_000) : int(2 ** 40))),
+  };
+}
+
+/** A Maps message, the same for the same seed. */
+function maps<L>(seed: number, long: Long<L>): MapsData<L> {
+  const { rnd, int, pick, words, signed } = random(seed);
+  const m: MapsData<L> = { labels: {}, counters: {}, points: {}, weights: {} };
+  for (let i = 0; i < 24; i++) m.labels[`label.${words(ASCII_WORDS, 2, "-")}.${i}`] = words(ASCII_WORDS, 1 + int(3), " ");
+  for (let i = 0; i < 24; i++) m.counters[`${pick(KINDS)}_${i}`] = long(int(2 ** 40));
+  for (let i = 0; i < 16; i++) m.points[String(1000 + int(1_000_000))] = { x: signed(1 << 20), y: signed(1 << 20) };
+  for (let i = 0; i < 16; i++) m.weights[`w${i}`] = rnd();
+  return m;
+}
+
+const CYRILLIC_WORDS = ["привет", "мир", "сообщение", "данные", "быстро", "сеть", "регион", "запрос"];
+const EMOJI = ["🚀", "✨", "🎉", "👍", "🔥", "😀"];
+
+/** A Text message of long, mostly non-ASCII strings (Han, Cyrillic, emoji), the same for the same seed. */
+function text(seed: number): TextData {
+  const { int, pick, words } = random(seed);
+  const sentence = (): string =>
+    int(3) === 0 ? `${words(CYRILLIC_WORDS, 4 + int(6), " ")} ${pick(EMOJI)}. ` : `${words(HAN_WORDS, 6 + int(10), "")}${pick(EMOJI)}。`;
+  const paragraph = (sentences: number): string => Array.from({ length: sentences }, sentence).join("");
+  return {
+    title: words(HAN_WORDS, 12, ""),
+    body: paragraph(60),
+    paragraphs: Array.from({ length: 8 }, () => paragraph(4)),
+    lang: "zh-CN",
+  };
+}
+
+/** A tree whose spine is `depth` levels deep, with a leaf beside each level, the same for the same seed. */
+function nested<L>(depth: number, seed: number, long: Long<L>): NodeData<L> {
+  const { signed } = random(seed);
+  let node: NodeData<L> = { name: `level-${depth}`, level: depth, children: [], weight: long(signed(2 ** 40)) };
+  for (let level = depth - 1; level >= 0; level--) {
+    const leaf: NodeData<L> = { name: `leaf-${level}`, level: level + 1, children: [], weight: long(signed(1000)) };
+    node = { name: `level-${level}`, level, children: [leaf, node], weight: long(signed(2 ** 40)) };
+  }
+  return node;
 }

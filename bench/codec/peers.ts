@@ -9,8 +9,8 @@ import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protob
 import { Packr, pack, unpack } from "msgpackr";
 import protobuf from "protobufjs";
 import { Writer, type MessageCodec } from "meridian-rpc/runtime";
-import { TYPE_NAMES, withBigInt, type Fixture, type MessageKind } from "./data.js";
-import { FeedResponseSchema, PingSchema } from "./es/feed_pb.js";
+import { TYPE_NAMES, VIEW_FIELDS, withBigInt, type Fixture, type MessageKind } from "./data.js";
+import * as es from "./es/feed_pb.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -72,19 +72,20 @@ interface Library {
 
 let blackhole: unknown;
 
-/** Reads the two fields of the "view" operation, so no engine can skip the reads. */
-const readTwo: Record<MessageKind, (m: unknown) => unknown> = {
-  ping: (m) => {
-    const p = m as { region: unknown; seq: unknown };
-    blackhole = p.region;
-    return p.seq;
-  },
-  feed: (m) => {
-    const f = m as { cursor: unknown; serverTime: unknown };
-    blackhole = f.cursor;
-    return f.serverTime;
-  },
-};
+/** The function reading the two fields of the "view" operation of `kind`, so no engine can skip the reads. */
+export function readTwo(kind: MessageKind): (m: unknown) => unknown {
+  const [first, second] = VIEW_FIELDS[kind];
+  return (m) => {
+    const o = m as Record<string, unknown>;
+    blackhole = o[first];
+    return o[second];
+  };
+}
+
+/** The name a generated module exports a kind's message under: its protobuf name without the package. */
+export function exportName(kind: MessageKind): string {
+  return TYPE_NAMES[kind].slice(TYPE_NAMES[kind].lastIndexOf(".") + 1);
+}
 
 /** The field the last "view" call read first; reading it keeps those reads observable to the engine. */
 export function sideEffect(): unknown {
@@ -100,7 +101,7 @@ function peer(lib: Library): Peer {
       const codec = lib.codec(fixture.kind);
       const message = lib.represent(fixture);
       const bytes = Buffer.from(codec.encode(message));
-      const read = readTwo[fixture.kind];
+      const read = readTwo(fixture.kind);
       const tasks: Task[] = [{ op: "encode", label: lib.name, run: () => codec.encode(message) }];
       const { encodeTo, view } = codec;
       if (encodeTo) tasks.push({ op: "encode", label: `${lib.name} encodeTo`, run: () => encodeTo(message) });
@@ -117,11 +118,8 @@ function peer(lib: Library): Peer {
 
 // --- Meridian -------------------------------------------------------------------------------
 
-/** The part of a generated feed.ts module the benchmark uses. */
-interface MeridianFeedModule {
-  Ping: MessageCodec<object>;
-  FeedResponse: MessageCodec<object>;
-}
+/** The part of a generated feed.ts module the benchmark uses: a codec per message, by name. */
+type MeridianFeedModule = Record<string, MessageCodec<object>>;
 
 /**
  * A peer of Meridian's generated codecs of feed.proto in `file` (bench/codec/gen/feed.ts: int64 as
@@ -130,7 +128,10 @@ interface MeridianFeedModule {
 export async function meridianPeer(file: string, int64: "bigint" | "number"): Promise<Peer | undefined> {
   if (!existsSync(file)) return undefined;
   const mod = (await import(pathToFileURL(file).href)) as MeridianFeedModule;
-  const codecs = { ping: mod.Ping, feed: mod.FeedResponse };
+  const codecs = Object.fromEntries(Object.keys(TYPE_NAMES).map((k) => [k, mod[exportName(k as MessageKind)]!])) as Record<
+    MessageKind,
+    MessageCodec<object>
+  >;
   const writer = new Writer();
   return peer({
     name: int64 === "bigint" ? "meridian" : "meridian/number",
@@ -170,7 +171,10 @@ function protobufjs(): Library {
   (protobuf.util as { Long: unknown }).Long = null;
   protobuf.configure();
   const root = protobuf.loadSync(fileURLToPath(new URL("./proto/feed.proto", import.meta.url)));
-  const types = { ping: root.lookupType(TYPE_NAMES.ping), feed: root.lookupType(TYPE_NAMES.feed) };
+  const types = Object.fromEntries(Object.entries(TYPE_NAMES).map(([k, name]) => [k, root.lookupType(name)])) as Record<
+    MessageKind,
+    protobuf.Type
+  >;
   return {
     name: "protobufjs",
     int64: "number",
@@ -186,7 +190,11 @@ function protobufjs(): Library {
 // --- protobuf-es ----------------------------------------------------------------------------
 
 function protobufEs(): Library {
-  const schemas: Record<MessageKind, DescMessage> = { ping: PingSchema, feed: FeedResponseSchema };
+  const byName = es as unknown as Record<string, DescMessage>;
+  const schemas = Object.fromEntries(Object.keys(TYPE_NAMES).map((k) => [k, byName[`${exportName(k as MessageKind)}Schema`]!])) as Record<
+    MessageKind,
+    DescMessage
+  >;
   return {
     name: "protobuf-es",
     int64: "bigint",
@@ -236,9 +244,9 @@ function json(): Library {
       decode: (b) => JSON.parse(b.toString()) as unknown,
     }),
     represent: (f) =>
-      f.kind === "ping"
-        ? f.data
-        : { ...f.data, items: f.data.items.map((v) => ({ ...v, cover: Buffer.from(v.cover).toString("base64") })) },
+      f.kind === "feed"
+        ? { ...f.data, items: f.data.items.map((v) => ({ ...v, cover: Buffer.from(v.cover).toString("base64") })) }
+        : f.data,
   };
 }
 

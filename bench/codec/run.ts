@@ -36,12 +36,12 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * smooths the tail. Every library gets the same batch for the same size, so their ratios stay
  * comparable.
  */
-const CALLS_PER_SAMPLE: Record<Size, number> = { ping: 64, feed: 8, page: 1 };
+const CALLS_PER_SAMPLE: Record<Size, number> = { ping: 64, feed: 8, page: 1, batch: 8, numeric: 8, maps: 8, text: 8, nested: 8 };
 
 /** Calls per allocation measurement (the method runs N and 2N). */
 const ALLOC_CALLS: Record<"full" | "quick", Record<Size, number>> = {
-  full: { ping: 20_000, feed: 500, page: 40 },
-  quick: { ping: 10_000, feed: 100, page: 10 },
+  full: { ping: 20_000, feed: 500, page: 40, batch: 500, numeric: 500, maps: 500, text: 500, nested: 500 },
+  quick: { ping: 10_000, feed: 100, page: 10, batch: 100, numeric: 100, maps: 100, text: 100, nested: 100 },
 };
 
 interface Options {
@@ -239,9 +239,8 @@ async function main(): Promise<void> {
 
   const describe = (size: Size): string => {
     const f = all.find((x) => x.size === size)!;
-    const what = f.kind === "ping" ? "Ping" : `FeedResponse of ${f.data.items.length} videos`;
     return (
-      `== ${size}: ${what}, ${wireBytes[size]![BASELINE]} B of protobuf; ${CALLS_PER_SAMPLE[size]} calls per sample; ` +
+      `== ${size}: ${f.what}, ${wireBytes[size]![BASELINE]} B of protobuf; ${CALLS_PER_SAMPLE[size]} calls per sample; ` +
       `view reads ${VIEW_FIELDS[f.kind].join(", ")}`
     );
   };

@@ -239,6 +239,27 @@ describe("reader - strings", () => {
     }
   });
 
+  it("reader - text that starts wide (decoded in JavaScript) reads like the native decoder, valid or not", () => {
+    // Wide text of more than 16 bytes takes utf8DecodeWide up to WIDE_MAX bytes, natively past it.
+    const td = new TextDecoder();
+    for (const wide of [6, 11, 40, 3000, 12_000]) {
+      const pad = "中é".repeat(wide);
+      for (const s of valid) {
+        const str = pad + s + "q";
+        const body = utf8(str);
+        expect(reader(varint(body.length), body).string(), `${wide} wide, ${JSON.stringify(s)}`).toBe(str);
+        expect(reader(varint(body.length), body).stringLenient()).toBe(str);
+      }
+      for (const [name, bad] of invalid) {
+        const body = bytes(utf8(pad), unhex(bad), utf8("z"));
+        const r = new Reader(bytes([0xaa], varint(body.length), body), 1);
+        const facts = errorFacts(decodeError(() => r.string()));
+        expect(facts, `${name}, ${wide} wide`).toMatchObject({ code: "INVALID_UTF8", offset: 1 + varint(body.length).length });
+        expect(reader(varint(body.length), body).stringLenient(), `${name}, ${wide} wide`).toBe(td.decode(body));
+      }
+    }
+  });
+
   it("reader - stringLenient replaces bad sequences with U+FFFD, as TextDecoder does", () => {
     const td = new TextDecoder();
     for (const [name, bad] of invalid) {

@@ -1,5 +1,5 @@
 import { DecodeError } from "./errors.js";
-import { isValidUtf8 } from "./utf8.js";
+import { WIDE_MAX, isValidUtf8, utf8DecodeWide } from "./utf8.js";
 
 /** Protobuf wire types. */
 export const WireType = {
@@ -22,6 +22,14 @@ const f32 = new Float32Array(1);
 const f64b = new Uint8Array(f64.buffer);
 const f32b = new Uint8Array(f32.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// One 64-bit slot for bigint results: the halves go in as two Uint32s and come out as one
+// bigint, which V8 does faster than BigInt(number) and without intermediate bigints.
+const I64 = new BigInt64Array(1);
+const U64 = new BigUint64Array(I64.buffer);
+const HALVES = new Uint32Array(I64.buffer);
+const LO = LITTLE_ENDIAN ? 0 : 1;
+const HI = 1 - LO;
 
 const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
 
@@ -56,6 +64,14 @@ function decodeShortAscii(buf: Uint8Array, start: number, end: number): string |
   const s = utf8Slice.call(buf, start, end);
   internCache[slot] = s;
   return s;
+}
+
+/**
+ * Whether a string's bytes look mostly non-ASCII, by the first byte and the middle one: such
+ * text is decoded faster by utf8DecodeWide than natively, while ASCII is faster natively.
+ */
+function looksWide(buf: Uint8Array, start: number, end: number): boolean {
+  return (buf[start]! | buf[(start + end) >>> 1]!) >= 0x80;
 }
 
 /**
@@ -166,6 +182,54 @@ export class Reader {
 
   /** Reads a 64-bit varint into `lo` and `hi` (unsigned halves). */
   varint64(): void {
+    // With ten bytes left no byte needs a bounds check: unrolled, the common short varints end
+    // after a test or two. Anything else (near the end, over ten bytes) takes the checked loop.
+    const buf = this.buf;
+    const pos = this.pos;
+    if (pos + 10 <= this.end) {
+      let b = buf[pos]!;
+      let lo = b & 127;
+      if (b < 128) return this.setVarint64(pos + 1, lo, 0);
+      b = buf[pos + 1]!;
+      lo |= (b & 127) << 7;
+      if (b < 128) return this.setVarint64(pos + 2, lo, 0);
+      b = buf[pos + 2]!;
+      lo |= (b & 127) << 14;
+      if (b < 128) return this.setVarint64(pos + 3, lo, 0);
+      b = buf[pos + 3]!;
+      lo |= (b & 127) << 21;
+      if (b < 128) return this.setVarint64(pos + 4, lo, 0);
+      b = buf[pos + 4]!;
+      lo |= (b & 127) << 28;
+      let hi = (b & 127) >> 4;
+      if (b < 128) return this.setVarint64(pos + 5, lo, hi);
+      b = buf[pos + 5]!;
+      hi |= (b & 127) << 3;
+      if (b < 128) return this.setVarint64(pos + 6, lo, hi);
+      b = buf[pos + 6]!;
+      hi |= (b & 127) << 10;
+      if (b < 128) return this.setVarint64(pos + 7, lo, hi);
+      b = buf[pos + 7]!;
+      hi |= (b & 127) << 17;
+      if (b < 128) return this.setVarint64(pos + 8, lo, hi);
+      b = buf[pos + 8]!;
+      hi |= (b & 127) << 24;
+      if (b < 128) return this.setVarint64(pos + 9, lo, hi);
+      b = buf[pos + 9]!;
+      hi |= (b & 127) << 31;
+      if (b < 128) return this.setVarint64(pos + 10, lo, hi);
+    }
+    this.varint64Checked();
+  }
+
+  private setVarint64(pos: number, lo: number, hi: number): void {
+    this.pos = pos;
+    this.lo = lo >>> 0;
+    this.hi = hi >>> 0;
+  }
+
+  /** varint64 with a bounds check per byte: near the end of the data, and for errors. */
+  private varint64Checked(): void {
     const buf = this.buf;
     let pos = this.pos;
     let lo = 0;
@@ -236,7 +300,14 @@ export class Reader {
     if (pos + 8 > this.end) this.truncated("double");
     const b = this.buf;
     if (LITTLE_ENDIAN) {
-      for (let i = 0; i < 8; i++) f64b[i] = b[pos + i]!;
+      f64b[0] = b[pos]!;
+      f64b[1] = b[pos + 1]!;
+      f64b[2] = b[pos + 2]!;
+      f64b[3] = b[pos + 3]!;
+      f64b[4] = b[pos + 4]!;
+      f64b[5] = b[pos + 5]!;
+      f64b[6] = b[pos + 6]!;
+      f64b[7] = b[pos + 7]!;
     } else {
       for (let i = 0; i < 8; i++) f64b[7 - i] = b[pos + i]!;
     }
@@ -260,8 +331,14 @@ export class Reader {
 
   /** Reads a zigzag sint64 varint as a bigint. */
   sint64(): bigint {
-    const u = this.uint64();
-    return (u >> 1n) ^ -(u & 1n);
+    this.varint64();
+    // Zigzag decoding on the halves, (u >>> 1) ^ -(u & 1), then one conversion: bigint
+    // arithmetic would allocate an intermediate per operation.
+    const lo = this.lo;
+    const hi = this.hi;
+    const l = ((lo >>> 1) | (hi << 31)) >>> 0;
+    const h = hi >>> 1;
+    return lo & 1 ? joinSigned(~l >>> 0, ~h >>> 0) : joinSigned(l, h);
   }
 
   /** Reads a fixed64 as a bigint. */
@@ -362,6 +439,10 @@ export class Reader {
     if (n <= INTERN_MAX) {
       const a = decodeShortAscii(this.buf, start, end);
       if (a !== undefined) return a;
+    } else if (n <= WIDE_MAX && looksWide(this.buf, start, end)) {
+      // Valid UTF-8 comes back decoded; anything else goes the native way below, which reports it.
+      const w = utf8DecodeWide(this.buf, start, end);
+      if (w !== undefined) return w;
     }
     const s = utf8Slice.call(this.buf, start, end);
     // The native decoder substitutes U+FFFD for bad sequences; only then check strictly.
@@ -379,6 +460,9 @@ export class Reader {
     if (n <= INTERN_MAX) {
       const a = decodeShortAscii(this.buf, start, start + n);
       if (a !== undefined) return a;
+    } else if (n <= WIDE_MAX && looksWide(this.buf, start, start + n)) {
+      const w = utf8DecodeWide(this.buf, start, start + n);
+      if (w !== undefined) return w;
     }
     return utf8Slice.call(this.buf, start, start + n);
   }
@@ -478,15 +562,16 @@ export class Reader {
 
 /** Joins unsigned 32-bit halves into an unsigned bigint. */
 export function joinUnsigned(lo: number, hi: number): bigint {
-  if (hi < 0x200000) return BigInt(hi * TWO_32 + lo); // below 2^53: one exact conversion
-  return (BigInt(hi) << 32n) | BigInt(lo);
+  HALVES[LO] = lo;
+  HALVES[HI] = hi;
+  return U64[0]!;
 }
 
 /** Joins unsigned 32-bit halves into a signed (two's complement) bigint. */
 export function joinSigned(lo: number, hi: number): bigint {
-  if (hi < 0x200000) return BigInt(hi * TWO_32 + lo); // 0 <= value < 2^53
-  if (hi > 0xffe00000) return BigInt(signedNumber(lo, hi)); // -2^53 < value < 0
-  return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
+  HALVES[LO] = lo;
+  HALVES[HI] = hi;
+  return I64[0]!;
 }
 
 function signedNumber(lo: number, hi: number): number {

@@ -110,6 +110,65 @@ export function utf8ReadLoop(buf: Uint8Array, start: number, end: number): strin
   return s;
 }
 
+/** Longest text, in UTF-16 units, that utf8DecodeWide decodes (its scratch is twice that in bytes). */
+export const WIDE_MAX = 32 * 1024;
+
+const ucs2Slice = Buffer.prototype.ucs2Slice as (this: Uint8Array, start: number, end: number) => string;
+let wide = new Uint16Array(1024);
+let wideBytes = Buffer.from(wide.buffer);
+
+/**
+ * Decodes `buf[start, end)` as UTF-8 into a scratch array of UTF-16 units and makes the string
+ * with one native copy (ucs2Slice). For text that is mostly not ASCII this is about three times
+ * Buffer#utf8Slice on Node 20, whose decoder leaves its fast path at the first wide character;
+ * for ASCII it is slower, so callers use it only when the text looks wide. Returns undefined
+ * when the bytes are not valid UTF-8 (as utf8ReadLoop), and the caller keeps texts longer than
+ * WIDE_MAX bytes away from it, which bounds the scratch.
+ */
+export function utf8DecodeWide(buf: Uint8Array, start: number, end: number): string | undefined {
+  // UTF-8 never takes fewer bytes than UTF-16 units: end - start units always suffice.
+  if (end - start > wide.length) {
+    wide = new Uint16Array(Math.min(WIDE_MAX, Math.max(end - start, wide.length * 2)));
+    wideBytes = Buffer.from(wide.buffer);
+  }
+  const out = wide;
+  let n = 0;
+  let i = start;
+  while (i < end) {
+    const a = buf[i]!;
+    if (a < 0x80) {
+      out[n++] = a;
+      i++;
+    } else if (a >= 0xe0 && a <= 0xef && i + 2 < end) {
+      const b = buf[i + 1]!;
+      const c = buf[i + 2]!;
+      const cp = ((a & 0x0f) << 12) | ((b & 0x3f) << 6) | (c & 0x3f);
+      if ((b & 0xc0) !== 0x80 || (c & 0xc0) !== 0x80 || cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)) return undefined;
+      out[n++] = cp;
+      i += 3;
+    } else if (a >= 0xc2 && a <= 0xdf && i + 1 < end) {
+      const b = buf[i + 1]!;
+      if ((b & 0xc0) !== 0x80) return undefined;
+      out[n++] = ((a & 0x1f) << 6) | (b & 0x3f);
+      i += 2;
+    } else if (a >= 0xf0 && a <= 0xf4 && i + 3 < end) {
+      const b = buf[i + 1]!;
+      const c = buf[i + 2]!;
+      const d = buf[i + 3]!;
+      if ((b & 0xc0) !== 0x80 || (c & 0xc0) !== 0x80 || (d & 0xc0) !== 0x80) return undefined;
+      const cp = ((a & 0x07) << 18) | ((b & 0x3f) << 12) | ((c & 0x3f) << 6) | (d & 0x3f);
+      if (cp < 0x10000 || cp > 0x10ffff) return undefined;
+      const u = cp - 0x10000;
+      out[n++] = 0xd800 + (u >> 10);
+      out[n++] = 0xdc00 + (u & 0x3ff);
+      i += 4;
+    } else {
+      return undefined;
+    }
+  }
+  return ucs2Slice.call(wideBytes, 0, n * 2);
+}
+
 /** True when `buf[start, end)` is valid UTF-8. */
 export function isValidUtf8(buf: Uint8Array, start: number, end: number): boolean {
   let i = start;

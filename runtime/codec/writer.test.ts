@@ -22,8 +22,10 @@ function varintBoundaries(bits: 32 | 64): bigint[] {
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 const U64_MAX = 2n ** 64n - 1n;
-const SIGNED_64_EDGES = [0n, 1n, -1n, 127n, -128n, 2n ** 31n - 1n, -(2n ** 31n), 2n ** 31n, -(2n ** 31n) - 1n, 2n ** 32n, -(2n ** 32n), 2n ** 53n, -(2n ** 53n), I64_MAX, I64_MIN];
-const UNSIGNED_64_EDGES = [...varintBoundaries(64), 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 63n];
+const SIGNED_64_EDGES = [0n, 1n, -1n, 127n, -128n, 2n ** 31n - 1n, -(2n ** 31n), 2n ** 31n, -(2n ** 31n) - 1n, 2n ** 32n, -(2n ** 32n), 2n ** 53n, -(2n ** 53n), I64_MAX, I64_MIN,
+  // Either side of the number fast path (|v| < 2^53) that bigint values take.
+  2n ** 53n - 1n, -(2n ** 53n - 1n), 2n ** 53n + 1n, -(2n ** 53n) - 1n, 2n ** 40n + 12345n, -(2n ** 40n) - 7n];
+const UNSIGNED_64_EDGES = [...varintBoundaries(64), 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n + 1n, 2n ** 52n + 99n, 2n ** 63n];
 
 describe("writer - varints", () => {
   it("writer - uint32 writes every varint size from 1 to 5 bytes", () => {
@@ -94,6 +96,16 @@ describe("writer - 64-bit integers", () => {
       const b = BigInt(v);
       expect(written((w) => w.uint64Number(v)), `uint64Number ${v}`).toBe(written((w) => w.uint64(b)));
       expect(written((w) => w.fixed64Number(v)), `fixed64Number ${v}`).toBe(written((w) => w.fixed64(b)));
+    }
+  });
+
+  it("writer - bigint forms take a number or numeric string as its bigint, and refuse anything else", () => {
+    const loose = (w: Writer, m: "int64" | "uint64" | "sint64" | "fixed64" | "sfixed64", v: unknown): void => w[m](v as bigint);
+    for (const m of ["int64", "uint64", "sint64", "fixed64", "sfixed64"] as const) {
+      for (const v of [0, 7, 2 ** 40, "123456789012"]) {
+        expect(written((w) => loose(w, m, v)), `${m} ${v}`).toBe(written((w) => w[m](BigInt(v))));
+      }
+      for (const v of [1.5, "x", undefined, {}]) expect(() => written((w) => loose(w, m, v)), `${m} ${String(v)}`).toThrow(EncodeError);
     }
   });
 

@@ -12,7 +12,15 @@ interface NativeUtf8 {
 const MAX_U64 = 0xffffffffffffffffn;
 const MIN_I64 = -0x8000000000000000n;
 const MAX_I64 = 0x7fffffffffffffffn;
-const MAX_SAFE_BIG = 9007199254740991n;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+// Scratch for the bigint writers: one 64-bit slot seen as signed, unsigned and two 32-bit halves.
+const I64 = new BigInt64Array(1);
+const U64 = new BigUint64Array(I64.buffer);
+const HALVES = new Uint32Array(I64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LO = LITTLE_ENDIAN ? 0 : 1;
+const HI = 1 - LO;
 
 /** Default size of a fresh slab. Large messages get a slab sized to hold many of them. */
 export const DEFAULT_SLAB_SIZE = 256 * 1024;
@@ -175,56 +183,71 @@ export class Writer {
     this.pos += 8;
   }
 
-  /** Writes a fixed 64-bit value from its halves. */
+  /** Writes a fixed 64-bit value from its halves (little-endian). */
   fixed64Parts(lo: number, hi: number): void {
-    this.fixed32(lo);
-    this.fixed32(hi);
+    if (this.pos + 8 > this.buf.length) this.grow(8);
+    const buf = this.buf;
+    const pos = this.pos;
+    buf[pos] = lo;
+    buf[pos + 1] = lo >>> 8;
+    buf[pos + 2] = lo >>> 16;
+    buf[pos + 3] = lo >>> 24;
+    buf[pos + 4] = hi;
+    buf[pos + 5] = hi >>> 8;
+    buf[pos + 6] = hi >>> 16;
+    buf[pos + 7] = hi >>> 24;
+    this.pos = pos + 8;
   }
 
   // int64 family, bigint representation (the default)
+  //
+  // A bigint goes through a store into a BigInt64Array and is read back as two 32-bit halves:
+  // V8 does that without allocating, about twice as fast as Number(v) and far cheaper than bigint
+  // arithmetic (each `&`, `>>` or `<<` allocates). The store wraps modulo 2^64, so the range is
+  // checked first.
 
   /** Writes an int64 varint from a bigint. */
   int64(v: bigint): void {
-    if (v >= -0x80000000n && v <= 0x7fffffffn) return this.int32(Number(v));
-    if (v >= -MAX_SAFE_BIG && v <= MAX_SAFE_BIG) {
-      // Exact as a double: split without allocating bigints.
-      splitInt64(Number(v), "int64", true);
-      return this.varint64(splitLo, splitHi);
-    }
+    if (typeof v !== "bigint") v = looseBigInt(v, "int64");
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`int64 value ${v} is out of range`);
-    const u = BigInt.asUintN(64, v);
-    this.varint64(Number(u & 0xffffffffn), Number(u >> 32n));
+    I64[0] = v;
+    this.varint64(HALVES[LO]!, HALVES[HI]!);
   }
 
   /** Writes a uint64 varint from a bigint. */
   uint64(v: bigint): void {
-    if (v >= 0n && v <= 0xffffffffn) return this.uint32(Number(v));
-    if (v >= 0n && v <= MAX_SAFE_BIG) {
-      splitInt64(Number(v), "uint64", false);
-      return this.varint64(splitLo, splitHi);
-    }
+    if (typeof v !== "bigint") v = looseBigInt(v, "uint64");
     if (v < 0n || v > MAX_U64) throw new EncodeError(`uint64 value ${v} is out of range`);
-    this.varint64(Number(v & 0xffffffffn), Number(v >> 32n));
+    U64[0] = v;
+    this.varint64(HALVES[LO]!, HALVES[HI]!);
   }
 
   /** Writes a zigzag sint64 varint from a bigint. */
   sint64(v: bigint): void {
+    if (typeof v !== "bigint") v = looseBigInt(v, "sint64");
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sint64 value ${v} is out of range`);
-    const z = v >= 0n ? v << 1n : (-v << 1n) - 1n;
-    this.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
+    I64[0] = v;
+    const lo = HALVES[LO]!;
+    const hi = HALVES[HI]!;
+    // (v << 1) ^ (v >> 63) on the halves.
+    const sign = hi >> 31;
+    this.varint64((lo << 1) ^ sign, ((hi << 1) | (lo >>> 31)) ^ sign);
   }
 
   /** Writes a fixed64 from a bigint. */
   fixed64(v: bigint): void {
+    if (typeof v !== "bigint") v = looseBigInt(v, "fixed64");
     if (v < 0n || v > MAX_U64) throw new EncodeError(`fixed64 value ${v} is out of range`);
-    this.fixed64Parts(Number(v & 0xffffffffn), Number(v >> 32n));
+    U64[0] = v;
+    this.fixed64Parts(HALVES[LO]!, HALVES[HI]!);
   }
 
   /** Writes an sfixed64 from a bigint. */
   sfixed64(v: bigint): void {
+    if (typeof v !== "bigint") v = looseBigInt(v, "sfixed64");
     if (v < MIN_I64 || v > MAX_I64) throw new EncodeError(`sfixed64 value ${v} is out of range`);
-    const u = BigInt.asUintN(64, v);
-    this.fixed64Parts(Number(u & 0xffffffffn), Number(u >> 32n));
+    I64[0] = v;
+    this.fixed64Parts(HALVES[LO]!, HALVES[HI]!);
   }
 
   // int64 family, number representation (--int64 number, jstype = JS_NUMBER)
@@ -247,11 +270,27 @@ export class Writer {
   /** Writes a zigzag sint64 varint from a number. */
   sint64Number(v: number): void {
     if ((v | 0) === v) return this.uint32((v << 1) ^ (v >> 31));
-    this.sint64(toBigInt(v, "sint64"));
+    if (v >= -MAX_SAFE && v <= MAX_SAFE && Number.isInteger(v)) {
+      // zigzag(v) = 2v for v >= 0, 2(-v - 1) + 1 below: shift the halves of m = v or -v - 1.
+      const neg = v < 0;
+      const m = neg ? -v - 1 : v;
+      const lo = m >>> 0;
+      const hi = (m - lo) / TWO_32;
+      return this.varint64((lo << 1) | (neg ? 1 : 0), (hi << 1) | (lo >>> 31));
+    }
+    // Past 2^53 (or not an integer): rare, and exact only as a bigint.
+    const z = toBigInt(v, "sint64");
+    if (z < MIN_I64 || z > MAX_I64) throw new EncodeError(`sint64 value ${v} is out of range`);
+    const u = z >= 0n ? z << 1n : (-z << 1n) - 1n;
+    this.varint64(Number(u & 0xffffffffn), Number(u >> 32n));
   }
 
   /** Writes a fixed64 from a number. */
   fixed64Number(v: number): void {
+    if (v >= 0 && v <= MAX_SAFE && Number.isInteger(v)) {
+      const lo = v >>> 0;
+      return this.fixed64Parts(lo, (v - lo) / TWO_32);
+    }
     if (v < 0) throw new EncodeError(`fixed64 value ${v} is negative`);
     splitInt64(v, "fixed64", false);
     this.fixed64Parts(splitLo, splitHi);
@@ -340,6 +379,19 @@ export function varintSize(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
+/**
+ * A bigint from a value that a bigint field holds against its type (a number or a numeric
+ * string, as plain JavaScript callers and the well-known types under `--int64 number` pass):
+ * accepted as before, where bigint comparisons took them; anything else is an EncodeError.
+ */
+function looseBigInt(v: unknown, type: string): bigint {
+  try {
+    return BigInt(v as number | string);
+  } catch {
+    throw new EncodeError(`${type} value ${String(v)} is not an integer`);
+  }
+}
+
 function toBigInt(v: number, type: string): bigint {
   if (!Number.isInteger(v)) throw new EncodeError(`${type} value ${v} is not an integer`);
   return BigInt(v);
@@ -352,21 +404,11 @@ let splitHi = 0;
 /** Splits an integer number into two's complement 64-bit halves (into splitLo, splitHi). */
 function splitInt64(v: number, type: string, signed: boolean): void {
   if (!Number.isInteger(v)) throw new EncodeError(`${type} value ${v} is not an integer`);
-  if (v >= -9007199254740991 && v <= 9007199254740991) {
-    const neg = v < 0;
-    if (neg) v = -v;
-    let lo = v >>> 0;
-    let hi = ((v - lo) / TWO_32) >>> 0;
-    if (neg) {
-      hi = ~hi >>> 0;
-      lo = ~lo >>> 0;
-      if (++lo > 0xffffffff) {
-        lo = 0;
-        if (++hi > 0xffffffff) hi = 0;
-      }
-    }
-    splitLo = lo;
-    splitHi = hi;
+  if (v >= -MAX_SAFE && v <= MAX_SAFE) {
+    // v = hi * 2^32 + lo with lo in [0, 2^32): both exact (division by a power of two, floor),
+    // and hi >>> 0 is the two's complement high word of a negative v.
+    splitLo = v >>> 0;
+    splitHi = Math.floor(v / TWO_32) >>> 0;
     return;
   }
   const b = BigInt(v);

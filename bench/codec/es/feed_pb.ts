@@ -2,7 +2,8 @@
 // @generated from file feed.proto (package bench, syntax proto3)
 /* eslint-disable */
 
-// Messages of the codec benchmark (issue 2): a small ping, and a feed of videos.
+// Messages of the codec benchmark: a small ping and a feed of videos (issue 2), and the shapes
+// of issue 13 below.
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file feed.proto.
  */
 export const file_feed: GenFile = /*@__PURE__*/
-  fileDesc("CgpmZWVkLnByb3RvEgViZW5jaCI4CgRQaW5nEg4KBnJlZ2lvbhgBIAEoCRILCgNzZXEYAiABKAMSEwoLY29uc2lzdGVuY3kYAyABKAkiPgoEVXNlchIKCgJpZBgBIAEoBBIMCgRuYW1lGAIgASgJEg4KBnJlZ2lvbhgDIAEoCRIMCgR0YWdzGAQgAygJIvMBCgVWaWRlbxIKCgJpZBgBIAEoAxINCgV0aXRsZRgCIAEoCRILCgN1cmwYAyABKAkSEwoLZHVyYXRpb25fbXMYBCABKA0SDQoFc2NvcmUYBSABKAESCgoCaGQYBiABKAgSGwoGYXV0aG9yGAcgASgLMgsuYmVuY2guVXNlchINCgVzdGF0cxgIIAMoBRIoCgZsYWJlbHMYCSADKAsyGC5iZW5jaC5WaWRlby5MYWJlbHNFbnRyeRINCgVjb3ZlchgKIAEoDBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlAKDEZlZWRSZXNwb25zZRIbCgVpdGVtcxgBIAMoCzIMLmJlbmNoLlZpZGVvEg4KBmN1cnNvchgCIAEoCRITCgtzZXJ2ZXJfdGltZRgDIAEoA2IGcHJvdG8z");
+  fileDesc("CgpmZWVkLnByb3RvEgViZW5jaCI4CgRQaW5nEg4KBnJlZ2lvbhgBIAEoCRILCgNzZXEYAiABKAMSEwoLY29uc2lzdGVuY3kYAyABKAkiPgoEVXNlchIKCgJpZBgBIAEoBBIMCgRuYW1lGAIgASgJEg4KBnJlZ2lvbhgDIAEoCRIMCgR0YWdzGAQgAygJIvMBCgVWaWRlbxIKCgJpZBgBIAEoAxINCgV0aXRsZRgCIAEoCRILCgN1cmwYAyABKAkSEwoLZHVyYXRpb25fbXMYBCABKA0SDQoFc2NvcmUYBSABKAESCgoCaGQYBiABKAgSGwoGYXV0aG9yGAcgASgLMgsuYmVuY2guVXNlchINCgVzdGF0cxgIIAMoBRIoCgZsYWJlbHMYCSADKAsyGC5iZW5jaC5WaWRlby5MYWJlbHNFbnRyeRINCgVjb3ZlchgKIAEoDBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlAKDEZlZWRSZXNwb25zZRIbCgVpdGVtcxgBIAMoCzIMLmJlbmNoLlZpZGVvEg4KBmN1cnNvchgCIAEoCRITCgtzZXJ2ZXJfdGltZRgDIAEoAyJOCgtSZWNvcmRCYXRjaBIeCgdyZWNvcmRzGAEgAygLMg0uYmVuY2guUmVjb3JkEg4KBnNvdXJjZRgCIAEoCRIPCgdzZW50X2F0GAMgASgDIowCCgZSZWNvcmQSCgoCaWQYASABKAMSDQoFZGVsdGEYAiABKBISEAoIY2hlY2tzdW0YAyABKAYSDAoEa2luZBgEIAEoCRIMCgRuYW1lGAUgASgJEhkKBW93bmVyGAYgASgLMgouYmVuY2guUmVmEhgKAmF0GAcgASgLMgwuYmVuY2guUG9pbnQSHQoHdXBkYXRlZBgIIAEoCzIMLmJlbmNoLlN0YW1wEicKBWF0dHJzGAkgAygLMhguYmVuY2guUmVjb3JkLkF0dHJzRW50cnkSDgoGYWN0aXZlGAogASgIGiwKCkF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIdCgNSZWYSCgoCbnMYASABKAkSCgoCaWQYAiABKA0iHQoFUG9pbnQSCQoBeBgBIAEoERIJCgF5GAIgASgRIicKBVN0YW1wEg8KB3NlY29uZHMYASABKAMSDQoFbmFub3MYAiABKAUi6QEKB051bWVyaWMSCwoDczMyGAEgASgREgsKA3M2NBgCIAEoEhILCgNmMzIYAyABKAcSCwoDZjY0GAQgASgGEgwKBHNmMzIYBSABKA8SDAoEc2Y2NBgGIAEoEBIJCgFkGAcgASgBEgkKAWYYCCABKAISCwoDdTY0GAkgASgEEgwKBHMzMnMYCiADKBESDAoEczY0cxgLIAMoEhIMCgRmMzJzGAwgAygHEgwKBGY2NHMYDSADKAYSDQoFc2Y2NHMYDiADKBASCgoCZHMYDyADKAESCgoCZnMYECADKAISDAoEaTY0cxgRIAMoAyL9AgoETWFwcxInCgZsYWJlbHMYASADKAsyFy5iZW5jaC5NYXBzLkxhYmVsc0VudHJ5EisKCGNvdW50ZXJzGAIgAygLMhkuYmVuY2guTWFwcy5Db3VudGVyc0VudHJ5EicKBnBvaW50cxgDIAMoCzIXLmJlbmNoLk1hcHMuUG9pbnRzRW50cnkSKQoHd2VpZ2h0cxgEIAMoCzIYLmJlbmNoLk1hcHMuV2VpZ2h0c0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNQ291bnRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBGjsKC1BvaW50c0VudHJ5EgsKA2tleRgBIAEoDRIbCgV2YWx1ZRgCIAEoCzIMLmJlbmNoLlBvaW50OgI4ARouCgxXZWlnaHRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASJFCgRUZXh0Eg0KBXRpdGxlGAEgASgJEgwKBGJvZHkYAiABKAkSEgoKcGFyYWdyYXBocxgDIAMoCRIMCgRsYW5nGAQgASgJIlIKBE5vZGUSDAoEbmFtZRgBIAEoCRINCgVsZXZlbBgCIAEoBRIdCghjaGlsZHJlbhgDIAMoCzILLmJlbmNoLk5vZGUSDgoGd2VpZ2h0GAQgASgSYgZwcm90bzM");
 
 /**
  * @generated from message bench.Ping
@@ -161,4 +162,363 @@ export type FeedResponse = Message<"bench.FeedResponse"> & {
  */
 export const FeedResponseSchema: GenMessage<FeedResponse> = /*@__PURE__*/
   messageDesc(file_feed, 3);
+
+/**
+ * batch: many records, each with a few small sub-messages, sint64 and fixed64 fields, a
+ * two-entry map<string, string> and short strings.
+ *
+ * @generated from message bench.RecordBatch
+ */
+export type RecordBatch = Message<"bench.RecordBatch"> & {
+  /**
+   * @generated from field: repeated bench.Record records = 1;
+   */
+  records: Record[];
+
+  /**
+   * @generated from field: string source = 2;
+   */
+  source: string;
+
+  /**
+   * @generated from field: int64 sent_at = 3;
+   */
+  sentAt: bigint;
+};
+
+/**
+ * Describes the message bench.RecordBatch.
+ * Use `create(RecordBatchSchema)` to create a new message.
+ */
+export const RecordBatchSchema: GenMessage<RecordBatch> = /*@__PURE__*/
+  messageDesc(file_feed, 4);
+
+/**
+ * @generated from message bench.Record
+ */
+export type Record = Message<"bench.Record"> & {
+  /**
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: sint64 delta = 2;
+   */
+  delta: bigint;
+
+  /**
+   * @generated from field: fixed64 checksum = 3;
+   */
+  checksum: bigint;
+
+  /**
+   * @generated from field: string kind = 4;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string name = 5;
+   */
+  name: string;
+
+  /**
+   * @generated from field: bench.Ref owner = 6;
+   */
+  owner?: Ref | undefined;
+
+  /**
+   * @generated from field: bench.Point at = 7;
+   */
+  at?: Point | undefined;
+
+  /**
+   * @generated from field: bench.Stamp updated = 8;
+   */
+  updated?: Stamp | undefined;
+
+  /**
+   * @generated from field: map<string, string> attrs = 9;
+   */
+  attrs: { [key: string]: string };
+
+  /**
+   * @generated from field: bool active = 10;
+   */
+  active: boolean;
+};
+
+/**
+ * Describes the message bench.Record.
+ * Use `create(RecordSchema)` to create a new message.
+ */
+export const RecordSchema: GenMessage<Record> = /*@__PURE__*/
+  messageDesc(file_feed, 5);
+
+/**
+ * @generated from message bench.Ref
+ */
+export type Ref = Message<"bench.Ref"> & {
+  /**
+   * @generated from field: string ns = 1;
+   */
+  ns: string;
+
+  /**
+   * @generated from field: uint32 id = 2;
+   */
+  id: number;
+};
+
+/**
+ * Describes the message bench.Ref.
+ * Use `create(RefSchema)` to create a new message.
+ */
+export const RefSchema: GenMessage<Ref> = /*@__PURE__*/
+  messageDesc(file_feed, 6);
+
+/**
+ * @generated from message bench.Point
+ */
+export type Point = Message<"bench.Point"> & {
+  /**
+   * @generated from field: sint32 x = 1;
+   */
+  x: number;
+
+  /**
+   * @generated from field: sint32 y = 2;
+   */
+  y: number;
+};
+
+/**
+ * Describes the message bench.Point.
+ * Use `create(PointSchema)` to create a new message.
+ */
+export const PointSchema: GenMessage<Point> = /*@__PURE__*/
+  messageDesc(file_feed, 7);
+
+/**
+ * @generated from message bench.Stamp
+ */
+export type Stamp = Message<"bench.Stamp"> & {
+  /**
+   * @generated from field: int64 seconds = 1;
+   */
+  seconds: bigint;
+
+  /**
+   * @generated from field: int32 nanos = 2;
+   */
+  nanos: number;
+};
+
+/**
+ * Describes the message bench.Stamp.
+ * Use `create(StampSchema)` to create a new message.
+ */
+export const StampSchema: GenMessage<Stamp> = /*@__PURE__*/
+  messageDesc(file_feed, 8);
+
+/**
+ * numeric: every fixed-width and zigzag type, singular and packed.
+ *
+ * @generated from message bench.Numeric
+ */
+export type Numeric = Message<"bench.Numeric"> & {
+  /**
+   * @generated from field: sint32 s32 = 1;
+   */
+  s32: number;
+
+  /**
+   * @generated from field: sint64 s64 = 2;
+   */
+  s64: bigint;
+
+  /**
+   * @generated from field: fixed32 f32 = 3;
+   */
+  f32: number;
+
+  /**
+   * @generated from field: fixed64 f64 = 4;
+   */
+  f64: bigint;
+
+  /**
+   * @generated from field: sfixed32 sf32 = 5;
+   */
+  sf32: number;
+
+  /**
+   * @generated from field: sfixed64 sf64 = 6;
+   */
+  sf64: bigint;
+
+  /**
+   * @generated from field: double d = 7;
+   */
+  d: number;
+
+  /**
+   * @generated from field: float f = 8;
+   */
+  f: number;
+
+  /**
+   * @generated from field: uint64 u64 = 9;
+   */
+  u64: bigint;
+
+  /**
+   * @generated from field: repeated sint32 s32s = 10;
+   */
+  s32s: number[];
+
+  /**
+   * @generated from field: repeated sint64 s64s = 11;
+   */
+  s64s: bigint[];
+
+  /**
+   * @generated from field: repeated fixed32 f32s = 12;
+   */
+  f32s: number[];
+
+  /**
+   * @generated from field: repeated fixed64 f64s = 13;
+   */
+  f64s: bigint[];
+
+  /**
+   * @generated from field: repeated sfixed64 sf64s = 14;
+   */
+  sf64s: bigint[];
+
+  /**
+   * @generated from field: repeated double ds = 15;
+   */
+  ds: number[];
+
+  /**
+   * @generated from field: repeated float fs = 16;
+   */
+  fs: number[];
+
+  /**
+   * @generated from field: repeated int64 i64s = 17;
+   */
+  i64s: bigint[];
+};
+
+/**
+ * Describes the message bench.Numeric.
+ * Use `create(NumericSchema)` to create a new message.
+ */
+export const NumericSchema: GenMessage<Numeric> = /*@__PURE__*/
+  messageDesc(file_feed, 9);
+
+/**
+ * maps: map fields of scalar and message values.
+ *
+ * @generated from message bench.Maps
+ */
+export type Maps = Message<"bench.Maps"> & {
+  /**
+   * @generated from field: map<string, string> labels = 1;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * @generated from field: map<string, int64> counters = 2;
+   */
+  counters: { [key: string]: bigint };
+
+  /**
+   * @generated from field: map<uint32, bench.Point> points = 3;
+   */
+  points: { [key: number]: Point };
+
+  /**
+   * @generated from field: map<string, double> weights = 4;
+   */
+  weights: { [key: string]: number };
+};
+
+/**
+ * Describes the message bench.Maps.
+ * Use `create(MapsSchema)` to create a new message.
+ */
+export const MapsSchema: GenMessage<Maps> = /*@__PURE__*/
+  messageDesc(file_feed, 10);
+
+/**
+ * text: long strings that are mostly not ASCII.
+ *
+ * @generated from message bench.Text
+ */
+export type Text = Message<"bench.Text"> & {
+  /**
+   * @generated from field: string title = 1;
+   */
+  title: string;
+
+  /**
+   * @generated from field: string body = 2;
+   */
+  body: string;
+
+  /**
+   * @generated from field: repeated string paragraphs = 3;
+   */
+  paragraphs: string[];
+
+  /**
+   * @generated from field: string lang = 4;
+   */
+  lang: string;
+};
+
+/**
+ * Describes the message bench.Text.
+ * Use `create(TextSchema)` to create a new message.
+ */
+export const TextSchema: GenMessage<Text> = /*@__PURE__*/
+  messageDesc(file_feed, 11);
+
+/**
+ * nested: a tree whose spine is deep, each node with a leaf beside the next level.
+ *
+ * @generated from message bench.Node
+ */
+export type Node = Message<"bench.Node"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int32 level = 2;
+   */
+  level: number;
+
+  /**
+   * @generated from field: repeated bench.Node children = 3;
+   */
+  children: Node[];
+
+  /**
+   * @generated from field: sint64 weight = 4;
+   */
+  weight: bigint;
+};
+
+/**
+ * Describes the message bench.Node.
+ * Use `create(NodeSchema)` to create a new message.
+ */
+export const NodeSchema: GenMessage<Node> = /*@__PURE__*/
+  messageDesc(file_feed, 12);
 

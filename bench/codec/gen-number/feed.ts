@@ -2,7 +2,8 @@
 /* eslint-disable */
 
 /**
- * Messages of the codec benchmark (issue 2): a small ping, and a feed of videos.
+ * Messages of the codec benchmark: a small ping and a feed of videos (issue 2), and the shapes
+ * of issue 13 below.
  *
  * @packageDocumentation
  */
@@ -742,5 +743,1872 @@ export const FeedResponse: MessageCodec<FeedResponse, FeedResponseView> = {
   $read: readFeedResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FeedResponseView {
     return new FeedResponseViewImpl(buf, start, end, depth);
+  },
+};
+
+/**
+ * batch: many records, each with a few small sub-messages, sint64 and fixed64 fields, a
+ * two-entry map<string, string> and short strings.
+ */
+export interface RecordBatch {
+  records: Record[];
+  source: string;
+  sentAt: number;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link RecordBatch}. */
+export interface RecordBatchView {
+  readonly records: RecordView[];
+  readonly source: string;
+  readonly sentAt: number;
+}
+
+function createRecordBatch(): RecordBatch {
+  return { records: [], source: "", sentAt: 0 };
+}
+
+function writeRecordBatch(m: RecordBatch, w: Writer): void {
+  for (const v of m.records) {
+    w.uint32(10);
+    const k = w.fork();
+    writeRecord(v, w);
+    w.join(k);
+  }
+  if (m.source !== "") {
+    w.uint32(18);
+    w.string(m.source);
+  }
+  if (m.sentAt !== 0) {
+    w.uint32(24);
+    w.int64Number(m.sentAt);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readRecordBatch(r: Reader, depth: number, into?: RecordBatch, endTag = 0): RecordBatch {
+  const m = into ?? createRecordBatch();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10: {
+          const saved = r.limit();
+          m.records.push(readRecord(r, depth + 1));
+          r.end = saved;
+          break;
+        }
+        case 18:
+          m.source = r.string();
+          break;
+        case 24:
+          m.sentAt = r.int64Number();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.RecordBatch", recordBatchFieldName(tag >>> 3, m));
+    throw e;
+  }
+  return m;
+}
+
+function recordBatchFieldName(no: number, m: RecordBatch): string | undefined {
+  switch (no) {
+    case 1:
+      return `records[${m.records.length}]`;
+    case 2:
+      return "source";
+    case 3:
+      return "sentAt";
+  }
+  return undefined;
+}
+
+class RecordBatchViewImpl extends MessageView implements RecordBatchView {
+  protected get $maxField(): number {
+    return 3;
+  }
+  get records(): RecordView[] {
+    const out: RecordView[] = [];
+    this.$each(1, (r, tag) => {
+      if (tag !== 10) r.wrongWireType(tag, "wire type 2");
+      const n = r.length();
+      out.push(Record.$view(r.buf, r.pos, r.pos + n, this.$depth + 1));
+      r.pos += n;
+    });
+    return out;
+  }
+  get source(): string {
+    const r = this.$field(2, 18);
+    return r === undefined ? "" : r.string();
+  }
+  get sentAt(): number {
+    const r = this.$field(3, 24);
+    return r === undefined ? 0 : r.int64Number();
+  }
+}
+
+export const RecordBatch: MessageCodec<RecordBatch, RecordBatchView> = {
+  typeName: "bench.RecordBatch",
+  create(partial?: Partial<RecordBatch>): RecordBatch {
+    const m = createRecordBatch();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: RecordBatch): Uint8Array {
+    const w = sharedWriter();
+    writeRecordBatch(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: RecordBatch, w: Writer): void {
+    writeRecordBatch(msg, w);
+  },
+  decode(bytes: Uint8Array): RecordBatch {
+    return readRecordBatch(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): RecordBatchView {
+    return new RecordBatchViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeRecordBatch,
+  $read: readRecordBatch,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): RecordBatchView {
+    return new RecordBatchViewImpl(buf, start, end, depth);
+  },
+};
+
+export interface Record {
+  id: number;
+  delta: number;
+  checksum: number;
+  kind: string;
+  name: string;
+  owner?: Ref;
+  at?: Point;
+  updated?: Stamp;
+  attrs: { [key: string]: string };
+  active: boolean;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Record}. */
+export interface RecordView {
+  readonly id: number;
+  readonly delta: number;
+  readonly checksum: number;
+  readonly kind: string;
+  readonly name: string;
+  readonly owner: RefView | undefined;
+  readonly at: PointView | undefined;
+  readonly updated: StampView | undefined;
+  readonly attrs: { [key: string]: string };
+  readonly active: boolean;
+}
+
+function createRecord(): Record {
+  return {
+    id: 0,
+    delta: 0,
+    checksum: 0,
+    kind: "",
+    name: "",
+    owner: undefined,
+    at: undefined,
+    updated: undefined,
+    attrs: {},
+    active: false,
+  };
+}
+
+function writeRecord(m: Record, w: Writer): void {
+  if (m.id !== 0) {
+    w.uint32(8);
+    w.int64Number(m.id);
+  }
+  if (m.delta !== 0) {
+    w.uint32(16);
+    w.sint64Number(m.delta);
+  }
+  if (m.checksum !== 0) {
+    w.uint32(25);
+    w.fixed64Number(m.checksum);
+  }
+  if (m.kind !== "") {
+    w.uint32(34);
+    w.string(m.kind);
+  }
+  if (m.name !== "") {
+    w.uint32(42);
+    w.string(m.name);
+  }
+  if (m.owner !== undefined) {
+    w.uint32(50);
+    const k = w.fork();
+    writeRef(m.owner, w);
+    w.join(k);
+  }
+  if (m.at !== undefined) {
+    w.uint32(58);
+    const k = w.fork();
+    writePoint(m.at, w);
+    w.join(k);
+  }
+  if (m.updated !== undefined) {
+    w.uint32(66);
+    const k = w.fork();
+    writeStamp(m.updated, w);
+    w.join(k);
+  }
+  for (const key of Object.keys(m.attrs)) {
+    w.uint32(74);
+    const k = w.fork();
+    w.uint32(10);
+    w.string(key);
+    w.uint32(18);
+    w.string(m.attrs[key]!);
+    w.join(k);
+  }
+  if (m.active !== false) {
+    w.uint32(80);
+    w.bool(m.active);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readRecord(r: Reader, depth: number, into?: Record, endTag = 0): Record {
+  const m = into ?? createRecord();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 8:
+          m.id = r.int64Number();
+          break;
+        case 16:
+          m.delta = r.sint64Number();
+          break;
+        case 25:
+          m.checksum = r.fixed64Number();
+          break;
+        case 34:
+          m.kind = r.string();
+          break;
+        case 42:
+          m.name = r.string();
+          break;
+        case 50: {
+          const saved = r.limit();
+          m.owner = readRef(r, depth + 1, m.owner);
+          r.end = saved;
+          break;
+        }
+        case 58: {
+          const saved = r.limit();
+          m.at = readPoint(r, depth + 1, m.at);
+          r.end = saved;
+          break;
+        }
+        case 66: {
+          const saved = r.limit();
+          m.updated = readStamp(r, depth + 1, m.updated);
+          r.end = saved;
+          break;
+        }
+        case 74: {
+          const saved = r.limit();
+          let key = "";
+          let value = "";
+          while (r.pos < r.end) {
+            const t = r.tag();
+            if (t === 10) key = r.string();
+            else if (t === 18) value = r.string();
+            else r.skip(t, depth + 1);
+          }
+          r.end = saved;
+          setEntry(m.attrs, key, value);
+          break;
+        }
+        case 80:
+          m.active = r.bool();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+            case 5:
+            case 6:
+            case 7:
+            case 8:
+            case 9:
+            case 10:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.Record", recordFieldName(tag >>> 3));
+    throw e;
+  }
+  return m;
+}
+
+function recordFieldName(no: number): string | undefined {
+  switch (no) {
+    case 1:
+      return "id";
+    case 2:
+      return "delta";
+    case 3:
+      return "checksum";
+    case 4:
+      return "kind";
+    case 5:
+      return "name";
+    case 6:
+      return "owner";
+    case 7:
+      return "at";
+    case 8:
+      return "updated";
+    case 9:
+      return "attrs";
+    case 10:
+      return "active";
+  }
+  return undefined;
+}
+
+class RecordViewImpl extends MessageView implements RecordView {
+  protected get $maxField(): number {
+    return 10;
+  }
+  get id(): number {
+    const r = this.$field(1, 8);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get delta(): number {
+    const r = this.$field(2, 16);
+    return r === undefined ? 0 : r.sint64Number();
+  }
+  get checksum(): number {
+    const r = this.$field(3, 25);
+    return r === undefined ? 0 : r.fixed64Number();
+  }
+  get kind(): string {
+    const r = this.$field(4, 34);
+    return r === undefined ? "" : r.string();
+  }
+  get name(): string {
+    const r = this.$field(5, 42);
+    return r === undefined ? "" : r.string();
+  }
+  get owner(): RefView | undefined {
+    return this.$message<RefView>(6, 50, Ref);
+  }
+  get at(): PointView | undefined {
+    return this.$message<PointView>(7, 58, Point);
+  }
+  get updated(): StampView | undefined {
+    return this.$message<StampView>(8, 66, Stamp);
+  }
+  get attrs(): { [key: string]: string } {
+    const out: { [key: string]: string } = {};
+    this.$each(9, (r, tag) => {
+      if (tag !== 74) r.wrongWireType(tag, "wire type 2");
+      const saved = r.limit();
+      let key = "";
+      let value = "";
+      while (r.pos < r.end) {
+        const t = r.tag();
+        if (t === 10) key = r.string();
+        else if (t === 18) value = r.string();
+        else r.skip(t, this.$depth + 1);
+      }
+      r.end = saved;
+      setEntry(out, key, value);
+    });
+    return out;
+  }
+  get active(): boolean {
+    const r = this.$field(10, 80);
+    return r === undefined ? false : r.bool();
+  }
+}
+
+export const Record: MessageCodec<Record, RecordView> = {
+  typeName: "bench.Record",
+  create(partial?: Partial<Record>): Record {
+    const m = createRecord();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Record): Uint8Array {
+    const w = sharedWriter();
+    writeRecord(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Record, w: Writer): void {
+    writeRecord(msg, w);
+  },
+  decode(bytes: Uint8Array): Record {
+    return readRecord(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): RecordView {
+    return new RecordViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeRecord,
+  $read: readRecord,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): RecordView {
+    return new RecordViewImpl(buf, start, end, depth);
+  },
+};
+
+export interface Ref {
+  ns: string;
+  id: number;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Ref}. */
+export interface RefView {
+  readonly ns: string;
+  readonly id: number;
+}
+
+function createRef(): Ref {
+  return { ns: "", id: 0 };
+}
+
+function writeRef(m: Ref, w: Writer): void {
+  if (m.ns !== "") {
+    w.uint32(10);
+    w.string(m.ns);
+  }
+  if (m.id !== 0) {
+    w.uint32(16);
+    w.uint32(m.id);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readRef(r: Reader, depth: number, into?: Ref, endTag = 0): Ref {
+  const m = into ?? createRef();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10:
+          m.ns = r.string();
+          break;
+        case 16:
+          m.id = r.uint32();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.Ref", refFieldName(tag >>> 3));
+    throw e;
+  }
+  return m;
+}
+
+function refFieldName(no: number): string | undefined {
+  switch (no) {
+    case 1:
+      return "ns";
+    case 2:
+      return "id";
+  }
+  return undefined;
+}
+
+class RefViewImpl extends MessageView implements RefView {
+  protected get $maxField(): number {
+    return 2;
+  }
+  get ns(): string {
+    const r = this.$field(1, 10);
+    return r === undefined ? "" : r.string();
+  }
+  get id(): number {
+    const r = this.$field(2, 16);
+    return r === undefined ? 0 : r.uint32();
+  }
+}
+
+export const Ref: MessageCodec<Ref, RefView> = {
+  typeName: "bench.Ref",
+  create(partial?: Partial<Ref>): Ref {
+    const m = createRef();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Ref): Uint8Array {
+    const w = sharedWriter();
+    writeRef(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Ref, w: Writer): void {
+    writeRef(msg, w);
+  },
+  decode(bytes: Uint8Array): Ref {
+    return readRef(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): RefView {
+    return new RefViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeRef,
+  $read: readRef,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): RefView {
+    return new RefViewImpl(buf, start, end, depth);
+  },
+};
+
+export interface Point {
+  x: number;
+  y: number;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Point}. */
+export interface PointView {
+  readonly x: number;
+  readonly y: number;
+}
+
+function createPoint(): Point {
+  return { x: 0, y: 0 };
+}
+
+function writePoint(m: Point, w: Writer): void {
+  if (m.x !== 0) {
+    w.uint32(8);
+    w.sint32(m.x);
+  }
+  if (m.y !== 0) {
+    w.uint32(16);
+    w.sint32(m.y);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readPoint(r: Reader, depth: number, into?: Point, endTag = 0): Point {
+  const m = into ?? createPoint();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 8:
+          m.x = r.sint32();
+          break;
+        case 16:
+          m.y = r.sint32();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.Point", pointFieldName(tag >>> 3));
+    throw e;
+  }
+  return m;
+}
+
+function pointFieldName(no: number): string | undefined {
+  switch (no) {
+    case 1:
+      return "x";
+    case 2:
+      return "y";
+  }
+  return undefined;
+}
+
+class PointViewImpl extends MessageView implements PointView {
+  protected get $maxField(): number {
+    return 2;
+  }
+  get x(): number {
+    const r = this.$field(1, 8);
+    return r === undefined ? 0 : r.sint32();
+  }
+  get y(): number {
+    const r = this.$field(2, 16);
+    return r === undefined ? 0 : r.sint32();
+  }
+}
+
+export const Point: MessageCodec<Point, PointView> = {
+  typeName: "bench.Point",
+  create(partial?: Partial<Point>): Point {
+    const m = createPoint();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Point): Uint8Array {
+    const w = sharedWriter();
+    writePoint(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Point, w: Writer): void {
+    writePoint(msg, w);
+  },
+  decode(bytes: Uint8Array): Point {
+    return readPoint(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): PointView {
+    return new PointViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writePoint,
+  $read: readPoint,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): PointView {
+    return new PointViewImpl(buf, start, end, depth);
+  },
+};
+
+export interface Stamp {
+  seconds: number;
+  nanos: number;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Stamp}. */
+export interface StampView {
+  readonly seconds: number;
+  readonly nanos: number;
+}
+
+function createStamp(): Stamp {
+  return { seconds: 0, nanos: 0 };
+}
+
+function writeStamp(m: Stamp, w: Writer): void {
+  if (m.seconds !== 0) {
+    w.uint32(8);
+    w.int64Number(m.seconds);
+  }
+  if (m.nanos !== 0) {
+    w.uint32(16);
+    w.int32(m.nanos);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readStamp(r: Reader, depth: number, into?: Stamp, endTag = 0): Stamp {
+  const m = into ?? createStamp();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 8:
+          m.seconds = r.int64Number();
+          break;
+        case 16:
+          m.nanos = r.int32();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.Stamp", stampFieldName(tag >>> 3));
+    throw e;
+  }
+  return m;
+}
+
+function stampFieldName(no: number): string | undefined {
+  switch (no) {
+    case 1:
+      return "seconds";
+    case 2:
+      return "nanos";
+  }
+  return undefined;
+}
+
+class StampViewImpl extends MessageView implements StampView {
+  protected get $maxField(): number {
+    return 2;
+  }
+  get seconds(): number {
+    const r = this.$field(1, 8);
+    return r === undefined ? 0 : r.int64Number();
+  }
+  get nanos(): number {
+    const r = this.$field(2, 16);
+    return r === undefined ? 0 : r.int32();
+  }
+}
+
+export const Stamp: MessageCodec<Stamp, StampView> = {
+  typeName: "bench.Stamp",
+  create(partial?: Partial<Stamp>): Stamp {
+    const m = createStamp();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Stamp): Uint8Array {
+    const w = sharedWriter();
+    writeStamp(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Stamp, w: Writer): void {
+    writeStamp(msg, w);
+  },
+  decode(bytes: Uint8Array): Stamp {
+    return readStamp(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): StampView {
+    return new StampViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeStamp,
+  $read: readStamp,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): StampView {
+    return new StampViewImpl(buf, start, end, depth);
+  },
+};
+
+/** numeric: every fixed-width and zigzag type, singular and packed. */
+export interface Numeric {
+  s32: number;
+  s64: number;
+  f32: number;
+  f64: number;
+  sf32: number;
+  sf64: number;
+  d: number;
+  f: number;
+  u64: number;
+  s32s: number[];
+  s64s: number[];
+  f32s: number[];
+  f64s: number[];
+  sf64s: number[];
+  ds: number[];
+  fs: number[];
+  i64s: number[];
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Numeric}. */
+export interface NumericView {
+  readonly s32: number;
+  readonly s64: number;
+  readonly f32: number;
+  readonly f64: number;
+  readonly sf32: number;
+  readonly sf64: number;
+  readonly d: number;
+  readonly f: number;
+  readonly u64: number;
+  readonly s32s: number[];
+  readonly s64s: number[];
+  readonly f32s: number[];
+  readonly f64s: number[];
+  readonly sf64s: number[];
+  readonly ds: number[];
+  readonly fs: number[];
+  readonly i64s: number[];
+}
+
+function createNumeric(): Numeric {
+  return {
+    s32: 0,
+    s64: 0,
+    f32: 0,
+    f64: 0,
+    sf32: 0,
+    sf64: 0,
+    d: 0,
+    f: 0,
+    u64: 0,
+    s32s: [],
+    s64s: [],
+    f32s: [],
+    f64s: [],
+    sf64s: [],
+    ds: [],
+    fs: [],
+    i64s: [],
+  };
+}
+
+function writeNumeric(m: Numeric, w: Writer): void {
+  if (m.s32 !== 0) {
+    w.uint32(8);
+    w.sint32(m.s32);
+  }
+  if (m.s64 !== 0) {
+    w.uint32(16);
+    w.sint64Number(m.s64);
+  }
+  if (m.f32 !== 0) {
+    w.uint32(29);
+    w.fixed32(m.f32);
+  }
+  if (m.f64 !== 0) {
+    w.uint32(33);
+    w.fixed64Number(m.f64);
+  }
+  if (m.sf32 !== 0) {
+    w.uint32(45);
+    w.sfixed32(m.sf32);
+  }
+  if (m.sf64 !== 0) {
+    w.uint32(49);
+    w.sfixed64Number(m.sf64);
+  }
+  if (m.d !== 0 || Object.is(m.d, -0)) {
+    w.uint32(57);
+    w.double(m.d);
+  }
+  if (m.f !== 0 || Object.is(m.f, -0)) {
+    w.uint32(69);
+    w.float(m.f);
+  }
+  if (m.u64 !== 0) {
+    w.uint32(72);
+    w.uint64Number(m.u64);
+  }
+  if (m.s32s.length > 0) {
+    w.uint32(82);
+    const k = w.fork();
+    for (const v of m.s32s) w.sint32(v);
+    w.join(k);
+  }
+  if (m.s64s.length > 0) {
+    w.uint32(90);
+    const k = w.fork();
+    for (const v of m.s64s) w.sint64Number(v);
+    w.join(k);
+  }
+  if (m.f32s.length > 0) {
+    w.uint32(98);
+    const k = w.fork();
+    for (const v of m.f32s) w.fixed32(v);
+    w.join(k);
+  }
+  if (m.f64s.length > 0) {
+    w.uint32(106);
+    const k = w.fork();
+    for (const v of m.f64s) w.fixed64Number(v);
+    w.join(k);
+  }
+  if (m.sf64s.length > 0) {
+    w.uint32(114);
+    const k = w.fork();
+    for (const v of m.sf64s) w.sfixed64Number(v);
+    w.join(k);
+  }
+  if (m.ds.length > 0) {
+    w.uint32(122);
+    const k = w.fork();
+    for (const v of m.ds) w.double(v);
+    w.join(k);
+  }
+  if (m.fs.length > 0) {
+    w.uint32(130);
+    const k = w.fork();
+    for (const v of m.fs) w.float(v);
+    w.join(k);
+  }
+  if (m.i64s.length > 0) {
+    w.uint32(138);
+    const k = w.fork();
+    for (const v of m.i64s) w.int64Number(v);
+    w.join(k);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readNumeric(r: Reader, depth: number, into?: Numeric, endTag = 0): Numeric {
+  const m = into ?? createNumeric();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 8:
+          m.s32 = r.sint32();
+          break;
+        case 16:
+          m.s64 = r.sint64Number();
+          break;
+        case 29:
+          m.f32 = r.fixed32();
+          break;
+        case 33:
+          m.f64 = r.fixed64Number();
+          break;
+        case 45:
+          m.sf32 = r.sfixed32();
+          break;
+        case 49:
+          m.sf64 = r.sfixed64Number();
+          break;
+        case 57:
+          m.d = r.double();
+          break;
+        case 69:
+          m.f = r.float();
+          break;
+        case 72:
+          m.u64 = r.uint64Number();
+          break;
+        case 80:
+          m.s32s.push(r.sint32());
+          break;
+        case 82: {
+          const saved = r.limit();
+          while (r.pos < r.end) m.s32s.push(r.sint32());
+          r.end = saved;
+          break;
+        }
+        case 88:
+          m.s64s.push(r.sint64Number());
+          break;
+        case 90: {
+          const saved = r.limit();
+          while (r.pos < r.end) m.s64s.push(r.sint64Number());
+          r.end = saved;
+          break;
+        }
+        case 101:
+          m.f32s.push(r.fixed32());
+          break;
+        case 98: {
+          const saved = r.limit();
+          while (r.pos < r.end) m.f32s.push(r.fixed32());
+          r.end = saved;
+          break;
+        }
+        case 105:
+          m.f64s.push(r.fixed64Number());
+          break;
+        case 106: {
+          const saved = r.limit();
+          while (r.pos < r.end) m.f64s.push(r.fixed64Number());
+          r.end = saved;
+          break;
+        }
+        case 113:
+          m.sf64s.push(r.sfixed64Number());
+          break;
+        case 114: {
+          const saved = r.limit();
+          while (r.pos < r.end) m.sf64s.push(r.sfixed64Number());
+          r.end = saved;
+          break;
+        }
+        case 121:
+          m.ds.push(r.double());
+          break;
+        case 122: {
+          const saved = r.limit();
+          while (r.pos < r.end) m.ds.push(r.double());
+          r.end = saved;
+          break;
+        }
+        case 133:
+          m.fs.push(r.float());
+          break;
+        case 130: {
+          const saved = r.limit();
+          while (r.pos < r.end) m.fs.push(r.float());
+          r.end = saved;
+          break;
+        }
+        case 136:
+          m.i64s.push(r.int64Number());
+          break;
+        case 138: {
+          const saved = r.limit();
+          while (r.pos < r.end) m.i64s.push(r.int64Number());
+          r.end = saved;
+          break;
+        }
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+            case 5:
+            case 6:
+            case 7:
+            case 8:
+            case 9:
+            case 10:
+            case 11:
+            case 12:
+            case 13:
+            case 14:
+            case 15:
+            case 16:
+            case 17:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.Numeric", numericFieldName(tag >>> 3, m));
+    throw e;
+  }
+  return m;
+}
+
+function numericFieldName(no: number, m: Numeric): string | undefined {
+  switch (no) {
+    case 1:
+      return "s32";
+    case 2:
+      return "s64";
+    case 3:
+      return "f32";
+    case 4:
+      return "f64";
+    case 5:
+      return "sf32";
+    case 6:
+      return "sf64";
+    case 7:
+      return "d";
+    case 8:
+      return "f";
+    case 9:
+      return "u64";
+    case 10:
+      return `s32s[${m.s32s.length}]`;
+    case 11:
+      return `s64s[${m.s64s.length}]`;
+    case 12:
+      return `f32s[${m.f32s.length}]`;
+    case 13:
+      return `f64s[${m.f64s.length}]`;
+    case 14:
+      return `sf64s[${m.sf64s.length}]`;
+    case 15:
+      return `ds[${m.ds.length}]`;
+    case 16:
+      return `fs[${m.fs.length}]`;
+    case 17:
+      return `i64s[${m.i64s.length}]`;
+  }
+  return undefined;
+}
+
+class NumericViewImpl extends MessageView implements NumericView {
+  protected get $maxField(): number {
+    return 17;
+  }
+  get s32(): number {
+    const r = this.$field(1, 8);
+    return r === undefined ? 0 : r.sint32();
+  }
+  get s64(): number {
+    const r = this.$field(2, 16);
+    return r === undefined ? 0 : r.sint64Number();
+  }
+  get f32(): number {
+    const r = this.$field(3, 29);
+    return r === undefined ? 0 : r.fixed32();
+  }
+  get f64(): number {
+    const r = this.$field(4, 33);
+    return r === undefined ? 0 : r.fixed64Number();
+  }
+  get sf32(): number {
+    const r = this.$field(5, 45);
+    return r === undefined ? 0 : r.sfixed32();
+  }
+  get sf64(): number {
+    const r = this.$field(6, 49);
+    return r === undefined ? 0 : r.sfixed64Number();
+  }
+  get d(): number {
+    const r = this.$field(7, 57);
+    return r === undefined ? 0 : r.double();
+  }
+  get f(): number {
+    const r = this.$field(8, 69);
+    return r === undefined ? 0 : r.float();
+  }
+  get u64(): number {
+    const r = this.$field(9, 72);
+    return r === undefined ? 0 : r.uint64Number();
+  }
+  get s32s(): number[] {
+    const out: number[] = [];
+    this.$each(10, (r, tag) => {
+      if (tag === 80) out.push(r.sint32());
+      else if (tag === 82) {
+        const saved = r.limit();
+        while (r.pos < r.end) out.push(r.sint32());
+        r.end = saved;
+      } else r.wrongWireType(tag, "wire type 0 or 2");
+    });
+    return out;
+  }
+  get s64s(): number[] {
+    const out: number[] = [];
+    this.$each(11, (r, tag) => {
+      if (tag === 88) out.push(r.sint64Number());
+      else if (tag === 90) {
+        const saved = r.limit();
+        while (r.pos < r.end) out.push(r.sint64Number());
+        r.end = saved;
+      } else r.wrongWireType(tag, "wire type 0 or 2");
+    });
+    return out;
+  }
+  get f32s(): number[] {
+    const out: number[] = [];
+    this.$each(12, (r, tag) => {
+      if (tag === 101) out.push(r.fixed32());
+      else if (tag === 98) {
+        const saved = r.limit();
+        while (r.pos < r.end) out.push(r.fixed32());
+        r.end = saved;
+      } else r.wrongWireType(tag, "wire type 5 or 2");
+    });
+    return out;
+  }
+  get f64s(): number[] {
+    const out: number[] = [];
+    this.$each(13, (r, tag) => {
+      if (tag === 105) out.push(r.fixed64Number());
+      else if (tag === 106) {
+        const saved = r.limit();
+        while (r.pos < r.end) out.push(r.fixed64Number());
+        r.end = saved;
+      } else r.wrongWireType(tag, "wire type 1 or 2");
+    });
+    return out;
+  }
+  get sf64s(): number[] {
+    const out: number[] = [];
+    this.$each(14, (r, tag) => {
+      if (tag === 113) out.push(r.sfixed64Number());
+      else if (tag === 114) {
+        const saved = r.limit();
+        while (r.pos < r.end) out.push(r.sfixed64Number());
+        r.end = saved;
+      } else r.wrongWireType(tag, "wire type 1 or 2");
+    });
+    return out;
+  }
+  get ds(): number[] {
+    const out: number[] = [];
+    this.$each(15, (r, tag) => {
+      if (tag === 121) out.push(r.double());
+      else if (tag === 122) {
+        const saved = r.limit();
+        while (r.pos < r.end) out.push(r.double());
+        r.end = saved;
+      } else r.wrongWireType(tag, "wire type 1 or 2");
+    });
+    return out;
+  }
+  get fs(): number[] {
+    const out: number[] = [];
+    this.$each(16, (r, tag) => {
+      if (tag === 133) out.push(r.float());
+      else if (tag === 130) {
+        const saved = r.limit();
+        while (r.pos < r.end) out.push(r.float());
+        r.end = saved;
+      } else r.wrongWireType(tag, "wire type 5 or 2");
+    });
+    return out;
+  }
+  get i64s(): number[] {
+    const out: number[] = [];
+    this.$each(17, (r, tag) => {
+      if (tag === 136) out.push(r.int64Number());
+      else if (tag === 138) {
+        const saved = r.limit();
+        while (r.pos < r.end) out.push(r.int64Number());
+        r.end = saved;
+      } else r.wrongWireType(tag, "wire type 0 or 2");
+    });
+    return out;
+  }
+}
+
+export const Numeric: MessageCodec<Numeric, NumericView> = {
+  typeName: "bench.Numeric",
+  create(partial?: Partial<Numeric>): Numeric {
+    const m = createNumeric();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Numeric): Uint8Array {
+    const w = sharedWriter();
+    writeNumeric(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Numeric, w: Writer): void {
+    writeNumeric(msg, w);
+  },
+  decode(bytes: Uint8Array): Numeric {
+    return readNumeric(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): NumericView {
+    return new NumericViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeNumeric,
+  $read: readNumeric,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): NumericView {
+    return new NumericViewImpl(buf, start, end, depth);
+  },
+};
+
+/** maps: map fields of scalar and message values. */
+export interface Maps {
+  labels: { [key: string]: string };
+  counters: { [key: string]: number };
+  points: { [key: string]: Point };
+  weights: { [key: string]: number };
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Maps}. */
+export interface MapsView {
+  readonly labels: { [key: string]: string };
+  readonly counters: { [key: string]: number };
+  readonly points: { [key: string]: PointView };
+  readonly weights: { [key: string]: number };
+}
+
+function createMaps(): Maps {
+  return { labels: {}, counters: {}, points: {}, weights: {} };
+}
+
+function writeMaps(m: Maps, w: Writer): void {
+  for (const key of Object.keys(m.labels)) {
+    w.uint32(10);
+    const k = w.fork();
+    w.uint32(10);
+    w.string(key);
+    w.uint32(18);
+    w.string(m.labels[key]!);
+    w.join(k);
+  }
+  for (const key of Object.keys(m.counters)) {
+    w.uint32(18);
+    const k = w.fork();
+    w.uint32(10);
+    w.string(key);
+    w.uint32(16);
+    w.int64Number(m.counters[key]!);
+    w.join(k);
+  }
+  for (const key of Object.keys(m.points)) {
+    w.uint32(26);
+    const k = w.fork();
+    w.uint32(8);
+    w.uint32(Number(key));
+    w.uint32(18);
+    const k2 = w.fork();
+    writePoint(m.points[key]!, w);
+    w.join(k2);
+    w.join(k);
+  }
+  for (const key of Object.keys(m.weights)) {
+    w.uint32(34);
+    const k = w.fork();
+    w.uint32(10);
+    w.string(key);
+    w.uint32(17);
+    w.double(m.weights[key]!);
+    w.join(k);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
+  const m = into ?? createMaps();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10: {
+          const saved = r.limit();
+          let key = "";
+          let value = "";
+          while (r.pos < r.end) {
+            const t = r.tag();
+            if (t === 10) key = r.string();
+            else if (t === 18) value = r.string();
+            else r.skip(t, depth + 1);
+          }
+          r.end = saved;
+          setEntry(m.labels, key, value);
+          break;
+        }
+        case 18: {
+          const saved = r.limit();
+          let key = "";
+          let value: number = 0;
+          while (r.pos < r.end) {
+            const t = r.tag();
+            if (t === 10) key = r.string();
+            else if (t === 16) value = r.int64Number();
+            else r.skip(t, depth + 1);
+          }
+          r.end = saved;
+          setEntry(m.counters, key, value);
+          break;
+        }
+        case 26: {
+          const saved = r.limit();
+          let key = "0";
+          let value: Point | undefined;
+          while (r.pos < r.end) {
+            const t = r.tag();
+            if (t === 8) key = String(r.uint32());
+            else if (t === 18) {
+              const s = r.limit();
+              value = readPoint(r, depth + 2, value);
+              r.end = s;
+            } else r.skip(t, depth + 1);
+          }
+          r.end = saved;
+          setEntry(m.points, key, value ?? createPoint());
+          break;
+        }
+        case 34: {
+          const saved = r.limit();
+          let key = "";
+          let value: number = 0;
+          while (r.pos < r.end) {
+            const t = r.tag();
+            if (t === 10) key = r.string();
+            else if (t === 17) value = r.double();
+            else r.skip(t, depth + 1);
+          }
+          r.end = saved;
+          setEntry(m.weights, key, value);
+          break;
+        }
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.Maps", mapsFieldName(tag >>> 3));
+    throw e;
+  }
+  return m;
+}
+
+function mapsFieldName(no: number): string | undefined {
+  switch (no) {
+    case 1:
+      return "labels";
+    case 2:
+      return "counters";
+    case 3:
+      return "points";
+    case 4:
+      return "weights";
+  }
+  return undefined;
+}
+
+class MapsViewImpl extends MessageView implements MapsView {
+  protected get $maxField(): number {
+    return 4;
+  }
+  get labels(): { [key: string]: string } {
+    const out: { [key: string]: string } = {};
+    this.$each(1, (r, tag) => {
+      if (tag !== 10) r.wrongWireType(tag, "wire type 2");
+      const saved = r.limit();
+      let key = "";
+      let value = "";
+      while (r.pos < r.end) {
+        const t = r.tag();
+        if (t === 10) key = r.string();
+        else if (t === 18) value = r.string();
+        else r.skip(t, this.$depth + 1);
+      }
+      r.end = saved;
+      setEntry(out, key, value);
+    });
+    return out;
+  }
+  get counters(): { [key: string]: number } {
+    const out: { [key: string]: number } = {};
+    this.$each(2, (r, tag) => {
+      if (tag !== 18) r.wrongWireType(tag, "wire type 2");
+      const saved = r.limit();
+      let key = "";
+      let value: number = 0;
+      while (r.pos < r.end) {
+        const t = r.tag();
+        if (t === 10) key = r.string();
+        else if (t === 16) value = r.int64Number();
+        else r.skip(t, this.$depth + 1);
+      }
+      r.end = saved;
+      setEntry(out, key, value);
+    });
+    return out;
+  }
+  get points(): { [key: string]: PointView } {
+    const out: { [key: string]: PointView } = {};
+    this.$each(3, (r, tag) => {
+      if (tag !== 26) r.wrongWireType(tag, "wire type 2");
+      const saved = r.limit();
+      let key = "0";
+      let value: PointView | undefined;
+      while (r.pos < r.end) {
+        const t = r.tag();
+        if (t === 8) key = String(r.uint32());
+        else if (t === 18) {
+          const n = r.length();
+          value = Point.$view(r.buf, r.pos, r.pos + n, this.$depth + 2);
+          r.pos += n;
+        } else r.skip(t, this.$depth + 1);
+      }
+      r.end = saved;
+      setEntry(out, key, value ?? Point.$view(EMPTY_BYTES, 0, 0, this.$depth + 2));
+    });
+    return out;
+  }
+  get weights(): { [key: string]: number } {
+    const out: { [key: string]: number } = {};
+    this.$each(4, (r, tag) => {
+      if (tag !== 34) r.wrongWireType(tag, "wire type 2");
+      const saved = r.limit();
+      let key = "";
+      let value: number = 0;
+      while (r.pos < r.end) {
+        const t = r.tag();
+        if (t === 10) key = r.string();
+        else if (t === 17) value = r.double();
+        else r.skip(t, this.$depth + 1);
+      }
+      r.end = saved;
+      setEntry(out, key, value);
+    });
+    return out;
+  }
+}
+
+export const Maps: MessageCodec<Maps, MapsView> = {
+  typeName: "bench.Maps",
+  create(partial?: Partial<Maps>): Maps {
+    const m = createMaps();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Maps): Uint8Array {
+    const w = sharedWriter();
+    writeMaps(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Maps, w: Writer): void {
+    writeMaps(msg, w);
+  },
+  decode(bytes: Uint8Array): Maps {
+    return readMaps(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): MapsView {
+    return new MapsViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeMaps,
+  $read: readMaps,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): MapsView {
+    return new MapsViewImpl(buf, start, end, depth);
+  },
+};
+
+/** text: long strings that are mostly not ASCII. */
+export interface Text {
+  title: string;
+  body: string;
+  paragraphs: string[];
+  lang: string;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Text}. */
+export interface TextView {
+  readonly title: string;
+  readonly body: string;
+  readonly paragraphs: string[];
+  readonly lang: string;
+}
+
+function createText(): Text {
+  return { title: "", body: "", paragraphs: [], lang: "" };
+}
+
+function writeText(m: Text, w: Writer): void {
+  if (m.title !== "") {
+    w.uint32(10);
+    w.string(m.title);
+  }
+  if (m.body !== "") {
+    w.uint32(18);
+    w.string(m.body);
+  }
+  for (const v of m.paragraphs) {
+    w.uint32(26);
+    w.string(v);
+  }
+  if (m.lang !== "") {
+    w.uint32(34);
+    w.string(m.lang);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readText(r: Reader, depth: number, into?: Text, endTag = 0): Text {
+  const m = into ?? createText();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10:
+          m.title = r.string();
+          break;
+        case 18:
+          m.body = r.string();
+          break;
+        case 26:
+          m.paragraphs.push(r.string());
+          break;
+        case 34:
+          m.lang = r.string();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.Text", textFieldName(tag >>> 3, m));
+    throw e;
+  }
+  return m;
+}
+
+function textFieldName(no: number, m: Text): string | undefined {
+  switch (no) {
+    case 1:
+      return "title";
+    case 2:
+      return "body";
+    case 3:
+      return `paragraphs[${m.paragraphs.length}]`;
+    case 4:
+      return "lang";
+  }
+  return undefined;
+}
+
+class TextViewImpl extends MessageView implements TextView {
+  protected get $maxField(): number {
+    return 4;
+  }
+  get title(): string {
+    const r = this.$field(1, 10);
+    return r === undefined ? "" : r.string();
+  }
+  get body(): string {
+    const r = this.$field(2, 18);
+    return r === undefined ? "" : r.string();
+  }
+  get paragraphs(): string[] {
+    const out: string[] = [];
+    this.$each(3, (r, tag) => {
+      if (tag !== 26) r.wrongWireType(tag, "wire type 2");
+      out.push(r.string());
+    });
+    return out;
+  }
+  get lang(): string {
+    const r = this.$field(4, 34);
+    return r === undefined ? "" : r.string();
+  }
+}
+
+export const Text: MessageCodec<Text, TextView> = {
+  typeName: "bench.Text",
+  create(partial?: Partial<Text>): Text {
+    const m = createText();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Text): Uint8Array {
+    const w = sharedWriter();
+    writeText(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Text, w: Writer): void {
+    writeText(msg, w);
+  },
+  decode(bytes: Uint8Array): Text {
+    return readText(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): TextView {
+    return new TextViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeText,
+  $read: readText,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): TextView {
+    return new TextViewImpl(buf, start, end, depth);
+  },
+};
+
+/** nested: a tree whose spine is deep, each node with a leaf beside the next level. */
+export interface Node {
+  name: string;
+  level: number;
+  children: Node[];
+  weight: number;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link Node}. */
+export interface NodeView {
+  readonly name: string;
+  readonly level: number;
+  readonly children: NodeView[];
+  readonly weight: number;
+}
+
+function createNode(): Node {
+  return { name: "", level: 0, children: [], weight: 0 };
+}
+
+function writeNode(m: Node, w: Writer): void {
+  if (m.name !== "") {
+    w.uint32(10);
+    w.string(m.name);
+  }
+  if (m.level !== 0) {
+    w.uint32(16);
+    w.int32(m.level);
+  }
+  for (const v of m.children) {
+    w.uint32(26);
+    const k = w.fork();
+    writeNode(v, w);
+    w.join(k);
+  }
+  if (m.weight !== 0) {
+    w.uint32(32);
+    w.sint64Number(m.weight);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readNode(r: Reader, depth: number, into?: Node, endTag = 0): Node {
+  const m = into ?? createNode();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10:
+          m.name = r.string();
+          break;
+        case 16:
+          m.level = r.int32();
+          break;
+        case 26: {
+          const saved = r.limit();
+          m.children.push(readNode(r, depth + 1));
+          r.end = saved;
+          break;
+        }
+        case 32:
+          m.weight = r.sint64Number();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.Node", nodeFieldName(tag >>> 3, m));
+    throw e;
+  }
+  return m;
+}
+
+function nodeFieldName(no: number, m: Node): string | undefined {
+  switch (no) {
+    case 1:
+      return "name";
+    case 2:
+      return "level";
+    case 3:
+      return `children[${m.children.length}]`;
+    case 4:
+      return "weight";
+  }
+  return undefined;
+}
+
+class NodeViewImpl extends MessageView implements NodeView {
+  protected get $maxField(): number {
+    return 4;
+  }
+  get name(): string {
+    const r = this.$field(1, 10);
+    return r === undefined ? "" : r.string();
+  }
+  get level(): number {
+    const r = this.$field(2, 16);
+    return r === undefined ? 0 : r.int32();
+  }
+  get children(): NodeView[] {
+    const out: NodeView[] = [];
+    this.$each(3, (r, tag) => {
+      if (tag !== 26) r.wrongWireType(tag, "wire type 2");
+      const n = r.length();
+      out.push(Node.$view(r.buf, r.pos, r.pos + n, this.$depth + 1));
+      r.pos += n;
+    });
+    return out;
+  }
+  get weight(): number {
+    const r = this.$field(4, 32);
+    return r === undefined ? 0 : r.sint64Number();
+  }
+}
+
+export const Node: MessageCodec<Node, NodeView> = {
+  typeName: "bench.Node",
+  create(partial?: Partial<Node>): Node {
+    const m = createNode();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: Node): Uint8Array {
+    const w = sharedWriter();
+    writeNode(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: Node, w: Writer): void {
+    writeNode(msg, w);
+  },
+  decode(bytes: Uint8Array): Node {
+    return readNode(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): NodeView {
+    return new NodeViewImpl(bytes, 0, bytes.length, 0);
+  },
+  $write: writeNode,
+  $read: readNode,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): NodeView {
+    return new NodeViewImpl(buf, start, end, depth);
   },
 };
