@@ -12,10 +12,11 @@
  */
 import { Etcd3, EtcdRoleNotFoundError, EtcdUserNotFoundError } from "etcd3";
 import { describeTlsFailure, etcd3Options, etcdHosts, etcdIdentity, etcdRefusal, prefixEnd, type EtcdConnectOptions } from "./etcd-client.js";
+import type { RegistryRole } from "./auth.js";
 import { StoreError, StoreUnavailableError, quote } from "./store.js";
 
 /** A registry role, with the meaning of the registry server's roles (docs/security.md). */
-export type EtcdRegistryRole = "instance" | "reader" | "operator";
+export type EtcdRegistryRole = RegistryRole;
 
 /** A registry identity to set up in etcd: one etcd user holding the etcd roles of its registry roles. */
 export interface EtcdPrincipal {
