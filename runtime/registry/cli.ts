@@ -257,11 +257,6 @@ function parsePrimaryArgs(args: readonly string[], env: NodeJS.ProcessEnv): Prim
   let timeoutMs = 5000;
   let json = false;
   const flags = new CredentialFlags();
-  const count = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, not "${v}"`);
-    return n;
-  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = (name: string): string => {
@@ -403,10 +398,8 @@ function parseEtcdRolesArgs(args: readonly string[], env: NodeJS.ProcessEnv): Et
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = (name: string): string => {
-      const eq = a.indexOf("=");
-      if (a.startsWith("--") && eq > 0) return a.slice(eq + 1);
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${name} needs a value`);
+      const [v, last] = optionValue(args, i, name);
+      i = last;
       return v;
     };
     const is = (name: string) => a === name || a.startsWith(`${name}=`);
@@ -414,7 +407,7 @@ function parseEtcdRolesArgs(args: readonly string[], env: NodeJS.ProcessEnv): Et
     else if (is("--principal")) principals.push(parsePrincipal(value("--principal")));
     else if (is("--passwords")) passwordsFile = value("--passwords");
     else if (is("--prefix")) prefix = value("--prefix");
-    else if (is("--timeout")) timeoutMs = Number(value("--timeout"));
+    else if (is("--timeout")) timeoutMs = count("--timeout", value("--timeout"), 1);
     else if (a === "--enable-auth") enableAuth = true;
     else if (a === "--json") json = true;
     else if (etcd.take(is, value)) continue;
@@ -424,7 +417,6 @@ function parseEtcdRolesArgs(args: readonly string[], env: NodeJS.ProcessEnv): Et
   const url = registryUrl(registry);
   if (url.kind !== "etcd") throw new UsageError(`etcd-roles sets up etcd: --registry must be etcd:// or etcds://, not "${registry}"`);
   if (principals.length === 0 && !enableAuth) throw new UsageError("no --principal given");
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError("--timeout must be a positive integer");
   if (passwordsFile !== undefined) {
     let text: string;
     try {

@@ -49,7 +49,7 @@ describe("registry as a library", () => {
     expect(parseRegistryUrl("embedded:")).toEqual({ kind: "in-process" });
     expect(parseRegistryUrl("embedded://127.0.0.1:7000")).toEqual({ kind: "embedded", address: "127.0.0.1:7000" });
     expect(parseRegistryUrl(" etcd://a:2379,b:2379 ")).toEqual({ kind: "etcd", hosts: ["http://a:2379", "http://b:2379"] });
-    expect(() => parseRegistryUrl("zookeeper://x:1")).toThrow(/a registry URL is embedded:, embedded:\/\/host:port or etcd:\/\/host:port/);
+    expect(() => parseRegistryUrl("zookeeper://x:1")).toThrow(/a registry URL is embedded:, embedded:\/\/host:port, etcd:\/\/host:port.* or etcds:\/\/host:port/);
     await expect(openRegistryStore("embedded://127.0.0.1:7000")).rejects.toThrow(/needs a client transport/);
     const server = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
     cleanups.push(() => server.close());

@@ -8,6 +8,14 @@ import { EmbeddedNode, type EmbeddedNodeOptions } from "./node.js";
 import { statusToWire } from "./status.js";
 import { RegistryAuthorizer, type RegistryAuth } from "../auth.js";
 
+/**
+ * The registry server's admission control unless its options set one: a registry's calls are
+ * small and its callers (lease renewals, registrations, watches) wait seconds, so it sheds only a
+ * queue that stands above 200 ms for a second, not the RPC default's 5 ms for 100 ms; shedding a
+ * renewal because the loop was briefly busy would cost an instance its registration.
+ */
+export const REGISTRY_ADMISSION = Object.freeze({ targetMs: 200, intervalMs: 1000 });
+
 /** Longest long poll a Watch call may ask for, ms. */
 const MAX_WAIT_MS = 30_000;
 
@@ -167,7 +175,12 @@ export async function serveRegistry(options: RegistryServerOptions): Promise<Reg
   }
   // Authorization runs first, before the user's middleware: a refused call costs nothing more.
   const middleware = authorizer === undefined ? options.middleware : [authorizer.middleware(), ...(options.middleware ?? [])];
-  const server = createServer({ ...options, metrics: options.metrics ?? false, ...(middleware === undefined ? {} : { middleware }) }).register(
+  const server = createServer({
+    ...options,
+    metrics: options.metrics ?? false,
+    admission: options.admission ?? REGISTRY_ADMISSION,
+    ...(middleware === undefined ? {} : { middleware }),
+  }).register(
     Registry,
     registryHandlers(node),
   );
