@@ -5,13 +5,10 @@
  * that says what was missing, while the legitimate flow (instances registering and routing under
  * their certificates, an operator moving the primary) works.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { main } from "../../codegen/cli.js";
-import { REPO_ROOT } from "../../codegen/regen.js";
 import { readRegistryAuth, type RegistryAuth } from "../../runtime/registry/auth.js";
 import { createRegistry, type Registry } from "../../runtime/registry/client.js";
 import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
@@ -29,6 +26,7 @@ import { HeaderKeys } from "../../runtime/rpc/transport.js";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { describeWithOpenssl, makeCerts, type TestCerts } from "../support/certs.js";
 import { freePort } from "../support/etcd-cluster.js";
+import { meridianChild, meridianInProcess } from "../support/meridian-cli.js";
 import { Accounts } from "./gen/accounts.js";
 
 const SERVICE = Accounts.typeName;
@@ -78,31 +76,10 @@ async function refused(p: Promise<unknown>): Promise<StoreError> {
   return e as StoreError;
 }
 
-/** Runs codegen/cli.ts through tsx in a child process, as `meridian` runs for an operator. */
-function meridian(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const tsx = join(REPO_ROOT, "node_modules", "tsx", "dist", "esm", "index.mjs");
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", tsx, join(REPO_ROOT, "codegen", "cli.ts"), ...args], {
-      cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, MERIDIAN_REGISTRY_TOKEN: "" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-/** Runs `meridian ...` in this process, capturing its output. */
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
-  return { code, stdout, stderr };
-}
+/** `meridian <args>` in a child process, with no token from the environment. */
+const meridian = (args: string[]) => meridianChild(args, { MERIDIAN_REGISTRY_TOKEN: "" });
+/** `meridian <args>` in this process. */
+const run = (args: string[]) => meridianInProcess(args);
 
 describeWithOpenssl("registry auth", () => {
   let c: TestCerts;

@@ -1,8 +1,4 @@
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../codegen/cli.js";
-import { REPO_ROOT } from "../../codegen/regen.js";
 import { createRegistry, type Registry } from "../../runtime/registry/client.js";
 import { registryCommand } from "../../runtime/registry/cli.js";
 import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
@@ -10,33 +6,14 @@ import { createRemoteStore } from "../../runtime/registry/remote.js";
 import type { Store } from "../../runtime/registry/store.js";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { freePort } from "../support/etcd-cluster.js";
+import { meridianChild, meridianInProcess } from "../support/meridian-cli.js";
 
 const SERVICE = "demo.Accounts";
 
-/** Runs codegen/cli.ts through tsx in a child process, as `meridian` runs during development. */
-function meridian(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const tsx = join(REPO_ROOT, "node_modules", "tsx", "dist", "esm", "index.mjs");
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", tsx, join(REPO_ROOT, "codegen", "cli.ts"), ...args], {
-      cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-/** Runs `meridian ...` in this process, capturing its output. */
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
-  return { code, stdout, stderr };
-}
+/** `meridian <args>` in a child process. */
+const meridian = (args: string[]) => meridianChild(args);
+/** `meridian <args>` in this process. */
+const run = (args: string[]) => meridianInProcess(args);
 
 describe("cli - meridian registry primary", () => {
   let server: RegistryServer;
