@@ -4,7 +4,7 @@ import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./d
 import { BizError, Code, ConfigError, RpcError } from "./errors.js";
 import { breakerMiddleware, type BreakerOptions } from "./governance/breaker.js";
 import { loadBalancerMiddleware, WeightedRoundRobin, type LoadBalancer, type Resolver } from "./governance/loadbalance.js";
-import { backupMiddleware, retryMiddleware, type BackupPolicy, type RetryPolicy } from "./governance/retry.js";
+import { backupMiddleware, requeueMiddleware, retryMiddleware, type BackupPolicy, type RetryPolicy } from "./governance/retry.js";
 import { timeoutMiddleware } from "./governance/timeout.js";
 import { Metainfo } from "./metainfo.js";
 import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
@@ -91,6 +91,13 @@ export interface ClientOptions extends ObservabilityOptions {
   retry?: RetryPolicy;
   /** Backup request; off unless set. Exclusive with `retry`. */
   backup?: BackupPolicy;
+  /**
+   * Requeue: a call a server refused before any handler saw it (shed under overload, refused at
+   * a limit, turned away while shutting down) is sent again, to another instance while there is
+   * one, with `retry`'s backoff and budget (defaults as {@link RetryPolicy}). On by default;
+   * `false` turns it off; ignored when `retry` is set (which retries such calls already).
+   */
+  requeue?: RetryPolicy | false;
   /** Circuit breaker per service method; off unless set. */
   breaker?: BreakerOptions;
   /** Circuit breaker per instance; off unless set. */
@@ -106,7 +113,8 @@ export interface ClientOptions extends ObservabilityOptions {
 
 /**
  * The client middleware in their fixed order, outermost first: the user's, observability
- * (stats, tracing), the whole-call timeout, retry or backup request, the service breaker, load
+ * (stats, tracing), the whole-call timeout, retry or backup request, requeue of refused calls
+ * (unless retry is on), the service breaker, load
  * balancing (skipping instances the transport's `health` reports going away or unreachable),
  * the instance breaker. The transport runs below the last. docs/governance.md explains the order.
  */
@@ -121,6 +129,7 @@ export function clientMiddleware(options: Omit<ClientOptions, "transport"> & { t
   const chain: Middleware[] = [...(options.middleware ?? []), ...observabilityMiddleware(options), timeoutMiddleware()];
   if (options.retry !== undefined) chain.push(retryMiddleware(options.retry));
   if (options.backup !== undefined) chain.push(backupMiddleware(options.backup));
+  if (options.retry === undefined && options.requeue !== false) chain.push(requeueMiddleware(options.requeue));
   if (options.breaker !== undefined) chain.push(breakerMiddleware("service", options.breaker));
   if (source !== undefined) chain.push(loadBalancerMiddleware(source, options.loadBalancer ?? new WeightedRoundRobin(), options.transport?.health));
   if (options.instanceBreaker !== undefined) chain.push(breakerMiddleware("instance", options.instanceBreaker));

@@ -92,6 +92,8 @@ export { peerIdentityOf, type ClientTls, type PeerIdentity, type Pem, type Serve
 export { timeoutMiddleware } from "./governance/timeout.js";
 export {
   retryMiddleware,
+  requeueMiddleware,
+  isRefused,
   backupMiddleware,
   backoffDelay,
   resolveRetryPolicy,

@@ -314,6 +314,27 @@ describe("instances going away", () => {
     await expect(bed.client(undefined, { endpoints: [{ address: busy.address }], retry: fastRetry }).echo()).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
   });
 
+  it("requeue - by default a refused call is sent again, to another instance; only refusals; requeue: false turns it off", async () => {
+    const { down, attempts: seen } = await refusingServer();
+    const live = await bed.echo();
+    const endpoints = [{ address: down.address }, { address: live.address }];
+    const client = bed.client(undefined, { endpoints });
+    for (let i = 0; i < 6; i++) expect((await client.echo({ text: "w" })).servedBy).toBe(live.name);
+    expect(seen()).toBeGreaterThan(0);
+    // The same failure without the rpc-refused mark may have run: not sent again.
+    let ran = 0;
+    const failingAfterRun = await bed.echo({}, failing(Code.UNAVAILABLE, () => ++ran > 0));
+    await expect(bed.client(failingAfterRun.address).echo()).rejects.toMatchObject({ code: Code.UNAVAILABLE, notSent: false });
+    expect(ran).toBe(1);
+    const before = seen();
+    const off = bed.client(undefined, { endpoints: [{ address: down.address }], requeue: false });
+    await expect(off.echo()).rejects.toMatchObject({ code: Code.UNAVAILABLE, notSent: true });
+    expect(seen() - before).toBe(1);
+    const bounded = bed.client(undefined, { endpoints: [{ address: down.address }], requeue: { ...fastRetry, maxAttempts: 2 } });
+    await expect(bounded.echo()).rejects.toMatchObject({ code: Code.UNAVAILABLE, notSent: true });
+    expect(seen() - before).toBe(3);
+  });
+
   /** A server that refuses every call before its handler (UNAVAILABLE, rpc-refused), counting them. */
   async function refusingServer() {
     let attempts = 0;

@@ -3,6 +3,7 @@ import { sleep, startTimer, type Timer } from "../deadline.js";
 import type { MethodDescriptor } from "../descriptors.js";
 import { Code, ConfigError, RpcError } from "../errors.js";
 import type { Middleware, RpcResponse } from "../middleware.js";
+import { HeaderKeys } from "../transport.js";
 import { observeStream, requestsTaken, streamsResponses } from "../streaming.js";
 import { CircuitOpenError } from "./breaker.js";
 import { failedEndpoints } from "./loadbalance.js";
@@ -189,7 +190,33 @@ function adopt(call: CallContext, won: CallContext): void {
  * response stream ends.
  */
 export function retryMiddleware(policy: RetryPolicy = {}): Middleware {
-  const p = resolveRetryPolicy(policy);
+  return retrying(resolveRetryPolicy(policy), isRetrySafe);
+}
+
+/**
+ * Whether a server refused the attempt before any handler saw it (`rpc-refused`: shed by an
+ * overloaded server, refused at a limit, or turned away while shutting down), so that sending it
+ * again cannot run it twice: Finagle's "requeue" of a nack.
+ */
+export function isRefused(err: RpcError, _method: MethodDescriptor, call: CallContext): boolean {
+  if (call.cancellation.aborted || !err.notSent || err.headers[HeaderKeys.refused] === undefined) return false;
+  return err.code === Code.RESOURCE_EXHAUSTED || err.code === Code.UNAVAILABLE;
+}
+
+/**
+ * Requeue (client side, on by default): sends again, after the same backoff as `retry` and
+ * within the same kind of budget, an attempt a server refused before any handler saw it
+ * (`isRefused`), preferring another instance. Any method qualifies, since none ran. What keeps a
+ * brief overload or a rolling restart from failing calls that a second instance (or the same one
+ * a few ms later) would serve; the budget keeps it from adding load to a service that stays
+ * overloaded.
+ */
+export function requeueMiddleware(policy: RetryPolicy = {}): Middleware {
+  return retrying(resolveRetryPolicy(policy), isRefused);
+}
+
+/** The attempt loop of retry and requeue: `safe` says which failures may be sent again. */
+function retrying(p: ResolvedRetryPolicy, safe: (err: RpcError, method: MethodDescriptor, call: CallContext) => boolean): Middleware {
   return (next) => async (req) => {
     const call = req.ctx;
     const streaming = req.method.kind !== "unary";
@@ -206,7 +233,7 @@ export function retryMiddleware(policy: RetryPolicy = {}): Middleware {
         return observeStream(res, ctx, () => ctx.dispose());
       } catch (e) {
         const err = RpcError.from(e);
-        if (n >= p.maxAttempts || !isRetrySafe(err, req.method, call) || requestsTaken(req.message)) throw err;
+        if (n >= p.maxAttempts || !safe(err, req.method, call) || requestsTaken(req.message)) throw err;
         const delay = backoffDelay(n, p);
         if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
         if (p.budget !== undefined && !p.budget.withdraw()) throw err;
