@@ -1,9 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { moduleFor } from "./context.js";
-import { emitFile } from "./emit-file.js";
 import { IdlError } from "./errors.js";
+import { generate } from "./index.js";
 import type { Int64Mode } from "./model.js";
 import { loadProtoFiles } from "./parse.js";
 import { VERSION } from "./version.js";
@@ -132,13 +131,12 @@ export function main(argv: readonly string[], io: CliIo = processIo): number | P
     }
     const files = loadProtoFiles(args.files, { includeDirs: args.includeDirs });
     // Everything is generated before anything is written: a bad file leaves no partial output.
-    const outputs = files.map((f) =>
-      emitFile(f, {
-        int64: args.int64,
-        ...(args.runtime === undefined ? {} : { runtimeModule: moduleFor(args.runtime, args.out) }),
-        ...(args.wkt === undefined ? {} : { wktModule: moduleFor(args.wkt, args.out) }),
-      }),
-    );
+    const outputs = generate(files, {
+      int64: args.int64,
+      outDir: args.out,
+      ...(args.runtime === undefined ? {} : { runtime: args.runtime }),
+      ...(args.wkt === undefined ? {} : { wkt: args.wkt }),
+    });
     for (const o of outputs) {
       const path = join(resolve(args.out), o.name);
       mkdirSync(dirname(path), { recursive: true });
