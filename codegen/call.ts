@@ -4,7 +4,7 @@
  * client (runtime/generic): requests and responses are canonical protobuf JSON.
  */
 import { resolvedMessage, type MethodModel, type ServiceModel } from "./model.js";
-import { Code, RpcError, type CallOptions, type ClientTransport, type Consistency, type Headers } from "../runtime/index.js";
+import { Code, RpcError, type CallOptions, type ClientTransport, type Consistency, type Headers } from "../runtime/api.js";
 // The generic modules it needs, not runtime/generic/index.ts (which also brings msgpackr).
 import { createGenericClient } from "../runtime/generic/client.js";
 import { clipText } from "../runtime/rpc/status.js";

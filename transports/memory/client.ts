@@ -1,20 +1,16 @@
+import { Cancellation, Code, RpcError, type ClientTransport } from "../../runtime/api.js";
+import { DecodeError, sharedWriter } from "../../runtime/index.js";
 import {
-  Cancellation,
-  Code,
-  DecodeError,
-  RpcError,
   abortError,
   onAbort,
   raceSignal,
-  sharedWriter,
   statusFromHeaders,
   type ClientStream,
-  type ClientTransport,
   type IncomingCall,
   type TransportRequest,
   type TransportResponse,
   type TransportStreamRequest,
-} from "../../runtime/index.js";
+} from "../../runtime/transport.js";
 import { defaultMemoryNetwork, type MemoryNetwork, type MemoryServerTransport } from "./server.js";
 import { MEMORY_STREAM_WINDOW, MemoryStreamCall } from "./stream.js";
 

@@ -1,17 +1,14 @@
+import { Code, RpcError, type Cancellation, type ServerTransport } from "../../runtime/api.js";
 import {
-  Code,
-  RpcError,
   statusToHeaders,
-  type Cancellation,
   type CallDispatcher,
   type IncomingCall,
   type OutgoingReply,
-  type ServerTransport,
   type StreamDispatcher,
   type Timer,
   settleCall,
   startTimer,
-} from "../../runtime/index.js";
+} from "../../runtime/transport.js";
 import type { MemoryStreamCall } from "./stream.js";
 
 /** The URL scheme of in-process addresses: `memory://<name>`. */

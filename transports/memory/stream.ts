@@ -1,21 +1,17 @@
+import { Cancellation, Code, RpcError, type Headers } from "../../runtime/api.js";
 import {
-  Cancellation,
-  Code,
-  RpcError,
   SendCredit,
   StreamInbox,
   abortError,
-  encodeShared,
   statusFromHeaders,
   statusToHeaders,
   startTimer,
   type ClientStream,
-  type Headers,
   type IncomingStream,
   type Timer,
   type TransportStreamRequest,
-  type Writer,
-} from "../../runtime/index.js";
+} from "../../runtime/transport.js";
+import { encodeShared, type Writer } from "../../runtime/index.js";
 
 /** How many messages each side may send before the other has taken one. Default of `window`. */
 export const MEMORY_STREAM_WINDOW = 16;
