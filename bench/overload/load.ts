@@ -7,9 +7,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import { RpcError, createClient } from "meridian-rpc/runtime";
-import { HeaderKeys } from "../../runtime/rpc/transport.js";
-import { TcpClientTransport } from "../../transports/tcp/index.js";
+import { RpcError, createClient, HeaderKeys } from "meridian-rpc";
+import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { Histogram } from "../rpc/histogram.js";
 import { grpcService } from "../rpc/peers.js";
 import { EchoService, HEADERS, caseData, meridianMessages } from "../rpc/service.js";

@@ -6,8 +6,8 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
-import { createServer } from "meridian-rpc/runtime";
-import { TcpServerTransport } from "../../transports/tcp/index.js";
+import { createServer } from "meridian-rpc";
+import { TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { grpcService } from "../rpc/peers.js";
 import { EchoService } from "../rpc/service.js";
 import type { OverloadPeer } from "./spec.js";

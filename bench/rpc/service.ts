@@ -2,7 +2,9 @@
  * What the RPC benchmark calls: bench.Echo (bench/rpc/proto/echo.proto) as a Meridian service
  * descriptor, and the messages of each case, from the codec benchmark's fixtures.
  */
-import { Cancellation, type ClientTransport, type Endpoint, type MethodDescriptor, type ServiceDescriptor, type TransportResponse } from "meridian-rpc/runtime";
+import { Cancellation, type ClientTransport, type Endpoint } from "meridian-rpc";
+import type { MethodDescriptor, ServiceDescriptor } from "meridian-rpc/runtime";
+import type { TransportResponse } from "meridian-rpc/transport";
 import { fixtures, withBigInt, type FeedData, type PingData } from "../codec/data.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
 

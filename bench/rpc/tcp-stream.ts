@@ -15,8 +15,9 @@
  * the clients in the calling process: client and server in two processes, as for the unary cases.
  */
 import { fileURLToPath } from "node:url";
-import { Cancellation, createClient, createServer, RpcError, type StreamDispatcher } from "meridian-rpc/runtime";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { Cancellation, createClient, createServer, RpcError } from "meridian-rpc";
+import type { StreamDispatcher } from "meridian-rpc/transport";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Video } from "../codec/gen/feed.js";
 import { failedRun, measuredRun, StreamService, type StreamResult } from "./grpc-stream.js";
 import { meridianMessages } from "./service.js";

@@ -5,11 +5,12 @@
  */
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, createServer, type Server, type ServerTransport, type ServiceDescriptor } from "../../runtime/index.js";
+import { Code, createServer, type Server, type ServerTransport } from "meridian-rpc";
+import type { ServiceDescriptor } from "meridian-rpc/runtime";
 import { parseJsonSequence } from "../../codegen/call.js";
-import { GrpcServerTransport } from "../../transports/grpc/index.js";
-import { NatsServerTransport } from "../../transports/nats/index.js";
-import { TcpServerTransport } from "../../transports/tcp/index.js";
+import { GrpcServerTransport } from "meridian-rpc/transports/grpc";
+import { NatsServerTransport } from "meridian-rpc/transports/nats";
+import { TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Observed, startPlainServer } from "../grpc/helpers.js";
 import { EchoService, StreamService } from "../rpc/gen/echo.js";
 import { findNatsServer, startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";

@@ -7,17 +7,10 @@
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, RpcError, createClient, createServer, type Server } from "../../runtime/index.js";
-import {
-  ProtoSchema,
-  createGenericClient,
-  createGenericHandler,
-  createGenericServer,
-  rawService,
-  type JsonValue,
-} from "../../runtime/generic/index.js";
-import { GrpcServerTransport } from "../../transports/grpc/index.js";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
+import { Code, RpcError, createClient, createServer, type Server } from "meridian-rpc";
+import { ProtoSchema, createGenericClient, createGenericHandler, createGenericServer, rawService, type JsonValue } from "meridian-rpc/generic";
+import { GrpcServerTransport } from "meridian-rpc/transports/grpc";
+import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "meridian-rpc/transports/memory";
 import { plainClient, plainUnary } from "../grpc/helpers.js";
 import { registerEcho } from "./helpers.js";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";

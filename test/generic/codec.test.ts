@@ -7,10 +7,9 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { MessageModel } from "../../codegen/model.js";
-import { DecodeError } from "../../runtime/codec/errors.js";
-import type { AnyMessageCodec } from "../../runtime/codec/types.js";
-import { ProtoSchema } from "../../runtime/generic/index.js";
+import type { MessageModel } from "meridian-rpc/codegen";
+import { DecodeError, type AnyMessageCodec } from "meridian-rpc";
+import { ProtoSchema } from "meridian-rpc/generic";
 import { declaredMessages, GENERATED_SETS, loadGenerated, materialize, messageArb, REPO, setFiles } from "./helpers.js";
 
 /** Runs per message type; GENERIC_RUNS scales it for a longer local soak. */

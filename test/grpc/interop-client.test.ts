@@ -7,10 +7,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { BizError, Code, Metainfo, RpcError, createClient, type Client } from "../../runtime/index.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import type { ClientStream, Headers } from "../../runtime/rpc/transport.js";
-import { GrpcClientTransport } from "../../transports/grpc/index.js";
+import { BizError, Code, Metainfo, RpcError, createClient, type Client, Cancellation, type Headers } from "meridian-rpc";
+import type { ClientStream } from "meridian-rpc/transport";
+import { GrpcClientTransport } from "meridian-rpc/transports/grpc";
 import { Interop, Reply, Request } from "./gen/interop.js";
 import { Observed, payloadOf, startPlainServer, until } from "./helpers.js";
 

@@ -10,10 +10,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, Metainfo, RpcError, createClient, createServer } from "../../runtime/index.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import type { ClientStream, Headers, StreamDispatcher, TransportRequest } from "../../runtime/rpc/transport.js";
-import { GrpcClientTransport, GrpcServerTransport, type GrpcClientOptions, type GrpcServerOptions } from "../../transports/grpc/index.js";
+import { Code, Metainfo, RpcError, createClient, createServer, Cancellation, type Headers } from "meridian-rpc";
+import type { ClientStream, StreamDispatcher, TransportRequest } from "meridian-rpc/transport";
+import { GrpcClientTransport, GrpcServerTransport, type GrpcClientOptions, type GrpcServerOptions } from "meridian-rpc/transports/grpc";
 import { Interop, Reply, Request } from "./gen/interop.js";
 import { Observed, PROTO_DIR, makeCerts, plainClient, plainUnary, startMeridianServer, until } from "./helpers.js";
 

@@ -4,20 +4,9 @@
  * streaming frames of every type, header bombs, wrong protocols, and plain garbage. The same
  * seed gives the same frames (tools/random).
  */
-import { Writer } from "../../runtime/codec/writer.js";
-import {
-  HeaderFlags,
-  InfoId,
-  MessageType,
-  ProtocolId,
-  StrKey,
-  beginFrame,
-  endFrame,
-  endHeader,
-  frameLimits,
-  writeStreamInfo,
-  writeStringInfo,
-} from "../../transports/tcp/framing.js";
+import { Writer } from "meridian-rpc/runtime";
+import { HeaderFlags, InfoId, MessageType, ProtocolId, StrKey } from "meridian-rpc/transports/tcp";
+import { beginFrame, endFrame, endHeader, frameLimits, writeStreamInfo, writeStringInfo } from "../../transports/tcp/framing.js";
 import { seededRandom } from "../../tools/random/index.js";
 import { requestFrame } from "./wire.js";
 

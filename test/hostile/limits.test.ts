@@ -6,12 +6,10 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { Cancellation, Code, createClient } from "meridian-rpc/runtime";
+import { Cancellation, Code, createClient, type MethodDescriptor } from "meridian-rpc";
 import { EchoService } from "../../bench/rpc/service.js";
-import { TcpClientTransport } from "../../transports/tcp/index.js";
-import { MAX_ECHOED_TEXT, MessageType } from "../../transports/tcp/framing.js";
-import { type TcpServerOptions } from "../../transports/tcp/server.js";
-import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
+import { TcpClientTransport, MessageType, type TcpServerOptions } from "meridian-rpc/transports/tcp";
+import { MAX_ECHOED_TEXT } from "../../transports/tcp/framing.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { startServer, until } from "../tcp/helpers.js";
 import { startEchoServer, type EchoServer } from "./echo-server.js";

@@ -6,15 +6,13 @@
 import { connect, type Socket } from "node:net";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Writer } from "../../runtime/codec/writer.js";
-import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
+import { Writer } from "meridian-rpc/runtime";
+import { HeaderKeys, type Headers } from "meridian-rpc";
+import { IntKey, MessageType, StrKey } from "meridian-rpc/transports/tcp";
 import {
   FrameHead,
   FrameSplitter,
-  IntKey,
   KitexMeta,
-  MessageType,
-  StrKey,
   beginFrame,
   endFrame,
   endHeader,

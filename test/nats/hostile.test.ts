@@ -8,9 +8,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import { Ping } from "../../bench/codec/gen/feed.js";
-import { Code, createServer } from "../../runtime/index.js";
-import { HeaderKeys, type CallDispatcher } from "../../runtime/rpc/transport.js";
-import { NatsServerTransport } from "../../transports/nats/index.js";
+import { Code, createServer, HeaderKeys } from "meridian-rpc";
+import type { CallDispatcher } from "meridian-rpc/transport";
+import { NatsServerTransport } from "meridian-rpc/transports/nats";
 import { echoReply, request } from "../tcp/helpers.js";
 import { BenchEcho, describeWithNats, Tracker, useNatsServer } from "./helpers.js";
 

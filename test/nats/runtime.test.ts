@@ -4,17 +4,8 @@
  */
 import { setTimeout as wait } from "node:timers/promises";
 import { expect, it } from "vitest";
-import {
-  BizError,
-  Code,
-  RpcError,
-  createClient,
-  createServer,
-  type CallContext,
-  type ClientOptions,
-  type Server,
-} from "meridian-rpc/runtime";
-import { NatsClientTransport, NatsServerTransport } from "../../transports/nats/index.js";
+import { BizError, Code, RpcError, createClient, createServer, type CallContext, type ClientOptions, type Server } from "meridian-rpc";
+import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
 import { AdminService, EchoService } from "../rpc/gen/echo.js";
 import { echoHandlers, expectContextCarried, type EchoServer } from "../rpc/helpers.js";
 import { describeWithNats, StreamService, Tracker, useNatsServer } from "./helpers.js";

@@ -6,10 +6,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { statusToHeaders } from "../../runtime/rpc/status.js";
-import type { ClientStream, Headers, IncomingStream, StreamDispatcher, TransportStreamRequest } from "../../runtime/rpc/transport.js";
+import { Code, RpcError, Cancellation, type Headers } from "meridian-rpc";
+import { statusToHeaders, type ClientStream, type IncomingStream, type StreamDispatcher, type TransportStreamRequest } from "meridian-rpc/transport";
 import { EchoReply, EchoRequest } from "../rpc/gen/echo.js";
 import { until } from "../tcp/helpers.js";
 import { describeWithNats, rejection, StreamService, Tracker, useNatsServer } from "./helpers.js";

@@ -5,10 +5,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { FeedResponse, Ping } from "../../bench/codec/gen/feed.js";
-import { BizError, Code } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { HeaderKeys, type IncomingCall } from "../../runtime/rpc/transport.js";
-import type { NatsStatusEvent } from "../../transports/nats/index.js";
+import { BizError, Code, Cancellation, HeaderKeys } from "meridian-rpc";
+import type { IncomingCall } from "meridian-rpc/transport";
+import type { NatsStatusEvent } from "meridian-rpc/transports/nats";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { Feed, echoReply, errorReply, request, until } from "../tcp/helpers.js";
 import { describeWithNats, rejection, Tracker } from "./helpers.js";

@@ -11,9 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../codegen/regen.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import { OutcomeUnknownError, StoreError, newWriteId, type Store } from "../../runtime/registry/store.js";
-import { TcpClientTransport } from "../../transports/tcp/index.js";
+import { createRemoteStore, OutcomeUnknownError, StoreError, newWriteId, type Store } from "meridian-rpc/registry";
+import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { freePort, sleep } from "../support/processes.js";
 
 const TSX = join(REPO_ROOT, "node_modules", "tsx", "dist", "esm", "index.mjs");

@@ -5,10 +5,9 @@
  * what is wrong instead of grpc-js's "Waiting for LB pick".
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createRegistry } from "../../runtime/registry/client.js";
+import { createRegistry, type Store } from "meridian-rpc/registry";
 import { registryCommand } from "../../runtime/registry/cli.js";
-import { createEtcdStore } from "../../runtime/registry/etcd.js";
-import type { Store } from "../../runtime/registry/store.js";
+import { createEtcdStore } from "meridian-rpc/registry/etcd";
 import { freePort, startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
 

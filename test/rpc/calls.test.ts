@@ -1,15 +1,7 @@
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
-import {
-  BizError,
-  Cancellation,
-  Code,
-  HeaderKeys,
-  RpcError,
-  createClient,
-  statusFromHeaders,
-  type IncomingCall,
-} from "meridian-rpc/runtime";
-import { createMemoryClientTransport } from "../../transports/memory/index.js";
+import { BizError, Cancellation, Code, HeaderKeys, RpcError, createClient } from "meridian-rpc";
+import { statusFromHeaders, type IncomingCall } from "meridian-rpc/transport";
+import { createMemoryClientTransport } from "meridian-rpc/transports/memory";
 import { AdminService, EchoService, type EchoReply } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
 

@@ -8,15 +8,15 @@ import {
   RetryBudget,
   RpcError,
   createClient,
-  sleep,
   type BreakerState,
   type CallContext,
   type ClientTransport,
   type Endpoint,
   type EndpointHealth,
   type Resolver,
-} from "meridian-rpc/runtime";
-import { createMemoryClientTransport } from "../../transports/memory/index.js";
+} from "meridian-rpc";
+import { sleep } from "meridian-rpc/transport";
+import { createMemoryClientTransport } from "meridian-rpc/transports/memory";
 import { EchoService } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
 

@@ -7,7 +7,6 @@ import {
   Metainfo,
   createClient,
   createServer,
-  sleep,
   type CallContext,
   type Client,
   type ClientOptions,
@@ -15,8 +14,9 @@ import {
   type Logger,
   type Server,
   type ServerOptions,
-} from "meridian-rpc/runtime";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
+} from "meridian-rpc";
+import { sleep } from "meridian-rpc/transport";
+import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "meridian-rpc/transports/memory";
 import { EchoService, type EchoReply, type EchoRequest } from "./gen/echo.js";
 
 /** A running echo server and what it saw. */

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Cancellation, Code, HeaderKeys, RpcError, createClient, statusFromHeaders, type IncomingCall } from "meridian-rpc/runtime";
-import { createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
+import { Cancellation, Code, HeaderKeys, RpcError, createClient } from "meridian-rpc";
+import { statusFromHeaders, type IncomingCall } from "meridian-rpc/transport";
+import { createMemoryClientTransport, createMemoryServerTransport } from "meridian-rpc/transports/memory";
 import { EchoReply, EchoRequest, EchoService } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Cancellation, Code, Metainfo, RpcError, createClient, sleep, statusFromHeaders, type CallContext } from "meridian-rpc/runtime";
+import { Cancellation, Code, Metainfo, RpcError, createClient, type CallContext } from "meridian-rpc";
+import { sleep, statusFromHeaders } from "meridian-rpc/transport";
 import { EchoService } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
 

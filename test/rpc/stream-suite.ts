@@ -9,7 +9,6 @@ import {
   Code,
   Metainfo,
   RpcError,
-  sleep,
   type CallContext,
   type CallStats,
   type Client,
@@ -18,7 +17,8 @@ import {
   type Middleware,
   type Server,
   type ServerOptions,
-} from "meridian-rpc/runtime";
+} from "meridian-rpc";
+import { sleep } from "meridian-rpc/transport";
 import { EchoService, StreamService, type EchoRequest } from "./gen/echo.js";
 
 /** A transport under test: servers and clients on it, closed by `close()`. */

@@ -4,18 +4,9 @@
  * streaming, the shape of a ResponseStream).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  Cancellation,
-  Code,
-  RpcError,
-  createClient,
-  createServer,
-  type ClientStream,
-  type ClientTransport,
-  type Server,
-  type TransportStreamRequest,
-} from "meridian-rpc/runtime";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport, MEMORY_STREAM_WINDOW } from "../../transports/memory/index.js";
+import { Cancellation, Code, RpcError, createClient, createServer, type ClientTransport, type Server } from "meridian-rpc";
+import type { ClientStream, TransportStreamRequest } from "meridian-rpc/transport";
+import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport, MEMORY_STREAM_WINDOW } from "meridian-rpc/transports/memory";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "./gen/echo.js";
 import { drain, echoUnary, failure, streamingSuite, type StreamBed } from "./stream-suite.js";
 

@@ -6,17 +6,12 @@
  */
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, RpcError, createClient, createServer, type CallContext, type ServerOptions } from "meridian-rpc/runtime";
-import { Writer } from "../../runtime/codec/writer.js";
-import { HeaderKeys } from "../../runtime/rpc/transport.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { Code, RpcError, createClient, createServer, type CallContext, type ServerOptions, HeaderKeys } from "meridian-rpc";
+import { Writer } from "meridian-rpc/runtime";
+import { TcpClientTransport, TcpServerTransport, DEFAULT_FRAME_LIMITS, IntKey, MessageType, StrKey } from "meridian-rpc/transports/tcp";
 import {
-  DEFAULT_FRAME_LIMITS,
   FrameHead,
   FrameSplitter,
-  IntKey,
-  MessageType,
-  StrKey,
   beginFrame,
   endFrame,
   endHeader,

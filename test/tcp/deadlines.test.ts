@@ -7,16 +7,13 @@ import { connect } from "node:net";
 import { once } from "node:events";
 import { setTimeout as wait } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createClient, createServer, type CallContext } from "meridian-rpc/runtime";
-import { Writer } from "../../runtime/codec/writer.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { createClient, createServer, type CallContext } from "meridian-rpc";
+import { Writer } from "meridian-rpc/runtime";
+import { TcpClientTransport, TcpServerTransport, DEFAULT_FRAME_LIMITS, IntKey, MessageType } from "meridian-rpc/transports/tcp";
 import { MAX_WIRE_TIMEOUT_MS } from "../../transports/tcp/deadlines.js";
 import {
-  DEFAULT_FRAME_LIMITS,
   FrameHead,
   FrameSplitter,
-  IntKey,
-  MessageType,
   beginFrame,
   endFrame,
   endHeader,

@@ -3,17 +3,8 @@
  */
 import { setTimeout as wait } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  BizError,
-  Code,
-  RpcError,
-  createClient,
-  createServer,
-  type CallContext,
-  type ClientOptions,
-  type Server,
-} from "meridian-rpc/runtime";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { BizError, Code, RpcError, createClient, createServer, type CallContext, type ClientOptions, type Server } from "meridian-rpc";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { AdminService, EchoService, type EchoRequest } from "../rpc/gen/echo.js";
 import { echoHandlers, expectContextCarried, type EchoServer } from "../rpc/helpers.js";
 

@@ -9,20 +9,22 @@ import { once } from "node:events";
 import { createServer as createNetServer, connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { Writer } from "../../runtime/codec/writer.js";
-import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import type { CallSignal, ClientStream, IncomingStream, StreamDispatcher } from "../../runtime/rpc/transport.js";
-import { createClient, createServer, type Server } from "meridian-rpc/runtime";
+import { Writer } from "meridian-rpc/runtime";
+import { type MethodDescriptor, Code, RpcError, Cancellation, createClient, createServer, type Server } from "meridian-rpc";
+import type { CallSignal, ClientStream, IncomingStream, StreamDispatcher } from "meridian-rpc/transport";
 import {
-  FrameHead,
-  FrameSplitter,
   HeaderFlags,
   IntKey,
   ProtocolId,
   StrKey,
   StreamFrameType,
+  STREAM_INITIAL_WINDOW,
+  TcpClientTransport,
+  TcpServerTransport,
+} from "meridian-rpc/transports/tcp";
+import {
+  FrameHead,
+  FrameSplitter,
   beginFrame,
   endFrame,
   endHeader,
@@ -31,7 +33,6 @@ import {
   writeStreamInfo,
   writeStringInfo,
 } from "../../transports/tcp/framing.js";
-import { STREAM_INITIAL_WINDOW, TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";
 import { drain, echoUnary, streamingSuite, type StreamBed } from "../rpc/stream-suite.js";

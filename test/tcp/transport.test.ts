@@ -3,10 +3,9 @@ import { createServer, connect, type Socket } from "node:net";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { HeaderKeys, type CallSignal, type IncomingCall, type OutgoingReply } from "../../runtime/rpc/transport.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { Code, RpcError, Cancellation, HeaderKeys } from "meridian-rpc";
+import type { CallSignal, IncomingCall, OutgoingReply } from "meridian-rpc/transport";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { Echo, Feed, client, delayedEcho, echoReply, errorReply, request, startServer, until } from "./helpers.js";
 
