@@ -7,6 +7,8 @@ bash scripts/setup.sh
 npm run typecheck
 # The dependency rule (docs/architecture.md): layers, cycles, declared dependencies.
 npm run check:layers
+# Tests, examples and benchmarks import the package as users do (scripts/rewrite-imports.mjs).
+npm run check:imports
 # The adversary suite (test/hostile) opens past the TCP server's cap of 10,000 connections.
 hard=$(ulimit -Hn)
 if [ "$hard" = unlimited ] || [ "$hard" -ge 20000 ]; then ulimit -n 20000; else ulimit -n "$hard"; fi
