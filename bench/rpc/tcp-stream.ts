@@ -16,6 +16,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { Cancellation, createClient, createServer, RpcError, type StreamDispatcher } from "meridian-rpc/runtime";
+import { messageWriter } from "../../runtime/rpc/client.js";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { Video } from "../codec/gen/feed.js";
 import { failedRun, measuredRun, StreamService, type StreamResult } from "./grpc-stream.js";
@@ -99,9 +100,11 @@ async function measure(peer: TcpStreamPeer, address: string, streams: number, wa
         signal: new Cancellation(),
         endpoint: undefined,
       });
-      await s.send(ping);
+      await s.send(messageWriter(StreamService.methods.videos.input, ping));
       await s.closeSend();
-      for await (const _ of s.responses) {
+      // Decoded as the runtime does (the transport hands over bytes).
+      for await (const bytes of s.responses) {
+        Video.decode(bytes);
         if (measuring) messages++;
         if (stop) break;
       }

@@ -15,9 +15,10 @@ import {
   type Server,
   type TransportStreamRequest,
 } from "meridian-rpc/runtime";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport, MEMORY_STREAM_WINDOW } from "../../transports/memory/index.js";
+import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport, MEMORY_STREAM_WINDOW } from "../../transports/memory/index.js";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "./gen/echo.js";
 import { drain, echoUnary, failure, streamingSuite, type StreamBed } from "./stream-suite.js";
+import { openStream } from "../support/message-calls.js";
 
 function memoryBed(): StreamBed {
   let network = new MemoryNetwork();
@@ -27,17 +28,17 @@ function memoryBed(): StreamBed {
     name: "memory",
     window: MEMORY_STREAM_WINDOW,
     async server(handlers, options = {}) {
-      const server = createServer({ ...options, transport: createMemoryServerTransport({ name: `s${++serial}`, network }) });
+      const server = createServer({ ...options, transport: new MemoryServerTransport({ name: `s${++serial}`, network }) });
       server.register(StreamService, handlers).register(EchoService, echoUnary);
       const { address } = await server.listen();
       servers.push(server);
       return { server, address };
     },
     client(address, options = {}) {
-      return createClient(StreamService, { ...options, transport: createMemoryClientTransport({ address, network }) });
+      return createClient(StreamService, { ...options, transport: new MemoryClientTransport({ address, network }) });
     },
     echoClient(address, options = {}) {
-      return createClient(EchoService, { ...options, transport: createMemoryClientTransport({ address, network }) });
+      return createClient(EchoService, { ...options, transport: new MemoryClientTransport({ address, network }) });
     },
     async close() {
       await Promise.all(servers.map((s) => s.close({ graceMs: 0 })));
@@ -104,7 +105,7 @@ describe("streaming - runtime rules", () => {
   it("streaming - backup requests never apply to streams", async () => {
     let opened = 0;
     const network = new MemoryNetwork();
-    const server = createServer({ transport: createMemoryServerTransport({ name: "b", network }) });
+    const server = createServer({ transport: new MemoryServerTransport({ name: "b", network }) });
     server.register(StreamService, {
       async *ticks() {
         opened++;
@@ -114,7 +115,7 @@ describe("streaming - runtime rules", () => {
     });
     await server.listen();
     cleanup.push(() => server.close({ graceMs: 0 }));
-    const client = createClient(StreamService, { transport: createMemoryClientTransport({ address: "memory://b", network }), backup: { delayMs: 5 } });
+    const client = createClient(StreamService, { transport: new MemoryClientTransport({ address: "memory://b", network }), backup: { delayMs: 5 } });
     expect((await drain(client.ticks({}))).items).toHaveLength(1);
     expect(opened).toBe(1);
   });
@@ -129,13 +130,13 @@ describe("streaming - runtime rules", () => {
 
   it("streaming - a unary method called as a stream, or the reverse, is UNIMPLEMENTED", async () => {
     const network = new MemoryNetwork();
-    const server = createServer({ transport: createMemoryServerTransport({ name: "k", network }) });
+    const server = createServer({ transport: new MemoryServerTransport({ name: "k", network }) });
     server.register(StreamService, { collect: async () => ({}) }).register(EchoService, echoUnary);
     await server.listen();
     cleanup.push(() => server.close({ graceMs: 0 }));
-    const transport = createMemoryClientTransport({ address: "memory://k", network });
+    const transport = new MemoryClientTransport({ address: "memory://k", network });
     // A stream opened on the unary method EchoService/Echo through the seam.
-    const s = transport.stream({
+    const s = openStream(transport, {
       service: EchoService.typeName,
       method: EchoService.methods.echo,
       headers: {},
@@ -152,7 +153,7 @@ describe("streaming - runtime rules", () => {
 
   it("streaming - a ResponseStream's headers and trailers settle even when nobody iterates", async () => {
     const network = new MemoryNetwork();
-    const client = createClient(StreamService, { transport: createMemoryClientTransport({ address: "memory://nobody", network }) });
+    const client = createClient(StreamService, { transport: new MemoryClientTransport({ address: "memory://nobody", network }) });
     const s = client.ticks({});
     expect((await s.trailers)["rpc-status"]).toBe(String(Code.UNAVAILABLE));
     expect((await s.headers)["rpc-status"]).toBe(String(Code.UNAVAILABLE));
@@ -162,7 +163,7 @@ describe("streaming - runtime rules", () => {
 
   it("streaming - the memory transport encodes and decodes every message", async () => {
     const network = new MemoryNetwork();
-    const server = createServer({ transport: createMemoryServerTransport({ name: "c", network }) });
+    const server = createServer({ transport: new MemoryServerTransport({ name: "c", network }) });
     const seen: EchoRequest[] = [];
     server.register(StreamService, {
       async *chat(requests) {
@@ -174,7 +175,7 @@ describe("streaming - runtime rules", () => {
     });
     await server.listen();
     cleanup.push(() => server.close({ graceMs: 0 }));
-    const client = createClient(StreamService, { transport: createMemoryClientTransport({ address: "memory://c", network }) });
+    const client = createClient(StreamService, { transport: new MemoryClientTransport({ address: "memory://c", network }) });
     const { items } = await drain(client.chat([{ text: "é", delayMs: 7 }]));
     expect(items).toEqual([EchoReply.create({ text: "é", count: 7 })]);
     expect(seen).toEqual([EchoRequest.create({ text: "é", delayMs: 7 })]);

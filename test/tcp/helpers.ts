@@ -1,3 +1,4 @@
+import type { MessageRequest } from "../support/message-calls.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
 import { Code } from "../../runtime/rpc/errors.js";
@@ -9,7 +10,6 @@ import {
   type IncomingCall,
   type OutgoingReply,
   type StreamDispatcher,
-  type TransportRequest,
 } from "../../runtime/rpc/transport.js";
 import { TcpClientTransport, TcpServerTransport, type TcpClientOptions, type TcpServerOptions } from "../../transports/tcp/index.js";
 import { FeedResponse, Ping } from "../../bench/codec/gen/feed.js";
@@ -38,7 +38,7 @@ export const SERVICE = "bench.Echo";
 export function request(
   message: Partial<Ping>,
   opts: { signal?: CallSignal; timeoutMs?: number; headers?: Record<string, string>; address?: string; method?: MethodDescriptor } = {},
-): TransportRequest {
+): MessageRequest {
   return {
     service: SERVICE,
     method: opts.method ?? Echo,

@@ -36,6 +36,7 @@ import { Ping } from "../../bench/codec/gen/feed.js";
 import { EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";
 import { drain, echoUnary, streamingSuite, type StreamBed } from "../rpc/stream-suite.js";
 import { SERVICE, client, endlessTicks, errorReply, startServer, until } from "./helpers.js";
+import { openStream as messageStream, unaryCall, type MessageStream } from "../support/message-calls.js";
 
 function tcpBed(): StreamBed {
   const servers: Server[] = [];
@@ -98,8 +99,8 @@ function open(address: string): TcpClientTransport {
 }
 
 /** Opens a stream of `method` (default Ticks) on `c`. */
-function openStream(c: TcpClientTransport, opts: { method?: MethodDescriptor; timeoutMs?: number; signal?: CallSignal; service?: string } = {}): ClientStream {
-  return c.stream({
+function openStream(c: TcpClientTransport, opts: { method?: MethodDescriptor; timeoutMs?: number; signal?: CallSignal; service?: string } = {}): MessageStream {
+  return messageStream(c, {
     service: opts.service ?? SERVICE,
     method: opts.method ?? Ticks,
     headers: { "x-region-id": "cn-north" },
@@ -254,7 +255,7 @@ describe("tcp streaming - flow control on a shared connection", () => {
     expect(others).toEqual(Array.from({ length: 20 }, () => 200));
     const unary = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        c.unary({
+        unaryCall(c, {
           service: SERVICE,
           method: { ...Ticks, kind: "unary", name: "Echo" },
           message: Ping.create({ seq: BigInt(i) }),

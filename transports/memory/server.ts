@@ -2,9 +2,8 @@ import {
   Code,
   RpcError,
   statusToHeaders,
-  type Cancellation,
   type CallDispatcher,
-  type IncomingCall,
+  type Headers,
   type OutgoingReply,
   type ServerTransport,
   type StreamDispatcher,
@@ -12,14 +11,16 @@ import {
   settleCall,
   startTimer,
 } from "../../runtime/index.js";
+import { ServerCall } from "../../runtime/rpc/server-call.js";
 import type { MemoryStreamCall } from "./stream.js";
 
 /** The URL scheme of in-process addresses: `memory://<name>`. */
 export const MEMORY_SCHEME = "memory://";
 
 /**
- * An in-process "network": servers bind names in it and clients find them by address. Tests
- * that want isolation create their own; everything else shares `defaultMemoryNetwork`.
+ * An in-process "network": servers bind names in it and clients find them by address. The user
+ * creates one and hands it to the servers and clients that should see each other; there is no
+ * process-wide default, so two tests (or two parts of a program) never meet by accident.
  */
 export class MemoryNetwork {
   private readonly servers = new Map<string, MemoryServerTransport>();
@@ -44,14 +45,12 @@ export class MemoryNetwork {
   }
 }
 
-/** The network memory transports use unless given another. */
-export const defaultMemoryNetwork = new MemoryNetwork();
-
 /** Options of the in-process server transport. */
 export interface MemoryServerOptions {
   /** The name to listen on (`memory://<name>`). Default: a fresh `server-<n>`. */
   name?: string;
-  network?: MemoryNetwork;
+  /** The network to listen in; clients given the same one find this server. */
+  network: MemoryNetwork;
 }
 
 /** A call in flight on the server, and how to cut it off. */
@@ -61,6 +60,36 @@ interface InFlight {
 }
 
 let serial = 0;
+
+function ignore(): void {}
+
+/**
+ * One unary call of the in-process transport: the runtime's ServerCall, and `cut`, which rejects
+ * once the call is aborted (the client cancelled it, the server closed before answering) and so
+ * ends the client's wait at once, whatever the handler does.
+ */
+export class MemoryCall extends ServerCall {
+  readonly cut: Promise<never>;
+  private rejectCut!: (reason: RpcError) => void;
+
+  constructor(
+    service: string,
+    method: string,
+    headers: Headers,
+    readonly payload: Uint8Array,
+    deadline: number | undefined,
+    readonly peer: string,
+  ) {
+    super(service, method, headers, deadline);
+    this.cut = new Promise<never>((_, reject) => (this.rejectCut = reject));
+    this.cut.catch(ignore);
+  }
+
+  override abort(reason: RpcError): void {
+    super.abort(reason);
+    this.rejectCut(reason);
+  }
+}
 
 /**
  * The server half of the in-process transport: listens on a name in a MemoryNetwork and hands
@@ -77,9 +106,9 @@ export class MemoryServerTransport implements ServerTransport {
   private closing = false;
   private readonly inflight = new Set<InFlight>();
 
-  constructor(options: MemoryServerOptions = {}) {
+  constructor(options: MemoryServerOptions) {
     this.name = options.name ?? `server-${++serial}`;
-    this.network = options.network ?? defaultMemoryNetwork;
+    this.network = options.network;
   }
 
   /** This server's address, `memory://<name>`. */
@@ -125,26 +154,23 @@ export class MemoryServerTransport implements ServerTransport {
   }
 
   /**
-   * Serves one call (what a MemoryClientTransport calls). `abort` is the call's server-side
-   * cancellation (`call.signal`): the client aborts it when the call is cancelled, the server on a
-   * forced close.
+   * Serves one call (what a MemoryClientTransport calls): resolves with the dispatcher's reply,
+   * or rejects once the call is aborted (the client aborts it when the call is cancelled, the
+   * server on a forced close).
    */
-  serve(call: IncomingCall, abort: Cancellation): Promise<OutgoingReply> {
+  serve(call: MemoryCall): Promise<OutgoingReply> {
     const dispatch = this.dispatch;
     if (dispatch === undefined || this.closing) {
       return Promise.reject(new RpcError(Code.UNAVAILABLE, `${this.address} is not accepting calls (closed or closing)`, { notSent: true }));
     }
-    return new Promise<OutgoingReply>((resolve, reject) => {
-      const entry: InFlight = {
-        done: dispatch(call).then(resolve, reject),
-        cut(reason) {
-          abort.abort(reason);
-          reject(reason);
-        },
-      };
-      this.inflight.add(entry);
-      void entry.done.finally(() => this.inflight.delete(entry));
+    const reply = Promise.race([dispatch(call), call.cut]);
+    const entry: InFlight = { done: reply.then(ignore, ignore), cut: (reason) => call.abort(reason) };
+    this.inflight.add(entry);
+    void entry.done.then(() => {
+      this.inflight.delete(entry);
+      call.done();
     });
+    return reply;
   }
 
   async close(graceMs: number): Promise<void> {
@@ -163,7 +189,3 @@ export class MemoryServerTransport implements ServerTransport {
   }
 }
 
-/** Creates the server half of the in-process transport. */
-export function createMemoryServerTransport(options: MemoryServerOptions = {}): MemoryServerTransport {
-  return new MemoryServerTransport(options);
-}
