@@ -17,7 +17,7 @@ import {
   frameLimits,
   writeStreamInfo,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { seededRandom } from "../../tools/random/index.js";
 import { requestFrame } from "./wire.js";
 

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Cancellation, Code, createClient } from "meridian-rpc/runtime";
 import { EchoService } from "../../bench/rpc/service.js";
 import { TcpClientTransport } from "../../transports/tcp/index.js";
-import { MAX_ECHOED_TEXT, MessageType } from "../../transports/tcp/framing.js";
+import { MAX_ECHOED_TEXT, MessageType } from "../../transports/tcp/wire.js";
 import { type TcpServerOptions } from "../../transports/tcp/server.js";
 import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
 import { Ping } from "../../bench/codec/gen/feed.js";

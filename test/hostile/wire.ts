@@ -25,7 +25,7 @@ import {
   writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 
 /** Limits wide enough to build any frame a peer could send (the server's own limits decide). */

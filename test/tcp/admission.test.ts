@@ -24,7 +24,7 @@ import {
   writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { EchoRequest, EchoService } from "../rpc/gen/echo.js";
 
 const cleanup: (() => Promise<unknown>)[] = [];

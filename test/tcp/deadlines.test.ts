@@ -24,7 +24,7 @@ import {
   writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { EchoService } from "../rpc/gen/echo.js";
 import { HUGE_TIMEOUTS, echoHandlers, watchWarnings, type EchoServer } from "../rpc/helpers.js";

@@ -30,7 +30,7 @@ import {
   parseFrame,
   writeStreamInfo,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { STREAM_INITIAL_WINDOW, TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";

@@ -25,9 +25,9 @@ import {
   type WriteMessage,
   warmUpAll,
 } from "../../runtime/rpc/transport.js";
-import { clientCredentials, type GrpcClientTls } from "./credentials.js";
-import { DrainGate, PullReader } from "./flow.js";
-import { fromMetadata, grpcPath, statusError, toMetadata } from "./headers.js";
+import { clientCredentials, type GrpcClientTls } from "./tls.js";
+import { DrainGate, PullReader } from "./stream.js";
+import { fromMetadata, grpcPath, statusError, toMetadata } from "./wire.js";
 
 /** Options of {@link GrpcClientTransport}. */
 export interface GrpcClientOptions {

@@ -27,9 +27,9 @@ import {
   type StreamDispatcher,
   settleCall,
 } from "../../runtime/rpc/transport.js";
-import { serverCredentials, type GrpcServerTls } from "./credentials.js";
-import { DrainGate, PullReader } from "./flow.js";
-import { fromMetadata, grpcPath, isStatusHeader, statusOf, toMetadata } from "./headers.js";
+import { serverCredentials, type GrpcServerTls } from "./tls.js";
+import { DrainGate, PullReader } from "./stream.js";
+import { fromMetadata, grpcPath, isStatusHeader, statusOf, toMetadata } from "./wire.js";
 
 /** Options of {@link GrpcServerTransport}. */
 export interface GrpcServerOptions {

@@ -11,7 +11,7 @@ import {
   type TransportResponse,
   type TransportStreamRequest,
 } from "../../runtime/index.js";
-import { MemoryCall, type MemoryNetwork, type MemoryServerTransport } from "./server.js";
+import { MemoryCall, type MemoryListener, type MemoryNetwork } from "./connection.js";
 import { MEMORY_STREAM_WINDOW, MemoryStreamCall } from "./stream.js";
 
 /** Options of the in-process client transport. */
@@ -46,7 +46,7 @@ export class MemoryClientTransport implements ClientTransport {
   }
 
   /** The server a call goes to; throws UNAVAILABLE `notSent` when there is none. */
-  private target(req: TransportStreamRequest): MemoryServerTransport {
+  private target(req: TransportStreamRequest): MemoryListener {
     const address = req.endpoint?.address ?? this.options.address;
     if (this.closed) throw new RpcError(Code.UNAVAILABLE, "the memory client transport is closed", { notSent: true });
     if (address === undefined) {
@@ -81,7 +81,7 @@ export class MemoryClientTransport implements ClientTransport {
 
   stream(req: TransportStreamRequest): ClientStream {
     const call = new MemoryStreamCall(req, this.peer, this.options.streamWindow ?? MEMORY_STREAM_WINDOW);
-    let server: MemoryServerTransport;
+    let server: MemoryListener;
     try {
       server = this.target(req);
       if (req.signal.aborted) throw abortError(req.signal, true);

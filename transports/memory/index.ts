@@ -6,10 +6,5 @@
  */
 export { MemoryClientTransport, type MemoryClientOptions } from "./client.js";
 export { MemoryStreamCall, MEMORY_STREAM_WINDOW } from "./stream.js";
-export {
-  MemoryCall,
-  MemoryServerTransport,
-  MemoryNetwork,
-  MEMORY_SCHEME,
-  type MemoryServerOptions,
-} from "./server.js";
+export { MemoryServerTransport, type MemoryServerOptions } from "./server.js";
+export { MemoryCall, MemoryNetwork, MEMORY_SCHEME, type MemoryListener } from "./connection.js";

@@ -3,7 +3,6 @@ import {
   RpcError,
   statusToHeaders,
   type CallDispatcher,
-  type Headers,
   type OutgoingReply,
   type ServerTransport,
   type StreamDispatcher,
@@ -11,39 +10,8 @@ import {
   settleCall,
   startTimer,
 } from "../../runtime/index.js";
-import { ServerCall } from "../../runtime/rpc/server-call.js";
+import { MEMORY_SCHEME, type MemoryCall, type MemoryListener, type MemoryNetwork } from "./connection.js";
 import type { MemoryStreamCall } from "./stream.js";
-
-/** The URL scheme of in-process addresses: `memory://<name>`. */
-export const MEMORY_SCHEME = "memory://";
-
-/**
- * An in-process "network": servers bind names in it and clients find them by address. The user
- * creates one and hands it to the servers and clients that should see each other; there is no
- * process-wide default, so two tests (or two parts of a program) never meet by accident.
- */
-export class MemoryNetwork {
-  private readonly servers = new Map<string, MemoryServerTransport>();
-
-  /** The server listening at `address` (`memory://name` or just `name`), if any. */
-  lookup(address: string): MemoryServerTransport | undefined {
-    return this.servers.get(address.startsWith(MEMORY_SCHEME) ? address.slice(MEMORY_SCHEME.length) : address);
-  }
-
-  /** Binds `name` to `server`; fails when another server holds it. */
-  bind(name: string, server: MemoryServerTransport): void {
-    const holder = this.servers.get(name);
-    if (holder !== undefined && holder !== server) {
-      throw new RpcError(Code.ALREADY_EXISTS, `${MEMORY_SCHEME}${name} is already bound by another server; pick another name`);
-    }
-    this.servers.set(name, server);
-  }
-
-  /** Releases `name` if `server` holds it. */
-  unbind(name: string, server: MemoryServerTransport): void {
-    if (this.servers.get(name) === server) this.servers.delete(name);
-  }
-}
 
 /** Options of the in-process server transport. */
 export interface MemoryServerOptions {
@@ -64,41 +32,13 @@ let serial = 0;
 function ignore(): void {}
 
 /**
- * One unary call of the in-process transport: the runtime's ServerCall, and `cut`, which rejects
- * once the call is aborted (the client cancelled it, the server closed before answering) and so
- * ends the client's wait at once, whatever the handler does.
- */
-export class MemoryCall extends ServerCall {
-  readonly cut: Promise<never>;
-  private rejectCut!: (reason: RpcError) => void;
-
-  constructor(
-    service: string,
-    method: string,
-    headers: Headers,
-    readonly payload: Uint8Array,
-    deadline: number | undefined,
-    readonly peer: string,
-  ) {
-    super(service, method, headers, deadline);
-    this.cut = new Promise<never>((_, reject) => (this.rejectCut = reject));
-    this.cut.catch(ignore);
-  }
-
-  override abort(reason: RpcError): void {
-    super.abort(reason);
-    this.rejectCut(reason);
-  }
-}
-
-/**
  * The server half of the in-process transport: listens on a name in a MemoryNetwork and hands
  * calls from MemoryClientTransports to the dispatcher, with their payload as encoded bytes, and
  * streams to the stream dispatcher. Graceful close stops accepting (new calls fail UNAVAILABLE,
  * `notSent`), waits up to `graceMs` for calls and streams in flight, then aborts what is left and
  * fails it with UNAVAILABLE.
  */
-export class MemoryServerTransport implements ServerTransport {
+export class MemoryServerTransport implements ServerTransport, MemoryListener {
   readonly name: string;
   private readonly network: MemoryNetwork;
   private dispatch: CallDispatcher | undefined;

@@ -12,7 +12,7 @@ import type {
   TransportStreamRequest,
 } from "../../runtime/rpc/transport.js";
 import { NatsLink, type NatsConnectionOptions, type NatsStatus, type NatsStatusListener, type Route } from "./connection.js";
-import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, type ReceivedHeaders } from "./headers.js";
+import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, type ReceivedHeaders } from "./wire.js";
 import { methodSubject, NatsClientStream } from "./stream.js";
 
 /** Options of {@link NatsClientTransport}. */

@@ -17,7 +17,7 @@ import {
   settleCall,
 } from "../../runtime/rpc/transport.js";
 import { NatsLink, type NatsConnectionOptions, type NatsStatus, type NatsStatusListener } from "./connection.js";
-import { decodeHeaders, encodeHeaders, headerBytes, NatsKey, StreamFrame, type ReceivedHeaders } from "./headers.js";
+import { decodeHeaders, encodeHeaders, headerBytes, NatsKey, StreamFrame, type ReceivedHeaders } from "./wire.js";
 import { methodSubject, NatsServerStream } from "./stream.js";
 
 /** Options of {@link NatsServerTransport}. */

@@ -7,7 +7,7 @@ import { Cancellation } from "../../runtime/rpc/signal.js";
 import { statusFromHeaders, statusToHeaders } from "../../runtime/rpc/status.js";
 import type { CallSignal, ClientStream, Headers, IncomingStream, TransportStreamRequest, WriteMessage } from "../../runtime/rpc/transport.js";
 import type { Heartbeat, NatsLink, Route } from "./connection.js";
-import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, StreamFrame, type ReceivedHeaders } from "./headers.js";
+import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, StreamFrame, type ReceivedHeaders } from "./wire.js";
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 

@@ -35,7 +35,7 @@ import {
   writeStringInfo,
   writeRequestInfo,
   type FrameLimits,
-} from "./framing.js";
+} from "./wire.js";
 import { AddressPool, dial, type PoolOptions } from "./pool.js";
 import { checkClientTls, tlsErrorText } from "./tls.js";
 import { STREAM_INITIAL_WINDOW, TcpClientStream, type ClientStreamHost, type StreamTransport, type TcpStream } from "./stream.js";

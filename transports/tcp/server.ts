@@ -41,7 +41,7 @@ import {
   writeStringInfo,
   type FrameLimits,
   type PartialFrameWatcher,
-} from "./framing.js";
+} from "./wire.js";
 import { STREAM_INITIAL_WINDOW, TcpServerStream, type StreamHost, type TcpStream } from "./stream.js";
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, isLoopbackHost, serverSecureOptions, socketIdentity } from "./tls.js";
 

@@ -22,7 +22,7 @@ import {
   writeStringInfo,
   type FrameHead,
   type FrameLimits,
-} from "./framing.js";
+} from "./wire.js";
 
 /**
  * Streaming over TTHeader frames (TTHeader Streaming, as Kitex's ttstream lays it out; see

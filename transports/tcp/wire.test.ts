@@ -28,7 +28,7 @@ import {
   writeStreamInfo,
   writeStringInfo,
   writeRequestInfo,
-} from "./framing.js";
+} from "./wire.js";
 
 /** Bytes from a readable listing: numbers are bytes, strings are their ASCII/UTF-8 bytes. */
 function bytes(...parts: (number | string)[]): Buffer {
