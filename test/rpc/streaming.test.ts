@@ -1,6 +1,6 @@
 /**
- * Streaming in the runtime, over the memory transport: the shared suite (test/rpc/stream-suite.ts)
- * plus what only the runtime decides (retry rules for request streams, transports without
+ * Streaming in the runtime, over the memory transport (the shared suite runs in
+ * test/conformance/): what only the runtime decides (retry rules for request streams, transports without
  * streaming, the shape of a ResponseStream).
  */
 import { afterEach, describe, expect, it } from "vitest";
@@ -17,38 +17,9 @@ import {
 } from "meridian-rpc/runtime";
 import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport, MEMORY_STREAM_WINDOW } from "../../transports/memory/index.js";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "./gen/echo.js";
-import { drain, echoUnary, failure, streamingSuite, type StreamBed } from "./stream-suite.js";
+import { drain, echoUnary, failure } from "../conformance/streaming-suite.js";
 import { openStream } from "../support/message-calls.js";
 
-function memoryBed(): StreamBed {
-  let network = new MemoryNetwork();
-  let servers: Server[] = [];
-  let serial = 0;
-  return {
-    name: "memory",
-    window: MEMORY_STREAM_WINDOW,
-    async server(handlers, options = {}) {
-      const server = createServer({ ...options, transport: new MemoryServerTransport({ name: `s${++serial}`, network }) });
-      server.register(StreamService, handlers).register(EchoService, echoUnary);
-      const { address } = await server.listen();
-      servers.push(server);
-      return { server, address };
-    },
-    client(address, options = {}) {
-      return createClient(StreamService, { ...options, transport: new MemoryClientTransport({ address, network }) });
-    },
-    echoClient(address, options = {}) {
-      return createClient(EchoService, { ...options, transport: new MemoryClientTransport({ address, network }) });
-    },
-    async close() {
-      await Promise.all(servers.map((s) => s.close({ graceMs: 0 })));
-      servers = [];
-      network = new MemoryNetwork();
-    },
-  };
-}
-
-streamingSuite(memoryBed());
 
 /** A ClientStream that fails `notSent` on its first send, counting sends. */
 function fakeStream(seen: { sends: number }): ClientStream {

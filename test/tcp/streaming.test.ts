@@ -1,6 +1,6 @@
 /**
- * Streaming on the TCP transport, over 127.0.0.1: the runtime's streaming suite
- * (test/rpc/stream-suite.ts) on real sockets, and what only TCP has: the TTHeader Streaming frames
+ * Streaming on the TCP transport, over 127.0.0.1 (the shared suite runs in test/conformance/):
+ * what only TCP has: the TTHeader Streaming frames
  * on the wire, per-stream credit on a shared connection, a peer that breaks flow control, a
  * server killed or a client gone mid-stream, graceful shutdown.
  */
@@ -34,43 +34,10 @@ import {
 import { STREAM_INITIAL_WINDOW, TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";
-import { drain, echoUnary, streamingSuite, type StreamBed } from "../rpc/stream-suite.js";
+import { drain, echoUnary } from "../conformance/streaming-suite.js";
 import { SERVICE, client, endlessTicks, errorReply, startServer, until } from "./helpers.js";
 import { openStream as messageStream, unaryCall, type MessageStream } from "../support/message-calls.js";
 
-function tcpBed(): StreamBed {
-  const servers: Server[] = [];
-  const transports = new Map<string, TcpClientTransport>();
-  const transportFor = (address: string): TcpClientTransport => {
-    let t = transports.get(address);
-    if (t === undefined) transports.set(address, (t = new TcpClientTransport({ backoffBaseMs: 10, backoffMaxMs: 50 })));
-    return t;
-  };
-  return {
-    name: "tcp",
-    window: STREAM_INITIAL_WINDOW,
-    async server(handlers, options = {}) {
-      const server = createServer({ ...options, transport: new TcpServerTransport({ host: "127.0.0.1" }) });
-      server.register(StreamService, handlers).register(EchoService, echoUnary);
-      const { address } = await server.listen();
-      servers.push(server);
-      return { server, address };
-    },
-    client(address, options = {}) {
-      return createClient(StreamService, { ...options, transport: transportFor(address), endpoints: [{ address }] });
-    },
-    echoClient(address, options = {}) {
-      return createClient(EchoService, { ...options, transport: transportFor(address), endpoints: [{ address }] });
-    },
-    async close() {
-      await Promise.all([...transports.values()].map((t) => t.close()));
-      transports.clear();
-      await Promise.all(servers.splice(0).map((s) => s.close({ graceMs: 0 })));
-    },
-  };
-}
-
-streamingSuite(tcpBed());
 
 /** bench.Echo/Ticks: a Ping in, Pings out (what `endlessTicks` serves). */
 const Ticks: MethodDescriptor<typeof Ping, typeof Ping> = {

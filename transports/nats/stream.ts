@@ -83,6 +83,13 @@ abstract class StreamEnd implements Route, Heartbeat {
     this.publish(this.to, payload, headers);
   }
 
+  /** Waits until the peer's subject is known (the server accepted the stream) or the call is over. */
+  protected async addressed(): Promise<void> {
+    while (this.to === undefined && this.error === undefined && !this.finished) {
+      await new Promise<void>((resolve) => this.creditWaiters.push(resolve));
+    }
+  }
+
   /** Publishes a control message to the peer (when known); never throws. */
   protected control(frame: StreamFrame, headers?: Headers, extra?: Record<string, string>): void {
     if (this.to === undefined) return;
@@ -360,7 +367,10 @@ export class NatsClientStream extends StreamEnd implements ClientStream {
   closeSend(): Promise<void> {
     if (this.sendClosed) return this.sending;
     this.sendClosed = true;
-    const p = this.sending.then(() => {
+    // A request stream closed before the server accepted it (no request sent: nothing waited for
+    // credit) waits for the accept, or its end would go nowhere and the server would wait forever.
+    const p = this.sending.then(async () => {
+      await this.addressed();
       if (this.error !== undefined) throw this.error;
       if (!this.finished) this.control(StreamFrame.end);
     });
