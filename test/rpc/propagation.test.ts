@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Cancellation, Code, Metainfo, RpcError, createClient, sleep, statusFromHeaders, type CallContext } from "meridian-rpc/runtime";
+import { Code, Metainfo, RpcError, createClient, sleep, statusFromHeaders, type CallContext } from "meridian-rpc/runtime";
 import { MemoryCall } from "../../transports/memory/index.js";
 import { EchoService } from "./gen/echo.js";
 import { Bed } from "./helpers.js";

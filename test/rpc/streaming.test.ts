@@ -12,10 +12,9 @@ import {
   createServer,
   type ClientStream,
   type ClientTransport,
-  type Server,
   type TransportStreamRequest,
 } from "meridian-rpc/runtime";
-import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport, MEMORY_STREAM_WINDOW } from "../../transports/memory/index.js";
+import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport } from "../../transports/memory/index.js";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "./gen/echo.js";
 import { drain, echoUnary, failure } from "../conformance/streaming-suite.js";
 import { openStream } from "../support/message-calls.js";

@@ -13,8 +13,7 @@ import { Writer } from "../../runtime/codec/writer.js";
 import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
 import { Code, RpcError } from "../../runtime/rpc/errors.js";
 import { Cancellation } from "../../runtime/rpc/signal.js";
-import type { CallSignal, ClientStream, IncomingStream, StreamDispatcher } from "../../runtime/rpc/transport.js";
-import { createClient, createServer, type Server } from "meridian-rpc/runtime";
+import type { CallSignal, IncomingStream, StreamDispatcher } from "../../runtime/rpc/transport.js";
 import {
   FrameHead,
   FrameSplitter,
@@ -33,8 +32,8 @@ import {
 } from "../../transports/tcp/wire.js";
 import { STREAM_INITIAL_WINDOW, TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
-import { EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";
-import { drain, echoUnary } from "../conformance/streaming-suite.js";
+import { EchoRequest, StreamService } from "../rpc/gen/echo.js";
+import { drain } from "../conformance/streaming-suite.js";
 import { SERVICE, client, endlessTicks, errorReply, startServer, until } from "./helpers.js";
 import { openStream as messageStream, unaryCall, type MessageStream } from "../support/message-calls.js";
 

@@ -18,9 +18,7 @@ import { errorHeaders } from "../../runtime/rpc/status.js";
 import {
   HeaderKeys,
   type CallDispatcher,
-  type CallSignal,
   type Headers,
-  type IncomingCall,
   type IncomingStream,
   type OutgoingReply,
   type ServerTransport,

@@ -53,7 +53,7 @@ export class MemoryStreamCall {
   private readonly unlink: () => void;
 
   constructor(
-    private readonly req: TransportStreamRequest,
+    req: TransportStreamRequest,
     peer: string,
     window: number = MEMORY_STREAM_WINDOW,
   ) {

@@ -10,9 +10,7 @@ import { errorHeaders, statusToHeaders } from "../../runtime/rpc/status.js";
 import {
   HeaderKeys,
   type CallDispatcher,
-  type CallSignal,
   type Headers,
-  type IncomingCall,
   type OutgoingReply,
   type ServerTransport,
   type StreamDispatcher,
