@@ -26,11 +26,14 @@ export {
   type OutgoingReply,
   type CallDispatcher,
   type ServerTransport,
+  type WriteMessage,
   settleCall,
   warmUpAll,
 } from "./rpc/transport.js";
+export { ServerCall } from "./rpc/server-call.js";
+export { decodeResponse, messageWriter } from "./rpc/client.js";
 export { StreamInbox, SendCredit, ReceiveWindow, type InboxHooks } from "./rpc/flow.js";
-export { MAX_STATUS_MESSAGE, clipText, statusFromHeaders, statusToHeaders } from "./rpc/status.js";
+export { MAX_STATUS_MESSAGE, clipText, errorHeaders, statusFromHeaders, statusToHeaders } from "./rpc/status.js";
 export {
   abortError,
   deadlineAfter,

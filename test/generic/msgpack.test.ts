@@ -9,7 +9,7 @@ import { Code, RpcError, createClient, createServer, type ClientTransport, type 
 import { DecodeError, type ServiceDescriptor } from "meridian-rpc/runtime";
 import { defineService, method } from "meridian-rpc/generic";
 import { GrpcClientTransport, GrpcServerTransport } from "meridian-rpc/transports/grpc";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "meridian-rpc/transports/memory";
+import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport } from "meridian-rpc/transports/memory";
 import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { findNatsServer, startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
@@ -103,7 +103,7 @@ afterAll(async () => {
 
 const services: ServiceDescriptor[] = [Shop];
 const benches: Bench[] = [
-  { name: "memory", server: () => createMemoryServerTransport({ network }), client: (address) => createMemoryClientTransport({ address, network }) },
+  { name: "memory", server: () => new MemoryServerTransport({ network }), client: (address) => new MemoryClientTransport({ address, network }) },
   { name: "tcp", server: () => new TcpServerTransport({ host: "127.0.0.1" }), client: (address) => new TcpClientTransport({ address }) },
   { name: "grpc", server: () => new GrpcServerTransport({ services }), client: (address) => new GrpcClientTransport({ address }) },
   {

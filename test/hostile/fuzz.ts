@@ -5,8 +5,19 @@
  * seed gives the same frames (tools/random).
  */
 import { Writer } from "meridian-rpc/runtime";
-import { HeaderFlags, InfoId, MessageType, ProtocolId, StrKey } from "meridian-rpc/transports/tcp";
-import { beginFrame, endFrame, endHeader, frameLimits, writeStreamInfo, writeStringInfo } from "../../transports/tcp/framing.js";
+import {
+  HeaderFlags,
+  InfoId,
+  MessageType,
+  ProtocolId,
+  StrKey,
+  beginFrame,
+  endFrame,
+  endHeader,
+  frameLimits,
+  writeStreamInfo,
+  writeStringInfo,
+} from "../../transports/tcp/wire.js";
 import { seededRandom } from "../../tools/random/index.js";
 import { requestFrame } from "./wire.js";
 

@@ -8,7 +8,7 @@ import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Writer } from "meridian-rpc/runtime";
 import { HeaderKeys, type Headers } from "meridian-rpc";
-import { IntKey, MessageType, StrKey } from "meridian-rpc/transports/tcp";
+import { IntKey, MessageType, StrKey } from "../../transports/tcp/wire.js";
 import {
   FrameHead,
   FrameSplitter,
@@ -23,7 +23,7 @@ import {
   writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 
 /** Limits wide enough to build any frame a peer could send (the server's own limits decide). */

@@ -13,6 +13,7 @@ import type { CallDispatcher } from "meridian-rpc/transport";
 import { NatsServerTransport } from "meridian-rpc/transports/nats";
 import { echoReply, request } from "../tcp/helpers.js";
 import { BenchEcho, describeWithNats, Tracker, useNatsServer } from "./helpers.js";
+import { unaryCall } from "../support/message-calls.js";
 
 const SUBJECT = "meridian.bench.Echo.Echo";
 
@@ -51,7 +52,7 @@ describeWithNats("nats hostile - a raw peer", () => {
     expect(garbage.message).toMatch(/cannot decode the request/);
 
     const c = t.client(nats.url);
-    const res = await c.unary(request({ seq: 7n }, { timeoutMs: 5000 }));
+    const res = await unaryCall(c, request({ seq: 7n }, { timeoutMs: 5000 }));
     expect((res.message as Ping).seq).toBe(7n);
   });
 
@@ -103,7 +104,7 @@ describeWithNats("nats hostile - a raw peer", () => {
     expect(refusedMarks).toEqual(Array(refused).fill("1"));
 
     const c = t.client(nats.url);
-    const res = await c.unary(request({ seq: 3n }, { timeoutMs: 5000 }));
+    const res = await unaryCall(c, request({ seq: 3n }, { timeoutMs: 5000 }));
     expect((res.message as Ping).seq).toBe(3n);
   });
 

@@ -8,7 +8,8 @@ import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, RpcError, createClient, createServer, type CallContext, type ServerOptions, HeaderKeys } from "meridian-rpc";
 import { Writer } from "meridian-rpc/runtime";
-import { TcpClientTransport, TcpServerTransport, DEFAULT_FRAME_LIMITS, IntKey, MessageType, StrKey } from "meridian-rpc/transports/tcp";
+import { TcpClientTransport, TcpServerTransport, DEFAULT_FRAME_LIMITS } from "meridian-rpc/transports/tcp";
+import { IntKey, MessageType, StrKey } from "../../transports/tcp/wire.js";
 import {
   FrameHead,
   FrameSplitter,
@@ -19,7 +20,7 @@ import {
   writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { EchoRequest, EchoService } from "../rpc/gen/echo.js";
 
 const cleanup: (() => Promise<unknown>)[] = [];

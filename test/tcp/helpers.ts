@@ -1,6 +1,7 @@
+import type { MessageRequest } from "../support/message-calls.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type MethodDescriptor, Code, Cancellation, HeaderKeys } from "meridian-rpc";
-import type { CallDispatcher, CallSignal, IncomingCall, OutgoingReply, StreamDispatcher, TransportRequest } from "meridian-rpc/transport";
+import type { CallDispatcher, CallSignal, IncomingCall, OutgoingReply, StreamDispatcher } from "meridian-rpc/transport";
 import { TcpClientTransport, TcpServerTransport, type TcpClientOptions, type TcpServerOptions } from "meridian-rpc/transports/tcp";
 import { FeedResponse, Ping } from "../../bench/codec/gen/feed.js";
 
@@ -28,7 +29,7 @@ export const SERVICE = "bench.Echo";
 export function request(
   message: Partial<Ping>,
   opts: { signal?: CallSignal; timeoutMs?: number; headers?: Record<string, string>; address?: string; method?: MethodDescriptor } = {},
-): TransportRequest {
+): MessageRequest {
   return {
     service: SERVICE,
     method: opts.method ?? Echo,

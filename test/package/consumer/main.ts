@@ -7,7 +7,7 @@
  */
 import { Code, RpcError, createClient, createServer, type ClientTransport, type ServerTransport } from "meridian-rpc";
 import { GrpcClientTransport, GrpcServerTransport } from "meridian-rpc/transports/grpc";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "meridian-rpc/transports/memory";
+import { MemoryClientTransport, MemoryNetwork, MemoryServerTransport } from "meridian-rpc/transports/memory";
 import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Timestamp } from "meridian-rpc/wkt";
@@ -25,7 +25,7 @@ const network = new MemoryNetwork();
 const pairs: Pair[] = [
   { name: "tcp", server: new TcpServerTransport({ host: "127.0.0.1", port: 0 }), client: new TcpClientTransport(), endpoints: (address) => [{ address }] },
   { name: "grpc", server: new GrpcServerTransport({ services: [Greeter], host: "127.0.0.1", port: 0 }), client: new GrpcClientTransport(), endpoints: (address) => [{ address }] },
-  { name: "memory", server: createMemoryServerTransport({ network }), client: createMemoryClientTransport({ network }), endpoints: (address) => [{ address }] },
+  { name: "memory", server: new MemoryServerTransport({ network }), client: new MemoryClientTransport({ network }), endpoints: (address) => [{ address }] },
 ];
 const natsUrl = process.env.NATS_URL;
 if (natsUrl !== undefined && natsUrl !== "") {

@@ -1,6 +1,5 @@
 import { ChannelCredentials, ServerCredentials, type ChannelOptions } from "@grpc/grpc-js";
-import { ConfigError } from "../../runtime/rpc/errors.js";
-import type { ClientTls, Pem, ServerTls } from "../../runtime/rpc/tls.js";
+import { ConfigError, type ClientTls, type Pem, type ServerTls } from "../../runtime/api.js";
 
 /** TLS of a gRPC client: the options every Meridian transport with TLS takes (runtime's ClientTls). */
 export type GrpcClientTls = ClientTls;

@@ -1,6 +1,6 @@
 import { MsgHdrsImpl, type Msg } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { decodeHeaders, encodeHeaders, headerBytes, NatsKey } from "./headers.js";
+import { decodeHeaders, encodeHeaders, headerBytes, NatsKey } from "./wire.js";
 
 /** What a receiver gets for a header block: nats.js parses it, Meridian reads it. */
 function roundTrip(block: Uint8Array, data = new Uint8Array(0)): ReturnType<typeof decodeHeaders> {

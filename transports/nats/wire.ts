@@ -1,5 +1,5 @@
 import { MsgHdrsImpl, type Msg, type MsgHdrs } from "@nats-io/transport-node";
-import type { Headers } from "../../runtime/rpc/transport.js";
+import type { Headers } from "../../runtime/api.js";
 
 /**
  * Header keys of Meridian's NATS protocol. They travel in the NATS header block beside the call's

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Writer } from "../../runtime/codec/writer.js";
+import { Writer } from "../../runtime/index.js";
 import {
   DEFAULT_FRAME_LIMITS,
   FrameError,
@@ -28,7 +28,7 @@ import {
   writeStreamInfo,
   writeStringInfo,
   writeRequestInfo,
-} from "./framing.js";
+} from "./wire.js";
 
 /** Bytes from a readable listing: numbers are bytes, strings are their ASCII/UTF-8 bytes. */
 function bytes(...parts: (number | string)[]): Buffer {

@@ -1,7 +1,7 @@
 /**
- * Streaming through createClient / createServer, the same behaviours on every transport that
- * streams: test/rpc/streaming.test.ts runs it on the memory transport, test/tcp/streaming.test.ts
- * on TCP over 127.0.0.1. Each test registers the handlers it needs on a fresh server.
+ * Streaming through createClient / createServer, the same behaviours on every transport:
+ * test/conformance/conformance.test.ts runs it on memory, TCP, gRPC and NATS. Each test registers
+ * the handlers it needs on a fresh server.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -18,8 +18,8 @@ import {
   type Server,
   type ServerOptions,
 } from "meridian-rpc";
+import { EchoService, StreamService, type EchoRequest } from "../rpc/gen/echo.js";
 import { sleep } from "meridian-rpc/transport";
-import { EchoService, StreamService, type EchoRequest } from "./gen/echo.js";
 
 /** A transport under test: servers and clients on it, closed by `close()`. */
 export interface StreamBed {

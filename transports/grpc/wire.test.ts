@@ -1,8 +1,7 @@
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { BizError, Code, RpcError } from "../../runtime/rpc/errors.js";
-import { Metainfo } from "../../runtime/rpc/metainfo.js";
-import { fromMetadata, grpcPath, headerName, metadataKey, statusError, statusOf, toMetadata } from "./headers.js";
+import { BizError, Code, RpcError, Metainfo } from "../../runtime/api.js";
+import { fromMetadata, grpcPath, headerName, metadataKey, statusError, statusOf, toMetadata } from "./wire.js";
 
 describe("grpc headers - metadata mapping", () => {
   it("grpc headers - names are lower-cased; Kitex-style metainfo takes Kitex's HTTP/2 form", () => {

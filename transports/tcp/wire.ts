@@ -1,7 +1,6 @@
-import { utf8ReadLoop, utf8WriteLoop } from "../../runtime/codec/utf8.js";
-import type { Writer } from "../../runtime/codec/writer.js";
-import { clipText } from "../../runtime/rpc/status.js";
-import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
+import { utf8ReadLoop, utf8WriteLoop, type Writer } from "../../runtime/index.js";
+import { clipText } from "../../runtime/transport.js";
+import { HeaderKeys, type Headers } from "../../runtime/api.js";
 
 /**
  * TTHeader framing as Kitex writes it (pkg/remote/codec/header_codec.go), with the Kitex

@@ -1,8 +1,6 @@
 import { Metadata, type StatusObject } from "@grpc/grpc-js";
-import { BizError, Code, RpcError } from "../../runtime/rpc/errors.js";
-import { MetainfoPrefix } from "../../runtime/rpc/metainfo.js";
-import { statusFromHeaders } from "../../runtime/rpc/status.js";
-import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
+import { BizError, Code, RpcError, MetainfoPrefix, HeaderKeys, type Headers } from "../../runtime/api.js";
+import { statusFromHeaders } from "../../runtime/transport.js";
 
 /**
  * How Meridian's string headers travel as gRPC metadata, and how statuses map. See docs/grpc.md.
