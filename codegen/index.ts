@@ -7,9 +7,9 @@
  * for (const out of generate(files, { int64: "bigint" })) writeFileSync(out.name, out.content);
  * ```
  */
-import { moduleFor } from "./context.js";
-import { emitFile, type GeneratedOutput } from "./emit-file.js";
-import type { FileModel, Int64Mode } from "./model.js";
+import { moduleFor } from "../emit/context.js";
+import { emitFile, type GeneratedOutput } from "../emit/file.js";
+import type { FileModel, Int64Mode } from "../idl/model.js";
 
 /** What generate() prints: typed TypeScript, or plain JavaScript and its type declarations. */
 export type GenerateTarget = "ts" | "js" | "dts";
@@ -49,9 +49,9 @@ export function generate(files: readonly FileModel[], options: GenerateOptions =
   return files.map((file) => emitFile(file, { int64, ...(runtimeModule === undefined ? {} : { runtimeModule }), ...(wktModule === undefined ? {} : { wktModule }) }));
 }
 
-export type { GeneratedOutput } from "./emit-file.js";
-export { IdlError } from "./errors.js";
-export { loadProtoFiles, type LoadOptions } from "./parse.js";
+export type { GeneratedOutput } from "../emit/file.js";
+export { IdlError } from "../idl/errors.js";
+export { loadProtoFiles, type LoadOptions } from "../idl/parse.js";
 export { filesFromDescriptors } from "./descriptor.js";
-export { VERSION } from "./version.js";
-export type * from "./model.js";
+export { VERSION } from "../emit/version.js";
+export type * from "../idl/model.js";

@@ -4,8 +4,8 @@ import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { MessageCodec } from "meridian-rpc/runtime";
-import { emitFile } from "./emit-file.js";
-import { loadProtoFiles } from "./parse.js";
+import { emitFile } from "../emit/file.js";
+import { loadProtoFiles } from "../idl/parse.js";
 import { REPO_ROOT } from "./regen.js";
 import { removeTestDirs, testWorkDir } from "./test-harness.js";
 

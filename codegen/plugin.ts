@@ -1,9 +1,9 @@
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { filesFromDescriptors } from "./descriptor.js";
-import { emitFile } from "./emit-file.js";
-import { IdlError } from "./errors.js";
-import type { Int64Mode } from "./model.js";
+import { emitFile } from "../emit/file.js";
+import { IdlError } from "../idl/errors.js";
+import type { Int64Mode } from "../idl/model.js";
 import {
   CodeGeneratorRequest,
   CodeGeneratorResponse,

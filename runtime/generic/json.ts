@@ -19,12 +19,12 @@ import {
   type MessageModel,
   type OneofModel,
   type ScalarType,
-} from "../../codegen/model.js";
+} from "../../idl/model.js";
 import { DecodeError } from "../codec/errors.js";
 import type { AnyMessageCodec } from "../codec/types.js";
 import { setEntry } from "../codec/view.js";
 import { Code, RpcError } from "../rpc/errors.js";
-import { int64Of } from "./compile.js";
+import { int64Of } from "../../emit/compile.js";
 
 /** A JSON value, as JSON.parse returns it. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

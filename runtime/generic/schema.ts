@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { IdlError } from "../../codegen/errors.js";
+import { IdlError } from "../../idl/errors.js";
 import {
   allEnums,
   allMessages,
@@ -11,12 +11,12 @@ import {
   type MessageModel,
   type MethodModel,
   type ServiceModel,
-} from "../../codegen/model.js";
-import { loadProtoFiles } from "../../codegen/parse.js";
+} from "../../idl/model.js";
+import { loadProtoFiles } from "../../idl/parse.js";
 import type { AnyMessageCodec } from "../codec/types.js";
 import type { MethodDescriptor, ServiceDescriptor } from "../rpc/descriptors.js";
 import { Code, RpcError } from "../rpc/errors.js";
-import { CodecCompiler } from "./compile.js";
+import { CodecCompiler } from "../../emit/compile.js";
 import { JsonMapper, type JsonReadOptions, type JsonValue, type JsonWriteOptions } from "./json.js";
 
 /** Where the .proto files of a schema come from. */

@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { MessageModel } from "../../codegen/model.js";
+import type { MessageModel } from "../../idl/model.js";
 import { DecodeError } from "../../runtime/codec/errors.js";
 import type { AnyMessageCodec } from "../../runtime/codec/types.js";
 import { ProtoSchema } from "../../runtime/generic/index.js";
