@@ -6,7 +6,7 @@
  * Duration as "1.5s", wrappers as plain values, Struct / Value / ListValue as JSON, FieldMask as
  * "a.b,c", Any with "@type", Empty as {}).
  *
- * It walks the codegen model, so it works for generated and compiled codecs alike (the two build
+ * It walks the schema model (idl/), so it works for generated and compiled codecs alike (the two build
  * the same objects). Errors are JsonErrors: RpcErrors INVALID_ARGUMENT whose message names the
  * message type and the field path (`feed.FeedRequest.items[2].author.id: ...`).
  */

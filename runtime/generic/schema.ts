@@ -47,7 +47,7 @@ export interface SchemaOptions extends SchemaSource {
  * .proto files loaded at run time: their messages, enums and services, and for each message a
  * codec compiled on first use that writes the same bytes, and builds the same objects, as the
  * code `meridian gen` generates from the same files. Parsing is the generator's own
- * (codegen/parse.ts), so a file the generator accepts loads here, and one it refuses is refused
+ * (idl/parse.ts), so a file the generator accepts loads here, and one it refuses is refused
  * with the same `file:line:column` message.
  */
 export class ProtoSchema {
@@ -97,7 +97,7 @@ export class ProtoSchema {
     return new ProtoSchema(files, options.int64 ?? "bigint");
   }
 
-  /** Wraps files already loaded by codegen's `loadProtoFiles`. */
+  /** Wraps files already loaded by `loadProtoFiles` (idl/parse.ts). */
   static fromFiles(files: readonly FileModel[], int64: Int64Mode = "bigint"): ProtoSchema {
     return new ProtoSchema(files, int64);
   }
