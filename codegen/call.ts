@@ -3,7 +3,7 @@
  * .proto files (grpcurl for Meridian), on any of Meridian's transports. Built on the generic
  * client (runtime/generic): requests and responses are canonical protobuf JSON.
  */
-import { resolvedMessage, type MethodModel, type ServiceModel } from "./model.js";
+import { resolvedMessage, type MethodModel, type ServiceModel } from "../idl/model.js";
 import { Code, RpcError, type CallOptions, type ClientTransport, type Consistency, type Headers } from "../runtime/api.js";
 // The generic modules it needs, not runtime/generic/index.ts (which also brings msgpackr).
 import { createGenericClient } from "../runtime/generic/client.js";

@@ -1,11 +1,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { IdlError } from "./errors.js";
+import { IdlError } from "../idl/errors.js";
 import { generate } from "./index.js";
-import type { Int64Mode } from "./model.js";
-import { loadProtoFiles } from "./parse.js";
-import { VERSION } from "./version.js";
+import type { Int64Mode } from "../idl/model.js";
+import { loadProtoFiles } from "../idl/parse.js";
+import { VERSION } from "../emit/version.js";
 
 const USAGE = `usage: meridian gen <file.proto>... [-I <dir>]... --out <dir> [--int64 bigint|number|string]
                     [--runtime <module|path>] [--wkt <module|path>]

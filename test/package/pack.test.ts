@@ -77,7 +77,7 @@ describeWithBinary("nats-server", findNatsServer(), NATS_MISSING, "package", () 
     const leaked = paths.filter((p) => /^dist\/(tools|test|bench|examples|scripts)\//.test(p) || /(^|\/)(regen|test-harness)\.(js|d\.ts)$/.test(p) || /\.test\.(js|d\.ts)$/.test(p));
     expect(leaked).toEqual([]);
     expect(paths).toContain("bin/meridian.js");
-    expect(paths).toContain("codegen/wkt/google/protobuf/timestamp.proto");
+    expect(paths).toContain("idl/wkt/google/protobuf/timestamp.proto");
     // Every entry of "exports" is in the tarball.
     const manifest = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { exports: Record<string, string | Record<string, string>> };
     for (const [entry, target] of Object.entries(manifest.exports)) {

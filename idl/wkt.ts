@@ -1,5 +1,5 @@
 /**
- * The well-known types Meridian ships: our own .proto definitions under codegen/wkt, generated
+ * The well-known types Meridian ships: our own .proto definitions under idl/wkt, generated
  * into runtime/wkt and exported as "meridian-rpc/wkt". An import of one of these files always
  * resolves to the bundled copy, and generated code imports its types from WKT_MODULE.
  */

@@ -4,6 +4,10 @@
  * derived from the symbols actually printed, so imports never drift from the code that uses
  * them. An imported name that clashes with a name declared in the file, or with another import,
  * is aliased (`Reader as Reader$1`) and every use prints the alias.
+ *
+ * The same lines print as TypeScript or as JavaScript: the parts only TypeScript has (type
+ * annotations, `implements`, non-null assertions, ...) are wrapped in typed(), which a file
+ * without types leaves out, together with the imports only they use.
  */
 
 /** A name exported by another module, printed as its local (possibly aliased) name. */
@@ -26,8 +30,14 @@ export interface SoftList {
   readonly items: readonly Printable[];
 }
 
+/** Parts printed only in a file with types (TypeScript): annotations, `implements`, `!`. */
+export interface TypedPart {
+  readonly kind: "typed";
+  readonly items: readonly Printable[];
+}
+
 /** What a line is made of. */
-export type Printable = string | number | ImportSymbol | SoftList | readonly Printable[];
+export type Printable = string | number | ImportSymbol | SoftList | TypedPart | readonly Printable[];
 
 /** Maximum line width before soft lists break. */
 export const LINE_WIDTH = 120;
@@ -52,6 +62,11 @@ export function softUnion(items: readonly Printable[]): SoftList {
   return { kind: "list", style: "union", items };
 }
 
+/** Parts that only TypeScript has (`typed(": ", type)`); a JavaScript file prints nothing for them. */
+export function typed(...items: Printable[]): TypedPart {
+  return { kind: "typed", items };
+}
+
 interface Line {
   readonly indent: number;
   readonly parts: readonly Printable[];
@@ -59,7 +74,7 @@ interface Line {
 
 const INDENT = "  ";
 
-/** One generated TypeScript file being printed. */
+/** One generated file being printed: TypeScript, or JavaScript when it has no types. */
 export class GeneratedFile {
   private readonly preamble: string[] = [];
   private readonly lines: Line[] = [];
@@ -69,6 +84,8 @@ export class GeneratedFile {
   constructor(
     /** Output path relative to the output directory (`foo/bar.ts`). */
     readonly name: string,
+    /** Whether typed() parts are printed: true for TypeScript, false for JavaScript. */
+    readonly types: boolean = true,
   ) {}
 
   /** Adds a line above the import block (provenance header, lint directives, file docs). */
@@ -136,7 +153,7 @@ export class GeneratedFile {
   /** The file's text: preamble, import block, body. */
   render(): string {
     const aliases = this.resolveImports();
-    const body = this.lines.map((l) => renderLine(l, aliases)).join("\n");
+    const body = this.lines.map((l) => renderLine(l, aliases, this.types)).join("\n");
     let text = this.preamble.length === 0 ? "" : this.preamble.join("\n") + "\n";
     const imports = this.importBlock(aliases);
     if (imports !== "") text += imports + "\n\n";
@@ -150,6 +167,10 @@ export class GeneratedFile {
       if (typeof p === "string" || typeof p === "number") return;
       if (isList(p)) {
         for (const i of p.items) walk(i);
+        return;
+      }
+      if (isTyped(p)) {
+        if (this.types) for (const i of p.items) walk(i);
         return;
       }
       if (isImport(p)) {
@@ -229,40 +250,57 @@ function isList(p: Printable): p is SoftList {
   return typeof p === "object" && !Array.isArray(p) && (p as SoftList).kind === "list";
 }
 
-function flat(p: Printable, aliases: Aliases): string {
+function isTyped(p: Printable): p is TypedPart {
+  return typeof p === "object" && !Array.isArray(p) && (p as TypedPart).kind === "typed";
+}
+
+function flat(p: Printable, aliases: Aliases, types: boolean): string {
   if (typeof p === "string") return p;
   if (typeof p === "number") return String(p);
   if (isImport(p)) return aliases.get(`${p.from}\0${p.name}`)!.local;
+  if (isTyped(p)) return types ? p.items.map((x) => flat(x, aliases, types)).join("") : "";
   if (isList(p)) {
-    const items = p.items.map((i) => flat(i, aliases));
+    const items = p.items.map((i) => flat(i, aliases, types));
     if (p.style === "union") return items.join(" | ");
     return items.length === 0 ? "{}" : `{ ${items.join(", ")} }`;
   }
-  return (p as readonly Printable[]).map((x) => flat(x, aliases)).join("");
+  return (p as readonly Printable[]).map((x) => flat(x, aliases, types)).join("");
 }
 
-function renderLine(line: Line, aliases: Aliases): string {
+/** A line's parts with its top-level typed() parts opened (so their soft lists can break) or dropped. */
+function lineParts(parts: readonly Printable[], types: boolean): Printable[] {
+  const out: Printable[] = [];
+  for (const p of parts) {
+    if (isTyped(p)) {
+      if (types) out.push(...lineParts(p.items, types));
+    } else out.push(p);
+  }
+  return out;
+}
+
+function renderLine(line: Line, aliases: Aliases, types: boolean): string {
   if (line.parts.length === 0) return "";
+  const parts = lineParts(line.parts, types);
   const pad = INDENT.repeat(line.indent);
-  const text = pad + line.parts.map((p) => flat(p, aliases)).join("");
+  const text = pad + parts.map((p) => flat(p, aliases, types)).join("");
   if (text.length <= LINE_WIDTH) return text;
   // Too long: break the first soft list on the line, keeping the rest flat.
   let before = pad;
-  for (let i = 0; i < line.parts.length; i++) {
-    const p = line.parts[i]!;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
     if (typeof p === "object" && isList(p) && p.items.length > 0) {
-      const after = line.parts
+      const after = parts
         .slice(i + 1)
-        .map((x) => flat(x, aliases))
+        .map((x) => flat(x, aliases, types))
         .join("");
       const inner = pad + INDENT;
-      const items = p.items.map((x) => flat(x, aliases));
+      const items = p.items.map((x) => flat(x, aliases, types));
       if (p.style === "union") {
         return `${before.replace(/\s+$/, "")}\n${items.map((x) => `${inner}| ${x}`).join("\n")}${after}`;
       }
       return `${before}{\n${items.map((x) => `${inner}${x},`).join("\n")}\n${pad}}${after}`;
     }
-    before += flat(p, aliases);
+    before += flat(p, aliases, types);
   }
   return text;
 }

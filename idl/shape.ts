@@ -1,9 +1,10 @@
-import { resolved, type FieldModel, type MessageModel, type OneofModel, type ScalarType } from "./model.js";
+import { resolved, type FieldModel, type MessageModel, type OneofModel } from "./model.js";
 
 /**
- * How a message's fields are laid out for code: what both the generator's emitters
- * (emit-message.ts) and the run-time compiler of the generic codec (runtime/generic/compile.ts)
- * derive from the model, so the two produce the same code.
+ * A message's layout, as every consumer of the model sees it: its members (a oneof once, where
+ * its first field is declared), the canonical (field-number) order, which fields hold messages,
+ * and the presence bits of proto2 required fields. The emitter (emit/) lays out code by it for
+ * every target.
  */
 
 /** A field outside any oneof, or a oneof (once, at the position of its first field). */
@@ -33,9 +34,6 @@ export function isMessageField(f: FieldModel): boolean {
   return resolved(f.type).kind === "message";
 }
 
-/** The statement that keeps the unknown field read from `at` to `r.pos`. */
-export const PUSH_UNKNOWN = "(m.$unknown ??= []).push(r.buf.subarray(at, r.pos));";
-
 /** Presence bookkeeping of proto2 required fields: a bit per field in `has` variables of 31 bits. */
 export interface Required {
   readonly bits: Map<FieldModel, { readonly v: string; readonly bit: number }>;
@@ -56,34 +54,4 @@ export function requiredOf(msg: MessageModel): Required {
     bits.set(fl, { v: name, bit });
   });
   return { bits, vars };
-}
-
-/** The statement writing a map entry's key (held as a string in `key`) as type `k`. */
-export function mapKeyWrite(k: ScalarType): string {
-  switch (k) {
-    case "string":
-      return "w.string(key)";
-    case "bool":
-      return 'w.bool(key === "true")';
-    case "int64":
-    case "uint64":
-    case "sint64":
-    case "fixed64":
-    case "sfixed64":
-      return `w.${k}(BigInt(key))`;
-    default:
-      return `w.${k}(Number(key))`;
-  }
-}
-
-/** A map entry's key: its initial (absent) value and the expression reading it, as strings. */
-export function mapKeyRead(k: ScalarType, utf8: "strict" | "lenient"): { init: string; read: string } {
-  switch (k) {
-    case "string":
-      return { init: '""', read: utf8 === "strict" ? "r.string()" : "r.stringLenient()" };
-    case "bool":
-      return { init: '"false"', read: "String(r.bool())" };
-    default:
-      return { init: '"0"', read: `String(r.${k}())` };
-  }
 }

@@ -1,8 +1,8 @@
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from "node:path";
-import type { EnumModel, EnumValueModel, FileModel, Int64Mode, MessageModel } from "./model.js";
-import { NameRegistry, lowerFirst } from "./names.js";
+import type { EnumModel, EnumValueModel, FileModel, Int64Mode, MessageModel } from "../idl/model.js";
+import { NameRegistry, lowerFirst } from "../idl/names.js";
 import { GeneratedFile, importType, importValue, type ImportSymbol, type Printable } from "./printer.js";
-import { WKT_MODULE } from "./wkt.js";
+import { WKT_MODULE } from "../idl/wkt.js";
 
 /** The module generated code imports the runtime from. */
 export const RUNTIME_MODULE = "meridian-rpc/runtime";
@@ -37,16 +37,21 @@ export function moduleFor(spec: string, outDir: string, cwd: string = process.cw
   };
 }
 
-/** Names of the module-private functions generated for a message of this file. */
+/** What the emitter prints: TypeScript, JavaScript, its declarations, or a run-time codec unit. */
+export type EmitTarget = "ts" | "js" | "dts" | "runtime";
+
+/** Names of the module-private functions (and the codec constant) printed for a message. */
 export interface LocalMessageNames {
   readonly create: string;
   readonly write: string;
   readonly read: string;
   readonly fieldName: string;
   readonly viewImpl: string;
+  /** The codec constant: the message's exported name in a file, a private name in a unit. */
+  readonly codec: string;
 }
 
-/** How generated code of the current file refers to a message type (local or imported). */
+/** How printed code refers to a message type (local or imported). */
 export interface MessageRef {
   /** The message interface, in type positions. */
   readonly type: Printable;
@@ -54,23 +59,93 @@ export interface MessageRef {
   readonly view: Printable;
   /** The codec constant, as a value. */
   readonly codec: Printable;
-  /** The private functions, when the message is declared in this file. */
+  /** The private functions, when the message is printed in the same output. */
   readonly local: LocalMessageNames | undefined;
 }
 
-/** State shared by the emitters of one output file. */
-export class EmitContext {
+/**
+ * State shared by the emitters of one output, and how that output refers to things: a generated
+ * file (FileContext: ts, js, dts) or a unit of codecs compiled at run time (emit/compile.ts).
+ * The emitters lay out the code once; the context decides the names it prints.
+ */
+export abstract class EmitContext {
+  abstract readonly f: GeneratedFile;
+  abstract readonly target: EmitTarget;
+  private emptyBytesName: string | undefined;
+  private unknownEnumName: string | undefined;
+
+  /** Whether declarations (interfaces, types) are printed: ts and dts. */
+  get types(): boolean {
+    return this.target === "ts" || this.target === "dts";
+  }
+
+  /** Whether code (functions, classes, codec objects) is printed: all but dts. */
+  get code(): boolean {
+    return this.target !== "dts";
+  }
+
+  /** What precedes an exported declaration: `export ` in files, nothing in a run-time unit. */
+  get exportKeyword(): string {
+    return this.target === "runtime" ? "" : "export ";
+  }
+
+  /** A runtime value (`sharedWriter`, `DecodeError`, ...). */
+  abstract rt(name: string): Printable;
+  /** A runtime type (`Writer`, `MessageCodec`, ...). */
+  abstract rtType(name: string): Printable;
+  /** The private names of a message printed in this output (stable per message). */
+  abstract localNames(m: MessageModel): LocalMessageNames;
+  /** How to refer to message `m` from this output. */
+  abstract message(m: MessageModel): MessageRef;
+  /** How to refer to enum `e`, as a value (`Kind`) or a type. */
+  abstract enumRef(e: EnumModel, as: "value" | "type"): Printable;
+  /** An enum member as a value: `Kind.A` (or its number). */
+  abstract enumValue(e: EnumModel, v: EnumValueModel): Printable;
+  /** The representation of 64-bit integers without `jstype` in the fields of `m`. */
+  abstract int64Of(m: MessageModel): Int64Mode;
+  /** Takes an output-private name, unique in the output. */
+  protected abstract takeLocal(name: string): string;
+
+  /** Whether the shared empty byte array has been declared yet. */
+  get emptyBytesDeclared(): boolean {
+    return this.emptyBytesName !== undefined;
+  }
+
+  /** Declares the shared empty byte array (printed by the caller where it is first needed). */
+  declareEmptyBytes(): string {
+    return (this.emptyBytesName ??= this.takeLocal("EMPTY_BYTES"));
+  }
+
+  /** The name of the shared empty byte array; it must have been declared. */
+  get emptyBytes(): string {
+    if (this.emptyBytesName === undefined) throw new Error("internal: EMPTY_BYTES used before it was declared");
+    return this.emptyBytesName;
+  }
+
+  /** The helper that encodes an unknown closed-enum value as a raw varint field. */
+  unknownEnumHelper(): string {
+    return (this.unknownEnumName ??= this.takeLocal("unknownEnum"));
+  }
+
+  /** Whether unknownEnumHelper() was asked for (it is printed at the end of the output). */
+  get needsUnknownEnumHelper(): boolean {
+    return this.unknownEnumName !== undefined;
+  }
+}
+
+/** The context of one generated file of a .proto file, for target ts, js or dts. */
+export class FileContext extends EmitContext {
   readonly f: GeneratedFile;
   private readonly registry: NameRegistry;
   private readonly locals = new Map<MessageModel, LocalMessageNames>();
-  private emptyBytesName: string | undefined;
-  private unknownEnumName: string | undefined;
 
   constructor(
     readonly file: FileModel,
     readonly options: EmitOptions,
+    readonly target: Exclude<EmitTarget, "runtime"> = "ts",
   ) {
-    this.f = new GeneratedFile(outputName(file.name));
+    super();
+    this.f = new GeneratedFile(outputName(file.name, target), target !== "js");
     // Exported names first: they are fixed by names.ts and other files rely on them.
     const exported: string[] = [];
     const walk = (msgs: readonly MessageModel[], enums: readonly EnumModel[]): void => {
@@ -94,12 +169,10 @@ export class EmitContext {
     names(file.messages);
   }
 
-  /** A runtime value (`sharedWriter`, `DecodeError`, ...). */
   rt(name: string): ImportSymbol {
     return importValue(name, this.runtimeModule);
   }
 
-  /** A runtime type (`Writer`, `MessageCodec`, ...). */
   rtType(name: string): ImportSymbol {
     return importType(name, this.runtimeModule);
   }
@@ -114,14 +187,12 @@ export class EmitContext {
     return moduleSpecifier(target, this.file);
   }
 
-  /** Takes a module-private name, unique in the file. */
-  private takeLocal(name: string): string {
+  protected takeLocal(name: string): string {
     const n = this.registry.take(name);
     this.f.declareLocal(n);
     return n;
   }
 
-  /** The private function names of a message of this file (stable per message). */
   localNames(m: MessageModel): LocalMessageNames {
     let names = this.locals.get(m);
     if (names === undefined) {
@@ -131,13 +202,13 @@ export class EmitContext {
         read: this.takeLocal(`read${m.tsName}`),
         fieldName: this.takeLocal(`${lowerFirst(m.tsName)}FieldName`),
         viewImpl: this.takeLocal(`${m.tsName}ViewImpl`),
+        codec: m.tsName,
       };
       this.locals.set(m, names);
     }
     return names;
   }
 
-  /** How to refer to message `m` from this file. */
   message(m: MessageModel): MessageRef {
     if (m.file === this.file) {
       return { type: m.tsName, view: m.viewName, codec: m.tsName, local: this.localNames(m) };
@@ -151,48 +222,24 @@ export class EmitContext {
     };
   }
 
-  /** How to refer to enum `e` from this file, as a value (`Kind.A`) or a type. */
   enumRef(e: EnumModel, as: "value" | "type"): Printable {
     if (e.file === this.file) return e.tsName;
     const from = this.moduleOf(e.file);
     return as === "value" ? importValue(e.tsName, from) : importType(e.tsName, from);
   }
 
-  /** An enum member as a value: `Kind.A`. */
   enumValue(e: EnumModel, v: EnumValueModel): Printable {
     return [this.enumRef(e, "value"), ".", v.localName];
   }
 
-  /** Whether the shared empty byte array has been declared yet. */
-  get emptyBytesDeclared(): boolean {
-    return this.emptyBytesName !== undefined;
-  }
-
-  /** Declares the shared empty byte array (printed by the caller where it is first needed). */
-  declareEmptyBytes(): string {
-    return (this.emptyBytesName ??= this.takeLocal("EMPTY_BYTES"));
-  }
-
-  /** The name of the shared empty byte array; it must have been declared. */
-  get emptyBytes(): string {
-    if (this.emptyBytesName === undefined) throw new Error("internal: EMPTY_BYTES used before it was declared");
-    return this.emptyBytesName;
-  }
-
-  /** The helper that encodes an unknown closed-enum value as a raw varint field. */
-  unknownEnumHelper(): string {
-    return (this.unknownEnumName ??= this.takeLocal("unknownEnum"));
-  }
-
-  /** Whether unknownEnumHelper() was asked for (it is printed at the end of the file). */
-  get needsUnknownEnumHelper(): boolean {
-    return this.unknownEnumName !== undefined;
+  int64Of(): Int64Mode {
+    return this.options.int64;
   }
 }
 
-/** The output file of a .proto file: `foo/bar.proto` -> `foo/bar.ts`. */
-export function outputName(protoName: string): string {
-  return protoName.replace(/\.proto$/, "") + ".ts";
+/** The output file of a .proto file for a target: `foo/bar.proto` -> `foo/bar.ts`, `.js`, `.d.ts`. */
+export function outputName(protoName: string, target: Exclude<EmitTarget, "runtime"> = "ts"): string {
+  return protoName.replace(/\.proto$/, "") + (target === "dts" ? ".d.ts" : `.${target}`);
 }
 
 /** The module specifier `from` uses to import the generated code of `target`. */

@@ -52,13 +52,13 @@ export function loadProtoFiles(files: readonly string[], options: LoadOptions = 
   return roots;
 }
 
-/** The bundled well-known-type .proto files (codegen/wkt), in the source or the built layout. */
+/** The bundled well-known-type .proto files (idl/wkt), in the source or the built layout. */
 function bundledWktDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [join(here, "wkt"), join(here, "..", "..", "codegen", "wkt")]) {
+  for (const candidate of [join(here, "wkt"), join(here, "..", "..", "idl", "wkt")]) {
     if (existsSync(join(candidate, "google", "protobuf", "timestamp.proto"))) return candidate;
   }
-  throw new Error(`meridian: the bundled well-known types (codegen/wkt) are missing next to ${here}`);
+  throw new Error(`meridian: the bundled well-known types (idl/wkt) are missing next to ${here}`);
 }
 
 // protobufjs silently drops a field, enum value or type named `__proto__` (it would change an

@@ -4,7 +4,7 @@
  * encoding), type references resolved and TypeScript names chosen.
  *
  * Two front ends build it: parse.ts (a .proto source through protobufjs's parser) and
- * descriptor.ts (protoc's FileDescriptorProto, for the plugin). link.ts resolves references and
+ * codegen/descriptor.ts (protoc's FileDescriptorProto, for the plugin). link.ts resolves references and
  * checks the rules both share; names.ts picks the TypeScript names.
  */
 

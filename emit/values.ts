@@ -1,3 +1,7 @@
+/**
+ * How each scalar and enum value is written, read and defaulted, as pieces of code the message
+ * emitter assembles for every target.
+ */
 import type { EmitContext } from "./context.js";
 import {
   isInt64Type,
@@ -8,21 +12,9 @@ import {
   type Int64Mode,
   type ResolvedType,
   type ScalarType,
-} from "./model.js";
+} from "../idl/model.js";
 import type { Printable } from "./printer.js";
-
-/** Wire types. */
-export const WIRE_VARINT = 0;
-export const WIRE_FIXED64 = 1;
-export const WIRE_LEN = 2;
-export const WIRE_START_GROUP = 3;
-export const WIRE_END_GROUP = 4;
-export const WIRE_FIXED32 = 5;
-
-/** A tag as the number the reader returns (unsigned; field numbers up to 2^29 - 1). */
-export function tagOf(no: number, wire: number): number {
-  return no * 8 + wire;
-}
+import { WIRE_VARINT, isPackable, scalarWire } from "../idl/wire.js";
 
 /**
  * How a scalar or enum value is written, read and defaulted: the pieces the message emitter
@@ -46,43 +38,16 @@ export interface ValueCodec {
   readonly closed: EnumModel | undefined;
 }
 
-interface ScalarSpec {
-  readonly wire: number;
-  readonly method: string;
-}
-
-const SCALARS: Record<ScalarType, ScalarSpec> = {
-  double: { wire: WIRE_FIXED64, method: "double" },
-  float: { wire: WIRE_FIXED32, method: "float" },
-  int64: { wire: WIRE_VARINT, method: "int64" },
-  uint64: { wire: WIRE_VARINT, method: "uint64" },
-  int32: { wire: WIRE_VARINT, method: "int32" },
-  fixed64: { wire: WIRE_FIXED64, method: "fixed64" },
-  fixed32: { wire: WIRE_FIXED32, method: "fixed32" },
-  bool: { wire: WIRE_VARINT, method: "bool" },
-  string: { wire: WIRE_LEN, method: "string" },
-  bytes: { wire: WIRE_LEN, method: "bytes" },
-  uint32: { wire: WIRE_VARINT, method: "uint32" },
-  sfixed32: { wire: WIRE_FIXED32, method: "sfixed32" },
-  sfixed64: { wire: WIRE_FIXED64, method: "sfixed64" },
-  sint32: { wire: WIRE_VARINT, method: "sint32" },
-  sint64: { wire: WIRE_VARINT, method: "sint64" },
-};
-
-/** The wire type of a scalar. */
-export function scalarWire(t: ScalarType): number {
-  return SCALARS[t].wire;
-}
-
-/** The int64 representation of a field: its jstype, else the generator default. */
+/** The int64 representation of a field: its jstype, else the default of its message's output. */
 export function int64ModeOf(ctx: EmitContext, f: FieldModel): Int64Mode {
-  return f.jstype ?? ctx.options.int64;
+  return f.jstype ?? ctx.int64Of(f.parent);
 }
 
 /** The codec of a scalar value. */
 export function scalarCodec(ctx: EmitContext, t: ScalarType, mode: Int64Mode, utf8: "strict" | "lenient"): ValueCodec {
-  const { wire, method } = SCALARS[t];
-  const base = { wire, packable: t !== "string" && t !== "bytes", closed: undefined };
+  // The reader's and writer's methods are named after the scalar types.
+  const method = t;
+  const base = { wire: scalarWire(t), packable: isPackable(t), closed: undefined };
   if (isInt64Type(t)) {
     if (mode === "bigint") {
       return {
@@ -177,7 +142,7 @@ export function enumCodec(ctx: EmitContext, e: EnumModel): ValueCodec {
 /** The codec of a field's (or map value's) scalar/enum type; undefined for messages. */
 export function valueCodecOf(ctx: EmitContext, f: FieldModel): ValueCodec | undefined {
   const t = resolved(f.type);
-  if (t.kind === "scalar") return scalarCodec(ctx, t.scalar, f.cardinality === "map" ? ctx.options.int64 : int64ModeOf(ctx, f), f.utf8);
+  if (t.kind === "scalar") return scalarCodec(ctx, t.scalar, f.cardinality === "map" ? ctx.int64Of(f.parent) : int64ModeOf(ctx, f), f.utf8);
   if (t.kind === "enum") return enumCodec(ctx, t.enum);
   return undefined;
 }
@@ -234,4 +199,37 @@ export function defaultDoc(ctx: EmitContext, f: FieldModel, d: DefaultValue): st
   if (d instanceof Uint8Array) return `new Uint8Array([${[...d].join(", ")}])`;
   const lit = defaultLiteral(ctx, f, d);
   return typeof lit === "string" ? lit : String(d);
+}
+
+/** The statement that keeps the unknown field read from `at` to `r.pos`. */
+export const PUSH_UNKNOWN = "(m.$unknown ??= []).push(r.buf.subarray(at, r.pos));";
+
+/** The statement writing a map entry's key (held as a string in `key`) as type `k`. */
+export function mapKeyWrite(k: ScalarType): string {
+  switch (k) {
+    case "string":
+      return "w.string(key)";
+    case "bool":
+      return 'w.bool(key === "true")';
+    case "int64":
+    case "uint64":
+    case "sint64":
+    case "fixed64":
+    case "sfixed64":
+      return `w.${k}(BigInt(key))`;
+    default:
+      return `w.${k}(Number(key))`;
+  }
+}
+
+/** A map entry's key: its initial (absent) value and the expression reading it, as strings. */
+export function mapKeyRead(k: ScalarType, utf8: "strict" | "lenient"): { init: string; read: string } {
+  switch (k) {
+    case "string":
+      return { init: '""', read: utf8 === "strict" ? "r.string()" : "r.stringLenient()" };
+    case "bool":
+      return { init: '"false"', read: "String(r.bool())" };
+    default:
+      return { init: '"0"', read: `String(r.${k}())` };
+  }
 }

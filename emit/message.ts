@@ -1,16 +1,15 @@
 import type { EmitContext, MessageRef } from "./context.js";
-import { resolved, type FieldModel, type MessageModel, type OneofModel } from "./model.js";
-import { softObject, softUnion, type Printable } from "./printer.js";
-import { PUSH_UNKNOWN, byNumber, isMessageField, mapKeyRead, mapKeyWrite, members, requiredOf, type Required } from "./shape.js";
+import { resolved, type FieldModel, type MessageModel, type OneofModel } from "../idl/model.js";
+import { softObject, softUnion, typed, type Printable } from "./printer.js";
+import { byNumber, isMessageField, members, requiredOf, type Required } from "../idl/shape.js";
+import { WIRE_END_GROUP, WIRE_LEN, WIRE_START_GROUP, scalarWire, tagOf } from "../idl/wire.js";
 import {
-  WIRE_END_GROUP,
-  WIRE_LEN,
-  WIRE_START_GROUP,
+  PUSH_UNKNOWN,
   defaultDoc,
   defaultLiteral,
   enumKnown,
-  scalarWire,
-  tagOf,
+  mapKeyRead,
+  mapKeyWrite,
   valueCodecOf,
   type ValueCodec,
 } from "./values.js";
@@ -20,13 +19,24 @@ import {
  * functions, the view class and the codec constant of the same name as the interface. The shape
  * is the hand-tuned one of bench/codec/gen/feed.ts: one switch on the whole tag, fields written
  * in number order, unknown fields kept raw and re-emitted last.
+ *
+ * The layout is written once for every target: TypeScript prints all of it, JavaScript (and a
+ * run-time unit) the code without its typed() parts, declarations (dts) the interfaces and the
+ * codec constant's type.
  */
 export function emitMessage(ctx: EmitContext, msg: MessageModel): void {
   const { f } = ctx;
-  emitInterface(ctx, msg);
-  f.print();
-  emitViewInterface(ctx, msg);
-  f.print();
+  if (ctx.types) {
+    emitInterface(ctx, msg);
+    f.print();
+    emitViewInterface(ctx, msg);
+    f.print();
+  }
+  if (!ctx.code) {
+    const t = msg.tsName;
+    f.print`export declare const ${t}: ${ctx.rtType("MessageCodec")}<${t}, ${msg.viewName}>;`;
+    return;
+  }
   if (usesEmptyBytes(msg) && !ctx.emptyBytesDeclared) {
     f.print`const ${ctx.declareEmptyBytes()} = new Uint8Array(0);`;
     f.print();
@@ -216,7 +226,7 @@ function initialValue(ctx: EmitContext, fl: FieldModel): Printable {
 function emitCreate(ctx: EmitContext, msg: MessageModel): void {
   const { f } = ctx;
   const names = ctx.localNames(msg);
-  f.print(`function ${names.create}(): ${msg.tsName} {`);
+  f.print(`function ${names.create}()`, typed(`: ${msg.tsName}`), " {");
   f.indented(() => {
     const items: Printable[] = members(msg).map((mem) =>
       mem.kind === "oneof" ? `${mem.oneof.localName}: undefined` : [`${mem.field.localName}: `, initialValue(ctx, mem.field)],
@@ -266,7 +276,7 @@ function emitWriteField(ctx: EmitContext, fl: FieldModel): void {
       f.print("const k = w.fork();");
       f.print`w.uint32(${tagOf(1, scalarWire(key))});`;
       f.print(mapKeyWrite(key), ";");
-      const value = `${acc}[key]!`;
+      const value: Printable = [acc, "[key]", typed("!")];
       if (isMessageField(fl)) {
         f.print`w.uint32(${tagOf(2, WIRE_LEN)});`;
         f.print("const k2 = w.fork();");
@@ -332,7 +342,7 @@ function emitWriteOneofRun(ctx: EmitContext, o: OneofModel, run: readonly FieldM
 function emitWrite(ctx: EmitContext, msg: MessageModel): void {
   const { f } = ctx;
   const names = ctx.localNames(msg);
-  f.print`function ${names.write}(m: ${msg.tsName}, w: ${ctx.rtType("Writer")}): void {`;
+  f.print(`function ${names.write}(m`, typed(`: ${msg.tsName}`), ", w", typed(": ", ctx.rtType("Writer")), ")", typed(": void"), " {");
   f.indented(() => {
     const sorted = byNumber(msg);
     for (let i = 0; i < sorted.length; ) {
@@ -516,12 +526,12 @@ function printEntryLoop(ctx: EmitContext, fl: FieldModel, depth: string, view: b
   f.print(`let key = ${key.init};`);
   if (isMessageField(fl)) {
     const ref = messageOf(ctx, fl);
-    f.print("let value: ", view ? ref.view : ref.type, " | undefined;");
+    f.print("let value", typed(": ", view ? ref.view : ref.type, " | undefined"), ";");
   } else {
     const c = codecOf(ctx, fl);
     const t = resolved(fl.type);
     if (t.kind === "scalar" && t.scalar === "string") f.print("let value = ", c.zero, ";");
-    else f.print("let value: ", c.ts, " = ", c.zero, ";");
+    else f.print("let value", typed(": ", c.ts), " = ", c.zero, ";");
   }
   f.print("while (r.pos < r.end) {");
   f.indented(() => {
@@ -592,7 +602,17 @@ function emitRead(ctx: EmitContext, msg: MessageModel): void {
   const names = ctx.localNames(msg);
   const req = requiredOf(msg);
   const sorted = byNumber(msg);
-  f.print`function ${names.read}(r: ${ctx.rt("Reader")}, depth: number, into?: ${msg.tsName}, endTag = 0): ${msg.tsName} {`;
+  f.print(
+    `function ${names.read}(r`,
+    typed(": ", ctx.rt("Reader")),
+    ", depth",
+    typed(": number"),
+    ", into",
+    typed(`?: ${msg.tsName}`),
+    ", endTag = 0)",
+    typed(`: ${msg.tsName}`),
+    " {",
+  );
   f.indented(() => {
     f.print(`const m = into ?? ${names.create}();`);
     f.print("r.checkDepth(depth);");
@@ -660,7 +680,7 @@ function emitFieldName(ctx: EmitContext, msg: MessageModel): void {
   const { f } = ctx;
   const names = ctx.localNames(msg);
   const withM = needsMessageInFieldName(msg);
-  f.print(`function ${names.fieldName}(no: number${withM ? `, m: ${msg.tsName}` : ""}): string | undefined {`);
+  f.print(`function ${names.fieldName}(no`, typed(": number"), withM ? [", m", typed(`: ${msg.tsName}`)] : "", ")", typed(": string | undefined"), " {");
   f.indented(() => {
     f.print("switch (no) {");
     f.indented(() => {
@@ -685,9 +705,9 @@ function emitViewClass(ctx: EmitContext, msg: MessageModel): void {
   const { f } = ctx;
   const names = ctx.localNames(msg);
   const max = msg.fields.reduce((n, fl) => Math.max(n, fl.number), 0);
-  f.print`class ${names.viewImpl} extends ${ctx.rt("MessageView")} implements ${msg.viewName} {`;
+  f.print(`class ${names.viewImpl} extends `, ctx.rt("MessageView"), typed(` implements ${msg.viewName}`), " {");
   f.indented(() => {
-    f.print("protected get $maxField(): number {");
+    f.print(typed("protected "), "get $maxField()", typed(": number"), " {");
     f.indented(() => f.print(`return ${max};`));
     f.print("}");
     for (const mem of members(msg)) {
@@ -707,7 +727,7 @@ function absentValue(ctx: EmitContext, fl: FieldModel): Printable {
 
 function emitFieldGetter(ctx: EmitContext, fl: FieldModel): void {
   const { f } = ctx;
-  f.print(`get ${fl.localName}(): `, viewFieldType(ctx, fl), " {");
+  f.print(`get ${fl.localName}()`, typed(": ", viewFieldType(ctx, fl)), " {");
   f.indented(() => {
     if (fl.cardinality === "map") emitMapGetterBody(ctx, fl);
     else if (fl.cardinality === "repeated") emitRepeatedGetterBody(ctx, fl);
@@ -717,7 +737,7 @@ function emitFieldGetter(ctx: EmitContext, fl: FieldModel): void {
         printGroupMerge(ctx, fl);
         f.print("return out;");
       } else {
-        f.print("return this.$message<", ref.view, `>(${fl.number}, ${tagOf(fl.number, WIRE_LEN)}, `, ref.codec, ");");
+        f.print("return this.$message", typed("<", ref.view, ">"), `(${fl.number}, ${tagOf(fl.number, WIRE_LEN)}, `, ref.codec, ");");
       }
     } else {
       const c = codecOf(ctx, fl);
@@ -744,7 +764,7 @@ function emitFieldGetter(ctx: EmitContext, fl: FieldModel): void {
  */
 function printGroupMerge(ctx: EmitContext, fl: FieldModel, after?: string): void {
   const { f } = ctx;
-  f.print("let out: ", messageOf(ctx, fl).type, " | undefined;");
+  f.print("let out", typed(": ", messageOf(ctx, fl).type, " | undefined"), ";");
   f.print(`this.$each(${fl.number}, (r, tag${after === undefined ? "" : ", pos"}) => {`);
   f.indented(() => {
     f.print(`if (tag !== ${tagOf(fl.number, WIRE_START_GROUP)}) r.wrongWireType(tag, "wire type 3");`);
@@ -761,7 +781,7 @@ function printGroupMerge(ctx: EmitContext, fl: FieldModel, after?: string): void
 function emitRepeatedGetterBody(ctx: EmitContext, fl: FieldModel): void {
   const { f } = ctx;
   const elem = viewValueType(ctx, fl);
-  f.print("const out: ", elem, "[] = [];");
+  f.print("const out", typed(": ", elem, "[]"), " = [];");
   f.print(`this.$each(${fl.number}, (r, tag) => {`);
   f.indented(() => {
     if (isMessageField(fl)) {
@@ -819,7 +839,7 @@ function emitRepeatedGetterBody(ctx: EmitContext, fl: FieldModel): void {
 function emitMapGetterBody(ctx: EmitContext, fl: FieldModel): void {
   const { f } = ctx;
   const type = containerType(fl, viewValueType(ctx, fl));
-  f.print("const out: ", type, " = {};");
+  f.print("const out", typed(": ", type), " = {};");
   f.print(`this.$each(${fl.number}, (r, tag) => {`);
   f.indented(() => {
     f.print(`if (tag !== ${tagOf(fl.number, WIRE_LEN)}) r.wrongWireType(tag, "wire type 2");`);
@@ -840,7 +860,7 @@ function emitMapGetterBody(ctx: EmitContext, fl: FieldModel): void {
 
 function emitOneofGetter(ctx: EmitContext, o: OneofModel): void {
   const { f } = ctx;
-  f.print(`get ${o.localName}(): `, oneofType(ctx, o, true), " {");
+  f.print(`get ${o.localName}()`, typed(": ", oneofType(ctx, o, true)), " {");
   f.indented(() => {
     // The member that occurs last in the data wins. Each occurrence of another member clears the
     // oneof, so a message member merges only its occurrences after the last of the others.
@@ -869,7 +889,7 @@ function emitOneofGetter(ctx: EmitContext, o: OneofModel): void {
           const ref = messageOf(ctx, fl);
           f.print(`case ${fl.number}:`);
           f.indented(() =>
-            f.print(ret(["this.$message<", ref.view, `>(${fl.number}, ${tagOf(fl.number, WIRE_LEN)}, `, ref.codec, ", others)!"])),
+            f.print(ret(["this.$message", typed("<", ref.view, ">"), `(${fl.number}, ${tagOf(fl.number, WIRE_LEN)}, `, ref.codec, ", others)", typed("!")])),
           );
           continue;
         }
@@ -877,10 +897,10 @@ function emitOneofGetter(ctx: EmitContext, o: OneofModel): void {
         f.indented(() => {
           if (isMessageField(fl)) {
             printGroupMerge(ctx, fl, "others");
-            f.print(ret("out!"));
+            f.print(ret(["out", typed("!")]));
           } else {
             const c = codecOf(ctx, fl);
-            f.print(`const r = this.$field(${fl.number}, ${tagOf(fl.number, c.wire)})!;`);
+            f.print(`const r = this.$field(${fl.number}, ${tagOf(fl.number, c.wire)})`, typed("!"), ";");
             if (c.closed === undefined) f.print(ret(c.read));
             else {
               f.print("const v = ", c.read, ";");
@@ -905,34 +925,36 @@ function emitCodec(ctx: EmitContext, msg: MessageModel): void {
   const names = ctx.localNames(msg);
   const t = msg.tsName;
   const v = msg.viewName;
-  f.print`export const ${t}: ${ctx.rtType("MessageCodec")}<${t}, ${v}> = {`;
+  // Without the interfaces (js), the message's documentation goes on its codec.
+  if (!ctx.types && ctx.target !== "runtime") f.jsDoc(declDoc(msg.comment, msg.deprecated));
+  f.print(`${ctx.exportKeyword}const ${names.codec}`, typed(": ", ctx.rtType("MessageCodec"), `<${t}, ${v}>`), " = {");
   f.indented(() => {
     f.print(`typeName: "${msg.fullName}",`);
-    f.print(`create(partial?: Partial<${t}>): ${t} {`);
+    f.print("create(partial", typed(`?: Partial<${t}>`), ")", typed(`: ${t}`), " {");
     f.indented(() => {
       f.print(`const m = ${names.create}();`);
       f.print("return partial === undefined ? m : Object.assign(m, partial);");
     });
     f.print("},");
-    f.print(`encode(msg: ${t}): Uint8Array {`);
+    f.print("encode(msg", typed(`: ${t}`), ")", typed(": Uint8Array"), " {");
     f.indented(() => {
       f.print`const w = ${ctx.rt("sharedWriter")}();`;
       f.print(`${names.write}(msg, w);`);
       f.print("return w.finish();");
     });
     f.print("},");
-    f.print`encodeTo(msg: ${t}, w: ${ctx.rtType("Writer")}): void {`;
+    f.print("encodeTo(msg", typed(`: ${t}`), ", w", typed(": ", ctx.rtType("Writer")), ")", typed(": void"), " {");
     f.indented(() => f.print(`${names.write}(msg, w);`));
     f.print("},");
-    f.print(`decode(bytes: Uint8Array): ${t} {`);
+    f.print("decode(bytes", typed(": Uint8Array"), ")", typed(`: ${t}`), " {");
     f.indented(() => f.print`return ${names.read}(${ctx.rt("readerFor")}(bytes), 0);`);
     f.print("},");
-    f.print(`view(bytes: Uint8Array): ${v} {`);
+    f.print("view(bytes", typed(": Uint8Array"), ")", typed(`: ${v}`), " {");
     f.indented(() => f.print(`return new ${names.viewImpl}(bytes, 0, bytes.length, 0);`));
     f.print("},");
     f.print(`$write: ${names.write},`);
     f.print(`$read: ${names.read},`);
-    f.print(`$view(buf: Uint8Array, start: number, end: number, depth: number): ${v} {`);
+    f.print("$view(buf", typed(": Uint8Array"), ", start", typed(": number"), ", end", typed(": number"), ", depth", typed(": number"), ")", typed(`: ${v}`), " {");
     f.indented(() => f.print(`return new ${names.viewImpl}(buf, start, end, depth);`));
     f.print("},");
   });
