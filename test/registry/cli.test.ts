@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { registryCommand } from "../../runtime/registry/cli.js";
+import { registryCommand } from "../../cli/registry.js";
 import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
 import { createRemoteStore } from "../../runtime/registry/remote.js";
 import type { Store } from "../../runtime/registry/store.js";

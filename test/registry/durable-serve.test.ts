@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { registryCommand, type RegistryCommandDeps } from "../../runtime/registry/cli.js";
+import { registryCommand, type RegistryCommandDeps } from "../../cli/registry.js";
 import { createRemoteStore } from "../../runtime/registry/remote.js";
 import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
 import { describeWithOpenssl, makeCerts } from "../support/certs.js";

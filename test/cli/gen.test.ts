@@ -1,10 +1,10 @@
-import { spawnSync } from "node:child_process";
+/** `meridian gen` through the command line: the files it writes, its errors and exit statuses. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main } from "./cli.js";
-import { REPO_ROOT } from "./regen.js";
-import { removeTestDirs, testWorkDir } from "./test-harness.js";
+import { main } from "../../cli/main.js";
+import { removeTestDirs, testWorkDir } from "../../codegen/test-harness.js";
+import { meridianChild, type MeridianExit } from "../support/meridian-cli.js";
 
 afterAll(removeTestDirs);
 
@@ -12,22 +12,18 @@ function workDir(): string {
   return testWorkDir("cli");
 }
 
-/** Runs codegen/cli.ts through tsx, as `meridian` runs during development. */
-function meridian(args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
-  const tsx = join(REPO_ROOT, "node_modules", "tsx", "dist", "esm", "index.mjs");
-  return spawnSync(process.execPath, ["--conditions=meridian-source", "--import", tsx, join(REPO_ROOT, "codegen", "cli.ts"), ...args], {
-    cwd,
-    encoding: "utf8",
-  });
+/** Runs `meridian <args>` in a child process in `cwd`, as during development. */
+function meridian(args: string[], cwd: string): Promise<MeridianExit> {
+  return meridianChild(args, {}, { cwd });
 }
 
 describe("cli - meridian gen", () => {
-  it("cli - generates one file per input, named after it, in subdirectories", () => {
+  it("cli - generates one file per input, named after it, in subdirectories", async () => {
     const dir = workDir();
     mkdirSync(join(dir, "proto", "pkg"), { recursive: true });
     writeFileSync(join(dir, "proto", "pkg", "a.proto"), 'syntax = "proto3";\npackage pkg;\nimport "b.proto";\nmessage A { B b = 1; }\n');
     writeFileSync(join(dir, "proto", "b.proto"), 'syntax = "proto3";\nmessage B { int32 x = 1; }\n');
-    const res = meridian(["gen", "proto/pkg/a.proto", "proto/b.proto", "-I", "proto", "--out", "out"], dir);
+    const res = await meridian(["gen", "proto/pkg/a.proto", "proto/b.proto", "-I", "proto", "--out", "out"], dir);
     expect(res.stderr).toBe("");
     expect(res.status).toBe(0);
     const a = readFileSync(join(dir, "out", "pkg", "a.ts"), "utf8");
@@ -35,11 +31,11 @@ describe("cli - meridian gen", () => {
     expect(existsSync(join(dir, "out", "b.ts"))).toBe(true);
   });
 
-  it("cli - bad IDL: exit code 1, file:line:column on stderr, nothing written", () => {
+  it("cli - bad IDL: exit code 1, file:line:column on stderr, nothing written", async () => {
     const dir = workDir();
     writeFileSync(join(dir, "ok.proto"), 'syntax = "proto3";\nmessage Ok {}\n');
     writeFileSync(join(dir, "bad.proto"), 'syntax = "proto3";\nmessage Bad {\n  int32 x = 1;\n  int32 y = 1;\n}\n');
-    const res = meridian(["gen", "ok.proto", "bad.proto", "--out", "out"], dir);
+    const res = await meridian(["gen", "ok.proto", "bad.proto", "--out", "out"], dir);
     expect(res.status).toBe(1);
     expect(res.stderr).toBe("bad.proto:4:13: field number 1 is already used in Bad\n");
     expect(existsSync(join(dir, "out"))).toBe(false);
