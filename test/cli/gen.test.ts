@@ -54,6 +54,20 @@ describe("cli - meridian gen", () => {
     expect(out).toContain('from "my-wkt";');
   });
 
+  it("cli - --target: ts by default, repeatable and comma-separated; an unknown target is a usage error", () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "t.proto"), 'syntax = "proto3";\nmessage T { int32 x = 1; }\n');
+    const err: string[] = [];
+    const io = { stdout: () => undefined, stderr: (t: string) => err.push(t) };
+    expect(main(["gen", join(dir, "t.proto"), "-I", dir, "--out", join(dir, "a"), "--target", "ts"], io)).toBe(0);
+    expect(main(["gen", join(dir, "t.proto"), "-I", dir, "--out", join(dir, "b"), "--target=ts,ts", "--target", "ts"], io)).toBe(0);
+    expect(readFileSync(join(dir, "b", "t.ts"), "utf8")).toBe(readFileSync(join(dir, "a", "t.ts"), "utf8"));
+    expect(err).toEqual([]);
+    expect(main(["gen", join(dir, "t.proto"), "-I", dir, "--out", join(dir, "c"), "--target", "ts,wasm"], io)).toBe(2);
+    expect(err.join("")).toContain('meridian gen: --target must be ts, js or dts, not "wasm"');
+    expect(existsSync(join(dir, "c"))).toBe(false);
+  });
+
   it("cli - --version and --help", () => {
     const out: string[] = [];
     const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => out.push(t) };
@@ -61,5 +75,8 @@ describe("cli - meridian gen", () => {
     expect(out.join("")).toMatch(/^meridian v\d+\.\d+\.\d+/);
     expect(main(["--help"], io)).toBe(0);
     expect(out.join("")).toContain("usage: meridian gen");
+    out.length = 0;
+    expect(main(["gen", "--help"], io)).toBe(0);
+    expect(out.join("")).toMatch(/^usage: meridian gen <file\.proto>\.\.\. --out <dir>/);
   });
 });
