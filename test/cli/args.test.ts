@@ -1,8 +1,11 @@
 /** The one argument reader of `meridian` (cli/args.ts) and the shape of every command's help. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatGroupHelp, formatHelp, integer, oneOf, parseArgs, positive, UsageError, wantsHelp, type OptionSpec } from "../../cli/args.js";
 import { COMMANDS, REGISTRY_GROUP } from "../../cli/commands.js";
 import { main, MERIDIAN } from "../../cli/main.js";
+import { REPO_ROOT } from "../../codegen/regen.js";
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "--out", aliases: ["-o"], value: "<dir>", help: "output" },
@@ -123,6 +126,13 @@ describe("cli help - one layout everywhere", () => {
     // No command: the help, as a usage error.
     expect(await run([])).toEqual({ code: 2, stdout: "", stderr: formatGroupHelp(MERIDIAN) });
     expect(await run(["registry"])).toEqual({ code: 2, stdout: "", stderr: formatGroupHelp(REGISTRY_GROUP) });
+  });
+
+  it("cli help - docs/cli.md holds every command's help as the command prints it", () => {
+    const doc = readFileSync(join(REPO_ROOT, "docs", "cli.md"), "utf8");
+    for (const text of [formatGroupHelp(MERIDIAN), formatGroupHelp(REGISTRY_GROUP), ...COMMANDS.map(formatHelp)]) {
+      expect(doc, `docs/cli.md is stale: paste in\n${text}`).toContain("```text\n" + text + "```");
+    }
   });
 
   it("cli help - usage errors: the command, the problem, its usage line, exit status 2", async () => {
