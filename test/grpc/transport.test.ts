@@ -16,6 +16,7 @@ import { GrpcClientTransport, GrpcServerTransport, type GrpcClientOptions, type 
 import { Interop, Reply, Request } from "./gen/interop.js";
 import { Observed, PROTO_DIR, makeCerts, plainClient, plainUnary, startMeridianServer, until } from "./helpers.js";
 import { openStream, unaryCall, type MessageRequest, type MessageStream } from "../support/message-calls.js";
+import { meridianArgv } from "../support/meridian-cli.js";
 
 const cleanup: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -279,7 +280,7 @@ describe("grpc transport - generated code", () => {
     try {
       execFileSync(
         process.execPath,
-        ["--conditions=meridian-source", "--import", "tsx", "codegen/cli.ts", "gen", join(PROTO_DIR, "interop.proto"), "-I", PROTO_DIR, "--out", out],
+        meridianArgv(["gen", join(PROTO_DIR, "interop.proto"), "-I", PROTO_DIR, "--out", out]),
         { cwd: join(PROTO_DIR, "../../.."), stdio: "pipe" },
       );
       const fresh = readFileSync(join(out, "interop.ts"), "utf8");

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, type Registry, serveRegistry, type RegistryServer, createRemoteStore, type Store } from "meridian-rpc/registry";
-import { registryCommand } from "../../runtime/registry/cli.js";
+import { registryCommand } from "../../cli/registry.js";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { freePort } from "../support/etcd-cluster.js";
 import { meridianChild, meridianInProcess } from "../support/meridian-cli.js";
