@@ -22,6 +22,8 @@ type Failure = "refused" | "timedOut" | "other";
 interface OverloadClient {
   call(timeoutMs: number): Promise<unknown>;
   failure(e: unknown): Failure;
+  /** How long a refused call had waited when the server refused it, ms, when the server says. */
+  refusedWait?(e: unknown): number | undefined;
   close(): Promise<void>;
 }
 
@@ -40,6 +42,10 @@ async function meridianClient(address: string): Promise<OverloadClient> {
       // The server answers a refusal with how long the call had queued.
       if (e.headers[HeaderKeys.queueDelay] !== undefined) return "refused";
       return e.codeName === "DEADLINE_EXCEEDED" ? "timedOut" : "other";
+    },
+    refusedWait: (e) => {
+      const hint = e instanceof RpcError ? e.headers[HeaderKeys.queueDelay] : undefined;
+      return hint === undefined ? undefined : Number(hint);
     },
     close: () => transport.close(),
   };
@@ -96,6 +102,7 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
   const c = await connect(spec.address);
   const ok = new Histogram();
   const refused = new Histogram();
+  const refusedWait = new Histogram();
   const r: OpenResult = { sent: 0, seconds: 0, ok: 0, okP50Ms: 0, okP99Ms: 0, refused: 0, refusedP99Ms: 0, timedOut: 0, otherErrors: 0 };
   let inFlight = 0;
   const fire = (): void => {
@@ -116,7 +123,11 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
       (e: unknown) => {
         inFlight--;
         const kind = c.failure(e);
-        if (kind === "refused") refused.record((performance.now() - t0) * 1e6);
+        if (kind === "refused") {
+          refused.record((performance.now() - t0) * 1e6);
+          const wait = c.refusedWait?.(e);
+          if (wait !== undefined) refusedWait.record(Math.max(wait, 0.001) * 1e6);
+        }
         else if (kind === "timedOut") r.timedOut++;
         else {
           r.otherErrors++;
@@ -157,6 +168,7 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
   r.okP99Ms = ok.quantile(0.99) / 1e6;
   r.refused = refused.count;
   r.refusedP99Ms = refused.quantile(0.99) / 1e6;
+  if (refusedWait.count > 0) r.refusedWaitP99Ms = refusedWait.quantile(0.99) / 1e6;
   return r;
 }
 

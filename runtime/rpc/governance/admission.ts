@@ -17,10 +17,26 @@ export interface AdmissionOptions {
    * that waited longer than this. Default 100 ms.
    */
   intervalMs?: number;
+  /**
+   * Calls admitted and waiting in the server's run queue for their handler to start, at most; one
+   * more is refused at once with RESOURCE_EXHAUSTED. Default 1024.
+   */
+  maxQueued?: number;
+  /**
+   * How long the run queue starts handlers back to back before it lets the event loop read
+   * sockets again, ms. Default 2. The event loop's delay and the time to a refusal grow with it.
+   */
+  sliceMs?: number;
+  /**
+   * The order queued handlers start in: "fifo", or "adaptive-lifo" (newest first while the queue
+   * is standing, as in Facebook's "Fail at Scale": the calls most likely to still be wanted go
+   * first). Default "fifo".
+   */
+  order?: "fifo" | "adaptive-lifo";
 }
 
 /** The defaults of {@link AdmissionOptions}. */
-export const DEFAULT_ADMISSION: Required<AdmissionOptions> = { targetMs: 5, intervalMs: 100 };
+export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "intervalMs">> = { targetMs: 5, intervalMs: 100 };
 
 /**
  * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
@@ -41,6 +57,8 @@ export class QueueShedder {
   private lastShort: number;
   /** When a call last had waited longer than `targetMs`. */
   private lastLong = -Infinity;
+  /** When a call was last checked. */
+  private lastSample: number;
   /** Calls shed so far. */
   shed = 0;
 
@@ -51,6 +69,7 @@ export class QueueShedder {
       throw new ConfigError("INVALID_OPTION", "admission: targetMs must be > 0 and intervalMs >= targetMs");
     }
     this.lastShort = now;
+    this.lastSample = now;
   }
 
   /**
@@ -59,6 +78,13 @@ export class QueueShedder {
    * (`x-queue-delay-ms`) and `notSent`, since no handler ran: a client may retry it elsewhere.
    */
   check(queuedMs: number, now: number): RpcError | undefined {
+    if (now - this.lastSample > this.intervalMs) {
+      // No call for a whole interval: the server was idle, so no queue stood meanwhile, and the
+      // quiet time must not count as time above the target for the next call that waits.
+      this.lastShort = now;
+      this.dropping = false;
+    }
+    this.lastSample = now;
     if (queuedMs <= this.targetMs) {
       this.lastShort = now;
       if (this.dropping && now - this.lastLong > this.intervalMs) this.dropping = false;
@@ -66,6 +92,16 @@ export class QueueShedder {
     }
     this.lastLong = now;
     if (!this.dropping && now - this.lastShort > this.intervalMs) this.dropping = true;
+    return this.stale(queuedMs);
+  }
+
+  /**
+   * The refusal of a call that waited `queuedMs`, if the shedder sheds such a call now (longer
+   * than `targetMs` while dropping, than `intervalMs` otherwise), without counting the wait as a
+   * sample: for a call checked again at the head of a run queue, whose wait was judged at
+   * admission.
+   */
+  stale(queuedMs: number): RpcError | undefined {
     if (queuedMs <= (this.dropping ? this.targetMs : this.intervalMs)) return undefined;
     this.shed++;
     const why = this.dropping
