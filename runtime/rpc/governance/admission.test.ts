@@ -58,6 +58,16 @@ describe("admission", () => {
     expect(s.shed).toBe(2);
   });
 
+  it("admission - priorities: sheddable calls are shed past the target even in a burst, critical ones only past the interval even from a standing queue", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.check(20, 10, "sheddable")?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.check(20, 11)).toBeUndefined();
+    s.dropping = true;
+    expect(s.check(20, 12)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.check(20, 13, "critical")).toBeUndefined();
+    expect(s.check(150, 14, "critical")?.code).toBe(Code.RESOURCE_EXHAUSTED);
+  });
+
   it("admission - bad options are a ConfigError", () => {
     expect(() => new QueueShedder({ targetMs: 0 })).toThrow(ConfigError);
     expect(() => new QueueShedder({ targetMs: 50, intervalMs: 10 })).toThrow(ConfigError);

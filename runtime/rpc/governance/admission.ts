@@ -1,5 +1,6 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
 import { HeaderKeys } from "../transport.js";
+import type { Priority } from "./priority.js";
 
 /**
  * Options of a server's admission control (createServer's `admission`): which calls are answered
@@ -77,7 +78,7 @@ export class QueueShedder {
    * `now`, or undefined to run it. The error is RESOURCE_EXHAUSTED with the delay as a load hint
    * (`x-queue-delay-ms`) and `notSent`, since no handler ran: a client may retry it elsewhere.
    */
-  check(queuedMs: number, now: number): RpcError | undefined {
+  check(queuedMs: number, now: number, priority: Priority = "normal"): RpcError | undefined {
     if (now - this.lastSample > this.intervalMs) {
       // No call for a whole interval: the server was idle, so no queue stood meanwhile, and the
       // quiet time must not count as time above the target for the next call that waits.
@@ -92,7 +93,18 @@ export class QueueShedder {
     }
     this.lastLong = now;
     if (!this.dropping && now - this.lastShort > this.intervalMs) this.dropping = true;
-    return this.stale(queuedMs);
+    return this.stale(queuedMs, priority);
+  }
+
+  /**
+   * How long a call of `priority` may wait now: `targetMs` while dropping, `intervalMs`
+   * otherwise; sheddable calls always get `targetMs` (shed first), critical ones always
+   * `intervalMs` (shed last: only when they waited as long as a burst may last).
+   */
+  allowedMs(priority: Priority = "normal"): number {
+    if (priority === "sheddable") return this.targetMs;
+    if (priority === "critical") return this.intervalMs;
+    return this.dropping ? this.targetMs : this.intervalMs;
   }
 
   /**
@@ -101,8 +113,8 @@ export class QueueShedder {
    * sample: for a call checked again at the head of a run queue, whose wait was judged at
    * admission.
    */
-  stale(queuedMs: number): RpcError | undefined {
-    if (queuedMs <= (this.dropping ? this.targetMs : this.intervalMs)) return undefined;
+  stale(queuedMs: number, priority: Priority = "normal"): RpcError | undefined {
+    if (queuedMs <= this.allowedMs(priority)) return undefined;
     this.shed++;
     const why = this.dropping
       ? `the server's queue has stood above ${this.targetMs} ms, and it sheds what waited longer until the queue is short again`

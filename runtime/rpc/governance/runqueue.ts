@@ -1,5 +1,6 @@
 import { Code, ConfigError, type RpcError } from "../errors.js";
 import { queueRefusal, type AdmissionOptions, type QueueShedder } from "./admission.js";
+import type { Priority } from "./priority.js";
 
 /** The defaults of the run queue's {@link AdmissionOptions}. */
 export const DEFAULT_RUN_QUEUE: Required<Pick<AdmissionOptions, "maxQueued" | "sliceMs" | "order">> = { maxQueued: 1024, sliceMs: 2, order: "fifo" };
@@ -10,6 +11,8 @@ export interface QueuedCall {
   readonly deadline: number | undefined;
   /** How long it had waited when it was queued, ms (before it was read, and since). */
   readonly waitedMs: number;
+  /** Its priority class: how long the shedder lets it wait. */
+  readonly priority?: Priority;
   /** When it was queued (Date.now()). */
   queuedAt: number;
   /** Starts its handler. */
@@ -188,7 +191,7 @@ export class RunQueue {
     if (call.deadline !== undefined && call.deadline <= now) {
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline passed before its handler could start (it waited ${Math.round(waited)} ms)`, waited);
     }
-    return this.shedder?.stale(waited);
+    return this.shedder?.stale(waited, call.priority);
   }
 
   private grow(): void {
