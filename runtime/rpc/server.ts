@@ -6,6 +6,7 @@ import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./d
 import { Code, ConfigError, RpcError } from "./errors.js";
 import { QueueShedder, queueRefusal, type AdmissionOptions } from "./governance/admission.js";
 import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
+import { priorityOf } from "./governance/priority.js";
 import { RunQueue } from "./governance/runqueue.js";
 import { Metainfo } from "./metainfo.js";
 import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
@@ -246,6 +247,7 @@ class MeridianServer implements Server {
       queue.submit({
         deadline: call.deadline,
         waitedMs,
+        priority: priorityOf(call.headers),
         queuedAt: Date.now(),
         run: () => resolve(this.serve(route, call)),
         refuse: (err) => resolve(this.refuse(call, err)),
@@ -412,7 +414,7 @@ class MeridianServer implements Server {
     if (wait > 0 && call.deadline !== undefined && call.deadline <= now + wait) {
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline would pass before its handler could start (${Math.round(wait)} ms of calls are queued before it)`, (queued ?? 0) + wait);
     }
-    return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now);
+    return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers));
   }
 
   private unimplemented(call: { readonly service: string; readonly method: string }, route: Route | undefined): RpcError {
