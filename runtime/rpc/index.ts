@@ -119,6 +119,8 @@ export {
 export {
   WeightedRoundRobin,
   ConsistentHash,
+  LeastLoaded,
+  type LeastLoadedOptions,
   loadBalancerMiddleware,
   failedEndpoints,
   hash32,
@@ -129,6 +131,10 @@ export {
   type HashKeySource,
 } from "./governance/loadbalance.js";
 export { TokenBucket, limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
+export { AdaptiveLimit, DEFAULT_ADAPTIVE_LIMIT, type AdaptiveLimitOptions } from "./governance/adaptive.js";
+export { PRIORITY_HEADER, priorityOf, type Priority } from "./governance/priority.js";
+export { QueueShedder, DEFAULT_ADMISSION, type AdmissionOptions } from "./governance/admission.js";
+export { RunQueue, DEFAULT_RUN_QUEUE } from "./governance/runqueue.js";
 export { statsMiddleware, type CallStats, type StatsHook } from "./observability/stats.js";
 export { otelMiddleware, otelContextKey, type OtelOptions } from "./observability/otel.js";
 export {
