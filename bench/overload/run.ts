@@ -12,6 +12,7 @@
  *   --handler-ms <n>   CPU per call (default 1)
  *   --timeout-ms <n>   each call's deadline (default 100)
  *   --out <dir>        where to write the results (default bench/results)
+ *   --no-workers       skip the workers case (capacity of 1 vs 2 worker processes, runCluster)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
     "handler-ms": { type: "string" },
     "timeout-ms": { type: "string" },
     out: { type: "string" },
+    "no-workers": { type: "boolean", default: false },
   },
 });
 
@@ -108,6 +110,35 @@ console.log(
 );
 for (const peer of peers) await benchPeer(peer, runs, failures);
 
+/** Capacity of a runCluster server with `workers` processes (closed loop, a few calls in flight per worker, 4 connections). */
+async function clusterCapacity(workers: number): Promise<number> {
+  const server = forkChild(new URL("./cluster.ts", import.meta.url), [String(workers), String(handlerMs)], execArgv);
+  const load = forkChild(new URL("./load.ts", import.meta.url), ["meridian", "4"], execArgv);
+  try {
+    const { address } = await next<{ address: string }>(server, "ready", 60_000);
+    await next(load, "ready", 20_000);
+    load.send({ type: "capacity", address, ms: Math.max(2000, durationMs), concurrency: CAPACITY_IN_FLIGHT * workers });
+    const { result } = await next<{ result: number }>(load, "capacity", 60_000);
+    console.log(`workers ${workers}: capacity ${result.toFixed(0)} calls/s (runCluster, handler ${handlerMs} ms of CPU, closed loop, ${CAPACITY_IN_FLIGHT * workers} in flight over 4 connections)`);
+    return result;
+  } finally {
+    await Promise.all([stop(load), stop(server)]);
+  }
+}
+
+/** The workers case: how much more two worker processes serve than one, with a CPU-bound handler. */
+let workersCase: { one: number; two: number; ratio: number } | undefined;
+if (args["no-workers"] !== true) {
+  try {
+    const one = await clusterCapacity(1);
+    const two = await clusterCapacity(2);
+    workersCase = { one, two, ratio: two / one };
+  } catch (e) {
+    failures.push(`workers: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(`failed: workers: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 const find = (peer: OverloadPeer, offered: number) => runs.find((r) => r.peer === peer && r.scenario === "steady" && r.offered === offered);
 const at2 = find("meridian", 2);
 const at4 = find("meridian", 4);
@@ -119,14 +150,16 @@ const targets = at2 &&
     refusalP99: { want: "<= 5 ms", got: Math.max(at2.refusedP99Ms, at4.refusedP99Ms), met: Math.max(at2.refusedP99Ms, at4.refusedP99Ms) <= 5 },
     serverEldP99At4x: { want: "<= 10 ms", got: at4.server.eventLoopDelayP99Ms, met: at4.server.eventLoopDelayP99Ms <= 10 },
   };
-if (targets) {
-  console.log("\nTargets (Meridian, default options):");
-  for (const [name, t] of Object.entries(targets)) console.log(`  ${name.padEnd(18)} want ${t.want.padEnd(9)} got ${t.got.toFixed(2).padStart(7)}  ${t.met ? "met" : "NOT met"}`);
+const allTargets: Record<string, { want: string; got: number; met: boolean }> = { ...(targets || {}) };
+if (workersCase !== undefined) allTargets.twoWorkers = { want: ">= 1.8x", got: workersCase.ratio, met: workersCase.ratio >= 1.8 };
+if (Object.keys(allTargets).length > 0) {
+  console.log(`\nTargets (Meridian, default options; ${cpus().length} CPUs shared with whatever else runs, load average ${loadavg()[0]!.toFixed(1)}):`);
+  for (const [name, t] of Object.entries(allTargets)) console.log(`  ${name.padEnd(18)} want ${t.want.padEnd(9)} got ${t.got.toFixed(2).padStart(7)}  ${t.met ? "met" : "NOT met"}`);
 }
 
 mkdirSync(outDir, { recursive: true });
 const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage: loadavg()[0], handlerMs, timeoutMs, durationMs, quick, wallSeconds: (Date.now() - started) / 1000 };
-writeFileSync(`${outDir}/overload.json`, JSON.stringify({ meta, runs, targets, failures }, null, 2) + "\n");
+writeFileSync(`${outDir}/overload.json`, JSON.stringify({ meta, runs, workers: workersCase, targets: allTargets, failures }, null, 2) + "\n");
 const points: ChartPoint[] = runs.map((r) => ({
   peer: r.peer,
   name: r.scenario,
