@@ -135,6 +135,7 @@ export { AdaptiveLimit, DEFAULT_ADAPTIVE_LIMIT, type AdaptiveLimitOptions } from
 export { PRIORITY_HEADER, priorityOf, type Priority } from "./governance/priority.js";
 export { QueueShedder, DEFAULT_ADMISSION, type AdmissionOptions } from "./governance/admission.js";
 export { RunQueue, DEFAULT_RUN_QUEUE } from "./governance/runqueue.js";
+export { WorkerPool, offloaded, type WorkerPoolOptions } from "./offload.js";
 export { statsMiddleware, type CallStats, type StatsHook } from "./observability/stats.js";
 export { otelMiddleware, otelContextKey, type OtelOptions } from "./observability/otel.js";
 export {
