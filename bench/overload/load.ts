@@ -112,7 +112,7 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
   const ok = new Histogram();
   const refused = new Histogram();
   const refusedWait = new Histogram();
-  const r: OpenResult = { sent: 0, seconds: 0, ok: 0, okP50Ms: 0, okP99Ms: 0, refused: 0, refusedP99Ms: 0, timedOut: 0, otherErrors: 0 };
+  const r: OpenResult = { sent: 0, seconds: 0, ok: 0, okP50Ms: 0, okP99Ms: 0, refused: 0, refusedP50Ms: 0, refusedP99Ms: 0, timedOut: 0, otherErrors: 0 };
   let inFlight = 0;
   const fire = (): void => {
     r.sent++;
@@ -176,6 +176,7 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
   r.okP50Ms = ok.quantile(0.5) / 1e6;
   r.okP99Ms = ok.quantile(0.99) / 1e6;
   r.refused = refused.count;
+  r.refusedP50Ms = refused.quantile(0.5) / 1e6;
   r.refusedP99Ms = refused.quantile(0.99) / 1e6;
   if (refusedWait.count > 0) r.refusedWaitP99Ms = refusedWait.quantile(0.99) / 1e6;
   return r;
