@@ -233,11 +233,11 @@ class MeridianServer implements Server {
    * What the transport calls for every incoming call. Never rejects. Admission is decided at
    * once; the handler starts now or from the run queue (see RunQueue).
    */
-  private dispatch(call: IncomingCall): Promise<OutgoingReply> {
+  private async dispatch(call: IncomingCall): Promise<OutgoingReply> {
     const route = this.routes.get(call.service)?.get(call.method);
-    if (route === undefined || route.method.kind !== "unary") return Promise.resolve(this.refuse(call, this.unimplemented(call, route)));
+    if (route === undefined || route.method.kind !== "unary") return this.refuse(call, this.unimplemented(call, route));
     const refused = this.admit(call);
-    if (refused !== undefined) return Promise.resolve(this.refuse(call, refused));
+    if (refused !== undefined) return this.refuse(call, refused);
     const queue = this.runQueue;
     if (queue === undefined) return this.serve(route, call);
     if (queue.idle) return queue.startNow(() => this.serve(route, call));
