@@ -12,6 +12,7 @@
  *   --handler-ms <n>   CPU per call (default 1)
  *   --timeout-ms <n>   each call's deadline (default 100)
  *   --out <dir>        where to write the results (default bench/results)
+ *   --slice-ms <n>     Meridian's run-queue slice (admission sliceMs; default: the server's default)
  *   --no-workers       skip the workers case (capacity of 1 vs 2 worker processes, runCluster)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
     "timeout-ms": { type: "string" },
     out: { type: "string" },
     "no-workers": { type: "boolean", default: false },
+    "slice-ms": { type: "string" },
   },
 });
 
@@ -63,7 +65,7 @@ interface Run extends OpenResult {
 }
 
 async function benchPeer(peer: OverloadPeer, runs: Run[], failures: string[]): Promise<void> {
-  const server = forkChild(new URL("./server.ts", import.meta.url), [peer, String(handlerMs)], execArgv);
+  const server = forkChild(new URL("./server.ts", import.meta.url), [peer, String(handlerMs), ...(args["slice-ms"] === undefined ? [] : [args["slice-ms"]])], execArgv);
   const load = forkChild(new URL("./load.ts", import.meta.url), [peer], execArgv);
   try {
     const { address } = await next<{ address: string }>(server, "ready", 20_000);
