@@ -86,6 +86,8 @@ export {
 export {
   WeightedRoundRobin,
   ConsistentHash,
+  LeastLoaded,
+  type LeastLoadedOptions,
   loadBalancerMiddleware,
   failedEndpoints,
   type LoadBalancer,
@@ -95,7 +97,11 @@ export {
   type HashKeySource,
 } from "./rpc/governance/loadbalance.js";
 export { TokenBucket, limiterMiddleware, type LimiterOptions } from "./rpc/governance/limiter.js";
+export { AdaptiveLimit, DEFAULT_ADAPTIVE_LIMIT, type AdaptiveLimitOptions } from "./rpc/governance/adaptive.js";
+export { PRIORITY_HEADER, priorityOf, type Priority } from "./rpc/governance/priority.js";
 export { DEFAULT_ADMISSION, type AdmissionOptions } from "./rpc/governance/admission.js";
+export { DEFAULT_RUN_QUEUE } from "./rpc/governance/runqueue.js";
+export { WorkerPool, offloaded, type WorkerPoolOptions } from "./rpc/offload.js";
 export { statsMiddleware, type CallStats, type StatsHook } from "./rpc/observability/stats.js";
 export { otelMiddleware, otelContextKey, type OtelOptions } from "./rpc/observability/otel.js";
 export {
