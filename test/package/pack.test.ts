@@ -117,4 +117,14 @@ describeWithBinary("nats-server", findNatsServer(), NATS_MISSING, "package", () 
       "nats: hello, nats at 1; empty name: INVALID_ARGUMENT",
     ]);
   }, 300_000);
+
+  it("package - a plain-JavaScript project uses code generated with --target js,dts", async () => {
+    cpSync(join(CONSUMER, "hello.proto"), join(project, "hello.proto"));
+    cpSync(join(CONSUMER, "plain.mjs"), join(project, "plain.mjs"));
+    await run("npx", ["--no-install", "meridian", "gen", "hello.proto", "--out", "gen-js", "--target", "js,dts"], project);
+    expect(existsSync(join(project, "gen-js/hello.ts"))).toBe(false);
+    expect(readFileSync(join(project, "gen-js/hello.d.ts"), "utf8")).toContain("export interface HelloRequest");
+    const out = await run(process.execPath, ["plain.mjs"], project, { timeoutMs: 60_000 });
+    expect(out.trim()).toBe("js: hello, js at 2; 15 bytes; decoded hello, js");
+  }, 120_000);
 });
