@@ -880,7 +880,9 @@ class Parser {
       json === ""
         ? []
         : json.split(",").map((p) => {
-            if (!/^[A-Za-z0-9.]+$/.test(p) || /(^|\.)([A-Z]|\.|$)/.test(p)) {
+            // An empty path (as in "a,,b") is read as one, as protobuf-es reads it: toJson prints
+            // a mask of empty paths that way.
+            if (p !== "" && (!/^[A-Za-z0-9.]+$/.test(p) || /(^|\.)([A-Z]|\.|$)/.test(p))) {
               throw this.path.error(`field mask path ${describe(p)} is not lowerCamelCase names joined by dots`);
             }
             return p.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -88,6 +88,9 @@ for (const set of SETS) {
               const msg = codec.decode(bytes);
               const ours = attempt(() => schema.toJson(m, msg));
               const theirs = attempt(() => esToJson(desc, fromBinary(desc, bytes), { registry }));
+              // One deliberate difference: an Any with value bytes and no type URL. protobuf-es
+              // prints {} and the bytes are lost; we refuse it, as Google's printers do.
+              if ("error" in ours && ours.error.includes('cannot print an Any of type ""') && !("error" in theirs)) return;
               if ("error" in ours || "error" in theirs) {
                 expect("error" in ours, `both refuse: ours ${JSON.stringify(ours)}, protobuf-es ${JSON.stringify(theirs)}`).toBe("error" in theirs);
                 return;

@@ -23,6 +23,11 @@ export interface QueuedCall {
 
 /** Weight of the newest sample in the average time a handler takes to start (an EWMA). */
 const EWMA_WEIGHT = 0.1;
+/**
+ * Starts before the estimate predicts waits: until then a call is admitted on the time it
+ * really waited (a burst at a cold server is not refused on one slow first start).
+ */
+const WARM_STARTS = 8;
 
 /**
  * A server's run queue: the transport hands calls over as fast as it reads them, admission is
@@ -44,6 +49,8 @@ export class RunQueue {
   readonly lifo: boolean;
   /** The average time a handler took to start, ms. */
   startMs = 0;
+  /** Handlers started so far: the estimate is used once it rests on {@link WARM_STARTS}. */
+  private starts = 0;
   /** Calls refused because the queue was full. */
   full = 0;
   private ring: (QueuedCall | undefined)[] = new Array<QueuedCall | undefined>(16);
@@ -78,7 +85,7 @@ export class RunQueue {
 
   /** How long a call queued now would wait for its handler to start, ms (0 when it would start at once). */
   expectedWaitMs(): number {
-    return this.idle ? 0 : (this.count + 1) * this.startMs;
+    return this.idle || this.starts < WARM_STARTS ? 0 : (this.count + 1) * this.startMs;
   }
 
   /**
@@ -133,7 +140,10 @@ export class RunQueue {
   }
 
   private learn(took: number): void {
-    this.startMs = this.startMs === 0 ? took : this.startMs + EWMA_WEIGHT * (took - this.startMs);
+    this.starts++;
+    // The mean of the first starts, then a moving average: one cold start (the first calls of a
+    // server run code not yet compiled, often ten times slower) does not set the estimate alone.
+    this.startMs += (took - this.startMs) / Math.min(this.starts, 1 / EWMA_WEIGHT);
   }
 
   /** A slice begins if none is under way: calls start back to back until it ends. */
