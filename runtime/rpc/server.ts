@@ -248,6 +248,7 @@ class MeridianServer implements Server {
         deadline: call.deadline,
         waitedMs,
         priority: priorityOf(call.headers),
+        peer: call.peer,
         queuedAt: Date.now(),
         run: () => resolve(this.serve(route, call)),
         refuse: (err) => resolve(this.refuse(call, err)),
@@ -399,10 +400,12 @@ class MeridianServer implements Server {
 
   /**
    * Whether a call may reach its handler: not when its deadline passed while it waited (nobody
-   * is waiting for the answer), nor when the shedder sheds it from a standing queue.
+   * is waiting for the answer), nor when the shedder sheds it from a standing queue. Counts what
+   * the call's peer sent, so that the shedder can spare peers that send little.
    */
   private admit(call: IncomingCall | IncomingStream): RpcError | undefined {
     const now = Date.now();
+    this.shedder?.peers.record(call.peer, "payload" in call ? call.payload.length : 0, now);
     const received = call.receivedAt;
     const queued = received === undefined ? undefined : (call.waitedMs ?? 0) + (now - received);
     if (call.deadline !== undefined && call.deadline <= now) {
@@ -414,7 +417,7 @@ class MeridianServer implements Server {
     if (wait > 0 && call.deadline !== undefined && call.deadline <= now + wait) {
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline would pass before its handler could start (${Math.round(wait)} ms of calls are queued before it)`, (queued ?? 0) + wait);
     }
-    return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers));
+    return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers), call.peer);
   }
 
   private unimplemented(call: { readonly service: string; readonly method: string }, route: Route | undefined): RpcError {

@@ -1,5 +1,6 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
 import { HeaderKeys } from "../transport.js";
+import { PeerShares, SHARE_WINDOW_MS } from "./fairness.js";
 import type { Priority } from "./priority.js";
 
 /**
@@ -47,7 +48,10 @@ export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "in
  * longer than `targetMs` is shed, so the queue drains to the target and the calls that are served
  * are served fast. It stops dropping once no call has waited longer than `targetMs` for
  * `intervalMs` (the overload is over), so a queue that the dropping keeps short does not flip it
- * back to admitting old calls. One per server.
+ * back to admitting old calls. Calls from peers that send little (a quarter of their fair share
+ * of what the server reads, see PeerShares) are spared: the queue is not theirs, and a client
+ * making a few small calls keeps being served while other connections flood the server. One per
+ * server.
  */
 export class QueueShedder {
   readonly targetMs: number;
@@ -62,6 +66,13 @@ export class QueueShedder {
   private lastSample: number;
   /** Calls shed so far. */
   shed = 0;
+  /** Calls it would have shed but spared, their peer being light. */
+  spared = 0;
+  /**
+   * What each peer sent lately: the shedder spares the calls of peers that send less than a
+   * quarter of their fair share (see PeerShares). The server records every call read.
+   */
+  readonly peers: PeerShares;
 
   constructor(options: AdmissionOptions = {}, now = Date.now()) {
     this.targetMs = options.targetMs ?? DEFAULT_ADMISSION.targetMs;
@@ -71,14 +82,17 @@ export class QueueShedder {
     }
     this.lastShort = now;
     this.lastSample = now;
+    this.peers = new PeerShares(SHARE_WINDOW_MS, now);
   }
 
   /**
    * The error to answer a call with that waited `queuedMs` before its handler would start at
    * `now`, or undefined to run it. The error is RESOURCE_EXHAUSTED with the delay as a load hint
    * (`x-queue-delay-ms`) and `notSent`, since no handler ran: a client may retry it elsewhere.
+   * A call from a `peer` that sends little lately (see {@link peers}) is spared instead of shed,
+   * its wait still counted as a sample.
    */
-  check(queuedMs: number, now: number, priority: Priority = "normal"): RpcError | undefined {
+  check(queuedMs: number, now: number, priority: Priority = "normal", peer?: string): RpcError | undefined {
     if (now - this.lastSample > this.intervalMs) {
       // No call for a whole interval: the server was idle, so no queue stood meanwhile, and the
       // quiet time must not count as time above the target for the next call that waits.
@@ -93,7 +107,7 @@ export class QueueShedder {
     }
     this.lastLong = now;
     if (!this.dropping && now - this.lastShort > this.intervalMs) this.dropping = true;
-    return this.stale(queuedMs, priority);
+    return this.stale(queuedMs, priority, peer, now);
   }
 
   /**
@@ -111,10 +125,14 @@ export class QueueShedder {
    * The refusal of a call that waited `queuedMs`, if the shedder sheds such a call now (longer
    * than `targetMs` while dropping, than `intervalMs` otherwise), without counting the wait as a
    * sample: for a call checked again at the head of a run queue, whose wait was judged at
-   * admission.
+   * admission. A call from a light `peer` is spared.
    */
-  stale(queuedMs: number, priority: Priority = "normal"): RpcError | undefined {
+  stale(queuedMs: number, priority: Priority = "normal", peer?: string, now = Date.now()): RpcError | undefined {
     if (queuedMs <= this.allowedMs(priority)) return undefined;
+    if (peer !== undefined && this.peers.light(peer, now)) {
+      this.spared++;
+      return undefined;
+    }
     this.shed++;
     const why = this.dropping
       ? `the server's queue has stood above ${this.targetMs} ms, and it sheds what waited longer until the queue is short again`

@@ -13,6 +13,8 @@ export interface QueuedCall {
   readonly waitedMs: number;
   /** Its priority class: how long the shedder lets it wait. */
   readonly priority?: Priority;
+  /** Who sent it (`IncomingCall.peer`): the shedder spares the calls of peers that send little. */
+  readonly peer?: string;
   /** When it was queued (Date.now()). */
   queuedAt: number;
   /** Starts its handler. */
@@ -201,7 +203,7 @@ export class RunQueue {
     if (call.deadline !== undefined && call.deadline <= now) {
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline passed before its handler could start (it waited ${Math.round(waited)} ms)`, waited);
     }
-    return this.shedder?.stale(waited, call.priority);
+    return this.shedder?.stale(waited, call.priority, call.peer, now);
   }
 
   private grow(): void {

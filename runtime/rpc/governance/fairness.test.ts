@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { QueueShedder } from "./admission.js";
+import { PeerShares } from "./fairness.js";
+
+describe("fairness", () => {
+  it("fairness - a peer is light below a quarter of its fair share of the bytes read, never while it is the only one", () => {
+    const p = new PeerShares(1000, 0);
+    p.record("a", 10_000, 1);
+    expect(p.light("a", 2)).toBe(false); // alone: all the load is its own
+    p.record("b", 100, 3);
+    // a: 10 512, b: 612 of 11 124; fair share 5 562, a quarter of it 1 390.
+    expect(p.light("b", 4)).toBe(true);
+    expect(p.light("a", 4)).toBe(false);
+    expect(p.light("never-sent", 4)).toBe(true);
+    // Evenly spread peers are none of them light, however many.
+    const even = new PeerShares(1000, 0);
+    for (let i = 0; i < 100; i++) even.record(`p${i}`, 1000 + (i % 7) * 100, 1);
+    for (let i = 0; i < 100; i++) expect(even.light(`p${i}`, 2)).toBe(false);
+  });
+
+  it("fairness - shares are taken over the current and the last window; a quiet window forgets both", () => {
+    const p = new PeerShares(1000, 0);
+    p.record("heavy", 100_000, 10);
+    p.record("small", 0, 10);
+    expect(p.light("small", 20)).toBe(true);
+    // The next window: the heavy peer's burst still counts.
+    p.record("small", 0, 1500);
+    expect(p.light("small", 1500)).toBe(true);
+    // Two windows on, only what was sent since counts: the small peer is all that was read.
+    p.record("small", 0, 2600);
+    p.record("other", 0, 2600);
+    expect(p.light("small", 2600)).toBe(false);
+    // After a quiet window nothing of before is kept.
+    const q = new PeerShares(1000, 0);
+    q.record("heavy", 100_000, 10);
+    q.record("small", 0, 10);
+    q.record("small", 0, 2500);
+    expect(q.light("small", 2500)).toBe(false);
+  });
+
+  it("fairness - the shedder spares the calls of a light peer and sheds those of the peer that floods", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    for (let t = 0; t <= 120; t += 10) {
+      s.peers.record("flood", 1 << 20, t);
+      s.check(50, t, "normal", "flood");
+    }
+    expect(s.dropping).toBe(true);
+    s.peers.record("client", 30, 121);
+    expect(s.check(50, 121, "normal", "client")).toBeUndefined();
+    expect(s.stale(50, "normal", "client", 122)).toBeUndefined();
+    expect(s.check(50, 123, "normal", "flood")?.message).toMatch(/shed/);
+    expect(s.spared).toBe(2);
+    // Without a peer, nothing is spared.
+    expect(s.stale(50, "normal", undefined, 124)).toBeDefined();
+  });
+});

@@ -1,0 +1,68 @@
+/** How long one window of {@link PeerShares} lasts, ms: shares are taken over the last one or two. */
+export const SHARE_WINDOW_MS = 1000;
+/** What a call costs besides its payload, in payload bytes: reading, routing and answering it. */
+const CALL_COST_BYTES = 512;
+/**
+ * A peer is light while its share of what the server read lately is below its fair share (an
+ * equal split between the peers it read from) divided by this. Together the light peers' calls
+ * are then less than 1/LIGHT_DIVISOR of what the server reads, so sparing them from shedding
+ * leaves at least three quarters of the load to the shedder.
+ */
+const LIGHT_DIVISOR = 4;
+
+/**
+ * What each peer (a connection, as `IncomingCall.peer` names it) sent a server lately, weighed in
+ * bytes read (payload plus a fixed cost per call), so that under overload the shedder spares the
+ * peers that send little and sheds the calls of those that cause the queue, as FQ-CoDel spares
+ * sparse flows: a client making a few small calls keeps being served while other connections
+ * flood the server, and shedding its calls would not have shortened the queue anyway.
+ *
+ * Counted over two windows of `windowMs` (the current one and the one before), so an old burst
+ * is forgotten within two windows. Holds one entry per peer that sent in those windows. One per
+ * server.
+ */
+export class PeerShares {
+  private current = new Map<string, number>();
+  private previous = new Map<string, number>();
+  private currentTotal = 0;
+  private previousTotal = 0;
+  private windowEnds: number;
+
+  constructor(
+    readonly windowMs = SHARE_WINDOW_MS,
+    now = Date.now(),
+  ) {
+    this.windowEnds = now + windowMs;
+  }
+
+  /** Counts a call of `bytes` from `peer`, read at `now`. */
+  record(peer: string, bytes: number, now: number): void {
+    this.roll(now);
+    const cost = bytes + CALL_COST_BYTES;
+    this.current.set(peer, (this.current.get(peer) ?? 0) + cost);
+    this.currentTotal += cost;
+  }
+
+  /**
+   * Whether `peer` sent less than a quarter of its fair share lately (never while the server read
+   * from it alone).
+   */
+  light(peer: string, now: number): boolean {
+    this.roll(now);
+    const peers = Math.max(this.current.size, this.previous.size);
+    if (peers < 2) return false;
+    const sent = (this.current.get(peer) ?? 0) + (this.previous.get(peer) ?? 0);
+    return sent * peers * LIGHT_DIVISOR < this.currentTotal + this.previousTotal;
+  }
+
+  /** Starts a new window once the current one is over (two: the server was quiet for a whole one). */
+  private roll(now: number): void {
+    if (now < this.windowEnds) return;
+    const quiet = now >= this.windowEnds + this.windowMs;
+    this.previous = quiet ? new Map() : this.current;
+    this.previousTotal = quiet ? 0 : this.currentTotal;
+    this.current = new Map();
+    this.currentTotal = 0;
+    this.windowEnds = now + this.windowMs;
+  }
+}
