@@ -125,11 +125,11 @@ export class QueueShedder {
    * The refusal of a call that waited `queuedMs`, if the shedder sheds such a call now (longer
    * than `targetMs` while dropping, than `intervalMs` otherwise), without counting the wait as a
    * sample: for a call checked again at the head of a run queue, whose wait was judged at
-   * admission. A call from a light `peer` is spared.
+   * admission. A call from a light `peer` is spared, unless it is sheddable.
    */
   stale(queuedMs: number, priority: Priority = "normal", peer?: string, now = Date.now()): RpcError | undefined {
     if (queuedMs <= this.allowedMs(priority)) return undefined;
-    if (peer !== undefined && this.peers.light(peer, now)) {
+    if (peer !== undefined && priority !== "sheddable" && this.peers.light(peer, now)) {
       this.spared++;
       return undefined;
     }

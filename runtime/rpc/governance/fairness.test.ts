@@ -50,6 +50,8 @@ describe("fairness", () => {
     expect(s.stale(50, "normal", "client", 122)).toBeUndefined();
     expect(s.check(50, 123, "normal", "flood")?.message).toMatch(/shed/);
     expect(s.spared).toBe(2);
+    // A sheddable call is shed first, light peer or not.
+    expect(s.stale(50, "sheddable", "client", 123)).toBeDefined();
     // Without a peer, nothing is spared.
     expect(s.stale(50, "normal", undefined, 124)).toBeDefined();
   });
