@@ -31,7 +31,7 @@ export {
   warmUpAll,
 } from "./rpc/transport.js";
 export { ServerCall } from "./rpc/server-call.js";
-export { decodeResponse, messageWriter } from "./rpc/client.js";
+export { decodedResponses, decodeResponse, messageWriter } from "./rpc/client.js";
 export { StreamInbox, SendCredit, ReceiveWindow, type InboxHooks } from "./rpc/flow.js";
 export { MAX_STATUS_MESSAGE, clipText, errorHeaders, statusFromHeaders, statusToHeaders } from "./rpc/status.js";
 export {

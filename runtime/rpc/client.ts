@@ -218,7 +218,7 @@ function transportHandler(transport: ClientTransport): Handler {
  * The responses of a client stream, decoded as they are pulled (`decodeResponse`); one that
  * does not decode cancels the call with that error and throws it.
  */
-function decodedResponses(stream: ClientStream, method: MethodDescriptor, service: string): AsyncIterator<unknown> {
+export function decodedResponses(stream: ClientStream, method: MethodDescriptor, service: string): AsyncIterator<unknown> {
   const it = stream.responses[Symbol.asyncIterator]();
   return {
     async next(): Promise<IteratorResult<unknown>> {

@@ -1,4 +1,4 @@
-import { decodeResponse, messageWriter, type ClientStream, type TransportStreamRequest } from "meridian-rpc/transport";
+import { decodedResponses, decodeResponse, messageWriter, type ClientStream, type TransportStreamRequest } from "meridian-rpc/transport";
 import type { ClientTransport, Headers } from "meridian-rpc";
 
 /**
@@ -46,25 +46,7 @@ export function openStream(transport: ClientTransport, req: TransportStreamReque
     closeSend: () => raw.closeSend(),
     cancel: (reason) => raw.cancel(reason),
     responses: {
-      [Symbol.asyncIterator]() {
-        const it = raw.responses[Symbol.asyncIterator]();
-        return {
-          async next(): Promise<IteratorResult<unknown>> {
-            const r = await it.next();
-            if (r.done === true) return r;
-            try {
-              return { done: false, value: decodeResponse(method, service, r.value) };
-            } catch (e) {
-              raw.cancel(e);
-              throw e;
-            }
-          },
-          async return(): Promise<IteratorResult<unknown>> {
-            await it.return?.();
-            return { done: true, value: undefined };
-          },
-        };
-      },
+      [Symbol.asyncIterator]: () => decodedResponses(raw, method, service),
     },
   };
 }
