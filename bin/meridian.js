@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `meridian` command (`meridian gen ...`): see codegen/cli.ts. Runs the built code in dist/
-// (`npm run build`); during development run codegen/cli.ts through tsx instead.
-import { main } from "../dist/codegen/cli.js";
+// The `meridian` command (gen, call, list, registry ...): see cli/main.ts. Runs the built code in
+// dist/ (`npm run build`); during development run cli/main.ts through tsx instead.
+import { main } from "../dist/cli/main.js";
 
 process.exitCode = await main(process.argv.slice(2));

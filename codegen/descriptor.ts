@@ -1,5 +1,5 @@
-import { IdlError } from "./errors.js";
-import { link } from "./link.js";
+import { IdlError } from "../idl/errors.js";
+import { link } from "../idl/link.js";
 import type {
   EnumModel,
   FieldModel,
@@ -12,8 +12,8 @@ import type {
   ScalarType,
   ServiceModel,
   SourceLocation,
-} from "./model.js";
-import { assignNames, camelCase } from "./names.js";
+} from "../idl/model.js";
+import { assignNames, camelCase } from "../idl/names.js";
 import {
   FieldDescriptorProto_Label as Label,
   FieldDescriptorProto_Type as Type,
@@ -25,7 +25,7 @@ import {
   type FileDescriptorProto,
   type ServiceDescriptorProto,
 } from "./plugin/gen/google/protobuf/descriptor.js";
-import { WKT_FILES, WKT_MODULE } from "./wkt.js";
+import { WKT_FILES, WKT_MODULE } from "../idl/wkt.js";
 
 const SCALAR_OF: Partial<Record<Type, ScalarType>> = {
   [Type.TYPE_DOUBLE]: "double",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { generate } from "./index.js";
-import { loadProtoFiles } from "./parse.js";
-import { VERSION } from "./version.js";
+import { loadProtoFiles } from "../idl/parse.js";
+import { VERSION } from "../emit/version.js";
 
 /** Generates `main.proto` (with helper files) and returns its TypeScript. */
 function gen(source: string, extra: Record<string, string> = {}, int64: "bigint" | "number" | "string" = "bigint"): string {

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main } from "./cli.js";
-import { IdlError } from "./errors.js";
-import { loadProtoFiles } from "./parse.js";
+import { main } from "../cli/main.js";
+import { IdlError } from "../idl/errors.js";
+import { loadProtoFiles } from "../idl/parse.js";
 import { REPO_ROOT } from "./regen.js";
 import { removeTestDirs, testWorkDir } from "./test-harness.js";
 

@@ -1,18 +1,20 @@
 /**
- * Meridian's code generator: .proto files in, TypeScript modules out (message types, codecs,
- * lazy views and service descriptors that use "meridian-rpc/runtime").
+ * Meridian's code generator: .proto files in, TypeScript (or JavaScript and .d.ts) modules out
+ * (message types, codecs, lazy views and service descriptors that use "meridian-rpc/runtime").
  *
  * ```ts
  * const files = loadProtoFiles(["feed.proto"], { includeDirs: ["proto"] });
  * for (const out of generate(files, { int64: "bigint" })) writeFileSync(out.name, out.content);
  * ```
  */
-import { moduleFor } from "./context.js";
-import { emitFile, type GeneratedOutput } from "./emit-file.js";
-import type { FileModel, Int64Mode } from "./model.js";
+import { moduleFor } from "../emit/context.js";
+import { emitFile, type GeneratedOutput } from "../emit/file.js";
+import type { FileModel, Int64Mode } from "../idl/model.js";
 
 /** What generate() prints: typed TypeScript, or plain JavaScript and its type declarations. */
 export type GenerateTarget = "ts" | "js" | "dts";
+
+const TARGETS: readonly string[] = ["ts", "js", "dts"] satisfies GenerateTarget[];
 
 /** Options of generate(). */
 export interface GenerateOptions {
@@ -37,21 +39,25 @@ export interface GenerateOptions {
 
 /**
  * Generates the modules of each file, named after it (`foo/bar.proto` -> `foo/bar.ts`), for
- * each target.
+ * each target: "ts" (typed TypeScript), "js" (plain ESM JavaScript, for projects without a
+ * TypeScript build step) and "dts" (its declarations). The three come from the same emitter, so
+ * the js module behaves as the ts one and the dts declares the ts one's types.
  */
 export function generate(files: readonly FileModel[], options: GenerateOptions = {}): GeneratedOutput[] {
   const int64 = options.int64 ?? "bigint";
   const targets = options.targets ?? ["ts"];
-  if (targets.some((t) => t !== "ts")) throw new Error("generate: only the ts target is implemented so far");
+  const unknown = targets.filter((t) => !TARGETS.includes(t));
+  if (unknown.length > 0) throw new TypeError(`generate: unknown target ${unknown.map((t) => JSON.stringify(t)).join(", ")}; the targets are ${TARGETS.join(", ")}`);
   const outDir = options.outDir ?? ".";
   const runtimeModule = options.runtime === undefined ? undefined : moduleFor(options.runtime, outDir);
   const wktModule = options.wkt === undefined ? undefined : moduleFor(options.wkt, outDir);
-  return files.map((file) => emitFile(file, { int64, ...(runtimeModule === undefined ? {} : { runtimeModule }), ...(wktModule === undefined ? {} : { wktModule }) }));
+  const emitOptions = { int64, ...(runtimeModule === undefined ? {} : { runtimeModule }), ...(wktModule === undefined ? {} : { wktModule }) };
+  return files.flatMap((file) => targets.map((target) => emitFile(file, emitOptions, target)));
 }
 
-export type { GeneratedOutput } from "./emit-file.js";
-export { IdlError } from "./errors.js";
-export { loadProtoFiles, type LoadOptions } from "./parse.js";
+export type { GeneratedOutput } from "../emit/file.js";
+export { IdlError } from "../idl/errors.js";
+export { loadProtoFiles, type LoadOptions } from "../idl/parse.js";
 export { filesFromDescriptors } from "./descriptor.js";
-export { VERSION } from "./version.js";
-export type * from "./model.js";
+export { VERSION } from "../emit/version.js";
+export type * from "../idl/model.js";

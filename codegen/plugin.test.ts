@@ -4,8 +4,9 @@ import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { MessageCodec } from "meridian-rpc/runtime";
-import { emitFile } from "./emit-file.js";
-import { loadProtoFiles } from "./parse.js";
+import { emitFile } from "../emit/file.js";
+import { loadProtoFiles } from "../idl/parse.js";
+import { generate, type GenerateTarget } from "./index.js";
 import { REPO_ROOT } from "./regen.js";
 import { removeTestDirs, testWorkDir } from "./test-harness.js";
 
@@ -58,8 +59,10 @@ describe.skipIf(!hasProtoc)("plugin - protoc-gen-meridian", () => {
     "wkt_use.proto",
   ];
 
-  for (const int64 of ["bigint", "number"] as const) {
-    it(`plugin - protoc --meridian_out equals meridian gen on the fixtures (int64=${int64})`, () => {
+  for (const opt of ["int64=bigint", "int64=number", "target=js+dts"]) {
+    it(`plugin - protoc --meridian_out equals meridian gen on the fixtures (${opt})`, () => {
+      const int64 = opt === "int64=number" ? "number" : "bigint";
+      const targets: GenerateTarget[] = opt === "target=js+dts" ? ["js", "dts"] : ["ts"];
       const dir = workDir();
       const out = join(dir, "out");
       mkdirSync(out);
@@ -68,7 +71,7 @@ describe.skipIf(!hasProtoc)("plugin - protoc-gen-meridian", () => {
         [
           `--plugin=protoc-gen-meridian=${pluginWrapper(dir)}`,
           `--meridian_out=${out}`,
-          `--meridian_opt=int64=${int64}`,
+          `--meridian_opt=${opt}`,
           `-I${testdata}`,
           ...protos.map((p) => join(testdata, p)),
         ],
@@ -77,10 +80,7 @@ describe.skipIf(!hasProtoc)("plugin - protoc-gen-meridian", () => {
       expect(res.stderr).toBe("");
       expect(res.status).toBe(0);
       const expected = new Map(
-        loadProtoFiles(protos.map((p) => join(testdata, p)), { includeDirs: [testdata] }).map((f) => {
-          const o = emitFile(f, { int64 });
-          return [o.name, o.content] as const;
-        }),
+        generate(loadProtoFiles(protos.map((p) => join(testdata, p)), { includeDirs: [testdata] }), { int64, targets }).map((o) => [o.name, o.content] as const),
       );
       const actual = tree(out);
       expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());

@@ -6,9 +6,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { emitFile } from "./emit-file.js";
-import type { Int64Mode } from "./model.js";
-import { loadProtoFiles } from "./parse.js";
+import { emitFile } from "../emit/file.js";
+import type { Int64Mode } from "../idl/model.js";
+import { loadProtoFiles } from "../idl/parse.js";
 import { REPO_ROOT } from "./regen.js";
 
 const created: string[] = [];

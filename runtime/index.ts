@@ -1,5 +1,15 @@
 /**
- * Meridian's runtime: what generated code and transports need at run time.
+ * What generated code needs at run time, the `meridian-rpc/runtime` entry: the pooled Writer,
+ * the Reader, lazy views, codec types and errors, and the service descriptor types. Generated
+ * files import this specifier (or this file, relatively, inside Meridian's own sources).
+ *
+ * Applications import `meridian-rpc` (runtime/api.ts), transport authors
+ * `meridian-rpc/transport` (runtime/transport.ts); docs/architecture.md lays out the three.
  */
-export * from "./codec/index.js";
-export * from "./rpc/index.js";
+export { DecodeError, EncodeError, type DecodeErrorCode } from "./codec/errors.js";
+export { Reader, WireType, DEFAULT_DEPTH_LIMIT, joinSigned, joinUnsigned, readerFor } from "./codec/reader.js";
+export { MessageView, setEntry } from "./codec/view.js";
+export { Writer, encodeShared, sharedWriter, varintSize, DEFAULT_SLAB_SIZE } from "./codec/writer.js";
+export { utf8WriteLoop, utf8ReadLoop, isValidUtf8 } from "./codec/utf8.js";
+export type { MessageCodec, AnyMessageCodec, MessageOf, EnumInfo, UnknownFields } from "./codec/types.js";
+export type { MethodKind, IdempotencyLevel, MethodDescriptor, ServiceDescriptor, InputOf, OutputOf } from "./rpc/descriptors.js";

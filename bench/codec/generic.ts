@@ -15,7 +15,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { Writer } from "meridian-rpc/runtime";
-import { ProtoSchema, type JsonValue } from "../../runtime/generic/index.js";
+import { ProtoSchema, type JsonValue } from "meridian-rpc/generic";
 import { TYPE_NAMES, withBigInt, type Fixture } from "./data.js";
 import { readTwo, type Peer, type Task } from "./peers.js";
 

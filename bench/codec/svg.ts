@@ -2,7 +2,7 @@
  * A hand-written SVG bar chart of the codec benchmark's ratios to the baseline library: one row
  * per library, grouped by size and operation, bars drawn from 1x on a log scale.
  */
-import type { Result } from "./report.js";
+import type { Result } from "./result.js";
 
 /** Blues for Meridian's rows, other hues for the peers. */
 const MERIDIAN_COLORS = ["#08519c", "#4292c6", "#6a51a3", "#9e9ac8"];

@@ -1,13 +1,13 @@
 /**
- * The server process of the overload benchmark: `server.ts <peer> <handlerMs>`, forked by run.ts.
+ * The server process of the overload benchmark: `server.ts <peer> <handlerMs> [sliceMs]`, forked by run.ts.
  * Its Echo handler burns `handlerMs` of CPU before answering, so the server's capacity is about
  * 1000 / handlerMs calls per second on its one core. Reports its address, then answers "reset"
  * (a run starts) and "stats" (it ended) with its event-loop delay and how many handlers ran.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
-import { createServer } from "meridian-rpc/runtime";
-import { TcpServerTransport } from "../../transports/tcp/index.js";
+import { createServer } from "meridian-rpc";
+import { TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { grpcService } from "../rpc/peers.js";
 import { EchoService } from "../rpc/service.js";
 import type { OverloadPeer } from "./spec.js";
@@ -22,6 +22,8 @@ export interface OverloadServerStats {
 
 const peer = process.argv[2] as OverloadPeer;
 const handlerMs = Number(process.argv[3] ?? 1);
+/** The run queue's slice (admission `sliceMs`), when not the default. */
+const sliceMs = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
 let handled = 0;
 
 /** Burns `handlerMs` of CPU, as a handler that computes would (the seed's JSON.parse + JWT). */
@@ -48,7 +50,7 @@ async function start(): Promise<{ address: string; close(): Promise<void> }> {
   const server = createServer({
     transport: new TcpServerTransport({ host: "127.0.0.1" }),
     metrics: false,
-    ...(peer === "meridian-no-admission" ? { admission: false as const } : {}),
+    ...(peer === "meridian-no-admission" ? { admission: false as const } : sliceMs === undefined ? {} : { admission: { sliceMs } }),
   }).register(EchoService, {
     echo: (req) => {
       work();

@@ -26,7 +26,10 @@ export interface OpenResult {
   okP99Ms: number;
   /** Refused by the server before its handler ran (shed, or expired in its queue). */
   refused: number;
+  refusedP50Ms: number;
   refusedP99Ms: number;
+  /** p99 of how long refused calls had waited when the server refused them, as it says (`x-queue-delay-ms`); Meridian only. */
+  refusedWaitP99Ms?: number;
   /** No answer within the deadline. */
   timedOut: number;
   otherErrors: number;

@@ -12,10 +12,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EmbeddedNode } from "../../runtime/registry/embedded/node.js";
+import { EmbeddedNode, StateMachine, newWriteId } from "meridian-rpc/registry";
 import { writeFileAtomic } from "../../runtime/registry/embedded/snapshot.js";
-import { StateMachine } from "../../runtime/registry/embedded/state-machine.js";
-import { newWriteId } from "../../runtime/registry/store.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {

@@ -13,10 +13,8 @@
  * Every time is read from one clock (performance.now()) in this one process.
  */
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
-import type { Instance } from "../../runtime/registry/client.js";
-import { OutcomeUnknownError, newWriteId, type Store } from "../../runtime/registry/store.js";
+import { Code, RpcError, HeaderKeys, type Headers } from "meridian-rpc";
+import { type Instance, OutcomeUnknownError, newWriteId, type Store } from "meridian-rpc/registry";
 import type { Topology } from "./topology.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

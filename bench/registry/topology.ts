@@ -12,18 +12,22 @@
  * registry stores each server's direct address; a region's client transport maps it to its
  * link), so a region can be cut off completely: `cut(i)` blackholes every link to and from it.
  */
-import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { serveRegistry } from "../../runtime/registry/embedded/server.js";
-import { createEtcdStore } from "../../runtime/registry/etcd.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import { fencingMiddleware, listenAndRegister, routingOptions, type RegisteredServer } from "../../runtime/registry/routing.js";
-import { ReplicaClock } from "../../runtime/registry/staleness.js";
-import type { Store } from "../../runtime/registry/store.js";
-import { createClient, type Client } from "../../runtime/rpc/client.js";
-import { createServer } from "../../runtime/rpc/server.js";
-import type { ClientTransport } from "../../runtime/rpc/transport.js";
+import {
+  createRegistry,
+  type Registry,
+  serveRegistry,
+  createRemoteStore,
+  fencingMiddleware,
+  listenAndRegister,
+  routingOptions,
+  type RegisteredServer,
+  ReplicaClock,
+  type Store,
+} from "meridian-rpc/registry";
+import { createEtcdStore } from "meridian-rpc/registry/etcd";
+import { createClient, type Client, createServer, type ClientTransport } from "meridian-rpc";
 import { createLink, type Link } from "../../tools/linkproxy/index.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Accounts } from "../../test/registry/gen/accounts.js";
 import { freePort, startEtcdCluster, type EtcdCluster } from "../../test/support/etcd-cluster.js";
 

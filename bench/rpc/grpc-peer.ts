@@ -14,8 +14,9 @@
  * `grpcRatios` compares them with grpc-js for run.ts's report. The server-streaming throughput
  * case is in grpc-stream.ts.
  */
-import { createClient, createServer, type IncomingCall, type OutgoingReply } from "meridian-rpc/runtime";
-import { GrpcClientTransport, GrpcServerTransport } from "../../transports/grpc/index.js";
+import { createClient, createServer } from "meridian-rpc";
+import type { IncomingCall, OutgoingReply } from "meridian-rpc/transport";
+import { GrpcClientTransport, GrpcServerTransport } from "meridian-rpc/transports/grpc";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
 import { EchoService, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";
 

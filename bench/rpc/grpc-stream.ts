@@ -17,8 +17,9 @@
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { createClient, createServer, type MethodDescriptor, type ServiceDescriptor } from "meridian-rpc/runtime";
-import { GrpcClientTransport, GrpcServerTransport } from "../../transports/grpc/index.js";
+import { createClient, createServer } from "meridian-rpc";
+import type { MethodDescriptor, ServiceDescriptor } from "meridian-rpc/runtime";
+import { GrpcClientTransport, GrpcServerTransport } from "meridian-rpc/transports/grpc";
 import { Ping, Video } from "../codec/gen/feed.js";
 import { caseData, meridianMessages } from "./service.js";
 import { forkStreamServers, serveStreamServers } from "./stream-servers.js";

@@ -10,8 +10,8 @@
  *   no encoding, no decoding, no dispatch.
  */
 import { connect } from "@nats-io/transport-node";
-import { createClient, createServer } from "meridian-rpc/runtime";
-import { NatsClientTransport, NatsServerTransport } from "../../transports/nats/index.js";
+import { createClient, createServer } from "meridian-rpc";
+import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
 import { startNatsCluster } from "../../test/support/nats-cluster.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
 import { EchoService, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";

@@ -17,8 +17,9 @@ import { createServer as createNetServer, connect as netConnect, type Socket } f
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { createClient, createServer, type IncomingCall, type OutgoingReply } from "meridian-rpc/runtime";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { createClient, createServer } from "meridian-rpc";
+import type { IncomingCall, OutgoingReply } from "meridian-rpc/transport";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
 import { EchoService, HEADERS, caseData, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";
 import { NATS_PEERS, natsPeerClient, startNatsPeerServer } from "./nats-peer.js";

@@ -2,7 +2,9 @@
  * What the RPC benchmark calls: bench.Echo (bench/rpc/proto/echo.proto) as a Meridian service
  * descriptor, and the messages of each case, from the codec benchmark's fixtures.
  */
-import { Cancellation, type ClientTransport, type Endpoint, type MethodDescriptor, type ServiceDescriptor, type TransportResponse } from "meridian-rpc/runtime";
+import { Cancellation, type ClientTransport, type Endpoint, type Headers } from "meridian-rpc";
+import type { MethodDescriptor, ServiceDescriptor } from "meridian-rpc/runtime";
+import { decodeResponse, messageWriter } from "meridian-rpc/transport";
 import { fixtures, withBigInt, type FeedData, type PingData } from "../codec/data.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
 
@@ -53,17 +55,21 @@ export interface BenchClient {
 export const HEADERS = { "x-region-id": "cn-north", "x-consistency-level": "eventual" };
 
 /** One call of case `name` straight through a transport's seam (no runtime), with a 10 s deadline. */
-export function seamCall(transport: ClientTransport, name: CaseName, endpoint: Endpoint | undefined): () => Promise<TransportResponse> {
+export function seamCall(transport: ClientTransport, name: CaseName, endpoint: Endpoint | undefined): () => Promise<{ message: unknown; headers: Headers }> {
   const { ping } = meridianMessages();
   const method = name === "echo" ? EchoService.methods.echo : EchoService.methods.feed;
+  // The runtime's half of the seam is included: the request encoded into the transport's frame
+  // and the response decoded, as createClient does.
   return () =>
-    transport.unary({
-      service: EchoService.typeName,
-      method,
-      message: ping,
-      headers: { ...HEADERS },
-      deadline: Date.now() + 10_000,
-      signal: new Cancellation(),
-      endpoint,
-    });
+    transport
+      .unary({
+        service: EchoService.typeName,
+        method,
+        encode: messageWriter(method.input, ping),
+        headers: { ...HEADERS },
+        deadline: Date.now() + 10_000,
+        signal: new Cancellation(),
+        endpoint,
+      })
+      .then((res) => ({ message: decodeResponse(method, EchoService.typeName, res.payload, res.headers), headers: res.headers }));
 }

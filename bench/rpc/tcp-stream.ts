@@ -15,8 +15,9 @@
  * the clients in the calling process: client and server in two processes, as for the unary cases.
  */
 import { fileURLToPath } from "node:url";
-import { Cancellation, createClient, createServer, RpcError, type StreamDispatcher } from "meridian-rpc/runtime";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { Cancellation, createClient, createServer, RpcError } from "meridian-rpc";
+import { type StreamDispatcher, messageWriter } from "meridian-rpc/transport";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Video } from "../codec/gen/feed.js";
 import { failedRun, measuredRun, StreamService, type StreamResult } from "./grpc-stream.js";
 import { meridianMessages } from "./service.js";
@@ -99,9 +100,11 @@ async function measure(peer: TcpStreamPeer, address: string, streams: number, wa
         signal: new Cancellation(),
         endpoint: undefined,
       });
-      await s.send(ping);
+      await s.send(messageWriter(StreamService.methods.videos.input, ping));
       await s.closeSend();
-      for await (const _ of s.responses) {
+      // Decoded as the runtime does (the transport hands over bytes).
+      for await (const bytes of s.responses) {
+        Video.decode(bytes);
         if (measuring) messages++;
         if (stop) break;
       }

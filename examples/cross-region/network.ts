@@ -4,14 +4,7 @@
  * tools/linkproxy in front of every instance for callers in other regions (one-way latency, and
  * cut off on demand), and for NATS one nats-server per region joined by gateways.
  */
-import {
-  EmbeddedNode,
-  createEmbeddedStore,
-  createRemoteStore,
-  serveRegistry,
-  type RegistryServer,
-  type Store,
-} from "meridian-rpc/registry";
+import { EmbeddedNode, createEmbeddedStore, createRemoteStore, serveRegistry, type RegistryServer, type Store } from "meridian-rpc/registry";
 import { createLink, type Link } from "../../tools/linkproxy/index.js";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { freePort, startEtcdCluster, type EtcdCluster } from "../../test/support/etcd-cluster.js";

@@ -32,7 +32,7 @@ import {
   type Handlers,
   type Middleware,
   type Resolver,
-} from "meridian-rpc/runtime";
+} from "meridian-rpc";
 import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { KeyValue } from "./gen/kv.js";
 import { DATA_PREFIX, PAUSE_HEADER, now, type CommitEntry, type Identity, type FromRegion, type OpRecord, type RegionConfig, type SeenEntry, type StoreConfig, type ToRegion, type Tuning } from "./protocol.js";

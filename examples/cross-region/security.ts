@@ -9,7 +9,7 @@
  * operator may.
  */
 import type { RegistryAuth } from "meridian-rpc/registry";
-import type { ClientTls, ServerTls } from "meridian-rpc/runtime";
+import type { ClientTls, ServerTls } from "meridian-rpc";
 import { makeCerts } from "../../tools/certs/index.js";
 import { KeyValue } from "./gen/kv.js";
 import { REGIONS, type Identity, type Region } from "./protocol.js";

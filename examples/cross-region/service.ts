@@ -11,7 +11,7 @@
  * store's own history that no two primaries ever accepted writes at the same time.
  */
 import { OutcomeUnknownError, fencedKv, type Replica, type KeyValue as StoredKeyValue, type Registry } from "meridian-rpc/registry";
-import { Code, HeaderKeys, RpcError, createContextKey, type CallContext, type Handlers, type Middleware } from "meridian-rpc/runtime";
+import { Code, HeaderKeys, RpcError, createContextKey, type CallContext, type Handlers, type Middleware } from "meridian-rpc";
 import { KeyValue } from "./gen/kv.js";
 import { DATA_PREFIX, WRITE_OUTCOME_HEADER, now } from "./protocol.js";
 

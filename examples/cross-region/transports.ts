@@ -3,7 +3,8 @@
  * an instance and a client transport for a region's callers. Each is imported only when chosen,
  * so a run on TCP never loads grpc-js or the NATS client.
  */
-import type { ClientTransport, ServiceDescriptor, ServerTransport } from "meridian-rpc/runtime";
+import type { ClientTransport, ServerTransport } from "meridian-rpc";
+import type { ServiceDescriptor } from "meridian-rpc/runtime";
 import type { Identity, TransportName } from "./protocol.js";
 import { clientTls, serverTls } from "./security.js";
 

@@ -3,7 +3,7 @@
  * linearizable reads over a few keys), each recorded with its call and return times, its outcome
  * and what the response headers said (served region, staleness, epoch).
  */
-import { HeaderKeys, RpcError, type CallOptions, type Client, type Headers } from "meridian-rpc/runtime";
+import { HeaderKeys, RpcError, type CallOptions, type Client, type Headers } from "meridian-rpc";
 import { newWriteId } from "meridian-rpc/registry";
 import type { KeyValue } from "./gen/kv.js";
 import { WRITE_OUTCOME_HEADER, now, type OpRecord, type Region } from "./protocol.js";

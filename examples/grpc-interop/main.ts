@@ -12,7 +12,7 @@
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { Code, RpcError, createClient, createServer } from "meridian-rpc/runtime";
+import { Code, RpcError, createClient, createServer } from "meridian-rpc";
 import { GrpcClientTransport, GrpcServerTransport } from "meridian-rpc/transports/grpc";
 import { Sky, Weather } from "./gen/weather.js";
 

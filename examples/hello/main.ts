@@ -6,7 +6,7 @@
  * The server listens on a free port of 127.0.0.1; the client calls SayHello there and prints
  * the answer and where it was served; then both shut down gracefully.
  */
-import { HeaderKeys, createClient, createServer, type Headers } from "meridian-rpc/runtime";
+import { HeaderKeys, createClient, createServer, type Headers } from "meridian-rpc";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Greeter } from "./gen/hello.js";
 

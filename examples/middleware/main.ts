@@ -9,14 +9,7 @@
  * attempt. The server's auth middleware puts the caller into a typed context key the handler
  * reads. docs/governance.md has the full order.
  */
-import {
-  Code,
-  RpcError,
-  createClient,
-  createContextKey,
-  createServer,
-  type Middleware,
-} from "meridian-rpc/runtime";
+import { Code, RpcError, createClient, createContextKey, createServer, type Middleware } from "meridian-rpc";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Inventory } from "./gen/inventory.js";
 

@@ -12,7 +12,7 @@
  * 3. with no instance anywhere, the call fails fast with UNAVAILABLE ("no responders"), never a
  *    timeout.
  */
-import { Code, HeaderKeys, RpcError, createClient, createServer, type Headers, type Server } from "meridian-rpc/runtime";
+import { Code, HeaderKeys, RpcError, createClient, createServer, type Headers, type Server } from "meridian-rpc";
 import { startNatsCluster } from "../../test/support/nats-cluster.js";
 import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
 import { Quotes } from "./gen/quotes.js";

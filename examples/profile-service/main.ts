@@ -23,7 +23,7 @@ import {
   type RegisteredServer,
   type Registry,
 } from "meridian-rpc/registry";
-import { Code, HeaderKeys, RpcError, createClient, createServer, type Client, type Headers } from "meridian-rpc/runtime";
+import { Code, HeaderKeys, RpcError, createClient, createServer, type Client, type Headers } from "meridian-rpc";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { ProfileService, type Profile } from "./gen/profile.js";
 

@@ -8,7 +8,7 @@
  * an array or any (async) iterable of requests. Both sides are flow-controlled: a slow reader
  * slows the writer on the other side instead of buffering without bound.
  */
-import { createClient, createServer } from "meridian-rpc/runtime";
+import { createClient, createServer } from "meridian-rpc";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Telemetry, type Reading } from "./gen/telemetry.js";
 

@@ -1,5 +1,5 @@
-import type { MessageModel, MethodModel, ServiceModel } from "../../codegen/model.js";
-import { resolvedMessage } from "../../codegen/model.js";
+import type { MessageModel, MethodModel, ServiceModel } from "../../idl/model.js";
+import { resolvedMessage } from "../../idl/model.js";
 import { DecodeError } from "../codec/errors.js";
 import { createClient, type CallOptions, type ClientOptions } from "../rpc/client.js";
 import { Code, RpcError } from "../rpc/errors.js";

@@ -5,7 +5,7 @@
  * msgpackr. See docs/generic.md.
  */
 export { ProtoSchema, findMethod, type SchemaOptions, type SchemaSource } from "./schema.js";
-export { CodecCompiler, int64Of } from "./compile.js";
+export { CodecCompiler, int64Of } from "../../emit/compile.js";
 export { JsonError, JsonMapper, type JsonValue, type JsonReadOptions, type JsonWriteOptions, type TypeResolver } from "./json.js";
 export { RawBytes, rawMethod, rawOf, rawService, type RawMethod } from "./raw.js";
 export { createGenericClient, type GenericCall, type GenericClient, type GenericClientOptions, type GenericMethodInfo } from "./client.js";

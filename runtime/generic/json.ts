@@ -6,7 +6,7 @@
  * Duration as "1.5s", wrappers as plain values, Struct / Value / ListValue as JSON, FieldMask as
  * "a.b,c", Any with "@type", Empty as {}).
  *
- * It walks the codegen model, so it works for generated and compiled codecs alike (the two build
+ * It walks the schema model (idl/), so it works for generated and compiled codecs alike (the two build
  * the same objects). Errors are JsonErrors: RpcErrors INVALID_ARGUMENT whose message names the
  * message type and the field path (`feed.FeedRequest.items[2].author.id: ...`).
  */
@@ -19,12 +19,12 @@ import {
   type MessageModel,
   type OneofModel,
   type ScalarType,
-} from "../../codegen/model.js";
+} from "../../idl/model.js";
 import { DecodeError } from "../codec/errors.js";
 import type { AnyMessageCodec } from "../codec/types.js";
 import { setEntry } from "../codec/view.js";
 import { Code, RpcError } from "../rpc/errors.js";
-import { int64Of } from "./compile.js";
+import { int64Of } from "../../emit/compile.js";
 
 /** A JSON value, as JSON.parse returns it. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

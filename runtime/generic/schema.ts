@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { IdlError } from "../../codegen/errors.js";
+import { IdlError } from "../../idl/errors.js";
 import {
   allEnums,
   allMessages,
@@ -11,12 +11,12 @@ import {
   type MessageModel,
   type MethodModel,
   type ServiceModel,
-} from "../../codegen/model.js";
-import { loadProtoFiles } from "../../codegen/parse.js";
+} from "../../idl/model.js";
+import { loadProtoFiles } from "../../idl/parse.js";
 import type { AnyMessageCodec } from "../codec/types.js";
 import type { MethodDescriptor, ServiceDescriptor } from "../rpc/descriptors.js";
 import { Code, RpcError } from "../rpc/errors.js";
-import { CodecCompiler } from "./compile.js";
+import { CodecCompiler } from "../../emit/compile.js";
 import { JsonMapper, type JsonReadOptions, type JsonValue, type JsonWriteOptions } from "./json.js";
 
 /** Where the .proto files of a schema come from. */
@@ -47,7 +47,7 @@ export interface SchemaOptions extends SchemaSource {
  * .proto files loaded at run time: their messages, enums and services, and for each message a
  * codec compiled on first use that writes the same bytes, and builds the same objects, as the
  * code `meridian gen` generates from the same files. Parsing is the generator's own
- * (codegen/parse.ts), so a file the generator accepts loads here, and one it refuses is refused
+ * (idl/parse.ts), so a file the generator accepts loads here, and one it refuses is refused
  * with the same `file:line:column` message.
  */
 export class ProtoSchema {
@@ -97,7 +97,7 @@ export class ProtoSchema {
     return new ProtoSchema(files, options.int64 ?? "bigint");
   }
 
-  /** Wraps files already loaded by codegen's `loadProtoFiles`. */
+  /** Wraps files already loaded by `loadProtoFiles` (idl/parse.ts). */
   static fromFiles(files: readonly FileModel[], int64: Int64Mode = "bigint"): ProtoSchema {
     return new ProtoSchema(files, int64);
   }

@@ -1,4 +1,4 @@
-import { resolvedMessage, type MethodModel } from "../../codegen/model.js";
+import { resolvedMessage, type MethodModel } from "../../idl/model.js";
 import type { CallContext } from "../rpc/context.js";
 import type { MethodDescriptor, MethodKind, ServiceDescriptor } from "../rpc/descriptors.js";
 import { Code, RpcError } from "../rpc/errors.js";

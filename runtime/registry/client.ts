@@ -85,8 +85,10 @@ export interface ServiceSnapshot {
   readonly primaryConfirmedAt: number;
   /** Wall-clock ms when this cache first saw the current primary record (0: no record). */
   readonly primaryLearnedAt: number;
-  /** The cache's store revision. */
+  /** The cache's store revision (0 until its first sync). */
   readonly revision: number;
+  /** The store key of the service's primary record: what a primary's fenced writes are fenced on. */
+  readonly primaryKey: string;
 }
 
 /** How well the registry client is in touch with its store. */
@@ -217,6 +219,11 @@ export interface Registry {
   resolve(service: string, options?: { region?: string; transport?: string }): Promise<Instance[]>;
   /** The cache's view of a service, synced on first use and kept up to date by a watch. */
   view(service: string): Promise<ServiceSnapshot>;
+  /**
+   * The same view without waiting: what routing reads on every call. It is live (it changes as
+   * the watch delivers) and, until the first sync, empty with `revision` 0: then await `view`.
+   */
+  snapshot(service: string): ServiceSnapshot;
   /** Calls `listener` with the service's view on every change; returns its removal. */
   subscribe(service: string, listener: (view: ServiceSnapshot) => void): () => void;
   /** Reads the primary record (linearizable) and updates the cache. */
@@ -581,8 +588,12 @@ class RegistryImpl implements Registry {
     return cache;
   }
 
-  /** The cache of a service without waiting for its first sync (routing reads it per call). */
-  cache(service: string): ServiceCache {
+  snapshot(service: string): ServiceSnapshot {
+    return this.cache(service);
+  }
+
+  /** The cache of a service, made on first use (its first sync starts then). */
+  private cache(service: string): ServiceCache {
     let cache = this.caches.get(service);
     if (!cache) {
       cache = new ServiceCache(service, this.store, this.servicePrefix(service), this.primaryKey(service), this.timeoutMs);
@@ -732,10 +743,4 @@ function lazyStore(open: () => Promise<Store>): Store {
 /** Creates a registry client over a store (default: an embedded store in this process); see Registry. */
 export function createRegistry(options: RegistryOptions): Registry {
   return new RegistryImpl(options);
-}
-
-/** The cache of a service without waiting for its first sync, for routing (internal). */
-export function serviceCache(registry: Registry, service: string): ServiceSnapshot & { readonly ready: Promise<void>; readonly primaryKey: string } {
-  if (!(registry instanceof RegistryImpl)) throw new StoreError("INVALID_ARGUMENT", "not a registry made by createRegistry");
-  return registry.cache(service);
 }

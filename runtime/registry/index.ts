@@ -43,20 +43,16 @@ export {
 export {
   consistencyMiddleware,
   fencingMiddleware,
-  hasSideEffects,
   listenAndRegister,
   NOT_ADMITTED_HEADER,
   PRIMARY_IN_HEADER,
-  registryResolver,
-  routeKey,
   routingOptions,
   type ConsistencyOptions,
   type FencingOptions,
   type RegisterServerOptions,
   type RegisteredServer,
-  type ResolverOptions,
-  type Route,
 } from "./routing.js";
+export { decideRoute, hasSideEffects, registryResolver, routeKey, type ResolverOptions, type Route, type RouteDecision } from "./resolver.js";
 export { ReplicaClock } from "./staleness.js";
 export { Replica, type ReplicaOptions, type ReplicaSource } from "./replica.js";
 export { openRegistryStore, parseRegistryUrl, type OpenRegistryStoreOptions, type RegistryUrl } from "./url.js";

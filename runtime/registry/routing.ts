@@ -1,13 +1,14 @@
-import { CallContext, ContextValues, createContextKey } from "../rpc/context.js";
+import { CallContext, ContextValues } from "../rpc/context.js";
 import { sleep } from "../rpc/deadline.js";
-import type { MethodDescriptor, ServiceDescriptor } from "../rpc/descriptors.js";
+import type { ServiceDescriptor } from "../rpc/descriptors.js";
 import { Code, RpcError } from "../rpc/errors.js";
 import { CircuitOpenError } from "../rpc/governance/breaker.js";
 import type { Resolver } from "../rpc/governance/loadbalance.js";
 import type { Handler, Middleware, RpcRequest, RpcResponse } from "../rpc/middleware.js";
 import type { Server } from "../rpc/server.js";
 import { HeaderKeys, type Endpoint } from "../rpc/transport.js";
-import { serviceCache, type PrimaryInfo, type Registration, type Registry, type ServiceSnapshot } from "./client.js";
+import type { PrimaryInfo, Registration, Registry, ServiceSnapshot } from "./client.js";
+import { decideRoute, hasSideEffects, registryResolver, routeKey, syncedView, type ResolverOptions } from "./resolver.js";
 import { WRITE_ID_HEADER, WRITE_OUTCOME_HEADER, admittedPrimaryKey } from "./fenced.js";
 import { newWriteId, quote } from "./store.js";
 
@@ -24,56 +25,6 @@ export const PRIMARY_IN_HEADER = "x-primary-in-ms";
  * store's fence inside the handler, lacks it: the handler may have done other things first.
  */
 export const NOT_ADMITTED_HEADER = "x-not-admitted";
-
-/** Where routing sent a call: one region's instances, or any instance (`region` undefined). */
-export interface Route {
-  readonly region: string | undefined;
-}
-
-/** The route of the current attempt, set by consistencyMiddleware and read by the resolver. */
-export const routeKey = createContextKey<Route | undefined>(undefined, { description: "meridian registry route" });
-
-/** Whether a method changes state: its idempotency level is not NO_SIDE_EFFECTS (routed to the primary). */
-export function hasSideEffects(method: MethodDescriptor): boolean {
-  return method.idempotency !== "NO_SIDE_EFFECTS";
-}
-
-/** Which registered instances a client may call. */
-export interface ResolverOptions {
-  /**
-   * Only instances registered with this transport kind (`tcp`, `grpc`, `nats`: the `transport`
-   * of InstanceInfo), normally the kind of the client's own transport. Default: any kind.
-   */
-  readonly transport?: string;
-}
-
-/** The normal route of a call, when nothing is down (see consistencyMiddleware). */
-function normalRoute(view: ServiceSnapshot, method: MethodDescriptor, ctx: CallContext, local: string, transport: string | undefined): Route {
-  const primary = view.primary;
-  if (primary && (hasSideEffects(method) || ctx.consistency === "linearizable")) return { region: primary.region };
-  return { region: view.endpoints(local, transport).length > 0 ? local : undefined };
-}
-
-/**
- * A Resolver for createClient over the registry: the instances of the route consistencyMiddleware
- * chose for the attempt, or, without that middleware, the normal route (primary region for
- * writes and linearizable reads, the caller's region for eventual reads when it has instances),
- * of the client's transport kind when `options.transport` is set. Arrays are stable while the
- * instance set is unchanged, as load balancers want.
- */
-export function registryResolver(registry: Registry, options: ResolverOptions = {}): Resolver {
-  const transport = options.transport;
-  return {
-    resolve(service: string, ctx: CallContext) {
-      const cache = serviceCache(registry, service);
-      const pick = () => {
-        const route = ctx.values.get(routeKey) ?? normalRoute(cache, ctx.method, ctx, ctx.region ?? registry.region, transport);
-        return cache.endpoints(route.region, transport);
-      };
-      return cache.revision > 0 ? pick() : cache.ready.then(pick);
-    },
-  };
-}
 
 /** Options of consistencyMiddleware (give it the same `transport` as registryResolver). */
 export interface ConsistencyOptions extends ResolverOptions {
@@ -219,13 +170,12 @@ export function consistencyMiddleware(registry: Registry, options: ConsistencyOp
   return (next) => async (req) => {
     const ctx = req.ctx;
     const service = req.service.typeName;
-    const cache = serviceCache(registry, service);
-    if (cache.revision === 0) await cache.ready;
+    const synced = syncedView(registry, service);
+    const cache = synced instanceof Promise ? await synced : synced;
     const local = ctx.region ?? registry.region;
-    const route = normalRoute(cache, req.method, ctx, local, transport);
-    const primary = cache.primary;
-    const toPrimary = primary !== undefined && route.region === primary.region && (hasSideEffects(req.method) || ctx.consistency === "linearizable");
-    if (!toPrimary) {
+    const route = decideRoute(cache, req.method, ctx, local, transport);
+    const primary = route.primary;
+    if (primary === undefined) {
       ctx.values.set(routeKey, route);
       return next(req);
     }
@@ -436,8 +386,8 @@ export function fencingMiddleware(registry: Registry, options: FencingOptions = 
       return next(req);
     }
     const service = req.service.typeName;
-    const cache = serviceCache(registry, service);
-    if (cache.revision === 0) await cache.ready;
+    const synced = syncedView(registry, service);
+    const cache = synced instanceof Promise ? await synced : synced;
     let primary = cache.primary;
     if (primary === undefined) return next(req);
     const asked = req.headers[HeaderKeys.epoch];

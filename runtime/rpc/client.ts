@@ -1,3 +1,4 @@
+import type { AnyMessageCodec } from "../codec/types.js";
 import { CallContext, ContextValues, currentContext, type Consistency } from "./context.js";
 import { abortError, deadlineAfter, earliest } from "./deadline.js";
 import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./descriptors.js";
@@ -11,7 +12,7 @@ import { compose, type Handler, type Middleware, type RpcRequest, type RpcRespon
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { statusFromHeaders, statusToHeaders } from "./status.js";
 import { RequestStream, resumeStream, streamsRequests, type ResponseStream, type StreamInput } from "./streaming.js";
-import { HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers } from "./transport.js";
+import { HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers, type WriteMessage } from "./transport.js";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -153,7 +154,38 @@ function callError(e: unknown, signal: CallSignal): RpcError {
 }
 
 /**
- * The end of a client chain: hands the call to the transport. Errors come out as RpcErrors, a
+ * How the runtime hands a request message to a transport: a WriteMessage that encodes it with
+ * `codec` straight into the transport's frame. A message the codec refuses (a value out of its
+ * field's range, a string that is not UTF-16) fails the call with INVALID_ARGUMENT; `notSent`
+ * for a unary request (nothing left), not for a message of a stream already open.
+ */
+export function messageWriter(codec: AnyMessageCodec, message: unknown, notSent = true): WriteMessage {
+  return (w) => {
+    try {
+      codec.encodeTo(message, w);
+    } catch (e) {
+      throw new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${e instanceof Error ? e.message : String(e)}`, { cause: e, notSent });
+    }
+  };
+}
+
+/**
+ * Decodes a response payload a transport returned, the one place a client maps a payload that
+ * does not decode: INTERNAL "cannot decode the response of S/M: why", with the response's
+ * headers. Bytes fields of the message are views into `payload` (transports never reuse it).
+ */
+export function decodeResponse(method: MethodDescriptor, service: string, payload: Uint8Array, headers: Headers = {}): unknown {
+  try {
+    return method.output.decode(payload);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new RpcError(Code.INTERNAL, `cannot decode the response of ${service}/${method.name}: ${why}`, { cause: e, headers });
+  }
+}
+
+/**
+ * The end of a client chain: hands the call to the transport, the request encoded by
+ * `messageWriter` and the response decoded by `decodeResponse`. Errors come out as RpcErrors, a
  * business error as a BizError even from a transport that only knows `rpc-status`, and an
  * aborted call as its signal's reason.
  */
@@ -164,18 +196,45 @@ function transportHandler(transport: ClientTransport): Handler {
     if (signal.aborted) throw abortError(signal);
     try {
       if (req.method.kind !== "unary") return await openStream(transport, req, signal);
-      return await transport.unary({
-        service: req.service.typeName,
-        method: req.method,
-        message: req.message,
+      const method = req.method;
+      const service = req.service.typeName;
+      const res = await transport.unary({
+        service,
+        method,
+        encode: messageWriter(method.input, req.message),
         headers: req.headers,
         deadline: ctx.deadline,
         signal,
         endpoint: ctx.endpoint,
       });
+      return { message: decodeResponse(method, service, res.payload, res.headers), headers: res.headers };
     } catch (e) {
       throw callError(e, signal);
     }
+  };
+}
+
+/**
+ * The responses of a client stream, decoded as they are pulled (`decodeResponse`); one that
+ * does not decode cancels the call with that error and throws it.
+ */
+function decodedResponses(stream: ClientStream, method: MethodDescriptor, service: string): AsyncIterator<unknown> {
+  const it = stream.responses[Symbol.asyncIterator]();
+  return {
+    async next(): Promise<IteratorResult<unknown>> {
+      const r = await it.next();
+      if (r.done === true) return r;
+      try {
+        return { done: false, value: decodeResponse(method, service, r.value) };
+      } catch (e) {
+        stream.cancel(e);
+        throw e;
+      }
+    },
+    async return(): Promise<IteratorResult<unknown>> {
+      await it.return?.();
+      return DONE;
+    },
   };
 }
 
@@ -193,8 +252,8 @@ async function openStream(transport: ClientTransport, req: RpcRequest, signal: C
     });
   }
   const stream = transport.stream({ service: service.typeName, method, headers: req.headers, deadline: ctx.deadline, signal, endpoint: ctx.endpoint });
-  void sendRequests(stream, streamsRequests(method) ? (req.message as AsyncIterable<unknown>) : [req.message]);
-  const responses = stream.responses[Symbol.asyncIterator]();
+  void sendRequests(stream, method.input, streamsRequests(method) ? (req.message as AsyncIterable<unknown>) : [req.message]);
+  const responses = decodedResponses(stream, method, service.typeName);
   const first = await responses.next();
   if (method.kind !== "client_streaming") {
     return {
@@ -220,7 +279,7 @@ async function openStream(transport: ClientTransport, req: RpcRequest, signal: C
  * A request stream that throws cancels the call (CANCELLED, saying why); a failed send means the
  * call failed, and its error comes out of the responses.
  */
-async function sendRequests(stream: ClientStream, messages: StreamInput<unknown>): Promise<void> {
+async function sendRequests(stream: ClientStream, codec: AnyMessageCodec, messages: StreamInput<unknown>): Promise<void> {
   let sending = false;
   let over = false;
   const end = (): void => void (over = true);
@@ -229,7 +288,7 @@ async function sendRequests(stream: ClientStream, messages: StreamInput<unknown>
     for await (const m of messages) {
       if (over) return;
       sending = true;
-      await stream.send(m);
+      await stream.send(messageWriter(codec, m, false));
       sending = false;
       if (over) return;
     }

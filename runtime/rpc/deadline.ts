@@ -93,10 +93,21 @@ export function deadlineExceeded(what = "deadline exceeded", notSent = false): R
   return new RpcError(Code.DEADLINE_EXCEEDED, what, { notSent });
 }
 
-/** The RpcError an aborted signal stands for: its reason when that is one, else CANCELLED. */
-export function abortError(signal: CallSignal): RpcError {
+/**
+ * The RpcError an aborted call ends with, the one rule every transport and the runtime use: the
+ * signal's reason when that is an RpcError; DEADLINE_EXCEEDED for a TimeoutError (what
+ * `AbortSignal.timeout` aborts with); else CANCELLED, caused by the reason. `notSent` states
+ * whether the request surely never left: true or false makes the error say so (a reason that
+ * says otherwise is copied with it corrected), undefined keeps an RpcError reason's own.
+ */
+export function abortError(signal: { readonly reason: unknown }, notSent?: boolean): RpcError {
   const r: unknown = signal.reason;
-  return r instanceof RpcError ? r : new RpcError(Code.CANCELLED, "call cancelled", { cause: r });
+  if (r instanceof RpcError) {
+    return notSent === undefined || r.notSent === notSent ? r : new RpcError(r.code, r.message, { cause: r, headers: r.headers, notSent });
+  }
+  const sent = notSent ?? false;
+  if (r instanceof Error && r.name === "TimeoutError") return new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded", { cause: r, notSent: sent });
+  return new RpcError(Code.CANCELLED, "call cancelled", { cause: r, notSent: sent });
 }
 
 /**

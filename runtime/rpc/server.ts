@@ -6,6 +6,8 @@ import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./d
 import { Code, ConfigError, RpcError } from "./errors.js";
 import { QueueShedder, queueRefusal, type AdmissionOptions } from "./governance/admission.js";
 import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
+import { priorityOf } from "./governance/priority.js";
+import { RunQueue } from "./governance/runqueue.js";
 import { Metainfo } from "./metainfo.js";
 import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
@@ -81,8 +83,10 @@ export interface ServerOptions extends ObservabilityOptions {
   /**
    * Admission control, on by default: a call whose deadline passed while it waited is answered
    * DEADLINE_EXCEEDED without running its handler, and calls from a standing queue are shed with
-   * RESOURCE_EXHAUSTED (see QueueShedder and docs/governance.md). `false` turns shedding off
-   * (expired calls are still refused: nobody is waiting for their answer).
+   * RESOURCE_EXHAUSTED (see QueueShedder and docs/governance.md). Handlers start from a bounded
+   * run queue (see RunQueue), so the transport keeps reading while they run and refusals are
+   * answered when a call is read. `false` turns shedding and the run queue off (handlers start
+   * as calls are read; expired calls are still refused: nobody is waiting for their answer).
    */
   admission?: AdmissionOptions | false;
   /** This server's region, sent back as `x-served-region`. */
@@ -138,11 +142,13 @@ class MeridianServer implements Server {
   private readonly rpcMetrics: RpcMetrics;
   private readonly logger: Logger;
   private readonly shedder: QueueShedder | undefined;
+  private readonly runQueue: RunQueue | undefined;
   private listening = false;
 
   constructor(private readonly options: ServerOptions) {
     this.logger = options.logger ?? consoleLogger;
     this.shedder = options.admission === false ? undefined : new QueueShedder(options.admission);
+    this.runQueue = options.admission === false ? undefined : new RunQueue(this.shedder, options.admission);
     this.rpcMetrics = new RpcMetrics(options.metrics === false ? { eventLoop: false } : options.metrics);
     this.middleware = [
       ...(options.middleware ?? []),
@@ -223,12 +229,34 @@ class MeridianServer implements Server {
     }
   }
 
-  /** What the transport calls for every incoming call. Never rejects. */
+  /**
+   * What the transport calls for every incoming call. Never rejects. Admission is decided at
+   * once; the handler starts now or from the run queue (see RunQueue).
+   */
   private async dispatch(call: IncomingCall): Promise<OutgoingReply> {
     const route = this.routes.get(call.service)?.get(call.method);
     if (route === undefined || route.method.kind !== "unary") return this.refuse(call, this.unimplemented(call, route));
     const refused = this.admit(call);
     if (refused !== undefined) return this.refuse(call, refused);
+    const queue = this.runQueue;
+    if (queue === undefined) return this.serve(route, call);
+    if (queue.idle) return queue.startNow(() => this.serve(route, call));
+    const received = call.receivedAt;
+    const waitedMs = received === undefined ? 0 : (call.waitedMs ?? 0) + (Date.now() - received);
+    return new Promise((resolve) =>
+      queue.submit({
+        deadline: call.deadline,
+        waitedMs,
+        priority: priorityOf(call.headers),
+        queuedAt: Date.now(),
+        run: () => resolve(this.serve(route, call)),
+        refuse: (err) => resolve(this.refuse(call, err)),
+      }),
+    );
+  }
+
+  /** Decodes an admitted call's request and runs its chain. Never rejects. */
+  private async serve(route: Route, call: IncomingCall): Promise<OutgoingReply> {
     let message: unknown;
     try {
       message = route.method.input.decode(call.payload);
@@ -381,7 +409,12 @@ class MeridianServer implements Server {
       const waited = queued === undefined ? "" : ` (it waited ${Math.round(queued)} ms)`;
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline passed before its handler could start${waited}`, queued);
     }
-    return queued === undefined ? undefined : this.shedder?.check(queued, now);
+    // How long it would still wait in the run queue: judged now, so a refusal is answered now.
+    const wait = this.runQueue?.expectedWaitMs() ?? 0;
+    if (wait > 0 && call.deadline !== undefined && call.deadline <= now + wait) {
+      return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline would pass before its handler could start (${Math.round(wait)} ms of calls are queued before it)`, (queued ?? 0) + wait);
+    }
+    return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers));
   }
 
   private unimplemented(call: { readonly service: string; readonly method: string }, route: Route | undefined): RpcError {

@@ -38,6 +38,21 @@ export function statusToHeaders(err: RpcError, headers: Headers): Headers {
 }
 
 /**
+ * The reply headers for an error that escaped a dispatcher (which should not happen) or a reply
+ * that cannot go out as it is: an RpcError's status, message and headers; anything else as
+ * INTERNAL "internal error", its text kept from the peer. Never throws: what every server
+ * transport answers with when it has nothing better.
+ */
+export function errorHeaders(e: unknown): Headers {
+  const err = e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error");
+  try {
+    return statusToHeaders(err, { ...err.headers });
+  } catch {
+    return { [HeaderKeys.status]: String(Code.INTERNAL), [HeaderKeys.message]: "internal error" };
+  }
+}
+
+/**
  * Reads the error a response carries, if any: a BizError when `biz-status` is present, an
  * RpcError when `rpc-status` is present and not 0, otherwise undefined. What client transports
  * call on every response before decoding its payload; the error keeps the response headers.

@@ -92,13 +92,26 @@ export interface EndpointHealth {
   avoidUntil(address: string, now: number): number;
 }
 
-/** A unary call as a transport sees it on the client side. */
+/**
+ * Writes one message into a transport's frame buffer. The runtime makes these (it owns the
+ * codecs); a transport calls one where the message's bytes belong in its frame, so a message is
+ * encoded once, straight into the frame. It throws an RpcError when the message cannot be encoded
+ * (INVALID_ARGUMENT on the client, INTERNAL on the server); the transport then rolls its frame
+ * back and fails the call with that error.
+ */
+export type WriteMessage = (writer: Writer) => void;
+
+/**
+ * A unary call as a transport sees it on the client side. The seam is narrow and the same in
+ * both directions: the runtime encodes and decodes, a transport moves bytes, headers and
+ * deadlines. It reads `method` for its name and kind only, never for its codecs.
+ */
 export interface TransportRequest {
   /** Fully qualified service name, for example `feed.FeedService`. */
   readonly service: string;
   readonly method: MethodDescriptor;
-  /** The request message; the transport encodes it with `method.input.encodeTo` into its frame. */
-  readonly message: unknown;
+  /** Writes the request message into the transport's frame (encoded by the runtime with `method.input`). */
+  readonly encode: WriteMessage;
   readonly headers: Headers;
   /** Absolute deadline (Date.now() based, ms), or undefined for none. */
   readonly deadline: number | undefined;
@@ -108,16 +121,19 @@ export interface TransportRequest {
   readonly endpoint: Endpoint | undefined;
 }
 
-/** A unary response as a transport returns it. */
+/** A unary response as a transport returns it: the payload as received, not decoded. */
 export interface TransportResponse {
-  /** The decoded response message (decoded with `method.output`). */
-  readonly message: unknown;
+  /**
+   * The response message's bytes; the runtime decodes them with `method.output`. The transport
+   * never reuses them, so the decoded message's bytes fields may be views into them (no copy).
+   */
+  readonly payload: Uint8Array;
   readonly headers: Headers;
 }
 
 /**
  * The client half of a transport. Errors are RpcErrors: a response carrying `rpc-status` is
- * rejected with that code; connection failures are UNAVAILABLE (with `notSent` when the request
+ * rejected with that code (`statusFromHeaders`); connection failures are UNAVAILABLE (with `notSent` when the request
  * surely never left), timeouts DEADLINE_EXCEEDED, aborts CANCELLED.
  */
 export interface ClientTransport {
@@ -155,7 +171,7 @@ export async function warmUpAll(endpoints: readonly Endpoint[], connect: (endpoi
 }
 
 /** A streaming call as a transport sees it on the client side: a unary request without a message. */
-export type TransportStreamRequest = Omit<TransportRequest, "message">;
+export type TransportStreamRequest = Omit<TransportRequest, "encode">;
 
 /**
  * The client end of an open streaming call.
@@ -170,12 +186,15 @@ export type TransportStreamRequest = Omit<TransportRequest, "message">;
  * lost, deadline, cancel); `send` rejects with the same error once the call has failed.
  */
 export interface ClientStream {
-  /** Sends one request message (encoded with `method.input`). */
-  send(message: unknown): Promise<void>;
+  /** Sends one request message (`encode` writes it, as TransportRequest.encode does). */
+  send(encode: WriteMessage): Promise<void>;
   /** Half-closes the request side: the server's request iterator ends. */
   closeSend(): Promise<void>;
-  /** Response messages (decoded with `method.output`); ends when the server finishes with OK. */
-  readonly responses: AsyncIterable<unknown>;
+  /**
+   * Response payloads, not decoded (the runtime decodes them with `method.output`); ends when the
+   * server finishes with OK. The transport never reuses a payload it handed out (zero-copy views).
+   */
+  readonly responses: AsyncIterable<Uint8Array>;
   /** Response headers, once the server sent them (with its first message or its trailers). */
   readonly headers: Promise<Headers>;
   /** Trailers, once the call has ended (status included on failure). */
@@ -206,8 +225,8 @@ export interface IncomingStream {
   readonly requests: AsyncIterable<Uint8Array>;
   /** Sends the response headers now (otherwise they go with the first message or the trailers). */
   sendHeaders(headers: Headers): void;
-  /** Sends one response message; resolves when the transport has room for more. */
-  send(encode: (writer: Writer) => void): Promise<void>;
+  /** Sends one response message (`encode` writes it); resolves when the transport has room for more. */
+  send(encode: WriteMessage): Promise<void>;
 }
 
 /**
@@ -247,8 +266,8 @@ export interface IncomingCall {
 /** What the server answers: a message and its codec, or an error, plus response headers. */
 export interface OutgoingReply {
   readonly headers: Headers;
-  /** Present on success. The transport encodes it with `encode(writer)` into its frame buffer. */
-  readonly encode?: (writer: Writer) => void;
+  /** Present on success: writes the response message into the transport's frame buffer. */
+  readonly encode?: WriteMessage;
 }
 
 /**

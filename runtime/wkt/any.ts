@@ -17,7 +17,7 @@ import {
   type MessageCodec,
   type UnknownFields,
   type Writer,
-} from "../index.js";
+} from "../codec/index.js";
 
 /** A message of any type, packed as the type's URL and its encoding. */
 export interface Any {

@@ -17,7 +17,7 @@ import {
   type MessageCodec,
   type UnknownFields,
   type Writer,
-} from "../index.js";
+} from "../codec/index.js";
 
 /** A signed span of time with nanosecond resolution, independent of any calendar. */
 export interface Duration {

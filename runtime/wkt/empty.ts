@@ -17,7 +17,7 @@ import {
   type MessageCodec,
   type UnknownFields,
   type Writer,
-} from "../index.js";
+} from "../codec/index.js";
 
 /** A message with no fields, for methods that take or return nothing. */
 export interface Empty {

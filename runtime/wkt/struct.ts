@@ -18,7 +18,7 @@ import {
   type MessageCodec,
   type UnknownFields,
   type Writer,
-} from "../index.js";
+} from "../codec/index.js";
 
 /** The single value of JSON null. */
 export enum NullValue {

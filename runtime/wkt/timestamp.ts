@@ -17,7 +17,7 @@ import {
   type MessageCodec,
   type UnknownFields,
   type Writer,
-} from "../index.js";
+} from "../codec/index.js";
 
 /**
  * A point in time independent of time zones, as seconds and nanoseconds since the Unix epoch

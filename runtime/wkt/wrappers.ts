@@ -17,7 +17,7 @@ import {
   type MessageCodec,
   type UnknownFields,
   type Writer,
-} from "../index.js";
+} from "../codec/index.js";
 
 /** A double in a message. */
 export interface DoubleValue {

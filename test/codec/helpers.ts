@@ -243,7 +243,7 @@ export function jsonName(protoName: string): string {
   return out;
 }
 
-/** Property names that would break plain objects: the generator appends `$` (codegen/names.ts). */
+/** Property names that would break plain objects: the generator appends `$` (idl/names.ts). */
 const ESCAPED_PROPERTIES = new Set(["__proto__", "constructor", "toString", "toJSON", "valueOf", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString", "$unknown"]);
 
 /** The TypeScript property of a field or oneof: its JSON name, `$`-suffixed if it would clash. */

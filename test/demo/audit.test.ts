@@ -6,7 +6,7 @@
  * that breaks one exits non-zero.
  */
 import { describe, expect, it } from "vitest";
-import { createEmbeddedStore, type EmbeddedStore } from "../../runtime/registry/index.js";
+import { createEmbeddedStore, type EmbeddedStore } from "meridian-rpc/registry";
 import { StoreLog, audit, type AuditInput } from "../../examples/cross-region/audit.js";
 import { DATA_PREFIX, type OpRecord, type Region } from "../../examples/cross-region/protocol.js";
 import type { Stamp } from "../../examples/cross-region/service.js";

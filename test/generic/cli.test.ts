@@ -1,19 +1,20 @@
 /**
  * `meridian call` and `meridian list` end to end: the CLI spawned as a child process (through
- * tsx, as during development) against running servers: a Meridian server on tcp, grpc and nats
+ * tsx, as during development: test/support/meridian-cli.ts) against running servers: a Meridian server on tcp, grpc and nats
  * (generated code, every method kind), and a plain @grpc/grpc-js server (proto-loader) for grpc.
  */
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, createServer, type Server, type ServerTransport, type ServiceDescriptor } from "../../runtime/index.js";
-import { parseJsonSequence } from "../../codegen/call.js";
-import { GrpcServerTransport } from "../../transports/grpc/index.js";
-import { NatsServerTransport } from "../../transports/nats/index.js";
-import { TcpServerTransport } from "../../transports/tcp/index.js";
+import { Code, createServer, type Server, type ServerTransport } from "meridian-rpc";
+import type { ServiceDescriptor } from "meridian-rpc/runtime";
+import { parseJsonSequence } from "../../cli/call.js";
+import { GrpcServerTransport } from "meridian-rpc/transports/grpc";
+import { NatsServerTransport } from "meridian-rpc/transports/nats";
+import { TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Observed, startPlainServer } from "../grpc/helpers.js";
 import { EchoService, StreamService } from "../rpc/gen/echo.js";
+import { meridianChild } from "../support/meridian-cli.js";
 import { findNatsServer, startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
-import { REPO, registerEcho } from "./helpers.js";
+import { registerEcho } from "./helpers.js";
 
 interface Run {
   code: number;
@@ -22,21 +23,9 @@ interface Run {
 }
 
 /** Runs `meridian <args>` with `input` on stdin. */
-function meridian(args: readonly string[], input = ""): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", "codegen/cli.ts", ...args], { cwd: REPO });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+async function meridian(args: readonly string[], input = ""): Promise<Run> {
+  const r = await meridianChild(args, {}, { input, timeoutMs: 20_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 const ECHO = ["--proto", "echo.proto", "-I", "test/rpc/proto"];

@@ -7,17 +7,10 @@
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, RpcError, createClient, createServer, type Server } from "../../runtime/index.js";
-import {
-  ProtoSchema,
-  createGenericClient,
-  createGenericHandler,
-  createGenericServer,
-  rawService,
-  type JsonValue,
-} from "../../runtime/generic/index.js";
-import { GrpcServerTransport } from "../../transports/grpc/index.js";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
+import { Code, RpcError, createClient, createServer, type Server } from "meridian-rpc";
+import { ProtoSchema, createGenericClient, createGenericHandler, createGenericServer, rawService, type JsonValue } from "meridian-rpc/generic";
+import { GrpcServerTransport } from "meridian-rpc/transports/grpc";
+import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport } from "meridian-rpc/transports/memory";
 import { plainClient, plainUnary } from "../grpc/helpers.js";
 import { registerEcho } from "./helpers.js";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";
@@ -40,11 +33,11 @@ async function listen(server: Server): Promise<string> {
 
 /** A typed server of EchoService and StreamService (generated code), recording the headers it saw. */
 async function typedServer(seen: Record<string, string>[] = []): Promise<string> {
-  return listen(registerEcho(createServer({ transport: createMemoryServerTransport({ network }), region: "eu-1", metrics: false }), seen));
+  return listen(registerEcho(createServer({ transport: new MemoryServerTransport({ network }), region: "eu-1", metrics: false }), seen));
 }
 
 function generic(address: string, service = "rpctest.EchoService") {
-  return createGenericClient({ ...proto, service, transport: createMemoryClientTransport({ address, network }) });
+  return createGenericClient({ ...proto, service, transport: new MemoryClientTransport({ address, network }) });
 }
 
 describe("generic client - JSON calls against generated code", () => {
@@ -54,7 +47,7 @@ describe("generic client - JSON calls against generated code", () => {
       ...proto,
       service: "rpctest.EchoService",
       region: "us-2",
-      transport: createMemoryClientTransport({ address: await typedServer(seen), network }),
+      transport: new MemoryClientTransport({ address: await typedServer(seen), network }),
     });
     const call = client.call("Echo", { text: "hi", delayMs: 7 }, { headers: { "x-trace": "t1" }, consistency: "eventual" });
     expect(await call).toEqual({ text: "hi", servedBy: "meridian", count: 7 });
@@ -149,7 +142,7 @@ describe("generic client - bad input is INVALID_ARGUMENT naming what is wrong", 
   });
 
   it("generic client - an unknown service, or a .proto that does not parse, fails createGenericClient", () => {
-    const transport = createMemoryClientTransport({ network });
+    const transport = new MemoryClientTransport({ network });
     expect(() => createGenericClient({ ...proto, service: "rpctest.Nope", transport })).toThrow(
       expect.objectContaining({ code: Code.INVALID_ARGUMENT, message: expect.stringMatching(/unknown service rpctest.Nope: the .proto files loaded define rpctest.EchoService, rpctest.AdminService, rpctest.StreamService/) }),
     );
@@ -164,7 +157,7 @@ describe("generic client - bad input is INVALID_ARGUMENT naming what is wrong", 
 describe("generic client - bytes through untouched", () => {
   it("generic client - callBinary sends the bytes as given and returns the reply's bytes as they came", async () => {
     let received: Uint8Array | undefined;
-    const server = createServer({ transport: createMemoryServerTransport({ network }), metrics: false });
+    const server = createServer({ transport: new MemoryServerTransport({ network }), metrics: false });
     // A raw echo: the payload back as it arrived, with its (non-canonical) unknown field.
     server.register(rawService("rpctest.EchoService", ["Echo"]), {
       Echo: (payload: Uint8Array) => {
@@ -218,25 +211,25 @@ describe("generic server - a JSON handler serves typed clients", () => {
       },
     });
     expect(handler.services.map((s) => s.typeName)).toEqual(["rpctest.EchoService", "rpctest.AdminService", "rpctest.StreamService"]);
-    const server = createServer({ transport: createMemoryServerTransport({ network }), metrics: false, logger: { error: () => undefined } });
+    const server = createServer({ transport: new MemoryServerTransport({ network }), metrics: false, logger: { error: () => undefined } });
     handler.register(server);
     return listen(server);
   }
 
   it("generic server - unary, server streaming and client streaming through JSON", async () => {
     const address = await jsonServer();
-    const echo = createClient(EchoService, { transport: createMemoryClientTransport({ address, network }), region: "ap-3" });
+    const echo = createClient(EchoService, { transport: new MemoryClientTransport({ address, network }), region: "ap-3" });
     expect(await echo.echo({ text: "hey" })).toMatchObject({ text: "hey from ap-3", count: 1 });
     const counts: number[] = [];
     for await (const r of echo.watch({ text: "w" })) counts.push(r.count);
     expect(counts).toEqual([1, 2]);
-    const streams = createClient(StreamService, { transport: createMemoryClientTransport({ address, network }) });
+    const streams = createClient(StreamService, { transport: new MemoryClientTransport({ address, network }) });
     expect(await streams.collect([{ text: "a" }, { text: "b" }])).toMatchObject({ text: "a+b" });
   });
 
   it("generic server - handler errors pass through; a response that does not fit is INTERNAL naming the field", async () => {
     const address = await jsonServer();
-    const echo = createClient(EchoService, { transport: createMemoryClientTransport({ address, network }) });
+    const echo = createClient(EchoService, { transport: new MemoryClientTransport({ address, network }) });
     await expect(echo.echo({ text: "denied" })).rejects.toMatchObject({ code: Code.PERMISSION_DENIED });
     await expect(echo.echo({ text: "bad" })).rejects.toMatchObject({
       code: Code.INTERNAL,
@@ -249,10 +242,10 @@ describe("generic server - a JSON handler serves typed clients", () => {
 describe("generic server - a gateway for services it has no code for", () => {
   it("generic server - the fallback forwards unknown services' bytes upstream, through the server's middleware", async () => {
     const upstream = await typedServer();
-    const forward = createGenericClient({ ...proto, service: "rpctest.EchoService", transport: createMemoryClientTransport({ address: upstream, network }) });
+    const forward = createGenericClient({ ...proto, service: "rpctest.EchoService", transport: new MemoryClientTransport({ address: upstream, network }) });
     const seen: string[] = [];
     const gateway = createGenericServer({
-      transport: createMemoryServerTransport({ network }),
+      transport: new MemoryServerTransport({ network }),
       metrics: false,
       middleware: [(next) => async (req) => {
         seen.push(`${req.service.typeName}/${req.method.name}`);
@@ -264,27 +257,27 @@ describe("generic server - a gateway for services it has no code for", () => {
     // A service the gateway has code for answers itself.
     gateway.register(StreamService, { collect: async () => ({ text: "gateway's own" }) });
     const address = await listen(gateway);
-    const echo = createClient(EchoService, { transport: createMemoryClientTransport({ address, network }) });
+    const echo = createClient(EchoService, { transport: new MemoryClientTransport({ address, network }) });
     expect(await echo.echo({ text: "via", delayMs: 3 })).toMatchObject({ text: "via", servedBy: "meridian", count: 3 });
     expect(await echo.echo({ text: "again" })).toMatchObject({ text: "again" });
     await expect(echo.echo({ text: "missing" })).rejects.toMatchObject({ code: Code.NOT_FOUND });
     expect(seen).toEqual(["rpctest.EchoService/Echo", "rpctest.EchoService/Echo", "rpctest.EchoService/Echo"]);
-    const streams = createClient(StreamService, { transport: createMemoryClientTransport({ address, network }) });
+    const streams = createClient(StreamService, { transport: new MemoryClientTransport({ address, network }) });
     expect(await streams.collect([{ text: "x" }])).toMatchObject({ text: "gateway's own" });
     // Services the fallback does not accept are UNIMPLEMENTED.
-    const admin = createClient(ProtoSchema.load(proto).descriptor("rpctest.AdminService"), { transport: createMemoryClientTransport({ address, network }) });
+    const admin = createClient(ProtoSchema.load(proto).descriptor("rpctest.AdminService"), { transport: new MemoryClientTransport({ address, network }) });
     await expect((admin as Record<string, (r: object) => Promise<unknown>>)["status"]!({})).rejects.toMatchObject({ code: Code.UNIMPLEMENTED });
   });
 
   it("generic server - the fallback learns a bounded number of methods", async () => {
     const gateway = createGenericServer({
-      transport: createMemoryServerTransport({ network }),
+      transport: new MemoryServerTransport({ network }),
       metrics: false,
       maxFallbackMethods: 1,
       fallback: ({ payload }) => payload,
     });
     const address = await listen(gateway);
-    const raw = (name: string) => createClient(rawService("made.Up", [name]), { transport: createMemoryClientTransport({ address, network }) });
+    const raw = (name: string) => createClient(rawService("made.Up", [name]), { transport: new MemoryClientTransport({ address, network }) });
     const a = raw("A") as unknown as Record<string, (b: Uint8Array) => Promise<Uint8Array>>;
     expect(Array.from(await a["A"]!(Uint8Array.from([8, 1])))).toEqual([8, 1]);
     const b = raw("B") as unknown as Record<string, (b: Uint8Array) => Promise<Uint8Array>>;

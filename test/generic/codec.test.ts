@@ -1,16 +1,17 @@
 /**
- * Compiled codecs against generated ones: for every message of every .proto file that has
- * committed generated code (codegen/testdata, test/protos, bench feed.proto, the well-known
- * types; every int64 representation generated), random messages must encode to the same bytes,
- * decode (and view) to the same objects, merged messages (encodings one after another) too, and
- * bad input must fail with the same DecodeError.
+ * Compiled codecs against generated ones: the emitter's run-time target (emit/compile.ts) against
+ * its ts target, which print the same layout with different names, enum values as numbers,
+ * codecs of other units, and the well-known types always bigint. For every message of every
+ * .proto file that has committed generated code (codegen/testdata, test/protos, bench
+ * feed.proto, the well-known types; every int64 representation generated), random messages must
+ * encode to the same bytes, decode (and view) to the same objects, merged messages (encodings one
+ * after another) too, and bad input must fail with the same DecodeError.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { MessageModel } from "../../codegen/model.js";
-import { DecodeError } from "../../runtime/codec/errors.js";
-import type { AnyMessageCodec } from "../../runtime/codec/types.js";
-import { ProtoSchema } from "../../runtime/generic/index.js";
+import type { MessageModel } from "meridian-rpc/codegen";
+import { DecodeError, type AnyMessageCodec } from "meridian-rpc";
+import { ProtoSchema } from "meridian-rpc/generic";
 import { declaredMessages, GENERATED_SETS, loadGenerated, materialize, messageArb, REPO, setFiles } from "./helpers.js";
 
 /** Runs per message type; GENERIC_RUNS scales it for a longer local soak. */

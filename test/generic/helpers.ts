@@ -7,10 +7,11 @@
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import fc from "fast-check";
-import { allMessages, resolved, type FieldModel, type Int64Mode, type MessageModel } from "../../codegen/model.js";
-import type { AnyMessageCodec } from "../../runtime/codec/types.js";
-import { setEntry } from "../../runtime/codec/view.js";
-import { BizError, Code, RpcError, sleep, type Server } from "../../runtime/index.js";
+import type { FieldModel, Int64Mode, MessageModel } from "meridian-rpc/codegen";
+import { allMessages, resolved } from "../../idl/model.js";
+import { type AnyMessageCodec, BizError, Code, RpcError, type Server } from "meridian-rpc";
+import { setEntry } from "meridian-rpc/runtime";
+import { sleep } from "meridian-rpc/transport";
 import { listFiles as listAll } from "../codec/helpers.js";
 import { EchoService, StreamService } from "../rpc/gen/echo.js";
 
@@ -79,7 +80,7 @@ export const GENERATED_SETS: readonly GeneratedSet[] = [
   { name: "test/protos --int64 number", includeDir: "test/protos", genDir: "test/codec/gen-number", int64: "number" },
   { name: "bench feed.proto", includeDir: "bench/codec/proto", genDir: "bench/codec/gen", int64: "bigint" },
   { name: "bench feed.proto --int64 number", includeDir: "bench/codec/proto", genDir: "bench/codec/gen-number", int64: "number" },
-  { name: "well-known types", includeDir: "codegen/wkt", genDir: "runtime/wkt", int64: "bigint" },
+  { name: "well-known types", includeDir: "idl/wkt", genDir: "runtime/wkt", int64: "bigint" },
 ];
 
 /** The .proto paths of a set, absolute. */

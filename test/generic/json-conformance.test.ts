@@ -12,7 +12,7 @@ import { createFileRegistry, fromBinary, fromJson as esFromJson, toJson as esToJ
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { ProtoSchema } from "../../runtime/generic/index.js";
+import { ProtoSchema } from "meridian-rpc/generic";
 import { declaredMessages, messageArb, REPO } from "./helpers.js";
 
 const RUNS = Number(process.env.GENERIC_RUNS ?? 40);

@@ -3,8 +3,8 @@
  * every kind of bad input with the field path in its error. The .proto is inline.
  */
 import { describe, expect, it } from "vitest";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { JsonError, ProtoSchema } from "../../runtime/generic/index.js";
+import { Code, RpcError } from "meridian-rpc";
+import { JsonError, ProtoSchema } from "meridian-rpc/generic";
 
 const PROTO = `
 syntax = "proto3";

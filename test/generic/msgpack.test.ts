@@ -5,12 +5,13 @@
  */
 import { Packr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, DecodeError, RpcError, createClient, createServer, type ClientTransport, type Server, type ServerTransport, type ServiceDescriptor } from "../../runtime/index.js";
-import { defineService, method } from "../../runtime/generic/index.js";
-import { GrpcClientTransport, GrpcServerTransport } from "../../transports/grpc/index.js";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
-import { NatsClientTransport, NatsServerTransport } from "../../transports/nats/index.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { Code, RpcError, createClient, createServer, type ClientTransport, type Server, type ServerTransport } from "meridian-rpc";
+import { DecodeError, type ServiceDescriptor } from "meridian-rpc/runtime";
+import { defineService, method } from "meridian-rpc/generic";
+import { GrpcClientTransport, GrpcServerTransport } from "meridian-rpc/transports/grpc";
+import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport } from "meridian-rpc/transports/memory";
+import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { findNatsServer, startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 
 interface Order {
@@ -102,7 +103,7 @@ afterAll(async () => {
 
 const services: ServiceDescriptor[] = [Shop];
 const benches: Bench[] = [
-  { name: "memory", server: () => createMemoryServerTransport({ network }), client: (address) => createMemoryClientTransport({ address, network }) },
+  { name: "memory", server: () => new MemoryServerTransport({ network }), client: (address) => new MemoryClientTransport({ address, network }) },
   { name: "tcp", server: () => new TcpServerTransport({ host: "127.0.0.1" }), client: (address) => new TcpClientTransport({ address }) },
   { name: "grpc", server: () => new GrpcServerTransport({ services }), client: (address) => new GrpcClientTransport({ address }) },
   {

@@ -13,9 +13,9 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { BizError, Code, RpcError, createServer, type CallContext, type Server } from "../../runtime/index.js";
-import type { Headers, IncomingStream, ServerTransport, StreamDispatcher } from "../../runtime/rpc/transport.js";
-import { GrpcServerTransport, type GrpcServerOptions } from "../../transports/grpc/index.js";
+import { BizError, Code, RpcError, createServer, type CallContext, type Server, type Headers, type ServerTransport } from "meridian-rpc";
+import type { IncomingStream, StreamDispatcher } from "meridian-rpc/transport";
+import { GrpcServerTransport, type GrpcServerOptions } from "meridian-rpc/transports/grpc";
 import { Interop, Reply, Request } from "./gen/interop.js";
 
 export const PROTO_DIR = fileURLToPath(new URL("./proto", import.meta.url));

@@ -6,11 +6,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { Code, MAX_STATUS_MESSAGE, RpcError, createServer, type CallContext, type Server } from "../../runtime/index.js";
-import { DEFAULT_GRPC_MAX_CONCURRENT_STREAMS, GrpcClientTransport, GrpcServerTransport, type GrpcServerOptions } from "../../transports/grpc/index.js";
+import { Cancellation, Code, RpcError, createServer, type CallContext, type Server } from "meridian-rpc";
+import { MAX_STATUS_MESSAGE } from "meridian-rpc/transport";
+import { DEFAULT_GRPC_MAX_CONCURRENT_STREAMS, GrpcClientTransport, GrpcServerTransport, type GrpcServerOptions } from "meridian-rpc/transports/grpc";
 import { Interop, Reply, Request } from "./gen/interop.js";
 import { plainClient, plainUnary, type PlainClient } from "./helpers.js";
+import { unaryCall } from "../support/message-calls.js";
 
 const cleanup: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -88,7 +89,7 @@ describe("grpc hostile - limits a peer cannot pass", () => {
     const { address } = await server();
     const t = new GrpcClientTransport({ address });
     cleanup.push(() => t.close());
-    const res = await t.unary({
+    const res = await unaryCall(t, {
       service: Interop.typeName,
       method: Interop.methods.unary,
       message: Request.create({ text: "far", delayMs: 20 }),

@@ -7,12 +7,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { BizError, Code, Metainfo, RpcError, createClient, type Client } from "../../runtime/index.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import type { ClientStream, Headers } from "../../runtime/rpc/transport.js";
-import { GrpcClientTransport } from "../../transports/grpc/index.js";
+import { BizError, Code, Metainfo, RpcError, createClient, type Client, Cancellation, type Headers } from "meridian-rpc";
+import { GrpcClientTransport } from "meridian-rpc/transports/grpc";
 import { Interop, Reply, Request } from "./gen/interop.js";
 import { Observed, payloadOf, startPlainServer, until } from "./helpers.js";
+import { openStream, type MessageStream } from "../support/message-calls.js";
 
 const observed = new Observed();
 let address: string;
@@ -43,8 +42,8 @@ async function rejection(p: Promise<unknown>): Promise<RpcError> {
 }
 
 /** Opens a streaming call on the seam. */
-function open(method: keyof typeof Interop.methods, opts: { timeoutMs?: number; headers?: Headers; signal?: Cancellation } = {}): ClientStream {
-  return transport.stream({
+function open(method: keyof typeof Interop.methods, opts: { timeoutMs?: number; headers?: Headers; signal?: Cancellation } = {}): MessageStream {
+  return openStream(transport, {
     service: Interop.typeName,
     method: Interop.methods[method],
     headers: opts.headers ?? {},
@@ -54,7 +53,7 @@ function open(method: keyof typeof Interop.methods, opts: { timeoutMs?: number; 
   });
 }
 
-async function drain(s: ClientStream): Promise<{ replies: Reply[]; error?: RpcError }> {
+async function drain(s: MessageStream): Promise<{ replies: Reply[]; error?: RpcError }> {
   const replies: Reply[] = [];
   try {
     for await (const m of s.responses) replies.push(m as Reply);

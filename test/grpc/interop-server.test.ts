@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Code } from "../../runtime/index.js";
+import { Code } from "meridian-rpc";
 import { Observed, payloadOf, plainClient, plainUnary, startMeridianServer, until, type PlainClient, type PlainReply, type PlainRequest } from "./helpers.js";
 
 const observed = new Observed();

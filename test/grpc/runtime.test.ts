@@ -5,8 +5,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, Metainfo, RpcError, createClient, createServer, type CallContext } from "../../runtime/index.js";
-import { GrpcClientTransport, GrpcServerTransport } from "../../transports/grpc/index.js";
+import { Code, Metainfo, RpcError, createClient, createServer, type CallContext } from "meridian-rpc";
+import { GrpcClientTransport, GrpcServerTransport } from "meridian-rpc/transports/grpc";
 import { Interop, Reply, Request } from "./gen/interop.js";
 import { Observed, plainClient, startPlainServer, until, type PlainReply } from "./helpers.js";
 

@@ -10,12 +10,13 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, Metainfo, RpcError, createClient, createServer } from "../../runtime/index.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import type { ClientStream, Headers, StreamDispatcher, TransportRequest } from "../../runtime/rpc/transport.js";
-import { GrpcClientTransport, GrpcServerTransport, type GrpcClientOptions, type GrpcServerOptions } from "../../transports/grpc/index.js";
+import { Code, Metainfo, RpcError, createClient, createServer, Cancellation, type Headers } from "meridian-rpc";
+import type { StreamDispatcher } from "meridian-rpc/transport";
+import { GrpcClientTransport, GrpcServerTransport, type GrpcClientOptions, type GrpcServerOptions } from "meridian-rpc/transports/grpc";
 import { Interop, Reply, Request } from "./gen/interop.js";
 import { Observed, PROTO_DIR, makeCerts, plainClient, plainUnary, startMeridianServer, until } from "./helpers.js";
+import { openStream, unaryCall, type MessageRequest, type MessageStream } from "../support/message-calls.js";
+import { meridianArgv } from "../support/meridian-cli.js";
 
 const cleanup: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -35,7 +36,7 @@ function clientOf(address: string, options: GrpcClientOptions = {}): GrpcClientT
   return t;
 }
 
-function unary(message: Partial<Request>, opts: { headers?: Headers; signal?: Cancellation; timeoutMs?: number } = {}): TransportRequest {
+function unary(message: Partial<Request>, opts: { headers?: Headers; signal?: Cancellation; timeoutMs?: number } = {}): MessageRequest {
   return {
     service: Interop.typeName,
     method: Interop.methods.unary,
@@ -47,8 +48,8 @@ function unary(message: Partial<Request>, opts: { headers?: Headers; signal?: Ca
   };
 }
 
-function open(t: GrpcClientTransport, method: keyof typeof Interop.methods, signal = new Cancellation()): ClientStream {
-  return t.stream({ service: Interop.typeName, method: Interop.methods[method], headers: {}, deadline: undefined, signal, endpoint: undefined });
+function open(t: GrpcClientTransport, method: keyof typeof Interop.methods, signal = new Cancellation()): MessageStream {
+  return openStream(t, { service: Interop.typeName, method: Interop.methods[method], headers: {}, deadline: undefined, signal, endpoint: undefined });
 }
 
 async function rejection(p: Promise<unknown>): Promise<RpcError> {
@@ -69,7 +70,7 @@ describe.skipIf(certs === undefined)("grpc transport - TLS (certificates made by
   it("grpc tls - unary and streaming over TLS; a plaintext client cannot connect", async () => {
     const { address } = await meridian({ tls: { cert: c.serverCert, key: c.serverKey } });
     const t = clientOf(address, { tls: { ca: c.ca } });
-    const res = await t.unary(unary({ text: "secure" }, { timeoutMs: 5000 }));
+    const res = await unaryCall(t, unary({ text: "secure" }, { timeoutMs: 5000 }));
     expect((res.message as Reply).text).toBe("secure");
     const s = open(t, "serverStream");
     await s.send(Request.create({ count: 3 }));
@@ -79,7 +80,7 @@ describe.skipIf(certs === undefined)("grpc transport - TLS (certificates made by
     expect(seqs).toEqual([0, 1, 2]);
 
     const plaintext = clientOf(address);
-    const err = await rejection(plaintext.unary(unary({ text: "x" }, { timeoutMs: 2000 })));
+    const err = await rejection(unaryCall(plaintext, unary({ text: "x" }, { timeoutMs: 2000 })));
     expect([Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED]).toContain(err.code);
   });
 
@@ -92,22 +93,22 @@ describe.skipIf(certs === undefined)("grpc transport - TLS (certificates made by
     expect(res!.text).toBe("hi");
     // Trusting only the client certificate (not a CA of the server's): verification fails.
     const wrong = clientOf(address, { tls: { ca: c.clientCert } });
-    expect((await rejection(wrong.unary(unary({ text: "x" }, { timeoutMs: 2000 })))).code).toBe(Code.UNAVAILABLE);
+    expect((await rejection(unaryCall(wrong, unary({ text: "x" }, { timeoutMs: 2000 })))).code).toBe(Code.UNAVAILABLE);
   });
 
   it("grpc tls - mutual TLS: a client certificate is required and accepted", async () => {
     const { address } = await meridian({ tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca, requireClientCert: true } });
     const anonymous = clientOf(address, { tls: { ca: c.ca } });
-    expect((await rejection(anonymous.unary(unary({ text: "x" }, { timeoutMs: 2000 })))).code).toBe(Code.UNAVAILABLE);
+    expect((await rejection(unaryCall(anonymous, unary({ text: "x" }, { timeoutMs: 2000 })))).code).toBe(Code.UNAVAILABLE);
     const known = clientOf(address, { tls: { ca: c.ca, cert: c.clientCert, key: c.clientKey } });
-    expect(((await known.unary(unary({ text: "me" }, { timeoutMs: 5000 }))).message as Reply).text).toBe("me");
+    expect(((await unaryCall(known, unary({ text: "me" }, { timeoutMs: 5000 }))).message as Reply).text).toBe("me");
   });
 
   it("grpc tls - serverName checks the certificate against another name than the address's host", async () => {
     const { address } = await meridian({ tls: { cert: c.serverCert, key: c.serverKey } });
     const port = address.split(":")[1];
     const t = clientOf(`localhost:${port}`, { tls: { ca: c.ca, serverName: "localhost" } });
-    expect(((await t.unary(unary({ text: "named" }, { timeoutMs: 5000 }))).message as Reply).text).toBe("named");
+    expect(((await unaryCall(t, unary({ text: "named" }, { timeoutMs: 5000 }))).message as Reply).text).toBe("named");
   });
 });
 
@@ -211,17 +212,17 @@ describe("grpc transport - Meridian to Meridian", () => {
   it("grpc - requests that cannot be sent fail before leaving, with notSent", async () => {
     const { address } = await meridian();
     const t = clientOf(address);
-    const bad = await rejection(t.unary(unary({ id: 2n ** 64n })));
+    const bad = await rejection(unaryCall(t, unary({ id: 2n ** 64n })));
     expect(bad).toMatchObject({ code: Code.INVALID_ARGUMENT, notSent: true });
-    const header = await rejection(t.unary(unary({}, { headers: { "bad header": "x" } })));
+    const header = await rejection(unaryCall(t, unary({}, { headers: { "bad header": "x" } })));
     expect(header).toMatchObject({ code: Code.INVALID_ARGUMENT, notSent: true });
     expect(header.message).toContain('"bad header"');
     const aborted = new Cancellation();
     aborted.abort(new RpcError(Code.CANCELLED, "gone"));
-    expect(await rejection(t.unary(unary({}, { signal: aborted })))).toMatchObject({ code: Code.CANCELLED, notSent: true });
-    expect(await rejection(t.unary({ ...unary({}), deadline: Date.now() - 1 }))).toMatchObject({ code: Code.DEADLINE_EXCEEDED, notSent: true });
+    expect(await rejection(unaryCall(t, unary({}, { signal: aborted })))).toMatchObject({ code: Code.CANCELLED, notSent: true });
+    expect(await rejection(unaryCall(t, { ...unary({}), deadline: Date.now() - 1 }))).toMatchObject({ code: Code.DEADLINE_EXCEEDED, notSent: true });
     // A stream that cannot start fails through its promises and iterator, never by throwing.
-    const s = t.stream({ service: Interop.typeName, method: Interop.methods.bidi, headers: { "Bad Header": "x" }, deadline: undefined, signal: new Cancellation(), endpoint: undefined });
+    const s = openStream(t, { service: Interop.typeName, method: Interop.methods.bidi, headers: { "Bad Header": "x" }, deadline: undefined, signal: new Cancellation(), endpoint: undefined });
     await expect(s.send(Request.create({}))).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT, notSent: true });
     await expect(s.responses[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT });
     expect((await s.trailers)["rpc-status"]).toBe(String(Code.INVALID_ARGUMENT));
@@ -237,7 +238,7 @@ describe("grpc transport - Meridian to Meridian", () => {
     const transport = new GrpcServerTransport({ services: [Interop] });
     const { address } = await transport.listen(async () => ({ headers: { "bad header": "x" }, encode: () => {} }));
     cleanup.push(() => transport.close(0));
-    const err = await rejection(clientOf(address).unary(unary({})));
+    const err = await rejection(unaryCall(clientOf(address), unary({})));
     expect(err.code).toBe(Code.INTERNAL);
     expect(err.message).toContain('"bad header"');
   });
@@ -245,19 +246,19 @@ describe("grpc transport - Meridian to Meridian", () => {
   it("grpc - graceful close lets calls in flight finish and refuses new ones", async () => {
     const { server, address, observed } = await meridian();
     const t = clientOf(address);
-    const slow = t.unary(unary({ text: "slow", delayMs: 300 }, { timeoutMs: 5000 }));
+    const slow = unaryCall(t, unary({ text: "slow", delayMs: 300 }, { timeoutMs: 5000 }));
     await until(() => observed.deadline !== undefined, 3000, "the call to arrive");
     const closing = server.close({ graceMs: 3000 });
     expect(((await slow).message as Reply).text).toBe("slow");
     await closing;
-    const after = await rejection(t.unary(unary({ text: "late" }, { timeoutMs: 2000 })));
+    const after = await rejection(unaryCall(t, unary({ text: "late" }, { timeoutMs: 2000 })));
     expect(after.code).toBe(Code.UNAVAILABLE);
   });
 
   it("grpc - a close whose grace runs out cuts calls off and aborts their handlers", async () => {
     const { server, address, observed } = await meridian();
     const t = clientOf(address);
-    const slow = rejection(t.unary(unary({ text: "slow", delayMs: 5000 }, { timeoutMs: 10_000 })));
+    const slow = rejection(unaryCall(t, unary({ text: "slow", delayMs: 5000 }, { timeoutMs: 10_000 })));
     await until(() => observed.deadline !== undefined, 3000, "the call to arrive");
     const t0 = Date.now();
     await server.close({ graceMs: 100 });
@@ -279,7 +280,7 @@ describe("grpc transport - generated code", () => {
     try {
       execFileSync(
         process.execPath,
-        ["--conditions=meridian-source", "--import", "tsx", "codegen/cli.ts", "gen", join(PROTO_DIR, "interop.proto"), "-I", PROTO_DIR, "--out", out],
+        meridianArgv(["gen", join(PROTO_DIR, "interop.proto"), "-I", PROTO_DIR, "--out", out]),
         { cwd: join(PROTO_DIR, "../../.."), stdio: "pipe" },
       );
       const fresh = readFileSync(join(out, "interop.ts"), "utf8");

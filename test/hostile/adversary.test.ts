@@ -17,9 +17,9 @@ import { connect, type Socket } from "node:net";
 import { createInterface, type Interface } from "node:readline";
 import { setImmediate as yieldLoop, setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient, type Client } from "meridian-rpc/runtime";
+import { createClient, type Client } from "meridian-rpc";
 import { EchoService } from "../../bench/rpc/service.js";
-import { DEFAULT_SERVER_LIMITS, TcpClientTransport, type TcpServerStats } from "../../transports/tcp/index.js";
+import { DEFAULT_SERVER_LIMITS, TcpClientTransport, type TcpServerStats } from "meridian-rpc/transports/tcp";
 import { FrameFuzzer } from "./fuzz.js";
 import { RawPeer, requestFrame } from "./wire.js";
 

@@ -5,9 +5,9 @@
  * benchmark's 20-item feed.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { createServer, type Server } from "meridian-rpc/runtime";
+import { createServer, type Server } from "meridian-rpc";
 import { EchoService, meridianMessages } from "../../bench/rpc/service.js";
-import { TcpServerTransport, type TcpServerOptions } from "../../transports/tcp/index.js";
+import { TcpServerTransport, type TcpServerOptions } from "meridian-rpc/transports/tcp";
 
 /** A running echo server and its transport (for its stats). */
 export interface EchoServer {

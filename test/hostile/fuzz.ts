@@ -4,7 +4,7 @@
  * streaming frames of every type, header bombs, wrong protocols, and plain garbage. The same
  * seed gives the same frames (tools/random).
  */
-import { Writer } from "../../runtime/codec/writer.js";
+import { Writer } from "meridian-rpc/runtime";
 import {
   HeaderFlags,
   InfoId,
@@ -17,7 +17,7 @@ import {
   frameLimits,
   writeStreamInfo,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { seededRandom } from "../../tools/random/index.js";
 import { requestFrame } from "./wire.js";
 

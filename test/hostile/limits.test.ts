@@ -6,16 +6,15 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { Cancellation, Code, createClient } from "meridian-rpc/runtime";
+import { Cancellation, Code, createClient, type MethodDescriptor } from "meridian-rpc";
 import { EchoService } from "../../bench/rpc/service.js";
-import { TcpClientTransport } from "../../transports/tcp/index.js";
-import { MAX_ECHOED_TEXT, MessageType } from "../../transports/tcp/framing.js";
-import { type TcpServerOptions } from "../../transports/tcp/server.js";
-import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
+import { TcpClientTransport, type TcpServerOptions } from "meridian-rpc/transports/tcp";
+import { MAX_ECHOED_TEXT, MessageType } from "../../transports/tcp/wire.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { startServer, until } from "../tcp/helpers.js";
 import { startEchoServer, type EchoServer } from "./echo-server.js";
 import { RawPeer, requestFrame, statusOf } from "./wire.js";
+import { openStream } from "../support/message-calls.js";
 
 const cleanup: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -116,7 +115,7 @@ describe("tcp hostile - replies built from peer input are bounded", () => {
     const transport = new TcpClientTransport({ address: s.address });
     cleanup.push(() => transport.close());
     const method = { ...EchoService.methods.echo, name: "s".repeat(60_000), kind: "bidi_streaming" as const };
-    const stream = transport.stream({ service: "bench.Echo", method, headers: {}, deadline: Date.now() + 5000, signal: new Cancellation(), endpoint: undefined });
+    const stream = openStream(transport, { service: "bench.Echo", method, headers: {}, deadline: Date.now() + 5000, signal: new Cancellation(), endpoint: undefined });
     const trailers = await stream.trailers;
     expect(trailers["rpc-status"]).toBe(String(Code.UNIMPLEMENTED));
     expect(trailers["rpc-message"]!.length).toBeLessThanOrEqual(MAX_ECHOED_TEXT + 40);
@@ -254,7 +253,7 @@ describe("tcp hostile - flow control and caps", () => {
     cleanup.push(() => server.close(0));
     const transport = new TcpClientTransport({ address });
     cleanup.push(() => transport.close());
-    const open = () => transport.stream({ service: "bench.Echo", method: BIDI, headers: {}, deadline: undefined, signal: new Cancellation(), endpoint: undefined });
+    const open = () => openStream(transport, { service: "bench.Echo", method: BIDI, headers: {}, deadline: undefined, signal: new Cancellation(), endpoint: undefined });
     const [a, b, c] = [open(), open(), open()];
     expect((await c.trailers)["rpc-status"]).toBe(String(Code.RESOURCE_EXHAUSTED));
     release();

@@ -6,15 +6,13 @@
 import { connect, type Socket } from "node:net";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Writer } from "../../runtime/codec/writer.js";
-import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
+import { Writer } from "meridian-rpc/runtime";
+import { HeaderKeys, type Headers } from "meridian-rpc";
+import { IntKey, MessageType, StrKey } from "../../transports/tcp/wire.js";
 import {
   FrameHead,
   FrameSplitter,
-  IntKey,
   KitexMeta,
-  MessageType,
-  StrKey,
   beginFrame,
   endFrame,
   endHeader,
@@ -25,7 +23,7 @@ import {
   writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 
 /** Limits wide enough to build any frame a peer could send (the server's own limits decide). */

@@ -4,8 +4,8 @@
  * and crosses a gateway only when there is none.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { Code, RpcError, createClient, createServer, type Server } from "meridian-rpc/runtime";
-import { NatsClientTransport, NatsServerTransport } from "../../transports/nats/index.js";
+import { Code, RpcError, createClient, createServer, type Server } from "meridian-rpc";
+import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
 import { EchoService } from "../rpc/gen/echo.js";
 import { echoHandlers, type EchoServer } from "../rpc/helpers.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";

@@ -3,10 +3,9 @@
  * transports that are closed after each test.
  */
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
-import { RpcError } from "../../runtime/rpc/errors.js";
-import type { ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
-import type { CallDispatcher, StreamDispatcher } from "../../runtime/rpc/transport.js";
-import { NatsClientTransport, NatsServerTransport, type NatsClientOptions, type NatsServerOptions } from "../../transports/nats/index.js";
+import { RpcError, type ServiceDescriptor } from "meridian-rpc";
+import type { CallDispatcher, StreamDispatcher } from "meridian-rpc/transport";
+import { NatsClientTransport, NatsServerTransport, type NatsClientOptions, type NatsServerOptions } from "meridian-rpc/transports/nats";
 import { EchoReply, EchoRequest } from "../rpc/gen/echo.js";
 import { describeWithBinary } from "../support/gate.js";
 import { findNatsServer, NATS_MISSING, startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";

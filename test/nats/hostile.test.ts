@@ -8,11 +8,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import { Ping } from "../../bench/codec/gen/feed.js";
-import { Code, createServer } from "../../runtime/index.js";
-import { HeaderKeys, type CallDispatcher } from "../../runtime/rpc/transport.js";
-import { NatsServerTransport } from "../../transports/nats/index.js";
+import { Code, createServer, HeaderKeys } from "meridian-rpc";
+import type { CallDispatcher } from "meridian-rpc/transport";
+import { NatsServerTransport } from "meridian-rpc/transports/nats";
 import { echoReply, request } from "../tcp/helpers.js";
 import { BenchEcho, describeWithNats, Tracker, useNatsServer } from "./helpers.js";
+import { unaryCall } from "../support/message-calls.js";
 
 const SUBJECT = "meridian.bench.Echo.Echo";
 
@@ -51,7 +52,7 @@ describeWithNats("nats hostile - a raw peer", () => {
     expect(garbage.message).toMatch(/cannot decode the request/);
 
     const c = t.client(nats.url);
-    const res = await c.unary(request({ seq: 7n }, { timeoutMs: 5000 }));
+    const res = await unaryCall(c, request({ seq: 7n }, { timeoutMs: 5000 }));
     expect((res.message as Ping).seq).toBe(7n);
   });
 
@@ -103,7 +104,7 @@ describeWithNats("nats hostile - a raw peer", () => {
     expect(refusedMarks).toEqual(Array(refused).fill("1"));
 
     const c = t.client(nats.url);
-    const res = await c.unary(request({ seq: 3n }, { timeoutMs: 5000 }));
+    const res = await unaryCall(c, request({ seq: 3n }, { timeoutMs: 5000 }));
     expect((res.message as Ping).seq).toBe(3n);
   });
 

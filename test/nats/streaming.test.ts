@@ -6,18 +6,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { statusToHeaders } from "../../runtime/rpc/status.js";
-import type { ClientStream, Headers, IncomingStream, StreamDispatcher, TransportStreamRequest } from "../../runtime/rpc/transport.js";
+import { Code, RpcError, Cancellation, type ClientTransport, type Headers } from "meridian-rpc";
+import { statusToHeaders, type IncomingStream, type StreamDispatcher } from "meridian-rpc/transport";
 import { EchoReply, EchoRequest } from "../rpc/gen/echo.js";
 import { until } from "../tcp/helpers.js";
 import { describeWithNats, rejection, StreamService, Tracker, useNatsServer } from "./helpers.js";
+import { openStream, type MessageStream } from "../support/message-calls.js";
 
 type StreamMethod = (typeof StreamService.methods)[keyof typeof StreamService.methods];
 
-function open(c: { stream(req: TransportStreamRequest): ClientStream }, method: StreamMethod, opts: { timeoutMs?: number; signal?: Cancellation; headers?: Headers } = {}): ClientStream {
-  return c.stream({
+function open(c: ClientTransport, method: StreamMethod, opts: { timeoutMs?: number; signal?: Cancellation; headers?: Headers } = {}): MessageStream {
+  return openStream(c, {
     service: StreamService.typeName,
     method,
     headers: opts.headers ?? { "x-region-id": "cn-north" },
@@ -27,7 +26,7 @@ function open(c: { stream(req: TransportStreamRequest): ClientStream }, method: 
   });
 }
 
-async function collect(s: ClientStream): Promise<EchoReply[]> {
+async function collect(s: MessageStream): Promise<EchoReply[]> {
   const out: EchoReply[] = [];
   for await (const m of s.responses) out.push(m as EchoReply);
   return out;

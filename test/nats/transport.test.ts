@@ -5,13 +5,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { FeedResponse, Ping } from "../../bench/codec/gen/feed.js";
-import { BizError, Code } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { HeaderKeys, type IncomingCall } from "../../runtime/rpc/transport.js";
-import type { NatsStatusEvent } from "../../transports/nats/index.js";
+import { BizError, Code, Cancellation, HeaderKeys } from "meridian-rpc";
+import type { IncomingCall } from "meridian-rpc/transport";
+import type { NatsStatusEvent } from "meridian-rpc/transports/nats";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { Feed, echoReply, errorReply, request, until } from "../tcp/helpers.js";
 import { describeWithNats, rejection, Tracker } from "./helpers.js";
+import { unaryCall } from "../support/message-calls.js";
 
 const MAX_PAYLOAD = 128 * 1024;
 
@@ -40,7 +40,7 @@ describeWithNats("nats transport - calls", () => {
       { region: "cn-east" },
     );
     const c = t.client(url);
-    const res = await c.unary(request({ region: "cn-north", seq: 42n, consistency: "linearizable" }, { timeoutMs: 2000 }));
+    const res = await unaryCall(c, request({ region: "cn-north", seq: 42n, consistency: "linearizable" }, { timeoutMs: 2000 }));
     expect(res.message).toEqual(Ping.create({ region: "cn-north", seq: 42n, consistency: "linearizable" }));
     expect(res.headers).toEqual({
       [HeaderKeys.servedRegion]: "cn-east",
@@ -75,7 +75,7 @@ describeWithNats("nats transport - calls", () => {
       "rpc-timeout": "user value, not the protocol's",
       empty: "",
     };
-    const res = await t.client(url).unary(request({}, { headers, timeoutMs: 2000 }));
+    const res = await unaryCall(t.client(url), request({}, { headers, timeoutMs: 2000 }));
     expect(seen!.headers).toEqual(headers);
     expect(res.headers).toEqual(back);
   });
@@ -86,7 +86,7 @@ describeWithNats("nats transport - calls", () => {
       deadline = call.deadline;
       return echoReply(call);
     });
-    await t.client(url, { defaultTimeoutMs: 7000 }).unary(request({}));
+    await unaryCall(t.client(url, { defaultTimeoutMs: 7000 }), request({}));
     expect(deadline! - Date.now()).toBeGreaterThan(6000);
     expect(deadline! - Date.now()).toBeLessThanOrEqual(7000);
   });
@@ -98,11 +98,11 @@ describeWithNats("nats transport - calls", () => {
       return { headers: { [HeaderKeys.status]: "2", [HeaderKeys.message]: "biz error 40001: quota", "biz-status": "40001", "biz-message": "quota", "biz-extra": '{"limit":"10"}' } };
     });
     const c = t.client(url);
-    const e = await rejection(c.unary(request({})));
+    const e = await rejection(unaryCall(c, request({})));
     expect(e.code).toBe(Code.NOT_FOUND);
     expect(e.message).toBe("no such feed");
     expect(e.notSent).toBe(false);
-    const biz = await rejection(c.unary(request({})));
+    const biz = await rejection(unaryCall(c, request({})));
     expect(biz).toBeInstanceOf(BizError);
     expect((biz as BizError).bizCode).toBe(40001);
     expect((biz as BizError).extra).toEqual({ limit: "10" });
@@ -116,27 +116,27 @@ describeWithNats("nats transport - calls", () => {
       return echoReply(call);
     });
     const c = t.client(url);
-    const e = await rejection(c.unary(request({})));
+    const e = await rejection(unaryCall(c, request({})));
     expect(e.code).toBe(Code.INTERNAL);
     expect(e.message).not.toContain("secret");
-    expect((await rejection(c.unary(request({})))).code).toBe(Code.INTERNAL);
-    expect((await c.unary(request({ region: "ok" }))).message).toMatchObject({ region: "ok" });
+    expect((await rejection(unaryCall(c, request({})))).code).toBe(Code.INTERNAL);
+    expect((await unaryCall(c, request({ region: "ok" }))).message).toMatchObject({ region: "ok" });
   });
 
   it("nats - no responders is UNAVAILABLE and notSent, at once", async () => {
     const c = t.client(url);
     const t0 = Date.now();
-    const e = await rejection(c.unary(request({}, { timeoutMs: 5000 })));
+    const e = await rejection(unaryCall(c, request({}, { timeoutMs: 5000 })));
     expect(e.code).toBe(Code.UNAVAILABLE);
     expect(e.notSent).toBe(true);
     expect(e.message).toMatch(/no responders on meridian\.bench\.Echo\.Echo/);
     expect(Date.now() - t0).toBeLessThan(2000);
     // Another prefix is another set of subjects: nobody there either.
     await t.server(url, async (call) => echoReply(call));
-    const other = await rejection(c.unary({ ...request({}), endpoint: { address: "elsewhere" } }));
+    const other = await rejection(unaryCall(c, { ...request({}), endpoint: { address: "elsewhere" } }));
     expect(other.code).toBe(Code.UNAVAILABLE);
     expect(other.message).toMatch(/elsewhere\.bench\.Echo\.Echo/);
-    expect((await c.unary(request({}))).message).toBeDefined();
+    expect((await unaryCall(c, request({}))).message).toBeDefined();
   });
 
   it("nats - a slow server gives DEADLINE_EXCEEDED at the deadline; its late reply is dropped", async () => {
@@ -149,15 +149,15 @@ describeWithNats("nats transport - calls", () => {
     });
     const c = t.client(url);
     const t0 = Date.now();
-    const e = await rejection(c.unary(request({ seq: 400n }, { timeoutMs: 100 })));
+    const e = await rejection(unaryCall(c, request({ seq: 400n }, { timeoutMs: 100 })));
     expect(e.code).toBe(Code.DEADLINE_EXCEEDED);
     expect(e.notSent).toBe(false);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
     expect(Date.now() - t0).toBeLessThan(400);
     await until(() => answered === 1, 2000, "the late answer");
     // The late reply arrived and was dropped; the next call gets its own answer.
-    expect((await c.unary(request({ region: "next" }, { timeoutMs: 2000 }))).message).toMatchObject({ region: "next" });
-    expect((await rejection(c.unary(request({}, { timeoutMs: -5 })))).notSent).toBe(true);
+    expect((await unaryCall(c, request({ region: "next" }, { timeoutMs: 2000 }))).message).toMatchObject({ region: "next" });
+    expect((await rejection(unaryCall(c, request({}, { timeoutMs: -5 })))).notSent).toBe(true);
   });
 
   it("nats - cancelling a call gives CANCELLED at once; the late reply is dropped", async () => {
@@ -170,17 +170,17 @@ describeWithNats("nats transport - calls", () => {
     });
     const c = t.client(url);
     const signal = new Cancellation();
-    const p = c.unary(request({ region: "first" }, { signal, timeoutMs: 5000 }));
+    const p = unaryCall(c, request({ region: "first" }, { signal, timeoutMs: 5000 }));
     await until(() => calls === 1, 2000, "the call to arrive");
     signal.abort(new Error("user gave up"));
     const e = await rejection(p);
     expect(e.code).toBe(Code.CANCELLED);
     release();
-    expect((await c.unary(request({ region: "second" }, { timeoutMs: 2000 }))).message).toMatchObject({ region: "second" });
+    expect((await unaryCall(c, request({ region: "second" }, { timeoutMs: 2000 }))).message).toMatchObject({ region: "second" });
     // Aborted before sending: notSent.
     const pre = new Cancellation();
     pre.abort(new Error("early"));
-    const e2 = await rejection(c.unary(request({}, { signal: pre })));
+    const e2 = await rejection(unaryCall(c, request({}, { signal: pre })));
     expect(e2.code).toBe(Code.CANCELLED);
     expect(e2.notSent).toBe(true);
   });
@@ -195,17 +195,17 @@ describeWithNats("nats transport - calls", () => {
     });
     const c = t.client(url);
     await c.warmUp();
-    const e = await rejection(c.unary(request({ region: "y".repeat(MAX_PAYLOAD) })));
+    const e = await rejection(unaryCall(c, request({ region: "y".repeat(MAX_PAYLOAD) })));
     expect(e.code).toBe(Code.INVALID_ARGUMENT);
     expect(e.notSent).toBe(true);
     expect(e.message).toMatch(/max_payload of 131072 bytes/);
     expect(calls).toBe(0);
-    const r = await rejection(c.unary(request({ region: "big reply" })));
+    const r = await rejection(unaryCall(c, request({ region: "big reply" })));
     expect(r.code).toBe(Code.RESOURCE_EXHAUSTED);
     expect(calls).toBe(1);
     // Just under the limit goes through.
     const fits = "z".repeat(MAX_PAYLOAD - 1024);
-    expect(((await c.unary(request({ region: fits }))).message as Ping).region).toBe(fits);
+    expect(((await unaryCall(c, request({ region: fits }))).message as Ping).region).toBe(fits);
   });
 
   it("nats - returns the 20-item feed", async () => {
@@ -213,7 +213,7 @@ describeWithNats("nats transport - calls", () => {
     const items = Array.from({ length: 20 }, (_, i) => Video.create({ id: BigInt(i), title: "标题", author: User.create({ name: "李明" }) }));
     const feed = FeedResponse.create({ cursor: "c", serverTime: 5n, items });
     await t.server(url, async () => ({ headers: {}, encode: (w) => FeedResponse.encodeTo(feed, w) }));
-    const res = await t.client(url).unary(request({}, { method: Feed }));
+    const res = await unaryCall(t.client(url), request({}, { method: Feed }));
     expect(res.message).toEqual(feed);
   });
 
@@ -222,7 +222,7 @@ describeWithNats("nats transport - calls", () => {
     await t.server(url, async (call) => (served[0]++, echoReply(call)));
     await t.server(url, async (call) => (served[1]++, echoReply(call)));
     const c = t.client(url);
-    const res = await Promise.all(Array.from({ length: 200 }, (_, i) => c.unary(request({ seq: BigInt(-i) }, { timeoutMs: 5000 }))));
+    const res = await Promise.all(Array.from({ length: 200 }, (_, i) => unaryCall(c, request({ seq: BigInt(-i) }, { timeoutMs: 5000 }))));
     res.forEach((r, i) => expect((r.message as Ping).seq).toBe(BigInt(-i)));
     expect(served[0]! + served[1]!).toBe(200);
     expect(served[0]).toBeGreaterThan(20);
@@ -235,19 +235,19 @@ describeWithNats("nats transport - calls", () => {
       return echoReply(call, { by: "first" });
     });
     const c = t.client(url);
-    const inflight = c.unary(request({}, { timeoutMs: 3000 }));
+    const inflight = unaryCall(c, request({}, { timeoutMs: 3000 }));
     await until(() => first.inflight === 1, 2000, "the call to arrive");
     await t.server(url, async (call) => echoReply(call, { by: "second" }));
     const closing = first.close(2000);
     expect((await inflight).headers.by).toBe("first");
     await closing;
-    for (let i = 0; i < 5; i++) expect((await c.unary(request({}, { timeoutMs: 2000 }))).headers.by).toBe("second");
+    for (let i = 0; i < 5; i++) expect((await unaryCall(c, request({}, { timeoutMs: 2000 }))).headers.by).toBe("second");
   });
 
   it("nats - a thousand concurrent calls", async () => {
     await t.server(url, async (call) => echoReply(call));
     const c = t.client(url);
-    const res = await Promise.all(Array.from({ length: 1000 }, (_, i) => c.unary(request({ seq: BigInt(i) }, { timeoutMs: 10_000 }))));
+    const res = await Promise.all(Array.from({ length: 1000 }, (_, i) => unaryCall(c, request({ seq: BigInt(i) }, { timeoutMs: 10_000 }))));
     res.forEach((r, i) => expect((r.message as Ping).seq).toBe(BigInt(i)));
   });
 });
@@ -258,7 +258,7 @@ describeWithNats("nats transport - connection", () => {
 
   it("nats - no server to connect to: UNAVAILABLE, notSent; status says so", async () => {
     const c = t.client("nats://127.0.0.1:1");
-    const e = await rejection(c.unary(request({})));
+    const e = await rejection(unaryCall(c, request({})));
     expect(e.code).toBe(Code.UNAVAILABLE);
     expect(e.notSent).toBe(true);
     expect(e.message).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
@@ -277,10 +277,10 @@ describeWithNats("nats transport - connection", () => {
     const events: NatsStatusEvent["type"][] = [];
     // Server errors and lame-duck notices may come too; the test follows the connection's states.
     const c = t.client(url, { onStatus: (e) => e.type !== "error" && e.type !== "ldm" && events.push(e.type) });
-    await c.unary(request({}, { timeoutMs: 2000 }));
+    await unaryCall(c, request({}, { timeoutMs: 2000 }));
     expect(events).toEqual(["connecting", "connected"]);
     // Handle the rejection from the start: it may come while kill() is still waiting.
-    const slow = rejection(c.unary(request({ region: "slow" }, { timeoutMs: 20_000 })));
+    const slow = rejection(unaryCall(c, request({ region: "slow" }, { timeoutMs: 20_000 })));
     await until(() => server.inflight === 1, 2000, "the slow call to arrive");
 
     await cluster.kill(0);
@@ -289,7 +289,7 @@ describeWithNats("nats transport - connection", () => {
     expect(lost.code).toBe(Code.UNAVAILABLE);
     expect(lost.notSent).toBe(false);
     await until(() => c.status().state !== "connected", 3000, "the client to notice");
-    const down = await rejection(c.unary(request({}, { timeoutMs: 2000 })));
+    const down = await rejection(unaryCall(c, request({}, { timeoutMs: 2000 })));
     expect(down.code).toBe(Code.UNAVAILABLE);
     expect(down.notSent).toBe(true);
     expect(down.message).toMatch(/the NATS connection is (disconnected|reconnecting)/);
@@ -302,7 +302,7 @@ describeWithNats("nats transport - connection", () => {
     // The server's subscriptions were renewed on the new connection: calls work again.
     let ok = false;
     for (let i = 0; i < 50 && !ok; i++) {
-      ok = await c.unary(request({}, { timeoutMs: 1000 })).then(
+      ok = await unaryCall(c, request({}, { timeoutMs: 1000 })).then(
         () => true,
         () => false,
       );

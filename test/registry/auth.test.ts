@@ -9,21 +9,25 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { readRegistryAuth, type RegistryAuth } from "../../runtime/registry/auth.js";
-import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
-import { EmbeddedNode } from "../../runtime/registry/embedded/node.js";
-import { fencedKv } from "../../runtime/registry/fenced.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import { fencingMiddleware, listenAndRegister, routingOptions } from "../../runtime/registry/routing.js";
-import { StoreError, type Store } from "../../runtime/registry/store.js";
-import { openRegistryStore } from "../../runtime/registry/url.js";
-import { createClient } from "../../runtime/rpc/client.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { createServer } from "../../runtime/rpc/server.js";
-import type { ClientTls } from "../../runtime/rpc/tls.js";
-import { HeaderKeys } from "../../runtime/rpc/transport.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import {
+  readRegistryAuth,
+  type RegistryAuth,
+  createRegistry,
+  type Registry,
+  serveRegistry,
+  type RegistryServer,
+  EmbeddedNode,
+  fencedKv,
+  createRemoteStore,
+  fencingMiddleware,
+  listenAndRegister,
+  routingOptions,
+  StoreError,
+  type Store,
+  openRegistryStore,
+} from "meridian-rpc/registry";
+import { createClient, Code, RpcError, createServer, type ClientTls, HeaderKeys } from "meridian-rpc";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { describeWithOpenssl, makeCerts, type TestCerts } from "../support/certs.js";
 import { freePort } from "../support/etcd-cluster.js";
 import { meridianChild, meridianInProcess } from "../support/meridian-cli.js";

@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { registryCommand } from "../../runtime/registry/cli.js";
-import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import type { Store } from "../../runtime/registry/store.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { createRegistry, type Registry, serveRegistry, type RegistryServer, createRemoteStore, type Store } from "meridian-rpc/registry";
+import { registryCommand } from "../../cli/registry.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { freePort } from "../support/etcd-cluster.js";
 import { meridianChild, meridianInProcess } from "../support/meridian-cli.js";
 

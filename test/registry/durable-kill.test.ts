@@ -5,23 +5,19 @@
  * revision, and every write whose outcome was unknown must resolve consistently by its write id
  * (applied: the key holds it; not applied: the key is absent). Bounded: a few seconds of load.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../../codegen/regen.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import { OutcomeUnknownError, StoreError, newWriteId, type Store } from "../../runtime/registry/store.js";
-import { TcpClientTransport } from "../../transports/tcp/index.js";
+import { createRemoteStore, OutcomeUnknownError, StoreError, newWriteId, type Store } from "meridian-rpc/registry";
+import { TcpClientTransport } from "meridian-rpc/transports/tcp";
+import { spawnMeridian } from "../support/meridian-cli.js";
 import { freePort, sleep } from "../support/processes.js";
-
-const TSX = join(REPO_ROOT, "node_modules", "tsx", "dist", "esm", "index.mjs");
-const CLI = join(REPO_ROOT, "codegen", "cli.ts");
 
 /** Runs `meridian <args>` through tsx; `ready` resolves with the first stdout line. */
 function meridian(args: string[]): { child: ChildProcess; ready: Promise<string>; exited: Promise<number | null>; output: () => string } {
-  const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", TSX, CLI, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnMeridian(args);
   let out = "";
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const ready = new Promise<string>((resolve, reject) => {

@@ -7,9 +7,8 @@ import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rea
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { EmbeddedNode, type EmbeddedNodeOptions } from "../../runtime/registry/embedded/node.js";
-import { DataDirError, encodeRecord, segmentName } from "../../runtime/registry/embedded/log.js";
-import { OutcomeUnknownError, StoreUnavailableError } from "../../runtime/registry/store.js";
+import { EmbeddedNode, type EmbeddedNodeOptions, DataDirError, OutcomeUnknownError, StoreUnavailableError } from "meridian-rpc/registry";
+import { encodeRecord, segmentName } from "../../runtime/registry/embedded/log.js";
 
 const root = mkdtempSync(join(tmpdir(), "meridian-durable-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

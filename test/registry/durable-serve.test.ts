@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { registryCommand, type RegistryCommandDeps } from "../../runtime/registry/cli.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { registryCommand, type RegistryCommandDeps } from "../../cli/registry.js";
+import { createRemoteStore } from "meridian-rpc/registry";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { describeWithOpenssl, makeCerts } from "../support/certs.js";
 
 const dir = mkdtempSync(join(tmpdir(), "meridian-serve-"));

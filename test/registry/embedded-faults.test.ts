@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { serveRegistry } from "../../runtime/registry/embedded/server.js";
-import { createEmbeddedStore } from "../../runtime/registry/embedded/store.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
+import { serveRegistry, createEmbeddedStore, createRemoteStore } from "meridian-rpc/registry";
 import { createLink, type Link } from "../../tools/linkproxy/index.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { checkHistory } from "../../tools/linearizability/index.js";
 import { describeVerdict, finalReads, lostWrites, resolveUnknown, runKvWorkload, type WorkloadClient } from "../support/kv-workload.js";
 import { lossyStore } from "../support/lossy-store.js";

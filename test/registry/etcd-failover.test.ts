@@ -5,10 +5,9 @@
  * what is wrong instead of grpc-js's "Waiting for LB pick".
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createRegistry } from "../../runtime/registry/client.js";
-import { registryCommand } from "../../runtime/registry/cli.js";
-import { createEtcdStore } from "../../runtime/registry/etcd.js";
-import type { Store } from "../../runtime/registry/store.js";
+import { createRegistry, type Store } from "meridian-rpc/registry";
+import { registryCommand } from "../../cli/registry.js";
+import { createEtcdStore } from "meridian-rpc/registry/etcd";
 import { freePort, startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
 
@@ -55,7 +54,7 @@ describeWithEtcd("etcd failover", () => {
       for (const [i, to] of ["sg", "fra", "sg"].entries()) {
         const out: string[] = [];
         const err: string[] = [];
-        const code = await registryCommand(["primary", "demo.Failover", "--move-to", to, "--registry", url], { stdout: (t) => out.push(t), stderr: (t) => err.push(t) }, {}, {});
+        const code = await registryCommand(["primary", "demo.Failover", "--move-to", to, "--registry", url], { stdout: (t) => out.push(t), stderr: (t) => err.push(t), env: {} });
         expect(code, err.join("")).toBe(0);
         expect(out.join("")).toContain(`-> ${to} (epoch ${i + 2}`);
       }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createEtcdStore } from "../../runtime/registry/etcd.js";
-import type { Store } from "../../runtime/registry/store.js";
+import { createEtcdStore } from "meridian-rpc/registry/etcd";
+import type { Store } from "meridian-rpc/registry";
 import { checkHistory, type Operation } from "../../tools/linearizability/index.js";
 import { startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { registryCommand } from "../../runtime/registry/cli.js";
+import { registryCommand } from "../../cli/registry.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
 import { etcdTestCerts, startSecureEtcd, type SecureEtcd } from "../support/etcd-secure.js";
 
@@ -12,7 +12,7 @@ const SERVICE = "demo.Accounts";
 async function registry(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
-  const code = await registryCommand(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) }, {}, env);
+  const code = await registryCommand(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env });
   return { code, stdout, stderr };
 }
 

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createRegistry } from "../../runtime/registry/client.js";
-import { createEtcdStore, etcdRolesFor, setUpEtcdRoles, type EtcdStoreOptions } from "../../runtime/registry/etcd.js";
-import { StoreError, type Store } from "../../runtime/registry/store.js";
-import type { ClientTls } from "../../runtime/rpc/tls.js";
+import { createRegistry, StoreError, type Store } from "meridian-rpc/registry";
+import { createEtcdStore, etcdRolesFor, setUpEtcdRoles, type EtcdStoreOptions } from "meridian-rpc/registry/etcd";
+import type { ClientTls } from "meridian-rpc";
 import type { TestCerts } from "../support/certs.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
 import { etcdTestCerts, startSecureEtcd, type SecureEtcd } from "../support/etcd-secure.js";

@@ -7,20 +7,27 @@
  * epoch current at its revision (one primary at a time).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { EmbeddedNode } from "../../runtime/registry/embedded/node.js";
-import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
-import { createEmbeddedStore } from "../../runtime/registry/embedded/store.js";
-import { createEtcdStore } from "../../runtime/registry/etcd.js";
-import { WRITE_OUTCOME_HEADER, fencedKv } from "../../runtime/registry/fenced.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import { fencingMiddleware, listenAndRegister, routingOptions, type RegisteredServer } from "../../runtime/registry/routing.js";
-import type { Store, WatchEvent } from "../../runtime/registry/store.js";
-import { createClient, type Client } from "../../runtime/rpc/client.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { createServer } from "../../runtime/rpc/server.js";
+import {
+  createRegistry,
+  type Registry,
+  EmbeddedNode,
+  serveRegistry,
+  type RegistryServer,
+  createEmbeddedStore,
+  WRITE_OUTCOME_HEADER,
+  fencedKv,
+  createRemoteStore,
+  fencingMiddleware,
+  listenAndRegister,
+  routingOptions,
+  type RegisteredServer,
+  type Store,
+  type WatchEvent,
+} from "meridian-rpc/registry";
+import { createEtcdStore } from "meridian-rpc/registry/etcd";
+import { createClient, type Client, Code, RpcError, createServer } from "meridian-rpc";
 import { checkHistory, HistoryRecorder } from "../../tools/linearizability/index.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
 import { Accounts } from "./gen/accounts.js";

@@ -7,16 +7,22 @@
  * and name where the instances are; a write that times out names its write id.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
-import { WRITE_ID_HEADER, WRITE_OUTCOME_HEADER, fencedKv } from "../../runtime/registry/fenced.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import { fencingMiddleware, listenAndRegister, routingOptions, type RegisteredServer } from "../../runtime/registry/routing.js";
-import { createClient, type Client } from "../../runtime/rpc/client.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { createServer } from "../../runtime/rpc/server.js";
-import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import {
+  createRegistry,
+  type Registry,
+  serveRegistry,
+  type RegistryServer,
+  WRITE_ID_HEADER,
+  WRITE_OUTCOME_HEADER,
+  fencedKv,
+  createRemoteStore,
+  fencingMiddleware,
+  listenAndRegister,
+  routingOptions,
+  type RegisteredServer,
+} from "meridian-rpc/registry";
+import { createClient, type Client, Code, RpcError, createServer, HeaderKeys, type Headers } from "meridian-rpc";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { Accounts } from "./gen/accounts.js";
 
 const LEASE_MS = 1000;

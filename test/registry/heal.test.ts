@@ -8,13 +8,17 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
-import { createEmbeddedStore } from "../../runtime/registry/embedded/store.js";
-import { createEtcdStore } from "../../runtime/registry/etcd.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import type { Store } from "../../runtime/registry/store.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import {
+  createRegistry,
+  type Registry,
+  serveRegistry,
+  type RegistryServer,
+  createEmbeddedStore,
+  createRemoteStore,
+  type Store,
+} from "meridian-rpc/registry";
+import { createEtcdStore } from "meridian-rpc/registry/etcd";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { freePort, startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
 

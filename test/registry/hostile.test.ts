@@ -4,12 +4,10 @@
  * goes on serving; it never echoes a peer's input at length, never spins, never ends the process.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
-import { Registry } from "../../runtime/registry/embedded/gen/registry.js";
-import { createClient, type Client } from "../../runtime/rpc/client.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import { serveRegistry, type RegistryServer, RegistryService as Registry } from "meridian-rpc/registry";
+import { createClient, type Client, Code, RpcError } from "meridian-rpc";
 import { seededRandom } from "../../tools/random/index.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 
 /** The codes a registry may answer bad input with; anything else (INTERNAL, UNKNOWN) is a bug. */
 const EXPECTED = new Set([Code.OK, Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.FAILED_PRECONDITION, Code.RESOURCE_EXHAUSTED]);

@@ -3,12 +3,16 @@
  * `kv.watch` with keys relative to the kv space, and the watch-fed Replica with its staleness bound.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { serveRegistry } from "../../runtime/registry/embedded/server.js";
-import { createEmbeddedStore } from "../../runtime/registry/embedded/store.js";
-import { Replica } from "../../runtime/registry/replica.js";
-import { openRegistryStore, parseRegistryUrl } from "../../runtime/registry/url.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import {
+  createRegistry,
+  type Registry,
+  serveRegistry,
+  createEmbeddedStore,
+  Replica,
+  openRegistryStore,
+  parseRegistryUrl,
+} from "meridian-rpc/registry";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createRegistry, PrimaryConflictError, type Registry, type ServiceSnapshot } from "../../runtime/registry/client.js";
-import { createEmbeddedStore, type EmbeddedStore } from "../../runtime/registry/embedded/store.js";
+import {
+  createRegistry,
+  PrimaryConflictError,
+  type Registry,
+  type ServiceSnapshot,
+  createEmbeddedStore,
+  type EmbeddedStore,
+} from "meridian-rpc/registry";
 import { cuttableStore } from "../support/cuttable-store.js";
 
 const cleanups: (() => Promise<void>)[] = [];

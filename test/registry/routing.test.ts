@@ -1,15 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRegistry, type Registry } from "../../runtime/registry/client.js";
-import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import { fencingMiddleware, listenAndRegister, routingOptions, type RegisteredServer } from "../../runtime/registry/routing.js";
-import { ReplicaClock } from "../../runtime/registry/staleness.js";
-import { createClient, type Client } from "../../runtime/rpc/client.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { createServer } from "../../runtime/rpc/server.js";
-import { HeaderKeys, type Headers } from "../../runtime/rpc/transport.js";
+import {
+  createRegistry,
+  type Registry,
+  serveRegistry,
+  type RegistryServer,
+  createRemoteStore,
+  fencingMiddleware,
+  listenAndRegister,
+  routingOptions,
+  type RegisteredServer,
+  ReplicaClock,
+} from "meridian-rpc/registry";
+import { createClient, type Client, Code, RpcError, createServer, HeaderKeys, type Headers } from "meridian-rpc";
 import { createLink, type Link } from "../../tools/linkproxy/index.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { freePort } from "../support/etcd-cluster.js";
 import { Accounts } from "./gen/accounts.js";
 

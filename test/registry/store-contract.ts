@@ -12,7 +12,7 @@ import {
   type Store,
   type WatchBatch,
   type WatchEvent,
-} from "../../runtime/registry/store.js";
+} from "meridian-rpc/registry";
 import type { LossyTarget } from "../support/lossy-store.js";
 
 /** What the contract needs from an implementation. */

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEmbeddedStore, type EmbeddedStore } from "../../runtime/registry/embedded/store.js";
+import { createEmbeddedStore, type EmbeddedStore } from "meridian-rpc/registry";
 import { lossyStore } from "../support/lossy-store.js";
 import { storeContract } from "./store-contract.js";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll } from "vitest";
-import { createEtcdStore } from "../../runtime/registry/etcd.js";
-import type { Store } from "../../runtime/registry/store.js";
+import { createEtcdStore } from "meridian-rpc/registry/etcd";
+import type { Store } from "meridian-rpc/registry";
 import { startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { describeWithEtcd } from "../support/etcd-gate.js";
 import { lossyOverLink } from "../support/lossy-store.js";

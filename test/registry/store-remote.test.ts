@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveRegistry, type RegistryServer } from "../../runtime/registry/embedded/server.js";
-import { createRemoteStore } from "../../runtime/registry/remote.js";
-import type { Store } from "../../runtime/registry/store.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { serveRegistry, type RegistryServer, createRemoteStore, type Store } from "meridian-rpc/registry";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { lossyOverLink } from "../support/lossy-store.js";
 import { storeContract } from "./store-contract.js";
 

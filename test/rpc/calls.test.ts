@@ -1,15 +1,7 @@
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
-import {
-  BizError,
-  Cancellation,
-  Code,
-  HeaderKeys,
-  RpcError,
-  createClient,
-  statusFromHeaders,
-  type IncomingCall,
-} from "meridian-rpc/runtime";
-import { createMemoryClientTransport } from "../../transports/memory/index.js";
+import { BizError, Code, HeaderKeys, RpcError, createClient } from "meridian-rpc";
+import { statusFromHeaders, type IncomingCall } from "meridian-rpc/transport";
+import { MemoryCall, MemoryClientTransport } from "meridian-rpc/transports/memory";
 import { AdminService, EchoService, type EchoReply } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
 
@@ -20,20 +12,8 @@ afterEach(() => bed.close());
 async function rawCall(address: string, call: Partial<IncomingCall>): Promise<RpcError | undefined> {
   const server = bed.network.lookup(address);
   if (server === undefined) throw new Error(`no server at ${address}`);
-  const cancel = new Cancellation();
-  const reply = await server.serve(
-    {
-      service: EchoService.typeName,
-      method: "Echo",
-      headers: {},
-      payload: new Uint8Array(0),
-      deadline: undefined,
-      signal: cancel,
-      peer: "memory://raw",
-      ...call,
-    },
-    cancel,
-  );
+  const c = { service: EchoService.typeName, method: "Echo", headers: {}, payload: new Uint8Array(0), deadline: undefined, peer: "memory://raw", ...call };
+  const reply = await server.serve(new MemoryCall(c.service, c.method, c.headers, c.payload, c.deadline, c.peer));
   return statusFromHeaders(reply.headers);
 }
 
@@ -64,7 +44,7 @@ describe("calls", () => {
         .register(EchoService, { echo: (req) => ({ text: `echo:${req.text}` }) })
         .register(AdminService, { status: (_req, ctx) => ({ text: `status from ${ctx.service.typeName}` }) }),
     );
-    const transport = createMemoryClientTransport({ address, network: bed.network });
+    const transport = new MemoryClientTransport({ address, network: bed.network });
     const echo = createClient(EchoService, { transport });
     const admin = createClient(AdminService, { transport });
     expect((await echo.echo({ text: "a" })).text).toBe("echo:a");
@@ -80,7 +60,7 @@ describe("calls", () => {
 
   it("calls - an unknown service is UNIMPLEMENTED", async () => {
     const { address } = await bed.echo();
-    const admin = createClient(AdminService, { transport: createMemoryClientTransport({ address, network: bed.network }) });
+    const admin = createClient(AdminService, { transport: new MemoryClientTransport({ address, network: bed.network }) });
     await expect(admin.status()).rejects.toMatchObject({
       code: Code.UNIMPLEMENTED,
       message: "service rpctest.AdminService is not registered on this server",
@@ -150,7 +130,7 @@ describe("errors", () => {
         throw new BizError(7, "nope");
       },
     });
-    const memory = createMemoryClientTransport({ address, network: bed.network });
+    const memory = new MemoryClientTransport({ address, network: bed.network });
     // A transport that knows nothing of biz-*: it rejects with a plain RpcError carrying the headers.
     const client = createClient(EchoService, {
       transport: {

@@ -4,20 +4,8 @@
  */
 import { setTimeout as wait } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import {
-  CallContext,
-  Code,
-  ContextValues,
-  MAX_TIMER_MS,
-  Metainfo,
-  RpcError,
-  backupMiddleware,
-  deadlineAfter,
-  sleep,
-  startTimer,
-  timerDelay,
-  Cancellation,
-} from "meridian-rpc/runtime";
+import { CallContext, Code, ContextValues, Metainfo, RpcError, backupMiddleware, Cancellation } from "meridian-rpc";
+import { MAX_TIMER_MS, deadlineAfter, sleep, startTimer, timerDelay } from "meridian-rpc/transport";
 import { EchoService } from "./gen/echo.js";
 import { Bed, HUGE_TIMEOUTS, watchWarnings } from "./helpers.js";
 

@@ -8,17 +8,17 @@ import {
   RetryBudget,
   RpcError,
   createClient,
-  sleep,
   type BreakerState,
   type CallContext,
   type ClientTransport,
   type Endpoint,
   type EndpointHealth,
   type Resolver,
-} from "meridian-rpc/runtime";
-import { createMemoryClientTransport } from "../../transports/memory/index.js";
+} from "meridian-rpc";
+import { MemoryClientTransport } from "meridian-rpc/transports/memory";
 import { EchoService } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
+import { sleep } from "meridian-rpc/transport";
 
 const bed = new Bed();
 afterEach(() => bed.close());
@@ -231,7 +231,7 @@ describe("limiter", () => {
 describe("instances going away", () => {
   /** A memory transport whose health avoids the addresses in `avoid` (until the time given). */
   function withHealth(avoid: Map<string, number>): { transport: ClientTransport; health: EndpointHealth & { version: number } } {
-    const inner = createMemoryClientTransport({ network: bed.network });
+    const inner = new MemoryClientTransport({ network: bed.network });
     const health = { version: 0, avoidUntil: (address: string) => avoid.get(address) ?? 0 };
     const transport: ClientTransport = { unary: (req) => inner.unary(req), close: () => inner.close(), health };
     return { transport, health };

@@ -7,7 +7,6 @@ import {
   Metainfo,
   createClient,
   createServer,
-  sleep,
   type CallContext,
   type Client,
   type ClientOptions,
@@ -15,9 +14,10 @@ import {
   type Logger,
   type Server,
   type ServerOptions,
-} from "meridian-rpc/runtime";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
+} from "meridian-rpc";
+import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport } from "meridian-rpc/transports/memory";
 import { EchoService, type EchoReply, type EchoRequest } from "./gen/echo.js";
+import { sleep } from "meridian-rpc/transport";
 
 /** A running echo server and what it saw. */
 export interface EchoServer {
@@ -84,7 +84,7 @@ export class Bed {
     const calls: EchoServer["calls"] = [];
     const logged: EchoServer["logged"] = [];
     const logger: Logger = { error: (message, details) => logged.push({ message, details }) };
-    const server = createServer({ logger, ...options, transport: createMemoryServerTransport({ name, network: this.network }) });
+    const server = createServer({ logger, ...options, transport: new MemoryServerTransport({ name, network: this.network }) });
     server.register(EchoService, { ...echoHandlers(name, calls), ...handlers });
     const { address } = await server.listen();
     this.servers.push(server);
@@ -93,7 +93,7 @@ export class Bed {
 
   /** Starts a server with the given set-up, on this network. */
   async server(options: Partial<ServerOptions>, setup: (server: Server) => void): Promise<{ server: Server; address: string }> {
-    const server = createServer({ ...options, transport: createMemoryServerTransport({ name: `srv-${++this.serial}`, network: this.network }) });
+    const server = createServer({ ...options, transport: new MemoryServerTransport({ name: `srv-${++this.serial}`, network: this.network }) });
     setup(server);
     const { address } = await server.listen();
     this.servers.push(server);
@@ -104,7 +104,7 @@ export class Bed {
   client(address: string | undefined, options: Partial<ClientOptions> = {}): Client<typeof EchoService> {
     return createClient(EchoService, {
       ...options,
-      transport: createMemoryClientTransport({ address, network: this.network }),
+      transport: new MemoryClientTransport({ address, network: this.network }),
     });
   }
 

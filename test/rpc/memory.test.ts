@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Cancellation, Code, HeaderKeys, RpcError, createClient, statusFromHeaders, type IncomingCall } from "meridian-rpc/runtime";
-import { createMemoryClientTransport, createMemoryServerTransport } from "../../transports/memory/index.js";
+import { Cancellation, Code, HeaderKeys, RpcError, createClient } from "meridian-rpc";
+import { statusFromHeaders, type IncomingCall } from "meridian-rpc/transport";
+import { MemoryClientTransport, MemoryServerTransport } from "meridian-rpc/transports/memory";
 import { EchoReply, EchoRequest, EchoService } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
+import { unaryCall } from "../support/message-calls.js";
 
 const bed = new Bed();
 afterEach(() => bed.close());
@@ -10,15 +12,15 @@ afterEach(() => bed.close());
 describe("memory", () => {
   it("memory - requests and replies cross as encoded bytes, headers as copies with their case", async () => {
     let seen: IncomingCall | undefined;
-    const transport = createMemoryServerTransport({ name: "raw", network: bed.network });
+    const transport = new MemoryServerTransport({ name: "raw", network: bed.network });
     await transport.listen(async (call) => {
       seen = call;
       const req = EchoRequest.decode(call.payload);
       return { headers: { "X-Back": "1" }, encode: (w) => EchoReply.encodeTo(EchoReply.create({ text: req.text.toUpperCase() }), w) };
     });
-    const client = createMemoryClientTransport({ address: "memory://raw", network: bed.network });
+    const client = new MemoryClientTransport({ address: "memory://raw", network: bed.network });
     const headers = { RPC_TRANSIT_Key: "v" };
-    const res = await client.unary({
+    const res = await unaryCall(client, {
       service: EchoService.typeName,
       method: EchoService.methods.echo,
       message: EchoRequest.create({ text: "abc" }),
@@ -35,8 +37,8 @@ describe("memory", () => {
   });
 
   it("memory - a name is held by one server at a time, and freed by close", async () => {
-    const a = createMemoryServerTransport({ name: "taken", network: bed.network });
-    const b = createMemoryServerTransport({ name: "taken", network: bed.network });
+    const a = new MemoryServerTransport({ name: "taken", network: bed.network });
+    const b = new MemoryServerTransport({ name: "taken", network: bed.network });
     const dispatch = async () => ({ headers: {} });
     expect((await a.listen(dispatch)).address).toBe("memory://taken");
     await expect(b.listen(dispatch)).rejects.toMatchObject({ code: Code.ALREADY_EXISTS });
@@ -47,7 +49,7 @@ describe("memory", () => {
 
   it("memory - closing the client transport fails calls in flight and refuses new ones", async () => {
     const { address } = await bed.echo();
-    const transport = createMemoryClientTransport({ address, network: bed.network });
+    const transport = new MemoryClientTransport({ address, network: bed.network });
     const client = createClient(EchoService, { transport });
     const pending = client.echo({ delayMs: 5000 });
     await new Promise((r) => setTimeout(r, 5));

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, RpcError, createContextKey, type Middleware } from "meridian-rpc/runtime";
+import { Code, RpcError, createContextKey, type Middleware } from "meridian-rpc";
 import { Bed } from "./helpers.js";
 
 const bed = new Bed();

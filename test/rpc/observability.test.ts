@@ -16,7 +16,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { Code, LATENCY_BUCKETS_MS, RpcError, type CallStats, type StatsHook } from "meridian-rpc/runtime";
+import { Code, LATENCY_BUCKETS_MS, RpcError, type CallStats, type StatsHook } from "meridian-rpc";
 import { Bed } from "./helpers.js";
 
 const bed = new Bed();

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Cancellation, Code, Metainfo, RpcError, createClient, sleep, statusFromHeaders, type CallContext } from "meridian-rpc/runtime";
+import { Code, Metainfo, RpcError, createClient, type CallContext } from "meridian-rpc";
+import { sleep, statusFromHeaders } from "meridian-rpc/transport";
+import { MemoryCall } from "meridian-rpc/transports/memory";
 import { EchoService } from "./gen/echo.js";
 import { Bed } from "./helpers.js";
 
@@ -115,19 +117,7 @@ describe("deadline", () => {
         return { text: "late" };
       },
     });
-    const cancel = new Cancellation();
-    const reply = await bed.network.lookup(address)!.serve(
-      {
-        service: EchoService.typeName,
-        method: "Echo",
-        headers: {},
-        payload: new Uint8Array(0),
-        deadline: Date.now() + 10,
-        signal: cancel,
-        peer: "memory://raw",
-      },
-      cancel,
-    );
+    const reply = await bed.network.lookup(address)!.serve(new MemoryCall(EchoService.typeName, "Echo", {}, new Uint8Array(0), Date.now() + 10, "memory://raw"));
     expect(reply.encode).toBeUndefined();
     expect(statusFromHeaders(reply.headers)).toMatchObject({
       code: Code.DEADLINE_EXCEEDED,

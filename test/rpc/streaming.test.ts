@@ -1,53 +1,16 @@
 /**
- * Streaming in the runtime, over the memory transport: the shared suite (test/rpc/stream-suite.ts)
- * plus what only the runtime decides (retry rules for request streams, transports without
+ * Streaming in the runtime, over the memory transport (the shared suite runs in
+ * test/conformance/): what only the runtime decides (retry rules for request streams, transports without
  * streaming, the shape of a ResponseStream).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  Cancellation,
-  Code,
-  RpcError,
-  createClient,
-  createServer,
-  type ClientStream,
-  type ClientTransport,
-  type Server,
-  type TransportStreamRequest,
-} from "meridian-rpc/runtime";
-import { MemoryNetwork, createMemoryClientTransport, createMemoryServerTransport, MEMORY_STREAM_WINDOW } from "../../transports/memory/index.js";
+import { Cancellation, Code, RpcError, createClient, createServer, type ClientTransport } from "meridian-rpc";
+import type { ClientStream, TransportStreamRequest } from "meridian-rpc/transport";
+import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport } from "meridian-rpc/transports/memory";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "./gen/echo.js";
-import { drain, echoUnary, failure, streamingSuite, type StreamBed } from "./stream-suite.js";
+import { drain, echoUnary, failure } from "../conformance/streaming-suite.js";
+import { openStream } from "../support/message-calls.js";
 
-function memoryBed(): StreamBed {
-  let network = new MemoryNetwork();
-  let servers: Server[] = [];
-  let serial = 0;
-  return {
-    name: "memory",
-    window: MEMORY_STREAM_WINDOW,
-    async server(handlers, options = {}) {
-      const server = createServer({ ...options, transport: createMemoryServerTransport({ name: `s${++serial}`, network }) });
-      server.register(StreamService, handlers).register(EchoService, echoUnary);
-      const { address } = await server.listen();
-      servers.push(server);
-      return { server, address };
-    },
-    client(address, options = {}) {
-      return createClient(StreamService, { ...options, transport: createMemoryClientTransport({ address, network }) });
-    },
-    echoClient(address, options = {}) {
-      return createClient(EchoService, { ...options, transport: createMemoryClientTransport({ address, network }) });
-    },
-    async close() {
-      await Promise.all(servers.map((s) => s.close({ graceMs: 0 })));
-      servers = [];
-      network = new MemoryNetwork();
-    },
-  };
-}
-
-streamingSuite(memoryBed());
 
 /** A ClientStream that fails `notSent` on its first send, counting sends. */
 function fakeStream(seen: { sends: number }): ClientStream {
@@ -104,7 +67,7 @@ describe("streaming - runtime rules", () => {
   it("streaming - backup requests never apply to streams", async () => {
     let opened = 0;
     const network = new MemoryNetwork();
-    const server = createServer({ transport: createMemoryServerTransport({ name: "b", network }) });
+    const server = createServer({ transport: new MemoryServerTransport({ name: "b", network }) });
     server.register(StreamService, {
       async *ticks() {
         opened++;
@@ -114,7 +77,7 @@ describe("streaming - runtime rules", () => {
     });
     await server.listen();
     cleanup.push(() => server.close({ graceMs: 0 }));
-    const client = createClient(StreamService, { transport: createMemoryClientTransport({ address: "memory://b", network }), backup: { delayMs: 5 } });
+    const client = createClient(StreamService, { transport: new MemoryClientTransport({ address: "memory://b", network }), backup: { delayMs: 5 } });
     expect((await drain(client.ticks({}))).items).toHaveLength(1);
     expect(opened).toBe(1);
   });
@@ -129,13 +92,13 @@ describe("streaming - runtime rules", () => {
 
   it("streaming - a unary method called as a stream, or the reverse, is UNIMPLEMENTED", async () => {
     const network = new MemoryNetwork();
-    const server = createServer({ transport: createMemoryServerTransport({ name: "k", network }) });
+    const server = createServer({ transport: new MemoryServerTransport({ name: "k", network }) });
     server.register(StreamService, { collect: async () => ({}) }).register(EchoService, echoUnary);
     await server.listen();
     cleanup.push(() => server.close({ graceMs: 0 }));
-    const transport = createMemoryClientTransport({ address: "memory://k", network });
+    const transport = new MemoryClientTransport({ address: "memory://k", network });
     // A stream opened on the unary method EchoService/Echo through the seam.
-    const s = transport.stream({
+    const s = openStream(transport, {
       service: EchoService.typeName,
       method: EchoService.methods.echo,
       headers: {},
@@ -152,7 +115,7 @@ describe("streaming - runtime rules", () => {
 
   it("streaming - a ResponseStream's headers and trailers settle even when nobody iterates", async () => {
     const network = new MemoryNetwork();
-    const client = createClient(StreamService, { transport: createMemoryClientTransport({ address: "memory://nobody", network }) });
+    const client = createClient(StreamService, { transport: new MemoryClientTransport({ address: "memory://nobody", network }) });
     const s = client.ticks({});
     expect((await s.trailers)["rpc-status"]).toBe(String(Code.UNAVAILABLE));
     expect((await s.headers)["rpc-status"]).toBe(String(Code.UNAVAILABLE));
@@ -162,7 +125,7 @@ describe("streaming - runtime rules", () => {
 
   it("streaming - the memory transport encodes and decodes every message", async () => {
     const network = new MemoryNetwork();
-    const server = createServer({ transport: createMemoryServerTransport({ name: "c", network }) });
+    const server = createServer({ transport: new MemoryServerTransport({ name: "c", network }) });
     const seen: EchoRequest[] = [];
     server.register(StreamService, {
       async *chat(requests) {
@@ -174,7 +137,7 @@ describe("streaming - runtime rules", () => {
     });
     await server.listen();
     cleanup.push(() => server.close({ graceMs: 0 }));
-    const client = createClient(StreamService, { transport: createMemoryClientTransport({ address: "memory://c", network }) });
+    const client = createClient(StreamService, { transport: new MemoryClientTransport({ address: "memory://c", network }) });
     const { items } = await drain(client.chat([{ text: "é", delayMs: 7 }]));
     expect(items).toEqual([EchoReply.create({ text: "é", count: 7 })]);
     expect(seen).toEqual([EchoRequest.create({ text: "é", delayMs: 7 })]);

@@ -1,4 +1,4 @@
-import { StoreUnavailableError, type Store, type WatchBatch } from "../../runtime/registry/store.js";
+import { StoreUnavailableError, type Store, type WatchBatch } from "meridian-rpc/registry";
 
 /** A Store wrapper that can be cut off from its store, like a region behind a cut cable. */
 export interface CuttableStore extends Store {

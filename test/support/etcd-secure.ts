@@ -7,9 +7,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
-import { etcd3Options, type EtcdConnectOptions } from "../../runtime/registry/etcd-client.js";
-import { enableEtcdAuth } from "../../runtime/registry/etcd-roles.js";
-import type { ClientTls } from "../../runtime/rpc/tls.js";
+import { type EtcdConnectOptions, enableEtcdAuth } from "meridian-rpc/registry/etcd";
+import { etcd3Options } from "../../runtime/registry/etcd-client.js";
+import type { ClientTls } from "meridian-rpc";
 import { makeCerts, type TestCerts } from "./certs.js";
 import { ETCD_MISSING, findEtcd } from "./etcd-cluster.js";
 import { freePort, ProcessGroup, sleep, startWithRetries, type ProcessSlot } from "./processes.js";

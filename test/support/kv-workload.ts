@@ -4,7 +4,7 @@
  * linearizability checker, with unknown-outcome writes resolved afterwards by write id, and the
  * "no acknowledged write lost" check against final reads.
  */
-import { OutcomeUnknownError, type Store } from "../../runtime/registry/store.js";
+import { OutcomeUnknownError, type Store } from "meridian-rpc/registry";
 import { HistoryRecorder, formatOperation, type CheckResult, type Operation, type UnknownOperation } from "../../tools/linearizability/index.js";
 
 /** One client of the workload. */

@@ -1,4 +1,4 @@
-import { OutcomeUnknownError, newWriteId, type Store, type WriteOptions, type WriteResult } from "../../runtime/registry/store.js";
+import { OutcomeUnknownError, newWriteId, type Store, type WriteOptions, type WriteResult } from "meridian-rpc/registry";
 import { createLink } from "../../tools/linkproxy/index.js";
 
 /** Which half of a write gets lost: the request (never applied) or the reply (applied). */

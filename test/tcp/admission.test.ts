@@ -6,17 +6,13 @@
  */
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, RpcError, createClient, createServer, type CallContext, type ServerOptions } from "meridian-rpc/runtime";
-import { Writer } from "../../runtime/codec/writer.js";
-import { HeaderKeys } from "../../runtime/rpc/transport.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { Code, RpcError, createClient, createServer, type CallContext, type ServerOptions, HeaderKeys } from "meridian-rpc";
+import { Writer } from "meridian-rpc/runtime";
+import { TcpClientTransport, TcpServerTransport, DEFAULT_FRAME_LIMITS } from "meridian-rpc/transports/tcp";
+import { IntKey, MessageType, StrKey } from "../../transports/tcp/wire.js";
 import {
-  DEFAULT_FRAME_LIMITS,
   FrameHead,
   FrameSplitter,
-  IntKey,
-  MessageType,
-  StrKey,
   beginFrame,
   endFrame,
   endHeader,
@@ -24,7 +20,7 @@ import {
   writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { EchoRequest, EchoService } from "../rpc/gen/echo.js";
 
 const cleanup: (() => Promise<unknown>)[] = [];

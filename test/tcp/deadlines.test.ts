@@ -7,16 +7,14 @@ import { connect } from "node:net";
 import { once } from "node:events";
 import { setTimeout as wait } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createClient, createServer, type CallContext } from "meridian-rpc/runtime";
-import { Writer } from "../../runtime/codec/writer.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { createClient, createServer, type CallContext } from "meridian-rpc";
+import { Writer } from "meridian-rpc/runtime";
+import { TcpClientTransport, TcpServerTransport, DEFAULT_FRAME_LIMITS } from "meridian-rpc/transports/tcp";
+import { IntKey, MessageType } from "../../transports/tcp/wire.js";
 import { MAX_WIRE_TIMEOUT_MS } from "../../transports/tcp/deadlines.js";
 import {
-  DEFAULT_FRAME_LIMITS,
   FrameHead,
   FrameSplitter,
-  IntKey,
-  MessageType,
   beginFrame,
   endFrame,
   endHeader,
@@ -24,7 +22,7 @@ import {
   writeIntInfo,
   writeKitexMeta,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
+} from "../../transports/tcp/wire.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { EchoService } from "../rpc/gen/echo.js";
 import { HUGE_TIMEOUTS, echoHandlers, watchWarnings, type EchoServer } from "../rpc/helpers.js";

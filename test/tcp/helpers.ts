@@ -1,17 +1,8 @@
+import type { MessageRequest } from "../support/message-calls.js";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
-import { Code } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import {
-  HeaderKeys,
-  type CallDispatcher,
-  type CallSignal,
-  type IncomingCall,
-  type OutgoingReply,
-  type StreamDispatcher,
-  type TransportRequest,
-} from "../../runtime/rpc/transport.js";
-import { TcpClientTransport, TcpServerTransport, type TcpClientOptions, type TcpServerOptions } from "../../transports/tcp/index.js";
+import { type MethodDescriptor, Code, Cancellation, HeaderKeys } from "meridian-rpc";
+import type { CallDispatcher, CallSignal, IncomingCall, OutgoingReply, StreamDispatcher } from "meridian-rpc/transport";
+import { TcpClientTransport, TcpServerTransport, type TcpClientOptions, type TcpServerOptions } from "meridian-rpc/transports/tcp";
 import { FeedResponse, Ping } from "../../bench/codec/gen/feed.js";
 
 /** bench.Echo/Echo: Ping in, Ping out. */
@@ -38,7 +29,7 @@ export const SERVICE = "bench.Echo";
 export function request(
   message: Partial<Ping>,
   opts: { signal?: CallSignal; timeoutMs?: number; headers?: Record<string, string>; address?: string; method?: MethodDescriptor } = {},
-): TransportRequest {
+): MessageRequest {
   return {
     service: SERVICE,
     method: opts.method ?? Echo,

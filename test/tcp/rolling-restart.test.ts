@@ -6,11 +6,9 @@
  */
 import { setTimeout as wait } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { createClient, createServer, RpcError, type Endpoint, type Resolver, type Server } from "meridian-rpc/runtime";
-import { createRegistry } from "../../runtime/registry/client.js";
-import { createEmbeddedStore } from "../../runtime/registry/embedded/store.js";
-import { listenAndRegister, registryResolver } from "../../runtime/registry/routing.js";
-import { TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+import { createClient, createServer, RpcError, type Endpoint, type Resolver, type Server } from "meridian-rpc";
+import { createRegistry, createEmbeddedStore, listenAndRegister, registryResolver } from "meridian-rpc/registry";
+import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { EchoService } from "../rpc/gen/echo.js";
 import { echoHandlers, type EchoServer } from "../rpc/helpers.js";
 

@@ -1,6 +1,6 @@
 /**
- * Streaming on the TCP transport, over 127.0.0.1: the runtime's streaming suite
- * (test/rpc/stream-suite.ts) on real sockets, and what only TCP has: the TTHeader Streaming frames
+ * Streaming on the TCP transport, over 127.0.0.1 (the shared suite runs in test/conformance/):
+ * what only TCP has: the TTHeader Streaming frames
  * on the wire, per-stream credit on a shared connection, a peer that breaks flow control, a
  * server killed or a client gone mid-stream, graceful shutdown.
  */
@@ -9,20 +9,14 @@ import { once } from "node:events";
 import { createServer as createNetServer, connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { Writer } from "../../runtime/codec/writer.js";
-import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import type { CallSignal, ClientStream, IncomingStream, StreamDispatcher } from "../../runtime/rpc/transport.js";
-import { createClient, createServer, type Server } from "meridian-rpc/runtime";
+import { Writer } from "meridian-rpc/runtime";
+import { type MethodDescriptor, Code, RpcError, Cancellation } from "meridian-rpc";
+import type { CallSignal, IncomingStream, StreamDispatcher } from "meridian-rpc/transport";
+import { STREAM_INITIAL_WINDOW, TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
+import { HeaderFlags, IntKey, ProtocolId, StrKey, StreamFrameType } from "../../transports/tcp/wire.js";
 import {
   FrameHead,
   FrameSplitter,
-  HeaderFlags,
-  IntKey,
-  ProtocolId,
-  StrKey,
-  StreamFrameType,
   beginFrame,
   endFrame,
   endHeader,
@@ -30,46 +24,13 @@ import {
   parseFrame,
   writeStreamInfo,
   writeStringInfo,
-} from "../../transports/tcp/framing.js";
-import { STREAM_INITIAL_WINDOW, TcpClientTransport, TcpServerTransport } from "../../transports/tcp/index.js";
+} from "../../transports/tcp/wire.js";
 import { Ping } from "../../bench/codec/gen/feed.js";
-import { EchoRequest, EchoService, StreamService } from "../rpc/gen/echo.js";
-import { drain, echoUnary, streamingSuite, type StreamBed } from "../rpc/stream-suite.js";
+import { EchoRequest, StreamService } from "../rpc/gen/echo.js";
+import { drain } from "../conformance/streaming-suite.js";
 import { SERVICE, client, endlessTicks, errorReply, startServer, until } from "./helpers.js";
+import { openStream as messageStream, unaryCall, type MessageStream } from "../support/message-calls.js";
 
-function tcpBed(): StreamBed {
-  const servers: Server[] = [];
-  const transports = new Map<string, TcpClientTransport>();
-  const transportFor = (address: string): TcpClientTransport => {
-    let t = transports.get(address);
-    if (t === undefined) transports.set(address, (t = new TcpClientTransport({ backoffBaseMs: 10, backoffMaxMs: 50 })));
-    return t;
-  };
-  return {
-    name: "tcp",
-    window: STREAM_INITIAL_WINDOW,
-    async server(handlers, options = {}) {
-      const server = createServer({ ...options, transport: new TcpServerTransport({ host: "127.0.0.1" }) });
-      server.register(StreamService, handlers).register(EchoService, echoUnary);
-      const { address } = await server.listen();
-      servers.push(server);
-      return { server, address };
-    },
-    client(address, options = {}) {
-      return createClient(StreamService, { ...options, transport: transportFor(address), endpoints: [{ address }] });
-    },
-    echoClient(address, options = {}) {
-      return createClient(EchoService, { ...options, transport: transportFor(address), endpoints: [{ address }] });
-    },
-    async close() {
-      await Promise.all([...transports.values()].map((t) => t.close()));
-      transports.clear();
-      await Promise.all(servers.splice(0).map((s) => s.close({ graceMs: 0 })));
-    },
-  };
-}
-
-streamingSuite(tcpBed());
 
 /** bench.Echo/Ticks: a Ping in, Pings out (what `endlessTicks` serves). */
 const Ticks: MethodDescriptor<typeof Ping, typeof Ping> = {
@@ -98,8 +59,8 @@ function open(address: string): TcpClientTransport {
 }
 
 /** Opens a stream of `method` (default Ticks) on `c`. */
-function openStream(c: TcpClientTransport, opts: { method?: MethodDescriptor; timeoutMs?: number; signal?: CallSignal; service?: string } = {}): ClientStream {
-  return c.stream({
+function openStream(c: TcpClientTransport, opts: { method?: MethodDescriptor; timeoutMs?: number; signal?: CallSignal; service?: string } = {}): MessageStream {
+  return messageStream(c, {
     service: opts.service ?? SERVICE,
     method: opts.method ?? Ticks,
     headers: { "x-region-id": "cn-north" },
@@ -254,7 +215,7 @@ describe("tcp streaming - flow control on a shared connection", () => {
     expect(others).toEqual(Array.from({ length: 20 }, () => 200));
     const unary = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        c.unary({
+        unaryCall(c, {
           service: SERVICE,
           method: { ...Ticks, kind: "unary", name: "Echo" },
           message: Ping.create({ seq: BigInt(i) }),

@@ -9,24 +9,20 @@ import {
   type ServiceError,
   type StatusObject,
 } from "@grpc/grpc-js";
-import { EncodeError } from "../../runtime/codec/errors.js";
-import type { AnyMessageCodec } from "../../runtime/codec/types.js";
-import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import { encodeShared } from "../../runtime/index.js";
 import {
-  HeaderKeys,
+  abortError,
   type ClientStream,
-  type ClientTransport,
-  type Endpoint,
-  type Headers,
   type TransportRequest,
   type TransportResponse,
   type TransportStreamRequest,
+  type WriteMessage,
   warmUpAll,
-} from "../../runtime/rpc/transport.js";
-import { clientCredentials, type GrpcClientTls } from "./credentials.js";
-import { DrainGate, PullReader } from "./flow.js";
-import { fromMetadata, grpcPath, statusError, toMetadata } from "./headers.js";
+} from "../../runtime/transport.js";
+import { type MethodDescriptor, Code, RpcError, HeaderKeys, type ClientTransport, type Endpoint, type Headers } from "../../runtime/api.js";
+import { clientCredentials, type GrpcClientTls } from "./tls.js";
+import { DrainGate, PullReader } from "./stream.js";
+import { fromMetadata, grpcPath, statusError, toMetadata } from "./wire.js";
 
 /** Options of {@link GrpcClientTransport}. */
 export interface GrpcClientOptions {
@@ -50,17 +46,16 @@ export interface GrpcClientOptions {
 /** grpc-js's per-call retry buffer: how far stream writes may run ahead of HTTP/2 flow control. */
 const RETRY_BUFFER_BYTES = 64 * 1024;
 
-/** Bytes already encoded by the method's codec: what the transport hands grpc-js as the "message". */
+/** Bytes as they are: grpc-js frames the request the runtime encoded and hands over the response's. */
 const passBytes = (b: Buffer): Buffer => b;
 
 /**
- * The grpc-js method definition of a Meridian method on the client side. Requests are encoded by
- * the transport with the method's input codec before grpc-js sees them (so an encoding failure
- * is an INVALID_ARGUMENT that was never sent, and a bad message in a stream fails only its own
- * `send`): `requestSerialize` passes those bytes through. Responses are decoded by
- * `responseDeserialize` with the method's output codec.
+ * The grpc-js method definition of a Meridian method on the client side: bytes both ways. The
+ * runtime encodes a request (`WriteMessage`) before grpc-js sees it, so a message that cannot be
+ * encoded is an INVALID_ARGUMENT that was never sent and a bad message in a stream fails only its
+ * own `send`; the runtime decodes the response bytes grpc-js hands back.
  */
-export type ClientMethodDefinition = Pick<MethodDefinition<Buffer, unknown>, "path" | "requestSerialize" | "responseDeserialize">;
+export type ClientMethodDefinition = Pick<MethodDefinition<Buffer, Buffer>, "path" | "requestSerialize" | "responseDeserialize">;
 
 const definitions = new WeakMap<MethodDescriptor, { service: string; def: ClientMethodDefinition }>();
 
@@ -68,35 +63,9 @@ const definitions = new WeakMap<MethodDescriptor, { service: string; def: Client
 export function clientDefinition(service: string, method: MethodDescriptor): ClientMethodDefinition {
   const hit = definitions.get(method);
   if (hit !== undefined && hit.service === service) return hit.def;
-  const output = method.output;
-  const def: ClientMethodDefinition = {
-    path: grpcPath(service, method.name),
-    requestSerialize: passBytes,
-    responseDeserialize: (bytes: Buffer) => output.decode(bytes),
-  };
+  const def: ClientMethodDefinition = { path: grpcPath(service, method.name), requestSerialize: passBytes, responseDeserialize: passBytes };
   definitions.set(method, { service, def });
   return def;
-}
-
-/** Encodes a request with its codec into bytes grpc-js can frame (a Buffer view, no copy). */
-function encodeRequest(codec: AnyMessageCodec, message: unknown): Buffer {
-  let bytes: Uint8Array;
-  try {
-    bytes = codec.encode(message);
-  } catch (e) {
-    const why = e instanceof EncodeError || e instanceof Error ? e.message : String(e);
-    throw new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${why}`, { cause: e, notSent: true });
-  }
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** The RpcError of an aborted call: the signal's reason when it is one, else CANCELLED. */
-function abortError(reason: unknown, notSent = false): RpcError {
-  if (reason instanceof RpcError) return notSent && !reason.notSent ? new RpcError(reason.code, reason.message, { cause: reason, notSent }) : reason;
-  if (reason instanceof Error && reason.name === "TimeoutError") {
-    return new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded", { cause: reason, notSent });
-  }
-  return new RpcError(Code.CANCELLED, "call cancelled", { cause: reason, notSent });
 }
 
 /** An error raised before grpc-js saw the call: nothing was sent. */
@@ -153,7 +122,7 @@ export class GrpcClientTransport implements ClientTransport {
 
   unary(req: TransportRequest): Promise<TransportResponse> {
     const signal = req.signal;
-    if (signal.aborted) return Promise.reject(abortError(signal.reason, true));
+    if (signal.aborted) return Promise.reject(abortError(signal, true));
     const deadline = req.deadline;
     if (deadline !== undefined && deadline <= Date.now()) return Promise.reject(deadlinePassed());
     let client: Client;
@@ -162,7 +131,7 @@ export class GrpcClientTransport implements ClientTransport {
     try {
       client = this.client(req.endpoint);
       md = toMetadata(req.headers);
-      bytes = encodeRequest(req.method.input, req.message);
+      bytes = encodeShared(req.encode);
     } catch (e) {
       return Promise.reject(notSent(e));
     }
@@ -170,17 +139,17 @@ export class GrpcClientTransport implements ClientTransport {
     const options = callOptions(deadline);
     return new Promise<TransportResponse>((resolve, reject) => {
       let headers: Headers | undefined;
-      let message: unknown;
+      let payload: Buffer | undefined;
       let failure: ServiceError | null = null;
       let settled = false;
       const call = client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, bytes, md, options, (err, value) => {
         failure = err;
-        message = value;
+        payload = value;
       });
       const onAbort = (): void => {
         if (settled) return;
         settled = true;
-        reject(abortError(signal.reason));
+        reject(abortError(signal));
         call.cancel();
       };
       call.on("metadata", (m: Metadata) => (headers = fromMetadata(m)));
@@ -191,7 +160,7 @@ export class GrpcClientTransport implements ClientTransport {
         const all = fromMetadata(status.metadata, headers === undefined ? {} : { ...headers });
         // The callback's error wins: grpc-js reports an OK status without a message as an error there.
         const f: ServiceError | null = failure;
-        if (f === null && status.code === 0) resolve({ message, headers: all });
+        if (f === null && status.code === 0 && payload !== undefined) resolve({ payload, headers: all });
         else reject(callError(f ?? status, all, headers !== undefined));
       });
       signal.addEventListener("abort", onAbort);
@@ -246,12 +215,12 @@ export class GrpcClientTransport implements ClientTransport {
  * wire the four kinds differ only in how many messages each side sends).
  */
 class GrpcClientStream implements ClientStream {
-  readonly responses: PullReader<unknown>;
+  readonly responses: PullReader<Uint8Array>;
   readonly headers: Promise<Headers>;
   readonly trailers: Promise<Headers>;
   private resolveHeaders!: (h: Headers) => void;
   private resolveTrailers!: (h: Headers) => void;
-  private readonly call: ClientDuplexStream<Buffer, unknown> | undefined;
+  private readonly call: ClientDuplexStream<Buffer, Buffer> | undefined;
   private readonly gate: DrainGate | undefined;
   private receivedHeaders: Headers | undefined;
   private ended = false;
@@ -266,9 +235,9 @@ class GrpcClientStream implements ClientStream {
     this.headers = new Promise((r) => (this.resolveHeaders = r));
     this.trailers = new Promise((r) => (this.resolveTrailers = r));
     const signal = req.signal;
-    let call: ClientDuplexStream<Buffer, unknown> | undefined;
+    let call: ClientDuplexStream<Buffer, Buffer> | undefined;
     try {
-      if (signal.aborted) throw abortError(signal.reason, true);
+      if (signal.aborted) throw abortError(signal, true);
       if (req.deadline !== undefined && req.deadline <= Date.now()) throw deadlinePassed();
       const client = transport.client(req.endpoint);
       const md = toMetadata(req.headers);
@@ -295,14 +264,14 @@ class GrpcClientStream implements ClientStream {
     signal.addEventListener("abort", this.onAbort);
   }
 
-  send(message: unknown): Promise<void> {
+  send(encode: WriteMessage): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.sendClosed) return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, "send() after closeSend(): the request side is closed"));
     // The server already ended the call with OK: it reads nothing more, and the outcome is in `responses`.
     if (this.ended) return Promise.resolve();
     let bytes: Buffer;
     try {
-      bytes = encodeRequest(this.req.method.input, message);
+      bytes = encodeShared(encode);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -320,7 +289,7 @@ class GrpcClientStream implements ClientStream {
 
   cancel(reason?: unknown): void {
     if (this.ended) return;
-    const err = reason === undefined ? new RpcError(Code.CANCELLED, "call cancelled") : abortError(reason);
+    const err = abortError({ reason });
     this.end(err, {}, true);
     this.call?.cancel();
   }

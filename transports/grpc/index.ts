@@ -5,5 +5,5 @@
  */
 export { GrpcClientTransport, MAX_GRPC_TIMEOUT_MS, clientDefinition, type GrpcClientOptions, type ClientMethodDefinition } from "./client.js";
 export { DEFAULT_GRPC_MAX_CONCURRENT_STREAMS, GrpcServerTransport, type GrpcServerOptions } from "./server.js";
-export { clientCredentials, serverCredentials, type GrpcClientTls, type GrpcServerTls, type Pem } from "./credentials.js";
-export { fromMetadata, grpcPath, headerName, metadataKey, statusError, toMetadata } from "./headers.js";
+export { clientCredentials, serverCredentials, type GrpcClientTls, type GrpcServerTls, type Pem } from "./tls.js";
+export { fromMetadata, grpcPath, headerName, metadataKey, statusError, toMetadata } from "./wire.js";

@@ -8,26 +8,30 @@ import {
   type ServerUnaryCall,
   type status as GrpcStatus,
 } from "@grpc/grpc-js";
-import { Writer } from "../../runtime/codec/writer.js";
-import { startTimer } from "../../runtime/rpc/deadline.js";
-import type { ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
-import { Code, ConfigError, RpcError } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
+import { Writer } from "../../runtime/index.js";
 import {
-  HeaderKeys,
+  startTimer,
+  ServerCall,
+  errorHeaders,
   type CallDispatcher,
-  type CallSignal,
-  type Headers,
-  type IncomingCall,
   type IncomingStream,
   type OutgoingReply,
-  type ServerTransport,
   type StreamDispatcher,
   settleCall,
-} from "../../runtime/rpc/transport.js";
-import { serverCredentials, type GrpcServerTls } from "./credentials.js";
-import { DrainGate, PullReader } from "./flow.js";
-import { fromMetadata, grpcPath, isStatusHeader, statusOf, toMetadata } from "./headers.js";
+} from "../../runtime/transport.js";
+import {
+  type ServiceDescriptor,
+  Code,
+  ConfigError,
+  RpcError,
+  Cancellation,
+  HeaderKeys,
+  type Headers,
+  type ServerTransport,
+} from "../../runtime/api.js";
+import { serverCredentials, type GrpcServerTls } from "./tls.js";
+import { DrainGate, PullReader } from "./stream.js";
+import { fromMetadata, grpcPath, isStatusHeader, statusOf, toMetadata } from "./wire.js";
 
 /** Options of {@link GrpcServerTransport}. */
 export interface GrpcServerOptions {
@@ -86,12 +90,6 @@ function failureStatus(headers: Headers): SendStatus {
   }
 }
 
-/** The reply for an error thrown past the dispatcher (which should not happen): its RpcError, else INTERNAL. */
-function errorHeaders(e: unknown): Headers {
-  const err = e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error");
-  return { ...err.headers, [HeaderKeys.status]: String(err.code), [HeaderKeys.message]: err.message };
-}
-
 /** Response headers the handler set that are not valid metadata: the server's fault, so INTERNAL. */
 function internal(e: unknown): Headers {
   return errorHeaders(new RpcError(Code.INTERNAL, `bad response headers: ${e instanceof Error ? e.message : String(e)}`));
@@ -104,24 +102,20 @@ function deadlineOf(d: Date | number): number | undefined {
 }
 
 /**
- * One unary call being served. Its signal is created only when something reads it, as on the
- * TCP transport.
+ * One unary call being served: the runtime's ServerCall (its signal created only when something
+ * reads it), aborted when grpc-js reports the call cancelled (by the peer, or at its deadline).
  */
-class GrpcIncomingCall implements IncomingCall {
-  readonly headers: Headers;
-  readonly deadline: number | undefined;
+class GrpcIncomingCall extends ServerCall {
   /** The reply has been handed to grpc-js: grpc-js's later 'cancelled' is not a cancellation. */
   replied = false;
-  private cancellation: Cancellation | undefined;
 
   constructor(
     private readonly server: GrpcServerTransport,
     private readonly call: ServerUnaryCall<Buffer, Buffer>,
-    readonly service: string,
-    readonly method: string,
+    service: string,
+    method: string,
   ) {
-    this.headers = fromMetadata(call.metadata);
-    this.deadline = deadlineOf(call.getDeadline());
+    super(service, method, fromMetadata(call.metadata), deadlineOf(call.getDeadline()));
   }
 
   get payload(): Uint8Array {
@@ -132,18 +126,13 @@ class GrpcIncomingCall implements IncomingCall {
     return this.call.getPeer();
   }
 
-  get signal(): CallSignal {
-    let c = this.cancellation;
-    if (c === undefined) {
-      const cancellation = (c = this.cancellation = new Cancellation());
-      if (this.call.cancelled) cancellation.abort(this.server.cancelReason(this.deadline));
-      else {
-        this.call.once("cancelled", () => {
-          if (!this.replied) cancellation.abort(this.server.cancelReason(this.deadline));
-        });
-      }
+  protected override follow(): void {
+    if (this.call.cancelled) this.abort(this.server.cancelReason(this.deadline));
+    else {
+      this.call.once("cancelled", () => {
+        if (!this.replied) this.abort(this.server.cancelReason(this.deadline));
+      });
     }
-    return c;
   }
 }
 

@@ -1,28 +1,23 @@
+import { Cancellation, Code, RpcError, type ClientTransport } from "../../runtime/api.js";
+import { DecodeError, sharedWriter, encodeShared } from "../../runtime/index.js";
 import {
-  Cancellation,
-  Code,
-  DecodeError,
-  RpcError,
   abortError,
   onAbort,
-  raceSignal,
-  sharedWriter,
   statusFromHeaders,
   type ClientStream,
-  type ClientTransport,
-  type IncomingCall,
   type TransportRequest,
   type TransportResponse,
   type TransportStreamRequest,
-} from "../../runtime/index.js";
-import { defaultMemoryNetwork, type MemoryNetwork, type MemoryServerTransport } from "./server.js";
+} from "../../runtime/transport.js";
+import { MemoryCall, type MemoryListener, type MemoryNetwork } from "./connection.js";
 import { MEMORY_STREAM_WINDOW, MemoryStreamCall } from "./stream.js";
 
 /** Options of the in-process client transport. */
 export interface MemoryClientOptions {
   /** The server to call when load balancing picked no endpoint (`memory://<name>`). */
   address?: string;
-  network?: MemoryNetwork;
+  /** The network to find servers in (the one they listen in). */
+  network: MemoryNetwork;
   /** Streaming: how many messages each side may have in flight before the other takes one. Default 16. */
   streamWindow?: number;
 }
@@ -31,26 +26,25 @@ let serial = 0;
 
 /**
  * The client half of the in-process transport: finds the server by the endpoint's address in
- * its MemoryNetwork and passes the call as a real transport would: the request encoded with the
- * method's codec, headers copied (keys kept exactly as given: case is preserved, as on
- * TTHeader), the deadline forwarded, and the response decoded from the bytes the server's reply
- * encodes. Cancelling the call's signal aborts the server side of the call. Streams have
+ * its MemoryNetwork and passes the call as a real transport would: the request as the bytes its
+ * WriteMessage encodes, headers copied (keys kept exactly as given: case is preserved, as on
+ * TTHeader), the deadline forwarded, and the response as the bytes the server's reply encodes. Cancelling the call's signal aborts the server side of the call. Streams have
  * credit-based flow control in both directions (MemoryStreamCall).
  */
 export class MemoryClientTransport implements ClientTransport {
   /** How this client appears to servers (`IncomingCall.peer`). */
   readonly peer = `memory://client-${++serial}`;
   private readonly network: MemoryNetwork;
-  private readonly inflight = new Set<Cancellation>();
+  private readonly inflight = new Set<MemoryCall>();
   private readonly streams = new Set<MemoryStreamCall>();
   private closed = false;
 
-  constructor(private readonly options: MemoryClientOptions = {}) {
-    this.network = options.network ?? defaultMemoryNetwork;
+  constructor(private readonly options: MemoryClientOptions) {
+    this.network = options.network;
   }
 
   /** The server a call goes to; throws UNAVAILABLE `notSent` when there is none. */
-  private target(req: TransportStreamRequest): MemoryServerTransport {
+  private target(req: TransportStreamRequest): MemoryListener {
     const address = req.endpoint?.address ?? this.options.address;
     if (this.closed) throw new RpcError(Code.UNAVAILABLE, "the memory client transport is closed", { notSent: true });
     if (address === undefined) {
@@ -65,52 +59,30 @@ export class MemoryClientTransport implements ClientTransport {
 
   async unary(req: TransportRequest): Promise<TransportResponse> {
     const server = this.target(req);
-    if (req.signal.aborted) throw abortError(req.signal);
-    let payload: Uint8Array;
+    if (req.signal.aborted) throw abortError(req.signal, true);
+    const payload = encodeShared(req.encode);
+    const call = new MemoryCall(req.service, req.method.name, { ...req.headers }, payload, req.deadline, this.peer);
+    const unlink = onAbort(req.signal, () => call.abort(abortError(req.signal, false)));
+    this.inflight.add(call);
     try {
-      payload = req.method.input.encode(req.message);
-    } catch (e) {
-      throw new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${(e as Error).message}`, { cause: e, notSent: true });
-    }
-    const remote = new Cancellation();
-    const call: IncomingCall = {
-      service: req.service,
-      method: req.method.name,
-      headers: { ...req.headers },
-      payload,
-      deadline: req.deadline,
-      signal: remote,
-      peer: this.peer,
-    };
-    const unlink = onAbort(req.signal, () => remote.abort(abortError(req.signal)));
-    this.inflight.add(remote);
-    try {
-      const reply = await raceSignal(server.serve(call, remote), remote);
+      const reply = await server.serve(call);
       const headers = { ...reply.headers };
       const err = statusFromHeaders(headers);
       if (err !== undefined) throw err;
       if (reply.encode === undefined) throw new RpcError(Code.INTERNAL, "the server replied with neither a message nor a status", { headers });
-      const w = sharedWriter();
-      reply.encode(w);
-      const bytes = w.finish();
-      try {
-        return { message: req.method.output.decode(bytes), headers };
-      } catch (e) {
-        if (!(e instanceof DecodeError)) throw e;
-        throw new RpcError(Code.INTERNAL, `cannot decode the response: ${e.message}`, { cause: e, headers });
-      }
+      return { payload: encodeShared(reply.encode), headers };
     } finally {
       unlink();
-      this.inflight.delete(remote);
+      this.inflight.delete(call);
     }
   }
 
   stream(req: TransportStreamRequest): ClientStream {
     const call = new MemoryStreamCall(req, this.peer, this.options.streamWindow ?? MEMORY_STREAM_WINDOW);
-    let server: MemoryServerTransport;
+    let server: MemoryListener;
     try {
       server = this.target(req);
-      if (req.signal.aborted) throw abortError(req.signal);
+      if (req.signal.aborted) throw abortError(req.signal, true);
     } catch (e) {
       const err = RpcError.from(e);
       call.fail(err.notSent ? err : new RpcError(err.code, err.message, { notSent: true, cause: e }));
@@ -131,9 +103,4 @@ export class MemoryClientTransport implements ClientTransport {
     for (const s of this.streams) s.fail(err);
     this.streams.clear();
   }
-}
-
-/** Creates the client half of the in-process transport. */
-export function createMemoryClientTransport(options: MemoryClientOptions = {}): MemoryClientTransport {
-  return new MemoryClientTransport(options);
 }

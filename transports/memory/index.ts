@@ -4,13 +4,7 @@
  * side, decoded on the other) and honour deadlines, cancellation and graceful close, so tests
  * and examples exercise everything but a socket.
  */
-export { MemoryClientTransport, createMemoryClientTransport, type MemoryClientOptions } from "./client.js";
+export { MemoryClientTransport, type MemoryClientOptions } from "./client.js";
 export { MemoryStreamCall, MEMORY_STREAM_WINDOW } from "./stream.js";
-export {
-  MemoryServerTransport,
-  MemoryNetwork,
-  MEMORY_SCHEME,
-  createMemoryServerTransport,
-  defaultMemoryNetwork,
-  type MemoryServerOptions,
-} from "./server.js";
+export { MemoryServerTransport, type MemoryServerOptions } from "./server.js";
+export { MemoryCall, MemoryNetwork, MEMORY_SCHEME, type MemoryListener } from "./connection.js";

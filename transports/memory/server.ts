@@ -1,57 +1,22 @@
+import { Code, RpcError, type Cancellation, type ServerTransport } from "../../runtime/api.js";
 import {
-  Code,
-  RpcError,
   statusToHeaders,
-  type Cancellation,
   type CallDispatcher,
-  type IncomingCall,
   type OutgoingReply,
-  type ServerTransport,
   type StreamDispatcher,
   type Timer,
   settleCall,
   startTimer,
-} from "../../runtime/index.js";
+} from "../../runtime/transport.js";
+import { MEMORY_SCHEME, type MemoryCall, type MemoryListener, type MemoryNetwork } from "./connection.js";
 import type { MemoryStreamCall } from "./stream.js";
-
-/** The URL scheme of in-process addresses: `memory://<name>`. */
-export const MEMORY_SCHEME = "memory://";
-
-/**
- * An in-process "network": servers bind names in it and clients find them by address. Tests
- * that want isolation create their own; everything else shares `defaultMemoryNetwork`.
- */
-export class MemoryNetwork {
-  private readonly servers = new Map<string, MemoryServerTransport>();
-
-  /** The server listening at `address` (`memory://name` or just `name`), if any. */
-  lookup(address: string): MemoryServerTransport | undefined {
-    return this.servers.get(address.startsWith(MEMORY_SCHEME) ? address.slice(MEMORY_SCHEME.length) : address);
-  }
-
-  /** Binds `name` to `server`; fails when another server holds it. */
-  bind(name: string, server: MemoryServerTransport): void {
-    const holder = this.servers.get(name);
-    if (holder !== undefined && holder !== server) {
-      throw new RpcError(Code.ALREADY_EXISTS, `${MEMORY_SCHEME}${name} is already bound by another server; pick another name`);
-    }
-    this.servers.set(name, server);
-  }
-
-  /** Releases `name` if `server` holds it. */
-  unbind(name: string, server: MemoryServerTransport): void {
-    if (this.servers.get(name) === server) this.servers.delete(name);
-  }
-}
-
-/** The network memory transports use unless given another. */
-export const defaultMemoryNetwork = new MemoryNetwork();
 
 /** Options of the in-process server transport. */
 export interface MemoryServerOptions {
   /** The name to listen on (`memory://<name>`). Default: a fresh `server-<n>`. */
   name?: string;
-  network?: MemoryNetwork;
+  /** The network to listen in; clients given the same one find this server. */
+  network: MemoryNetwork;
 }
 
 /** A call in flight on the server, and how to cut it off. */
@@ -62,6 +27,8 @@ interface InFlight {
 
 let serial = 0;
 
+function ignore(): void {}
+
 /**
  * The server half of the in-process transport: listens on a name in a MemoryNetwork and hands
  * calls from MemoryClientTransports to the dispatcher, with their payload as encoded bytes, and
@@ -69,7 +36,7 @@ let serial = 0;
  * `notSent`), waits up to `graceMs` for calls and streams in flight, then aborts what is left and
  * fails it with UNAVAILABLE.
  */
-export class MemoryServerTransport implements ServerTransport {
+export class MemoryServerTransport implements ServerTransport, MemoryListener {
   readonly name: string;
   private readonly network: MemoryNetwork;
   private dispatch: CallDispatcher | undefined;
@@ -77,9 +44,9 @@ export class MemoryServerTransport implements ServerTransport {
   private closing = false;
   private readonly inflight = new Set<InFlight>();
 
-  constructor(options: MemoryServerOptions = {}) {
+  constructor(options: MemoryServerOptions) {
     this.name = options.name ?? `server-${++serial}`;
-    this.network = options.network ?? defaultMemoryNetwork;
+    this.network = options.network;
   }
 
   /** This server's address, `memory://<name>`. */
@@ -125,26 +92,23 @@ export class MemoryServerTransport implements ServerTransport {
   }
 
   /**
-   * Serves one call (what a MemoryClientTransport calls). `abort` is the call's server-side
-   * cancellation (`call.signal`): the client aborts it when the call is cancelled, the server on a
-   * forced close.
+   * Serves one call (what a MemoryClientTransport calls): resolves with the dispatcher's reply,
+   * or rejects once the call is aborted (the client aborts it when the call is cancelled, the
+   * server on a forced close).
    */
-  serve(call: IncomingCall, abort: Cancellation): Promise<OutgoingReply> {
+  serve(call: MemoryCall): Promise<OutgoingReply> {
     const dispatch = this.dispatch;
     if (dispatch === undefined || this.closing) {
       return Promise.reject(new RpcError(Code.UNAVAILABLE, `${this.address} is not accepting calls (closed or closing)`, { notSent: true }));
     }
-    return new Promise<OutgoingReply>((resolve, reject) => {
-      const entry: InFlight = {
-        done: dispatch(call).then(resolve, reject),
-        cut(reason) {
-          abort.abort(reason);
-          reject(reason);
-        },
-      };
-      this.inflight.add(entry);
-      void entry.done.finally(() => this.inflight.delete(entry));
+    const reply = Promise.race([dispatch(call), call.cut]);
+    const entry: InFlight = { done: reply.then(ignore, ignore), cut: (reason) => call.abort(reason) };
+    this.inflight.add(entry);
+    void entry.done.then(() => {
+      this.inflight.delete(entry);
+      call.done();
     });
+    return reply;
   }
 
   async close(graceMs: number): Promise<void> {
@@ -163,7 +127,3 @@ export class MemoryServerTransport implements ServerTransport {
   }
 }
 
-/** Creates the server half of the in-process transport. */
-export function createMemoryServerTransport(options: MemoryServerOptions = {}): MemoryServerTransport {
-  return new MemoryServerTransport(options);
-}

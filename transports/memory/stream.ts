@@ -1,21 +1,18 @@
+import { Cancellation, Code, RpcError, type Headers } from "../../runtime/api.js";
+import { encodeShared } from "../../runtime/index.js";
 import {
-  Cancellation,
-  Code,
-  RpcError,
   SendCredit,
   StreamInbox,
   abortError,
-  encodeShared,
   statusFromHeaders,
   statusToHeaders,
   startTimer,
   type ClientStream,
-  type Headers,
   type IncomingStream,
   type Timer,
   type TransportStreamRequest,
-  type Writer,
-} from "../../runtime/index.js";
+  type WriteMessage,
+} from "../../runtime/transport.js";
 
 /** How many messages each side may send before the other has taken one. Default of `window`. */
 export const MEMORY_STREAM_WINDOW = 16;
@@ -53,7 +50,7 @@ export class MemoryStreamCall {
   private readonly unlink: () => void;
 
   constructor(
-    private readonly req: TransportStreamRequest,
+    req: TransportStreamRequest,
     peer: string,
     window: number = MEMORY_STREAM_WINDOW,
   ) {
@@ -67,26 +64,8 @@ export class MemoryStreamCall {
     const headers = new Promise<Headers>((r) => (this.resolveHeaders = r));
     const trailers = new Promise<Headers>((r) => (this.resolveTrailers = r));
     this.done = new Promise((r) => (this.resolveDone = r));
-    const call = this;
-    const output = req.method.output;
-    const decoded: AsyncIterable<unknown> = {
-      [Symbol.asyncIterator]: () => ({
-        async next(): Promise<IteratorResult<unknown>> {
-          const r = await call.responses.next();
-          if (r.done === true) return r;
-          try {
-            return { done: false, value: output.decode(r.value) };
-          } catch (e) {
-            const err = new RpcError(Code.INTERNAL, `cannot decode a response: ${(e as Error).message}`, { cause: e });
-            call.fail(err);
-            throw err;
-          }
-        },
-        return: () => call.responses.return(),
-      }),
-    };
     this.client = {
-      responses: decoded,
+      responses: this.responses,
       headers,
       trailers,
       send: (m) => this.sendRequest(m),
@@ -105,7 +84,7 @@ export class MemoryStreamCall {
       send: (encode) => this.sendResponse(encode),
     };
     const signal = req.signal;
-    const onAbort = (): void => this.fail(abortError(signal));
+    const onAbort = (): void => this.fail(abortError(signal, false));
     signal.addEventListener("abort", onAbort);
     this.unlink = () => signal.removeEventListener("abort", onAbort);
     if (req.deadline !== undefined) {
@@ -149,13 +128,13 @@ export class MemoryStreamCall {
     this.resolveDone();
   }
 
-  private sendRequest(message: unknown): Promise<void> {
+  private sendRequest(encode: WriteMessage): Promise<void> {
     if (this.sendClosed) return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, "send() after closeSend(): the request side is closed"));
     let bytes: Uint8Array;
     try {
-      bytes = this.req.method.input.encode(message);
+      bytes = encodeShared(encode);
     } catch (e) {
-      return Promise.reject(new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${(e as Error).message}`, { cause: e }));
+      return Promise.reject(RpcError.from(e));
     }
     const p = this.sending.then(async () => {
       if (this.over) {
@@ -192,7 +171,7 @@ export class MemoryStreamCall {
     this.resolveHeaders({ ...headers });
   }
 
-  private async sendResponse(encode: (writer: Writer) => void): Promise<void> {
+  private async sendResponse(encode: WriteMessage): Promise<void> {
     if (this.over) throw this.failure ?? new RpcError(Code.FAILED_PRECONDITION, "the call has ended");
     const bytes = encodeShared(encode);
     await this.responseCredit.acquire();

@@ -1,19 +1,20 @@
 import type { Msg } from "@nats-io/transport-node";
-import type { AnyMessageCodec } from "../../runtime/codec/types.js";
-import { sharedWriter } from "../../runtime/codec/writer.js";
-import { abortError, raceSignal, startTimer, type Timer } from "../../runtime/rpc/deadline.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { statusFromHeaders } from "../../runtime/rpc/status.js";
-import type {
-  CallSignal,
-  ClientStream,
-  ClientTransport,
-  TransportRequest,
-  TransportResponse,
-  TransportStreamRequest,
-} from "../../runtime/rpc/transport.js";
+import { encodeShared } from "../../runtime/index.js";
+import {
+  abortError,
+  raceSignal,
+  startTimer,
+  type Timer,
+  statusFromHeaders,
+  type CallSignal,
+  type ClientStream,
+  type TransportRequest,
+  type TransportResponse,
+  type TransportStreamRequest,
+} from "../../runtime/transport.js";
+import { Code, RpcError, type ClientTransport } from "../../runtime/api.js";
 import { NatsLink, type NatsConnectionOptions, type NatsStatus, type NatsStatusListener, type Route } from "./connection.js";
-import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, type ReceivedHeaders } from "./headers.js";
+import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, type ReceivedHeaders } from "./wire.js";
 import { methodSubject, NatsClientStream } from "./stream.js";
 
 /** Options of {@link NatsClientTransport}. */
@@ -35,7 +36,6 @@ class PendingCall implements Route {
     private readonly client: NatsClientTransport,
     readonly token: string,
     readonly subject: string,
-    readonly output: AnyMessageCodec,
     readonly signal: CallSignal,
   ) {}
 
@@ -68,14 +68,7 @@ class PendingCall implements Route {
       this.reject(new RpcError(Code.UNAVAILABLE, `NATS answered ${msg.headers?.status ?? rh.code} on ${this.subject}`, { headers }));
       return;
     }
-    let message: unknown;
-    try {
-      message = this.output.decode(msg.data);
-    } catch (e) {
-      this.reject(new RpcError(Code.INTERNAL, `cannot decode the response: ${(e as Error).message}`, { cause: e, headers }));
-      return;
-    }
-    this.resolve({ message, headers });
+    this.resolve({ payload: msg.data, headers });
   }
 
   lost(error: RpcError): void {
@@ -84,7 +77,7 @@ class PendingCall implements Route {
 
   /** The call's signal aborted (EventListenerObject: no closure per call). The late reply is dropped. */
   handleEvent(): void {
-    this.fail(abortError(this.signal));
+    this.fail(abortError(this.signal, false));
   }
 
   fail(error: RpcError): void {
@@ -163,14 +156,12 @@ export class NatsClientTransport implements ClientTransport {
     if (timeoutMs <= 0) {
       return Promise.reject(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true }));
     }
-    const w = sharedWriter();
+    let payload: Uint8Array;
     try {
-      req.method.input.encodeTo(req.message, w);
+      payload = encodeShared(req.encode);
     } catch (e) {
-      w.discard();
-      return Promise.reject(new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${(e as Error).message}`, { cause: e, notSent: true }));
+      return Promise.reject(RpcError.from(e));
     }
-    const payload = w.finish();
     const headers = encodeHeaders(req.headers, { [NatsKey.timeout]: String(timeoutMs) });
     const size = headerBytes(headers) + payload.length;
     const max = link.maxPayload;
@@ -184,7 +175,7 @@ export class NatsClientTransport implements ClientTransport {
       );
     }
     const token = link.nextToken();
-    const p = new PendingCall(this, token, subject, req.method.output, req.signal);
+    const p = new PendingCall(this, token, subject, req.signal);
     const promise = new Promise<TransportResponse>((resolve, reject) => {
       p.resolve = resolve;
       p.reject = reject;
@@ -247,6 +238,5 @@ export class NatsClientTransport implements ClientTransport {
 
 /** The error of a call aborted before it was sent. */
 function notSentAbort(signal: CallSignal): RpcError {
-  const e = abortError(signal);
-  return new RpcError(e.code, e.message, { notSent: true, cause: signal.reason });
+  return abortError(signal, true);
 }

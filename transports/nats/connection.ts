@@ -1,5 +1,5 @@
 import { connect, createInbox, type Msg, type NatsConnection, type NodeConnectionOptions, type Status, type Subscription } from "@nats-io/transport-node";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
+import { Code, RpcError } from "../../runtime/api.js";
 
 /** Where a NATS connection is: what `status().state` says. */
 export type NatsState = "idle" | "connecting" | "connected" | "disconnected" | "reconnecting" | "closed";

@@ -13,4 +13,3 @@ export {
   type NatsStatusEvent,
   type NatsStatusListener,
 } from "./connection.js";
-export { NatsKey, StreamFrame } from "./headers.js";

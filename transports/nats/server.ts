@@ -1,23 +1,20 @@
 import type { Msg, Subscription } from "@nats-io/transport-node";
-import { sharedWriter } from "../../runtime/codec/writer.js";
-import type { MethodDescriptor, ServiceDescriptor } from "../../runtime/rpc/descriptors.js";
-import { startTimer, type Timer } from "../../runtime/rpc/deadline.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { statusToHeaders } from "../../runtime/rpc/status.js";
+import { sharedWriter } from "../../runtime/index.js";
+import { type MethodDescriptor, type ServiceDescriptor, Code, RpcError, HeaderKeys, type Headers, type ServerTransport } from "../../runtime/api.js";
 import {
-  HeaderKeys,
+  deadlineExceeded,
+  startTimer,
+  type Timer,
+  ServerCall,
+  errorHeaders,
+  statusToHeaders,
   type CallDispatcher,
-  type CallSignal,
-  type Headers,
-  type IncomingCall,
   type OutgoingReply,
-  type ServerTransport,
   type StreamDispatcher,
   settleCall,
-} from "../../runtime/rpc/transport.js";
+} from "../../runtime/transport.js";
 import { NatsLink, type NatsConnectionOptions, type NatsStatus, type NatsStatusListener } from "./connection.js";
-import { decodeHeaders, encodeHeaders, headerBytes, NatsKey, StreamFrame, type ReceivedHeaders } from "./headers.js";
+import { decodeHeaders, encodeHeaders, headerBytes, NatsKey, StreamFrame, type ReceivedHeaders } from "./wire.js";
 import { methodSubject, NatsServerStream } from "./stream.js";
 
 /** Options of {@link NatsServerTransport}. */
@@ -53,52 +50,32 @@ const REFUSED = { [HeaderKeys.refused]: "1" };
 export const DEFAULT_NATS_MAX_CONCURRENT_CALLS = 1000;
 
 /**
- * One unary call being served. Its signal is created only when something reads it; it aborts at
- * the deadline and when the server shuts down before the call is answered.
+ * One unary call being served: the runtime's ServerCall (its signal created only when something
+ * reads it), aborted by a timer at its deadline and when the server shuts down before answering.
  */
-class ServerCall implements IncomingCall {
-  private cancellation: Cancellation | undefined;
+class NatsServerCall extends ServerCall {
   private timer: Timer | undefined;
-  private abortReason: RpcError | undefined;
 
   constructor(
-    readonly service: string,
-    readonly method: string,
-    readonly headers: Headers,
+    service: string,
+    method: string,
+    headers: Headers,
     readonly payload: Uint8Array,
-    readonly deadline: number | undefined,
+    deadline: number | undefined,
     readonly peer: string,
-  ) {}
-
-  get signal(): CallSignal {
-    let c = this.cancellation;
-    if (c === undefined) {
-      c = this.cancellation = new Cancellation();
-      if (this.abortReason !== undefined) c.abort(this.abortReason);
-      else if (this.deadline !== undefined) {
-        this.timer = startTimer(this.deadline - Date.now(), () => this.abort(new RpcError(Code.DEADLINE_EXCEEDED, "the call's deadline passed")), true);
-      }
-    }
-    return c;
+  ) {
+    super(service, method, headers, deadline);
   }
 
-  abort(reason: RpcError): void {
-    if (this.abortReason !== undefined) return;
-    this.abortReason = reason;
-    this.cancellation?.abort(reason);
-    this.done();
+  protected override follow(): void {
+    if (this.deadline === undefined) return;
+    this.timer = startTimer(this.deadline - Date.now(), () => this.abort(deadlineExceeded("the call's deadline passed")), true);
   }
 
-  done(): void {
+  protected override unfollow(): void {
     this.timer?.cancel();
     this.timer = undefined;
   }
-}
-
-/** The reply for an error thrown past the dispatcher (which should not happen): its RpcError, or INTERNAL. */
-function errorReply(e: unknown): OutgoingReply {
-  const err = e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error");
-  return { headers: statusToHeaders(err, { ...err.headers }) };
 }
 
 /** The client's inbox in a reply subject (`_INBOX.<id>.<token>` -> `_INBOX.<id>`): how a caller shows as `peer`. */
@@ -116,7 +93,7 @@ function peerOf(reply: string): string {
 export class NatsServerTransport implements ServerTransport {
   private readonly link: NatsLink;
   private readonly subs: Subscription[] = [];
-  private readonly calls = new Set<ServerCall>();
+  private readonly calls = new Set<NatsServerCall>();
   private readonly streams = new Set<NatsServerStream>();
   private readonly idle: (() => void)[] = [];
   private listening = false;
@@ -168,7 +145,7 @@ export class NatsServerTransport implements ServerTransport {
                 this.onRequest(msg, name, method, dispatch, streams);
               } catch (e) {
                 // A bug on the way to a handler: the caller gets INTERNAL, the server goes on.
-                if (msg.reply) this.publishReply(msg.reply, errorReply(e));
+                if (msg.reply) this.publishReply(msg.reply, { headers: errorHeaders(e) });
               }
             },
           }),
@@ -186,7 +163,7 @@ export class NatsServerTransport implements ServerTransport {
     try {
       rh = decodeHeaders(msg);
     } catch (e) {
-      this.publishReply(reply, errorReply(new RpcError(Code.INVALID_ARGUMENT, `unreadable request headers: ${(e as Error).message}`)));
+      this.publishReply(reply, { headers: errorHeaders(new RpcError(Code.INVALID_ARGUMENT, `unreadable request headers: ${(e as Error).message}`)) });
       return;
     }
     const timeout = rh.timeout === undefined ? NaN : Number(rh.timeout);
@@ -198,7 +175,7 @@ export class NatsServerTransport implements ServerTransport {
         { headers: REFUSED },
       );
       if (rh.frame === StreamFrame.open) this.refuseStream(reply, err);
-      else this.publishReply(reply, errorReply(err));
+      else this.publishReply(reply, { headers: errorHeaders(err) });
       return;
     }
     if (rh.frame === StreamFrame.open) {
@@ -207,20 +184,20 @@ export class NatsServerTransport implements ServerTransport {
     }
     if (method.kind !== "unary") {
       const err = new RpcError(Code.UNIMPLEMENTED, `${service}.${method.name} is a ${method.kind} method: call it as a stream`);
-      this.publishReply(reply, errorReply(err));
+      this.publishReply(reply, { headers: errorHeaders(err) });
       return;
     }
-    const call = new ServerCall(service, method.name, rh.headers, msg.data, deadline, peerOf(reply));
+    const call = new NatsServerCall(service, method.name, rh.headers, msg.data, deadline, peerOf(reply));
     this.calls.add(call);
     settleCall(
       () => dispatch(call),
       (r) => this.answer(call, reply, r),
-      errorReply,
-      () => this.answer(call, reply, errorReply(undefined)),
+      (e) => ({ headers: errorHeaders(e) }),
+      () => this.answer(call, reply, { headers: errorHeaders(undefined) }),
     );
   }
 
-  private answer(call: ServerCall, reply: string, r: OutgoingReply): void {
+  private answer(call: NatsServerCall, reply: string, r: OutgoingReply): void {
     call.done();
     this.calls.delete(call);
     this.publishReply(reply, r);
@@ -242,7 +219,7 @@ export class NatsServerTransport implements ServerTransport {
         payload = w.finish();
       } catch (e) {
         w.discard();
-        this.publishReply(reply, errorReply(e));
+        this.publishReply(reply, { headers: errorHeaders(e) });
         return;
       }
     }
@@ -277,7 +254,7 @@ export class NatsServerTransport implements ServerTransport {
     settleCall(
       () => streams(stream),
       over,
-      (e) => errorReply(e).headers,
+      errorHeaders,
       (e) => stream.abort(e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error")),
     );
   }

@@ -1,13 +1,20 @@
 import type { Msg } from "@nats-io/transport-node";
-import { encodeShared, type Writer } from "../../runtime/codec/writer.js";
-import { abortError, startTimer, type Timer } from "../../runtime/rpc/deadline.js";
-import type { MethodDescriptor } from "../../runtime/rpc/descriptors.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { statusFromHeaders, statusToHeaders } from "../../runtime/rpc/status.js";
-import type { CallSignal, ClientStream, Headers, IncomingStream, TransportStreamRequest } from "../../runtime/rpc/transport.js";
+import { encodeShared } from "../../runtime/index.js";
+import {
+  abortError,
+  startTimer,
+  type Timer,
+  statusFromHeaders,
+  statusToHeaders,
+  type CallSignal,
+  type ClientStream,
+  type IncomingStream,
+  type TransportStreamRequest,
+  type WriteMessage,
+} from "../../runtime/transport.js";
+import { type MethodDescriptor, Code, RpcError, Cancellation, type Headers } from "../../runtime/api.js";
 import type { Heartbeat, NatsLink, Route } from "./connection.js";
-import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, StreamFrame, type ReceivedHeaders } from "./headers.js";
+import { decodeHeaders, encodeHeaders, headerBytes, isNoResponders, NatsKey, StreamFrame, type ReceivedHeaders } from "./wire.js";
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
@@ -81,6 +88,13 @@ abstract class StreamEnd implements Route, Heartbeat {
     }
     this.credit--;
     this.publish(this.to, payload, headers);
+  }
+
+  /** Waits until the peer's subject is known (the server accepted the stream) or the call is over. */
+  protected async addressed(): Promise<void> {
+    while (this.to === undefined && this.error === undefined && !this.finished) {
+      await new Promise<void>((resolve) => this.creditWaiters.push(resolve));
+    }
   }
 
   /** Publishes a control message to the peer (when known); never throws. */
@@ -280,7 +294,7 @@ function settleable<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
  * then talks to the server's own subject that came with the accept.
  */
 export class NatsClientStream extends StreamEnd implements ClientStream {
-  readonly responses: AsyncIterable<unknown>;
+  readonly responses: AsyncIterable<Uint8Array>;
   readonly headers: Promise<Headers>;
   readonly trailers: Promise<Headers>;
   private readonly gotHeaders = settleable<Headers>();
@@ -302,21 +316,13 @@ export class NatsClientStream extends StreamEnd implements ClientStream {
     this.trailers = this.gotTrailers.promise;
     this.signal = req.signal;
     this.signal.addEventListener("abort", this.onAbort);
-    const output = req.method.output;
     this.responses = {
       [Symbol.asyncIterator]: () => ({
-        next: async (): Promise<IteratorResult<unknown>> => {
+        next: async (): Promise<IteratorResult<Uint8Array>> => {
           const item = await this.pull();
-          if (item === undefined) return DONE;
-          try {
-            return { done: false, value: output.decode(item) };
-          } catch (e) {
-            const err = new RpcError(Code.INTERNAL, `cannot decode a stream response: ${(e as Error).message}`, { cause: e });
-            this.fail(err, true);
-            throw err;
-          }
+          return item === undefined ? DONE : { done: false, value: item };
         },
-        return: async (): Promise<IteratorResult<unknown>> => {
+        return: async (): Promise<IteratorResult<Uint8Array>> => {
           // The consumer stopped reading before the end: nobody wants the rest.
           if (!this.remoteEnded) this.cancel(new RpcError(Code.CANCELLED, "the response iterator was closed early"));
           return DONE;
@@ -328,7 +334,7 @@ export class NatsClientStream extends StreamEnd implements ClientStream {
   /** Publishes the open message once connected. */
   open(timeoutMs: number): void {
     if (this.signal.aborted) {
-      this.fail(abortError(this.signal), false);
+      this.fail(abortError(this.signal, true), false);
       return;
     }
     const nc = this.link.nc!;
@@ -346,13 +352,13 @@ export class NatsClientStream extends StreamEnd implements ClientStream {
     }
   }
 
-  send(message: unknown): Promise<void> {
+  send(encode: WriteMessage): Promise<void> {
     if (this.sendClosed) return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, "send() after closeSend()"));
     let payload: Uint8Array;
     try {
-      payload = this.req.method.input.encode(message);
+      payload = encodeShared(encode);
     } catch (e) {
-      return Promise.reject(new RpcError(Code.INVALID_ARGUMENT, `cannot encode a stream request: ${(e as Error).message}`, { cause: e }));
+      return Promise.reject(RpcError.from(e));
     }
     const p = this.sending.then(() => this.sendOrDrop(payload));
     this.sending = p.catch(() => undefined);
@@ -368,7 +374,10 @@ export class NatsClientStream extends StreamEnd implements ClientStream {
   closeSend(): Promise<void> {
     if (this.sendClosed) return this.sending;
     this.sendClosed = true;
-    const p = this.sending.then(() => {
+    // A request stream closed before the server accepted it (no request sent: nothing waited for
+    // credit) waits for the accept, or its end would go nowhere and the server would wait forever.
+    const p = this.sending.then(async () => {
+      await this.addressed();
       if (this.error !== undefined) throw this.error;
       if (!this.finished) this.control(StreamFrame.end);
     });
@@ -378,7 +387,7 @@ export class NatsClientStream extends StreamEnd implements ClientStream {
 
   cancel(reason?: unknown): void {
     if (this.finished) return;
-    const err = reason instanceof RpcError ? reason : abortError({ aborted: true, reason } as CallSignal);
+    const err = abortError({ reason });
     // Not accepted yet: the route lingers so the server can be told once its accept arrives.
     this.fail(err, true, !this.accepted);
   }
@@ -478,7 +487,7 @@ export class NatsServerStream extends StreamEnd implements IncomingStream {
     this.control(StreamFrame.headers, headers);
   }
 
-  async send(encode: (writer: Writer) => void): Promise<void> {
+  async send(encode: WriteMessage): Promise<void> {
     if (this.error !== undefined) throw this.error;
     await this.sendData(encodeShared(encode), Code.RESOURCE_EXHAUSTED);
   }

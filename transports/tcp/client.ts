@@ -1,22 +1,24 @@
 import type { Socket } from "node:net";
-import { EncodeError } from "../../runtime/codec/errors.js";
-import type { AnyMessageCodec } from "../../runtime/codec/types.js";
-import { timerDelay } from "../../runtime/rpc/deadline.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import type { ClientTls } from "../../runtime/rpc/tls.js";
 import {
-  HeaderKeys,
+  abortError,
+  timerDelay,
   type CallSignal,
   type ClientStream,
-  type ClientTransport,
-  type Endpoint,
-  type EndpointHealth,
-  type Headers,
   type TransportRequest,
   type TransportResponse,
   type TransportStreamRequest,
   warmUpAll,
-} from "../../runtime/rpc/transport.js";
+} from "../../runtime/transport.js";
+import {
+  Code,
+  RpcError,
+  type ClientTls,
+  HeaderKeys,
+  type ClientTransport,
+  type Endpoint,
+  type EndpointHealth,
+  type Headers,
+} from "../../runtime/api.js";
 import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, wireTimeout, type DeadlineEntry } from "./deadlines.js";
 import {
@@ -37,7 +39,7 @@ import {
   writeStringInfo,
   writeRequestInfo,
   type FrameLimits,
-} from "./framing.js";
+} from "./wire.js";
 import { AddressPool, dial, type PoolOptions } from "./pool.js";
 import { checkClientTls, tlsErrorText } from "./tls.js";
 import { STREAM_INITIAL_WINDOW, TcpClientStream, type ClientStreamHost, type StreamTransport, type TcpStream } from "./stream.js";
@@ -98,7 +100,6 @@ class PendingCall implements DeadlineEntry {
   constructor(
     readonly conn: ClientConnection,
     readonly seq: number,
-    readonly output: AnyMessageCodec,
     readonly signal: CallSignal,
     /** The connection's write batch the request was encoded in. */
     readonly batch: number,
@@ -114,7 +115,7 @@ class PendingCall implements DeadlineEntry {
    * leave with this tick's batch, so the error never claims notSent.
    */
   handleEvent(): void {
-    this.conn.fail(this, abortError(this.signal.reason));
+    this.conn.fail(this, abortError(this.signal, false));
   }
 
   /** The request has been handed to the socket. */
@@ -208,13 +209,13 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
       const count = writeStringInfo(w, req.headers, StrKey.service, req.service) + writeRequestInfo(w, timeoutMs, now);
       endHeader(w, mark, count, limits);
       writeKitexMeta(w, MessageType.Call, req.method.name, seq);
-      req.method.input.encodeTo(req.message, w);
+      req.encode(w);
       endFrame(w, mark, limits);
     } catch (e) {
       fc.rollback(mark);
       return Promise.reject(requestError(e));
     }
-    const p = new PendingCall(this, seq, req.method.output, req.signal, fc.batch);
+    const p = new PendingCall(this, seq, req.signal, fc.batch);
     const promise = new Promise<TransportResponse>((resolve, reject) => {
       p.resolve = resolve;
       p.reject = reject;
@@ -261,14 +262,8 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
       p.reject(responseError(headers, buf, meta.bodyStart, end));
       return;
     }
-    let message: unknown;
-    try {
-      message = p.output.decode(new Uint8Array(buf.buffer, buf.byteOffset + meta.bodyStart, end - meta.bodyStart));
-    } catch (e) {
-      p.reject(new RpcError(Code.INTERNAL, `cannot decode the response: ${(e as Error).message}`, { cause: e, headers }));
-      return;
-    }
-    p.resolve({ message, headers });
+    // A view into the frame's buffer, which is never reused: the runtime decodes it without a copy.
+    p.resolve({ payload: new Uint8Array(buf.buffer, buf.byteOffset + meta.bodyStart, end - meta.bodyStart), headers });
   }
 
   private startDraining(): void {
@@ -314,21 +309,16 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
   }
 }
 
-/** The RpcError of an aborted call: the signal's reason when it is one, else CANCELLED (or DEADLINE_EXCEEDED for a timeout). */
-function abortError(reason: unknown): RpcError {
-  if (reason instanceof RpcError && !reason.notSent) return reason;
-  if (reason instanceof Error && reason.name === "TimeoutError") return new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded", { cause: reason });
-  return new RpcError(Code.CANCELLED, "call cancelled", { cause: reason });
-}
-
-/** The RpcError for a request that could not be encoded: nothing was sent. */
+/**
+ * The RpcError for a request that could not be framed: nothing was sent. The request's encoder
+ * throws RpcErrors of its own (a message the codec refuses); a frame over the limits is
+ * RESOURCE_EXHAUSTED or INVALID_ARGUMENT.
+ */
 function requestError(e: unknown): RpcError {
+  if (e instanceof RpcError) return e.notSent ? e : new RpcError(e.code, e.message, { cause: e, headers: e.headers, notSent: true });
   if (e instanceof FrameError) {
     const code = e.code === "FRAME_TOO_LARGE" ? Code.RESOURCE_EXHAUSTED : Code.INVALID_ARGUMENT;
     return new RpcError(code, `request not sent: ${e.message}`, { cause: e, notSent: true });
-  }
-  if (e instanceof EncodeError) {
-    return new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${e.message}`, { cause: e, notSent: true });
   }
   return new RpcError(Code.INTERNAL, `request not sent: ${e instanceof Error ? e.message : String(e)}`, { cause: e, notSent: true });
 }
@@ -399,10 +389,7 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
   }
 
   unary(req: TransportRequest): Promise<TransportResponse> {
-    if (req.signal.aborted) {
-      const e = abortError(req.signal.reason);
-      return Promise.reject(new RpcError(e.code, e.message, { notSent: true, cause: req.signal.reason }));
-    }
+    if (req.signal.aborted) return Promise.reject(abortError(req.signal, true));
     let conn: ClientConnection | Promise<ClientConnection>;
     try {
       conn = this.connectionOrWait(req);

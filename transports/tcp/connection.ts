@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
-import { Writer } from "../../runtime/codec/writer.js";
-import { FrameError, FrameSplitter, frameLimits, type FrameLimits, type PartialFrameWatcher } from "./framing.js";
+import { Writer } from "../../runtime/index.js";
+import { FrameError, FrameSplitter, frameLimits, type FrameLimits, type PartialFrameWatcher } from "./wire.js";
 
 /** Socket settings shared by the client and the server side. */
 export interface ConnectionOptions {

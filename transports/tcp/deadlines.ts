@@ -1,4 +1,4 @@
-import { timerDelay } from "../../runtime/rpc/deadline.js";
+import { timerDelay } from "../../runtime/transport.js";
 
 /**
  * The longest timeout TTHeader carries, in ms (about 292 years): Kitex reads RPCTimeout and

@@ -1,8 +1,7 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { startTimer, timerDelay } from "../../runtime/rpc/deadline.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import type { ClientTls } from "../../runtime/rpc/tls.js";
+import { startTimer, timerDelay } from "../../runtime/transport.js";
+import { Code, RpcError, type ClientTls } from "../../runtime/api.js";
 import { clientConnectOptions, isLoopbackHost, tlsErrorText } from "./tls.js";
 
 /** How a pool connects and keeps its connections: the client options it needs. */

@@ -1,22 +1,19 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
-import { Writer } from "../../runtime/codec/writer.js";
-import { startTimer, timerDelay } from "../../runtime/rpc/deadline.js";
-import { Code, ConfigError, RpcError } from "../../runtime/rpc/errors.js";
-import { SendDelayEstimator } from "../../runtime/rpc/governance/admission.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import type { PeerIdentity, ServerTls } from "../../runtime/rpc/tls.js";
-import { statusToHeaders } from "../../runtime/rpc/status.js";
+import { Writer } from "../../runtime/index.js";
 import {
-  HeaderKeys,
+  deadlineExceeded,
+  startTimer,
+  timerDelay,
+  SendDelayEstimator,
+  ServerCall,
+  errorHeaders,
+  statusToHeaders,
   type CallDispatcher,
-  type CallSignal,
-  type Headers,
-  type IncomingCall,
   type OutgoingReply,
-  type ServerTransport,
   type StreamDispatcher,
-} from "../../runtime/rpc/transport.js";
+} from "../../runtime/transport.js";
+import { Code, ConfigError, RpcError, type PeerIdentity, type ServerTls, HeaderKeys, type Headers, type ServerTransport } from "../../runtime/api.js";
 import { connectionOptions, FrameConnection, PauseReason, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
@@ -41,7 +38,7 @@ import {
   writeStringInfo,
   type FrameLimits,
   type PartialFrameWatcher,
-} from "./framing.js";
+} from "./wire.js";
 import { STREAM_INITIAL_WINDOW, TcpServerStream, type StreamHost, type TcpStream } from "./stream.js";
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, isLoopbackHost, serverSecureOptions, socketIdentity } from "./tls.js";
 
@@ -156,72 +153,56 @@ const STATUS = HeaderKeys.status;
 const MESSAGE = HeaderKeys.message;
 
 /**
- * One call being served. Its `signal` is created only when something reads it: a call whose
- * cancellation nobody follows costs no signal and no deadline timer.
+ * One call being served: the runtime's ServerCall (its signal created only when something reads
+ * it), following its deadline on the connection's deadline queue.
  */
-class ServerCall implements IncomingCall, DeadlineEntry {
+class TcpServerCall extends ServerCall implements DeadlineEntry {
   dlAt = 0;
   dlPrev: DeadlineEntry | undefined = undefined;
   dlNext: DeadlineEntry | undefined = undefined;
   dlQueued = false;
   /** The request frame's size: what the call holds of its connection's `maxInflightBytes`. */
   bytes = 0;
-  private cancellation: Cancellation | undefined;
-  private abortReason: RpcError | undefined;
 
   constructor(
     private readonly conn: ServerConnection,
     readonly seq: number,
-    readonly service: string,
-    readonly method: string,
-    readonly headers: Headers,
+    service: string,
+    method: string,
+    headers: Headers,
     readonly payload: Uint8Array,
-    readonly deadline: number | undefined,
+    deadline: number | undefined,
     readonly peer: string,
     readonly oneway: boolean,
     readonly receivedAt: number,
     readonly waitedMs: number,
-  ) {}
+  ) {
+    super(service, method, headers, deadline);
+  }
 
   get peerIdentity(): PeerIdentity | undefined {
     return this.conn.identity;
   }
 
-  get signal(): CallSignal {
-    let c = this.cancellation;
-    if (c === undefined) {
-      c = this.cancellation = new Cancellation();
-      if (this.abortReason !== undefined) c.abort(this.abortReason);
-      else if (this.deadline !== undefined) {
-        this.dlAt = this.deadline;
-        this.conn.deadlines.add(this);
-      }
-    }
-    return c;
+  protected override follow(): void {
+    if (this.deadline === undefined) return;
+    this.dlAt = this.deadline;
+    this.conn.deadlines.add(this);
+  }
+
+  protected override unfollow(): void {
+    if (this.dlQueued) this.conn.deadlines.remove(this);
   }
 
   expire(): void {
-    this.abort(new RpcError(Code.DEADLINE_EXCEEDED, "the call's deadline passed"));
-  }
-
-  /** Aborts the call's signal (now, or when it is first read). */
-  abort(reason: RpcError): void {
-    if (this.abortReason !== undefined) return;
-    this.abortReason = reason;
-    this.conn.deadlines.remove(this);
-    this.cancellation?.abort(reason);
-  }
-
-  /** The call is answered: its deadline no longer matters. */
-  done(): void {
-    if (this.dlQueued) this.conn.deadlines.remove(this);
+    this.abort(deadlineExceeded("the call's deadline passed"));
   }
 }
 
 /** One client connection of the server: unary calls and streams, multiplexed. */
 class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWatcher {
   readonly fc: FrameConnection;
-  readonly calls = new Set<ServerCall>();
+  readonly calls = new Set<TcpServerCall>();
   readonly streams = new Map<number, TcpServerStream>();
   /** The client's verified certificate identity (mutual TLS), if any. */
   readonly identity: PeerIdentity | undefined;
@@ -321,7 +302,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     // caller's budget: its deadline is when it gives up, not a timeout from now.
     const waited = head.sentAt >= 0 ? this.sendDelay.waited(head.sentAt, now) : 0;
     const deadline = head.timeoutMs > 0 ? now + head.timeoutMs - waited : undefined;
-    const call = new ServerCall(
+    const call = new TcpServerCall(
       this,
       head.seqId,
       head.service,
@@ -383,7 +364,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     }
     result.then(
       (trailers) => stream.end(trailers),
-      (e: unknown) => stream.end(trailersFor(e)),
+      (e: unknown) => stream.end(errorHeaders(e)),
     );
   }
 
@@ -393,11 +374,11 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
    * that cannot be encoded is rolled back and replaced by a small error reply, and if even that
    * fails the connection is closed.
    */
-  private reply(call: ServerCall, reply: OutgoingReply | undefined, error: unknown): void {
+  private reply(call: TcpServerCall, reply: OutgoingReply | undefined, error: unknown): void {
     try {
       call.done();
       if (this.calls.delete(call)) this.held(-call.bytes);
-      if (!this.fc.closed && !call.oneway) this.writeReply(call, reply ?? errorReply(error));
+      if (!this.fc.closed && !call.oneway) this.writeReply(call, reply ?? { headers: errorHeaders(error) });
       if (this.server.draining && this.busy === 0) this.armQuiet();
     } catch (e) {
       // Nothing above should throw; if it does, this connection's state is not to be trusted.
@@ -405,7 +386,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     }
   }
 
-  private writeReply(call: ServerCall, reply: OutgoingReply): void {
+  private writeReply(call: TcpServerCall, reply: OutgoingReply): void {
     const fc = this.fc;
     const w = fc.writer;
     const limits = this.server.limits;
@@ -428,7 +409,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     fc.frameWritten();
   }
 
-  private encodeReply(call: ServerCall, reply: OutgoingReply, mark: number, limits: FrameLimits): void {
+  private encodeReply(call: TcpServerCall, reply: OutgoingReply, mark: number, limits: FrameLimits): void {
     const w = this.fc.writer;
     const headers = boundStatus(reply.headers);
     const status = headers[STATUS];
@@ -504,21 +485,6 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     this.server.buffered(this, -this.inflightBytes, false);
     this.inflightBytes = 0;
     this.server.forget(this);
-  }
-}
-
-/** The reply for an error thrown past the dispatcher (which should not happen): INTERNAL, no details. */
-function errorReply(e: unknown): OutgoingReply {
-  const err = e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error");
-  return { headers: { ...err.headers, [STATUS]: String(err.code), [MESSAGE]: err.message } };
-}
-
-/** The trailers of a stream whose dispatcher threw (which should not happen): as errorReply, never throwing. */
-function trailersFor(e: unknown): Headers {
-  try {
-    return errorReply(e).headers;
-  } catch {
-    return { [STATUS]: String(Code.INTERNAL), [MESSAGE]: "internal error" };
   }
 }
 

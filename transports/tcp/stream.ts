@@ -1,11 +1,18 @@
-import { abortError } from "../../runtime/rpc/deadline.js";
-import type { PeerIdentity } from "../../runtime/rpc/tls.js";
-import { Code, RpcError } from "../../runtime/rpc/errors.js";
-import { ReceiveWindow, SendCredit, StreamInbox } from "../../runtime/rpc/flow.js";
-import { Cancellation } from "../../runtime/rpc/signal.js";
-import { statusFromHeaders, statusToHeaders } from "../../runtime/rpc/status.js";
-import type { CallSignal, ClientStream, Headers, IncomingStream, TransportStreamRequest } from "../../runtime/rpc/transport.js";
-import type { Writer } from "../../runtime/codec/writer.js";
+import {
+  abortError,
+  ReceiveWindow,
+  SendCredit,
+  StreamInbox,
+  statusFromHeaders,
+  statusToHeaders,
+  type CallSignal,
+  type ClientStream,
+  type IncomingStream,
+  type TransportStreamRequest,
+  type WriteMessage,
+} from "../../runtime/transport.js";
+import { type PeerIdentity, Code, RpcError, Cancellation, type Headers } from "../../runtime/api.js";
+import type { Writer } from "../../runtime/index.js";
 import type { FrameConnection } from "./connection.js";
 import { wireTimeout, type DeadlineEntry, type DeadlineQueue } from "./deadlines.js";
 import {
@@ -22,7 +29,7 @@ import {
   writeStringInfo,
   type FrameHead,
   type FrameLimits,
-} from "./framing.js";
+} from "./wire.js";
 
 /**
  * Streaming over TTHeader frames (TTHeader Streaming, as Kitex's ttstream lays it out; see
@@ -271,7 +278,7 @@ export interface ClientStreamHost extends StreamHost {
 
 /** The client end of a stream: what `TcpClientTransport.stream` returns. */
 export class TcpClientStream extends TcpStream implements ClientStream {
-  readonly responses: AsyncIterable<unknown>;
+  readonly responses: AsyncIterable<Uint8Array>;
   readonly headers: Promise<Headers>;
   readonly trailers: Promise<Headers>;
   private resolveHeaders!: (h: Headers) => void;
@@ -291,29 +298,10 @@ export class TcpClientStream extends TcpStream implements ClientStream {
     this.headers = new Promise((r) => (this.resolveHeaders = r));
     this.trailers = new Promise((r) => (this.resolveTrailers = r));
     this.signal = req.signal;
-    const output = req.method.output;
-    const inbox = this.inbox;
-    const self = this;
-    this.responses = {
-      [Symbol.asyncIterator]: () => ({
-        async next(): Promise<IteratorResult<unknown>> {
-          const r = await inbox.next();
-          if (r.done === true) return r;
-          try {
-            return { done: false, value: output.decode(r.value) };
-          } catch (e) {
-            const err = new RpcError(Code.INTERNAL, `cannot decode a stream response: ${(e as Error).message}`, { cause: e });
-            self.cancel(err);
-            throw err;
-          }
-        },
-        return: () => inbox.return(),
-      }),
-    };
+    this.responses = this.inbox;
     if (req.signal.aborted) {
-      const e = abortError(req.signal);
       this.attached = Promise.resolve();
-      this.fail(new RpcError(e.code, e.message, { notSent: true, cause: e }));
+      this.fail(abortError(req.signal, true));
       return;
     }
     const deadline = req.deadline;
@@ -362,10 +350,9 @@ export class TcpClientStream extends TcpStream implements ClientStream {
     this.openWindow();
   }
 
-  send(message: unknown): Promise<void> {
+  send(encode: WriteMessage): Promise<void> {
     if (this.sendClosed) return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, "send() after closeSend(): the request side is closed"));
-    const input = this.req.method.input;
-    return this.sendMessage((w) => input.encodeTo(message, w), "stream request", this.attached);
+    return this.sendMessage(encode, "stream request", this.attached);
   }
 
   closeSend(): Promise<void> {
@@ -382,7 +369,7 @@ export class TcpClientStream extends TcpStream implements ClientStream {
 
   cancel(reason?: unknown): void {
     if (this.over) return;
-    const err = reason instanceof RpcError ? reason : reason === undefined ? new RpcError(Code.CANCELLED, "call cancelled") : abortError({ aborted: true, reason } as CallSignal);
+    const err = abortError({ reason });
     this.rst(err);
     this.fail(err);
   }

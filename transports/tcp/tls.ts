@@ -1,7 +1,6 @@
 import { isIP } from "node:net";
 import type { ConnectionOptions as TlsConnectOptions, SecureContextOptions, TLSSocket, TlsOptions } from "node:tls";
-import { ConfigError } from "../../runtime/rpc/errors.js";
-import { peerIdentityOf, type ClientTls, type PeerIdentity, type ServerTls } from "../../runtime/rpc/tls.js";
+import { ConfigError, peerIdentityOf, type ClientTls, type PeerIdentity, type ServerTls } from "../../runtime/api.js";
 
 /** How long a TLS handshake may take before the server drops the connection, unless set. */
 export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;

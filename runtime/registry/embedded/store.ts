@@ -34,6 +34,11 @@ export interface EmbeddedStore extends Store {
  * Creates the embedded store in this process: a single-node registry, linearizable because one
  * event loop orders every operation. With `dataDir` it survives restarts. Closing the store
  * closes the node unless the node was passed in.
+ *
+ * Async where createRemoteStore and createEtcdStore are not: it opens and recovers its data
+ * folder before it returns, so a damaged or locked folder fails here, at start-up, instead of
+ * on some later call; the other two only connect, lazily, on first use (their failures are the
+ * store's UNAVAILABLE answers). openRegistryStore opens any of the three from a URL, async.
  */
 export async function createEmbeddedStore(options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
   const owned = options.node === undefined;

@@ -36,6 +36,38 @@ describe("admission", () => {
     expect(s.shed).toBe(3);
   });
 
+  it("admission - a quiet spell with no calls is not a standing queue: the first call that waits after it is a burst", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.check(1, 0)).toBeUndefined();
+    expect(s.check(50, 500)).toBeUndefined(); // idle for 500 ms, then a call that waits
+    expect(s.dropping).toBe(false);
+    // A dropping shedder that sees no call for an interval stops dropping too.
+    for (let t = 510; t <= 620; t += 10) s.check(20, t);
+    expect(s.dropping).toBe(true);
+    expect(s.check(20, 900)).toBeUndefined();
+    expect(s.dropping).toBe(false);
+  });
+
+  it("admission - stale() judges a wait without counting it as a sample", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.stale(50)).toBeUndefined();
+    expect(s.stale(150)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    s.dropping = true;
+    expect(s.stale(6)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.stale(4)).toBeUndefined();
+    expect(s.shed).toBe(2);
+  });
+
+  it("admission - priorities: sheddable calls are shed past the target even in a burst, critical ones only past the interval even from a standing queue", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.check(20, 10, "sheddable")?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.check(20, 11)).toBeUndefined();
+    s.dropping = true;
+    expect(s.check(20, 12)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.check(20, 13, "critical")).toBeUndefined();
+    expect(s.check(150, 14, "critical")?.code).toBe(Code.RESOURCE_EXHAUSTED);
+  });
+
   it("admission - bad options are a ConfigError", () => {
     expect(() => new QueueShedder({ targetMs: 0 })).toThrow(ConfigError);
     expect(() => new QueueShedder({ targetMs: 50, intervalMs: 10 })).toThrow(ConfigError);

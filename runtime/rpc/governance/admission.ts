@@ -1,5 +1,6 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
 import { HeaderKeys } from "../transport.js";
+import type { Priority } from "./priority.js";
 
 /**
  * Options of a server's admission control (createServer's `admission`): which calls are answered
@@ -17,10 +18,26 @@ export interface AdmissionOptions {
    * that waited longer than this. Default 100 ms.
    */
   intervalMs?: number;
+  /**
+   * Calls admitted and waiting in the server's run queue for their handler to start, at most; one
+   * more is refused at once with RESOURCE_EXHAUSTED. Default 1024.
+   */
+  maxQueued?: number;
+  /**
+   * How long the run queue starts handlers back to back before it lets the event loop read
+   * sockets again, ms. Default 2. The event loop's delay and the time to a refusal grow with it.
+   */
+  sliceMs?: number;
+  /**
+   * The order queued handlers start in: "fifo", or "adaptive-lifo" (newest first while the queue
+   * is standing, as in Facebook's "Fail at Scale": the calls most likely to still be wanted go
+   * first). Default "fifo".
+   */
+  order?: "fifo" | "adaptive-lifo";
 }
 
 /** The defaults of {@link AdmissionOptions}. */
-export const DEFAULT_ADMISSION: Required<AdmissionOptions> = { targetMs: 5, intervalMs: 100 };
+export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "intervalMs">> = { targetMs: 5, intervalMs: 100 };
 
 /**
  * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
@@ -41,6 +58,8 @@ export class QueueShedder {
   private lastShort: number;
   /** When a call last had waited longer than `targetMs`. */
   private lastLong = -Infinity;
+  /** When a call was last checked. */
+  private lastSample: number;
   /** Calls shed so far. */
   shed = 0;
 
@@ -51,6 +70,7 @@ export class QueueShedder {
       throw new ConfigError("INVALID_OPTION", "admission: targetMs must be > 0 and intervalMs >= targetMs");
     }
     this.lastShort = now;
+    this.lastSample = now;
   }
 
   /**
@@ -58,7 +78,14 @@ export class QueueShedder {
    * `now`, or undefined to run it. The error is RESOURCE_EXHAUSTED with the delay as a load hint
    * (`x-queue-delay-ms`) and `notSent`, since no handler ran: a client may retry it elsewhere.
    */
-  check(queuedMs: number, now: number): RpcError | undefined {
+  check(queuedMs: number, now: number, priority: Priority = "normal"): RpcError | undefined {
+    if (now - this.lastSample > this.intervalMs) {
+      // No call for a whole interval: the server was idle, so no queue stood meanwhile, and the
+      // quiet time must not count as time above the target for the next call that waits.
+      this.lastShort = now;
+      this.dropping = false;
+    }
+    this.lastSample = now;
     if (queuedMs <= this.targetMs) {
       this.lastShort = now;
       if (this.dropping && now - this.lastLong > this.intervalMs) this.dropping = false;
@@ -66,7 +93,28 @@ export class QueueShedder {
     }
     this.lastLong = now;
     if (!this.dropping && now - this.lastShort > this.intervalMs) this.dropping = true;
-    if (queuedMs <= (this.dropping ? this.targetMs : this.intervalMs)) return undefined;
+    return this.stale(queuedMs, priority);
+  }
+
+  /**
+   * How long a call of `priority` may wait now: `targetMs` while dropping, `intervalMs`
+   * otherwise; sheddable calls always get `targetMs` (shed first), critical ones always
+   * `intervalMs` (shed last: only when they waited as long as a burst may last).
+   */
+  allowedMs(priority: Priority = "normal"): number {
+    if (priority === "sheddable") return this.targetMs;
+    if (priority === "critical") return this.intervalMs;
+    return this.dropping ? this.targetMs : this.intervalMs;
+  }
+
+  /**
+   * The refusal of a call that waited `queuedMs`, if the shedder sheds such a call now (longer
+   * than `targetMs` while dropping, than `intervalMs` otherwise), without counting the wait as a
+   * sample: for a call checked again at the head of a run queue, whose wait was judged at
+   * admission.
+   */
+  stale(queuedMs: number, priority: Priority = "normal"): RpcError | undefined {
+    if (queuedMs <= this.allowedMs(priority)) return undefined;
     this.shed++;
     const why = this.dropping
       ? `the server's queue has stood above ${this.targetMs} ms, and it sheds what waited longer until the queue is short again`

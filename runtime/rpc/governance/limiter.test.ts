@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ConfigError, RpcError } from "../errors.js";
 import { TokenBucket, limiterMiddleware } from "./limiter.js";
 
 describe("limiter", () => {
@@ -15,5 +16,34 @@ describe("limiter", () => {
   it("limiter - invalid limits are a ConfigError", () => {
     expect(() => limiterMiddleware({ qps: 0 })).toThrow(/qps/);
     expect(() => limiterMiddleware({ maxConcurrency: 0 })).toThrow(/maxConcurrency/);
+  });
+});
+
+describe("limiter - concurrency by priority", () => {
+  /** Runs `limiter` around handlers that wait until released; returns how each call ended. */
+  async function fill(options: Parameters<typeof limiterMiddleware>[0], priorities: string[]) {
+    const release: (() => void)[] = [];
+    const chain = limiterMiddleware(options)(() => new Promise((resolve) => release.push(() => resolve({ message: {}, headers: {} }))));
+    const method = { kind: "unary" } as never;
+    const outcomes = priorities.map((p) =>
+      chain({ headers: { "x-priority": p }, method } as never).then(
+        () => "ok",
+        (e: unknown) => (e instanceof RpcError ? `refused ${p}` : String(e)),
+      ),
+    );
+    await new Promise((r) => setImmediate(r));
+    for (const r of release) r();
+    return Promise.all(outcomes);
+  }
+
+  it("limiter - critical calls get past a full limit, sheddable ones only use half of it", async () => {
+    const got = await fill({ maxConcurrency: 4 }, ["sheddable", "sheddable", "sheddable", "normal", "normal", "normal", "critical", "critical"]);
+    expect(got).toEqual(["ok", "ok", "refused sheddable", "ok", "ok", "refused normal", "ok", "refused critical"]);
+  });
+
+  it("limiter - an adaptive limit refuses past its current value", async () => {
+    const got = await fill({ adaptiveConcurrency: { initialLimit: 4, minLimit: 1 } }, ["normal", "normal", "normal", "normal", "normal"]);
+    expect(got).toEqual(["ok", "ok", "ok", "ok", "refused normal"]);
+    expect(() => limiterMiddleware({ maxConcurrency: 4, adaptiveConcurrency: true })).toThrow(ConfigError);
   });
 });

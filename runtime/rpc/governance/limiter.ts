@@ -1,6 +1,8 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
 import type { Middleware } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
+import { AdaptiveLimit, type AdaptiveLimitOptions } from "./adaptive.js";
+import { priorityOf, shareOf } from "./priority.js";
 
 /** Options of the server-side limiter; each limit is off when unset. */
 export interface LimiterOptions {
@@ -8,8 +10,16 @@ export interface LimiterOptions {
   qps?: number;
   /** Calls admitted at once after a quiet spell (bucket size). Default `qps` (one second's worth). */
   burst?: number;
-  /** Calls handled at the same time; more are refused until one finishes. */
+  /**
+   * Calls handled at the same time; more are refused until one finishes. By priority (the
+   * `x-priority` header): sheddable calls get half of it, critical ones a quarter more.
+   */
   maxConcurrency?: number;
+  /**
+   * A concurrency limit that adapts to the handlers' latency instead of a fixed `maxConcurrency`
+   * (see AdaptiveLimit): `true` for the defaults. Shared by priority as `maxConcurrency` is.
+   */
+  adaptiveConcurrency?: AdaptiveLimitOptions | true;
   /** The clock, for tests. Default performance.now. */
   now?: () => number;
 }
@@ -43,33 +53,52 @@ export class TokenBucket {
 }
 
 /**
- * The server-side limiter: refuses calls over the QPS rate or over the concurrency limit with
- * RESOURCE_EXHAUSTED, before the handler runs. One limiter per server, across its methods. A
- * streaming call holds its place in the concurrency limit until its stream ends.
+ * The server-side limiter: refuses calls over the QPS rate or over the concurrency limit (fixed,
+ * or adaptive) with RESOURCE_EXHAUSTED, before the handler runs. One limiter per server, across
+ * its methods. A streaming call holds its place in the concurrency limit until its stream ends.
  */
 export function limiterMiddleware(options: LimiterOptions): Middleware {
-  const { qps, maxConcurrency } = options;
+  const { qps, maxConcurrency, adaptiveConcurrency } = options;
   if ((qps !== undefined && !(qps > 0)) || (maxConcurrency !== undefined && !(maxConcurrency >= 1))) {
     throw new ConfigError("INVALID_OPTION", "limiter: qps must be > 0 and maxConcurrency >= 1 when set");
   }
+  if (maxConcurrency !== undefined && adaptiveConcurrency !== undefined) {
+    throw new ConfigError("INVALID_OPTION", "limiter: set maxConcurrency or adaptiveConcurrency, not both (adaptiveConcurrency's maxLimit caps it)");
+  }
   const bucket = qps === undefined ? undefined : new TokenBucket(qps, Math.max(1, options.burst ?? qps), options.now);
+  const adaptive = adaptiveConcurrency === undefined ? undefined : new AdaptiveLimit(adaptiveConcurrency === true ? {} : adaptiveConcurrency);
+  const now = options.now ?? (() => performance.now());
   let active = 0;
   return (next) => async (req) => {
-    if (maxConcurrency !== undefined && active >= maxConcurrency) {
-      throw new RpcError(Code.RESOURCE_EXHAUSTED, `server busy: ${maxConcurrency} calls already in progress; retry later`);
+    const limit = adaptive?.limit ?? maxConcurrency;
+    if (limit !== undefined) {
+      const priority = priorityOf(req.headers);
+      const share = shareOf(limit, priority);
+      if (active >= share) {
+        const what = adaptive === undefined ? "" : " (adaptive limit)";
+        throw new RpcError(Code.RESOURCE_EXHAUSTED, `server busy: ${active} calls already in progress, the limit for ${priority} calls is ${share}${what}; retry later`);
+      }
     }
     if (bucket !== undefined && !bucket.take()) {
       throw new RpcError(Code.RESOURCE_EXHAUSTED, `rate limit exceeded: more than ${qps} calls per second; retry later`);
     }
-    active++;
+    const inflight = ++active;
+    const started = now();
     let held = false;
+    let dropped = false;
     try {
       const res = await next(req);
       if (!streamsResponses(req.method)) return res;
       held = true;
       return observeStream(res, req.ctx, () => active--);
+    } catch (e) {
+      dropped = e instanceof RpcError && (e.code === Code.RESOURCE_EXHAUSTED || e.code === Code.DEADLINE_EXCEEDED);
+      throw e;
     } finally {
-      if (!held) active--;
+      if (!held) {
+        active--;
+        adaptive?.sample(now() - started, inflight, dropped);
+      }
     }
   };
 }

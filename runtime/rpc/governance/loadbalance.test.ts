@@ -4,7 +4,8 @@ import type { MethodDescriptor, ServiceDescriptor } from "../descriptors.js";
 import { Metainfo } from "../metainfo.js";
 import type { RpcRequest } from "../middleware.js";
 import type { Endpoint } from "../transport.js";
-import { ConsistentHash, WeightedRoundRobin } from "./loadbalance.js";
+import { Code, RpcError } from "../errors.js";
+import { ConsistentHash, LeastLoaded, WeightedRoundRobin, loadBalancerMiddleware } from "./loadbalance.js";
 
 const method = { name: "M", kind: "unary", idempotency: "NO_SIDE_EFFECTS" } as unknown as MethodDescriptor;
 const service: ServiceDescriptor = { typeName: "t.S", methods: { m: method } };
@@ -89,5 +90,56 @@ describe("loadbalance", () => {
     const lb = new ConsistentHash({ key: { header: "x-user" } });
     expect(lb.pick(endpoints(3), request())).toBeDefined();
     expect(lb.pick([], request({ "x-user": "u" }))).toBeUndefined();
+  });
+
+  it("loadbalance - least loaded: of two random instances, the one with fewer calls in flight", () => {
+    const lb = new LeastLoaded();
+    const eps = endpoints(2);
+    const busy = lb.track(eps[0]!);
+    lb.track(eps[0]!);
+    for (let i = 0; i < 20; i++) expect(lb.pick(eps)?.address).toBe(eps[1]!.address);
+    busy(undefined);
+    expect(lb.score(eps[0]!.address)).toBe(1);
+  });
+
+  it("loadbalance - least loaded: an instance that sheds calls (a queue-delay hint) gets fewer of them, until the penalty fades", async () => {
+    let now = 1_000_000;
+    const realNow = Date.now;
+    Date.now = () => now;
+    try {
+      const lb = new LeastLoaded({ penaltyHalfLifeMs: 100 });
+      const eps = endpoints(2);
+      const chain = loadBalancerMiddleware(eps, lb)((req) =>
+        req.ctx.peer === eps[0]!.address
+          ? Promise.reject(new RpcError(Code.RESOURCE_EXHAUSTED, "shed", { headers: { "x-queue-delay-ms": "40" } }))
+          : Promise.resolve({ message: {}, headers: {} }),
+      );
+      const peers: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const req = request();
+        await chain(req).catch(() => undefined);
+        peers.push(req.ctx.peer!);
+      }
+      // After its first refusal the shedding instance scores 5 and the other 0: it is not picked again.
+      expect(peers.filter((p) => p === eps[0]!.address).length).toBeLessThanOrEqual(1);
+      expect(lb.score(eps[0]!.address)).toBeCloseTo(5, 5);
+      now += 1000; // ten half-lives
+      expect(lb.score(eps[0]!.address)).toBeLessThan(0.01);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it("loadbalance - least loaded spreads evenly when nothing is in flight, and leaves out weight 0", () => {
+    const lb = new LeastLoaded();
+    const eps = endpoints(3, (i) => (i === 2 ? 0 : 1));
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const a = lb.pick(eps)!.address;
+      counts.set(a, (counts.get(a) ?? 0) + 1);
+    }
+    expect(counts.has(eps[2]!.address)).toBe(false);
+    expect(counts.get(eps[0]!.address)).toBeGreaterThan(800);
+    expect(counts.get(eps[1]!.address)).toBeGreaterThan(800);
   });
 });

@@ -1,7 +1,7 @@
 import { createContextKey, type CallContext, type ContextKey } from "../context.js";
 import { Code, RpcError } from "../errors.js";
 import type { Middleware, RpcRequest, RpcResponse } from "../middleware.js";
-import type { Endpoint, EndpointHealth } from "../transport.js";
+import { HeaderKeys, type Endpoint, type EndpointHealth, type Headers } from "../transport.js";
 
 /**
  * Finds the instances of a service (the registry client implements it). Return the same array
@@ -16,6 +16,11 @@ export interface Resolver {
 export interface LoadBalancer {
   /** One of `endpoints` (never empty), or undefined to fail the call with UNAVAILABLE. */
   pick(endpoints: readonly Endpoint[], req: RpcRequest): Endpoint | undefined;
+  /**
+   * Optional: a call goes to `endpoint` now; the function returned is called once when it is
+   * over, with its response headers (or its error's). For balancers that follow load.
+   */
+  track?(endpoint: Endpoint): (headers: Headers | undefined) => void;
 }
 
 /** An endpoint's weight: its `weight`, 1 when unset; 0 or less takes it out of rotation. */
@@ -78,6 +83,89 @@ export class WeightedRoundRobin implements LoadBalancer {
     if (best < 0) return undefined;
     current[best] = (current[best] as number) - total;
     return live[best];
+  }
+}
+
+/** Options of the {@link LeastLoaded} balancer. */
+export interface LeastLoadedOptions {
+  /** How fast an instance's overload penalty fades: it halves every this many ms. Default 1000. */
+  penaltyHalfLifeMs?: number;
+  /** Random numbers in [0, 1), for tests. Default Math.random. */
+  random?: () => number;
+}
+
+/** What the least-loaded balancer knows of one instance. */
+interface Load {
+  inflight: number;
+  penalty: number;
+  penaltyAt: number;
+}
+
+/**
+ * Power of two choices on load (Mitzenmacher; Finagle's and Envoy's least-request balancer):
+ * picks two instances at random and sends the call to the less loaded, where load is this
+ * client's calls in flight to it plus a penalty for overload answers: a call refused with a
+ * queue-delay hint (`x-queue-delay-ms`, a shed or expired call) adds 1 plus the hint in tens of
+ * ms, fading by half every `penaltyHalfLifeMs`. So a slow or overloaded instance gets fewer
+ * calls at once, and an instance with spare capacity takes over, without every client herding
+ * to the same least-loaded one. Weights are honoured only as on/off (0 leaves an instance out).
+ */
+export class LeastLoaded implements LoadBalancer {
+  private readonly loads = new Map<string, Load>();
+  private readonly halfLife: number;
+  private readonly random: () => number;
+  private readonly state = new PerList((endpoints) => endpoints.filter((e) => weightOf(e) > 0));
+
+  constructor(options: LeastLoadedOptions = {}) {
+    this.halfLife = options.penaltyHalfLifeMs ?? 1000;
+    this.random = options.random ?? Math.random;
+  }
+
+  pick(endpoints: readonly Endpoint[]): Endpoint | undefined {
+    const live = this.state.for(endpoints);
+    const n = live.length;
+    if (n <= 1) return live[0];
+    const i = Math.floor(this.random() * n);
+    let j = Math.floor(this.random() * (n - 1));
+    if (j >= i) j++;
+    const a = live[i] as Endpoint;
+    const b = live[j] as Endpoint;
+    const now = Date.now();
+    return this.score(a.address, now) <= this.score(b.address, now) ? a : b;
+  }
+
+  track(endpoint: Endpoint): (headers: Headers | undefined) => void {
+    const load = this.loadOf(endpoint.address);
+    load.inflight++;
+    return (headers) => {
+      load.inflight--;
+      const hint = headers?.[HeaderKeys.queueDelay];
+      if (hint === undefined) return;
+      const now = Date.now();
+      load.penalty = this.faded(load, now) + 1 + Math.max(0, Number(hint) || 0) / 10;
+      load.penaltyAt = now;
+    };
+  }
+
+  /** This instance's load now: calls in flight plus its fading penalty. */
+  score(address: string, now = Date.now()): number {
+    const load = this.loads.get(address);
+    return load === undefined ? 0 : load.inflight + this.faded(load, now);
+  }
+
+  private faded(load: Load, now: number): number {
+    return load.penalty === 0 ? 0 : load.penalty * 2 ** (-(now - load.penaltyAt) / this.halfLife);
+  }
+
+  private loadOf(address: string): Load {
+    let load = this.loads.get(address);
+    if (load === undefined) {
+      // Bounded by the instances ever called; drop the idle ones when it grows past a resolver's churn.
+      if (this.loads.size >= 4096) for (const [k, v] of this.loads) if (v.inflight === 0) this.loads.delete(k);
+      load = { inflight: 0, penalty: 0, penaltyAt: 0 };
+      this.loads.set(address, load);
+    }
+    return load;
   }
 }
 
@@ -247,7 +335,18 @@ export function loadBalancerMiddleware(source: EndpointSource, balancer: LoadBal
       }
       req.ctx.endpoint = picked;
       req.ctx.peer = picked.address;
-      return next(req);
+      if (balancer.track === undefined) return next(req);
+      const done = balancer.track(picked);
+      return next(req).then(
+        (res) => {
+          done(res.headers);
+          return res;
+        },
+        (e: unknown) => {
+          done(e instanceof RpcError ? e.headers : undefined);
+          throw e;
+        },
+      );
     };
     const found = resolve(req);
     return "then" in found ? found.then(call) : call(found);

@@ -19,7 +19,7 @@ import {
   type MessageCodec,
   type UnknownFields,
   type Writer,
-} from "../../../../../runtime/index.js";
+} from "../../../../../runtime/codec/index.js";
 
 /** A .proto file. */
 export interface FileDescriptorProto {

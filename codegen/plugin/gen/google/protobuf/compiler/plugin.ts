@@ -17,7 +17,7 @@ import {
   type MessageCodec,
   type UnknownFields,
   type Writer,
-} from "../../../../../../runtime/index.js";
+} from "../../../../../../runtime/codec/index.js";
 import { FileDescriptorProto, type FileDescriptorProtoView } from "../descriptor.js";
 
 /** The version of protoc. */

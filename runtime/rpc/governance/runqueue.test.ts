@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import { Code, ConfigError, type RpcError } from "../errors.js";
+import { HeaderKeys } from "../transport.js";
+import { QueueShedder } from "./admission.js";
+import { RunQueue, type QueuedCall } from "./runqueue.js";
+
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+/** A queued call that records what happened to it under `name`. */
+function call(name: string, log: string[], options: { deadline?: number; spinMs?: number; waitedMs?: number } = {}): QueuedCall & { refusal?: RpcError } {
+  const c: QueuedCall & { refusal?: RpcError } = {
+    deadline: options.deadline,
+    waitedMs: options.waitedMs ?? 0,
+    queuedAt: Date.now(),
+    run: () => {
+      log.push(name);
+      if (options.spinMs !== undefined) spin(options.spinMs);
+    },
+    refuse: (err) => {
+      log.push(`refused ${name}`);
+      c.refusal = err;
+    },
+  };
+  return c;
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Waits until `log` has `n` entries (or 5 s). */
+async function until(log: string[], n: number): Promise<void> {
+  const end = Date.now() + 5000;
+  while (log.length < n && Date.now() < end) await turn();
+}
+
+describe("run queue", () => {
+  it("run queue - an idle queue starts a call at once; calls past the slice wait for the next turn and start in order", async () => {
+    const q = new RunQueue(undefined, { sliceMs: 3 });
+    const log: string[] = [];
+    q.submit(call("a", log, { spinMs: 5 }));
+    expect(log).toEqual(["a"]);
+    q.submit(call("b", log));
+    q.submit(call("c", log));
+    expect(log).toEqual(["a"]);
+    expect(q.size).toBe(2);
+    expect(q.expectedWaitMs()).toBeGreaterThan(0);
+    await until(log, 3);
+    expect(log).toEqual(["a", "b", "c"]);
+    expect(q.size).toBe(0);
+  });
+
+  it("run queue - the event loop's I/O and timers run between slices, not after the whole queue", async () => {
+    const q = new RunQueue(undefined, { sliceMs: 1 });
+    const log: string[] = [];
+    q.submit(call("first", log, { spinMs: 2 }));
+    for (let i = 0; i < 20; i++) q.submit(call(`c${i}`, log, { spinMs: 2 }));
+    setTimeout(() => log.push("timer"), 0);
+    await until(log, 22);
+    const at = log.indexOf("timer");
+    expect(at).toBeGreaterThan(0);
+    expect(at).toBeLessThan(10); // a few slices in, not after the 20 queued handlers
+  });
+
+  it("run queue - a call whose deadline passed while it waited is refused DEADLINE_EXCEEDED and never runs", async () => {
+    const q = new RunQueue(undefined, { sliceMs: 1 });
+    const log: string[] = [];
+    q.submit(call("busy", log, { spinMs: 5 }));
+    const late = call("late", log, { deadline: Date.now() + 2 });
+    q.submit(late);
+    spin(5); // the loop is busy past its deadline before the queue gets its next turn
+    await until(log, 2);
+    expect(log).toEqual(["busy", "refused late"]);
+    expect(late.refusal?.code).toBe(Code.DEADLINE_EXCEEDED);
+    expect(late.refusal?.notSent).toBe(true);
+    expect(late.refusal?.headers[HeaderKeys.refused]).toBe("1");
+  });
+
+  it("run queue - past maxQueued a call is refused at once with RESOURCE_EXHAUSTED", async () => {
+    const q = new RunQueue(undefined, { sliceMs: 1, maxQueued: 2 });
+    const log: string[] = [];
+    q.submit(call("a", log, { spinMs: 3 }));
+    q.submit(call("b", log));
+    q.submit(call("c", log));
+    const over = call("d", log, { waitedMs: 7 });
+    q.submit(over);
+    expect(log).toEqual(["a", "refused d"]);
+    expect(over.refusal?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(over.refusal?.message).toMatch(/maxQueued/);
+    expect(over.refusal?.headers[HeaderKeys.queueDelay]).toBe("7");
+    expect(q.full).toBe(1);
+    await until(log, 4);
+    expect(log).toEqual(["a", "refused d", "b", "c"]);
+  });
+
+  it("run queue - adaptive LIFO: newest first while the shedder sees a standing queue, and what waited past the target is shed at the head", async () => {
+    const shedder = new QueueShedder({ targetMs: 5, intervalMs: 10 });
+    shedder.dropping = true;
+    const q = new RunQueue(shedder, { sliceMs: 1, order: "adaptive-lifo" });
+    const log: string[] = [];
+    q.submit(call("busy", log, { spinMs: 3 }));
+    q.submit(call("old", log, { waitedMs: 50 }));
+    q.submit(call("x", log));
+    q.submit(call("y", log));
+    await until(log, 4);
+    expect(log).toEqual(["busy", "y", "x", "refused old"]);
+  });
+
+  it("run queue - FIFO by default, even while the queue is standing", async () => {
+    const shedder = new QueueShedder({ targetMs: 50, intervalMs: 100 });
+    shedder.dropping = true;
+    const q = new RunQueue(shedder, { sliceMs: 1 });
+    const log: string[] = [];
+    q.submit(call("busy", log, { spinMs: 3 }));
+    q.submit(call("x", log));
+    q.submit(call("y", log));
+    await until(log, 3);
+    expect(log).toEqual(["busy", "x", "y"]);
+  });
+
+  it("run queue - it learns how long a start takes, and says how long a new call would wait", async () => {
+    const q = new RunQueue(undefined, { sliceMs: 1 });
+    const log: string[] = [];
+    q.submit(call("a", log, { spinMs: 4 }));
+    expect(q.startMs).toBeGreaterThanOrEqual(4);
+    q.submit(call("b", log));
+    q.submit(call("c", log));
+    // Two queued, the new one third: about 3 starts of what it learnt.
+    expect(q.expectedWaitMs()).toBeCloseTo(3 * q.startMs, 5);
+    await until(log, 3);
+  });
+
+  it("run queue - bad options are a ConfigError", () => {
+    expect(() => new RunQueue(undefined, { maxQueued: 0 })).toThrow(ConfigError);
+    expect(() => new RunQueue(undefined, { sliceMs: 0 })).toThrow(ConfigError);
+    expect(() => new RunQueue(undefined, { order: "random" as "fifo" })).toThrow(ConfigError);
+  });
+});

@@ -1,0 +1,204 @@
+import { Code, ConfigError, type RpcError } from "../errors.js";
+import { queueRefusal, type AdmissionOptions, type QueueShedder } from "./admission.js";
+import type { Priority } from "./priority.js";
+
+/** The defaults of the run queue's {@link AdmissionOptions}. */
+export const DEFAULT_RUN_QUEUE: Required<Pick<AdmissionOptions, "maxQueued" | "sliceMs" | "order">> = { maxQueued: 1024, sliceMs: 2, order: "fifo" };
+
+/** A call waiting in the run queue. */
+export interface QueuedCall {
+  /** The call's absolute deadline (Date.now() clock), if any. */
+  readonly deadline: number | undefined;
+  /** How long it had waited when it was queued, ms (before it was read, and since). */
+  readonly waitedMs: number;
+  /** Its priority class: how long the shedder lets it wait. */
+  readonly priority?: Priority;
+  /** When it was queued (Date.now()). */
+  queuedAt: number;
+  /** Starts its handler. */
+  run(): void;
+  /** Answers it with `err` instead, without running its handler. */
+  refuse(err: RpcError): void;
+}
+
+/** Weight of the newest sample in the average time a handler takes to start (an EWMA). */
+const EWMA_WEIGHT = 0.1;
+
+/**
+ * A server's run queue: the transport hands calls over as fast as it reads them, admission is
+ * decided at once (so a refusal is answered within a read, not once the call reaches the head of
+ * the kernel's queue), and admitted handlers start from here, back to back for at most `sliceMs`
+ * before the event loop goes back to reading sockets (setImmediate), so reads never wait
+ * behind a queue of handlers. A call starts at once while the queue is empty and the current
+ * slice has time left, so an idle server adds no hop.
+ *
+ * It knows how long a handler takes to start (the synchronous part of the chain: all of a
+ * CPU-bound handler), so it can say how long a call queued now would wait (`expectedWaitMs`),
+ * which the shedder judges at admission. At the head of the queue it checks again: a call whose
+ * deadline passed is refused DEADLINE_EXCEEDED, one that waited longer than the shedder allows
+ * now is shed. One per server.
+ */
+export class RunQueue {
+  readonly maxQueued: number;
+  readonly sliceMs: number;
+  readonly lifo: boolean;
+  /** The average time a handler took to start, ms. */
+  startMs = 0;
+  /** Calls refused because the queue was full. */
+  full = 0;
+  private ring: (QueuedCall | undefined)[] = new Array<QueuedCall | undefined>(16);
+  private head = 0;
+  private count = 0;
+  /** A slice is under way (a drain is scheduled) until this time (performance.now()). */
+  private sliceEnds = -Infinity;
+  private scheduled = false;
+  private readonly drainFn = (): void => this.drain();
+
+  constructor(
+    private readonly shedder: QueueShedder | undefined,
+    options: AdmissionOptions = {},
+  ) {
+    this.maxQueued = options.maxQueued ?? DEFAULT_RUN_QUEUE.maxQueued;
+    this.sliceMs = options.sliceMs ?? DEFAULT_RUN_QUEUE.sliceMs;
+    this.lifo = (options.order ?? DEFAULT_RUN_QUEUE.order) === "adaptive-lifo";
+    if (!(this.maxQueued >= 1) || !(this.sliceMs > 0) || (options.order !== undefined && options.order !== "fifo" && options.order !== "adaptive-lifo")) {
+      throw new ConfigError("INVALID_OPTION", 'admission: maxQueued must be >= 1, sliceMs > 0, order "fifo" or "adaptive-lifo"');
+    }
+  }
+
+  /** Calls waiting. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Whether a call handed over now would start at once (nothing queued, time left in the slice). */
+  get idle(): boolean {
+    return this.count === 0 && (!this.scheduled || performance.now() < this.sliceEnds);
+  }
+
+  /** How long a call queued now would wait for its handler to start, ms (0 when it would start at once). */
+  expectedWaitMs(): number {
+    return this.idle ? 0 : (this.count + 1) * this.startMs;
+  }
+
+  /**
+   * Starts a call at once (the queue is `idle`): runs `start`, its handler's synchronous part,
+   * within the current slice (or a new one), and returns what it returns.
+   */
+  startNow<T>(start: () => T): T {
+    this.openSlice();
+    const t0 = performance.now();
+    try {
+      return start();
+    } finally {
+      this.learn(performance.now() - t0);
+    }
+  }
+
+  /**
+   * Starts `call` now if the queue is idle, else queues it (refused with RESOURCE_EXHAUSTED when
+   * `maxQueued` are waiting).
+   */
+  submit(call: QueuedCall): void {
+    if (this.idle) {
+      this.openSlice();
+      this.start(call);
+      return;
+    }
+    if (this.count >= this.maxQueued) {
+      this.full++;
+      call.refuse(
+        queueRefusal(
+          Code.RESOURCE_EXHAUSTED,
+          `the server is overloaded: ${this.maxQueued} calls are already waiting for a handler (maxQueued); retry it on another instance or later`,
+          call.waitedMs,
+        ),
+      );
+      return;
+    }
+    if (this.count === this.ring.length) this.grow();
+    this.ring[(this.head + this.count) & (this.ring.length - 1)] = call;
+    this.count++;
+    this.schedule();
+  }
+
+  /** Runs a call's handler, learning how long a start takes. */
+  private start(call: QueuedCall): void {
+    const t0 = performance.now();
+    try {
+      call.run();
+    } finally {
+      this.learn(performance.now() - t0);
+    }
+  }
+
+  private learn(took: number): void {
+    this.startMs = this.startMs === 0 ? took : this.startMs + EWMA_WEIGHT * (took - this.startMs);
+  }
+
+  /** A slice begins if none is under way: calls start back to back until it ends. */
+  private openSlice(): void {
+    if (this.scheduled) return;
+    this.sliceEnds = performance.now() + this.sliceMs;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.drainFn);
+  }
+
+  /** After the event loop's I/O: starts queued calls for one slice, then yields again if any are left. */
+  private drain(): void {
+    this.scheduled = false;
+    this.sliceEnds = performance.now() + this.sliceMs;
+    let started = 0;
+    while (this.count > 0 && (started === 0 || performance.now() < this.sliceEnds)) {
+      const call = this.take();
+      const now = Date.now();
+      const waited = call.waitedMs + (now - call.queuedAt);
+      const stale = this.refusal(call, waited, now);
+      if (stale !== undefined) {
+        call.refuse(stale);
+        continue;
+      }
+      started++;
+      this.start(call);
+    }
+    // Calls left wait for the next turn of the loop, after its reads. With none left the queue
+    // is idle: the next call read starts at once, in a slice of its own.
+    if (this.count > 0) this.schedule();
+  }
+
+  /** The next call: the oldest, or the newest while the queue is standing in adaptive LIFO. */
+  private take(): QueuedCall {
+    const mask = this.ring.length - 1;
+    let i: number;
+    if (this.lifo && this.shedder?.dropping === true) i = (this.head + this.count - 1) & mask;
+    else {
+      i = this.head;
+      this.head = (this.head + 1) & mask;
+    }
+    const call = this.ring[i] as QueuedCall;
+    this.ring[i] = undefined;
+    this.count--;
+    return call;
+  }
+
+  /** Why a call at the head of the queue must not run now, if it must not. */
+  private refusal(call: QueuedCall, waited: number, now: number): RpcError | undefined {
+    if (call.deadline !== undefined && call.deadline <= now) {
+      return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline passed before its handler could start (it waited ${Math.round(waited)} ms)`, waited);
+    }
+    return this.shedder?.stale(waited, call.priority);
+  }
+
+  private grow(): void {
+    const old = this.ring;
+    const next = new Array<QueuedCall | undefined>(old.length * 2);
+    for (let i = 0; i < this.count; i++) next[i] = old[(this.head + i) & (old.length - 1)];
+    this.ring = next;
+    this.head = 0;
+  }
+}

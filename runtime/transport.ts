@@ -1,0 +1,50 @@
+/**
+ * The interface a transport implements, the `meridian-rpc/transport` entry: ClientTransport and
+ * ServerTransport with their call and stream shapes, stream flow control (StreamInbox,
+ * SendCredit, ReceiveWindow), status headers, and the deadline and cancellation helpers every
+ * transport shares.
+ *
+ * A transport also imports errors, metainfo and TLS types from `meridian-rpc` (runtime/api.ts)
+ * and the codec from `meridian-rpc/runtime` (runtime/index.ts); docs/architecture.md lays out
+ * the three entries.
+ */
+export {
+  HeaderKeys,
+  type Headers,
+  type AbortListener,
+  type CallSignal,
+  type Endpoint,
+  type EndpointHealth,
+  type TransportRequest,
+  type TransportResponse,
+  type ClientTransport,
+  type TransportStreamRequest,
+  type ClientStream,
+  type IncomingStream,
+  type StreamDispatcher,
+  type IncomingCall,
+  type OutgoingReply,
+  type CallDispatcher,
+  type ServerTransport,
+  type WriteMessage,
+  settleCall,
+  warmUpAll,
+} from "./rpc/transport.js";
+export { ServerCall } from "./rpc/server-call.js";
+export { decodeResponse, messageWriter } from "./rpc/client.js";
+export { StreamInbox, SendCredit, ReceiveWindow, type InboxHooks } from "./rpc/flow.js";
+export { MAX_STATUS_MESSAGE, clipText, errorHeaders, statusFromHeaders, statusToHeaders } from "./rpc/status.js";
+export {
+  abortError,
+  deadlineAfter,
+  deadlineExceeded,
+  earliest,
+  MAX_TIMER_MS,
+  raceSignal,
+  sleep,
+  startTimer,
+  timerDelay,
+  type Timer,
+} from "./rpc/deadline.js";
+export { onAbort } from "./rpc/signal.js";
+export { SendDelayEstimator } from "./rpc/governance/admission.js";
