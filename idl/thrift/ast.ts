@@ -3,7 +3,7 @@
  * what the language says (requiredness, defaults, annotations, doc comments, locations); the
  * IDL-neutral model that the emitter prints is built from it.
  */
-import type { SourceLocation } from "../../codegen/model.js";
+import type { SourceLocation } from "../model.js";
 
 /** Thrift's base types. `byte` and `i8` are the same type; `uuid` is 16 bytes (Thrift 0.19). */
 export type ThriftBaseType = "bool" | "byte" | "i8" | "i16" | "i32" | "i64" | "double" | "string" | "binary" | "uuid";

@@ -3,8 +3,8 @@
  * double constants, string literals in either quote, punctuation; comments (`//`, `#`, `/* *\/`)
  * skipped, and a `/** *\/` doc comment carried on the token that follows it.
  */
-import { IdlError } from "../../codegen/errors.js";
-import type { SourceLocation } from "../../codegen/model.js";
+import { IdlError } from "../errors.js";
+import type { SourceLocation } from "../model.js";
 
 /** One token. `text` is the source text; `value` the decoded literal for strings and numbers. */
 export type Token =

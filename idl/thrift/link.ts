@@ -8,8 +8,8 @@
  */
 import { readFileSync, existsSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { IdlError } from "../../codegen/errors.js";
-import type { SourceLocation } from "../../codegen/model.js";
+import { IdlError } from "../errors.js";
+import type { SourceLocation } from "../model.js";
 import type {
   ConstValue,
   ThriftBaseType,

@@ -4,8 +4,8 @@
  * annotations after types, fields, functions, enum values and definitions). Names are not
  * resolved here: link.ts does that across includes. Errors are IdlErrors located at the token.
  */
-import { IdlError } from "../../codegen/errors.js";
-import type { SourceLocation } from "../../codegen/model.js";
+import { IdlError } from "../errors.js";
+import type { SourceLocation } from "../model.js";
 import type {
   Annotations,
   ConstValue,

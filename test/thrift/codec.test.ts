@@ -7,8 +7,8 @@
 import { createRequire } from "node:module";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DecodeError, EncodeError } from "../../runtime/codec/errors.js";
-import { Writer } from "../../runtime/codec/writer.js";
+import { DecodeError, EncodeError } from "meridian-rpc";
+import { Writer } from "meridian-rpc/runtime";
 import { MessageType, TType, thriftReader, thriftWriter, type ThriftProtocolName } from "../../runtime/codec/thrift/protocol.js";
 import {
   decodeStruct,

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { IdlError } from "../../codegen/errors.js";
+import { IdlError } from "meridian-rpc/codegen";
 import type { ThriftService, ThriftStruct } from "../../idl/thrift/ast.js";
 import { loadThriftFiles } from "../../idl/thrift/link.js";
 import { parseThrift } from "../../idl/thrift/parse.js";
