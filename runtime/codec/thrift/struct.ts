@@ -1,0 +1,321 @@
+/**
+ * The schema-driven Thrift struct codec: encodes and decodes plain values of structs, unions
+ * and exceptions by their schema, over either protocol. Unknown fields and fields of an
+ * unexpected wire type are skipped (as Apache Thrift does); a missing required field, a union
+ * with other than one field set, and every kind of malformed input are typed errors.
+ *
+ * Values: bool boolean; byte, i16, i32, enums number; i64 bigint; double number; string string;
+ * binary Uint8Array (a view into the input when decoded); uuid the 8-4-4-4-12 hex string; list
+ * and set arrays; map Map; struct, union and exception plain objects keyed by field name, unset
+ * fields absent.
+ */
+import { DEFAULT_DEPTH_LIMIT } from "../reader.js";
+import { DecodeError, EncodeError } from "../errors.js";
+import { TType, type FieldHeader, type ThriftReader, type ThriftWriter } from "./protocol.js";
+
+/** A field's type as the codec needs it; struct types are thunks so that schemas may recurse. */
+export type ThriftTypeSchema =
+  | { readonly t: "bool" | "byte" | "i16" | "i32" | "i64" | "double" | "string" | "binary" | "uuid" }
+  | { readonly t: "enum"; readonly name: string }
+  | { readonly t: "list" | "set"; readonly elem: ThriftTypeSchema }
+  | { readonly t: "map"; readonly key: ThriftTypeSchema; readonly value: ThriftTypeSchema }
+  | { readonly t: "struct"; readonly struct: () => ThriftStructSchema };
+
+/** One field of a struct schema. */
+export interface ThriftFieldSchema {
+  readonly id: number;
+  readonly name: string;
+  readonly type: ThriftTypeSchema;
+  readonly requiredness: "required" | "optional" | "default";
+}
+
+/** A struct, union or exception. */
+export interface ThriftStructSchema {
+  /** The qualified name, for errors (`feed.Video`). */
+  readonly name: string;
+  readonly kind: "struct" | "union" | "exception";
+  readonly fields: readonly ThriftFieldSchema[];
+}
+
+/** A struct's value: field name to value, unset fields absent. */
+export type ThriftStructValue = { [field: string]: unknown };
+
+const WIRE: Readonly<Record<ThriftTypeSchema["t"], TType>> = {
+  bool: TType.BOOL,
+  byte: TType.BYTE,
+  i16: TType.I16,
+  i32: TType.I32,
+  enum: TType.I32,
+  i64: TType.I64,
+  double: TType.DOUBLE,
+  string: TType.STRING,
+  binary: TType.STRING,
+  uuid: TType.UUID,
+  list: TType.LIST,
+  set: TType.SET,
+  map: TType.MAP,
+  struct: TType.STRUCT,
+};
+
+/** The wire type of a schema type. */
+export function wireType(t: ThriftTypeSchema): TType {
+  return WIRE[t.t];
+}
+
+/** Writes `value` as the struct `schema` (field headers, values, stop). Throws EncodeError. */
+export function encodeStruct(tw: ThriftWriter, schema: ThriftStructSchema, value: ThriftStructValue, depth = 0): void {
+  if (depth > DEFAULT_DEPTH_LIMIT) throw new EncodeError(`${schema.name}: nested deeper than ${DEFAULT_DEPTH_LIMIT} levels`);
+  if (typeof value !== "object" || value === null) throw new EncodeError(`${schema.name}: expected an object, got ${describe(value)}`);
+  tw.structBegin();
+  let set = 0;
+  for (const f of schema.fields) {
+    const v = value[f.name];
+    if (v === undefined || v === null) {
+      if (f.requiredness === "required") throw new EncodeError(`${schema.name}.${f.name} is required`);
+      continue;
+    }
+    set++;
+    try {
+      if (f.type.t === "bool") {
+        if (typeof v !== "boolean") throw new EncodeError(`expected a boolean, got ${describe(v)}`);
+        tw.boolField(f.id, v);
+      } else {
+        tw.fieldBegin(WIRE[f.type.t], f.id);
+        writeValue(tw, f.type, v, depth);
+      }
+    } catch (e) {
+      throw e instanceof EncodeError && !e.message.startsWith(schema.name) ? new EncodeError(`${schema.name}.${f.name}: ${e.message}`) : e;
+    }
+  }
+  if (schema.kind === "union" && set !== 1) throw new EncodeError(`${schema.name} is a union: exactly one field must be set, not ${set}`);
+  tw.fieldStop();
+  tw.structEnd();
+}
+
+function writeValue(tw: ThriftWriter, t: ThriftTypeSchema, v: unknown, depth: number): void {
+  switch (t.t) {
+    case "bool":
+      if (typeof v !== "boolean") throw new EncodeError(`expected a boolean, got ${describe(v)}`);
+      return tw.bool(v);
+    case "byte":
+      return tw.byte(num(v));
+    case "i16":
+      return tw.i16(num(v));
+    case "i32":
+    case "enum":
+      return tw.i32(num(v));
+    case "i64":
+      if (typeof v !== "bigint") throw new EncodeError(`expected a bigint for i64, got ${describe(v)}`);
+      return tw.i64(v);
+    case "double":
+      if (typeof v !== "number") throw new EncodeError(`expected a number, got ${describe(v)}`);
+      return tw.double(v);
+    case "string":
+      if (typeof v !== "string") throw new EncodeError(`expected a string, got ${describe(v)}`);
+      return tw.string(v);
+    case "binary":
+      if (!(v instanceof Uint8Array)) throw new EncodeError(`expected a Uint8Array, got ${describe(v)}`);
+      return tw.binary(v);
+    case "uuid":
+      return tw.uuid(uuidBytes(v));
+    case "list":
+    case "set": {
+      if (!Array.isArray(v)) throw new EncodeError(`expected an array for ${t.t}, got ${describe(v)}`);
+      tw.listBegin(WIRE[t.elem.t], v.length);
+      for (const item of v) writeValue(tw, t.elem, item, depth + 1);
+      return;
+    }
+    case "map": {
+      if (!(v instanceof Map)) throw new EncodeError(`expected a Map, got ${describe(v)}`);
+      tw.mapBegin(WIRE[t.key.t], WIRE[t.value.t], v.size);
+      for (const [k, val] of v) {
+        writeValue(tw, t.key, k, depth + 1);
+        writeValue(tw, t.value, val, depth + 1);
+      }
+      return;
+    }
+    case "struct":
+      return encodeStruct(tw, t.struct(), v as ThriftStructValue, depth + 1);
+  }
+}
+
+/** Reads a struct `schema` (up to its stop). Throws DecodeError. */
+export function decodeStruct(tr: ThriftReader, schema: ThriftStructSchema, depth = 0): ThriftStructValue {
+  if (depth > DEFAULT_DEPTH_LIMIT) throw new DecodeError("DEPTH_EXCEEDED", tr.r.pos, `nested deeper than ${DEFAULT_DEPTH_LIMIT} levels`);
+  const out: ThriftStructValue = {};
+  const h: FieldHeader = { type: TType.STOP, id: 0 };
+  tr.structBegin();
+  let set = 0;
+  for (;;) {
+    tr.fieldBegin(h);
+    if (h.type === TType.STOP) break;
+    const f = fieldById(schema, h.id);
+    if (f === undefined || WIRE[f.type.t] !== h.type) {
+      skipValue(tr, h.type, depth + 1, true);
+      continue;
+    }
+    try {
+      out[f.name] = f.type.t === "bool" ? tr.boolField() : readValue(tr, f.type, depth);
+    } catch (e) {
+      throw e instanceof DecodeError ? e.within(schema.name, f.name) : e;
+    }
+    set++;
+  }
+  tr.structEnd();
+  for (const f of schema.fields) {
+    if (f.requiredness === "required" && out[f.name] === undefined) {
+      throw new DecodeError("MISSING_REQUIRED", tr.r.pos, `required field ${f.name} is missing`).within(schema.name, undefined);
+    }
+  }
+  if (schema.kind === "union" && set > 1) throw new DecodeError("INVALID_TAG", tr.r.pos, `a union has ${set} fields set`).within(schema.name, undefined);
+  return out;
+}
+
+function fieldById(schema: ThriftStructSchema, id: number): ThriftFieldSchema | undefined {
+  for (const f of schema.fields) if (f.id === id) return f;
+  return undefined;
+}
+
+function readValue(tr: ThriftReader, t: ThriftTypeSchema, depth: number): unknown {
+  switch (t.t) {
+    case "bool":
+      return tr.bool();
+    case "byte":
+      return tr.byte();
+    case "i16":
+      return tr.i16();
+    case "i32":
+    case "enum":
+      return tr.i32();
+    case "i64":
+      return tr.i64();
+    case "double":
+      return tr.double();
+    case "string":
+      return tr.string();
+    case "binary":
+      return tr.binary();
+    case "uuid":
+      return uuidString(tr.uuid());
+    case "list":
+    case "set": {
+      const at = tr.r.pos;
+      const { elem, size } = tr.listBegin();
+      const want = WIRE[t.elem.t];
+      if (size > 0 && elem !== want) throw new DecodeError("WRONG_WIRE_TYPE", at, `${t.t} of type ${elem}, expected ${want}`);
+      const out: unknown[] = new Array(size);
+      for (let i = 0; i < size; i++) {
+        try {
+          out[i] = readValue(tr, t.elem, depth + 1);
+        } catch (e) {
+          throw e instanceof DecodeError ? e.within("", `[${i}]`) : e;
+        }
+      }
+      return out;
+    }
+    case "map": {
+      const at = tr.r.pos;
+      const { key, value, size } = tr.mapBegin();
+      const wk = WIRE[t.key.t];
+      const wv = WIRE[t.value.t];
+      if (size > 0 && (key !== wk || value !== wv)) throw new DecodeError("WRONG_WIRE_TYPE", at, `map<${key},${value}>, expected map<${wk},${wv}>`);
+      const out = new Map<unknown, unknown>();
+      for (let i = 0; i < size; i++) out.set(readValue(tr, t.key, depth + 1), readValue(tr, t.value, depth + 1));
+      return out;
+    }
+    case "struct":
+      return decodeStruct(tr, t.struct(), depth + 1);
+  }
+}
+
+/** Skips a value of wire type `type` (an unknown field), checking it is well formed. */
+export function skipValue(tr: ThriftReader, type: TType, depth: number, isField = false): void {
+  if (depth > DEFAULT_DEPTH_LIMIT) throw new DecodeError("DEPTH_EXCEEDED", tr.r.pos, `nested deeper than ${DEFAULT_DEPTH_LIMIT} levels`);
+  switch (type) {
+    case TType.BOOL:
+      if (isField) tr.boolField();
+      else tr.bool();
+      return;
+    case TType.BYTE:
+      tr.byte();
+      return;
+    case TType.I16:
+      tr.i16();
+      return;
+    case TType.I32:
+      tr.i32();
+      return;
+    case TType.I64:
+      tr.i64();
+      return;
+    case TType.DOUBLE:
+      tr.double();
+      return;
+    case TType.STRING:
+      tr.binary();
+      return;
+    case TType.UUID:
+      tr.uuid();
+      return;
+    case TType.STRUCT: {
+      const h: FieldHeader = { type: TType.STOP, id: 0 };
+      tr.structBegin();
+      for (;;) {
+        tr.fieldBegin(h);
+        if (h.type === TType.STOP) break;
+        skipValue(tr, h.type, depth + 1, true);
+      }
+      tr.structEnd();
+      return;
+    }
+    case TType.LIST:
+    case TType.SET: {
+      const { elem, size } = tr.listBegin();
+      for (let i = 0; i < size; i++) skipValue(tr, elem, depth + 1);
+      return;
+    }
+    case TType.MAP: {
+      const { key, value, size } = tr.mapBegin();
+      for (let i = 0; i < size; i++) {
+        skipValue(tr, key, depth + 1);
+        skipValue(tr, value, depth + 1);
+      }
+      return;
+    }
+    default:
+      throw new DecodeError("INVALID_WIRE_TYPE", tr.r.pos, `unknown Thrift type ${type}`);
+  }
+}
+
+function num(v: unknown): number {
+  if (typeof v !== "number") throw new EncodeError(`expected a number, got ${describe(v)}`);
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (v instanceof Uint8Array) return "a Uint8Array";
+  return typeof v === "object" ? `an object (${v.constructor?.name ?? "no prototype"})` : `${typeof v} ${String(v)}`;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** The canonical text of 16 uuid bytes: 8-4-4-4-12 lower-case hex digits. */
+export function uuidString(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
+    s += HEX[b[i]!];
+  }
+  return s;
+}
+
+/** The 16 bytes of a uuid given as text (dashes and braces optional) or as bytes. */
+export function uuidBytes(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (typeof v !== "string") throw new EncodeError(`expected a uuid string, got ${describe(v)}`);
+  const hex = v.replace(/^\{(.*)\}$/, "$1").replace(/-/g, "");
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new EncodeError(`"${v}" is not a uuid (32 hex digits, dashes optional)`);
+  return Uint8Array.from(Buffer.from(hex, "hex"));
+}
