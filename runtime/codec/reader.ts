@@ -431,7 +431,14 @@ export class Reader {
 
   /** Reads a string field; invalid UTF-8 raises INVALID_UTF8 (proto3 `string` semantics). */
   string(): string {
-    const n = this.length();
+    return this.utf8(this.length());
+  }
+
+  /**
+   * Reads the next `n` bytes, which the caller checked are there, as a string; invalid UTF-8
+   * raises INVALID_UTF8. For formats whose lengths are not varints (Thrift Binary).
+   */
+  utf8(n: number): string {
     const start = this.pos;
     const end = start + n;
     this.pos = end;

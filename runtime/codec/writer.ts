@@ -2,7 +2,7 @@ import { EncodeError } from "./errors.js";
 import { utf8WriteLoop } from "./utf8.js";
 
 /** Strings up to this many UTF-16 units are written by the JavaScript loop, longer ones natively. */
-const SHORT_STRING = 24;
+export const SHORT_STRING = 24;
 const TWO_32 = 4294967296;
 
 /** Buffer's native UTF-8 writer: present on every Node Buffer, absent from @types/node. */

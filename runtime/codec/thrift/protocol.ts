@@ -7,7 +7,8 @@
  */
 import { DecodeError, EncodeError } from "../errors.js";
 import { Reader } from "../reader.js";
-import { Writer } from "../writer.js";
+import { utf8WriteLoop } from "../utf8.js";
+import { SHORT_STRING, Writer } from "../writer.js";
 
 /** Thrift's type ids, as the Binary protocol writes them (TType in Apache Thrift). */
 export const TType = {
@@ -183,13 +184,13 @@ export class BinaryWriter implements ThriftWriter {
   }
   string(v: string): void {
     const w = this.w;
-    const max = v.length * 3;
-    w.ensure(4 + max);
+    w.ensure(4 + v.length * 3);
     const at = w.pos;
-    const n = w.buf.write(v, at + 4, "utf8");
+    // Short strings through the JavaScript loop (faster than a native call for them), as Writer.string.
+    const end = v.length <= SHORT_STRING ? utf8WriteLoop(w.buf, at + 4, v) : at + 4 + w.buf.write(v, at + 4, "utf8");
     w.pos = at;
-    this.be(n, 4);
-    w.pos = at + 4 + n;
+    this.be(end - at - 4, 4);
+    w.pos = end;
   }
   binary(v: Uint8Array): void {
     this.be(v.length, 4);
@@ -200,6 +201,10 @@ export class BinaryWriter implements ThriftWriter {
     this.w.raw(v);
   }
 }
+
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Reads the Binary protocol (strict message headers, and the old unversioned ones). */
 export class BinaryReader implements ThriftReader {
@@ -290,11 +295,12 @@ export class BinaryReader implements ThriftReader {
   double(): number {
     const p = this.need(8, "double");
     const b = this.r.buf;
-    return new DataView(b.buffer, b.byteOffset + p, 8).getFloat64(0, false);
+    // Big-endian on the wire: bytes into a shared Float64Array, in the machine's order.
+    for (let i = 0; i < 8; i++) F64_BYTES[LITTLE_ENDIAN ? 7 - i : i] = b[p + i]!;
+    return F64[0]!;
   }
   string(): string {
-    const bytes = this.binary();
-    return utf8(bytes, this.r.pos - bytes.length);
+    return this.r.utf8(this.size("string", 1));
   }
   binary(): Uint8Array {
     const n = this.size("binary", 1);
@@ -552,8 +558,7 @@ export class CompactReader implements ThriftReader {
     return this.r.double();
   }
   string(): string {
-    const bytes = this.r.bytes();
-    return utf8(bytes, this.r.pos - bytes.length);
+    return this.r.string();
   }
   binary(): Uint8Array {
     return this.r.bytes();
@@ -582,17 +587,6 @@ function checkSize(n: number, minBytes: number, at: number, r: Reader, what: str
 function messageType(t: number, at: number): MessageType {
   if (t < 1 || t > 4) throw new DecodeError("INVALID_TAG", at, `unknown Thrift message type ${t}`);
   return t as MessageType;
-}
-
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-/** Decodes a Thrift string strictly: invalid UTF-8 is a DecodeError, not a U+FFFD. */
-function utf8(bytes: Uint8Array, at: number): string {
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    throw new DecodeError("INVALID_UTF8", at, "invalid UTF-8 in a string");
-  }
 }
 
 /** Which protocol a payload uses. */
