@@ -20,6 +20,7 @@ import {
 } from "meridian-rpc";
 import { EchoService, StreamService, type EchoRequest } from "../rpc/gen/echo.js";
 import { sleep } from "meridian-rpc/transport";
+import { rejection } from "../support/rejection.js";
 
 /** A transport under test: servers and clients on it, closed by `close()`. */
 export interface StreamBed {
@@ -52,17 +53,6 @@ export async function eventually(check: () => boolean, ms = 3000, what = "condit
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-/** The RpcError a promise rejects with. */
-export async function failure(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(RpcError);
-    return e as RpcError;
-  }
-  throw new Error("expected the call to fail");
 }
 
 /** Collects a stream's messages, and the error it ends with (if any). */
@@ -350,14 +340,14 @@ export function streamingSuite(bed: StreamBed): void {
       const it = s[Symbol.asyncIterator]();
       await it.next();
       s.cancel();
-      const e1 = await failure(it.next());
+      const e1 = await rejection(it.next());
       expect(e1.code).toBe(Code.CANCELLED);
       expect((await s.trailers)["rpc-status"]).toBe(String(Code.CANCELLED));
 
       const ac = new AbortController();
       const s2 = client.ticks({}, { signal: ac.signal });
       const got: number[] = [];
-      const e2 = await failure(
+      const e2 = await rejection(
         (async () => {
           for await (const m of s2) {
             got.push(m.count);
@@ -390,7 +380,7 @@ export function streamingSuite(bed: StreamBed): void {
         await new Promise((r) => setTimeout(r, 20));
         throw new Error("disk on fire");
       }
-      const err = await failure(bed.client(address).collect(broken()));
+      const err = await rejection(bed.client(address).collect(broken()));
       expect(err.code).toBe(Code.CANCELLED);
       expect(err.message).toContain("disk on fire");
       await handlerError.wait;
@@ -441,7 +431,7 @@ export function streamingSuite(bed: StreamBed): void {
       expect(mid.error).toMatchObject({ bizCode: 4002, bizMessage: "enough" });
       const now = await drain(client.ticks({ text: "now" }));
       expect(now.error).toMatchObject({ bizCode: 4001, extra: { hint: "later" } });
-      const cs = await failure(client.collect([{ text: "a" }]));
+      const cs = await rejection(client.collect([{ text: "a" }]));
       expect(cs).toBeInstanceOf(BizError);
       expect(cs).toMatchObject({ bizCode: 4003, extra: { why: "quota" } });
     });
@@ -502,7 +492,7 @@ export function streamingSuite(bed: StreamBed): void {
           await new Promise((r) => setTimeout(r, 30));
         }
       }
-      const err = await failure(bed.client(address).collect(slow(), { timeoutMs: 120 }));
+      const err = await rejection(bed.client(address).collect(slow(), { timeoutMs: 120 }));
       expect(err.code).toBe(Code.DEADLINE_EXCEEDED);
     });
 
@@ -511,7 +501,7 @@ export function streamingSuite(bed: StreamBed): void {
       const { items, error } = await drain(bed.client(address).ticks({}));
       expect(items).toEqual([]);
       expect(error?.code).toBe(Code.UNIMPLEMENTED);
-      expect((await failure(bed.client(address).collect([]))).code).toBe(Code.UNIMPLEMENTED);
+      expect((await rejection(bed.client(address).collect([]))).code).toBe(Code.UNIMPLEMENTED);
     });
   });
 
@@ -670,7 +660,7 @@ export function streamingSuite(bed: StreamBed): void {
       const t0 = Date.now();
       await server.close({ graceMs: 100 });
       expect(Date.now() - t0).toBeLessThan(3000);
-      expect((await failure(it.next())).code).toBe(Code.UNAVAILABLE);
+      expect((await rejection(it.next())).code).toBe(Code.UNAVAILABLE);
       await aborted.wait;
     });
   });

@@ -11,7 +11,7 @@ import type { MessageCodec, ServiceDescriptor } from "meridian-rpc/runtime";
 import { AdminService, EchoReply, EchoRequest, EchoService } from "../rpc/gen/echo.js";
 import { expectContextCarried } from "../rpc/helpers.js";
 import type { Bed } from "./beds.js";
-import { failure } from "./streaming-suite.js";
+import { rejection } from "../support/rejection.js";
 
 /** Bytes no EchoRequest or EchoReply decodes from: field 1 announces 5 bytes and carries 1. */
 const TRUNCATED = Uint8Array.of(0x0a, 0x05, 0x01);
@@ -71,7 +71,7 @@ export function unarySuite(bed: Bed): void {
 
     it(`${n} conformance - the client's timeout reaches the handler; a slow handler gives DEADLINE_EXCEEDED and its signal aborts`, async () => {
       const s = await bed.echoServer("a");
-      const e = await failure(bed.clientOf(EchoService, [s.address]).echo({ text: "slow", delayMs: 5000 }, { timeoutMs: 150 }));
+      const e = await rejection(bed.clientOf(EchoService, [s.address]).echo({ text: "slow", delayMs: 5000 }, { timeoutMs: 150 }));
       expect(e.code).toBe(Code.DEADLINE_EXCEEDED);
       const ctx = s.calls[0]!.ctx as CallContext;
       expect(ctx.deadline).toBeDefined();
@@ -95,15 +95,15 @@ export function unarySuite(bed: Bed): void {
         },
       });
       const client = bed.clientOf(EchoService, [s.address]);
-      const notFound = await failure(client.echo({}));
+      const notFound = await rejection(client.echo({}));
       expect(notFound.code).toBe(Code.NOT_FOUND);
       expect(notFound.message).toBe("no such thing");
-      const biz = (await failure(client.get({}))) as BizError;
+      const biz = (await rejection(client.get({}))) as BizError;
       expect(biz).toBeInstanceOf(BizError);
       expect(biz.bizCode).toBe(4001);
       expect(biz.bizMessage).toBe("quota");
       expect(biz.extra).toEqual({ plan: "free" });
-      const internal = await failure(client.put({}));
+      const internal = await rejection(client.put({}));
       expect(internal.code).toBe(Code.INTERNAL);
       expect(internal.message).not.toContain("secret");
       expect(s.logged).toHaveLength(1);
@@ -111,14 +111,14 @@ export function unarySuite(bed: Bed): void {
 
     it(`${n} conformance - a service the server does not register is UNIMPLEMENTED`, async () => {
       const s = await bed.echoServer("a");
-      const e = await failure(bed.clientOf(AdminService, [s.address]).status({}));
+      const e = await rejection(bed.clientOf(AdminService, [s.address]).status({}));
       expect(e.code).toBe(Code.UNIMPLEMENTED);
     });
 
     it(`${n} conformance - cancelling a call: CANCELLED at the client; the handler's signal aborts where the wire can say so`, async () => {
       const s = await bed.echoServer("a");
       const ac = new AbortController();
-      const p = failure(bed.clientOf(EchoService, [s.address]).echo({ text: "x", delayMs: 5000 }, { signal: ac.signal }));
+      const p = rejection(bed.clientOf(EchoService, [s.address]).echo({ text: "x", delayMs: 5000 }, { signal: ac.signal }));
       const end = Date.now() + 3000;
       while (s.calls.length === 0 && Date.now() < end) await wait(5);
       ac.abort();
@@ -131,7 +131,7 @@ export function unarySuite(bed: Bed): void {
 
     it(`${n} conformance - a request that does not decode is INVALID_ARGUMENT, its handler never runs`, async () => {
       const s = await bed.echoServer("a");
-      const e = await failure(bed.clientOf(brokenEcho("request"), [s.address]).echo({ text: "x" }));
+      const e = await rejection(bed.clientOf(brokenEcho("request"), [s.address]).echo({ text: "x" }));
       expect(e.code).toBe(Code.INVALID_ARGUMENT);
       expect(e.message).toMatch(/^cannot decode the request of rpctest\.EchoService\/Echo: /);
       expect(s.calls).toHaveLength(0);
@@ -139,7 +139,7 @@ export function unarySuite(bed: Bed): void {
 
     it(`${n} conformance - a response that does not decode is INTERNAL, saying which method`, async () => {
       const s = await bed.echoServer("a", { service: brokenEcho("reply") });
-      const e = await failure(bed.clientOf(EchoService, [s.address]).echo({ text: "x" }));
+      const e = await rejection(bed.clientOf(EchoService, [s.address]).echo({ text: "x" }));
       expect(e.code).toBe(Code.INTERNAL);
       expect(e.message).toMatch(/^cannot decode the response of rpctest\.EchoService\/Echo: /);
     });

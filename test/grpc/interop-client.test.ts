@@ -12,6 +12,7 @@ import { GrpcClientTransport } from "meridian-rpc/transports/grpc";
 import { Interop, Reply, Request } from "./gen/interop.js";
 import { Observed, payloadOf, startPlainServer, until } from "./helpers.js";
 import { openStream, type MessageStream } from "../support/message-calls.js";
+import { rejection } from "../support/rejection.js";
 
 const observed = new Observed();
 let address: string;
@@ -31,15 +32,6 @@ afterAll(async () => {
 });
 beforeEach(() => observed.reset());
 
-async function rejection(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(RpcError);
-    return e as RpcError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** Opens a streaming call on the seam. */
 function open(method: keyof typeof Interop.methods, opts: { timeoutMs?: number; headers?: Headers; signal?: Cancellation } = {}): MessageStream {

@@ -17,6 +17,7 @@ import { Interop, Reply, Request } from "./gen/interop.js";
 import { Observed, PROTO_DIR, makeCerts, plainClient, plainUnary, startMeridianServer, until } from "./helpers.js";
 import { openStream, unaryCall, type MessageRequest, type MessageStream } from "../support/message-calls.js";
 import { meridianArgv } from "../support/meridian-cli.js";
+import { rejection } from "../support/rejection.js";
 
 const cleanup: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -52,15 +53,6 @@ function open(t: GrpcClientTransport, method: keyof typeof Interop.methods, sign
   return openStream(t, { service: Interop.typeName, method: Interop.methods[method], headers: {}, deadline: undefined, signal, endpoint: undefined });
 }
 
-async function rejection(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(RpcError);
-    return e as RpcError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 const certs = makeCerts();
 

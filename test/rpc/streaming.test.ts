@@ -8,7 +8,8 @@ import { Cancellation, Code, RpcError, createClient, createServer, type ClientTr
 import type { ClientStream, TransportStreamRequest } from "meridian-rpc/transport";
 import { MemoryNetwork, MemoryClientTransport, MemoryServerTransport } from "meridian-rpc/transports/memory";
 import { EchoReply, EchoRequest, EchoService, StreamService } from "./gen/echo.js";
-import { drain, echoUnary, failure } from "../conformance/streaming-suite.js";
+import { drain, echoUnary } from "../conformance/streaming-suite.js";
+import { rejection } from "../support/rejection.js";
 import { openStream } from "../support/message-calls.js";
 
 
@@ -52,13 +53,13 @@ describe("streaming - runtime rules", () => {
     });
     // The transport fails before taking any request: safe to retry (nothing was taken or sent).
     const early = createClient(StreamService, { transport: failing(false), retry: { maxAttempts: 3, initialBackoffMs: 1 } });
-    const e1 = await failure(early.collect([{ text: "a" }]));
+    const e1 = await rejection(early.collect([{ text: "a" }]));
     expect(e1.code).toBe(Code.UNAVAILABLE);
     expect(opened).toBe(3);
     // The transport took a request, then failed (even `notSent`): the stream cannot be replayed.
     opened = 0;
     const late = createClient(StreamService, { transport: failing(true), retry: { maxAttempts: 3, initialBackoffMs: 1 } });
-    const e2 = await failure(late.collect([{ text: "a" }, { text: "b" }]));
+    const e2 = await rejection(late.collect([{ text: "a" }, { text: "b" }]));
     expect(e2.code).toBe(Code.UNAVAILABLE);
     expect(opened).toBe(1);
     expect(seen.sends).toBe(1);
@@ -87,7 +88,7 @@ describe("streaming - runtime rules", () => {
     const client = createClient(StreamService, { transport });
     const { error } = await drain(client.ticks({}));
     expect(error).toMatchObject({ code: Code.UNIMPLEMENTED, notSent: true });
-    expect((await failure(client.collect([]))).code).toBe(Code.UNIMPLEMENTED);
+    expect((await rejection(client.collect([]))).code).toBe(Code.UNIMPLEMENTED);
   });
 
   it("streaming - a unary method called as a stream, or the reverse, is UNIMPLEMENTED", async () => {
@@ -108,7 +109,7 @@ describe("streaming - runtime rules", () => {
     } satisfies TransportStreamRequest);
     await s.closeSend();
     const it = s.responses[Symbol.asyncIterator]();
-    const err = await failure(it.next());
+    const err = await rejection(it.next());
     expect(err.code).toBe(Code.UNIMPLEMENTED);
     expect(err.message).toContain("unary");
   });

@@ -14,6 +14,7 @@ import { TcpClientTransport, TcpServerTransport, type TcpClientOptions, type Tcp
 import { EchoService } from "../rpc/gen/echo.js";
 import { echoHandlers, type EchoServer } from "../rpc/helpers.js";
 import { describeWithOpenssl, makeCerts, type TestCerts } from "../support/certs.js";
+import { rejection } from "../support/rejection.js";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -34,15 +35,6 @@ function client(address: string, options: TcpClientOptions) {
   const transport = new TcpClientTransport({ backoffBaseMs: 10, backoffMaxMs: 20, ...options });
   cleanup.push(() => transport.close());
   return { transport, echo: createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 5000 }) };
-}
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e, "the call should have failed").toBeInstanceOf(RpcError);
-  return e as RpcError;
 }
 
 /** The subject CN of the certificate a TLS server presents to a fresh connection. */
@@ -95,11 +87,11 @@ describeWithOpenssl("tcp tls", () => {
 
   it("tcp tls - requireClientCert refuses clients without a certificate of its CA, with an error that says so", async () => {
     const { address, transport } = await start({ tls: { cert: c.serverCert, key: c.serverKey, ca: c.ca, requireClientCert: true } });
-    const none = await failure(client(address, { tls: { ca: c.ca } }).echo.echo({ text: "x" }));
+    const none = await rejection(client(address, { tls: { ca: c.ca } }).echo.echo({ text: "x" }));
     expect(none.code).toBe(Code.UNAVAILABLE);
     expect(none.message).toMatch(/certificate required \(the server requires a client certificate: set the client's tls.cert and tls.key\)/);
     expect(none.message).not.toMatch(/deps\/openssl|rec_layer/);
-    const wrong = await failure(client(address, { tls: { ca: c.ca, cert: c.otherClientCert, key: c.otherClientKey } }).echo.echo({ text: "x" }));
+    const wrong = await rejection(client(address, { tls: { ca: c.ca, cert: c.otherClientCert, key: c.otherClientKey } }).echo.echo({ text: "x" }));
     expect(wrong.code).toBe(Code.UNAVAILABLE);
     expect(wrong.message).toMatch(/client certificate|unknown ca/i);
     const ok = client(address, { tls: { ca: c.ca, cert: c.clientCert, key: c.clientKey } });
@@ -109,29 +101,29 @@ describeWithOpenssl("tcp tls", () => {
 
   it("tcp tls - a server certificate of another CA, an expired one, or one for another name fails the handshake with a clear error, before anything is sent", async () => {
     const other = await start({ tls: { cert: c.otherServerCert, key: c.otherServerKey } });
-    const wrongCa = await failure(client(other.address, { tls: { ca: c.ca } }).echo.echo({ text: "x" }));
+    const wrongCa = await rejection(client(other.address, { tls: { ca: c.ca } }).echo.echo({ text: "x" }));
     expect(wrongCa).toMatchObject({ code: Code.UNAVAILABLE, notSent: true });
     expect(wrongCa.message).toMatch(/TLS handshake failed: .*(self[- ]signed|unable to verify|local issuer)/i);
     expect(other.calls).toHaveLength(0);
 
     const expired = await start({ tls: { cert: c.expiredCert, key: c.expiredKey } });
     await sleep(1100); // its validity ended the second it was made
-    const exp = await failure(client(expired.address, { tls: { ca: c.ca } }).echo.echo({ text: "x" }));
+    const exp = await rejection(client(expired.address, { tls: { ca: c.ca } }).echo.echo({ text: "x" }));
     expect(exp.message).toMatch(/TLS handshake failed: certificate has expired/);
 
     const good = await start({ tls: { cert: c.serverCert, key: c.serverKey } });
     const port = good.address.slice(good.address.lastIndexOf(":") + 1);
-    const name = await failure(client(`localhost:${port}`, { tls: { ca: c.ca, serverName: "api.example.test" } }).echo.echo({ text: "x" }));
+    const name = await rejection(client(`localhost:${port}`, { tls: { ca: c.ca, serverName: "api.example.test" } }).echo.echo({ text: "x" }));
     expect(name.message).toMatch(/TLS handshake failed: .*(does not match|not in the cert's altnames)/i);
     expect(good.calls).toHaveLength(0);
   });
 
   it("tcp tls - plaintext against a TLS server, and TLS against a plaintext one, fail the call instead of hanging", async () => {
     const secure = await start({ tls: { cert: c.serverCert, key: c.serverKey }, tlsHandshakeTimeoutMs: 2000 });
-    const plain = await failure(client(secure.address, { connectTimeoutMs: 2000 }).echo.echo({ text: "x" }, { timeoutMs: 3000 }));
+    const plain = await rejection(client(secure.address, { connectTimeoutMs: 2000 }).echo.echo({ text: "x" }, { timeoutMs: 3000 }));
     expect([Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED]).toContain(plain.code);
     const open = await start({});
-    const tls = await failure(client(open.address, { tls: { ca: c.ca }, connectTimeoutMs: 2000 }).echo.echo({ text: "x" }, { timeoutMs: 3000 }));
+    const tls = await rejection(client(open.address, { tls: { ca: c.ca }, connectTimeoutMs: 2000 }).echo.echo({ text: "x" }, { timeoutMs: 3000 }));
     expect(tls.code).toBe(Code.UNAVAILABLE);
     expect(open.calls).toHaveLength(0);
   });
@@ -172,7 +164,7 @@ describeWithOpenssl("tcp tls", () => {
     expect(() => new TcpServerTransport({ host: "0.0.0.0", tls: { cert: c.serverCert, key: c.serverKey } })).not.toThrow();
     expect(() => new TcpServerTransport({ host: "::1" })).not.toThrow();
     // Refused before any connection is attempted: nothing leaves the machine.
-    const refused = await failure(client("meridian.invalid:9", {}).echo.echo({ text: "x" }));
+    const refused = await rejection(client("meridian.invalid:9", {}).echo.echo({ text: "x" }));
     expect(refused).toMatchObject({ code: Code.FAILED_PRECONDITION, notSent: true });
     expect(refused.message).toMatch(/without TLS.*plaintext: true/);
     expect(() => new TcpClientTransport({ tls: { cert: c.clientCert } })).toThrow(ConfigError);

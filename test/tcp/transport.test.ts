@@ -9,6 +9,7 @@ import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/
 import { Ping } from "../../bench/codec/gen/feed.js";
 import { Echo, Feed, client, delayedEcho, echoReply, errorReply, request, startServer, until } from "./helpers.js";
 import { unaryCall } from "../support/message-calls.js";
+import { rejection } from "../support/rejection.js";
 
 /** Everything a test opened, closed after it whatever happened. */
 const cleanup: (() => Promise<unknown> | void)[] = [];
@@ -28,15 +29,6 @@ function open(address: string, options?: Parameters<typeof client>[1]): TcpClien
   return c;
 }
 
-async function rejection(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(RpcError);
-    return e as RpcError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** A deferred reply: the test decides when the handler answers. */
 function gate(): { wait: Promise<void>; open: () => void } {
