@@ -15,11 +15,16 @@
  *                       or grpc-js is benchmarked; tcp-stream.ts, when meridian or meridian-seam is;
  *                       default 1,8, with --quick 1); "" skips it
  *   --cpu-prof          run the children with --cpu-prof (profiles in .tmp/prof/)
+ *   --dist              the children load meridian-rpc from the built dist/ (`npm run build` first),
+ *                       as an installed package runs, instead of from the TypeScript source through
+ *                       tsx (whose esbuild keeps function names by wrapping every closure the hot
+ *                       path creates in a __name call: docs/profile.md)
  *   --out <dir>         where to write the results (default bench/results)
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderChart, type ChartPoint } from "./chart.js";
@@ -43,6 +48,7 @@ const { values: args } = parseArgs({
     cases: { type: "string" },
     concurrency: { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
+    dist: { type: "boolean", default: false },
     streams: { type: "string" },
     out: { type: "string" },
   },
@@ -65,7 +71,11 @@ interface RunResult extends LoadResult {
   server: ServerStats;
 }
 
-const execArgv = ["--conditions=meridian-source", "--import", "tsx"];
+const execArgv = args.dist ? ["--import", "tsx"] : ["--conditions=meridian-source", "--import", "tsx"];
+if (args.dist && !existsSync(fileURLToPath(new URL("../../dist/runtime/api.js", import.meta.url)))) {
+  console.error("--dist: no dist/ to load: run `npm run build` first");
+  process.exit(2);
+}
 if (args["cpu-prof"]) execArgv.push("--cpu-prof", "--cpu-prof-dir=.tmp/prof");
 
 function child(script: string, peer: PeerName): ChildProcess {
@@ -239,5 +249,5 @@ writeFileSync(
   `${outDir}/rpc.svg`,
   renderChart(points, cases, `${meta.date.slice(0, 10)} · Node ${meta.node} · ${meta.cpus} CPUs · ${durationMs / 1000} s per run · server and load generator in separate processes`),
 );
-console.log(`\nwrote ${outDir}rpc.json and rpc.svg in ${meta.wallSeconds.toFixed(0)} s`);
+console.log(`\nwrote ${join(outDir, "rpc.json")} and rpc.svg in ${meta.wallSeconds.toFixed(0)} s`);
 if (failures.length > 0) process.exitCode = 1;
