@@ -315,6 +315,16 @@ export class Reader {
     return f64[0]!;
   }
 
+  /** Reads a 64-bit double stored big-endian (Thrift Binary), through the same scratch as `double`. */
+  doubleBE(): number {
+    const pos = this.pos;
+    if (pos + 8 > this.end) this.truncated("double");
+    const b = this.buf;
+    for (let i = 0; i < 8; i++) f64b[LITTLE_ENDIAN ? 7 - i : i] = b[pos + i]!;
+    this.pos = pos + 8;
+    return f64[0]!;
+  }
+
   // int64 family, bigint representation
 
   /** Reads an int64 varint as a bigint. */

@@ -202,10 +202,6 @@ export class BinaryWriter implements ThriftWriter {
   }
 }
 
-const F64 = new Float64Array(1);
-const F64_BYTES = new Uint8Array(F64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /** Reads the Binary protocol (strict message headers, and the old unversioned ones). */
 export class BinaryReader implements ThriftReader {
   constructor(readonly r: Reader) {}
@@ -293,11 +289,7 @@ export class BinaryReader implements ThriftReader {
     return (BigInt(hi) << 32n) | BigInt(lo);
   }
   double(): number {
-    const p = this.need(8, "double");
-    const b = this.r.buf;
-    // Big-endian on the wire: bytes into a shared Float64Array, in the machine's order.
-    for (let i = 0; i < 8; i++) F64_BYTES[LITTLE_ENDIAN ? 7 - i : i] = b[p + i]!;
-    return F64[0]!;
+    return this.r.doubleBE();
   }
   string(): string {
     return this.r.utf8(this.size("string", 1));
