@@ -47,13 +47,14 @@ export {
 export { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./rpc/middleware.js";
 export { Metainfo, MetainfoPrefix, type MetainfoKind } from "./rpc/metainfo.js";
 export { BizError, Code, ConfigError, RpcError, type ConfigErrorCode, type RpcErrorOptions } from "./rpc/errors.js";
+export { ThriftException } from "./codec/thrift/codec.js";
 export { Cancellation } from "./rpc/signal.js";
 export { peerIdentityOf, type ClientTls, type PeerIdentity, type Pem, type ServerTls } from "./rpc/tls.js";
 
 // Shared with generated code (meridian-rpc/runtime): a user names services, methods and codecs
 // in middleware and resolvers, and catches DecodeError from a codec's decode.
 export type { MethodKind, IdempotencyLevel, MethodDescriptor, ServiceDescriptor, InputOf, OutputOf } from "./rpc/descriptors.js";
-export type { MessageCodec, AnyMessageCodec, MessageOf } from "./codec/types.js";
+export type { MessageCodec, AnyMessageCodec, MessageOf, PayloadProtocol } from "./codec/types.js";
 export { DecodeError, EncodeError, type DecodeErrorCode } from "./codec/errors.js";
 
 // Shared with transport authors (meridian-rpc/transport): a user passes a transport to

@@ -11,5 +11,18 @@ export { Reader, WireType, DEFAULT_DEPTH_LIMIT, joinSigned, joinUnsigned, reader
 export { MessageView, setEntry } from "./codec/view.js";
 export { Writer, encodeShared, sharedWriter, varintSize, DEFAULT_SLAB_SIZE } from "./codec/writer.js";
 export { utf8WriteLoop, utf8ReadLoop, isValidUtf8 } from "./codec/utf8.js";
-export type { MessageCodec, AnyMessageCodec, MessageOf, EnumInfo, UnknownFields } from "./codec/types.js";
+export type { MessageCodec, AnyMessageCodec, MessageOf, EnumInfo, UnknownFields, PayloadProtocol } from "./codec/types.js";
 export type { MethodKind, IdempotencyLevel, MethodDescriptor, ServiceDescriptor, InputOf, OutputOf } from "./rpc/descriptors.js";
+// Thrift: what a file generated from .thrift needs (struct codecs driven by their schemas, the
+// exception base class, method and service descriptors).
+export { ThriftException, ThriftStructCodec, thriftStruct, type ThriftStructOptions } from "./codec/thrift/codec.js";
+export type { ThriftFieldSchema, ThriftStructSchema, ThriftTypeSchema, ThriftStructValue } from "./codec/thrift/struct.js";
+export {
+  thriftMethod,
+  thriftService,
+  type ThriftMethodDescriptor,
+  type ThriftMethodInfo,
+  type ThriftMethodSpec,
+  type ThriftResult,
+  type ThriftThrows,
+} from "./rpc/thrift.js";

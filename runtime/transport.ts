@@ -48,3 +48,14 @@ export {
 } from "./rpc/deadline.js";
 export { onAbort } from "./rpc/signal.js";
 export { SendDelayEstimator } from "./rpc/governance/admission.js";
+// Thrift payloads: a transport that carries Thrift frames the envelope and answers errors with a
+// TApplicationException; `thriftInfo` tells a Thrift function's descriptor (oneway) apart.
+export { thriftInfo, type ThriftMethodInfo } from "./rpc/thrift.js";
+export {
+  TApplicationError,
+  readApplicationException,
+  readThriftEnvelope,
+  writeApplicationException,
+  writeThriftEnvelope,
+  type ThriftEnvelope,
+} from "./codec/thrift/envelope.js";

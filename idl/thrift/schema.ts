@@ -2,7 +2,7 @@
  * The codec schemas of linked Thrift IDL: what runtime/codec/thrift's struct codec needs to
  * encode and decode a struct, a union, an exception, or a function's arguments and result.
  */
-import type { ThriftStructSchema, ThriftTypeSchema } from "../../runtime/codec/thrift/struct.js";
+import type { ThriftStructSchema, ThriftStructValue, ThriftTypeSchema } from "../../runtime/codec/thrift/struct.js";
 import type { ThriftField, ThriftFunction, ThriftStruct } from "./ast.js";
 import type { ResolvedType, ThriftProgram } from "./link.js";
 
@@ -10,7 +10,14 @@ import type { ResolvedType, ThriftProgram } from "./link.js";
 export class ThriftSchemas {
   private readonly structs = new Map<ThriftStruct, ThriftStructSchema>();
 
-  constructor(private readonly program: ThriftProgram) {}
+  /**
+   * `make`, when given, says how a decode makes the empty value of a struct, union or exception
+   * (by qualified name and kind): run-time loaders make exceptions instances of their classes.
+   */
+  constructor(
+    private readonly program: ThriftProgram,
+    private readonly make?: (name: string, kind: ThriftStruct["kind"]) => (() => ThriftStructValue) | undefined,
+  ) {}
 
   /** The schema of the struct, union or exception `name` defined in `file`. */
   struct(name: string, file: string): ThriftStructSchema {
@@ -39,7 +46,9 @@ export class ThriftSchemas {
     const known = this.structs.get(def);
     if (known !== undefined) return known;
     const fields: ThriftStructSchema["fields"][number][] = [];
-    const schema: ThriftStructSchema = { name: qualified(def.name, file), kind: def.kind, fields };
+    const name = qualified(def.name, file);
+    const make = this.make?.(name, def.kind);
+    const schema: ThriftStructSchema = make === undefined ? { name, kind: def.kind, fields } : { name, kind: def.kind, fields, make };
     this.structs.set(def, schema);
     for (const f of def.fields) fields.push(this.field(f, file, def.kind === "union"));
     return schema;

@@ -3,4 +3,4 @@ export { Reader, WireType, DEFAULT_DEPTH_LIMIT, joinSigned, joinUnsigned, reader
 export { MessageView, setEntry } from "./view.js";
 export { Writer, encodeShared, sharedWriter, varintSize, DEFAULT_SLAB_SIZE } from "./writer.js";
 export { utf8WriteLoop, utf8ReadLoop, isValidUtf8 } from "./utf8.js";
-export type { MessageCodec, AnyMessageCodec, MessageOf, EnumInfo, UnknownFields } from "./types.js";
+export type { MessageCodec, AnyMessageCodec, MessageOf, EnumInfo, UnknownFields, PayloadProtocol } from "./types.js";

@@ -2,6 +2,13 @@ import type { Reader } from "./reader.js";
 import type { Writer } from "./writer.js";
 
 /**
+ * The encoding of a payload, when a transport can carry more than one: a Thrift struct goes as
+ * Thrift Binary (what Kitex sends by default, and what a codec writes when not told) or Thrift
+ * Compact. Protobuf codecs have one encoding and ignore it.
+ */
+export type PayloadProtocol = "thrift-binary" | "thrift-compact";
+
+/**
  * The codec of one message type, exported by generated code under the message's own name
  * (`export const Video: MessageCodec<Video, VideoView>`).
  *
@@ -15,10 +22,14 @@ export interface MessageCodec<T extends object, V = unknown> {
   create(partial?: Partial<T>): T;
   /** Encodes into bytes that are owned by the caller: a slab view that is never rewritten. */
   encode(msg: T): Uint8Array;
-  /** Appends the encoding of `msg` to `writer` (what transports use to build frames). */
-  encodeTo(msg: T, writer: Writer): void;
+  /**
+   * Appends the encoding of `msg` to `writer` (what transports use to build frames). `protocol`
+   * is what the transport's peer speaks, for codecs with more than one encoding (Thrift Binary or
+   * Compact); codecs with one ignore it.
+   */
+  encodeTo(msg: T, writer: Writer, protocol?: PayloadProtocol): void;
   /** Decodes eagerly. Bytes fields are views into `bytes`. Raises DecodeError on bad input. */
-  decode(bytes: Uint8Array): T;
+  decode(bytes: Uint8Array, protocol?: PayloadProtocol): T;
   /**
    * A lazy, zero-copy view: each getter decodes its field when first read. Bad input raises
    * DecodeError from the getter that meets it.

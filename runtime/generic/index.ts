@@ -21,3 +21,4 @@ export {
   type JsonHandler,
 } from "./server.js";
 export { MsgpackCodec, defineService, method, type MethodOptions, type SchemalessDescriptor, type SchemalessMethod, type ServiceDefinition } from "./msgpack.js";
+export { loadThriftService, type LoadedThriftService } from "./thrift.js";

@@ -1,4 +1,4 @@
-import type { AnyMessageCodec } from "../codec/types.js";
+import type { AnyMessageCodec, PayloadProtocol } from "../codec/types.js";
 import { CallContext, ContextValues, currentContext, type Consistency } from "./context.js";
 import { abortError, deadlineAfter, earliest } from "./deadline.js";
 import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./descriptors.js";
@@ -12,6 +12,7 @@ import { compose, type Handler, type Middleware, type RpcRequest, type RpcRespon
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { statusFromHeaders, statusToHeaders } from "./status.js";
 import { RequestStream, resumeStream, streamsRequests, type ResponseStream, type StreamInput } from "./streaming.js";
+import { thriftInfo, unwrapResult, type ThriftResult } from "./thrift.js";
 import { HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers, type WriteMessage } from "./transport.js";
 
 /** Options of one call. */
@@ -160,9 +161,9 @@ function callError(e: unknown, signal: CallSignal): RpcError {
  * for a unary request (nothing left), not for a message of a stream already open.
  */
 export function messageWriter(codec: AnyMessageCodec, message: unknown, notSent = true): WriteMessage {
-  return (w) => {
+  return (w, protocol) => {
     try {
-      codec.encodeTo(message, w);
+      codec.encodeTo(message, w, protocol);
     } catch (e) {
       throw new RpcError(Code.INVALID_ARGUMENT, `request not sent: ${e instanceof Error ? e.message : String(e)}`, { cause: e, notSent });
     }
@@ -174,9 +175,9 @@ export function messageWriter(codec: AnyMessageCodec, message: unknown, notSent 
  * does not decode: INTERNAL "cannot decode the response of S/M: why", with the response's
  * headers. Bytes fields of the message are views into `payload` (transports never reuse it).
  */
-export function decodeResponse(method: MethodDescriptor, service: string, payload: Uint8Array, headers: Headers = {}): unknown {
+export function decodeResponse(method: MethodDescriptor, service: string, payload: Uint8Array, headers: Headers = {}, protocol?: PayloadProtocol): unknown {
   try {
-    return method.output.decode(payload);
+    return method.output.decode(payload, protocol);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     throw new RpcError(Code.INTERNAL, `cannot decode the response of ${service}/${method.name}: ${why}`, { cause: e, headers });
@@ -207,7 +208,7 @@ function transportHandler(transport: ClientTransport): Handler {
         signal,
         endpoint: ctx.endpoint,
       });
-      return { message: decodeResponse(method, service, res.payload, res.headers), headers: res.headers };
+      return { message: decodeResponse(method, service, res.payload, res.headers, res.protocol), headers: res.headers };
     } catch (e) {
       throw callError(e, signal);
     }
@@ -481,8 +482,14 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
       case "bidi_streaming":
         client[key] = (source, opts = {}) => open(method, requests(method, source as StreamInput<unknown>), opts);
         break;
-      default:
-        client[key] = (request, opts = {}) => invoke(method, method.input.create(request as object | undefined), opts);
+      default: {
+        const thrift = thriftInfo(method);
+        client[key] =
+          thrift === undefined
+            ? (request, opts = {}) => invoke(method, method.input.create(request as object | undefined), opts)
+            : (request, opts = {}) =>
+                invoke(method, method.input.create(request as object | undefined), opts).then((r) => unwrapResult(thrift, r as ThriftResult));
+      }
     }
   }
   return client as Client<S>;

@@ -31,5 +31,12 @@ export interface ServiceDescriptor<M extends Record<string, MethodDescriptor> = 
 
 /** The request message type of a method descriptor. */
 export type InputOf<D> = D extends MethodDescriptor<infer I, AnyMessageCodec> ? MessageOf<I> : never;
-/** The response message type of a method descriptor. */
-export type OutputOf<D> = D extends MethodDescriptor<AnyMessageCodec, infer O> ? MessageOf<O> : never;
+/**
+ * The response type of a method descriptor: its output message, or for a Thrift function (whose
+ * output is its result struct) the function's return type, which typed clients and handlers use.
+ */
+export type OutputOf<D> = D extends { readonly thrift: { readonly $result?: infer R } }
+  ? R
+  : D extends MethodDescriptor<AnyMessageCodec, infer O>
+    ? MessageOf<O>
+    : never;

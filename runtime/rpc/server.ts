@@ -3,6 +3,7 @@ import { DecodeError } from "../codec/errors.js";
 import { CallContext, ContextValues, runWithContext, type Consistency } from "./context.js";
 import { deadlineExceeded, raceSignal } from "./deadline.js";
 import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./descriptors.js";
+import { resultOf, thriftInfo } from "./thrift.js";
 import { Code, ConfigError, RpcError } from "./errors.js";
 import { QueueShedder, queueRefusal, type AdmissionOptions } from "./governance/admission.js";
 import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
@@ -138,6 +139,11 @@ function parseConsistency(v: string | undefined): Consistency | undefined {
 
 class MeridianServer implements Server {
   private readonly routes = new Map<string, Map<string, Route>>();
+  /**
+   * Routes of Thrift functions by name alone, for Thrift peers that do not name the service (an
+   * Apache Thrift client sends only the function's name): a name two services define is left out.
+   */
+  private readonly thriftRoutes = new Map<string, Route | null>();
   private readonly middleware: Middleware[];
   private readonly rpcMetrics: RpcMetrics;
   private readonly logger: Logger;
@@ -163,7 +169,12 @@ class MeridianServer implements Server {
     for (const [key, method] of Object.entries(service.methods)) {
       const fn = fns[key];
       if (fn === undefined) continue;
-      routes.set(method.name, { service, method, chain: compose(this.middleware, this.terminal(fn, method)) });
+      const thrift = thriftInfo(method);
+      const where = `${service.typeName}/${method.name}`;
+      const handler: AnyHandler = thrift === undefined ? fn : (req, ctx) => resultOf(thrift, () => fn(req, ctx), where);
+      const route = { service, method, chain: compose(this.middleware, this.terminal(handler, method)) };
+      routes.set(method.name, route);
+      if (thrift !== undefined) this.thriftRoutes.set(method.name, this.thriftRoutes.has(method.name) ? null : route);
     }
     this.routes.set(service.typeName, routes);
     return this;
@@ -234,7 +245,7 @@ class MeridianServer implements Server {
    * once; the handler starts now or from the run queue (see RunQueue).
    */
   private async dispatch(call: IncomingCall): Promise<OutgoingReply> {
-    const route = this.routes.get(call.service)?.get(call.method);
+    const route = call.service === "" && call.protocol !== undefined ? (this.thriftRoutes.get(call.method) ?? undefined) : this.routes.get(call.service)?.get(call.method);
     if (route === undefined || route.method.kind !== "unary") return this.refuse(call, this.unimplemented(call, route));
     const refused = this.admit(call);
     if (refused !== undefined) return this.refuse(call, refused);
@@ -259,8 +270,12 @@ class MeridianServer implements Server {
   /** Decodes an admitted call's request and runs its chain. Never rejects. */
   private async serve(route: Route, call: IncomingCall): Promise<OutgoingReply> {
     let message: unknown;
+    const protocol = call.protocol;
+    if (protocol !== undefined && thriftInfo(route.method) === undefined) {
+      return this.refuse(call, new RpcError(Code.INVALID_ARGUMENT, `${call.service}/${call.method} is not a Thrift function: call it with its own codec, not ${protocol}`));
+    }
     try {
-      message = route.method.input.decode(call.payload);
+      message = route.method.input.decode(call.payload, protocol);
     } catch (e) {
       const what = `cannot decode the request of ${call.service}/${call.method}`;
       if (e instanceof DecodeError) return this.refuse(call, new RpcError(Code.INVALID_ARGUMENT, `${what}: ${e.message}`, { cause: e }));
@@ -277,9 +292,9 @@ class MeridianServer implements Server {
       const method = route.method;
       return {
         headers: this.replyHeaders(ctx, res.headers),
-        encode: (w) => {
+        encode: (w, p) => {
           try {
-            method.output.encodeTo(res.message, w);
+            method.output.encodeTo(res.message, w, p);
           } catch (e) {
             this.logger.error(`cannot encode the response of ${call.service}/${call.method}`, { error: e });
             throw new RpcError(Code.INTERNAL, "internal error", { cause: e });

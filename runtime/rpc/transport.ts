@@ -1,3 +1,4 @@
+import type { PayloadProtocol } from "../codec/types.js";
 import type { Writer } from "../codec/writer.js";
 import type { MethodDescriptor } from "./descriptors.js";
 import { Code, RpcError } from "./errors.js";
@@ -95,11 +96,12 @@ export interface EndpointHealth {
 /**
  * Writes one message into a transport's frame buffer. The runtime makes these (it owns the
  * codecs); a transport calls one where the message's bytes belong in its frame, so a message is
- * encoded once, straight into the frame. It throws an RpcError when the message cannot be encoded
+ * encoded once, straight into the frame. A transport whose peer chose the payload's encoding (a
+ * Thrift peer speaking Compact) says which in `protocol`. It throws an RpcError when the message cannot be encoded
  * (INVALID_ARGUMENT on the client, INTERNAL on the server); the transport then rolls its frame
  * back and fails the call with that error.
  */
-export type WriteMessage = (writer: Writer) => void;
+export type WriteMessage = (writer: Writer, protocol?: PayloadProtocol) => void;
 
 /**
  * A unary call as a transport sees it on the client side. The seam is narrow and the same in
@@ -129,6 +131,8 @@ export interface TransportResponse {
    */
   readonly payload: Uint8Array;
   readonly headers: Headers;
+  /** The payload's encoding, when the transport's peer chose one (Thrift Compact); else the codec's own. */
+  readonly protocol?: PayloadProtocol | undefined;
 }
 
 /**
@@ -242,6 +246,12 @@ export interface IncomingCall {
   readonly headers: Headers;
   /** The raw request payload; decode with the method's input codec. Valid until the call ends. */
   readonly payload: Uint8Array;
+  /**
+   * The payload's encoding when the transport carries more than one (a Thrift frame: Binary or
+   * Compact), so the runtime decodes the request and encodes the reply in it; undefined for a
+   * protobuf payload. A call whose method's codecs cannot read it is refused.
+   */
+  readonly protocol?: PayloadProtocol | undefined;
   /** Absolute deadline from the caller's timeout, or undefined. */
   readonly deadline: number | undefined;
   /**

@@ -7,7 +7,9 @@ import {
   type TransportRequest,
   type TransportResponse,
   type TransportStreamRequest,
+  thriftInfo,
   warmUpAll,
+  writeThriftEnvelope,
 } from "../../runtime/transport.js";
 import {
   Code,
@@ -18,6 +20,7 @@ import {
   type Endpoint,
   type EndpointHealth,
   type Headers,
+  type PayloadProtocol,
 } from "../../runtime/api.js";
 import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, wireTimeout, type DeadlineEntry } from "./deadlines.js";
@@ -39,9 +42,11 @@ import {
   writeStringInfo,
   writeRequestInfo,
   type FrameLimits,
+  type Framing,
 } from "./wire.js";
 import { AddressPool, dial, type PoolOptions } from "./pool.js";
 import { checkClientTls, tlsErrorText } from "./tls.js";
+import { applicationExceptionError, beginThriftFrame, parseEnvelope, thriftProtocolOf, type ThriftWireOptions } from "./thrift.js";
 import { STREAM_INITIAL_WINDOW, TcpClientStream, type ClientStreamHost, type StreamTransport, type TcpStream } from "./stream.js";
 
 /** Options of {@link TcpClientTransport}. */
@@ -82,11 +87,20 @@ export interface TcpClientOptions {
    * FAILED_PRECONDITION before anything is sent. Plaintext across machines is a choice.
    */
   plaintext?: boolean;
+  /**
+   * How calls of Thrift functions (descriptors generated from .thrift) are framed and encoded;
+   * protobuf calls on the same transport are not affected. Default: TTHeader with Thrift Binary,
+   * as Kitex sends (docs/thrift.md).
+   */
+  thrift?: ThriftWireOptions;
 }
 
 const STATUS = HeaderKeys.status;
 const MESSAGE = HeaderKeys.message;
 const MAX_SEQ = 0x7fffffff;
+
+/** The result struct of a oneway call, which has no reply: empty (a stop byte, in either protocol). */
+const ONEWAY_RESULT = new Uint8Array([0]);
 
 /** A call waiting for its response: in its connection's map, the deadline queue and its signal. */
 class PendingCall implements DeadlineEntry {
@@ -204,16 +218,30 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
         return Promise.reject(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true }));
       }
     }
-    const mark = beginFrame(w, seq);
+    const thrift = thriftInfo(req.method);
+    let mark = w.pos - w.start;
     try {
-      const count = writeStringInfo(w, req.headers, StrKey.service, req.service) + writeRequestInfo(w, timeoutMs, now);
-      endHeader(w, mark, count, limits);
-      writeKitexMeta(w, MessageType.Call, req.method.name, seq);
-      req.encode(w);
+      if (thrift === undefined) {
+        mark = beginFrame(w, seq);
+        const count = writeStringInfo(w, req.headers, StrKey.service, req.service) + writeRequestInfo(w, timeoutMs, now);
+        endHeader(w, mark, count, limits);
+        writeKitexMeta(w, MessageType.Call, req.method.name, seq);
+        req.encode(w);
+      } else {
+        const { framing, protocol } = this.transport.thrift;
+        mark = beginThriftFrame(w, framing, protocol, seq, req.headers, limits, [StrKey.service, req.service], (w) => writeRequestInfo(w, timeoutMs, now));
+        writeThriftEnvelope(w, protocol, thrift.oneway ? MessageType.Oneway : MessageType.Call, req.method.name, seq);
+        req.encode(w, protocol);
+      }
       endFrame(w, mark, limits);
     } catch (e) {
       fc.rollback(mark);
       return Promise.reject(requestError(e));
+    }
+    if (thrift?.oneway === true) {
+      // Nothing comes back: the call is done once its frame is on its way.
+      fc.frameWritten();
+      return Promise.resolve({ payload: ONEWAY_RESULT, headers: {}, protocol: this.transport.thrift.protocol });
     }
     const p = new PendingCall(this, seq, req.signal, fc.batch);
     const promise = new Promise<TransportResponse>((resolve, reject) => {
@@ -252,6 +280,11 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
       this.streams.get(head.seqId)?.onFrame(head, buf, end);
       return;
     }
+    const protocol = thriftProtocolOf(head.protocolId);
+    if (protocol !== undefined) {
+      this.onThriftReply(head, buf, end, protocol);
+      return;
+    }
     const p = this.pending.get(head.seqId);
     if (p === undefined) return; // a control frame (seq 0), or the answer to a call given up on
     const meta = parseKitexMeta(buf, head.payloadStart, end, this.meta);
@@ -264,6 +297,24 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
     }
     // A view into the frame's buffer, which is never reused: the runtime decodes it without a copy.
     p.resolve({ payload: new Uint8Array(buf.buffer, buf.byteOffset + meta.bodyStart, end - meta.bodyStart), headers });
+  }
+
+  /** The reply to a Thrift call: its sequence id is the envelope's (a framed reply has no other). */
+  private onThriftReply(head: FrameHead, buf: Buffer, end: number, protocol: PayloadProtocol): void {
+    const envelope = parseEnvelope(buf, head.payloadStart, end, protocol);
+    const p = this.pending.get(envelope.seqId);
+    if (p === undefined) return; // the answer to a call given up on
+    const headers = head.headers;
+    this.settle(p);
+    if (envelope.type === MessageType.Exception) {
+      p.reject(applicationExceptionError(buf, envelope.bodyStart, end, protocol, headers));
+      return;
+    }
+    if (envelope.type !== MessageType.Reply) {
+      p.reject(new RpcError(Code.INTERNAL, `the server answered with Thrift message type ${envelope.type}, not a reply`, { headers }));
+      return;
+    }
+    p.resolve({ payload: new Uint8Array(buf.buffer, buf.byteOffset + envelope.bodyStart, end - envelope.bodyStart), headers, protocol });
   }
 
   private startDraining(): void {
@@ -364,8 +415,14 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
   private tls: ClientTls | undefined;
+  /** How Thrift calls are framed and encoded. */
+  readonly thrift: { readonly framing: Framing; readonly protocol: PayloadProtocol };
 
   constructor(options: TcpClientOptions = {}) {
+    this.thrift = {
+      framing: options.thrift?.framing ?? "ttheader",
+      protocol: options.thrift?.protocol === "compact" ? "thrift-compact" : "thrift-binary",
+    };
     this.connection = connectionOptions(options);
     this.limits = this.connection.limits;
     if (options.tls !== undefined) checkClientTls(options.tls);

@@ -7,6 +7,7 @@ export { TcpClientTransport, type TcpClientOptions } from "./client.js";
 export { DEFAULT_SERVER_LIMITS, TcpServerTransport, type TcpServerOptions, type TcpServerStats } from "./server.js";
 // What a user configures or catches; the wire's own constants (flags, info keys, frame types)
 // stay in wire.ts, for the transport and its tests.
-export { DEFAULT_FRAME_LIMITS, FrameError, type FrameErrorCode, type FrameLimits } from "./wire.js";
+export { DEFAULT_FRAME_LIMITS, FrameError, type FrameErrorCode, type FrameLimits, type Framing } from "./wire.js";
+export type { ThriftWireOptions } from "./thrift.js";
 export { STREAM_INITIAL_WINDOW } from "./stream.js";
 export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, isLoopbackHost } from "./tls.js";

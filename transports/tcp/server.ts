@@ -9,11 +9,13 @@ import {
   ServerCall,
   errorHeaders,
   statusToHeaders,
+  writeApplicationException,
+  writeThriftEnvelope,
   type CallDispatcher,
   type OutgoingReply,
   type StreamDispatcher,
 } from "../../runtime/transport.js";
-import { Code, ConfigError, RpcError, type PeerIdentity, type ServerTls, HeaderKeys, type Headers, type ServerTransport } from "../../runtime/api.js";
+import { Code, ConfigError, RpcError, type PayloadProtocol, type PeerIdentity, type ServerTls, HeaderKeys, type Headers, type ServerTransport } from "../../runtime/api.js";
 import { connectionOptions, FrameConnection, PauseReason, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
@@ -36,9 +38,11 @@ import {
   writeErrorProto,
   writeKitexMeta,
   writeStringInfo,
+  type Framing,
   type FrameLimits,
   type PartialFrameWatcher,
 } from "./wire.js";
+import { applicationErrorOf, beginThriftFrame, parseEnvelope, thriftProtocolOf } from "./thrift.js";
 import { STREAM_INITIAL_WINDOW, TcpServerStream, type StreamHost, type TcpStream } from "./stream.js";
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, isLoopbackHost, serverSecureOptions, socketIdentity } from "./tls.js";
 
@@ -163,6 +167,10 @@ class TcpServerCall extends ServerCall implements DeadlineEntry {
   dlQueued = false;
   /** The request frame's size: what the call holds of its connection's `maxInflightBytes`. */
   bytes = 0;
+  /** A Thrift call's payload protocol (undefined for Kitex protobuf), the reply's too. */
+  protocol: PayloadProtocol | undefined = undefined;
+  /** How the call was framed: the reply is framed the same way. */
+  framing: Framing = "ttheader";
 
   constructor(
     private readonly conn: ServerConnection,
@@ -214,6 +222,11 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
   private readonly meta = new KitexMeta();
   private readonly sendDelay = new SendDelayEstimator();
   private quietTimer: NodeJS.Timeout | undefined;
+  /**
+   * The peer spoke Apache THeader or framed Thrift: it knows no Kitex control frames, so it gets
+   * no shutdown notice (it sees the connection close once its calls are answered).
+   */
+  private apachePeer = false;
 
   constructor(
     socket: Socket,
@@ -291,8 +304,24 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
       this.onStreamFrame(head, buf, end);
       return;
     }
-    const meta = parseKitexMeta(buf, head.payloadStart, end, this.meta);
-    const type = meta.messageType;
+    const protocol = thriftProtocolOf(head.protocolId);
+    let type: number;
+    let method: string;
+    let bodyStart: number;
+    let seq = head.seqId;
+    if (protocol === undefined) {
+      const meta = parseKitexMeta(buf, head.payloadStart, end, this.meta);
+      type = meta.messageType;
+      method = meta.method;
+      bodyStart = meta.bodyStart;
+    } else {
+      const envelope = parseEnvelope(buf, head.payloadStart, end, protocol);
+      type = envelope.type;
+      method = envelope.name;
+      bodyStart = envelope.bodyStart;
+      if (head.framing === "framed") seq = envelope.seqId;
+      if (head.framing !== "ttheader") this.apachePeer = true;
+    }
     if (type !== MessageType.Call && type !== MessageType.Oneway) {
       throw new FrameError("BAD_PAYLOAD", `message type ${type} is not a call`);
     }
@@ -304,17 +333,21 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     const deadline = head.timeoutMs > 0 ? now + head.timeoutMs - waited : undefined;
     const call = new TcpServerCall(
       this,
-      head.seqId,
+      seq,
       head.service,
-      meta.method,
+      method,
       head.headers,
-      new Uint8Array(buf.buffer, buf.byteOffset + meta.bodyStart, end - meta.bodyStart),
+      new Uint8Array(buf.buffer, buf.byteOffset + bodyStart, end - bodyStart),
       deadline,
       this.fc.peer,
       type === MessageType.Oneway,
       now,
       waited,
     );
+    if (protocol !== undefined) {
+      call.protocol = protocol;
+      call.framing = head.framing;
+    }
     this.calls.add(call);
     call.bytes = end - start;
     this.held(call.bytes);
@@ -392,14 +425,13 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     const limits = this.server.limits;
     let mark = w.pos - w.start;
     try {
-      mark = beginFrame(w, call.seq);
-      this.encodeReply(call, reply, mark, limits);
+      mark = this.encodeReply(call, reply, limits);
     } catch (e) {
       fc.rollback(mark);
       this.server.failedReplies++;
       try {
-        mark = beginFrame(w, call.seq);
-        this.encodeReply(call, fallbackReply(e), mark, limits);
+        mark = w.pos - w.start;
+        mark = this.encodeReply(call, fallbackReply(e), limits);
       } catch (again) {
         fc.rollback(mark);
         fc.destroy(new Error(`cannot answer call ${call.seq}, not even with an error: ${again instanceof Error ? again.message : String(again)}`));
@@ -409,15 +441,31 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     fc.frameWritten();
   }
 
-  private encodeReply(call: TcpServerCall, reply: OutgoingReply, mark: number, limits: FrameLimits): void {
+  /** Writes the reply frame of `call` and returns its mark (the frame is ended). */
+  private encodeReply(call: TcpServerCall, reply: OutgoingReply, limits: FrameLimits): number {
     const w = this.fc.writer;
     const headers = boundStatus(reply.headers);
     const status = headers[STATUS];
     const failed = status !== undefined && status !== "0";
-    const count = this.server.draining ? writeStringInfo(w, headers, StrKey.reset, "1") : writeStringInfo(w, headers);
-    endHeader(w, mark, count, limits);
     // The method name is the peer's: echoed as Kitex does, but never more than boundText allows.
     const method = boundText(call.method);
+    const protocol = call.protocol;
+    if (protocol !== undefined) {
+      const reset = this.server.draining ? ([StrKey.reset, "1"] as const) : undefined;
+      const mark = beginThriftFrame(w, call.framing, protocol, call.seq, headers, limits, reset);
+      if (failed) {
+        writeThriftEnvelope(w, protocol, MessageType.Exception, method, call.seq);
+        writeApplicationException(w, protocol, applicationErrorOf(Number(status)), headers[MESSAGE] ?? "");
+      } else {
+        writeThriftEnvelope(w, protocol, MessageType.Reply, method, call.seq);
+        reply.encode?.(w, protocol);
+      }
+      endFrame(w, mark, limits);
+      return mark;
+    }
+    const mark = beginFrame(w, call.seq);
+    const count = this.server.draining ? writeStringInfo(w, headers, StrKey.reset, "1") : writeStringInfo(w, headers);
+    endHeader(w, mark, count, limits);
     if (failed) {
       writeKitexMeta(w, MessageType.Exception, method, call.seq);
       const typeId = status === String(Code.UNIMPLEMENTED) ? KitexErrorType.UnknownMethod : KitexErrorType.InternalError;
@@ -427,11 +475,16 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
       reply.encode?.(w);
     }
     endFrame(w, mark, limits);
+    return mark;
   }
 
   /** Tells the client the server is going away: a control frame (sequence id 0) with `crrst`. */
   sendShutdownNotice(): void {
     if (this.fc.closed) return;
+    if (this.apachePeer) {
+      if (this.busy === 0) this.armQuiet();
+      return;
+    }
     const w = this.fc.writer;
     const mark = beginFrame(w, 0);
     const count = writeStringInfo(w, undefined, StrKey.reset, "1");

@@ -223,13 +223,13 @@ describe("tcp framing - malformed frames", () => {
     return copy;
   };
 
-  it("rejects a bad magic", () => expect(code(() => parse(patched(4, 0x80, 0x01)))).toBe("BAD_MAGIC"));
+  it("rejects a bad magic", () => expect(code(() => parse(patched(4, 0x12, 0x34)))).toBe("BAD_MAGIC"));
   it("rejects a header size past the frame", () => expect(code(() => parse(patched(12, 0x00, 0x40)))).toBe("BAD_HEADER_SIZE"));
   it("rejects a zero header size", () => expect(code(() => parse(patched(12, 0x00, 0x00)))).toBe("BAD_HEADER_SIZE"));
   it("rejects an unknown info id", () => expect(code(() => parse(patched(16, 0x07)))).toBe("BAD_INFO_ID"));
   it("rejects a string pair running past the header", () => expect(code(() => parse(patched(19, 0x00, 0x40)))).toBe("TRUNCATED_HEADER"));
   it("rejects a key/value count past the header", () => expect(code(() => parse(patched(17, 0x00, 0x09)))).toBe("TRUNCATED_HEADER"));
-  it("rejects other protocols", () => expect(code(() => parse(patched(14, 0x00)))).toBe("UNSUPPORTED_PROTOCOL"));
+  it("rejects other protocols", () => expect(code(() => parse(patched(14, 0x05)))).toBe("UNSUPPORTED_PROTOCOL"));
   it("rejects transforms", () => expect(code(() => parse(patched(15, 0x01)))).toBe("UNSUPPORTED_TRANSFORM"));
   it("rejects too many headers", () =>
     expect(code(() => parse(REQUEST, frameLimits({ maxHeaderCount: 2 })))).toBe("TOO_MANY_HEADERS"));

@@ -29,6 +29,21 @@ import { HeaderKeys, type Headers } from "../../runtime/api.js";
 
 /** The TTHeader magic, in the upper 16 bits of the second word. */
 export const TTHEADER_MAGIC = 0x1000;
+/**
+ * The magic of Apache Thrift's THeader (doc/specs/HeaderFormat.md), which has TTHeader's layout
+ * but varints where TTHeader has 16-bit integers (protocol id, transforms, info ids, counts and
+ * string lengths). Meridian reads it from Apache Thrift peers and answers them in it.
+ */
+export const APACHE_THEADER_MAGIC = 0x0fff;
+/** The upper 16 bits of a strict Thrift Binary message (TBinaryProtocol VERSION_1): a framed Binary peer. */
+export const THRIFT_BINARY_VERSION = 0x8001;
+/** The first byte of a Thrift Compact message (TCompactProtocol PROTOCOL_ID): a framed Compact peer. */
+export const THRIFT_COMPACT_ID = 0x82;
+/**
+ * The smallest frame, LENGTH included: a framed Thrift Compact call of a function without
+ * parameters or name. TTHeader frames are at least 18 bytes; parseFrame checks each kind.
+ */
+export const MIN_FRAME_SIZE = 9;
 /** Bytes from LENGTH to the end of HEADER SIZE: where the header info starts. */
 export const FRAME_PREFIX_SIZE = 14;
 /** Kitex's limit on the header info (MaxHeaderSize). */
@@ -268,11 +283,11 @@ function putString16(w: Writer, s: string): void {
  * (patched by `endHeader`), the protocol id and no transforms. Returns the frame's mark, relative
  * to `w.start` so that it survives the writer moving to a bigger slab.
  */
-export function beginFrame(w: Writer, seqId: number, flags = 0, protocolId: number = ProtocolId.ProtobufKitex): number {
+export function beginFrame(w: Writer, seqId: number, flags = 0, protocolId: number = ProtocolId.ProtobufKitex, magic = TTHEADER_MAGIC): number {
   w.ensure(16);
   const buf = w.buf;
   const at = w.pos;
-  putU16(buf, at + 4, TTHEADER_MAGIC);
+  putU16(buf, at + 4, magic);
   putU16(buf, at + 6, flags);
   putU32(buf, at + 8, seqId);
   buf[at + 14] = protocolId;
@@ -437,8 +452,15 @@ export function endFrame(w: Writer, mark: number, limits: FrameLimits): number {
 // ---------------------------------------------------------------------------------------------
 // Decoding: a frame is parsed where it lies; the payload is a view into the same bytes.
 
+/**
+ * How a frame is framed: Kitex's TTHeader, Apache Thrift's THeader, or a bare Thrift message
+ * after its length (TFramedTransport), which has no headers and whose sequence id is the message's.
+ */
+export type Framing = "ttheader" | "theader" | "framed";
+
 /** What `parseFrame` finds in a frame. One instance is reused frame after frame. */
 export class FrameHead {
+  framing: Framing = "ttheader";
   seqId = 0;
   flags = 0;
   protocolId = 0;
@@ -506,12 +528,18 @@ function readString(buf: Uint8Array, start: number, end: number): string {
  * malformed or over the limits.
  */
 export function parseFrame(buf: Uint8Array, start: number, end: number, limits: FrameLimits, out: FrameHead): FrameHead {
+  if (end - start < MIN_FRAME_SIZE) {
+    throw new FrameError("BAD_HEADER_SIZE", `a frame of ${end - start} bytes is shorter than the smallest frame (${MIN_FRAME_SIZE} bytes)`);
+  }
+  const magic = getU16(buf, start + 4);
+  if (magic !== TTHEADER_MAGIC && magic !== APACHE_THEADER_MAGIC) {
+    if (magic === THRIFT_BINARY_VERSION || buf[start + 4] === THRIFT_COMPACT_ID) return framedThrift(buf, start, end, out);
+    throw new FrameError("BAD_MAGIC", `bad magic 0x${magic.toString(16)}: not a TTHeader (0x1000), THeader (0x0fff) or framed Thrift frame`);
+  }
   if (end - start < FRAME_PREFIX_SIZE + 4) {
     throw new FrameError("BAD_HEADER_SIZE", `a frame of ${end - start} bytes is shorter than the smallest TTHeader frame (18 bytes)`);
   }
-  if (getU16(buf, start + 4) !== TTHEADER_MAGIC) {
-    throw new FrameError("BAD_MAGIC", `bad magic 0x${getU16(buf, start + 4).toString(16)}: not a TTHeader frame (0x1000)`);
-  }
+  out.framing = magic === TTHEADER_MAGIC ? "ttheader" : "theader";
   out.flags = getU16(buf, start + 6);
   out.seqId = getU32(buf, start + 8);
   const infoStart = start + FRAME_PREFIX_SIZE;
@@ -525,27 +553,34 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
   const infoEnd = infoStart + infoSize;
   out.protocolId = buf[infoStart]!;
   const streaming = (out.flags & HeaderFlags.Streaming) !== 0;
-  if (out.protocolId !== (streaming ? ProtocolId.ProtobufStruct : ProtocolId.ProtobufKitex)) {
+  const thrift = out.protocolId === ProtocolId.ThriftBinary || out.protocolId === ProtocolId.ThriftCompact;
+  if (streaming ? out.protocolId !== ProtocolId.ProtobufStruct : out.protocolId !== ProtocolId.ProtobufKitex && !thrift) {
     throw new FrameError(
       "UNSUPPORTED_PROTOCOL",
       streaming
         ? `protocol id ${out.protocolId} of a streaming frame is not protobuf struct (0x11): Meridian streams protobuf only`
-        : `protocol id ${out.protocolId} is not Kitex protobuf (3): Meridian speaks protobuf only`,
+        : `protocol id ${out.protocolId} is not Kitex protobuf (3), Thrift Binary (0) or Thrift Compact (2)`,
     );
+  }
+  if (out.framing === "theader" && (streaming || !thrift)) {
+    throw new FrameError("UNSUPPORTED_PROTOCOL", `a THeader frame (0x0fff) must carry Thrift Binary (0) or Compact (2), not protocol ${out.protocolId}`);
   }
   const transforms = buf[infoStart + 1]!;
   if (transforms !== 0) {
     throw new FrameError("UNSUPPORTED_TRANSFORM", `${transforms} payload transforms (compression) are not supported`);
   }
-  let p = infoStart + 2;
-  let count = 0;
-  const headers: Headers = {};
-  let intInfo: Record<number, string> | undefined;
   out.service = "";
   out.reset = false;
   out.timeoutMs = -1;
   out.frameType = 0;
   out.sentAt = -1;
+  out.payloadStart = infoEnd;
+  out.end = end;
+  if (out.framing === "theader") return parseApacheInfo(buf, infoStart + 2, infoEnd, limits, out);
+  let p = infoStart + 2;
+  let count = 0;
+  const headers: Headers = {};
+  let intInfo: Record<number, string> | undefined;
   while (p < infoEnd) {
     const id = buf[p++]!;
     if (id === InfoId.Padding) continue;
@@ -603,9 +638,103 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
   }
   out.headers = headers;
   out.intInfo = intInfo;
-  out.payloadStart = infoEnd;
+  return out;
+}
+
+/** A bare Thrift message after its LENGTH (TFramedTransport): no headers, the sequence id is the message's. */
+function framedThrift(buf: Uint8Array, start: number, end: number, out: FrameHead): FrameHead {
+  out.framing = "framed";
+  out.flags = 0;
+  out.seqId = 0;
+  out.protocolId = buf[start + 4] === THRIFT_COMPACT_ID ? ProtocolId.ThriftCompact : ProtocolId.ThriftBinary;
+  out.headers = {};
+  out.intInfo = undefined;
+  out.service = "";
+  out.reset = false;
+  out.timeoutMs = -1;
+  out.frameType = 0;
+  out.sentAt = -1;
+  out.payloadStart = start + 4;
   out.end = end;
   return out;
+}
+
+/**
+ * The info blocks of an Apache THeader frame, after its protocol id and transform count (each
+ * one byte here: larger varints were refused as unknown protocols or transforms): varint block
+ * ids; string key/values (1) as a varint count and varint-length strings. Like Apache, reading
+ * stops at the first other block id (padding is 0), and the rest of the header is skipped.
+ */
+function parseApacheInfo(buf: Uint8Array, from: number, infoEnd: number, limits: FrameLimits, out: FrameHead): FrameHead {
+  const headers: Headers = {};
+  let p = from;
+  const varint = (): number => {
+    let v = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (p >= infoEnd) throw truncatedInfo(InfoId.KeyValue);
+      const b = buf[p++]!;
+      v += (b & 127) * 2 ** shift;
+      if (b < 128) return v;
+    }
+    throw new FrameError("TRUNCATED_HEADER", "a THeader varint runs past 5 bytes");
+  };
+  let count = 0;
+  while (p < infoEnd && varint() === InfoId.KeyValue) {
+    const n = varint();
+    count += n;
+    if (count > limits.maxHeaderCount) throw new FrameError("TOO_MANY_HEADERS", `more than ${limits.maxHeaderCount} headers in one frame`);
+    for (let i = 0; i < n; i++) {
+      const kl = varint();
+      const ks = p;
+      if (kl > infoEnd - ks) throw truncatedInfo(InfoId.KeyValue);
+      p = ks + kl;
+      const vl = varint();
+      const vs = p;
+      if (vl > infoEnd - vs) throw truncatedInfo(InfoId.KeyValue);
+      p = vs + vl;
+      const key = readString(buf, ks, ks + kl);
+      const value = readString(buf, vs, vs + vl);
+      if (key === StrKey.service) out.service = value;
+      else if (key === StrKey.reset) out.reset = true;
+      else headers[key] = value;
+    }
+  }
+  out.headers = headers;
+  out.intInfo = undefined;
+  return out;
+}
+
+/**
+ * Writes an Apache THeader string key/value block (varint id, count and lengths): `headers`
+ * (keys the transport owns are skipped) and up to one extra pair. Returns the number of pairs.
+ */
+export function writeApacheInfo(w: Writer, headers: Headers | undefined, k1?: string, v1?: string): number {
+  let count = k1 === undefined ? 0 : 1;
+  if (headers !== undefined) for (const k in headers) if (k !== StrKey.service && k !== StrKey.reset) count++;
+  if (count === 0) return 0;
+  w.uint32(InfoId.KeyValue);
+  w.uint32(count);
+  if (k1 !== undefined) {
+    apacheString(w, k1);
+    apacheString(w, v1!);
+  }
+  if (headers !== undefined) {
+    for (const k in headers) {
+      if (k === StrKey.service || k === StrKey.reset) continue;
+      apacheString(w, k);
+      apacheString(w, headers[k]!);
+    }
+  }
+  return count;
+}
+
+/** A THeader string: varint length and UTF-8, up to 64 KiB like TTHeader's (the header's own limit applies too). */
+function apacheString(w: Writer, s: string): void {
+  const at = w.pos;
+  w.string(s);
+  if (w.pos - at > 0xffff + 3) {
+    throw new FrameError("HEADERS_TOO_LARGE", `a header key or value of ${w.pos - at} bytes is over the 64 KiB a header string may have`);
+  }
 }
 
 function truncatedInfo(id: number): FrameError {
@@ -778,8 +907,8 @@ export class FrameSplitter {
     if (total > this.maxFrameSize) {
       throw new FrameError("FRAME_TOO_LARGE", `incoming frame of ${total} bytes exceeds the limit of ${this.maxFrameSize} bytes`);
     }
-    if (total < FRAME_PREFIX_SIZE + 4) {
-      throw new FrameError("BAD_HEADER_SIZE", `frame LENGTH ${total - 4} is shorter than a TTHeader`);
+    if (total < MIN_FRAME_SIZE) {
+      throw new FrameError("BAD_HEADER_SIZE", `frame LENGTH ${total - 4} is shorter than any frame (${MIN_FRAME_SIZE - 4} bytes)`);
     }
     return total;
   }
