@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Code, RpcError, type CallContext } from "meridian-rpc";
-import { loadThriftService } from "../../runtime/generic/thrift.js";
+import { loadThriftService } from "meridian-rpc/generic";
 
 export const INTEROP_DIR = fileURLToPath(new URL("../thrift/interop/", import.meta.url));
 export const PEER = `${INTEROP_DIR}peer.py`;

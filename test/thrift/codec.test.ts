@@ -8,17 +8,9 @@ import { createRequire } from "node:module";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DecodeError, EncodeError } from "meridian-rpc";
-import { Writer } from "meridian-rpc/runtime";
+import { Writer, type ThriftStructSchema, type ThriftStructValue, type ThriftTypeSchema } from "meridian-rpc/runtime";
 import { MessageType, TType, thriftReader, thriftWriter, type ThriftProtocolName } from "../../runtime/codec/thrift/protocol.js";
-import {
-  decodeStruct,
-  encodeStruct,
-  uuidBytes,
-  uuidString,
-  type ThriftStructSchema,
-  type ThriftStructValue,
-  type ThriftTypeSchema,
-} from "../../runtime/codec/thrift/struct.js";
+import { decodeStruct, encodeStruct, uuidBytes, uuidString } from "../../runtime/codec/thrift/struct.js";
 import { loadThriftFiles } from "../../idl/thrift/link.js";
 import { ThriftSchemas } from "../../idl/thrift/schema.js";
 
