@@ -139,10 +139,7 @@ function parseConsistency(v: string | undefined): Consistency | undefined {
 
 class MeridianServer implements Server {
   private readonly routes = new Map<string, Map<string, Route>>();
-  /**
-   * Routes of Thrift functions by name alone, for Thrift peers that do not name the service (an
-   * Apache Thrift client sends only the function's name): a name two services define is left out.
-   */
+  /** Routes of Thrift functions by name alone (see thriftRoute): null for a name two services define. */
   private readonly thriftRoutes = new Map<string, Route | null>();
   private readonly middleware: Middleware[];
   private readonly rpcMetrics: RpcMetrics;
@@ -245,7 +242,7 @@ class MeridianServer implements Server {
    * once; the handler starts now or from the run queue (see RunQueue).
    */
   private async dispatch(call: IncomingCall): Promise<OutgoingReply> {
-    const route = call.service === "" && call.protocol !== undefined ? (this.thriftRoutes.get(call.method) ?? undefined) : this.routes.get(call.service)?.get(call.method);
+    const route = this.routes.get(call.service)?.get(call.method) ?? (call.protocol === undefined ? undefined : this.thriftRoute(call));
     if (route === undefined || route.method.kind !== "unary") return this.refuse(call, this.unimplemented(call, route));
     const refused = this.admit(call);
     if (refused !== undefined) return this.refuse(call, refused);
@@ -265,6 +262,16 @@ class MeridianServer implements Server {
         refuse: (err) => resolve(this.refuse(call, err)),
       }),
     );
+  }
+
+  /**
+   * The route of a Thrift call that names no service this server knows: Apache Thrift clients name
+   * none, Kitex names the service as its IDL does (`InteropService`, not `interop.InteropService`).
+   * Found by the function's name, when one registered Thrift service alone defines it.
+   */
+  private thriftRoute(call: IncomingCall): Route | undefined {
+    if (call.service !== "" && this.routes.has(call.service)) return undefined;
+    return this.thriftRoutes.get(call.method) ?? undefined;
   }
 
   /** Decodes an admitted call's request and runs its chain. Never rejects. */

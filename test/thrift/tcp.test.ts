@@ -113,6 +113,16 @@ describe("thrift over tcp - the runtime", () => {
     }
   });
 
+  it("routes a call naming the service as Kitex does (the IDL's bare name) by its function", async () => {
+    const transport = new TcpClientTransport({ address });
+    try {
+      const kitexNamed = { ...InteropService, typeName: "InteropService" };
+      expect(await createClient(kitexNamed, { transport }).add({ a: 1, b: 2n })).toBe(3n);
+    } finally {
+      await transport.close();
+    }
+  });
+
   it("answers a function the server does not serve with UNIMPLEMENTED", async () => {
     const other = createServer({ transport: new TcpServerTransport({ host: "127.0.0.1" }), metrics: false });
     other.register(InteropService, { ping: () => "pong" });

@@ -8,7 +8,7 @@
 import { DecodeError } from "../errors.js";
 import { Reader } from "../reader.js";
 import type { MessageCodec, PayloadProtocol } from "../types.js";
-import { Writer } from "../writer.js";
+import { encodeShared, type Writer } from "../writer.js";
 import { BinaryReader, BinaryWriter, CompactReader, CompactWriter } from "./protocol.js";
 import { decodeStruct, encodeStruct, type ThriftStructSchema, type ThriftStructValue } from "./struct.js";
 
@@ -57,10 +57,9 @@ export class ThriftStructCodec<T extends object> implements MessageCodec<T, T> {
     return out;
   }
 
+  /** Owned bytes from the shared pooled writer, as generated protobuf codecs encode. */
   encode(msg: T, protocol?: PayloadProtocol): Uint8Array {
-    const w = new Writer(256);
-    this.encodeTo(msg, w, protocol);
-    return w.finish();
+    return encodeShared((w) => this.encodeTo(msg, w, protocol));
   }
 
   encodeTo(msg: T, w: Writer, protocol?: PayloadProtocol): void {
