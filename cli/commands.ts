@@ -18,25 +18,33 @@ const PROTO_PATH: OptionSpec = {
 export const GEN: CommandSpec = {
   name: "gen",
   synopsis: "<file.proto>... --out <dir> [-I <dir>]... [--target ts|js|dts] [options]",
-  summary: "generate code from .proto files (one module per file)",
+  summary: "generate code from .proto or .thrift files (one module per file)",
   description:
-    "Generates one module per .proto file (foo/bar.proto -> <out>/foo/bar.ts): message types, codecs, views and service descriptors. Every file is generated before anything is written: a bad file leaves no partial output.",
-  arguments: [{ name: "<file.proto>...", help: "the .proto files to generate: paths, inside one of the import roots" }],
+    "Generates one module per .proto file (foo/bar.proto -> <out>/foo/bar.ts): message types, codecs, views and service descriptors. Given .thrift files instead (all of one kind per run), one TypeScript module per .thrift file and per file it includes: enums, typedefs, constants, struct, union and exception types with their codecs, and service descriptors (docs/thrift-gen.md). Every file is generated before anything is written: a bad file leaves no partial output.",
+  arguments: [
+    {
+      name: "<file.proto>...",
+      help: "the .proto files to generate, or .thrift files (not both): paths, inside one of the import roots",
+    },
+  ],
   options: [
-    PROTO_PATH,
+    {
+      ...PROTO_PATH,
+      help: "an import root (for .thrift files, where includes are looked for after the including file's folder). A file's name is its path relative to the first root that contains it.",
+    },
     { name: "--out", aliases: ["-o"], value: "<dir>", required: true, help: "the output directory" },
     {
       name: "--target",
       value: "<t>",
       repeatable: true,
       default: "ts",
-      help: "what to print: ts (typed TypeScript), js (plain JavaScript) or dts (its type declarations); repeat it or separate targets by commas (--target js,dts)",
+      help: "what to print: ts (typed TypeScript), js (plain JavaScript) or dts (its type declarations); repeat it or separate targets by commas (--target js,dts). .thrift files: ts only",
     },
     {
       name: "--int64",
       value: "<mode>",
       default: "bigint",
-      help: "64-bit integers as bigint, number or string; a field's [jstype = JS_NUMBER | JS_STRING] overrides it",
+      help: "64-bit integers as bigint, number or string; a field's [jstype = JS_NUMBER | JS_STRING] overrides it. .proto only (Thrift's i64 is bigint)",
     },
     {
       name: "--runtime",
@@ -44,7 +52,7 @@ export const GEN: CommandSpec = {
       default: "meridian-rpc/runtime",
       help: "where generated code imports the runtime from: a package specifier or, starting with . or /, the path of the runtime's index module, imported relatively (for code generated into Meridian's own sources: ./runtime/index.ts)",
     },
-    { name: "--wkt", value: "<module|path>", default: "meridian-rpc/wkt", help: "the same for the well-known types" },
+    { name: "--wkt", value: "<module|path>", default: "meridian-rpc/wkt", help: "the same for the well-known types (.proto only)" },
   ],
   exitStatus: "0 when the files were written; 1 for an error in the IDL (printed as file:line:column: message; nothing is written); 2 for bad usage.",
 };

@@ -1,10 +1,12 @@
 /**
  * Meridian's code generator: .proto files in, TypeScript (or JavaScript and .d.ts) modules out
- * (message types, codecs, lazy views and service descriptors that use "meridian-rpc/runtime").
+ * (message types, codecs, lazy views and service descriptors that use "meridian-rpc/runtime");
+ * .thrift files in, TypeScript modules out (generateThrift, docs/thrift-gen.md).
  *
  * ```ts
  * const files = loadProtoFiles(["feed.proto"], { includeDirs: ["proto"] });
  * for (const out of generate(files, { int64: "bigint" })) writeFileSync(out.name, out.content);
+ * for (const out of generateThrift(["idl/feed.thrift"], { includeDirs: ["idl"] })) writeFileSync(out.name, out.content);
  * ```
  */
 import { moduleFor } from "../emit/context.js";
@@ -61,3 +63,4 @@ export { loadProtoFiles, type LoadOptions } from "../idl/parse.js";
 export { filesFromDescriptors } from "./descriptor.js";
 export { VERSION } from "../emit/version.js";
 export type * from "../idl/model.js";
+export { generateThrift, type GenerateThriftOptions } from "./thrift/generate.js";

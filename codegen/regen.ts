@@ -15,6 +15,7 @@ import { moduleFor } from "../emit/context.js";
 import { emitFile } from "../emit/file.js";
 import type { Int64Mode } from "../idl/model.js";
 import { loadProtoFiles } from "../idl/parse.js";
+import { generateThrift } from "./thrift/generate.js";
 import { VERSION } from "../emit/version.js";
 
 /** The repository root (the parent of codegen/). */
@@ -28,6 +29,11 @@ export interface Target {
   readonly include: string;
   /** The .proto files to generate, relative to `include`; default: every .proto under it. */
   readonly protos?: readonly string[];
+  /**
+   * The .thrift files to generate instead (relative to `include`): each and every file it
+   * includes gives one module. `int64` does not apply (Thrift's i64 is bigint).
+   */
+  readonly thrift?: readonly string[];
   readonly int64: Int64Mode;
   /**
    * For outputs that are part of Meridian's own sources, built by tsc where the package cannot
@@ -71,6 +77,7 @@ export const TARGETS: readonly Target[] = [
   { out: "test/registry/gen", include: "test/registry/protos", protos: ["accounts.proto"], int64: "number" },
   { out: "test/rpc/gen", include: "test/rpc/proto", protos: ["echo.proto"], int64: "bigint" },
   { out: "test/grpc/gen", include: "test/grpc/proto", protos: ["interop.proto"], int64: "bigint" },
+  { out: "test/thrift/interop/gen-ts", include: "test/thrift/interop", thrift: ["interop.thrift"], int64: "bigint" },
 ];
 
 /**
@@ -110,6 +117,15 @@ function protoFilesUnder(root: string, dir = ""): string[] {
 /** The files of one target, by path relative to the repository root, from the sources in `repo`. */
 function generateTarget(repo: string, t: Target, out: Map<string, string>): void {
   const inc = join(repo, t.include);
+  if (t.thrift !== undefined) {
+    const runtime = t.runtime === undefined ? {} : { runtime: join(repo, t.runtime), outDir: join(repo, t.out) };
+    const outputs = generateThrift(
+      t.thrift.map((n) => join(inc, n)),
+      { includeDirs: [inc], ...runtime },
+    );
+    for (const o of outputs) out.set(`${t.out}/${t.flatten ? posix.basename(o.name) : o.name}`, o.content);
+    return;
+  }
   const files = loadProtoFiles(
     (t.protos ?? protoFilesUnder(inc)).map((n) => join(inc, n)),
     { includeDirs: [inc] },

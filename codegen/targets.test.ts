@@ -16,7 +16,7 @@ import ts from "typescript";
 import { afterAll, describe, expect, it } from "vitest";
 import { generate, loadProtoFiles, type GenerateOptions } from "./index.js";
 import { REPO_ROOT } from "./regen.js";
-import { removeTestDirs, testWorkDir } from "./test-harness.js";
+import { removeTestDirs, testWorkDir, typecheckConsumer } from "./test-harness.js";
 import { outputName } from "../emit/context.js";
 import type { FileModel } from "../idl/model.js";
 import { declaredMessages, GENERATED_SETS, loadGenerated, messageArb, setFiles } from "../test/generic/helpers.js";
@@ -153,25 +153,8 @@ describe("targets - dts", () => {
       "",
     ].join("\n");
     writeFileSync(join(dir, "consumer.ts"), consumer);
-    const tsconfig = {
-      compilerOptions: {
-        target: "ES2022",
-        module: "NodeNext",
-        moduleResolution: "NodeNext",
-        customConditions: ["meridian-source"],
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-        types: ["node"],
-        lib: ["ES2022"],
-        typeRoots: [join(REPO_ROOT, "node_modules", "@types")],
-      },
-      files: ["consumer.ts"],
-    };
-    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
-    const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
-    const run = spawnSync(process.execPath, [tsc, "-p", join(dir, "tsconfig.json")], { encoding: "utf8", timeout: 120_000 });
-    expect(run.stdout + run.stderr, "tsc output").toBe("");
+    const run = typecheckConsumer(dir, { skipLibCheck: false });
+    expect(run.output, "tsc output").toBe("");
     expect(run.status).toBe(0);
   }, 150_000);
 });

@@ -3,6 +3,7 @@
  * the repository (so generated code resolves "meridian-rpc/runtime" like user code does) and
  * import the result.
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -61,4 +62,30 @@ export function generateSources(sources: Record<string, string>, options: { int6
     files,
     load: async <T>(name: string) => (await import(pathToFileURL(join(dir, name)).href)) as T,
   };
+}
+
+/**
+ * Typechecks `consumer.ts` in `dir` (a testWorkDir) under strict settings as a user's project
+ * would, resolving "meridian-rpc/..." to the sources; returns tsc's output and exit status.
+ */
+export function typecheckConsumer(dir: string, compilerOptions: Record<string, unknown> = {}): { output: string; status: number | null } {
+  const tsconfig = {
+    compilerOptions: {
+      target: "ES2022",
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      customConditions: ["meridian-source"],
+      strict: true,
+      noEmit: true,
+      types: ["node"],
+      lib: ["ES2022"],
+      typeRoots: [join(REPO_ROOT, "node_modules", "@types")],
+      ...compilerOptions,
+    },
+    files: ["consumer.ts"],
+  };
+  writeFileSync(join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
+  const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
+  const run = spawnSync(process.execPath, [tsc, "-p", join(dir, "tsconfig.json")], { encoding: "utf8", timeout: 120_000 });
+  return { output: run.stdout + run.stderr, status: run.status };
 }

@@ -2,7 +2,7 @@
  * The codec schemas of linked Thrift IDL: what runtime/codec/thrift's struct codec needs to
  * encode and decode a struct, a union, an exception, or a function's arguments and result.
  */
-import type { ThriftStructSchema, ThriftStructValue, ThriftTypeSchema } from "../../runtime/codec/thrift/struct.js";
+import type { ThriftStructSchema, ThriftTypeSchema } from "../../runtime/codec/thrift/struct.js";
 import type { ThriftField, ThriftFunction, ThriftStruct } from "./ast.js";
 import type { ResolvedType, ThriftProgram } from "./link.js";
 
@@ -16,7 +16,7 @@ export class ThriftSchemas {
    */
   constructor(
     private readonly program: ThriftProgram,
-    private readonly make?: (name: string, kind: ThriftStruct["kind"]) => (() => ThriftStructValue) | undefined,
+    private readonly make?: (name: string, kind: ThriftStruct["kind"]) => (() => object) | undefined,
   ) {}
 
   /** The schema of the struct, union or exception `name` defined in `file`. */
@@ -34,7 +34,7 @@ export class ThriftSchemas {
    * declared exception).
    */
   functionStructs(fn: ThriftFunction, file: string, service: string): { args: ThriftStructSchema; result: ThriftStructSchema } {
-    const args: ThriftStructSchema = { name: `${service}.${fn.name}_args`, kind: "struct", fields: fn.params.map((p) => this.field(p, file, false)) };
+    const args: ThriftStructSchema = { name: `${service}.${fn.name}_args`, kind: "struct", fields: fn.params.map((p) => this.field(p, file, true)) };
     const resultFields = fn.throws.map((t) => this.field(t, file, true));
     if (fn.returns !== undefined) {
       resultFields.unshift({ id: 0, name: "success", type: this.type(this.program.resolve(fn.returns, file)), requiredness: "optional" });

@@ -8,7 +8,7 @@ import type { ThriftFunction, ThriftService } from "../../idl/thrift/ast.js";
 import { loadThriftFiles, type ThriftLoadOptions, type ThriftProgram } from "../../idl/thrift/link.js";
 import { ThriftSchemas } from "../../idl/thrift/schema.js";
 import { ThriftException } from "../codec/thrift/codec.js";
-import type { ThriftStructSchema, ThriftStructValue } from "../codec/thrift/struct.js";
+import type { ThriftStructSchema } from "../codec/thrift/struct.js";
 import type { IdempotencyLevel, ServiceDescriptor } from "../rpc/descriptors.js";
 import { thriftMethod, thriftService, type ThriftMethodDescriptor, type ThriftThrows } from "../rpc/thrift.js";
 
@@ -39,7 +39,7 @@ function describe(program: ThriftProgram, def: ThriftService, file: string): Loa
   const schemas = new ThriftSchemas(program, (name, kind) => {
     if (kind !== "exception") return undefined;
     const c = classFor(name, exceptions);
-    return () => new c() as unknown as ThriftStructValue;
+    return () => new c();
   });
   const methods: Record<string, ThriftMethodDescriptor<Record<string, unknown>, unknown>> = {};
   const serviceName = `${baseName(file)}.${def.name}`;

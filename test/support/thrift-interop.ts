@@ -15,10 +15,11 @@ export const PEER = `${INTEROP_DIR}peer.py`;
 /** Debian's interpreter, which has python3-thrift (a pyenv python3 earlier on PATH may not). */
 export const PYTHON = "/usr/bin/python3";
 
-export const interop = loadThriftService(`${INTEROP_DIR}interop.thrift`, "InteropService");
-export const InteropService = interop.service;
-export const NotFound = interop.exceptions.get("interop.NotFound")!;
-export const Invalid = interop.exceptions.get("interop.Invalid")!;
+/** The service as `loadThriftService` describes it at run time (the generated one is gen-ts/interop.ts). */
+const loaded = loadThriftService(`${INTEROP_DIR}interop.thrift`, "InteropService");
+export const InteropService = loaded.service;
+export const NotFound = loaded.exceptions.get("interop.NotFound")!;
+export const Invalid = loaded.exceptions.get("interop.Invalid")!;
 
 /** Whether the Python peer can run here; with CI=true the tests fail rather than skip without it. */
 export function pythonThriftAvailable(): boolean {

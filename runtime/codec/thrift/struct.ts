@@ -36,7 +36,7 @@ export interface ThriftStructSchema {
   readonly kind: "struct" | "union" | "exception";
   readonly fields: readonly ThriftFieldSchema[];
   /** Makes the empty value a decode fills in: an instance of an exception's class; a plain object when absent. */
-  readonly make?: () => ThriftStructValue;
+  readonly make?: () => object;
 }
 
 /** A struct's value: field name to value, unset fields absent. */
@@ -144,7 +144,7 @@ function writeValue(tw: ThriftWriter, t: ThriftTypeSchema, v: unknown, depth: nu
 /** Reads a struct `schema` (up to its stop). Throws DecodeError. */
 export function decodeStruct(tr: ThriftReader, schema: ThriftStructSchema, depth = 0): ThriftStructValue {
   if (depth > DEFAULT_DEPTH_LIMIT) throw new DecodeError("DEPTH_EXCEEDED", tr.r.pos, `nested deeper than ${DEFAULT_DEPTH_LIMIT} levels`);
-  const out: ThriftStructValue = schema.make === undefined ? {} : schema.make();
+  const out = (schema.make === undefined ? {} : schema.make()) as ThriftStructValue;
   const h: FieldHeader = { type: TType.STOP, id: 0 };
   tr.structBegin();
   let set = 0;
