@@ -100,6 +100,20 @@ describe("examples", () => {
     expect(run.stdout.trim().endsWith("done")).toBe(true);
   });
 
+  it("examples - thrift: a generated Thrift service called as Kitex and as Apache Thrift call it", async () => {
+    const run = await runExample("thrift");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    for (const client of ["kitex-style client", "apache-style client"]) {
+      expect(run.stdout).toContain(`${client}: sku-1 has 3 in warehouse 2`);
+      expect(run.stdout).toContain(`${client}: UnknownSku nope: no item nope`);
+    }
+    expect(run.stdout).toContain("apache-style client: restocked sku-2 to 2");
+    expect(run.stdout).toContain("apache-style client: audits so far 2");
+    expect(run.stdout.split("\n").filter((l) => l === "server: restock sku-2 by 1 from region us")).toHaveLength(2);
+    expect(run.stdout.trim().endsWith("done")).toBe(true);
+  });
+
   it("examples - docs/demo.md lists every example and how to run it", () => {
     const doc = readFileSync(join(ROOT, "docs/demo.md"), "utf8");
     for (const name of EXAMPLES) {
