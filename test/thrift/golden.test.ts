@@ -115,6 +115,13 @@ describe("thrift over tcp - hostile frames", () => {
     );
   });
 
+  it("refuses unframed Thrift with a clear error before buffering it", () => {
+    const splitter = new FrameSplitter(DEFAULT_FRAME_LIMITS.maxFrameSize, () => undefined);
+    const unframed = valid.subarray(26); // the bare Binary message, as TBufferedTransport sends it
+    expect(() => splitter.push(Buffer.from(unframed))).toThrow(/unframed Thrift .* is not supported/);
+    expect(() => new FrameSplitter(DEFAULT_FRAME_LIMITS.maxFrameSize, () => undefined).push(hex("82 21 01 03 616464 00"))).toThrow(/unframed Thrift/);
+  });
+
   it("closes the connection on a frame that is not Thrift, and keeps serving others", async () => {
     const garbage = Buffer.from(valid);
     garbage.writeUInt32BE(0x80010009, 26); // message type 9

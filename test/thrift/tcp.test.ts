@@ -1,11 +1,13 @@
 /**
  * Thrift services over the real TCP transport, Meridian on both ends: every framing (Kitex
  * TTHeader, Apache THeader, TFramedTransport) with both protocols, through the same runtime as
- * protobuf (middleware, deadlines, typed errors), and a protobuf service on the same server.
+ * protobuf (middleware, deadlines, typed errors), and a protobuf service on the same server; and
+ * the same service on the in-process transport, whose payloads are Thrift Binary.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, RpcError, createClient, createServer, type Middleware } from "meridian-rpc";
 import { TcpClientTransport, TcpServerTransport, type ThriftWireOptions } from "meridian-rpc/transports/tcp";
+import { MemoryClientTransport, MemoryNetwork, MemoryServerTransport } from "meridian-rpc/transports/memory";
 import { EchoService } from "../rpc/gen/echo.js";
 import { InteropService, Invalid, NotFound, everything, interopHandlers } from "../support/thrift-interop.js";
 
@@ -148,6 +150,25 @@ describe("thrift over tcp - the runtime", () => {
       expect(e.message).toContain("not a Thrift function");
     } finally {
       await transport.close();
+    }
+  });
+});
+
+describe("thrift over the memory transport", () => {
+  it("calls, declared exceptions and oneway calls, as over TCP", async () => {
+    const network = new MemoryNetwork();
+    const memory = createServer({ transport: new MemoryServerTransport({ name: "thrift", network }), metrics: false, logger: { error: () => {} } });
+    memory.register(InteropService, interopHandlers().handlers);
+    await memory.listen();
+    try {
+      const client = createClient(InteropService, { transport: new MemoryClientTransport({ network, address: "memory://thrift" }) });
+      const value = everything();
+      expect(await client.echo({ value })).toEqual(value);
+      expect(await client.fail({ why: "gone", code: 1 }).catch((e: unknown) => e)).toBeInstanceOf(NotFound);
+      await client.notify({ event: "in-process" });
+      expect(await client.lastNotified()).toBe("in-process");
+    } finally {
+      await memory.close({ graceMs: 0 });
     }
   });
 });

@@ -904,6 +904,10 @@ export class FrameSplitter {
 
   private frameSize(buf: Uint8Array, at: number): number {
     const total = getU32(buf, at) + 4;
+    if (getU16(buf, at) === THRIFT_BINARY_VERSION || (buf[at] === THRIFT_COMPACT_ID && (buf[at + 1]! & 0x1f) === 1)) {
+      // The first word of an unframed Thrift message, not a LENGTH.
+      throw new FrameError("UNSUPPORTED_PROTOCOL", "unframed Thrift (TBufferedTransport, Kitex's PurePayload) is not supported: frame it with TTHeader, THeader or TFramedTransport");
+    }
     if (total > this.maxFrameSize) {
       throw new FrameError("FRAME_TOO_LARGE", `incoming frame of ${total} bytes exceeds the limit of ${this.maxFrameSize} bytes`);
     }
