@@ -11,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { DecodeError, EncodeError } from "meridian-rpc";
 import { generateThrift, IdlError } from "meridian-rpc/codegen";
-import { ThriftException, Writer, type ThriftStructCodec, type ThriftStructSchema, type ThriftTypeSchema } from "meridian-rpc/runtime";
+import { ThriftException, ThriftStructCodec, Writer, type ThriftStructSchema, type ThriftTypeSchema } from "meridian-rpc/runtime";
 import { main } from "../../cli/main.js";
 import { diffGenerated, generateAll, REPO_ROOT } from "../../codegen/regen.js";
 import { removeTestDirs, testWorkDir, typecheckConsumer } from "../../codegen/test-harness.js";
@@ -565,6 +565,49 @@ describe("thrift gen - fixtures", () => {
     expect([invalid.name, invalid.reason, invalid.code]).toEqual(["Invalid", "bad", 2]);
     expect(NotFoundCodec.decode(NotFoundCodec.encode(new NotFound()))).toBeInstanceOf(NotFound);
   });
+
+  it("thrift gen - Apache Thrift's own test IDL (test/ThriftTest.thrift): generated, typechecked with a typed client, loaded, every default value round-tripped", async () => {
+    const dir = testWorkDir("thrift-apache");
+    const idl = join(REPO_ROOT, "test", "thrift", "idl", "apache");
+    for (const o of generateThrift([join(idl, "ThriftTest.thrift")], { includeDirs: [idl] })) writeFileSync(join(dir, o.name), o.content);
+    writeFileSync(
+      join(dir, "consumer.ts"),
+      [
+        'import { createClient, type Client, type Handlers } from "meridian-rpc";',
+        'import { ThriftTest, Xception, type Xtruct } from "./ThriftTest.js";',
+        "declare const client: Client<typeof ThriftTest>;",
+        'const echoed: Promise<Xtruct> = client.testStruct({ thing: { string_thing: "s", i64_thing: 1n } });',
+        "const handlers: Partial<Handlers<typeof ThriftTest>> = {",
+        '  testException: ({ arg }) => { if (arg === "Xception") throw new Xception({ errorCode: 1001, message: arg }); },',
+        "  testOneway: () => undefined,",
+        "};",
+        "export { echoed, handlers, createClient };",
+        "",
+      ].join("\n"),
+    );
+    const run = typecheckConsumer(dir, { noImplicitOverride: true, verbatimModuleSyntax: true, skipLibCheck: true });
+    expect(run.output, "tsc output").toBe("");
+    const mod = (await import(pathToFileURL(join(dir, "ThriftTest.ts")).href)) as Record<string, unknown>;
+    const service = mod.ThriftTest as { methods: Record<string, { thrift: { oneway: boolean } }> };
+    expect(Object.keys(service.methods)).toContain("testMultiException");
+    expect(service.methods.testOneway!.thrift.oneway).toBe(true);
+    // Every struct whose defaults make a valid value (no required field or union left unset) round-trips.
+    let roundTripped = 0;
+    for (const codec of Object.values(mod)) {
+      if (!(codec instanceof ThriftStructCodec)) continue;
+      const c = codec as ThriftStructCodec<object>;
+      const value = c.create();
+      const valid = c.schema.kind !== "union" && c.schema.fields.every((f) => f.requiredness !== "required" || (value as Record<string, unknown>)[f.name] !== undefined);
+      if (!valid) continue;
+      for (const p of ["thrift-binary", "thrift-compact"] as const) {
+        const w = new Writer(64);
+        c.encodeTo(value, w, p);
+        expect(c.decode(w.finish(), p)).toEqual(value);
+      }
+      roundTripped++;
+    }
+    expect(roundTripped).toBeGreaterThan(20);
+  }, 150_000);
 
   it("thrift gen - fixtures: the modules of test/thrift/idl and of the IDL above typecheck, with a typed client and handlers", () => {
     const dir = testWorkDir("thrift-tsc");

@@ -70,8 +70,10 @@ export function encodeStruct(tw: ThriftWriter, schema: ThriftStructSchema, value
   if (typeof value !== "object" || value === null) throw new EncodeError(`${schema.name}: expected an object, got ${describe(value)}`);
   tw.structBegin();
   let set = 0;
+  // An exception is an Error: its `message` is inherited ("") until set, and inherited means unset.
+  const own = schema.kind === "exception";
   for (const f of schema.fields) {
-    const v = value[f.name];
+    const v = own && !Object.hasOwn(value, f.name) ? undefined : value[f.name];
     if (v === undefined || v === null) {
       if (f.requiredness === "required") throw new EncodeError(`${schema.name}.${f.name} is required`);
       continue;
