@@ -363,17 +363,26 @@ export function writeRequestInfo(w: Writer, timeoutMs: number, sentAt: number): 
   buf[w.pos] = InfoId.IntKeyValue;
   putU16(buf, w.pos + 1, count);
   w.pos += 3;
-  if (timeoutMs > 0) {
-    w.ensure(2);
-    putU16(w.buf, w.pos, IntKey.RPCTimeout);
-    w.pos += 2;
-    putString16(w, String(timeoutMs));
-  }
-  w.ensure(2);
-  putU16(w.buf, w.pos, IntKey.SentAt);
-  w.pos += 2;
-  putString16(w, String(sentAt));
+  if (timeoutMs > 0) putDecimalPair(w, IntKey.RPCTimeout, timeoutMs);
+  putDecimalPair(w, IntKey.SentAt, sentAt);
   return count;
+}
+
+/** Writes an int key/value pair whose value is a non-negative integer, in decimal, without a string. */
+function putDecimalPair(w: Writer, key: number, n: number): void {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  w.ensure(4 + digits);
+  const buf = w.buf;
+  const at = w.pos;
+  putU16(buf, at, key);
+  putU16(buf, at + 2, digits);
+  let x = n;
+  for (let i = at + 3 + digits; i > at + 3; i--) {
+    buf[i] = 48 + (x % 10);
+    x = Math.floor(x / 10);
+  }
+  w.pos = at + 4 + digits;
 }
 
 /**
@@ -466,7 +475,10 @@ export class FrameHead {
   protocolId = 0;
   /** String key/values, without the keys the transport owns (`isn`, `crrst`). */
   headers: Headers = {};
-  /** Int key/values (Kitex transmeta keys), or undefined when the frame had none. */
+  /**
+   * Int key/values (Kitex transmeta keys) as strings, or undefined when the frame had none; those
+   * read as numbers (RPCTimeout, StreamTimeout, FrameType, SentAt) are in their own fields instead.
+   */
   intInfo: Record<number, string> | undefined = undefined;
   /** The `isn` string key: the fully qualified service, or "". */
   service = "";
@@ -615,16 +627,16 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
           const vs = p + 4;
           p = vs + vl;
           if (p > infoEnd) throw truncatedInfo(id);
-          const value = readString(buf, vs, vs + vl);
-          (intInfo ??= {})[key] = value;
+          // The keys read on every call are numbers: read as such, never made into strings.
           if (key === IntKey.RPCTimeout || key === IntKey.StreamTimeout) {
-            const ms = Number(value);
-            if (Number.isFinite(ms) && ms >= 0) out.timeoutMs = ms;
+            const ms = decimalAt(buf, vs, p);
+            if (ms >= 0) out.timeoutMs = ms;
           } else if (key === IntKey.FrameType) {
-            out.frameType = Number(value) | 0;
+            out.frameType = Math.max(0, decimalAt(buf, vs, p));
           } else if (key === IntKey.SentAt) {
-            const at = Number(value);
-            if (Number.isFinite(at) && at >= 0) out.sentAt = at;
+            out.sentAt = decimalAt(buf, vs, p);
+          } else {
+            (intInfo ??= {})[key] = readString(buf, vs, p);
           }
         }
       }
@@ -735,6 +747,21 @@ function apacheString(w: Writer, s: string): void {
   if (w.pos - at > 0xffff + 3) {
     throw new FrameError("HEADERS_TOO_LARGE", `a header key or value of ${w.pos - at} bytes is over the 64 KiB a header string may have`);
   }
+}
+
+/**
+ * The non-negative decimal integer written at `buf[start, end)`, or -1 when the bytes are not one
+ * (empty, a sign, a point, any other character, or more than 15 digits).
+ */
+function decimalAt(buf: Uint8Array, start: number, end: number): number {
+  if (start === end || end - start > 15) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 function truncatedInfo(id: number): FrameError {
