@@ -54,6 +54,13 @@ const LOCALS = [
 
 const RESERVED_TYPE_NAMES: ReadonlySet<string> = new Set([...RESERVED_WORDS, ...GLOBALS, ...LOCALS]);
 
+/**
+ * Names a module-level declaration of generated code cannot take as they are: JavaScript and
+ * TypeScript reserved words and the globals generated code uses or had better not shadow. The
+ * Thrift emitter's list; .proto names also avoid the generated functions' locals.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([...RESERVED_WORDS, ...GLOBALS, "Pick"]);
+
 /** Property names that break plain objects or classes when used as-is. */
 const PROPERTY_ESCAPES: ReadonlySet<string> = new Set([
   "__proto__",

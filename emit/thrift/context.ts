@@ -5,7 +5,7 @@
  */
 import { posix } from "node:path";
 import { IdlError } from "../../idl/errors.js";
-import { NameRegistry } from "../../idl/names.js";
+import { NameRegistry, RESERVED_NAMES } from "../../idl/names.js";
 import type { ThriftDefinition, ThriftFunction, ThriftService, ThriftStruct } from "../../idl/thrift/ast.js";
 import type { ThriftProgram } from "../../idl/thrift/link.js";
 import { RUNTIME_MODULE, type ModuleFor } from "../context.js";
@@ -16,26 +16,6 @@ export interface ThriftEmitOptions {
   /** The module specifier of the runtime for an output file (by its output name). Default "meridian-rpc/runtime". */
   readonly runtimeModule?: ModuleFor;
 }
-
-/**
- * Names a declaration of generated Thrift code cannot take as they are: JavaScript and
- * TypeScript reserved words, TypeScript's own type names, and the globals generated code uses
- * (`Map`, `Uint8Array`, `Object`, `Partial`, `Pick`) or that a module had better not shadow.
- * Such a name gets a `$` suffix (`Map$`), as .proto names do (idl/names.ts).
- */
-const RESERVED: ReadonlySet<string> = new Set([
-  // JavaScript (strict mode and modules)
-  "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do",
-  "else", "enum", "export", "extends", "false", "finally", "for", "function", "if", "import", "in",
-  "instanceof", "new", "null", "return", "super", "switch", "this", "throw", "true", "try",
-  "typeof", "var", "void", "while", "with", "yield", "let", "static", "implements", "interface",
-  "package", "private", "protected", "public", "await", "arguments", "eval",
-  // TypeScript's type names
-  "any", "boolean", "never", "number", "object", "string", "symbol", "unknown", "undefined", "bigint",
-  // Globals
-  "Object", "Array", "String", "Number", "Boolean", "BigInt", "Symbol", "Error", "Map", "Set",
-  "Promise", "Uint8Array", "Function", "globalThis", "Partial", "Pick",
-]);
 
 /** Property names that change an object's prototype when assigned: refused as field and value names. */
 const PROTO_KEY = "__proto__";
@@ -64,7 +44,7 @@ export class ThriftFileNames {
   constructor(definitions: readonly ThriftDefinition[]) {
     const registry = new NameRegistry();
     // Definitions first, in declaration order: their names are what users import.
-    for (const d of definitions) this.definitions.set(d, registry.take(RESERVED.has(d.name) ? `${d.name}$` : d.name));
+    for (const d of definitions) this.definitions.set(d, registry.take(RESERVED_NAMES.has(d.name) ? `${d.name}$` : d.name));
     for (const d of definitions) {
       if (d.kind === "exception") this.exceptionCodecs.set(d, registry.take(`${this.definitions.get(d)}Codec`));
       if (d.kind === "service") {
