@@ -293,6 +293,42 @@ for (const protocol of ["binary", "compact"] as const) {
       expect(err).toMatchObject({ code: "MISSING_REQUIRED" });
     });
 
+    it(`thrift ${protocol} - containers nested in containers, and the path of an error inside them`, () => {
+      const Leaf: ThriftStructSchema = { name: "t.Leaf", kind: "struct", fields: [{ id: 1, name: "n", type: { t: "i32" }, requiredness: "required" }] };
+      const Nested: ThriftStructSchema = {
+        name: "t.Nested",
+        kind: "struct",
+        fields: [
+          { id: 1, name: "grid", type: { t: "list", elem: { t: "list", elem: { t: "i32" } } }, requiredness: "default" },
+          { id: 2, name: "deep", type: { t: "map", key: { t: "i32" }, value: { t: "list", elem: { t: "map", key: { t: "string" }, value: { t: "struct", struct: () => Leaf } } } }, requiredness: "default" },
+          { id: 3, name: "sets", type: { t: "set", elem: { t: "set", elem: { t: "string" } } }, requiredness: "default" },
+        ],
+      };
+      const value = {
+        grid: [[1, 2], [], [3]],
+        deep: new Map([[7, [new Map([["a", { n: 1 }]]), new Map()]]]),
+        sets: [["x"], ["y", "z"]],
+      };
+      expect(decode(protocol, Nested, encode(protocol, Nested, value))).toEqual(value);
+      // A Leaf without its required field, deep inside: the error names the way down.
+      const Loose: ThriftStructSchema = { ...Leaf, fields: [{ ...Leaf.fields[0]!, requiredness: "optional" }] };
+      const LooseNested: ThriftStructSchema = {
+        ...Nested,
+        fields: [{ ...Nested.fields[1]!, type: { t: "map", key: { t: "i32" }, value: { t: "list", elem: { t: "map", key: { t: "string" }, value: { t: "struct", struct: () => Loose } } } } }],
+      };
+      const broken = encode(protocol, LooseNested, { deep: new Map([[7, [new Map([["a", {}]])]]]) });
+      expect(() => decode(protocol, Nested, broken)).toThrow(DecodeError);
+      const e = (() => {
+        try {
+          decode(protocol, Nested, broken);
+        } catch (x) {
+          return x as DecodeError;
+        }
+      })()!;
+      expect(e.code).toBe("MISSING_REQUIRED");
+      expect(e.message).toContain("t.Nested.deep[0]");
+    });
+
     it(`thrift ${protocol} - random and mutated bytes decode or fail with a DecodeError, never anything else`, () => {
       const valid = fc.sample(structArb(Wrapper, 0), { numRuns: 30, seed: 7 }).map((v) => encode(protocol, Wrapper, v));
       const mutated = fc.tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), fc.nat()).map(([bytes, edits, cut]) => {

@@ -143,93 +143,153 @@ function writeValue(tw: ThriftWriter, t: ThriftTypeSchema, v: unknown, depth: nu
   }
 }
 
-/** Reads a struct `schema` (up to its stop). Throws DecodeError. */
+/**
+ * Reads a struct `schema` (up to its stop). Throws DecodeError. The schema is compiled into a
+ * decoder on first use (see compileDecoder) and the decoder is reused for every later value.
+ */
 export function decodeStruct(tr: ThriftReader, schema: ThriftStructSchema, depth = 0): ThriftStructValue {
-  if (depth > DEFAULT_DEPTH_LIMIT) throw new DecodeError("DEPTH_EXCEEDED", tr.r.pos, `nested deeper than ${DEFAULT_DEPTH_LIMIT} levels`);
-  const out = (schema.make === undefined ? {} : schema.make()) as ThriftStructValue;
-  const h: FieldHeader = { type: TType.STOP, id: 0 };
-  tr.structBegin();
+  return structDecoder(schema)(tr, depth);
+}
+
+/** A compiled struct decoder: reads one struct at nesting `depth`. */
+type StructDecoder = (tr: ThriftReader, depth: number) => ThriftStructValue;
+
+const decoders = new WeakMap<ThriftStructSchema, StructDecoder>();
+
+function structDecoder(schema: ThriftStructSchema): StructDecoder {
+  let d = decoders.get(schema);
+  if (d === undefined) {
+    d = compileDecoder(schema);
+    decoders.set(schema, d);
+  }
+  return d;
+}
+
+/** What compiled decoders call: errors and the parts not worth inlining. */
+const HELPERS = {
+  DecodeError,
+  LIMIT: DEFAULT_DEPTH_LIMIT,
+  skipValue,
+  uuidString,
+  structDecoder,
+  /** A field's error gets the struct and field in its path; other errors pass through. */
+  within: (e: unknown, type: string, field: string | undefined): unknown => (e instanceof DecodeError ? e.within(type, field) : e),
+};
+
+/**
+ * Compiles a decoder for `schema`: a function whose switch on the field id reads each known
+ * field with the protocol call its type needs and stores it under a fixed property name, so the
+ * engine sees the same object shape every time (an interpreter's `out[name] = value` with names
+ * that change from field to field defeats that). Behaviour is the schema's exactly: unknown ids
+ * and unexpected wire types skipped, the same DecodeErrors with the same paths, depth counted as
+ * the nesting of values. Names and strings reach the source only through JSON.stringify.
+ */
+function compileDecoder(schema: ThriftStructSchema): StructDecoder {
+  const env: unknown[] = [];
+  const ref = (v: unknown): string => `env[${env.push(v) - 1}]`;
+  const fns: string[] = [];
+  const name = JSON.stringify(schema.name);
+  /** The expression that reads a value of type `t` at nesting `d` (an expression). */
+  const read = (t: ThriftTypeSchema, d: string, field: boolean): string => {
+    switch (t.t) {
+      case "bool":
+        return field ? "tr.boolField()" : "tr.bool()";
+      case "byte":
+        return "tr.byte()";
+      case "i16":
+        return "tr.i16()";
+      case "i32":
+      case "enum":
+        return "tr.i32()";
+      case "i64":
+        return "tr.i64()";
+      case "double":
+        return "tr.double()";
+      case "string":
+        return "tr.string()";
+      case "binary":
+        return "tr.binary()";
+      case "uuid":
+        return "h.uuidString(tr.uuid())";
+      case "struct": {
+        const thunk = ref(t.struct);
+        const k = fns.push("") - 1;
+        fns[k] = `let s${k};`;
+        return `(s${k} ??= h.structDecoder(${thunk}()))(tr, ${d} + 1)`;
+      }
+      case "list":
+      case "set": {
+        const k = fns.push("") - 1; // the slot first: the element's own functions come after it
+        const want = WIRE[t.elem.t];
+        fns[k] = `function c${k}(tr, depth) {
+  const at = tr.r.pos;
+  const { elem, size } = tr.listBegin();
+  if (size > 0 && elem !== ${want}) throw new h.DecodeError("WRONG_WIRE_TYPE", at, \`${t.t} of type \${elem}, expected ${want}\`);
+  const a = new Array(size);
+  let i = 0;
+  try {
+    for (; i < size; i++) a[i] = ${read(t.elem, "depth + 1", false)};
+  } catch (e) {
+    throw h.within(e, "", "[" + i + "]");
+  }
+  return a;
+}`;
+        return `c${k}(tr, ${d})`;
+      }
+      case "map": {
+        const k = fns.push("") - 1;
+        const wk = WIRE[t.key.t];
+        const wv = WIRE[t.value.t];
+        fns[k] = `function c${k}(tr, depth) {
+  const at = tr.r.pos;
+  const { key, value, size } = tr.mapBegin();
+  if (size > 0 && (key !== ${wk} || value !== ${wv})) throw new h.DecodeError("WRONG_WIRE_TYPE", at, \`map<\${key},\${value}>, expected map<${wk},${wv}>\`);
+  const m = new Map();
+  for (let i = 0; i < size; i++) m.set(${read(t.key, "depth + 1", false)}, ${read(t.value, "depth + 1", false)});
+  return m;
+}`;
+        return `c${k}(tr, ${d})`;
+      }
+    }
+  };
+  const cases = schema.fields.map((f) => {
+    const key = JSON.stringify(f.name);
+    return `      case ${f.id}:
+        if (hd.type !== ${WIRE[f.type.t]}) break;
+        try {
+          out[${key}] = ${read(f.type, "depth", true)};
+        } catch (e) {
+          throw h.within(e, ${name}, ${key});
+        }
+        set++;
+        continue;`;
+  });
+  const required = schema.fields
+    .filter((f) => f.requiredness === "required")
+    .map((f) => `  if (out[${JSON.stringify(f.name)}] === undefined) throw new h.DecodeError("MISSING_REQUIRED", tr.r.pos, ${JSON.stringify(`required field ${f.name} is missing`)}).within(${name}, undefined);`);
+  const make = schema.make === undefined ? "{}" : `${ref(schema.make)}()`;
+  const source = `"use strict";
+${fns.join("\n")}
+return function decode(tr, depth) {
+  if (depth > h.LIMIT) throw new h.DecodeError("DEPTH_EXCEEDED", tr.r.pos, "nested deeper than " + h.LIMIT + " levels");
+  const out = ${make};
+  const hd = { type: 0, id: 0 };
   let set = 0;
+  tr.structBegin();
   for (;;) {
-    tr.fieldBegin(h);
-    if (h.type === TType.STOP) break;
-    const f = fieldById(schema, h.id);
-    if (f === undefined || WIRE[f.type.t] !== h.type) {
-      skipValue(tr, h.type, depth + 1, true);
-      continue;
+    tr.fieldBegin(hd);
+    if (hd.type === 0) break;
+    switch (hd.id) {
+${cases.join("\n")}
     }
-    try {
-      out[f.name] = f.type.t === "bool" ? tr.boolField() : readValue(tr, f.type, depth);
-    } catch (e) {
-      throw e instanceof DecodeError ? e.within(schema.name, f.name) : e;
-    }
-    set++;
+    h.skipValue(tr, hd.type, depth + 1, true);
   }
   tr.structEnd();
-  for (const f of schema.fields) {
-    if (f.requiredness === "required" && out[f.name] === undefined) {
-      throw new DecodeError("MISSING_REQUIRED", tr.r.pos, `required field ${f.name} is missing`).within(schema.name, undefined);
-    }
-  }
-  if (schema.kind === "union" && set > 1) throw new DecodeError("INVALID_TAG", tr.r.pos, `a union has ${set} fields set`).within(schema.name, undefined);
+${required.join("\n")}
+${schema.kind === "union" ? `  if (set > 1) throw new h.DecodeError("INVALID_TAG", tr.r.pos, "a union has " + set + " fields set").within(${name}, undefined);` : ""}
   return out;
-}
-
-function fieldById(schema: ThriftStructSchema, id: number): ThriftFieldSchema | undefined {
-  for (const f of schema.fields) if (f.id === id) return f;
-  return undefined;
-}
-
-function readValue(tr: ThriftReader, t: ThriftTypeSchema, depth: number): unknown {
-  switch (t.t) {
-    case "bool":
-      return tr.bool();
-    case "byte":
-      return tr.byte();
-    case "i16":
-      return tr.i16();
-    case "i32":
-    case "enum":
-      return tr.i32();
-    case "i64":
-      return tr.i64();
-    case "double":
-      return tr.double();
-    case "string":
-      return tr.string();
-    case "binary":
-      return tr.binary();
-    case "uuid":
-      return uuidString(tr.uuid());
-    case "list":
-    case "set": {
-      const at = tr.r.pos;
-      const { elem, size } = tr.listBegin();
-      const want = WIRE[t.elem.t];
-      if (size > 0 && elem !== want) throw new DecodeError("WRONG_WIRE_TYPE", at, `${t.t} of type ${elem}, expected ${want}`);
-      const out: unknown[] = new Array(size);
-      for (let i = 0; i < size; i++) {
-        try {
-          out[i] = readValue(tr, t.elem, depth + 1);
-        } catch (e) {
-          throw e instanceof DecodeError ? e.within("", `[${i}]`) : e;
-        }
-      }
-      return out;
-    }
-    case "map": {
-      const at = tr.r.pos;
-      const { key, value, size } = tr.mapBegin();
-      const wk = WIRE[t.key.t];
-      const wv = WIRE[t.value.t];
-      if (size > 0 && (key !== wk || value !== wv)) throw new DecodeError("WRONG_WIRE_TYPE", at, `map<${key},${value}>, expected map<${wk},${wv}>`);
-      const out = new Map<unknown, unknown>();
-      for (let i = 0; i < size; i++) out.set(readValue(tr, t.key, depth + 1), readValue(tr, t.value, depth + 1));
-      return out;
-    }
-    case "struct":
-      return decodeStruct(tr, t.struct(), depth + 1);
-  }
+};`;
+  return new Function("env", "h", source)(env, HELPERS) as StructDecoder;
 }
 
 /** Skips a value of wire type `type` (an unknown field), checking it is well formed. */
