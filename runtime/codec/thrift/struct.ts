@@ -64,83 +64,143 @@ export function wireType(t: ThriftTypeSchema): TType {
   return WIRE[t.t];
 }
 
-/** Writes `value` as the struct `schema` (field headers, values, stop). Throws EncodeError. */
+/**
+ * Writes `value` as the struct `schema` (field headers, values, stop). Throws EncodeError. Like
+ * decoding, encoding runs a function compiled from the schema on first use (compileEncoder).
+ */
 export function encodeStruct(tw: ThriftWriter, schema: ThriftStructSchema, value: ThriftStructValue, depth = 0): void {
-  if (depth > DEFAULT_DEPTH_LIMIT) throw new EncodeError(`${schema.name}: nested deeper than ${DEFAULT_DEPTH_LIMIT} levels`);
-  if (typeof value !== "object" || value === null) throw new EncodeError(`${schema.name}: expected an object, got ${describe(value)}`);
-  tw.structBegin();
-  let set = 0;
-  // An exception is an Error: its `message` is inherited ("") until set, and inherited means unset.
-  const own = schema.kind === "exception";
-  for (const f of schema.fields) {
-    const v = own && !Object.hasOwn(value, f.name) ? undefined : value[f.name];
-    if (v === undefined || v === null) {
-      if (f.requiredness === "required") throw new EncodeError(`${schema.name}.${f.name} is required`);
-      continue;
-    }
-    set++;
-    try {
-      if (f.type.t === "bool") {
-        if (typeof v !== "boolean") throw new EncodeError(`expected a boolean, got ${describe(v)}`);
-        tw.boolField(f.id, v);
-      } else {
-        tw.fieldBegin(WIRE[f.type.t], f.id);
-        writeValue(tw, f.type, v, depth);
-      }
-    } catch (e) {
-      throw e instanceof EncodeError && !e.message.startsWith(schema.name) ? new EncodeError(`${schema.name}.${f.name}: ${e.message}`) : e;
-    }
-  }
-  if (schema.kind === "union" && set !== 1) throw new EncodeError(`${schema.name} is a union: exactly one field must be set, not ${set}`);
-  tw.fieldStop();
-  tw.structEnd();
+  structEncoder(schema)(tw, value, depth);
 }
 
-function writeValue(tw: ThriftWriter, t: ThriftTypeSchema, v: unknown, depth: number): void {
-  switch (t.t) {
-    case "bool":
-      if (typeof v !== "boolean") throw new EncodeError(`expected a boolean, got ${describe(v)}`);
-      return tw.bool(v);
-    case "byte":
-      return tw.byte(num(v));
-    case "i16":
-      return tw.i16(num(v));
-    case "i32":
-    case "enum":
-      return tw.i32(num(v));
-    case "i64":
-      if (typeof v !== "bigint") throw new EncodeError(`expected a bigint for i64, got ${describe(v)}`);
-      return tw.i64(v);
-    case "double":
-      if (typeof v !== "number") throw new EncodeError(`expected a number, got ${describe(v)}`);
-      return tw.double(v);
-    case "string":
-      if (typeof v !== "string") throw new EncodeError(`expected a string, got ${describe(v)}`);
-      return tw.string(v);
-    case "binary":
-      if (!(v instanceof Uint8Array)) throw new EncodeError(`expected a Uint8Array, got ${describe(v)}`);
-      return tw.binary(v);
-    case "uuid":
-      return tw.uuid(uuidBytes(v));
-    case "list":
-    case "set": {
-      if (!Array.isArray(v)) throw new EncodeError(`expected an array for ${t.t}, got ${describe(v)}`);
-      tw.listBegin(WIRE[t.elem.t], v.length);
-      for (const item of v) writeValue(tw, t.elem, item, depth + 1);
-      return;
-    }
-    case "map": {
-      if (!(v instanceof Map)) throw new EncodeError(`expected a Map, got ${describe(v)}`);
-      tw.mapBegin(WIRE[t.key.t], WIRE[t.value.t], v.size);
-      for (const [k, val] of v) {
-        writeValue(tw, t.key, k, depth + 1);
-        writeValue(tw, t.value, val, depth + 1);
-      }
-      return;
-    }
-    case "struct":
-      return encodeStruct(tw, t.struct(), v as ThriftStructValue, depth + 1);
+/** A compiled struct encoder: writes `value` as the struct at nesting `depth`. */
+type StructEncoder = (tw: ThriftWriter, value: unknown, depth: number) => void;
+
+const encoders = new WeakMap<ThriftStructSchema, StructEncoder>();
+
+function structEncoder(schema: ThriftStructSchema): StructEncoder {
+  let e = encoders.get(schema);
+  if (e === undefined) {
+    e = compileEncoder(schema);
+    encoders.set(schema, e);
   }
+  return e;
+}
+
+/** What compiled encoders call. */
+const ENCODE_HELPERS = {
+  EncodeError,
+  LIMIT: DEFAULT_DEPTH_LIMIT,
+  describe,
+  num,
+  uuidBytes,
+  structEncoder,
+  /** An exception is an Error: its `message` is inherited ("") until set, and inherited means unset. */
+  own: (v: object, key: string): unknown => (Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined),
+  /** A field's error gets the struct and field in front of its message, once. */
+  within: (e: unknown, type: string, field: string): unknown =>
+    e instanceof EncodeError && !e.message.startsWith(type) ? new EncodeError(`${type}.${field}: ${e.message}`) : e,
+};
+
+/**
+ * Compiles an encoder for `schema`: each field read by its fixed name (a load the engine keeps
+ * monomorphic) and written with the protocol calls its type needs, with the checks and errors of
+ * the schema (a value of the wrong JavaScript type, an integer out of range, a required field
+ * unset, a union with other than one field set). Names reach the source only through JSON.stringify.
+ */
+function compileEncoder(schema: ThriftStructSchema): StructEncoder {
+  const env: unknown[] = [];
+  const ref = (v: unknown): string => `env[${env.push(v) - 1}]`;
+  const fns: string[] = [];
+  const name = JSON.stringify(schema.name);
+  const fail = (what: string, e: string): string => `throw new h.EncodeError(${JSON.stringify(`expected ${what}, got `)} + h.describe(${e}));`;
+  /** Statements that write the value `e` (a variable) of type `t` at nesting `d`. */
+  const write = (t: ThriftTypeSchema, e: string, d: string): string => {
+    switch (t.t) {
+      case "bool":
+        return `if (typeof ${e} !== "boolean") ${fail("a boolean", e)} tw.bool(${e});`;
+      case "byte":
+      case "i16":
+      case "i32":
+        return `tw.${t.t}(h.num(${e}));`;
+      case "enum":
+        return `tw.i32(h.num(${e}));`;
+      case "i64":
+        return `if (typeof ${e} !== "bigint") ${fail("a bigint for i64", e)} tw.i64(${e});`;
+      case "double":
+        return `if (typeof ${e} !== "number") ${fail("a number", e)} tw.double(${e});`;
+      case "string":
+        return `if (typeof ${e} !== "string") ${fail("a string", e)} tw.string(${e});`;
+      case "binary":
+        return `if (!(${e} instanceof Uint8Array)) ${fail("a Uint8Array", e)} tw.binary(${e});`;
+      case "uuid":
+        return `tw.uuid(h.uuidBytes(${e}));`;
+      case "struct": {
+        const thunk = ref(t.struct);
+        const k = fns.push("") - 1;
+        fns[k] = `let s${k};`;
+        return `(s${k} ??= h.structEncoder(${thunk}()))(tw, ${e}, ${d} + 1);`;
+      }
+      case "list":
+      case "set": {
+        const k = fns.push("") - 1; // the slot first: the element's own functions come after it
+        fns[k] = `function c${k}(tw, a, depth) {
+  if (!Array.isArray(a)) ${fail(`an array for ${t.t}`, "a")}
+  tw.listBegin(${WIRE[t.elem.t]}, a.length);
+  for (let i = 0; i < a.length; i++) {
+    const y = a[i];
+    ${write(t.elem, "y", "depth + 1")}
+  }
+}`;
+        return `c${k}(tw, ${e}, ${d});`;
+      }
+      case "map": {
+        const k = fns.push("") - 1;
+        fns[k] = `function c${k}(tw, m, depth) {
+  if (!(m instanceof Map)) ${fail("a Map", "m")}
+  tw.mapBegin(${WIRE[t.key.t]}, ${WIRE[t.value.t]}, m.size);
+  for (const [mk, mv] of m) {
+    ${write(t.key, "mk", "depth + 1")}
+    ${write(t.value, "mv", "depth + 1")}
+  }
+}`;
+        return `c${k}(tw, ${e}, ${d});`;
+      }
+    }
+  };
+  const own = schema.kind === "exception";
+  const fields = schema.fields.map((f) => {
+    const key = JSON.stringify(f.name);
+    const body =
+      f.type.t === "bool"
+        ? `if (typeof x !== "boolean") ${fail("a boolean", "x")} tw.boolField(${f.id}, x);`
+        : `tw.fieldBegin(${WIRE[f.type.t]}, ${f.id}); ${write(f.type, "x", "depth")}`;
+    const unset = f.requiredness === "required" ? `throw new h.EncodeError(${JSON.stringify(`${schema.name}.${f.name} is required`)});` : "";
+    return `  x = ${own ? `h.own(v, ${key})` : `v[${key}]`};
+  if (x === undefined || x === null) {
+    ${unset}
+  } else {
+    set++;
+    try {
+      ${body}
+    } catch (e) {
+      throw h.within(e, ${name}, ${key});
+    }
+  }`;
+  });
+  const source = `"use strict";
+${fns.join("\n")}
+return function encode(tw, v, depth) {
+  if (depth > h.LIMIT) throw new h.EncodeError(${name} + ": nested deeper than " + h.LIMIT + " levels");
+  if (typeof v !== "object" || v === null) throw new h.EncodeError(${name} + ": expected an object, got " + h.describe(v));
+  tw.structBegin();
+  let set = 0;
+  let x;
+${fields.join("\n")}
+${schema.kind === "union" ? `  if (set !== 1) throw new h.EncodeError(${name} + " is a union: exactly one field must be set, not " + set);` : ""}
+  tw.fieldStop();
+  tw.structEnd();
+};`;
+  return new Function("env", "h", source)(env, ENCODE_HELPERS) as StructEncoder;
 }
 
 /**
