@@ -86,6 +86,13 @@ function structEncoder(schema: ThriftStructSchema): StructEncoder {
   return e;
 }
 
+/** Field ids are printed into compiled code as numbers: a schema whose ids are not 16-bit integers is refused. */
+function checkIds(schema: ThriftStructSchema): void {
+  for (const f of schema.fields) {
+    if (!Number.isInteger(f.id) || f.id < -32768 || f.id > 32767) throw new TypeError(`${schema.name}.${f.name}: field id ${String(f.id)} is not a 16-bit integer`);
+  }
+}
+
 /** What compiled encoders call. */
 const ENCODE_HELPERS = {
   EncodeError,
@@ -108,6 +115,7 @@ const ENCODE_HELPERS = {
  * unset, a union with other than one field set). Names reach the source only through JSON.stringify.
  */
 function compileEncoder(schema: ThriftStructSchema): StructEncoder {
+  checkIds(schema);
   const env: unknown[] = [];
   const ref = (v: unknown): string => `env[${env.push(v) - 1}]`;
   const fns: string[] = [];
@@ -245,6 +253,7 @@ const HELPERS = {
  * the nesting of values. Names and strings reach the source only through JSON.stringify.
  */
 function compileDecoder(schema: ThriftStructSchema): StructDecoder {
+  checkIds(schema);
   const env: unknown[] = [];
   const ref = (v: unknown): string => `env[${env.push(v) - 1}]`;
   const fns: string[] = [];
