@@ -78,6 +78,7 @@ export const TARGETS: readonly Target[] = [
   { out: "test/rpc/gen", include: "test/rpc/proto", protos: ["echo.proto"], int64: "bigint" },
   { out: "test/grpc/gen", include: "test/grpc/proto", protos: ["interop.proto"], int64: "bigint" },
   { out: "test/thrift/interop/gen-ts", include: "test/thrift/interop", thrift: ["interop.thrift"], int64: "bigint" },
+  { out: "bench/codec/thrift/gen", include: "bench/codec/thrift", thrift: ["feed.thrift"], int64: "bigint" },
 ];
 
 /**

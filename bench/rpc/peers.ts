@@ -12,6 +12,8 @@
  * - nats, nats-seam, nats-raw: the NATS transport and its floor (nats-peer.ts).
  * - meridian-grpc, meridian-grpc-seam: the gRPC transport, against grpc-js on the same messages
  *   (grpc-peer.ts).
+ * - meridian-thrift, apache-thrift: a Thrift service over Meridian's TCP transport, against Apache
+ *   Thrift's Node library on the same messages (thrift-peer.ts).
  */
 import { createServer as createNetServer, connect as netConnect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -24,9 +26,10 @@ import { FeedResponse, Ping } from "../codec/gen/feed.js";
 import { EchoService, HEADERS, caseData, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";
 import { NATS_PEERS, natsPeerClient, startNatsPeerServer } from "./nats-peer.js";
 import { GRPC_PEERS, grpcPeerClient, startGrpcPeerServer } from "./grpc-peer.js";
+import { THRIFT_PEERS, startThriftPeerServer, thriftPeerClient } from "./thrift-peer.js";
 
 /** Names of the peers, in report order. */
-export const PEERS = ["meridian", "meridian-tls", "meridian-seam", "grpc-js", "raw", ...NATS_PEERS, ...GRPC_PEERS] as const;
+export const PEERS = ["meridian", "meridian-tls", "meridian-seam", "grpc-js", "raw", ...NATS_PEERS, ...GRPC_PEERS, ...THRIFT_PEERS] as const;
 export type PeerName = (typeof PEERS)[number];
 
 export type { BenchClient, BenchServer } from "./service.js";
@@ -241,6 +244,9 @@ export function startPeerServer(peer: PeerName): Promise<BenchServer> {
     case "meridian-grpc":
     case "meridian-grpc-seam":
       return startGrpcPeerServer(peer);
+    case "meridian-thrift":
+    case "apache-thrift":
+      return startThriftPeerServer(peer);
     default:
       return startNatsPeerServer(peer);
   }
@@ -262,6 +268,9 @@ export function peerClient(peer: PeerName, address: string, name: CaseName): Pro
     case "meridian-grpc":
     case "meridian-grpc-seam":
       return grpcPeerClient(peer, address, name);
+    case "meridian-thrift":
+    case "apache-thrift":
+      return thriftPeerClient(peer, address, name);
     default:
       return natsPeerClient(peer, address, name);
   }

@@ -1,14 +1,14 @@
 /**
  * The RPC benchmark (`npm run bench:rpc`): unary Echo(Ping) and Feed calls over loopback, the
  * server and the load generator in separate processes, for Meridian (framework path and bare
- * transport), @grpc/grpc-js and a raw length-prefixed echo (the floor), at several concurrency
- * levels. Writes bench/results/rpc.json and bench/results/rpc.svg.
+ * transport), @grpc/grpc-js and a raw length-prefixed echo (the floor), Meridian's Thrift against
+ * Apache Thrift's Node library, at several concurrency levels. Writes bench/results/rpc.json and bench/results/rpc.svg.
  *
  *   --duration <s>      measured seconds per run (default 5)
  *   --warmup <s>        warm-up seconds per run (default 1)
  *   --quick             CI mode: 0.25 s runs, 0.1 s warm-up, meridian-grpc-seam left out (under a minute in all)
  *   --peers a,b         subset of meridian,meridian-tls,meridian-seam,grpc-js,raw,nats,nats-seam,nats-raw,meridian-grpc,
- *                       meridian-grpc-seam
+ *                       meridian-grpc-seam,meridian-thrift,apache-thrift
  *   --cases echo,feed   subset of the cases
  *   --concurrency 1,64  concurrency levels (default 1,64,256)
  *   --streams 1,8       open streams of the server-streaming case (grpc-stream.ts, when meridian-grpc
@@ -32,6 +32,7 @@ import { forkChild, next, stop } from "./children.js";
 import type { LoadResult, RunSpec } from "./load.js";
 import { natsRatios } from "./nats-peer.js";
 import { GRPC_QUICK_SKIP, grpcRatios } from "./grpc-peer.js";
+import { thriftRatios } from "./thrift-peer.js";
 import { STREAM_PEERS, runStreamBench } from "./grpc-stream.js";
 import { TCP_STREAM_PEERS, runTcpStreamBench } from "./tcp-stream.js";
 import { PEERS, type PeerName } from "./peers.js";
@@ -215,6 +216,11 @@ for (const r of grpcRs) {
   const x = (v: number | undefined, d = 2): string => (v === undefined ? "-" : v.toFixed(d));
   console.log(`  ${r.peer.padEnd(14)} ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${x(r.throughputVsGrpc)}x grpc-js  p99 ${x(r.p99VsGrpc)}x grpc-js`);
 }
+const thriftRs = thriftRatios(results);
+if (thriftRs.length > 0) console.log("\nMeridian's Thrift over TCP (TTHeader, Binary) vs Apache Thrift's Node library (framed, Binary), same messages:");
+for (const r of thriftRs) {
+  console.log(`  meridian-thrift ${r.name.padEnd(5)} c=${String(r.concurrency).padEnd(4)} ${r.throughputVsApache.toFixed(2)}x apache-thrift  p99 ${r.p99VsApache.toFixed(2)}x apache-thrift`);
+}
 const streamCounts = (args.streams ?? (quick ? "1" : "1,8")).split(",").filter((s) => s !== "").map(Number);
 const streamPeers = STREAM_PEERS.filter((p) => peers.includes(p));
 const streaming =
@@ -243,7 +249,7 @@ const meta = {
   quick,
   wallSeconds: (Date.now() - started) / 1000,
 };
-writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, tlsRatios: tlsRs, natsRatios: natsRs, grpcRatios: grpcRs, streaming: [...streaming, ...tcpStreaming], targets, failures }, null, 2) + "\n");
+writeFileSync(`${outDir}/rpc.json`, JSON.stringify({ meta, results, ratios: rs, tlsRatios: tlsRs, natsRatios: natsRs, grpcRatios: grpcRs, thriftRatios: thriftRs, streaming: [...streaming, ...tcpStreaming], targets, failures }, null, 2) + "\n");
 const points: ChartPoint[] = results.map((r) => ({ peer: r.peer, name: r.name, concurrency: r.concurrency, rps: r.rps, p99Us: r.p99Us }));
 writeFileSync(
   `${outDir}/rpc.svg`,

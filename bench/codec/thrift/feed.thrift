@@ -28,3 +28,16 @@ struct FeedResponse {
   2: string cursor
   3: i64 server_time
 }
+
+// The RPC benchmark's service (bench/rpc/thrift-peer.ts): Ping as bench/codec/proto/feed.proto has
+// it (int64 is i64), echoed, or answered with the feed.
+struct Ping {
+  1: string region
+  2: i64 seq
+  3: string consistency
+}
+
+service Echo {
+  Ping Echo(1: Ping ping)
+  FeedResponse Feed(1: Ping ping)
+}

@@ -10,7 +10,6 @@
  * tables on stdout and writes bench/results/thrift.json.
  */
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual, parseArgs } from "node:util";
 import { encodeShared, type ThriftStructValue } from "meridian-rpc/runtime";
@@ -22,6 +21,7 @@ import { fixtures, type FeedData, type Fixture, type Size } from "../data.js";
 import { CALLS_PER_SAMPLE, loadAverageAtStart, machineMeta, packageVersion, ROUND_USAGE, roundOptions, runRounds, type Entry } from "../harness.js";
 import { addRatios, formatResults } from "../report.js";
 import type { Result } from "../result.js";
+import { apache, apacheMessage, generated, meridianMessage, type ApacheStruct } from "./messages.js";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -31,41 +31,6 @@ const CHECKED = "for feed and page, over Binary and Compact: the same bytes as A
 
 const USAGE = `usage: bench/codec/thrift/run.ts [--time <ms>] [--rounds <n>] [--quick]
 ${ROUND_USAGE}`;
-
-// --- Apache Thrift: the parts of its untyped CommonJS library and generated code used here ----
-
-/** A TBinaryProtocol or TCompactProtocol, opaque to the benchmark. */
-type ApacheProtocol = object;
-
-/** A struct of Apache's generated code: it writes and reads itself through a protocol. */
-interface ApacheStruct {
-  write(output: ApacheProtocol): void;
-  read(input: ApacheProtocol): void;
-}
-
-/** TBufferedTransport: collects writes until flush(); reads from `inBuf` between the cursors. */
-interface ApacheTransport {
-  inBuf: Buffer;
-  readCursor: number;
-  writeCursor: number;
-  flush(): void;
-}
-
-/** The `thrift` package's exports the benchmark uses. */
-interface ApacheThrift {
-  TBufferedTransport: new (buffer?: Buffer, onFlush?: (message: Buffer) => void) => ApacheTransport;
-  TBinaryProtocol: new (transport: ApacheTransport) => ApacheProtocol;
-  TCompactProtocol: new (transport: ApacheTransport) => ApacheProtocol;
-  /** node-int64's Int64: how Apache's library represents i64 (readI64 returns one). */
-  Int64: new (value: number) => object;
-}
-
-/** A generated struct class; its constructor copies the fields it is given. */
-type ApacheStructClass = new (fields?: object) => ApacheStruct;
-
-const require = createRequire(import.meta.url);
-const apache = require("thrift") as ApacheThrift;
-const generated = require("./gen-apache/feed_types.js") as Record<"FeedResponse" | "Video" | "User", ApacheStructClass>;
 
 // --- The two libraries, each bound to one fixture and one protocol ----------------------------
 
@@ -126,49 +91,6 @@ function apacheSide(protocol: ThriftProtocolName, feed: FeedData<number>): Side 
       return m;
     },
   };
-}
-
-/** The fixture as Meridian's Thrift value: i64 bigint, binary Uint8Array, map Map. */
-function meridianMessage(feed: FeedData<bigint>): ThriftStructValue {
-  return {
-    items: feed.items.map((v) => ({
-      id: v.id,
-      title: v.title,
-      url: v.url,
-      duration_ms: v.durationMs,
-      score: v.score,
-      hd: v.hd,
-      author: { id: v.author.id, name: v.author.name, region: v.author.region, tags: v.author.tags },
-      stats: v.stats,
-      labels: new Map(Object.entries(v.labels)),
-      cover: v.cover,
-    })),
-    cursor: feed.cursor,
-    server_time: feed.serverTime,
-  };
-}
-
-/** The fixture as Apache's generated classes: i64 Int64 (what its decode returns), binary Buffer, map object. */
-function apacheMessage(feed: FeedData<number>): ApacheStruct {
-  return new generated.FeedResponse({
-    items: feed.items.map(
-      (v) =>
-        new generated.Video({
-          id: new apache.Int64(v.id),
-          title: v.title,
-          url: v.url,
-          duration_ms: v.durationMs,
-          score: v.score,
-          hd: v.hd,
-          author: new generated.User({ id: new apache.Int64(v.author.id), name: v.author.name, region: v.author.region, tags: v.author.tags }),
-          stats: v.stats,
-          labels: v.labels,
-          cover: Buffer.from(v.cover),
-        }),
-    ),
-    cursor: feed.cursor,
-    server_time: new apache.Int64(feed.serverTime),
-  });
 }
 
 // --- Checks -----------------------------------------------------------------------------------

@@ -5,440 +5,526 @@
 //
 "use strict";
 
-var thrift = require('thrift');
-var Thrift = thrift.Thrift;
-var Q = thrift.Q;
-var Int64 = thrift.Int64; // was require('node-int64'): see bench/codec/thrift/gen.sh
+const thrift = require('thrift');
+const Thrift = thrift.Thrift;
+const Int64 = thrift.Int64; // was require('node-int64'): see bench/codec/thrift/gen.sh
 
 
-var ttypes = module.exports = {};
-var User = module.exports.User = function(args) {
-  this.id = null;
-  this.name = null;
-  this.region = null;
-  this.tags = null;
-  if (args) {
-    if (args.id !== undefined && args.id !== null) {
-      this.id = args.id;
-    }
-    if (args.name !== undefined && args.name !== null) {
-      this.name = args.name;
-    }
-    if (args.region !== undefined && args.region !== null) {
-      this.region = args.region;
-    }
-    if (args.tags !== undefined && args.tags !== null) {
-      this.tags = Thrift.copyList(args.tags, [null]);
+const ttypes = module.exports = {};
+const User = module.exports.User = class {
+  constructor(args) {
+    this.id = null;
+    this.name = null;
+    this.region = null;
+    this.tags = null;
+    if (args) {
+      if (args.id !== undefined && args.id !== null) {
+        this.id = args.id;
+      }
+      if (args.name !== undefined && args.name !== null) {
+        this.name = args.name;
+      }
+      if (args.region !== undefined && args.region !== null) {
+        this.region = args.region;
+      }
+      if (args.tags !== undefined && args.tags !== null) {
+        this.tags = Thrift.copyList(args.tags, [null]);
+      }
     }
   }
-};
-User.prototype = {};
-User.prototype.read = function(input) {
-  input.readStructBegin();
-  while (true) {
-    var ret = input.readFieldBegin();
-    var ftype = ret.ftype;
-    var fid = ret.fid;
-    if (ftype == Thrift.Type.STOP) {
-      break;
-    }
-    switch (fid) {
-      case 1:
-      if (ftype == Thrift.Type.I64) {
-        this.id = input.readI64();
-      } else {
-        input.skip(ftype);
+
+  read (input) {
+    input.readStructBegin();
+    while (true) {
+      const ret = input.readFieldBegin();
+      const ftype = ret.ftype;
+      const fid = ret.fid;
+      if (ftype == Thrift.Type.STOP) {
+        break;
       }
-      break;
-      case 2:
-      if (ftype == Thrift.Type.STRING) {
-        this.name = input.readString();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 3:
-      if (ftype == Thrift.Type.STRING) {
-        this.region = input.readString();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 4:
-      if (ftype == Thrift.Type.LIST) {
-        this.tags = [];
-        var _rtmp31 = input.readListBegin();
-        var _size0 = _rtmp31.size || 0;
-        for (var _i2 = 0; _i2 < _size0; ++_i2) {
-          var elem3 = null;
-          elem3 = input.readString();
-          this.tags.push(elem3);
+      switch (fid) {
+        case 1:
+        if (ftype == Thrift.Type.I64) {
+          this.id = input.readI64();
+        } else {
+          input.skip(ftype);
         }
-        input.readListEnd();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      default:
-        input.skip(ftype);
-    }
-    input.readFieldEnd();
-  }
-  input.readStructEnd();
-  return;
-};
-
-User.prototype.write = function(output) {
-  output.writeStructBegin('User');
-  if (this.id !== null && this.id !== undefined) {
-    output.writeFieldBegin('id', Thrift.Type.I64, 1);
-    output.writeI64(this.id);
-    output.writeFieldEnd();
-  }
-  if (this.name !== null && this.name !== undefined) {
-    output.writeFieldBegin('name', Thrift.Type.STRING, 2);
-    output.writeString(this.name);
-    output.writeFieldEnd();
-  }
-  if (this.region !== null && this.region !== undefined) {
-    output.writeFieldBegin('region', Thrift.Type.STRING, 3);
-    output.writeString(this.region);
-    output.writeFieldEnd();
-  }
-  if (this.tags !== null && this.tags !== undefined) {
-    output.writeFieldBegin('tags', Thrift.Type.LIST, 4);
-    output.writeListBegin(Thrift.Type.STRING, this.tags.length);
-    for (var iter4 in this.tags) {
-      if (this.tags.hasOwnProperty(iter4)) {
-        iter4 = this.tags[iter4];
-        output.writeString(iter4);
-      }
-    }
-    output.writeListEnd();
-    output.writeFieldEnd();
-  }
-  output.writeFieldStop();
-  output.writeStructEnd();
-  return;
-};
-
-var Video = module.exports.Video = function(args) {
-  this.id = null;
-  this.title = null;
-  this.url = null;
-  this.duration_ms = null;
-  this.score = null;
-  this.hd = null;
-  this.author = null;
-  this.stats = null;
-  this.labels = null;
-  this.cover = null;
-  if (args) {
-    if (args.id !== undefined && args.id !== null) {
-      this.id = args.id;
-    }
-    if (args.title !== undefined && args.title !== null) {
-      this.title = args.title;
-    }
-    if (args.url !== undefined && args.url !== null) {
-      this.url = args.url;
-    }
-    if (args.duration_ms !== undefined && args.duration_ms !== null) {
-      this.duration_ms = args.duration_ms;
-    }
-    if (args.score !== undefined && args.score !== null) {
-      this.score = args.score;
-    }
-    if (args.hd !== undefined && args.hd !== null) {
-      this.hd = args.hd;
-    }
-    if (args.author !== undefined && args.author !== null) {
-      this.author = new ttypes.User(args.author);
-    }
-    if (args.stats !== undefined && args.stats !== null) {
-      this.stats = Thrift.copyList(args.stats, [null]);
-    }
-    if (args.labels !== undefined && args.labels !== null) {
-      this.labels = Thrift.copyMap(args.labels, [null]);
-    }
-    if (args.cover !== undefined && args.cover !== null) {
-      this.cover = args.cover;
-    }
-  }
-};
-Video.prototype = {};
-Video.prototype.read = function(input) {
-  input.readStructBegin();
-  while (true) {
-    var ret = input.readFieldBegin();
-    var ftype = ret.ftype;
-    var fid = ret.fid;
-    if (ftype == Thrift.Type.STOP) {
-      break;
-    }
-    switch (fid) {
-      case 1:
-      if (ftype == Thrift.Type.I64) {
-        this.id = input.readI64();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 2:
-      if (ftype == Thrift.Type.STRING) {
-        this.title = input.readString();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 3:
-      if (ftype == Thrift.Type.STRING) {
-        this.url = input.readString();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 4:
-      if (ftype == Thrift.Type.I32) {
-        this.duration_ms = input.readI32();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 5:
-      if (ftype == Thrift.Type.DOUBLE) {
-        this.score = input.readDouble();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 6:
-      if (ftype == Thrift.Type.BOOL) {
-        this.hd = input.readBool();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 7:
-      if (ftype == Thrift.Type.STRUCT) {
-        this.author = new ttypes.User();
-        this.author.read(input);
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 8:
-      if (ftype == Thrift.Type.LIST) {
-        this.stats = [];
-        var _rtmp36 = input.readListBegin();
-        var _size5 = _rtmp36.size || 0;
-        for (var _i7 = 0; _i7 < _size5; ++_i7) {
-          var elem8 = null;
-          elem8 = input.readI32();
-          this.stats.push(elem8);
+        break;
+        case 2:
+        if (ftype == Thrift.Type.STRING) {
+          this.name = input.readString();
+        } else {
+          input.skip(ftype);
         }
-        input.readListEnd();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 9:
-      if (ftype == Thrift.Type.MAP) {
-        this.labels = {};
-        var _rtmp310 = input.readMapBegin();
-        var _size9 = _rtmp310.size || 0;
-        for (var _i11 = 0; _i11 < _size9; ++_i11) {
-          var key12 = null;
-          var val13 = null;
-          key12 = input.readString();
-          val13 = input.readString();
-          this.labels[key12] = val13;
+        break;
+        case 3:
+        if (ftype == Thrift.Type.STRING) {
+          this.region = input.readString();
+        } else {
+          input.skip(ftype);
         }
-        input.readMapEnd();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 10:
-      if (ftype == Thrift.Type.STRING) {
-        this.cover = input.readBinary();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      default:
-        input.skip(ftype);
-    }
-    input.readFieldEnd();
-  }
-  input.readStructEnd();
-  return;
-};
-
-Video.prototype.write = function(output) {
-  output.writeStructBegin('Video');
-  if (this.id !== null && this.id !== undefined) {
-    output.writeFieldBegin('id', Thrift.Type.I64, 1);
-    output.writeI64(this.id);
-    output.writeFieldEnd();
-  }
-  if (this.title !== null && this.title !== undefined) {
-    output.writeFieldBegin('title', Thrift.Type.STRING, 2);
-    output.writeString(this.title);
-    output.writeFieldEnd();
-  }
-  if (this.url !== null && this.url !== undefined) {
-    output.writeFieldBegin('url', Thrift.Type.STRING, 3);
-    output.writeString(this.url);
-    output.writeFieldEnd();
-  }
-  if (this.duration_ms !== null && this.duration_ms !== undefined) {
-    output.writeFieldBegin('duration_ms', Thrift.Type.I32, 4);
-    output.writeI32(this.duration_ms);
-    output.writeFieldEnd();
-  }
-  if (this.score !== null && this.score !== undefined) {
-    output.writeFieldBegin('score', Thrift.Type.DOUBLE, 5);
-    output.writeDouble(this.score);
-    output.writeFieldEnd();
-  }
-  if (this.hd !== null && this.hd !== undefined) {
-    output.writeFieldBegin('hd', Thrift.Type.BOOL, 6);
-    output.writeBool(this.hd);
-    output.writeFieldEnd();
-  }
-  if (this.author !== null && this.author !== undefined) {
-    output.writeFieldBegin('author', Thrift.Type.STRUCT, 7);
-    this.author.write(output);
-    output.writeFieldEnd();
-  }
-  if (this.stats !== null && this.stats !== undefined) {
-    output.writeFieldBegin('stats', Thrift.Type.LIST, 8);
-    output.writeListBegin(Thrift.Type.I32, this.stats.length);
-    for (var iter14 in this.stats) {
-      if (this.stats.hasOwnProperty(iter14)) {
-        iter14 = this.stats[iter14];
-        output.writeI32(iter14);
-      }
-    }
-    output.writeListEnd();
-    output.writeFieldEnd();
-  }
-  if (this.labels !== null && this.labels !== undefined) {
-    output.writeFieldBegin('labels', Thrift.Type.MAP, 9);
-    output.writeMapBegin(Thrift.Type.STRING, Thrift.Type.STRING, Thrift.objectLength(this.labels));
-    for (var kiter15 in this.labels) {
-      if (this.labels.hasOwnProperty(kiter15)) {
-        var viter16 = this.labels[kiter15];
-        output.writeString(kiter15);
-        output.writeString(viter16);
-      }
-    }
-    output.writeMapEnd();
-    output.writeFieldEnd();
-  }
-  if (this.cover !== null && this.cover !== undefined) {
-    output.writeFieldBegin('cover', Thrift.Type.STRING, 10);
-    output.writeBinary(this.cover);
-    output.writeFieldEnd();
-  }
-  output.writeFieldStop();
-  output.writeStructEnd();
-  return;
-};
-
-var FeedResponse = module.exports.FeedResponse = function(args) {
-  this.items = null;
-  this.cursor = null;
-  this.server_time = null;
-  if (args) {
-    if (args.items !== undefined && args.items !== null) {
-      this.items = Thrift.copyList(args.items, [ttypes.Video]);
-    }
-    if (args.cursor !== undefined && args.cursor !== null) {
-      this.cursor = args.cursor;
-    }
-    if (args.server_time !== undefined && args.server_time !== null) {
-      this.server_time = args.server_time;
-    }
-  }
-};
-FeedResponse.prototype = {};
-FeedResponse.prototype.read = function(input) {
-  input.readStructBegin();
-  while (true) {
-    var ret = input.readFieldBegin();
-    var ftype = ret.ftype;
-    var fid = ret.fid;
-    if (ftype == Thrift.Type.STOP) {
-      break;
-    }
-    switch (fid) {
-      case 1:
-      if (ftype == Thrift.Type.LIST) {
-        this.items = [];
-        var _rtmp318 = input.readListBegin();
-        var _size17 = _rtmp318.size || 0;
-        for (var _i19 = 0; _i19 < _size17; ++_i19) {
-          var elem20 = null;
-          elem20 = new ttypes.Video();
-          elem20.read(input);
-          this.items.push(elem20);
+        break;
+        case 4:
+        if (ftype == Thrift.Type.LIST) {
+          this.tags = [];
+          const _rtmp31 = input.readListBegin();
+          const _size0 = _rtmp31.size || 0;
+          for (let _i2 = 0; _i2 < _size0; ++_i2) {
+            let elem3 = null;
+            elem3 = input.readString();
+            this.tags.push(elem3);
+          }
+          input.readListEnd();
+        } else {
+          input.skip(ftype);
         }
-        input.readListEnd();
-      } else {
-        input.skip(ftype);
+        break;
+        default:
+          input.skip(ftype);
       }
-      break;
-      case 2:
-      if (ftype == Thrift.Type.STRING) {
-        this.cursor = input.readString();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      case 3:
-      if (ftype == Thrift.Type.I64) {
-        this.server_time = input.readI64();
-      } else {
-        input.skip(ftype);
-      }
-      break;
-      default:
-        input.skip(ftype);
+      input.readFieldEnd();
     }
-    input.readFieldEnd();
+    input.readStructEnd();
+    return;
   }
-  input.readStructEnd();
-  return;
-};
 
-FeedResponse.prototype.write = function(output) {
-  output.writeStructBegin('FeedResponse');
-  if (this.items !== null && this.items !== undefined) {
-    output.writeFieldBegin('items', Thrift.Type.LIST, 1);
-    output.writeListBegin(Thrift.Type.STRUCT, this.items.length);
-    for (var iter21 in this.items) {
-      if (this.items.hasOwnProperty(iter21)) {
-        iter21 = this.items[iter21];
-        iter21.write(output);
+  write (output) {
+    output.writeStructBegin('User');
+    if (this.id !== null && this.id !== undefined) {
+      output.writeFieldBegin('id', Thrift.Type.I64, 1);
+      output.writeI64(this.id);
+      output.writeFieldEnd();
+    }
+    if (this.name !== null && this.name !== undefined) {
+      output.writeFieldBegin('name', Thrift.Type.STRING, 2);
+      output.writeString(this.name);
+      output.writeFieldEnd();
+    }
+    if (this.region !== null && this.region !== undefined) {
+      output.writeFieldBegin('region', Thrift.Type.STRING, 3);
+      output.writeString(this.region);
+      output.writeFieldEnd();
+    }
+    if (this.tags !== null && this.tags !== undefined) {
+      output.writeFieldBegin('tags', Thrift.Type.LIST, 4);
+      output.writeListBegin(Thrift.Type.STRING, this.tags.length);
+      for (let iter4 in this.tags) {
+        if (this.tags.hasOwnProperty(iter4)) {
+          iter4 = this.tags[iter4];
+          output.writeString(iter4);
+        }
+      }
+      output.writeListEnd();
+      output.writeFieldEnd();
+    }
+    output.writeFieldStop();
+    output.writeStructEnd();
+    return;
+  }
+
+};
+const Video = module.exports.Video = class {
+  constructor(args) {
+    this.id = null;
+    this.title = null;
+    this.url = null;
+    this.duration_ms = null;
+    this.score = null;
+    this.hd = null;
+    this.author = null;
+    this.stats = null;
+    this.labels = null;
+    this.cover = null;
+    if (args) {
+      if (args.id !== undefined && args.id !== null) {
+        this.id = args.id;
+      }
+      if (args.title !== undefined && args.title !== null) {
+        this.title = args.title;
+      }
+      if (args.url !== undefined && args.url !== null) {
+        this.url = args.url;
+      }
+      if (args.duration_ms !== undefined && args.duration_ms !== null) {
+        this.duration_ms = args.duration_ms;
+      }
+      if (args.score !== undefined && args.score !== null) {
+        this.score = args.score;
+      }
+      if (args.hd !== undefined && args.hd !== null) {
+        this.hd = args.hd;
+      }
+      if (args.author !== undefined && args.author !== null) {
+        this.author = new ttypes.User(args.author);
+      }
+      if (args.stats !== undefined && args.stats !== null) {
+        this.stats = Thrift.copyList(args.stats, [null]);
+      }
+      if (args.labels !== undefined && args.labels !== null) {
+        this.labels = Thrift.copyMap(args.labels, [null]);
+      }
+      if (args.cover !== undefined && args.cover !== null) {
+        this.cover = args.cover;
       }
     }
-    output.writeListEnd();
-    output.writeFieldEnd();
   }
-  if (this.cursor !== null && this.cursor !== undefined) {
-    output.writeFieldBegin('cursor', Thrift.Type.STRING, 2);
-    output.writeString(this.cursor);
-    output.writeFieldEnd();
-  }
-  if (this.server_time !== null && this.server_time !== undefined) {
-    output.writeFieldBegin('server_time', Thrift.Type.I64, 3);
-    output.writeI64(this.server_time);
-    output.writeFieldEnd();
-  }
-  output.writeFieldStop();
-  output.writeStructEnd();
-  return;
-};
 
+  read (input) {
+    input.readStructBegin();
+    while (true) {
+      const ret = input.readFieldBegin();
+      const ftype = ret.ftype;
+      const fid = ret.fid;
+      if (ftype == Thrift.Type.STOP) {
+        break;
+      }
+      switch (fid) {
+        case 1:
+        if (ftype == Thrift.Type.I64) {
+          this.id = input.readI64();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 2:
+        if (ftype == Thrift.Type.STRING) {
+          this.title = input.readString();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 3:
+        if (ftype == Thrift.Type.STRING) {
+          this.url = input.readString();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 4:
+        if (ftype == Thrift.Type.I32) {
+          this.duration_ms = input.readI32();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 5:
+        if (ftype == Thrift.Type.DOUBLE) {
+          this.score = input.readDouble();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 6:
+        if (ftype == Thrift.Type.BOOL) {
+          this.hd = input.readBool();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 7:
+        if (ftype == Thrift.Type.STRUCT) {
+          this.author = new ttypes.User();
+          this.author.read(input);
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 8:
+        if (ftype == Thrift.Type.LIST) {
+          this.stats = [];
+          const _rtmp36 = input.readListBegin();
+          const _size5 = _rtmp36.size || 0;
+          for (let _i7 = 0; _i7 < _size5; ++_i7) {
+            let elem8 = null;
+            elem8 = input.readI32();
+            this.stats.push(elem8);
+          }
+          input.readListEnd();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 9:
+        if (ftype == Thrift.Type.MAP) {
+          this.labels = {};
+          const _rtmp310 = input.readMapBegin();
+          const _size9 = _rtmp310.size || 0;
+          for (let _i11 = 0; _i11 < _size9; ++_i11) {
+            let key12 = null;
+            let val13 = null;
+            key12 = input.readString();
+            val13 = input.readString();
+            this.labels[key12] = val13;
+          }
+          input.readMapEnd();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 10:
+        if (ftype == Thrift.Type.STRING) {
+          this.cover = input.readBinary();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        default:
+          input.skip(ftype);
+      }
+      input.readFieldEnd();
+    }
+    input.readStructEnd();
+    return;
+  }
+
+  write (output) {
+    output.writeStructBegin('Video');
+    if (this.id !== null && this.id !== undefined) {
+      output.writeFieldBegin('id', Thrift.Type.I64, 1);
+      output.writeI64(this.id);
+      output.writeFieldEnd();
+    }
+    if (this.title !== null && this.title !== undefined) {
+      output.writeFieldBegin('title', Thrift.Type.STRING, 2);
+      output.writeString(this.title);
+      output.writeFieldEnd();
+    }
+    if (this.url !== null && this.url !== undefined) {
+      output.writeFieldBegin('url', Thrift.Type.STRING, 3);
+      output.writeString(this.url);
+      output.writeFieldEnd();
+    }
+    if (this.duration_ms !== null && this.duration_ms !== undefined) {
+      output.writeFieldBegin('duration_ms', Thrift.Type.I32, 4);
+      output.writeI32(this.duration_ms);
+      output.writeFieldEnd();
+    }
+    if (this.score !== null && this.score !== undefined) {
+      output.writeFieldBegin('score', Thrift.Type.DOUBLE, 5);
+      output.writeDouble(this.score);
+      output.writeFieldEnd();
+    }
+    if (this.hd !== null && this.hd !== undefined) {
+      output.writeFieldBegin('hd', Thrift.Type.BOOL, 6);
+      output.writeBool(this.hd);
+      output.writeFieldEnd();
+    }
+    if (this.author !== null && this.author !== undefined) {
+      output.writeFieldBegin('author', Thrift.Type.STRUCT, 7);
+      this.author.write(output);
+      output.writeFieldEnd();
+    }
+    if (this.stats !== null && this.stats !== undefined) {
+      output.writeFieldBegin('stats', Thrift.Type.LIST, 8);
+      output.writeListBegin(Thrift.Type.I32, this.stats.length);
+      for (let iter14 in this.stats) {
+        if (this.stats.hasOwnProperty(iter14)) {
+          iter14 = this.stats[iter14];
+          output.writeI32(iter14);
+        }
+      }
+      output.writeListEnd();
+      output.writeFieldEnd();
+    }
+    if (this.labels !== null && this.labels !== undefined) {
+      output.writeFieldBegin('labels', Thrift.Type.MAP, 9);
+      output.writeMapBegin(Thrift.Type.STRING, Thrift.Type.STRING, Thrift.objectLength(this.labels));
+      for (let kiter15 in this.labels) {
+        if (this.labels.hasOwnProperty(kiter15)) {
+          let viter16 = this.labels[kiter15];
+          output.writeString(kiter15);
+          output.writeString(viter16);
+        }
+      }
+      output.writeMapEnd();
+      output.writeFieldEnd();
+    }
+    if (this.cover !== null && this.cover !== undefined) {
+      output.writeFieldBegin('cover', Thrift.Type.STRING, 10);
+      output.writeBinary(this.cover);
+      output.writeFieldEnd();
+    }
+    output.writeFieldStop();
+    output.writeStructEnd();
+    return;
+  }
+
+};
+const FeedResponse = module.exports.FeedResponse = class {
+  constructor(args) {
+    this.items = null;
+    this.cursor = null;
+    this.server_time = null;
+    if (args) {
+      if (args.items !== undefined && args.items !== null) {
+        this.items = Thrift.copyList(args.items, [ttypes.Video]);
+      }
+      if (args.cursor !== undefined && args.cursor !== null) {
+        this.cursor = args.cursor;
+      }
+      if (args.server_time !== undefined && args.server_time !== null) {
+        this.server_time = args.server_time;
+      }
+    }
+  }
+
+  read (input) {
+    input.readStructBegin();
+    while (true) {
+      const ret = input.readFieldBegin();
+      const ftype = ret.ftype;
+      const fid = ret.fid;
+      if (ftype == Thrift.Type.STOP) {
+        break;
+      }
+      switch (fid) {
+        case 1:
+        if (ftype == Thrift.Type.LIST) {
+          this.items = [];
+          const _rtmp318 = input.readListBegin();
+          const _size17 = _rtmp318.size || 0;
+          for (let _i19 = 0; _i19 < _size17; ++_i19) {
+            let elem20 = null;
+            elem20 = new ttypes.Video();
+            elem20.read(input);
+            this.items.push(elem20);
+          }
+          input.readListEnd();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 2:
+        if (ftype == Thrift.Type.STRING) {
+          this.cursor = input.readString();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 3:
+        if (ftype == Thrift.Type.I64) {
+          this.server_time = input.readI64();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        default:
+          input.skip(ftype);
+      }
+      input.readFieldEnd();
+    }
+    input.readStructEnd();
+    return;
+  }
+
+  write (output) {
+    output.writeStructBegin('FeedResponse');
+    if (this.items !== null && this.items !== undefined) {
+      output.writeFieldBegin('items', Thrift.Type.LIST, 1);
+      output.writeListBegin(Thrift.Type.STRUCT, this.items.length);
+      for (let iter21 in this.items) {
+        if (this.items.hasOwnProperty(iter21)) {
+          iter21 = this.items[iter21];
+          iter21.write(output);
+        }
+      }
+      output.writeListEnd();
+      output.writeFieldEnd();
+    }
+    if (this.cursor !== null && this.cursor !== undefined) {
+      output.writeFieldBegin('cursor', Thrift.Type.STRING, 2);
+      output.writeString(this.cursor);
+      output.writeFieldEnd();
+    }
+    if (this.server_time !== null && this.server_time !== undefined) {
+      output.writeFieldBegin('server_time', Thrift.Type.I64, 3);
+      output.writeI64(this.server_time);
+      output.writeFieldEnd();
+    }
+    output.writeFieldStop();
+    output.writeStructEnd();
+    return;
+  }
+
+};
+const Ping = module.exports.Ping = class {
+  constructor(args) {
+    this.region = null;
+    this.seq = null;
+    this.consistency = null;
+    if (args) {
+      if (args.region !== undefined && args.region !== null) {
+        this.region = args.region;
+      }
+      if (args.seq !== undefined && args.seq !== null) {
+        this.seq = args.seq;
+      }
+      if (args.consistency !== undefined && args.consistency !== null) {
+        this.consistency = args.consistency;
+      }
+    }
+  }
+
+  read (input) {
+    input.readStructBegin();
+    while (true) {
+      const ret = input.readFieldBegin();
+      const ftype = ret.ftype;
+      const fid = ret.fid;
+      if (ftype == Thrift.Type.STOP) {
+        break;
+      }
+      switch (fid) {
+        case 1:
+        if (ftype == Thrift.Type.STRING) {
+          this.region = input.readString();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 2:
+        if (ftype == Thrift.Type.I64) {
+          this.seq = input.readI64();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        case 3:
+        if (ftype == Thrift.Type.STRING) {
+          this.consistency = input.readString();
+        } else {
+          input.skip(ftype);
+        }
+        break;
+        default:
+          input.skip(ftype);
+      }
+      input.readFieldEnd();
+    }
+    input.readStructEnd();
+    return;
+  }
+
+  write (output) {
+    output.writeStructBegin('Ping');
+    if (this.region !== null && this.region !== undefined) {
+      output.writeFieldBegin('region', Thrift.Type.STRING, 1);
+      output.writeString(this.region);
+      output.writeFieldEnd();
+    }
+    if (this.seq !== null && this.seq !== undefined) {
+      output.writeFieldBegin('seq', Thrift.Type.I64, 2);
+      output.writeI64(this.seq);
+      output.writeFieldEnd();
+    }
+    if (this.consistency !== null && this.consistency !== undefined) {
+      output.writeFieldBegin('consistency', Thrift.Type.STRING, 3);
+      output.writeString(this.consistency);
+      output.writeFieldEnd();
+    }
+    output.writeFieldStop();
+    output.writeStructEnd();
+    return;
+  }
+
+};
