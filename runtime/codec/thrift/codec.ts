@@ -9,7 +9,7 @@ import { DecodeError } from "../errors.js";
 import { Reader } from "../reader.js";
 import type { MessageCodec, PayloadProtocol } from "../types.js";
 import { encodeShared, type Writer } from "../writer.js";
-import { BinaryReader, BinaryWriter, CompactReader, CompactWriter } from "./protocol.js";
+import { payloadReader, payloadWriter } from "./protocol.js";
 import { decodeStruct, encodeStruct, type ThriftStructSchema, type ThriftStructValue } from "./struct.js";
 
 /**
@@ -63,7 +63,7 @@ export class ThriftStructCodec<T extends object> implements MessageCodec<T, T> {
   }
 
   encodeTo(msg: T, w: Writer, protocol?: PayloadProtocol): void {
-    encodeStruct(protocol === "thrift-compact" ? new CompactWriter(w) : new BinaryWriter(w), this.schema, msg as ThriftStructValue);
+    encodeStruct(payloadWriter(protocol, w), this.schema, msg as ThriftStructValue);
   }
 
   /** Decodes one struct; bytes after its stop are refused (a payload is exactly one struct). */
@@ -93,7 +93,7 @@ export class ThriftStructCodec<T extends object> implements MessageCodec<T, T> {
   }
 
   private $readWith(r: Reader, protocol: PayloadProtocol | undefined): T {
-    return decodeStruct(protocol === "thrift-compact" ? new CompactReader(r) : new BinaryReader(r), this.schema) as T;
+    return decodeStruct(payloadReader(protocol, r), this.schema) as T;
   }
 }
 

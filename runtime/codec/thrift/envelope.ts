@@ -6,7 +6,7 @@
 import { Reader } from "../reader.js";
 import type { PayloadProtocol } from "../types.js";
 import type { Writer } from "../writer.js";
-import { BinaryReader, BinaryWriter, CompactReader, CompactWriter, TType, type FieldHeader, type MessageType, type ThriftReader, type ThriftWriter } from "./protocol.js";
+import { payloadReader, payloadWriter, TType, type FieldHeader, type MessageType } from "./protocol.js";
 import { skipValue } from "./struct.js";
 
 /** A Thrift message envelope as read from a payload. */
@@ -32,30 +32,21 @@ export const TApplicationError = {
   ProtocolError: 7,
 } as const;
 
-function reader(protocol: PayloadProtocol, buf: Uint8Array, start: number, end: number): ThriftReader {
-  const r = new Reader(buf, start, end);
-  return protocol === "thrift-compact" ? new CompactReader(r) : new BinaryReader(r);
-}
-
-function writer(protocol: PayloadProtocol, w: Writer): ThriftWriter {
-  return protocol === "thrift-compact" ? new CompactWriter(w) : new BinaryWriter(w);
-}
-
 /** Reads the envelope at `buf[start, end)`. Throws DecodeError when it is not one. */
 export function readThriftEnvelope(buf: Uint8Array, start: number, end: number, protocol: PayloadProtocol): ThriftEnvelope {
-  const tr = reader(protocol, buf, start, end);
+  const tr = payloadReader(protocol, new Reader(buf, start, end));
   const h = tr.messageBegin();
   return { name: h.name, type: h.type, seqId: h.seqId >>> 0, bodyStart: tr.r.pos };
 }
 
 /** Appends an envelope. */
 export function writeThriftEnvelope(w: Writer, protocol: PayloadProtocol, type: MessageType, name: string, seqId: number): void {
-  writer(protocol, w).messageBegin({ name, type, seqId: seqId | 0 });
+  payloadWriter(protocol, w).messageBegin({ name, type, seqId: seqId | 0 });
 }
 
 /** Appends a TApplicationException struct. */
 export function writeApplicationException(w: Writer, protocol: PayloadProtocol, type: number, message: string): void {
-  const tw = writer(protocol, w);
+  const tw = payloadWriter(protocol, w);
   tw.structBegin();
   tw.fieldBegin(TType.STRING, 1);
   tw.string(message);
@@ -73,7 +64,7 @@ export function readApplicationException(buf: Uint8Array, start: number, end: nu
   let type: number = TApplicationError.Unknown;
   let message = "";
   try {
-    const tr = reader(protocol, buf, start, end);
+    const tr = payloadReader(protocol, new Reader(buf, start, end));
     const h: FieldHeader = { type: TType.STOP, id: 0 };
     tr.structBegin();
     for (;;) {

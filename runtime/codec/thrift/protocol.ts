@@ -8,6 +8,7 @@
 import { DecodeError, EncodeError } from "../errors.js";
 import { Reader } from "../reader.js";
 import { utf8WriteLoop } from "../utf8.js";
+import type { PayloadProtocol } from "../types.js";
 import { SHORT_STRING, Writer } from "../writer.js";
 
 /** Thrift's type ids, as the Binary protocol writes them (TType in Apache Thrift). */
@@ -593,4 +594,14 @@ export function thriftWriter(protocol: ThriftProtocolName, w: Writer): ThriftWri
 export function thriftReader(protocol: ThriftProtocolName, bytes: Uint8Array): ThriftReader {
   const r = new Reader(bytes);
   return protocol === "binary" ? new BinaryReader(r) : new CompactReader(r);
+}
+
+/** A writer of a payload's protocol (Thrift Binary unless it is Compact) over `w`. */
+export function payloadWriter(protocol: PayloadProtocol | undefined, w: Writer): ThriftWriter {
+  return protocol === "thrift-compact" ? new CompactWriter(w) : new BinaryWriter(w);
+}
+
+/** A reader of a payload's protocol (Binary unless Compact) over `r`, which it advances. */
+export function payloadReader(protocol: PayloadProtocol | undefined, r: Reader): ThriftReader {
+  return protocol === "thrift-compact" ? new CompactReader(r) : new BinaryReader(r);
 }
