@@ -12,7 +12,7 @@
  */
 import type { Writer } from "../../runtime/index.js";
 import { Code, RpcError, type Headers, type PayloadProtocol } from "../../runtime/api.js";
-import { HeaderKeys, readApplicationException, readThriftEnvelope, TApplicationError, type ThriftEnvelope } from "../../runtime/transport.js";
+import { readApplicationException, readThriftEnvelope, statusFromHeaders, TApplicationError, type ThriftEnvelope } from "../../runtime/transport.js";
 import {
   APACHE_THEADER_MAGIC,
   FrameError,
@@ -94,14 +94,15 @@ export function applicationErrorOf(code: number): number {
 }
 
 /**
- * The RpcError of a Thrift EXCEPTION message: Meridian's `rpc-status` when the peer sent one
- * (a Meridian server over a framing with headers), else the TApplicationException's type mapped
- * to a code (an unknown method is UNIMPLEMENTED, a protocol error INVALID_ARGUMENT).
+ * The RpcError of a Thrift EXCEPTION message: what its status headers say when the peer sent
+ * them (a Meridian server over a framing with headers: `statusFromHeaders`, as for protobuf),
+ * else the TApplicationException's type mapped to a code (an unknown method is UNIMPLEMENTED, a
+ * protocol error INVALID_ARGUMENT).
  */
 export function applicationExceptionError(buf: Uint8Array, start: number, end: number, protocol: PayloadProtocol, headers: Headers): RpcError {
-  const status = Number(headers[HeaderKeys.status]);
+  const fromHeaders = statusFromHeaders(headers);
+  if (fromHeaders !== undefined) return fromHeaders;
   const { type, message } = readApplicationException(buf, start, end, protocol);
-  if (Number.isInteger(status) && status > 0 && status <= 16) return new RpcError(status, headers[HeaderKeys.message] ?? message, { headers });
   const code =
     type === TApplicationError.UnknownMethod
       ? Code.UNIMPLEMENTED
