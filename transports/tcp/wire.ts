@@ -325,7 +325,7 @@ export function writeStringInfo(
   }
   if (headers !== undefined) {
     for (const k in headers) {
-      if (k === StrKey.service || k === StrKey.reset) continue;
+      if (ownedKey(k)) continue;
       putString16(w, k);
       putString16(w, headers[k]!);
       count++;
@@ -617,9 +617,7 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
           if (p > infoEnd) throw truncatedInfo(id);
           const key = readString(buf, ks, ks + kl);
           const value = readString(buf, vs, vs + vl);
-          if (key === StrKey.service) out.service = value;
-          else if (key === StrKey.reset) out.reset = true;
-          else headers[key] = value;
+          fileHeader(out, headers, key, value);
         } else {
           if (p + 4 > infoEnd) throw truncatedInfo(id);
           const key = getU16(buf, p);
@@ -706,9 +704,7 @@ function parseApacheInfo(buf: Uint8Array, from: number, infoEnd: number, limits:
       p = vs + vl;
       const key = readString(buf, ks, ks + kl);
       const value = readString(buf, vs, vs + vl);
-      if (key === StrKey.service) out.service = value;
-      else if (key === StrKey.reset) out.reset = true;
-      else headers[key] = value;
+      fileHeader(out, headers, key, value);
     }
   }
   out.headers = headers;
@@ -722,7 +718,7 @@ function parseApacheInfo(buf: Uint8Array, from: number, infoEnd: number, limits:
  */
 export function writeApacheInfo(w: Writer, headers: Headers | undefined, k1?: string, v1?: string): number {
   let count = k1 === undefined ? 0 : 1;
-  if (headers !== undefined) for (const k in headers) if (k !== StrKey.service && k !== StrKey.reset) count++;
+  if (headers !== undefined) for (const k in headers) if (!ownedKey(k)) count++;
   if (count === 0) return 0;
   w.uint32(InfoId.KeyValue);
   w.uint32(count);
@@ -732,7 +728,7 @@ export function writeApacheInfo(w: Writer, headers: Headers | undefined, k1?: st
   }
   if (headers !== undefined) {
     for (const k in headers) {
-      if (k === StrKey.service || k === StrKey.reset) continue;
+      if (ownedKey(k)) continue;
       apacheString(w, k);
       apacheString(w, headers[k]!);
     }
@@ -762,6 +758,18 @@ function decimalAt(buf: Uint8Array, start: number, end: number): number {
     v = v * 10 + d;
   }
   return v;
+}
+
+/** The string keys the transport owns (`isn`, `crrst`): read into the frame's head, never part of a call's headers. */
+function ownedKey(key: string): boolean {
+  return key === StrKey.service || key === StrKey.reset;
+}
+
+/** Files a string key/value read from a frame: the transport's own keys into `out`, the others into `headers`. */
+function fileHeader(out: FrameHead, headers: Headers, key: string, value: string): void {
+  if (key === StrKey.service) out.service = value;
+  else if (key === StrKey.reset) out.reset = true;
+  else headers[key] = value;
 }
 
 function truncatedInfo(id: number): FrameError {
