@@ -78,12 +78,17 @@ type StructEncoder = (tw: ThriftWriter, value: unknown, depth: number) => void;
 const encoders = new WeakMap<ThriftStructSchema, StructEncoder>();
 
 function structEncoder(schema: ThriftStructSchema): StructEncoder {
-  let e = encoders.get(schema);
-  if (e === undefined) {
-    e = compileEncoder(schema);
-    encoders.set(schema, e);
+  return compiledOnce(encoders, schema, compileEncoder);
+}
+
+/** `compile(schema)` the first time a schema is asked for; the same function every later time. */
+function compiledOnce<F>(cache: WeakMap<ThriftStructSchema, F>, schema: ThriftStructSchema, compile: (schema: ThriftStructSchema) => F): F {
+  let f = cache.get(schema);
+  if (f === undefined) {
+    f = compile(schema);
+    cache.set(schema, f);
   }
-  return e;
+  return f;
 }
 
 /** Field ids are printed into compiled code as numbers: a schema whose ids are not 16-bit integers is refused. */
@@ -225,16 +230,11 @@ type StructDecoder = (tr: ThriftReader, depth: number) => ThriftStructValue;
 const decoders = new WeakMap<ThriftStructSchema, StructDecoder>();
 
 function structDecoder(schema: ThriftStructSchema): StructDecoder {
-  let d = decoders.get(schema);
-  if (d === undefined) {
-    d = compileDecoder(schema);
-    decoders.set(schema, d);
-  }
-  return d;
+  return compiledOnce(decoders, schema, compileDecoder);
 }
 
 /** What compiled decoders call: errors and the parts not worth inlining. */
-const HELPERS = {
+const DECODE_HELPERS = {
   DecodeError,
   LIMIT: DEFAULT_DEPTH_LIMIT,
   skipValue,
@@ -358,7 +358,7 @@ ${required.join("\n")}
 ${schema.kind === "union" ? `  if (set > 1) throw new h.DecodeError("INVALID_TAG", tr.r.pos, "a union has " + set + " fields set").within(${name}, undefined);` : ""}
   return out;
 };`;
-  return new Function("env", "h", source)(env, HELPERS) as StructDecoder;
+  return new Function("env", "h", source)(env, DECODE_HELPERS) as StructDecoder;
 }
 
 /** Skips a value of wire type `type` (an unknown field), checking it is well formed. */
