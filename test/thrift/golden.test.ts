@@ -8,10 +8,11 @@ import { connect, type Socket } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer } from "meridian-rpc";
-import { DEFAULT_FRAME_LIMITS, FrameError, TcpServerTransport } from "meridian-rpc/transports/tcp";
-import { DecodeError } from "meridian-rpc/runtime";
-import { FrameHead, FrameSplitter, parseFrame } from "../../transports/tcp/wire.js";
-import { parseEnvelope, thriftProtocolOf } from "../../transports/tcp/thrift.js";
+import { DEFAULT_FRAME_LIMITS, FrameError, TcpServerTransport, type Framing } from "meridian-rpc/transports/tcp";
+import { DecodeError, Writer, type PayloadProtocol } from "meridian-rpc/runtime";
+import { writeThriftEnvelope } from "meridian-rpc/transport";
+import { FrameHead, FrameSplitter, endFrame, parseFrame } from "../../transports/tcp/wire.js";
+import { beginThriftFrame, parseEnvelope, thriftProtocolOf } from "../../transports/tcp/thrift.js";
 import { InteropService, interopHandlers } from "../support/thrift-interop.js";
 
 /** Bytes from lines of hex digits, each followed by `// what they are`. */
@@ -96,10 +97,28 @@ describe("thrift golden bytes - Kitex TTHeader with Thrift Binary", () => {
 describe("thrift over tcp - hostile frames", () => {
   const valid = KITEX_ADD_CALL;
 
-  it("parses any mutation of a Thrift frame into a frame, or a FrameError, never anything else", () => {
+  /** add(a = 2, b = 40) as Meridian's client frames it in `framing` and `protocol`, with two headers. */
+  const frameOf = (framing: Framing, protocol: PayloadProtocol): Buffer => {
+    const w = new Writer(256);
+    const mark = beginThriftFrame(w, framing, protocol, 9, { "x-region-id": "eu", "x-consistency-level": "eventual" }, DEFAULT_FRAME_LIMITS, ["isn", "interop.InteropService"]);
+    writeThriftEnvelope(w, protocol, 1, "add", 9);
+    InteropService.methods.add.input.encodeTo({ a: 2, b: 40n }, w, protocol);
+    endFrame(w, mark, DEFAULT_FRAME_LIMITS);
+    return Buffer.from(w.finish());
+  };
+  const FRAMES: [string, Buffer][] = [
+    ["Kitex TTHeader, Binary", valid],
+    ["Apache THeader, Compact", frameOf("theader", "thrift-compact")],
+    ["Apache THeader, Binary", frameOf("theader", "thrift-binary")],
+    ["framed, Compact", frameOf("framed", "thrift-compact")],
+  ];
+
+  it.each(FRAMES)("parses any mutation of a Thrift frame (%s) into a frame, or a FrameError or DecodeError, never anything else", (_, frame) => {
+    const head = parseFrame(frame, 0, frame.length, DEFAULT_FRAME_LIMITS, new FrameHead());
+    expect(parseEnvelope(frame, head.payloadStart, head.end, thriftProtocolOf(head.protocolId)!)).toMatchObject({ name: "add", type: 1 });
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), (edits) => {
-        const bytes = Buffer.from(valid);
+      fc.property(fc.array(fc.tuple(fc.nat(frame.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), (edits) => {
+        const bytes = Buffer.from(frame);
         for (const [at, b] of edits) bytes[at] = b;
         try {
           const head = parseFrame(bytes, 0, bytes.length, DEFAULT_FRAME_LIMITS, new FrameHead());
