@@ -41,11 +41,12 @@ function describe(program: ThriftProgram, def: ThriftService, file: string): Loa
     const c = classFor(name, exceptions);
     return () => new c();
   });
-  const methods: Record<string, ThriftMethodDescriptor<Record<string, unknown>, unknown>> = {};
+  // No prototype: a function may be named like an Object member (`constructor`, `toString`).
+  const methods: Record<string, ThriftMethodDescriptor<Record<string, unknown>, unknown>> = Object.create(null) as Record<string, never>;
   const serviceName = `${baseName(file)}.${def.name}`;
   for (let s: { def: ThriftService; file: string } | undefined = { def, file }; s !== undefined; ) {
     for (const fn of s.def.functions) {
-      if (methods[fn.name] !== undefined) continue; // overridden by the extending service
+      if (Object.hasOwn(methods, fn.name)) continue; // overridden by the extending service
       methods[fn.name] = method(schemas, fn, s.file, s.def.name, exceptions);
     }
     s = s.def.extends === undefined ? undefined : program.service(s.def.extends, s.file, s.def.extendsLoc);

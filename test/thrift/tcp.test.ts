@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, RpcError, createClient, createServer, type Middleware } from "meridian-rpc";
 import { TcpClientTransport, TcpServerTransport, type ThriftWireOptions } from "meridian-rpc/transports/tcp";
 import { MemoryClientTransport, MemoryNetwork, MemoryServerTransport } from "meridian-rpc/transports/memory";
+import { loadThriftService } from "meridian-rpc/generic";
 import { EchoService } from "../rpc/gen/echo.js";
 import { InteropService, Invalid, NotFound, everything, interopHandlers } from "../support/thrift-interop.js";
 
@@ -151,6 +152,19 @@ describe("thrift over tcp - the runtime", () => {
     } finally {
       await transport.close();
     }
+  });
+});
+
+describe("thrift - loadThriftService", () => {
+  it("describes functions named like Object members, and keeps an extending service's own function over its base's", async () => {
+    const { writeFileSync, mkdtempSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "thrift-load-"));
+    writeFileSync(join(dir, "o.thrift"), "service Base { i32 toString() i32 size() }\nservice S extends Base { string constructor(1: string x) string size() }");
+    const { service } = loadThriftService(join(dir, "o.thrift"), "S");
+    expect(Object.keys(service.methods).sort()).toEqual(["constructor", "size", "toString"]);
+    expect(service.methods.size!.output.schema.fields[0]!.type).toEqual({ t: "string" });
   });
 });
 
