@@ -298,6 +298,10 @@ function emitWriteField(ctx: EmitContext, fl: FieldModel): void {
       f.print(`if (${acc}.length > 0) {`);
       f.indented(() => {
         f.print`w.uint32(${tagOf(fl.number, WIRE_LEN)});`;
+        if (c.packed !== undefined) {
+          f.print(c.packed.write(acc), ";");
+          return;
+        }
         f.print("const k = w.fork();");
         f.print(`for (const v of ${acc}) `, c.write("v"), ";");
         f.print("w.join(k);");
@@ -476,6 +480,15 @@ function emitReadCase(ctx: EmitContext, fl: FieldModel, req: Required): void {
     }
     if (!c.packable) return;
     // Packed: accepted whatever the declaration says.
+    const packed = c.packed;
+    if (packed !== undefined) {
+      f.print(`case ${tagOf(fl.number, WIRE_LEN)}:`);
+      f.indented(() => {
+        f.print(packed.read(acc), ";");
+        f.print("break;");
+      });
+      return;
+    }
     f.print(`case ${tagOf(fl.number, WIRE_LEN)}: {`);
     f.indented(() => {
       f.print("const saved = r.limit();");
@@ -818,6 +831,10 @@ function emitRepeatedGetterBody(ctx: EmitContext, fl: FieldModel): void {
       f.print(`} else if (tag === ${packed}) {`);
     }
     f.indented(() => {
+      if (c.packed !== undefined) {
+        f.print(c.packed.read("out"), ";");
+        return;
+      }
       f.print("const saved = r.limit();");
       if (closed === undefined) f.print("while (r.pos < r.end) out.push(", c.read, ");");
       else {

@@ -186,16 +186,9 @@ export class Writer {
   /** Writes a fixed 64-bit value from its halves (little-endian). */
   fixed64Parts(lo: number, hi: number): void {
     if (this.pos + 8 > this.buf.length) this.grow(8);
-    const buf = this.buf;
     const pos = this.pos;
-    buf[pos] = lo;
-    buf[pos + 1] = lo >>> 8;
-    buf[pos + 2] = lo >>> 16;
-    buf[pos + 3] = lo >>> 24;
-    buf[pos + 4] = hi;
-    buf[pos + 5] = hi >>> 8;
-    buf[pos + 6] = hi >>> 16;
-    buf[pos + 7] = hi >>> 24;
+    this.view.setUint32(pos, lo, true);
+    this.view.setUint32(pos + 4, hi, true);
     this.pos = pos + 8;
   }
 
@@ -300,6 +293,144 @@ export class Writer {
   sfixed64Number(v: number): void {
     splitInt64(v, "sfixed64", true);
     this.fixed64Parts(splitLo, splitHi);
+  }
+
+  // Packed repeated fields: each method writes the body's length, then every value, with one
+  // bounds check for the whole body. Fixed-width lengths are known up front; 32-bit varints are
+  // sized in a first pass, which is cheaper than reserving a byte and shifting the body after.
+  // Values the fast paths do not take (out of range, not numbers) go through the single-value
+  // writer, which raises the same errors.
+
+  /** Writes a packed double body. */
+  packedDouble(vs: readonly number[]): void {
+    const n = vs.length;
+    let pos = this.fixedBody(n * 8);
+    const view = this.view;
+    for (let i = 0; i < n; i++, pos += 8) view.setFloat64(pos, vs[i]!, true);
+    this.pos = pos;
+  }
+
+  /** Writes a packed float body. */
+  packedFloat(vs: readonly number[]): void {
+    const n = vs.length;
+    let pos = this.fixedBody(n * 4);
+    const view = this.view;
+    for (let i = 0; i < n; i++, pos += 4) view.setFloat32(pos, vs[i]!, true);
+    this.pos = pos;
+  }
+
+  /** Writes a packed fixed32 body. */
+  packedFixed32(vs: readonly number[]): void {
+    const n = vs.length;
+    let pos = this.fixedBody(n * 4);
+    const view = this.view;
+    for (let i = 0; i < n; i++, pos += 4) view.setUint32(pos, vs[i]!, true);
+    this.pos = pos;
+  }
+
+  /** Writes a packed sfixed32 body. */
+  packedSfixed32(vs: readonly number[]): void {
+    this.packedFixed32(vs);
+  }
+
+  /** Writes a packed fixed64 body from bigints. */
+  packedFixed64(vs: readonly bigint[]): void {
+    const n = vs.length;
+    this.pos = this.fixedBody(n * 8);
+    const view = this.view;
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      if (typeof v === "bigint" && v >= 0n && v <= MAX_U64) {
+        view.setBigUint64(this.pos, v, true);
+        this.pos += 8;
+      } else this.fixed64(v);
+    }
+  }
+
+  /** Writes a packed sfixed64 body from bigints. */
+  packedSfixed64(vs: readonly bigint[]): void {
+    const n = vs.length;
+    this.pos = this.fixedBody(n * 8);
+    const view = this.view;
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      if (typeof v === "bigint" && v >= MIN_I64 && v <= MAX_I64) {
+        view.setBigInt64(this.pos, v, true);
+        this.pos += 8;
+      } else this.sfixed64(v);
+    }
+  }
+
+  /** Writes a packed fixed64 body from numbers. */
+  packedFixed64Number(vs: readonly number[]): void {
+    this.pos = this.fixedBody(vs.length * 8);
+    for (const v of vs) this.fixed64Number(v);
+  }
+
+  /** Writes a packed sfixed64 body from numbers. */
+  packedSfixed64Number(vs: readonly number[]): void {
+    this.pos = this.fixedBody(vs.length * 8);
+    for (const v of vs) this.sfixed64Number(v);
+  }
+
+  /** Writes the length of a fixed-width body of `n` bytes, makes room for it and returns where it starts. */
+  private fixedBody(n: number): number {
+    this.uint32(n);
+    if (this.pos + n > this.buf.length) this.grow(n);
+    return this.pos;
+  }
+
+  /** Writes a packed uint32 body. */
+  packedUint32(vs: readonly number[]): void {
+    const n = vs.length;
+    let size = 0;
+    for (let i = 0; i < n; i++) size += varintSize(vs[i]! >>> 0);
+    this.pos = this.fixedBody(size);
+    for (let i = 0; i < n; i++) this.varint32(vs[i]! >>> 0);
+  }
+
+  /** Writes a packed int32 (or enum) body: negative values take ten bytes. */
+  packedInt32(vs: readonly number[]): void {
+    const n = vs.length;
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      // As int32(): anything not >= 0 (negative, NaN) is sign-extended to ten bytes.
+      size += v >= 0 ? varintSize(v >>> 0) : 10;
+    }
+    this.pos = this.fixedBody(size);
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      if (v >= 0) this.varint32(v >>> 0);
+      else this.varint64(v >>> 0, 0xffffffff);
+    }
+  }
+
+  /** Writes a packed sint32 body. */
+  packedSint32(vs: readonly number[]): void {
+    const n = vs.length;
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      size += varintSize(((v << 1) ^ (v >> 31)) >>> 0);
+    }
+    this.pos = this.fixedBody(size);
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      this.varint32(((v << 1) ^ (v >> 31)) >>> 0);
+    }
+  }
+
+  /** Writes an unsigned 32-bit varint where the caller made room for it. */
+  private varint32(v: number): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    while (v > 127) {
+      buf[pos++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
   }
 
   /** Writes a length-delimited bytes field body (length, then the bytes). */

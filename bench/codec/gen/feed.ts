@@ -378,9 +378,7 @@ function writeVideo(m: Video, w: Writer): void {
   }
   if (m.stats.length > 0) {
     w.uint32(66);
-    const k = w.fork();
-    for (const v of m.stats) w.int32(v);
-    w.join(k);
+    w.packedInt32(m.stats);
   }
   for (const key of Object.keys(m.labels)) {
     w.uint32(74);
@@ -435,12 +433,9 @@ function readVideo(r: Reader, depth: number, into?: Video, endTag = 0): Video {
         case 64:
           m.stats.push(r.int32());
           break;
-        case 66: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.stats.push(r.int32());
-          r.end = saved;
+        case 66:
+          r.packedInt32(m.stats);
           break;
-        }
         case 74: {
           const saved = r.limit();
           let key = "";
@@ -547,9 +542,7 @@ class VideoViewImpl extends MessageView implements VideoView {
     this.$each(8, (r, tag) => {
       if (tag === 64) out.push(r.int32());
       else if (tag === 66) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1632,9 +1625,7 @@ function writeNumeric(m: Numeric, w: Writer): void {
   }
   if (m.s32s.length > 0) {
     w.uint32(82);
-    const k = w.fork();
-    for (const v of m.s32s) w.sint32(v);
-    w.join(k);
+    w.packedSint32(m.s32s);
   }
   if (m.s64s.length > 0) {
     w.uint32(90);
@@ -1644,33 +1635,23 @@ function writeNumeric(m: Numeric, w: Writer): void {
   }
   if (m.f32s.length > 0) {
     w.uint32(98);
-    const k = w.fork();
-    for (const v of m.f32s) w.fixed32(v);
-    w.join(k);
+    w.packedFixed32(m.f32s);
   }
   if (m.f64s.length > 0) {
     w.uint32(106);
-    const k = w.fork();
-    for (const v of m.f64s) w.fixed64(v);
-    w.join(k);
+    w.packedFixed64(m.f64s);
   }
   if (m.sf64s.length > 0) {
     w.uint32(114);
-    const k = w.fork();
-    for (const v of m.sf64s) w.sfixed64(v);
-    w.join(k);
+    w.packedSfixed64(m.sf64s);
   }
   if (m.ds.length > 0) {
     w.uint32(122);
-    const k = w.fork();
-    for (const v of m.ds) w.double(v);
-    w.join(k);
+    w.packedDouble(m.ds);
   }
   if (m.fs.length > 0) {
     w.uint32(130);
-    const k = w.fork();
-    for (const v of m.fs) w.float(v);
-    w.join(k);
+    w.packedFloat(m.fs);
   }
   if (m.i64s.length > 0) {
     w.uint32(138);
@@ -1721,12 +1702,9 @@ function readNumeric(r: Reader, depth: number, into?: Numeric, endTag = 0): Nume
         case 80:
           m.s32s.push(r.sint32());
           break;
-        case 82: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.s32s.push(r.sint32());
-          r.end = saved;
+        case 82:
+          r.packedSint32(m.s32s);
           break;
-        }
         case 88:
           m.s64s.push(r.sint64());
           break;
@@ -1739,48 +1717,33 @@ function readNumeric(r: Reader, depth: number, into?: Numeric, endTag = 0): Nume
         case 101:
           m.f32s.push(r.fixed32());
           break;
-        case 98: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.f32s.push(r.fixed32());
-          r.end = saved;
+        case 98:
+          r.packedFixed32(m.f32s);
           break;
-        }
         case 105:
           m.f64s.push(r.fixed64());
           break;
-        case 106: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.f64s.push(r.fixed64());
-          r.end = saved;
+        case 106:
+          r.packedFixed64(m.f64s);
           break;
-        }
         case 113:
           m.sf64s.push(r.sfixed64());
           break;
-        case 114: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sf64s.push(r.sfixed64());
-          r.end = saved;
+        case 114:
+          r.packedSfixed64(m.sf64s);
           break;
-        }
         case 121:
           m.ds.push(r.double());
           break;
-        case 122: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.ds.push(r.double());
-          r.end = saved;
+        case 122:
+          r.packedDouble(m.ds);
           break;
-        }
         case 133:
           m.fs.push(r.float());
           break;
-        case 130: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.fs.push(r.float());
-          r.end = saved;
+        case 130:
+          r.packedFloat(m.fs);
           break;
-        }
         case 136:
           m.i64s.push(r.int64());
           break;
@@ -1909,9 +1872,7 @@ class NumericViewImpl extends MessageView implements NumericView {
     this.$each(10, (r, tag) => {
       if (tag === 80) out.push(r.sint32());
       else if (tag === 82) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sint32());
-        r.end = saved;
+        r.packedSint32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1933,9 +1894,7 @@ class NumericViewImpl extends MessageView implements NumericView {
     this.$each(12, (r, tag) => {
       if (tag === 101) out.push(r.fixed32());
       else if (tag === 98) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.fixed32());
-        r.end = saved;
+        r.packedFixed32(out);
       } else r.wrongWireType(tag, "wire type 5 or 2");
     });
     return out;
@@ -1945,9 +1904,7 @@ class NumericViewImpl extends MessageView implements NumericView {
     this.$each(13, (r, tag) => {
       if (tag === 105) out.push(r.fixed64());
       else if (tag === 106) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.fixed64());
-        r.end = saved;
+        r.packedFixed64(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1957,9 +1914,7 @@ class NumericViewImpl extends MessageView implements NumericView {
     this.$each(14, (r, tag) => {
       if (tag === 113) out.push(r.sfixed64());
       else if (tag === 114) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sfixed64());
-        r.end = saved;
+        r.packedSfixed64(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1969,9 +1924,7 @@ class NumericViewImpl extends MessageView implements NumericView {
     this.$each(15, (r, tag) => {
       if (tag === 121) out.push(r.double());
       else if (tag === 122) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.double());
-        r.end = saved;
+        r.packedDouble(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1981,9 +1934,7 @@ class NumericViewImpl extends MessageView implements NumericView {
     this.$each(16, (r, tag) => {
       if (tag === 133) out.push(r.float());
       else if (tag === 130) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.float());
-        r.end = saved;
+        r.packedFloat(out);
       } else r.wrongWireType(tag, "wire type 5 or 2");
     });
     return out;

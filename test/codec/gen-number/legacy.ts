@@ -146,15 +146,11 @@ function writeTicket(m: Ticket, w: Writer): void {
   }
   if (m.scores.length > 0) {
     w.uint32(66);
-    const k = w.fork();
-    for (const v of m.scores) w.sint32(v);
-    w.join(k);
+    w.packedSint32(m.scores);
   }
   if (m.checksums.length > 0) {
     w.uint32(74);
-    const k = w.fork();
-    for (const v of m.checksums) w.fixed64Number(v);
-    w.join(k);
+    w.packedFixed64Number(m.checksums);
   }
   for (const v of m.votes) {
     w.uint32(80);
@@ -278,30 +274,21 @@ function readTicket(r: Reader, depth: number, into?: Ticket, endTag = 0): Ticket
         case 64:
           m.scores.push(r.sint32());
           break;
-        case 66: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.scores.push(r.sint32());
-          r.end = saved;
+        case 66:
+          r.packedSint32(m.scores);
           break;
-        }
         case 73:
           m.checksums.push(r.fixed64Number());
           break;
-        case 74: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.checksums.push(r.fixed64Number());
-          r.end = saved;
+        case 74:
+          r.packedFixed64Number(m.checksums);
           break;
-        }
         case 80:
           m.votes.push(r.int32());
           break;
-        case 82: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.votes.push(r.int32());
-          r.end = saved;
+        case 82:
+          r.packedInt32(m.votes);
           break;
-        }
         case 90: {
           const saved = r.limit();
           let key = "";
@@ -503,9 +490,7 @@ class TicketViewImpl extends MessageView implements TicketView {
     this.$each(8, (r, tag) => {
       if (tag === 64) out.push(r.sint32());
       else if (tag === 66) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sint32());
-        r.end = saved;
+        r.packedSint32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -515,9 +500,7 @@ class TicketViewImpl extends MessageView implements TicketView {
     this.$each(9, (r, tag) => {
       if (tag === 73) out.push(r.fixed64Number());
       else if (tag === 74) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.fixed64Number());
-        r.end = saved;
+        r.packedFixed64Number(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -527,9 +510,7 @@ class TicketViewImpl extends MessageView implements TicketView {
     this.$each(10, (r, tag) => {
       if (tag === 80) out.push(r.int32());
       else if (tag === 82) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;

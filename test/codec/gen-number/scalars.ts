@@ -791,21 +791,15 @@ function createRepeatedScalars(): RepeatedScalars {
 function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   if (m.doubleValues.length > 0) {
     w.uint32(10);
-    const k = w.fork();
-    for (const v of m.doubleValues) w.double(v);
-    w.join(k);
+    w.packedDouble(m.doubleValues);
   }
   if (m.floatValues.length > 0) {
     w.uint32(18);
-    const k = w.fork();
-    for (const v of m.floatValues) w.float(v);
-    w.join(k);
+    w.packedFloat(m.floatValues);
   }
   if (m.int32Values.length > 0) {
     w.uint32(26);
-    const k = w.fork();
-    for (const v of m.int32Values) w.int32(v);
-    w.join(k);
+    w.packedInt32(m.int32Values);
   }
   if (m.int64Values.length > 0) {
     w.uint32(34);
@@ -815,9 +809,7 @@ function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   }
   if (m.uint32Values.length > 0) {
     w.uint32(42);
-    const k = w.fork();
-    for (const v of m.uint32Values) w.uint32(v);
-    w.join(k);
+    w.packedUint32(m.uint32Values);
   }
   if (m.uint64Values.length > 0) {
     w.uint32(50);
@@ -827,9 +819,7 @@ function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   }
   if (m.sint32Values.length > 0) {
     w.uint32(58);
-    const k = w.fork();
-    for (const v of m.sint32Values) w.sint32(v);
-    w.join(k);
+    w.packedSint32(m.sint32Values);
   }
   if (m.sint64Values.length > 0) {
     w.uint32(66);
@@ -839,27 +829,19 @@ function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   }
   if (m.fixed32Values.length > 0) {
     w.uint32(74);
-    const k = w.fork();
-    for (const v of m.fixed32Values) w.fixed32(v);
-    w.join(k);
+    w.packedFixed32(m.fixed32Values);
   }
   if (m.fixed64Values.length > 0) {
     w.uint32(82);
-    const k = w.fork();
-    for (const v of m.fixed64Values) w.fixed64Number(v);
-    w.join(k);
+    w.packedFixed64Number(m.fixed64Values);
   }
   if (m.sfixed32Values.length > 0) {
     w.uint32(90);
-    const k = w.fork();
-    for (const v of m.sfixed32Values) w.sfixed32(v);
-    w.join(k);
+    w.packedSfixed32(m.sfixed32Values);
   }
   if (m.sfixed64Values.length > 0) {
     w.uint32(98);
-    const k = w.fork();
-    for (const v of m.sfixed64Values) w.sfixed64Number(v);
-    w.join(k);
+    w.packedSfixed64Number(m.sfixed64Values);
   }
   if (m.boolValues.length > 0) {
     w.uint32(106);
@@ -877,9 +859,7 @@ function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   }
   if (m.colors.length > 0) {
     w.uint32(130);
-    const k = w.fork();
-    for (const v of m.colors) w.int32(v);
-    w.join(k);
+    w.packedInt32(m.colors);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
@@ -897,30 +877,21 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 9:
           m.doubleValues.push(r.double());
           break;
-        case 10: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.doubleValues.push(r.double());
-          r.end = saved;
+        case 10:
+          r.packedDouble(m.doubleValues);
           break;
-        }
         case 21:
           m.floatValues.push(r.float());
           break;
-        case 18: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.floatValues.push(r.float());
-          r.end = saved;
+        case 18:
+          r.packedFloat(m.floatValues);
           break;
-        }
         case 24:
           m.int32Values.push(r.int32());
           break;
-        case 26: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.int32Values.push(r.int32());
-          r.end = saved;
+        case 26:
+          r.packedInt32(m.int32Values);
           break;
-        }
         case 32:
           m.int64Values.push(r.int64Number());
           break;
@@ -933,12 +904,9 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 40:
           m.uint32Values.push(r.uint32());
           break;
-        case 42: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.uint32Values.push(r.uint32());
-          r.end = saved;
+        case 42:
+          r.packedUint32(m.uint32Values);
           break;
-        }
         case 48:
           m.uint64Values.push(r.uint64Number());
           break;
@@ -951,12 +919,9 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 56:
           m.sint32Values.push(r.sint32());
           break;
-        case 58: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sint32Values.push(r.sint32());
-          r.end = saved;
+        case 58:
+          r.packedSint32(m.sint32Values);
           break;
-        }
         case 64:
           m.sint64Values.push(r.sint64Number());
           break;
@@ -969,39 +934,27 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 77:
           m.fixed32Values.push(r.fixed32());
           break;
-        case 74: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.fixed32Values.push(r.fixed32());
-          r.end = saved;
+        case 74:
+          r.packedFixed32(m.fixed32Values);
           break;
-        }
         case 81:
           m.fixed64Values.push(r.fixed64Number());
           break;
-        case 82: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.fixed64Values.push(r.fixed64Number());
-          r.end = saved;
+        case 82:
+          r.packedFixed64Number(m.fixed64Values);
           break;
-        }
         case 93:
           m.sfixed32Values.push(r.sfixed32());
           break;
-        case 90: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sfixed32Values.push(r.sfixed32());
-          r.end = saved;
+        case 90:
+          r.packedSfixed32(m.sfixed32Values);
           break;
-        }
         case 97:
           m.sfixed64Values.push(r.sfixed64Number());
           break;
-        case 98: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sfixed64Values.push(r.sfixed64Number());
-          r.end = saved;
+        case 98:
+          r.packedSfixed64Number(m.sfixed64Values);
           break;
-        }
         case 104:
           m.boolValues.push(r.bool());
           break;
@@ -1020,12 +973,9 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 128:
           m.colors.push(r.int32());
           break;
-        case 130: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.colors.push(r.int32());
-          r.end = saved;
+        case 130:
+          r.packedInt32(m.colors);
           break;
-        }
         default:
           if (tag === endTag) return m;
           switch (tag >>> 3) {
@@ -1106,9 +1056,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(1, (r, tag) => {
       if (tag === 9) out.push(r.double());
       else if (tag === 10) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.double());
-        r.end = saved;
+        r.packedDouble(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1118,9 +1066,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(2, (r, tag) => {
       if (tag === 21) out.push(r.float());
       else if (tag === 18) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.float());
-        r.end = saved;
+        r.packedFloat(out);
       } else r.wrongWireType(tag, "wire type 5 or 2");
     });
     return out;
@@ -1130,9 +1076,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(3, (r, tag) => {
       if (tag === 24) out.push(r.int32());
       else if (tag === 26) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1154,9 +1098,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(5, (r, tag) => {
       if (tag === 40) out.push(r.uint32());
       else if (tag === 42) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.uint32());
-        r.end = saved;
+        r.packedUint32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1178,9 +1120,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(7, (r, tag) => {
       if (tag === 56) out.push(r.sint32());
       else if (tag === 58) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sint32());
-        r.end = saved;
+        r.packedSint32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1202,9 +1142,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(9, (r, tag) => {
       if (tag === 77) out.push(r.fixed32());
       else if (tag === 74) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.fixed32());
-        r.end = saved;
+        r.packedFixed32(out);
       } else r.wrongWireType(tag, "wire type 5 or 2");
     });
     return out;
@@ -1214,9 +1152,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(10, (r, tag) => {
       if (tag === 81) out.push(r.fixed64Number());
       else if (tag === 82) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.fixed64Number());
-        r.end = saved;
+        r.packedFixed64Number(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1226,9 +1162,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(11, (r, tag) => {
       if (tag === 93) out.push(r.sfixed32());
       else if (tag === 90) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sfixed32());
-        r.end = saved;
+        r.packedSfixed32(out);
       } else r.wrongWireType(tag, "wire type 5 or 2");
     });
     return out;
@@ -1238,9 +1172,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(12, (r, tag) => {
       if (tag === 97) out.push(r.sfixed64Number());
       else if (tag === 98) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sfixed64Number());
-        r.end = saved;
+        r.packedSfixed64Number(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1278,9 +1210,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(16, (r, tag) => {
       if (tag === 128) out.push(r.int32());
       else if (tag === 130) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1443,30 +1373,21 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 9:
           m.doubleValues.push(r.double());
           break;
-        case 10: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.doubleValues.push(r.double());
-          r.end = saved;
+        case 10:
+          r.packedDouble(m.doubleValues);
           break;
-        }
         case 21:
           m.floatValues.push(r.float());
           break;
-        case 18: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.floatValues.push(r.float());
-          r.end = saved;
+        case 18:
+          r.packedFloat(m.floatValues);
           break;
-        }
         case 24:
           m.int32Values.push(r.int32());
           break;
-        case 26: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.int32Values.push(r.int32());
-          r.end = saved;
+        case 26:
+          r.packedInt32(m.int32Values);
           break;
-        }
         case 32:
           m.int64Values.push(r.int64Number());
           break;
@@ -1479,12 +1400,9 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 40:
           m.uint32Values.push(r.uint32());
           break;
-        case 42: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.uint32Values.push(r.uint32());
-          r.end = saved;
+        case 42:
+          r.packedUint32(m.uint32Values);
           break;
-        }
         case 48:
           m.uint64Values.push(r.uint64Number());
           break;
@@ -1497,12 +1415,9 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 56:
           m.sint32Values.push(r.sint32());
           break;
-        case 58: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sint32Values.push(r.sint32());
-          r.end = saved;
+        case 58:
+          r.packedSint32(m.sint32Values);
           break;
-        }
         case 64:
           m.sint64Values.push(r.sint64Number());
           break;
@@ -1515,39 +1430,27 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 77:
           m.fixed32Values.push(r.fixed32());
           break;
-        case 74: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.fixed32Values.push(r.fixed32());
-          r.end = saved;
+        case 74:
+          r.packedFixed32(m.fixed32Values);
           break;
-        }
         case 81:
           m.fixed64Values.push(r.fixed64Number());
           break;
-        case 82: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.fixed64Values.push(r.fixed64Number());
-          r.end = saved;
+        case 82:
+          r.packedFixed64Number(m.fixed64Values);
           break;
-        }
         case 93:
           m.sfixed32Values.push(r.sfixed32());
           break;
-        case 90: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sfixed32Values.push(r.sfixed32());
-          r.end = saved;
+        case 90:
+          r.packedSfixed32(m.sfixed32Values);
           break;
-        }
         case 97:
           m.sfixed64Values.push(r.sfixed64Number());
           break;
-        case 98: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sfixed64Values.push(r.sfixed64Number());
-          r.end = saved;
+        case 98:
+          r.packedSfixed64Number(m.sfixed64Values);
           break;
-        }
         case 104:
           m.boolValues.push(r.bool());
           break;
@@ -1560,12 +1463,9 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 128:
           m.colors.push(r.int32());
           break;
-        case 130: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.colors.push(r.int32());
-          r.end = saved;
+        case 130:
+          r.packedInt32(m.colors);
           break;
-        }
         default:
           if (tag === endTag) return m;
           switch (tag >>> 3) {
@@ -1640,9 +1540,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(1, (r, tag) => {
       if (tag === 9) out.push(r.double());
       else if (tag === 10) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.double());
-        r.end = saved;
+        r.packedDouble(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1652,9 +1550,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(2, (r, tag) => {
       if (tag === 21) out.push(r.float());
       else if (tag === 18) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.float());
-        r.end = saved;
+        r.packedFloat(out);
       } else r.wrongWireType(tag, "wire type 5 or 2");
     });
     return out;
@@ -1664,9 +1560,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(3, (r, tag) => {
       if (tag === 24) out.push(r.int32());
       else if (tag === 26) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1688,9 +1582,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(5, (r, tag) => {
       if (tag === 40) out.push(r.uint32());
       else if (tag === 42) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.uint32());
-        r.end = saved;
+        r.packedUint32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1712,9 +1604,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(7, (r, tag) => {
       if (tag === 56) out.push(r.sint32());
       else if (tag === 58) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sint32());
-        r.end = saved;
+        r.packedSint32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1736,9 +1626,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(9, (r, tag) => {
       if (tag === 77) out.push(r.fixed32());
       else if (tag === 74) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.fixed32());
-        r.end = saved;
+        r.packedFixed32(out);
       } else r.wrongWireType(tag, "wire type 5 or 2");
     });
     return out;
@@ -1748,9 +1636,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(10, (r, tag) => {
       if (tag === 81) out.push(r.fixed64Number());
       else if (tag === 82) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.fixed64Number());
-        r.end = saved;
+        r.packedFixed64Number(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1760,9 +1646,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(11, (r, tag) => {
       if (tag === 93) out.push(r.sfixed32());
       else if (tag === 90) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sfixed32());
-        r.end = saved;
+        r.packedSfixed32(out);
       } else r.wrongWireType(tag, "wire type 5 or 2");
     });
     return out;
@@ -1772,9 +1656,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(12, (r, tag) => {
       if (tag === 97) out.push(r.sfixed64Number());
       else if (tag === 98) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sfixed64Number());
-        r.end = saved;
+        r.packedSfixed64Number(out);
       } else r.wrongWireType(tag, "wire type 1 or 2");
     });
     return out;
@@ -1796,9 +1678,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(16, (r, tag) => {
       if (tag === 128) out.push(r.int32());
       else if (tag === 130) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -2169,15 +2049,11 @@ function writeFieldNumbers(m: FieldNumbers, w: Writer): void {
   }
   if (m.big262143.length > 0) {
     w.uint32(2097146);
-    const k = w.fork();
-    for (const v of m.big262143) w.int32(v);
-    w.join(k);
+    w.packedInt32(m.big262143);
   }
   if (m.big262144.length > 0) {
     w.uint32(2097154);
-    const k = w.fork();
-    for (const v of m.big262144) w.int32(v);
-    w.join(k);
+    w.packedInt32(m.big262144);
   }
   if (m.big33554431.length > 0) {
     w.uint32(268435450);
@@ -2228,21 +2104,15 @@ function readFieldNumbers(r: Reader, depth: number, into?: FieldNumbers, endTag 
         case 2097144:
           m.big262143.push(r.int32());
           break;
-        case 2097146: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.big262143.push(r.int32());
-          r.end = saved;
+        case 2097146:
+          r.packedInt32(m.big262143);
           break;
-        }
         case 2097152:
           m.big262144.push(r.int32());
           break;
-        case 2097154: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.big262144.push(r.int32());
-          r.end = saved;
+        case 2097154:
+          r.packedInt32(m.big262144);
           break;
-        }
         case 268435450:
           m.big33554431 = r.bytes();
           break;
@@ -2343,9 +2213,7 @@ class FieldNumbersViewImpl extends MessageView implements FieldNumbersView {
     this.$each(262143, (r, tag) => {
       if (tag === 2097144) out.push(r.int32());
       else if (tag === 2097146) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -2355,9 +2223,7 @@ class FieldNumbersViewImpl extends MessageView implements FieldNumbersView {
     this.$each(262144, (r, tag) => {
       if (tag === 2097152) out.push(r.int32());
       else if (tag === 2097154) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;

@@ -284,9 +284,7 @@ function writeOrder(m: Order, w: Writer): void {
   }
   if (m.shippingRegions.length > 0) {
     w.uint32(98);
-    const k = w.fork();
-    for (const v of m.shippingRegions) w.int32(v);
-    w.join(k);
+    w.packedInt32(m.shippingRegions);
   }
   if (m.visibility !== 0) {
     w.uint32(104);
@@ -368,12 +366,9 @@ function readOrder(r: Reader, depth: number, into?: Order, endTag = 0): Order {
         case 96:
           m.shippingRegions.push(r.int32());
           break;
-        case 98: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.shippingRegions.push(r.int32());
-          r.end = saved;
+        case 98:
+          r.packedInt32(m.shippingRegions);
           break;
-        }
         case 104:
           m.visibility = r.int32();
           break;
@@ -528,9 +523,7 @@ class OrderViewImpl extends MessageView implements OrderView {
     this.$each(12, (r, tag) => {
       if (tag === 96) out.push(r.int32());
       else if (tag === 98) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;

@@ -205,21 +205,15 @@ function readFileDescriptorProto(r: Reader, depth: number, into?: FileDescriptor
         case 80:
           m.publicDependency.push(r.int32());
           break;
-        case 82: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.publicDependency.push(r.int32());
-          r.end = saved;
+        case 82:
+          r.packedInt32(m.publicDependency);
           break;
-        }
         case 88:
           m.weakDependency.push(r.int32());
           break;
-        case 90: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.weakDependency.push(r.int32());
-          r.end = saved;
+        case 90:
+          r.packedInt32(m.weakDependency);
           break;
-        }
         case 98:
           m.syntax = r.stringLenient();
           break;
@@ -307,9 +301,7 @@ class FileDescriptorProtoViewImpl extends MessageView implements FileDescriptorP
     this.$each(10, (r, tag) => {
       if (tag === 80) out.push(r.int32());
       else if (tag === 82) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -319,9 +311,7 @@ class FileDescriptorProtoViewImpl extends MessageView implements FileDescriptorP
     this.$each(11, (r, tag) => {
       if (tag === 88) out.push(r.int32());
       else if (tag === 90) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -3278,15 +3268,11 @@ function createSourceCodeInfo_Location(): SourceCodeInfo_Location {
 function writeSourceCodeInfo_Location(m: SourceCodeInfo_Location, w: Writer): void {
   if (m.path.length > 0) {
     w.uint32(10);
-    const k = w.fork();
-    for (const v of m.path) w.int32(v);
-    w.join(k);
+    w.packedInt32(m.path);
   }
   if (m.span.length > 0) {
     w.uint32(18);
-    const k = w.fork();
-    for (const v of m.span) w.int32(v);
-    w.join(k);
+    w.packedInt32(m.span);
   }
   if (m.leadingComments !== undefined) {
     w.uint32(26);
@@ -3316,21 +3302,15 @@ function readSourceCodeInfo_Location(r: Reader, depth: number, into?: SourceCode
         case 8:
           m.path.push(r.int32());
           break;
-        case 10: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.path.push(r.int32());
-          r.end = saved;
+        case 10:
+          r.packedInt32(m.path);
           break;
-        }
         case 16:
           m.span.push(r.int32());
           break;
-        case 18: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.span.push(r.int32());
-          r.end = saved;
+        case 18:
+          r.packedInt32(m.span);
           break;
-        }
         case 26:
           m.leadingComments = r.stringLenient();
           break;
@@ -3387,9 +3367,7 @@ class SourceCodeInfo_LocationViewImpl extends MessageView implements SourceCodeI
     this.$each(1, (r, tag) => {
       if (tag === 8) out.push(r.int32());
       else if (tag === 10) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -3399,9 +3377,7 @@ class SourceCodeInfo_LocationViewImpl extends MessageView implements SourceCodeI
     this.$each(2, (r, tag) => {
       if (tag === 16) out.push(r.int32());
       else if (tag === 18) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int32());
-        r.end = saved;
+        r.packedInt32(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;

@@ -1,0 +1,134 @@
+/**
+ * The packed-field methods of Reader and Writer (one call per field) against the value-by-value
+ * loops they replace in generated code: the same bytes out, the same values in, and the same
+ * DecodeError (code and offset) for a body cut inside a value.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DecodeError } from "./errors.js";
+import { Reader } from "./reader.js";
+import { Writer } from "./writer.js";
+
+/** One packable type: its packed methods and the single-value methods they stand for. */
+interface Case<T> {
+  name: string;
+  values: fc.Arbitrary<T[]>;
+  packedWrite(w: Writer, vs: T[]): void;
+  packedRead(r: Reader, out: T[]): void;
+  writeOne(w: Writer, v: T): void;
+  readOne(r: Reader): T;
+}
+
+const I64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+const U64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
+const SAFE = fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
+const INT32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+/** Long enough to cross the reader's 4 KiB scratch and the writer's 64-byte test slab. */
+const list = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T[]> => fc.oneof(fc.array(a, { maxLength: 8 }), fc.array(a, { minLength: 500, maxLength: 1200 }));
+
+const cases: Case<never>[] = [
+  { name: "double", values: list(fc.double()), packedWrite: (w, vs) => w.packedDouble(vs), packedRead: (r, o) => r.packedDouble(o), writeOne: (w, v) => w.double(v), readOne: (r) => r.double() },
+  { name: "float", values: list(fc.float()), packedWrite: (w, vs) => w.packedFloat(vs), packedRead: (r, o) => r.packedFloat(o), writeOne: (w, v) => w.float(v), readOne: (r) => r.float() },
+  { name: "fixed32", values: list(fc.integer({ min: 0, max: 2 ** 32 - 1 })), packedWrite: (w, vs) => w.packedFixed32(vs), packedRead: (r, o) => r.packedFixed32(o), writeOne: (w, v) => w.fixed32(v), readOne: (r) => r.fixed32() },
+  { name: "sfixed32", values: list(INT32), packedWrite: (w, vs) => w.packedSfixed32(vs), packedRead: (r, o) => r.packedSfixed32(o), writeOne: (w, v) => w.sfixed32(v), readOne: (r) => r.sfixed32() },
+  { name: "fixed64", values: list(U64), packedWrite: (w, vs) => w.packedFixed64(vs), packedRead: (r, o) => r.packedFixed64(o), writeOne: (w, v) => w.fixed64(v), readOne: (r) => r.fixed64() },
+  { name: "sfixed64", values: list(I64), packedWrite: (w, vs) => w.packedSfixed64(vs), packedRead: (r, o) => r.packedSfixed64(o), writeOne: (w, v) => w.sfixed64(v), readOne: (r) => r.sfixed64() },
+  { name: "fixed64 number", values: list(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })), packedWrite: (w, vs) => w.packedFixed64Number(vs), packedRead: (r, o) => r.packedFixed64Number(o), writeOne: (w, v) => w.fixed64Number(v), readOne: (r) => r.fixed64Number() },
+  { name: "sfixed64 number", values: list(SAFE), packedWrite: (w, vs) => w.packedSfixed64Number(vs), packedRead: (r, o) => r.packedSfixed64Number(o), writeOne: (w, v) => w.sfixed64Number(v), readOne: (r) => r.sfixed64Number() },
+  { name: "int32", values: list(INT32), packedWrite: (w, vs) => w.packedInt32(vs), packedRead: (r, o) => r.packedInt32(o), writeOne: (w, v) => w.int32(v), readOne: (r) => r.int32() },
+  { name: "uint32", values: list(fc.integer({ min: 0, max: 2 ** 32 - 1 })), packedWrite: (w, vs) => w.packedUint32(vs), packedRead: (r, o) => r.packedUint32(o), writeOne: (w, v) => w.uint32(v), readOne: (r) => r.uint32() },
+  { name: "sint32", values: list(INT32), packedWrite: (w, vs) => w.packedSint32(vs), packedRead: (r, o) => r.packedSint32(o), writeOne: (w, v) => w.sint32(v), readOne: (r) => r.sint32() },
+] as Case<unknown>[] as Case<never>[];
+
+/** The body as generated code wrote it before: a reserved length byte, each value, the length fixed up. */
+function oneByOne<T>(c: Case<T>, vs: T[]): Buffer {
+  const w = new Writer(64);
+  const k = w.fork();
+  for (const v of vs) c.writeOne(w, v);
+  w.join(k);
+  return Buffer.from(w.finish());
+}
+
+/** Reads a packed body value by value, as generated code did, or the DecodeError it raises. */
+function readOneByOne<T>(c: Case<T>, bytes: Uint8Array): T[] | DecodeError {
+  const r = new Reader(bytes);
+  const out: T[] = [];
+  try {
+    const saved = r.limit();
+    while (r.pos < r.end) out.push(c.readOne(r));
+    r.end = saved;
+    return out;
+  } catch (e) {
+    return e as DecodeError;
+  }
+}
+
+function readPacked<T>(c: Case<T>, bytes: Uint8Array): T[] | DecodeError {
+  const r = new Reader(bytes);
+  const out: T[] = [];
+  try {
+    c.packedRead(r, out);
+    expect(r.pos).toBe(bytes.length);
+    return out;
+  } catch (e) {
+    if (!(e instanceof DecodeError)) throw e;
+    return e;
+  }
+}
+
+/** What a read produced, comparable across the two paths (an error by its code and offset). */
+function outcome<T>(x: T[] | DecodeError): unknown {
+  return x instanceof DecodeError ? { code: x.code, offset: x.offset, message: x.message } : x;
+}
+
+describe("packed fields", () => {
+  for (const c of cases as Case<unknown>[]) {
+    it(`packed ${c.name}: the bytes of the value-by-value loop, and the values back`, () => {
+      fc.assert(
+        fc.property(c.values, (vs) => {
+          const w = new Writer(64);
+          c.packedWrite(w, vs);
+          const packed = Buffer.from(w.finish());
+          expect(packed.toString("hex")).toBe(oneByOne(c, vs).toString("hex"));
+          expect(outcome(readPacked(c, packed))).toEqual(outcome(readOneByOne(c, packed)));
+        }),
+        { numRuns: 60 },
+      );
+    });
+
+    it(`packed ${c.name}: a body cut anywhere fails as the value-by-value loop does`, () => {
+      fc.assert(
+        fc.property(c.values, fc.nat(), fc.nat(), (vs, cut, extra) => {
+          const body = oneByOne(c, vs).subarray(varintLength(oneByOne(c, vs)));
+          // A body whose announced length ends inside a value: shorten it by 1..7 bytes past a cut.
+          const end = Math.max(0, Math.min(body.length, cut % (body.length + 1)) - (extra % 8));
+          const prefix = new Writer(16);
+          prefix.uint32(end);
+          const bytes = Buffer.concat([prefix.finish(), body.subarray(0, end)]);
+          expect(outcome(readPacked(c, bytes))).toEqual(outcome(readOneByOne(c, bytes)));
+        }),
+        { numRuns: 60 },
+      );
+    });
+  }
+
+  it("packed int32 reads values written as ten-byte varints and as over-long five-byte ones", () => {
+    const w = new Writer(64);
+    w.packedInt32([-1, 2 ** 31 - 1, -(2 ** 31), 0, 300]);
+    const bytes = w.finish();
+    expect(readPacked(cases.find((c) => c.name === "int32")! as Case<number>, bytes)).toEqual([-1, 2 ** 31 - 1, -(2 ** 31), 0, 300]);
+  });
+
+  it("packed writers refuse what the single-value writers refuse", () => {
+    expect(() => new Writer().packedFixed64([-1n])).toThrow(/out of range/);
+    expect(() => new Writer().packedSfixed64([2n ** 63n])).toThrow(/out of range/);
+    expect(() => new Writer().packedFixed64Number([-1])).toThrow(/negative/);
+  });
+});
+
+/** Bytes taken by the varint at the start of `b`. */
+function varintLength(b: Uint8Array): number {
+  let i = 0;
+  while (b[i]! >= 128) i++;
+  return i + 1;
+}
