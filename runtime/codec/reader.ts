@@ -58,15 +58,16 @@ const INTERN_SLOTS = 4096;
 const internCache: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
 
 function decodeShortAscii(buf: Uint8Array, start: number, end: number): string | undefined {
-  let h = end - start;
-  for (let i = start; i < end; i++) {
-    const b = buf[i]!;
-    if (b >= 0x80) return undefined;
-    h = Math.imul(h ^ b, 0x9e3779b1);
-  }
-  const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
+  // The slot hashes the length and five of the bytes (both ends, where short values differ
+  // most, and two inside): a hit costs the compare alone. Strings that share those five bytes
+  // share a slot; the compare keeps that correct, and a miss decodes natively as before.
+  const n = end - start;
+  const sample =
+    buf[start]! ^ (buf[start + (n >>> 2)]! << 6) ^ (buf[start + (n >>> 1)]! << 12) ^ (buf[end - (n > 1 ? 2 : 1)]! << 18) ^ (buf[end - 1]! << 24);
+  const h = Math.imul(sample ^ n, 0x9e3779b1);
+  const slot = (h ^ (h >>> 17)) & (INTERN_SLOTS - 1);
   const hit = internCache[slot];
-  if (hit !== undefined && hit.length === end - start) {
+  if (hit !== undefined && hit.length === n) {
     let same = true;
     for (let i = 0, p = start; p < end; i++, p++) {
       if (hit.charCodeAt(i) !== buf[p]) {
@@ -76,6 +77,8 @@ function decodeShortAscii(buf: Uint8Array, start: number, end: number): string |
     }
     if (same) return hit;
   }
+  // Only ASCII is cached: the compare above matches UTF-16 units against bytes.
+  for (let p = start; p < end; p++) if (buf[p]! >= 0x80) return undefined;
   const s = utf8Slice.call(buf, start, end);
   internCache[slot] = s;
   return s;
