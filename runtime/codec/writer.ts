@@ -338,12 +338,11 @@ export class Writer {
   packedFixed64(vs: readonly bigint[]): void {
     const n = vs.length;
     this.pos = this.fixedBody(n * 8);
-    const view = this.view;
     for (let i = 0; i < n; i++) {
       const v = vs[i]!;
       if (typeof v === "bigint" && BigInt.asUintN(64, v) === v) {
-        view.setBigUint64(this.pos, v, true);
-        this.pos += 8;
+        U64[0] = v;
+        this.halves(HALVES[LO]!, HALVES[HI]!);
       } else this.fixed64(v);
     }
   }
@@ -352,26 +351,48 @@ export class Writer {
   packedSfixed64(vs: readonly bigint[]): void {
     const n = vs.length;
     this.pos = this.fixedBody(n * 8);
-    const view = this.view;
     for (let i = 0; i < n; i++) {
       const v = vs[i]!;
       if (typeof v === "bigint" && BigInt.asIntN(64, v) === v) {
-        view.setBigInt64(this.pos, v, true);
-        this.pos += 8;
+        I64[0] = v;
+        this.halves(HALVES[LO]!, HALVES[HI]!);
       } else this.sfixed64(v);
     }
   }
 
   /** Writes a packed fixed64 body from numbers. */
   packedFixed64Number(vs: readonly number[]): void {
-    this.pos = this.fixedBody(vs.length * 8);
-    for (const v of vs) this.fixed64Number(v);
+    const n = vs.length;
+    this.pos = this.fixedBody(n * 8);
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      if (v >= 0 && v <= MAX_SAFE && Number.isInteger(v)) {
+        const lo = v >>> 0;
+        this.halves(lo, (v - lo) / TWO_32);
+      } else this.fixed64Number(v);
+    }
   }
 
   /** Writes a packed sfixed64 body from numbers. */
   packedSfixed64Number(vs: readonly number[]): void {
-    this.pos = this.fixedBody(vs.length * 8);
-    for (const v of vs) this.sfixed64Number(v);
+    const n = vs.length;
+    this.pos = this.fixedBody(n * 8);
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      // Two's complement halves of a safe integer: floor division by 2^32 is exact.
+      if (v >= -MAX_SAFE && v <= MAX_SAFE && Number.isInteger(v)) this.halves(v >>> 0, Math.floor(v / TWO_32) >>> 0);
+      else this.sfixed64Number(v);
+    }
+  }
+
+  /**
+   * Writes 64 bits from their halves where the caller made room. DataView's setBigUint64 would
+   * take the bigint directly, but costs about four times two 32-bit stores on Node 20.
+   */
+  private halves(lo: number, hi: number): void {
+    this.view.setUint32(this.pos, lo, true);
+    this.view.setUint32(this.pos + 4, hi, true);
+    this.pos += 8;
   }
 
   /** Writes the length of a fixed-width body of `n` bytes, makes room for it and returns where it starts. */
