@@ -249,6 +249,11 @@ export class Writer {
   /** Writes an int64 varint from a number (an integer; beyond 2^53 precision is the caller's). */
   int64Number(v: number): void {
     if ((v | 0) === v) return this.int32(v);
+    if (v >= -MAX_SAFE && v <= MAX_SAFE && Number.isInteger(v)) {
+      // Two's complement halves of a safe integer: v - lo is a multiple of 2^32, the division exact.
+      const lo = v >>> 0;
+      return this.varint64(lo, ((v - lo) / TWO_32) >>> 0);
+    }
     splitInt64(v, "int64", true);
     this.varint64(splitLo, splitHi);
   }
@@ -256,6 +261,10 @@ export class Writer {
   /** Writes a uint64 varint from a non-negative integer number. */
   uint64Number(v: number): void {
     if (v >>> 0 === v) return this.uint32(v);
+    if (v >= 0 && v <= MAX_SAFE && Number.isInteger(v)) {
+      const lo = v >>> 0;
+      return this.varint64(lo, (v - lo) / TWO_32);
+    }
     if (v < 0) throw new EncodeError(`uint64 value ${v} is negative`);
     splitInt64(v, "uint64", false);
     this.varint64(splitLo, splitHi);
@@ -292,6 +301,10 @@ export class Writer {
 
   /** Writes an sfixed64 from a number. */
   sfixed64Number(v: number): void {
+    if (v >= -MAX_SAFE && v <= MAX_SAFE && Number.isInteger(v)) {
+      const lo = v >>> 0;
+      return this.fixed64Parts(lo, ((v - lo) / TWO_32) >>> 0);
+    }
     splitInt64(v, "sfixed64", true);
     this.fixed64Parts(splitLo, splitHi);
   }
@@ -379,9 +392,10 @@ export class Writer {
     this.pos = this.fixedBody(n * 8);
     for (let i = 0; i < n; i++) {
       const v = vs[i]!;
-      // Two's complement halves of a safe integer: floor division by 2^32 is exact.
-      if (v >= -MAX_SAFE && v <= MAX_SAFE && Number.isInteger(v)) this.halves(v >>> 0, Math.floor(v / TWO_32) >>> 0);
-      else this.sfixed64Number(v);
+      if (v >= -MAX_SAFE && v <= MAX_SAFE && Number.isInteger(v)) {
+        const lo = v >>> 0;
+        this.halves(lo, ((v - lo) / TWO_32) >>> 0);
+      } else this.sfixed64Number(v);
     }
   }
 
