@@ -10,7 +10,7 @@ import { WKT_MODULE } from "../idl/wkt.js";
 import { DecodeError } from "../runtime/codec/errors.js";
 import { readerFor } from "../runtime/codec/reader.js";
 import type { AnyMessageCodec } from "../runtime/codec/types.js";
-import { MessageView, setEntry } from "../runtime/codec/view.js";
+import { MessageView, setEntry, viewState } from "../runtime/codec/view.js";
 import { Writer, sharedWriter } from "../runtime/codec/writer.js";
 import { EmitContext, type LocalMessageNames, type MessageRef } from "./context.js";
 import { emitUnknownEnumHelper } from "./file.js";
@@ -66,7 +66,7 @@ function reachable(msg: MessageModel, done: ReadonlyMap<MessageModel, AnyMessage
 }
 
 /** The runtime values a unit's code uses, passed to its function under these names. */
-const RUNTIME = { MessageView, DecodeError, Writer, readerFor, sharedWriter, setEntry } as const;
+const RUNTIME = { MessageView, DecodeError, Writer, readerFor, sharedWriter, setEntry, viewState } as const;
 
 /**
  * One compilation unit: messages compiled together into one function. Its own messages' private

@@ -35,7 +35,7 @@ function viewClass(high: number) {
     }
     /** Whether the field table was built (private; read for the tests below). */
     get indexed(): boolean {
-      return (this as unknown as { $last: unknown }).$last !== undefined;
+      return this.$s.last !== undefined;
     }
   };
 }

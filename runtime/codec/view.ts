@@ -26,76 +26,112 @@ function manyBit(no: number): number {
 }
 
 /**
+ * Where a view's message lies and what scanning it found. Every view holds one, of this one class:
+ * the shared code below reads only these, so its property accesses stay monomorphic however many
+ * message types an application views. (Read off the views themselves, whose classes differ per
+ * message type, they went megamorphic past four types and a small view cost 7x as much.)
+ */
+export class ViewState {
+  /** Tag positions of the last occurrence of each field number (-1: absent), after the scan. */
+  last: Int32Array | undefined = undefined;
+  /** The same for declared field numbers past DENSE_FIELDS, when any occurred. */
+  far: Map<number, number> | undefined = undefined;
+  /** Fields seen more than once (see manyBit; numbers from 31 share a bit and always rescan). */
+  many = 0;
+
+  constructor(
+    readonly buf: Uint8Array,
+    readonly start: number,
+    readonly end: number,
+    readonly depth: number,
+  ) {}
+}
+
+/** The state of a view of `buf[start, end)` at nesting depth `depth`, for a generated view's constructor. */
+export function viewState(buf: Uint8Array, start: number, end: number, depth: number): ViewState {
+  return new ViewState(buf, start, end, depth);
+}
+
+/** Scans the top-level fields of `s` once, recording the last occurrence of each up to `max`. */
+function scan(s: ViewState, max: number): Int32Array {
+  const last = new Int32Array(Math.min(max, DENSE_FIELDS) + 1).fill(-1);
+  const r = readerAt(s.buf, s.start, s.end);
+  let many = 0;
+  while (r.pos < r.end) {
+    const at = r.pos;
+    const tag = r.tag();
+    const no = tag >>> 3;
+    if (no < last.length) {
+      if (last[no] !== -1) many |= manyBit(no);
+      last[no] = at;
+    } else if (no <= max) {
+      const far = (s.far ??= new Map());
+      if (far.has(no)) many |= 0x80000000;
+      far.set(no, at);
+    }
+    r.skip(tag, s.depth);
+  }
+  s.many = many;
+  return (s.last = last);
+}
+
+/**
+ * The last occurrence of field `no` found by scanning the whole message, without a table
+ * (small messages); records in `many` whether it occurs more than once.
+ */
+function find(s: ViewState, no: number): number {
+  const r = readerAt(s.buf, s.start, s.end);
+  let found = -1;
+  while (r.pos < r.end) {
+    const at = r.pos;
+    const tag = r.tag();
+    if (tag >>> 3 === no) {
+      if (found !== -1) s.many |= manyBit(no);
+      found = at;
+    }
+    r.skip(tag, s.depth);
+  }
+  return found;
+}
+
+/** A reader at the value of field `no` whose tag is at `at`; WRONG_WIRE_TYPE unless the tag is `tag`. */
+function valueAt(s: ViewState, at: number, tag: number): Reader {
+  const r = readerAt(s.buf, at, s.end);
+  const t = r.tag();
+  if (t !== tag) r.wrongWireType(t, `wire type ${tag & 7}`);
+  return r;
+}
+
+/**
  * The base of generated lazy views. Construction stores only where the message lies. Getters of
  * a small message scan its bytes for their field; in a larger one the first getter call scans
  * the top-level fields once, recording where the last occurrence of each known field starts, and
  * each getter then decodes just its own field from there.
  */
 export abstract class MessageView {
-  /** Tag positions of the last occurrence of each field number (-1: absent), after the scan. */
-  private $last: Int32Array | undefined;
-  /** The same for declared field numbers past DENSE_FIELDS, when any occurred. */
-  private $far: Map<number, number> | undefined;
-  /** Fields seen more than once (see manyBit; numbers from 31 share a bit and always rescan). */
-  private $many = 0;
+  // Both are set by the generated subclass (its static `of`), not here: a store in this shared
+  // constructor would see every view class, go megamorphic and cost ~10x (see ViewState).
+  /** Where the message lies and what scanning it found. */
+  declare protected $s: ViewState;
+  /** Nesting depth of the message (0 for the outermost). */
+  declare protected $depth: number;
 
-  constructor(
-    protected readonly $buf: Uint8Array,
-    protected readonly $start: number,
-    protected readonly $end: number,
-    protected readonly $depth: number,
-  ) {}
+  /** Code generated before the subclasses set `$s` themselves passes the message here. */
+  constructor(buf?: Uint8Array, start = 0, end = 0, depth = 0) {
+    if (buf !== undefined) {
+      this.$s = viewState(buf, start, end, depth);
+      this.$depth = depth;
+    }
+  }
 
   /** The highest field number the message declares (sizes the scan table). */
   protected abstract get $maxField(): number;
 
-  private $scan(): Int32Array {
-    const max = this.$maxField;
-    const last = new Int32Array(Math.min(max, DENSE_FIELDS) + 1).fill(-1);
-    const r = readerAt(this.$buf, this.$start, this.$end);
-    let many = 0;
-    while (r.pos < r.end) {
-      const at = r.pos;
-      const tag = r.tag();
-      const no = tag >>> 3;
-      if (no < last.length) {
-        if (last[no] !== -1) many |= manyBit(no);
-        last[no] = at;
-      } else if (no <= max) {
-        const far = (this.$far ??= new Map());
-        if (far.has(no)) many |= 0x80000000;
-        far.set(no, at);
-      }
-      r.skip(tag, this.$depth);
-    }
-    this.$many = many;
-    return (this.$last = last);
-  }
-
-  /**
-   * The last occurrence of field `no` found by scanning the whole message, without a table
-   * (small messages); records in `$many` whether it occurs more than once.
-   */
-  private $find(no: number): number {
-    const r = readerAt(this.$buf, this.$start, this.$end);
-    let found = -1;
-    while (r.pos < r.end) {
-      const at = r.pos;
-      const tag = r.tag();
-      if (tag >>> 3 === no) {
-        if (found !== -1) this.$many |= manyBit(no);
-        found = at;
-      }
-      r.skip(tag, this.$depth);
-    }
-    return found;
-  }
-
   /** Tag position of the last occurrence of field `no`, or -1. */
-  private $lookup(no: number): number {
-    if (this.$end - this.$start <= SCAN_LIMIT) return this.$find(no);
-    const last = this.$last ?? this.$scan();
-    return no < last.length ? last[no]! : (this.$far?.get(no) ?? -1);
+  private $lookup(s: ViewState, no: number): number {
+    if (s.end - s.start <= SCAN_LIMIT) return find(s, no);
+    const last = s.last ?? scan(s, this.$maxField);
+    return no < last.length ? last[no]! : (s.far?.get(no) ?? -1);
   }
 
   /**
@@ -103,17 +139,14 @@ export abstract class MessageView {
    * field is absent. Raises WRONG_WIRE_TYPE if that occurrence does not have tag `tag`.
    */
   protected $field(no: number, tag: number): Reader | undefined {
-    const at = this.$lookup(no);
-    if (at === -1) return undefined;
-    const r = readerAt(this.$buf, at, this.$end);
-    const t = r.tag();
-    if (t !== tag) r.wrongWireType(t, `wire type ${tag & 7}`);
-    return r;
+    const s = this.$s;
+    const at = this.$lookup(s, no);
+    return at === -1 ? undefined : valueAt(s, at, tag);
   }
 
   /** Position of the last occurrence of field `no` (-1 when absent), for oneof resolution. */
   protected $position(no: number): number {
-    return this.$lookup(no);
+    return this.$lookup(this.$s, no);
   }
 
   /**
@@ -121,10 +154,10 @@ export abstract class MessageView {
    * tag and the position of the tag. `each` must consume the value.
    */
   protected $each(no: number, each: (r: Reader, tag: number, pos: number) => void): void {
-    if (this.$lookup(no) === -1) return;
-    const buf = this.$buf;
-    const end = this.$end;
-    let pos = this.$start;
+    const s = this.$s;
+    if (this.$lookup(s, no) === -1) return;
+    const { buf, end, depth } = s;
+    let pos = s.start;
     while (pos < end) {
       const r = readerAt(buf, pos, end);
       const tag = r.tag();
@@ -132,7 +165,7 @@ export abstract class MessageView {
         each(r, tag, pos); // consumes the value
         pos = r.pos;
       } else {
-        pos = r.skip(tag, this.$depth);
+        pos = r.skip(tag, depth);
       }
     }
   }
@@ -144,23 +177,26 @@ export abstract class MessageView {
    * merged only with the occurrences since another member of its oneof last cleared it.
    */
   protected $message<V>(no: number, tag: number, codec: AnyMessageCodec, after = -1): V | undefined {
-    const r = this.$field(no, tag);
-    if (r === undefined) return undefined;
-    if ((this.$many & manyBit(no)) === 0) {
+    const s = this.$s;
+    const at = this.$lookup(s, no);
+    if (at === -1) return undefined;
+    const r = valueAt(s, at, tag);
+    const depth = s.depth;
+    if ((s.many & manyBit(no)) === 0) {
       const n = r.length();
-      if (this.$depth + 1 > r.depthLimit) r.checkDepth(this.$depth + 1);
-      return codec.$view(this.$buf, r.pos, r.pos + n, this.$depth + 1) as V;
+      if (depth + 1 > r.depthLimit) r.checkDepth(depth + 1);
+      return codec.$view(s.buf, r.pos, r.pos + n, depth + 1) as V;
     }
     let merged: object | undefined;
     this.$each(no, (rr, t, pos) => {
       if (t !== tag) rr.wrongWireType(t, `wire type ${tag & 7}`);
       const saved = rr.limit();
-      if (pos >= after) merged = codec.$read(new Reader(rr.buf, rr.pos, rr.end, rr.depthLimit), this.$depth + 1, merged);
+      if (pos >= after) merged = codec.$read(new Reader(rr.buf, rr.pos, rr.end, rr.depthLimit), depth + 1, merged);
       rr.pos = rr.end;
       rr.end = saved;
     });
     const bytes = codec.encode(merged);
-    return codec.$view(bytes, 0, bytes.length, this.$depth + 1) as V;
+    return codec.$view(bytes, 0, bytes.length, depth + 1) as V;
   }
 }
 

@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -108,6 +109,12 @@ function anyFieldName(no: number): string | undefined {
 }
 
 class AnyViewImpl extends MessageView implements AnyView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): AnyViewImpl {
+    const v = Object.create(AnyViewImpl.prototype) as AnyViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -139,11 +146,11 @@ export const Any: MessageCodec<Any, AnyView> = {
     return readAny(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): AnyView {
-    return new AnyViewImpl(bytes, 0, bytes.length, 0);
+    return AnyViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeAny,
   $read: readAny,
   $view(buf: Uint8Array, start: number, end: number, depth: number): AnyView {
-    return new AnyViewImpl(buf, start, end, depth);
+    return AnyViewImpl.of(buf, start, end, depth);
   },
 };

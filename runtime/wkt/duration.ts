@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -104,6 +105,12 @@ function durationFieldName(no: number): string | undefined {
 }
 
 class DurationViewImpl extends MessageView implements DurationView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DurationViewImpl {
+    const v = Object.create(DurationViewImpl.prototype) as DurationViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -135,11 +142,11 @@ export const Duration: MessageCodec<Duration, DurationView> = {
     return readDuration(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DurationView {
-    return new DurationViewImpl(bytes, 0, bytes.length, 0);
+    return DurationViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDuration,
   $read: readDuration,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DurationView {
-    return new DurationViewImpl(buf, start, end, depth);
+    return DurationViewImpl.of(buf, start, end, depth);
   },
 };

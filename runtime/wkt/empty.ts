@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -60,6 +61,12 @@ function readEmpty(r: Reader, depth: number, into?: Empty, endTag = 0): Empty {
 }
 
 class EmptyViewImpl extends MessageView implements EmptyView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EmptyViewImpl {
+    const v = Object.create(EmptyViewImpl.prototype) as EmptyViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 0;
   }
@@ -83,11 +90,11 @@ export const Empty: MessageCodec<Empty, EmptyView> = {
     return readEmpty(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EmptyView {
-    return new EmptyViewImpl(bytes, 0, bytes.length, 0);
+    return EmptyViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEmpty,
   $read: readEmpty,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EmptyView {
-    return new EmptyViewImpl(buf, start, end, depth);
+    return EmptyViewImpl.of(buf, start, end, depth);
   },
 };

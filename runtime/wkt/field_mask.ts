@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -84,6 +85,12 @@ function fieldMaskFieldName(no: number, m: FieldMask): string | undefined {
 }
 
 class FieldMaskViewImpl extends MessageView implements FieldMaskView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): FieldMaskViewImpl {
+    const v = Object.create(FieldMaskViewImpl.prototype) as FieldMaskViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -115,11 +122,11 @@ export const FieldMask: MessageCodec<FieldMask, FieldMaskView> = {
     return readFieldMask(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): FieldMaskView {
-    return new FieldMaskViewImpl(bytes, 0, bytes.length, 0);
+    return FieldMaskViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeFieldMask,
   $read: readFieldMask,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FieldMaskView {
-    return new FieldMaskViewImpl(buf, start, end, depth);
+    return FieldMaskViewImpl.of(buf, start, end, depth);
   },
 };

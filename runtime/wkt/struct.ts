@@ -15,6 +15,7 @@ import {
   readerFor,
   setEntry,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -114,6 +115,12 @@ function structFieldName(no: number): string | undefined {
 }
 
 class StructViewImpl extends MessageView implements StructView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): StructViewImpl {
+    const v = Object.create(StructViewImpl.prototype) as StructViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -158,12 +165,12 @@ export const Struct: MessageCodec<Struct, StructView> = {
     return readStruct(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): StructView {
-    return new StructViewImpl(bytes, 0, bytes.length, 0);
+    return StructViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeStruct,
   $read: readStruct,
   $view(buf: Uint8Array, start: number, end: number, depth: number): StructView {
-    return new StructViewImpl(buf, start, end, depth);
+    return StructViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -330,6 +337,12 @@ function valueFieldName(no: number): string | undefined {
 }
 
 class ValueViewImpl extends MessageView implements ValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ValueViewImpl {
+    const v = Object.create(ValueViewImpl.prototype) as ValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 6;
   }
@@ -396,12 +409,12 @@ export const Value: MessageCodec<Value, ValueView> = {
     return readValue(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ValueView {
-    return new ValueViewImpl(bytes, 0, bytes.length, 0);
+    return ValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeValue,
   $read: readValue,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ValueView {
-    return new ValueViewImpl(buf, start, end, depth);
+    return ValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -475,6 +488,12 @@ function listValueFieldName(no: number, m: ListValue): string | undefined {
 }
 
 class ListValueViewImpl extends MessageView implements ListValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ListValueViewImpl {
+    const v = Object.create(ListValueViewImpl.prototype) as ListValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -508,11 +527,11 @@ export const ListValue: MessageCodec<ListValue, ListValueView> = {
     return readListValue(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ListValueView {
-    return new ListValueViewImpl(bytes, 0, bytes.length, 0);
+    return ListValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeListValue,
   $read: readListValue,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ListValueView {
-    return new ListValueViewImpl(buf, start, end, depth);
+    return ListValueViewImpl.of(buf, start, end, depth);
   },
 };

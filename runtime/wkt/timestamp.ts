@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -113,6 +114,12 @@ function timestampFieldName(no: number): string | undefined {
 }
 
 class TimestampViewImpl extends MessageView implements TimestampView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): TimestampViewImpl {
+    const v = Object.create(TimestampViewImpl.prototype) as TimestampViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -144,11 +151,11 @@ export const Timestamp: MessageCodec<Timestamp, TimestampView> = {
     return readTimestamp(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): TimestampView {
-    return new TimestampViewImpl(bytes, 0, bytes.length, 0);
+    return TimestampViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeTimestamp,
   $read: readTimestamp,
   $view(buf: Uint8Array, start: number, end: number, depth: number): TimestampView {
-    return new TimestampViewImpl(buf, start, end, depth);
+    return TimestampViewImpl.of(buf, start, end, depth);
   },
 };

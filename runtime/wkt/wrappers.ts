@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -84,6 +85,12 @@ function doubleValueFieldName(no: number): string | undefined {
 }
 
 class DoubleValueViewImpl extends MessageView implements DoubleValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DoubleValueViewImpl {
+    const v = Object.create(DoubleValueViewImpl.prototype) as DoubleValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -111,12 +118,12 @@ export const DoubleValue: MessageCodec<DoubleValue, DoubleValueView> = {
     return readDoubleValue(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DoubleValueView {
-    return new DoubleValueViewImpl(bytes, 0, bytes.length, 0);
+    return DoubleValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDoubleValue,
   $read: readDoubleValue,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DoubleValueView {
-    return new DoubleValueViewImpl(buf, start, end, depth);
+    return DoubleValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -185,6 +192,12 @@ function floatValueFieldName(no: number): string | undefined {
 }
 
 class FloatValueViewImpl extends MessageView implements FloatValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): FloatValueViewImpl {
+    const v = Object.create(FloatValueViewImpl.prototype) as FloatValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -212,12 +225,12 @@ export const FloatValue: MessageCodec<FloatValue, FloatValueView> = {
     return readFloatValue(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): FloatValueView {
-    return new FloatValueViewImpl(bytes, 0, bytes.length, 0);
+    return FloatValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeFloatValue,
   $read: readFloatValue,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FloatValueView {
-    return new FloatValueViewImpl(buf, start, end, depth);
+    return FloatValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -286,6 +299,12 @@ function int64ValueFieldName(no: number): string | undefined {
 }
 
 class Int64ValueViewImpl extends MessageView implements Int64ValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Int64ValueViewImpl {
+    const v = Object.create(Int64ValueViewImpl.prototype) as Int64ValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -313,12 +332,12 @@ export const Int64Value: MessageCodec<Int64Value, Int64ValueView> = {
     return readInt64Value(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Int64ValueView {
-    return new Int64ValueViewImpl(bytes, 0, bytes.length, 0);
+    return Int64ValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeInt64Value,
   $read: readInt64Value,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Int64ValueView {
-    return new Int64ValueViewImpl(buf, start, end, depth);
+    return Int64ValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -387,6 +406,12 @@ function uInt64ValueFieldName(no: number): string | undefined {
 }
 
 class UInt64ValueViewImpl extends MessageView implements UInt64ValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): UInt64ValueViewImpl {
+    const v = Object.create(UInt64ValueViewImpl.prototype) as UInt64ValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -414,12 +439,12 @@ export const UInt64Value: MessageCodec<UInt64Value, UInt64ValueView> = {
     return readUInt64Value(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): UInt64ValueView {
-    return new UInt64ValueViewImpl(bytes, 0, bytes.length, 0);
+    return UInt64ValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeUInt64Value,
   $read: readUInt64Value,
   $view(buf: Uint8Array, start: number, end: number, depth: number): UInt64ValueView {
-    return new UInt64ValueViewImpl(buf, start, end, depth);
+    return UInt64ValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -488,6 +513,12 @@ function int32ValueFieldName(no: number): string | undefined {
 }
 
 class Int32ValueViewImpl extends MessageView implements Int32ValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Int32ValueViewImpl {
+    const v = Object.create(Int32ValueViewImpl.prototype) as Int32ValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -515,12 +546,12 @@ export const Int32Value: MessageCodec<Int32Value, Int32ValueView> = {
     return readInt32Value(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Int32ValueView {
-    return new Int32ValueViewImpl(bytes, 0, bytes.length, 0);
+    return Int32ValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeInt32Value,
   $read: readInt32Value,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Int32ValueView {
-    return new Int32ValueViewImpl(buf, start, end, depth);
+    return Int32ValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -589,6 +620,12 @@ function uInt32ValueFieldName(no: number): string | undefined {
 }
 
 class UInt32ValueViewImpl extends MessageView implements UInt32ValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): UInt32ValueViewImpl {
+    const v = Object.create(UInt32ValueViewImpl.prototype) as UInt32ValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -616,12 +653,12 @@ export const UInt32Value: MessageCodec<UInt32Value, UInt32ValueView> = {
     return readUInt32Value(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): UInt32ValueView {
-    return new UInt32ValueViewImpl(bytes, 0, bytes.length, 0);
+    return UInt32ValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeUInt32Value,
   $read: readUInt32Value,
   $view(buf: Uint8Array, start: number, end: number, depth: number): UInt32ValueView {
-    return new UInt32ValueViewImpl(buf, start, end, depth);
+    return UInt32ValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -690,6 +727,12 @@ function boolValueFieldName(no: number): string | undefined {
 }
 
 class BoolValueViewImpl extends MessageView implements BoolValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): BoolValueViewImpl {
+    const v = Object.create(BoolValueViewImpl.prototype) as BoolValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -717,12 +760,12 @@ export const BoolValue: MessageCodec<BoolValue, BoolValueView> = {
     return readBoolValue(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): BoolValueView {
-    return new BoolValueViewImpl(bytes, 0, bytes.length, 0);
+    return BoolValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeBoolValue,
   $read: readBoolValue,
   $view(buf: Uint8Array, start: number, end: number, depth: number): BoolValueView {
-    return new BoolValueViewImpl(buf, start, end, depth);
+    return BoolValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -791,6 +834,12 @@ function stringValueFieldName(no: number): string | undefined {
 }
 
 class StringValueViewImpl extends MessageView implements StringValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): StringValueViewImpl {
+    const v = Object.create(StringValueViewImpl.prototype) as StringValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -818,12 +867,12 @@ export const StringValue: MessageCodec<StringValue, StringValueView> = {
     return readStringValue(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): StringValueView {
-    return new StringValueViewImpl(bytes, 0, bytes.length, 0);
+    return StringValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeStringValue,
   $read: readStringValue,
   $view(buf: Uint8Array, start: number, end: number, depth: number): StringValueView {
-    return new StringValueViewImpl(buf, start, end, depth);
+    return StringValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -894,6 +943,12 @@ function bytesValueFieldName(no: number): string | undefined {
 }
 
 class BytesValueViewImpl extends MessageView implements BytesValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): BytesValueViewImpl {
+    const v = Object.create(BytesValueViewImpl.prototype) as BytesValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -921,11 +976,11 @@ export const BytesValue: MessageCodec<BytesValue, BytesValueView> = {
     return readBytesValue(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): BytesValueView {
-    return new BytesValueViewImpl(bytes, 0, bytes.length, 0);
+    return BytesValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeBytesValue,
   $read: readBytesValue,
   $view(buf: Uint8Array, start: number, end: number, depth: number): BytesValueView {
-    return new BytesValueViewImpl(buf, start, end, depth);
+    return BytesValueViewImpl.of(buf, start, end, depth);
   },
 };

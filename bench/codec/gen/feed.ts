@@ -15,6 +15,7 @@ import {
   readerFor,
   setEntry,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -106,6 +107,12 @@ function pingFieldName(no: number): string | undefined {
 }
 
 class PingViewImpl extends MessageView implements PingView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): PingViewImpl {
+    const v = Object.create(PingViewImpl.prototype) as PingViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -141,12 +148,12 @@ export const Ping: MessageCodec<Ping, PingView> = {
     return readPing(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): PingView {
-    return new PingViewImpl(bytes, 0, bytes.length, 0);
+    return PingViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writePing,
   $read: readPing,
   $view(buf: Uint8Array, start: number, end: number, depth: number): PingView {
-    return new PingViewImpl(buf, start, end, depth);
+    return PingViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -248,6 +255,12 @@ function userFieldName(no: number, m: User): string | undefined {
 }
 
 class UserViewImpl extends MessageView implements UserView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): UserViewImpl {
+    const v = Object.create(UserViewImpl.prototype) as UserViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -291,12 +304,12 @@ export const User: MessageCodec<User, UserView> = {
     return readUser(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): UserView {
-    return new UserViewImpl(bytes, 0, bytes.length, 0);
+    return UserViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeUser,
   $read: readUser,
   $view(buf: Uint8Array, start: number, end: number, depth: number): UserView {
-    return new UserViewImpl(buf, start, end, depth);
+    return UserViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -507,6 +520,12 @@ function videoFieldName(no: number, m: Video): string | undefined {
 }
 
 class VideoViewImpl extends MessageView implements VideoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): VideoViewImpl {
+    const v = Object.create(VideoViewImpl.prototype) as VideoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 10;
   }
@@ -589,12 +608,12 @@ export const Video: MessageCodec<Video, VideoView> = {
     return readVideo(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): VideoView {
-    return new VideoViewImpl(bytes, 0, bytes.length, 0);
+    return VideoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeVideo,
   $read: readVideo,
   $view(buf: Uint8Array, start: number, end: number, depth: number): VideoView {
-    return new VideoViewImpl(buf, start, end, depth);
+    return VideoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -689,6 +708,12 @@ function feedResponseFieldName(no: number, m: FeedResponse): string | undefined 
 }
 
 class FeedResponseViewImpl extends MessageView implements FeedResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): FeedResponseViewImpl {
+    const v = Object.create(FeedResponseViewImpl.prototype) as FeedResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -730,12 +755,12 @@ export const FeedResponse: MessageCodec<FeedResponse, FeedResponseView> = {
     return readFeedResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): FeedResponseView {
-    return new FeedResponseViewImpl(bytes, 0, bytes.length, 0);
+    return FeedResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeFeedResponse,
   $read: readFeedResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FeedResponseView {
-    return new FeedResponseViewImpl(buf, start, end, depth);
+    return FeedResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -834,6 +859,12 @@ function recordBatchFieldName(no: number, m: RecordBatch): string | undefined {
 }
 
 class RecordBatchViewImpl extends MessageView implements RecordBatchView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): RecordBatchViewImpl {
+    const v = Object.create(RecordBatchViewImpl.prototype) as RecordBatchViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -875,12 +906,12 @@ export const RecordBatch: MessageCodec<RecordBatch, RecordBatchView> = {
     return readRecordBatch(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): RecordBatchView {
-    return new RecordBatchViewImpl(bytes, 0, bytes.length, 0);
+    return RecordBatchViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeRecordBatch,
   $read: readRecordBatch,
   $view(buf: Uint8Array, start: number, end: number, depth: number): RecordBatchView {
-    return new RecordBatchViewImpl(buf, start, end, depth);
+    return RecordBatchViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1096,6 +1127,12 @@ function recordFieldName(no: number): string | undefined {
 }
 
 class RecordViewImpl extends MessageView implements RecordView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): RecordViewImpl {
+    const v = Object.create(RecordViewImpl.prototype) as RecordViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 10;
   }
@@ -1170,12 +1207,12 @@ export const Record: MessageCodec<Record, RecordView> = {
     return readRecord(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): RecordView {
-    return new RecordViewImpl(bytes, 0, bytes.length, 0);
+    return RecordViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeRecord,
   $read: readRecord,
   $view(buf: Uint8Array, start: number, end: number, depth: number): RecordView {
-    return new RecordViewImpl(buf, start, end, depth);
+    return RecordViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1253,6 +1290,12 @@ function refFieldName(no: number): string | undefined {
 }
 
 class RefViewImpl extends MessageView implements RefView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): RefViewImpl {
+    const v = Object.create(RefViewImpl.prototype) as RefViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -1284,12 +1327,12 @@ export const Ref: MessageCodec<Ref, RefView> = {
     return readRef(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): RefView {
-    return new RefViewImpl(bytes, 0, bytes.length, 0);
+    return RefViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeRef,
   $read: readRef,
   $view(buf: Uint8Array, start: number, end: number, depth: number): RefView {
-    return new RefViewImpl(buf, start, end, depth);
+    return RefViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1367,6 +1410,12 @@ function pointFieldName(no: number): string | undefined {
 }
 
 class PointViewImpl extends MessageView implements PointView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): PointViewImpl {
+    const v = Object.create(PointViewImpl.prototype) as PointViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -1398,12 +1447,12 @@ export const Point: MessageCodec<Point, PointView> = {
     return readPoint(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): PointView {
-    return new PointViewImpl(bytes, 0, bytes.length, 0);
+    return PointViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writePoint,
   $read: readPoint,
   $view(buf: Uint8Array, start: number, end: number, depth: number): PointView {
-    return new PointViewImpl(buf, start, end, depth);
+    return PointViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1481,6 +1530,12 @@ function stampFieldName(no: number): string | undefined {
 }
 
 class StampViewImpl extends MessageView implements StampView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): StampViewImpl {
+    const v = Object.create(StampViewImpl.prototype) as StampViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -1512,12 +1567,12 @@ export const Stamp: MessageCodec<Stamp, StampView> = {
     return readStamp(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): StampView {
-    return new StampViewImpl(bytes, 0, bytes.length, 0);
+    return StampViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeStamp,
   $read: readStamp,
   $view(buf: Uint8Array, start: number, end: number, depth: number): StampView {
-    return new StampViewImpl(buf, start, end, depth);
+    return StampViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1828,6 +1883,12 @@ function numericFieldName(no: number, m: Numeric): string | undefined {
 }
 
 class NumericViewImpl extends MessageView implements NumericView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): NumericViewImpl {
+    const v = Object.create(NumericViewImpl.prototype) as NumericViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 17;
   }
@@ -1971,12 +2032,12 @@ export const Numeric: MessageCodec<Numeric, NumericView> = {
     return readNumeric(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): NumericView {
-    return new NumericViewImpl(bytes, 0, bytes.length, 0);
+    return NumericViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeNumeric,
   $read: readNumeric,
   $view(buf: Uint8Array, start: number, end: number, depth: number): NumericView {
-    return new NumericViewImpl(buf, start, end, depth);
+    return NumericViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2148,6 +2209,12 @@ function mapsFieldName(no: number): string | undefined {
 }
 
 class MapsViewImpl extends MessageView implements MapsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): MapsViewImpl {
+    const v = Object.create(MapsViewImpl.prototype) as MapsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -2246,12 +2313,12 @@ export const Maps: MessageCodec<Maps, MapsView> = {
     return readMaps(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): MapsView {
-    return new MapsViewImpl(bytes, 0, bytes.length, 0);
+    return MapsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeMaps,
   $read: readMaps,
   $view(buf: Uint8Array, start: number, end: number, depth: number): MapsView {
-    return new MapsViewImpl(buf, start, end, depth);
+    return MapsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2354,6 +2421,12 @@ function textFieldName(no: number, m: Text): string | undefined {
 }
 
 class TextViewImpl extends MessageView implements TextView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): TextViewImpl {
+    const v = Object.create(TextViewImpl.prototype) as TextViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -2397,12 +2470,12 @@ export const Text: MessageCodec<Text, TextView> = {
     return readText(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): TextView {
-    return new TextViewImpl(bytes, 0, bytes.length, 0);
+    return TextViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeText,
   $read: readText,
   $view(buf: Uint8Array, start: number, end: number, depth: number): TextView {
-    return new TextViewImpl(buf, start, end, depth);
+    return TextViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2510,6 +2583,12 @@ function nodeFieldName(no: number, m: Node): string | undefined {
 }
 
 class NodeViewImpl extends MessageView implements NodeView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): NodeViewImpl {
+    const v = Object.create(NodeViewImpl.prototype) as NodeViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -2555,11 +2634,11 @@ export const Node: MessageCodec<Node, NodeView> = {
     return readNode(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): NodeView {
-    return new NodeViewImpl(bytes, 0, bytes.length, 0);
+    return NodeViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeNode,
   $read: readNode,
   $view(buf: Uint8Array, start: number, end: number, depth: number): NodeView {
-    return new NodeViewImpl(buf, start, end, depth);
+    return NodeViewImpl.of(buf, start, end, depth);
   },
 };

@@ -18,6 +18,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -118,6 +119,12 @@ function putRequestFieldName(no: number): string | undefined {
 }
 
 class PutRequestViewImpl extends MessageView implements PutRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): PutRequestViewImpl {
+    const v = Object.create(PutRequestViewImpl.prototype) as PutRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -153,12 +160,12 @@ export const PutRequest: MessageCodec<PutRequest, PutRequestView> = {
     return readPutRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): PutRequestView {
-    return new PutRequestViewImpl(bytes, 0, bytes.length, 0);
+    return PutRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writePutRequest,
   $read: readPutRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): PutRequestView {
-    return new PutRequestViewImpl(buf, start, end, depth);
+    return PutRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -226,6 +233,12 @@ function putResponseFieldName(no: number): string | undefined {
 }
 
 class PutResponseViewImpl extends MessageView implements PutResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): PutResponseViewImpl {
+    const v = Object.create(PutResponseViewImpl.prototype) as PutResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -253,12 +266,12 @@ export const PutResponse: MessageCodec<PutResponse, PutResponseView> = {
     return readPutResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): PutResponseView {
-    return new PutResponseViewImpl(bytes, 0, bytes.length, 0);
+    return PutResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writePutResponse,
   $read: readPutResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): PutResponseView {
-    return new PutResponseViewImpl(buf, start, end, depth);
+    return PutResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -362,6 +375,12 @@ function compareAndSetRequestFieldName(no: number): string | undefined {
 }
 
 class CompareAndSetRequestViewImpl extends MessageView implements CompareAndSetRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): CompareAndSetRequestViewImpl {
+    const v = Object.create(CompareAndSetRequestViewImpl.prototype) as CompareAndSetRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -401,12 +420,12 @@ export const CompareAndSetRequest: MessageCodec<CompareAndSetRequest, CompareAnd
     return readCompareAndSetRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): CompareAndSetRequestView {
-    return new CompareAndSetRequestViewImpl(bytes, 0, bytes.length, 0);
+    return CompareAndSetRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeCompareAndSetRequest,
   $read: readCompareAndSetRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): CompareAndSetRequestView {
-    return new CompareAndSetRequestViewImpl(buf, start, end, depth);
+    return CompareAndSetRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -524,6 +543,12 @@ function compareAndSetResponseFieldName(no: number): string | undefined {
 }
 
 class CompareAndSetResponseViewImpl extends MessageView implements CompareAndSetResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): CompareAndSetResponseViewImpl {
+    const v = Object.create(CompareAndSetResponseViewImpl.prototype) as CompareAndSetResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 5;
   }
@@ -567,12 +592,12 @@ export const CompareAndSetResponse: MessageCodec<CompareAndSetResponse, CompareA
     return readCompareAndSetResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): CompareAndSetResponseView {
-    return new CompareAndSetResponseViewImpl(bytes, 0, bytes.length, 0);
+    return CompareAndSetResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeCompareAndSetResponse,
   $read: readCompareAndSetResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): CompareAndSetResponseView {
-    return new CompareAndSetResponseViewImpl(buf, start, end, depth);
+    return CompareAndSetResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -638,6 +663,12 @@ function getRequestFieldName(no: number): string | undefined {
 }
 
 class GetRequestViewImpl extends MessageView implements GetRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): GetRequestViewImpl {
+    const v = Object.create(GetRequestViewImpl.prototype) as GetRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -665,12 +696,12 @@ export const GetRequest: MessageCodec<GetRequest, GetRequestView> = {
     return readGetRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): GetRequestView {
-    return new GetRequestViewImpl(bytes, 0, bytes.length, 0);
+    return GetRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeGetRequest,
   $read: readGetRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): GetRequestView {
-    return new GetRequestViewImpl(buf, start, end, depth);
+    return GetRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -762,6 +793,12 @@ function getResponseFieldName(no: number): string | undefined {
 }
 
 class GetResponseViewImpl extends MessageView implements GetResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): GetResponseViewImpl {
+    const v = Object.create(GetResponseViewImpl.prototype) as GetResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -797,12 +834,12 @@ export const GetResponse: MessageCodec<GetResponse, GetResponseView> = {
     return readGetResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): GetResponseView {
-    return new GetResponseViewImpl(bytes, 0, bytes.length, 0);
+    return GetResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeGetResponse,
   $read: readGetResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): GetResponseView {
-    return new GetResponseViewImpl(buf, start, end, depth);
+    return GetResponseViewImpl.of(buf, start, end, depth);
   },
 };
 

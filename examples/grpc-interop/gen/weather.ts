@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -101,6 +102,12 @@ function forecastRequestFieldName(no: number): string | undefined {
 }
 
 class ForecastRequestViewImpl extends MessageView implements ForecastRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ForecastRequestViewImpl {
+    const v = Object.create(ForecastRequestViewImpl.prototype) as ForecastRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -132,12 +139,12 @@ export const ForecastRequest: MessageCodec<ForecastRequest, ForecastRequestView>
     return readForecastRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ForecastRequestView {
-    return new ForecastRequestViewImpl(bytes, 0, bytes.length, 0);
+    return ForecastRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeForecastRequest,
   $read: readForecastRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ForecastRequestView {
-    return new ForecastRequestViewImpl(buf, start, end, depth);
+    return ForecastRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -241,6 +248,12 @@ function dayFieldName(no: number): string | undefined {
 }
 
 class DayViewImpl extends MessageView implements DayView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DayViewImpl {
+    const v = Object.create(DayViewImpl.prototype) as DayViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -280,12 +293,12 @@ export const Day: MessageCodec<Day, DayView> = {
     return readDay(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DayView {
-    return new DayViewImpl(bytes, 0, bytes.length, 0);
+    return DayViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDay,
   $read: readDay,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DayView {
-    return new DayViewImpl(buf, start, end, depth);
+    return DayViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -368,6 +381,12 @@ function forecastFieldName(no: number, m: Forecast): string | undefined {
 }
 
 class ForecastViewImpl extends MessageView implements ForecastView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ForecastViewImpl {
+    const v = Object.create(ForecastViewImpl.prototype) as ForecastViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -405,12 +424,12 @@ export const Forecast: MessageCodec<Forecast, ForecastView> = {
     return readForecast(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ForecastView {
-    return new ForecastViewImpl(bytes, 0, bytes.length, 0);
+    return ForecastViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeForecast,
   $read: readForecast,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ForecastView {
-    return new ForecastViewImpl(buf, start, end, depth);
+    return ForecastViewImpl.of(buf, start, end, depth);
   },
 };
 

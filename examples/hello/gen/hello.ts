@@ -13,6 +13,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -81,6 +82,12 @@ function helloRequestFieldName(no: number): string | undefined {
 }
 
 class HelloRequestViewImpl extends MessageView implements HelloRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): HelloRequestViewImpl {
+    const v = Object.create(HelloRequestViewImpl.prototype) as HelloRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -108,12 +115,12 @@ export const HelloRequest: MessageCodec<HelloRequest, HelloRequestView> = {
     return readHelloRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): HelloRequestView {
-    return new HelloRequestViewImpl(bytes, 0, bytes.length, 0);
+    return HelloRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeHelloRequest,
   $read: readHelloRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): HelloRequestView {
-    return new HelloRequestViewImpl(buf, start, end, depth);
+    return HelloRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -179,6 +186,12 @@ function helloReplyFieldName(no: number): string | undefined {
 }
 
 class HelloReplyViewImpl extends MessageView implements HelloReplyView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): HelloReplyViewImpl {
+    const v = Object.create(HelloReplyViewImpl.prototype) as HelloReplyViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -206,12 +219,12 @@ export const HelloReply: MessageCodec<HelloReply, HelloReplyView> = {
     return readHelloReply(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): HelloReplyView {
-    return new HelloReplyViewImpl(bytes, 0, bytes.length, 0);
+    return HelloReplyViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeHelloReply,
   $read: readHelloReply,
   $view(buf: Uint8Array, start: number, end: number, depth: number): HelloReplyView {
-    return new HelloReplyViewImpl(buf, start, end, depth);
+    return HelloReplyViewImpl.of(buf, start, end, depth);
   },
 };
 

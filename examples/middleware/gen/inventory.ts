@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -82,6 +83,12 @@ function stockRequestFieldName(no: number): string | undefined {
 }
 
 class StockRequestViewImpl extends MessageView implements StockRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): StockRequestViewImpl {
+    const v = Object.create(StockRequestViewImpl.prototype) as StockRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -109,12 +116,12 @@ export const StockRequest: MessageCodec<StockRequest, StockRequestView> = {
     return readStockRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): StockRequestView {
-    return new StockRequestViewImpl(bytes, 0, bytes.length, 0);
+    return StockRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeStockRequest,
   $read: readStockRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): StockRequestView {
-    return new StockRequestViewImpl(buf, start, end, depth);
+    return StockRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -206,6 +213,12 @@ function stockReplyFieldName(no: number): string | undefined {
 }
 
 class StockReplyViewImpl extends MessageView implements StockReplyView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): StockReplyViewImpl {
+    const v = Object.create(StockReplyViewImpl.prototype) as StockReplyViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -241,12 +254,12 @@ export const StockReply: MessageCodec<StockReply, StockReplyView> = {
     return readStockReply(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): StockReplyView {
-    return new StockReplyViewImpl(bytes, 0, bytes.length, 0);
+    return StockReplyViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeStockReply,
   $read: readStockReply,
   $view(buf: Uint8Array, start: number, end: number, depth: number): StockReplyView {
-    return new StockReplyViewImpl(buf, start, end, depth);
+    return StockReplyViewImpl.of(buf, start, end, depth);
   },
 };
 

@@ -13,6 +13,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -81,6 +82,12 @@ function quoteRequestFieldName(no: number): string | undefined {
 }
 
 class QuoteRequestViewImpl extends MessageView implements QuoteRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): QuoteRequestViewImpl {
+    const v = Object.create(QuoteRequestViewImpl.prototype) as QuoteRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -108,12 +115,12 @@ export const QuoteRequest: MessageCodec<QuoteRequest, QuoteRequestView> = {
     return readQuoteRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): QuoteRequestView {
-    return new QuoteRequestViewImpl(bytes, 0, bytes.length, 0);
+    return QuoteRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeQuoteRequest,
   $read: readQuoteRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): QuoteRequestView {
-    return new QuoteRequestViewImpl(buf, start, end, depth);
+    return QuoteRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -207,6 +214,12 @@ function quoteFieldName(no: number): string | undefined {
 }
 
 class QuoteViewImpl extends MessageView implements QuoteView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): QuoteViewImpl {
+    const v = Object.create(QuoteViewImpl.prototype) as QuoteViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -242,12 +255,12 @@ export const Quote: MessageCodec<Quote, QuoteView> = {
     return readQuote(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): QuoteView {
-    return new QuoteViewImpl(bytes, 0, bytes.length, 0);
+    return QuoteViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeQuote,
   $read: readQuote,
   $view(buf: Uint8Array, start: number, end: number, depth: number): QuoteView {
-    return new QuoteViewImpl(buf, start, end, depth);
+    return QuoteViewImpl.of(buf, start, end, depth);
   },
 };
 

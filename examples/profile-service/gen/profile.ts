@@ -13,6 +13,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -107,6 +108,12 @@ function profileFieldName(no: number): string | undefined {
 }
 
 class ProfileViewImpl extends MessageView implements ProfileView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ProfileViewImpl {
+    const v = Object.create(ProfileViewImpl.prototype) as ProfileViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -142,12 +149,12 @@ export const Profile: MessageCodec<Profile, ProfileView> = {
     return readProfile(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ProfileView {
-    return new ProfileViewImpl(bytes, 0, bytes.length, 0);
+    return ProfileViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeProfile,
   $read: readProfile,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ProfileView {
-    return new ProfileViewImpl(buf, start, end, depth);
+    return ProfileViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -225,6 +232,12 @@ function setNameRequestFieldName(no: number): string | undefined {
 }
 
 class SetNameRequestViewImpl extends MessageView implements SetNameRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): SetNameRequestViewImpl {
+    const v = Object.create(SetNameRequestViewImpl.prototype) as SetNameRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -256,12 +269,12 @@ export const SetNameRequest: MessageCodec<SetNameRequest, SetNameRequestView> = 
     return readSetNameRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): SetNameRequestView {
-    return new SetNameRequestViewImpl(bytes, 0, bytes.length, 0);
+    return SetNameRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeSetNameRequest,
   $read: readSetNameRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): SetNameRequestView {
-    return new SetNameRequestViewImpl(buf, start, end, depth);
+    return SetNameRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -327,6 +340,12 @@ function getProfileRequestFieldName(no: number): string | undefined {
 }
 
 class GetProfileRequestViewImpl extends MessageView implements GetProfileRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): GetProfileRequestViewImpl {
+    const v = Object.create(GetProfileRequestViewImpl.prototype) as GetProfileRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -354,12 +373,12 @@ export const GetProfileRequest: MessageCodec<GetProfileRequest, GetProfileReques
     return readGetProfileRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): GetProfileRequestView {
-    return new GetProfileRequestViewImpl(bytes, 0, bytes.length, 0);
+    return GetProfileRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeGetProfileRequest,
   $read: readGetProfileRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): GetProfileRequestView {
-    return new GetProfileRequestViewImpl(buf, start, end, depth);
+    return GetProfileRequestViewImpl.of(buf, start, end, depth);
   },
 };
 

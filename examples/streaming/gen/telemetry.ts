@@ -13,6 +13,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -107,6 +108,12 @@ function readingFieldName(no: number): string | undefined {
 }
 
 class ReadingViewImpl extends MessageView implements ReadingView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ReadingViewImpl {
+    const v = Object.create(ReadingViewImpl.prototype) as ReadingViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -142,12 +149,12 @@ export const Reading: MessageCodec<Reading, ReadingView> = {
     return readReading(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ReadingView {
-    return new ReadingViewImpl(bytes, 0, bytes.length, 0);
+    return ReadingViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeReading,
   $read: readReading,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ReadingView {
-    return new ReadingViewImpl(buf, start, end, depth);
+    return ReadingViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -237,6 +244,12 @@ function watchRequestFieldName(no: number): string | undefined {
 }
 
 class WatchRequestViewImpl extends MessageView implements WatchRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): WatchRequestViewImpl {
+    const v = Object.create(WatchRequestViewImpl.prototype) as WatchRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -272,12 +285,12 @@ export const WatchRequest: MessageCodec<WatchRequest, WatchRequestView> = {
     return readWatchRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): WatchRequestView {
-    return new WatchRequestViewImpl(bytes, 0, bytes.length, 0);
+    return WatchRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeWatchRequest,
   $read: readWatchRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): WatchRequestView {
-    return new WatchRequestViewImpl(buf, start, end, depth);
+    return WatchRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -367,6 +380,12 @@ function uploadSummaryFieldName(no: number): string | undefined {
 }
 
 class UploadSummaryViewImpl extends MessageView implements UploadSummaryView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): UploadSummaryViewImpl {
+    const v = Object.create(UploadSummaryViewImpl.prototype) as UploadSummaryViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -402,12 +421,12 @@ export const UploadSummary: MessageCodec<UploadSummary, UploadSummaryView> = {
     return readUploadSummary(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): UploadSummaryView {
-    return new UploadSummaryViewImpl(bytes, 0, bytes.length, 0);
+    return UploadSummaryViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeUploadSummary,
   $read: readUploadSummary,
   $view(buf: Uint8Array, start: number, end: number, depth: number): UploadSummaryView {
-    return new UploadSummaryViewImpl(buf, start, end, depth);
+    return UploadSummaryViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -497,6 +516,12 @@ function alertFieldName(no: number): string | undefined {
 }
 
 class AlertViewImpl extends MessageView implements AlertView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): AlertViewImpl {
+    const v = Object.create(AlertViewImpl.prototype) as AlertViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -532,12 +557,12 @@ export const Alert: MessageCodec<Alert, AlertView> = {
     return readAlert(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): AlertView {
-    return new AlertViewImpl(bytes, 0, bytes.length, 0);
+    return AlertViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeAlert,
   $read: readAlert,
   $view(buf: Uint8Array, start: number, end: number, depth: number): AlertView {
-    return new AlertViewImpl(buf, start, end, depth);
+    return AlertViewImpl.of(buf, start, end, depth);
   },
 };
 

@@ -15,6 +15,7 @@ import {
   readerFor,
   setEntry,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -119,6 +120,12 @@ function moneyFieldName(no: number): string | undefined {
 }
 
 class MoneyViewImpl extends MessageView implements MoneyView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): MoneyViewImpl {
+    const v = Object.create(MoneyViewImpl.prototype) as MoneyViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -154,12 +161,12 @@ export const Money: MessageCodec<Money, MoneyView> = {
     return readMoney(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): MoneyView {
-    return new MoneyViewImpl(bytes, 0, bytes.length, 0);
+    return MoneyViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeMoney,
   $read: readMoney,
   $view(buf: Uint8Array, start: number, end: number, depth: number): MoneyView {
-    return new MoneyViewImpl(buf, start, end, depth);
+    return MoneyViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -435,6 +442,12 @@ function orderFieldName(no: number, m: Order): string | undefined {
 }
 
 class OrderViewImpl extends MessageView implements OrderView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): OrderViewImpl {
+    const v = Object.create(OrderViewImpl.prototype) as OrderViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 13;
   }
@@ -552,12 +565,12 @@ export const Order: MessageCodec<Order, OrderView> = {
     return readOrder(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): OrderView {
-    return new OrderViewImpl(bytes, 0, bytes.length, 0);
+    return OrderViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeOrder,
   $read: readOrder,
   $view(buf: Uint8Array, start: number, end: number, depth: number): OrderView {
-    return new OrderViewImpl(buf, start, end, depth);
+    return OrderViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -691,6 +704,12 @@ function order_LineItemFieldName(no: number, m: Order_LineItem): string | undefi
 }
 
 class Order_LineItemViewImpl extends MessageView implements Order_LineItemView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Order_LineItemViewImpl {
+    const v = Object.create(Order_LineItemViewImpl.prototype) as Order_LineItemViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 5;
   }
@@ -739,12 +758,12 @@ export const Order_LineItem: MessageCodec<Order_LineItem, Order_LineItemView> = 
     return readOrder_LineItem(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Order_LineItemView {
-    return new Order_LineItemViewImpl(bytes, 0, bytes.length, 0);
+    return Order_LineItemViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeOrder_LineItem,
   $read: readOrder_LineItem,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Order_LineItemView {
-    return new Order_LineItemViewImpl(buf, start, end, depth);
+    return Order_LineItemViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -823,6 +842,12 @@ function order_LineItem_DiscountFieldName(no: number): string | undefined {
 }
 
 class Order_LineItem_DiscountViewImpl extends MessageView implements Order_LineItem_DiscountView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Order_LineItem_DiscountViewImpl {
+    const v = Object.create(Order_LineItem_DiscountViewImpl.prototype) as Order_LineItem_DiscountViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -854,12 +879,12 @@ export const Order_LineItem_Discount: MessageCodec<Order_LineItem_Discount, Orde
     return readOrder_LineItem_Discount(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Order_LineItem_DiscountView {
-    return new Order_LineItem_DiscountViewImpl(bytes, 0, bytes.length, 0);
+    return Order_LineItem_DiscountViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeOrder_LineItem_Discount,
   $read: readOrder_LineItem_Discount,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Order_LineItem_DiscountView {
-    return new Order_LineItem_DiscountViewImpl(buf, start, end, depth);
+    return Order_LineItem_DiscountViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -950,6 +975,12 @@ function order_CardFieldName(no: number): string | undefined {
 }
 
 class Order_CardViewImpl extends MessageView implements Order_CardView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Order_CardViewImpl {
+    const v = Object.create(Order_CardViewImpl.prototype) as Order_CardViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -985,12 +1016,12 @@ export const Order_Card: MessageCodec<Order_Card, Order_CardView> = {
     return readOrder_Card(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Order_CardView {
-    return new Order_CardViewImpl(bytes, 0, bytes.length, 0);
+    return Order_CardViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeOrder_Card,
   $read: readOrder_Card,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Order_CardView {
-    return new Order_CardViewImpl(buf, start, end, depth);
+    return Order_CardViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1522,6 +1553,12 @@ function mapsFieldName(no: number): string | undefined {
 }
 
 class MapsViewImpl extends MessageView implements MapsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): MapsViewImpl {
+    const v = Object.create(MapsViewImpl.prototype) as MapsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 16;
   }
@@ -1839,12 +1876,12 @@ export const Maps: MessageCodec<Maps, MapsView> = {
     return readMaps(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): MapsView {
-    return new MapsViewImpl(bytes, 0, bytes.length, 0);
+    return MapsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeMaps,
   $read: readMaps,
   $view(buf: Uint8Array, start: number, end: number, depth: number): MapsView {
-    return new MapsViewImpl(buf, start, end, depth);
+    return MapsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2063,6 +2100,12 @@ function envelopeFieldName(no: number, m: Envelope): string | undefined {
 }
 
 class EnvelopeViewImpl extends MessageView implements EnvelopeView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EnvelopeViewImpl {
+    const v = Object.create(EnvelopeViewImpl.prototype) as EnvelopeViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 12;
   }
@@ -2173,12 +2216,12 @@ export const Envelope: MessageCodec<Envelope, EnvelopeView> = {
     return readEnvelope(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EnvelopeView {
-    return new EnvelopeViewImpl(bytes, 0, bytes.length, 0);
+    return EnvelopeViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEnvelope,
   $read: readEnvelope,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EnvelopeView {
-    return new EnvelopeViewImpl(buf, start, end, depth);
+    return EnvelopeViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2312,6 +2355,12 @@ function categoryFieldName(no: number, m: Category): string | undefined {
 }
 
 class CategoryViewImpl extends MessageView implements CategoryView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): CategoryViewImpl {
+    const v = Object.create(CategoryViewImpl.prototype) as CategoryViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -2373,12 +2422,12 @@ export const Category: MessageCodec<Category, CategoryView> = {
     return readCategory(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): CategoryView {
-    return new CategoryViewImpl(bytes, 0, bytes.length, 0);
+    return CategoryViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeCategory,
   $read: readCategory,
   $view(buf: Uint8Array, start: number, end: number, depth: number): CategoryView {
-    return new CategoryViewImpl(buf, start, end, depth);
+    return CategoryViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2489,6 +2538,12 @@ function exprFieldName(no: number): string | undefined {
 }
 
 class ExprViewImpl extends MessageView implements ExprView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ExprViewImpl {
+    const v = Object.create(ExprViewImpl.prototype) as ExprViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -2540,12 +2595,12 @@ export const Expr: MessageCodec<Expr, ExprView> = {
     return readExpr(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ExprView {
-    return new ExprViewImpl(bytes, 0, bytes.length, 0);
+    return ExprViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeExpr,
   $read: readExpr,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ExprView {
-    return new ExprViewImpl(buf, start, end, depth);
+    return ExprViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2646,6 +2701,12 @@ function binaryOpFieldName(no: number): string | undefined {
 }
 
 class BinaryOpViewImpl extends MessageView implements BinaryOpView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): BinaryOpViewImpl {
+    const v = Object.create(BinaryOpViewImpl.prototype) as BinaryOpViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -2679,12 +2740,12 @@ export const BinaryOp: MessageCodec<BinaryOp, BinaryOpView> = {
     return readBinaryOp(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): BinaryOpView {
-    return new BinaryOpViewImpl(bytes, 0, bytes.length, 0);
+    return BinaryOpViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeBinaryOp,
   $read: readBinaryOp,
   $view(buf: Uint8Array, start: number, end: number, depth: number): BinaryOpView {
-    return new BinaryOpViewImpl(buf, start, end, depth);
+    return BinaryOpViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2817,6 +2878,12 @@ function keywordsFieldName(no: number): string | undefined {
 }
 
 class KeywordsViewImpl extends MessageView implements KeywordsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): KeywordsViewImpl {
+    const v = Object.create(KeywordsViewImpl.prototype) as KeywordsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 6;
   }
@@ -2864,12 +2931,12 @@ export const Keywords: MessageCodec<Keywords, KeywordsView> = {
     return readKeywords(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): KeywordsView {
-    return new KeywordsViewImpl(bytes, 0, bytes.length, 0);
+    return KeywordsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeKeywords,
   $read: readKeywords,
   $view(buf: Uint8Array, start: number, end: number, depth: number): KeywordsView {
-    return new KeywordsViewImpl(buf, start, end, depth);
+    return KeywordsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2914,6 +2981,12 @@ function readAck(r: Reader, depth: number, into?: Ack, endTag = 0): Ack {
 }
 
 class AckViewImpl extends MessageView implements AckView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): AckViewImpl {
+    const v = Object.create(AckViewImpl.prototype) as AckViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 0;
   }
@@ -2937,11 +3010,11 @@ export const Ack: MessageCodec<Ack, AckView> = {
     return readAck(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): AckView {
-    return new AckViewImpl(bytes, 0, bytes.length, 0);
+    return AckViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeAck,
   $read: readAck,
   $view(buf: Uint8Array, start: number, end: number, depth: number): AckView {
-    return new AckViewImpl(buf, start, end, depth);
+    return AckViewImpl.of(buf, start, end, depth);
   },
 };

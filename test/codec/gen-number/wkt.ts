@@ -14,6 +14,7 @@ import {
   readerFor,
   setEntry,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -481,6 +482,12 @@ function auditRecordFieldName(no: number, m: AuditRecord): string | undefined {
 }
 
 class AuditRecordViewImpl extends MessageView implements AuditRecordView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): AuditRecordViewImpl {
+    const v = Object.create(AuditRecordViewImpl.prototype) as AuditRecordViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 30;
   }
@@ -590,11 +597,11 @@ export const AuditRecord: MessageCodec<AuditRecord, AuditRecordView> = {
     return readAuditRecord(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): AuditRecordView {
-    return new AuditRecordViewImpl(bytes, 0, bytes.length, 0);
+    return AuditRecordViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeAuditRecord,
   $read: readAuditRecord,
   $view(buf: Uint8Array, start: number, end: number, depth: number): AuditRecordView {
-    return new AuditRecordViewImpl(buf, start, end, depth);
+    return AuditRecordViewImpl.of(buf, start, end, depth);
   },
 };

@@ -15,6 +15,7 @@ import {
   readerFor,
   setEntry,
   sharedWriter,
+  viewState,
   Writer,
   type MessageCodec,
   type UnknownFields,
@@ -424,6 +425,12 @@ function ticketFieldName(no: number, m: Ticket): string | undefined {
 }
 
 class TicketViewImpl extends MessageView implements TicketView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): TicketViewImpl {
+    const v = Object.create(TicketViewImpl.prototype) as TicketViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 22;
   }
@@ -604,12 +611,12 @@ export const Ticket: MessageCodec<Ticket, TicketView> = {
     return readTicket(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): TicketView {
-    return new TicketViewImpl(bytes, 0, bytes.length, 0);
+    return TicketViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeTicket,
   $read: readTicket,
   $view(buf: Uint8Array, start: number, end: number, depth: number): TicketView {
-    return new TicketViewImpl(buf, start, end, depth);
+    return TicketViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -688,6 +695,12 @@ function ticket_AuditFieldName(no: number): string | undefined {
 }
 
 class Ticket_AuditViewImpl extends MessageView implements Ticket_AuditView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Ticket_AuditViewImpl {
+    const v = Object.create(Ticket_AuditViewImpl.prototype) as Ticket_AuditViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 14;
   }
@@ -719,12 +732,12 @@ export const Ticket_Audit: MessageCodec<Ticket_Audit, Ticket_AuditView> = {
     return readTicket_Audit(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Ticket_AuditView {
-    return new Ticket_AuditViewImpl(bytes, 0, bytes.length, 0);
+    return Ticket_AuditViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeTicket_Audit,
   $read: readTicket_Audit,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Ticket_AuditView {
-    return new Ticket_AuditViewImpl(buf, start, end, depth);
+    return Ticket_AuditViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -817,6 +830,12 @@ function ticket_CommentFieldName(no: number): string | undefined {
 }
 
 class Ticket_CommentViewImpl extends MessageView implements Ticket_CommentView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Ticket_CommentViewImpl {
+    const v = Object.create(Ticket_CommentViewImpl.prototype) as Ticket_CommentViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 17;
   }
@@ -848,12 +867,12 @@ export const Ticket_Comment: MessageCodec<Ticket_Comment, Ticket_CommentView> = 
     return readTicket_Comment(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Ticket_CommentView {
-    return new Ticket_CommentViewImpl(bytes, 0, bytes.length, 0);
+    return Ticket_CommentViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeTicket_Comment,
   $read: readTicket_Comment,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Ticket_CommentView {
-    return new Ticket_CommentViewImpl(buf, start, end, depth);
+    return Ticket_CommentViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -947,6 +966,12 @@ function phoneFieldName(no: number): string | undefined {
 }
 
 class PhoneViewImpl extends MessageView implements PhoneView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): PhoneViewImpl {
+    const v = Object.create(PhoneViewImpl.prototype) as PhoneViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -978,12 +1003,12 @@ export const Phone: MessageCodec<Phone, PhoneView> = {
     return readPhone(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): PhoneView {
-    return new PhoneViewImpl(bytes, 0, bytes.length, 0);
+    return PhoneViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writePhone,
   $read: readPhone,
   $view(buf: Uint8Array, start: number, end: number, depth: number): PhoneView {
-    return new PhoneViewImpl(buf, start, end, depth);
+    return PhoneViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1419,6 +1444,12 @@ function defaultsFieldName(no: number): string | undefined {
 }
 
 class DefaultsViewImpl extends MessageView implements DefaultsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DefaultsViewImpl {
+    const v = Object.create(DefaultsViewImpl.prototype) as DefaultsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 20;
   }
@@ -1524,12 +1555,12 @@ export const Defaults: MessageCodec<Defaults, DefaultsView> = {
     return readDefaults(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DefaultsView {
-    return new DefaultsViewImpl(bytes, 0, bytes.length, 0);
+    return DefaultsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDefaults,
   $read: readDefaults,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DefaultsView {
-    return new DefaultsViewImpl(buf, start, end, depth);
+    return DefaultsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1597,6 +1628,12 @@ function nestedFieldName(no: number): string | undefined {
 }
 
 class NestedViewImpl extends MessageView implements NestedView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): NestedViewImpl {
+    const v = Object.create(NestedViewImpl.prototype) as NestedViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -1628,12 +1665,12 @@ export const Nested: MessageCodec<Nested, NestedView> = {
     return readNested(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): NestedView {
-    return new NestedViewImpl(bytes, 0, bytes.length, 0);
+    return NestedViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeNested,
   $read: readNested,
   $view(buf: Uint8Array, start: number, end: number, depth: number): NestedView {
-    return new NestedViewImpl(buf, start, end, depth);
+    return NestedViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1712,6 +1749,12 @@ function nested_OuterFieldName(no: number): string | undefined {
 }
 
 class Nested_OuterViewImpl extends MessageView implements Nested_OuterView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Nested_OuterViewImpl {
+    const v = Object.create(Nested_OuterViewImpl.prototype) as Nested_OuterViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 5;
   }
@@ -1747,12 +1790,12 @@ export const Nested_Outer: MessageCodec<Nested_Outer, Nested_OuterView> = {
     return readNested_Outer(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Nested_OuterView {
-    return new Nested_OuterViewImpl(bytes, 0, bytes.length, 0);
+    return Nested_OuterViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeNested_Outer,
   $read: readNested_Outer,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Nested_OuterView {
-    return new Nested_OuterViewImpl(buf, start, end, depth);
+    return Nested_OuterViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1830,6 +1873,12 @@ function nested_Outer_InnerFieldName(no: number, m: Nested_Outer_Inner): string 
 }
 
 class Nested_Outer_InnerViewImpl extends MessageView implements Nested_Outer_InnerView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): Nested_Outer_InnerViewImpl {
+    const v = Object.create(Nested_Outer_InnerViewImpl.prototype) as Nested_Outer_InnerViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -1865,12 +1914,12 @@ export const Nested_Outer_Inner: MessageCodec<Nested_Outer_Inner, Nested_Outer_I
     return readNested_Outer_Inner(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): Nested_Outer_InnerView {
-    return new Nested_Outer_InnerViewImpl(bytes, 0, bytes.length, 0);
+    return Nested_Outer_InnerViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeNested_Outer_Inner,
   $read: readNested_Outer_Inner,
   $view(buf: Uint8Array, start: number, end: number, depth: number): Nested_Outer_InnerView {
-    return new Nested_Outer_InnerViewImpl(buf, start, end, depth);
+    return Nested_Outer_InnerViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1982,6 +2031,12 @@ function envelopeFieldName(no: number, m: Envelope): string | undefined {
 }
 
 class EnvelopeViewImpl extends MessageView implements EnvelopeView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EnvelopeViewImpl {
+    const v = Object.create(EnvelopeViewImpl.prototype) as EnvelopeViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -2022,12 +2077,12 @@ export const Envelope: MessageCodec<Envelope, EnvelopeView> = {
     return readEnvelope(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EnvelopeView {
-    return new EnvelopeViewImpl(bytes, 0, bytes.length, 0);
+    return EnvelopeViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEnvelope,
   $read: readEnvelope,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EnvelopeView {
-    return new EnvelopeViewImpl(buf, start, end, depth);
+    return EnvelopeViewImpl.of(buf, start, end, depth);
   },
 };
 

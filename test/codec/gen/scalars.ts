@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -278,6 +279,12 @@ function scalarsFieldName(no: number): string | undefined {
 }
 
 class ScalarsViewImpl extends MessageView implements ScalarsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ScalarsViewImpl {
+    const v = Object.create(ScalarsViewImpl.prototype) as ScalarsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 15;
   }
@@ -361,12 +368,12 @@ export const Scalars: MessageCodec<Scalars, ScalarsView> = {
     return readScalars(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ScalarsView {
-    return new ScalarsViewImpl(bytes, 0, bytes.length, 0);
+    return ScalarsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeScalars,
   $read: readScalars,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ScalarsView {
-    return new ScalarsViewImpl(buf, start, end, depth);
+    return ScalarsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -630,6 +637,12 @@ function optionalScalarsFieldName(no: number): string | undefined {
 }
 
 class OptionalScalarsViewImpl extends MessageView implements OptionalScalarsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): OptionalScalarsViewImpl {
+    const v = Object.create(OptionalScalarsViewImpl.prototype) as OptionalScalarsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 16;
   }
@@ -717,12 +730,12 @@ export const OptionalScalars: MessageCodec<OptionalScalars, OptionalScalarsView>
     return readOptionalScalars(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): OptionalScalarsView {
-    return new OptionalScalarsViewImpl(bytes, 0, bytes.length, 0);
+    return OptionalScalarsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeOptionalScalars,
   $read: readOptionalScalars,
   $view(buf: Uint8Array, start: number, end: number, depth: number): OptionalScalarsView {
-    return new OptionalScalarsViewImpl(buf, start, end, depth);
+    return OptionalScalarsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1048,6 +1061,12 @@ function repeatedScalarsFieldName(no: number, m: RepeatedScalars): string | unde
 }
 
 class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): RepeatedScalarsViewImpl {
+    const v = Object.create(RepeatedScalarsViewImpl.prototype) as RepeatedScalarsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 16;
   }
@@ -1235,12 +1254,12 @@ export const RepeatedScalars: MessageCodec<RepeatedScalars, RepeatedScalarsView>
     return readRepeatedScalars(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): RepeatedScalarsView {
-    return new RepeatedScalarsViewImpl(bytes, 0, bytes.length, 0);
+    return RepeatedScalarsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeRepeatedScalars,
   $read: readRepeatedScalars,
   $view(buf: Uint8Array, start: number, end: number, depth: number): RepeatedScalarsView {
-    return new RepeatedScalarsViewImpl(buf, start, end, depth);
+    return RepeatedScalarsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1532,6 +1551,12 @@ function unpackedScalarsFieldName(no: number, m: UnpackedScalars): string | unde
 }
 
 class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): UnpackedScalarsViewImpl {
+    const v = Object.create(UnpackedScalarsViewImpl.prototype) as UnpackedScalarsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 16;
   }
@@ -1703,12 +1728,12 @@ export const UnpackedScalars: MessageCodec<UnpackedScalars, UnpackedScalarsView>
     return readUnpackedScalars(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): UnpackedScalarsView {
-    return new UnpackedScalarsViewImpl(bytes, 0, bytes.length, 0);
+    return UnpackedScalarsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeUnpackedScalars,
   $read: readUnpackedScalars,
   $view(buf: Uint8Array, start: number, end: number, depth: number): UnpackedScalarsView {
-    return new UnpackedScalarsViewImpl(buf, start, end, depth);
+    return UnpackedScalarsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1895,6 +1920,12 @@ function jsNumbersFieldName(no: number, m: JsNumbers): string | undefined {
 }
 
 class JsNumbersViewImpl extends MessageView implements JsNumbersView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): JsNumbersViewImpl {
+    const v = Object.create(JsNumbersViewImpl.prototype) as JsNumbersViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 9;
   }
@@ -1970,12 +2001,12 @@ export const JsNumbers: MessageCodec<JsNumbers, JsNumbersView> = {
     return readJsNumbers(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): JsNumbersView {
-    return new JsNumbersViewImpl(bytes, 0, bytes.length, 0);
+    return JsNumbersViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeJsNumbers,
   $read: readJsNumbers,
   $view(buf: Uint8Array, start: number, end: number, depth: number): JsNumbersView {
-    return new JsNumbersViewImpl(buf, start, end, depth);
+    return JsNumbersViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2185,6 +2216,12 @@ function fieldNumbersFieldName(no: number, m: FieldNumbers): string | undefined 
 }
 
 class FieldNumbersViewImpl extends MessageView implements FieldNumbersView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): FieldNumbersViewImpl {
+    const v = Object.create(FieldNumbersViewImpl.prototype) as FieldNumbersViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 536870911;
   }
@@ -2263,11 +2300,11 @@ export const FieldNumbers: MessageCodec<FieldNumbers, FieldNumbersView> = {
     return readFieldNumbers(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): FieldNumbersView {
-    return new FieldNumbersViewImpl(bytes, 0, bytes.length, 0);
+    return FieldNumbersViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeFieldNumbers,
   $read: readFieldNumbers,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FieldNumbersView {
-    return new FieldNumbersViewImpl(buf, start, end, depth);
+    return FieldNumbersViewImpl.of(buf, start, end, depth);
   },
 };

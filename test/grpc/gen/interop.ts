@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -164,6 +165,12 @@ function requestFieldName(no: number): string | undefined {
 }
 
 class RequestViewImpl extends MessageView implements RequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): RequestViewImpl {
+    const v = Object.create(RequestViewImpl.prototype) as RequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 7;
   }
@@ -215,12 +222,12 @@ export const Request: MessageCodec<Request, RequestView> = {
     return readRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): RequestView {
-    return new RequestViewImpl(bytes, 0, bytes.length, 0);
+    return RequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeRequest,
   $read: readRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): RequestView {
-    return new RequestViewImpl(buf, start, end, depth);
+    return RequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -340,6 +347,12 @@ function replyFieldName(no: number, m: Reply): string | undefined {
 }
 
 class ReplyViewImpl extends MessageView implements ReplyView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ReplyViewImpl {
+    const v = Object.create(ReplyViewImpl.prototype) as ReplyViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 5;
   }
@@ -387,12 +400,12 @@ export const Reply: MessageCodec<Reply, ReplyView> = {
     return readReply(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ReplyView {
-    return new ReplyViewImpl(bytes, 0, bytes.length, 0);
+    return ReplyViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeReply,
   $read: readReply,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ReplyView {
-    return new ReplyViewImpl(buf, start, end, depth);
+    return ReplyViewImpl.of(buf, start, end, depth);
   },
 };
 

@@ -13,6 +13,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -93,6 +94,12 @@ function depositRequestFieldName(no: number): string | undefined {
 }
 
 class DepositRequestViewImpl extends MessageView implements DepositRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DepositRequestViewImpl {
+    const v = Object.create(DepositRequestViewImpl.prototype) as DepositRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -124,12 +131,12 @@ export const DepositRequest: MessageCodec<DepositRequest, DepositRequestView> = 
     return readDepositRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DepositRequestView {
-    return new DepositRequestViewImpl(bytes, 0, bytes.length, 0);
+    return DepositRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDepositRequest,
   $read: readDepositRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DepositRequestView {
-    return new DepositRequestViewImpl(buf, start, end, depth);
+    return DepositRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -195,6 +202,12 @@ function depositResponseFieldName(no: number): string | undefined {
 }
 
 class DepositResponseViewImpl extends MessageView implements DepositResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DepositResponseViewImpl {
+    const v = Object.create(DepositResponseViewImpl.prototype) as DepositResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -222,12 +235,12 @@ export const DepositResponse: MessageCodec<DepositResponse, DepositResponseView>
     return readDepositResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DepositResponseView {
-    return new DepositResponseViewImpl(bytes, 0, bytes.length, 0);
+    return DepositResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDepositResponse,
   $read: readDepositResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DepositResponseView {
-    return new DepositResponseViewImpl(buf, start, end, depth);
+    return DepositResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -293,6 +306,12 @@ function balanceRequestFieldName(no: number): string | undefined {
 }
 
 class BalanceRequestViewImpl extends MessageView implements BalanceRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): BalanceRequestViewImpl {
+    const v = Object.create(BalanceRequestViewImpl.prototype) as BalanceRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -320,12 +339,12 @@ export const BalanceRequest: MessageCodec<BalanceRequest, BalanceRequestView> = 
     return readBalanceRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): BalanceRequestView {
-    return new BalanceRequestViewImpl(bytes, 0, bytes.length, 0);
+    return BalanceRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeBalanceRequest,
   $read: readBalanceRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): BalanceRequestView {
-    return new BalanceRequestViewImpl(buf, start, end, depth);
+    return BalanceRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -391,6 +410,12 @@ function balanceResponseFieldName(no: number): string | undefined {
 }
 
 class BalanceResponseViewImpl extends MessageView implements BalanceResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): BalanceResponseViewImpl {
+    const v = Object.create(BalanceResponseViewImpl.prototype) as BalanceResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -418,12 +443,12 @@ export const BalanceResponse: MessageCodec<BalanceResponse, BalanceResponseView>
     return readBalanceResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): BalanceResponseView {
-    return new BalanceResponseViewImpl(bytes, 0, bytes.length, 0);
+    return BalanceResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeBalanceResponse,
   $read: readBalanceResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): BalanceResponseView {
-    return new BalanceResponseViewImpl(buf, start, end, depth);
+    return BalanceResponseViewImpl.of(buf, start, end, depth);
   },
 };
 

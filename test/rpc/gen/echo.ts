@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -110,6 +111,12 @@ function echoRequestFieldName(no: number): string | undefined {
 }
 
 class EchoRequestViewImpl extends MessageView implements EchoRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EchoRequestViewImpl {
+    const v = Object.create(EchoRequestViewImpl.prototype) as EchoRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -145,12 +152,12 @@ export const EchoRequest: MessageCodec<EchoRequest, EchoRequestView> = {
     return readEchoRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EchoRequestView {
-    return new EchoRequestViewImpl(bytes, 0, bytes.length, 0);
+    return EchoRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEchoRequest,
   $read: readEchoRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EchoRequestView {
-    return new EchoRequestViewImpl(buf, start, end, depth);
+    return EchoRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -244,6 +251,12 @@ function echoReplyFieldName(no: number): string | undefined {
 }
 
 class EchoReplyViewImpl extends MessageView implements EchoReplyView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EchoReplyViewImpl {
+    const v = Object.create(EchoReplyViewImpl.prototype) as EchoReplyViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -279,12 +292,12 @@ export const EchoReply: MessageCodec<EchoReply, EchoReplyView> = {
     return readEchoReply(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EchoReplyView {
-    return new EchoReplyViewImpl(bytes, 0, bytes.length, 0);
+    return EchoReplyViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEchoReply,
   $read: readEchoReply,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EchoReplyView {
-    return new EchoReplyViewImpl(buf, start, end, depth);
+    return EchoReplyViewImpl.of(buf, start, end, depth);
   },
 };
 

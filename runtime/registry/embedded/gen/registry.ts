@@ -16,6 +16,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type ServiceDescriptor,
   type UnknownFields,
@@ -167,6 +168,12 @@ function keyValueFieldName(no: number): string | undefined {
 }
 
 class KeyValueViewImpl extends MessageView implements KeyValueView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): KeyValueViewImpl {
+    const v = Object.create(KeyValueViewImpl.prototype) as KeyValueViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 7;
   }
@@ -218,12 +225,12 @@ export const KeyValue: MessageCodec<KeyValue, KeyValueView> = {
     return readKeyValue(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): KeyValueView {
-    return new KeyValueViewImpl(bytes, 0, bytes.length, 0);
+    return KeyValueViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeKeyValue,
   $read: readKeyValue,
   $view(buf: Uint8Array, start: number, end: number, depth: number): KeyValueView {
-    return new KeyValueViewImpl(buf, start, end, depth);
+    return KeyValueViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -289,6 +296,12 @@ function getRequestFieldName(no: number): string | undefined {
 }
 
 class GetRequestViewImpl extends MessageView implements GetRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): GetRequestViewImpl {
+    const v = Object.create(GetRequestViewImpl.prototype) as GetRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -316,12 +329,12 @@ export const GetRequest: MessageCodec<GetRequest, GetRequestView> = {
     return readGetRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): GetRequestView {
-    return new GetRequestViewImpl(bytes, 0, bytes.length, 0);
+    return GetRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeGetRequest,
   $read: readGetRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): GetRequestView {
-    return new GetRequestViewImpl(buf, start, end, depth);
+    return GetRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -408,6 +421,12 @@ function getResponseFieldName(no: number): string | undefined {
 }
 
 class GetResponseViewImpl extends MessageView implements GetResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): GetResponseViewImpl {
+    const v = Object.create(GetResponseViewImpl.prototype) as GetResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -438,12 +457,12 @@ export const GetResponse: MessageCodec<GetResponse, GetResponseView> = {
     return readGetResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): GetResponseView {
-    return new GetResponseViewImpl(bytes, 0, bytes.length, 0);
+    return GetResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeGetResponse,
   $read: readGetResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): GetResponseView {
-    return new GetResponseViewImpl(buf, start, end, depth);
+    return GetResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -509,6 +528,12 @@ function listRequestFieldName(no: number): string | undefined {
 }
 
 class ListRequestViewImpl extends MessageView implements ListRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ListRequestViewImpl {
+    const v = Object.create(ListRequestViewImpl.prototype) as ListRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -536,12 +561,12 @@ export const ListRequest: MessageCodec<ListRequest, ListRequestView> = {
     return readListRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ListRequestView {
-    return new ListRequestViewImpl(bytes, 0, bytes.length, 0);
+    return ListRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeListRequest,
   $read: readListRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ListRequestView {
-    return new ListRequestViewImpl(buf, start, end, depth);
+    return ListRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -626,6 +651,12 @@ function listResponseFieldName(no: number, m: ListResponse): string | undefined 
 }
 
 class ListResponseViewImpl extends MessageView implements ListResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ListResponseViewImpl {
+    const v = Object.create(ListResponseViewImpl.prototype) as ListResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -663,12 +694,12 @@ export const ListResponse: MessageCodec<ListResponse, ListResponseView> = {
     return readListResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ListResponseView {
-    return new ListResponseViewImpl(bytes, 0, bytes.length, 0);
+    return ListResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeListResponse,
   $read: readListResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ListResponseView {
-    return new ListResponseViewImpl(buf, start, end, depth);
+    return ListResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -822,6 +853,12 @@ function compareAndSetRequestFieldName(no: number): string | undefined {
 }
 
 class CompareAndSetRequestViewImpl extends MessageView implements CompareAndSetRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): CompareAndSetRequestViewImpl {
+    const v = Object.create(CompareAndSetRequestViewImpl.prototype) as CompareAndSetRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 7;
   }
@@ -873,12 +910,12 @@ export const CompareAndSetRequest: MessageCodec<CompareAndSetRequest, CompareAnd
     return readCompareAndSetRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): CompareAndSetRequestView {
-    return new CompareAndSetRequestViewImpl(bytes, 0, bytes.length, 0);
+    return CompareAndSetRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeCompareAndSetRequest,
   $read: readCompareAndSetRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): CompareAndSetRequestView {
-    return new CompareAndSetRequestViewImpl(buf, start, end, depth);
+    return CompareAndSetRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -996,6 +1033,12 @@ function deleteRequestFieldName(no: number): string | undefined {
 }
 
 class DeleteRequestViewImpl extends MessageView implements DeleteRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DeleteRequestViewImpl {
+    const v = Object.create(DeleteRequestViewImpl.prototype) as DeleteRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 5;
   }
@@ -1039,12 +1082,12 @@ export const DeleteRequest: MessageCodec<DeleteRequest, DeleteRequestView> = {
     return readDeleteRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DeleteRequestView {
-    return new DeleteRequestViewImpl(bytes, 0, bytes.length, 0);
+    return DeleteRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDeleteRequest,
   $read: readDeleteRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DeleteRequestView {
-    return new DeleteRequestViewImpl(buf, start, end, depth);
+    return DeleteRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1152,6 +1195,12 @@ function writeResponseFieldName(no: number): string | undefined {
 }
 
 class WriteResponseViewImpl extends MessageView implements WriteResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): WriteResponseViewImpl {
+    const v = Object.create(WriteResponseViewImpl.prototype) as WriteResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -1190,12 +1239,12 @@ export const WriteResponse: MessageCodec<WriteResponse, WriteResponseView> = {
     return readWriteResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): WriteResponseView {
-    return new WriteResponseViewImpl(bytes, 0, bytes.length, 0);
+    return WriteResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeWriteResponse,
   $read: readWriteResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): WriteResponseView {
-    return new WriteResponseViewImpl(buf, start, end, depth);
+    return WriteResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1261,6 +1310,12 @@ function grantLeaseRequestFieldName(no: number): string | undefined {
 }
 
 class GrantLeaseRequestViewImpl extends MessageView implements GrantLeaseRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): GrantLeaseRequestViewImpl {
+    const v = Object.create(GrantLeaseRequestViewImpl.prototype) as GrantLeaseRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -1288,12 +1343,12 @@ export const GrantLeaseRequest: MessageCodec<GrantLeaseRequest, GrantLeaseReques
     return readGrantLeaseRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): GrantLeaseRequestView {
-    return new GrantLeaseRequestViewImpl(bytes, 0, bytes.length, 0);
+    return GrantLeaseRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeGrantLeaseRequest,
   $read: readGrantLeaseRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): GrantLeaseRequestView {
-    return new GrantLeaseRequestViewImpl(buf, start, end, depth);
+    return GrantLeaseRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1371,6 +1426,12 @@ function grantLeaseResponseFieldName(no: number): string | undefined {
 }
 
 class GrantLeaseResponseViewImpl extends MessageView implements GrantLeaseResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): GrantLeaseResponseViewImpl {
+    const v = Object.create(GrantLeaseResponseViewImpl.prototype) as GrantLeaseResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -1402,12 +1463,12 @@ export const GrantLeaseResponse: MessageCodec<GrantLeaseResponse, GrantLeaseResp
     return readGrantLeaseResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): GrantLeaseResponseView {
-    return new GrantLeaseResponseViewImpl(bytes, 0, bytes.length, 0);
+    return GrantLeaseResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeGrantLeaseResponse,
   $read: readGrantLeaseResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): GrantLeaseResponseView {
-    return new GrantLeaseResponseViewImpl(buf, start, end, depth);
+    return GrantLeaseResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1474,6 +1535,12 @@ function keepAliveRequestFieldName(no: number): string | undefined {
 }
 
 class KeepAliveRequestViewImpl extends MessageView implements KeepAliveRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): KeepAliveRequestViewImpl {
+    const v = Object.create(KeepAliveRequestViewImpl.prototype) as KeepAliveRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -1501,12 +1568,12 @@ export const KeepAliveRequest: MessageCodec<KeepAliveRequest, KeepAliveRequestVi
     return readKeepAliveRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): KeepAliveRequestView {
-    return new KeepAliveRequestViewImpl(bytes, 0, bytes.length, 0);
+    return KeepAliveRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeKeepAliveRequest,
   $read: readKeepAliveRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): KeepAliveRequestView {
-    return new KeepAliveRequestViewImpl(buf, start, end, depth);
+    return KeepAliveRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1572,6 +1639,12 @@ function keepAliveResponseFieldName(no: number): string | undefined {
 }
 
 class KeepAliveResponseViewImpl extends MessageView implements KeepAliveResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): KeepAliveResponseViewImpl {
+    const v = Object.create(KeepAliveResponseViewImpl.prototype) as KeepAliveResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -1599,12 +1672,12 @@ export const KeepAliveResponse: MessageCodec<KeepAliveResponse, KeepAliveRespons
     return readKeepAliveResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): KeepAliveResponseView {
-    return new KeepAliveResponseViewImpl(bytes, 0, bytes.length, 0);
+    return KeepAliveResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeKeepAliveResponse,
   $read: readKeepAliveResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): KeepAliveResponseView {
-    return new KeepAliveResponseViewImpl(buf, start, end, depth);
+    return KeepAliveResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1670,6 +1743,12 @@ function revokeLeaseRequestFieldName(no: number): string | undefined {
 }
 
 class RevokeLeaseRequestViewImpl extends MessageView implements RevokeLeaseRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): RevokeLeaseRequestViewImpl {
+    const v = Object.create(RevokeLeaseRequestViewImpl.prototype) as RevokeLeaseRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -1697,12 +1776,12 @@ export const RevokeLeaseRequest: MessageCodec<RevokeLeaseRequest, RevokeLeaseReq
     return readRevokeLeaseRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): RevokeLeaseRequestView {
-    return new RevokeLeaseRequestViewImpl(bytes, 0, bytes.length, 0);
+    return RevokeLeaseRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeRevokeLeaseRequest,
   $read: readRevokeLeaseRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): RevokeLeaseRequestView {
-    return new RevokeLeaseRequestViewImpl(buf, start, end, depth);
+    return RevokeLeaseRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1746,6 +1825,12 @@ function readRevokeLeaseResponse(r: Reader, depth: number, into?: RevokeLeaseRes
 }
 
 class RevokeLeaseResponseViewImpl extends MessageView implements RevokeLeaseResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): RevokeLeaseResponseViewImpl {
+    const v = Object.create(RevokeLeaseResponseViewImpl.prototype) as RevokeLeaseResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 0;
   }
@@ -1769,12 +1854,12 @@ export const RevokeLeaseResponse: MessageCodec<RevokeLeaseResponse, RevokeLeaseR
     return readRevokeLeaseResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): RevokeLeaseResponseView {
-    return new RevokeLeaseResponseViewImpl(bytes, 0, bytes.length, 0);
+    return RevokeLeaseResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeRevokeLeaseResponse,
   $read: readRevokeLeaseResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): RevokeLeaseResponseView {
-    return new RevokeLeaseResponseViewImpl(buf, start, end, depth);
+    return RevokeLeaseResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1841,6 +1926,12 @@ function resolveWriteRequestFieldName(no: number): string | undefined {
 }
 
 class ResolveWriteRequestViewImpl extends MessageView implements ResolveWriteRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ResolveWriteRequestViewImpl {
+    const v = Object.create(ResolveWriteRequestViewImpl.prototype) as ResolveWriteRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -1868,12 +1959,12 @@ export const ResolveWriteRequest: MessageCodec<ResolveWriteRequest, ResolveWrite
     return readResolveWriteRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ResolveWriteRequestView {
-    return new ResolveWriteRequestViewImpl(bytes, 0, bytes.length, 0);
+    return ResolveWriteRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeResolveWriteRequest,
   $read: readResolveWriteRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ResolveWriteRequestView {
-    return new ResolveWriteRequestViewImpl(buf, start, end, depth);
+    return ResolveWriteRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1951,6 +2042,12 @@ function resolveWriteResponseFieldName(no: number): string | undefined {
 }
 
 class ResolveWriteResponseViewImpl extends MessageView implements ResolveWriteResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ResolveWriteResponseViewImpl {
+    const v = Object.create(ResolveWriteResponseViewImpl.prototype) as ResolveWriteResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -1982,12 +2079,12 @@ export const ResolveWriteResponse: MessageCodec<ResolveWriteResponse, ResolveWri
     return readResolveWriteResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ResolveWriteResponseView {
-    return new ResolveWriteResponseViewImpl(bytes, 0, bytes.length, 0);
+    return ResolveWriteResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeResolveWriteResponse,
   $read: readResolveWriteResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ResolveWriteResponseView {
-    return new ResolveWriteResponseViewImpl(buf, start, end, depth);
+    return ResolveWriteResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2095,6 +2192,12 @@ function eventFieldName(no: number): string | undefined {
 }
 
 class EventViewImpl extends MessageView implements EventView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EventViewImpl {
+    const v = Object.create(EventViewImpl.prototype) as EventViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -2133,12 +2236,12 @@ export const Event: MessageCodec<Event, EventView> = {
     return readEvent(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EventView {
-    return new EventViewImpl(bytes, 0, bytes.length, 0);
+    return EventViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEvent,
   $read: readEvent,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EventView {
-    return new EventViewImpl(buf, start, end, depth);
+    return EventViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2272,6 +2375,12 @@ function watchRequestFieldName(no: number): string | undefined {
 }
 
 class WatchRequestViewImpl extends MessageView implements WatchRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): WatchRequestViewImpl {
+    const v = Object.create(WatchRequestViewImpl.prototype) as WatchRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 5;
   }
@@ -2315,12 +2424,12 @@ export const WatchRequest: MessageCodec<WatchRequest, WatchRequestView> = {
     return readWatchRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): WatchRequestView {
-    return new WatchRequestViewImpl(bytes, 0, bytes.length, 0);
+    return WatchRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeWatchRequest,
   $read: readWatchRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): WatchRequestView {
-    return new WatchRequestViewImpl(buf, start, end, depth);
+    return WatchRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2419,6 +2528,12 @@ function watchResponseFieldName(no: number, m: WatchResponse): string | undefine
 }
 
 class WatchResponseViewImpl extends MessageView implements WatchResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): WatchResponseViewImpl {
+    const v = Object.create(WatchResponseViewImpl.prototype) as WatchResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -2460,12 +2575,12 @@ export const WatchResponse: MessageCodec<WatchResponse, WatchResponseView> = {
     return readWatchResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): WatchResponseView {
-    return new WatchResponseViewImpl(bytes, 0, bytes.length, 0);
+    return WatchResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeWatchResponse,
   $read: readWatchResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): WatchResponseView {
-    return new WatchResponseViewImpl(buf, start, end, depth);
+    return WatchResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2509,6 +2624,12 @@ function readStatusRequest(r: Reader, depth: number, into?: StatusRequest, endTa
 }
 
 class StatusRequestViewImpl extends MessageView implements StatusRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): StatusRequestViewImpl {
+    const v = Object.create(StatusRequestViewImpl.prototype) as StatusRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 0;
   }
@@ -2532,12 +2653,12 @@ export const StatusRequest: MessageCodec<StatusRequest, StatusRequestView> = {
     return readStatusRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): StatusRequestView {
-    return new StatusRequestViewImpl(bytes, 0, bytes.length, 0);
+    return StatusRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeStatusRequest,
   $read: readStatusRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): StatusRequestView {
-    return new StatusRequestViewImpl(buf, start, end, depth);
+    return StatusRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2752,6 +2873,12 @@ function storageFieldName(no: number): string | undefined {
 }
 
 class StorageViewImpl extends MessageView implements StorageView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): StorageViewImpl {
+    const v = Object.create(StorageViewImpl.prototype) as StorageViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 11;
   }
@@ -2819,12 +2946,12 @@ export const Storage: MessageCodec<Storage, StorageView> = {
     return readStorage(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): StorageView {
-    return new StorageViewImpl(bytes, 0, bytes.length, 0);
+    return StorageViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeStorage,
   $read: readStorage,
   $view(buf: Uint8Array, start: number, end: number, depth: number): StorageView {
-    return new StorageViewImpl(buf, start, end, depth);
+    return StorageViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2974,6 +3101,12 @@ function statusResponseFieldName(no: number): string | undefined {
 }
 
 class StatusResponseViewImpl extends MessageView implements StatusResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): StatusResponseViewImpl {
+    const v = Object.create(StatusResponseViewImpl.prototype) as StatusResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 7;
   }
@@ -3024,12 +3157,12 @@ export const StatusResponse: MessageCodec<StatusResponse, StatusResponseView> = 
     return readStatusResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): StatusResponseView {
-    return new StatusResponseViewImpl(bytes, 0, bytes.length, 0);
+    return StatusResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeStatusResponse,
   $read: readStatusResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): StatusResponseView {
-    return new StatusResponseViewImpl(buf, start, end, depth);
+    return StatusResponseViewImpl.of(buf, start, end, depth);
   },
 };
 

@@ -13,6 +13,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -101,6 +102,12 @@ function latLngFieldName(no: number): string | undefined {
 }
 
 class LatLngViewImpl extends MessageView implements LatLngView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): LatLngViewImpl {
+    const v = Object.create(LatLngViewImpl.prototype) as LatLngViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -132,12 +139,12 @@ export const LatLng: MessageCodec<LatLng, LatLngView> = {
     return readLatLng(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): LatLngView {
-    return new LatLngViewImpl(bytes, 0, bytes.length, 0);
+    return LatLngViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeLatLng,
   $read: readLatLng,
   $view(buf: Uint8Array, start: number, end: number, depth: number): LatLngView {
-    return new LatLngViewImpl(buf, start, end, depth);
+    return LatLngViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -257,6 +264,12 @@ function placeFieldName(no: number): string | undefined {
 }
 
 class PlaceViewImpl extends MessageView implements PlaceView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): PlaceViewImpl {
+    const v = Object.create(PlaceViewImpl.prototype) as PlaceViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 5;
   }
@@ -299,11 +312,11 @@ export const Place: MessageCodec<Place, PlaceView> = {
     return readPlace(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): PlaceView {
-    return new PlaceViewImpl(bytes, 0, bytes.length, 0);
+    return PlaceViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writePlace,
   $read: readPlace,
   $view(buf: Uint8Array, start: number, end: number, depth: number): PlaceView {
-    return new PlaceViewImpl(buf, start, end, depth);
+    return PlaceViewImpl.of(buf, start, end, depth);
   },
 };

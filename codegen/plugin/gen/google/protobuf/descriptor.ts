@@ -16,6 +16,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -277,6 +278,12 @@ function fileDescriptorProtoFieldName(no: number, m: FileDescriptorProto): strin
 }
 
 class FileDescriptorProtoViewImpl extends MessageView implements FileDescriptorProtoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): FileDescriptorProtoViewImpl {
+    const v = Object.create(FileDescriptorProtoViewImpl.prototype) as FileDescriptorProtoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 12;
   }
@@ -386,12 +393,12 @@ export const FileDescriptorProto: MessageCodec<FileDescriptorProto, FileDescript
     return readFileDescriptorProto(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): FileDescriptorProtoView {
-    return new FileDescriptorProtoViewImpl(bytes, 0, bytes.length, 0);
+    return FileDescriptorProtoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeFileDescriptorProto,
   $read: readFileDescriptorProto,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FileDescriptorProtoView {
-    return new FileDescriptorProtoViewImpl(buf, start, end, depth);
+    return FileDescriptorProtoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -617,6 +624,12 @@ function descriptorProtoFieldName(no: number, m: DescriptorProto): string | unde
 }
 
 class DescriptorProtoViewImpl extends MessageView implements DescriptorProtoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DescriptorProtoViewImpl {
+    const v = Object.create(DescriptorProtoViewImpl.prototype) as DescriptorProtoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 10;
   }
@@ -725,12 +738,12 @@ export const DescriptorProto: MessageCodec<DescriptorProto, DescriptorProtoView>
     return readDescriptorProto(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DescriptorProtoView {
-    return new DescriptorProtoViewImpl(bytes, 0, bytes.length, 0);
+    return DescriptorProtoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDescriptorProto,
   $read: readDescriptorProto,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DescriptorProtoView {
-    return new DescriptorProtoViewImpl(buf, start, end, depth);
+    return DescriptorProtoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -809,6 +822,12 @@ function descriptorProto_ExtensionRangeFieldName(no: number): string | undefined
 }
 
 class DescriptorProto_ExtensionRangeViewImpl extends MessageView implements DescriptorProto_ExtensionRangeView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DescriptorProto_ExtensionRangeViewImpl {
+    const v = Object.create(DescriptorProto_ExtensionRangeViewImpl.prototype) as DescriptorProto_ExtensionRangeViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -840,12 +859,12 @@ export const DescriptorProto_ExtensionRange: MessageCodec<DescriptorProto_Extens
     return readDescriptorProto_ExtensionRange(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DescriptorProto_ExtensionRangeView {
-    return new DescriptorProto_ExtensionRangeViewImpl(bytes, 0, bytes.length, 0);
+    return DescriptorProto_ExtensionRangeViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDescriptorProto_ExtensionRange,
   $read: readDescriptorProto_ExtensionRange,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DescriptorProto_ExtensionRangeView {
-    return new DescriptorProto_ExtensionRangeViewImpl(buf, start, end, depth);
+    return DescriptorProto_ExtensionRangeViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -924,6 +943,12 @@ function descriptorProto_ReservedRangeFieldName(no: number): string | undefined 
 }
 
 class DescriptorProto_ReservedRangeViewImpl extends MessageView implements DescriptorProto_ReservedRangeView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): DescriptorProto_ReservedRangeViewImpl {
+    const v = Object.create(DescriptorProto_ReservedRangeViewImpl.prototype) as DescriptorProto_ReservedRangeViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -955,12 +980,12 @@ export const DescriptorProto_ReservedRange: MessageCodec<DescriptorProto_Reserve
     return readDescriptorProto_ReservedRange(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): DescriptorProto_ReservedRangeView {
-    return new DescriptorProto_ReservedRangeViewImpl(bytes, 0, bytes.length, 0);
+    return DescriptorProto_ReservedRangeViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeDescriptorProto_ReservedRange,
   $read: readDescriptorProto_ReservedRange,
   $view(buf: Uint8Array, start: number, end: number, depth: number): DescriptorProto_ReservedRangeView {
-    return new DescriptorProto_ReservedRangeViewImpl(buf, start, end, depth);
+    return DescriptorProto_ReservedRangeViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1180,6 +1205,12 @@ function fieldDescriptorProtoFieldName(no: number): string | undefined {
 }
 
 class FieldDescriptorProtoViewImpl extends MessageView implements FieldDescriptorProtoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): FieldDescriptorProtoViewImpl {
+    const v = Object.create(FieldDescriptorProtoViewImpl.prototype) as FieldDescriptorProtoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 17;
   }
@@ -1250,12 +1281,12 @@ export const FieldDescriptorProto: MessageCodec<FieldDescriptorProto, FieldDescr
     return readFieldDescriptorProto(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): FieldDescriptorProtoView {
-    return new FieldDescriptorProtoViewImpl(bytes, 0, bytes.length, 0);
+    return FieldDescriptorProtoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeFieldDescriptorProto,
   $read: readFieldDescriptorProto,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FieldDescriptorProtoView {
-    return new FieldDescriptorProtoViewImpl(buf, start, end, depth);
+    return FieldDescriptorProtoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1369,6 +1400,12 @@ function oneofDescriptorProtoFieldName(no: number): string | undefined {
 }
 
 class OneofDescriptorProtoViewImpl extends MessageView implements OneofDescriptorProtoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): OneofDescriptorProtoViewImpl {
+    const v = Object.create(OneofDescriptorProtoViewImpl.prototype) as OneofDescriptorProtoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -1399,12 +1436,12 @@ export const OneofDescriptorProto: MessageCodec<OneofDescriptorProto, OneofDescr
     return readOneofDescriptorProto(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): OneofDescriptorProtoView {
-    return new OneofDescriptorProtoViewImpl(bytes, 0, bytes.length, 0);
+    return OneofDescriptorProtoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeOneofDescriptorProto,
   $read: readOneofDescriptorProto,
   $view(buf: Uint8Array, start: number, end: number, depth: number): OneofDescriptorProtoView {
-    return new OneofDescriptorProtoViewImpl(buf, start, end, depth);
+    return OneofDescriptorProtoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1534,6 +1571,12 @@ function enumDescriptorProtoFieldName(no: number, m: EnumDescriptorProto): strin
 }
 
 class EnumDescriptorProtoViewImpl extends MessageView implements EnumDescriptorProtoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EnumDescriptorProtoViewImpl {
+    const v = Object.create(EnumDescriptorProtoViewImpl.prototype) as EnumDescriptorProtoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 5;
   }
@@ -1592,12 +1635,12 @@ export const EnumDescriptorProto: MessageCodec<EnumDescriptorProto, EnumDescript
     return readEnumDescriptorProto(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EnumDescriptorProtoView {
-    return new EnumDescriptorProtoViewImpl(bytes, 0, bytes.length, 0);
+    return EnumDescriptorProtoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEnumDescriptorProto,
   $read: readEnumDescriptorProto,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EnumDescriptorProtoView {
-    return new EnumDescriptorProtoViewImpl(buf, start, end, depth);
+    return EnumDescriptorProtoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1676,6 +1719,12 @@ function enumDescriptorProto_EnumReservedRangeFieldName(no: number): string | un
 }
 
 class EnumDescriptorProto_EnumReservedRangeViewImpl extends MessageView implements EnumDescriptorProto_EnumReservedRangeView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EnumDescriptorProto_EnumReservedRangeViewImpl {
+    const v = Object.create(EnumDescriptorProto_EnumReservedRangeViewImpl.prototype) as EnumDescriptorProto_EnumReservedRangeViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 2;
   }
@@ -1707,12 +1756,12 @@ export const EnumDescriptorProto_EnumReservedRange: MessageCodec<EnumDescriptorP
     return readEnumDescriptorProto_EnumReservedRange(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EnumDescriptorProto_EnumReservedRangeView {
-    return new EnumDescriptorProto_EnumReservedRangeViewImpl(bytes, 0, bytes.length, 0);
+    return EnumDescriptorProto_EnumReservedRangeViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEnumDescriptorProto_EnumReservedRange,
   $read: readEnumDescriptorProto_EnumReservedRange,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EnumDescriptorProto_EnumReservedRangeView {
-    return new EnumDescriptorProto_EnumReservedRangeViewImpl(buf, start, end, depth);
+    return EnumDescriptorProto_EnumReservedRangeViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1808,6 +1857,12 @@ function enumValueDescriptorProtoFieldName(no: number): string | undefined {
 }
 
 class EnumValueDescriptorProtoViewImpl extends MessageView implements EnumValueDescriptorProtoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EnumValueDescriptorProtoViewImpl {
+    const v = Object.create(EnumValueDescriptorProtoViewImpl.prototype) as EnumValueDescriptorProtoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -1842,12 +1897,12 @@ export const EnumValueDescriptorProto: MessageCodec<EnumValueDescriptorProto, En
     return readEnumValueDescriptorProto(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EnumValueDescriptorProtoView {
-    return new EnumValueDescriptorProtoViewImpl(bytes, 0, bytes.length, 0);
+    return EnumValueDescriptorProtoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEnumValueDescriptorProto,
   $read: readEnumValueDescriptorProto,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EnumValueDescriptorProtoView {
-    return new EnumValueDescriptorProtoViewImpl(buf, start, end, depth);
+    return EnumValueDescriptorProtoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -1948,6 +2003,12 @@ function serviceDescriptorProtoFieldName(no: number, m: ServiceDescriptorProto):
 }
 
 class ServiceDescriptorProtoViewImpl extends MessageView implements ServiceDescriptorProtoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ServiceDescriptorProtoViewImpl {
+    const v = Object.create(ServiceDescriptorProtoViewImpl.prototype) as ServiceDescriptorProtoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -1988,12 +2049,12 @@ export const ServiceDescriptorProto: MessageCodec<ServiceDescriptorProto, Servic
     return readServiceDescriptorProto(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ServiceDescriptorProtoView {
-    return new ServiceDescriptorProtoViewImpl(bytes, 0, bytes.length, 0);
+    return ServiceDescriptorProtoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeServiceDescriptorProto,
   $read: readServiceDescriptorProto,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ServiceDescriptorProtoView {
-    return new ServiceDescriptorProtoViewImpl(buf, start, end, depth);
+    return ServiceDescriptorProtoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2146,6 +2207,12 @@ function methodDescriptorProtoFieldName(no: number): string | undefined {
 }
 
 class MethodDescriptorProtoViewImpl extends MessageView implements MethodDescriptorProtoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): MethodDescriptorProtoViewImpl {
+    const v = Object.create(MethodDescriptorProtoViewImpl.prototype) as MethodDescriptorProtoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 6;
   }
@@ -2192,12 +2259,12 @@ export const MethodDescriptorProto: MessageCodec<MethodDescriptorProto, MethodDe
     return readMethodDescriptorProto(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): MethodDescriptorProtoView {
-    return new MethodDescriptorProtoViewImpl(bytes, 0, bytes.length, 0);
+    return MethodDescriptorProtoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeMethodDescriptorProto,
   $read: readMethodDescriptorProto,
   $view(buf: Uint8Array, start: number, end: number, depth: number): MethodDescriptorProtoView {
-    return new MethodDescriptorProtoViewImpl(buf, start, end, depth);
+    return MethodDescriptorProtoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2270,6 +2337,12 @@ function fileOptionsFieldName(no: number): string | undefined {
 }
 
 class FileOptionsViewImpl extends MessageView implements FileOptionsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): FileOptionsViewImpl {
+    const v = Object.create(FileOptionsViewImpl.prototype) as FileOptionsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 23;
   }
@@ -2297,12 +2370,12 @@ export const FileOptions: MessageCodec<FileOptions, FileOptionsView> = {
     return readFileOptions(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): FileOptionsView {
-    return new FileOptionsViewImpl(bytes, 0, bytes.length, 0);
+    return FileOptionsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeFileOptions,
   $read: readFileOptions,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FileOptionsView {
-    return new FileOptionsViewImpl(buf, start, end, depth);
+    return FileOptionsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2389,6 +2462,12 @@ function messageOptionsFieldName(no: number): string | undefined {
 }
 
 class MessageOptionsViewImpl extends MessageView implements MessageOptionsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): MessageOptionsViewImpl {
+    const v = Object.create(MessageOptionsViewImpl.prototype) as MessageOptionsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 7;
   }
@@ -2420,12 +2499,12 @@ export const MessageOptions: MessageCodec<MessageOptions, MessageOptionsView> = 
     return readMessageOptions(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): MessageOptionsView {
-    return new MessageOptionsViewImpl(bytes, 0, bytes.length, 0);
+    return MessageOptionsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeMessageOptions,
   $read: readMessageOptions,
   $view(buf: Uint8Array, start: number, end: number, depth: number): MessageOptionsView {
-    return new MessageOptionsViewImpl(buf, start, end, depth);
+    return MessageOptionsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2531,6 +2610,12 @@ function fieldOptionsFieldName(no: number): string | undefined {
 }
 
 class FieldOptionsViewImpl extends MessageView implements FieldOptionsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): FieldOptionsViewImpl {
+    const v = Object.create(FieldOptionsViewImpl.prototype) as FieldOptionsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 6;
   }
@@ -2568,12 +2653,12 @@ export const FieldOptions: MessageCodec<FieldOptions, FieldOptionsView> = {
     return readFieldOptions(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): FieldOptionsView {
-    return new FieldOptionsViewImpl(bytes, 0, bytes.length, 0);
+    return FieldOptionsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeFieldOptions,
   $read: readFieldOptions,
   $view(buf: Uint8Array, start: number, end: number, depth: number): FieldOptionsView {
-    return new FieldOptionsViewImpl(buf, start, end, depth);
+    return FieldOptionsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2625,6 +2710,12 @@ function readOneofOptions(r: Reader, depth: number, into?: OneofOptions, endTag 
 }
 
 class OneofOptionsViewImpl extends MessageView implements OneofOptionsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): OneofOptionsViewImpl {
+    const v = Object.create(OneofOptionsViewImpl.prototype) as OneofOptionsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 0;
   }
@@ -2648,12 +2739,12 @@ export const OneofOptions: MessageCodec<OneofOptions, OneofOptionsView> = {
     return readOneofOptions(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): OneofOptionsView {
-    return new OneofOptionsViewImpl(bytes, 0, bytes.length, 0);
+    return OneofOptionsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeOneofOptions,
   $read: readOneofOptions,
   $view(buf: Uint8Array, start: number, end: number, depth: number): OneofOptionsView {
-    return new OneofOptionsViewImpl(buf, start, end, depth);
+    return OneofOptionsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2738,6 +2829,12 @@ function enumOptionsFieldName(no: number): string | undefined {
 }
 
 class EnumOptionsViewImpl extends MessageView implements EnumOptionsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EnumOptionsViewImpl {
+    const v = Object.create(EnumOptionsViewImpl.prototype) as EnumOptionsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 3;
   }
@@ -2769,12 +2866,12 @@ export const EnumOptions: MessageCodec<EnumOptions, EnumOptionsView> = {
     return readEnumOptions(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EnumOptionsView {
-    return new EnumOptionsViewImpl(bytes, 0, bytes.length, 0);
+    return EnumOptionsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEnumOptions,
   $read: readEnumOptions,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EnumOptionsView {
-    return new EnumOptionsViewImpl(buf, start, end, depth);
+    return EnumOptionsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2847,6 +2944,12 @@ function enumValueOptionsFieldName(no: number): string | undefined {
 }
 
 class EnumValueOptionsViewImpl extends MessageView implements EnumValueOptionsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): EnumValueOptionsViewImpl {
+    const v = Object.create(EnumValueOptionsViewImpl.prototype) as EnumValueOptionsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -2874,12 +2977,12 @@ export const EnumValueOptions: MessageCodec<EnumValueOptions, EnumValueOptionsVi
     return readEnumValueOptions(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): EnumValueOptionsView {
-    return new EnumValueOptionsViewImpl(bytes, 0, bytes.length, 0);
+    return EnumValueOptionsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeEnumValueOptions,
   $read: readEnumValueOptions,
   $view(buf: Uint8Array, start: number, end: number, depth: number): EnumValueOptionsView {
-    return new EnumValueOptionsViewImpl(buf, start, end, depth);
+    return EnumValueOptionsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -2952,6 +3055,12 @@ function serviceOptionsFieldName(no: number): string | undefined {
 }
 
 class ServiceOptionsViewImpl extends MessageView implements ServiceOptionsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): ServiceOptionsViewImpl {
+    const v = Object.create(ServiceOptionsViewImpl.prototype) as ServiceOptionsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 33;
   }
@@ -2979,12 +3088,12 @@ export const ServiceOptions: MessageCodec<ServiceOptions, ServiceOptionsView> = 
     return readServiceOptions(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): ServiceOptionsView {
-    return new ServiceOptionsViewImpl(bytes, 0, bytes.length, 0);
+    return ServiceOptionsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeServiceOptions,
   $read: readServiceOptions,
   $view(buf: Uint8Array, start: number, end: number, depth: number): ServiceOptionsView {
-    return new ServiceOptionsViewImpl(buf, start, end, depth);
+    return ServiceOptionsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -3078,6 +3187,12 @@ function methodOptionsFieldName(no: number): string | undefined {
 }
 
 class MethodOptionsViewImpl extends MessageView implements MethodOptionsView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): MethodOptionsViewImpl {
+    const v = Object.create(MethodOptionsViewImpl.prototype) as MethodOptionsViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 34;
   }
@@ -3111,12 +3226,12 @@ export const MethodOptions: MessageCodec<MethodOptions, MethodOptionsView> = {
     return readMethodOptions(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): MethodOptionsView {
-    return new MethodOptionsViewImpl(bytes, 0, bytes.length, 0);
+    return MethodOptionsViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeMethodOptions,
   $read: readMethodOptions,
   $view(buf: Uint8Array, start: number, end: number, depth: number): MethodOptionsView {
-    return new MethodOptionsViewImpl(buf, start, end, depth);
+    return MethodOptionsViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -3195,6 +3310,12 @@ function sourceCodeInfoFieldName(no: number, m: SourceCodeInfo): string | undefi
 }
 
 class SourceCodeInfoViewImpl extends MessageView implements SourceCodeInfoView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): SourceCodeInfoViewImpl {
+    const v = Object.create(SourceCodeInfoViewImpl.prototype) as SourceCodeInfoViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 1;
   }
@@ -3228,12 +3349,12 @@ export const SourceCodeInfo: MessageCodec<SourceCodeInfo, SourceCodeInfoView> = 
     return readSourceCodeInfo(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): SourceCodeInfoView {
-    return new SourceCodeInfoViewImpl(bytes, 0, bytes.length, 0);
+    return SourceCodeInfoViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeSourceCodeInfo,
   $read: readSourceCodeInfo,
   $view(buf: Uint8Array, start: number, end: number, depth: number): SourceCodeInfoView {
-    return new SourceCodeInfoViewImpl(buf, start, end, depth);
+    return SourceCodeInfoViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -3359,6 +3480,12 @@ function sourceCodeInfo_LocationFieldName(no: number, m: SourceCodeInfo_Location
 }
 
 class SourceCodeInfo_LocationViewImpl extends MessageView implements SourceCodeInfo_LocationView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): SourceCodeInfo_LocationViewImpl {
+    const v = Object.create(SourceCodeInfo_LocationViewImpl.prototype) as SourceCodeInfo_LocationViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 6;
   }
@@ -3418,11 +3545,11 @@ export const SourceCodeInfo_Location: MessageCodec<SourceCodeInfo_Location, Sour
     return readSourceCodeInfo_Location(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): SourceCodeInfo_LocationView {
-    return new SourceCodeInfo_LocationViewImpl(bytes, 0, bytes.length, 0);
+    return SourceCodeInfo_LocationViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeSourceCodeInfo_Location,
   $read: readSourceCodeInfo_Location,
   $view(buf: Uint8Array, start: number, end: number, depth: number): SourceCodeInfo_LocationView {
-    return new SourceCodeInfo_LocationViewImpl(buf, start, end, depth);
+    return SourceCodeInfo_LocationViewImpl.of(buf, start, end, depth);
   },
 };

@@ -14,6 +14,7 @@ import {
   Reader,
   readerFor,
   sharedWriter,
+  viewState,
   type MessageCodec,
   type UnknownFields,
   type Writer,
@@ -119,6 +120,12 @@ function versionFieldName(no: number): string | undefined {
 }
 
 class VersionViewImpl extends MessageView implements VersionView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): VersionViewImpl {
+    const v = Object.create(VersionViewImpl.prototype) as VersionViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 4;
   }
@@ -158,12 +165,12 @@ export const Version: MessageCodec<Version, VersionView> = {
     return readVersion(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): VersionView {
-    return new VersionViewImpl(bytes, 0, bytes.length, 0);
+    return VersionViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeVersion,
   $read: readVersion,
   $view(buf: Uint8Array, start: number, end: number, depth: number): VersionView {
-    return new VersionViewImpl(buf, start, end, depth);
+    return VersionViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -282,6 +289,12 @@ function codeGeneratorRequestFieldName(no: number, m: CodeGeneratorRequest): str
 }
 
 class CodeGeneratorRequestViewImpl extends MessageView implements CodeGeneratorRequestView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): CodeGeneratorRequestViewImpl {
+    const v = Object.create(CodeGeneratorRequestViewImpl.prototype) as CodeGeneratorRequestViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 15;
   }
@@ -330,12 +343,12 @@ export const CodeGeneratorRequest: MessageCodec<CodeGeneratorRequest, CodeGenera
     return readCodeGeneratorRequest(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): CodeGeneratorRequestView {
-    return new CodeGeneratorRequestViewImpl(bytes, 0, bytes.length, 0);
+    return CodeGeneratorRequestViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeCodeGeneratorRequest,
   $read: readCodeGeneratorRequest,
   $view(buf: Uint8Array, start: number, end: number, depth: number): CodeGeneratorRequestView {
-    return new CodeGeneratorRequestViewImpl(buf, start, end, depth);
+    return CodeGeneratorRequestViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -435,6 +448,12 @@ function codeGeneratorResponseFieldName(no: number, m: CodeGeneratorResponse): s
 }
 
 class CodeGeneratorResponseViewImpl extends MessageView implements CodeGeneratorResponseView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): CodeGeneratorResponseViewImpl {
+    const v = Object.create(CodeGeneratorResponseViewImpl.prototype) as CodeGeneratorResponseViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 15;
   }
@@ -476,12 +495,12 @@ export const CodeGeneratorResponse: MessageCodec<CodeGeneratorResponse, CodeGene
     return readCodeGeneratorResponse(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): CodeGeneratorResponseView {
-    return new CodeGeneratorResponseViewImpl(bytes, 0, bytes.length, 0);
+    return CodeGeneratorResponseViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeCodeGeneratorResponse,
   $read: readCodeGeneratorResponse,
   $view(buf: Uint8Array, start: number, end: number, depth: number): CodeGeneratorResponseView {
-    return new CodeGeneratorResponseViewImpl(buf, start, end, depth);
+    return CodeGeneratorResponseViewImpl.of(buf, start, end, depth);
   },
 };
 
@@ -579,6 +598,12 @@ function codeGeneratorResponse_FileFieldName(no: number): string | undefined {
 }
 
 class CodeGeneratorResponse_FileViewImpl extends MessageView implements CodeGeneratorResponse_FileView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): CodeGeneratorResponse_FileViewImpl {
+    const v = Object.create(CodeGeneratorResponse_FileViewImpl.prototype) as CodeGeneratorResponse_FileViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
   protected get $maxField(): number {
     return 15;
   }
@@ -614,11 +639,11 @@ export const CodeGeneratorResponse_File: MessageCodec<CodeGeneratorResponse_File
     return readCodeGeneratorResponse_File(readerFor(bytes), 0);
   },
   view(bytes: Uint8Array): CodeGeneratorResponse_FileView {
-    return new CodeGeneratorResponse_FileViewImpl(bytes, 0, bytes.length, 0);
+    return CodeGeneratorResponse_FileViewImpl.of(bytes, 0, bytes.length, 0);
   },
   $write: writeCodeGeneratorResponse_File,
   $read: readCodeGeneratorResponse_File,
   $view(buf: Uint8Array, start: number, end: number, depth: number): CodeGeneratorResponse_FileView {
-    return new CodeGeneratorResponse_FileViewImpl(buf, start, end, depth);
+    return CodeGeneratorResponse_FileViewImpl.of(buf, start, end, depth);
   },
 };
