@@ -421,7 +421,8 @@ export class Reader {
 
   // Packed repeated fields: each method reads the length prefix and appends every value of the
   // body to `out`, one call per field. A body that ends inside a value raises TRUNCATED at its
-  // end, as reading value by value does.
+  // end, as reading value by value does. One method per type rather than one generic one, so
+  // that each loop stays monomorphic over its own typed array and value type.
 
   /** Reads a packed double body into `out`. */
   packedDouble(out: number[]): void {
