@@ -104,15 +104,7 @@ export class Writer {
   /** Writes a varint of an unsigned 32-bit value (tags, lengths, uint32, enums >= 0). */
   uint32(v: number): void {
     if (this.pos + 5 > this.buf.length) this.grow(5);
-    const buf = this.buf;
-    let pos = this.pos;
-    v >>>= 0;
-    while (v > 127) {
-      buf[pos++] = (v & 127) | 128;
-      v >>>= 7;
-    }
-    buf[pos++] = v;
-    this.pos = pos;
+    this.pos = putVarint32(this.buf, this.pos, v >>> 0);
   }
 
   /** Writes an int32 (or enum) varint: negative values take ten bytes, sign-extended. */
@@ -310,8 +302,8 @@ export class Writer {
   }
 
   // Packed repeated fields: each method writes the body's length, then every value, with one
-  // bounds check for the whole body. Fixed-width lengths are known up front; 32-bit varints are
-  // sized in a first pass, which is cheaper than reserving a byte and shifting the body after.
+  // bounds check for the whole body. Fixed-width lengths are known up front; varint bodies reserve
+  // one byte for theirs and shift only when the body turns out 128 bytes or longer (as `fork`).
   // Values the fast paths do not take (out of range, not numbers) go through the single-value
   // writer, which raises the same errors.
 
@@ -419,54 +411,42 @@ export class Writer {
   /** Writes a packed uint32 body. */
   packedUint32(vs: readonly number[]): void {
     const n = vs.length;
-    let size = 0;
-    for (let i = 0; i < n; i++) size += varintSize(vs[i]! >>> 0);
-    this.pos = this.fixedBody(size);
-    for (let i = 0; i < n; i++) this.varint32(vs[i]! >>> 0);
+    this.ensure(n * 5 + 1);
+    const k = this.fork();
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < n; i++) pos = putVarint32(buf, pos, vs[i]! >>> 0);
+    this.pos = pos;
+    this.join(k);
   }
 
   /** Writes a packed int32 (or enum) body: negative values take ten bytes. */
   packedInt32(vs: readonly number[]): void {
     const n = vs.length;
-    let size = 0;
+    this.ensure(n * 10 + 1);
+    const k = this.fork();
     for (let i = 0; i < n; i++) {
       const v = vs[i]!;
       // As int32(): anything not >= 0 (negative, NaN) is sign-extended to ten bytes.
-      size += v >= 0 ? varintSize(v >>> 0) : 10;
-    }
-    this.pos = this.fixedBody(size);
-    for (let i = 0; i < n; i++) {
-      const v = vs[i]!;
-      if (v >= 0) this.varint32(v >>> 0);
+      if (v >= 0) this.pos = putVarint32(this.buf, this.pos, v >>> 0);
       else this.varint64(v >>> 0, 0xffffffff);
     }
+    this.join(k);
   }
 
   /** Writes a packed sint32 body. */
   packedSint32(vs: readonly number[]): void {
     const n = vs.length;
-    let size = 0;
-    for (let i = 0; i < n; i++) {
-      const v = vs[i]!;
-      size += varintSize(((v << 1) ^ (v >> 31)) >>> 0);
-    }
-    this.pos = this.fixedBody(size);
-    for (let i = 0; i < n; i++) {
-      const v = vs[i]!;
-      this.varint32(((v << 1) ^ (v >> 31)) >>> 0);
-    }
-  }
-
-  /** Writes an unsigned 32-bit varint where the caller made room for it. */
-  private varint32(v: number): void {
+    this.ensure(n * 5 + 1);
+    const k = this.fork();
     const buf = this.buf;
     let pos = this.pos;
-    while (v > 127) {
-      buf[pos++] = (v & 127) | 128;
-      v >>>= 7;
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]!;
+      pos = putVarint32(buf, pos, ((v << 1) ^ (v >> 31)) >>> 0);
     }
-    buf[pos++] = v;
     this.pos = pos;
+    this.join(k);
   }
 
   /** Writes a length-delimited bytes field body (length, then the bytes). */
@@ -539,6 +519,16 @@ export class Writer {
     buf[p] = v;
     this.pos += extra;
   }
+}
+
+/** Writes the varint of unsigned 32-bit `v` at `pos`, where the caller made room; returns the end. */
+function putVarint32(buf: Uint8Array, pos: number, v: number): number {
+  while (v > 127) {
+    buf[pos++] = (v & 127) | 128;
+    v >>>= 7;
+  }
+  buf[pos++] = v;
+  return pos;
 }
 
 /** Number of bytes of the varint encoding of an unsigned 32-bit value. */
