@@ -57,6 +57,7 @@ const INTERN_MAX = 16;
 const INTERN_SLOTS = 4096;
 const internCache: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
 
+/** `buf[start, end)`, 1 to INTERN_MAX bytes, as an interned string; undefined when not ASCII. */
 function decodeShortAscii(buf: Uint8Array, start: number, end: number): string | undefined {
   // The slot hashes the length and five of the bytes (both ends, where short values differ
   // most, and two inside): a hit costs the compare alone. Strings that share those five bytes
@@ -638,6 +639,7 @@ export class Reader {
     const n = this.length();
     const start = this.pos;
     this.pos = start + n;
+    if (n === 0) return "";
     if (n <= INTERN_MAX) {
       const a = decodeShortAscii(this.buf, start, start + n);
       if (a !== undefined) return a;
