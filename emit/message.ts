@@ -309,6 +309,19 @@ function emitWriteField(ctx: EmitContext, fl: FieldModel): void {
       f.print("}");
       return;
     }
+    if (isMessageField(fl) && !fl.delimited) {
+      // Each element reserves what the previous one's length took: no shift per element in a
+      // list of messages of 128 bytes or more.
+      f.print(`for (let i = 0, lengthSize = 1; i < ${acc}.length; i++) {`);
+      f.indented(() => {
+        f.print`w.uint32(${tagOf(fl.number, WIRE_LEN)});`;
+        f.print("const k = w.forkSized(lengthSize);");
+        f.print(writeMessageCall(ctx, fl, [acc, "[i]", typed("!")]), ";");
+        f.print("lengthSize = w.joinSized(k, lengthSize);");
+      });
+      f.print("}");
+      return;
+    }
     f.print(`for (const v of ${acc}) {`);
     f.indented(() => writeValue(ctx, fl, "v"));
     f.print("}");

@@ -276,6 +276,33 @@ describe("writer - length-delimited bodies", () => {
     expect(hex(got)).toBe(hex(bytes(prefix, tag(1, 2), varint(outerBody.length), outerBody)));
   });
 
+  it("writer - forkSized/joinSized write the same bytes whatever was reserved, and return what the length took", () => {
+    for (const reserved of [1, 2, 3, 4, 5]) {
+      for (const n of sizes) {
+        const body = new Uint8Array(n).map((_, i) => (i * 7) & 255);
+        let took = 0;
+        const got = written((w) => {
+          w.uint32(10);
+          const k = w.forkSized(reserved);
+          w.raw(body);
+          took = w.joinSized(k, reserved);
+          w.uint32(16);
+          w.uint32(1);
+        });
+        expect(got === hex(bytes(tag(1, 2), varint(n), body, tag(2, 0), [1])), `reserved ${reserved}, body ${n}`).toBe(true);
+        expect(took, `reserved ${reserved}, body ${n}`).toBe(varintSize(n));
+      }
+    }
+  });
+
+  it("writer - joinSized grows the slab when the length needs more than was reserved and the slab is full", () => {
+    const w = new Writer(256);
+    const k = w.forkSized(1);
+    w.raw(new Uint8Array(255).fill(5)); // the slab is now exactly full
+    expect(w.joinSized(k, 1)).toBe(2);
+    expect(hex(w.finish())).toBe(hex(bytes(varint(255), new Uint8Array(255).fill(5))));
+  });
+
   it("writer - join grows the slab when the length needs a byte more than the slab has", () => {
     const w = new Writer(256);
     const k = w.fork();

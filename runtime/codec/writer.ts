@@ -505,19 +505,39 @@ export class Writer {
       this.buf[at] = len;
       return;
     }
-    const extra = varintSize(len) - 1;
-    if (this.pos + extra > this.buf.length) this.grow(extra);
-    const buf = this.buf;
-    const base = this.start + mark;
-    buf.copyWithin(base + 1 + extra, base + 1, this.pos);
-    let p = base;
-    let v = len;
-    while (v > 127) {
-      buf[p++] = (v & 127) | 128;
-      v >>>= 7;
+    this.joinSized(mark, 1);
+  }
+
+  /**
+   * `fork` reserving `size` bytes for the length: what the previous element of a repeated message
+   * field took, so that a list of messages of 128 bytes or more is not shifted one by one.
+   */
+  forkSized(size: number): number {
+    if (this.pos + size > this.buf.length) this.grow(size);
+    const mark = this.pos - this.start;
+    this.pos += size;
+    return mark;
+  }
+
+  /**
+   * Ends a body begun by `forkSized(size)`: writes its length, shifting the body when the length
+   * takes more or fewer bytes than reserved, and returns how many it took.
+   */
+  joinSized(mark: number, size: number): number {
+    const len = this.pos - (this.start + mark) - size;
+    if (len < 128 && size === 1) {
+      this.buf[this.start + mark] = len;
+      return 1;
     }
-    buf[p] = v;
-    this.pos += extra;
+    const need = varintSize(len);
+    if (need !== size) {
+      if (need > size && this.pos + need - size > this.buf.length) this.grow(need - size);
+      const at = this.start + mark;
+      this.buf.copyWithin(at + need, at + size, this.pos);
+      this.pos += need - size;
+    }
+    putVarint32(this.buf, this.start + mark, len);
+    return need;
   }
 }
 

@@ -436,11 +436,11 @@ function createListValue(): ListValue {
 }
 
 function writeListValue(m: ListValue, w: Writer): void {
-  for (const v of m.values) {
+  for (let i = 0, lengthSize = 1; i < m.values.length; i++) {
     w.uint32(10);
-    const k = w.fork();
-    writeValue(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeValue(m.values[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }

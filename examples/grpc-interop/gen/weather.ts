@@ -323,11 +323,11 @@ function writeForecast(m: Forecast, w: Writer): void {
     w.uint32(10);
     w.string(m.city);
   }
-  for (const v of m.days) {
+  for (let i = 0, lengthSize = 1; i < m.days.length; i++) {
     w.uint32(18);
-    const k = w.fork();
-    writeDay(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeDay(m.days[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }

@@ -589,11 +589,11 @@ function createListResponse(): ListResponse {
 }
 
 function writeListResponse(m: ListResponse, w: Writer): void {
-  for (const v of m.kvs) {
+  for (let i = 0, lengthSize = 1; i < m.kvs.length; i++) {
     w.uint32(10);
-    const k = w.fork();
-    writeKeyValue(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeKeyValue(m.kvs[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.revision !== 0) {
     w.uint32(16);
@@ -2456,11 +2456,11 @@ function createWatchResponse(): WatchResponse {
 }
 
 function writeWatchResponse(m: WatchResponse, w: Writer): void {
-  for (const v of m.events) {
+  for (let i = 0, lengthSize = 1; i < m.events.length; i++) {
     w.uint32(10);
-    const k = w.fork();
-    writeEvent(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeEvent(m.events[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.revision !== 0) {
     w.uint32(16);

@@ -97,29 +97,29 @@ function writeFileDescriptorProto(m: FileDescriptorProto, w: Writer): void {
     w.uint32(26);
     w.string(v);
   }
-  for (const v of m.messageType) {
+  for (let i = 0, lengthSize = 1; i < m.messageType.length; i++) {
     w.uint32(34);
-    const k = w.fork();
-    writeDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeDescriptorProto(m.messageType[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
-  for (const v of m.enumType) {
+  for (let i = 0, lengthSize = 1; i < m.enumType.length; i++) {
     w.uint32(42);
-    const k = w.fork();
-    writeEnumDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeEnumDescriptorProto(m.enumType[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
-  for (const v of m.service) {
+  for (let i = 0, lengthSize = 1; i < m.service.length; i++) {
     w.uint32(50);
-    const k = w.fork();
-    writeServiceDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeServiceDescriptorProto(m.service[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
-  for (const v of m.extension) {
+  for (let i = 0, lengthSize = 1; i < m.extension.length; i++) {
     w.uint32(58);
-    const k = w.fork();
-    writeFieldDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeFieldDescriptorProto(m.extension[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.options !== undefined) {
     w.uint32(66);
@@ -451,35 +451,35 @@ function writeDescriptorProto(m: DescriptorProto, w: Writer): void {
     w.uint32(10);
     w.string(m.name);
   }
-  for (const v of m.field) {
+  for (let i = 0, lengthSize = 1; i < m.field.length; i++) {
     w.uint32(18);
-    const k = w.fork();
-    writeFieldDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeFieldDescriptorProto(m.field[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
-  for (const v of m.nestedType) {
+  for (let i = 0, lengthSize = 1; i < m.nestedType.length; i++) {
     w.uint32(26);
-    const k = w.fork();
-    writeDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeDescriptorProto(m.nestedType[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
-  for (const v of m.enumType) {
+  for (let i = 0, lengthSize = 1; i < m.enumType.length; i++) {
     w.uint32(34);
-    const k = w.fork();
-    writeEnumDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeEnumDescriptorProto(m.enumType[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
-  for (const v of m.extensionRange) {
+  for (let i = 0, lengthSize = 1; i < m.extensionRange.length; i++) {
     w.uint32(42);
-    const k = w.fork();
-    writeDescriptorProto_ExtensionRange(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeDescriptorProto_ExtensionRange(m.extensionRange[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
-  for (const v of m.extension) {
+  for (let i = 0, lengthSize = 1; i < m.extension.length; i++) {
     w.uint32(50);
-    const k = w.fork();
-    writeFieldDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeFieldDescriptorProto(m.extension[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.options !== undefined) {
     w.uint32(58);
@@ -487,17 +487,17 @@ function writeDescriptorProto(m: DescriptorProto, w: Writer): void {
     writeMessageOptions(m.options, w);
     w.join(k);
   }
-  for (const v of m.oneofDecl) {
+  for (let i = 0, lengthSize = 1; i < m.oneofDecl.length; i++) {
     w.uint32(66);
-    const k = w.fork();
-    writeOneofDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeOneofDescriptorProto(m.oneofDecl[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
-  for (const v of m.reservedRange) {
+  for (let i = 0, lengthSize = 1; i < m.reservedRange.length; i++) {
     w.uint32(74);
-    const k = w.fork();
-    writeDescriptorProto_ReservedRange(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeDescriptorProto_ReservedRange(m.reservedRange[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   for (const v of m.reservedName) {
     w.uint32(82);
@@ -1473,11 +1473,11 @@ function writeEnumDescriptorProto(m: EnumDescriptorProto, w: Writer): void {
     w.uint32(10);
     w.string(m.name);
   }
-  for (const v of m.value) {
+  for (let i = 0, lengthSize = 1; i < m.value.length; i++) {
     w.uint32(18);
-    const k = w.fork();
-    writeEnumValueDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeEnumValueDescriptorProto(m.value[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.options !== undefined) {
     w.uint32(26);
@@ -1485,11 +1485,11 @@ function writeEnumDescriptorProto(m: EnumDescriptorProto, w: Writer): void {
     writeEnumOptions(m.options, w);
     w.join(k);
   }
-  for (const v of m.reservedRange) {
+  for (let i = 0, lengthSize = 1; i < m.reservedRange.length; i++) {
     w.uint32(34);
-    const k = w.fork();
-    writeEnumDescriptorProto_EnumReservedRange(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeEnumDescriptorProto_EnumReservedRange(m.reservedRange[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   for (const v of m.reservedName) {
     w.uint32(42);
@@ -1930,11 +1930,11 @@ function writeServiceDescriptorProto(m: ServiceDescriptorProto, w: Writer): void
     w.uint32(10);
     w.string(m.name);
   }
-  for (const v of m.method) {
+  for (let i = 0, lengthSize = 1; i < m.method.length; i++) {
     w.uint32(18);
-    const k = w.fork();
-    writeMethodDescriptorProto(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeMethodDescriptorProto(m.method[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.options !== undefined) {
     w.uint32(26);
@@ -3258,11 +3258,11 @@ function createSourceCodeInfo(): SourceCodeInfo {
 }
 
 function writeSourceCodeInfo(m: SourceCodeInfo, w: Writer): void {
-  for (const v of m.location) {
+  for (let i = 0, lengthSize = 1; i < m.location.length; i++) {
     w.uint32(10);
-    const k = w.fork();
-    writeSourceCodeInfo_Location(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeSourceCodeInfo_Location(m.location[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }

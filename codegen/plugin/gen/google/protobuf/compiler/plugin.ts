@@ -216,11 +216,11 @@ function writeCodeGeneratorRequest(m: CodeGeneratorRequest, w: Writer): void {
     writeVersion(m.compilerVersion, w);
     w.join(k);
   }
-  for (const v of m.protoFile) {
+  for (let i = 0, lengthSize = 1; i < m.protoFile.length; i++) {
     w.uint32(122);
-    const k = w.fork();
-    FileDescriptorProto.$write(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    FileDescriptorProto.$write(m.protoFile[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
@@ -384,11 +384,11 @@ function writeCodeGeneratorResponse(m: CodeGeneratorResponse, w: Writer): void {
     w.uint32(16);
     w.uint64(m.supportedFeatures);
   }
-  for (const v of m.file) {
+  for (let i = 0, lengthSize = 1; i < m.file.length; i++) {
     w.uint32(122);
-    const k = w.fork();
-    writeCodeGeneratorResponse_File(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeCodeGeneratorResponse_File(m.file[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
