@@ -636,11 +636,11 @@ function createFeedResponse(): FeedResponse {
 }
 
 function writeFeedResponse(m: FeedResponse, w: Writer): void {
-  for (const v of m.items) {
+  for (let i = 0, lengthSize = 1; i < m.items.length; i++) {
     w.uint32(10);
-    const k = w.fork();
-    writeVideo(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeVideo(m.items[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.cursor !== "") {
     w.uint32(18);
@@ -787,11 +787,11 @@ function createRecordBatch(): RecordBatch {
 }
 
 function writeRecordBatch(m: RecordBatch, w: Writer): void {
-  for (const v of m.records) {
+  for (let i = 0, lengthSize = 1; i < m.records.length; i++) {
     w.uint32(10);
-    const k = w.fork();
-    writeRecord(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeRecord(m.records[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.source !== "") {
     w.uint32(18);
@@ -2509,11 +2509,11 @@ function writeNode(m: Node, w: Writer): void {
     w.uint32(16);
     w.int32(m.level);
   }
-  for (const v of m.children) {
+  for (let i = 0, lengthSize = 1; i < m.children.length; i++) {
     w.uint32(26);
-    const k = w.fork();
-    writeNode(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeNode(m.children[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.weight !== 0) {
     w.uint32(32);

@@ -235,11 +235,11 @@ function writeOrder(m: Order, w: Writer): void {
     w.uint32(16);
     w.int32(m.status);
   }
-  for (const v of m.items) {
+  for (let i = 0, lengthSize = 1; i < m.items.length; i++) {
     w.uint32(26);
-    const k = w.fork();
-    writeOrder_LineItem(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeOrder_LineItem(m.items[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.shipTo !== undefined) {
     w.uint32(34);
@@ -621,11 +621,11 @@ function writeOrder_LineItem(m: Order_LineItem, w: Writer): void {
     writeMoney(m.unitPrice, w);
     w.join(k);
   }
-  for (const v of m.discounts) {
+  for (let i = 0, lengthSize = 1; i < m.discounts.length; i++) {
     w.uint32(34);
-    const k = w.fork();
-    writeOrder_LineItem_Discount(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeOrder_LineItem_Discount(m.discounts[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.status !== 0) {
     w.uint32(40);
@@ -2251,11 +2251,11 @@ function writeCategory(m: Category, w: Writer): void {
     w.uint32(10);
     w.string(m.name);
   }
-  for (const v of m.children) {
+  for (let i = 0, lengthSize = 1; i < m.children.length; i++) {
     w.uint32(18);
-    const k = w.fork();
-    writeCategory(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writeCategory(m.children[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.parentHint !== undefined) {
     w.uint32(26);

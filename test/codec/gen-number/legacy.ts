@@ -1949,11 +1949,11 @@ function writeEnvelope(m: Envelope, w: Writer): void {
     writePhone(m.sender, w);
     w.join(k);
   }
-  for (const v of m.recipients) {
+  for (let i = 0, lengthSize = 1; i < m.recipients.length; i++) {
     w.uint32(18);
-    const k = w.fork();
-    writePhone(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    writePhone(m.recipients[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.text !== undefined) {
     w.uint32(26);

@@ -182,11 +182,11 @@ function writeAuditRecord(m: AuditRecord, w: Writer): void {
     Empty.$write(m.nothing, w);
     w.join(k);
   }
-  for (const v of m.history) {
+  for (let i = 0, lengthSize = 1; i < m.history.length; i++) {
     w.uint32(74);
-    const k = w.fork();
-    Timestamp.$write(v, w);
-    w.join(k);
+    const k = w.forkSized(lengthSize);
+    Timestamp.$write(m.history[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
   }
   for (const key of Object.keys(m.timings)) {
     w.uint32(82);
