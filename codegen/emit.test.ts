@@ -85,12 +85,12 @@ describe("emit - write", () => {
 
   it("emit - proto3 repeated scalars are packed, [packed = false] is not", () => {
     const out = gen(`${P3}message A { repeated int32 p = 1; repeated int32 u = 2 [packed = false]; repeated string s = 3; }\n`);
-    expectLines(out, "if (m.p.length > 0) {\nw.uint32(10);\nconst k = w.fork();\nfor (const v of m.p) w.int32(v);\nw.join(k);\n}");
+    expectLines(out, "if (m.p.length > 0) {\nw.uint32(10);\nw.packedInt32(m.p);\n}");
     expectLines(out, "for (const v of m.u) {\nw.uint32(16);\nw.int32(v);\n}");
     expectLines(out, "for (const v of m.s) {\nw.uint32(26);\nw.string(v);\n}");
     // Both encodings are read.
-    expectLines(out, "case 8:\nm.p.push(r.int32());\nbreak;\ncase 10: {");
-    expectLines(out, "case 16:\nm.u.push(r.int32());\nbreak;\ncase 18: {");
+    expectLines(out, "case 8:\nm.p.push(r.int32());\nbreak;\ncase 10:\nr.packedInt32(m.p);\nbreak;");
+    expectLines(out, "case 16:\nm.u.push(r.int32());\nbreak;\ncase 18:\nr.packedInt32(m.u);\nbreak;");
   });
 
   it("emit - groups are written between start and end tags", () => {
