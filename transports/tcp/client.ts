@@ -39,7 +39,6 @@ import {
   parseFrame,
   parseKitexMeta,
   writeKitexMeta,
-  writeStringInfo,
   writeRequestInfo,
   type FrameLimits,
   type Framing,
@@ -223,7 +222,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
     try {
       if (thrift === undefined) {
         mark = beginFrame(w, seq);
-        const count = writeStringInfo(w, req.headers, StrKey.service, req.service) + writeRequestInfo(w, timeoutMs, now);
+        const count = fc.stringInfo.write(w, req.headers, StrKey.service, req.service) + writeRequestInfo(w, timeoutMs, now);
         endHeader(w, mark, count, limits);
         writeKitexMeta(w, MessageType.Call, req.method.name, seq);
         req.encode(w);

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { Writer } from "../../runtime/index.js";
-import { FrameError, FrameSplitter, frameLimits, type FrameLimits, type PartialFrameWatcher } from "./wire.js";
+import { FrameError, FrameSplitter, StringInfoCache, frameLimits, type FrameLimits, type PartialFrameWatcher } from "./wire.js";
 
 /** Socket settings shared by the client and the server side. */
 export interface ConnectionOptions {
@@ -111,6 +111,8 @@ function flushTick(c: FrameConnection): void {
 export class FrameConnection {
   /** The slab frames are encoded into. Frames in it from `writer.start` on are not written yet. */
   writer: Writer;
+  /** The string header block this connection wrote last, for the next frame to copy. */
+  readonly stringInfo = new StringInfoCache();
   /** Incremented by every write to the socket: frames encoded after it have not left yet. */
   batch = 1;
   /** Frames read plus frames written, for idle detection. */

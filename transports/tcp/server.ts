@@ -464,7 +464,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
       return mark;
     }
     const mark = beginFrame(w, call.seq);
-    const count = this.server.draining ? writeStringInfo(w, headers, StrKey.reset, "1") : writeStringInfo(w, headers);
+    const count = this.server.draining ? writeStringInfo(w, headers, StrKey.reset, "1") : this.fc.stringInfo.write(w, headers);
     endHeader(w, mark, count, limits);
     if (failed) {
       writeKitexMeta(w, MessageType.Exception, method, call.seq);

@@ -15,6 +15,7 @@ import {
   ProtocolId,
   StrKey,
   StreamFrameType,
+  StringInfoCache,
   beginFrame,
   endFrame,
   endHeader,
@@ -203,6 +204,39 @@ describe("tcp framing - golden bytes", () => {
     });
     const head = parseFrame(utf8, 0, utf8.length, DEFAULT_FRAME_LIMITS, new FrameHead());
     expect(head.headers).toEqual({ "rpc_persist_用户": "李明", long: "x".repeat(300) });
+  });
+});
+
+describe("tcp framing - string block cache", () => {
+  it("tcp framing - a connection's string block cache writes what writeStringInfo writes, kept or not", () => {
+    const region = { "x-region-id": "cn-north", "x-consistency-level": "eventual" };
+    const calls: [Record<string, string> | undefined, string?, string?][] = [
+      [region, StrKey.service, "bench.Echo"],
+      [{ ...region }, StrKey.service, "bench.Echo"], // the same strings in a new object: copied
+      [{ ...region, "x-region-id": "cn-east" }, StrKey.service, "bench.Echo"],
+      [{ ...region, "x-region-id": "cn-east" }, StrKey.service, "bench.Echo"],
+      [{ "x-consistency-level": "eventual", "x-region-id": "cn-east" }, StrKey.service, "bench.Echo"], // another order
+      [region, StrKey.service, "other.Service"],
+      [region], // no pair
+      [{ ...region, [StrKey.service]: "owned keys are left out" }],
+      [{}], // an empty block is left out
+      [undefined],
+      [undefined, StrKey.reset, "1"],
+      [{ "rpc_persist_用户": "李明" }],
+      [{ "rpc_persist_用户": "李明" }],
+      [{ long: "x".repeat(600) }], // too long to keep
+      [{ long: "x".repeat(600) }],
+      [region, StrKey.service, "bench.Echo"],
+    ];
+    const cache = new StringInfoCache();
+    const cached = new Writer(16); // small: the writer moves to bigger slabs on the way
+    const plain = new Writer(16);
+    for (const [headers, k, v] of calls) {
+      const a = cache.write(cached, headers, k, v);
+      const b = writeStringInfo(plain, headers, k, v);
+      expect(a).toBe(b);
+      expect(Buffer.from(cached.finish()).toString("hex")).toBe(Buffer.from(plain.finish()).toString("hex"));
+    }
   });
 });
 

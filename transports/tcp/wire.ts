@@ -336,6 +336,85 @@ export function writeStringInfo(
   return count;
 }
 
+/** A string block past this many bytes is written as usual rather than kept in a StringInfoCache. */
+const MAX_CACHED_INFO = 512;
+
+/**
+ * The last string key/value block a connection wrote, copied instead of encoded again while the
+ * strings are the same: a client's calls mostly carry the same headers frame after frame (its
+ * region, consistency, the service) and a server's replies the same few, and copying the bytes
+ * costs a tenth of encoding them. Other strings are written by `writeStringInfo` and become the
+ * block kept. The bytes are always exactly what `writeStringInfo` writes for the same arguments.
+ */
+export class StringInfoCache {
+  /** The pair and the headers written, as key, value, key, value... (owned keys left out). */
+  private readonly strings: string[] = [];
+  private withPair = false;
+  private bytes: Uint8Array | undefined;
+  private count = 0;
+
+  /** Writes the block of `headers` and the pair `k`/`v`, as `writeStringInfo(w, headers, k, v)`. */
+  write(w: Writer, headers: Headers | undefined, k?: string, v?: string): number {
+    const bytes = this.bytes;
+    if (bytes !== undefined && this.holds(headers, k, v)) {
+      w.ensure(bytes.length);
+      w.buf.set(bytes, w.pos);
+      w.pos += bytes.length;
+      return this.count;
+    }
+    const from = w.pos - w.start; // relative: the writer may move to a bigger slab
+    const count = writeStringInfo(w, headers, k, v);
+    this.keep(w.buf, w.start + from, w.pos, count, headers, k, v);
+    return count;
+  }
+
+  /** Whether the kept block is the one of these strings. */
+  private holds(headers: Headers | undefined, k: string | undefined, v: string | undefined): boolean {
+    const s = this.strings;
+    let i = 0;
+    if (k !== undefined) {
+      if (!this.withPair || s[0] !== k || s[1] !== v) return false;
+      i = 2;
+    } else if (this.withPair) return false;
+    if (headers !== undefined) {
+      for (const key in headers) {
+        if (ownedKey(key)) continue;
+        if (s[i] !== key || s[i + 1] !== headers[key]) return false;
+        i += 2;
+      }
+    }
+    return i === s.length;
+  }
+
+  /** Keeps the block written at `buf[start, end)` and the strings it was written from. */
+  private keep(buf: Buffer, start: number, end: number, count: number, headers: Headers | undefined, k: string | undefined, v: string | undefined): void {
+    const size = end - start;
+    if (size > MAX_CACHED_INFO) {
+      this.bytes = undefined;
+      return;
+    }
+    // Same size as the block kept (a header whose value changes call by call): no allocation.
+    if (this.bytes?.length !== size) this.bytes = new Uint8Array(size);
+    buf.copy(this.bytes, 0, start, end);
+    this.count = count;
+    this.withPair = k !== undefined;
+    const s = this.strings;
+    let i = 0;
+    if (k !== undefined) {
+      s[i++] = k;
+      s[i++] = v!;
+    }
+    if (headers !== undefined) {
+      for (const key in headers) {
+        if (ownedKey(key)) continue;
+        s[i++] = key;
+        s[i++] = headers[key]!;
+      }
+    }
+    if (s.length !== i) s.length = i;
+  }
+}
+
 /** Writes an int key/value block from (key, value) pairs. Returns the number of pairs. */
 export function writeIntInfo(w: Writer, entries: ReadonlyArray<readonly [number, string]>): number {
   if (entries.length === 0) return 0;
@@ -368,21 +447,44 @@ export function writeRequestInfo(w: Writer, timeoutMs: number, sentAt: number): 
   return count;
 }
 
-/** Writes an int key/value pair whose value is a non-negative integer, in decimal, without a string. */
+/**
+ * Writes an int key/value pair whose value is a non-negative integer, in decimal, without a string.
+ * A value past 2^31 (SentAt always is) is split at 10^9 so that every digit is taken with int32
+ * arithmetic: `%` on a larger double is a call to fmod, and SentAt's 13 of them cost more than
+ * the rest of the frame's header. Good up to 2^31 * 10^9, far past the largest value written
+ * (deadlines.ts MAX_WIRE_TIMEOUT_MS).
+ */
 function putDecimalPair(w: Writer, key: number, n: number): void {
-  let digits = 1;
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  const high = n > 0x7fffffff ? Math.floor(n / 1e9) : 0;
+  const low = high > 0 ? (n - high * 1e9) | 0 : n; // | 0: V8 then keeps it an int32, not a double
+  const lowDigits = high > 0 ? 9 : decimalDigits(low);
+  const digits = lowDigits + (high > 0 ? decimalDigits(high) : 0);
   w.ensure(4 + digits);
   const buf = w.buf;
   const at = w.pos;
   putU16(buf, at, key);
   putU16(buf, at + 2, digits);
+  const end = at + 4 + digits;
+  putDigits(buf, end, lowDigits, low);
+  if (high > 0) putDigits(buf, end - 9, digits - 9, high);
+  w.pos = end;
+}
+
+/** How many decimal digits the int32 `n` >= 0 has. */
+function decimalDigits(n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
+  return digits;
+}
+
+/** Writes the last `count` decimal digits of the int32 `n` >= 0 (zero-padded) into the bytes before `end`. */
+function putDigits(buf: Buffer, end: number, count: number, n: number): void {
   let x = n;
-  for (let i = at + 3 + digits; i > at + 3; i--) {
-    buf[i] = 48 + (x % 10);
-    x = Math.floor(x / 10);
+  for (let i = end - 1; i >= end - count; i--) {
+    const q = (x / 10) | 0;
+    buf[i] = 48 + x - q * 10;
+    x = q;
   }
-  w.pos = at + 4 + digits;
 }
 
 /**

@@ -157,11 +157,10 @@ async function attempt(next: (ctx: CallContext) => Promise<RpcResponse>, ctx: Ca
 }
 
 /**
- * Remembers that an attempt failed on its instance, so load balancing picks another one for
- * the next attempt (the attempts share the call's values).
+ * Remembers that an attempt failed on its instance (`address`), so load balancing picks another
+ * one for the next attempt (the attempts share the call's values).
  */
-function rememberFailed(call: CallContext, attempt: CallContext): void {
-  const address = attempt.endpoint?.address;
+function rememberFailed(call: CallContext, address: string | undefined): void {
   if (address === undefined) return;
   const before = call.values.get(failedEndpoints);
   if (before?.has(address) === true) return;
@@ -179,9 +178,9 @@ function adopt(call: CallContext, won: CallContext): void {
  * Failure retry (client side): retries an attempt that failed in a way `isRetrySafe` allows,
  * after an exponential, jittered backoff, up to `maxAttempts`, only while the backoff ends before
  * the call's deadline, and only while the retry budget allows (retries capped at a share of
- * calls, see RetryBudget). Each attempt runs in a forked context, so load
- * balancing picks again (another instance than those the call failed on, while there is one)
- * and the attempt may have its own timeout.
+ * calls, see RetryBudget). Each retry runs in a forked context, so load balancing picks again
+ * (another instance than those the call failed on, while there is one); an attempt with its own
+ * timeout runs in one too. A unary call's first attempt without one runs in the call's context.
  *
  * Streaming calls: an attempt is retried only while it has delivered no response message (its
  * `next` rejected) and, for client-streaming and bidi calls, took no request message from the
@@ -220,10 +219,15 @@ function retrying(p: ResolvedRetryPolicy, safe: (err: RpcError, method: MethodDe
   return (next) => async (req) => {
     const call = req.ctx;
     const streaming = req.method.kind !== "unary";
-    const send = (ctx: CallContext): Promise<RpcResponse> => next({ ...req, ctx });
+    const send = (ctx: CallContext): Promise<RpcResponse> => (ctx === call ? next(req) : next({ ...req, ctx }));
+    // A first attempt that nothing cancels alone (a unary call without an attempt timeout) runs in
+    // the call's own context: a call that succeeds at once costs no fork, no second deadline timer
+    // and no listener on the call's cancellation. What it leaves on the call is undone if it fails.
+    const inPlace = !streaming && p.attemptTimeoutMs === undefined && call.attempt === 1;
+    const { endpoint, peer } = call;
     p.budget?.deposit();
     for (let n = 1; ; n++) {
-      const ctx = call.fork(n);
+      const ctx = n === 1 && inPlace ? call : call.fork(n);
       let keep = false;
       try {
         const res = await attempt(send, ctx, streaming ? undefined : p.attemptTimeoutMs);
@@ -232,15 +236,20 @@ function retrying(p: ResolvedRetryPolicy, safe: (err: RpcError, method: MethodDe
         keep = true;
         return observeStream(res, ctx, () => ctx.dispose());
       } catch (e) {
+        const failedOn = ctx.endpoint?.address;
+        if (ctx === call) {
+          call.endpoint = endpoint;
+          call.peer = peer;
+        }
         const err = RpcError.from(e);
         if (n >= p.maxAttempts || !safe(err, req.method, call) || requestsTaken(req.message)) throw err;
         const delay = backoffDelay(n, p);
         if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
         if (p.budget !== undefined && !p.budget.withdraw()) throw err;
-        rememberFailed(call, ctx);
+        rememberFailed(call, failedOn);
         await sleep(delay, call.cancellation);
       } finally {
-        if (!keep) ctx.dispose();
+        if (!keep && ctx !== call) ctx.dispose();
       }
     }
   };
