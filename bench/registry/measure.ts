@@ -31,6 +31,12 @@ export interface PropagationOptions {
   readonly pauseMs?: readonly [number, number];
   /** A write not seen everywhere within this long counts as missed, ms. Default 3000. */
   readonly missAfterMs?: number;
+  /**
+   * Background writes per second under the same prefix while measuring, spread over the regions
+   * (each region rewrites its own `load` instance): the demo's traffic makes about 30, and at that
+   * rate a watch sees several changes per round trip to the registry. Default 0.
+   */
+  readonly loadPerSecond?: number;
 }
 
 /** One measured write. */
@@ -120,6 +126,19 @@ export async function measurePropagation(topology: Topology, options: Propagatio
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
   const total = (options.warmup ?? 3) + options.writes;
+  let loading = (options.loadPerSecond ?? 0) > 0;
+  const load = regions.map(async (r) => {
+    const key = `meridian/services/${PROBE_SERVICE}/instances/${r.name}/load`;
+    const meanGapMs = (1000 * regions.length) / (options.loadPerSecond ?? 1);
+    let revision = 0;
+    for (let n = 0; loading; n++) {
+      const value = JSON.stringify({ id: "load", service: PROBE_SERVICE, region: r.name, address: "127.0.0.1:9", transport: "bench", weight: 0, tags: { load: `${n}` } });
+      const started = performance.now();
+      revision = (await probeWrite(r.registry.store, key, value, revision).catch(() => ({ revision: 0 }))).revision;
+      // Exponential gaps (a Poisson stream), less the write's own time.
+      await sleep(Math.max(0, -Math.log(1 - Math.random()) * meanGapMs - (performance.now() - started)));
+    }
+  });
   try {
     for (let n = 0; n < total; n++) {
       const writer = regions[n % regions.length]!;
@@ -166,6 +185,8 @@ export async function measurePropagation(topology: Topology, options: Propagatio
       await sleep(pauseMin + Math.random() * (pauseMax - pauseMin));
     }
   } finally {
+    loading = false;
+    await Promise.all(load);
     loopDelay.disable();
     for (const u of unsubscribe) u();
   }

@@ -18,6 +18,8 @@
  *   --quick             CI mode: fewer writes and one cycle per scenario (under 30 s)
  *   --stores a,b        embedded,etcd (default both; etcd is skipped when not installed)
  *   --writes <n>        measured writes per store (default 300; quick 30)
+ *   --load <n>          background writes per second under the same prefix while measuring
+ *                       propagation, as the demo's traffic makes (default 30; 0 for none)
  *   --cycles <n>        cut-and-heal cycles per scenario (default 3; quick 1)
  *   --latency <ms>      one-way latency between regions (default 30)
  *   --timeout <ms>      call timeout of the routed clients (default 1000)
@@ -37,6 +39,7 @@ const { values: args } = parseArgs({
     quick: { type: "boolean", default: false },
     stores: { type: "string" },
     writes: { type: "string" },
+    load: { type: "string" },
     cycles: { type: "string" },
     latency: { type: "string" },
     timeout: { type: "string" },
@@ -48,6 +51,7 @@ const quick = args.quick === true;
 const latencyMs = Number(args.latency ?? 30);
 const callTimeoutMs = Number(args.timeout ?? 1000);
 const writes = Number(args.writes ?? (quick ? 30 : 300));
+const loadPerSecond = Number(args.load ?? 30);
 const cycles = Number(args.cycles ?? (quick ? 1 : 3));
 const holdMs = quick ? 500 : 1500;
 const outDir = args.out ?? fileURLToPath(new URL("../results/", import.meta.url));
@@ -104,7 +108,7 @@ async function runStore(store: StoreKind): Promise<StoreResult> {
   const topology = await startTopology({ store, latencyMs, callTimeoutMs });
   const startupMs = performance.now() - started;
   try {
-    const prop = await measurePropagation(topology, { writes, warmup: 3 });
+    const prop = await measurePropagation(topology, { writes, warmup: 3, loadPerSecond });
     const byWriter: Record<string, ReturnType<typeof stats>> = {};
     for (const region of REGIONS) {
       const mine = prop.samples.filter((s: PropagationSample) => s.writer === region).map((s) => s.propagationMs);
@@ -150,7 +154,7 @@ function printTable(results: readonly StoreResult[]): void {
   const f = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(1));
   const lines: string[] = [];
   lines.push(
-    `\nRegistry benchmark: ${REGIONS.length} regions, one-way latency ${latencyMs} ms, call timeout ${callTimeoutMs} ms${quick ? " (quick)" : ""}; load average ${loadavg()
+    `\nRegistry benchmark: ${REGIONS.length} regions, one-way latency ${latencyMs} ms, call timeout ${callTimeoutMs} ms, ${loadPerSecond} background writes/s${quick ? " (quick)" : ""}; load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(" ")} on ${cpus().length} CPUs`,
   );
@@ -222,6 +226,7 @@ writeFileSync(
         latencyMs,
         callTimeoutMs,
         writes,
+        loadPerSecond,
         cycles,
         holdMs,
         wallSeconds: round((performance.now() - wallStart) / 1000, 1),

@@ -440,6 +440,11 @@ class RegistrationImpl implements Registration {
   private lease: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The timer is a retry after a failed renewal (see retryNow). */
+  private retrying = false;
+  private renewing = false;
+  /** The store came back while a renewal was out: retry at once if it fails. */
+  private kicked = false;
 
   constructor(
     private readonly registry: RegistryImpl,
@@ -505,24 +510,54 @@ class RegistrationImpl implements Registration {
    * Every third of the TTL: renews the lease and checks the key is still there (writing it again
    * when not); registers again with a new lease when the lease ran out (cut off too long).
    */
-  schedule(delayMs = this.registry.leaseTtlMs / 3): void {
+  schedule(delayMs = this.registry.leaseTtlMs / 3, retry = false): void {
     if (this.stopped) return;
+    this.retrying = retry;
     this.timer = setTimeout(() => void this.renew(), Math.max(50, delayMs));
     this.timer.unref();
   }
 
+  /**
+   * The registry heard from the store again after losing it: a renewal waiting out its retry
+   * delay runs now, so an instance whose lease ran out during the cut is back in the views at
+   * once rather than up to a retry delay after the heal.
+   */
+  retryNow(): void {
+    if (this.stopped) return;
+    // A renewal sent during the cut may still be waiting for its timeout: retry as soon as it fails.
+    if (this.renewing) this.kicked = true;
+    if (!this.retrying) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.retrying = false;
+    void this.renew();
+  }
+
   private async renew(): Promise<void> {
     if (this.stopped) return;
+    this.retrying = false;
+    this.renewing = true;
+    this.kicked = false;
     try {
-      if (this.lease === undefined) await this.start();
-      else {
-        await this.registry.store.keepAlive(this.lease, { timeoutMs: this.registry.timeoutMs });
-        await this.heal(this.lease);
+      if (this.lease !== undefined) {
+        try {
+          await this.registry.store.keepAlive(this.lease, { timeoutMs: this.registry.timeoutMs });
+          await this.heal(this.lease);
+          this.schedule();
+          return;
+        } catch (e) {
+          if (!(e instanceof LeaseNotFoundError)) throw e;
+          // The store answered, so it is reachable again after a cut longer than the TTL: register
+          // again now, not after the retry delay (the instance is missing from every region's view,
+          // its own region's included, until it does).
+          this.lease = undefined;
+        }
       }
+      await this.start();
       this.schedule();
-    } catch (e) {
-      if (e instanceof LeaseNotFoundError) this.lease = undefined;
-      this.schedule(Math.min(500, this.registry.leaseTtlMs / 3));
+    } catch {
+      this.schedule(this.kicked ? 0 : Math.min(500, this.registry.leaseTtlMs / 3), true);
+    } finally {
+      this.renewing = false;
     }
   }
 }
@@ -659,8 +694,10 @@ class RegistryImpl implements Registry {
 
   /** Records a successful linearizable read issued at `issued`. */
   private contact(issued: number): void {
+    const wasLost = this.lastContactAt !== 0 && issued - this.lastContactAt > this.staleAfterMs;
     this.lastContactAt = Math.max(this.lastContactAt, issued);
     this.contacted();
+    if (wasLost) for (const r of this.registrations) r.retryNow();
   }
 
   async ready(options: { services?: readonly string[]; timeoutMs?: number } = {}): Promise<void> {

@@ -41,6 +41,12 @@ export interface RemoteStoreOptions {
   readonly timeoutMs?: number;
   /** How long one watch long poll waits on the server, ms. Default 5000. */
   readonly pollWaitMs?: number;
+  /**
+   * Long polls each watch keeps waiting at the server. A change answers one of them, which is
+   * away for a round trip before it waits again; a change that finds none waiting waits for the
+   * next to arrive. Keep more than the changes a watch sees in one round trip. Default 6.
+   */
+  readonly watchPolls?: number;
   /** Whether closing the store closes the transport. Default true. */
   readonly ownTransport?: boolean;
   /**
@@ -198,14 +204,16 @@ class RemoteStore implements Store {
   }
 
   /**
-   * The long polls of one watch. Two polls of one session are kept at the server (see the
-   * Watch call in registry.proto): a change answers one, and the other still waits while that
+   * The long polls of one watch. `watchPolls` polls of one session are kept at the server (see
+   * the Watch call in registry.proto): a change answers one, and the others still wait while that
    * answer travels back and the next poll travels out, so no change waits for a round trip.
    * Answers may overlap (a poll starts from the revision it was sent with); events already
    * delivered are dropped, so the consumer sees each change once, in order.
    */
   private async poll(prefix: string, fromRevision: number, queue: AsyncQueue<WatchBatch>, signal: AbortSignal): Promise<void> {
-    const session = newWriteId();
+    // Renewed after a failed poll: its answer may have been lost, and the server holds back polls
+    // asking only for what it already sent the session (see waitForChanges).
+    let session = newWriteId();
     const live = () => !signal.aborted && !this.closed && !failed;
     let failed = false;
     /** The first revision not delivered yet. */
@@ -224,7 +232,7 @@ class RemoteStore implements Store {
       failed = true;
       return true;
     };
-    // "From now": learn the current revision first, so both polls start from the same one.
+    // "From now": learn the current revision first, so every poll starts from the same one.
     while (next === 0 && live()) {
       try {
         next = (await call(0, 0)).revision + 1;
@@ -235,13 +243,14 @@ class RemoteStore implements Store {
     }
     const worker = async (): Promise<void> => {
       while (live()) {
-        // Waits differ a little, so the two polls do not time out (and leave) together.
+        // Waits differ a little, so the polls do not time out (and leave) together.
         const waitMs = Math.round(this.pollWaitMs * (0.8 + 0.4 * Math.random()));
         let res: WatchResponse;
         try {
           res = await call(next, waitMs);
         } catch (e) {
           if (signal.aborted || refused(e)) return;
+          session = newWriteId();
           await retry();
           continue;
         }
@@ -272,7 +281,7 @@ class RemoteStore implements Store {
         next = res.revision + 1;
       }
     };
-    await Promise.all([worker(), worker()]);
+    await Promise.all(Array.from({ length: Math.max(1, this.options.watchPolls ?? 6) }, () => worker()));
   }
 
   private checkOpen(): void {

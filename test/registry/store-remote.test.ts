@@ -52,4 +52,28 @@ describe("embedded registry long polls", () => {
       await server.close();
     }
   });
+
+  it("remote - a poll asking only for changes already sent to its session waits for a new one", async () => {
+    const server = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
+    try {
+      const node = server.node;
+      const from = node.machine.revision + 1;
+      const first = node.waitForChanges("s/", from, 10_000, undefined, undefined, "watch-1");
+      await node.compareAndSet("s/a", "1", 0, "w1");
+      expect((await first).events.map((e) => e.key)).toEqual(["s/a"]);
+      // Sent from the same revision before the watcher had the answer above (it was on its way):
+      // waiting here keeps one poll at the server instead of a round trip without any.
+      let stale = false;
+      const second = node.waitForChanges("s/", from, 10_000, undefined, undefined, "watch-1").then((b) => ((stale = true), b));
+      // Another session, or this watcher after a failed poll (a new session): answered at once.
+      expect((await node.waitForChanges("s/", from, 10_000, undefined, undefined, "watch-2")).events.map((e) => e.key)).toEqual(["s/a"]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(stale).toBe(false);
+      // A new change answers it, from its own revision (duplicates are the watcher's to drop).
+      await node.compareAndSet("s/b", "1", 0, "w2");
+      expect((await second).events.map((e) => e.key)).toEqual(["s/a", "s/b"]);
+    } finally {
+      await server.close();
+    }
+  });
 });

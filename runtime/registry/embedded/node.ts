@@ -14,6 +14,9 @@ import {
   type WriteResult,
 } from "../store.js";
 
+/** Watch sessions whose last answer a node remembers (see waitForChanges). */
+const MAX_SESSIONS = 4096;
+
 /** Options of an embedded registry node. */
 export interface EmbeddedNodeOptions extends StateMachineOptions, DataDirOptions {
   /**
@@ -58,6 +61,8 @@ export class EmbeddedNode {
   private expiryAt = Infinity;
   /** Long polls waiting for a change, oldest first. */
   private readonly waiters = new Set<{ prefix: string; session: string; wake: () => void }>();
+  /** Session -> the newest revision an answer to one of its polls carried (most recent sessions only). */
+  private readonly delivered = new Map<string, number>();
   private closed = false;
   private readonly unsubscribe: () => void;
   private readonly now: () => number;
@@ -159,14 +164,21 @@ export class EmbeddedNode {
    *
    * Polls with the same non-empty `session` are one watcher's: a change wakes only the oldest of
    * them that is waiting, the others keep waiting for the next change (or their `waitMs`). A
-   * watcher keeping two polls here is never without one while an answer travels back to it; it
+   * watcher keeping several polls here is not without one while an answer travels back to it; it
    * must drop the events it already has, since a later answer starts from its poll's revision.
    */
   async waitForChanges(prefix: string, fromRevision: number, waitMs: number, signal?: AbortSignal, limit?: number, session = ""): Promise<WatchBatch> {
     this.checkOpen();
     const from = fromRevision === 0 ? this.machine.revision + 1 : fromRevision;
     let batch = this.machine.changes(prefix, from, limit);
-    if (batch.events.length > 0 || waitMs <= 0) {
+    // A poll sent before its watcher received the answer to another of its polls asks again for
+    // what that answer carries. Answering it at once would leave the session without a waiting
+    // poll for a round trip (under steady writes, most of the time: every change would wait for
+    // the next poll to arrive); it waits for a change the session has not been sent instead, and
+    // then answers from its own revision, so a watcher that lost an answer (and polls again under
+    // a new session) misses nothing.
+    if ((batch.events.length > 0 && !this.sentBefore(session, batch)) || waitMs <= 0) {
+      this.markSent(session, batch);
       await this.synced();
       return batch;
     }
@@ -184,9 +196,27 @@ export class EmbeddedNode {
     });
     this.checkOpen();
     batch = this.machine.changes(prefix, from, limit);
+    this.markSent(session, batch);
     // A watcher must not see a change that a crash could still take back.
     await this.synced();
     return batch;
+  }
+
+  /** Whether every event of `batch` was in an answer to the session already (and none past it is left out by the limit). */
+  private sentBefore(session: string, batch: WatchBatch): boolean {
+    if (session === "" || batch.revision !== this.machine.revision) return false;
+    const sent = this.delivered.get(session);
+    return sent !== undefined && batch.events.every((e) => e.revision <= sent);
+  }
+
+  private markSent(session: string, batch: WatchBatch): void {
+    if (session === "" || batch.events.length === 0) return;
+    const newest = batch.events[batch.events.length - 1]!.revision;
+    const sent = this.delivered.get(session) ?? 0;
+    this.delivered.delete(session);
+    this.delivered.set(session, Math.max(sent, newest));
+    // Forget the least recently answered sessions (a forgotten one just answers at once again).
+    if (this.delivered.size > MAX_SESSIONS) this.delivered.delete(this.delivered.keys().next().value!);
   }
 
   /** Stops the expiry timer and wakes every long poll; the state stays in the data directory. */
