@@ -20,15 +20,36 @@ export function findBinary(name: string, candidates: readonly (string | undefine
   return undefined;
 }
 
-/** A free TCP port on 127.0.0.1 (free when asked; the harnesses retry on a clash). */
+/**
+ * Ports freePort hands out: below Linux's default ephemeral range (32768-60999), so the kernel
+ * never gives one of them to a `listen(0)` or to an outgoing connection's local end between the
+ * moment a port is found free and the moment a child process binds it.
+ */
+const PLANNED_PORTS = { first: 20_000, count: 12_000 } as const;
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 for a server another process will bind (free when asked; the
+ * harnesses retry on a clash). Chosen at random outside the ephemeral range, never the same
+ * port twice in one process.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = PLANNED_PORTS.first + Math.floor(Math.random() * PLANNED_PORTS.count);
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found in ${PLANNED_PORTS.first}-${PLANNED_PORTS.first + PLANNED_PORTS.count - 1} after 50 tries`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 

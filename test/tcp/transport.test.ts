@@ -10,6 +10,7 @@ import { Ping } from "../../bench/codec/gen/feed.js";
 import { Echo, Feed, client, delayedEcho, echoReply, errorReply, request, startServer, until } from "./helpers.js";
 import { unaryCall } from "../support/message-calls.js";
 import { rejection } from "../support/rejection.js";
+import { freePort } from "../support/processes.js";
 
 /** Everything a test opened, closed after it whatever happened. */
 const cleanup: (() => Promise<unknown> | void)[] = [];
@@ -619,16 +620,6 @@ function rawSocket(address: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: host!, port: Number(port) }, () => resolve(s));
     s.on("error", reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
   });
 }
 
