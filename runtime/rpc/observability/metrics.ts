@@ -84,7 +84,10 @@ interface MethodState {
  * them as an object (`snapshot()`) or as Prometheus text (`prometheus()`).
  */
 export class RpcMetrics implements StatsHook {
+  /** Per method, keyed `service/method`, in the order first seen. */
   private readonly methods = new Map<string, MethodState>();
+  /** The same states by service, then method: found per call without building the key. */
+  private readonly byService = new Map<string, Map<string, MethodState>>();
   private monitor: IntervalHistogram | undefined;
 
   constructor(private readonly options: MetricsOptions = {}) {}
@@ -103,18 +106,22 @@ export class RpcMetrics implements StatsHook {
 
   /** StatsHook: records a finished call. */
   finish(_ctx: CallContext | undefined, s: CallStats): void {
-    const key = `${s.service}/${s.method}`;
-    let m = this.methods.get(key);
-    if (m === undefined) {
-      m = { service: s.service, method: s.method, side: s.side, calls: 0, errors: {}, latency: new Histogram() };
-      this.methods.set(key, m);
-    }
+    const m = this.byService.get(s.service)?.get(s.method) ?? this.add(s);
     m.calls++;
     m.latency.observe(s.durationMs);
     if (s.code !== Code.OK) {
       const name = Code[s.code] ?? String(s.code);
       m.errors[name] = (m.errors[name] ?? 0) + 1;
     }
+  }
+
+  private add(s: CallStats): MethodState {
+    const m: MethodState = { service: s.service, method: s.method, side: s.side, calls: 0, errors: {}, latency: new Histogram() };
+    this.methods.set(`${s.service}/${s.method}`, m);
+    let perService = this.byService.get(s.service);
+    if (perService === undefined) this.byService.set(s.service, (perService = new Map()));
+    perService.set(s.method, m);
+    return m;
   }
 
   /** The event-loop delay percentiles sampled so far (zeros before any sample). */

@@ -1,6 +1,6 @@
 import type { CallContext, Side } from "../context.js";
 import { Code, RpcError } from "../errors.js";
-import type { Middleware } from "../middleware.js";
+import type { Middleware, RpcResponse } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
 
 /** What a stats hook learns when a call ends. */
@@ -33,14 +33,22 @@ export interface StatsHook {
 
 /**
  * Calls `hooks` around every call, in the order given for start and for finish. A streaming
- * call finishes when its response stream ends (its duration is the stream's).
+ * call finishes when its response stream ends (its duration is the stream's). Written with
+ * `then` rather than as an async function: on the hot path of every call, one promise instead
+ * of two (each one also costs AsyncLocalStorage's promise hooks on a server).
  */
 export function statsMiddleware(hooks: readonly StatsHook[]): Middleware {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const ctx = req.ctx;
-    for (const h of hooks) h.start?.(ctx);
-    const startTime = Date.now();
-    const t0 = performance.now();
+    let startTime: number;
+    let t0: number;
+    try {
+      for (const h of hooks) h.start?.(ctx);
+      startTime = Date.now();
+      t0 = performance.now();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const finish = (error: RpcError | undefined): void => {
       const stats: CallStats = {
         side: ctx.side,
@@ -54,16 +62,21 @@ export function statsMiddleware(hooks: readonly StatsHook[]): Middleware {
       };
       for (const h of hooks) h.finish(ctx, stats);
     };
-    let res;
-    try {
-      res = await next(req);
-    } catch (e) {
+    const failed = (e: unknown): never => {
       const error = RpcError.from(e);
       finish(error);
       throw error;
+    };
+    let res: Promise<RpcResponse>;
+    try {
+      res = next(req);
+    } catch (e) {
+      return Promise.reject(e).catch(failed);
     }
-    if (streamsResponses(req.method)) return observeStream(res, ctx, finish);
-    finish(undefined);
-    return res;
+    return res.then((r) => {
+      if (streamsResponses(req.method)) return observeStream(r, ctx, finish);
+      finish(undefined);
+      return r;
+    }, failed);
   };
 }
