@@ -191,26 +191,37 @@ export function decodeResponse(method: MethodDescriptor, service: string, payloa
  * aborted call as its signal's reason.
  */
 function transportHandler(transport: ClientTransport): Handler {
-  return async (req) => {
+  // Not an async function: one promise per call (the transport's, then `then`'s) instead of two more.
+  return (req) => {
     const ctx = req.ctx;
     const signal = ctx.cancellation;
-    if (signal.aborted) throw abortError(signal);
+    if (signal.aborted) return Promise.reject(abortError(signal));
+    const failed = (e: unknown): never => {
+      throw callError(e, signal);
+    };
     try {
-      if (req.method.kind !== "unary") return await openStream(transport, req, signal);
+      if (req.method.kind !== "unary") return openStream(transport, req, signal).then(undefined, failed);
       const method = req.method;
       const service = req.service.typeName;
-      const res = await transport.unary({
-        service,
-        method,
-        encode: messageWriter(method.input, req.message),
-        headers: req.headers,
-        deadline: ctx.deadline,
-        signal,
-        endpoint: ctx.endpoint,
-      });
-      return { message: decodeResponse(method, service, res.payload, res.headers, res.protocol), headers: res.headers };
+      return transport
+        .unary({
+          service,
+          method,
+          encode: messageWriter(method.input, req.message),
+          headers: req.headers,
+          deadline: ctx.deadline,
+          signal,
+          endpoint: ctx.endpoint,
+        })
+        .then((res) => {
+          try {
+            return { message: decodeResponse(method, service, res.payload, res.headers, res.protocol), headers: res.headers };
+          } catch (e) {
+            return failed(e);
+          }
+        }, failed);
     } catch (e) {
-      throw callError(e, signal);
+      return Promise.reject(callError(e, signal));
     }
   };
 }
@@ -440,20 +451,48 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     return { ctx, received };
   }
 
-  /** A call with one response (unary, client-streaming): the chain, then the context released. */
-  async function invoke(method: MethodDescriptor, message: unknown, opts: CallOptions): Promise<unknown> {
-    const { ctx, received } = begin(method, opts);
+  /**
+   * A call with one response (unary, client-streaming): the chain, then the context released.
+   * Written with `then`, as the chain's hot layers are: one promise per layer, not two.
+   */
+  function invoke(method: MethodDescriptor, message: unknown, opts: CallOptions): Promise<unknown> {
+    let call: ReturnType<typeof begin>;
     try {
-      const res = await chain({ service, method, message, headers: ctx.headers, ctx });
-      received(res.headers);
-      return res.message;
+      call = begin(method, opts);
     } catch (e) {
+      return Promise.reject(e);
+    }
+    const { ctx, received } = call;
+    const failed = (e: unknown): never => {
       const err = RpcError.from(e);
       received(err.headers);
       throw err;
-    } finally {
-      ctx.dispose();
+    };
+    let running: Promise<RpcResponse>;
+    try {
+      running = chain({ service, method, message, headers: ctx.headers, ctx });
+    } catch (e) {
+      running = Promise.reject(e);
     }
+    return running.then(
+      (res) => {
+        try {
+          received(res.headers);
+          return res.message;
+        } catch (e) {
+          return failed(e);
+        } finally {
+          ctx.dispose();
+        }
+      },
+      (e: unknown) => {
+        try {
+          return failed(e);
+        } finally {
+          ctx.dispose();
+        }
+      },
+    );
   }
 
   /** A call with a response stream (server-streaming, bidi): started now, ended by its stream. */

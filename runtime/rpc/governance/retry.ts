@@ -216,42 +216,61 @@ export function requeueMiddleware(policy: RetryPolicy = {}): Middleware {
 
 /** The attempt loop of retry and requeue: `safe` says which failures may be sent again. */
 function retrying(p: ResolvedRetryPolicy, safe: (err: RpcError, method: MethodDescriptor, call: CallContext) => boolean): Middleware {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const call = req.ctx;
     const streaming = req.method.kind !== "unary";
     const send = (ctx: CallContext): Promise<RpcResponse> => (ctx === call ? next(req) : next({ ...req, ctx }));
-    // A first attempt that nothing cancels alone (a unary call without an attempt timeout) runs in
-    // the call's own context: a call that succeeds at once costs no fork, no second deadline timer
-    // and no listener on the call's cancellation. What it leaves on the call is undone if it fails.
-    const inPlace = !streaming && p.attemptTimeoutMs === undefined && call.attempt === 1;
-    const { endpoint, peer } = call;
-    p.budget?.deposit();
-    for (let n = 1; ; n++) {
-      const ctx = n === 1 && inPlace ? call : call.fork(n);
-      let keep = false;
-      try {
-        const res = await attempt(send, ctx, streaming ? undefined : p.attemptTimeoutMs);
-        adopt(call, ctx);
-        if (!streamsResponses(req.method)) return res;
-        keep = true;
-        return observeStream(res, ctx, () => ctx.dispose());
-      } catch (e) {
-        const failedOn = ctx.endpoint?.address;
-        if (ctx === call) {
-          call.endpoint = endpoint;
-          call.peer = peer;
+
+    /** After attempt `n` failed with `e` on `failedOn`: throws when it may not be sent again, else waits the backoff. */
+    const again = async (n: number, e: unknown, failedOn: string | undefined): Promise<void> => {
+      const err = RpcError.from(e);
+      if (n >= p.maxAttempts || !safe(err, req.method, call) || requestsTaken(req.message)) throw err;
+      const delay = backoffDelay(n, p);
+      if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
+      if (p.budget !== undefined && !p.budget.withdraw()) throw err;
+      rememberFailed(call, failedOn);
+      await sleep(delay, call.cancellation);
+    };
+
+    /** Attempts `first` and on, each in a forked context. */
+    const forked = async (first: number): Promise<RpcResponse> => {
+      for (let n = first; ; n++) {
+        const ctx = call.fork(n);
+        let keep = false;
+        try {
+          const res = await attempt(send, ctx, streaming ? undefined : p.attemptTimeoutMs);
+          adopt(call, ctx);
+          if (!streamsResponses(req.method)) return res;
+          keep = true;
+          return observeStream(res, ctx, () => ctx.dispose());
+        } catch (e) {
+          await again(n, e, ctx.endpoint?.address);
+        } finally {
+          if (!keep) ctx.dispose();
         }
-        const err = RpcError.from(e);
-        if (n >= p.maxAttempts || !safe(err, req.method, call) || requestsTaken(req.message)) throw err;
-        const delay = backoffDelay(n, p);
-        if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
-        if (p.budget !== undefined && !p.budget.withdraw()) throw err;
-        rememberFailed(call, failedOn);
-        await sleep(delay, call.cancellation);
-      } finally {
-        if (!keep && ctx !== call) ctx.dispose();
       }
+    };
+
+    p.budget?.deposit();
+    // A first attempt that nothing cancels alone (a unary call without an attempt timeout) runs in
+    // the call's own context: a call that succeeds at once costs no fork, no second deadline timer,
+    // no listener on the call's cancellation and no promise of this middleware's own but `then`'s.
+    // What it leaves on the call is undone if it fails.
+    if (streaming || p.attemptTimeoutMs !== undefined || call.attempt !== 1) return forked(1);
+    const { endpoint, peer } = call;
+    let first: Promise<RpcResponse>;
+    try {
+      first = next(req);
+    } catch (e) {
+      first = Promise.reject(e);
     }
+    return first.then(undefined, async (e: unknown) => {
+      const failedOn = call.endpoint?.address;
+      call.endpoint = endpoint;
+      call.peer = peer;
+      await again(1, e, failedOn);
+      return forked(2);
+    });
   };
 }
 
