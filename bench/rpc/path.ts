@@ -1,0 +1,73 @@
+/**
+ * The runtime's own cost per call, without sockets: createServer over a transport that hands it
+ * prepared calls, and createClient over a transport that answers at once; 64 calls in flight,
+ * CPU time per call (process.cpuUsage), seven rounds, their median. For A/B work on the
+ * framework path (docs/profile.md); the figures in bench/results come from bench:rpc.
+ *
+ *   npm run build && node --import tsx bench/rpc/path.ts [--no-async-context]
+ *
+ * Loads the built package, as users run it (add --conditions=meridian-source for the source). The
+ * client runs first: a server with `asyncContext` on turns on AsyncLocalStorage's promise hooks
+ * for the whole process.
+ */
+import { Cancellation, createClient, createServer, type ClientTransport, type ServerTransport } from "meridian-rpc";
+import type { CallDispatcher, IncomingCall, OutgoingReply } from "meridian-rpc/transport";
+import { Ping } from "../codec/gen/feed.js";
+import { EchoService, HEADERS, meridianMessages } from "./service.js";
+
+const IN_FLIGHT = 64;
+const ROUNDS = 3000;
+const message = meridianMessages().ping;
+const payload = Ping.encode(message);
+
+async function measure(name: string, call: () => Promise<unknown>): Promise<void> {
+  const round = async (): Promise<void> => {
+    const calls = new Array<Promise<unknown>>(IN_FLIGHT);
+    for (let i = 0; i < IN_FLIGHT; i++) calls[i] = call();
+    for (const c of calls) await c;
+  };
+  for (let i = 0; i < ROUNDS; i++) await round(); // warm-up
+  const perCall: number[] = [];
+  for (let k = 0; k < 7; k++) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < ROUNDS; i++) await round();
+    const used = process.cpuUsage(before);
+    perCall.push(((used.user + used.system) * 1000) / (ROUNDS * IN_FLIGHT));
+  }
+  perCall.sort((a, b) => a - b);
+  console.log(`${name.padEnd(12)} ${perCall[3]!.toFixed(0)} ns CPU per call (rounds: ${perCall.map((x) => x.toFixed(0)).join(" ")})`);
+}
+
+async function serverPath(asyncContext: boolean): Promise<void> {
+  let dispatch: CallDispatcher | undefined;
+  const transport: ServerTransport = {
+    listen: async (d) => {
+      dispatch = d;
+      return { address: "in-process" };
+    },
+    close: async () => undefined,
+  };
+  const server = createServer({ transport, region: "cn-north", asyncContext }).register(EchoService, { echo: (req) => req, feed: () => ({}) });
+  await server.listen();
+  const signal = new Cancellation();
+  const incoming = (): IncomingCall => {
+    const now = Date.now();
+    return { service: EchoService.typeName, method: "Echo", headers: { ...HEADERS }, payload, deadline: now + 10_000, signal, peer: "127.0.0.1:1", receivedAt: now };
+  };
+  await measure("server path", async () => {
+    const reply: OutgoingReply = await dispatch!(incoming());
+    if (reply.encode === undefined) throw new Error(`the call failed: ${JSON.stringify(reply.headers)}`);
+  });
+}
+
+async function clientPath(): Promise<void> {
+  const answer = Promise.resolve({ payload, headers: {} });
+  const transport: ClientTransport = { unary: () => answer, close: async () => undefined };
+  const client = createClient(EchoService, { transport, endpoints: [{ address: "127.0.0.1:1" }], region: "cn-north", consistency: "eventual", timeoutMs: 10_000 });
+  await measure("client path", () => client.echo(message));
+}
+
+// The client first: once a server has run a call with asyncContext on, AsyncLocalStorage's promise
+// hooks run for every promise of the process, the client's included (a service that is both pays that).
+await clientPath();
+await serverPath(!process.argv.includes("--no-async-context"));
