@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import { RpcError, createClient, HeaderKeys } from "meridian-rpc";
+import { RpcError, createClient, HeaderKeys, type ClientTransport } from "meridian-rpc";
 import { TcpClientTransport } from "meridian-rpc/transports/tcp";
 import { Histogram } from "../rpc/histogram.js";
 import { grpcService } from "../rpc/peers.js";
@@ -23,6 +23,11 @@ interface OverloadClient {
   failure(e: unknown): Failure;
   /** How long a refused call had waited when the server refused it, ms, when the server says. */
   refusedWait?(e: unknown): number | undefined;
+  /**
+   * Meridian: the time from sending an attempt to the server's refusal of it, ns, for every refused
+   * attempt (a call's requeued attempts included), taken since the last call of this function.
+   */
+  takeRefusedAttempts?(): Histogram;
   close(): Promise<void>;
 }
 
@@ -32,9 +37,22 @@ const connections = Number(process.argv[3] ?? 1);
 
 async function meridianClient(address: string): Promise<OverloadClient> {
   const { ping } = meridianMessages();
-  const transport = new TcpClientTransport({ connectionsPerAddress: connections });
+  const tcp = new TcpClientTransport({ connectionsPerAddress: connections });
   const endpoints = [{ address }];
-  await transport.warmUp(endpoints);
+  await tcp.warmUp(endpoints);
+  // Below the client's requeue (on by default), which sends a refused call again after a backoff:
+  // the call ends refused only once that gives up, while the server answered each attempt at once.
+  let refusedAttempts = new Histogram();
+  const transport: ClientTransport = {
+    unary: (req) => {
+      const t0 = performance.now();
+      return tcp.unary(req).catch((e: unknown) => {
+        if (e instanceof RpcError && e.headers[HeaderKeys.queueDelay] !== undefined) refusedAttempts.record((performance.now() - t0) * 1e6);
+        throw e;
+      });
+    },
+    close: () => tcp.close(),
+  };
   const client = createClient(EchoService, { transport, endpoints, region: "cn-north", consistency: "eventual" });
   return {
     call: (timeoutMs) => client.echo(ping, { timeoutMs }),
@@ -47,6 +65,11 @@ async function meridianClient(address: string): Promise<OverloadClient> {
     refusedWait: (e) => {
       const hint = e instanceof RpcError ? e.headers[HeaderKeys.queueDelay] : undefined;
       return hint === undefined ? undefined : Number(hint);
+    },
+    takeRefusedAttempts: () => {
+      const taken = refusedAttempts;
+      refusedAttempts = new Histogram();
+      return taken;
     },
     close: () => transport.close(),
   };
@@ -108,6 +131,7 @@ const MAX_IN_FLIGHT = 50_000;
 /** Open loop: sends at the spec's rate for its duration, then waits for the last answers. */
 async function open(spec: OpenSpec): Promise<OpenResult> {
   const c = await connect(spec.address);
+  c.takeRefusedAttempts?.();
   const ok = new Histogram();
   const refused = new Histogram();
   const refusedWait = new Histogram();
@@ -178,6 +202,8 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
   r.refusedP50Ms = refused.quantile(0.5) / 1e6;
   r.refusedP99Ms = refused.quantile(0.99) / 1e6;
   if (refusedWait.count > 0) r.refusedWaitP99Ms = refusedWait.quantile(0.99) / 1e6;
+  const attempts = c.takeRefusedAttempts?.();
+  if (attempts !== undefined && attempts.count > 0) r.refusedAttemptP99Ms = attempts.quantile(0.99) / 1e6;
   return r;
 }
 

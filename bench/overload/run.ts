@@ -92,7 +92,7 @@ async function benchPeer(peer: OverloadPeer, runs: Run[], failures: string[]): P
       const run: Run = { ...result, peer, scenario, offered, capacity, goodput: result.ok / result.seconds / capacity, server: stats };
       runs.push(run);
       console.log(
-        `${peer.padEnd(22)} ${scenario === "steady" ? `${offered}x`.padEnd(6) : "bursts"} goodput ${(100 * run.goodput).toFixed(0).padStart(3)}% of capacity  ok p50 ${run.okP50Ms.toFixed(1)} ms p99 ${run.okP99Ms.toFixed(1)} ms  refused ${run.refused} (p50 ${run.refusedP50Ms.toFixed(1)} p99 ${run.refusedP99Ms.toFixed(1)} ms${run.refusedWaitP99Ms === undefined ? "" : `, waited p99 ${run.refusedWaitP99Ms.toFixed(1)} ms`})  timed out ${run.timedOut}  handlers ${stats.handled}/${run.sent}  server ELD p99 ${stats.eventLoopDelayP99Ms.toFixed(1)} ms${run.otherErrors ? `  errors ${run.otherErrors} (${run.firstError})` : ""}`,
+        `${peer.padEnd(22)} ${scenario === "steady" ? `${offered}x`.padEnd(6) : "bursts"} goodput ${(100 * run.goodput).toFixed(0).padStart(3)}% of capacity  ok p50 ${run.okP50Ms.toFixed(1)} ms p99 ${run.okP99Ms.toFixed(1)} ms  refused ${run.refused} (p50 ${run.refusedP50Ms.toFixed(1)} p99 ${run.refusedP99Ms.toFixed(1)} ms${run.refusedAttemptP99Ms === undefined ? "" : `, each answer p99 ${run.refusedAttemptP99Ms.toFixed(1)} ms`}${run.refusedWaitP99Ms === undefined ? "" : `, waited p99 ${run.refusedWaitP99Ms.toFixed(1)} ms`})  timed out ${run.timedOut}  handlers ${stats.handled}/${run.sent}  server ELD p99 ${stats.eventLoopDelayP99Ms.toFixed(1)} ms${run.otherErrors ? `  errors ${run.otherErrors} (${run.firstError})` : ""}`,
       );
     }
   } catch (e) {

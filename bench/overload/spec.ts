@@ -30,6 +30,12 @@ export interface OpenResult {
   refusedP99Ms: number;
   /** p99 of how long refused calls had waited when the server refused them, as it says (`x-queue-delay-ms`); Meridian only. */
   refusedWaitP99Ms?: number;
+  /**
+   * p99 of the time from sending an attempt to the server's refusal of it, requeued attempts
+   * included (`refusedP99Ms` is to the end of a refused call, after the client's requeue gave up);
+   * Meridian only.
+   */
+  refusedAttemptP99Ms?: number;
   /** No answer within the deadline. */
   timedOut: number;
   otherErrors: number;
