@@ -141,6 +141,8 @@ if (args["no-workers"] !== true) {
   }
 }
 
+/** p99 of the time to the server's refusal of an attempt (Meridian measures it below requeue), else to a refused call's end. */
+const refusalAnswerP99 = (r: OpenResult): number => r.refusedAttemptP99Ms ?? r.refusedP99Ms;
 const find = (peer: OverloadPeer, offered: number) => runs.find((r) => r.peer === peer && r.scenario === "steady" && r.offered === offered);
 const at2 = find("meridian", 2);
 const at4 = find("meridian", 4);
@@ -149,14 +151,17 @@ const targets = at2 &&
     goodputAt2x: { want: ">= 0.90", got: at2.goodput, met: at2.goodput >= 0.9 },
     goodputAt4x: { want: ">= 0.80", got: at4.goodput, met: at4.goodput >= 0.8 },
     okP99AtWorst: { want: `<= ${timeoutMs / 2} ms`, got: Math.max(at2.okP99Ms, at4.okP99Ms), met: Math.max(at2.okP99Ms, at4.okP99Ms) <= timeoutMs / 2 },
-    refusalP99: { want: "<= 5 ms", got: Math.max(at2.refusedP99Ms, at4.refusedP99Ms), met: Math.max(at2.refusedP99Ms, at4.refusedP99Ms) <= 5 },
+    // The server's answer to each refused attempt; a refused call ends later when the client's
+    // requeue sends it again first (refusedCallP99 below, no target).
+    refusalP99: { want: "<= 5 ms", got: Math.max(refusalAnswerP99(at2), refusalAnswerP99(at4)), met: Math.max(refusalAnswerP99(at2), refusalAnswerP99(at4)) <= 5 },
+    refusedCallP99: { want: "(info)", got: Math.max(at2.refusedP99Ms, at4.refusedP99Ms), met: true },
     serverEldP99At4x: { want: "<= 10 ms", got: at4.server.eventLoopDelayP99Ms, met: at4.server.eventLoopDelayP99Ms <= 10 },
   };
 const allTargets: Record<string, { want: string; got: number; met: boolean }> = { ...(targets || {}) };
 if (workersCase !== undefined) allTargets.twoWorkers = { want: ">= 1.8x", got: workersCase.ratio, met: workersCase.ratio >= 1.8 };
 if (Object.keys(allTargets).length > 0) {
   console.log(`\nTargets (Meridian, default options; ${cpus().length} CPUs shared with whatever else runs, load average ${loadavg()[0]!.toFixed(1)}):`);
-  for (const [name, t] of Object.entries(allTargets)) console.log(`  ${name.padEnd(18)} want ${t.want.padEnd(9)} got ${t.got.toFixed(2).padStart(7)}  ${t.met ? "met" : "NOT met"}`);
+  for (const [name, t] of Object.entries(allTargets)) console.log(`  ${name.padEnd(18)} want ${t.want.padEnd(9)} got ${t.got.toFixed(2).padStart(7)}  ${t.want === "(info)" ? "" : t.met ? "met" : "NOT met"}`);
 }
 
 mkdirSync(outDir, { recursive: true });

@@ -16,7 +16,9 @@ export interface AdmissionOptions {
   /**
    * How long the queueing delay must stay above `targetMs` before the server sheds calls that
    * waited longer than `targetMs`; until then (a burst, not a standing queue) it sheds only calls
-   * that waited longer than this. Default 100 ms.
+   * that waited longer than this. Default 25 ms: a quarter of a typical 100 ms deadline. (Fail at
+   * Scale's 100 ms let a backlog as deep as the deadline form at the start of every overload,
+   * whose calls were then shed after waiting up to that long.)
    */
   intervalMs?: number;
   /**
@@ -26,7 +28,7 @@ export interface AdmissionOptions {
   maxQueued?: number;
   /**
    * How long the run queue starts handlers back to back before it lets the event loop read
-   * sockets again, ms. Default 2. The event loop's delay and the time to a refusal grow with it.
+   * sockets again, ms. Default 1. The event loop's delay and the time to a refusal grow with it.
    */
   sliceMs?: number;
   /**
@@ -38,7 +40,7 @@ export interface AdmissionOptions {
 }
 
 /** The defaults of {@link AdmissionOptions}. */
-export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "intervalMs">> = { targetMs: 5, intervalMs: 100 };
+export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "intervalMs">> = { targetMs: 5, intervalMs: 25 };
 
 /**
  * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
