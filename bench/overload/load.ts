@@ -102,13 +102,16 @@ async function connect(address: string): Promise<OverloadClient> {
   return client;
 }
 
-/** Closed loop: `concurrency` calls always in flight for `ms`; the answers per second. */
-async function capacity(address: string, ms: number, concurrency: number): Promise<number> {
+/**
+ * Closed loop: `concurrency` calls always in flight for `ms`; the answers per second. The first
+ * `warmMs` are not counted: both processes start cold (a fresh process compiles its hot code in
+ * its first thousands of calls, on the same cores the servers need).
+ */
+async function capacity(address: string, ms: number, concurrency: number, warmMs: number): Promise<number> {
   const c = await connect(address);
   let answered = 0;
-  const end = performance.now() + ms;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < end) {
+  const loop = async (until: number): Promise<void> => {
+    while (performance.now() < until) {
       // A refusal (the machine is shared: a stall can make a standing queue) is not an answer.
       const ok = await c.call(10_000).then(
         () => true,
@@ -120,8 +123,11 @@ async function capacity(address: string, ms: number, concurrency: number): Promi
       if (ok) answered++;
     }
   };
+  const warmEnd = performance.now() + warmMs;
+  await Promise.all(Array.from({ length: concurrency }, () => loop(warmEnd)));
+  answered = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, () => loop(t0 + ms)));
   return answered / ((performance.now() - t0) / 1000);
 }
 
@@ -207,13 +213,13 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
   return r;
 }
 
-process.on("message", (msg: { type: string; address?: string; ms?: number; concurrency?: number; spec?: OpenSpec }) => {
+process.on("message", (msg: { type: string; address?: string; ms?: number; warmMs?: number; concurrency?: number; spec?: OpenSpec }) => {
   const reply = (p: Promise<unknown>, type: string): void =>
     void p.then(
       (result) => process.send!({ type, result }),
       (e: unknown) => process.send!({ type: "failed", error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
     );
-  if (msg.type === "capacity") reply(capacity(msg.address!, msg.ms!, msg.concurrency!), "capacity");
+  if (msg.type === "capacity") reply(capacity(msg.address!, msg.ms!, msg.concurrency!, msg.warmMs ?? 0), "capacity");
   else if (msg.type === "open") reply(open(msg.spec!), "open");
   else if (msg.type === "close") void (client?.close() ?? Promise.resolve()).finally(() => process.exit(0));
 });

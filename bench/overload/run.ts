@@ -49,6 +49,8 @@ for (const p of peers) if (!OVERLOAD_PEERS.includes(p)) throw new Error(`unknown
 const FACTORS = [0.5, 1, 2, 4];
 /** Calls in flight while capacity is measured (closed loop). */
 const CAPACITY_IN_FLIGHT = 4;
+/** How long each capacity measurement runs before it counts (the processes start cold). */
+const WARM_MS = quick ? 200 : 1500;
 const BURST = { base: 0.5, factor: 10, everyMs: 1000, lengthMs: 200 };
 const execArgv = ["--conditions=meridian-source", "--import", "tsx"];
 
@@ -72,7 +74,7 @@ async function benchPeer(peer: OverloadPeer, runs: Run[], failures: string[]): P
     await next(load, "ready", 20_000);
     // A few calls in flight keep the core busy; more would be a standing queue past the shedder's
     // 5 ms target (with 1 ms handlers), which it sheds by design.
-    load.send({ type: "capacity", address, ms: Math.max(1000, durationMs), concurrency: CAPACITY_IN_FLIGHT });
+    load.send({ type: "capacity", address, ms: Math.max(1000, durationMs), warmMs: WARM_MS, concurrency: CAPACITY_IN_FLIGHT });
     const { result: capacity } = await next<{ result: number }>(load, "capacity", 60_000);
     console.log(`${peer.padEnd(22)} capacity ${capacity.toFixed(0)} calls/s (handler ${handlerMs} ms of CPU, closed loop, ${CAPACITY_IN_FLIGHT} in flight)`);
     const scenarios: { scenario: Run["scenario"]; offered: number; spec: OpenSpec }[] = [
@@ -119,7 +121,7 @@ async function clusterCapacity(workers: number): Promise<number> {
   try {
     const { address } = await next<{ address: string }>(server, "ready", 60_000);
     await next(load, "ready", 20_000);
-    load.send({ type: "capacity", address, ms: Math.max(2000, durationMs), concurrency: CAPACITY_IN_FLIGHT * workers });
+    load.send({ type: "capacity", address, ms: Math.max(2000, durationMs), warmMs: WARM_MS, concurrency: CAPACITY_IN_FLIGHT * workers });
     const { result } = await next<{ result: number }>(load, "capacity", 60_000);
     console.log(`workers ${workers}: capacity ${result.toFixed(0)} calls/s (runCluster, handler ${handlerMs} ms of CPU, closed loop, ${CAPACITY_IN_FLIGHT * workers} in flight over 4 connections)`);
     return result;
