@@ -168,6 +168,22 @@ export const REGISTRY_SERVE: CommandSpec = {
   exitStatus: "0 once stopped by SIGINT or SIGTERM; 1 when it cannot start, or when its log on disk fails (a supervisor restarts it and it recovers from --data); 2 for bad usage.",
 };
 
+/** `meridian serve`. */
+export const SERVE: CommandSpec = {
+  name: "serve",
+  synopsis: "<module> [--workers <n>] [--export <name>] [--grace <ms>]",
+  summary: "run a server on every core until SIGINT or SIGTERM",
+  description:
+    "Runs the server a module builds in --workers processes that share its port (runCluster, docs/overload.md). The module exports a function that returns the server, registered but not listening (or a promise of it); it runs in every worker. Prints `listening on <address>` once every worker listens. SIGHUP: rolling restart, one worker at a time (`restarted`); SIGUSR2: the workers' metrics, summed, as one line of JSON; SIGINT or SIGTERM: every worker stops gracefully, then the command exits.",
+  arguments: [{ name: "<module>", help: "the module: a path (relative to the current directory) or a package name. TypeScript needs a loader: node --import tsx" }],
+  options: [
+    { name: "--workers", value: "<n>", default: "os.availableParallelism()", help: "worker processes" },
+    { name: "--export", value: "<name>", default: "default", help: "which export of the module builds the server" },
+    { name: "--grace", value: "<ms>", default: "5000", help: "how long a stopping worker's calls in flight may take" },
+  ],
+  exitStatus: "0 once stopped by SIGINT or SIGTERM; 1 when the module cannot be loaded, does not export a function, or a worker does not start; 2 for bad usage.",
+};
+
 /** `meridian registry status`. */
 export const REGISTRY_STATUS: CommandSpec = {
   name: "registry status",
@@ -245,4 +261,4 @@ export const REGISTRY_GROUP: CommandGroup = {
 };
 
 /** Every command, in the order `meridian --help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [GEN, CALL, LIST, ...REGISTRY_COMMANDS];
+export const COMMANDS: readonly CommandSpec[] = [GEN, CALL, LIST, SERVE, ...REGISTRY_COMMANDS];

@@ -12,7 +12,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { VERSION } from "../codegen/index.js";
 import { formatGroupHelp, formatHelp, type CommandGroup } from "./args.js";
-import { CALL, COMMANDS, GEN, LIST, REGISTRY_GROUP } from "./commands.js";
+import { CALL, COMMANDS, GEN, LIST, REGISTRY_GROUP, SERVE } from "./commands.js";
 import { genCommand } from "./gen.js";
 import { completeIo, processIo, type CliIo, type CliIoInput } from "./io.js";
 import { runCommand } from "./run.js";
@@ -22,13 +22,13 @@ export type { CliIo, CliIoInput } from "./io.js";
 /** `meridian` itself as its help shows it. */
 export const MERIDIAN: CommandGroup = {
   name: "",
-  description: "Meridian's command line: code generation from .proto files, calls from the terminal, and the registry.",
+  description: "Meridian's command line: code generation from .proto files, calls from the terminal, servers on every core, and the registry.",
   commands: COMMANDS,
   options: [{ name: "--version", help: "print the version and exit" }],
   exitStatus: "0 on success, 1 when the command failed, 2 for bad usage; call and list: 64 + the status code of a failed call.",
 };
 
-const TOP_COMMANDS = ["gen", "call", "list", "registry"];
+const TOP_COMMANDS = ["gen", "call", "list", "serve", "registry"];
 
 function unknownCommand(io: CliIo, what: string): number {
   io.stderr(`meridian: unknown command "${what}" (${TOP_COMMANDS.slice(0, -1).join(", ")} or ${TOP_COMMANDS.at(-1)!})\nRun "meridian --help" for the commands.\n`);
@@ -55,7 +55,7 @@ function help(words: readonly string[], io: CliIo): number {
 
 /**
  * Runs the `meridian` command line and returns its exit status. `gen`, help, version and usage
- * errors answer synchronously; the commands that talk to the network (`call`, `list`,
+ * errors answer synchronously; the commands that talk to the network (`call`, `list`, `serve`,
  * `registry`) answer with a promise of it. `io` replaces the process's stdout, stderr, stdin
  * and environment (tests).
  */
@@ -81,6 +81,8 @@ export function main(argv: readonly string[], ioInput: CliIoInput = processIo): 
       return runCommand(CALL, async (args, io) => (await import("./call.js")).callCommand(args, io), rest, io);
     case "list":
       return runCommand(LIST, async (args, io) => (await import("./call.js")).listCommand(args, io), rest, io);
+    case "serve":
+      return runCommand(SERVE, async (args, io) => (await import("./serve.js")).serveCommand(args, io), rest, io);
     case "registry":
       return import("./registry.js").then((m) => m.registryCommand(rest, io));
     default:

@@ -190,6 +190,7 @@ class MeridianServer implements Server {
         (stream) => this.dispatchStream(stream),
       );
       this.rpcMetrics.start();
+      this.shedder?.start();
       return bound;
     } catch (e) {
       this.listening = false;
@@ -202,6 +203,7 @@ class MeridianServer implements Server {
       await this.options.transport.close(options.graceMs ?? 5000);
     } finally {
       this.rpcMetrics.stop();
+      this.shedder?.stop();
     }
   }
 
@@ -486,6 +488,10 @@ class MeridianServer implements Server {
     const wait = this.runQueue?.expectedWaitMs() ?? 0;
     if (wait > 0 && call.deadline !== undefined && call.deadline <= now + wait) {
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline would pass before its handler could start (${Math.round(wait)} ms of calls are queued before it)`, (queued ?? 0) + wait);
+    }
+    if (this.shedder?.maxEventLoopDelayMs !== undefined) {
+      const late = this.shedder.lateLoop(priorityOf(call.headers), call.peer, now, queued);
+      if (late !== undefined) return late;
     }
     return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers), call.peer);
   }

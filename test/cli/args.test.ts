@@ -145,7 +145,7 @@ describe("cli help - one layout everywhere", () => {
     expect(stderr).toMatch(/^meridian registry: unknown registry command "lease" \(serve, status, primary or etcd-roles\)\n/);
     stderr = "";
     expect(main(["frobnicate"], io)).toBe(2);
-    expect(stderr).toBe('meridian: unknown command "frobnicate" (gen, call, list or registry)\nRun "meridian --help" for the commands.\n');
+    expect(stderr).toBe('meridian: unknown command "frobnicate" (gen, call, list, serve or registry)\nRun "meridian --help" for the commands.\n');
     stderr = "";
     // $MERIDIAN_REGISTRY comes from the io's environment.
     expect(await main(["registry", "status"], io)).toBe(2);

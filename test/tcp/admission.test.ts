@@ -140,4 +140,52 @@ describe("tcp admission", () => {
     await Promise.all(Array.from({ length: 400 }, (_, i) => client.echo({ text: `c${i}` })));
     expect(ran).toBe(400);
   });
+
+  it("tcp admission - with maxEventLoopDelayMs, calls read while the event loop runs late are shed (critical ones run) until it catches up; without it they run", async () => {
+    /** Sends five normal calls and a critical one, then stalls this process's event loop (the server's too) 60 ms before the server can read them. */
+    const stalled = async (admission: ServerOptions["admission"]) => {
+      let ran = 0;
+      const address = await start(() => ran++, { admission });
+      const transport = new TcpClientTransport();
+      cleanup.push(() => transport.close());
+      const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 5000, requeue: false });
+      await client.echo({ text: "warm" });
+      ran = 0;
+      const outcome = (p: Promise<unknown>) =>
+        p.then(
+          () => "ok",
+          (e: unknown) => e as RpcError,
+        );
+      const calls = [...Array.from({ length: 5 }, () => outcome(client.echo({ text: "n" }))), outcome(client.echo({ text: "c" }, { headers: { "x-priority": "critical" } }))];
+      spin(60);
+      const outcomes = await Promise.all(calls);
+      return { outcomes, ran: () => ran, client };
+    };
+
+    // intervalMs 200: the queue shedder lets calls wait that long, so what is shed here is the loop's delay.
+    const bounded = await stalled({ intervalMs: 200, maxEventLoopDelayMs: 20 });
+    const shed = bounded.outcomes.filter((o): o is RpcError => o !== "ok");
+    expect(bounded.outcomes.at(-1)).toBe("ok");
+    expect(shed.length).toBeGreaterThan(0);
+    for (const e of shed) {
+      expect(e.code).toBe(Code.RESOURCE_EXHAUSTED);
+      expect(e.notSent).toBe(true);
+      expect(e.message).toMatch(/its event loop runs \d+ ms late \(more than maxEventLoopDelayMs, 20 ms\)/);
+      expect(Number(e.headers[HeaderKeys.queueDelay])).toBeGreaterThan(20);
+    }
+    expect(bounded.ran()).toBe(6 - shed.length);
+    // Caught up (the worst delay is remembered for intervalMs): served again.
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await bounded.client.echo({ text: "after" })).text).toBe("after");
+
+    const unbounded = await stalled({ intervalMs: 200 });
+    expect(unbounded.outcomes).toEqual(Array(6).fill("ok"));
+    expect(unbounded.ran()).toBe(6);
+  });
+
+  it("tcp admission - maxEventLoopDelayMs must be a number > 0", () => {
+    for (const bad of [0, -1, Number.NaN, Infinity]) {
+      expect(() => createServer({ transport: new TcpServerTransport(), admission: { maxEventLoopDelayMs: bad } })).toThrow(/maxEventLoopDelayMs must be a number > 0/);
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
 import { HeaderKeys } from "../transport.js";
 import { PeerShares, SHARE_WINDOW_MS } from "./fairness.js";
+import { LoopDelay } from "./loopdelay.js";
 import type { Priority } from "./priority.js";
 
 /**
@@ -37,6 +38,16 @@ export interface AdmissionOptions {
    * first). Default "fifo".
    */
   order?: "fifo" | "adaptive-lifo";
+  /**
+   * Shed calls while the event loop runs later than this, ms: its delay is how late a timer due
+   * every 10 ms runs (now, or at worst within the last `intervalMs`). Calls read meanwhile are
+   * refused at once with RESOURCE_EXHAUSTED, critical ones excepted (and those of peers that send
+   * little, as for a standing queue). Default: off. The queue shedder already sees a stalled loop
+   * on TCP, where a call's wait counts from when its caller sent it; this bound also covers
+   * transports that cannot tell (gRPC, NATS) and CPU that handlers spend after an await, which the
+   * run queue does not slice. 50-100 ms suits most services; below 10 ms it sheds on timer noise.
+   */
+  maxEventLoopDelayMs?: number;
 }
 
 /** The defaults of {@link AdmissionOptions}. */
@@ -75,6 +86,10 @@ export class QueueShedder {
    * quarter of their fair share (see PeerShares). The server records every call read.
    */
   readonly peers: PeerShares;
+  /** The bound on the event loop's delay, ms (`maxEventLoopDelayMs`); undefined: off. */
+  readonly maxEventLoopDelayMs: number | undefined;
+  /** The event loop's delay, sampled while the server listens, when it is bounded. */
+  private readonly loop: LoopDelay | undefined;
 
   constructor(options: AdmissionOptions = {}, now = Date.now()) {
     this.targetMs = options.targetMs ?? DEFAULT_ADMISSION.targetMs;
@@ -82,9 +97,45 @@ export class QueueShedder {
     if (!(this.targetMs > 0) || !(this.intervalMs >= this.targetMs)) {
       throw new ConfigError("INVALID_OPTION", "admission: targetMs must be > 0 and intervalMs >= targetMs");
     }
+    this.maxEventLoopDelayMs = options.maxEventLoopDelayMs;
+    if (this.maxEventLoopDelayMs !== undefined && !(this.maxEventLoopDelayMs > 0 && Number.isFinite(this.maxEventLoopDelayMs))) {
+      throw new ConfigError("INVALID_OPTION", "admission: maxEventLoopDelayMs must be a number > 0 (omit it to not shed on the event loop's delay)");
+    }
+    this.loop = this.maxEventLoopDelayMs === undefined ? undefined : new LoopDelay(this.intervalMs);
     this.lastShort = now;
     this.lastSample = now;
     this.peers = new PeerShares(SHARE_WINDOW_MS, now);
+  }
+
+  /** Starts sampling the event loop's delay, when it is bounded (the server listens). */
+  start(): void {
+    this.loop?.start();
+  }
+
+  /** Stops sampling it (the server closed). */
+  stop(): void {
+    this.loop?.stop();
+  }
+
+  /**
+   * The refusal of a call read now, while the event loop runs later than `maxEventLoopDelayMs`:
+   * RESOURCE_EXHAUSTED, with the larger of the call's wait and the loop's delay as the load hint.
+   * Critical calls are never refused for it; a light peer's are spared, unless sheddable.
+   */
+  lateLoop(priority: Priority, peer: string | undefined, now: number, queuedMs: number | undefined): RpcError | undefined {
+    if (this.loop === undefined || priority === "critical") return undefined;
+    const late = this.loop.delayMs();
+    if (late <= this.maxEventLoopDelayMs!) return undefined;
+    if (peer !== undefined && priority !== "sheddable" && this.peers.light(peer, now)) {
+      this.spared++;
+      return undefined;
+    }
+    this.shed++;
+    return queueRefusal(
+      Code.RESOURCE_EXHAUSTED,
+      `the server is overloaded: its event loop runs ${Math.round(late)} ms late (more than maxEventLoopDelayMs, ${this.maxEventLoopDelayMs} ms), and it sheds calls until it catches up; retry it on another instance or later`,
+      Math.max(queuedMs ?? 0, late),
+    );
   }
 
   /**
