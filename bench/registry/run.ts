@@ -16,7 +16,10 @@
  * within one call timeout. Writes bench/results/registry.json and prints a table.
  *
  *   --quick             CI mode: fewer writes and one cycle per scenario (under 30 s)
- *   --stores a,b        embedded,etcd (default both; etcd is skipped when not installed)
+ *   --stores a,b        embedded,embedded-demo,etcd (default all three; etcd is skipped when not
+ *                       installed). embedded: the registry server in the primary's region (us-east);
+ *                       embedded-demo: in eu-west, where the demo runs it (the primary's own writes
+ *                       then cross a link)
  *   --writes <n>        measured writes per store (default 300; quick 30)
  *   --load <n>          background writes per second under the same prefix while measuring
  *                       propagation, as the demo's traffic makes (default 30; 0 for none)
@@ -55,8 +58,17 @@ const loadPerSecond = Number(args.load ?? 30);
 const cycles = Number(args.cycles ?? (quick ? 1 : 3));
 const holdMs = quick ? 500 : 1500;
 const outDir = args.out ?? fileURLToPath(new URL("../results/", import.meta.url));
-const requested = (args.stores?.split(",") ?? ["embedded", "etcd"]) as StoreKind[];
-for (const s of requested) if (s !== "embedded" && s !== "etcd") throw new Error(`unknown store ${s}; choose from embedded, etcd`);
+/** A store and, for the embedded one, where its server runs. */
+type BenchStore = "embedded" | "embedded-demo" | "etcd";
+const BENCH_STORES: readonly BenchStore[] = ["embedded", "embedded-demo", "etcd"];
+/** The topology of each: embedded-demo places the registry server as the demo does, in eu-west. */
+const TOPOLOGY: Record<BenchStore, { store: StoreKind; registryRegion?: number }> = {
+  embedded: { store: "embedded" },
+  "embedded-demo": { store: "embedded", registryRegion: REGIONS.indexOf("eu-west") },
+  etcd: { store: "etcd" },
+};
+const requested = (args.stores?.split(",") ?? [...BENCH_STORES]) as BenchStore[];
+for (const s of requested) if (!BENCH_STORES.includes(s)) throw new Error(`unknown store ${s}; choose from ${BENCH_STORES.join(", ")}`);
 
 /** Targets, for the table and the JSON (a benchmark reports; it does not gate). */
 const targets = { propagationP99Ms: latencyMs + 8, fallbackMs: callTimeoutMs };
@@ -81,7 +93,7 @@ function stats(values: readonly number[]): { n: number; p50: number; p99: number
 const round = (v: number | undefined, digits = 1) => (v === undefined || Number.isNaN(v) ? undefined : Math.round(v * 10 ** digits) / 10 ** digits);
 
 interface StoreResult {
-  store: StoreKind;
+  store: BenchStore;
   propagation: {
     writes: number;
     missed: number;
@@ -103,9 +115,9 @@ interface StoreResult {
   startupMs: number;
 }
 
-async function runStore(store: StoreKind): Promise<StoreResult> {
+async function runStore(store: BenchStore): Promise<StoreResult> {
   const started = performance.now();
-  const topology = await startTopology({ store, latencyMs, callTimeoutMs });
+  const topology = await startTopology({ ...TOPOLOGY[store], latencyMs, callTimeoutMs });
   const startupMs = performance.now() - started;
   try {
     const prop = await measurePropagation(topology, { writes, warmup: 3, loadPerSecond });
@@ -197,7 +209,7 @@ const stores = requested.filter((s) => {
   return true;
 });
 const results: StoreResult[] = [];
-const failures: { store: StoreKind; error: string }[] = [];
+const failures: { store: BenchStore; error: string }[] = [];
 for (const store of stores) {
   console.log(`bench:registry: ${store} ...`);
   try {

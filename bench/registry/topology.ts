@@ -3,8 +3,9 @@
  * Accounts server (fencing, and a replica clock for `x-stale-ms`) and a routed client, with
  * every link between two regions going through tools/linkproxy with the one-way latency asked:
  *
- * - embedded: one registry server (serveRegistry over TCP) in the first region; the other
- *   regions' registry clients reach it through links;
+ * - embedded: one registry server (serveRegistry over TCP) in the first region (the primary's),
+ *   or in the region `registryRegion` names (the demo's placement: eu-west); the other regions'
+ *   registry clients reach it through links;
  * - etcd: a 3-member cluster (test/support/etcd-cluster.ts), one member per region, peer links
  *   delayed; each region's registry client talks to its own member directly.
  *
@@ -59,6 +60,8 @@ export interface TopologyOptions {
   readonly callTimeoutMs: number;
   /** How often a replica pulls from the primary (and syncs its clock), ms. */
   readonly replicationIntervalMs?: number;
+  /** embedded: the index of the region that runs the registry server. Default 0 (with the primary). */
+  readonly registryRegion?: number;
 }
 
 /** Three connected regions; see the module comment. */
@@ -100,16 +103,17 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       closers.push(() => c.stop());
       for (let i = 0; i < REGIONS.length; i++) stores.push(createEtcdStore({ hosts: c.clientUrls[i]!, timeoutMs: 1000 }));
     } else {
+      const home = options.registryRegion ?? 0;
       const rs = await serveRegistry({ insecure: true, transport: new TcpServerTransport() });
       closers.push(() => rs.close());
       for (let i = 0; i < REGIONS.length; i++) {
         let address = rs.address;
-        if (i > 0) {
+        if (i !== home) {
           const link = await createLink({ target: rs.address, latencyMs });
           closers.push(() => link.close());
-          // The registry lives in region 0: the link is cut with either end's region.
+          // The registry lives in region `home`: the link is cut with either end's region.
           regionLinks[i]!.push(link);
-          regionLinks[0]!.push(link);
+          regionLinks[home]!.push(link);
           address = link.address;
         }
         stores.push(createRemoteStore({ transport: new TcpClientTransport({ connectTimeoutMs: 1000 }), address }));
