@@ -17,6 +17,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderChart, type ChartPoint } from "../rpc/chart.js";
@@ -168,7 +169,7 @@ if (Object.keys(allTargets).length > 0) {
 
 mkdirSync(outDir, { recursive: true });
 const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage: loadavg()[0], handlerMs, timeoutMs, durationMs, quick, wallSeconds: (Date.now() - started) / 1000 };
-writeFileSync(`${outDir}/overload.json`, JSON.stringify({ meta, runs, workers: workersCase, targets: allTargets, failures }, null, 2) + "\n");
+writeFileSync(join(outDir, "overload.json"), JSON.stringify({ meta, runs, workers: workersCase, targets: allTargets, failures }, null, 2) + "\n");
 const points: ChartPoint[] = runs.map((r) => ({
   peer: r.peer,
   name: r.scenario,
@@ -177,7 +178,7 @@ const points: ChartPoint[] = runs.map((r) => ({
   p99Us: r.okP99Ms * 1000,
 }));
 writeFileSync(
-  `${outDir}/overload.svg`,
+  join(outDir, "overload.svg"),
   renderChart(points, ["steady", "bursts"], `${meta.date.slice(0, 10)} · Node ${meta.node} · handler ${handlerMs} ms of CPU · deadline ${timeoutMs} ms · open-loop arrivals`, {
     title: "Meridian overload benchmark: goodput and latency past capacity",
     group: (g) => `${g / 100}x capacity`,
@@ -185,5 +186,5 @@ writeFileSync(
     bottom: (name) => [`${name}: p99 of answered calls (lower is better, log)`, "µs"],
   }),
 );
-console.log(`\nwrote ${outDir}overload.json and overload.svg in ${meta.wallSeconds.toFixed(0)} s`);
+console.log(`\nwrote ${join(outDir, "overload.json")} and overload.svg in ${meta.wallSeconds.toFixed(0)} s`);
 if (failures.length > 0) process.exitCode = 1;
