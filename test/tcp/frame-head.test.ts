@@ -8,7 +8,20 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Writer } from "meridian-rpc/runtime";
 import type { Headers } from "meridian-rpc";
-import { FrameHead, IntKey, StrKey, beginFrame, endFrame, endHeader, frameLimits, parseFrame, writeIntInfo, writeStringInfo, MessageType, writeKitexMeta } from "../../transports/tcp/wire.js";
+import {
+  FrameHead,
+  IntKey,
+  StrKey,
+  beginFrame,
+  endFrame,
+  endHeader,
+  frameLimits,
+  parseFrame,
+  writeIntInfo,
+  writeStringInfo,
+  MessageType,
+  writeKitexMeta,
+} from "../../transports/tcp/wire.js";
 
 const LIMITS = frameLimits({ maxHeaderCount: 3 });
 const WIDE = frameLimits({ maxHeaderCount: 0xffff });
