@@ -23,6 +23,22 @@ describe("signal", () => {
     expect(calls, "nothing runs for a listener added after the abort").toEqual(["f", "g"]);
   });
 
+  it("signal - removing a listener from the end, the middle, the start, or one never added, leaves the others in order", () => {
+    const c = new Cancellation();
+    const calls: string[] = [];
+    const make = (name: string) => () => calls.push(name);
+    const [a, b, d, e, x] = ["a", "b", "d", "e", "x"].map(make) as [() => number, () => number, () => number, () => number, () => number];
+    c.removeEventListener("abort", x); // nothing added yet
+    for (const l of [a, b, d, e]) c.addEventListener("abort", l);
+    c.removeEventListener("abort", e); // the end
+    c.removeEventListener("abort", x); // never added
+    c.removeEventListener("abort", b); // the middle
+    c.removeEventListener("abort", a); // the start
+    c.addEventListener("abort", a);
+    c.abort(new RpcError(Code.CANCELLED, "stop"));
+    expect(calls).toEqual(["d", "a"]);
+  });
+
   it("signal - toAbortSignal follows the cancellation, before or after the abort", () => {
     const before = new Cancellation();
     const s = before.toAbortSignal();
