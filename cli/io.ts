@@ -42,3 +42,24 @@ export function completeIo(io: CliIoInput): CliIo {
     env: io.env ?? process.env,
   };
 }
+
+/** Resolves when `signal` aborts, or on SIGINT / SIGTERM when there is no signal. */
+export function shutdownRequested(signal: AbortSignal | undefined): { stopped: Promise<string>; dispose: () => void } {
+  if (signal) {
+    return {
+      stopped: new Promise((resolve) => (signal.aborted ? resolve("shutdown") : signal.addEventListener("abort", () => resolve("shutdown"), { once: true }))),
+      dispose: () => {},
+    };
+  }
+  let onSignal: (name: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<string>((resolve) => (onSignal = (name) => resolve(name)));
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    stopped,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}

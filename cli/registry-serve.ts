@@ -13,7 +13,7 @@ import {
 import type { ServerTls, ServerTransport } from "../runtime/api.js";
 import { integer, oneOf, parseArgs, UsageError } from "./args.js";
 import { REGISTRY_SERVE } from "./commands.js";
-import type { CliIo } from "./io.js";
+import { shutdownRequested, type CliIo } from "./io.js";
 import { optionFile, serverTransportOf, type RegistryCommandDeps } from "./registry-options.js";
 
 interface ServeArgs {
@@ -93,27 +93,6 @@ function parseServeArgs(args: readonly string[]): ServeArgs {
     fsyncIntervalMs,
     compactAfterBytes: compactAfterMiB === undefined ? undefined : compactAfterMiB * 1024 * 1024,
     compactIntervalMs: compactIntervalS === undefined ? undefined : compactIntervalS * 1000,
-  };
-}
-
-/** Resolves when `signal` aborts, or on SIGINT / SIGTERM when there is no signal. */
-function shutdownRequested(signal: AbortSignal | undefined): { stopped: Promise<string>; dispose: () => void } {
-  if (signal) {
-    return {
-      stopped: new Promise((resolve) => (signal.aborted ? resolve("shutdown") : signal.addEventListener("abort", () => resolve("shutdown"), { once: true }))),
-      dispose: () => {},
-    };
-  }
-  let onSignal: (name: NodeJS.Signals) => void = () => {};
-  const stopped = new Promise<string>((resolve) => (onSignal = (name) => resolve(name)));
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  return {
-    stopped,
-    dispose: () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
   };
 }
 

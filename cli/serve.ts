@@ -9,7 +9,7 @@ import { runCluster } from "../runtime/cluster/index.js";
 import type { Server } from "../runtime/rpc/server.js";
 import { integer, parseArgs, positive, UsageError } from "./args.js";
 import { SERVE } from "./commands.js";
-import type { CliIo } from "./io.js";
+import { shutdownRequested, type CliIo } from "./io.js";
 
 interface ServeArgs {
   module: string;
@@ -100,10 +100,9 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
     void c.metrics().then((m) => io.stdout(`${JSON.stringify({ calls: m.calls, errors: m.errors, errorsByCode: m.errorsByCode, eventLoopDelayP99Ms: m.eventLoopDelayP99Ms, workers: m.workers.map((w) => ({ pid: w.pid, calls: w.metrics.calls, errors: w.metrics.errors, eventLoopDelayP99Ms: w.metrics.eventLoopDelay.p99Ms })) })}\n`));
   process.on("SIGHUP", onHangUp);
   process.on("SIGUSR2", onMetrics);
-  const signal = await new Promise<NodeJS.Signals>((done) => {
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
-  });
+  const shutdown = shutdownRequested(undefined);
+  const signal = await shutdown.stopped;
+  shutdown.dispose();
   process.off("SIGHUP", onHangUp);
   process.off("SIGUSR2", onMetrics);
   io.stderr(`meridian serve: ${signal}: stopping the workers\n`);
