@@ -710,41 +710,27 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
   while (p < infoEnd) {
     const id = buf[p++]!;
     if (id === InfoId.Padding) continue;
-    if (id === InfoId.KeyValue && headers === undefined) {
+    if (id === InfoId.KeyValue || id === InfoId.IntKeyValue) {
       // The first string block: the same bytes as the last one's give the same headers. While
       // blocks keep changing (a header unique to every call), the copy is not even tried but
       // once every 64 frames.
+      const first = id === InfoId.KeyValue && headers === undefined;
       const blockStart = p;
-      const last = out.lastBlock;
-      const tryLast = out.misses < 3 || (out.misses & 63) === 0;
-      if (tryLast && last !== undefined && sameBytes(buf, p, infoEnd, last)) {
-        count += out.lastCount;
-        if (count > limits.maxHeaderCount) throw tooManyHeaders(limits);
-        headers = { ...out.lastHeaders };
-        out.service = out.lastService;
-        out.reset = out.lastReset;
-        out.misses = 0;
-        p += last.length;
-        continue;
+      const tryLast = first && (out.misses < 3 || (out.misses & 63) === 0);
+      if (first) {
+        const last = out.lastBlock;
+        if (tryLast && last !== undefined && sameBytes(buf, p, infoEnd, last)) {
+          count += out.lastCount;
+          if (count > limits.maxHeaderCount) throw tooManyHeaders(limits);
+          headers = { ...out.lastHeaders };
+          out.service = out.lastService;
+          out.reset = out.lastReset;
+          out.misses = 0;
+          p += last.length;
+          continue;
+        }
+        headers = {};
       }
-      if (p + 2 > infoEnd) throw truncatedInfo(id);
-      const n = getU16(buf, p);
-      p += 2;
-      count += n;
-      if (count > limits.maxHeaderCount) throw tooManyHeaders(limits);
-      headers = {};
-      for (let i = 0; i < n; i++) p = readPair(buf, p, infoEnd, out, headers);
-      out.misses++;
-      if (tryLast) {
-        out.lastBlock = buf.slice(blockStart, p);
-        out.lastHeaders = { ...headers };
-        out.lastService = out.service;
-        out.lastReset = out.reset;
-        out.lastCount = n;
-      }
-      continue;
-    }
-    if (id === InfoId.KeyValue || id === InfoId.IntKeyValue) {
       if (p + 2 > infoEnd) throw truncatedInfo(id);
       const n = getU16(buf, p);
       p += 2;
@@ -771,6 +757,16 @@ export function parseFrame(buf: Uint8Array, start: number, end: number, limits: 
           } else {
             (intInfo ??= {})[key] = readString(buf, vs, p);
           }
+        }
+      }
+      if (first) {
+        out.misses++;
+        if (tryLast) {
+          out.lastBlock = buf.slice(blockStart, p);
+          out.lastHeaders = { ...headers };
+          out.lastService = out.service;
+          out.lastReset = out.reset;
+          out.lastCount = n;
         }
       }
     } else if (id === InfoId.AclToken) {
