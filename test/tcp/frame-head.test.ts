@@ -16,6 +16,7 @@ import {
   endFrame,
   endHeader,
   frameLimits,
+  MAX_REUSED_BLOCK,
   parseFrame,
   writeIntInfo,
   writeStringInfo,
@@ -89,6 +90,17 @@ describe("tcp frame head", () => {
       headers["x-region-id"] = "changed";
       headers.extra = "1";
     }
+  });
+
+  it("frame head - a string block over MAX_REUSED_BLOCK bytes is not kept (a connection holds at most that of a peer's headers)", () => {
+    const head = new FrameHead();
+    const wide = frameLimits({ maxHeaderCount: 8, maxHeaderBytes: 0x3fffc });
+    const small = frame({ a: "x" }, "bench.Echo", undefined);
+    parseFrame(small, 0, small.length, wide, head);
+    expect(head.lastBlock!.length).toBeLessThanOrEqual(MAX_REUSED_BLOCK);
+    const big = frame({ a: "x".repeat(60_000) }, "bench.Echo", undefined);
+    for (let i = 0; i < 3; i++) expect(parseFrame(big, 0, big.length, wide, head).headers.a).toHaveLength(60_000);
+    expect(head.lastBlock!.length).toBeLessThanOrEqual(MAX_REUSED_BLOCK);
   });
 
   it("frame head - blocks that change every frame are read right, also when the last one comes back", () => {
