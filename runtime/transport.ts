@@ -38,12 +38,16 @@ export {
   abortError,
   deadlineAfter,
   deadlineExceeded,
+  DeadlineQueue,
   earliest,
   MAX_TIMER_MS,
   raceSignal,
   sleep,
   startTimer,
+  timerAt,
   timerDelay,
+  type DeadlineEntry,
+  type DeadlineQueueOptions,
   type Timer,
 } from "./rpc/deadline.js";
 export { onAbort } from "./rpc/signal.js";

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { abortError, deadlineExceeded, earliest, raceSignal, startTimer, type Timer } from "./deadline.js";
+import { abortError, deadlineExceeded, earliest, raceSignal, timerAt, type Timer } from "./deadline.js";
 import type { MethodDescriptor, ServiceDescriptor } from "./descriptors.js";
 import type { RpcError } from "./errors.js";
 import type { Metainfo } from "./metainfo.js";
@@ -241,9 +241,8 @@ export class CallContext {
     this.timer?.cancel();
     this.timer = undefined;
     if (this.deadline === undefined || this.cancel.aborted || this.disposed) return;
-    const left = this.deadline - Date.now();
-    if (left <= 0) this.cancel.abort(deadlineExceeded());
-    else this.timer = startTimer(left, () => this.cancel.abort(deadlineExceeded()));
+    if (this.deadline <= Date.now()) this.cancel.abort(deadlineExceeded());
+    else this.timer = timerAt(this.deadline, () => this.cancel.abort(deadlineExceeded()));
   }
 }
 

@@ -81,6 +81,172 @@ class LongTimer implements Timer {
   };
 }
 
+/** Something with a deadline, linked into a {@link DeadlineQueue} (intrusive: no wrapper objects). */
+export interface DeadlineEntry {
+  /** Absolute time (Date.now() based, ms) at which `expire` is called. */
+  dlAt: number;
+  dlPrev: DeadlineEntry | undefined;
+  dlNext: DeadlineEntry | undefined;
+  dlQueued: boolean;
+  /** Called once, when the deadline passes while the entry is still queued. */
+  expire(): void;
+}
+
+/** Options of a {@link DeadlineQueue}. */
+export interface DeadlineQueueOptions {
+  /**
+   * Whether queued entries keep the process alive, as a setTimeout does (the queue's timer is
+   * referenced while it holds an entry, and unreferenced once it is empty). Default false: the
+   * owner keeps the process alive by other means (a transport's sockets).
+   */
+  keepAlive?: boolean;
+}
+
+/**
+ * Calls `expire()` on entries whose deadline has passed, with one timer for all of them.
+ *
+ * Entries sit in a list sorted by deadline. Calls mostly share a timeout, so a new deadline is
+ * almost always the latest and is appended at the tail in O(1); removal is an O(1) unlink. The
+ * single timer is armed for the head; it is not re-armed when the head is removed (it fires,
+ * finds nothing due, and re-arms for the new head), so a call that completes costs two pointer
+ * updates instead of a setTimeout/clearTimeout pair (about 250 ns on Node 20).
+ */
+export class DeadlineQueue {
+  private head: DeadlineEntry | undefined;
+  private tail: DeadlineEntry | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private armedAt = Infinity;
+  private readonly keepAlive: boolean;
+  private readonly onTimer = (): void => this.fire();
+
+  /** Number of queued entries. */
+  size = 0;
+
+  constructor(options: DeadlineQueueOptions = {}) {
+    this.keepAlive = options.keepAlive === true;
+  }
+
+  /** Queues `e` (which must not be queued already) for its `dlAt`. */
+  add(e: DeadlineEntry): void {
+    this.insert(e, Infinity);
+  }
+
+  /**
+   * Queues `e` when its place is at most `maxWalk` entries from the tail, and says whether it
+   * did: a caller with deadlines of every length (inherited ones) takes another timer instead of
+   * walking a long queue.
+   */
+  tryAdd(e: DeadlineEntry, maxWalk: number): boolean {
+    return this.insert(e, maxWalk);
+  }
+
+  /** Takes `e` out of the queue, if it is queued. */
+  remove(e: DeadlineEntry): void {
+    if (!e.dlQueued) return;
+    e.dlQueued = false;
+    if (--this.size === 0 && this.keepAlive) this.timer?.unref();
+    const { dlPrev, dlNext } = e;
+    if (dlPrev !== undefined) dlPrev.dlNext = dlNext;
+    else this.head = dlNext;
+    if (dlNext !== undefined) dlNext.dlPrev = dlPrev;
+    else this.tail = dlPrev;
+    e.dlPrev = e.dlNext = undefined;
+  }
+
+  /** Stops the timer (entries stay queued but will not expire until something is added). */
+  stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedAt = Infinity;
+  }
+
+  private insert(e: DeadlineEntry, maxWalk: number): boolean {
+    let after = this.tail;
+    for (let walked = 0; after !== undefined && after.dlAt > e.dlAt; walked++) {
+      if (walked === maxWalk) return false;
+      after = after.dlPrev;
+    }
+    e.dlQueued = true;
+    if (this.size++ === 0 && this.keepAlive) this.timer?.ref();
+    e.dlPrev = after;
+    if (after === undefined) {
+      e.dlNext = this.head;
+      if (this.head !== undefined) this.head.dlPrev = e;
+      this.head = e;
+      if (this.tail === undefined) this.tail = e;
+      this.arm(e.dlAt);
+    } else {
+      e.dlNext = after.dlNext;
+      if (after.dlNext !== undefined) after.dlNext.dlPrev = e;
+      else this.tail = e;
+      after.dlNext = e;
+    }
+    return true;
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined && this.armedAt <= at) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.armedAt = at;
+    // A deadline past setTimeout's range (a huge timeout, ours or a peer's) fires early and
+    // finds nothing due; fire() then re-arms for what is left.
+    this.timer = setTimeout(this.onTimer, timerDelay(at - Date.now()));
+    if (!this.keepAlive || this.size === 0) this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedAt = Infinity;
+    const now = Date.now();
+    let e = this.head;
+    while (e !== undefined && e.dlAt <= now) {
+      this.remove(e);
+      e.expire();
+      e = this.head;
+    }
+    if (this.head !== undefined) this.arm(this.head.dlAt);
+  }
+}
+
+/** The queue of {@link timerAt}'s timers, shared by the process; it keeps the process alive while it holds one. */
+const sharedDeadlines = new DeadlineQueue({ keepAlive: true });
+
+/**
+ * How far from the tail of the shared queue a timer may go: deadlines of one timeout come in
+ * order; one that would go further (an inherited, shorter one) takes a timer of its own.
+ */
+const MAX_SHARED_WALK = 8;
+
+/**
+ * A one-shot timer that calls `fn` at `at` (Date.now() clock, ms), like `startTimer(at - now)`
+ * but queued with the other deadlines of the process behind one setTimeout: what a call's
+ * deadline is armed with, as calls with the same timeout arrive in deadline order. Keeps the
+ * process alive until it fires or is cancelled, as startTimer does.
+ */
+export function timerAt(at: number, fn: () => void): Timer {
+  const t = new QueuedTimer(at, fn);
+  return sharedDeadlines.tryAdd(t, MAX_SHARED_WALK) ? t : startTimer(at - Date.now(), fn);
+}
+
+class QueuedTimer implements Timer, DeadlineEntry {
+  dlPrev: DeadlineEntry | undefined = undefined;
+  dlNext: DeadlineEntry | undefined = undefined;
+  dlQueued = false;
+
+  constructor(
+    public dlAt: number,
+    private readonly fn: () => void,
+  ) {}
+
+  cancel(): void {
+    sharedDeadlines.remove(this);
+  }
+
+  expire(): void {
+    this.fn();
+  }
+}
+
 /** The earlier of two deadlines, either of which may be absent. */
 export function earliest(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;

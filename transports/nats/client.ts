@@ -3,7 +3,7 @@ import { encodeShared } from "../../runtime/index.js";
 import {
   abortError,
   raceSignal,
-  startTimer,
+  timerAt,
   type Timer,
   statusFromHeaders,
   type CallSignal,
@@ -186,7 +186,7 @@ export class NatsClientTransport implements ClientTransport {
       return Promise.reject(new RpcError(Code.UNAVAILABLE, `request not sent: ${(e as Error).message}`, { cause: e, notSent: true }));
     }
     link.route(token, p);
-    p.timer = startTimer(timeoutMs, () => expire(p));
+    p.timer = timerAt(deadline, () => expire(p));
     req.signal.addEventListener("abort", p);
     return promise;
   }

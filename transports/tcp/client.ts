@@ -1,13 +1,15 @@
 import type { Socket } from "node:net";
 import {
   abortError,
-  timerDelay,
   type CallSignal,
   type ClientStream,
+  type DeadlineEntry,
+  DeadlineQueue,
+  thriftInfo,
+  timerDelay,
   type TransportRequest,
   type TransportResponse,
   type TransportStreamRequest,
-  thriftInfo,
   warmUpAll,
   writeThriftEnvelope,
 } from "../../runtime/transport.js";
@@ -23,7 +25,7 @@ import {
   type PayloadProtocol,
 } from "../../runtime/api.js";
 import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
-import { DeadlineQueue, wireTimeout, type DeadlineEntry } from "./deadlines.js";
+import { wireTimeout } from "./deadlines.js";
 import {
   FrameError,
   FrameHead,

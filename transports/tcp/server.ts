@@ -2,22 +2,23 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { Writer } from "../../runtime/index.js";
 import {
+  type CallDispatcher,
+  type DeadlineEntry,
   deadlineExceeded,
-  startTimer,
-  timerDelay,
+  DeadlineQueue,
+  errorHeaders,
+  type OutgoingReply,
   SendDelayEstimator,
   ServerCall,
-  errorHeaders,
+  startTimer,
   statusToHeaders,
+  type StreamDispatcher,
+  timerDelay,
   writeApplicationException,
   writeThriftEnvelope,
-  type CallDispatcher,
-  type OutgoingReply,
-  type StreamDispatcher,
 } from "../../runtime/transport.js";
 import { Code, ConfigError, RpcError, type PayloadProtocol, type PeerIdentity, type ServerTls, HeaderKeys, type Headers, type ServerTransport } from "../../runtime/api.js";
 import { connectionOptions, FrameConnection, PauseReason, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
-import { DeadlineQueue, type DeadlineEntry } from "./deadlines.js";
 import {
   FrameError,
   FrameHead,

@@ -1,20 +1,22 @@
 import {
   abortError,
-  ReceiveWindow,
-  SendCredit,
-  StreamInbox,
-  statusFromHeaders,
-  statusToHeaders,
   type CallSignal,
   type ClientStream,
+  type DeadlineEntry,
+  type DeadlineQueue,
   type IncomingStream,
+  ReceiveWindow,
+  SendCredit,
+  statusFromHeaders,
+  statusToHeaders,
+  StreamInbox,
   type TransportStreamRequest,
   type WriteMessage,
 } from "../../runtime/transport.js";
 import { type PeerIdentity, Code, RpcError, Cancellation, type Headers } from "../../runtime/api.js";
 import type { Writer } from "../../runtime/index.js";
 import type { FrameConnection } from "./connection.js";
-import { wireTimeout, type DeadlineEntry, type DeadlineQueue } from "./deadlines.js";
+import { wireTimeout } from "./deadlines.js";
 import {
   FrameError,
   HeaderFlags,

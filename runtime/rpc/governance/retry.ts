@@ -72,9 +72,12 @@ export class RetryBudget {
     this.last = this.now();
   }
 
-  /** A call was made: it earns `ratio` of a retry. */
+  /**
+   * A call was made: it earns `ratio` of a retry. The refill by time waits for the next
+   * `withdraw` (capped sums of additions come out the same in any order), so a call that is not
+   * retried reads no clock here.
+   */
   deposit(): void {
-    this.refill();
     this.balance = Math.min(this.max, this.balance + this.ratio);
   }
 

@@ -1,4 +1,5 @@
-import { deadlineExceeded } from "../deadline.js";
+import { abortError, deadlineExceeded, raceSignal } from "../deadline.js";
+import { Code } from "../errors.js";
 import type { Middleware } from "../middleware.js";
 
 /**
@@ -12,7 +13,13 @@ export function timeoutMiddleware(): Middleware {
   return (next) => (req) => {
     const ctx = req.ctx;
     if (ctx.deadline === undefined) return next(req);
-    if (ctx.deadline <= Date.now()) return Promise.reject(deadlineExceeded("deadline exceeded before the call was sent", true));
-    return ctx.race(next(req));
+    // Following the cancellation arms the deadline, and aborts the call at once when it has
+    // passed: that clock read is the only one here.
+    const signal = ctx.cancellation;
+    if (signal.aborted) {
+      const why = abortError(signal, true);
+      return Promise.reject(why.code === Code.DEADLINE_EXCEEDED ? deadlineExceeded("deadline exceeded before the call was sent", true) : why);
+    }
+    return raceSignal(next(req), signal);
   };
 }
