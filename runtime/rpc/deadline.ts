@@ -95,9 +95,10 @@ export interface DeadlineEntry {
 /** Options of a {@link DeadlineQueue}. */
 export interface DeadlineQueueOptions {
   /**
-   * Whether queued entries keep the process alive, as a setTimeout does (the queue's timer is
-   * referenced while it holds an entry, and unreferenced once it is empty). Default false: the
-   * owner keeps the process alive by other means (a transport's sockets).
+   * Whether queued entries keep the process alive, as a setTimeout does. The queue's timer is
+   * then stopped whenever the queue empties, so that nothing holds the process, and no timer
+   * outlives the entries it was armed for (a test's fake timer, say). Default false: the owner
+   * keeps the process alive by other means (a transport's sockets), and the timer stays armed.
    */
   keepAlive?: boolean;
 }
@@ -144,7 +145,7 @@ export class DeadlineQueue {
   remove(e: DeadlineEntry): void {
     if (!e.dlQueued) return;
     e.dlQueued = false;
-    if (--this.size === 0 && this.keepAlive) this.timer?.unref();
+    if (--this.size === 0 && this.keepAlive) this.stop();
     const { dlPrev, dlNext } = e;
     if (dlPrev !== undefined) dlPrev.dlNext = dlNext;
     else this.head = dlNext;
@@ -167,7 +168,7 @@ export class DeadlineQueue {
       after = after.dlPrev;
     }
     e.dlQueued = true;
-    if (this.size++ === 0 && this.keepAlive) this.timer?.ref();
+    this.size++;
     e.dlPrev = after;
     if (after === undefined) {
       e.dlNext = this.head;
@@ -191,7 +192,7 @@ export class DeadlineQueue {
     // A deadline past setTimeout's range (a huge timeout, ours or a peer's) fires early and
     // finds nothing due; fire() then re-arms for what is left.
     this.timer = setTimeout(this.onTimer, timerDelay(at - Date.now()));
-    if (!this.keepAlive || this.size === 0) this.timer.unref();
+    if (!this.keepAlive) this.timer.unref();
   }
 
   private fire(): void {

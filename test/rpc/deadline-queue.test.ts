@@ -103,6 +103,17 @@ describe("timerAt", () => {
     early.cancel(); // harmless once fired
   });
 
+  it("timerAt - no timer outlives the queue's entries: one cancelled under fake timers leaves nothing that real ones would wait on", async () => {
+    fakeClock();
+    timerAt(Date.now() + 5, () => undefined).cancel();
+    vi.useRealTimers();
+    const fired = await new Promise<boolean>((resolve) => {
+      timerAt(Date.now() + 20, () => resolve(true));
+      setTimeout(() => resolve(false), 2000);
+    });
+    expect(fired).toBe(true);
+  });
+
   it("timerAt - a pending timer keeps the process alive; once cancelled (the queue empty) the process exits", async () => {
     const run = (body: string): Promise<{ code: number | null; out: string }> =>
       new Promise((resolve, reject) => {
