@@ -163,7 +163,8 @@ export class DeadlineQueue {
 
   private insert(e: DeadlineEntry, maxWalk: number): boolean {
     let after = this.tail;
-    for (let walked = 0; after !== undefined && after.dlAt > e.dlAt; walked++) {
+    // Written so that a deadline that is not a number goes to the head and counts as due.
+    for (let walked = 0; after !== undefined && !(after.dlAt <= e.dlAt); walked++) {
       if (walked === maxWalk) return false;
       after = after.dlPrev;
     }
@@ -200,7 +201,7 @@ export class DeadlineQueue {
     this.armedAt = Infinity;
     const now = Date.now();
     let e = this.head;
-    while (e !== undefined && e.dlAt <= now) {
+    while (e !== undefined && !(e.dlAt > now)) {
       this.remove(e);
       e.expire();
       e = this.head;
@@ -222,9 +223,12 @@ const MAX_SHARED_WALK = 8;
  * A one-shot timer that calls `fn` at `at` (Date.now() clock, ms), like `startTimer(at - now)`
  * but queued with the other deadlines of the process behind one setTimeout: what a call's
  * deadline is armed with, as calls with the same timeout arrive in deadline order. Keeps the
- * process alive until it fires or is cancelled, as startTimer does.
+ * process alive until it fires or is cancelled, as startTimer does. A time that is not finite
+ * goes to startTimer (NaN fires at once, Infinity never): at the head of the queue it would hold
+ * back every deadline behind it.
  */
 export function timerAt(at: number, fn: () => void): Timer {
+  if (!Number.isFinite(at)) return startTimer(at - Date.now(), fn);
   const t = new QueuedTimer(at, fn);
   return sharedDeadlines.tryAdd(t, MAX_SHARED_WALK) ? t : startTimer(at - Date.now(), fn);
 }

@@ -103,6 +103,21 @@ describe("timerAt", () => {
     early.cancel(); // harmless once fired
   });
 
+  it("timerAt - a time that is not a number fires at once, Infinity never, and neither holds back the deadlines behind it", () => {
+    fakeClock();
+    const fired: string[] = [];
+    timerAt(Number.NaN, () => fired.push("NaN"));
+    const never = timerAt(Infinity, () => fired.push("Infinity"));
+    timerAt(Date.now() + 10, () => fired.push("10 ms"));
+    vi.advanceTimersByTime(0);
+    expect(fired).toEqual(["NaN"]);
+    vi.advanceTimersByTime(10);
+    expect(fired).toEqual(["NaN", "10 ms"]);
+    vi.advanceTimersByTime(2 ** 32);
+    expect(fired).toEqual(["NaN", "10 ms"]);
+    never.cancel();
+  });
+
   it("timerAt - no timer outlives the queue's entries: one cancelled under fake timers leaves nothing that real ones would wait on", async () => {
     fakeClock();
     timerAt(Date.now() + 5, () => undefined).cancel();

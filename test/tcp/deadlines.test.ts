@@ -7,7 +7,8 @@ import { connect } from "node:net";
 import { once } from "node:events";
 import { setTimeout as wait } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createClient, createServer, type CallContext } from "meridian-rpc";
+import { Cancellation, Code, RpcError, createClient, createServer, type CallContext } from "meridian-rpc";
+import { messageWriter } from "meridian-rpc/transport";
 import { Writer } from "meridian-rpc/runtime";
 import { TcpClientTransport, TcpServerTransport, DEFAULT_FRAME_LIMITS } from "meridian-rpc/transports/tcp";
 import { IntKey, MessageType } from "../../transports/tcp/wire.js";
@@ -65,6 +66,34 @@ describe("tcp deadlines - any size", () => {
         expect(left).toBeLessThanOrEqual(MAX_WIRE_TIMEOUT_MS);
       }
     }
+  });
+
+  it("tcp deadlines - a deadline that is not a number fails the call before it is sent; the deadlines after it still fire", async () => {
+    const { server, address } = await startServer(async (call) => {
+      await wait(200);
+      return echoReply(call);
+    });
+    cleanup.push(() => server.close(0));
+    const transport = new TcpClientTransport();
+    cleanup.push(() => transport.close());
+    const send = (deadline: number) =>
+      transport.unary({
+        service: SERVICE,
+        method: EchoService.methods.echo,
+        encode: messageWriter(EchoService.methods.echo.input, EchoService.methods.echo.input.create({ text: "x" })),
+        headers: {},
+        deadline,
+        signal: new Cancellation(),
+        endpoint: { address },
+      });
+    const nan = await send(Number.NaN).catch((e: unknown) => e);
+    expect(nan).toBeInstanceOf(RpcError);
+    expect((nan as RpcError).code).toBe(Code.DEADLINE_EXCEEDED);
+    expect((nan as RpcError).notSent).toBe(true);
+    const started = Date.now();
+    const late = await send(Date.now() + 50).catch((e: unknown) => e);
+    expect((late as RpcError).code).toBe(Code.DEADLINE_EXCEEDED);
+    expect(Date.now() - started).toBeLessThan(190);
   });
 
   it("tcp deadlines - a peer's huge RPCTimeout is served, not expired at once", async () => {

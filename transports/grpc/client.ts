@@ -124,7 +124,7 @@ export class GrpcClientTransport implements ClientTransport {
     const signal = req.signal;
     if (signal.aborted) return Promise.reject(abortError(signal, true));
     const deadline = req.deadline;
-    if (deadline !== undefined && deadline <= Date.now()) return Promise.reject(deadlinePassed());
+    if (deadline !== undefined && !(deadline > Date.now())) return Promise.reject(deadlinePassed());
     let client: Client;
     let md: Metadata;
     let bytes: Buffer;
@@ -238,7 +238,7 @@ class GrpcClientStream implements ClientStream {
     let call: ClientDuplexStream<Buffer, Buffer> | undefined;
     try {
       if (signal.aborted) throw abortError(signal, true);
-      if (req.deadline !== undefined && req.deadline <= Date.now()) throw deadlinePassed();
+      if (req.deadline !== undefined && !(req.deadline > Date.now())) throw deadlinePassed();
       const client = transport.client(req.endpoint);
       const md = toMetadata(req.headers);
       const def = clientDefinition(req.service, req.method);

@@ -153,7 +153,7 @@ export class NatsClientTransport implements ClientTransport {
     const now = Date.now();
     const deadline = req.deadline ?? now + this.defaultTimeoutMs;
     const timeoutMs = Math.ceil(deadline - now);
-    if (timeoutMs <= 0) {
+    if (!(timeoutMs > 0)) {
       return Promise.reject(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true }));
     }
     let payload: Uint8Array;
@@ -211,7 +211,7 @@ export class NatsClientTransport implements ClientTransport {
         return;
       }
       const timeoutMs = req.deadline === undefined ? 0 : Math.ceil(req.deadline - Date.now());
-      if (req.deadline !== undefined && timeoutMs <= 0) {
+      if (req.deadline !== undefined && !(timeoutMs > 0)) {
         s.fail(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the stream was opened", { notSent: true }), false);
         return;
       }

@@ -215,7 +215,8 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
     let timeoutMs = -1;
     if (deadline !== undefined) {
       timeoutMs = wireTimeout(deadline, now);
-      if (timeoutMs <= 0) {
+      // Not a number counts as passed: a NaN deadline has nothing to send and nothing to wait for.
+      if (!(timeoutMs > 0)) {
         return Promise.reject(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true }));
       }
     }
@@ -469,7 +470,10 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
     const pool = this.pool(req.endpoint);
     const conn = pool.pick();
     if (conn !== undefined) return conn;
-    return pool.acquire(req.deadline === undefined ? Infinity : req.deadline - Date.now());
+    const left = req.deadline === undefined ? Infinity : req.deadline - Date.now();
+    // Not a number counts as passed, as in `call`: no connection is worth opening for it.
+    if (!(left > 0)) throw new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent", { notSent: true });
+    return pool.acquire(left);
   }
 
   /**

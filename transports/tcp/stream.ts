@@ -308,7 +308,7 @@ export class TcpClientStream extends TcpStream implements ClientStream {
     }
     const deadline = req.deadline;
     if (deadline !== undefined) {
-      if (deadline <= Date.now()) {
+      if (!(deadline > Date.now())) {
         this.attached = Promise.resolve();
         this.fail(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the stream was opened", { notSent: true }));
         return;
@@ -336,7 +336,7 @@ export class TcpClientStream extends TcpStream implements ClientStream {
     let timeoutMs = 0;
     if (req.deadline !== undefined) {
       timeoutMs = wireTimeout(req.deadline);
-      if (timeoutMs <= 0) {
+      if (!(timeoutMs > 0)) {
         this.fail(new RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the stream was opened", { notSent: true }));
         return;
       }
