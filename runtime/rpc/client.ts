@@ -407,6 +407,19 @@ class CallResponseStream implements ResponseStream<unknown>, AsyncIterator<unkno
   }
 }
 
+/** What a call does with the headers that came back: the backward metainfo, then `onHeaders`. */
+function received(opts: CallOptions, headers: Headers): void {
+  opts.metainfo?.readHeaders(headers, "backward");
+  opts.onHeaders?.(headers);
+}
+
+/** Ends a call with `e` as its RpcError, after reporting the error's headers (see `received`). */
+function failed(opts: CallOptions, e: unknown): never {
+  const err = RpcError.from(e);
+  received(opts, err.headers);
+  throw err;
+}
+
 /**
  * Creates a typed client of `service` over `options.transport`: one method per RPC of the
  * descriptor, under the key of `service.methods` (`client.getFeed(req, callOptions)`). Unary and
@@ -419,8 +432,8 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
   const inherit = options.inheritContext !== false;
   const defaults = options.headers ?? {};
 
-  /** The context of a new call, and what to do with the headers that come back. */
-  function begin(method: MethodDescriptor, opts: CallOptions): { ctx: CallContext; received: (h: Headers) => void } {
+  /** The context of a new call. */
+  function begin(method: MethodDescriptor, opts: CallOptions): CallContext {
     const parent = opts.parent === undefined ? (inherit ? currentContext() : undefined) : (opts.parent ?? undefined);
     const metainfo = new Metainfo();
     if (parent !== undefined) metainfo.copyFrom(parent.metainfo, "persistent");
@@ -444,11 +457,7 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     });
     ctx.follow(opts.signal);
     ctx.follow(parent?.cancellation);
-    const received = (h: Headers): void => {
-      opts.metainfo?.readHeaders(h, "backward");
-      opts.onHeaders?.(h);
-    };
-    return { ctx, received };
+    return ctx;
   }
 
   /**
@@ -456,18 +465,12 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
    * Written with `then`, as the chain's hot layers are: one promise per layer, not two.
    */
   function invoke(method: MethodDescriptor, message: unknown, opts: CallOptions): Promise<unknown> {
-    let call: ReturnType<typeof begin>;
+    let ctx: CallContext;
     try {
-      call = begin(method, opts);
+      ctx = begin(method, opts);
     } catch (e) {
       return Promise.reject(e);
     }
-    const { ctx, received } = call;
-    const failed = (e: unknown): never => {
-      const err = RpcError.from(e);
-      received(err.headers);
-      throw err;
-    };
     let running: Promise<RpcResponse>;
     try {
       running = chain({ service, method, message, headers: ctx.headers, ctx });
@@ -477,17 +480,17 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     return running.then(
       (res) => {
         try {
-          received(res.headers);
+          received(opts, res.headers);
           return res.message;
         } catch (e) {
-          return failed(e);
+          return failed(opts, e);
         } finally {
           ctx.dispose();
         }
       },
       (e: unknown) => {
         try {
-          return failed(e);
+          return failed(opts, e);
         } finally {
           ctx.dispose();
         }
@@ -497,14 +500,14 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
 
   /** A call with a response stream (server-streaming, bidi): started now, ended by its stream. */
   function open(method: MethodDescriptor, message: unknown, opts: CallOptions): ResponseStream<unknown> {
-    const { ctx, received } = begin(method, opts);
+    const ctx = begin(method, opts);
     let opened: Promise<RpcResponse>;
     try {
       opened = chain({ service, method, message, headers: ctx.headers, ctx });
     } catch (e) {
       opened = Promise.reject(e);
     }
-    return new CallResponseStream(ctx, opened, received);
+    return new CallResponseStream(ctx, opened, (h) => received(opts, h));
   }
 
   const requests = (method: MethodDescriptor, source: StreamInput<unknown>): RequestStream =>
