@@ -14,7 +14,7 @@ import { createClient, createServer } from "meridian-rpc";
 import { NatsClientTransport, NatsServerTransport } from "meridian-rpc/transports/nats";
 import { startNatsCluster } from "../../test/support/nats-cluster.js";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
-import { EchoService, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";
+import { EchoService, meridianMessages, seamCall, seamReply, type BenchClient, type BenchServer, type CaseName } from "./service.js";
 
 /** Names of the NATS peers, in report order. */
 export const NATS_PEERS = ["nats", "nats-seam", "nats-raw"] as const;
@@ -70,9 +70,7 @@ async function seamServer(url: string): Promise<() => Promise<void>> {
   const served = { "x-served-region": "cn-north" };
   await transport.listen(async (call) => {
     const ping = Ping.decode(call.payload);
-    return call.method === "Echo"
-      ? { headers: { ...served }, encode: (w) => Ping.encodeTo(ping, w) }
-      : { headers: { ...served }, encode: (w) => FeedResponse.encodeTo(feed, w) };
+    return call.method === "Echo" ? seamReply(served, Ping, ping) : seamReply(served, FeedResponse, feed);
   });
   return () => transport.close(100);
 }

@@ -23,7 +23,7 @@ import { createClient, createServer } from "meridian-rpc";
 import type { IncomingCall, OutgoingReply } from "meridian-rpc/transport";
 import { TcpClientTransport, TcpServerTransport } from "meridian-rpc/transports/tcp";
 import { FeedResponse, Ping } from "../codec/gen/feed.js";
-import { EchoService, HEADERS, caseData, meridianMessages, seamCall, type BenchClient, type BenchServer, type CaseName } from "./service.js";
+import { EchoService, HEADERS, caseData, meridianMessages, seamCall, seamReply, type BenchClient, type BenchServer, type CaseName } from "./service.js";
 import { NATS_PEERS, natsPeerClient, startNatsPeerServer } from "./nats-peer.js";
 import { GRPC_PEERS, grpcPeerClient, startGrpcPeerServer } from "./grpc-peer.js";
 import { THRIFT_PEERS, startThriftPeerServer, thriftPeerClient } from "./thrift-peer.js";
@@ -73,14 +73,9 @@ async function seamServer(): Promise<BenchServer> {
   const { feed } = meridianMessages();
   const transport = new TcpServerTransport({ host: "127.0.0.1" });
   const headers = { "x-served-region": "cn-north" };
-  const encodeFeed = (w: Parameters<NonNullable<OutgoingReply["encode"]>>[0]): void => FeedResponse.encodeTo(feed, w);
   const { address } = await transport.listen(async (call: IncomingCall): Promise<OutgoingReply> => {
-    if (call.method === "Echo") {
-      const msg = Ping.decode(call.payload);
-      return { headers: { ...headers }, encode: (w) => Ping.encodeTo(msg, w) };
-    }
-    Ping.decode(call.payload);
-    return { headers: { ...headers }, encode: encodeFeed };
+    const ping = Ping.decode(call.payload);
+    return call.method === "Echo" ? seamReply(headers, Ping, ping) : seamReply(headers, FeedResponse, feed);
   });
   return { address, close: () => transport.close(100) };
 }
