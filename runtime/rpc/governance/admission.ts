@@ -125,17 +125,23 @@ export class QueueShedder {
   lateLoop(priority: Priority, peer: string | undefined, now: number, queuedMs: number | undefined): RpcError | undefined {
     if (this.loop === undefined || priority === "critical") return undefined;
     const late = this.loop.delayMs();
-    if (late <= this.maxEventLoopDelayMs!) return undefined;
-    if (peer !== undefined && priority !== "sheddable" && this.peers.light(peer, now)) {
-      this.spared++;
-      return undefined;
-    }
+    if (late <= this.maxEventLoopDelayMs! || this.spares(priority, peer, now)) return undefined;
     this.shed++;
     return queueRefusal(
       Code.RESOURCE_EXHAUSTED,
       `the server is overloaded: its event loop runs ${Math.round(late)} ms late (more than maxEventLoopDelayMs, ${this.maxEventLoopDelayMs} ms), and it sheds calls until it catches up; retry it on another instance or later`,
       Math.max(queuedMs ?? 0, late),
     );
+  }
+
+  /**
+   * Whether a call that would be shed is spared instead, and counted so: its `peer` sends little
+   * lately (see {@link peers}) and it is not sheddable.
+   */
+  private spares(priority: Priority, peer: string | undefined, now: number): boolean {
+    if (peer === undefined || priority === "sheddable" || !this.peers.light(peer, now)) return false;
+    this.spared++;
+    return true;
   }
 
   /**
@@ -181,11 +187,7 @@ export class QueueShedder {
    * admission. A call from a light `peer` is spared, unless it is sheddable.
    */
   stale(queuedMs: number, priority: Priority = "normal", peer?: string, now = Date.now()): RpcError | undefined {
-    if (queuedMs <= this.allowedMs(priority)) return undefined;
-    if (peer !== undefined && priority !== "sheddable" && this.peers.light(peer, now)) {
-      this.spared++;
-      return undefined;
-    }
+    if (queuedMs <= this.allowedMs(priority) || this.spares(priority, peer, now)) return undefined;
     this.shed++;
     const why = this.dropping
       ? `the server's queue has stood above ${this.targetMs} ms, and it sheds what waited longer until the queue is short again`
