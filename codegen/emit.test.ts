@@ -110,6 +110,10 @@ describe("emit - write", () => {
     expectLines(out, "if (t === 8) key = String(r.int64());");
     expectLines(out, "if (t === 8) key = String(r.bool());");
     expectLines(out, "setEntry(m.a, key, value);");
+    // A 32-bit integer key is read as a number and stored as one (never "__proto__").
+    expectLines(out, "let key = 0;");
+    expectLines(out, "if (t === 8) key = r.sint32();");
+    expectLines(out, "m.c[key] = value;");
   });
 });
 

@@ -587,6 +587,15 @@ function printEntryLoop(ctx: EmitContext, fl: FieldModel, depth: string, view: b
   f.print("r.end = saved;");
 }
 
+/**
+ * The statement storing a read map entry (`key`) into `map`: a plain store for a 32-bit integer
+ * key, which is never `__proto__`; `setEntry`, which guards that key, for the others.
+ */
+function setEntry(ctx: EmitContext, fl: FieldModel, map: string, value: Printable): Printable {
+  if (mapKeyRead(fl.mapKey!, fl.utf8).numeric) return [map, "[key] = ", value, ";"];
+  return [ctx.rt("setEntry"), "(", map, ", key, ", value, ");"];
+}
+
 function emitReadMapCase(ctx: EmitContext, fl: FieldModel): void {
   const { f } = ctx;
   const acc = `m.${fl.localName}`;
@@ -595,14 +604,14 @@ function emitReadMapCase(ctx: EmitContext, fl: FieldModel): void {
     f.print("const saved = r.limit();");
     printEntryLoop(ctx, fl, "depth", false);
     if (isMessageField(fl)) {
-      f.print`${ctx.rt("setEntry")}(${acc}, key, value ?? ${createCall(ctx, fl)});`;
+      f.print(setEntry(ctx, fl, acc, ["value ?? ", createCall(ctx, fl)]));
     } else {
       const c = codecOf(ctx, fl);
       if (c.closed !== undefined) {
-        f.print`if (${enumKnown(c.closed, "value")}) ${ctx.rt("setEntry")}(${acc}, key, value);`;
+        f.print`if (${enumKnown(c.closed, "value")}) ${setEntry(ctx, fl, acc, "value")}`;
         f.print("else ", PUSH_UNKNOWN);
       } else {
-        f.print`${ctx.rt("setEntry")}(${acc}, key, value);`;
+        f.print(setEntry(ctx, fl, acc, "value"));
       }
     }
     f.print("break;");
@@ -888,11 +897,11 @@ function emitMapGetterBody(ctx: EmitContext, fl: FieldModel): void {
     printEntryLoop(ctx, fl, "this.$depth", true);
     if (isMessageField(fl)) {
       const ref = messageOf(ctx, fl);
-      f.print`${ctx.rt("setEntry")}(out, key, value ?? ${ref.codec}.$view(${ctx.emptyBytes}, 0, 0, this.$depth + 2));`;
+      f.print(setEntry(ctx, fl, "out", ["value ?? ", ref.codec, ".$view(", ctx.emptyBytes, ", 0, 0, this.$depth + 2)"]));
     } else {
       const c = codecOf(ctx, fl);
-      if (c.closed !== undefined) f.print`if (${enumKnown(c.closed, "value")}) ${ctx.rt("setEntry")}(out, key, value);`;
-      else f.print`${ctx.rt("setEntry")}(out, key, value);`;
+      if (c.closed !== undefined) f.print`if (${enumKnown(c.closed, "value")}) ${setEntry(ctx, fl, "out", "value")}`;
+      else f.print(setEntry(ctx, fl, "out", "value"));
     }
   });
   f.print("});");

@@ -58,6 +58,7 @@ const PACKED_METHODS: ReadonlySet<ScalarType> = new Set<ScalarType>([
   "int32",
   "uint32",
   "sint32",
+  "bool",
 ]);
 
 /** The packed reader and writer of scalar type `t` in int64 representation `mode`, if it has them. */
@@ -253,14 +254,24 @@ export function mapKeyWrite(k: ScalarType): string {
   }
 }
 
-/** A map entry's key: its initial (absent) value and the expression reading it, as strings. */
-export function mapKeyRead(k: ScalarType, utf8: "strict" | "lenient"): { init: string; read: string } {
+/**
+ * A map entry's key: its initial (absent) value and the expression reading it, as strings.
+ * `numeric`: a 32-bit integer key stays a number, which the object stores as it would its
+ * string (`m[-1]` is `m["-1"]`) without making that string, and which is never `__proto__`.
+ */
+export function mapKeyRead(k: ScalarType, utf8: "strict" | "lenient"): { init: string; read: string; numeric: boolean } {
   switch (k) {
     case "string":
-      return { init: '""', read: utf8 === "strict" ? "r.string()" : "r.stringLenient()" };
+      return { init: '""', read: utf8 === "strict" ? "r.string()" : "r.stringLenient()", numeric: false };
     case "bool":
-      return { init: '"false"', read: "String(r.bool())" };
+      return { init: '"false"', read: "String(r.bool())", numeric: false };
+    case "int32":
+    case "uint32":
+    case "sint32":
+    case "fixed32":
+    case "sfixed32":
+      return { init: "0", read: `r.${k}()`, numeric: true };
     default:
-      return { init: '"0"', read: `String(r.${k}())` };
+      return { init: '"0"', read: `String(r.${k}())`, numeric: false };
   }
 }

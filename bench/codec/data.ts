@@ -124,6 +124,27 @@ export interface NodeData<L = number> {
   weight: L;
 }
 
+/** bench.LogEntry (the level is the enum's number). */
+export interface LogEntryData {
+  traceId: string;
+  spanId: string;
+  level: number;
+  line: number;
+  deltas: number[];
+  flags: boolean[];
+  fields: { [key: number]: string };
+  user?: string;
+  retries?: number;
+  payload: Uint8Array;
+}
+
+/** bench.LogBatch, with 64-bit integers as `L`. */
+export interface LogData<L = number> {
+  entries: LogEntryData[];
+  host: string;
+  sentAt: L;
+}
+
 /** The shapes of the benchmark: what each fixture's message is, keyed by its kind. */
 interface Shapes<L> {
   ping: PingData<L>;
@@ -133,6 +154,7 @@ interface Shapes<L> {
   maps: MapsData<L>;
   text: TextData;
   nested: NodeData<L>;
+  log: LogData<L>;
 }
 
 /** Which message of feed.proto a fixture is. */
@@ -169,6 +191,7 @@ export const TYPE_NAMES: Readonly<Record<MessageKind, string>> = {
   maps: "bench.Maps",
   text: "bench.Text",
   nested: "bench.Node",
+  log: "bench.LogBatch",
 };
 
 /** The two top-level fields the "view" operation reads, per kind. */
@@ -180,6 +203,7 @@ export const VIEW_FIELDS: Readonly<Record<MessageKind, readonly [string, string]
   maps: ["labels", "weights"],
   text: ["title", "lang"],
   nested: ["name", "weight"],
+  log: ["host", "sentAt"],
 };
 
 /** How a builder writes a 64-bit integer: as a number or as a bigint. */
@@ -212,6 +236,9 @@ export function fixtures(): Fixture[] {
     fixture("maps", "maps", "Maps: 24 string, 24 int64, 16 message, 16 double entries", (long) => maps(0x5eed0005, long)),
     fixture("text", "text", "Text: about 9 KB of mostly non-ASCII strings", () => text(0x5eed0006)),
     fixture("nested", "nested", "Node: a tree 32 levels deep, a leaf beside each level", (long) => nested(32, 0x5eed0007, long)),
+    fixture("log", "log", "LogBatch of 100 entries (enum, optionals, unique ids, negative int32s, bools, int32-keyed map, bytes)", (long) =>
+      log(100, 0x5eed0008, long),
+    ),
   ];
 }
 
@@ -373,4 +400,33 @@ function nested<L>(depth: number, seed: number, long: Long<L>): NodeData<L> {
     node = { name: `level-${level}`, level, children: [leaf, node], weight: long(signed(2 ** 40)) };
   }
   return node;
+}
+
+const HEX = "0123456789abcdef";
+const LOG_KEYS = ["user", "route", "status", "bytes", "peer", "method"];
+
+/** A LogBatch of `count` entries, the same for the same seed. */
+function log<L>(count: number, seed: number, long: Long<L>): LogData<L> {
+  const { rnd, int, pick, signed } = random(seed);
+  const hex = (n: number): string => Array.from({ length: n }, () => HEX[int(16)]).join("");
+  const entries: LogEntryData[] = [];
+  for (let i = 0; i < count; i++) {
+    const fields: { [key: number]: string } = {};
+    for (let k = 0, n = 1 + int(4); k < n; k++) fields[int(6)] = `${pick(LOG_KEYS)}=${hex(4 + int(6))}`;
+    const e: LogEntryData = {
+      traceId: hex(16),
+      spanId: hex(8),
+      level: 1 + int(4),
+      line: int(2000),
+      // About half negative: an int32 field, as deltas often are, not sint32.
+      deltas: Array.from({ length: 2 + int(5) }, () => signed(100_000)),
+      flags: Array.from({ length: 4 }, () => rnd() < 0.5),
+      fields,
+      payload: Uint8Array.from({ length: 8 + int(24) }, () => int(256)),
+    };
+    if (rnd() < 0.5) e.user = `u${int(1_000_000)}`;
+    if (rnd() < 0.3) e.retries = int(4);
+    entries.push(e);
+  }
+  return { entries, host: "api-7f9c", sentAt: long(1764086400000 + int(86_400_000)) };
 }

@@ -20,7 +20,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * smooths the tail. Every library gets the same batch for the same size, so their ratios stay
  * comparable.
  */
-export const CALLS_PER_SAMPLE: Readonly<Record<Size, number>> = { ping: 64, feed: 8, page: 1, batch: 8, numeric: 8, maps: 8, text: 8, nested: 8 };
+export const CALLS_PER_SAMPLE: Readonly<Record<Size, number>> = { ping: 64, feed: 8, page: 1, batch: 8, numeric: 8, maps: 8, text: 8, nested: 8, log: 8 };
 
 /** How long and how often the rows run. */
 export interface RoundOptions {

@@ -243,10 +243,12 @@ function json(): Library {
       encode: (m) => Buffer.from(JSON.stringify(m)),
       decode: (b) => JSON.parse(b.toString()) as unknown,
     }),
-    represent: (f) =>
-      f.kind === "feed"
-        ? { ...f.data, items: f.data.items.map((v) => ({ ...v, cover: Buffer.from(v.cover).toString("base64") })) }
-        : f.data,
+    represent: (f) => {
+      const base64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
+      if (f.kind === "feed") return { ...f.data, items: f.data.items.map((v) => ({ ...v, cover: base64(v.cover) })) };
+      if (f.kind === "log") return { ...f.data, entries: f.data.entries.map((e) => ({ ...e, payload: base64(e.payload) })) };
+      return f.data;
+    },
   };
 }
 

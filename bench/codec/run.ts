@@ -38,8 +38,8 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Calls per allocation measurement (the method runs N and 2N). */
 const ALLOC_CALLS: Record<"full" | "quick", Record<Size, number>> = {
-  full: { ping: 20_000, feed: 500, page: 40, batch: 500, numeric: 500, maps: 500, text: 500, nested: 500 },
-  quick: { ping: 10_000, feed: 100, page: 10, batch: 100, numeric: 100, maps: 100, text: 100, nested: 100 },
+  full: { ping: 20_000, feed: 500, page: 40, batch: 500, numeric: 500, maps: 500, text: 500, nested: 500, log: 500 },
+  quick: { ping: 10_000, feed: 100, page: 10, batch: 100, numeric: 100, maps: 100, text: 100, nested: 100, log: 100 },
 };
 
 interface Options extends RoundOptions {

@@ -4,6 +4,7 @@
  * DecodeError (code and offset) for a body cut inside a value.
  */
 import fc from "fast-check";
+import protobuf from "protobufjs";
 import { describe, expect, it } from "vitest";
 import { DecodeError } from "./errors.js";
 import { Reader } from "./reader.js";
@@ -118,6 +119,14 @@ const cases: Case<unknown>[] = [
     writeOne: (w, v) => w.sint32(v),
     readOne: (r) => r.sint32(),
   }),
+  entry({
+    name: "bool",
+    values: list(fc.boolean()),
+    packedWrite: (w, vs) => w.packedBool(vs),
+    packedRead: (r, o) => r.packedBool(o),
+    writeOne: (w, v) => w.bool(v),
+    readOne: (r) => r.bool(),
+  }),
 ];
 
 /** The body as generated code wrote it before: a reserved length byte, each value, the length fixed up. */
@@ -197,6 +206,44 @@ describe("packed fields", () => {
     w.packedInt32([-1, 2 ** 31 - 1, -(2 ** 31), 0, 300]);
     const bytes = w.finish();
     expect(readPacked(cases.find((c) => c.name === "int32")!, bytes)).toEqual([-1, 2 ** 31 - 1, -(2 ** 31), 0, 300]);
+  });
+
+  it("int32, single and packed, writes the bytes protobufjs writes (negative: ten bytes)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(INT32, fc.constantFrom(-1, -(2 ** 31), -1.5, Number.NaN, -0)), { maxLength: 40 }), (vs) => {
+        const ours = new Writer(64);
+        const theirs = protobuf.Writer.create();
+        for (const v of vs) {
+          ours.int32(v);
+          theirs.int32(v);
+        }
+        ours.packedInt32(vs);
+        theirs.fork();
+        for (const v of vs) theirs.int32(v);
+        theirs.ldelim();
+        expect(Buffer.from(ours.finish()).toString("hex")).toBe(Buffer.from(theirs.finish()).toString("hex"));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("packed int32 refuses a varint past ten bytes as the single-value reader does", () => {
+    // -1 as ten bytes with one more continuation byte: eleven bytes, in a body of eleven and of 12.
+    const long = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00];
+    const int32 = cases.find((c) => c.name === "int32")!;
+    for (const body of [long, [...long, 0x05]]) {
+      const bytes = Uint8Array.from([body.length, ...body]);
+      const packed = readPacked(int32, bytes);
+      expect(packed).toBeInstanceOf(DecodeError);
+      expect(outcome(packed)).toEqual(outcome(readOneByOne(int32, bytes)));
+    }
+  });
+
+  it("packed bool reads any varint, non-zero as true, as the single-value reader does", () => {
+    const body = [0x00, 0x01, 0x02, 0x80, 0x01, 0x80, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    const bytes = Uint8Array.from([body.length, ...body]);
+    const bool = cases.find((c) => c.name === "bool")!;
+    expect(readPacked(bool, bytes)).toEqual([false, true, true, true, false, true]);
   });
 
   it("packed writers refuse what the single-value writers refuse", () => {

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   bytes,
@@ -269,6 +270,23 @@ describe("reader - strings", () => {
         expect(got, `${name}, pad ${pad}`).toBe(td.decode(body));
       }
     }
+  });
+
+  it("reader - short ASCII strings read the same when new and when seen before, at every length", () => {
+    // 1 to 16 bytes of ASCII are built by String.fromCharCode on a miss of the intern cache and
+    // come from it on a hit; a string that differs from a cached one in any byte is not the hit.
+    fc.assert(
+      fc.property(fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 16 }), fc.nat(), (s, at) => {
+        const body = utf8(s);
+        const r1 = reader(varint(body.length), body).string();
+        const r2 = reader(varint(body.length), body).string();
+        expect([r1, r2]).toEqual([s, s]);
+        const other = Uint8Array.from(body);
+        other[at % other.length] = (other[at % other.length]! + 1) & 0x7f;
+        expect(reader(varint(other.length), other).string()).toBe(Buffer.from(other).toString("latin1"));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("reader - a string body past the end raises LENGTH_OUT_OF_RANGE", () => {

@@ -109,8 +109,10 @@ export class Writer {
 
   /** Writes an int32 (or enum) varint: negative values take ten bytes, sign-extended. */
   int32(v: number): void {
-    if (v >= 0) this.uint32(v);
-    else this.varint64(v >>> 0, 0xffffffff);
+    // NaN is not below 0: it writes as 0, as protobufjs writes it.
+    if (!(v < 0)) return this.uint32(v);
+    if (this.pos + 10 > this.buf.length) this.grow(10);
+    this.pos = putNegativeInt32(this.buf, this.pos, v);
   }
 
   /** Writes a zigzag sint32 varint. */
@@ -408,6 +410,15 @@ export class Writer {
     return this.pos;
   }
 
+  /** Writes a packed bool body: one byte a value. */
+  packedBool(vs: readonly boolean[]): void {
+    const n = vs.length;
+    let pos = this.fixedBody(n);
+    const buf = this.buf;
+    for (let i = 0; i < n; i++) buf[pos++] = vs[i] ? 1 : 0;
+    this.pos = pos;
+  }
+
   /** Writes a packed uint32 body. */
   packedUint32(vs: readonly number[]): void {
     const n = vs.length;
@@ -425,12 +436,13 @@ export class Writer {
     const n = vs.length;
     this.ensure(n * 10 + 1);
     const k = this.fork();
+    const buf = this.buf;
+    let pos = this.pos;
     for (let i = 0; i < n; i++) {
       const v = vs[i]!;
-      // As int32(): anything not >= 0 (negative, NaN) is sign-extended to ten bytes.
-      if (v >= 0) this.pos = putVarint32(this.buf, this.pos, v >>> 0);
-      else this.varint64(v >>> 0, 0xffffffff);
+      pos = v < 0 ? putNegativeInt32(buf, pos, v) : putVarint32(buf, pos, v >>> 0);
     }
+    this.pos = pos;
     this.join(k);
   }
 
@@ -549,6 +561,27 @@ function putVarint32(buf: Uint8Array, pos: number, v: number): number {
   }
   buf[pos++] = v;
   return pos;
+}
+
+/**
+ * Writes the ten-byte varint of a negative int32 (sign-extended to 64 bits) at `pos`, where the
+ * caller made room; returns the end. The high half is all ones, so only the first five bytes
+ * carry the value. A negative fraction writes as its `v >>> 0`, sign-extended (-1.5 as -1).
+ */
+function putNegativeInt32(buf: Uint8Array, pos: number, v: number): number {
+  const lo = v >>> 0;
+  buf[pos] = (lo & 127) | 128;
+  buf[pos + 1] = ((lo >>> 7) & 127) | 128;
+  buf[pos + 2] = ((lo >>> 14) & 127) | 128;
+  buf[pos + 3] = ((lo >>> 21) & 127) | 128;
+  // Bits 28-31 of the low half, then three of the high half's ones, and more to come.
+  buf[pos + 4] = (lo >>> 28) | 0xf0;
+  buf[pos + 5] = 0xff;
+  buf[pos + 6] = 0xff;
+  buf[pos + 7] = 0xff;
+  buf[pos + 8] = 0xff;
+  buf[pos + 9] = 1;
+  return pos + 10;
 }
 
 /** Number of bytes of the varint encoding of an unsigned 32-bit value. */

@@ -5,15 +5,15 @@
 // Messages of the codec benchmark: a small ping and a feed of videos (issue 2), and the shapes
 // of issue 13 below.
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file feed.proto.
  */
 export const file_feed: GenFile = /*@__PURE__*/
-  fileDesc("CgpmZWVkLnByb3RvEgViZW5jaCI4CgRQaW5nEg4KBnJlZ2lvbhgBIAEoCRILCgNzZXEYAiABKAMSEwoLY29uc2lzdGVuY3kYAyABKAkiPgoEVXNlchIKCgJpZBgBIAEoBBIMCgRuYW1lGAIgASgJEg4KBnJlZ2lvbhgDIAEoCRIMCgR0YWdzGAQgAygJIvMBCgVWaWRlbxIKCgJpZBgBIAEoAxINCgV0aXRsZRgCIAEoCRILCgN1cmwYAyABKAkSEwoLZHVyYXRpb25fbXMYBCABKA0SDQoFc2NvcmUYBSABKAESCgoCaGQYBiABKAgSGwoGYXV0aG9yGAcgASgLMgsuYmVuY2guVXNlchINCgVzdGF0cxgIIAMoBRIoCgZsYWJlbHMYCSADKAsyGC5iZW5jaC5WaWRlby5MYWJlbHNFbnRyeRINCgVjb3ZlchgKIAEoDBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlAKDEZlZWRSZXNwb25zZRIbCgVpdGVtcxgBIAMoCzIMLmJlbmNoLlZpZGVvEg4KBmN1cnNvchgCIAEoCRITCgtzZXJ2ZXJfdGltZRgDIAEoAyJOCgtSZWNvcmRCYXRjaBIeCgdyZWNvcmRzGAEgAygLMg0uYmVuY2guUmVjb3JkEg4KBnNvdXJjZRgCIAEoCRIPCgdzZW50X2F0GAMgASgDIowCCgZSZWNvcmQSCgoCaWQYASABKAMSDQoFZGVsdGEYAiABKBISEAoIY2hlY2tzdW0YAyABKAYSDAoEa2luZBgEIAEoCRIMCgRuYW1lGAUgASgJEhkKBW93bmVyGAYgASgLMgouYmVuY2guUmVmEhgKAmF0GAcgASgLMgwuYmVuY2guUG9pbnQSHQoHdXBkYXRlZBgIIAEoCzIMLmJlbmNoLlN0YW1wEicKBWF0dHJzGAkgAygLMhguYmVuY2guUmVjb3JkLkF0dHJzRW50cnkSDgoGYWN0aXZlGAogASgIGiwKCkF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIdCgNSZWYSCgoCbnMYASABKAkSCgoCaWQYAiABKA0iHQoFUG9pbnQSCQoBeBgBIAEoERIJCgF5GAIgASgRIicKBVN0YW1wEg8KB3NlY29uZHMYASABKAMSDQoFbmFub3MYAiABKAUi6QEKB051bWVyaWMSCwoDczMyGAEgASgREgsKA3M2NBgCIAEoEhILCgNmMzIYAyABKAcSCwoDZjY0GAQgASgGEgwKBHNmMzIYBSABKA8SDAoEc2Y2NBgGIAEoEBIJCgFkGAcgASgBEgkKAWYYCCABKAISCwoDdTY0GAkgASgEEgwKBHMzMnMYCiADKBESDAoEczY0cxgLIAMoEhIMCgRmMzJzGAwgAygHEgwKBGY2NHMYDSADKAYSDQoFc2Y2NHMYDiADKBASCgoCZHMYDyADKAESCgoCZnMYECADKAISDAoEaTY0cxgRIAMoAyL9AgoETWFwcxInCgZsYWJlbHMYASADKAsyFy5iZW5jaC5NYXBzLkxhYmVsc0VudHJ5EisKCGNvdW50ZXJzGAIgAygLMhkuYmVuY2guTWFwcy5Db3VudGVyc0VudHJ5EicKBnBvaW50cxgDIAMoCzIXLmJlbmNoLk1hcHMuUG9pbnRzRW50cnkSKQoHd2VpZ2h0cxgEIAMoCzIYLmJlbmNoLk1hcHMuV2VpZ2h0c0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNQ291bnRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBGjsKC1BvaW50c0VudHJ5EgsKA2tleRgBIAEoDRIbCgV2YWx1ZRgCIAEoCzIMLmJlbmNoLlBvaW50OgI4ARouCgxXZWlnaHRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASJFCgRUZXh0Eg0KBXRpdGxlGAEgASgJEgwKBGJvZHkYAiABKAkSEgoKcGFyYWdyYXBocxgDIAMoCRIMCgRsYW5nGAQgASgJIlIKBE5vZGUSDAoEbmFtZRgBIAEoCRINCgVsZXZlbBgCIAEoBRIdCghjaGlsZHJlbhgDIAMoCzILLmJlbmNoLk5vZGUSDgoGd2VpZ2h0GAQgASgSYgZwcm90bzM");
+  fileDesc("CgpmZWVkLnByb3RvEgViZW5jaCI4CgRQaW5nEg4KBnJlZ2lvbhgBIAEoCRILCgNzZXEYAiABKAMSEwoLY29uc2lzdGVuY3kYAyABKAkiPgoEVXNlchIKCgJpZBgBIAEoBBIMCgRuYW1lGAIgASgJEg4KBnJlZ2lvbhgDIAEoCRIMCgR0YWdzGAQgAygJIvMBCgVWaWRlbxIKCgJpZBgBIAEoAxINCgV0aXRsZRgCIAEoCRILCgN1cmwYAyABKAkSEwoLZHVyYXRpb25fbXMYBCABKA0SDQoFc2NvcmUYBSABKAESCgoCaGQYBiABKAgSGwoGYXV0aG9yGAcgASgLMgsuYmVuY2guVXNlchINCgVzdGF0cxgIIAMoBRIoCgZsYWJlbHMYCSADKAsyGC5iZW5jaC5WaWRlby5MYWJlbHNFbnRyeRINCgVjb3ZlchgKIAEoDBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlAKDEZlZWRSZXNwb25zZRIbCgVpdGVtcxgBIAMoCzIMLmJlbmNoLlZpZGVvEg4KBmN1cnNvchgCIAEoCRITCgtzZXJ2ZXJfdGltZRgDIAEoAyJOCgtSZWNvcmRCYXRjaBIeCgdyZWNvcmRzGAEgAygLMg0uYmVuY2guUmVjb3JkEg4KBnNvdXJjZRgCIAEoCRIPCgdzZW50X2F0GAMgASgDIowCCgZSZWNvcmQSCgoCaWQYASABKAMSDQoFZGVsdGEYAiABKBISEAoIY2hlY2tzdW0YAyABKAYSDAoEa2luZBgEIAEoCRIMCgRuYW1lGAUgASgJEhkKBW93bmVyGAYgASgLMgouYmVuY2guUmVmEhgKAmF0GAcgASgLMgwuYmVuY2guUG9pbnQSHQoHdXBkYXRlZBgIIAEoCzIMLmJlbmNoLlN0YW1wEicKBWF0dHJzGAkgAygLMhguYmVuY2guUmVjb3JkLkF0dHJzRW50cnkSDgoGYWN0aXZlGAogASgIGiwKCkF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIdCgNSZWYSCgoCbnMYASABKAkSCgoCaWQYAiABKA0iHQoFUG9pbnQSCQoBeBgBIAEoERIJCgF5GAIgASgRIicKBVN0YW1wEg8KB3NlY29uZHMYASABKAMSDQoFbmFub3MYAiABKAUi6QEKB051bWVyaWMSCwoDczMyGAEgASgREgsKA3M2NBgCIAEoEhILCgNmMzIYAyABKAcSCwoDZjY0GAQgASgGEgwKBHNmMzIYBSABKA8SDAoEc2Y2NBgGIAEoEBIJCgFkGAcgASgBEgkKAWYYCCABKAISCwoDdTY0GAkgASgEEgwKBHMzMnMYCiADKBESDAoEczY0cxgLIAMoEhIMCgRmMzJzGAwgAygHEgwKBGY2NHMYDSADKAYSDQoFc2Y2NHMYDiADKBASCgoCZHMYDyADKAESCgoCZnMYECADKAISDAoEaTY0cxgRIAMoAyL9AgoETWFwcxInCgZsYWJlbHMYASADKAsyFy5iZW5jaC5NYXBzLkxhYmVsc0VudHJ5EisKCGNvdW50ZXJzGAIgAygLMhkuYmVuY2guTWFwcy5Db3VudGVyc0VudHJ5EicKBnBvaW50cxgDIAMoCzIXLmJlbmNoLk1hcHMuUG9pbnRzRW50cnkSKQoHd2VpZ2h0cxgEIAMoCzIYLmJlbmNoLk1hcHMuV2VpZ2h0c0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNQ291bnRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBGjsKC1BvaW50c0VudHJ5EgsKA2tleRgBIAEoDRIbCgV2YWx1ZRgCIAEoCzIMLmJlbmNoLlBvaW50OgI4ARouCgxXZWlnaHRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASJFCgRUZXh0Eg0KBXRpdGxlGAEgASgJEgwKBGJvZHkYAiABKAkSEgoKcGFyYWdyYXBocxgDIAMoCRIMCgRsYW5nGAQgASgJIlIKBE5vZGUSDAoEbmFtZRgBIAEoCRINCgVsZXZlbBgCIAEoBRIdCghjaGlsZHJlbhgDIAMoCzILLmJlbmNoLk5vZGUSDgoGd2VpZ2h0GAQgASgSIqICCghMb2dFbnRyeRIQCgh0cmFjZV9pZBgBIAEoCRIPCgdzcGFuX2lkGAIgASgJEhsKBWxldmVsGAMgASgOMgwuYmVuY2guTGV2ZWwSDAoEbGluZRgEIAEoBRIOCgZkZWx0YXMYBSADKAUSDQoFZmxhZ3MYBiADKAgSKwoGZmllbGRzGAcgAygLMhsuYmVuY2guTG9nRW50cnkuRmllbGRzRW50cnkSEQoEdXNlchgIIAEoCUgAiAEBEhQKB3JldHJpZXMYCSABKA1IAYgBARIPCgdwYXlsb2FkGAogASgMGi0KC0ZpZWxkc0VudHJ5EgsKA2tleRgBIAEoBRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX3VzZXJCCgoIX3JldHJpZXMiSwoITG9nQmF0Y2gSIAoHZW50cmllcxgBIAMoCzIPLmJlbmNoLkxvZ0VudHJ5EgwKBGhvc3QYAiABKAkSDwoHc2VudF9hdBgDIAEoAypICgVMZXZlbBIVChFMRVZFTF9VTlNQRUNJRklFRBAAEgkKBURFQlVHEAESCAoESU5GTxACEggKBFdBUk4QAxIJCgVFUlJPUhAEYgZwcm90bzM");
 
 /**
  * @generated from message bench.Ping
@@ -521,4 +521,133 @@ export type Node = Message<"bench.Node"> & {
  */
 export const NodeSchema: GenMessage<Node> = /*@__PURE__*/
   messageDesc(file_feed, 12);
+
+/**
+ * @generated from message bench.LogEntry
+ */
+export type LogEntry = Message<"bench.LogEntry"> & {
+  /**
+   * @generated from field: string trace_id = 1;
+   */
+  traceId: string;
+
+  /**
+   * @generated from field: string span_id = 2;
+   */
+  spanId: string;
+
+  /**
+   * @generated from field: bench.Level level = 3;
+   */
+  level: Level;
+
+  /**
+   * @generated from field: int32 line = 4;
+   */
+  line: number;
+
+  /**
+   * @generated from field: repeated int32 deltas = 5;
+   */
+  deltas: number[];
+
+  /**
+   * @generated from field: repeated bool flags = 6;
+   */
+  flags: boolean[];
+
+  /**
+   * @generated from field: map<int32, string> fields = 7;
+   */
+  fields: { [key: number]: string };
+
+  /**
+   * @generated from field: optional string user = 8;
+   */
+  user?: string | undefined;
+
+  /**
+   * @generated from field: optional uint32 retries = 9;
+   */
+  retries?: number | undefined;
+
+  /**
+   * @generated from field: bytes payload = 10;
+   */
+  payload: Uint8Array;
+};
+
+/**
+ * Describes the message bench.LogEntry.
+ * Use `create(LogEntrySchema)` to create a new message.
+ */
+export const LogEntrySchema: GenMessage<LogEntry> = /*@__PURE__*/
+  messageDesc(file_feed, 13);
+
+/**
+ * @generated from message bench.LogBatch
+ */
+export type LogBatch = Message<"bench.LogBatch"> & {
+  /**
+   * @generated from field: repeated bench.LogEntry entries = 1;
+   */
+  entries: LogEntry[];
+
+  /**
+   * @generated from field: string host = 2;
+   */
+  host: string;
+
+  /**
+   * @generated from field: int64 sent_at = 3;
+   */
+  sentAt: bigint;
+};
+
+/**
+ * Describes the message bench.LogBatch.
+ * Use `create(LogBatchSchema)` to create a new message.
+ */
+export const LogBatchSchema: GenMessage<LogBatch> = /*@__PURE__*/
+  messageDesc(file_feed, 14);
+
+/**
+ * log: structured log entries, with what the other shapes lack: an enum, optional fields,
+ * unique short ids, int32 deltas that are often negative (ten bytes each on the wire), packed
+ * bools, a map with int32 keys and bytes.
+ *
+ * @generated from enum bench.Level
+ */
+export enum Level {
+  /**
+   * @generated from enum value: LEVEL_UNSPECIFIED = 0;
+   */
+  LEVEL_UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: DEBUG = 1;
+   */
+  DEBUG = 1,
+
+  /**
+   * @generated from enum value: INFO = 2;
+   */
+  INFO = 2,
+
+  /**
+   * @generated from enum value: WARN = 3;
+   */
+  WARN = 3,
+
+  /**
+   * @generated from enum value: ERROR = 4;
+   */
+  ERROR = 4,
+}
+
+/**
+ * Describes the enum bench.Level.
+ */
+export const LevelSchema: GenEnum<Level> = /*@__PURE__*/
+  enumDesc(file_feed, 0);
 

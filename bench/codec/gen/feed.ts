@@ -21,6 +21,19 @@ import {
   type Writer,
 } from "meridian-rpc/runtime";
 
+/**
+ * log: structured log entries, with what the other shapes lack: an enum, optional fields,
+ * unique short ids, int32 deltas that are often negative (ten bytes each on the wire), packed
+ * bools, a map with int32 keys and bytes.
+ */
+export enum Level {
+  LEVEL_UNSPECIFIED = 0,
+  DEBUG = 1,
+  INFO = 2,
+  WARN = 3,
+  ERROR = 4,
+}
+
 export interface Ping {
   region: string;
   seq: bigint;
@@ -2144,11 +2157,11 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 26: {
           const saved = r.limit();
-          let key = "0";
+          let key = 0;
           let value: Point | undefined;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 8) key = String(r.uint32());
+            if (t === 8) key = r.uint32();
             else if (t === 18) {
               const s = r.limit();
               value = readPoint(r, depth + 2, value);
@@ -2156,7 +2169,7 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
             } else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.points, key, value ?? createPoint());
+          m.points[key] = value ?? createPoint();
           break;
         }
         case 34: {
@@ -2259,11 +2272,11 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(3, (r, tag) => {
       if (tag !== 26) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key = 0;
       let value: PointView | undefined;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 8) key = String(r.uint32());
+        if (t === 8) key = r.uint32();
         else if (t === 18) {
           const n = r.length();
           value = Point.$view(r.buf, r.pos, r.pos + n, this.$depth + 2);
@@ -2271,7 +2284,7 @@ class MapsViewImpl extends MessageView implements MapsView {
         } else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value ?? Point.$view(EMPTY_BYTES, 0, 0, this.$depth + 2));
+      out[key] = value ?? Point.$view(EMPTY_BYTES, 0, 0, this.$depth + 2);
     });
     return out;
   }
@@ -2640,5 +2653,459 @@ export const Node: MessageCodec<Node, NodeView> = {
   $read: readNode,
   $view(buf: Uint8Array, start: number, end: number, depth: number): NodeView {
     return NodeViewImpl.of(buf, start, end, depth);
+  },
+};
+
+export interface LogEntry {
+  traceId: string;
+  spanId: string;
+  level: Level;
+  line: number;
+  deltas: number[];
+  flags: boolean[];
+  fields: { [key: string]: string };
+  user?: string;
+  retries?: number;
+  payload: Uint8Array;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link LogEntry}. */
+export interface LogEntryView {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly level: Level;
+  readonly line: number;
+  readonly deltas: number[];
+  readonly flags: boolean[];
+  readonly fields: { [key: string]: string };
+  readonly user: string | undefined;
+  readonly retries: number | undefined;
+  readonly payload: Uint8Array;
+}
+
+function createLogEntry(): LogEntry {
+  return {
+    traceId: "",
+    spanId: "",
+    level: Level.LEVEL_UNSPECIFIED,
+    line: 0,
+    deltas: [],
+    flags: [],
+    fields: {},
+    user: undefined,
+    retries: undefined,
+    payload: EMPTY_BYTES,
+  };
+}
+
+function writeLogEntry(m: LogEntry, w: Writer): void {
+  if (m.traceId !== "") {
+    w.uint32(10);
+    w.string(m.traceId);
+  }
+  if (m.spanId !== "") {
+    w.uint32(18);
+    w.string(m.spanId);
+  }
+  if (m.level !== 0) {
+    w.uint32(24);
+    w.int32(m.level);
+  }
+  if (m.line !== 0) {
+    w.uint32(32);
+    w.int32(m.line);
+  }
+  if (m.deltas.length > 0) {
+    w.uint32(42);
+    w.packedInt32(m.deltas);
+  }
+  if (m.flags.length > 0) {
+    w.uint32(50);
+    w.packedBool(m.flags);
+  }
+  for (const key of Object.keys(m.fields)) {
+    w.uint32(58);
+    const k = w.fork();
+    w.uint32(8);
+    w.int32(Number(key));
+    w.uint32(18);
+    w.string(m.fields[key]!);
+    w.join(k);
+  }
+  if (m.user !== undefined) {
+    w.uint32(66);
+    w.string(m.user);
+  }
+  if (m.retries !== undefined) {
+    w.uint32(72);
+    w.uint32(m.retries);
+  }
+  if (m.payload.length > 0) {
+    w.uint32(82);
+    w.bytes(m.payload);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readLogEntry(r: Reader, depth: number, into?: LogEntry, endTag = 0): LogEntry {
+  const m = into ?? createLogEntry();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10:
+          m.traceId = r.string();
+          break;
+        case 18:
+          m.spanId = r.string();
+          break;
+        case 24:
+          m.level = r.int32();
+          break;
+        case 32:
+          m.line = r.int32();
+          break;
+        case 40:
+          m.deltas.push(r.int32());
+          break;
+        case 42:
+          r.packedInt32(m.deltas);
+          break;
+        case 48:
+          m.flags.push(r.bool());
+          break;
+        case 50:
+          r.packedBool(m.flags);
+          break;
+        case 58: {
+          const saved = r.limit();
+          let key = 0;
+          let value = "";
+          while (r.pos < r.end) {
+            const t = r.tag();
+            if (t === 8) key = r.int32();
+            else if (t === 18) value = r.string();
+            else r.skip(t, depth + 1);
+          }
+          r.end = saved;
+          m.fields[key] = value;
+          break;
+        }
+        case 66:
+          m.user = r.string();
+          break;
+        case 72:
+          m.retries = r.uint32();
+          break;
+        case 82:
+          m.payload = r.bytes();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+            case 5:
+            case 6:
+            case 7:
+            case 8:
+            case 9:
+            case 10:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.LogEntry", logEntryFieldName(tag >>> 3, m));
+    throw e;
+  }
+  return m;
+}
+
+function logEntryFieldName(no: number, m: LogEntry): string | undefined {
+  switch (no) {
+    case 1:
+      return "traceId";
+    case 2:
+      return "spanId";
+    case 3:
+      return "level";
+    case 4:
+      return "line";
+    case 5:
+      return `deltas[${m.deltas.length}]`;
+    case 6:
+      return `flags[${m.flags.length}]`;
+    case 7:
+      return "fields";
+    case 8:
+      return "user";
+    case 9:
+      return "retries";
+    case 10:
+      return "payload";
+  }
+  return undefined;
+}
+
+class LogEntryViewImpl extends MessageView implements LogEntryView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): LogEntryViewImpl {
+    const v = Object.create(LogEntryViewImpl.prototype) as LogEntryViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
+  protected get $maxField(): number {
+    return 10;
+  }
+  get traceId(): string {
+    const r = this.$field(1, 10);
+    return r === undefined ? "" : r.string();
+  }
+  get spanId(): string {
+    const r = this.$field(2, 18);
+    return r === undefined ? "" : r.string();
+  }
+  get level(): Level {
+    const r = this.$field(3, 24);
+    return r === undefined ? Level.LEVEL_UNSPECIFIED : r.int32();
+  }
+  get line(): number {
+    const r = this.$field(4, 32);
+    return r === undefined ? 0 : r.int32();
+  }
+  get deltas(): number[] {
+    const out: number[] = [];
+    this.$each(5, (r, tag) => {
+      if (tag === 40) out.push(r.int32());
+      else if (tag === 42) {
+        r.packedInt32(out);
+      } else r.wrongWireType(tag, "wire type 0 or 2");
+    });
+    return out;
+  }
+  get flags(): boolean[] {
+    const out: boolean[] = [];
+    this.$each(6, (r, tag) => {
+      if (tag === 48) out.push(r.bool());
+      else if (tag === 50) {
+        r.packedBool(out);
+      } else r.wrongWireType(tag, "wire type 0 or 2");
+    });
+    return out;
+  }
+  get fields(): { [key: string]: string } {
+    const out: { [key: string]: string } = {};
+    this.$each(7, (r, tag) => {
+      if (tag !== 58) r.wrongWireType(tag, "wire type 2");
+      const saved = r.limit();
+      let key = 0;
+      let value = "";
+      while (r.pos < r.end) {
+        const t = r.tag();
+        if (t === 8) key = r.int32();
+        else if (t === 18) value = r.string();
+        else r.skip(t, this.$depth + 1);
+      }
+      r.end = saved;
+      out[key] = value;
+    });
+    return out;
+  }
+  get user(): string | undefined {
+    const r = this.$field(8, 66);
+    return r === undefined ? undefined : r.string();
+  }
+  get retries(): number | undefined {
+    const r = this.$field(9, 72);
+    return r === undefined ? undefined : r.uint32();
+  }
+  get payload(): Uint8Array {
+    const r = this.$field(10, 82);
+    return r === undefined ? EMPTY_BYTES : r.bytes();
+  }
+}
+
+export const LogEntry: MessageCodec<LogEntry, LogEntryView> = {
+  typeName: "bench.LogEntry",
+  create(partial?: Partial<LogEntry>): LogEntry {
+    const m = createLogEntry();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: LogEntry): Uint8Array {
+    const w = sharedWriter();
+    writeLogEntry(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: LogEntry, w: Writer): void {
+    writeLogEntry(msg, w);
+  },
+  decode(bytes: Uint8Array): LogEntry {
+    return readLogEntry(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): LogEntryView {
+    return LogEntryViewImpl.of(bytes, 0, bytes.length, 0);
+  },
+  $write: writeLogEntry,
+  $read: readLogEntry,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): LogEntryView {
+    return LogEntryViewImpl.of(buf, start, end, depth);
+  },
+};
+
+export interface LogBatch {
+  entries: LogEntry[];
+  host: string;
+  sentAt: bigint;
+  $unknown?: UnknownFields;
+}
+
+/** A lazy view of {@link LogBatch}. */
+export interface LogBatchView {
+  readonly entries: LogEntryView[];
+  readonly host: string;
+  readonly sentAt: bigint;
+}
+
+function createLogBatch(): LogBatch {
+  return { entries: [], host: "", sentAt: 0n };
+}
+
+function writeLogBatch(m: LogBatch, w: Writer): void {
+  for (let i = 0, lengthSize = 1; i < m.entries.length; i++) {
+    w.uint32(10);
+    const k = w.forkSized(lengthSize);
+    writeLogEntry(m.entries[i]!, w);
+    lengthSize = w.joinSized(k, lengthSize);
+  }
+  if (m.host !== "") {
+    w.uint32(18);
+    w.string(m.host);
+  }
+  if (m.sentAt !== 0n) {
+    w.uint32(24);
+    w.int64(m.sentAt);
+  }
+  if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
+}
+
+function readLogBatch(r: Reader, depth: number, into?: LogBatch, endTag = 0): LogBatch {
+  const m = into ?? createLogBatch();
+  r.checkDepth(depth);
+  let tag = 0;
+  try {
+    while (r.pos < r.end) {
+      const at = r.pos;
+      tag = 0;
+      tag = r.tag();
+      switch (tag) {
+        case 10: {
+          const saved = r.limit();
+          m.entries.push(readLogEntry(r, depth + 1));
+          r.end = saved;
+          break;
+        }
+        case 18:
+          m.host = r.string();
+          break;
+        case 24:
+          m.sentAt = r.int64();
+          break;
+        default:
+          if (tag === endTag) return m;
+          switch (tag >>> 3) {
+            case 1:
+            case 2:
+            case 3:
+              r.wrongWireType(tag, "the declared type");
+          }
+          (m.$unknown ??= []).push(r.unknown(tag, at, depth));
+      }
+    }
+    tag = 0;
+    if (endTag !== 0) r.truncated(`group ended by tag ${endTag}`);
+  } catch (e) {
+    if (e instanceof DecodeError) e.within("bench.LogBatch", logBatchFieldName(tag >>> 3, m));
+    throw e;
+  }
+  return m;
+}
+
+function logBatchFieldName(no: number, m: LogBatch): string | undefined {
+  switch (no) {
+    case 1:
+      return `entries[${m.entries.length}]`;
+    case 2:
+      return "host";
+    case 3:
+      return "sentAt";
+  }
+  return undefined;
+}
+
+class LogBatchViewImpl extends MessageView implements LogBatchView {
+  static of(buf: Uint8Array, start: number, end: number, depth: number): LogBatchViewImpl {
+    const v = Object.create(LogBatchViewImpl.prototype) as LogBatchViewImpl;
+    v.$s = viewState(buf, start, end, depth);
+    v.$depth = depth;
+    return v;
+  }
+  protected get $maxField(): number {
+    return 3;
+  }
+  get entries(): LogEntryView[] {
+    const out: LogEntryView[] = [];
+    this.$each(1, (r, tag) => {
+      if (tag !== 10) r.wrongWireType(tag, "wire type 2");
+      const n = r.length();
+      out.push(LogEntry.$view(r.buf, r.pos, r.pos + n, this.$depth + 1));
+      r.pos += n;
+    });
+    return out;
+  }
+  get host(): string {
+    const r = this.$field(2, 18);
+    return r === undefined ? "" : r.string();
+  }
+  get sentAt(): bigint {
+    const r = this.$field(3, 24);
+    return r === undefined ? 0n : r.int64();
+  }
+}
+
+export const LogBatch: MessageCodec<LogBatch, LogBatchView> = {
+  typeName: "bench.LogBatch",
+  create(partial?: Partial<LogBatch>): LogBatch {
+    const m = createLogBatch();
+    return partial === undefined ? m : Object.assign(m, partial);
+  },
+  encode(msg: LogBatch): Uint8Array {
+    const w = sharedWriter();
+    writeLogBatch(msg, w);
+    return w.finish();
+  },
+  encodeTo(msg: LogBatch, w: Writer): void {
+    writeLogBatch(msg, w);
+  },
+  decode(bytes: Uint8Array): LogBatch {
+    return readLogBatch(readerFor(bytes), 0);
+  },
+  view(bytes: Uint8Array): LogBatchView {
+    return LogBatchViewImpl.of(bytes, 0, bytes.length, 0);
+  },
+  $write: writeLogBatch,
+  $read: readLogBatch,
+  $view(buf: Uint8Array, start: number, end: number, depth: number): LogBatchView {
+    return LogBatchViewImpl.of(buf, start, end, depth);
   },
 };

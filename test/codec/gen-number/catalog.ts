@@ -1253,16 +1253,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
       switch (tag) {
         case 10: {
           const saved = r.limit();
-          let key = "0";
+          let key = 0;
           let value = "";
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 8) key = String(r.int32());
+            if (t === 8) key = r.int32();
             else if (t === 18) value = r.string();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.int32ToString, key, value);
+          m.int32ToString[key] = value;
           break;
         }
         case 18: {
@@ -1281,16 +1281,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 26: {
           const saved = r.limit();
-          let key = "0";
+          let key = 0;
           let value: Uint8Array = EMPTY_BYTES;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 8) key = String(r.uint32());
+            if (t === 8) key = r.uint32();
             else if (t === 18) value = r.bytes();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.uint32ToBytes, key, value);
+          m.uint32ToBytes[key] = value;
           break;
         }
         case 34: {
@@ -1309,16 +1309,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 42: {
           const saved = r.limit();
-          let key = "0";
+          let key = 0;
           let value: number = 0;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 8) key = String(r.sint32());
+            if (t === 8) key = r.sint32();
             else if (t === 21) value = r.float();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.sint32ToFloat, key, value);
+          m.sint32ToFloat[key] = value;
           break;
         }
         case 50: {
@@ -1337,16 +1337,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 58: {
           const saved = r.limit();
-          let key = "0";
+          let key = 0;
           let value: number = 0;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 13) key = String(r.fixed32());
+            if (t === 13) key = r.fixed32();
             else if (t === 16) value = r.uint32();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.fixed32ToUint32, key, value);
+          m.fixed32ToUint32[key] = value;
           break;
         }
         case 66: {
@@ -1365,16 +1365,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 74: {
           const saved = r.limit();
-          let key = "0";
+          let key = 0;
           let value: number = 0;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 13) key = String(r.sfixed32());
+            if (t === 13) key = r.sfixed32();
             else if (t === 21) value = r.sfixed32();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.sfixed32ToSfixed32, key, value);
+          m.sfixed32ToSfixed32[key] = value;
           break;
         }
         case 82: {
@@ -1438,11 +1438,11 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 114: {
           const saved = r.limit();
-          let key = "0";
+          let key = 0;
           let value: LatLng | undefined;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 8) key = String(r.int32());
+            if (t === 8) key = r.int32();
             else if (t === 18) {
               const s = r.limit();
               value = LatLng.$read(r, depth + 2, value);
@@ -1450,7 +1450,7 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
             } else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.int32ToImported, key, value ?? LatLng.create());
+          m.int32ToImported[key] = value ?? LatLng.create();
           break;
         }
         case 122: {
@@ -1567,16 +1567,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(1, (r, tag) => {
       if (tag !== 10) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key = 0;
       let value = "";
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 8) key = String(r.int32());
+        if (t === 8) key = r.int32();
         else if (t === 18) value = r.string();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1603,16 +1603,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(3, (r, tag) => {
       if (tag !== 26) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key = 0;
       let value: Uint8Array = EMPTY_BYTES;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 8) key = String(r.uint32());
+        if (t === 8) key = r.uint32();
         else if (t === 18) value = r.bytes();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1639,16 +1639,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(5, (r, tag) => {
       if (tag !== 42) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key = 0;
       let value: number = 0;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 8) key = String(r.sint32());
+        if (t === 8) key = r.sint32();
         else if (t === 21) value = r.float();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1675,16 +1675,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(7, (r, tag) => {
       if (tag !== 58) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key = 0;
       let value: number = 0;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 13) key = String(r.fixed32());
+        if (t === 13) key = r.fixed32();
         else if (t === 16) value = r.uint32();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1711,16 +1711,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(9, (r, tag) => {
       if (tag !== 74) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key = 0;
       let value: number = 0;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 13) key = String(r.sfixed32());
+        if (t === 13) key = r.sfixed32();
         else if (t === 21) value = r.sfixed32();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1804,11 +1804,11 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(14, (r, tag) => {
       if (tag !== 114) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key = 0;
       let value: LatLngView | undefined;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 8) key = String(r.int32());
+        if (t === 8) key = r.int32();
         else if (t === 18) {
           const n = r.length();
           value = LatLng.$view(r.buf, r.pos, r.pos + n, this.$depth + 2);
@@ -1816,7 +1816,7 @@ class MapsViewImpl extends MessageView implements MapsView {
         } else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value ?? LatLng.$view(EMPTY_BYTES, 0, 0, this.$depth + 2));
+      out[key] = value ?? LatLng.$view(EMPTY_BYTES, 0, 0, this.$depth + 2);
     });
     return out;
   }

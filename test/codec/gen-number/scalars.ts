@@ -858,9 +858,7 @@ function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   }
   if (m.boolValues.length > 0) {
     w.uint32(106);
-    const k = w.fork();
-    for (const v of m.boolValues) w.bool(v);
-    w.join(k);
+    w.packedBool(m.boolValues);
   }
   for (const v of m.stringValues) {
     w.uint32(114);
@@ -971,12 +969,9 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 104:
           m.boolValues.push(r.bool());
           break;
-        case 106: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.boolValues.push(r.bool());
-          r.end = saved;
+        case 106:
+          r.packedBool(m.boolValues);
           break;
-        }
         case 114:
           m.stringValues.push(r.string());
           break;
@@ -1201,9 +1196,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(13, (r, tag) => {
       if (tag === 104) out.push(r.bool());
       else if (tag === 106) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.bool());
-        r.end = saved;
+        r.packedBool(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1473,12 +1466,9 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 104:
           m.boolValues.push(r.bool());
           break;
-        case 106: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.boolValues.push(r.bool());
-          r.end = saved;
+        case 106:
+          r.packedBool(m.boolValues);
           break;
-        }
         case 128:
           m.colors.push(r.int32());
           break;
@@ -1691,9 +1681,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(13, (r, tag) => {
       if (tag === 104) out.push(r.bool());
       else if (tag === 106) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.bool());
-        r.end = saved;
+        r.packedBool(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
