@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { bytes, fixed32, fixed64, float32, float64, hex, tag, utf8, varint, zigzag, type Piece } from "../../test/codec/helpers.js";
 import { EncodeError } from "./errors.js";
@@ -210,6 +211,32 @@ describe("writer - strings", () => {
       const s = mixed.slice(0, n);
       expect(written((w) => w.string(s)), `prefix ${n}`).toBe(hex(bytes(varint(utf8(s).length), utf8(s))));
     }
+  });
+});
+
+describe("writer - strings, any mix", () => {
+  it("writer - a wide character anywhere among ASCII writes what TextEncoder writes", () => {
+    // The loop takes ASCII four units at a time and the rest one by one: any position of a wide
+    // unit relative to those groups, at every length around the short-string threshold.
+    const wide = ["é", "中", "😀", "\ud800", "\udfff", "\u0080", "\u07ff", "\uffff"];
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom(...wide), fc.string({ maxLength: 6 })), { maxLength: 12 }), (parts) => {
+        const s = parts.join("");
+        expect(written((w) => w.string(s), 256)).toBe(hex(bytes(varint(utf8(s).length), utf8(s))));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("writer - finish hands out Buffers", () => {
+    const w = new Writer(64);
+    w.string("abc");
+    const out = w.finish();
+    expect(Buffer.isBuffer(out)).toBe(true);
+    expect(out.constructor).toBe(Buffer);
+    expect(out.toString("hex")).toBe("03616263");
+    expect(out.equals(Buffer.from("03616263", "hex"))).toBe(true);
+    expect(Buffer.isBuffer(out.subarray(1))).toBe(true);
   });
 });
 

@@ -22,6 +22,24 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LO = LITTLE_ENDIAN ? 0 : 1;
 const HI = 1 - LO;
 
+/**
+ * The class of the views `finish()` hands out: a Uint8Array whose prototype is Buffer's, as
+ * Node's own Buffers are (its FastBuffer is such a class), so they are Buffers to every check and
+ * method (`Buffer.isBuffer`, `constructor`, `toString`, `equals`, inspection). One is made in
+ * about 19 ns where `Buffer#subarray` takes 45 (it goes through the species constructor, the
+ * `Buffer` function and `Buffer.from`). The class comes out of an arrow, unnamed, so that tsx's
+ * keep-names does not define its `name`: that takes V8 off its fast path for derived
+ * constructors (120 ns a view).
+ */
+const BufferView = (() => class extends Uint8Array {})();
+Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
+Object.defineProperty(BufferView.prototype, "constructor", { value: Buffer, writable: true, configurable: true });
+
+/** Bytes `[offset, offset + length)` of `ab` as a Buffer, without copying. */
+export function bufferView(ab: ArrayBufferLike, offset: number, length: number): Buffer {
+  return new BufferView(ab, offset, length) as unknown as Buffer;
+}
+
 /** Default size of a fresh slab. Large messages get a slab sized to hold many of them. */
 export const DEFAULT_SLAB_SIZE = 256 * 1024;
 
@@ -76,7 +94,7 @@ export class Writer {
 
   /** Hands out the message in progress as a view that is never rewritten, and starts the next. */
   finish(): Buffer {
-    const out = this.buf.subarray(this.start, this.pos);
+    const out = bufferView(this.buf.buffer, this.buf.byteOffset + this.start, this.pos - this.start);
     if (out.length > this.largest) this.largest = out.length;
     this.start = this.pos;
     return out;
