@@ -69,21 +69,25 @@ function decodeShortAscii(buf: Uint8Array, start: number, end: number): string |
   const h = Math.imul(sample ^ n, 0x9e3779b1);
   const slot = (h ^ (h >>> 17)) & (INTERN_SLOTS - 1);
   const hit = internCache[slot];
-  if (hit !== undefined && hit.length === n) {
-    let same = true;
-    for (let i = 0, p = start; p < end; i++, p++) {
-      if (hit.charCodeAt(i) !== buf[p]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return hit;
-  }
+  if (hit !== undefined && hit.length === n && sameAscii(hit, buf, start, n)) return hit;
   // Only ASCII is cached: the compare above matches UTF-16 units against bytes.
   for (let p = start; p < end; p++) if (buf[p]! >= 0x80) return undefined;
   const s = shortAscii(buf, start, n);
   internCache[slot] = s;
   return s;
+}
+
+/** Whether the `n` units of `s` are the bytes `buf[start, start + n)`, four at a time. */
+function sameAscii(s: string, buf: Uint8Array, start: number, n: number): boolean {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const p = start + i;
+    if (((s.charCodeAt(i) ^ buf[p]!) | (s.charCodeAt(i + 1) ^ buf[p + 1]!) | (s.charCodeAt(i + 2) ^ buf[p + 2]!) | (s.charCodeAt(i + 3) ^ buf[p + 3]!)) !== 0) {
+      return false;
+    }
+  }
+  for (; i < n; i++) if (s.charCodeAt(i) !== buf[start + i]) return false;
+  return true;
 }
 
 /**
