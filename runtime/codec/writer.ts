@@ -36,7 +36,7 @@ Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
 Object.defineProperty(BufferView.prototype, "constructor", { value: Buffer, writable: true, configurable: true });
 
 /** Bytes `[offset, offset + length)` of `ab` as a Buffer, without copying. */
-export function bufferView(ab: ArrayBufferLike, offset: number, length: number): Buffer {
+function bufferView(ab: ArrayBuffer, offset: number, length: number): Buffer {
   return new BufferView(ab, offset, length) as unknown as Buffer;
 }
 
@@ -94,7 +94,8 @@ export class Writer {
 
   /** Hands out the message in progress as a view that is never rewritten, and starts the next. */
   finish(): Buffer {
-    const out = bufferView(this.buf.buffer, this.buf.byteOffset + this.start, this.pos - this.start);
+    // A slab is never a SharedArrayBuffer: allocUnsafeSlow makes its own ArrayBuffer.
+    const out = bufferView(this.buf.buffer as ArrayBuffer, this.buf.byteOffset + this.start, this.pos - this.start);
     if (out.length > this.largest) this.largest = out.length;
     this.start = this.pos;
     return out;
