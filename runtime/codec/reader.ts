@@ -555,7 +555,8 @@ export class Reader {
 
   /**
    * `uint32()` for the values of a packed body: a varint of up to five bytes that ends before
-   * `end` is decoded without a bounds check per byte; anything else takes the checked loop.
+   * `end` is decoded without a bounds check per byte, and one of ten (a negative int32) only
+   * looks for its end past the fifth; anything else takes the checked loop.
    */
   private varint32InBody(): number {
     const buf = this.buf;
