@@ -51,9 +51,10 @@ const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number
 /**
  * Short ASCII strings repeat a lot in RPC payloads (regions, enum-like values, map keys): they
  * are interned in a small direct-mapped cache, so a repeat costs a hash and a compare instead of
- * a string allocation. Anything longer, or not ASCII, is decoded natively.
+ * a string allocation. ASCII up to SHORT_ASCII_MAX bytes is made by `shortAscii`; anything
+ * longer, or not ASCII, is decoded natively (or by utf8DecodeWide).
  */
-const INTERN_MAX = SHORT_ASCII_MAX;
+const INTERN_MAX = 16;
 const INTERN_SLOTS = 4096;
 const internCache: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
 
@@ -88,6 +89,13 @@ function sameAscii(s: string, buf: Uint8Array, start: number, n: number): boolea
   }
   for (; i < n; i++) if (s.charCodeAt(i) !== buf[start + i]) return false;
   return true;
+}
+
+/** Whether `buf[start, end)` is all ASCII. */
+function isAscii(buf: Uint8Array, start: number, end: number): boolean {
+  let high = 0;
+  for (let p = start; p < end; p++) high |= buf[p]!;
+  return high < 0x80;
 }
 
 /**
@@ -646,6 +654,8 @@ export class Reader {
     if (n <= INTERN_MAX) {
       const a = decodeShortAscii(this.buf, start, end);
       if (a !== undefined) return a;
+    } else if (n <= SHORT_ASCII_MAX && isAscii(this.buf, start, end)) {
+      return shortAscii(this.buf, start, n);
     } else if (n <= WIDE_MAX && looksWide(this.buf, start, end)) {
       // Valid UTF-8 comes back decoded; anything else goes the native way below, which reports it.
       const w = utf8DecodeWide(this.buf, start, end);
