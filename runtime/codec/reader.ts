@@ -678,6 +678,8 @@ export class Reader {
     if (n <= INTERN_MAX) {
       const a = decodeShortAscii(this.buf, start, start + n);
       if (a !== undefined) return a;
+    } else if (n <= SHORT_ASCII_MAX && isAscii(this.buf, start, start + n)) {
+      return shortAscii(this.buf, start, n);
     } else if (n <= WIDE_MAX && looksWide(this.buf, start, start + n)) {
       const w = utf8DecodeWide(this.buf, start, start + n);
       if (w !== undefined) return w;
