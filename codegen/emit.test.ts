@@ -102,14 +102,18 @@ describe("emit - write", () => {
 
   it("emit - map keys are converted from their string form", () => {
     const out = gen(`${P3}message A { map<int64, string> a = 1; map<bool, string> b = 2; map<sint32, string> c = 3; map<fixed64, string> d = 4; }\n`);
-    expectLines(out, "w.uint32(8);\nw.int64(BigInt(key));");
+    expectLines(out, "w.uint32(8);\nw.int64Key(key);");
     expectLines(out, 'w.uint32(8);\nw.bool(key === "true");');
     expectLines(out, "w.uint32(8);\nw.sint32(Number(key));");
-    expectLines(out, "w.uint32(9);\nw.fixed64(BigInt(key));");
-    expectLines(out, 'let key = "0";');
-    expectLines(out, "if (t === 8) key = String(r.int64());");
+    expectLines(out, "w.uint32(9);\nw.fixed64Key(key);");
+    expectLines(out, 'let key = "false";');
+    // A 64-bit key is a number within 2^53, else its exact decimal string; written back from it.
+    expectLines(out, "let key: number | string = 0;");
+    expectLines(out, "if (t === 8) key = r.int64Key();");
+    expectLines(out, "if (t === 9) key = r.fixed64Key();");
     expectLines(out, "if (t === 8) key = String(r.bool());");
-    expectLines(out, "setEntry(m.a, key, value);");
+    expectLines(out, "m.a[key] = value;");
+    expectLines(out, "setEntry(m.b, key, value);");
     // A 32-bit integer key is read as a number and stored as one (never "__proto__").
     expectLines(out, "let key = 0;");
     expectLines(out, "if (t === 8) key = r.sint32();");

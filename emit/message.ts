@@ -549,7 +549,7 @@ function printEntryLoop(ctx: EmitContext, fl: FieldModel, depth: string, view: b
   const { f } = ctx;
   const key = mapKeyRead(fl.mapKey!, fl.utf8);
   const keyTag = tagOf(1, scalarWire(fl.mapKey!));
-  f.print(`let key = ${key.init};`);
+  f.print("let key", key.type === undefined ? "" : typed(": ", key.type), ` = ${key.init};`);
   if (isMessageField(fl)) {
     const ref = messageOf(ctx, fl);
     f.print("let value", typed(": ", view ? ref.view : ref.type, " | undefined"), ";");

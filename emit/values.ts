@@ -248,7 +248,7 @@ export function mapKeyWrite(k: ScalarType): string {
     case "sint64":
     case "fixed64":
     case "sfixed64":
-      return `w.${k}(BigInt(key))`;
+      return `w.${k}Key(key)`;
     default:
       return `w.${k}(Number(key))`;
   }
@@ -256,10 +256,14 @@ export function mapKeyWrite(k: ScalarType): string {
 
 /**
  * A map entry's key: its initial (absent) value and the expression reading it, as strings.
- * `numeric`: a 32-bit integer key stays a number, which the object stores as it would its
- * string (`m[-1]` is `m["-1"]`) without making that string, and which is never `__proto__`.
+ * `numeric`: an integer key stays a number (a 64-bit one past 2^53 is its decimal string), which
+ * the object stores as it would its string (`m[-1]` is `m["-1"]`) without making that string, and
+ * which is never `__proto__`.
  */
-export function mapKeyRead(k: ScalarType, utf8: "strict" | "lenient"): { init: string; read: string; numeric: boolean } {
+export function mapKeyRead(
+  k: ScalarType,
+  utf8: "strict" | "lenient",
+): { init: string; read: string; numeric: boolean; type?: string } {
   switch (k) {
     case "string":
       return { init: '""', read: utf8 === "strict" ? "r.string()" : "r.stringLenient()", numeric: false };
@@ -271,6 +275,13 @@ export function mapKeyRead(k: ScalarType, utf8: "strict" | "lenient"): { init: s
     case "fixed32":
     case "sfixed32":
       return { init: "0", read: `r.${k}()`, numeric: true };
+    case "int64":
+    case "uint64":
+    case "sint64":
+    case "fixed64":
+    case "sfixed64":
+      // A number within 2^53, else the exact decimal string: either is a key as its string is.
+      return { init: "0", read: `r.${k}Key()`, numeric: true, type: "number | string" };
     default:
       return { init: '"0"', read: `String(r.${k}())`, numeric: false };
   }

@@ -433,6 +433,45 @@ export class Reader {
     return signedNumber(this.lo, this.hi);
   }
 
+  // 64-bit map keys. A map is an object, so a key is its decimal string; these return the key as
+  // a number while it is exact in a double (|value| <= 2^53), which the object stores as it
+  // stores its string (`m[12]` is `m["12"]`) without making the string or a bigint, and as the
+  // exact decimal string past that.
+
+  /** Reads an int64 varint as a map key. */
+  int64Key(): number | string {
+    this.varint64();
+    return signedKey(this.lo, this.hi);
+  }
+
+  /** Reads a uint64 varint as a map key. */
+  uint64Key(): number | string {
+    this.varint64();
+    return unsignedKey(this.lo, this.hi);
+  }
+
+  /** Reads a zigzag sint64 varint as a map key. */
+  sint64Key(): number | string {
+    this.varint64();
+    const lo = this.lo;
+    const hi = this.hi;
+    const l = ((lo >>> 1) | (hi << 31)) >>> 0;
+    const h = hi >>> 1;
+    return lo & 1 ? signedKey(~l >>> 0, ~h >>> 0) : signedKey(l, h);
+  }
+
+  /** Reads a fixed64 as a map key. */
+  fixed64Key(): number | string {
+    this.fixed64Parts();
+    return unsignedKey(this.lo, this.hi);
+  }
+
+  /** Reads an sfixed64 as a map key. */
+  sfixed64Key(): number | string {
+    this.fixed64Parts();
+    return signedKey(this.lo, this.hi);
+  }
+
   // Packed repeated fields: each method reads the length prefix and appends every value of the
   // body to `out`, one call per field. A body that ends inside a value raises TRUNCATED at its
   // end, as reading value by value does. One method per type rather than one generic one, so
@@ -792,6 +831,18 @@ export function joinSigned(lo: number, hi: number): bigint {
   HALVES[LO] = lo;
   HALVES[HI] = hi;
   return I64[0]!;
+}
+
+/** Unsigned 32-bit halves as a map key: a number below 2^53, else the exact decimal string. */
+function unsignedKey(lo: number, hi: number): number | string {
+  return hi < 0x200000 ? hi * TWO_32 + lo : String(joinUnsigned(lo, hi));
+}
+
+/** Two's complement 32-bit halves as a map key: a number within ±2^53, else the exact decimal string. */
+function signedKey(lo: number, hi: number): number | string {
+  // hi as a signed 32-bit value: in [-2^21, 2^21) the value is within [-2^53, 2^53), exact.
+  const h = hi | 0;
+  return h >= -0x200000 && h < 0x200000 ? h * TWO_32 + lo : String(joinSigned(lo, hi));
 }
 
 function signedNumber(lo: number, hi: number): number {

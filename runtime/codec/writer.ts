@@ -13,6 +13,7 @@ const MAX_U64 = 0xffffffffffffffffn;
 const MIN_I64 = -0x8000000000000000n;
 const MAX_I64 = 0x7fffffffffffffffn;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const TWO_53 = 2 ** 53;
 
 // Scratch for the bigint writers: one 64-bit slot seen as signed, unsigned and two 32-bit halves.
 const I64 = new BigInt64Array(1);
@@ -322,6 +323,46 @@ export class Writer {
     this.fixed64Parts(splitLo, splitHi);
   }
 
+  // 64-bit map keys, from the key's string (an object's keys are strings). A key in the form
+  // String(n) gives for an integer n of at most 2^53 in magnitude is written from that number;
+  // any other goes through BigInt(key) as before (exact past 2^53, and a SyntaxError for what is
+  // not an integer).
+
+  /** Writes an int64 map key. */
+  int64Key(key: string): void {
+    const n = keyNumber(key);
+    if (n !== undefined) this.int64Number(n);
+    else this.int64(BigInt(key));
+  }
+
+  /** Writes a uint64 map key. */
+  uint64Key(key: string): void {
+    const n = keyNumber(key);
+    if (n !== undefined) this.uint64Number(n);
+    else this.uint64(BigInt(key));
+  }
+
+  /** Writes a sint64 map key. */
+  sint64Key(key: string): void {
+    const n = keyNumber(key);
+    if (n !== undefined) this.sint64Number(n);
+    else this.sint64(BigInt(key));
+  }
+
+  /** Writes a fixed64 map key. */
+  fixed64Key(key: string): void {
+    const n = keyNumber(key);
+    if (n !== undefined) this.fixed64Number(n);
+    else this.fixed64(BigInt(key));
+  }
+
+  /** Writes an sfixed64 map key. */
+  sfixed64Key(key: string): void {
+    const n = keyNumber(key);
+    if (n !== undefined) this.sfixed64Number(n);
+    else this.sfixed64(BigInt(key));
+  }
+
   // Packed repeated fields: each method writes the body's length, then every value, with one
   // bounds check for the whole body. Fixed-width lengths are known up front; varint bodies reserve
   // one byte for theirs and shift only when the body turns out 128 bytes or longer (as `fork`).
@@ -601,6 +642,15 @@ function putNegativeInt32(buf: Uint8Array, pos: number, v: number): number {
   buf[pos + 8] = 0xff;
   buf[pos + 9] = 1;
   return pos + 10;
+}
+
+/**
+ * The integer a map key's string stands for, when the key is exactly how String() writes an
+ * integer of at most 2^53 in magnitude (every key a decoded map holds); undefined otherwise.
+ */
+function keyNumber(key: string): number | undefined {
+  const n = Number(key);
+  return n >= -TWO_53 && n <= TWO_53 && Number.isInteger(n) && String(n) === key ? n : undefined;
 }
 
 /** Number of bytes of the varint encoding of an unsigned 32-bit value. */

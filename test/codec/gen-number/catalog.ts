@@ -1103,7 +1103,7 @@ function writeMaps(m: Maps, w: Writer): void {
     w.uint32(18);
     const k = w.fork();
     w.uint32(8);
-    w.int64(BigInt(key));
+    w.int64Key(key);
     w.uint32(16);
     w.int64Number(m.int64ToInt64[key]!);
     w.join(k);
@@ -1121,7 +1121,7 @@ function writeMaps(m: Maps, w: Writer): void {
     w.uint32(34);
     const k = w.fork();
     w.uint32(8);
-    w.uint64(BigInt(key));
+    w.uint64Key(key);
     w.uint32(17);
     w.double(m.uint64ToDouble[key]!);
     w.join(k);
@@ -1139,7 +1139,7 @@ function writeMaps(m: Maps, w: Writer): void {
     w.uint32(50);
     const k = w.fork();
     w.uint32(8);
-    w.sint64(BigInt(key));
+    w.sint64Key(key);
     w.uint32(16);
     w.bool(m.sint64ToBool[key]!);
     w.join(k);
@@ -1157,7 +1157,7 @@ function writeMaps(m: Maps, w: Writer): void {
     w.uint32(66);
     const k = w.fork();
     w.uint32(9);
-    w.fixed64(BigInt(key));
+    w.fixed64Key(key);
     w.uint32(17);
     w.fixed64Number(m.fixed64ToFixed64[key]!);
     w.join(k);
@@ -1175,7 +1175,7 @@ function writeMaps(m: Maps, w: Writer): void {
     w.uint32(82);
     const k = w.fork();
     w.uint32(9);
-    w.sfixed64(BigInt(key));
+    w.sfixed64Key(key);
     w.uint32(16);
     w.sint64Number(m.sfixed64ToSint64[key]!);
     w.join(k);
@@ -1267,16 +1267,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 18: {
           const saved = r.limit();
-          let key = "0";
+          let key: number | string = 0;
           let value: number = 0;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 8) key = String(r.int64());
+            if (t === 8) key = r.int64Key();
             else if (t === 16) value = r.int64Number();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.int64ToInt64, key, value);
+          m.int64ToInt64[key] = value;
           break;
         }
         case 26: {
@@ -1295,16 +1295,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 34: {
           const saved = r.limit();
-          let key = "0";
+          let key: number | string = 0;
           let value: number = 0;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 8) key = String(r.uint64());
+            if (t === 8) key = r.uint64Key();
             else if (t === 17) value = r.double();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.uint64ToDouble, key, value);
+          m.uint64ToDouble[key] = value;
           break;
         }
         case 42: {
@@ -1323,16 +1323,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 50: {
           const saved = r.limit();
-          let key = "0";
+          let key: number | string = 0;
           let value: boolean = false;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 8) key = String(r.sint64());
+            if (t === 8) key = r.sint64Key();
             else if (t === 16) value = r.bool();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.sint64ToBool, key, value);
+          m.sint64ToBool[key] = value;
           break;
         }
         case 58: {
@@ -1351,16 +1351,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 66: {
           const saved = r.limit();
-          let key = "0";
+          let key: number | string = 0;
           let value: number = 0;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 9) key = String(r.fixed64());
+            if (t === 9) key = r.fixed64Key();
             else if (t === 17) value = r.fixed64Number();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.fixed64ToFixed64, key, value);
+          m.fixed64ToFixed64[key] = value;
           break;
         }
         case 74: {
@@ -1379,16 +1379,16 @@ function readMaps(r: Reader, depth: number, into?: Maps, endTag = 0): Maps {
         }
         case 82: {
           const saved = r.limit();
-          let key = "0";
+          let key: number | string = 0;
           let value: number = 0;
           while (r.pos < r.end) {
             const t = r.tag();
-            if (t === 9) key = String(r.sfixed64());
+            if (t === 9) key = r.sfixed64Key();
             else if (t === 16) value = r.sint64Number();
             else r.skip(t, depth + 1);
           }
           r.end = saved;
-          setEntry(m.sfixed64ToSint64, key, value);
+          m.sfixed64ToSint64[key] = value;
           break;
         }
         case 90: {
@@ -1585,16 +1585,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(2, (r, tag) => {
       if (tag !== 18) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key: number | string = 0;
       let value: number = 0;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 8) key = String(r.int64());
+        if (t === 8) key = r.int64Key();
         else if (t === 16) value = r.int64Number();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1621,16 +1621,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(4, (r, tag) => {
       if (tag !== 34) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key: number | string = 0;
       let value: number = 0;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 8) key = String(r.uint64());
+        if (t === 8) key = r.uint64Key();
         else if (t === 17) value = r.double();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1657,16 +1657,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(6, (r, tag) => {
       if (tag !== 50) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key: number | string = 0;
       let value: boolean = false;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 8) key = String(r.sint64());
+        if (t === 8) key = r.sint64Key();
         else if (t === 16) value = r.bool();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1693,16 +1693,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(8, (r, tag) => {
       if (tag !== 66) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key: number | string = 0;
       let value: number = 0;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 9) key = String(r.fixed64());
+        if (t === 9) key = r.fixed64Key();
         else if (t === 17) value = r.fixed64Number();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
@@ -1729,16 +1729,16 @@ class MapsViewImpl extends MessageView implements MapsView {
     this.$each(10, (r, tag) => {
       if (tag !== 82) r.wrongWireType(tag, "wire type 2");
       const saved = r.limit();
-      let key = "0";
+      let key: number | string = 0;
       let value: number = 0;
       while (r.pos < r.end) {
         const t = r.tag();
-        if (t === 9) key = String(r.sfixed64());
+        if (t === 9) key = r.sfixed64Key();
         else if (t === 16) value = r.sint64Number();
         else r.skip(t, this.$depth + 1);
       }
       r.end = saved;
-      setEntry(out, key, value);
+      out[key] = value;
     });
     return out;
   }
