@@ -57,6 +57,11 @@ const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number
 const INTERN_MAX = 16;
 const INTERN_SLOTS = 4096;
 const internCache: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
+/**
+ * The hash of each slot's string: a miss is told from it without touching the cached string,
+ * whose memory is rarely in the CPU's cache when the strings coming in are all new (unique ids).
+ */
+const internHashes = new Int32Array(INTERN_SLOTS);
 
 /** `buf[start, end)`, 1 to INTERN_MAX bytes, as an interned string; undefined when not ASCII. */
 function decodeShortAscii(buf: Uint8Array, start: number, end: number): string | undefined {
@@ -69,12 +74,15 @@ function decodeShortAscii(buf: Uint8Array, start: number, end: number): string |
     buf[start]! ^ (buf[start + (n >>> 2)]! << 6) ^ (buf[start + (n >>> 1)]! << 12) ^ (buf[end - (n > 1 ? 2 : 1)]! << 18) ^ (buf[end - 1]! << 24);
   const h = Math.imul(sample ^ n, 0x9e3779b1);
   const slot = (h ^ (h >>> 17)) & (INTERN_SLOTS - 1);
-  const hit = internCache[slot];
-  if (hit !== undefined && hit.length === n && sameAscii(hit, buf, start, n)) return hit;
+  if (internHashes[slot] === h) {
+    const hit = internCache[slot];
+    if (hit !== undefined && hit.length === n && sameAscii(hit, buf, start, n)) return hit;
+  }
   // Only ASCII is cached: the compare above matches UTF-16 units against bytes.
   for (let p = start; p < end; p++) if (buf[p]! >= 0x80) return undefined;
   const s = shortAscii(buf, start, n);
   internCache[slot] = s;
+  internHashes[slot] = h;
   return s;
 }
 
