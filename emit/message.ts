@@ -591,7 +591,7 @@ function printEntryLoop(ctx: EmitContext, fl: FieldModel, depth: string, view: b
  * The statement storing a read map entry (`key`) into `map`: a plain store for a 32-bit integer
  * key, which is never `__proto__`; `setEntry`, which guards that key, for the others.
  */
-function setEntry(ctx: EmitContext, fl: FieldModel, map: string, value: Printable): Printable {
+function storeEntry(ctx: EmitContext, fl: FieldModel, map: string, value: Printable): Printable {
   if (mapKeyRead(fl.mapKey!, fl.utf8).numeric) return [map, "[key] = ", value, ";"];
   return [ctx.rt("setEntry"), "(", map, ", key, ", value, ");"];
 }
@@ -604,14 +604,14 @@ function emitReadMapCase(ctx: EmitContext, fl: FieldModel): void {
     f.print("const saved = r.limit();");
     printEntryLoop(ctx, fl, "depth", false);
     if (isMessageField(fl)) {
-      f.print(setEntry(ctx, fl, acc, ["value ?? ", createCall(ctx, fl)]));
+      f.print(storeEntry(ctx, fl, acc, ["value ?? ", createCall(ctx, fl)]));
     } else {
       const c = codecOf(ctx, fl);
       if (c.closed !== undefined) {
-        f.print`if (${enumKnown(c.closed, "value")}) ${setEntry(ctx, fl, acc, "value")}`;
+        f.print`if (${enumKnown(c.closed, "value")}) ${storeEntry(ctx, fl, acc, "value")}`;
         f.print("else ", PUSH_UNKNOWN);
       } else {
-        f.print(setEntry(ctx, fl, acc, "value"));
+        f.print(storeEntry(ctx, fl, acc, "value"));
       }
     }
     f.print("break;");
@@ -897,11 +897,11 @@ function emitMapGetterBody(ctx: EmitContext, fl: FieldModel): void {
     printEntryLoop(ctx, fl, "this.$depth", true);
     if (isMessageField(fl)) {
       const ref = messageOf(ctx, fl);
-      f.print(setEntry(ctx, fl, "out", ["value ?? ", ref.codec, ".$view(", ctx.emptyBytes, ", 0, 0, this.$depth + 2)"]));
+      f.print(storeEntry(ctx, fl, "out", ["value ?? ", ref.codec, ".$view(", ctx.emptyBytes, ", 0, 0, this.$depth + 2)"]));
     } else {
       const c = codecOf(ctx, fl);
-      if (c.closed !== undefined) f.print`if (${enumKnown(c.closed, "value")}) ${setEntry(ctx, fl, "out", "value")}`;
-      else f.print(setEntry(ctx, fl, "out", "value"));
+      if (c.closed !== undefined) f.print`if (${enumKnown(c.closed, "value")}) ${storeEntry(ctx, fl, "out", "value")}`;
+      else f.print(storeEntry(ctx, fl, "out", "value"));
     }
   });
   f.print("});");

@@ -79,11 +79,24 @@ function decodeShortAscii(buf: Uint8Array, start: number, end: number): string |
     if (hit !== undefined && hit.length === n && sameAscii(hit, buf, start, n)) return hit;
   }
   // Only ASCII is cached: the compare above matches UTF-16 units against bytes.
-  for (let p = start; p < end; p++) if (buf[p]! >= 0x80) return undefined;
+  if (!isAscii(buf, start, end)) return undefined;
   const s = shortAscii(buf, start, n);
   internCache[slot] = s;
   internHashes[slot] = h;
   return s;
+}
+
+/**
+ * `buf[start, end)` (at least one byte) decoded by the JavaScript paths: a short ASCII string
+ * (interned up to INTERN_MAX bytes), or text that looks wide and is valid UTF-8. Undefined for
+ * what goes to the native decoder: longer ASCII, and anything else (invalid bytes included).
+ */
+function decodeInJs(buf: Uint8Array, start: number, end: number): string | undefined {
+  const n = end - start;
+  if (n <= INTERN_MAX) return decodeShortAscii(buf, start, end);
+  if (n <= SHORT_ASCII_MAX && isAscii(buf, start, end)) return shortAscii(buf, start, n);
+  if (n <= WIDE_MAX && looksWide(buf, start, end)) return utf8DecodeWide(buf, start, end);
+  return undefined;
 }
 
 /** Whether the `n` units of `s` are the bytes `buf[start, start + n)`, four at a time. */
@@ -381,14 +394,24 @@ export class Reader {
 
   /** Reads a zigzag sint64 varint as a bigint. */
   sint64(): bigint {
+    this.zigzag64();
+    return joinSigned(this.lo, this.hi);
+  }
+
+  /**
+   * Reads a zigzag varint into `lo`/`hi` as the two's complement halves of its value: zigzag
+   * decoding on the halves, (u >>> 1) ^ -(u & 1), so that the caller converts once (bigint
+   * arithmetic would allocate an intermediate per operation).
+   */
+  private zigzag64(): void {
     this.varint64();
-    // Zigzag decoding on the halves, (u >>> 1) ^ -(u & 1), then one conversion: bigint
-    // arithmetic would allocate an intermediate per operation.
     const lo = this.lo;
     const hi = this.hi;
     const l = ((lo >>> 1) | (hi << 31)) >>> 0;
     const h = hi >>> 1;
-    return lo & 1 ? joinSigned(~l >>> 0, ~h >>> 0) : joinSigned(l, h);
+    const neg = lo & 1;
+    this.lo = neg ? ~l >>> 0 : l;
+    this.hi = neg ? ~h >>> 0 : h;
   }
 
   /** Reads a fixed64 as a bigint. */
@@ -460,12 +483,8 @@ export class Reader {
 
   /** Reads a zigzag sint64 varint as a map key. */
   sint64Key(): number | string {
-    this.varint64();
-    const lo = this.lo;
-    const hi = this.hi;
-    const l = ((lo >>> 1) | (hi << 31)) >>> 0;
-    const h = hi >>> 1;
-    return lo & 1 ? signedKey(~l >>> 0, ~h >>> 0) : signedKey(l, h);
+    this.zigzag64();
+    return signedKey(this.lo, this.hi);
   }
 
   /** Reads a fixed64 as a map key. */
@@ -698,16 +717,9 @@ export class Reader {
     const end = start + n;
     this.pos = end;
     if (n === 0) return "";
-    if (n <= INTERN_MAX) {
-      const a = decodeShortAscii(this.buf, start, end);
-      if (a !== undefined) return a;
-    } else if (n <= SHORT_ASCII_MAX && isAscii(this.buf, start, end)) {
-      return shortAscii(this.buf, start, n);
-    } else if (n <= WIDE_MAX && looksWide(this.buf, start, end)) {
-      // Valid UTF-8 comes back decoded; anything else goes the native way below, which reports it.
-      const w = utf8DecodeWide(this.buf, start, end);
-      if (w !== undefined) return w;
-    }
+    // Valid UTF-8 comes back decoded; anything else goes the native way below, which reports it.
+    const js = decodeInJs(this.buf, start, end);
+    if (js !== undefined) return js;
     const s = utf8Slice.call(this.buf, start, end);
     // The native decoder substitutes U+FFFD for bad sequences; only then check strictly.
     if (s.indexOf("\uFFFD") !== -1 && !isValidUtf8(this.buf, start, end)) {
@@ -722,16 +734,7 @@ export class Reader {
     const start = this.pos;
     this.pos = start + n;
     if (n === 0) return "";
-    if (n <= INTERN_MAX) {
-      const a = decodeShortAscii(this.buf, start, start + n);
-      if (a !== undefined) return a;
-    } else if (n <= SHORT_ASCII_MAX && isAscii(this.buf, start, start + n)) {
-      return shortAscii(this.buf, start, n);
-    } else if (n <= WIDE_MAX && looksWide(this.buf, start, start + n)) {
-      const w = utf8DecodeWide(this.buf, start, start + n);
-      if (w !== undefined) return w;
-    }
-    return utf8Slice.call(this.buf, start, start + n);
+    return decodeInJs(this.buf, start, start + n) ?? utf8Slice.call(this.buf, start, start + n);
   }
 
   /**
