@@ -171,9 +171,15 @@ function rawReader(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
   };
 }
 
-/** Writes through `socket.cork()`, uncorked once per tick: one writev for a tick's frames. */
+/**
+ * Writes through `socket.cork()`, uncorked once per tick, and early after 8 frames, then 16
+ * more, 32 more: the TCP transport's batching (transports/tcp/connection.ts), so that the floor
+ * lets both processes work at once as the transport does.
+ */
 function corkingWriter(socket: Socket): (b: Buffer) => void {
   let corked = false;
+  let frames = 0;
+  let flushAfter = 8;
   const uncork = (): void => {
     corked = false;
     socket.uncork();
@@ -181,10 +187,18 @@ function corkingWriter(socket: Socket): (b: Buffer) => void {
   return (b) => {
     if (!corked) {
       corked = true;
+      frames = 0;
+      flushAfter = 8;
       socket.cork();
       process.nextTick(uncork);
     }
     socket.write(b);
+    if (++frames >= flushAfter) {
+      frames = 0;
+      flushAfter *= 2;
+      socket.uncork();
+      socket.cork();
+    }
   };
 }
 
