@@ -172,14 +172,14 @@ function rawReader(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
 }
 
 /**
- * Writes through `socket.cork()`, uncorked once per tick, and early after 8 frames, then 16
- * more, 32 more: the TCP transport's batching (transports/tcp/connection.ts), so that the floor
+ * Writes through `socket.cork()`, uncorked once per tick, and early after 16 frames, then 64
+ * more, 256 more: the TCP transport's batching (transports/tcp/connection.ts), so that the floor
  * lets both processes work at once as the transport does.
  */
 function corkingWriter(socket: Socket): (b: Buffer) => void {
   let corked = false;
   let frames = 0;
-  let flushAfter = 8;
+  let flushAfter = 16;
   const uncork = (): void => {
     corked = false;
     socket.uncork();
@@ -188,14 +188,14 @@ function corkingWriter(socket: Socket): (b: Buffer) => void {
     if (!corked) {
       corked = true;
       frames = 0;
-      flushAfter = 8;
+      flushAfter = 16;
       socket.cork();
       process.nextTick(uncork);
     }
     socket.write(b);
     if (++frames >= flushAfter) {
       frames = 0;
-      flushAfter *= 2;
+      flushAfter *= 4;
       socket.uncork();
       socket.cork();
     }

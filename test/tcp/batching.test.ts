@@ -1,6 +1,6 @@
 /**
  * How a FrameConnection hands a tick's frames to the socket (batching "tick"): one write at the
- * end of a short tick, and early writes in a long one, after 8 frames, then 16 more, 32 more, so
+ * end of a short tick, and early writes in a long one, after 16 frames, then 64 more, 256 more, so
  * that the peer starts on the first frames while the rest are encoded. Real sockets on
  * loopback; every frame must arrive whole and in order whatever the writes were.
  */
@@ -71,29 +71,29 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 describe("tcp connection - batching", () => {
-  it("tcp - a tick of fewer than 8 frames is one write", async () => {
+  it("tcp - a tick of fewer than 16 frames is one write", async () => {
     const p = await pair();
-    for (let i = 0; i < 7; i++) send(p.sender, i);
+    for (let i = 0; i < 15; i++) send(p.sender, i);
     expect(p.writes).toEqual([]);
     await tick();
-    expect(p.writes).toEqual([7]);
-    await until(() => p.received.length === 7);
-    expect(p.received).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(p.writes).toEqual([15]);
+    await until(() => p.received.length === 15);
+    expect(p.received).toEqual(Array.from({ length: 15 }, (_, i) => i));
   });
 
-  it("tcp - a long tick writes after 8 frames, 16 more, 32 more, and the rest at its end; the next tick starts over", async () => {
+  it("tcp - a long tick writes after 16 frames, 64 more, 256 more, and the rest at its end; the next tick starts over", async () => {
     const p = await pair();
-    for (let i = 0; i < 64; i++) send(p.sender, i);
+    for (let i = 0; i < 400; i++) send(p.sender, i);
     // Written before the tick ended: the peer can start on them.
-    expect(p.writes).toEqual([8, 16, 32]);
+    expect(p.writes).toEqual([16, 64, 256]);
     await tick();
-    expect(p.writes).toEqual([8, 16, 32, 8]);
-    for (let i = 64; i < 74; i++) send(p.sender, i);
-    expect(p.writes).toEqual([8, 16, 32, 8, 8]);
+    expect(p.writes).toEqual([16, 64, 256, 64]);
+    for (let i = 400; i < 420; i++) send(p.sender, i);
+    expect(p.writes).toEqual([16, 64, 256, 64, 16]);
     await tick();
-    expect(p.writes).toEqual([8, 16, 32, 8, 8, 2]);
-    await until(() => p.received.length === 74);
-    expect(p.received).toEqual(Array.from({ length: 74 }, (_, i) => i));
+    expect(p.writes).toEqual([16, 64, 256, 64, 16, 4]);
+    await until(() => p.received.length === 420);
+    expect(p.received).toEqual(Array.from({ length: 420 }, (_, i) => i));
   });
 
   it("tcp - batching none writes every frame at once", async () => {

@@ -17,8 +17,8 @@ export interface ConnectionOptions {
   readonly keepAliveMs: number;
   /**
    * How frames reach the socket: "tick" (default) appends the frames encoded in the same tick
-   * to one slab and writes them once the tick's microtasks are done, or earlier after 8 frames,
-   * then 16 more, 32 more (see FIRST_FLUSH_FRAMES); "none" writes each frame as soon as it is
+   * to one slab and writes them once the tick's microtasks are done, or earlier after 16 frames,
+   * then 64 more, 256 more (see FIRST_FLUSH_FRAMES); "none" writes each frame as soon as it is
    * encoded (kept to measure the difference).
    */
   readonly batching: "tick" | "none";
@@ -60,13 +60,14 @@ const FLUSH_BYTES = 32 * 1024;
 
 /**
  * A tick's batch is also written early once it holds this many frames, and again each time it
- * holds twice as many as the write before: 8, then 16 more, 32 more. The peer starts on the
- * first frames while this side is still encoding the rest, so two processes work at once
- * instead of taking turns (a client that sends 64 calls a tick and a server that answers 64 a
- * tick would otherwise each wait for the other's whole batch), and a deep pipeline still pays
- * only a handful of writes a tick.
+ * holds FLUSH_GROWTH times as many as the write before: 16, then 64 more, 256 more. The peer
+ * starts on the first frames while this side is still encoding the rest, so two processes work
+ * at once instead of taking turns (a client that sends 64 calls a tick and a server that answers
+ * 64 a tick would otherwise each wait for the other's whole batch), and a deep pipeline still
+ * pays only a handful of writes a tick (each costs a system call, and on TLS a record).
  */
-const FIRST_FLUSH_FRAMES = 8;
+const FIRST_FLUSH_FRAMES = 16;
+const FLUSH_GROWTH = 4;
 
 /** A slab that grew past this (a very large frame) is dropped rather than kept for reuse. */
 const MAX_KEPT_SLAB = 1024 * 1024;
@@ -136,7 +137,7 @@ export class FrameConnection {
   flushScheduled = false;
   /** Frames encoded since the last write to the socket. */
   private unflushedFrames = 0;
-  /** How many unflushed frames make this tick's next early write: doubles after each. */
+  /** How many unflushed frames make this tick's next early write: grows after each. */
   flushAfter = FIRST_FLUSH_FRAMES;
   private outstanding = 0;
   private socketWritable = true;
@@ -197,7 +198,7 @@ export class FrameConnection {
     this.activity++;
     if (this.options.batching === "none") return this.flush();
     if (++this.unflushedFrames >= this.flushAfter) {
-      this.flushAfter *= 2;
+      this.flushAfter *= FLUSH_GROWTH;
       this.flush();
     } else if (this.writer.pos - this.writer.start >= FLUSH_BYTES) {
       this.flush();
