@@ -254,8 +254,11 @@ let storage: AsyncLocalStorage<CallContext> | undefined;
  * passing `parent`. The AsyncLocalStorage is created on first use: a process whose servers turn
  * `asyncContext` off never pays for it (Node 20 tracks every promise once one is in use).
  */
-export function runWithContext<T>(ctx: CallContext, fn: () => T): T {
-  return (storage ??= new AsyncLocalStorage<CallContext>()).run(ctx, fn);
+export function runWithContext<T>(ctx: CallContext, fn: () => T): T;
+/** The same, calling `fn(arg)`: no closure needed for a call's one argument. */
+export function runWithContext<A, T>(ctx: CallContext, fn: (arg: A) => T, arg: A): T;
+export function runWithContext<A, T>(ctx: CallContext, fn: (arg?: A) => T, arg?: A): T {
+  return (storage ??= new AsyncLocalStorage<CallContext>()).run(ctx, fn, arg);
 }
 
 /** The server call being handled in this async flow, if any (see runWithContext). */

@@ -150,6 +150,8 @@ class MeridianServer implements Server {
   private readonly logger: Logger;
   private readonly shedder: QueueShedder | undefined;
   private readonly runQueue: RunQueue | undefined;
+  /** `serve`, bound: what the run queue starts, without a closure per call. */
+  private readonly serveFn = (route: Route, call: IncomingCall): Promise<OutgoingReply> => this.serve(route, call);
   private listening = false;
 
   constructor(private readonly options: ServerOptions) {
@@ -267,7 +269,7 @@ class MeridianServer implements Server {
     if (refused !== undefined) return Promise.resolve(this.refuse(call, refused));
     const queue = this.runQueue;
     if (queue === undefined) return this.serve(route, call);
-    if (queue.idle) return queue.startNow(() => this.serve(route, call));
+    if (queue.idle) return queue.startNow(this.serveFn, route, call);
     const received = call.receivedAt;
     const waitedMs = received === undefined ? 0 : (call.waitedMs ?? 0) + (Date.now() - received);
     return new Promise((resolve) =>
@@ -322,47 +324,49 @@ class MeridianServer implements Server {
     }
     const ctx = serverContext(route, call);
     const req = { service: route.service, method: route.method, message, headers: call.headers, ctx };
-    const errorReply = (e: unknown): OutgoingReply => ({ headers: statusToHeaders(this.toRpcError(e, ctx), this.replyHeaders(ctx, ctx.responseHeaders)) });
-    const answered = (res: RpcResponse): OutgoingReply => {
-      // The caller has given up on an answer that comes after the deadline: drop it.
-      if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) throw deadlineExceeded("the handler answered after the deadline");
-      const method = route.method;
-      return {
-        headers: this.replyHeaders(ctx, res.headers),
-        encode: (w, p) => {
-          try {
-            method.output.encodeTo(res.message, w, p);
-          } catch (e) {
-            this.logger.error(`cannot encode the response of ${call.service}/${call.method}`, { error: e });
-            throw new RpcError(Code.INTERNAL, "internal error", { cause: e });
-          }
-        },
-      };
-    };
     let running: Promise<RpcResponse>;
     try {
-      running = this.options.asyncContext === false ? route.chain(req) : runWithContext(ctx, () => route.chain(req));
+      running = this.options.asyncContext === false ? route.chain(req) : runWithContext(ctx, route.chain, req);
     } catch (e) {
       running = Promise.reject(e);
     }
     return running.then(
       (res) => {
         try {
-          return answered(res);
+          // The caller has given up on an answer that comes after the deadline: drop it.
+          if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) throw deadlineExceeded("the handler answered after the deadline");
+          return { headers: this.replyHeaders(ctx, res.headers), encode: this.encoder(route.method, res.message, call) };
         } catch (e) {
-          return errorReply(e);
+          return this.errorReply(ctx, e);
         } finally {
           ctx.dispose();
         }
       },
       (e: unknown) => {
         try {
-          return errorReply(e);
+          return this.errorReply(ctx, e);
         } finally {
           ctx.dispose();
         }
       },
     );
+  }
+
+  /** How a unary call's response is encoded into the transport's writer. */
+  private encoder(method: MethodDescriptor, message: unknown, call: IncomingCall): NonNullable<OutgoingReply["encode"]> {
+    return (w, p) => {
+      try {
+        method.output.encodeTo(message, w, p);
+      } catch (e) {
+        this.logger.error(`cannot encode the response of ${call.service}/${call.method}`, { error: e });
+        throw new RpcError(Code.INTERNAL, "internal error", { cause: e });
+      }
+    };
+  }
+
+  /** The answer of a unary call that failed: its status, the response headers so far. */
+  private errorReply(ctx: CallContext, e: unknown): OutgoingReply {
+    return { headers: statusToHeaders(this.toRpcError(e, ctx), this.replyHeaders(ctx, ctx.responseHeaders)) };
   }
 
   /**
@@ -476,7 +480,9 @@ class MeridianServer implements Server {
    * the call's peer sent, so that the shedder can spare peers that send little.
    */
   private admit(call: IncomingCall | IncomingStream): RpcError | undefined {
-    const now = Date.now();
+    // A transport hands a call over as it reads it (see RunQueue): its read time is now, to the
+    // clock's millisecond, without reading the clock again.
+    const now = call.receivedAt ?? Date.now();
     this.shedder?.peers.record(call.peer, "payload" in call ? call.payload.length : 0, now);
     const received = call.receivedAt;
     const queued = received === undefined ? undefined : (call.waitedMs ?? 0) + (now - received);

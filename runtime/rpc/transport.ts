@@ -263,7 +263,11 @@ export interface IncomingCall {
   readonly peer: string;
   /** The peer's verified TLS identity (mutual TLS), when the transport has one. */
   readonly peerIdentity?: PeerIdentity | undefined;
-  /** When the transport read the call (Date.now() clock); with `waitedMs`, how admission control measures queueing. */
+  /**
+   * When the transport read the call (Date.now() clock); with `waitedMs`, how admission control
+   * measures queueing. A transport that sets it hands the call to the dispatcher as it reads it,
+   * so admission takes it as the present too (no second clock read).
+   */
   readonly receivedAt?: number | undefined;
   /**
    * How long the call had waited before the transport read it (sender's queue, network, kernel

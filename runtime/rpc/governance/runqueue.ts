@@ -97,14 +97,14 @@ export class RunQueue {
   }
 
   /**
-   * Starts a call at once (the queue is `idle`): runs `start`, its handler's synchronous part,
-   * within the current slice (or a new one), and returns what it returns.
+   * Starts a call at once (the queue is `idle`): runs `start(a, b)`, its handler's synchronous
+   * part, within the current slice (or a new one), and returns what it returns.
    */
-  startNow<T>(start: () => T): T {
+  startNow<A, B, T>(start: (a: A, b: B) => T, a: A, b: B): T {
     this.openSlice();
     const t0 = performance.now();
     try {
-      return start();
+      return start(a, b);
     } finally {
       this.learn(t0);
     }
