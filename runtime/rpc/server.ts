@@ -499,7 +499,7 @@ class MeridianServer implements Server {
       const late = this.shedder.lateLoop(priorityOf(call.headers), call.peer, now, queued);
       if (late !== undefined) return late;
     }
-    return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers), call.peer);
+    return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers), call.peer, wait);
   }
 
   private unimplemented(call: { readonly service: string; readonly method: string }, route: Route | undefined): RpcError {

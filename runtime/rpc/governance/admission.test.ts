@@ -36,6 +36,28 @@ describe("admission", () => {
     expect(s.shed).toBe(3);
   });
 
+  it("admission - dropping stops once the server's own run queue has been empty for intervalMs: a wait spent before the read is not shortened by shedding", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.check(1, 0)).toBeUndefined();
+    // A standing queue, partly in the run queue (10 ms of each wait): dropping.
+    for (let t = 10; t <= 100; t += 10) s.check(20, t, "normal", undefined, 10);
+    expect(s.check(20, 101, "normal", undefined, 10)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.dropping).toBe(true);
+    // From now on the run queue is empty and the waits are all before the read (a closed loop of
+    // one client: the caller's batching, the kernel's buffers). Within the interval: still dropping.
+    expect(s.check(20, 150, "normal", undefined, 0)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.check(3, 160, "normal", undefined, 0)).toBeUndefined();
+    expect(s.dropping).toBe(true);
+    // A whole interval without a call waiting in the run queue: dropping stops, and a long wait is
+    // judged against intervalMs again (the queue does not stand: a call was short at 160).
+    expect(s.check(20, 202, "normal", undefined, 0)).toBeUndefined();
+    expect(s.dropping).toBe(false);
+    // Without anything short for an interval it is a standing queue again, wherever the wait is.
+    for (let t = 210; t <= 260; t += 10) s.check(20, t, "normal", undefined, 0);
+    expect(s.check(20, 261, "normal", undefined, 0)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.dropping).toBe(true);
+  });
+
   it("admission - a quiet spell with no calls is not a standing queue: the first call that waits after it is a burst", () => {
     const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
     expect(s.check(1, 0)).toBeUndefined();

@@ -61,7 +61,10 @@ export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "in
  * longer than `targetMs` is shed, so the queue drains to the target and the calls that are served
  * are served fast. It stops dropping once no call has waited longer than `targetMs` for
  * `intervalMs` (the overload is over), so a queue that the dropping keeps short does not flip it
- * back to admitting old calls. Calls from peers that send little (a quarter of their fair share
+ * back to admitting old calls, or once the server's own run queue has been empty for `intervalMs`
+ * (the calls' wait is then spent before the server reads them, where shedding does not shorten
+ * it: a closed loop of one client keeps such a wait standing however many calls are refused).
+ * Calls from peers that send little (a quarter of their fair share
  * of what the server reads, see PeerShares) are spared: the queue is not theirs, and a client
  * making a few small calls keeps being served while other connections flood the server. One per
  * server.
@@ -77,6 +80,8 @@ export class QueueShedder {
   private lastLong = -Infinity;
   /** When a call was last checked. */
   private lastSample: number;
+  /** When a call last found calls waiting in the server's own run queue. */
+  private lastQueuedHere: number;
   /** Calls shed so far. */
   shed = 0;
   /** Calls it would have shed but spared, their peer being light. */
@@ -104,6 +109,7 @@ export class QueueShedder {
     this.loop = this.maxEventLoopDelayMs === undefined ? undefined : new LoopDelay(this.intervalMs);
     this.lastShort = now;
     this.lastSample = now;
+    this.lastQueuedHere = now;
     this.peers = new PeerShares(SHARE_WINDOW_MS, now);
   }
 
@@ -149,9 +155,11 @@ export class QueueShedder {
    * `now`, or undefined to run it. The error is RESOURCE_EXHAUSTED with the delay as a load hint
    * (`x-queue-delay-ms`) and `notSent`, since no handler ran: a client may retry it elsewhere.
    * A call from a `peer` that sends little lately (see {@link peers}) is spared instead of shed,
-   * its wait still counted as a sample.
+   * its wait still counted as a sample. `queuedHereMs` is the part of the wait spent in the
+   * server's own run queue (all of it unless told): dropping stops once that queue has been empty
+   * for an interval.
    */
-  check(queuedMs: number, now: number, priority: Priority = "normal", peer?: string): RpcError | undefined {
+  check(queuedMs: number, now: number, priority: Priority = "normal", peer?: string, queuedHereMs = queuedMs): RpcError | undefined {
     if (now - this.lastSample > this.intervalMs) {
       // No call for a whole interval: the server was idle, so no queue stood meanwhile, and the
       // quiet time must not count as time above the target for the next call that waits.
@@ -159,6 +167,15 @@ export class QueueShedder {
       this.dropping = false;
     }
     this.lastSample = now;
+    if (queuedHereMs > 0) this.lastQueuedHere = now;
+    else if (this.dropping && now - this.lastQueuedHere > this.intervalMs) {
+      // The server's own queue has been empty for a whole interval: what calls wait is spent
+      // before the server reads them (the caller's batching, the network, the kernel's buffers),
+      // which shedding here does not shorten. A closed loop (a client that sends its next call
+      // as soon as one ends) keeps that wait standing however many calls are refused: dropping
+      // on would refuse a share of its calls for as long as it runs.
+      this.dropping = false;
+    }
     if (queuedMs <= this.targetMs) {
       this.lastShort = now;
       if (this.dropping && now - this.lastLong > this.intervalMs) this.dropping = false;
