@@ -64,10 +64,9 @@ export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "in
  * back to admitting old calls, or once the server's own run queue has been empty for `intervalMs`
  * (the calls' wait is then spent before the server reads them, where shedding does not shorten
  * it: a closed loop of one client keeps such a wait standing however many calls are refused).
- * Calls from peers that send little (a quarter of their fair share
- * of what the server reads, see PeerShares) are spared: the queue is not theirs, and a client
- * making a few small calls keeps being served while other connections flood the server. One per
- * server.
+ * Calls from peers that send little (a quarter of their fair share of what the server reads, see
+ * PeerShares) are spared: the queue is not theirs, and a client making a few small calls keeps
+ * being served while other connections flood the server. One per server.
  */
 export class QueueShedder {
   readonly targetMs: number;
