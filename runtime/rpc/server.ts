@@ -481,11 +481,12 @@ class MeridianServer implements Server {
    */
   private admit(call: IncomingCall | IncomingStream): RpcError | undefined {
     // A transport hands a call over as it reads it (see RunQueue): its read time is now, to the
-    // clock's millisecond, without reading the clock again.
-    const now = call.receivedAt ?? Date.now();
-    this.shedder?.peers.record(call.peer, "payload" in call ? call.payload.length : 0, now);
+    // clock's millisecond, without reading the clock again, and what the call waited is what it
+    // waited before the read.
     const received = call.receivedAt;
-    const queued = received === undefined ? undefined : (call.waitedMs ?? 0) + (now - received);
+    const now = received ?? Date.now();
+    this.shedder?.peers.record(call.peer, "payload" in call ? call.payload.length : 0, now);
+    const queued = received === undefined ? undefined : (call.waitedMs ?? 0);
     if (call.deadline !== undefined && call.deadline <= now) {
       const waited = queued === undefined ? "" : ` (it waited ${Math.round(queued)} ms)`;
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline passed before its handler could start${waited}`, queued);
