@@ -64,7 +64,15 @@ describe("emit - write", () => {
     expectLines(out, "if (m.l !== 0n) {\nw.uint32(40);\nw.int64(m.l);\n}");
     expectLines(out, "if (m.d !== 0 || Object.is(m.d, -0)) {\nw.uint32(49);\nw.double(m.d);\n}");
     expectLines(out, "if (m.e !== 0) {\nw.uint32(56);\nw.int32(m.e);\n}");
-    expectLines(out, "return { i: 0, b: false, s: \"\", y: EMPTY_BYTES, l: 0n, d: 0, e: E.E0 };");
+    expectLines(out, 'this.i = 0;\nthis.b = false;\nthis.s = "";\nthis.y = EMPTY_BYTES;\nthis.l = 0n;\nthis.d = 0;\nthis.e = E.E0;\n});');
+    expectLines(out, "function createA(): A {\nreturn new ARecord();\n}");
+  });
+
+  it("emit - a message named like another's record constructor keeps its name; the constructor takes another", () => {
+    const out = gen(`${P3}message A { int32 i = 1; }\nmessage ARecord { int32 j = 1; }\n`);
+    expectLines(out, "export const ARecord: MessageCodec<ARecord, ARecordView> = {");
+    expect(out).toMatch(/const ARecord\$\d* = messageRecord<A>\(function \(this: A\) \{/);
+    expect(out).toMatch(/const ARecordRecord = messageRecord<ARecord>/);
   });
 
   it("emit - explicit presence writes when defined, required always", () => {

@@ -10,6 +10,7 @@ import { WKT_MODULE } from "../idl/wkt.js";
 import { DecodeError } from "../runtime/codec/errors.js";
 import { readerFor } from "../runtime/codec/reader.js";
 import type { AnyMessageCodec } from "../runtime/codec/types.js";
+import { messageRecord } from "../runtime/codec/record.js";
 import { MessageView, setEntry, viewState } from "../runtime/codec/view.js";
 import { Writer, sharedWriter } from "../runtime/codec/writer.js";
 import { EmitContext, type LocalMessageNames, type MessageRef } from "./context.js";
@@ -66,7 +67,7 @@ function reachable(msg: MessageModel, done: ReadonlyMap<MessageModel, AnyMessage
 }
 
 /** The runtime values a unit's code uses, passed to its function under these names. */
-const RUNTIME = { MessageView, DecodeError, Writer, readerFor, sharedWriter, setEntry, viewState } as const;
+const RUNTIME = { MessageView, DecodeError, Writer, messageRecord, readerFor, sharedWriter, setEntry, viewState } as const;
 
 /**
  * One compilation unit: messages compiled together into one function. Its own messages' private
@@ -119,7 +120,7 @@ class UnitContext extends EmitContext {
   localNames(m: MessageModel): LocalMessageNames {
     const i = this.index.get(m);
     if (i === undefined) throw new Error(`internal: ${m.fullName} is not in the unit`);
-    return { create: `create${i}`, write: `write${i}`, read: `read${i}`, fieldName: `fieldName${i}`, viewImpl: `View${i}`, codec: `codec${i}` };
+    return { record: `Record${i}`, create: `create${i}`, write: `write${i}`, read: `read${i}`, fieldName: `fieldName${i}`, viewImpl: `View${i}`, codec: `codec${i}` };
   }
 
   message(m: MessageModel): MessageRef {

@@ -42,6 +42,8 @@ export type EmitTarget = "ts" | "js" | "dts" | "runtime";
 
 /** Names of the module-private functions (and the codec constant) printed for a message. */
 export interface LocalMessageNames {
+  /** The constructor of the message's default objects (`messageRecord`), which `create` calls. */
+  readonly record: string;
   readonly create: string;
   readonly write: string;
   readonly read: string;
@@ -197,6 +199,7 @@ export class FileContext extends EmitContext {
     let names = this.locals.get(m);
     if (names === undefined) {
       names = {
+        record: this.takeLocal(`${m.tsName}Record`),
         create: this.takeLocal(`create${m.tsName}`),
         write: this.takeLocal(`write${m.tsName}`),
         read: this.takeLocal(`read${m.tsName}`),

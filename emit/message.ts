@@ -1,6 +1,6 @@
 import type { EmitContext, MessageRef } from "./context.js";
 import { resolved, type FieldModel, type MessageModel, type OneofModel } from "../idl/model.js";
-import { softObject, softUnion, typed, type Printable } from "./printer.js";
+import { softUnion, typed, type Printable } from "./printer.js";
 import { byNumber, isMessageField, members, requiredOf, type Required } from "../idl/shape.js";
 import { WIRE_END_GROUP, WIRE_LEN, WIRE_START_GROUP, scalarWire, tagOf } from "../idl/wire.js";
 import {
@@ -223,16 +223,30 @@ function initialValue(ctx: EmitContext, fl: FieldModel): Printable {
   return codecOf(ctx, fl).zero;
 }
 
+/**
+ * The message's default object: made by `new` of a record constructor rather than returned as an
+ * object literal, so that V8 never decides to make them all in the old generation (see
+ * runtime/codec/record.ts).
+ */
 function emitCreate(ctx: EmitContext, msg: MessageModel): void {
   const { f } = ctx;
   const names = ctx.localNames(msg);
+  const head: Printable[] = [`const ${names.record} = `, ctx.rt("messageRecord"), typed(`<${msg.tsName}>`), "(function (", typed(`this: ${msg.tsName}`), ") {"];
+  const fields = members(msg);
+  if (fields.length === 0) f.print(...head, "});");
+  else {
+    f.print(...head);
+    f.indented(() => {
+      for (const mem of fields) {
+        if (mem.kind === "oneof") f.print(`this.${mem.oneof.localName} = undefined;`);
+        else f.print(`this.${mem.field.localName} = `, initialValue(ctx, mem.field), ";");
+      }
+    });
+    f.print("});");
+  }
+  f.print();
   f.print(`function ${names.create}()`, typed(`: ${msg.tsName}`), " {");
-  f.indented(() => {
-    const items: Printable[] = members(msg).map((mem) =>
-      mem.kind === "oneof" ? `${mem.oneof.localName}: undefined` : [`${mem.field.localName}: `, initialValue(ctx, mem.field)],
-    );
-    f.print("return ", softObject(items), ";");
-  });
+  f.indented(() => f.print(`return new ${names.record}();`));
   f.print("}");
 }
 

@@ -9,6 +9,7 @@
 export { DecodeError, EncodeError, type DecodeErrorCode } from "./codec/errors.js";
 export { Reader, WireType, DEFAULT_DEPTH_LIMIT, joinSigned, joinUnsigned, readerFor } from "./codec/reader.js";
 export { MessageView, setEntry, viewState } from "./codec/view.js";
+export { messageRecord } from "./codec/record.js";
 export { Writer, encodeShared, sharedWriter, varintSize, DEFAULT_SLAB_SIZE } from "./codec/writer.js";
 export { utf8WriteLoop, utf8ReadLoop, isValidUtf8 } from "./codec/utf8.js";
 export type { MessageCodec, AnyMessageCodec, MessageOf, EnumInfo, UnknownFields, PayloadProtocol } from "./codec/types.js";

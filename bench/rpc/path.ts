@@ -4,11 +4,13 @@
  * CPU time per call (process.cpuUsage), seven rounds, their median. For A/B work on the
  * framework path (docs/profile.md); the figures in bench/results come from bench:rpc.
  *
- *   npm run build && node --import tsx bench/rpc/path.ts [--no-async-context]
+ *   npm run build && node --import tsx bench/rpc/path.ts [--no-async-context] [--burst <calls>]
  *
  * Loads the built package, as users run it (add --conditions=meridian-source for the source). The
  * client runs first: a server with `asyncContext` on turns on AsyncLocalStorage's promise hooks
- * for the whole process.
+ * for the whole process. `--burst` starts each path with that many calls at once before its
+ * warm-up, as a fresh process's first traffic (docs/profile.md, "Sixth pass": what V8 may then
+ * decide about the allocation sites of per-call objects).
  */
 import { Cancellation, createClient, createServer, type ClientTransport, type ServerTransport } from "meridian-rpc";
 import type { CallDispatcher, IncomingCall, OutgoingReply } from "meridian-rpc/transport";
@@ -17,6 +19,8 @@ import { EchoService, HEADERS, meridianMessages } from "./service.js";
 
 const IN_FLIGHT = 64;
 const ROUNDS = 3000;
+const burstAt = process.argv.indexOf("--burst");
+const BURST = burstAt < 0 ? 0 : Number(process.argv[burstAt + 1]);
 const message = meridianMessages().ping;
 const payload = Ping.encode(message);
 
@@ -32,6 +36,7 @@ async function measure(name: string, call: () => Promise<unknown>): Promise<void
     for (const c of calls) await c;
   };
   let warmUpFailures = 0;
+  if (BURST > 0) await Promise.all(Array.from({ length: BURST }, () => call().catch(() => warmUpFailures++)));
   const warmUp = async (): Promise<void> => {
     const calls = new Array<Promise<unknown>>(IN_FLIGHT);
     for (let i = 0; i < IN_FLIGHT; i++) calls[i] = call().catch(() => warmUpFailures++);
@@ -62,10 +67,19 @@ async function serverPath(asyncContext: boolean): Promise<void> {
   const server = createServer({ transport, region: "cn-north", asyncContext }).register(EchoService, { echo: (req) => req, feed: () => ({}) });
   await server.listen();
   const signal = new Cancellation();
-  const incoming = (): IncomingCall => {
-    const now = Date.now();
-    return { service: EchoService.typeName, method: "Echo", headers: { ...HEADERS }, payload, deadline: now + 10_000, signal, peer: "127.0.0.1:1", receivedAt: now };
-  };
+  // A class, as a transport's calls are (TcpServerCall): an object literal here could be the
+  // harness's own allocation site that V8 pretenures.
+  class Call implements IncomingCall {
+    readonly service = EchoService.typeName;
+    readonly method = "Echo";
+    readonly headers = { ...HEADERS };
+    readonly payload = payload;
+    readonly signal = signal;
+    readonly peer = "127.0.0.1:1";
+    readonly receivedAt = Date.now();
+    readonly deadline = this.receivedAt + 10_000;
+  }
+  const incoming = (): IncomingCall => new Call();
   await measure("server path", async () => {
     const reply: OutgoingReply = await dispatch!(incoming());
     if (reply.encode === undefined) throw new Error(`the call failed: ${JSON.stringify(reply.headers)}`);

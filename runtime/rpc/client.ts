@@ -8,12 +8,12 @@ import { loadBalancerMiddleware, WeightedRoundRobin, type LoadBalancer, type Res
 import { backupMiddleware, requeueMiddleware, retryMiddleware, type BackupPolicy, type RetryPolicy } from "./governance/retry.js";
 import { timeoutMiddleware } from "./governance/timeout.js";
 import { Metainfo } from "./metainfo.js";
-import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
+import { CallRequest, CallResponse, compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { statusFromHeaders, statusToHeaders } from "./status.js";
 import { RequestStream, resumeStream, streamsRequests, type ResponseStream, type StreamInput } from "./streaming.js";
 import { thriftInfo, unwrapResult, type ThriftResult } from "./thrift.js";
-import { HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers, type WriteMessage } from "./transport.js";
+import { HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers, type TransportRequest, type WriteMessage } from "./transport.js";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -190,6 +190,27 @@ export function decodeResponse(method: MethodDescriptor, service: string, payloa
  * business error as a BizError even from a transport that only knows `rpc-status`, and an
  * aborted call as its signal's reason.
  */
+/** A unary call as the runtime hands it to a transport: a class for the reason `CallRequest` gives. */
+class UnaryRequest implements TransportRequest {
+  declare readonly service: string;
+  declare readonly method: MethodDescriptor;
+  declare readonly encode: WriteMessage;
+  declare readonly headers: Headers;
+  declare readonly deadline: number | undefined;
+  declare readonly signal: CallSignal;
+  declare readonly endpoint: Endpoint | undefined;
+
+  constructor(service: string, method: MethodDescriptor, encode: WriteMessage, headers: Headers, deadline: number | undefined, signal: CallSignal, endpoint: Endpoint | undefined) {
+    this.service = service;
+    this.method = method;
+    this.encode = encode;
+    this.headers = headers;
+    this.deadline = deadline;
+    this.signal = signal;
+    this.endpoint = endpoint;
+  }
+}
+
 function transportHandler(transport: ClientTransport): Handler {
   // Not an async function: one promise per call (the transport's, then `then`'s) instead of two more.
   return (req) => {
@@ -204,18 +225,10 @@ function transportHandler(transport: ClientTransport): Handler {
       const method = req.method;
       const service = req.service.typeName;
       return transport
-        .unary({
-          service,
-          method,
-          encode: messageWriter(method.input, req.message),
-          headers: req.headers,
-          deadline: ctx.deadline,
-          signal,
-          endpoint: ctx.endpoint,
-        })
+        .unary(new UnaryRequest(service, method, messageWriter(method.input, req.message), req.headers, ctx.deadline, signal, ctx.endpoint))
         .then((res) => {
           try {
-            return { message: decodeResponse(method, service, res.payload, res.headers, res.protocol), headers: res.headers };
+            return new CallResponse(decodeResponse(method, service, res.payload, res.headers, res.protocol), res.headers);
           } catch (e) {
             return failed(e);
           }
@@ -473,7 +486,7 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     }
     let running: Promise<RpcResponse>;
     try {
-      running = chain({ service, method, message, headers: ctx.headers, ctx });
+      running = chain(new CallRequest(service, method, message, ctx.headers, ctx));
     } catch (e) {
       running = Promise.reject(e);
     }
@@ -503,7 +516,7 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     const ctx = begin(method, opts);
     let opened: Promise<RpcResponse>;
     try {
-      opened = chain({ service, method, message, headers: ctx.headers, ctx });
+      opened = chain(new CallRequest(service, method, message, ctx.headers, ctx));
     } catch (e) {
       opened = Promise.reject(e);
     }

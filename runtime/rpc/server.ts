@@ -7,15 +7,15 @@ import { resultOf, thriftInfo } from "./thrift.js";
 import { Code, ConfigError, RpcError } from "./errors.js";
 import { QueueShedder, queueRefusal, type AdmissionOptions } from "./governance/admission.js";
 import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
-import { priorityOf } from "./governance/priority.js";
-import { RunQueue } from "./governance/runqueue.js";
+import { priorityOf, type Priority } from "./governance/priority.js";
+import { RunQueue, type QueuedCall } from "./governance/runqueue.js";
 import { Metainfo } from "./metainfo.js";
-import { compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
+import { CallRequest, CallResponse, compose, type Handler, type Middleware, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { RpcMetrics, type MetricsOptions, type MetricsSnapshot } from "./observability/metrics.js";
 import { clipText, statusToHeaders } from "./status.js";
 import { streamsResponses } from "./streaming.js";
-import { HeaderKeys, type CallSignal, type Headers, type IncomingCall, type IncomingStream, type OutgoingReply, type ServerTransport } from "./transport.js";
+import { HeaderKeys, Reply, type CallSignal, type Headers, type IncomingCall, type IncomingStream, type OutgoingReply, type ServerTransport } from "./transport.js";
 
 /** A typed handler of one unary method: the decoded request and the call's context in, the response out. */
 export type HandlerFn<I, O> = (request: I, ctx: CallContext) => Promise<O | Partial<O>> | O | Partial<O>;
@@ -141,6 +141,48 @@ function parseConsistency(v: string | undefined): Consistency | undefined {
   return v === "linearizable" || v === "eventual" ? v : undefined;
 }
 
+/** A unary call waiting in the run queue: a class for the reason `CallRequest` gives. */
+class QueuedServerCall implements QueuedCall {
+  declare readonly deadline: number | undefined;
+  declare readonly priority: Priority;
+  declare readonly peer: string;
+  declare queuedAt: number;
+  declare private readonly route: Route;
+  declare private readonly call: IncomingCall;
+  declare readonly waitedMs: number;
+  declare private readonly serve: (route: Route, call: IncomingCall) => Promise<OutgoingReply>;
+  declare private readonly answer: (call: IncomingCall, err: RpcError) => OutgoingReply;
+  declare private readonly resolve: (reply: OutgoingReply | Promise<OutgoingReply>) => void;
+
+  constructor(
+    route: Route,
+    call: IncomingCall,
+    waitedMs: number,
+    serve: (route: Route, call: IncomingCall) => Promise<OutgoingReply>,
+    answer: (call: IncomingCall, err: RpcError) => OutgoingReply,
+    resolve: (reply: OutgoingReply | Promise<OutgoingReply>) => void,
+  ) {
+    this.deadline = call.deadline;
+    this.priority = priorityOf(call.headers);
+    this.peer = call.peer;
+    this.queuedAt = Date.now();
+    this.route = route;
+    this.call = call;
+    this.waitedMs = waitedMs;
+    this.serve = serve;
+    this.answer = answer;
+    this.resolve = resolve;
+  }
+
+  run(): void {
+    this.resolve(this.serve(this.route, this.call));
+  }
+
+  refuse(err: RpcError): void {
+    this.resolve(this.answer(this.call, err));
+  }
+}
+
 class MeridianServer implements Server {
   private readonly routes = new Map<string, Map<string, Route>>();
   /** Routes of Thrift functions by name alone (see thriftRoute): null for a name two services define. */
@@ -152,6 +194,7 @@ class MeridianServer implements Server {
   private readonly runQueue: RunQueue | undefined;
   /** `serve`, bound: what the run queue starts, without a closure per call. */
   private readonly serveFn = (route: Route, call: IncomingCall): Promise<OutgoingReply> => this.serve(route, call);
+  private readonly refuseFn = (call: IncomingCall, err: RpcError): OutgoingReply => this.refuse(call, err);
   private listening = false;
 
   constructor(private readonly options: ServerOptions) {
@@ -225,8 +268,8 @@ class MeridianServer implements Server {
   private terminal(fn: AnyHandler, method: MethodDescriptor): Handler {
     const complete = (out: unknown, ctx: CallContext): RpcResponse => {
       const headers = ctx.responseHeaders;
-      if (!streamsResponses(method)) return { message: method.output.create(out as object | undefined), headers };
-      return { message: this.completed(out as AsyncIterable<object | undefined>, method, ctx), headers };
+      if (!streamsResponses(method)) return new CallResponse(method.output.create(out as object | undefined), headers);
+      return new CallResponse(this.completed(out as AsyncIterable<object | undefined>, method, ctx), headers);
     };
     // Not an async function: a handler that answers without awaiting costs no promise of its own here.
     return (req) => {
@@ -272,17 +315,7 @@ class MeridianServer implements Server {
     if (queue.idle) return queue.startNow(this.serveFn, route, call);
     const received = call.receivedAt;
     const waitedMs = received === undefined ? 0 : (call.waitedMs ?? 0) + (Date.now() - received);
-    return new Promise((resolve) =>
-      queue.submit({
-        deadline: call.deadline,
-        waitedMs,
-        priority: priorityOf(call.headers),
-        peer: call.peer,
-        queuedAt: Date.now(),
-        run: () => resolve(this.serve(route, call)),
-        refuse: (err) => resolve(this.refuse(call, err)),
-      }),
-    );
+    return new Promise((resolve) => queue.submit(new QueuedServerCall(route, call, waitedMs, this.serveFn, this.refuseFn, resolve)));
   }
 
   /**
@@ -323,7 +356,7 @@ class MeridianServer implements Server {
       return Promise.resolve(this.refuse(call, new RpcError(Code.INTERNAL, "internal error")));
     }
     const ctx = serverContext(route, call);
-    const req = { service: route.service, method: route.method, message, headers: call.headers, ctx };
+    const req = new CallRequest(route.service, route.method, message, call.headers, ctx);
     let running: Promise<RpcResponse>;
     try {
       running = this.options.asyncContext === false ? route.chain(req) : runWithContext(ctx, route.chain, req);
@@ -335,7 +368,7 @@ class MeridianServer implements Server {
         try {
           // The caller has given up on an answer that comes after the deadline: drop it.
           if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) throw deadlineExceeded("the handler answered after the deadline");
-          return { headers: this.replyHeaders(ctx, res.headers), encode: this.encoder(route.method, res.message, call) };
+          return new Reply(this.replyHeaders(ctx, res.headers), this.encoder(route.method, res.message, call));
         } catch (e) {
           return this.errorReply(ctx, e);
         } finally {
@@ -366,7 +399,7 @@ class MeridianServer implements Server {
 
   /** The answer of a unary call that failed: its status, the response headers so far. */
   private errorReply(ctx: CallContext, e: unknown): OutgoingReply {
-    return { headers: statusToHeaders(this.toRpcError(e, ctx), this.replyHeaders(ctx, ctx.responseHeaders)) };
+    return new Reply(statusToHeaders(this.toRpcError(e, ctx), this.replyHeaders(ctx, ctx.responseHeaders)));
   }
 
   /**
@@ -403,7 +436,7 @@ class MeridianServer implements Server {
       try {
         const requests = decodeRequests(stream, method, signal);
         const message = method.kind === "server_streaming" ? await onlyRequest(requests, stream) : requests;
-        const req: RpcRequest = { service, method, message, headers, ctx };
+        const req = new CallRequest(service, method, message, headers, ctx);
         const res = await raceSignal(route.chain(req), signal);
         if (streamsResponses(method)) {
           const it = (res.message as AsyncIterable<unknown>)[Symbol.asyncIterator]();
@@ -471,7 +504,7 @@ class MeridianServer implements Server {
         error: err,
       });
     }
-    return { headers: statusToHeaders(err, this.replyHeaders(undefined, { ...err.headers })) };
+    return new Reply(statusToHeaders(err, this.replyHeaders(undefined, { ...err.headers })));
   }
 
   /**

@@ -136,6 +136,22 @@ export interface TransportResponse {
 }
 
 /**
+ * A {@link TransportResponse} as a transport makes one per call: a class, not an object literal,
+ * for the reason `CallRequest` (runtime/rpc/middleware.ts) gives.
+ */
+export class ReceivedResponse implements TransportResponse {
+  declare readonly payload: Uint8Array;
+  declare readonly headers: Headers;
+  declare readonly protocol: PayloadProtocol | undefined;
+
+  constructor(payload: Uint8Array, headers: Headers, protocol?: PayloadProtocol | undefined) {
+    this.payload = payload;
+    this.headers = headers;
+    this.protocol = protocol;
+  }
+}
+
+/**
  * The client half of a transport. Errors are RpcErrors: a response carrying `rpc-status` is
  * rejected with that code (`statusFromHeaders`); connection failures are UNAVAILABLE (with `notSent` when the request
  * surely never left), timeouts DEADLINE_EXCEEDED, aborts CANCELLED.
@@ -282,6 +298,20 @@ export interface OutgoingReply {
   readonly headers: Headers;
   /** Present on success: writes the response message into the transport's frame buffer. */
   readonly encode?: WriteMessage;
+}
+
+/**
+ * An {@link OutgoingReply} as the server makes one per call: a class, not an object literal, for
+ * the reason `CallRequest` (runtime/rpc/middleware.ts) gives.
+ */
+export class Reply implements OutgoingReply {
+  declare readonly headers: Headers;
+  declare readonly encode: WriteMessage | undefined;
+
+  constructor(headers: Headers, encode?: WriteMessage | undefined) {
+    this.headers = headers;
+    this.encode = encode;
+  }
 }
 
 /**

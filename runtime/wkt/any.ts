@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -47,8 +48,13 @@ export interface AnyView {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+const AnyRecord = messageRecord<Any>(function (this: Any) {
+  this.typeUrl = "";
+  this.value = EMPTY_BYTES;
+});
+
 function createAny(): Any {
-  return { typeUrl: "", value: EMPTY_BYTES };
+  return new AnyRecord();
 }
 
 function writeAny(m: Any, w: Writer): void {

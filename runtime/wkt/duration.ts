@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -43,8 +44,13 @@ export interface DurationView {
   readonly nanos: number;
 }
 
+const DurationRecord = messageRecord<Duration>(function (this: Duration) {
+  this.seconds = 0n;
+  this.nanos = 0;
+});
+
 function createDuration(): Duration {
-  return { seconds: 0n, nanos: 0 };
+  return new DurationRecord();
 }
 
 function writeDuration(m: Duration, w: Writer): void {

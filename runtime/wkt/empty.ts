@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -28,8 +29,10 @@ export interface Empty {
 /** A lazy view of {@link Empty}. */
 export interface EmptyView {}
 
+const EmptyRecord = messageRecord<Empty>(function (this: Empty) {});
+
 function createEmpty(): Empty {
-  return {};
+  return new EmptyRecord();
 }
 
 function writeEmpty(m: Empty, w: Writer): void {

@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -33,8 +34,12 @@ export interface FieldMaskView {
   readonly paths: string[];
 }
 
+const FieldMaskRecord = messageRecord<FieldMask>(function (this: FieldMask) {
+  this.paths = [];
+});
+
 function createFieldMask(): FieldMask {
-  return { paths: [] };
+  return new FieldMaskRecord();
 }
 
 function writeFieldMask(m: FieldMask, w: Writer): void {

@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -42,8 +43,12 @@ export interface StructView {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+const StructRecord = messageRecord<Struct>(function (this: Struct) {
+  this.fields = {};
+});
+
 function createStruct(): Struct {
-  return { fields: {} };
+  return new StructRecord();
 }
 
 function writeStruct(m: Struct, w: Writer): void {
@@ -219,8 +224,12 @@ export interface ValueView {
     | undefined;
 }
 
+const ValueRecord = messageRecord<Value>(function (this: Value) {
+  this.kind = undefined;
+});
+
 function createValue(): Value {
-  return { kind: undefined };
+  return new ValueRecord();
 }
 
 function writeValue(m: Value, w: Writer): void {
@@ -431,8 +440,12 @@ export interface ListValueView {
   readonly values: ValueView[];
 }
 
+const ListValueRecord = messageRecord<ListValue>(function (this: ListValue) {
+  this.values = [];
+});
+
 function createListValue(): ListValue {
-  return { values: [] };
+  return new ListValueRecord();
 }
 
 function writeListValue(m: ListValue, w: Writer): void {

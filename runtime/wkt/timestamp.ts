@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -52,8 +53,13 @@ export interface TimestampView {
   readonly nanos: number;
 }
 
+const TimestampRecord = messageRecord<Timestamp>(function (this: Timestamp) {
+  this.seconds = 0n;
+  this.nanos = 0;
+});
+
 function createTimestamp(): Timestamp {
-  return { seconds: 0n, nanos: 0 };
+  return new TimestampRecord();
 }
 
 function writeTimestamp(m: Timestamp, w: Writer): void {

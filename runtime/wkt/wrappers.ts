@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -33,8 +34,12 @@ export interface DoubleValueView {
   readonly value: number;
 }
 
+const DoubleValueRecord = messageRecord<DoubleValue>(function (this: DoubleValue) {
+  this.value = 0;
+});
+
 function createDoubleValue(): DoubleValue {
-  return { value: 0 };
+  return new DoubleValueRecord();
 }
 
 function writeDoubleValue(m: DoubleValue, w: Writer): void {
@@ -140,8 +145,12 @@ export interface FloatValueView {
   readonly value: number;
 }
 
+const FloatValueRecord = messageRecord<FloatValue>(function (this: FloatValue) {
+  this.value = 0;
+});
+
 function createFloatValue(): FloatValue {
-  return { value: 0 };
+  return new FloatValueRecord();
 }
 
 function writeFloatValue(m: FloatValue, w: Writer): void {
@@ -247,8 +256,12 @@ export interface Int64ValueView {
   readonly value: bigint;
 }
 
+const Int64ValueRecord = messageRecord<Int64Value>(function (this: Int64Value) {
+  this.value = 0n;
+});
+
 function createInt64Value(): Int64Value {
-  return { value: 0n };
+  return new Int64ValueRecord();
 }
 
 function writeInt64Value(m: Int64Value, w: Writer): void {
@@ -354,8 +367,12 @@ export interface UInt64ValueView {
   readonly value: bigint;
 }
 
+const UInt64ValueRecord = messageRecord<UInt64Value>(function (this: UInt64Value) {
+  this.value = 0n;
+});
+
 function createUInt64Value(): UInt64Value {
-  return { value: 0n };
+  return new UInt64ValueRecord();
 }
 
 function writeUInt64Value(m: UInt64Value, w: Writer): void {
@@ -461,8 +478,12 @@ export interface Int32ValueView {
   readonly value: number;
 }
 
+const Int32ValueRecord = messageRecord<Int32Value>(function (this: Int32Value) {
+  this.value = 0;
+});
+
 function createInt32Value(): Int32Value {
-  return { value: 0 };
+  return new Int32ValueRecord();
 }
 
 function writeInt32Value(m: Int32Value, w: Writer): void {
@@ -568,8 +589,12 @@ export interface UInt32ValueView {
   readonly value: number;
 }
 
+const UInt32ValueRecord = messageRecord<UInt32Value>(function (this: UInt32Value) {
+  this.value = 0;
+});
+
 function createUInt32Value(): UInt32Value {
-  return { value: 0 };
+  return new UInt32ValueRecord();
 }
 
 function writeUInt32Value(m: UInt32Value, w: Writer): void {
@@ -675,8 +700,12 @@ export interface BoolValueView {
   readonly value: boolean;
 }
 
+const BoolValueRecord = messageRecord<BoolValue>(function (this: BoolValue) {
+  this.value = false;
+});
+
 function createBoolValue(): BoolValue {
-  return { value: false };
+  return new BoolValueRecord();
 }
 
 function writeBoolValue(m: BoolValue, w: Writer): void {
@@ -782,8 +811,12 @@ export interface StringValueView {
   readonly value: string;
 }
 
+const StringValueRecord = messageRecord<StringValue>(function (this: StringValue) {
+  this.value = "";
+});
+
 function createStringValue(): StringValue {
-  return { value: "" };
+  return new StringValueRecord();
 }
 
 function writeStringValue(m: StringValue, w: Writer): void {
@@ -891,8 +924,12 @@ export interface BytesValueView {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+const BytesValueRecord = messageRecord<BytesValue>(function (this: BytesValue) {
+  this.value = EMPTY_BYTES;
+});
+
 function createBytesValue(): BytesValue {
-  return { value: EMPTY_BYTES };
+  return new BytesValueRecord();
 }
 
 function writeBytesValue(m: BytesValue, w: Writer): void {

@@ -11,6 +11,7 @@ import {
 } from "@grpc/grpc-js";
 import { encodeShared } from "../../runtime/index.js";
 import {
+  ReceivedResponse,
   abortError,
   type ClientStream,
   type TransportRequest,
@@ -160,7 +161,7 @@ export class GrpcClientTransport implements ClientTransport {
         const all = fromMetadata(status.metadata, headers === undefined ? {} : { ...headers });
         // The callback's error wins: grpc-js reports an OK status without a message as an error there.
         const f: ServiceError | null = failure;
-        if (f === null && status.code === 0 && payload !== undefined) resolve({ payload, headers: all });
+        if (f === null && status.code === 0 && payload !== undefined) resolve(new ReceivedResponse(payload, all));
         else reject(callError(f ?? status, all, headers !== undefined));
       });
       signal.addEventListener("abort", onAbort);

@@ -1,6 +1,7 @@
 import { Cancellation, Code, RpcError, type ClientTransport } from "../../runtime/api.js";
 import { DecodeError, sharedWriter, encodeShared } from "../../runtime/index.js";
 import {
+  ReceivedResponse,
   abortError,
   onAbort,
   statusFromHeaders,
@@ -70,7 +71,7 @@ export class MemoryClientTransport implements ClientTransport {
       const err = statusFromHeaders(headers);
       if (err !== undefined) throw err;
       if (reply.encode === undefined) throw new RpcError(Code.INTERNAL, "the server replied with neither a message nor a status", { headers });
-      return { payload: encodeShared(reply.encode), headers };
+      return new ReceivedResponse(encodeShared(reply.encode), headers);
     } finally {
       unlink();
       this.inflight.delete(call);

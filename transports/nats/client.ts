@@ -1,6 +1,7 @@
 import type { Msg } from "@nats-io/transport-node";
 import { encodeShared } from "../../runtime/index.js";
 import {
+  ReceivedResponse,
   abortError,
   raceSignal,
   timerAt,
@@ -68,7 +69,7 @@ class PendingCall implements Route {
       this.reject(new RpcError(Code.UNAVAILABLE, `NATS answered ${msg.headers?.status ?? rh.code} on ${this.subject}`, { headers }));
       return;
     }
-    this.resolve({ payload: msg.data, headers });
+    this.resolve(new ReceivedResponse(msg.data, headers));
   }
 
   lost(error: RpcError): void {

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import {
+  ReceivedResponse,
   abortError,
   type CallSignal,
   type ClientStream,
@@ -243,7 +244,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
     if (thrift?.oneway === true) {
       // Nothing comes back: the call is done once its frame is on its way.
       fc.frameWritten();
-      return Promise.resolve({ payload: ONEWAY_RESULT, headers: {}, protocol: this.transport.thrift.protocol });
+      return Promise.resolve(new ReceivedResponse(ONEWAY_RESULT, {}, this.transport.thrift.protocol));
     }
     const p = new PendingCall(this, seq, req.signal, fc.batch);
     const promise = new Promise<TransportResponse>((resolve, reject) => {
@@ -298,7 +299,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
       return;
     }
     // A view into the frame's buffer, which is never reused: the runtime decodes it without a copy.
-    p.resolve({ payload: new Uint8Array(buf.buffer, buf.byteOffset + meta.bodyStart, end - meta.bodyStart), headers });
+    p.resolve(new ReceivedResponse(new Uint8Array(buf.buffer, buf.byteOffset + meta.bodyStart, end - meta.bodyStart), headers));
   }
 
   /** The reply to a Thrift call: its sequence id is the envelope's (a framed reply has no other). */
@@ -316,7 +317,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
       p.reject(new RpcError(Code.INTERNAL, `the server answered with Thrift message type ${envelope.type}, not a reply`, { headers }));
       return;
     }
-    p.resolve({ payload: new Uint8Array(buf.buffer, buf.byteOffset + envelope.bodyStart, end - envelope.bodyStart), headers, protocol });
+    p.resolve(new ReceivedResponse(new Uint8Array(buf.buffer, buf.byteOffset + envelope.bodyStart, end - envelope.bodyStart), headers, protocol));
   }
 
   private startDraining(): void {

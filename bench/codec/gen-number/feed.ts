@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -48,8 +49,14 @@ export interface PingView {
   readonly consistency: string;
 }
 
+const PingRecord = messageRecord<Ping>(function (this: Ping) {
+  this.region = "";
+  this.seq = 0;
+  this.consistency = "";
+});
+
 function createPing(): Ping {
-  return { region: "", seq: 0, consistency: "" };
+  return new PingRecord();
 }
 
 function writePing(m: Ping, w: Writer): void {
@@ -186,8 +193,15 @@ export interface UserView {
   readonly tags: string[];
 }
 
+const UserRecord = messageRecord<User>(function (this: User) {
+  this.id = 0;
+  this.name = "";
+  this.region = "";
+  this.tags = [];
+});
+
 function createUser(): User {
-  return { id: 0, name: "", region: "", tags: [] };
+  return new UserRecord();
 }
 
 function writeUser(m: User, w: Writer): void {
@@ -356,19 +370,21 @@ export interface VideoView {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+const VideoRecord = messageRecord<Video>(function (this: Video) {
+  this.id = 0;
+  this.title = "";
+  this.url = "";
+  this.durationMs = 0;
+  this.score = 0;
+  this.hd = false;
+  this.author = undefined;
+  this.stats = [];
+  this.labels = {};
+  this.cover = EMPTY_BYTES;
+});
+
 function createVideo(): Video {
-  return {
-    id: 0,
-    title: "",
-    url: "",
-    durationMs: 0,
-    score: 0,
-    hd: false,
-    author: undefined,
-    stats: [],
-    labels: {},
-    cover: EMPTY_BYTES,
-  };
+  return new VideoRecord();
 }
 
 function writeVideo(m: Video, w: Writer): void {
@@ -644,8 +660,14 @@ export interface FeedResponseView {
   readonly serverTime: number;
 }
 
+const FeedResponseRecord = messageRecord<FeedResponse>(function (this: FeedResponse) {
+  this.items = [];
+  this.cursor = "";
+  this.serverTime = 0;
+});
+
 function createFeedResponse(): FeedResponse {
-  return { items: [], cursor: "", serverTime: 0 };
+  return new FeedResponseRecord();
 }
 
 function writeFeedResponse(m: FeedResponse, w: Writer): void {
@@ -795,8 +817,14 @@ export interface RecordBatchView {
   readonly sentAt: number;
 }
 
+const RecordBatchRecord = messageRecord<RecordBatch>(function (this: RecordBatch) {
+  this.records = [];
+  this.source = "";
+  this.sentAt = 0;
+});
+
 function createRecordBatch(): RecordBatch {
-  return { records: [], source: "", sentAt: 0 };
+  return new RecordBatchRecord();
 }
 
 function writeRecordBatch(m: RecordBatch, w: Writer): void {
@@ -956,19 +984,21 @@ export interface RecordView {
   readonly active: boolean;
 }
 
+const RecordRecord = messageRecord<Record>(function (this: Record) {
+  this.id = 0;
+  this.delta = 0;
+  this.checksum = 0;
+  this.kind = "";
+  this.name = "";
+  this.owner = undefined;
+  this.at = undefined;
+  this.updated = undefined;
+  this.attrs = {};
+  this.active = false;
+});
+
 function createRecord(): Record {
-  return {
-    id: 0,
-    delta: 0,
-    checksum: 0,
-    kind: "",
-    name: "",
-    owner: undefined,
-    at: undefined,
-    updated: undefined,
-    attrs: {},
-    active: false,
-  };
+  return new RecordRecord();
 }
 
 function writeRecord(m: Record, w: Writer): void {
@@ -1241,8 +1271,13 @@ export interface RefView {
   readonly id: number;
 }
 
+const RefRecord = messageRecord<Ref>(function (this: Ref) {
+  this.ns = "";
+  this.id = 0;
+});
+
 function createRef(): Ref {
-  return { ns: "", id: 0 };
+  return new RefRecord();
 }
 
 function writeRef(m: Ref, w: Writer): void {
@@ -1361,8 +1396,13 @@ export interface PointView {
   readonly y: number;
 }
 
+const PointRecord = messageRecord<Point>(function (this: Point) {
+  this.x = 0;
+  this.y = 0;
+});
+
 function createPoint(): Point {
-  return { x: 0, y: 0 };
+  return new PointRecord();
 }
 
 function writePoint(m: Point, w: Writer): void {
@@ -1481,8 +1521,13 @@ export interface StampView {
   readonly nanos: number;
 }
 
+const StampRecord = messageRecord<Stamp>(function (this: Stamp) {
+  this.seconds = 0;
+  this.nanos = 0;
+});
+
 function createStamp(): Stamp {
-  return { seconds: 0, nanos: 0 };
+  return new StampRecord();
 }
 
 function writeStamp(m: Stamp, w: Writer): void {
@@ -1632,26 +1677,28 @@ export interface NumericView {
   readonly i64s: number[];
 }
 
+const NumericRecord = messageRecord<Numeric>(function (this: Numeric) {
+  this.s32 = 0;
+  this.s64 = 0;
+  this.f32 = 0;
+  this.f64 = 0;
+  this.sf32 = 0;
+  this.sf64 = 0;
+  this.d = 0;
+  this.f = 0;
+  this.u64 = 0;
+  this.s32s = [];
+  this.s64s = [];
+  this.f32s = [];
+  this.f64s = [];
+  this.sf64s = [];
+  this.ds = [];
+  this.fs = [];
+  this.i64s = [];
+});
+
 function createNumeric(): Numeric {
-  return {
-    s32: 0,
-    s64: 0,
-    f32: 0,
-    f64: 0,
-    sf32: 0,
-    sf64: 0,
-    d: 0,
-    f: 0,
-    u64: 0,
-    s32s: [],
-    s64s: [],
-    f32s: [],
-    f64s: [],
-    sf64s: [],
-    ds: [],
-    fs: [],
-    i64s: [],
-  };
+  return new NumericRecord();
 }
 
 function writeNumeric(m: Numeric, w: Writer): void {
@@ -2071,8 +2118,15 @@ export interface MapsView {
   readonly weights: { [key: string]: number };
 }
 
+const MapsRecord = messageRecord<Maps>(function (this: Maps) {
+  this.labels = {};
+  this.counters = {};
+  this.points = {};
+  this.weights = {};
+});
+
 function createMaps(): Maps {
-  return { labels: {}, counters: {}, points: {}, weights: {} };
+  return new MapsRecord();
 }
 
 function writeMaps(m: Maps, w: Writer): void {
@@ -2352,8 +2406,15 @@ export interface TextView {
   readonly lang: string;
 }
 
+const TextRecord = messageRecord<Text>(function (this: Text) {
+  this.title = "";
+  this.body = "";
+  this.paragraphs = [];
+  this.lang = "";
+});
+
 function createText(): Text {
-  return { title: "", body: "", paragraphs: [], lang: "" };
+  return new TextRecord();
 }
 
 function writeText(m: Text, w: Writer): void {
@@ -2509,8 +2570,15 @@ export interface NodeView {
   readonly weight: number;
 }
 
+const NodeRecord = messageRecord<Node>(function (this: Node) {
+  this.name = "";
+  this.level = 0;
+  this.children = [];
+  this.weight = 0;
+});
+
 function createNode(): Node {
-  return { name: "", level: 0, children: [], weight: 0 };
+  return new NodeRecord();
 }
 
 function writeNode(m: Node, w: Writer): void {
@@ -2684,19 +2752,21 @@ export interface LogEntryView {
   readonly payload: Uint8Array;
 }
 
+const LogEntryRecord = messageRecord<LogEntry>(function (this: LogEntry) {
+  this.traceId = "";
+  this.spanId = "";
+  this.level = Level.LEVEL_UNSPECIFIED;
+  this.line = 0;
+  this.deltas = [];
+  this.flags = [];
+  this.fields = {};
+  this.user = undefined;
+  this.retries = undefined;
+  this.payload = EMPTY_BYTES;
+});
+
 function createLogEntry(): LogEntry {
-  return {
-    traceId: "",
-    spanId: "",
-    level: Level.LEVEL_UNSPECIFIED,
-    line: 0,
-    deltas: [],
-    flags: [],
-    fields: {},
-    user: undefined,
-    retries: undefined,
-    payload: EMPTY_BYTES,
-  };
+  return new LogEntryRecord();
 }
 
 function writeLogEntry(m: LogEntry, w: Writer): void {
@@ -2977,8 +3047,14 @@ export interface LogBatchView {
   readonly sentAt: number;
 }
 
+const LogBatchRecord = messageRecord<LogBatch>(function (this: LogBatch) {
+  this.entries = [];
+  this.host = "";
+  this.sentAt = 0;
+});
+
 function createLogBatch(): LogBatch {
-  return { entries: [], host: "", sentAt: 0 };
+  return new LogBatchRecord();
 }
 
 function writeLogBatch(m: LogBatch, w: Writer): void {

@@ -14,6 +14,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -47,8 +48,14 @@ export interface PutRequestView {
   readonly writeId: string;
 }
 
+const PutRequestRecord = messageRecord<PutRequest>(function (this: PutRequest) {
+  this.key = "";
+  this.value = "";
+  this.writeId = "";
+});
+
 function createPutRequest(): PutRequest {
-  return { key: "", value: "", writeId: "" };
+  return new PutRequestRecord();
 }
 
 function writePutRequest(m: PutRequest, w: Writer): void {
@@ -181,8 +188,12 @@ export interface PutResponseView {
   readonly revision: number;
 }
 
+const PutResponseRecord = messageRecord<PutResponse>(function (this: PutResponse) {
+  this.revision = 0;
+});
+
 function createPutResponse(): PutResponse {
-  return { revision: 0 };
+  return new PutResponseRecord();
 }
 
 function writePutResponse(m: PutResponse, w: Writer): void {
@@ -293,8 +304,15 @@ export interface CompareAndSetRequestView {
   readonly writeId: string;
 }
 
+const CompareAndSetRequestRecord = messageRecord<CompareAndSetRequest>(function (this: CompareAndSetRequest) {
+  this.key = "";
+  this.expectedRevision = 0;
+  this.value = "";
+  this.writeId = "";
+});
+
 function createCompareAndSetRequest(): CompareAndSetRequest {
-  return { key: "", expectedRevision: 0, value: "", writeId: "" };
+  return new CompareAndSetRequestRecord();
 }
 
 function writeCompareAndSetRequest(m: CompareAndSetRequest, w: Writer): void {
@@ -451,8 +469,16 @@ export interface CompareAndSetResponseView {
   readonly currentRevision: number;
 }
 
+const CompareAndSetResponseRecord = messageRecord<CompareAndSetResponse>(function (this: CompareAndSetResponse) {
+  this.applied = false;
+  this.revision = 0;
+  this.found = false;
+  this.currentValue = "";
+  this.currentRevision = 0;
+});
+
 function createCompareAndSetResponse(): CompareAndSetResponse {
-  return { applied: false, revision: 0, found: false, currentValue: "", currentRevision: 0 };
+  return new CompareAndSetResponseRecord();
 }
 
 function writeCompareAndSetResponse(m: CompareAndSetResponse, w: Writer): void {
@@ -611,8 +637,12 @@ export interface GetRequestView {
   readonly key: string;
 }
 
+const GetRequestRecord = messageRecord<GetRequest>(function (this: GetRequest) {
+  this.key = "";
+});
+
 function createGetRequest(): GetRequest {
-  return { key: "" };
+  return new GetRequestRecord();
 }
 
 function writeGetRequest(m: GetRequest, w: Writer): void {
@@ -721,8 +751,14 @@ export interface GetResponseView {
   readonly revision: number;
 }
 
+const GetResponseRecord = messageRecord<GetResponse>(function (this: GetResponse) {
+  this.found = false;
+  this.value = "";
+  this.revision = 0;
+});
+
 function createGetResponse(): GetResponse {
-  return { found: false, value: "", revision: 0 };
+  return new GetResponseRecord();
 }
 
 function writeGetResponse(m: GetResponse, w: Writer): void {

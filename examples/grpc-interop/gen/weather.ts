@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -40,8 +41,13 @@ export interface ForecastRequestView {
   readonly days: number;
 }
 
+const ForecastRequestRecord = messageRecord<ForecastRequest>(function (this: ForecastRequest) {
+  this.city = "";
+  this.days = 0;
+});
+
 function createForecastRequest(): ForecastRequest {
-  return { city: "", days: 0 };
+  return new ForecastRequestRecord();
 }
 
 function writeForecastRequest(m: ForecastRequest, w: Writer): void {
@@ -166,8 +172,15 @@ export interface DayView {
   readonly sky: Sky;
 }
 
+const DayRecord = messageRecord<Day>(function (this: Day) {
+  this.date = 0n;
+  this.highCelsius = 0;
+  this.lowCelsius = 0;
+  this.sky = Sky.SKY_UNSPECIFIED;
+});
+
 function createDay(): Day {
-  return { date: 0n, highCelsius: 0, lowCelsius: 0, sky: Sky.SKY_UNSPECIFIED };
+  return new DayRecord();
 }
 
 function writeDay(m: Day, w: Writer): void {
@@ -314,8 +327,13 @@ export interface ForecastView {
   readonly days: DayView[];
 }
 
+const ForecastRecord = messageRecord<Forecast>(function (this: Forecast) {
+  this.city = "";
+  this.days = [];
+});
+
 function createForecast(): Forecast {
-  return { city: "", days: [] };
+  return new ForecastRecord();
 }
 
 function writeForecast(m: Forecast, w: Writer): void {

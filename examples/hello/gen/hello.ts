@@ -9,6 +9,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -30,8 +31,12 @@ export interface HelloRequestView {
   readonly name: string;
 }
 
+const HelloRequestRecord = messageRecord<HelloRequest>(function (this: HelloRequest) {
+  this.name = "";
+});
+
 function createHelloRequest(): HelloRequest {
-  return { name: "" };
+  return new HelloRequestRecord();
 }
 
 function writeHelloRequest(m: HelloRequest, w: Writer): void {
@@ -134,8 +139,12 @@ export interface HelloReplyView {
   readonly message: string;
 }
 
+const HelloReplyRecord = messageRecord<HelloReply>(function (this: HelloReply) {
+  this.message = "";
+});
+
 function createHelloReply(): HelloReply {
-  return { message: "" };
+  return new HelloReplyRecord();
 }
 
 function writeHelloReply(m: HelloReply, w: Writer): void {

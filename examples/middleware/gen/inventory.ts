@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -31,8 +32,12 @@ export interface StockRequestView {
   readonly sku: string;
 }
 
+const StockRequestRecord = messageRecord<StockRequest>(function (this: StockRequest) {
+  this.sku = "";
+});
+
 function createStockRequest(): StockRequest {
-  return { sku: "" };
+  return new StockRequestRecord();
 }
 
 function writeStockRequest(m: StockRequest, w: Writer): void {
@@ -141,8 +146,14 @@ export interface StockReplyView {
   readonly caller: string;
 }
 
+const StockReplyRecord = messageRecord<StockReply>(function (this: StockReply) {
+  this.sku = "";
+  this.quantity = 0;
+  this.caller = "";
+});
+
 function createStockReply(): StockReply {
-  return { sku: "", quantity: 0, caller: "" };
+  return new StockReplyRecord();
 }
 
 function writeStockReply(m: StockReply, w: Writer): void {

@@ -9,6 +9,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -30,8 +31,12 @@ export interface QuoteRequestView {
   readonly symbol: string;
 }
 
+const QuoteRequestRecord = messageRecord<QuoteRequest>(function (this: QuoteRequest) {
+  this.symbol = "";
+});
+
 function createQuoteRequest(): QuoteRequest {
-  return { symbol: "" };
+  return new QuoteRequestRecord();
 }
 
 function writeQuoteRequest(m: QuoteRequest, w: Writer): void {
@@ -142,8 +147,14 @@ export interface QuoteView {
   readonly quotedIn: string;
 }
 
+const QuoteRecord = messageRecord<Quote>(function (this: Quote) {
+  this.symbol = "";
+  this.priceCents = 0;
+  this.quotedIn = "";
+});
+
 function createQuote(): Quote {
-  return { symbol: "", priceCents: 0, quotedIn: "" };
+  return new QuoteRecord();
 }
 
 function writeQuote(m: Quote, w: Writer): void {

@@ -9,6 +9,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -36,8 +37,14 @@ export interface ProfileView {
   readonly version: bigint;
 }
 
+const ProfileRecord = messageRecord<Profile>(function (this: Profile) {
+  this.id = "";
+  this.name = "";
+  this.version = 0n;
+});
+
 function createProfile(): Profile {
-  return { id: "", name: "", version: 0n };
+  return new ProfileRecord();
 }
 
 function writeProfile(m: Profile, w: Writer): void {
@@ -170,8 +177,13 @@ export interface SetNameRequestView {
   readonly name: string;
 }
 
+const SetNameRequestRecord = messageRecord<SetNameRequest>(function (this: SetNameRequest) {
+  this.id = "";
+  this.name = "";
+});
+
 function createSetNameRequest(): SetNameRequest {
-  return { id: "", name: "" };
+  return new SetNameRequestRecord();
 }
 
 function writeSetNameRequest(m: SetNameRequest, w: Writer): void {
@@ -288,8 +300,12 @@ export interface GetProfileRequestView {
   readonly id: string;
 }
 
+const GetProfileRequestRecord = messageRecord<GetProfileRequest>(function (this: GetProfileRequest) {
+  this.id = "";
+});
+
 function createGetProfileRequest(): GetProfileRequest {
-  return { id: "" };
+  return new GetProfileRequestRecord();
 }
 
 function writeGetProfileRequest(m: GetProfileRequest, w: Writer): void {

@@ -9,6 +9,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -36,8 +37,14 @@ export interface ReadingView {
   readonly celsius: number;
 }
 
+const ReadingRecord = messageRecord<Reading>(function (this: Reading) {
+  this.sensor = "";
+  this.seq = 0;
+  this.celsius = 0;
+});
+
 function createReading(): Reading {
-  return { sensor: "", seq: 0, celsius: 0 };
+  return new ReadingRecord();
 }
 
 function writeReading(m: Reading, w: Writer): void {
@@ -172,8 +179,14 @@ export interface WatchRequestView {
   readonly intervalMs: number;
 }
 
+const WatchRequestRecord = messageRecord<WatchRequest>(function (this: WatchRequest) {
+  this.sensor = "";
+  this.count = 0;
+  this.intervalMs = 0;
+});
+
 function createWatchRequest(): WatchRequest {
-  return { sensor: "", count: 0, intervalMs: 0 };
+  return new WatchRequestRecord();
 }
 
 function writeWatchRequest(m: WatchRequest, w: Writer): void {
@@ -308,8 +321,14 @@ export interface UploadSummaryView {
   readonly maxCelsius: number;
 }
 
+const UploadSummaryRecord = messageRecord<UploadSummary>(function (this: UploadSummary) {
+  this.readings = 0;
+  this.meanCelsius = 0;
+  this.maxCelsius = 0;
+});
+
 function createUploadSummary(): UploadSummary {
-  return { readings: 0, meanCelsius: 0, maxCelsius: 0 };
+  return new UploadSummaryRecord();
 }
 
 function writeUploadSummary(m: UploadSummary, w: Writer): void {
@@ -444,8 +463,14 @@ export interface AlertView {
   readonly text: string;
 }
 
+const AlertRecord = messageRecord<Alert>(function (this: Alert) {
+  this.sensor = "";
+  this.seq = 0;
+  this.text = "";
+});
+
 function createAlert(): Alert {
-  return { sensor: "", seq: 0, text: "" };
+  return new AlertRecord();
 }
 
 function writeAlert(m: Alert, w: Writer): void {

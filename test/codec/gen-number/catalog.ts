@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -48,8 +49,14 @@ export interface MoneyView {
   readonly nanos: number;
 }
 
+const MoneyRecord = messageRecord<Money>(function (this: Money) {
+  this.currencyCode = "";
+  this.units = 0;
+  this.nanos = 0;
+});
+
 function createMoney(): Money {
-  return { currencyCode: "", units: 0, nanos: 0 };
+  return new MoneyRecord();
 }
 
 function writeMoney(m: Money, w: Writer): void {
@@ -211,19 +218,21 @@ export interface OrderView {
   readonly visibility: Visibility;
 }
 
+const OrderRecord = messageRecord<Order>(function (this: Order) {
+  this.id = "";
+  this.status = Order_Status.STATUS_UNSPECIFIED;
+  this.items = [];
+  this.shipTo = undefined;
+  this.createdAt = undefined;
+  this.labels = {};
+  this.payment = undefined;
+  this.total = undefined;
+  this.shippingRegions = [];
+  this.visibility = Visibility.VISIBILITY_UNSPECIFIED;
+});
+
 function createOrder(): Order {
-  return {
-    id: "",
-    status: Order_Status.STATUS_UNSPECIFIED,
-    items: [],
-    shipTo: undefined,
-    createdAt: undefined,
-    labels: {},
-    payment: undefined,
-    total: undefined,
-    shippingRegions: [],
-    visibility: Visibility.VISIBILITY_UNSPECIFIED,
-  };
+  return new OrderRecord();
 }
 
 function writeOrder(m: Order, w: Writer): void {
@@ -602,8 +611,16 @@ export interface Order_LineItemView {
   readonly status: Order_Status;
 }
 
+const Order_LineItemRecord = messageRecord<Order_LineItem>(function (this: Order_LineItem) {
+  this.sku = "";
+  this.quantity = 0;
+  this.unitPrice = undefined;
+  this.discounts = [];
+  this.status = Order_Status.STATUS_UNSPECIFIED;
+});
+
 function createOrder_LineItem(): Order_LineItem {
-  return { sku: "", quantity: 0, unitPrice: undefined, discounts: [], status: Order_Status.STATUS_UNSPECIFIED };
+  return new Order_LineItemRecord();
 }
 
 function writeOrder_LineItem(m: Order_LineItem, w: Writer): void {
@@ -780,8 +797,13 @@ export interface Order_LineItem_DiscountView {
   readonly percentOff: number;
 }
 
+const Order_LineItem_DiscountRecord = messageRecord<Order_LineItem_Discount>(function (this: Order_LineItem_Discount) {
+  this.code = "";
+  this.percentOff = 0;
+});
+
 function createOrder_LineItem_Discount(): Order_LineItem_Discount {
-  return { code: "", percentOff: 0 };
+  return new Order_LineItem_DiscountRecord();
 }
 
 function writeOrder_LineItem_Discount(m: Order_LineItem_Discount, w: Writer): void {
@@ -903,8 +925,14 @@ export interface Order_CardView {
   readonly expiryYear: number;
 }
 
+const Order_CardRecord = messageRecord<Order_Card>(function (this: Order_Card) {
+  this.last4 = "";
+  this.expiryMonth = 0;
+  this.expiryYear = 0;
+});
+
 function createOrder_Card(): Order_Card {
-  return { last4: "", expiryMonth: 0, expiryYear: 0 };
+  return new Order_CardRecord();
 }
 
 function writeOrder_Card(m: Order_Card, w: Writer): void {
@@ -1068,25 +1096,27 @@ export interface MapsView {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+const MapsRecord = messageRecord<Maps>(function (this: Maps) {
+  this.int32ToString = {};
+  this.int64ToInt64 = {};
+  this.uint32ToBytes = {};
+  this.uint64ToDouble = {};
+  this.sint32ToFloat = {};
+  this.sint64ToBool = {};
+  this.fixed32ToUint32 = {};
+  this.fixed64ToFixed64 = {};
+  this.sfixed32ToSfixed32 = {};
+  this.sfixed64ToSint64 = {};
+  this.boolToString = {};
+  this.stringToMessage = {};
+  this.stringToEnum = {};
+  this.int32ToImported = {};
+  this.stringToImportedEnum = {};
+  this.stringToBytes = {};
+});
+
 function createMaps(): Maps {
-  return {
-    int32ToString: {},
-    int64ToInt64: {},
-    uint32ToBytes: {},
-    uint64ToDouble: {},
-    sint32ToFloat: {},
-    sint64ToBool: {},
-    fixed32ToUint32: {},
-    fixed64ToFixed64: {},
-    sfixed32ToSfixed32: {},
-    sfixed64ToSint64: {},
-    boolToString: {},
-    stringToMessage: {},
-    stringToEnum: {},
-    int32ToImported: {},
-    stringToImportedEnum: {},
-    stringToBytes: {},
-  };
+  return new MapsRecord();
 }
 
 function writeMaps(m: Maps, w: Writer): void {
@@ -1920,8 +1950,15 @@ export interface EnvelopeView {
   readonly trace: { case: "traceId"; value: number } | { case: "traceName"; value: string } | undefined;
 }
 
+const EnvelopeRecord = messageRecord<Envelope>(function (this: Envelope) {
+  this.sender = "";
+  this.body = undefined;
+  this.recipients = [];
+  this.trace = undefined;
+});
+
 function createEnvelope(): Envelope {
-  return { sender: "", body: undefined, recipients: [], trace: undefined };
+  return new EnvelopeRecord();
 }
 
 function writeEnvelope(m: Envelope, w: Writer): void {
@@ -2242,8 +2279,15 @@ export interface CategoryView {
   readonly bySlug: { [key: string]: CategoryView };
 }
 
+const CategoryRecord = messageRecord<Category>(function (this: Category) {
+  this.name = "";
+  this.children = [];
+  this.parentHint = undefined;
+  this.bySlug = {};
+});
+
 function createCategory(): Category {
-  return { name: "", children: [], parentHint: undefined, bySlug: {} };
+  return new CategoryRecord();
 }
 
 function writeCategory(m: Category, w: Writer): void {
@@ -2450,8 +2494,12 @@ export interface ExprView {
     | undefined;
 }
 
+const ExprRecord = messageRecord<Expr>(function (this: Expr) {
+  this.kind = undefined;
+});
+
 function createExpr(): Expr {
-  return { kind: undefined };
+  return new ExprRecord();
 }
 
 function writeExpr(m: Expr, w: Writer): void {
@@ -2619,8 +2667,14 @@ export interface BinaryOpView {
   readonly right: ExprView | undefined;
 }
 
+const BinaryOpRecord = messageRecord<BinaryOp>(function (this: BinaryOp) {
+  this.op = BinaryOp_Op.OP_UNSPECIFIED;
+  this.left = undefined;
+  this.right = undefined;
+});
+
 function createBinaryOp(): BinaryOp {
-  return { op: BinaryOp_Op.OP_UNSPECIFIED, left: undefined, right: undefined };
+  return new BinaryOpRecord();
 }
 
 function writeBinaryOp(m: BinaryOp, w: Writer): void {
@@ -2776,8 +2830,17 @@ export interface KeywordsView {
   readonly toString$: string;
 }
 
+const KeywordsRecord = messageRecord<Keywords>(function (this: Keywords) {
+  this.type = "";
+  this.class = "";
+  this.default = 0;
+  this.constructor$ = "";
+  this.delete = false;
+  this.toString$ = "";
+});
+
 function createKeywords(): Keywords {
-  return { type: "", class: "", default: 0, constructor$: "", delete: false, toString$: "" };
+  return new KeywordsRecord();
 }
 
 function writeKeywords(m: Keywords, w: Writer): void {
@@ -2948,8 +3011,10 @@ export interface Ack {
 /** A lazy view of {@link Ack}. */
 export interface AckView {}
 
+const AckRecord = messageRecord<Ack>(function (this: Ack) {});
+
 function createAck(): Ack {
-  return {};
+  return new AckRecord();
 }
 
 function writeAck(m: Ack, w: Writer): void {

@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -71,24 +72,26 @@ export interface ScalarsView {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+const ScalarsRecord = messageRecord<Scalars>(function (this: Scalars) {
+  this.doubleValue = 0;
+  this.floatValue = 0;
+  this.int32Value = 0;
+  this.int64Value = 0;
+  this.uint32Value = 0;
+  this.uint64Value = 0;
+  this.sint32Value = 0;
+  this.sint64Value = 0;
+  this.fixed32Value = 0;
+  this.fixed64Value = 0;
+  this.sfixed32Value = 0;
+  this.sfixed64Value = 0;
+  this.boolValue = false;
+  this.stringValue = "";
+  this.bytesValue = EMPTY_BYTES;
+});
+
 function createScalars(): Scalars {
-  return {
-    doubleValue: 0,
-    floatValue: 0,
-    int32Value: 0,
-    int64Value: 0,
-    uint32Value: 0,
-    uint64Value: 0,
-    sint32Value: 0,
-    sint64Value: 0,
-    fixed32Value: 0,
-    fixed64Value: 0,
-    sfixed32Value: 0,
-    sfixed64Value: 0,
-    boolValue: false,
-    stringValue: "",
-    bytesValue: EMPTY_BYTES,
-  };
+  return new ScalarsRecord();
 }
 
 function writeScalars(m: Scalars, w: Writer): void {
@@ -418,25 +421,27 @@ export interface OptionalScalarsView {
   readonly color: Color | undefined;
 }
 
+const OptionalScalarsRecord = messageRecord<OptionalScalars>(function (this: OptionalScalars) {
+  this.doubleValue = undefined;
+  this.floatValue = undefined;
+  this.int32Value = undefined;
+  this.int64Value = undefined;
+  this.uint32Value = undefined;
+  this.uint64Value = undefined;
+  this.sint32Value = undefined;
+  this.sint64Value = undefined;
+  this.fixed32Value = undefined;
+  this.fixed64Value = undefined;
+  this.sfixed32Value = undefined;
+  this.sfixed64Value = undefined;
+  this.boolValue = undefined;
+  this.stringValue = undefined;
+  this.bytesValue = undefined;
+  this.color = undefined;
+});
+
 function createOptionalScalars(): OptionalScalars {
-  return {
-    doubleValue: undefined,
-    floatValue: undefined,
-    int32Value: undefined,
-    int64Value: undefined,
-    uint32Value: undefined,
-    uint64Value: undefined,
-    sint32Value: undefined,
-    sint64Value: undefined,
-    fixed32Value: undefined,
-    fixed64Value: undefined,
-    sfixed32Value: undefined,
-    sfixed64Value: undefined,
-    boolValue: undefined,
-    stringValue: undefined,
-    bytesValue: undefined,
-    color: undefined,
-  };
+  return new OptionalScalarsRecord();
 }
 
 function writeOptionalScalars(m: OptionalScalars, w: Writer): void {
@@ -780,25 +785,27 @@ export interface RepeatedScalarsView {
   readonly colors: Color[];
 }
 
+const RepeatedScalarsRecord = messageRecord<RepeatedScalars>(function (this: RepeatedScalars) {
+  this.doubleValues = [];
+  this.floatValues = [];
+  this.int32Values = [];
+  this.int64Values = [];
+  this.uint32Values = [];
+  this.uint64Values = [];
+  this.sint32Values = [];
+  this.sint64Values = [];
+  this.fixed32Values = [];
+  this.fixed64Values = [];
+  this.sfixed32Values = [];
+  this.sfixed64Values = [];
+  this.boolValues = [];
+  this.stringValues = [];
+  this.bytesValues = [];
+  this.colors = [];
+});
+
 function createRepeatedScalars(): RepeatedScalars {
-  return {
-    doubleValues: [],
-    floatValues: [],
-    int32Values: [],
-    int64Values: [],
-    uint32Values: [],
-    uint64Values: [],
-    sint32Values: [],
-    sint64Values: [],
-    fixed32Values: [],
-    fixed64Values: [],
-    sfixed32Values: [],
-    sfixed64Values: [],
-    boolValues: [],
-    stringValues: [],
-    bytesValues: [],
-    colors: [],
-  };
+  return new RepeatedScalarsRecord();
 }
 
 function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
@@ -1293,23 +1300,25 @@ export interface UnpackedScalarsView {
   readonly colors: Color[];
 }
 
+const UnpackedScalarsRecord = messageRecord<UnpackedScalars>(function (this: UnpackedScalars) {
+  this.doubleValues = [];
+  this.floatValues = [];
+  this.int32Values = [];
+  this.int64Values = [];
+  this.uint32Values = [];
+  this.uint64Values = [];
+  this.sint32Values = [];
+  this.sint64Values = [];
+  this.fixed32Values = [];
+  this.fixed64Values = [];
+  this.sfixed32Values = [];
+  this.sfixed64Values = [];
+  this.boolValues = [];
+  this.colors = [];
+});
+
 function createUnpackedScalars(): UnpackedScalars {
-  return {
-    doubleValues: [],
-    floatValues: [],
-    int32Values: [],
-    int64Values: [],
-    uint32Values: [],
-    uint64Values: [],
-    sint32Values: [],
-    sint64Values: [],
-    fixed32Values: [],
-    fixed64Values: [],
-    sfixed32Values: [],
-    sfixed64Values: [],
-    boolValues: [],
-    colors: [],
-  };
+  return new UnpackedScalarsRecord();
 }
 
 function writeUnpackedScalars(m: UnpackedScalars, w: Writer): void {
@@ -1752,18 +1761,20 @@ export interface JsNumbersView {
   readonly defaultInt64: number;
 }
 
+const JsNumbersRecord = messageRecord<JsNumbers>(function (this: JsNumbers) {
+  this.int64Value = 0;
+  this.uint64Value = 0;
+  this.sint64Value = 0;
+  this.fixed64Value = 0;
+  this.sfixed64Value = 0;
+  this.optionalInt64 = undefined;
+  this.int64Values = [];
+  this.uint64Values = [];
+  this.defaultInt64 = 0;
+});
+
 function createJsNumbers(): JsNumbers {
-  return {
-    int64Value: 0,
-    uint64Value: 0,
-    sint64Value: 0,
-    fixed64Value: 0,
-    sfixed64Value: 0,
-    optionalInt64: undefined,
-    int64Values: [],
-    uint64Values: [],
-    defaultInt64: 0,
-  };
+  return new JsNumbersRecord();
 }
 
 function writeJsNumbers(m: JsNumbers, w: Writer): void {
@@ -2029,20 +2040,22 @@ export interface FieldNumbersView {
   readonly maxFieldMinusOne: number;
 }
 
+const FieldNumbersRecord = messageRecord<FieldNumbers>(function (this: FieldNumbers) {
+  this.one = 0;
+  this.fifteen = "";
+  this.sixteen = "";
+  this.big2047 = 0;
+  this.big2048 = 0;
+  this.big262143 = [];
+  this.big262144 = [];
+  this.big33554431 = EMPTY_BYTES;
+  this.big33554432 = EMPTY_BYTES;
+  this.maxField = undefined;
+  this.maxFieldMinusOne = 0;
+});
+
 function createFieldNumbers(): FieldNumbers {
-  return {
-    one: 0,
-    fifteen: "",
-    sixteen: "",
-    big2047: 0,
-    big2048: 0,
-    big262143: [],
-    big262144: [],
-    big33554431: EMPTY_BYTES,
-    big33554432: EMPTY_BYTES,
-    maxField: undefined,
-    maxFieldMinusOne: 0,
-  };
+  return new FieldNumbersRecord();
 }
 
 function writeFieldNumbers(m: FieldNumbers, w: Writer): void {

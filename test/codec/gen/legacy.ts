@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -96,26 +97,28 @@ export interface TicketView {
   readonly state: State | undefined;
 }
 
+const TicketRecord = messageRecord<Ticket>(function (this: Ticket) {
+  this.id = 0n;
+  this.title = "";
+  this.assignee = undefined;
+  this.priority = undefined;
+  this.escalation = undefined;
+  this.history = [];
+  this.historyPacked = [];
+  this.scores = [];
+  this.checksums = [];
+  this.votes = [];
+  this.stateByTeam = {};
+  this.audit = undefined;
+  this.comment = [];
+  this.parent = undefined;
+  this.contact = undefined;
+  this.attachment = undefined;
+  this.state = undefined;
+});
+
 function createTicket(): Ticket {
-  return {
-    id: 0n,
-    title: "",
-    assignee: undefined,
-    priority: undefined,
-    escalation: undefined,
-    history: [],
-    historyPacked: [],
-    scores: [],
-    checksums: [],
-    votes: [],
-    stateByTeam: {},
-    audit: undefined,
-    comment: [],
-    parent: undefined,
-    contact: undefined,
-    attachment: undefined,
-    state: undefined,
-  };
+  return new TicketRecord();
 }
 
 function writeTicket(m: Ticket, w: Writer): void {
@@ -633,8 +636,13 @@ export interface Ticket_AuditView {
   readonly atMillis: bigint | undefined;
 }
 
+const Ticket_AuditRecord = messageRecord<Ticket_Audit>(function (this: Ticket_Audit) {
+  this.actor = undefined;
+  this.atMillis = undefined;
+});
+
 function createTicket_Audit(): Ticket_Audit {
-  return { actor: undefined, atMillis: undefined };
+  return new Ticket_AuditRecord();
 }
 
 function writeTicket_Audit(m: Ticket_Audit, w: Writer): void {
@@ -759,8 +767,13 @@ export interface Ticket_CommentView {
   readonly author: string;
 }
 
+const Ticket_CommentRecord = messageRecord<Ticket_Comment>(function (this: Ticket_Comment) {
+  this.text = "";
+  this.author = undefined;
+});
+
 function createTicket_Comment(): Ticket_Comment {
-  return { text: "", author: undefined };
+  return new Ticket_CommentRecord();
 }
 
 function writeTicket_Comment(m: Ticket_Comment, w: Writer): void {
@@ -895,8 +908,13 @@ export interface PhoneView {
   readonly mobile: boolean;
 }
 
+const PhoneRecord = messageRecord<Phone>(function (this: Phone) {
+  this.number = "";
+  this.mobile = undefined;
+});
+
 function createPhone(): Phone {
-  return { number: "", mobile: undefined };
+  return new PhoneRecord();
 }
 
 function writePhone(m: Phone, w: Writer): void {
@@ -1178,29 +1196,31 @@ export interface DefaultsView {
   readonly emptyDefault: string | undefined;
 }
 
+const DefaultsRecord = messageRecord<Defaults>(function (this: Defaults) {
+  this.doubleValue = undefined;
+  this.floatValue = undefined;
+  this.int32Value = undefined;
+  this.int64Value = undefined;
+  this.uint32Value = undefined;
+  this.uint64Value = undefined;
+  this.sint32Value = undefined;
+  this.sint64Value = undefined;
+  this.fixed32Value = undefined;
+  this.fixed64Value = undefined;
+  this.sfixed32Value = undefined;
+  this.sfixed64Value = undefined;
+  this.boolValue = undefined;
+  this.stringValue = undefined;
+  this.bytesValue = undefined;
+  this.priorityValue = undefined;
+  this.infValue = undefined;
+  this.negInfValue = undefined;
+  this.nanValue = undefined;
+  this.emptyDefault = undefined;
+});
+
 function createDefaults(): Defaults {
-  return {
-    doubleValue: undefined,
-    floatValue: undefined,
-    int32Value: undefined,
-    int64Value: undefined,
-    uint32Value: undefined,
-    uint64Value: undefined,
-    sint32Value: undefined,
-    sint64Value: undefined,
-    fixed32Value: undefined,
-    fixed64Value: undefined,
-    sfixed32Value: undefined,
-    sfixed64Value: undefined,
-    boolValue: undefined,
-    stringValue: undefined,
-    bytesValue: undefined,
-    priorityValue: undefined,
-    infValue: undefined,
-    negInfValue: undefined,
-    nanValue: undefined,
-    emptyDefault: undefined,
-  };
+  return new DefaultsRecord();
 }
 
 function writeDefaults(m: Defaults, w: Writer): void {
@@ -1575,8 +1595,12 @@ export interface NestedView {
   readonly outer: Nested_Outer | undefined;
 }
 
+const NestedRecord = messageRecord<Nested>(function (this: Nested) {
+  this.outer = undefined;
+});
+
 function createNested(): Nested {
-  return { outer: undefined };
+  return new NestedRecord();
 }
 
 function writeNested(m: Nested, w: Writer): void {
@@ -1686,8 +1710,13 @@ export interface Nested_OuterView {
   readonly label: string | undefined;
 }
 
+const Nested_OuterRecord = messageRecord<Nested_Outer>(function (this: Nested_Outer) {
+  this.inner = undefined;
+  this.label = undefined;
+});
+
 function createNested_Outer(): Nested_Outer {
-  return { inner: undefined, label: undefined };
+  return new Nested_OuterRecord();
 }
 
 function writeNested_Outer(m: Nested_Outer, w: Writer): void {
@@ -1811,8 +1840,13 @@ export interface Nested_Outer_InnerView {
   readonly notes: string[];
 }
 
+const Nested_Outer_InnerRecord = messageRecord<Nested_Outer_Inner>(function (this: Nested_Outer_Inner) {
+  this.value = undefined;
+  this.notes = [];
+});
+
 function createNested_Outer_Inner(): Nested_Outer_Inner {
-  return { value: undefined, notes: [] };
+  return new Nested_Outer_InnerRecord();
 }
 
 function writeNested_Outer_Inner(m: Nested_Outer_Inner, w: Writer): void {
@@ -1938,8 +1972,14 @@ export interface EnvelopeView {
   readonly text: string | undefined;
 }
 
+const EnvelopeRecord = messageRecord<Envelope>(function (this: Envelope) {
+  this.sender = undefined;
+  this.recipients = [];
+  this.text = undefined;
+});
+
 function createEnvelope(): Envelope {
-  return { sender: undefined, recipients: [], text: undefined };
+  return new EnvelopeRecord();
 }
 
 function writeEnvelope(m: Envelope, w: Writer): void {

@@ -9,6 +9,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -108,29 +109,31 @@ export interface AuditRecordView {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+const AuditRecordRecord = messageRecord<AuditRecord>(function (this: AuditRecord) {
+  this.at = undefined;
+  this.elapsed = undefined;
+  this.detail = undefined;
+  this.attributes = undefined;
+  this.extra = undefined;
+  this.tags = undefined;
+  this.updateMask = undefined;
+  this.nothing = undefined;
+  this.history = [];
+  this.timings = {};
+  this.doubleWrapper = undefined;
+  this.floatWrapper = undefined;
+  this.int64Wrapper = undefined;
+  this.uint64Wrapper = undefined;
+  this.int32Wrapper = undefined;
+  this.uint32Wrapper = undefined;
+  this.boolWrapper = undefined;
+  this.stringWrapper = undefined;
+  this.bytesWrapper = undefined;
+  this.nullValue = NullValue.NULL_VALUE;
+});
+
 function createAuditRecord(): AuditRecord {
-  return {
-    at: undefined,
-    elapsed: undefined,
-    detail: undefined,
-    attributes: undefined,
-    extra: undefined,
-    tags: undefined,
-    updateMask: undefined,
-    nothing: undefined,
-    history: [],
-    timings: {},
-    doubleWrapper: undefined,
-    floatWrapper: undefined,
-    int64Wrapper: undefined,
-    uint64Wrapper: undefined,
-    int32Wrapper: undefined,
-    uint32Wrapper: undefined,
-    boolWrapper: undefined,
-    stringWrapper: undefined,
-    bytesWrapper: undefined,
-    nullValue: NullValue.NULL_VALUE,
-  };
+  return new AuditRecordRecord();
 }
 
 function writeAuditRecord(m: AuditRecord, w: Writer): void {

@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -53,8 +54,18 @@ export interface RequestView {
   readonly id: bigint;
 }
 
+const RequestRecord = messageRecord<Request>(function (this: Request) {
+  this.text = "";
+  this.count = 0;
+  this.delayMs = 0;
+  this.failCode = 0;
+  this.failAfter = 0;
+  this.size = 0;
+  this.id = 0n;
+});
+
 function createRequest(): Request {
-  return { text: "", count: 0, delayMs: 0, failCode: 0, failAfter: 0, size: 0, id: 0n };
+  return new RequestRecord();
 }
 
 function writeRequest(m: Request, w: Writer): void {
@@ -255,8 +266,16 @@ export interface ReplyView {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
+const ReplyRecord = messageRecord<Reply>(function (this: Reply) {
+  this.text = "";
+  this.seq = 0;
+  this.payload = EMPTY_BYTES;
+  this.id = 0n;
+  this.seen = [];
+});
+
 function createReply(): Reply {
-  return { text: "", seq: 0, payload: EMPTY_BYTES, id: 0n, seen: [] };
+  return new ReplyRecord();
 }
 
 function writeReply(m: Reply, w: Writer): void {

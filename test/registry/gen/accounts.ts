@@ -9,6 +9,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -32,8 +33,13 @@ export interface DepositRequestView {
   readonly amount: number;
 }
 
+const DepositRequestRecord = messageRecord<DepositRequest>(function (this: DepositRequest) {
+  this.account = "";
+  this.amount = 0;
+});
+
 function createDepositRequest(): DepositRequest {
-  return { account: "", amount: 0 };
+  return new DepositRequestRecord();
 }
 
 function writeDepositRequest(m: DepositRequest, w: Writer): void {
@@ -150,8 +156,12 @@ export interface DepositResponseView {
   readonly balance: number;
 }
 
+const DepositResponseRecord = messageRecord<DepositResponse>(function (this: DepositResponse) {
+  this.balance = 0;
+});
+
 function createDepositResponse(): DepositResponse {
-  return { balance: 0 };
+  return new DepositResponseRecord();
 }
 
 function writeDepositResponse(m: DepositResponse, w: Writer): void {
@@ -254,8 +264,12 @@ export interface BalanceRequestView {
   readonly account: string;
 }
 
+const BalanceRequestRecord = messageRecord<BalanceRequest>(function (this: BalanceRequest) {
+  this.account = "";
+});
+
 function createBalanceRequest(): BalanceRequest {
-  return { account: "" };
+  return new BalanceRequestRecord();
 }
 
 function writeBalanceRequest(m: BalanceRequest, w: Writer): void {
@@ -358,8 +372,12 @@ export interface BalanceResponseView {
   readonly balance: number;
 }
 
+const BalanceResponseRecord = messageRecord<BalanceResponse>(function (this: BalanceResponse) {
+  this.balance = 0;
+});
+
 function createBalanceResponse(): BalanceResponse {
-  return { balance: 0 };
+  return new BalanceResponseRecord();
 }
 
 function writeBalanceResponse(m: BalanceResponse, w: Writer): void {

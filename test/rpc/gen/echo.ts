@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -39,8 +40,14 @@ export interface EchoRequestView {
   readonly key: string;
 }
 
+const EchoRequestRecord = messageRecord<EchoRequest>(function (this: EchoRequest) {
+  this.text = "";
+  this.delayMs = 0;
+  this.key = "";
+});
+
 function createEchoRequest(): EchoRequest {
-  return { text: "", delayMs: 0, key: "" };
+  return new EchoRequestRecord();
 }
 
 function writeEchoRequest(m: EchoRequest, w: Writer): void {
@@ -179,8 +186,14 @@ export interface EchoReplyView {
   readonly count: number;
 }
 
+const EchoReplyRecord = messageRecord<EchoReply>(function (this: EchoReply) {
+  this.text = "";
+  this.servedBy = "";
+  this.count = 0;
+});
+
 function createEchoReply(): EchoReply {
-  return { text: "", servedBy: "", count: 0 };
+  return new EchoReplyRecord();
 }
 
 function writeEchoReply(m: EchoReply, w: Writer): void {

@@ -12,6 +12,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -56,8 +57,18 @@ export interface KeyValueView {
   readonly writeId: string;
 }
 
+const KeyValueRecord = messageRecord<KeyValue>(function (this: KeyValue) {
+  this.key = "";
+  this.value = "";
+  this.modRevision = 0;
+  this.createRevision = 0;
+  this.version = 0;
+  this.lease = "";
+  this.writeId = "";
+});
+
 function createKeyValue(): KeyValue {
-  return { key: "", value: "", modRevision: 0, createRevision: 0, version: 0, lease: "", writeId: "" };
+  return new KeyValueRecord();
 }
 
 function writeKeyValue(m: KeyValue, w: Writer): void {
@@ -244,8 +255,12 @@ export interface GetRequestView {
   readonly key: string;
 }
 
+const GetRequestRecord = messageRecord<GetRequest>(function (this: GetRequest) {
+  this.key = "";
+});
+
 function createGetRequest(): GetRequest {
-  return { key: "" };
+  return new GetRequestRecord();
 }
 
 function writeGetRequest(m: GetRequest, w: Writer): void {
@@ -354,8 +369,13 @@ export interface GetResponseView {
   readonly revision: number;
 }
 
+const GetResponseRecord = messageRecord<GetResponse>(function (this: GetResponse) {
+  this.kv = undefined;
+  this.revision = 0;
+});
+
 function createGetResponse(): GetResponse {
-  return { kv: undefined, revision: 0 };
+  return new GetResponseRecord();
 }
 
 function writeGetResponse(m: GetResponse, w: Writer): void {
@@ -476,8 +496,12 @@ export interface ListRequestView {
   readonly prefix: string;
 }
 
+const ListRequestRecord = messageRecord<ListRequest>(function (this: ListRequest) {
+  this.prefix = "";
+});
+
 function createListRequest(): ListRequest {
-  return { prefix: "" };
+  return new ListRequestRecord();
 }
 
 function writeListRequest(m: ListRequest, w: Writer): void {
@@ -584,8 +608,13 @@ export interface ListResponseView {
   readonly revision: number;
 }
 
+const ListResponseRecord = messageRecord<ListResponse>(function (this: ListResponse) {
+  this.kvs = [];
+  this.revision = 0;
+});
+
 function createListResponse(): ListResponse {
-  return { kvs: [], revision: 0 };
+  return new ListResponseRecord();
 }
 
 function writeListResponse(m: ListResponse, w: Writer): void {
@@ -741,8 +770,18 @@ export interface CompareAndSetRequestView {
   readonly fenceModRevision: number;
 }
 
+const CompareAndSetRequestRecord = messageRecord<CompareAndSetRequest>(function (this: CompareAndSetRequest) {
+  this.key = "";
+  this.value = "";
+  this.expectedModRevision = 0;
+  this.lease = "";
+  this.writeId = "";
+  this.fenceKey = "";
+  this.fenceModRevision = 0;
+});
+
 function createCompareAndSetRequest(): CompareAndSetRequest {
-  return { key: "", value: "", expectedModRevision: 0, lease: "", writeId: "", fenceKey: "", fenceModRevision: 0 };
+  return new CompareAndSetRequestRecord();
 }
 
 function writeCompareAndSetRequest(m: CompareAndSetRequest, w: Writer): void {
@@ -941,8 +980,16 @@ export interface DeleteRequestView {
   readonly fenceModRevision: number;
 }
 
+const DeleteRequestRecord = messageRecord<DeleteRequest>(function (this: DeleteRequest) {
+  this.key = "";
+  this.expectedModRevision = undefined;
+  this.writeId = "";
+  this.fenceKey = "";
+  this.fenceModRevision = 0;
+});
+
 function createDeleteRequest(): DeleteRequest {
-  return { key: "", expectedModRevision: undefined, writeId: "", fenceKey: "", fenceModRevision: 0 };
+  return new DeleteRequestRecord();
 }
 
 function writeDeleteRequest(m: DeleteRequest, w: Writer): void {
@@ -1108,8 +1155,15 @@ export interface WriteResponseView {
   readonly writeId: string;
 }
 
+const WriteResponseRecord = messageRecord<WriteResponse>(function (this: WriteResponse) {
+  this.ok = false;
+  this.revision = 0;
+  this.current = undefined;
+  this.writeId = "";
+});
+
 function createWriteResponse(): WriteResponse {
-  return { ok: false, revision: 0, current: undefined, writeId: "" };
+  return new WriteResponseRecord();
 }
 
 function writeWriteResponse(m: WriteResponse, w: Writer): void {
@@ -1258,8 +1312,12 @@ export interface GrantLeaseRequestView {
   readonly ttlMs: number;
 }
 
+const GrantLeaseRequestRecord = messageRecord<GrantLeaseRequest>(function (this: GrantLeaseRequest) {
+  this.ttlMs = 0;
+});
+
 function createGrantLeaseRequest(): GrantLeaseRequest {
-  return { ttlMs: 0 };
+  return new GrantLeaseRequestRecord();
 }
 
 function writeGrantLeaseRequest(m: GrantLeaseRequest, w: Writer): void {
@@ -1364,8 +1422,13 @@ export interface GrantLeaseResponseView {
   readonly ttlMs: number;
 }
 
+const GrantLeaseResponseRecord = messageRecord<GrantLeaseResponse>(function (this: GrantLeaseResponse) {
+  this.id = "";
+  this.ttlMs = 0;
+});
+
 function createGrantLeaseResponse(): GrantLeaseResponse {
-  return { id: "", ttlMs: 0 };
+  return new GrantLeaseResponseRecord();
 }
 
 function writeGrantLeaseResponse(m: GrantLeaseResponse, w: Writer): void {
@@ -1483,8 +1546,12 @@ export interface KeepAliveRequestView {
   readonly lease: string;
 }
 
+const KeepAliveRequestRecord = messageRecord<KeepAliveRequest>(function (this: KeepAliveRequest) {
+  this.lease = "";
+});
+
 function createKeepAliveRequest(): KeepAliveRequest {
-  return { lease: "" };
+  return new KeepAliveRequestRecord();
 }
 
 function writeKeepAliveRequest(m: KeepAliveRequest, w: Writer): void {
@@ -1587,8 +1654,12 @@ export interface KeepAliveResponseView {
   readonly ttlMs: number;
 }
 
+const KeepAliveResponseRecord = messageRecord<KeepAliveResponse>(function (this: KeepAliveResponse) {
+  this.ttlMs = 0;
+});
+
 function createKeepAliveResponse(): KeepAliveResponse {
-  return { ttlMs: 0 };
+  return new KeepAliveResponseRecord();
 }
 
 function writeKeepAliveResponse(m: KeepAliveResponse, w: Writer): void {
@@ -1691,8 +1762,12 @@ export interface RevokeLeaseRequestView {
   readonly lease: string;
 }
 
+const RevokeLeaseRequestRecord = messageRecord<RevokeLeaseRequest>(function (this: RevokeLeaseRequest) {
+  this.lease = "";
+});
+
 function createRevokeLeaseRequest(): RevokeLeaseRequest {
-  return { lease: "" };
+  return new RevokeLeaseRequestRecord();
 }
 
 function writeRevokeLeaseRequest(m: RevokeLeaseRequest, w: Writer): void {
@@ -1792,8 +1867,10 @@ export interface RevokeLeaseResponse {
 /** A lazy view of {@link RevokeLeaseResponse}. */
 export interface RevokeLeaseResponseView {}
 
+const RevokeLeaseResponseRecord = messageRecord<RevokeLeaseResponse>(function (this: RevokeLeaseResponse) {});
+
 function createRevokeLeaseResponse(): RevokeLeaseResponse {
-  return {};
+  return new RevokeLeaseResponseRecord();
 }
 
 function writeRevokeLeaseResponse(m: RevokeLeaseResponse, w: Writer): void {
@@ -1874,8 +1951,12 @@ export interface ResolveWriteRequestView {
   readonly writeId: string;
 }
 
+const ResolveWriteRequestRecord = messageRecord<ResolveWriteRequest>(function (this: ResolveWriteRequest) {
+  this.writeId = "";
+});
+
 function createResolveWriteRequest(): ResolveWriteRequest {
-  return { writeId: "" };
+  return new ResolveWriteRequestRecord();
 }
 
 function writeResolveWriteRequest(m: ResolveWriteRequest, w: Writer): void {
@@ -1980,8 +2061,13 @@ export interface ResolveWriteResponseView {
   readonly revision: number;
 }
 
+const ResolveWriteResponseRecord = messageRecord<ResolveWriteResponse>(function (this: ResolveWriteResponse) {
+  this.applied = false;
+  this.revision = 0;
+});
+
 function createResolveWriteResponse(): ResolveWriteResponse {
-  return { applied: false, revision: 0 };
+  return new ResolveWriteResponseRecord();
 }
 
 function writeResolveWriteResponse(m: ResolveWriteResponse, w: Writer): void {
@@ -2105,8 +2191,15 @@ export interface EventView {
   readonly revision: number;
 }
 
+const EventRecord = messageRecord<Event>(function (this: Event) {
+  this.type = Event_Type.PUT;
+  this.key = "";
+  this.kv = undefined;
+  this.revision = 0;
+});
+
 function createEvent(): Event {
-  return { type: Event_Type.PUT, key: "", kv: undefined, revision: 0 };
+  return new EventRecord();
 }
 
 function writeEvent(m: Event, w: Writer): void {
@@ -2283,8 +2376,16 @@ export interface WatchRequestView {
   readonly session: string;
 }
 
+const WatchRequestRecord = messageRecord<WatchRequest>(function (this: WatchRequest) {
+  this.prefix = "";
+  this.fromRevision = 0;
+  this.waitMs = 0;
+  this.limit = 0;
+  this.session = "";
+});
+
 function createWatchRequest(): WatchRequest {
-  return { prefix: "", fromRevision: 0, waitMs: 0, limit: 0, session: "" };
+  return new WatchRequestRecord();
 }
 
 function writeWatchRequest(m: WatchRequest, w: Writer): void {
@@ -2451,8 +2552,14 @@ export interface WatchResponseView {
   readonly compactRevision: number;
 }
 
+const WatchResponseRecord = messageRecord<WatchResponse>(function (this: WatchResponse) {
+  this.events = [];
+  this.revision = 0;
+  this.compactRevision = 0;
+});
+
 function createWatchResponse(): WatchResponse {
-  return { events: [], revision: 0, compactRevision: 0 };
+  return new WatchResponseRecord();
 }
 
 function writeWatchResponse(m: WatchResponse, w: Writer): void {
@@ -2591,8 +2698,10 @@ export interface StatusRequest {
 /** A lazy view of {@link StatusRequest}. */
 export interface StatusRequestView {}
 
+const StatusRequestRecord = messageRecord<StatusRequest>(function (this: StatusRequest) {});
+
 function createStatusRequest(): StatusRequest {
-  return {};
+  return new StatusRequestRecord();
 }
 
 function writeStatusRequest(m: StatusRequest, w: Writer): void {
@@ -2709,20 +2818,22 @@ export interface StorageView {
   readonly truncatedBytes: number;
 }
 
+const StorageRecord = messageRecord<Storage>(function (this: Storage) {
+  this.dataDir = "";
+  this.fsync = "";
+  this.logBytes = 0;
+  this.logSegments = 0;
+  this.lastLsn = 0;
+  this.snapshotLsn = 0;
+  this.lastCompactionAtMs = 0;
+  this.lastCompactionDurationMs = 0;
+  this.lastCompactionError = "";
+  this.recoveredRecords = 0;
+  this.truncatedBytes = 0;
+});
+
 function createStorage(): Storage {
-  return {
-    dataDir: "",
-    fsync: "",
-    logBytes: 0,
-    logSegments: 0,
-    lastLsn: 0,
-    snapshotLsn: 0,
-    lastCompactionAtMs: 0,
-    lastCompactionDurationMs: 0,
-    lastCompactionError: "",
-    recoveredRecords: 0,
-    truncatedBytes: 0,
-  };
+  return new StorageRecord();
 }
 
 function writeStorage(m: Storage, w: Writer): void {
@@ -2984,8 +3095,18 @@ export interface StatusResponseView {
   readonly storage: StorageView | undefined;
 }
 
+const StatusResponseRecord = messageRecord<StatusResponse>(function (this: StatusResponse) {
+  this.health = "";
+  this.revision = 0;
+  this.keys = 0;
+  this.leases = 0;
+  this.writeIds = 0;
+  this.uptimeMs = 0;
+  this.storage = undefined;
+});
+
 function createStatusResponse(): StatusResponse {
-  return { health: "", revision: 0, keys: 0, leases: 0, writeIds: 0, uptimeMs: 0, storage: undefined };
+  return new StatusResponseRecord();
 }
 
 function writeStatusResponse(m: StatusResponse, w: Writer): void {

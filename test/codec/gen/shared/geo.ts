@@ -9,6 +9,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -40,8 +41,13 @@ export interface LatLngView {
   readonly longitude: number;
 }
 
+const LatLngRecord = messageRecord<LatLng>(function (this: LatLng) {
+  this.latitude = 0;
+  this.longitude = 0;
+});
+
 function createLatLng(): LatLng {
-  return { latitude: 0, longitude: 0 };
+  return new LatLngRecord();
 }
 
 function writeLatLng(m: LatLng, w: Writer): void {
@@ -167,8 +173,16 @@ export interface PlaceView {
   readonly region: Region;
 }
 
+const PlaceRecord = messageRecord<Place>(function (this: Place) {
+  this.name = "";
+  this.addressLine1 = "";
+  this.addressLine2 = "";
+  this.location = undefined;
+  this.region = Region.REGION_UNSPECIFIED;
+});
+
 function createPlace(): Place {
-  return { name: "", addressLine1: "", addressLine2: "", location: undefined, region: Region.REGION_UNSPECIFIED };
+  return new PlaceRecord();
 }
 
 function writePlace(m: Place, w: Writer): void {

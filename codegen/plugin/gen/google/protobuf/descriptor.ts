@@ -12,6 +12,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -67,21 +68,23 @@ export interface FileDescriptorProtoView {
   readonly syntax: string | undefined;
 }
 
+const FileDescriptorProtoRecord = messageRecord<FileDescriptorProto>(function (this: FileDescriptorProto) {
+  this.name = undefined;
+  this.package = undefined;
+  this.dependency = [];
+  this.publicDependency = [];
+  this.weakDependency = [];
+  this.messageType = [];
+  this.enumType = [];
+  this.service = [];
+  this.extension = [];
+  this.options = undefined;
+  this.sourceCodeInfo = undefined;
+  this.syntax = undefined;
+});
+
 function createFileDescriptorProto(): FileDescriptorProto {
-  return {
-    name: undefined,
-    package: undefined,
-    dependency: [],
-    publicDependency: [],
-    weakDependency: [],
-    messageType: [],
-    enumType: [],
-    service: [],
-    extension: [],
-    options: undefined,
-    sourceCodeInfo: undefined,
-    syntax: undefined,
-  };
+  return new FileDescriptorProtoRecord();
 }
 
 function writeFileDescriptorProto(m: FileDescriptorProto, w: Writer): void {
@@ -431,19 +434,21 @@ export interface DescriptorProtoView {
   readonly reservedName: string[];
 }
 
+const DescriptorProtoRecord = messageRecord<DescriptorProto>(function (this: DescriptorProto) {
+  this.name = undefined;
+  this.field = [];
+  this.extension = [];
+  this.nestedType = [];
+  this.enumType = [];
+  this.extensionRange = [];
+  this.oneofDecl = [];
+  this.options = undefined;
+  this.reservedRange = [];
+  this.reservedName = [];
+});
+
 function createDescriptorProto(): DescriptorProto {
-  return {
-    name: undefined,
-    field: [],
-    extension: [],
-    nestedType: [],
-    enumType: [],
-    extensionRange: [],
-    oneofDecl: [],
-    options: undefined,
-    reservedRange: [],
-    reservedName: [],
-  };
+  return new DescriptorProtoRecord();
 }
 
 function writeDescriptorProto(m: DescriptorProto, w: Writer): void {
@@ -760,8 +765,13 @@ export interface DescriptorProto_ExtensionRangeView {
   readonly end: number | undefined;
 }
 
+const DescriptorProto_ExtensionRangeRecord = messageRecord<DescriptorProto_ExtensionRange>(function (this: DescriptorProto_ExtensionRange) {
+  this.start = undefined;
+  this.end = undefined;
+});
+
 function createDescriptorProto_ExtensionRange(): DescriptorProto_ExtensionRange {
-  return { start: undefined, end: undefined };
+  return new DescriptorProto_ExtensionRangeRecord();
 }
 
 function writeDescriptorProto_ExtensionRange(m: DescriptorProto_ExtensionRange, w: Writer): void {
@@ -881,8 +891,13 @@ export interface DescriptorProto_ReservedRangeView {
   readonly end: number | undefined;
 }
 
+const DescriptorProto_ReservedRangeRecord = messageRecord<DescriptorProto_ReservedRange>(function (this: DescriptorProto_ReservedRange) {
+  this.start = undefined;
+  this.end = undefined;
+});
+
 function createDescriptorProto_ReservedRange(): DescriptorProto_ReservedRange {
-  return { start: undefined, end: undefined };
+  return new DescriptorProto_ReservedRangeRecord();
 }
 
 function writeDescriptorProto_ReservedRange(m: DescriptorProto_ReservedRange, w: Writer): void {
@@ -1030,20 +1045,22 @@ export interface FieldDescriptorProtoView {
   readonly proto3Optional: boolean | undefined;
 }
 
+const FieldDescriptorProtoRecord = messageRecord<FieldDescriptorProto>(function (this: FieldDescriptorProto) {
+  this.name = undefined;
+  this.number = undefined;
+  this.label = undefined;
+  this.type = undefined;
+  this.typeName = undefined;
+  this.extendee = undefined;
+  this.defaultValue = undefined;
+  this.oneofIndex = undefined;
+  this.jsonName = undefined;
+  this.options = undefined;
+  this.proto3Optional = undefined;
+});
+
 function createFieldDescriptorProto(): FieldDescriptorProto {
-  return {
-    name: undefined,
-    number: undefined,
-    label: undefined,
-    type: undefined,
-    typeName: undefined,
-    extendee: undefined,
-    defaultValue: undefined,
-    oneofIndex: undefined,
-    jsonName: undefined,
-    options: undefined,
-    proto3Optional: undefined,
-  };
+  return new FieldDescriptorProtoRecord();
 }
 
 function writeFieldDescriptorProto(m: FieldDescriptorProto, w: Writer): void {
@@ -1333,8 +1350,13 @@ export interface OneofDescriptorProtoView {
   readonly options: OneofOptionsView | undefined;
 }
 
+const OneofDescriptorProtoRecord = messageRecord<OneofDescriptorProto>(function (this: OneofDescriptorProto) {
+  this.name = undefined;
+  this.options = undefined;
+});
+
 function createOneofDescriptorProto(): OneofDescriptorProto {
-  return { name: undefined, options: undefined };
+  return new OneofDescriptorProtoRecord();
 }
 
 function writeOneofDescriptorProto(m: OneofDescriptorProto, w: Writer): void {
@@ -1464,8 +1486,16 @@ export interface EnumDescriptorProtoView {
   readonly reservedName: string[];
 }
 
+const EnumDescriptorProtoRecord = messageRecord<EnumDescriptorProto>(function (this: EnumDescriptorProto) {
+  this.name = undefined;
+  this.value = [];
+  this.options = undefined;
+  this.reservedRange = [];
+  this.reservedName = [];
+});
+
 function createEnumDescriptorProto(): EnumDescriptorProto {
-  return { name: undefined, value: [], options: undefined, reservedRange: [], reservedName: [] };
+  return new EnumDescriptorProtoRecord();
 }
 
 function writeEnumDescriptorProto(m: EnumDescriptorProto, w: Writer): void {
@@ -1657,8 +1687,13 @@ export interface EnumDescriptorProto_EnumReservedRangeView {
   readonly end: number | undefined;
 }
 
+const EnumDescriptorProto_EnumReservedRangeRecord = messageRecord<EnumDescriptorProto_EnumReservedRange>(function (this: EnumDescriptorProto_EnumReservedRange) {
+  this.start = undefined;
+  this.end = undefined;
+});
+
 function createEnumDescriptorProto_EnumReservedRange(): EnumDescriptorProto_EnumReservedRange {
-  return { start: undefined, end: undefined };
+  return new EnumDescriptorProto_EnumReservedRangeRecord();
 }
 
 function writeEnumDescriptorProto_EnumReservedRange(m: EnumDescriptorProto_EnumReservedRange, w: Writer): void {
@@ -1780,8 +1815,14 @@ export interface EnumValueDescriptorProtoView {
   readonly options: EnumValueOptionsView | undefined;
 }
 
+const EnumValueDescriptorProtoRecord = messageRecord<EnumValueDescriptorProto>(function (this: EnumValueDescriptorProto) {
+  this.name = undefined;
+  this.number = undefined;
+  this.options = undefined;
+});
+
 function createEnumValueDescriptorProto(): EnumValueDescriptorProto {
-  return { name: undefined, number: undefined, options: undefined };
+  return new EnumValueDescriptorProtoRecord();
 }
 
 function writeEnumValueDescriptorProto(m: EnumValueDescriptorProto, w: Writer): void {
@@ -1921,8 +1962,14 @@ export interface ServiceDescriptorProtoView {
   readonly options: ServiceOptionsView | undefined;
 }
 
+const ServiceDescriptorProtoRecord = messageRecord<ServiceDescriptorProto>(function (this: ServiceDescriptorProto) {
+  this.name = undefined;
+  this.method = [];
+  this.options = undefined;
+});
+
 function createServiceDescriptorProto(): ServiceDescriptorProto {
-  return { name: undefined, method: [], options: undefined };
+  return new ServiceDescriptorProtoRecord();
 }
 
 function writeServiceDescriptorProto(m: ServiceDescriptorProto, w: Writer): void {
@@ -2093,15 +2140,17 @@ export interface MethodDescriptorProtoView {
   readonly serverStreaming: boolean;
 }
 
+const MethodDescriptorProtoRecord = messageRecord<MethodDescriptorProto>(function (this: MethodDescriptorProto) {
+  this.name = undefined;
+  this.inputType = undefined;
+  this.outputType = undefined;
+  this.options = undefined;
+  this.clientStreaming = undefined;
+  this.serverStreaming = undefined;
+});
+
 function createMethodDescriptorProto(): MethodDescriptorProto {
-  return {
-    name: undefined,
-    inputType: undefined,
-    outputType: undefined,
-    options: undefined,
-    clientStreaming: undefined,
-    serverStreaming: undefined,
-  };
+  return new MethodDescriptorProtoRecord();
 }
 
 function writeMethodDescriptorProto(m: MethodDescriptorProto, w: Writer): void {
@@ -2285,8 +2334,12 @@ export interface FileOptionsView {
   readonly deprecated: boolean;
 }
 
+const FileOptionsRecord = messageRecord<FileOptions>(function (this: FileOptions) {
+  this.deprecated = undefined;
+});
+
 function createFileOptions(): FileOptions {
-  return { deprecated: undefined };
+  return new FileOptionsRecord();
 }
 
 function writeFileOptions(m: FileOptions, w: Writer): void {
@@ -2400,8 +2453,13 @@ export interface MessageOptionsView {
   readonly mapEntry: boolean | undefined;
 }
 
+const MessageOptionsRecord = messageRecord<MessageOptions>(function (this: MessageOptions) {
+  this.deprecated = undefined;
+  this.mapEntry = undefined;
+});
+
 function createMessageOptions(): MessageOptions {
-  return { deprecated: undefined, mapEntry: undefined };
+  return new MessageOptionsRecord();
 }
 
 function writeMessageOptions(m: MessageOptions, w: Writer): void {
@@ -2535,8 +2593,14 @@ export interface FieldOptionsView {
   readonly deprecated: boolean;
 }
 
+const FieldOptionsRecord = messageRecord<FieldOptions>(function (this: FieldOptions) {
+  this.packed = undefined;
+  this.jstype = undefined;
+  this.deprecated = undefined;
+});
+
 function createFieldOptions(): FieldOptions {
-  return { packed: undefined, jstype: undefined, deprecated: undefined };
+  return new FieldOptionsRecord();
 }
 
 function writeFieldOptions(m: FieldOptions, w: Writer): void {
@@ -2677,8 +2741,10 @@ export interface OneofOptions {
 /** A lazy view of {@link OneofOptions}. */
 export interface OneofOptionsView {}
 
+const OneofOptionsRecord = messageRecord<OneofOptions>(function (this: OneofOptions) {});
+
 function createOneofOptions(): OneofOptions {
-  return {};
+  return new OneofOptionsRecord();
 }
 
 function writeOneofOptions(m: OneofOptions, w: Writer): void {
@@ -2767,8 +2833,13 @@ export interface EnumOptionsView {
   readonly deprecated: boolean;
 }
 
+const EnumOptionsRecord = messageRecord<EnumOptions>(function (this: EnumOptions) {
+  this.allowAlias = undefined;
+  this.deprecated = undefined;
+});
+
 function createEnumOptions(): EnumOptions {
-  return { allowAlias: undefined, deprecated: undefined };
+  return new EnumOptionsRecord();
 }
 
 function writeEnumOptions(m: EnumOptions, w: Writer): void {
@@ -2892,8 +2963,12 @@ export interface EnumValueOptionsView {
   readonly deprecated: boolean;
 }
 
+const EnumValueOptionsRecord = messageRecord<EnumValueOptions>(function (this: EnumValueOptions) {
+  this.deprecated = undefined;
+});
+
 function createEnumValueOptions(): EnumValueOptions {
-  return { deprecated: undefined };
+  return new EnumValueOptionsRecord();
 }
 
 function writeEnumValueOptions(m: EnumValueOptions, w: Writer): void {
@@ -3003,8 +3078,12 @@ export interface ServiceOptionsView {
   readonly deprecated: boolean;
 }
 
+const ServiceOptionsRecord = messageRecord<ServiceOptions>(function (this: ServiceOptions) {
+  this.deprecated = undefined;
+});
+
 function createServiceOptions(): ServiceOptions {
-  return { deprecated: undefined };
+  return new ServiceOptionsRecord();
 }
 
 function writeServiceOptions(m: ServiceOptions, w: Writer): void {
@@ -3122,8 +3201,13 @@ export interface MethodOptionsView {
   readonly idempotencyLevel: MethodOptions_IdempotencyLevel;
 }
 
+const MethodOptionsRecord = messageRecord<MethodOptions>(function (this: MethodOptions) {
+  this.deprecated = undefined;
+  this.idempotencyLevel = undefined;
+});
+
 function createMethodOptions(): MethodOptions {
-  return { deprecated: undefined, idempotencyLevel: undefined };
+  return new MethodOptionsRecord();
 }
 
 function writeMethodOptions(m: MethodOptions, w: Writer): void {
@@ -3253,8 +3337,12 @@ export interface SourceCodeInfoView {
   readonly location: SourceCodeInfo_LocationView[];
 }
 
+const SourceCodeInfoRecord = messageRecord<SourceCodeInfo>(function (this: SourceCodeInfo) {
+  this.location = [];
+});
+
 function createSourceCodeInfo(): SourceCodeInfo {
-  return { location: [] };
+  return new SourceCodeInfoRecord();
 }
 
 function writeSourceCodeInfo(m: SourceCodeInfo, w: Writer): void {
@@ -3382,8 +3470,16 @@ export interface SourceCodeInfo_LocationView {
   readonly leadingDetachedComments: string[];
 }
 
+const SourceCodeInfo_LocationRecord = messageRecord<SourceCodeInfo_Location>(function (this: SourceCodeInfo_Location) {
+  this.path = [];
+  this.span = [];
+  this.leadingComments = undefined;
+  this.trailingComments = undefined;
+  this.leadingDetachedComments = [];
+});
+
 function createSourceCodeInfo_Location(): SourceCodeInfo_Location {
-  return { path: [], span: [], leadingComments: undefined, trailingComments: undefined, leadingDetachedComments: [] };
+  return new SourceCodeInfo_LocationRecord();
 }
 
 function writeSourceCodeInfo_Location(m: SourceCodeInfo_Location, w: Writer): void {

@@ -10,6 +10,7 @@
 
 import {
   DecodeError,
+  messageRecord,
   MessageView,
   Reader,
   readerFor,
@@ -38,8 +39,15 @@ export interface VersionView {
   readonly suffix: string | undefined;
 }
 
+const VersionRecord = messageRecord<Version>(function (this: Version) {
+  this.major = undefined;
+  this.minor = undefined;
+  this.patch = undefined;
+  this.suffix = undefined;
+});
+
 function createVersion(): Version {
-  return { major: undefined, minor: undefined, patch: undefined, suffix: undefined };
+  return new VersionRecord();
 }
 
 function writeVersion(m: Version, w: Writer): void {
@@ -197,8 +205,15 @@ export interface CodeGeneratorRequestView {
   readonly compilerVersion: VersionView | undefined;
 }
 
+const CodeGeneratorRequestRecord = messageRecord<CodeGeneratorRequest>(function (this: CodeGeneratorRequest) {
+  this.fileToGenerate = [];
+  this.parameter = undefined;
+  this.protoFile = [];
+  this.compilerVersion = undefined;
+});
+
 function createCodeGeneratorRequest(): CodeGeneratorRequest {
-  return { fileToGenerate: [], parameter: undefined, protoFile: [], compilerVersion: undefined };
+  return new CodeGeneratorRequestRecord();
 }
 
 function writeCodeGeneratorRequest(m: CodeGeneratorRequest, w: Writer): void {
@@ -371,8 +386,14 @@ export interface CodeGeneratorResponseView {
   readonly file: CodeGeneratorResponse_FileView[];
 }
 
+const CodeGeneratorResponseRecord = messageRecord<CodeGeneratorResponse>(function (this: CodeGeneratorResponse) {
+  this.error = undefined;
+  this.supportedFeatures = undefined;
+  this.file = [];
+});
+
 function createCodeGeneratorResponse(): CodeGeneratorResponse {
-  return { error: undefined, supportedFeatures: undefined, file: [] };
+  return new CodeGeneratorResponseRecord();
 }
 
 function writeCodeGeneratorResponse(m: CodeGeneratorResponse, w: Writer): void {
@@ -526,8 +547,14 @@ export interface CodeGeneratorResponse_FileView {
   readonly content: string | undefined;
 }
 
+const CodeGeneratorResponse_FileRecord = messageRecord<CodeGeneratorResponse_File>(function (this: CodeGeneratorResponse_File) {
+  this.name = undefined;
+  this.insertionPoint = undefined;
+  this.content = undefined;
+});
+
 function createCodeGeneratorResponse_File(): CodeGeneratorResponse_File {
-  return { name: undefined, insertionPoint: undefined, content: undefined };
+  return new CodeGeneratorResponse_FileRecord();
 }
 
 function writeCodeGeneratorResponse_File(m: CodeGeneratorResponse_File, w: Writer): void {
