@@ -281,11 +281,11 @@ async function openStream(transport: ClientTransport, req: RpcRequest, signal: C
   const responses = decodedResponses(stream, method, service.typeName);
   const first = await responses.next();
   if (method.kind !== "client_streaming") {
-    return {
-      message: resumeStream(first, responses, () => stream.cancel(new RpcError(Code.CANCELLED, "the response stream was closed before its end"))),
-      headers: await stream.headers,
-      trailers: stream.trailers,
-    };
+    return new CallResponse(
+      resumeStream(first, responses, () => stream.cancel(new RpcError(Code.CANCELLED, "the response stream was closed before its end"))),
+      await stream.headers,
+      stream.trailers,
+    );
   }
   const what = `${service.typeName}.${method.name} is client-streaming`;
   if (first.done === true) throw new RpcError(Code.INTERNAL, `${what}, but the server ended the call without a response`, { headers: await stream.trailers });
@@ -295,7 +295,7 @@ async function openStream(transport: ClientTransport, req: RpcRequest, signal: C
     stream.cancel(err);
     throw err;
   }
-  return { message: first.value, headers: { ...(await stream.headers), ...(await stream.trailers) } };
+  return new CallResponse(first.value, { ...(await stream.headers), ...(await stream.trailers) });
 }
 
 /**

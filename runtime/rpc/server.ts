@@ -158,6 +158,7 @@ class QueuedServerCall implements QueuedCall {
     route: Route,
     call: IncomingCall,
     waitedMs: number,
+    queuedAt: number,
     serve: (route: Route, call: IncomingCall) => Promise<OutgoingReply>,
     answer: (call: IncomingCall, err: RpcError) => OutgoingReply,
     resolve: (reply: OutgoingReply | Promise<OutgoingReply>) => void,
@@ -165,7 +166,7 @@ class QueuedServerCall implements QueuedCall {
     this.deadline = call.deadline;
     this.priority = priorityOf(call.headers);
     this.peer = call.peer;
-    this.queuedAt = Date.now();
+    this.queuedAt = queuedAt;
     this.route = route;
     this.call = call;
     this.waitedMs = waitedMs;
@@ -192,7 +193,7 @@ class MeridianServer implements Server {
   private readonly logger: Logger;
   private readonly shedder: QueueShedder | undefined;
   private readonly runQueue: RunQueue | undefined;
-  /** `serve`, bound: what the run queue starts, without a closure per call. */
+  /** `serve` and `refuse`, bound: what the run queue starts or answers with, without closures per call. */
   private readonly serveFn = (route: Route, call: IncomingCall): Promise<OutgoingReply> => this.serve(route, call);
   private readonly refuseFn = (call: IncomingCall, err: RpcError): OutgoingReply => this.refuse(call, err);
   private listening = false;
@@ -314,8 +315,9 @@ class MeridianServer implements Server {
     if (queue === undefined) return this.serve(route, call);
     if (queue.idle) return queue.startNow(this.serveFn, route, call);
     const received = call.receivedAt;
-    const waitedMs = received === undefined ? 0 : (call.waitedMs ?? 0) + (Date.now() - received);
-    return new Promise((resolve) => queue.submit(new QueuedServerCall(route, call, waitedMs, this.serveFn, this.refuseFn, resolve)));
+    const now = Date.now();
+    const waitedMs = received === undefined ? 0 : (call.waitedMs ?? 0) + (now - received);
+    return new Promise((resolve) => queue.submit(new QueuedServerCall(route, call, waitedMs, now, this.serveFn, this.refuseFn, resolve)));
   }
 
   /**
