@@ -57,13 +57,13 @@ describe("emit - write", () => {
     const out = gen(
       `${P3}message A { int32 i = 1; bool b = 2; string s = 3; bytes y = 4; int64 l = 5; double d = 6; E e = 7; }\nenum E { E0 = 0; E1 = 1; }\n`,
     );
-    expectLines(out, "if (m.i !== 0) {\nw.uint32(8);\nw.int32(m.i);\n}");
-    expectLines(out, "if (m.b !== false) {\nw.uint32(16);\nw.bool(m.b);\n}");
-    expectLines(out, 'if (m.s !== "") {\nw.uint32(26);\nw.string(m.s);\n}');
-    expectLines(out, "if (m.y.length > 0) {\nw.uint32(34);\nw.bytes(m.y);\n}");
-    expectLines(out, "if (m.l !== 0n) {\nw.uint32(40);\nw.int64(m.l);\n}");
-    expectLines(out, "if (m.d !== 0 || Object.is(m.d, -0)) {\nw.uint32(49);\nw.double(m.d);\n}");
-    expectLines(out, "if (m.e !== 0) {\nw.uint32(56);\nw.int32(m.e);\n}");
+    expectLines(out, "if (m.i !== 0) {\nw.tag(8);\nw.int32(m.i);\n}");
+    expectLines(out, "if (m.b !== false) {\nw.tag(16);\nw.bool(m.b);\n}");
+    expectLines(out, 'if (m.s !== "") {\nw.tag(26);\nw.string(m.s);\n}');
+    expectLines(out, "if (m.y.length > 0) {\nw.tag(34);\nw.bytes(m.y);\n}");
+    expectLines(out, "if (m.l !== 0n) {\nw.tag(40);\nw.int64(m.l);\n}");
+    expectLines(out, "if (m.d !== 0 || Object.is(m.d, -0)) {\nw.tag(49);\nw.double(m.d);\n}");
+    expectLines(out, "if (m.e !== 0) {\nw.tag(56);\nw.int32(m.e);\n}");
     expectLines(out, 'this.i = 0;\nthis.b = false;\nthis.s = "";\nthis.y = EMPTY_BYTES;\nthis.l = 0n;\nthis.d = 0;\nthis.e = E.E0;\n});');
     expectLines(out, "function createA(): A {\nreturn new ARecord();\n}");
   });
@@ -77,43 +77,51 @@ describe("emit - write", () => {
 
   it("emit - explicit presence writes when defined, required always", () => {
     const out = gen(`${P2}message A { optional int32 o = 1; required int32 r = 2; optional A m = 3; }\n`);
-    expectLines(out, "if (m.o !== undefined) {\nw.uint32(8);\nw.int32(m.o);\n}");
-    expectLines(out, "w.uint32(16);\nw.int32(m.r);\nif (m.m !== undefined) {");
+    expectLines(out, "if (m.o !== undefined) {\nw.tag(8);\nw.int32(m.o);\n}");
+    expectLines(out, "w.tag(16);\nw.int32(m.r);\nif (m.m !== undefined) {");
     expectLines(out, "o?: number;\nr: number;\nm?: A;");
   });
 
   it("emit - fields are written in number order, oneof members at their numbers", () => {
     const out = gen(`${P3}message A { int32 c = 3; oneof k { int32 a = 1; string b = 4; } int32 z = 2; }\n`);
     const body = out.slice(out.indexOf("function writeA"), out.indexOf("function readA"));
-    const order = ["w.uint32(8);", "w.uint32(16);", "w.uint32(24);", "w.uint32(34);"].map((s) => body.indexOf(s));
+    const order = ["w.tag(8);", "w.tag(16);", "w.tag(24);", "w.tag(34);"].map((s) => body.indexOf(s));
     expect(order).toEqual([...order].sort((x, y) => x - y));
-    expectLines(out, 'switch (m.k?.case) {\ncase "a":\nw.uint32(8);\nw.int32(m.k.value);\nbreak;\n}');
+    expectLines(out, 'switch (m.k?.case) {\ncase "a":\nw.tag(8);\nw.int32(m.k.value);\nbreak;\n}');
     expectLines(out, 'k?: { case: "a"; value: number } | { case: "b"; value: string } | undefined;');
   });
 
   it("emit - proto3 repeated scalars are packed, [packed = false] is not", () => {
     const out = gen(`${P3}message A { repeated int32 p = 1; repeated int32 u = 2 [packed = false]; repeated string s = 3; }\n`);
-    expectLines(out, "if (m.p.length > 0) {\nw.uint32(10);\nw.packedInt32(m.p);\n}");
-    expectLines(out, "for (const v of m.u) {\nw.uint32(16);\nw.int32(v);\n}");
-    expectLines(out, "for (const v of m.s) {\nw.uint32(26);\nw.string(v);\n}");
+    expectLines(out, "if (m.p.length > 0) {\nw.tag(10);\nw.packedInt32(m.p);\n}");
+    expectLines(out, "for (const v of m.u) {\nw.tag(16);\nw.int32(v);\n}");
+    expectLines(out, "for (const v of m.s) {\nw.tag(26);\nw.string(v);\n}");
     // Both encodings are read.
     expectLines(out, "case 8:\nm.p.push(r.int32());\nbreak;\ncase 10:\nr.packedInt32(m.p);\nbreak;");
     expectLines(out, "case 16:\nm.u.push(r.int32());\nbreak;\ncase 18:\nr.packedInt32(m.u);\nbreak;");
   });
 
+  it("emit - a tag takes the writer's one- or two-byte method when it fits, the varint beyond", () => {
+    const out = gen(`${P3}message A { int32 a = 15; int32 b = 16; string c = 2047; int32 d = 2048; }\n`);
+    expectLines(out, "w.tag(120);\nw.int32(m.a);");
+    expectLines(out, "w.tag2(128);\nw.int32(m.b);");
+    expectLines(out, "w.tag2(16378);\nw.string(m.c);");
+    expectLines(out, "w.uint32(16384);\nw.int32(m.d);");
+  });
+
   it("emit - groups are written between start and end tags", () => {
     const out = gen(`${P2}message A { optional group G = 1 { optional int32 x = 2; } }\n`);
-    expectLines(out, "if (m.g !== undefined) {\nw.uint32(11);\nwriteA_G(m.g, w);\nw.uint32(12);\n}");
+    expectLines(out, "if (m.g !== undefined) {\nw.tag(11);\nwriteA_G(m.g, w);\nw.tag(12);\n}");
     expectLines(out, "case 11:\nm.g = readA_G(r, depth + 1, m.g, 12);\nbreak;");
     expectLines(out, "export interface A_G {");
   });
 
   it("emit - map keys are converted from their string form", () => {
     const out = gen(`${P3}message A { map<int64, string> a = 1; map<bool, string> b = 2; map<sint32, string> c = 3; map<fixed64, string> d = 4; }\n`);
-    expectLines(out, "w.uint32(8);\nw.int64Key(key);");
-    expectLines(out, 'w.uint32(8);\nw.bool(key === "true");');
-    expectLines(out, "w.uint32(8);\nw.sint32(Number(key));");
-    expectLines(out, "w.uint32(9);\nw.fixed64Key(key);");
+    expectLines(out, "w.tag(8);\nw.int64Key(key);");
+    expectLines(out, 'w.tag(8);\nw.bool(key === "true");');
+    expectLines(out, "w.tag(8);\nw.sint32(Number(key));");
+    expectLines(out, "w.tag(9);\nw.fixed64Key(key);");
     expectLines(out, 'let key = "false";');
     // A 64-bit key is a number within 2^53, else its exact decimal string; written back from it.
     expectLines(out, "let key: number | string = 0;");
@@ -187,12 +195,12 @@ describe("emit - int64 representations", () => {
     const out = gen(idl);
     expectLines(out, "a: bigint;\nb: number;\nc: string;");
     expectLines(out, "w.uint64Number(m.b);");
-    expectLines(out, "if (m.c !== \"0\") {\nw.uint32(25);\nw.sfixed64(BigInt(m.c));\n}");
+    expectLines(out, "if (m.c !== \"0\") {\nw.tag(25);\nw.sfixed64(BigInt(m.c));\n}");
     expectLines(out, "m.c = String(r.sfixed64());");
   });
 
   it("emit - --int64 number and string", () => {
-    expectLines(gen(idl, {}, "number"), "if (m.a !== 0) {\nw.uint32(8);\nw.int64Number(m.a);\n}");
+    expectLines(gen(idl, {}, "number"), "if (m.a !== 0) {\nw.tag(8);\nw.int64Number(m.a);\n}");
     expectLines(gen(idl, {}, "number"), "m.a = r.int64Number();");
     expectLines(gen(idl, {}, "string"), "a: string;\nb: number;\nc: string;");
   });

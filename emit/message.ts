@@ -258,16 +258,26 @@ function writeMessageCall(ctx: EmitContext, fl: FieldModel, value: Printable): P
   return ref.local !== undefined ? [`${ref.local.write}(`, value, ", w)"] : [ref.codec, ".$write(", value, ", w)"];
 }
 
+/**
+ * The statement writing a field's tag, known when generating: a one- or two-byte tag (field
+ * numbers up to 2047) takes the writer's small methods for it, larger ones the varint.
+ */
+function writeTag(tag: number): string {
+  if (tag < 0x80) return `w.tag(${tag});`;
+  if (tag < 0x4000) return `w.tag2(${tag});`;
+  return `w.uint32(${tag});`;
+}
+
 /** Statements writing one value of `fl` (tag included), for a value known to be present. */
 function writeValue(ctx: EmitContext, fl: FieldModel, value: Printable): void {
   const { f } = ctx;
   if (isMessageField(fl)) {
     if (fl.delimited) {
-      f.print`w.uint32(${tagOf(fl.number, WIRE_START_GROUP)});`;
+      f.print(writeTag(tagOf(fl.number, WIRE_START_GROUP)));
       f.print(writeMessageCall(ctx, fl, value), ";");
-      f.print`w.uint32(${tagOf(fl.number, WIRE_END_GROUP)});`;
+      f.print(writeTag(tagOf(fl.number, WIRE_END_GROUP)));
     } else {
-      f.print`w.uint32(${tagOf(fl.number, WIRE_LEN)});`;
+      f.print(writeTag(tagOf(fl.number, WIRE_LEN)));
       f.print("const k = w.fork();");
       f.print(writeMessageCall(ctx, fl, value), ";");
       f.print("w.join(k);");
@@ -275,7 +285,7 @@ function writeValue(ctx: EmitContext, fl: FieldModel, value: Printable): void {
     return;
   }
   const c = codecOf(ctx, fl);
-  f.print`w.uint32(${tagOf(fl.number, c.wire)});`;
+  f.print(writeTag(tagOf(fl.number, c.wire)));
   f.print(c.write(value), ";");
 }
 
@@ -286,19 +296,19 @@ function emitWriteField(ctx: EmitContext, fl: FieldModel): void {
     f.print(`for (const key of Object.keys(${acc})) {`);
     f.indented(() => {
       const key = fl.mapKey!;
-      f.print`w.uint32(${tagOf(fl.number, WIRE_LEN)});`;
+      f.print(writeTag(tagOf(fl.number, WIRE_LEN)));
       f.print("const k = w.fork();");
-      f.print`w.uint32(${tagOf(1, scalarWire(key))});`;
+      f.print(writeTag(tagOf(1, scalarWire(key))));
       f.print(mapKeyWrite(key), ";");
       const value: Printable = [acc, "[key]", typed("!")];
       if (isMessageField(fl)) {
-        f.print`w.uint32(${tagOf(2, WIRE_LEN)});`;
+        f.print(writeTag(tagOf(2, WIRE_LEN)));
         f.print("const k2 = w.fork();");
         f.print(writeMessageCall(ctx, fl, value), ";");
         f.print("w.join(k2);");
       } else {
         const c = codecOf(ctx, fl);
-        f.print`w.uint32(${tagOf(2, c.wire)});`;
+        f.print(writeTag(tagOf(2, c.wire)));
         f.print(c.write(value), ";");
       }
       f.print("w.join(k);");
@@ -311,7 +321,7 @@ function emitWriteField(ctx: EmitContext, fl: FieldModel): void {
     if (c !== undefined && fl.packed && c.packable) {
       f.print(`if (${acc}.length > 0) {`);
       f.indented(() => {
-        f.print`w.uint32(${tagOf(fl.number, WIRE_LEN)});`;
+        f.print(writeTag(tagOf(fl.number, WIRE_LEN)));
         if (c.packed !== undefined) {
           f.print(c.packed.write(acc), ";");
           return;
@@ -328,7 +338,7 @@ function emitWriteField(ctx: EmitContext, fl: FieldModel): void {
       // list of messages of 128 bytes or more.
       f.print(`for (let i = 0, lengthSize = 1; i < ${acc}.length; i++) {`);
       f.indented(() => {
-        f.print`w.uint32(${tagOf(fl.number, WIRE_LEN)});`;
+        f.print(writeTag(tagOf(fl.number, WIRE_LEN)));
         f.print("const k = w.forkSized(lengthSize);");
         f.print(writeMessageCall(ctx, fl, [acc, "[i]", typed("!")]), ";");
         f.print("lengthSize = w.joinSized(k, lengthSize);");

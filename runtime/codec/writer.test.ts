@@ -36,6 +36,15 @@ describe("writer - varints", () => {
     }
   });
 
+  it("writer - tag and tag2 write the one- and two-byte varints of the tags they take", () => {
+    for (const t of [0, 1, 8, 127]) expect(written((w) => w.tag(t)), `tag ${t}`).toBe(hex(varint(BigInt(t))));
+    for (const t of [128, 129, 255, 1000, 16378, 16383]) expect(written((w) => w.tag2(t)), `tag2 ${t}`).toBe(hex(varint(BigInt(t))));
+    // At a slab's end: the message in progress moves to a new slab, whole.
+    expect(written((w) => { for (let i = 0; i < 100; i++) i % 2 === 0 ? w.tag(i) : w.tag2(200 + i); }, 8)).toBe(
+      hex(bytes(...Array.from({ length: 100 }, (_, i) => varint(BigInt(i % 2 === 0 ? i : 200 + i))))),
+    );
+  });
+
   it("writer - varint64 writes every varint size from 1 to 10 bytes", () => {
     const sizes = new Set<number>();
     for (const v of varintBoundaries(64)) {

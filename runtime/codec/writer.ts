@@ -121,6 +121,25 @@ export class Writer {
     this.pos = used;
   }
 
+  /**
+   * Writes a field tag that takes one byte (field numbers 1-15): what generated code calls for
+   * them. A method this small is inlined where `uint32`'s loop would spend the caller's inlining
+   * budget (V8 inlines up to a total bytecode size per function; a message with many fields
+   * otherwise leaves most of its writer calls as calls).
+   */
+  tag(t: number): void {
+    if (this.pos >= this.buf.length) this.grow(1);
+    this.buf[this.pos++] = t;
+  }
+
+  /** Writes a field tag that takes two bytes (128 <= t < 16384: field numbers 16-2047). */
+  tag2(t: number): void {
+    if (this.pos + 2 > this.buf.length) this.grow(2);
+    this.buf[this.pos] = (t & 127) | 128;
+    this.buf[this.pos + 1] = t >>> 7;
+    this.pos += 2;
+  }
+
   /** Writes a varint of an unsigned 32-bit value (tags, lengths, uint32, enums >= 0). */
   uint32(v: number): void {
     if (this.pos + 5 > this.buf.length) this.grow(5);

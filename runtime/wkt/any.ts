@@ -59,11 +59,11 @@ function createAny(): Any {
 
 function writeAny(m: Any, w: Writer): void {
   if (m.typeUrl !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.typeUrl);
   }
   if (m.value.length > 0) {
-    w.uint32(18);
+    w.tag(18);
     w.bytes(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

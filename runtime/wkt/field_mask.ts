@@ -44,7 +44,7 @@ function createFieldMask(): FieldMask {
 
 function writeFieldMask(m: FieldMask, w: Writer): void {
   for (const v of m.paths) {
-    w.uint32(10);
+    w.tag(10);
     w.string(v);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -53,11 +53,11 @@ function createStruct(): Struct {
 
 function writeStruct(m: Struct, w: Writer): void {
   for (const key of Object.keys(m.fields)) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     const k2 = w.fork();
     writeValue(m.fields[key]!, w);
     w.join(k2);
@@ -235,30 +235,30 @@ function createValue(): Value {
 function writeValue(m: Value, w: Writer): void {
   switch (m.kind?.case) {
     case "nullValue":
-      w.uint32(8);
+      w.tag(8);
       w.int32(m.kind.value);
       break;
     case "numberValue":
-      w.uint32(17);
+      w.tag(17);
       w.double(m.kind.value);
       break;
     case "stringValue":
-      w.uint32(26);
+      w.tag(26);
       w.string(m.kind.value);
       break;
     case "boolValue":
-      w.uint32(32);
+      w.tag(32);
       w.bool(m.kind.value);
       break;
     case "structValue": {
-      w.uint32(42);
+      w.tag(42);
       const k = w.fork();
       writeStruct(m.kind.value, w);
       w.join(k);
       break;
     }
     case "listValue": {
-      w.uint32(50);
+      w.tag(50);
       const k = w.fork();
       writeListValue(m.kind.value, w);
       w.join(k);
@@ -450,7 +450,7 @@ function createListValue(): ListValue {
 
 function writeListValue(m: ListValue, w: Writer): void {
   for (let i = 0, lengthSize = 1; i < m.values.length; i++) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.forkSized(lengthSize);
     writeValue(m.values[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);

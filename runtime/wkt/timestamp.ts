@@ -64,11 +64,11 @@ function createTimestamp(): Timestamp {
 
 function writeTimestamp(m: Timestamp, w: Writer): void {
   if (m.seconds !== 0n) {
-    w.uint32(8);
+    w.tag(8);
     w.int64(m.seconds);
   }
   if (m.nanos !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.nanos);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -44,7 +44,7 @@ function createDoubleValue(): DoubleValue {
 
 function writeDoubleValue(m: DoubleValue, w: Writer): void {
   if (m.value !== 0 || Object.is(m.value, -0)) {
-    w.uint32(9);
+    w.tag(9);
     w.double(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -155,7 +155,7 @@ function createFloatValue(): FloatValue {
 
 function writeFloatValue(m: FloatValue, w: Writer): void {
   if (m.value !== 0 || Object.is(m.value, -0)) {
-    w.uint32(13);
+    w.tag(13);
     w.float(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -266,7 +266,7 @@ function createInt64Value(): Int64Value {
 
 function writeInt64Value(m: Int64Value, w: Writer): void {
   if (m.value !== 0n) {
-    w.uint32(8);
+    w.tag(8);
     w.int64(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -377,7 +377,7 @@ function createUInt64Value(): UInt64Value {
 
 function writeUInt64Value(m: UInt64Value, w: Writer): void {
   if (m.value !== 0n) {
-    w.uint32(8);
+    w.tag(8);
     w.uint64(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -488,7 +488,7 @@ function createInt32Value(): Int32Value {
 
 function writeInt32Value(m: Int32Value, w: Writer): void {
   if (m.value !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int32(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -599,7 +599,7 @@ function createUInt32Value(): UInt32Value {
 
 function writeUInt32Value(m: UInt32Value, w: Writer): void {
   if (m.value !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.uint32(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -710,7 +710,7 @@ function createBoolValue(): BoolValue {
 
 function writeBoolValue(m: BoolValue, w: Writer): void {
   if (m.value !== false) {
-    w.uint32(8);
+    w.tag(8);
     w.bool(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -821,7 +821,7 @@ function createStringValue(): StringValue {
 
 function writeStringValue(m: StringValue, w: Writer): void {
   if (m.value !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -934,7 +934,7 @@ function createBytesValue(): BytesValue {
 
 function writeBytesValue(m: BytesValue, w: Writer): void {
   if (m.value.length > 0) {
-    w.uint32(10);
+    w.tag(10);
     w.bytes(m.value);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -61,15 +61,15 @@ function createPing(): Ping {
 
 function writePing(m: Ping, w: Writer): void {
   if (m.region !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.region);
   }
   if (m.seq !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.seq);
   }
   if (m.consistency !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.consistency);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -206,19 +206,19 @@ function createUser(): User {
 
 function writeUser(m: User, w: Writer): void {
   if (m.id !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.uint64Number(m.id);
   }
   if (m.name !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.name);
   }
   if (m.region !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.region);
   }
   for (const v of m.tags) {
-    w.uint32(34);
+    w.tag(34);
     w.string(v);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -389,50 +389,50 @@ function createVideo(): Video {
 
 function writeVideo(m: Video, w: Writer): void {
   if (m.id !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.id);
   }
   if (m.title !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.title);
   }
   if (m.url !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.url);
   }
   if (m.durationMs !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.uint32(m.durationMs);
   }
   if (m.score !== 0 || Object.is(m.score, -0)) {
-    w.uint32(41);
+    w.tag(41);
     w.double(m.score);
   }
   if (m.hd !== false) {
-    w.uint32(48);
+    w.tag(48);
     w.bool(m.hd);
   }
   if (m.author !== undefined) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
     writeUser(m.author, w);
     w.join(k);
   }
   if (m.stats.length > 0) {
-    w.uint32(66);
+    w.tag(66);
     w.packedInt32(m.stats);
   }
   for (const key of Object.keys(m.labels)) {
-    w.uint32(74);
+    w.tag(74);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     w.string(m.labels[key]!);
     w.join(k);
   }
   if (m.cover.length > 0) {
-    w.uint32(82);
+    w.tag(82);
     w.bytes(m.cover);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -672,17 +672,17 @@ function createFeedResponse(): FeedResponse {
 
 function writeFeedResponse(m: FeedResponse, w: Writer): void {
   for (let i = 0, lengthSize = 1; i < m.items.length; i++) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.forkSized(lengthSize);
     writeVideo(m.items[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.cursor !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.cursor);
   }
   if (m.serverTime !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.serverTime);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -829,17 +829,17 @@ function createRecordBatch(): RecordBatch {
 
 function writeRecordBatch(m: RecordBatch, w: Writer): void {
   for (let i = 0, lengthSize = 1; i < m.records.length; i++) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.forkSized(lengthSize);
     writeRecord(m.records[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.source !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.source);
   }
   if (m.sentAt !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.sentAt);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1003,54 +1003,54 @@ function createRecord(): Record {
 
 function writeRecord(m: Record, w: Writer): void {
   if (m.id !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.id);
   }
   if (m.delta !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.sint64Number(m.delta);
   }
   if (m.checksum !== 0) {
-    w.uint32(25);
+    w.tag(25);
     w.fixed64Number(m.checksum);
   }
   if (m.kind !== "") {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.kind);
   }
   if (m.name !== "") {
-    w.uint32(42);
+    w.tag(42);
     w.string(m.name);
   }
   if (m.owner !== undefined) {
-    w.uint32(50);
+    w.tag(50);
     const k = w.fork();
     writeRef(m.owner, w);
     w.join(k);
   }
   if (m.at !== undefined) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
     writePoint(m.at, w);
     w.join(k);
   }
   if (m.updated !== undefined) {
-    w.uint32(66);
+    w.tag(66);
     const k = w.fork();
     writeStamp(m.updated, w);
     w.join(k);
   }
   for (const key of Object.keys(m.attrs)) {
-    w.uint32(74);
+    w.tag(74);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     w.string(m.attrs[key]!);
     w.join(k);
   }
   if (m.active !== false) {
-    w.uint32(80);
+    w.tag(80);
     w.bool(m.active);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1282,11 +1282,11 @@ function createRef(): Ref {
 
 function writeRef(m: Ref, w: Writer): void {
   if (m.ns !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.ns);
   }
   if (m.id !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.id);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1407,11 +1407,11 @@ function createPoint(): Point {
 
 function writePoint(m: Point, w: Writer): void {
   if (m.x !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.sint32(m.x);
   }
   if (m.y !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.sint32(m.y);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1532,11 +1532,11 @@ function createStamp(): Stamp {
 
 function writeStamp(m: Stamp, w: Writer): void {
   if (m.seconds !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.seconds);
   }
   if (m.nanos !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.nanos);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1703,73 +1703,73 @@ function createNumeric(): Numeric {
 
 function writeNumeric(m: Numeric, w: Writer): void {
   if (m.s32 !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.sint32(m.s32);
   }
   if (m.s64 !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.sint64Number(m.s64);
   }
   if (m.f32 !== 0) {
-    w.uint32(29);
+    w.tag(29);
     w.fixed32(m.f32);
   }
   if (m.f64 !== 0) {
-    w.uint32(33);
+    w.tag(33);
     w.fixed64Number(m.f64);
   }
   if (m.sf32 !== 0) {
-    w.uint32(45);
+    w.tag(45);
     w.sfixed32(m.sf32);
   }
   if (m.sf64 !== 0) {
-    w.uint32(49);
+    w.tag(49);
     w.sfixed64Number(m.sf64);
   }
   if (m.d !== 0 || Object.is(m.d, -0)) {
-    w.uint32(57);
+    w.tag(57);
     w.double(m.d);
   }
   if (m.f !== 0 || Object.is(m.f, -0)) {
-    w.uint32(69);
+    w.tag(69);
     w.float(m.f);
   }
   if (m.u64 !== 0) {
-    w.uint32(72);
+    w.tag(72);
     w.uint64Number(m.u64);
   }
   if (m.s32s.length > 0) {
-    w.uint32(82);
+    w.tag(82);
     w.packedSint32(m.s32s);
   }
   if (m.s64s.length > 0) {
-    w.uint32(90);
+    w.tag(90);
     const k = w.fork();
     for (const v of m.s64s) w.sint64Number(v);
     w.join(k);
   }
   if (m.f32s.length > 0) {
-    w.uint32(98);
+    w.tag(98);
     w.packedFixed32(m.f32s);
   }
   if (m.f64s.length > 0) {
-    w.uint32(106);
+    w.tag(106);
     w.packedFixed64Number(m.f64s);
   }
   if (m.sf64s.length > 0) {
-    w.uint32(114);
+    w.tag(114);
     w.packedSfixed64Number(m.sf64s);
   }
   if (m.ds.length > 0) {
-    w.uint32(122);
+    w.tag(122);
     w.packedDouble(m.ds);
   }
   if (m.fs.length > 0) {
-    w.uint32(130);
+    w.tag2(130);
     w.packedFloat(m.fs);
   }
   if (m.i64s.length > 0) {
-    w.uint32(138);
+    w.tag2(138);
     const k = w.fork();
     for (const v of m.i64s) w.int64Number(v);
     w.join(k);
@@ -2131,40 +2131,40 @@ function createMaps(): Maps {
 
 function writeMaps(m: Maps, w: Writer): void {
   for (const key of Object.keys(m.labels)) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     w.string(m.labels[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.counters)) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.counters[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.points)) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.uint32(Number(key));
-    w.uint32(18);
+    w.tag(18);
     const k2 = w.fork();
     writePoint(m.points[key]!, w);
     w.join(k2);
     w.join(k);
   }
   for (const key of Object.keys(m.weights)) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(17);
+    w.tag(17);
     w.double(m.weights[key]!);
     w.join(k);
   }
@@ -2419,19 +2419,19 @@ function createText(): Text {
 
 function writeText(m: Text, w: Writer): void {
   if (m.title !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.title);
   }
   if (m.body !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.body);
   }
   for (const v of m.paragraphs) {
-    w.uint32(26);
+    w.tag(26);
     w.string(v);
   }
   if (m.lang !== "") {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.lang);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2583,21 +2583,21 @@ function createNode(): Node {
 
 function writeNode(m: Node, w: Writer): void {
   if (m.name !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.level !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.level);
   }
   for (let i = 0, lengthSize = 1; i < m.children.length; i++) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.forkSized(lengthSize);
     writeNode(m.children[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.weight !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.sint64Number(m.weight);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2771,48 +2771,48 @@ function createLogEntry(): LogEntry {
 
 function writeLogEntry(m: LogEntry, w: Writer): void {
   if (m.traceId !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.traceId);
   }
   if (m.spanId !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.spanId);
   }
   if (m.level !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.level);
   }
   if (m.line !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.int32(m.line);
   }
   if (m.deltas.length > 0) {
-    w.uint32(42);
+    w.tag(42);
     w.packedInt32(m.deltas);
   }
   if (m.flags.length > 0) {
-    w.uint32(50);
+    w.tag(50);
     w.packedBool(m.flags);
   }
   for (const key of Object.keys(m.fields)) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.int32(Number(key));
-    w.uint32(18);
+    w.tag(18);
     w.string(m.fields[key]!);
     w.join(k);
   }
   if (m.user !== undefined) {
-    w.uint32(66);
+    w.tag(66);
     w.string(m.user);
   }
   if (m.retries !== undefined) {
-    w.uint32(72);
+    w.tag(72);
     w.uint32(m.retries);
   }
   if (m.payload.length > 0) {
-    w.uint32(82);
+    w.tag(82);
     w.bytes(m.payload);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -3059,17 +3059,17 @@ function createLogBatch(): LogBatch {
 
 function writeLogBatch(m: LogBatch, w: Writer): void {
   for (let i = 0, lengthSize = 1; i < m.entries.length; i++) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.forkSized(lengthSize);
     writeLogEntry(m.entries[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.host !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.host);
   }
   if (m.sentAt !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.sentAt);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

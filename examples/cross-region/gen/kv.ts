@@ -60,15 +60,15 @@ function createPutRequest(): PutRequest {
 
 function writePutRequest(m: PutRequest, w: Writer): void {
   if (m.key !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.key);
   }
   if (m.value !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.value);
   }
   if (m.writeId !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.writeId);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -198,7 +198,7 @@ function createPutResponse(): PutResponse {
 
 function writePutResponse(m: PutResponse, w: Writer): void {
   if (m.revision !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.revision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -317,19 +317,19 @@ function createCompareAndSetRequest(): CompareAndSetRequest {
 
 function writeCompareAndSetRequest(m: CompareAndSetRequest, w: Writer): void {
   if (m.key !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.key);
   }
   if (m.expectedRevision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.expectedRevision);
   }
   if (m.value !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.value);
   }
   if (m.writeId !== "") {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.writeId);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -483,23 +483,23 @@ function createCompareAndSetResponse(): CompareAndSetResponse {
 
 function writeCompareAndSetResponse(m: CompareAndSetResponse, w: Writer): void {
   if (m.applied !== false) {
-    w.uint32(8);
+    w.tag(8);
     w.bool(m.applied);
   }
   if (m.revision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.revision);
   }
   if (m.found !== false) {
-    w.uint32(24);
+    w.tag(24);
     w.bool(m.found);
   }
   if (m.currentValue !== "") {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.currentValue);
   }
   if (m.currentRevision !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.int64Number(m.currentRevision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -647,7 +647,7 @@ function createGetRequest(): GetRequest {
 
 function writeGetRequest(m: GetRequest, w: Writer): void {
   if (m.key !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.key);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -763,15 +763,15 @@ function createGetResponse(): GetResponse {
 
 function writeGetResponse(m: GetResponse, w: Writer): void {
   if (m.found !== false) {
-    w.uint32(8);
+    w.tag(8);
     w.bool(m.found);
   }
   if (m.value !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.value);
   }
   if (m.revision !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.revision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -52,11 +52,11 @@ function createForecastRequest(): ForecastRequest {
 
 function writeForecastRequest(m: ForecastRequest, w: Writer): void {
   if (m.city !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.city);
   }
   if (m.days !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.days);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -185,19 +185,19 @@ function createDay(): Day {
 
 function writeDay(m: Day, w: Writer): void {
   if (m.date !== 0n) {
-    w.uint32(8);
+    w.tag(8);
     w.int64(m.date);
   }
   if (m.highCelsius !== 0 || Object.is(m.highCelsius, -0)) {
-    w.uint32(17);
+    w.tag(17);
     w.double(m.highCelsius);
   }
   if (m.lowCelsius !== 0 || Object.is(m.lowCelsius, -0)) {
-    w.uint32(25);
+    w.tag(25);
     w.double(m.lowCelsius);
   }
   if (m.sky !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.int32(m.sky);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -338,11 +338,11 @@ function createForecast(): Forecast {
 
 function writeForecast(m: Forecast, w: Writer): void {
   if (m.city !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.city);
   }
   for (let i = 0, lengthSize = 1; i < m.days.length; i++) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.forkSized(lengthSize);
     writeDay(m.days[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);

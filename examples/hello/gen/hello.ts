@@ -41,7 +41,7 @@ function createHelloRequest(): HelloRequest {
 
 function writeHelloRequest(m: HelloRequest, w: Writer): void {
   if (m.name !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -149,7 +149,7 @@ function createHelloReply(): HelloReply {
 
 function writeHelloReply(m: HelloReply, w: Writer): void {
   if (m.message !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.message);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

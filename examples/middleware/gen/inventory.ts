@@ -42,7 +42,7 @@ function createStockRequest(): StockRequest {
 
 function writeStockRequest(m: StockRequest, w: Writer): void {
   if (m.sku !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.sku);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -158,15 +158,15 @@ function createStockReply(): StockReply {
 
 function writeStockReply(m: StockReply, w: Writer): void {
   if (m.sku !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.sku);
   }
   if (m.quantity !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.quantity);
   }
   if (m.caller !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.caller);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -41,7 +41,7 @@ function createQuoteRequest(): QuoteRequest {
 
 function writeQuoteRequest(m: QuoteRequest, w: Writer): void {
   if (m.symbol !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.symbol);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -159,15 +159,15 @@ function createQuote(): Quote {
 
 function writeQuote(m: Quote, w: Writer): void {
   if (m.symbol !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.symbol);
   }
   if (m.priceCents !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.priceCents);
   }
   if (m.quotedIn !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.quotedIn);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

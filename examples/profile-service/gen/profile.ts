@@ -49,15 +49,15 @@ function createProfile(): Profile {
 
 function writeProfile(m: Profile, w: Writer): void {
   if (m.id !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.id);
   }
   if (m.name !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.name);
   }
   if (m.version !== 0n) {
-    w.uint32(24);
+    w.tag(24);
     w.int64(m.version);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -188,11 +188,11 @@ function createSetNameRequest(): SetNameRequest {
 
 function writeSetNameRequest(m: SetNameRequest, w: Writer): void {
   if (m.id !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.id);
   }
   if (m.name !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.name);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -310,7 +310,7 @@ function createGetProfileRequest(): GetProfileRequest {
 
 function writeGetProfileRequest(m: GetProfileRequest, w: Writer): void {
   if (m.id !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.id);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -49,15 +49,15 @@ function createReading(): Reading {
 
 function writeReading(m: Reading, w: Writer): void {
   if (m.sensor !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.sensor);
   }
   if (m.seq !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.seq);
   }
   if (m.celsius !== 0 || Object.is(m.celsius, -0)) {
-    w.uint32(25);
+    w.tag(25);
     w.double(m.celsius);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -191,15 +191,15 @@ function createWatchRequest(): WatchRequest {
 
 function writeWatchRequest(m: WatchRequest, w: Writer): void {
   if (m.sensor !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.sensor);
   }
   if (m.count !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.count);
   }
   if (m.intervalMs !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.uint32(m.intervalMs);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -333,15 +333,15 @@ function createUploadSummary(): UploadSummary {
 
 function writeUploadSummary(m: UploadSummary, w: Writer): void {
   if (m.readings !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.uint32(m.readings);
   }
   if (m.meanCelsius !== 0 || Object.is(m.meanCelsius, -0)) {
-    w.uint32(17);
+    w.tag(17);
     w.double(m.meanCelsius);
   }
   if (m.maxCelsius !== 0 || Object.is(m.maxCelsius, -0)) {
-    w.uint32(25);
+    w.tag(25);
     w.double(m.maxCelsius);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -475,15 +475,15 @@ function createAlert(): Alert {
 
 function writeAlert(m: Alert, w: Writer): void {
   if (m.sensor !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.sensor);
   }
   if (m.seq !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.seq);
   }
   if (m.text !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.text);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

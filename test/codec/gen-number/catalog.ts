@@ -61,15 +61,15 @@ function createMoney(): Money {
 
 function writeMoney(m: Money, w: Writer): void {
   if (m.currencyCode !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.currencyCode);
   }
   if (m.units !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.units);
   }
   if (m.nanos !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.nanos);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -237,73 +237,73 @@ function createOrder(): Order {
 
 function writeOrder(m: Order, w: Writer): void {
   if (m.id !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.id);
   }
   if (m.status !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.status);
   }
   for (let i = 0, lengthSize = 1; i < m.items.length; i++) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.forkSized(lengthSize);
     writeOrder_LineItem(m.items[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.shipTo !== undefined) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.fork();
     Place.$write(m.shipTo, w);
     w.join(k);
   }
   if (m.createdAt !== undefined) {
-    w.uint32(42);
+    w.tag(42);
     const k = w.fork();
     Timestamp.$write(m.createdAt, w);
     w.join(k);
   }
   for (const key of Object.keys(m.labels)) {
-    w.uint32(50);
+    w.tag(50);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     w.string(m.labels[key]!);
     w.join(k);
   }
   switch (m.payment?.case) {
     case "voucherCode":
-      w.uint32(58);
+      w.tag(58);
       w.string(m.payment.value);
       break;
     case "card": {
-      w.uint32(66);
+      w.tag(66);
       const k = w.fork();
       writeOrder_Card(m.payment.value, w);
       w.join(k);
       break;
     }
     case "cashOnDelivery":
-      w.uint32(72);
+      w.tag(72);
       w.bool(m.payment.value);
       break;
     case "accountId":
-      w.uint32(80);
+      w.tag(80);
       w.uint64Number(m.payment.value);
       break;
   }
   if (m.total !== undefined) {
-    w.uint32(90);
+    w.tag(90);
     const k = w.fork();
     writeMoney(m.total, w);
     w.join(k);
   }
   if (m.shippingRegions.length > 0) {
-    w.uint32(98);
+    w.tag(98);
     w.packedInt32(m.shippingRegions);
   }
   if (m.visibility !== 0) {
-    w.uint32(104);
+    w.tag(104);
     w.int32(m.visibility);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -625,27 +625,27 @@ function createOrder_LineItem(): Order_LineItem {
 
 function writeOrder_LineItem(m: Order_LineItem, w: Writer): void {
   if (m.sku !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.sku);
   }
   if (m.quantity !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.quantity);
   }
   if (m.unitPrice !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeMoney(m.unitPrice, w);
     w.join(k);
   }
   for (let i = 0, lengthSize = 1; i < m.discounts.length; i++) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.forkSized(lengthSize);
     writeOrder_LineItem_Discount(m.discounts[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.status !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.int32(m.status);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -808,11 +808,11 @@ function createOrder_LineItem_Discount(): Order_LineItem_Discount {
 
 function writeOrder_LineItem_Discount(m: Order_LineItem_Discount, w: Writer): void {
   if (m.code !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.code);
   }
   if (m.percentOff !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.sint32(m.percentOff);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -937,15 +937,15 @@ function createOrder_Card(): Order_Card {
 
 function writeOrder_Card(m: Order_Card, w: Writer): void {
   if (m.last4 !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.last4);
   }
   if (m.expiryMonth !== 0) {
-    w.uint32(21);
+    w.tag(21);
     w.fixed32(m.expiryMonth);
   }
   if (m.expiryYear !== 0) {
-    w.uint32(29);
+    w.tag(29);
     w.fixed32(m.expiryYear);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1121,150 +1121,150 @@ function createMaps(): Maps {
 
 function writeMaps(m: Maps, w: Writer): void {
   for (const key of Object.keys(m.int32ToString)) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.int32(Number(key));
-    w.uint32(18);
+    w.tag(18);
     w.string(m.int32ToString[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.int64ToInt64)) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.int64Key(key);
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.int64ToInt64[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.uint32ToBytes)) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.uint32(Number(key));
-    w.uint32(18);
+    w.tag(18);
     w.bytes(m.uint32ToBytes[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.uint64ToDouble)) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.uint64Key(key);
-    w.uint32(17);
+    w.tag(17);
     w.double(m.uint64ToDouble[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.sint32ToFloat)) {
-    w.uint32(42);
+    w.tag(42);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.sint32(Number(key));
-    w.uint32(21);
+    w.tag(21);
     w.float(m.sint32ToFloat[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.sint64ToBool)) {
-    w.uint32(50);
+    w.tag(50);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.sint64Key(key);
-    w.uint32(16);
+    w.tag(16);
     w.bool(m.sint64ToBool[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.fixed32ToUint32)) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
-    w.uint32(13);
+    w.tag(13);
     w.fixed32(Number(key));
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.fixed32ToUint32[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.fixed64ToFixed64)) {
-    w.uint32(66);
+    w.tag(66);
     const k = w.fork();
-    w.uint32(9);
+    w.tag(9);
     w.fixed64Key(key);
-    w.uint32(17);
+    w.tag(17);
     w.fixed64Number(m.fixed64ToFixed64[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.sfixed32ToSfixed32)) {
-    w.uint32(74);
+    w.tag(74);
     const k = w.fork();
-    w.uint32(13);
+    w.tag(13);
     w.sfixed32(Number(key));
-    w.uint32(21);
+    w.tag(21);
     w.sfixed32(m.sfixed32ToSfixed32[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.sfixed64ToSint64)) {
-    w.uint32(82);
+    w.tag(82);
     const k = w.fork();
-    w.uint32(9);
+    w.tag(9);
     w.sfixed64Key(key);
-    w.uint32(16);
+    w.tag(16);
     w.sint64Number(m.sfixed64ToSint64[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.boolToString)) {
-    w.uint32(90);
+    w.tag(90);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.bool(key === "true");
-    w.uint32(18);
+    w.tag(18);
     w.string(m.boolToString[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.stringToMessage)) {
-    w.uint32(98);
+    w.tag(98);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     const k2 = w.fork();
     writeMoney(m.stringToMessage[key]!, w);
     w.join(k2);
     w.join(k);
   }
   for (const key of Object.keys(m.stringToEnum)) {
-    w.uint32(106);
+    w.tag(106);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.stringToEnum[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.int32ToImported)) {
-    w.uint32(114);
+    w.tag(114);
     const k = w.fork();
-    w.uint32(8);
+    w.tag(8);
     w.int32(Number(key));
-    w.uint32(18);
+    w.tag(18);
     const k2 = w.fork();
     LatLng.$write(m.int32ToImported[key]!, w);
     w.join(k2);
     w.join(k);
   }
   for (const key of Object.keys(m.stringToImportedEnum)) {
-    w.uint32(122);
+    w.tag(122);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.stringToImportedEnum[key]!);
     w.join(k);
   }
   for (const key of Object.keys(m.stringToBytes)) {
-    w.uint32(130);
+    w.tag2(130);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     w.bytes(m.stringToBytes[key]!);
     w.join(k);
   }
@@ -1963,60 +1963,60 @@ function createEnvelope(): Envelope {
 
 function writeEnvelope(m: Envelope, w: Writer): void {
   if (m.sender !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.sender);
   }
   switch (m.body?.case) {
     case "text":
-      w.uint32(18);
+      w.tag(18);
       w.string(m.body.value);
       break;
     case "blob":
-      w.uint32(26);
+      w.tag(26);
       w.bytes(m.body.value);
       break;
     case "forwarded": {
-      w.uint32(34);
+      w.tag(34);
       const k = w.fork();
       writeEnvelope(m.body.value, w);
       w.join(k);
       break;
     }
     case "count":
-      w.uint32(40);
+      w.tag(40);
       w.int64Number(m.body.value);
       break;
     case "ratio":
-      w.uint32(49);
+      w.tag(49);
       w.double(m.body.value);
       break;
     case "status":
-      w.uint32(56);
+      w.tag(56);
       w.int32(m.body.value);
       break;
     case "point": {
-      w.uint32(66);
+      w.tag(66);
       const k = w.fork();
       LatLng.$write(m.body.value, w);
       w.join(k);
       break;
     }
     case "stamp":
-      w.uint32(73);
+      w.tag(73);
       w.sfixed64Number(m.body.value);
       break;
   }
   for (const v of m.recipients) {
-    w.uint32(82);
+    w.tag(82);
     w.string(v);
   }
   switch (m.trace?.case) {
     case "traceId":
-      w.uint32(89);
+      w.tag(89);
       w.fixed64Number(m.trace.value);
       break;
     case "traceName":
-      w.uint32(98);
+      w.tag(98);
       w.string(m.trace.value);
       break;
   }
@@ -2292,27 +2292,27 @@ function createCategory(): Category {
 
 function writeCategory(m: Category, w: Writer): void {
   if (m.name !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   for (let i = 0, lengthSize = 1; i < m.children.length; i++) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.forkSized(lengthSize);
     writeCategory(m.children[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.parentHint !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeCategory(m.parentHint, w);
     w.join(k);
   }
   for (const key of Object.keys(m.bySlug)) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     const k2 = w.fork();
     writeCategory(m.bySlug[key]!, w);
     w.join(k2);
@@ -2505,18 +2505,18 @@ function createExpr(): Expr {
 function writeExpr(m: Expr, w: Writer): void {
   switch (m.kind?.case) {
     case "literal":
-      w.uint32(8);
+      w.tag(8);
       w.sint64Number(m.kind.value);
       break;
     case "binary": {
-      w.uint32(18);
+      w.tag(18);
       const k = w.fork();
       writeBinaryOp(m.kind.value, w);
       w.join(k);
       break;
     }
     case "negate": {
-      w.uint32(26);
+      w.tag(26);
       const k = w.fork();
       writeExpr(m.kind.value, w);
       w.join(k);
@@ -2679,17 +2679,17 @@ function createBinaryOp(): BinaryOp {
 
 function writeBinaryOp(m: BinaryOp, w: Writer): void {
   if (m.op !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int32(m.op);
   }
   if (m.left !== undefined) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.fork();
     writeExpr(m.left, w);
     w.join(k);
   }
   if (m.right !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeExpr(m.right, w);
     w.join(k);
@@ -2845,27 +2845,27 @@ function createKeywords(): Keywords {
 
 function writeKeywords(m: Keywords, w: Writer): void {
   if (m.type !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.type);
   }
   if (m.class !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.class);
   }
   if (m.default !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.default);
   }
   if (m.constructor$ !== "") {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.constructor$);
   }
   if (m.delete !== false) {
-    w.uint32(40);
+    w.tag(40);
     w.bool(m.delete);
   }
   if (m.toString$ !== "") {
-    w.uint32(50);
+    w.tag(50);
     w.string(m.toString$);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

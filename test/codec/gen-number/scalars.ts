@@ -96,63 +96,63 @@ function createScalars(): Scalars {
 
 function writeScalars(m: Scalars, w: Writer): void {
   if (m.doubleValue !== 0 || Object.is(m.doubleValue, -0)) {
-    w.uint32(9);
+    w.tag(9);
     w.double(m.doubleValue);
   }
   if (m.floatValue !== 0 || Object.is(m.floatValue, -0)) {
-    w.uint32(21);
+    w.tag(21);
     w.float(m.floatValue);
   }
   if (m.int32Value !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.int32Value);
   }
   if (m.int64Value !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.int64Number(m.int64Value);
   }
   if (m.uint32Value !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.uint32(m.uint32Value);
   }
   if (m.uint64Value !== 0) {
-    w.uint32(48);
+    w.tag(48);
     w.uint64Number(m.uint64Value);
   }
   if (m.sint32Value !== 0) {
-    w.uint32(56);
+    w.tag(56);
     w.sint32(m.sint32Value);
   }
   if (m.sint64Value !== 0) {
-    w.uint32(64);
+    w.tag(64);
     w.sint64Number(m.sint64Value);
   }
   if (m.fixed32Value !== 0) {
-    w.uint32(77);
+    w.tag(77);
     w.fixed32(m.fixed32Value);
   }
   if (m.fixed64Value !== 0) {
-    w.uint32(81);
+    w.tag(81);
     w.fixed64Number(m.fixed64Value);
   }
   if (m.sfixed32Value !== 0) {
-    w.uint32(93);
+    w.tag(93);
     w.sfixed32(m.sfixed32Value);
   }
   if (m.sfixed64Value !== 0) {
-    w.uint32(97);
+    w.tag(97);
     w.sfixed64Number(m.sfixed64Value);
   }
   if (m.boolValue !== false) {
-    w.uint32(104);
+    w.tag(104);
     w.bool(m.boolValue);
   }
   if (m.stringValue !== "") {
-    w.uint32(114);
+    w.tag(114);
     w.string(m.stringValue);
   }
   if (m.bytesValue.length > 0) {
-    w.uint32(122);
+    w.tag(122);
     w.bytes(m.bytesValue);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -446,67 +446,67 @@ function createOptionalScalars(): OptionalScalars {
 
 function writeOptionalScalars(m: OptionalScalars, w: Writer): void {
   if (m.doubleValue !== undefined) {
-    w.uint32(9);
+    w.tag(9);
     w.double(m.doubleValue);
   }
   if (m.floatValue !== undefined) {
-    w.uint32(21);
+    w.tag(21);
     w.float(m.floatValue);
   }
   if (m.int32Value !== undefined) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.int32Value);
   }
   if (m.int64Value !== undefined) {
-    w.uint32(32);
+    w.tag(32);
     w.int64Number(m.int64Value);
   }
   if (m.uint32Value !== undefined) {
-    w.uint32(40);
+    w.tag(40);
     w.uint32(m.uint32Value);
   }
   if (m.uint64Value !== undefined) {
-    w.uint32(48);
+    w.tag(48);
     w.uint64Number(m.uint64Value);
   }
   if (m.sint32Value !== undefined) {
-    w.uint32(56);
+    w.tag(56);
     w.sint32(m.sint32Value);
   }
   if (m.sint64Value !== undefined) {
-    w.uint32(64);
+    w.tag(64);
     w.sint64Number(m.sint64Value);
   }
   if (m.fixed32Value !== undefined) {
-    w.uint32(77);
+    w.tag(77);
     w.fixed32(m.fixed32Value);
   }
   if (m.fixed64Value !== undefined) {
-    w.uint32(81);
+    w.tag(81);
     w.fixed64Number(m.fixed64Value);
   }
   if (m.sfixed32Value !== undefined) {
-    w.uint32(93);
+    w.tag(93);
     w.sfixed32(m.sfixed32Value);
   }
   if (m.sfixed64Value !== undefined) {
-    w.uint32(97);
+    w.tag(97);
     w.sfixed64Number(m.sfixed64Value);
   }
   if (m.boolValue !== undefined) {
-    w.uint32(104);
+    w.tag(104);
     w.bool(m.boolValue);
   }
   if (m.stringValue !== undefined) {
-    w.uint32(114);
+    w.tag(114);
     w.string(m.stringValue);
   }
   if (m.bytesValue !== undefined) {
-    w.uint32(122);
+    w.tag(122);
     w.bytes(m.bytesValue);
   }
   if (m.color !== undefined) {
-    w.uint32(128);
+    w.tag2(128);
     w.int32(m.color);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -810,73 +810,73 @@ function createRepeatedScalars(): RepeatedScalars {
 
 function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   if (m.doubleValues.length > 0) {
-    w.uint32(10);
+    w.tag(10);
     w.packedDouble(m.doubleValues);
   }
   if (m.floatValues.length > 0) {
-    w.uint32(18);
+    w.tag(18);
     w.packedFloat(m.floatValues);
   }
   if (m.int32Values.length > 0) {
-    w.uint32(26);
+    w.tag(26);
     w.packedInt32(m.int32Values);
   }
   if (m.int64Values.length > 0) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.fork();
     for (const v of m.int64Values) w.int64Number(v);
     w.join(k);
   }
   if (m.uint32Values.length > 0) {
-    w.uint32(42);
+    w.tag(42);
     w.packedUint32(m.uint32Values);
   }
   if (m.uint64Values.length > 0) {
-    w.uint32(50);
+    w.tag(50);
     const k = w.fork();
     for (const v of m.uint64Values) w.uint64Number(v);
     w.join(k);
   }
   if (m.sint32Values.length > 0) {
-    w.uint32(58);
+    w.tag(58);
     w.packedSint32(m.sint32Values);
   }
   if (m.sint64Values.length > 0) {
-    w.uint32(66);
+    w.tag(66);
     const k = w.fork();
     for (const v of m.sint64Values) w.sint64Number(v);
     w.join(k);
   }
   if (m.fixed32Values.length > 0) {
-    w.uint32(74);
+    w.tag(74);
     w.packedFixed32(m.fixed32Values);
   }
   if (m.fixed64Values.length > 0) {
-    w.uint32(82);
+    w.tag(82);
     w.packedFixed64Number(m.fixed64Values);
   }
   if (m.sfixed32Values.length > 0) {
-    w.uint32(90);
+    w.tag(90);
     w.packedSfixed32(m.sfixed32Values);
   }
   if (m.sfixed64Values.length > 0) {
-    w.uint32(98);
+    w.tag(98);
     w.packedSfixed64Number(m.sfixed64Values);
   }
   if (m.boolValues.length > 0) {
-    w.uint32(106);
+    w.tag(106);
     w.packedBool(m.boolValues);
   }
   for (const v of m.stringValues) {
-    w.uint32(114);
+    w.tag(114);
     w.string(v);
   }
   for (const v of m.bytesValues) {
-    w.uint32(122);
+    w.tag(122);
     w.bytes(v);
   }
   if (m.colors.length > 0) {
-    w.uint32(130);
+    w.tag2(130);
     w.packedInt32(m.colors);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1323,59 +1323,59 @@ function createUnpackedScalars(): UnpackedScalars {
 
 function writeUnpackedScalars(m: UnpackedScalars, w: Writer): void {
   for (const v of m.doubleValues) {
-    w.uint32(9);
+    w.tag(9);
     w.double(v);
   }
   for (const v of m.floatValues) {
-    w.uint32(21);
+    w.tag(21);
     w.float(v);
   }
   for (const v of m.int32Values) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(v);
   }
   for (const v of m.int64Values) {
-    w.uint32(32);
+    w.tag(32);
     w.int64Number(v);
   }
   for (const v of m.uint32Values) {
-    w.uint32(40);
+    w.tag(40);
     w.uint32(v);
   }
   for (const v of m.uint64Values) {
-    w.uint32(48);
+    w.tag(48);
     w.uint64Number(v);
   }
   for (const v of m.sint32Values) {
-    w.uint32(56);
+    w.tag(56);
     w.sint32(v);
   }
   for (const v of m.sint64Values) {
-    w.uint32(64);
+    w.tag(64);
     w.sint64Number(v);
   }
   for (const v of m.fixed32Values) {
-    w.uint32(77);
+    w.tag(77);
     w.fixed32(v);
   }
   for (const v of m.fixed64Values) {
-    w.uint32(81);
+    w.tag(81);
     w.fixed64Number(v);
   }
   for (const v of m.sfixed32Values) {
-    w.uint32(93);
+    w.tag(93);
     w.sfixed32(v);
   }
   for (const v of m.sfixed64Values) {
-    w.uint32(97);
+    w.tag(97);
     w.sfixed64Number(v);
   }
   for (const v of m.boolValues) {
-    w.uint32(104);
+    w.tag(104);
     w.bool(v);
   }
   for (const v of m.colors) {
-    w.uint32(128);
+    w.tag2(128);
     w.int32(v);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1779,41 +1779,41 @@ function createJsNumbers(): JsNumbers {
 
 function writeJsNumbers(m: JsNumbers, w: Writer): void {
   if (m.int64Value !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.int64Value);
   }
   if (m.uint64Value !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint64Number(m.uint64Value);
   }
   if (m.sint64Value !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.sint64Number(m.sint64Value);
   }
   if (m.fixed64Value !== 0) {
-    w.uint32(33);
+    w.tag(33);
     w.fixed64Number(m.fixed64Value);
   }
   if (m.sfixed64Value !== 0) {
-    w.uint32(41);
+    w.tag(41);
     w.sfixed64Number(m.sfixed64Value);
   }
   if (m.optionalInt64 !== undefined) {
-    w.uint32(48);
+    w.tag(48);
     w.int64Number(m.optionalInt64);
   }
   if (m.int64Values.length > 0) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
     for (const v of m.int64Values) w.int64Number(v);
     w.join(k);
   }
   for (const v of m.uint64Values) {
-    w.uint32(64);
+    w.tag(64);
     w.uint64Number(v);
   }
   if (m.defaultInt64 !== 0) {
-    w.uint32(72);
+    w.tag(72);
     w.int64Number(m.defaultInt64);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2060,19 +2060,19 @@ function createFieldNumbers(): FieldNumbers {
 
 function writeFieldNumbers(m: FieldNumbers, w: Writer): void {
   if (m.one !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int32(m.one);
   }
   if (m.fifteen !== "") {
-    w.uint32(122);
+    w.tag(122);
     w.string(m.fifteen);
   }
   if (m.sixteen !== "") {
-    w.uint32(130);
+    w.tag2(130);
     w.string(m.sixteen);
   }
   if (m.big2047 !== 0) {
-    w.uint32(16376);
+    w.tag2(16376);
     w.sint64Number(m.big2047);
   }
   if (m.big2048 !== 0) {

@@ -122,76 +122,76 @@ function createTicket(): Ticket {
 }
 
 function writeTicket(m: Ticket, w: Writer): void {
-  w.uint32(8);
+  w.tag(8);
   w.int64(m.id);
-  w.uint32(18);
+  w.tag(18);
   w.string(m.title);
   if (m.assignee !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.assignee);
   }
   if (m.priority !== undefined) {
-    w.uint32(32);
+    w.tag(32);
     w.int32(m.priority);
   }
   if (m.escalation !== undefined) {
-    w.uint32(40);
+    w.tag(40);
     w.int32(m.escalation);
   }
   for (const v of m.history) {
-    w.uint32(48);
+    w.tag(48);
     w.int32(v);
   }
   if (m.historyPacked.length > 0) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
     for (const v of m.historyPacked) w.int32(v);
     w.join(k);
   }
   if (m.scores.length > 0) {
-    w.uint32(66);
+    w.tag(66);
     w.packedSint32(m.scores);
   }
   if (m.checksums.length > 0) {
-    w.uint32(74);
+    w.tag(74);
     w.packedFixed64(m.checksums);
   }
   for (const v of m.votes) {
-    w.uint32(80);
+    w.tag(80);
     w.int32(v);
   }
   for (const key of Object.keys(m.stateByTeam)) {
-    w.uint32(90);
+    w.tag(90);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.stateByTeam[key]!);
     w.join(k);
   }
   if (m.audit !== undefined) {
-    w.uint32(99);
+    w.tag(99);
     writeTicket_Audit(m.audit, w);
-    w.uint32(100);
+    w.tag(100);
   }
   for (const v of m.comment) {
-    w.uint32(123);
+    w.tag(123);
     writeTicket_Comment(v, w);
-    w.uint32(124);
+    w.tag(124);
   }
   if (m.parent !== undefined) {
-    w.uint32(146);
+    w.tag2(146);
     const k = w.fork();
     writeTicket(m.parent, w);
     w.join(k);
   }
   switch (m.contact?.case) {
     case "email":
-      w.uint32(154);
+      w.tag2(154);
       w.string(m.contact.value);
       break;
     case "phone": {
-      w.uint32(162);
+      w.tag2(162);
       const k = w.fork();
       writePhone(m.contact.value, w);
       w.join(k);
@@ -199,11 +199,11 @@ function writeTicket(m: Ticket, w: Writer): void {
     }
   }
   if (m.attachment !== undefined) {
-    w.uint32(170);
+    w.tag2(170);
     w.bytes(m.attachment);
   }
   if (m.state !== undefined) {
-    w.uint32(176);
+    w.tag2(176);
     w.int32(m.state);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -647,11 +647,11 @@ function createTicket_Audit(): Ticket_Audit {
 
 function writeTicket_Audit(m: Ticket_Audit, w: Writer): void {
   if (m.actor !== undefined) {
-    w.uint32(106);
+    w.tag(106);
     w.string(m.actor);
   }
   if (m.atMillis !== undefined) {
-    w.uint32(112);
+    w.tag(112);
     w.int64(m.atMillis);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -777,10 +777,10 @@ function createTicket_Comment(): Ticket_Comment {
 }
 
 function writeTicket_Comment(m: Ticket_Comment, w: Writer): void {
-  w.uint32(130);
+  w.tag2(130);
   w.string(m.text);
   if (m.author !== undefined) {
-    w.uint32(138);
+    w.tag2(138);
     w.string(m.author);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -918,10 +918,10 @@ function createPhone(): Phone {
 }
 
 function writePhone(m: Phone, w: Writer): void {
-  w.uint32(10);
+  w.tag(10);
   w.string(m.number);
   if (m.mobile !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.bool(m.mobile);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1225,83 +1225,83 @@ function createDefaults(): Defaults {
 
 function writeDefaults(m: Defaults, w: Writer): void {
   if (m.doubleValue !== undefined) {
-    w.uint32(9);
+    w.tag(9);
     w.double(m.doubleValue);
   }
   if (m.floatValue !== undefined) {
-    w.uint32(21);
+    w.tag(21);
     w.float(m.floatValue);
   }
   if (m.int32Value !== undefined) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.int32Value);
   }
   if (m.int64Value !== undefined) {
-    w.uint32(32);
+    w.tag(32);
     w.int64(m.int64Value);
   }
   if (m.uint32Value !== undefined) {
-    w.uint32(40);
+    w.tag(40);
     w.uint32(m.uint32Value);
   }
   if (m.uint64Value !== undefined) {
-    w.uint32(48);
+    w.tag(48);
     w.uint64(m.uint64Value);
   }
   if (m.sint32Value !== undefined) {
-    w.uint32(56);
+    w.tag(56);
     w.sint32(m.sint32Value);
   }
   if (m.sint64Value !== undefined) {
-    w.uint32(64);
+    w.tag(64);
     w.sint64(m.sint64Value);
   }
   if (m.fixed32Value !== undefined) {
-    w.uint32(77);
+    w.tag(77);
     w.fixed32(m.fixed32Value);
   }
   if (m.fixed64Value !== undefined) {
-    w.uint32(81);
+    w.tag(81);
     w.fixed64(m.fixed64Value);
   }
   if (m.sfixed32Value !== undefined) {
-    w.uint32(93);
+    w.tag(93);
     w.sfixed32(m.sfixed32Value);
   }
   if (m.sfixed64Value !== undefined) {
-    w.uint32(97);
+    w.tag(97);
     w.sfixed64(m.sfixed64Value);
   }
   if (m.boolValue !== undefined) {
-    w.uint32(104);
+    w.tag(104);
     w.bool(m.boolValue);
   }
   if (m.stringValue !== undefined) {
-    w.uint32(114);
+    w.tag(114);
     w.string(m.stringValue);
   }
   if (m.bytesValue !== undefined) {
-    w.uint32(122);
+    w.tag(122);
     w.bytes(m.bytesValue);
   }
   if (m.priorityValue !== undefined) {
-    w.uint32(128);
+    w.tag2(128);
     w.int32(m.priorityValue);
   }
   if (m.infValue !== undefined) {
-    w.uint32(137);
+    w.tag2(137);
     w.double(m.infValue);
   }
   if (m.negInfValue !== undefined) {
-    w.uint32(145);
+    w.tag2(145);
     w.double(m.negInfValue);
   }
   if (m.nanValue !== undefined) {
-    w.uint32(157);
+    w.tag2(157);
     w.float(m.nanValue);
   }
   if (m.emptyDefault !== undefined) {
-    w.uint32(162);
+    w.tag2(162);
     w.string(m.emptyDefault);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1605,9 +1605,9 @@ function createNested(): Nested {
 
 function writeNested(m: Nested, w: Writer): void {
   if (m.outer !== undefined) {
-    w.uint32(11);
+    w.tag(11);
     writeNested_Outer(m.outer, w);
-    w.uint32(12);
+    w.tag(12);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
@@ -1721,12 +1721,12 @@ function createNested_Outer(): Nested_Outer {
 
 function writeNested_Outer(m: Nested_Outer, w: Writer): void {
   if (m.inner !== undefined) {
-    w.uint32(19);
+    w.tag(19);
     writeNested_Outer_Inner(m.inner, w);
-    w.uint32(20);
+    w.tag(20);
   }
   if (m.label !== undefined) {
-    w.uint32(42);
+    w.tag(42);
     w.string(m.label);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1851,11 +1851,11 @@ function createNested_Outer_Inner(): Nested_Outer_Inner {
 
 function writeNested_Outer_Inner(m: Nested_Outer_Inner, w: Writer): void {
   if (m.value !== undefined) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.value);
   }
   for (const v of m.notes) {
-    w.uint32(34);
+    w.tag(34);
     w.string(v);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1984,19 +1984,19 @@ function createEnvelope(): Envelope {
 
 function writeEnvelope(m: Envelope, w: Writer): void {
   if (m.sender !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.fork();
     writePhone(m.sender, w);
     w.join(k);
   }
   for (let i = 0, lengthSize = 1; i < m.recipients.length; i++) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.forkSized(lengthSize);
     writePhone(m.recipients[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.text !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.text);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -138,126 +138,126 @@ function createAuditRecord(): AuditRecord {
 
 function writeAuditRecord(m: AuditRecord, w: Writer): void {
   if (m.at !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.fork();
     Timestamp.$write(m.at, w);
     w.join(k);
   }
   if (m.elapsed !== undefined) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.fork();
     Duration.$write(m.elapsed, w);
     w.join(k);
   }
   if (m.detail !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     Any.$write(m.detail, w);
     w.join(k);
   }
   if (m.attributes !== undefined) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.fork();
     Struct.$write(m.attributes, w);
     w.join(k);
   }
   if (m.extra !== undefined) {
-    w.uint32(42);
+    w.tag(42);
     const k = w.fork();
     Value.$write(m.extra, w);
     w.join(k);
   }
   if (m.tags !== undefined) {
-    w.uint32(50);
+    w.tag(50);
     const k = w.fork();
     ListValue.$write(m.tags, w);
     w.join(k);
   }
   if (m.updateMask !== undefined) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
     FieldMask.$write(m.updateMask, w);
     w.join(k);
   }
   if (m.nothing !== undefined) {
-    w.uint32(66);
+    w.tag(66);
     const k = w.fork();
     Empty.$write(m.nothing, w);
     w.join(k);
   }
   for (let i = 0, lengthSize = 1; i < m.history.length; i++) {
-    w.uint32(74);
+    w.tag(74);
     const k = w.forkSized(lengthSize);
     Timestamp.$write(m.history[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (const key of Object.keys(m.timings)) {
-    w.uint32(82);
+    w.tag(82);
     const k = w.fork();
-    w.uint32(10);
+    w.tag(10);
     w.string(key);
-    w.uint32(18);
+    w.tag(18);
     const k2 = w.fork();
     Duration.$write(m.timings[key]!, w);
     w.join(k2);
     w.join(k);
   }
   if (m.doubleWrapper !== undefined) {
-    w.uint32(162);
+    w.tag2(162);
     const k = w.fork();
     DoubleValue.$write(m.doubleWrapper, w);
     w.join(k);
   }
   if (m.floatWrapper !== undefined) {
-    w.uint32(170);
+    w.tag2(170);
     const k = w.fork();
     FloatValue.$write(m.floatWrapper, w);
     w.join(k);
   }
   if (m.int64Wrapper !== undefined) {
-    w.uint32(178);
+    w.tag2(178);
     const k = w.fork();
     Int64Value.$write(m.int64Wrapper, w);
     w.join(k);
   }
   if (m.uint64Wrapper !== undefined) {
-    w.uint32(186);
+    w.tag2(186);
     const k = w.fork();
     UInt64Value.$write(m.uint64Wrapper, w);
     w.join(k);
   }
   if (m.int32Wrapper !== undefined) {
-    w.uint32(194);
+    w.tag2(194);
     const k = w.fork();
     Int32Value.$write(m.int32Wrapper, w);
     w.join(k);
   }
   if (m.uint32Wrapper !== undefined) {
-    w.uint32(202);
+    w.tag2(202);
     const k = w.fork();
     UInt32Value.$write(m.uint32Wrapper, w);
     w.join(k);
   }
   if (m.boolWrapper !== undefined) {
-    w.uint32(210);
+    w.tag2(210);
     const k = w.fork();
     BoolValue.$write(m.boolWrapper, w);
     w.join(k);
   }
   if (m.stringWrapper !== undefined) {
-    w.uint32(218);
+    w.tag2(218);
     const k = w.fork();
     StringValue.$write(m.stringWrapper, w);
     w.join(k);
   }
   if (m.bytesWrapper !== undefined) {
-    w.uint32(226);
+    w.tag2(226);
     const k = w.fork();
     BytesValue.$write(m.bytesWrapper, w);
     w.join(k);
   }
   if (m.nullValue !== 0) {
-    w.uint32(240);
+    w.tag2(240);
     w.int32(m.nullValue);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -70,31 +70,31 @@ function createRequest(): Request {
 
 function writeRequest(m: Request, w: Writer): void {
   if (m.text !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.text);
   }
   if (m.count !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.count);
   }
   if (m.delayMs !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.uint32(m.delayMs);
   }
   if (m.failCode !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.uint32(m.failCode);
   }
   if (m.failAfter !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.uint32(m.failAfter);
   }
   if (m.size !== 0) {
-    w.uint32(48);
+    w.tag(48);
     w.uint32(m.size);
   }
   if (m.id !== 0n) {
-    w.uint32(56);
+    w.tag(56);
     w.int64(m.id);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -280,23 +280,23 @@ function createReply(): Reply {
 
 function writeReply(m: Reply, w: Writer): void {
   if (m.text !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.text);
   }
   if (m.seq !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.seq);
   }
   if (m.payload.length > 0) {
-    w.uint32(26);
+    w.tag(26);
     w.bytes(m.payload);
   }
   if (m.id !== 0n) {
-    w.uint32(32);
+    w.tag(32);
     w.int64(m.id);
   }
   for (const v of m.seen) {
-    w.uint32(42);
+    w.tag(42);
     w.string(v);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

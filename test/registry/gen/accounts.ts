@@ -44,11 +44,11 @@ function createDepositRequest(): DepositRequest {
 
 function writeDepositRequest(m: DepositRequest, w: Writer): void {
   if (m.account !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.account);
   }
   if (m.amount !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.amount);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -166,7 +166,7 @@ function createDepositResponse(): DepositResponse {
 
 function writeDepositResponse(m: DepositResponse, w: Writer): void {
   if (m.balance !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.balance);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -274,7 +274,7 @@ function createBalanceRequest(): BalanceRequest {
 
 function writeBalanceRequest(m: BalanceRequest, w: Writer): void {
   if (m.account !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.account);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -382,7 +382,7 @@ function createBalanceResponse(): BalanceResponse {
 
 function writeBalanceResponse(m: BalanceResponse, w: Writer): void {
   if (m.balance !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.balance);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -52,15 +52,15 @@ function createEchoRequest(): EchoRequest {
 
 function writeEchoRequest(m: EchoRequest, w: Writer): void {
   if (m.text !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.text);
   }
   if (m.delayMs !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.uint32(m.delayMs);
   }
   if (m.key !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.key);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -198,15 +198,15 @@ function createEchoReply(): EchoReply {
 
 function writeEchoReply(m: EchoReply, w: Writer): void {
   if (m.text !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.text);
   }
   if (m.servedBy !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.servedBy);
   }
   if (m.count !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.uint32(m.count);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -73,31 +73,31 @@ function createKeyValue(): KeyValue {
 
 function writeKeyValue(m: KeyValue, w: Writer): void {
   if (m.key !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.key);
   }
   if (m.value !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.value);
   }
   if (m.modRevision !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.modRevision);
   }
   if (m.createRevision !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.int64Number(m.createRevision);
   }
   if (m.version !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.int64Number(m.version);
   }
   if (m.lease !== "") {
-    w.uint32(50);
+    w.tag(50);
     w.string(m.lease);
   }
   if (m.writeId !== "") {
-    w.uint32(58);
+    w.tag(58);
     w.string(m.writeId);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -265,7 +265,7 @@ function createGetRequest(): GetRequest {
 
 function writeGetRequest(m: GetRequest, w: Writer): void {
   if (m.key !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.key);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -380,13 +380,13 @@ function createGetResponse(): GetResponse {
 
 function writeGetResponse(m: GetResponse, w: Writer): void {
   if (m.kv !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.fork();
     writeKeyValue(m.kv, w);
     w.join(k);
   }
   if (m.revision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.revision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -506,7 +506,7 @@ function createListRequest(): ListRequest {
 
 function writeListRequest(m: ListRequest, w: Writer): void {
   if (m.prefix !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.prefix);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -619,13 +619,13 @@ function createListResponse(): ListResponse {
 
 function writeListResponse(m: ListResponse, w: Writer): void {
   for (let i = 0, lengthSize = 1; i < m.kvs.length; i++) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.forkSized(lengthSize);
     writeKeyValue(m.kvs[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.revision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.revision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -786,31 +786,31 @@ function createCompareAndSetRequest(): CompareAndSetRequest {
 
 function writeCompareAndSetRequest(m: CompareAndSetRequest, w: Writer): void {
   if (m.key !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.key);
   }
   if (m.value !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.value);
   }
   if (m.expectedModRevision !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.expectedModRevision);
   }
   if (m.lease !== "") {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.lease);
   }
   if (m.writeId !== "") {
-    w.uint32(42);
+    w.tag(42);
     w.string(m.writeId);
   }
   if (m.fenceKey !== "") {
-    w.uint32(50);
+    w.tag(50);
     w.string(m.fenceKey);
   }
   if (m.fenceModRevision !== 0) {
-    w.uint32(56);
+    w.tag(56);
     w.int64Number(m.fenceModRevision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -994,23 +994,23 @@ function createDeleteRequest(): DeleteRequest {
 
 function writeDeleteRequest(m: DeleteRequest, w: Writer): void {
   if (m.key !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.key);
   }
   if (m.expectedModRevision !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.expectedModRevision);
   }
   if (m.writeId !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.writeId);
   }
   if (m.fenceKey !== "") {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.fenceKey);
   }
   if (m.fenceModRevision !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.int64Number(m.fenceModRevision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1168,21 +1168,21 @@ function createWriteResponse(): WriteResponse {
 
 function writeWriteResponse(m: WriteResponse, w: Writer): void {
   if (m.ok !== false) {
-    w.uint32(8);
+    w.tag(8);
     w.bool(m.ok);
   }
   if (m.revision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.revision);
   }
   if (m.current !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeKeyValue(m.current, w);
     w.join(k);
   }
   if (m.writeId !== "") {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.writeId);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1322,7 +1322,7 @@ function createGrantLeaseRequest(): GrantLeaseRequest {
 
 function writeGrantLeaseRequest(m: GrantLeaseRequest, w: Writer): void {
   if (m.ttlMs !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.ttlMs);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1433,11 +1433,11 @@ function createGrantLeaseResponse(): GrantLeaseResponse {
 
 function writeGrantLeaseResponse(m: GrantLeaseResponse, w: Writer): void {
   if (m.id !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.id);
   }
   if (m.ttlMs !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.ttlMs);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1556,7 +1556,7 @@ function createKeepAliveRequest(): KeepAliveRequest {
 
 function writeKeepAliveRequest(m: KeepAliveRequest, w: Writer): void {
   if (m.lease !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.lease);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1664,7 +1664,7 @@ function createKeepAliveResponse(): KeepAliveResponse {
 
 function writeKeepAliveResponse(m: KeepAliveResponse, w: Writer): void {
   if (m.ttlMs !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int64Number(m.ttlMs);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1772,7 +1772,7 @@ function createRevokeLeaseRequest(): RevokeLeaseRequest {
 
 function writeRevokeLeaseRequest(m: RevokeLeaseRequest, w: Writer): void {
   if (m.lease !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.lease);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1961,7 +1961,7 @@ function createResolveWriteRequest(): ResolveWriteRequest {
 
 function writeResolveWriteRequest(m: ResolveWriteRequest, w: Writer): void {
   if (m.writeId !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.writeId);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2072,11 +2072,11 @@ function createResolveWriteResponse(): ResolveWriteResponse {
 
 function writeResolveWriteResponse(m: ResolveWriteResponse, w: Writer): void {
   if (m.applied !== false) {
-    w.uint32(8);
+    w.tag(8);
     w.bool(m.applied);
   }
   if (m.revision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.revision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2204,21 +2204,21 @@ function createEvent(): Event {
 
 function writeEvent(m: Event, w: Writer): void {
   if (m.type !== 0) {
-    w.uint32(8);
+    w.tag(8);
     w.int32(m.type);
   }
   if (m.key !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.key);
   }
   if (m.kv !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeKeyValue(m.kv, w);
     w.join(k);
   }
   if (m.revision !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.int64Number(m.revision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2390,23 +2390,23 @@ function createWatchRequest(): WatchRequest {
 
 function writeWatchRequest(m: WatchRequest, w: Writer): void {
   if (m.prefix !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.prefix);
   }
   if (m.fromRevision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.fromRevision);
   }
   if (m.waitMs !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.uint32(m.waitMs);
   }
   if (m.limit !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.uint32(m.limit);
   }
   if (m.session !== "") {
-    w.uint32(42);
+    w.tag(42);
     w.string(m.session);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2564,17 +2564,17 @@ function createWatchResponse(): WatchResponse {
 
 function writeWatchResponse(m: WatchResponse, w: Writer): void {
   for (let i = 0, lengthSize = 1; i < m.events.length; i++) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.forkSized(lengthSize);
     writeEvent(m.events[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.revision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.revision);
   }
   if (m.compactRevision !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.compactRevision);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2838,47 +2838,47 @@ function createStorage(): Storage {
 
 function writeStorage(m: Storage, w: Writer): void {
   if (m.dataDir !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.dataDir);
   }
   if (m.fsync !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.fsync);
   }
   if (m.logBytes !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.logBytes);
   }
   if (m.logSegments !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.int64Number(m.logSegments);
   }
   if (m.lastLsn !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.int64Number(m.lastLsn);
   }
   if (m.snapshotLsn !== 0) {
-    w.uint32(48);
+    w.tag(48);
     w.int64Number(m.snapshotLsn);
   }
   if (m.lastCompactionAtMs !== 0) {
-    w.uint32(56);
+    w.tag(56);
     w.int64Number(m.lastCompactionAtMs);
   }
   if (m.lastCompactionDurationMs !== 0) {
-    w.uint32(64);
+    w.tag(64);
     w.int64Number(m.lastCompactionDurationMs);
   }
   if (m.lastCompactionError !== "") {
-    w.uint32(74);
+    w.tag(74);
     w.string(m.lastCompactionError);
   }
   if (m.recoveredRecords !== 0) {
-    w.uint32(80);
+    w.tag(80);
     w.int64Number(m.recoveredRecords);
   }
   if (m.truncatedBytes !== 0) {
-    w.uint32(88);
+    w.tag(88);
     w.int64Number(m.truncatedBytes);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -3111,31 +3111,31 @@ function createStatusResponse(): StatusResponse {
 
 function writeStatusResponse(m: StatusResponse, w: Writer): void {
   if (m.health !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.health);
   }
   if (m.revision !== 0) {
-    w.uint32(16);
+    w.tag(16);
     w.int64Number(m.revision);
   }
   if (m.keys !== 0) {
-    w.uint32(24);
+    w.tag(24);
     w.int64Number(m.keys);
   }
   if (m.leases !== 0) {
-    w.uint32(32);
+    w.tag(32);
     w.int64Number(m.leases);
   }
   if (m.writeIds !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.int64Number(m.writeIds);
   }
   if (m.uptimeMs !== 0) {
-    w.uint32(48);
+    w.tag(48);
     w.int64Number(m.uptimeMs);
   }
   if (m.storage !== undefined) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
     writeStorage(m.storage, w);
     w.join(k);

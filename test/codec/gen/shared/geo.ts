@@ -52,11 +52,11 @@ function createLatLng(): LatLng {
 
 function writeLatLng(m: LatLng, w: Writer): void {
   if (m.latitude !== 0 || Object.is(m.latitude, -0)) {
-    w.uint32(9);
+    w.tag(9);
     w.double(m.latitude);
   }
   if (m.longitude !== 0 || Object.is(m.longitude, -0)) {
-    w.uint32(17);
+    w.tag(17);
     w.double(m.longitude);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -187,25 +187,25 @@ function createPlace(): Place {
 
 function writePlace(m: Place, w: Writer): void {
   if (m.name !== "") {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.addressLine1 !== "") {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.addressLine1);
   }
   if (m.addressLine2 !== "") {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.addressLine2);
   }
   if (m.location !== undefined) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.fork();
     writeLatLng(m.location, w);
     w.join(k);
   }
   if (m.region !== 0) {
-    w.uint32(40);
+    w.tag(40);
     w.int32(m.region);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

@@ -89,63 +89,63 @@ function createFileDescriptorProto(): FileDescriptorProto {
 
 function writeFileDescriptorProto(m: FileDescriptorProto, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.package !== undefined) {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.package);
   }
   for (const v of m.dependency) {
-    w.uint32(26);
+    w.tag(26);
     w.string(v);
   }
   for (let i = 0, lengthSize = 1; i < m.messageType.length; i++) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.forkSized(lengthSize);
     writeDescriptorProto(m.messageType[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (let i = 0, lengthSize = 1; i < m.enumType.length; i++) {
-    w.uint32(42);
+    w.tag(42);
     const k = w.forkSized(lengthSize);
     writeEnumDescriptorProto(m.enumType[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (let i = 0, lengthSize = 1; i < m.service.length; i++) {
-    w.uint32(50);
+    w.tag(50);
     const k = w.forkSized(lengthSize);
     writeServiceDescriptorProto(m.service[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (let i = 0, lengthSize = 1; i < m.extension.length; i++) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.forkSized(lengthSize);
     writeFieldDescriptorProto(m.extension[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.options !== undefined) {
-    w.uint32(66);
+    w.tag(66);
     const k = w.fork();
     writeFileOptions(m.options, w);
     w.join(k);
   }
   if (m.sourceCodeInfo !== undefined) {
-    w.uint32(74);
+    w.tag(74);
     const k = w.fork();
     writeSourceCodeInfo(m.sourceCodeInfo, w);
     w.join(k);
   }
   for (const v of m.publicDependency) {
-    w.uint32(80);
+    w.tag(80);
     w.int32(v);
   }
   for (const v of m.weakDependency) {
-    w.uint32(88);
+    w.tag(88);
     w.int32(v);
   }
   if (m.syntax !== undefined) {
-    w.uint32(98);
+    w.tag(98);
     w.string(m.syntax);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -453,59 +453,59 @@ function createDescriptorProto(): DescriptorProto {
 
 function writeDescriptorProto(m: DescriptorProto, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   for (let i = 0, lengthSize = 1; i < m.field.length; i++) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.forkSized(lengthSize);
     writeFieldDescriptorProto(m.field[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (let i = 0, lengthSize = 1; i < m.nestedType.length; i++) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.forkSized(lengthSize);
     writeDescriptorProto(m.nestedType[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (let i = 0, lengthSize = 1; i < m.enumType.length; i++) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.forkSized(lengthSize);
     writeEnumDescriptorProto(m.enumType[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (let i = 0, lengthSize = 1; i < m.extensionRange.length; i++) {
-    w.uint32(42);
+    w.tag(42);
     const k = w.forkSized(lengthSize);
     writeDescriptorProto_ExtensionRange(m.extensionRange[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (let i = 0, lengthSize = 1; i < m.extension.length; i++) {
-    w.uint32(50);
+    w.tag(50);
     const k = w.forkSized(lengthSize);
     writeFieldDescriptorProto(m.extension[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.options !== undefined) {
-    w.uint32(58);
+    w.tag(58);
     const k = w.fork();
     writeMessageOptions(m.options, w);
     w.join(k);
   }
   for (let i = 0, lengthSize = 1; i < m.oneofDecl.length; i++) {
-    w.uint32(66);
+    w.tag(66);
     const k = w.forkSized(lengthSize);
     writeOneofDescriptorProto(m.oneofDecl[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (let i = 0, lengthSize = 1; i < m.reservedRange.length; i++) {
-    w.uint32(74);
+    w.tag(74);
     const k = w.forkSized(lengthSize);
     writeDescriptorProto_ReservedRange(m.reservedRange[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (const v of m.reservedName) {
-    w.uint32(82);
+    w.tag(82);
     w.string(v);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -776,11 +776,11 @@ function createDescriptorProto_ExtensionRange(): DescriptorProto_ExtensionRange 
 
 function writeDescriptorProto_ExtensionRange(m: DescriptorProto_ExtensionRange, w: Writer): void {
   if (m.start !== undefined) {
-    w.uint32(8);
+    w.tag(8);
     w.int32(m.start);
   }
   if (m.end !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.end);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -902,11 +902,11 @@ function createDescriptorProto_ReservedRange(): DescriptorProto_ReservedRange {
 
 function writeDescriptorProto_ReservedRange(m: DescriptorProto_ReservedRange, w: Writer): void {
   if (m.start !== undefined) {
-    w.uint32(8);
+    w.tag(8);
     w.int32(m.start);
   }
   if (m.end !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.end);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1065,49 +1065,49 @@ function createFieldDescriptorProto(): FieldDescriptorProto {
 
 function writeFieldDescriptorProto(m: FieldDescriptorProto, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.extendee !== undefined) {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.extendee);
   }
   if (m.number !== undefined) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.number);
   }
   if (m.label !== undefined) {
-    w.uint32(32);
+    w.tag(32);
     w.int32(m.label);
   }
   if (m.type !== undefined) {
-    w.uint32(40);
+    w.tag(40);
     w.int32(m.type);
   }
   if (m.typeName !== undefined) {
-    w.uint32(50);
+    w.tag(50);
     w.string(m.typeName);
   }
   if (m.defaultValue !== undefined) {
-    w.uint32(58);
+    w.tag(58);
     w.string(m.defaultValue);
   }
   if (m.options !== undefined) {
-    w.uint32(66);
+    w.tag(66);
     const k = w.fork();
     writeFieldOptions(m.options, w);
     w.join(k);
   }
   if (m.oneofIndex !== undefined) {
-    w.uint32(72);
+    w.tag(72);
     w.int32(m.oneofIndex);
   }
   if (m.jsonName !== undefined) {
-    w.uint32(82);
+    w.tag(82);
     w.string(m.jsonName);
   }
   if (m.proto3Optional !== undefined) {
-    w.uint32(136);
+    w.tag2(136);
     w.bool(m.proto3Optional);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1361,11 +1361,11 @@ function createOneofDescriptorProto(): OneofDescriptorProto {
 
 function writeOneofDescriptorProto(m: OneofDescriptorProto, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.options !== undefined) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.fork();
     writeOneofOptions(m.options, w);
     w.join(k);
@@ -1500,29 +1500,29 @@ function createEnumDescriptorProto(): EnumDescriptorProto {
 
 function writeEnumDescriptorProto(m: EnumDescriptorProto, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   for (let i = 0, lengthSize = 1; i < m.value.length; i++) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.forkSized(lengthSize);
     writeEnumValueDescriptorProto(m.value[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.options !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeEnumOptions(m.options, w);
     w.join(k);
   }
   for (let i = 0, lengthSize = 1; i < m.reservedRange.length; i++) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.forkSized(lengthSize);
     writeEnumDescriptorProto_EnumReservedRange(m.reservedRange[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   for (const v of m.reservedName) {
-    w.uint32(42);
+    w.tag(42);
     w.string(v);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1698,11 +1698,11 @@ function createEnumDescriptorProto_EnumReservedRange(): EnumDescriptorProto_Enum
 
 function writeEnumDescriptorProto_EnumReservedRange(m: EnumDescriptorProto_EnumReservedRange, w: Writer): void {
   if (m.start !== undefined) {
-    w.uint32(8);
+    w.tag(8);
     w.int32(m.start);
   }
   if (m.end !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.end);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -1827,15 +1827,15 @@ function createEnumValueDescriptorProto(): EnumValueDescriptorProto {
 
 function writeEnumValueDescriptorProto(m: EnumValueDescriptorProto, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.number !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.number);
   }
   if (m.options !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeEnumValueOptions(m.options, w);
     w.join(k);
@@ -1974,17 +1974,17 @@ function createServiceDescriptorProto(): ServiceDescriptorProto {
 
 function writeServiceDescriptorProto(m: ServiceDescriptorProto, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   for (let i = 0, lengthSize = 1; i < m.method.length; i++) {
-    w.uint32(18);
+    w.tag(18);
     const k = w.forkSized(lengthSize);
     writeMethodDescriptorProto(m.method[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
   }
   if (m.options !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeServiceOptions(m.options, w);
     w.join(k);
@@ -2155,29 +2155,29 @@ function createMethodDescriptorProto(): MethodDescriptorProto {
 
 function writeMethodDescriptorProto(m: MethodDescriptorProto, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.inputType !== undefined) {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.inputType);
   }
   if (m.outputType !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.outputType);
   }
   if (m.options !== undefined) {
-    w.uint32(34);
+    w.tag(34);
     const k = w.fork();
     writeMethodOptions(m.options, w);
     w.join(k);
   }
   if (m.clientStreaming !== undefined) {
-    w.uint32(40);
+    w.tag(40);
     w.bool(m.clientStreaming);
   }
   if (m.serverStreaming !== undefined) {
-    w.uint32(48);
+    w.tag(48);
     w.bool(m.serverStreaming);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2344,7 +2344,7 @@ function createFileOptions(): FileOptions {
 
 function writeFileOptions(m: FileOptions, w: Writer): void {
   if (m.deprecated !== undefined) {
-    w.uint32(184);
+    w.tag2(184);
     w.bool(m.deprecated);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2464,11 +2464,11 @@ function createMessageOptions(): MessageOptions {
 
 function writeMessageOptions(m: MessageOptions, w: Writer): void {
   if (m.deprecated !== undefined) {
-    w.uint32(24);
+    w.tag(24);
     w.bool(m.deprecated);
   }
   if (m.mapEntry !== undefined) {
-    w.uint32(56);
+    w.tag(56);
     w.bool(m.mapEntry);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2605,15 +2605,15 @@ function createFieldOptions(): FieldOptions {
 
 function writeFieldOptions(m: FieldOptions, w: Writer): void {
   if (m.packed !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.bool(m.packed);
   }
   if (m.deprecated !== undefined) {
-    w.uint32(24);
+    w.tag(24);
     w.bool(m.deprecated);
   }
   if (m.jstype !== undefined) {
-    w.uint32(48);
+    w.tag(48);
     w.int32(m.jstype);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2844,11 +2844,11 @@ function createEnumOptions(): EnumOptions {
 
 function writeEnumOptions(m: EnumOptions, w: Writer): void {
   if (m.allowAlias !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.bool(m.allowAlias);
   }
   if (m.deprecated !== undefined) {
-    w.uint32(24);
+    w.tag(24);
     w.bool(m.deprecated);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -2973,7 +2973,7 @@ function createEnumValueOptions(): EnumValueOptions {
 
 function writeEnumValueOptions(m: EnumValueOptions, w: Writer): void {
   if (m.deprecated !== undefined) {
-    w.uint32(8);
+    w.tag(8);
     w.bool(m.deprecated);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -3088,7 +3088,7 @@ function createServiceOptions(): ServiceOptions {
 
 function writeServiceOptions(m: ServiceOptions, w: Writer): void {
   if (m.deprecated !== undefined) {
-    w.uint32(264);
+    w.tag2(264);
     w.bool(m.deprecated);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -3212,11 +3212,11 @@ function createMethodOptions(): MethodOptions {
 
 function writeMethodOptions(m: MethodOptions, w: Writer): void {
   if (m.deprecated !== undefined) {
-    w.uint32(264);
+    w.tag2(264);
     w.bool(m.deprecated);
   }
   if (m.idempotencyLevel !== undefined) {
-    w.uint32(272);
+    w.tag2(272);
     w.int32(m.idempotencyLevel);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -3347,7 +3347,7 @@ function createSourceCodeInfo(): SourceCodeInfo {
 
 function writeSourceCodeInfo(m: SourceCodeInfo, w: Writer): void {
   for (let i = 0, lengthSize = 1; i < m.location.length; i++) {
-    w.uint32(10);
+    w.tag(10);
     const k = w.forkSized(lengthSize);
     writeSourceCodeInfo_Location(m.location[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
@@ -3484,23 +3484,23 @@ function createSourceCodeInfo_Location(): SourceCodeInfo_Location {
 
 function writeSourceCodeInfo_Location(m: SourceCodeInfo_Location, w: Writer): void {
   if (m.path.length > 0) {
-    w.uint32(10);
+    w.tag(10);
     w.packedInt32(m.path);
   }
   if (m.span.length > 0) {
-    w.uint32(18);
+    w.tag(18);
     w.packedInt32(m.span);
   }
   if (m.leadingComments !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     w.string(m.leadingComments);
   }
   if (m.trailingComments !== undefined) {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.trailingComments);
   }
   for (const v of m.leadingDetachedComments) {
-    w.uint32(50);
+    w.tag(50);
     w.string(v);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);

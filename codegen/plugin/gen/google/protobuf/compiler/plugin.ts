@@ -52,19 +52,19 @@ function createVersion(): Version {
 
 function writeVersion(m: Version, w: Writer): void {
   if (m.major !== undefined) {
-    w.uint32(8);
+    w.tag(8);
     w.int32(m.major);
   }
   if (m.minor !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.int32(m.minor);
   }
   if (m.patch !== undefined) {
-    w.uint32(24);
+    w.tag(24);
     w.int32(m.patch);
   }
   if (m.suffix !== undefined) {
-    w.uint32(34);
+    w.tag(34);
     w.string(m.suffix);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
@@ -218,21 +218,21 @@ function createCodeGeneratorRequest(): CodeGeneratorRequest {
 
 function writeCodeGeneratorRequest(m: CodeGeneratorRequest, w: Writer): void {
   for (const v of m.fileToGenerate) {
-    w.uint32(10);
+    w.tag(10);
     w.string(v);
   }
   if (m.parameter !== undefined) {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.parameter);
   }
   if (m.compilerVersion !== undefined) {
-    w.uint32(26);
+    w.tag(26);
     const k = w.fork();
     writeVersion(m.compilerVersion, w);
     w.join(k);
   }
   for (let i = 0, lengthSize = 1; i < m.protoFile.length; i++) {
-    w.uint32(122);
+    w.tag(122);
     const k = w.forkSized(lengthSize);
     FileDescriptorProto.$write(m.protoFile[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
@@ -398,15 +398,15 @@ function createCodeGeneratorResponse(): CodeGeneratorResponse {
 
 function writeCodeGeneratorResponse(m: CodeGeneratorResponse, w: Writer): void {
   if (m.error !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.error);
   }
   if (m.supportedFeatures !== undefined) {
-    w.uint32(16);
+    w.tag(16);
     w.uint64(m.supportedFeatures);
   }
   for (let i = 0, lengthSize = 1; i < m.file.length; i++) {
-    w.uint32(122);
+    w.tag(122);
     const k = w.forkSized(lengthSize);
     writeCodeGeneratorResponse_File(m.file[i]!, w);
     lengthSize = w.joinSized(k, lengthSize);
@@ -559,15 +559,15 @@ function createCodeGeneratorResponse_File(): CodeGeneratorResponse_File {
 
 function writeCodeGeneratorResponse_File(m: CodeGeneratorResponse_File, w: Writer): void {
   if (m.name !== undefined) {
-    w.uint32(10);
+    w.tag(10);
     w.string(m.name);
   }
   if (m.insertionPoint !== undefined) {
-    w.uint32(18);
+    w.tag(18);
     w.string(m.insertionPoint);
   }
   if (m.content !== undefined) {
-    w.uint32(122);
+    w.tag(122);
     w.string(m.content);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
