@@ -111,7 +111,7 @@ describe("emit - write", () => {
 
   it("emit - groups are written between start and end tags", () => {
     const out = gen(`${P2}message A { optional group G = 1 { optional int32 x = 2; } }\n`);
-    expectLines(out, "if (m.g !== undefined) {\nw.tag(11);\nwriteA_G(m.g, w);\nw.tag(12);\n}");
+    expectLines(out, "if (m.g !== undefined) {\nw.uint32(11);\nwriteA_G(m.g, w);\nw.uint32(12);\n}");
     expectLines(out, "case 11:\nm.g = readA_G(r, depth + 1, m.g, 12);\nbreak;");
     expectLines(out, "export interface A_G {");
   });

@@ -260,7 +260,11 @@ function writeMessageCall(ctx: EmitContext, fl: FieldModel, value: Printable): P
 
 /**
  * The statement writing a field's tag, known when generating: a one- or two-byte tag (field
- * numbers up to 2047) takes the writer's small methods for it, larger ones the varint.
+ * numbers up to 2047) takes the writer's small unchecked methods, larger ones the varint. An
+ * unchecked tag relies on the room the writer's previous checked write left (Writer's SLACK),
+ * so every one of them is followed by a checked write (the value, or the length's `fork`).
+ * A group's tags are checked (`uint32`): an empty group would put its two tags and the next
+ * field's in a row, and empty groups can nest.
  */
 function writeTag(tag: number): string {
   if (tag < 0x80) return `w.tag(${tag});`;
@@ -273,9 +277,9 @@ function writeValue(ctx: EmitContext, fl: FieldModel, value: Printable): void {
   const { f } = ctx;
   if (isMessageField(fl)) {
     if (fl.delimited) {
-      f.print(writeTag(tagOf(fl.number, WIRE_START_GROUP)));
+      f.print`w.uint32(${tagOf(fl.number, WIRE_START_GROUP)});`;
       f.print(writeMessageCall(ctx, fl, value), ";");
-      f.print(writeTag(tagOf(fl.number, WIRE_END_GROUP)));
+      f.print`w.uint32(${tagOf(fl.number, WIRE_END_GROUP)});`;
     } else {
       f.print(writeTag(tagOf(fl.number, WIRE_LEN)));
       f.print("const k = w.fork();");

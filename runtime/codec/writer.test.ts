@@ -39,10 +39,31 @@ describe("writer - varints", () => {
   it("writer - tag and tag2 write the one- and two-byte varints of the tags they take", () => {
     for (const t of [0, 1, 8, 127]) expect(written((w) => w.tag(t)), `tag ${t}`).toBe(hex(varint(BigInt(t))));
     for (const t of [128, 129, 255, 1000, 16378, 16383]) expect(written((w) => w.tag2(t)), `tag2 ${t}`).toBe(hex(varint(BigInt(t))));
-    // At a slab's end: the message in progress moves to a new slab, whole.
-    expect(written((w) => { for (let i = 0; i < 100; i++) i % 2 === 0 ? w.tag(i) : w.tag2(200 + i); }, 8)).toBe(
-      hex(bytes(...Array.from({ length: 100 }, (_, i) => varint(BigInt(i % 2 === 0 ? i : 200 + i))))),
-    );
+    // Unchecked, each after a checked write, across slab ends: the message moves to new slabs whole.
+    for (let slab = 16; slab <= 40; slab++) {
+      const pieces: Piece[] = [];
+      const got = written((w) => {
+        for (let i = 0; i < 60; i++) {
+          if (i % 2 === 0) w.tag(i);
+          else w.tag2(200 + i);
+          w.uint32(i * 1000);
+          pieces.push(varint(i % 2 === 0 ? i : 200 + i), varint(i * 1000));
+        }
+      }, slab);
+      expect(got, `slab ${slab}`).toBe(hex(bytes(...pieces)));
+    }
+  });
+
+  it("writer - a tag written past the slab's end is not lost silently: the next grow or finish throws", () => {
+    // Only code that breaks the writer's contract gets here: a position set by hand to the end.
+    const w = new Writer(16);
+    w.pos = w.buf.length;
+    w.tag2(200);
+    expect(() => w.finish()).toThrow(/wrote past its slab/);
+    const v = new Writer(16);
+    v.pos = v.buf.length;
+    v.tag(8);
+    expect(() => v.uint32(1)).toThrow(/wrote past its slab/);
   });
 
   it("writer - varint64 writes every varint size from 1 to 10 bytes", () => {
@@ -340,12 +361,15 @@ describe("writer - length-delimited bodies", () => {
   });
 
   it("writer - join grows the slab when the length needs a byte more than the slab has", () => {
-    const w = new Writer(256);
-    const k = w.fork();
-    w.raw(new Uint8Array(255).fill(5)); // the slab is now exactly full
-    expect(w.pos).toBe(w.buf.length);
-    w.join(k);
-    expect(hex(w.finish())).toBe(hex(bytes(varint(255), new Uint8Array(255).fill(5))));
+    // Bodies of 128 bytes and more ending on every position around the slab's end (where the room
+    // the writer keeps for tags begins): the second length byte needs room the slab may not have.
+    for (let n = 200; n <= 260; n++) {
+      const w = new Writer(256);
+      const k = w.fork();
+      w.raw(new Uint8Array(n).fill(5));
+      w.join(k);
+      expect(hex(w.finish()), `body ${n}`).toBe(hex(bytes(varint(n), new Uint8Array(n).fill(5))));
+    }
   });
 
   it("writer - every write grows the slab when it lands on the slab's end", () => {

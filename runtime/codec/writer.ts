@@ -45,12 +45,25 @@ function bufferView(ab: ArrayBuffer, offset: number, length: number): Buffer {
 export const DEFAULT_SLAB_SIZE = 256 * 1024;
 
 /**
+ * Bytes every checked write leaves free after it: room for the unchecked tag writes (`tag`,
+ * `tag2`, at most two bytes) that generated code puts between two checked writes. Generated code
+ * never writes two tags in a row unchecked (a group's tags, which may enclose an empty body, are
+ * checked), so two bytes would do; the rest is margin.
+ */
+const SLACK = 8;
+
+/**
  * Appends protobuf wire data into large pooled slabs.
  *
  * Bytes between `start` and `pos` belong to the message being written. `finish()` hands them out
  * as a view and moves `start` past them, so a slab is only ever appended to: bytes handed out are
  * never rewritten (msgpackr's arena idea). When a slab runs out, the message in progress moves to
  * a new slab; the old one lives on only through the views already handed out.
+ *
+ * Every write checks for room except `tag` and `tag2`: each checked write leaves SLACK bytes free
+ * after it, which the one tag generated code writes before the next checked write takes. A write
+ * past the slab's end all the same (a bug) is not lost silently: the next `grow` or `finish`
+ * throws.
  *
  * Length-delimited fields reserve one byte for the length (`fork`) and shift the body only when
  * it turns out 128 bytes or longer (`join`). Marks are relative to `start`, so they survive a move
@@ -67,11 +80,14 @@ export class Writer {
   /** Start of the message in progress in `buf`. */
   start = 0;
   private view: DataView;
+  /** `buf.length - SLACK`: a checked write of n bytes grows the slab when `pos + n` passes it. */
+  private limit: number;
   /** The largest message finished so far: new slabs are sized to hold several of them. */
   private largest = 0;
 
   constructor(readonly slabSize: number = DEFAULT_SLAB_SIZE) {
-    this.buf = Buffer.allocUnsafeSlow(slabSize);
+    this.buf = Buffer.allocUnsafeSlow(Math.max(slabSize, 2 * SLACK));
+    this.limit = this.buf.length - SLACK;
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
@@ -95,6 +111,7 @@ export class Writer {
 
   /** Hands out the message in progress as a view that is never rewritten, and starts the next. */
   finish(): Buffer {
+    if (this.pos > this.buf.length) overran(this.pos, this.buf.length);
     // A slab is never a SharedArrayBuffer: allocUnsafeSlow makes its own ArrayBuffer.
     const out = bufferView(this.buf.buffer as ArrayBuffer, this.buf.byteOffset + this.start, this.pos - this.start);
     if (out.length > this.largest) this.largest = out.length;
@@ -104,45 +121,47 @@ export class Writer {
 
   /** Makes room for `n` more bytes. */
   ensure(n: number): void {
-    if (this.pos + n > this.buf.length) this.grow(n);
+    if (this.pos + n > this.limit) this.grow(n);
   }
 
   private grow(n: number): void {
+    if (this.pos > this.buf.length) overran(this.pos, this.buf.length);
     const used = this.pos - this.start;
-    let size = this.slabSize;
+    let size = Math.max(this.slabSize, 2 * SLACK);
     // Size a new slab for several messages of this size, so that big messages do not allocate
     // a slab per call.
-    while (size < Math.max(used + n, this.largest) * 8) size *= 2;
+    while (size < Math.max(used + n + SLACK, this.largest) * 8) size *= 2;
     const next = Buffer.allocUnsafeSlow(size);
     this.buf.copy(next, 0, this.start, this.pos);
     this.buf = next;
+    this.limit = size - SLACK;
     this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
     this.start = 0;
     this.pos = used;
   }
 
   /**
-   * Writes a field tag that takes one byte (field numbers 1-15): what generated code calls for
-   * them. A method this small is inlined where `uint32`'s loop would spend the caller's inlining
-   * budget (V8 inlines up to a total bytecode size per function; a message with many fields
-   * otherwise leaves most of its writer calls as calls).
+   * Writes a field tag that takes one byte (field numbers 1-15), without checking for room: the
+   * checked write before it left SLACK bytes. Only for generated code, which writes one tag at
+   * most between two checked writes. A method this small is always inlined (V8 inlines callees
+   * into a function up to a total bytecode size, except the smallest, which it always inlines),
+   * so a message writer with many fields no longer spends that budget on its tags.
    */
   tag(t: number): void {
-    if (this.pos >= this.buf.length) this.grow(1);
     this.buf[this.pos++] = t;
   }
 
-  /** Writes a field tag that takes two bytes (128 <= t < 16384: field numbers 16-2047). */
+  /** Writes a field tag that takes two bytes (128 <= t < 16384: field numbers 16-2047), unchecked as `tag`. */
   tag2(t: number): void {
-    if (this.pos + 2 > this.buf.length) this.grow(2);
-    this.buf[this.pos] = (t & 127) | 128;
-    this.buf[this.pos + 1] = t >>> 7;
-    this.pos += 2;
+    const at = this.pos;
+    this.buf[at] = (t & 127) | 128;
+    this.buf[at + 1] = t >>> 7;
+    this.pos = at + 2;
   }
 
   /** Writes a varint of an unsigned 32-bit value (tags, lengths, uint32, enums >= 0). */
   uint32(v: number): void {
-    if (this.pos + 5 > this.buf.length) this.grow(5);
+    if (this.pos + 5 > this.limit) this.grow(5);
     this.pos = putVarint32(this.buf, this.pos, v >>> 0);
   }
 
@@ -150,7 +169,7 @@ export class Writer {
   int32(v: number): void {
     // NaN is not below 0: it writes as 0, as protobufjs writes it.
     if (!(v < 0)) return this.uint32(v);
-    if (this.pos + 10 > this.buf.length) this.grow(10);
+    if (this.pos + 10 > this.limit) this.grow(10);
     this.pos = putNegativeInt32(this.buf, this.pos, v);
   }
 
@@ -161,13 +180,13 @@ export class Writer {
 
   /** Writes a bool varint. */
   bool(v: boolean): void {
-    if (this.pos + 1 > this.buf.length) this.grow(1);
+    if (this.pos + 1 > this.limit) this.grow(1);
     this.buf[this.pos++] = v ? 1 : 0;
   }
 
   /** Writes a 64-bit varint from its low and high 32-bit halves (unsigned). */
   varint64(lo: number, hi: number): void {
-    if (this.pos + 10 > this.buf.length) this.grow(10);
+    if (this.pos + 10 > this.limit) this.grow(10);
     const buf = this.buf;
     let pos = this.pos;
     lo >>>= 0;
@@ -187,7 +206,7 @@ export class Writer {
 
   /** Writes a fixed32 (little-endian). */
   fixed32(v: number): void {
-    if (this.pos + 4 > this.buf.length) this.grow(4);
+    if (this.pos + 4 > this.limit) this.grow(4);
     const buf = this.buf;
     const pos = this.pos;
     buf[pos] = v;
@@ -204,21 +223,21 @@ export class Writer {
 
   /** Writes a 32-bit float. */
   float(v: number): void {
-    if (this.pos + 4 > this.buf.length) this.grow(4);
+    if (this.pos + 4 > this.limit) this.grow(4);
     this.view.setFloat32(this.pos, v, true);
     this.pos += 4;
   }
 
   /** Writes a 64-bit double through the slab's cached DataView. */
   double(v: number): void {
-    if (this.pos + 8 > this.buf.length) this.grow(8);
+    if (this.pos + 8 > this.limit) this.grow(8);
     this.view.setFloat64(this.pos, v, true);
     this.pos += 8;
   }
 
   /** Writes a fixed 64-bit value from its halves (little-endian). */
   fixed64Parts(lo: number, hi: number): void {
-    if (this.pos + 8 > this.buf.length) this.grow(8);
+    if (this.pos + 8 > this.limit) this.grow(8);
     const pos = this.pos;
     this.view.setUint32(pos, lo, true);
     this.view.setUint32(pos + 4, hi, true);
@@ -485,7 +504,7 @@ export class Writer {
   /** Writes the length of a fixed-width body of `n` bytes, makes room for it and returns where it starts. */
   private fixedBody(n: number): number {
     this.uint32(n);
-    if (this.pos + n > this.buf.length) this.grow(n);
+    if (this.pos + n > this.limit) this.grow(n);
     return this.pos;
   }
 
@@ -544,7 +563,7 @@ export class Writer {
   bytes(v: Uint8Array): void {
     const n = v.length;
     this.uint32(n);
-    if (this.pos + n > this.buf.length) this.grow(n);
+    if (this.pos + n > this.limit) this.grow(n);
     this.buf.set(v, this.pos);
     this.pos += n;
   }
@@ -552,7 +571,7 @@ export class Writer {
   /** Appends bytes as they are (unknown fields, pre-encoded payloads). */
   raw(v: Uint8Array): void {
     const n = v.length;
-    if (this.pos + n > this.buf.length) this.grow(n);
+    if (this.pos + n > this.limit) this.grow(n);
     this.buf.set(v, this.pos);
     this.pos += n;
   }
@@ -562,7 +581,7 @@ export class Writer {
     const n = s.length;
     if (n <= SHORT_STRING) {
       // At most 3 * 24 = 72 bytes: one length byte always suffices.
-      if (this.pos + 1 + n * 3 > this.buf.length) this.grow(1 + n * 3);
+      if (this.pos + 1 + n * 3 > this.limit) this.grow(1 + n * 3);
       const at = this.pos;
       const end = utf8WriteLoop(this.buf, at + 1, s);
       this.buf[at] = end - at - 1;
@@ -572,7 +591,7 @@ export class Writer {
     // Long strings: reserve the length's size for the ASCII case; shift if the text is wider.
     const maxBytes = n * 3;
     const reserve = varintSize(n);
-    if (this.pos + reserve + maxBytes + 5 > this.buf.length) this.grow(reserve + maxBytes + 5);
+    if (this.pos + reserve + maxBytes + 5 > this.limit) this.grow(reserve + maxBytes + 5);
     const at = this.pos;
     const len = (this.buf as unknown as NativeUtf8).utf8Write(s, at + reserve);
     const need = varintSize(len);
@@ -584,7 +603,7 @@ export class Writer {
 
   /** Begins a length-delimited body: reserves one byte and returns a mark for `join`. */
   fork(): number {
-    if (this.pos + 1 > this.buf.length) this.grow(1);
+    if (this.pos + 1 > this.limit) this.grow(1);
     return this.pos++ - this.start;
   }
 
@@ -604,7 +623,7 @@ export class Writer {
    * field took, so that a list of messages of 128 bytes or more is not shifted one by one.
    */
   forkSized(size: number): number {
-    if (this.pos + size > this.buf.length) this.grow(size);
+    if (this.pos + size > this.limit) this.grow(size);
     const mark = this.pos - this.start;
     this.pos += size;
     return mark;
@@ -622,7 +641,7 @@ export class Writer {
     }
     const need = varintSize(len);
     if (need !== size) {
-      if (need > size && this.pos + need - size > this.buf.length) this.grow(need - size);
+      if (need > size && this.pos + need - size > this.limit) this.grow(need - size);
       const at = this.start + mark;
       this.buf.copyWithin(at + need, at + size, this.pos);
       this.pos += need - size;
@@ -743,4 +762,9 @@ export function encodeShared(encode: (writer: Writer) => void): Buffer {
     throw e;
   }
   return w.finish();
+}
+
+/** A write went past the slab's end: a bug (an unchecked tag without the room SLACK keeps). */
+function overran(pos: number, length: number): never {
+  throw new Error(`meridian: Writer wrote past its slab (position ${pos} of ${length}): an unchecked tag without room; this is a bug`);
 }

@@ -170,14 +170,14 @@ function writeTicket(m: Ticket, w: Writer): void {
     w.join(k);
   }
   if (m.audit !== undefined) {
-    w.tag(99);
+    w.uint32(99);
     writeTicket_Audit(m.audit, w);
-    w.tag(100);
+    w.uint32(100);
   }
   for (const v of m.comment) {
-    w.tag(123);
+    w.uint32(123);
     writeTicket_Comment(v, w);
-    w.tag(124);
+    w.uint32(124);
   }
   if (m.parent !== undefined) {
     w.tag2(146);
@@ -1605,9 +1605,9 @@ function createNested(): Nested {
 
 function writeNested(m: Nested, w: Writer): void {
   if (m.outer !== undefined) {
-    w.tag(11);
+    w.uint32(11);
     writeNested_Outer(m.outer, w);
-    w.tag(12);
+    w.uint32(12);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
@@ -1721,9 +1721,9 @@ function createNested_Outer(): Nested_Outer {
 
 function writeNested_Outer(m: Nested_Outer, w: Writer): void {
   if (m.inner !== undefined) {
-    w.tag(19);
+    w.uint32(19);
     writeNested_Outer_Inner(m.inner, w);
-    w.tag(20);
+    w.uint32(20);
   }
   if (m.label !== undefined) {
     w.tag(42);
