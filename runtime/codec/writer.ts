@@ -579,16 +579,21 @@ export class Writer {
   /** Writes a length-delimited string field body (length, then UTF-8). */
   string(s: string): void {
     const n = s.length;
-    if (n <= SHORT_STRING) {
-      // At most 3 * 24 = 72 bytes: one length byte always suffices.
-      if (this.pos + 1 + n * 3 > this.limit) this.grow(1 + n * 3);
-      const at = this.pos;
-      const end = utf8WriteLoop(this.buf, at + 1, s);
-      this.buf[at] = end - at - 1;
-      this.pos = end;
-      return;
-    }
-    // Long strings: reserve the length's size for the ASCII case; shift if the text is wider.
+    if (n > SHORT_STRING) return this.longString(s, n);
+    // At most 3 * 24 = 72 bytes: one length byte always suffices.
+    if (this.pos + 1 + n * 3 > this.limit) this.grow(1 + n * 3);
+    const at = this.pos;
+    const end = utf8WriteLoop(this.buf, at + 1, s);
+    this.buf[at] = end - at - 1;
+    this.pos = end;
+  }
+
+  /**
+   * A string of more than SHORT_STRING units, through Buffer's native writer: reserves the
+   * length's size for the ASCII case and shifts if the text is wider. Apart from `string`, so
+   * that what V8 inlines of `string` into a message writer is the short path alone.
+   */
+  private longString(s: string, n: number): void {
     const maxBytes = n * 3;
     const reserve = varintSize(n);
     if (this.pos + reserve + maxBytes + 5 > this.limit) this.grow(reserve + maxBytes + 5);
@@ -600,6 +605,7 @@ export class Writer {
     this.uint32(len);
     this.pos = at + need + len;
   }
+
 
   /** Begins a length-delimited body: reserves one byte and returns a mark for `join`. */
   fork(): number {
