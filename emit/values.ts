@@ -59,6 +59,9 @@ const PACKED_METHODS: ReadonlySet<ScalarType> = new Set<ScalarType>([
   "uint32",
   "sint32",
   "bool",
+  "int64",
+  "uint64",
+  "sint64",
 ]);
 
 /** The packed reader and writer of scalar type `t` in int64 representation `mode`, if it has them. */

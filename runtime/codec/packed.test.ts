@@ -120,6 +120,54 @@ const cases: Case<unknown>[] = [
     readOne: (r) => r.sint32(),
   }),
   entry({
+    name: "int64",
+    values: list(I64),
+    packedWrite: (w, vs) => w.packedInt64(vs),
+    packedRead: (r, o) => r.packedInt64(o),
+    writeOne: (w, v) => w.int64(v),
+    readOne: (r) => r.int64(),
+  }),
+  entry({
+    name: "uint64",
+    values: list(U64),
+    packedWrite: (w, vs) => w.packedUint64(vs),
+    packedRead: (r, o) => r.packedUint64(o),
+    writeOne: (w, v) => w.uint64(v),
+    readOne: (r) => r.uint64(),
+  }),
+  entry({
+    name: "sint64",
+    values: list(I64),
+    packedWrite: (w, vs) => w.packedSint64(vs),
+    packedRead: (r, o) => r.packedSint64(o),
+    writeOne: (w, v) => w.sint64(v),
+    readOne: (r) => r.sint64(),
+  }),
+  entry({
+    name: "int64 number",
+    values: list(fc.oneof(SAFE, INT32)),
+    packedWrite: (w, vs) => w.packedInt64Number(vs),
+    packedRead: (r, o) => r.packedInt64Number(o),
+    writeOne: (w, v) => w.int64Number(v),
+    readOne: (r) => r.int64Number(),
+  }),
+  entry({
+    name: "uint64 number",
+    values: list(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+    packedWrite: (w, vs) => w.packedUint64Number(vs),
+    packedRead: (r, o) => r.packedUint64Number(o),
+    writeOne: (w, v) => w.uint64Number(v),
+    readOne: (r) => r.uint64Number(),
+  }),
+  entry({
+    name: "sint64 number",
+    values: list(fc.oneof(SAFE, INT32)),
+    packedWrite: (w, vs) => w.packedSint64Number(vs),
+    packedRead: (r, o) => r.packedSint64Number(o),
+    writeOne: (w, v) => w.sint64Number(v),
+    readOne: (r) => r.sint64Number(),
+  }),
+  entry({
     name: "bool",
     values: list(fc.boolean()),
     packedWrite: (w, vs) => w.packedBool(vs),
@@ -250,6 +298,12 @@ describe("packed fields", () => {
     expect(() => new Writer().packedFixed64([-1n])).toThrow(/out of range/);
     expect(() => new Writer().packedSfixed64([2n ** 63n])).toThrow(/out of range/);
     expect(() => new Writer().packedFixed64Number([-1])).toThrow(/negative/);
+    expect(() => new Writer().packedInt64([2n ** 63n])).toThrow(/out of range/);
+    expect(() => new Writer().packedUint64([-1n])).toThrow(/out of range/);
+    expect(() => new Writer().packedSint64([-(2n ** 63n) - 1n])).toThrow(/out of range/);
+    expect(() => new Writer().packedInt64Number([1.5])).toThrow(/not an integer/);
+    expect(() => new Writer().packedUint64Number([-1])).toThrow(/negative/);
+    expect(() => new Writer().packedSint64Number([2 ** 64])).toThrow(/out of range/);
   });
 });
 

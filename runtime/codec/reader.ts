@@ -613,6 +613,48 @@ export class Reader {
     this.end = saved;
   }
 
+  /** Reads a packed int64 body into `out` as bigints. */
+  packedInt64(out: bigint[]): void {
+    const saved = this.limit();
+    while (this.pos < this.end) out.push(this.int64());
+    this.end = saved;
+  }
+
+  /** Reads a packed uint64 body into `out` as bigints. */
+  packedUint64(out: bigint[]): void {
+    const saved = this.limit();
+    while (this.pos < this.end) out.push(this.uint64());
+    this.end = saved;
+  }
+
+  /** Reads a packed sint64 body into `out` as bigints. */
+  packedSint64(out: bigint[]): void {
+    const saved = this.limit();
+    while (this.pos < this.end) out.push(this.sint64());
+    this.end = saved;
+  }
+
+  /** Reads a packed int64 body into `out` as numbers. */
+  packedInt64Number(out: number[]): void {
+    const saved = this.limit();
+    while (this.pos < this.end) out.push(this.int64Number());
+    this.end = saved;
+  }
+
+  /** Reads a packed uint64 body into `out` as numbers. */
+  packedUint64Number(out: number[]): void {
+    const saved = this.limit();
+    while (this.pos < this.end) out.push(this.uint64Number());
+    this.end = saved;
+  }
+
+  /** Reads a packed sint64 body into `out` as numbers. */
+  packedSint64Number(out: number[]): void {
+    const saved = this.limit();
+    while (this.pos < this.end) out.push(this.sint64Number());
+    this.end = saved;
+  }
+
   /** Reads a packed bool body into `out`: one byte a value, but any varint is read (non-zero is true). */
   packedBool(out: boolean[]): void {
     const saved = this.limit();

@@ -1744,9 +1744,7 @@ function writeNumeric(m: Numeric, w: Writer): void {
   }
   if (m.s64s.length > 0) {
     w.tag(90);
-    const k = w.fork();
-    for (const v of m.s64s) w.sint64Number(v);
-    w.join(k);
+    w.packedSint64Number(m.s64s);
   }
   if (m.f32s.length > 0) {
     w.tag(98);
@@ -1770,9 +1768,7 @@ function writeNumeric(m: Numeric, w: Writer): void {
   }
   if (m.i64s.length > 0) {
     w.tag2(138);
-    const k = w.fork();
-    for (const v of m.i64s) w.int64Number(v);
-    w.join(k);
+    w.packedInt64Number(m.i64s);
   }
   if (m.$unknown !== undefined) for (const u of m.$unknown) w.raw(u);
 }
@@ -1823,12 +1819,9 @@ function readNumeric(r: Reader, depth: number, into?: Numeric, endTag = 0): Nume
         case 88:
           m.s64s.push(r.sint64Number());
           break;
-        case 90: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.s64s.push(r.sint64Number());
-          r.end = saved;
+        case 90:
+          r.packedSint64Number(m.s64s);
           break;
-        }
         case 101:
           m.f32s.push(r.fixed32());
           break;
@@ -1862,12 +1855,9 @@ function readNumeric(r: Reader, depth: number, into?: Numeric, endTag = 0): Nume
         case 136:
           m.i64s.push(r.int64Number());
           break;
-        case 138: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.i64s.push(r.int64Number());
-          r.end = saved;
+        case 138:
+          r.packedInt64Number(m.i64s);
           break;
-        }
         default:
           if (tag === endTag) return m;
           switch (tag >>> 3) {
@@ -2003,9 +1993,7 @@ class NumericViewImpl extends MessageView implements NumericView {
     this.$each(11, (r, tag) => {
       if (tag === 88) out.push(r.sint64Number());
       else if (tag === 90) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sint64Number());
-        r.end = saved;
+        r.packedSint64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -2065,9 +2053,7 @@ class NumericViewImpl extends MessageView implements NumericView {
     this.$each(17, (r, tag) => {
       if (tag === 136) out.push(r.int64Number());
       else if (tag === 138) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int64Number());
-        r.end = saved;
+        r.packedInt64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;

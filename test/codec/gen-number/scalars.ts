@@ -823,9 +823,7 @@ function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   }
   if (m.int64Values.length > 0) {
     w.tag(34);
-    const k = w.fork();
-    for (const v of m.int64Values) w.int64Number(v);
-    w.join(k);
+    w.packedInt64Number(m.int64Values);
   }
   if (m.uint32Values.length > 0) {
     w.tag(42);
@@ -833,9 +831,7 @@ function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   }
   if (m.uint64Values.length > 0) {
     w.tag(50);
-    const k = w.fork();
-    for (const v of m.uint64Values) w.uint64Number(v);
-    w.join(k);
+    w.packedUint64Number(m.uint64Values);
   }
   if (m.sint32Values.length > 0) {
     w.tag(58);
@@ -843,9 +839,7 @@ function writeRepeatedScalars(m: RepeatedScalars, w: Writer): void {
   }
   if (m.sint64Values.length > 0) {
     w.tag(66);
-    const k = w.fork();
-    for (const v of m.sint64Values) w.sint64Number(v);
-    w.join(k);
+    w.packedSint64Number(m.sint64Values);
   }
   if (m.fixed32Values.length > 0) {
     w.tag(74);
@@ -913,12 +907,9 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 32:
           m.int64Values.push(r.int64Number());
           break;
-        case 34: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.int64Values.push(r.int64Number());
-          r.end = saved;
+        case 34:
+          r.packedInt64Number(m.int64Values);
           break;
-        }
         case 40:
           m.uint32Values.push(r.uint32());
           break;
@@ -928,12 +919,9 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 48:
           m.uint64Values.push(r.uint64Number());
           break;
-        case 50: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.uint64Values.push(r.uint64Number());
-          r.end = saved;
+        case 50:
+          r.packedUint64Number(m.uint64Values);
           break;
-        }
         case 56:
           m.sint32Values.push(r.sint32());
           break;
@@ -943,12 +931,9 @@ function readRepeatedScalars(r: Reader, depth: number, into?: RepeatedScalars, e
         case 64:
           m.sint64Values.push(r.sint64Number());
           break;
-        case 66: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sint64Values.push(r.sint64Number());
-          r.end = saved;
+        case 66:
+          r.packedSint64Number(m.sint64Values);
           break;
-        }
         case 77:
           m.fixed32Values.push(r.fixed32());
           break;
@@ -1107,9 +1092,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(4, (r, tag) => {
       if (tag === 32) out.push(r.int64Number());
       else if (tag === 34) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int64Number());
-        r.end = saved;
+        r.packedInt64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1129,9 +1112,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(6, (r, tag) => {
       if (tag === 48) out.push(r.uint64Number());
       else if (tag === 50) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.uint64Number());
-        r.end = saved;
+        r.packedUint64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1151,9 +1132,7 @@ class RepeatedScalarsViewImpl extends MessageView implements RepeatedScalarsView
     this.$each(8, (r, tag) => {
       if (tag === 64) out.push(r.sint64Number());
       else if (tag === 66) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sint64Number());
-        r.end = saved;
+        r.packedSint64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1412,12 +1391,9 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 32:
           m.int64Values.push(r.int64Number());
           break;
-        case 34: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.int64Values.push(r.int64Number());
-          r.end = saved;
+        case 34:
+          r.packedInt64Number(m.int64Values);
           break;
-        }
         case 40:
           m.uint32Values.push(r.uint32());
           break;
@@ -1427,12 +1403,9 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 48:
           m.uint64Values.push(r.uint64Number());
           break;
-        case 50: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.uint64Values.push(r.uint64Number());
-          r.end = saved;
+        case 50:
+          r.packedUint64Number(m.uint64Values);
           break;
-        }
         case 56:
           m.sint32Values.push(r.sint32());
           break;
@@ -1442,12 +1415,9 @@ function readUnpackedScalars(r: Reader, depth: number, into?: UnpackedScalars, e
         case 64:
           m.sint64Values.push(r.sint64Number());
           break;
-        case 66: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.sint64Values.push(r.sint64Number());
-          r.end = saved;
+        case 66:
+          r.packedSint64Number(m.sint64Values);
           break;
-        }
         case 77:
           m.fixed32Values.push(r.fixed32());
           break;
@@ -1594,9 +1564,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(4, (r, tag) => {
       if (tag === 32) out.push(r.int64Number());
       else if (tag === 34) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int64Number());
-        r.end = saved;
+        r.packedInt64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1616,9 +1584,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(6, (r, tag) => {
       if (tag === 48) out.push(r.uint64Number());
       else if (tag === 50) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.uint64Number());
-        r.end = saved;
+        r.packedUint64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1638,9 +1604,7 @@ class UnpackedScalarsViewImpl extends MessageView implements UnpackedScalarsView
     this.$each(8, (r, tag) => {
       if (tag === 64) out.push(r.sint64Number());
       else if (tag === 66) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.sint64Number());
-        r.end = saved;
+        r.packedSint64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1804,9 +1768,7 @@ function writeJsNumbers(m: JsNumbers, w: Writer): void {
   }
   if (m.int64Values.length > 0) {
     w.tag(58);
-    const k = w.fork();
-    for (const v of m.int64Values) w.int64Number(v);
-    w.join(k);
+    w.packedInt64Number(m.int64Values);
   }
   for (const v of m.uint64Values) {
     w.tag(64);
@@ -1850,21 +1812,15 @@ function readJsNumbers(r: Reader, depth: number, into?: JsNumbers, endTag = 0): 
         case 56:
           m.int64Values.push(r.int64Number());
           break;
-        case 58: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.int64Values.push(r.int64Number());
-          r.end = saved;
+        case 58:
+          r.packedInt64Number(m.int64Values);
           break;
-        }
         case 64:
           m.uint64Values.push(r.uint64Number());
           break;
-        case 66: {
-          const saved = r.limit();
-          while (r.pos < r.end) m.uint64Values.push(r.uint64Number());
-          r.end = saved;
+        case 66:
+          r.packedUint64Number(m.uint64Values);
           break;
-        }
         case 72:
           m.defaultInt64 = r.int64Number();
           break;
@@ -1957,9 +1913,7 @@ class JsNumbersViewImpl extends MessageView implements JsNumbersView {
     this.$each(7, (r, tag) => {
       if (tag === 56) out.push(r.int64Number());
       else if (tag === 58) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.int64Number());
-        r.end = saved;
+        r.packedInt64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
@@ -1969,9 +1923,7 @@ class JsNumbersViewImpl extends MessageView implements JsNumbersView {
     this.$each(8, (r, tag) => {
       if (tag === 64) out.push(r.uint64Number());
       else if (tag === 66) {
-        const saved = r.limit();
-        while (r.pos < r.end) out.push(r.uint64Number());
-        r.end = saved;
+        r.packedUint64Number(out);
       } else r.wrongWireType(tag, "wire type 0 or 2");
     });
     return out;
