@@ -491,56 +491,50 @@ export class Writer {
     }
   }
 
-  // Packed 64-bit varints: one bounds check for the body (ten bytes a value at most), then the
-  // single-value writer per value, which V8 inlines into the loop; out-of-range values raise its
-  // errors.
+  // Packed 64-bit varints: the single-value writer per value, in a loop V8 inlines it into (no
+  // reservation for the whole body: ten bytes a value would size the slab for the worst case);
+  // out-of-range values raise its errors.
 
   /** Writes a packed int64 body from bigints. */
   packedInt64(vs: readonly bigint[]): void {
-    const k = this.packedVarintBody(vs.length);
+    const k = this.fork();
     for (let i = 0; i < vs.length; i++) this.int64(vs[i]!);
     this.join(k);
   }
 
   /** Writes a packed uint64 body from bigints. */
   packedUint64(vs: readonly bigint[]): void {
-    const k = this.packedVarintBody(vs.length);
+    const k = this.fork();
     for (let i = 0; i < vs.length; i++) this.uint64(vs[i]!);
     this.join(k);
   }
 
   /** Writes a packed sint64 body from bigints. */
   packedSint64(vs: readonly bigint[]): void {
-    const k = this.packedVarintBody(vs.length);
+    const k = this.fork();
     for (let i = 0; i < vs.length; i++) this.sint64(vs[i]!);
     this.join(k);
   }
 
   /** Writes a packed int64 body from numbers. */
   packedInt64Number(vs: readonly number[]): void {
-    const k = this.packedVarintBody(vs.length);
+    const k = this.fork();
     for (let i = 0; i < vs.length; i++) this.int64Number(vs[i]!);
     this.join(k);
   }
 
   /** Writes a packed uint64 body from numbers. */
   packedUint64Number(vs: readonly number[]): void {
-    const k = this.packedVarintBody(vs.length);
+    const k = this.fork();
     for (let i = 0; i < vs.length; i++) this.uint64Number(vs[i]!);
     this.join(k);
   }
 
   /** Writes a packed sint64 body from numbers. */
   packedSint64Number(vs: readonly number[]): void {
-    const k = this.packedVarintBody(vs.length);
+    const k = this.fork();
     for (let i = 0; i < vs.length; i++) this.sint64Number(vs[i]!);
     this.join(k);
-  }
-
-  /** Makes room for a body of `n` 64-bit varints and its length, and begins it (`fork`). */
-  private packedVarintBody(n: number): number {
-    if (this.pos + 1 + n * 10 > this.limit) this.grow(1 + n * 10);
-    return this.fork();
   }
 
   /**
