@@ -353,11 +353,27 @@ describe("writer - length-delimited bodies", () => {
   });
 
   it("writer - joinSized grows the slab when the length needs more than was reserved and the slab is full", () => {
-    const w = new Writer(256);
-    const k = w.forkSized(1);
-    w.raw(new Uint8Array(255).fill(5)); // the slab is now exactly full
-    expect(w.joinSized(k, 1)).toBe(2);
-    expect(hex(w.finish())).toBe(hex(bytes(varint(255), new Uint8Array(255).fill(5))));
+    // Bodies ending on every position around the slab's end, where the room kept for tags begins.
+    for (let n = 230; n <= 260; n++) {
+      const w = new Writer(256);
+      const k = w.forkSized(1);
+      w.raw(new Uint8Array(n).fill(5));
+      expect(w.joinSized(k, 1), `body ${n}`).toBe(2);
+      expect(hex(w.finish()), `body ${n}`).toBe(hex(bytes(varint(n), new Uint8Array(n).fill(5))));
+    }
+  });
+
+  it("writer - a huge message gets a slab of about its own size, not eight times its worst case", () => {
+    const w = new Writer();
+    const s = "x".repeat(20 << 20); // 20 MiB of ASCII: 60 MiB reserved for it as UTF-8 at worst
+    w.string(s);
+    const out = w.finish();
+    expect(out.length).toBe(varintSize(s.length) + s.length);
+    expect(w.buf.length).toBeLessThan(2 * 60 * 2 ** 20);
+    // Messages of ordinary size still share slabs sized for several of them.
+    const v = new Writer(1024);
+    v.raw(new Uint8Array(4000));
+    expect(v.buf.length).toBeGreaterThanOrEqual(8 * 4000);
   });
 
   it("writer - join grows the slab when the length needs a byte more than the slab has", () => {

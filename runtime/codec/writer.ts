@@ -44,6 +44,9 @@ function bufferView(ab: ArrayBuffer, offset: number, length: number): Buffer {
 /** Default size of a fresh slab. Large messages get a slab sized to hold many of them. */
 export const DEFAULT_SLAB_SIZE = 256 * 1024;
 
+/** The largest slab sized for several messages; a message that needs more gets a slab of its own size. */
+const MAX_SHARED_SLAB = 16 * 1024 * 1024;
+
 /**
  * Bytes every checked write leaves free after it: room for the unchecked tag writes (`tag`,
  * `tag2`, at most two bytes) that generated code puts between two checked writes. Generated code
@@ -127,10 +130,14 @@ export class Writer {
   private grow(n: number): void {
     if (this.pos > this.buf.length) overran(this.pos, this.buf.length);
     const used = this.pos - this.start;
+    const need = used + n + SLACK;
     let size = Math.max(this.slabSize, 2 * SLACK);
     // Size a new slab for several messages of this size, so that big messages do not allocate
-    // a slab per call.
-    while (size < Math.max(used + n + SLACK, this.largest) * 8) size *= 2;
+    // a slab per call; past MAX_SHARED_SLAB, the slab holds this message alone (`n` may be a
+    // worst case, three bytes a character for a string, and eight of those is too much memory).
+    const several = Math.max(need, this.largest) * 8;
+    if (several <= MAX_SHARED_SLAB) while (size < several) size *= 2;
+    else size = Math.max(size, need);
     const next = Buffer.allocUnsafeSlow(size);
     this.buf.copy(next, 0, this.start, this.pos);
     this.buf = next;
