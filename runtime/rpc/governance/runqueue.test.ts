@@ -141,6 +141,38 @@ describe("run queue", () => {
     await until(log, 12);
   });
 
+  it("run queue - a burst queued during one long read is not shed for that read's time; what then waits behind handlers longer than the interval is", async () => {
+    const shedder = new QueueShedder({ targetMs: 5, intervalMs: 40 });
+    const q = new RunQueue(shedder, { sliceMs: 1 });
+    const log: string[] = [];
+    // The first call starts at once and ends the slice; the rest arrive while the "read" goes on.
+    q.submit(call("first", log, { spinMs: 2 }));
+    for (let i = 0; i < 5; i++) q.submit(call(`b${i}`, log));
+    spin(80); // the rest of the read: twice the interval before the queue gets its turn
+    await until(log, 6);
+    expect(log).toEqual(["first", "b0", "b1", "b2", "b3", "b4"]);
+    expect(shedder.shed).toBe(0);
+    // Behind handlers: each spins past the slice, one a turn, so the last call's turn comes 45 ms
+    // after its first.
+    log.length = 0;
+    q.submit(call("head", log, { spinMs: 2 }));
+    for (let i = 0; i < 3; i++) q.submit(call(`h${i}`, log, { spinMs: 15 }));
+    const last = call("last", log);
+    q.submit(last);
+    await until(log, 5);
+    expect(log).toEqual(["head", "h0", "h1", "h2", "refused last"]);
+    expect(last.refusal?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    // A deadline still counts the whole wait, the read's included.
+    log.length = 0;
+    q.submit(call("busy", log, { spinMs: 2 }));
+    const late = call("late", log, { deadline: Date.now() + 10 });
+    q.submit(late);
+    spin(15);
+    await until(log, 2);
+    expect(log).toEqual(["busy", "refused late"]);
+    expect(late.refusal?.code).toBe(Code.DEADLINE_EXCEEDED);
+  });
+
   it("run queue - bad options are a ConfigError", () => {
     expect(() => new RunQueue(undefined, { maxQueued: 0 })).toThrow(ConfigError);
     expect(() => new RunQueue(undefined, { sliceMs: 0 })).toThrow(ConfigError);
