@@ -535,7 +535,10 @@ class MeridianServer implements Server {
       const late = this.shedder.lateLoop(priorityOf(call.headers), call.peer, now, queued);
       if (late !== undefined) return late;
     }
-    return queued === undefined && wait === 0 ? undefined : this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers), call.peer, wait);
+    if (queued === undefined && wait === 0) return undefined;
+    // The call's timeout: from when it was sent (as far as the transport can tell) to its deadline.
+    const budget = call.deadline === undefined ? undefined : call.deadline - now + (queued ?? 0);
+    return this.shedder?.check((queued ?? 0) + wait, now, priorityOf(call.headers), call.peer, wait, budget);
   }
 
   private unimplemented(call: { readonly service: string; readonly method: string }, route: Route | undefined): RpcError {

@@ -287,8 +287,9 @@ export interface IncomingCall {
   readonly receivedAt?: number | undefined;
   /**
    * How long the call had waited before the transport read it (sender's queue, network, kernel
-   * buffers), when the transport can tell (see SendDelayEstimator); its `deadline` already
-   * accounts for it.
+   * buffers), when the transport can tell (see SendDelayEstimator), less the time the transport
+   * did not read the connection for being at its own limit of calls in flight (a wait that
+   * shedding cannot shorten); its `deadline` already accounts for the whole wait.
    */
   readonly waitedMs?: number | undefined;
 }

@@ -5,6 +5,7 @@
  * with RESOURCE_EXHAUSTED that a client may retry elsewhere.
  */
 import { connect } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, RpcError, createClient, createServer, type CallContext, type ServerOptions, HeaderKeys } from "meridian-rpc";
 import { Writer } from "meridian-rpc/runtime";
@@ -105,7 +106,9 @@ describe("tcp admission", () => {
     });
     const transport = new TcpClientTransport();
     cleanup.push(() => transport.close());
-    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 20_000 });
+    // A 2 s timeout: calls may wait 100 ms (a twentieth) in a standing queue, 500 ms in a burst;
+    // the 400 calls of 2 ms make a queue of 800 ms.
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 2000 });
     const n = 400;
     const outcomes = await Promise.all(
       Array.from({ length: n }, (_, i) =>
@@ -123,6 +126,54 @@ describe("tcp admission", () => {
       expect(Number(e.headers[HeaderKeys.queueDelay])).toBeGreaterThan(5);
     }
     expect(ran).toBe(n - shed.length);
+  });
+
+  it("tcp admission - a burst of 1000 calls on one connection to a fresh server whose handlers wait on I/O is served whole", async () => {
+    let ran = 0;
+    const server = createServer({ transport: new TcpServerTransport({ host: "127.0.0.1" }), metrics: false, logger: { error: () => {} } });
+    server.register(EchoService, {
+      echo: async (req) => {
+        ran++;
+        await sleep(100);
+        return { text: req.text };
+      },
+    });
+    const { address } = await server.listen();
+    cleanup.push(() => server.close({ graceMs: 0 }));
+    const transport = new TcpClientTransport();
+    cleanup.push(() => transport.close());
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 20_000, requeue: false });
+    // Past the first 256 (maxConcurrentCalls) the calls wait in the socket for the first ones to
+    // end; the code of a fresh server is not yet optimized, so each start takes many times longer.
+    const outcomes = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.echo({ text: `c${i}` }).then(() => "ok", (e: unknown) => (e as RpcError).message)));
+    expect(outcomes.filter((o) => o !== "ok")).toEqual([]);
+    expect(ran).toBe(1000);
+  });
+
+  it("tcp admission - the time a connection is not read for being at its limit of calls is not judged as queueing", async () => {
+    // 300 calls of 300 ms through a limit of 64 at a time: the last wait about a second in the
+    // socket, more than a quarter of their 3 s timeout (what a burst may wait), and are served.
+    let ran = 0;
+    const server = createServer({ transport: new TcpServerTransport({ host: "127.0.0.1", maxConcurrentCalls: 64 }), metrics: false, logger: { error: () => {} } });
+    server.register(EchoService, {
+      echo: async (req) => {
+        ran++;
+        await sleep(300);
+        return { text: req.text };
+      },
+    });
+    const { address } = await server.listen();
+    cleanup.push(() => server.close({ graceMs: 0 }));
+    const transport = new TcpClientTransport();
+    cleanup.push(() => transport.close());
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 3000, requeue: false });
+    // Requests of 2 KB, so that a read holds a few dozen: the server dispatches what it has read.
+    const text = "x".repeat(2048);
+    const t0 = performance.now();
+    const outcomes = await Promise.all(Array.from({ length: 300 }, () => client.echo({ text }).then(() => "ok", (e: unknown) => (e as RpcError).message)));
+    expect(outcomes.filter((o) => o !== "ok")).toEqual([]);
+    expect(ran).toBe(300);
+    expect(performance.now() - t0).toBeGreaterThan(900); // at least three rounds: the limit held
   });
 
   it("tcp admission - with admission: false the same queue is served whole", async () => {

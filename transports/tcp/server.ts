@@ -222,6 +222,11 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
   private readonly head = new FrameHead();
   private readonly meta = new KitexMeta();
   private readonly sendDelay = new SendDelayEstimator();
+  /**
+   * When the connection was last read again after it had been at its limit of calls in flight
+   * (Date.now()): see `onFrame` for what admission makes of it.
+   */
+  private limitLiftedAt = -Infinity;
   private quietTimer: NodeJS.Timeout | undefined;
   /**
    * The peer spoke Apache THeader or framed Thrift: it knows no Kitex control frames, so it gets
@@ -249,7 +254,10 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     this.server.buffered(this, delta, false);
     const over = this.calls.size >= this.server.maxConcurrentCalls || this.inflightBytes >= this.server.maxInflightBytes;
     if (over) this.pause(PauseReason.Calls);
-    else if (this.fc.pausedFor(PauseReason.Calls)) this.resume(PauseReason.Calls);
+    else if (this.fc.pausedFor(PauseReason.Calls)) {
+      this.limitLiftedAt = Date.now();
+      this.resume(PauseReason.Calls);
+    }
   }
 
   /** PartialFrameWatcher: a partial frame begins or grows; the server's budget decides. */
@@ -332,6 +340,13 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     // caller's budget: its deadline is when it gives up, not a timeout from now.
     const waited = head.sentAt >= 0 ? this.sendDelay.waited(head.sentAt, now) : 0;
     const deadline = head.timeoutMs > 0 ? now + head.timeoutMs - waited : undefined;
+    // A call sent before the connection was last read again after being at its limit of calls
+    // in flight waited in the socket for that limit, as HTTP/2's max_concurrent_streams makes a
+    // gRPC client hold calls. The whole wait counts against its deadline, but admission judges
+    // only the time since: shedding cannot shorten a wait the server imposed on purpose, and a
+    // burst of 1000 calls on one connection to an idle server whose handlers wait on I/O had most
+    // of its calls past the first 256 shed for having waited for the first ones to end.
+    const queued = now - waited <= this.limitLiftedAt ? Math.min(waited, now - this.limitLiftedAt) : waited;
     const call = new TcpServerCall(
       this,
       seq,
@@ -343,7 +358,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
       this.fc.peer,
       type === MessageType.Oneway,
       now,
-      waited,
+      queued,
     );
     if (protocol !== undefined) {
       call.protocol = protocol;

@@ -90,6 +90,27 @@ describe("admission", () => {
     expect(s.check(150, 14, "critical")?.code).toBe(Code.RESOURCE_EXHAUSTED);
   });
 
+  it("admission - a call may wait a share of its own timeout when that is longer: a twentieth in a standing queue, a quarter in a burst", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 25 }, 0);
+    // No timeout, or a short one: the floors.
+    expect(s.allowedMs("normal")).toBe(25);
+    expect(s.allowedMs("normal", 60)).toBe(25);
+    expect(s.allowedMs("normal", 20_000)).toBe(5000);
+    expect(s.stale(300)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.stale(300, "normal", undefined, 1, 20_000)).toBeUndefined();
+    expect(s.stale(5001, "normal", undefined, 2, 20_000)?.message).toMatch(/waited longer than 5000 ms/);
+    s.dropping = true;
+    expect(s.allowedMs("normal")).toBe(5);
+    expect(s.allowedMs("normal", 60)).toBe(5);
+    expect(s.allowedMs("normal", 20_000)).toBe(1000);
+    expect(s.check(300, 3, "normal", undefined, 300, 20_000)).toBeUndefined();
+    expect(s.check(1001, 4, "normal", undefined, 1001, 20_000)?.message).toMatch(/sheds what waited longer than 1000 ms/);
+    // Sheddable calls keep the target, critical ones get the burst's share.
+    expect(s.allowedMs("sheddable", 20_000)).toBe(5);
+    expect(s.allowedMs("critical", 20_000)).toBe(5000);
+    expect(s.allowedMs("critical")).toBe(25);
+  });
+
   it("admission - bad options are a ConfigError", () => {
     expect(() => new QueueShedder({ targetMs: 0 })).toThrow(ConfigError);
     expect(() => new QueueShedder({ targetMs: 50, intervalMs: 10 })).toThrow(ConfigError);

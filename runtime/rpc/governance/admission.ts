@@ -11,15 +11,17 @@ import type { Priority } from "./priority.js";
 export interface AdmissionOptions {
   /**
    * The queueing delay the server holds a standing queue to, ms. Default 5. A call is queued from
-   * when its caller sent it (as far as the transport can tell) to when its handler starts.
+   * when its caller sent it (as far as the transport can tell) to when its handler starts. A call
+   * with a timeout may wait a twentieth of it when that is longer (5 ms of a 100 ms timeout).
    */
   targetMs?: number;
   /**
    * How long the queueing delay must stay above `targetMs` before the server sheds calls that
    * waited longer than `targetMs`; until then (a burst, not a standing queue) it sheds only calls
-   * that waited longer than this. Default 25 ms: a quarter of a typical 100 ms deadline. (Fail at
-   * Scale's 100 ms let a backlog as deep as the deadline form at the start of every overload,
-   * whose calls were then shed after waiting up to that long.)
+   * that waited longer than this, or than a quarter of their timeout when that is longer.
+   * Default 25 ms: a quarter of a typical 100 ms deadline. (Fail at Scale's 100 ms let a backlog
+   * as deep as the deadline form at the start of every overload, whose calls were then shed after
+   * waiting up to that long.)
    */
   intervalMs?: number;
   /**
@@ -52,6 +54,13 @@ export interface AdmissionOptions {
 
 /** The defaults of {@link AdmissionOptions}. */
 export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "intervalMs">> = { targetMs: 5, intervalMs: 25 };
+
+/**
+ * The share of its own timeout a call may wait in a standing queue, and in a burst, when that is
+ * longer than `targetMs` or `intervalMs`: the shares the defaults give a call of 100 ms.
+ */
+const STANDING_SHARE = 0.05;
+const BURST_SHARE = 0.25;
 
 /**
  * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
@@ -156,9 +165,9 @@ export class QueueShedder {
    * A call from a `peer` that sends little lately (see {@link peers}) is spared instead of shed,
    * its wait still counted as a sample. `queuedHereMs` is the part of the wait spent in the
    * server's own run queue (all of it unless told): dropping stops once that queue has been empty
-   * for an interval.
+   * for an interval. `budgetMs` is the call's timeout, when it has one (see {@link allowedMs}).
    */
-  check(queuedMs: number, now: number, priority: Priority = "normal", peer?: string, queuedHereMs = queuedMs): RpcError | undefined {
+  check(queuedMs: number, now: number, priority: Priority = "normal", peer?: string, queuedHereMs = queuedMs, budgetMs?: number): RpcError | undefined {
     if (now - this.lastSample > this.intervalMs) {
       // No call for a whole interval: the server was idle, so no queue stood meanwhile, and the
       // quiet time must not count as time above the target for the next call that waits.
@@ -182,32 +191,41 @@ export class QueueShedder {
     }
     this.lastLong = now;
     if (!this.dropping && now - this.lastShort > this.intervalMs) this.dropping = true;
-    return this.stale(queuedMs, priority, peer, now);
+    return this.stale(queuedMs, priority, peer, now, budgetMs);
   }
 
   /**
-   * How long a call of `priority` may wait now: `targetMs` while dropping, `intervalMs`
-   * otherwise; sheddable calls always get `targetMs` (shed first), critical ones always
-   * `intervalMs` (shed last: only when they waited as long as a burst may last).
+   * How long a call of `priority` whose timeout is `budgetMs` may wait now: while dropping,
+   * `targetMs` or a twentieth of its timeout, whichever is longer; otherwise `intervalMs` or a
+   * quarter of its timeout (the shares the defaults give a call of 100 ms). Sheddable calls
+   * always get `targetMs` (shed first), critical ones always the burst's allowance (shed last:
+   * only when they waited as long as a burst may last). A call without a timeout gets the
+   * floors alone.
+   *
+   * Held to a share of its own timeout, a call that may wait seconds is not refused for a wait of
+   * tens of milliseconds: a burst of 1000 calls with 30 s deadlines at a freshly started server
+   * (its code not yet optimized, so each handler took ten times as long to start) was shed all
+   * but a few, for waits of 25 to 85 ms. What bounds the queue for such calls is `maxQueued`.
    */
-  allowedMs(priority: Priority = "normal"): number {
+  allowedMs(priority: Priority = "normal", budgetMs?: number): number {
     if (priority === "sheddable") return this.targetMs;
-    if (priority === "critical") return this.intervalMs;
-    return this.dropping ? this.targetMs : this.intervalMs;
+    if (priority !== "critical" && this.dropping) return budgetMs === undefined ? this.targetMs : Math.max(this.targetMs, budgetMs * STANDING_SHARE);
+    return budgetMs === undefined ? this.intervalMs : Math.max(this.intervalMs, budgetMs * BURST_SHARE);
   }
 
   /**
    * The refusal of a call that waited `queuedMs`, if the shedder sheds such a call now (longer
-   * than `targetMs` while dropping, than `intervalMs` otherwise), without counting the wait as a
-   * sample: for a call checked again at the head of a run queue, whose wait was judged at
-   * admission. A call from a light `peer` is spared, unless it is sheddable.
+   * than {@link allowedMs}), without counting the wait as a sample: for a call checked again at
+   * the head of a run queue, whose wait was judged at admission. A call from a light `peer` is
+   * spared, unless it is sheddable.
    */
-  stale(queuedMs: number, priority: Priority = "normal", peer?: string, now = Date.now()): RpcError | undefined {
-    if (queuedMs <= this.allowedMs(priority) || this.spares(priority, peer, now)) return undefined;
+  stale(queuedMs: number, priority: Priority = "normal", peer?: string, now = Date.now(), budgetMs?: number): RpcError | undefined {
+    const allowed = this.allowedMs(priority, budgetMs);
+    if (queuedMs <= allowed || this.spares(priority, peer, now)) return undefined;
     this.shed++;
     const why = this.dropping
-      ? `the server's queue has stood above ${this.targetMs} ms, and it sheds what waited longer until the queue is short again`
-      : `it waited longer than ${this.intervalMs} ms`;
+      ? `the server's queue has stood above ${this.targetMs} ms, and it sheds what waited longer than ${Math.round(allowed)} ms until the queue is short again`
+      : `it waited longer than ${Math.round(allowed)} ms`;
     return queueRefusal(Code.RESOURCE_EXHAUSTED, `the server is overloaded: this call waited ${Math.round(queuedMs)} ms before its handler could start and was shed (${why}); retry it on another instance or later`, queuedMs);
   }
 }

@@ -249,7 +249,8 @@ export class RunQueue {
     if (call.deadline !== undefined && call.deadline <= now) {
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline passed before its handler could start (it waited ${Math.round(waited)} ms)`, waited);
     }
-    return this.shedder?.stale(behind, call.priority, call.peer, now);
+    const budget = call.deadline === undefined ? undefined : call.deadline - call.queuedAt + call.waitedMs;
+    return this.shedder?.stale(behind, call.priority, call.peer, now, budget);
   }
 
   private grow(): void {
