@@ -128,13 +128,18 @@ describe("tcp admission", () => {
     expect(ran).toBe(n - shed.length);
   });
 
-  it("tcp admission - a burst of 1000 calls on one connection to a fresh server whose handlers wait on I/O is served whole", async () => {
-    let ran = 0;
-    const server = createServer({ transport: new TcpServerTransport({ host: "127.0.0.1" }), metrics: false, logger: { error: () => {} } });
+  /**
+   * A fresh server (default admission) whose handler waits `waitMs` on a timer, as one waiting on
+   * I/O would, and a client of it whose calls have `timeoutMs`: `burst(n, text)` sends n calls at
+   * once on one connection and gives what failed (messages) and how long the burst took.
+   */
+  async function waitingServer(waitMs: number, timeoutMs: number, maxConcurrentCalls?: number) {
+    const stats = { ran: 0 };
+    const server = createServer({ transport: new TcpServerTransport({ host: "127.0.0.1", maxConcurrentCalls }), metrics: false, logger: { error: () => {} } });
     server.register(EchoService, {
       echo: async (req) => {
-        ran++;
-        await sleep(100);
+        stats.ran++;
+        await sleep(waitMs);
         return { text: req.text };
       },
     });
@@ -142,38 +147,33 @@ describe("tcp admission", () => {
     cleanup.push(() => server.close({ graceMs: 0 }));
     const transport = new TcpClientTransport();
     cleanup.push(() => transport.close());
-    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 20_000, requeue: false });
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs, requeue: false });
+    const burst = async (n: number, text: string) => {
+      const t0 = performance.now();
+      const outcomes = await Promise.all(Array.from({ length: n }, () => client.echo({ text }).then(() => "ok", (e: unknown) => (e as RpcError).message)));
+      return { failed: outcomes.filter((o) => o !== "ok"), ms: performance.now() - t0 };
+    };
+    return { stats, burst };
+  }
+
+  it("tcp admission - a burst of 1000 calls on one connection to a fresh server whose handlers wait on I/O is served whole", async () => {
+    const { stats, burst } = await waitingServer(100, 20_000);
     // Past the first 256 (maxConcurrentCalls) the calls wait in the socket for the first ones to
     // end; the code of a fresh server is not yet optimized, so each start takes many times longer.
-    const outcomes = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.echo({ text: `c${i}` }).then(() => "ok", (e: unknown) => (e as RpcError).message)));
-    expect(outcomes.filter((o) => o !== "ok")).toEqual([]);
-    expect(ran).toBe(1000);
+    const { failed } = await burst(1000, "c");
+    expect(failed).toEqual([]);
+    expect(stats.ran).toBe(1000);
   });
 
   it("tcp admission - the time a connection is not read for being at its limit of calls is not judged as queueing", async () => {
     // 300 calls of 300 ms through a limit of 64 at a time: the last wait about a second in the
     // socket, more than a quarter of their 3 s timeout (what a burst may wait), and are served.
-    let ran = 0;
-    const server = createServer({ transport: new TcpServerTransport({ host: "127.0.0.1", maxConcurrentCalls: 64 }), metrics: false, logger: { error: () => {} } });
-    server.register(EchoService, {
-      echo: async (req) => {
-        ran++;
-        await sleep(300);
-        return { text: req.text };
-      },
-    });
-    const { address } = await server.listen();
-    cleanup.push(() => server.close({ graceMs: 0 }));
-    const transport = new TcpClientTransport();
-    cleanup.push(() => transport.close());
-    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 3000, requeue: false });
+    const { stats, burst } = await waitingServer(300, 3000, 64);
     // Requests of 2 KB, so that a read holds a few dozen: the server dispatches what it has read.
-    const text = "x".repeat(2048);
-    const t0 = performance.now();
-    const outcomes = await Promise.all(Array.from({ length: 300 }, () => client.echo({ text }).then(() => "ok", (e: unknown) => (e as RpcError).message)));
-    expect(outcomes.filter((o) => o !== "ok")).toEqual([]);
-    expect(ran).toBe(300);
-    expect(performance.now() - t0).toBeGreaterThan(900); // at least three rounds: the limit held
+    const { failed, ms } = await burst(300, "x".repeat(2048));
+    expect(failed).toEqual([]);
+    expect(stats.ran).toBe(300);
+    expect(ms).toBeGreaterThan(900); // at least three rounds: the limit held
   });
 
   it("tcp admission - with admission: false the same queue is served whole", async () => {
