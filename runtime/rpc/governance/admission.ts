@@ -26,7 +26,10 @@ export interface AdmissionOptions {
   intervalMs?: number;
   /**
    * Calls admitted and waiting in the server's run queue for their handler to start, at most; one
-   * more is refused at once with RESOURCE_EXHAUSTED. Default 1024.
+   * more is refused at once with RESOURCE_EXHAUSTED. Default 8192: what eight TCP connections at
+   * their own limit of calls (256) can hand over in a few reads, four times over. (1024 refused
+   * 70% of a burst of 500 calls on each of eight connections at a fresh server.) The time a call
+   * may wait is bounded by the shedder; what it holds, by the transports' byte limits.
    */
   maxQueued?: number;
   /**

@@ -3,7 +3,7 @@ import { queueRefusal, type AdmissionOptions, type QueueShedder } from "./admiss
 import type { Priority } from "./priority.js";
 
 /** The defaults of the run queue's {@link AdmissionOptions}. */
-export const DEFAULT_RUN_QUEUE: Required<Pick<AdmissionOptions, "maxQueued" | "sliceMs" | "order">> = { maxQueued: 1024, sliceMs: 1, order: "fifo" };
+export const DEFAULT_RUN_QUEUE: Required<Pick<AdmissionOptions, "maxQueued" | "sliceMs" | "order">> = { maxQueued: 8192, sliceMs: 1, order: "fifo" };
 
 /** A call waiting in the run queue. */
 export interface QueuedCall {
