@@ -4,6 +4,8 @@
  * the server counts the wait before it read it against the deadline), and a standing queue is shed
  * with RESOURCE_EXHAUSTED that a client may retry elsewhere.
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -163,6 +165,22 @@ describe("tcp admission", () => {
     const { failed } = await burst(1000, "c");
     expect(failed).toEqual([]);
     expect(stats.ran).toBe(1000);
+  });
+
+  it("tcp admission - a burst of 500 calls on each of eight connections to a fresh server in its own process is served whole", async () => {
+    const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", new URL("./admission-server.ts", import.meta.url).pathname], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    cleanup.push(async () => void child.kill("SIGKILL"));
+    const [line] = (await once(child.stdout!, "data")) as [Buffer];
+    const { address } = JSON.parse(line.toString()) as { address: string };
+    const transport = new TcpClientTransport({ connectionsPerAddress: 8 });
+    cleanup.push(() => transport.close());
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 30_000, requeue: false });
+    // Each read hands over all the calls it holds, past a connection's limit of 256: thousands
+    // queue for their handlers' start at once (1024, the old maxQueued, refused most of them).
+    const outcomes = await Promise.all(Array.from({ length: 4000 }, (_, i) => client.echo({ text: `c${i}` }).then(() => "ok", (e: unknown) => (e as RpcError).message)));
+    expect(outcomes.filter((o) => o !== "ok")).toEqual([]);
   });
 
   it("tcp admission - the time a connection is not read for being at its limit of calls is not judged as queueing", async () => {

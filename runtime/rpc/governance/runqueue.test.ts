@@ -141,6 +141,22 @@ describe("run queue", () => {
     await until(log, 12);
   });
 
+  it("run queue - one start stretched by a pause moves the estimate little; starts that really grow move it within a dozen", async () => {
+    const q = new RunQueue(undefined, { sliceMs: 1 });
+    const log: string[] = [];
+    const runOne = async (spinMs: number) => {
+      const n = log.length + 1;
+      q.submit(call(`s${n}`, log, { spinMs }));
+      await until(log, n);
+    };
+    for (let i = 0; i < 12; i++) await runOne(1);
+    const before = q.startMs;
+    await runOne(40); // a collection or a compilation in the middle of a start
+    expect(q.startMs).toBeLessThan(before * 1.35);
+    for (let i = 0; i < 12; i++) await runOne(5);
+    expect(q.startMs).toBeGreaterThan(3);
+  });
+
   it("run queue - a burst queued during one long read is not shed for that read's time; what then waits behind handlers longer than the interval is", async () => {
     const shedder = new QueueShedder({ targetMs: 5, intervalMs: 40 });
     const q = new RunQueue(shedder, { sliceMs: 1 });
