@@ -176,7 +176,10 @@ describe("tcp admission", () => {
     const { address } = JSON.parse(line.toString()) as { address: string };
     const transport = new TcpClientTransport({ connectionsPerAddress: 8 });
     cleanup.push(() => transport.close());
-    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 30_000, requeue: false });
+    // 60 s timeouts: a queued call may wait 3 s (a twentieth). The run queue's prediction of the
+    // wait at a server this fresh can reach 1.5 s for the last of 4000 calls (its estimate still
+    // holds the first, cold starts), though the queue drains within a second.
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 60_000, requeue: false });
     // Each read hands over all the calls it holds, past a connection's limit of 256: thousands
     // queue for their handlers' start at once (1024, the old maxQueued, refused most of them).
     const outcomes = await Promise.all(Array.from({ length: 4000 }, (_, i) => client.echo({ text: `c${i}` }).then(() => "ok", (e: unknown) => (e as RpcError).message)));
