@@ -526,10 +526,14 @@ class MeridianServer implements Server {
       const waited = queued === undefined ? "" : ` (it waited ${Math.round(queued)} ms)`;
       return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline passed before its handler could start${waited}`, queued);
     }
-    // How long it would still wait in the run queue: judged now, so a refusal is answered now.
-    const wait = this.runQueue?.expectedWaitMs() ?? 0;
-    if (wait > 0 && call.deadline !== undefined && call.deadline <= now + wait) {
-      return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline would pass before its handler could start (${Math.round(wait)} ms of calls are queued before it)`, (queued ?? 0) + wait);
+    // How long it would still wait in the run queue: judged now, so a refusal is answered now. A
+    // light peer's call goes ahead of the others (see RunQueue), but the shedder samples the wait
+    // behind them all: that is the queue it holds to its target.
+    const queue = this.runQueue;
+    const wait = queue?.expectedWaitMs() ?? 0;
+    const own = wait > 0 && queue!.isLight(call.peer, now) ? queue!.expectedWaitMs(true) : wait;
+    if (own > 0 && call.deadline !== undefined && call.deadline <= now + own) {
+      return queueRefusal(Code.DEADLINE_EXCEEDED, `the call's deadline would pass before its handler could start (${Math.round(own)} ms of calls are queued before it)`, (queued ?? 0) + own);
     }
     if (this.shedder?.maxEventLoopDelayMs !== undefined) {
       const late = this.shedder.lateLoop(priorityOf(call.headers), call.peer, now, queued);

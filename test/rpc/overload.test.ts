@@ -37,11 +37,19 @@ async function cpuServer(cpuMs: number, options: Partial<ServerOptions> = {}) {
   return { client, stats };
 }
 
+/** The starts a run queue sees before it predicts waits (RunQueue's WARM_STARTS). */
+const WARM_CALLS = 512;
+
+/** Makes WARM_CALLS calls one after another, so that the server predicts how long queued calls wait. */
+async function warm(client: { echo(req: { text: string }): Promise<unknown> }): Promise<void> {
+  for (let i = 0; i < WARM_CALLS; i++) await client.echo({ text: "warm" });
+}
+
 describe("overload", () => {
   it("overload - a burst past what the queue can serve in time is refused as it is read, before the queued handlers have run", async () => {
     // A long interval, so that a stall of this (shared, loaded) machine cannot shed the first calls.
     const { client, stats } = await cpuServer(5, { admission: { intervalMs: 500 } });
-    for (let i = 0; i < 8; i++) await client.echo({ text: "warm" }); // the server learns how long a handler takes
+    await warm(client); // the server learns how long a handler takes
     const t0 = performance.now();
     const outcomes = await Promise.all(
       Array.from({ length: 300 }, (_, i) =>
@@ -57,7 +65,7 @@ describe("overload", () => {
     // The queue takes what it can start within intervalMs (500 ms: about a hundred 5 ms handlers).
     expect(refused.length).toBeGreaterThan(100);
     expect(ok.length).toBeGreaterThan(0);
-    expect(stats.ran).toBe(8 + ok.length);
+    expect(stats.ran).toBe(WARM_CALLS + ok.length);
     for (const o of refused) {
       expect(o.err?.code).toBe(Code.RESOURCE_EXHAUSTED);
       expect(o.err?.notSent).toBe(true);
@@ -71,13 +79,13 @@ describe("overload", () => {
 
   it("overload - a call whose deadline the queue ahead of it would pass is refused DEADLINE_EXCEEDED at once and never runs", async () => {
     // A long interval: nothing here is shed for waiting, however slow the machine.
-    const { client, stats } = await cpuServer(50, { admission: { intervalMs: 5000 } });
-    for (let i = 0; i < 8; i++) await client.echo({ text: "warm" });
-    const slow = Array.from({ length: 4 }, (_, i) => client.echo({ text: `s${i}` }));
-    // Read once s0 is done (at least 50 ms in): s1 to s3 are queued ahead of it, and 150 ms of
-    // handlers plus its own start are past what is left of its 200 ms. The refusal comes when it
-    // is read, with time to spare before the client would give up by itself.
-    const doomed = await client.echo({ text: "doomed" }, { timeoutMs: 200 }).then(
+    const { client, stats } = await cpuServer(5, { admission: { intervalMs: 5000 } });
+    await warm(client);
+    const slow = Array.from({ length: 40 }, (_, i) => client.echo({ text: `s${i}` }));
+    // Read with them: s0 starts at once, s1 to s39 are queued ahead of it, and 195 ms of
+    // handlers plus its own start are past its 100 ms. The refusal comes when it is read, before
+    // the client would give up by itself.
+    const doomed = await client.echo({ text: "doomed" }, { timeoutMs: 100 }).then(
       () => undefined,
       (e: unknown) => e as RpcError,
     );
@@ -85,6 +93,6 @@ describe("overload", () => {
     expect(doomed?.code).toBe(Code.DEADLINE_EXCEEDED);
     expect(doomed?.message).toMatch(/would pass before its handler could start/);
     expect(doomed?.notSent).toBe(true);
-    expect(stats.ran).toBe(12);
+    expect(stats.ran).toBe(WARM_CALLS + 40);
   });
 });

@@ -167,13 +167,18 @@ describe("tcp admission", () => {
     expect(stats.ran).toBe(1000);
   });
 
-  it("tcp admission - a burst of 500 calls on each of eight connections to a fresh server in its own process is served whole", async () => {
-    const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", new URL("./admission-server.ts", import.meta.url).pathname], {
+  /** Runs `file` (next to this one) with `args` in a process of its own; `line()` is the next JSON line it prints. */
+  function child(file: string, args: string[] = []) {
+    const proc = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", new URL(file, import.meta.url).pathname, ...args], {
       stdio: ["ignore", "pipe", "inherit"],
     });
-    cleanup.push(async () => void child.kill("SIGKILL"));
-    const [line] = (await once(child.stdout!, "data")) as [Buffer];
-    const { address } = JSON.parse(line.toString()) as { address: string };
+    cleanup.push(async () => void proc.kill("SIGKILL"));
+    const line = async <T>(): Promise<T> => JSON.parse(((await once(proc.stdout!, "data")) as [Buffer])[0].toString()) as T;
+    return { line };
+  }
+
+  it("tcp admission - a burst of 500 calls on each of eight connections to a fresh server in its own process is served whole", async () => {
+    const { address } = await child("./admission-server.ts").line<{ address: string }>();
     const transport = new TcpClientTransport({ connectionsPerAddress: 8 });
     cleanup.push(() => transport.close());
     // 60 s timeouts: a queued call may wait 3 s (a twentieth). The run queue's prediction of the
@@ -184,6 +189,33 @@ describe("tcp admission", () => {
     // queue for their handlers' start at once (1024, the old maxQueued, refused most of them).
     const outcomes = await Promise.all(Array.from({ length: 4000 }, (_, i) => client.echo({ text: `c${i}` }).then(() => "ok", (e: unknown) => (e as RpcError).message)));
     expect(outcomes.filter((o) => o !== "ok")).toEqual([]);
+  });
+
+  it("tcp admission - a peer flooding at four times capacity with calls of a 30-day timeout does not slow a light client", async () => {
+    // The timeout is the caller's to choose, and a call may wait a share of it: uncapped, this
+    // flood was never shed, filled the queue, and the light client's calls (one every 20 ms)
+    // waited behind it: 10 answered in 2 s, median 61 ms, p90 743 ms. Its calls now go ahead of
+    // the flood's, and the flood's are shed past the capped share.
+    const { address } = await child("./admission-server.ts", ["spin"]).line<{ address: string }>();
+    const transport = new TcpClientTransport();
+    cleanup.push(() => transport.close());
+    const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 1000, requeue: false });
+    await client.echo({ text: "first" });
+    const flood = child("./admission-flood.ts", [address, String(30 * 86_400_000), "4000", "2500"]);
+    await sleep(300);
+    const took: number[] = [];
+    for (const end = performance.now() + 2000; performance.now() < end; await sleep(20)) {
+      const t0 = performance.now();
+      await client.echo({ text: "light" });
+      took.push(performance.now() - t0);
+    }
+    const flooded = await flood.line<{ sent: number; ok: number; refused: number; other: number }>();
+    expect(flooded.refused).toBeGreaterThan(flooded.sent / 2); // the flood was shed, and was a flood
+    took.sort((a, b) => a - b);
+    // Not a benchmark: coarse bounds that the old behaviour misses by far (a call every 20 ms
+    // for 2 s is ~90 calls; uncapped, 10).
+    expect(took.length).toBeGreaterThan(40);
+    expect(took[Math.floor(took.length / 2)]).toBeLessThan(30);
   });
 
   it("tcp admission - the time a connection is not read for being at its limit of calls is not judged as queueing", async () => {

@@ -90,24 +90,31 @@ describe("admission", () => {
     expect(s.check(150, 14, "critical")?.code).toBe(Code.RESOURCE_EXHAUSTED);
   });
 
-  it("admission - a call may wait a share of its own timeout when that is longer: a twentieth in a standing queue, a quarter in a burst", () => {
+  it("admission - a call may wait a share of its own timeout when that is longer: a twentieth in a standing queue, a quarter in a burst, capped", () => {
     const s = new QueueShedder({ targetMs: 5, intervalMs: 25 }, 0);
     // No timeout, or a short one: the floors.
     expect(s.allowedMs("normal")).toBe(25);
     expect(s.allowedMs("normal", 60)).toBe(25);
-    expect(s.allowedMs("normal", 20_000)).toBe(5000);
+    expect(s.allowedMs("normal", 2000)).toBe(500);
     expect(s.stale(300)?.code).toBe(Code.RESOURCE_EXHAUSTED);
-    expect(s.stale(300, "normal", undefined, 1, 20_000)).toBeUndefined();
-    expect(s.stale(5001, "normal", undefined, 2, 20_000)?.message).toMatch(/waited longer than 5000 ms/);
+    expect(s.stale(300, "normal", undefined, 1, 2000)).toBeUndefined();
+    expect(s.stale(501, "normal", undefined, 2, 2000)?.message).toMatch(/waited longer than 500 ms/);
+    // The timeout is the caller's: a burst may wait at most 40 intervals (1 s).
+    expect(s.allowedMs("normal", 20_000)).toBe(1000);
+    expect(s.allowedMs("normal", 30 * 86_400_000)).toBe(1000);
     s.dropping = true;
     expect(s.allowedMs("normal")).toBe(5);
     expect(s.allowedMs("normal", 60)).toBe(5);
-    expect(s.allowedMs("normal", 20_000)).toBe(1000);
-    expect(s.check(300, 3, "normal", undefined, 300, 20_000)).toBeUndefined();
-    expect(s.check(1001, 4, "normal", undefined, 1001, 20_000)?.message).toMatch(/sheds what waited longer than 1000 ms/);
+    expect(s.allowedMs("normal", 1000)).toBe(50);
+    expect(s.check(40, 3, "normal", undefined, 40, 1000)).toBeUndefined();
+    expect(s.check(51, 4, "normal", undefined, 51, 1000)?.message).toMatch(/sheds what waited longer than 50 ms/);
+    // A standing queue, at most 20 targets (100 ms), whatever the timeout.
+    expect(s.allowedMs("normal", 20_000)).toBe(100);
+    expect(s.allowedMs("normal", 30 * 86_400_000)).toBe(100);
     // Sheddable calls keep the target, critical ones get the burst's share.
     expect(s.allowedMs("sheddable", 20_000)).toBe(5);
-    expect(s.allowedMs("critical", 20_000)).toBe(5000);
+    expect(s.allowedMs("critical", 2000)).toBe(500);
+    expect(s.allowedMs("critical", 30 * 86_400_000)).toBe(1000);
     expect(s.allowedMs("critical")).toBe(25);
   });
 

@@ -64,6 +64,15 @@ export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "in
  */
 const STANDING_SHARE = 0.05;
 const BURST_SHARE = 0.25;
+/**
+ * The most a share may come to, in a standing queue as a multiple of `targetMs` (100 ms by
+ * default), in a burst as a multiple of `intervalMs` (1 s). The timeout is the caller's to
+ * choose: uncapped, a peer flooding with calls of a 30-day timeout was never shed, and filled the
+ * queue that every other peer's calls waited in (a light client's p99 went from 41 ms, next to a
+ * flood of 100 ms calls at four times capacity, to 743 ms).
+ */
+const STANDING_CAP_TARGETS = 20;
+const BURST_CAP_INTERVALS = 40;
 
 /**
  * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
@@ -208,12 +217,15 @@ export class QueueShedder {
    * Held to a share of its own timeout, a call that may wait seconds is not refused for a wait of
    * tens of milliseconds: a burst of 1000 calls with 30 s deadlines at a freshly started server
    * (its code not yet optimized, so each handler took ten times as long to start) was shed all
-   * but a few, for waits of 25 to 85 ms. What bounds the queue for such calls is `maxQueued`.
+   * but a few, for waits of 25 to 85 ms. The shares are capped (20 x `targetMs` in a standing
+   * queue, 40 x `intervalMs` in a burst), since the timeout is the caller's to choose.
    */
   allowedMs(priority: Priority = "normal", budgetMs?: number): number {
     if (priority === "sheddable") return this.targetMs;
-    if (priority !== "critical" && this.dropping) return budgetMs === undefined ? this.targetMs : Math.max(this.targetMs, budgetMs * STANDING_SHARE);
-    return budgetMs === undefined ? this.intervalMs : Math.max(this.intervalMs, budgetMs * BURST_SHARE);
+    if (priority !== "critical" && this.dropping) {
+      return budgetMs === undefined ? this.targetMs : Math.max(this.targetMs, Math.min(budgetMs * STANDING_SHARE, STANDING_CAP_TARGETS * this.targetMs));
+    }
+    return budgetMs === undefined ? this.intervalMs : Math.max(this.intervalMs, Math.min(budgetMs * BURST_SHARE, BURST_CAP_INTERVALS * this.intervalMs));
   }
 
   /**

@@ -10,10 +10,11 @@ function spin(ms: number): void {
 }
 
 /** A queued call that records what happened to it under `name`. */
-function call(name: string, log: string[], options: { deadline?: number; spinMs?: number; waitedMs?: number } = {}): QueuedCall & { refusal?: RpcError } {
+function call(name: string, log: string[], options: { deadline?: number; spinMs?: number; waitedMs?: number; peer?: string } = {}): QueuedCall & { refusal?: RpcError } {
   const c: QueuedCall & { refusal?: RpcError } = {
     deadline: options.deadline,
     waitedMs: options.waitedMs ?? 0,
+    peer: options.peer,
     queuedAt: Date.now(),
     run: () => {
       log.push(name);
@@ -120,9 +121,9 @@ describe("run queue", () => {
   });
 
   it("run queue - it learns how long a start takes, and says how long a new call would wait", async () => {
-    const q = new RunQueue(undefined, { sliceMs: 1 });
+    const q = new RunQueue(undefined, { sliceMs: 1 }, 8);
     const log: string[] = [];
-    // Until it has seen 8 starts it predicts nothing: a call is judged on what it really waited.
+    // Until it has seen 8 starts (here) it predicts nothing: a call is judged on what it really waited.
     for (let i = 0; i < 7; i++) {
       q.submit(call(`w${i}`, log, { spinMs: 4 }));
       await until(log, i + 1);
@@ -141,8 +142,21 @@ describe("run queue", () => {
     await until(log, 12);
   });
 
-  it("run queue - one start stretched by a pause moves the estimate little; starts that really grow move it within a dozen", async () => {
+  it("run queue - by default it predicts no wait before 512 starts: a fresh server's first starts are no measure of the next", async () => {
     const q = new RunQueue(undefined, { sliceMs: 1 });
+    const log: string[] = [];
+    q.submit(call("busy", log, { spinMs: 3 }));
+    for (let i = 0; i < 511; i++) q.submit(call(`c${i}`, log));
+    expect(q.expectedWaitMs()).toBe(0);
+    await until(log, 512);
+    q.submit(call("a", log, { spinMs: 3 }));
+    q.submit(call("b", log));
+    expect(q.expectedWaitMs()).toBeGreaterThan(0);
+    await until(log, 514);
+  });
+
+  it("run queue - one start stretched by a pause moves the estimate little; starts that really grow move it within a dozen", async () => {
+    const q = new RunQueue(undefined, { sliceMs: 1 }, 8);
     const log: string[] = [];
     const runOne = async (spinMs: number) => {
       const n = log.length + 1;
@@ -187,6 +201,32 @@ describe("run queue", () => {
     await until(log, 2);
     expect(log).toEqual(["busy", "refused late"]);
     expect(late.refusal?.code).toBe(Code.DEADLINE_EXCEEDED);
+  });
+
+  it("run queue - calls from a light peer start before those queued by a peer that floods, and wait behind those alone", async () => {
+    const shedder = new QueueShedder({ targetMs: 5, intervalMs: 25 });
+    const now = Date.now();
+    for (let i = 0; i < 100; i++) shedder.peers.record("flood", 1000, now);
+    shedder.peers.record("client", 10, now);
+    const q = new RunQueue(shedder, { sliceMs: 1 }, 8);
+    const log: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      q.submit(call(`w${i}`, log));
+      await until(log, i + 1);
+    }
+    log.length = 0;
+    q.submit(call("busy", log, { spinMs: 2, peer: "flood" }));
+    for (let i = 0; i < 3; i++) q.submit(call(`f${i}`, log, { peer: "flood" }));
+    expect(q.isLight("client", now)).toBe(true);
+    expect(q.isLight("flood", now)).toBe(false);
+    // Behind the three of the flood, or behind none of them.
+    expect(q.expectedWaitMs()).toBeCloseTo(4 * q.startMs, 5);
+    expect(q.expectedWaitMs(true)).toBeCloseTo(q.startMs, 5);
+    q.submit(call("c0", log, { peer: "client" }));
+    q.submit(call("c1", log, { peer: "client" }));
+    expect(q.expectedWaitMs(true)).toBeCloseTo(3 * q.startMs, 5);
+    await until(log, 6);
+    expect(log).toEqual(["busy", "c0", "c1", "f0", "f1", "f2"]);
   });
 
   it("run queue - bad options are a ConfigError", () => {

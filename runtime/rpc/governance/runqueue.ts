@@ -27,11 +27,16 @@ export interface QueuedCall {
 const EWMA_WEIGHT = 0.1;
 /**
  * Starts before the estimate predicts waits: until then a call is admitted on the time it
- * really waited (a burst at a cold server is not refused on one slow first start).
+ * really waited, and judged again at the head of the queue. A fresh server's first starts run
+ * code not yet optimized, ten to a hundred times slower than later ones, and a burst is admitted
+ * faster than starts happen, so an estimate of them predicts waits the queue never has: with 8,
+ * a burst of 500 calls on each of eight connections had 2687 of its 4000 calls predicted to wait
+ * over a second and shed at admission in one run of two, though the queue drained in under a
+ * second (with 512, none in eight runs).
  */
-const WARM_STARTS = 8;
+const WARM_STARTS = 512;
 /**
- * Past WARM_STARTS, a start counts as at most this many times the estimate. One start that a
+ * Past a few starts, one counts as at most this many times the estimate. One start that a
  * garbage collection or a compilation stretched to 7 ms, among starts of 2-10 us, raised the
  * estimate a hundredfold for the next dozen starts: 2000 calls queued by a burst were each
  * predicted to wait 1.5 s and shed at admission, though the queue drained in 40 ms. Starts that
@@ -40,12 +45,90 @@ const WARM_STARTS = 8;
 const OUTLIER_FACTOR = 4;
 
 /**
+ * Queued calls in arrival order, in a ring that grows by doubling, each with when it first had
+ * its turn (see {@link CallRing.stampTurns}).
+ */
+class CallRing {
+  private calls: (QueuedCall | undefined)[] = new Array<QueuedCall | undefined>(16);
+  /** When each call first had its turn (Date.now()), NaN until then; the unstamped are the newest. */
+  private turns = new Float64Array(16).fill(NaN);
+  private head = 0;
+  count = 0;
+
+  push(call: QueuedCall): void {
+    if (this.count === this.calls.length) this.grow();
+    const i = (this.head + this.count) & (this.calls.length - 1);
+    this.calls[i] = call;
+    this.turns[i] = NaN;
+    this.count++;
+  }
+
+  /** Takes the oldest call (the newest with `newest`); its first turn is left in {@link turn}. */
+  take(newest: boolean): QueuedCall {
+    const mask = this.calls.length - 1;
+    let i: number;
+    if (newest) i = (this.head + this.count - 1) & mask;
+    else {
+      i = this.head;
+      this.head = (this.head + 1) & mask;
+    }
+    this.count--;
+    const call = this.calls[i] as QueuedCall;
+    this.calls[i] = undefined;
+    this.turn = this.turns[i]!;
+    return call;
+  }
+
+  /** The first turn of the call last taken (NaN if it had none). */
+  turn = NaN;
+
+  /**
+   * Stamps the calls that have not had a turn yet with `now`, the start of a drain: their first
+   * turn. A call waits for it while the event loop reads the rest of what it read with it: a
+   * burst of calls read in one go (150 gRPC streams take 20-40 ms to read on a slow machine) waits
+   * that long before the queue can start any of them. That wait is the read's, and it ends
+   * whatever the queue does, so the shedder does not count it: it judges what a call waited since
+   * its first turn (behind the handlers before it, and the reads between slices), plus what it
+   * waited before it was read. Shedding on the read's time refused all but the first few calls
+   * of such a burst, on a server with nothing else to do.
+   */
+  stampTurns(now: number): void {
+    const mask = this.calls.length - 1;
+    for (let k = this.count - 1; k >= 0; k--) {
+      const i = (this.head + k) & mask;
+      if (!Number.isNaN(this.turns[i])) break;
+      this.turns[i] = now;
+    }
+  }
+
+  private grow(): void {
+    const old = this.calls;
+    const oldTurns = this.turns;
+    const calls = new Array<QueuedCall | undefined>(old.length * 2);
+    const turns = new Float64Array(old.length * 2).fill(NaN);
+    for (let i = 0; i < this.count; i++) {
+      const from = (this.head + i) & (old.length - 1);
+      calls[i] = old[from];
+      turns[i] = oldTurns[from];
+    }
+    this.calls = calls;
+    this.turns = turns;
+    this.head = 0;
+  }
+}
+
+/**
  * A server's run queue: the transport hands calls over as fast as it reads them, admission is
  * decided at once (so a refusal is answered within a read, not once the call reaches the head of
  * the kernel's queue), and admitted handlers start from here, back to back for at most `sliceMs`
  * before the event loop goes back to reading sockets (setImmediate), so reads never wait
  * behind a queue of handlers. A call starts at once while the queue is empty and the current
  * slice has time left, so an idle server adds no hop.
+ *
+ * Calls from peers that send little lately (light, see PeerShares) start before the others, as
+ * FQ-CoDel serves sparse flows first: a client making a few calls is not queued behind a peer
+ * that floods the server, however long that peer lets its calls wait. Together the light peers
+ * send under a quarter of what the server reads, so the others are never starved.
  *
  * It knows how long a handler takes to start (the synchronous part of the chain: all of a
  * CPU-bound handler), so it can say how long a call queued now would wait (`expectedWaitMs`),
@@ -59,19 +142,14 @@ export class RunQueue {
   readonly lifo: boolean;
   /** The average time a handler took to start, ms. */
   startMs = 0;
-  /** Handlers started so far: the estimate is used once it rests on {@link WARM_STARTS}. */
+  /** Handlers started so far: the estimate is used once it rests on `warmStarts`. */
   private starts = 0;
   /** Calls refused because the queue was full. */
   full = 0;
-  private ring: (QueuedCall | undefined)[] = new Array<QueuedCall | undefined>(16);
-  /**
-   * When each queued call first had its turn (the start of the first drain after it was
-   * queued, Date.now()), beside it in `ring`; NaN until then. Calls not yet stamped are always
-   * the newest, at the tail.
-   */
-  private turns = new Float64Array(16).fill(NaN);
-  private head = 0;
-  private count = 0;
+  /** Calls of light peers, started first. */
+  private readonly light = new CallRing();
+  /** Everyone else's. */
+  private readonly rest = new CallRing();
   /** A slice is under way (a drain is scheduled) until this time (performance.now()). */
   private sliceEnds = -Infinity;
   /**
@@ -83,9 +161,11 @@ export class RunQueue {
   private scheduled = false;
   private readonly drainFn = (): void => this.drain();
 
+  /** `warmStarts`: starts before the estimate predicts waits (WARM_STARTS; tests lower it). */
   constructor(
     private readonly shedder: QueueShedder | undefined,
     options: AdmissionOptions = {},
+    private readonly warmStarts = WARM_STARTS,
   ) {
     this.maxQueued = options.maxQueued ?? DEFAULT_RUN_QUEUE.maxQueued;
     this.sliceMs = options.sliceMs ?? DEFAULT_RUN_QUEUE.sliceMs;
@@ -97,17 +177,26 @@ export class RunQueue {
 
   /** Calls waiting. */
   get size(): number {
-    return this.count;
+    return this.light.count + this.rest.count;
   }
 
   /** Whether a call handed over now would start at once (nothing queued, time left in the slice). */
   get idle(): boolean {
-    return this.count === 0 && (!this.scheduled || this.clock < this.sliceEnds);
+    return this.size === 0 && (!this.scheduled || this.clock < this.sliceEnds);
   }
 
-  /** How long a call queued now would wait for its handler to start, ms (0 when it would start at once). */
-  expectedWaitMs(): number {
-    return this.idle || this.starts < WARM_STARTS ? 0 : (this.count + 1) * this.startMs;
+  /**
+   * How long a call queued now would wait for its handler to start, ms (0 when it would start at
+   * once): behind every queued call, or with `light` behind the light peers' calls only.
+   */
+  expectedWaitMs(light = false): number {
+    if (this.idle || this.starts < this.warmStarts) return 0;
+    return ((light ? this.light.count : this.size) + 1) * this.startMs;
+  }
+
+  /** Whether calls from `peer` go ahead of the others: it sends little lately (see PeerShares). */
+  isLight(peer: string | undefined, now: number): boolean {
+    return peer !== undefined && this.shedder?.peers.light(peer, now) === true;
   }
 
   /**
@@ -126,7 +215,7 @@ export class RunQueue {
 
   /**
    * Starts `call` now if the queue is idle, else queues it (refused with RESOURCE_EXHAUSTED when
-   * `maxQueued` are waiting).
+   * `maxQueued` are waiting): ahead of the others when its peer is light.
    */
   submit(call: QueuedCall): void {
     if (this.idle) {
@@ -134,7 +223,7 @@ export class RunQueue {
       this.start(call);
       return;
     }
-    if (this.count >= this.maxQueued) {
+    if (this.size >= this.maxQueued) {
       this.full++;
       call.refuse(
         queueRefusal(
@@ -145,11 +234,7 @@ export class RunQueue {
       );
       return;
     }
-    if (this.count === this.ring.length) this.grow();
-    const i = (this.head + this.count) & (this.ring.length - 1);
-    this.ring[i] = call;
-    this.turns[i] = NaN;
-    this.count++;
+    (this.isLight(call.peer, call.queuedAt) ? this.light : this.rest).push(call);
     this.schedule();
   }
 
@@ -168,7 +253,7 @@ export class RunQueue {
     this.clock = performance.now();
     let took = this.clock - t0;
     this.starts++;
-    if (this.starts > WARM_STARTS && took > OUTLIER_FACTOR * this.startMs) took = OUTLIER_FACTOR * this.startMs;
+    if (this.starts > 1 / EWMA_WEIGHT && took > OUTLIER_FACTOR * this.startMs) took = OUTLIER_FACTOR * this.startMs;
     // The mean of the first starts, then a moving average: one cold start (the first calls of a
     // server run code not yet compiled, often ten times slower) does not set the estimate alone.
     this.startMs += (took - this.startMs) / Math.min(this.starts, 1 / EWMA_WEIGHT);
@@ -193,17 +278,19 @@ export class RunQueue {
     this.scheduled = false;
     this.clock = performance.now();
     this.sliceEnds = this.clock + this.sliceMs;
-    this.stampTurns(Date.now());
+    const stamp = Date.now();
+    this.light.stampTurns(stamp);
+    this.rest.stampTurns(stamp);
     let started = 0;
-    while (this.count > 0 && (started === 0 || performance.now() < this.sliceEnds)) {
-      const i = this.take();
-      const call = this.ring[i] as QueuedCall;
-      const turn = this.turns[i];
-      this.ring[i] = undefined;
+    while (this.size > 0 && (started === 0 || performance.now() < this.sliceEnds)) {
+      // Light peers' calls first; the others oldest first, or newest first while the queue is
+      // standing in adaptive LIFO.
+      const ring = this.light.count > 0 ? this.light : this.rest;
+      const call = ring.take(ring === this.rest && this.lifo && this.shedder?.dropping === true);
       const now = Date.now();
       // What it waited since its first turn, and before it was read: the shedder's measure (see
-      // stampTurns). The whole wait still decides whether its deadline passed.
-      const behind = call.waitedMs + (Number.isNaN(turn) ? 0 : now - turn);
+      // CallRing#stampTurns). The whole wait still decides whether its deadline passed.
+      const behind = call.waitedMs + (Number.isNaN(ring.turn) ? 0 : now - ring.turn);
       const stale = this.refusal(call, call.waitedMs + (now - call.queuedAt), behind, now);
       if (stale !== undefined) {
         call.refuse(stale);
@@ -214,39 +301,7 @@ export class RunQueue {
     }
     // Calls left wait for the next turn of the loop, after its reads. With none left the queue
     // is idle: the next call read starts at once, in a slice of its own.
-    if (this.count > 0) this.schedule();
-  }
-
-  /**
-   * Stamps the calls queued since the last drain began with `now`, their first turn. A call
-   * waits for its first turn while the event loop reads the rest of what it read with it: a
-   * burst of calls read in one go (150 gRPC streams take 20-40 ms to read on a slow machine)
-   * waits that long before the queue can start any of them. That wait is the read's, and it ends
-   * whatever the queue does, so the shedder does not count it: it judges what a call waited
-   * since its first turn (behind the handlers before it, and the reads between slices), plus what
-   * it waited before it was read. Shedding on the read's time refused all but the first few
-   * calls of such a burst, on a server with nothing else to do.
-   */
-  private stampTurns(now: number): void {
-    const mask = this.ring.length - 1;
-    for (let k = this.count - 1; k >= 0; k--) {
-      const i = (this.head + k) & mask;
-      if (!Number.isNaN(this.turns[i])) break;
-      this.turns[i] = now;
-    }
-  }
-
-  /** Where the next call is in `ring`: the oldest, or the newest while the queue is standing in adaptive LIFO. */
-  private take(): number {
-    const mask = this.ring.length - 1;
-    let i: number;
-    if (this.lifo && this.shedder?.dropping === true) i = (this.head + this.count - 1) & mask;
-    else {
-      i = this.head;
-      this.head = (this.head + 1) & mask;
-    }
-    this.count--;
-    return i;
+    if (this.size > 0) this.schedule();
   }
 
   /**
@@ -260,20 +315,5 @@ export class RunQueue {
     }
     const budget = call.deadline === undefined ? undefined : call.deadline - call.queuedAt + call.waitedMs;
     return this.shedder?.stale(behind, call.priority, call.peer, now, budget);
-  }
-
-  private grow(): void {
-    const old = this.ring;
-    const oldTurns = this.turns;
-    const next = new Array<QueuedCall | undefined>(old.length * 2);
-    const turns = new Float64Array(old.length * 2).fill(NaN);
-    for (let i = 0; i < this.count; i++) {
-      const from = (this.head + i) & (old.length - 1);
-      next[i] = old[from];
-      turns[i] = oldTurns[from];
-    }
-    this.ring = next;
-    this.turns = turns;
-    this.head = 0;
   }
 }
