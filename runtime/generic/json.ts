@@ -510,10 +510,13 @@ class Printer {
     const paths = (msg["paths"] ?? []) as unknown[];
     return paths
       .map((p, i) => {
-        if (typeof p !== "string" || !/^[a-z0-9_.]*$/.test(p) || /_(?![a-z])/.test(p)) {
+        // What Google's printer refuses (C++ SnakeCaseToCamelCase): an upper-case letter, or an
+        // underscore not before a lower-case one, whose lowerCamelCase would not read back.
+        // Anything else prints as it is, as it does and as protobuf-es does.
+        if (typeof p !== "string" || /[A-Z]|_(?![a-z])/.test(p)) {
           this.path.push("paths");
           this.path.push(i);
-          throw this.path.error(`FieldMask path ${describe(p)} has no JSON form: paths are lower_snake_case names joined by dots`);
+          throw this.path.error(`FieldMask path ${describe(p)} has no JSON form: it has an upper-case letter, or an underscore not before a lower-case letter`);
         }
         return p.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
       })
@@ -881,10 +884,9 @@ class Parser {
         ? []
         : json.split(",").map((p) => {
             // An empty path (as in "a,,b") is read as one, as protobuf-es reads it: toJson prints
-            // a mask of empty paths that way.
-            if (p !== "" && (!/^[A-Za-z0-9.]+$/.test(p) || /(^|\.)([A-Z]|\.|$)/.test(p))) {
-              throw this.path.error(`field mask path ${describe(p)} is not lowerCamelCase names joined by dots`);
-            }
+            // a mask of empty paths that way. What Google's parser refuses (C++
+            // CamelCaseToSnakeCase) is an underscore; anything else reads back to what printed it.
+            if (p.includes("_")) throw this.path.error(`field mask path ${describe(p)} is not lowerCamelCase: it has an underscore`);
             return p.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
           });
     return msg;

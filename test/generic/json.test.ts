@@ -213,6 +213,14 @@ describe("generic json - well-known types", () => {
     expect(schema.fromJson("shop.Order", { mask: "items.priceCents,id" })).toMatchObject({ mask: { paths: ["items.price_cents", "id"] } });
     expect(roundTrip({ mask: "items.priceCents,id" })).toEqual({ mask: "items.priceCents,id" });
     expect(roundTrip({ mask: "" })).toEqual({ mask: "" });
+    // As Google's C++ printer and protobuf-es: any path whose lowerCamelCase reads back prints,
+    // whatever its characters (a random "\u0000" once failed the conformance test); one with
+    // an upper-case letter or an underscore not before a lower-case letter does not.
+    expect(roundTrip({ mask: "a-b,\u0000,A,x.yZ" })).toEqual({ mask: "a-b,\u0000,A,x.yZ" });
+    expect(schema.fromJson("shop.Order", { mask: "A" })).toMatchObject({ mask: { paths: ["_a"] } });
+    for (const bad of ["a_", "a_1", "a__b", "aB"]) {
+      expect(() => schema.toJson("shop.Order", schema.codec("shop.Order").create({ mask: { paths: [bad] } }))).toThrow(/has no JSON form/);
+    }
   });
 
   it("generic json - Any with @type: fields inline, or the well-known type's JSON under value", () => {
