@@ -227,6 +227,16 @@ describe("run queue", () => {
     expect(q.expectedWaitMs(true)).toBeCloseTo(3 * q.startMs, 5);
     await until(log, 6);
     expect(log).toEqual(["busy", "c0", "c1", "f0", "f1", "f2"]);
+    // At most four light calls in a row while others wait: a flood spread thin over many
+    // connections, each of them light, does not starve the rest.
+    log.length = 0;
+    q.submit(call("busy", log, { spinMs: 2, peer: "flood" }));
+    for (let i = 0; i < 3; i++) q.submit(call(`f${i}`, log, { peer: "flood" }));
+    for (let i = 0; i < 10; i++) q.submit(call(`c${i}`, log, { peer: "client" }));
+    // Behind the ten light calls and the two of the others that go between them.
+    expect(q.expectedWaitMs(true)).toBeCloseTo(13 * q.startMs, 5);
+    await until(log, 14);
+    expect(log).toEqual(["busy", "c0", "c1", "c2", "c3", "f0", "c4", "c5", "c6", "c7", "f1", "c8", "c9", "f2"]);
   });
 
   it("run queue - bad options are a ConfigError", () => {

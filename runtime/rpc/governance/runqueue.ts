@@ -45,6 +45,14 @@ const WARM_STARTS = 512;
 const OUTLIER_FACTOR = 4;
 
 /**
+ * Light peers' calls start first, but at most this many in a row while others wait: light peers
+ * send under a quarter of what the server reads, but a flood spread thin over thousands of
+ * connections can make that quarter more than the server serves, and the others' calls then
+ * still get a fifth of the starts.
+ */
+const LIGHT_RUN = 4;
+
+/**
  * Queued calls in arrival order, in a ring that grows by doubling, each with when it first had
  * its turn (see {@link CallRing.stampTurns}).
  */
@@ -128,7 +136,8 @@ class CallRing {
  * Calls from peers that send little lately (light, see PeerShares) start before the others, as
  * FQ-CoDel serves sparse flows first: a client making a few calls is not queued behind a peer
  * that floods the server, however long that peer lets its calls wait. Together the light peers
- * send under a quarter of what the server reads, so the others are never starved.
+ * send under a quarter of what the server reads; should that be more than it serves (a flood
+ * spread thin over thousands of connections), the others still get one start in five.
  *
  * It knows how long a handler takes to start (the synchronous part of the chain: all of a
  * CPU-bound handler), so it can say how long a call queued now would wait (`expectedWaitMs`),
@@ -150,6 +159,8 @@ export class RunQueue {
   private readonly light = new CallRing();
   /** Everyone else's. */
   private readonly rest = new CallRing();
+  /** Light calls started in a row while others waited. */
+  private lightRun = 0;
   /** A slice is under way (a drain is scheduled) until this time (performance.now()). */
   private sliceEnds = -Infinity;
   /**
@@ -191,7 +202,9 @@ export class RunQueue {
    */
   expectedWaitMs(light = false): number {
     if (this.idle || this.starts < this.warmStarts) return 0;
-    return ((light ? this.light.count : this.size) + 1) * this.startMs;
+    // A light call waits behind the light ones, and one of the others' for every LIGHT_RUN of them.
+    const ahead = light ? this.light.count + Math.min(this.rest.count, Math.floor(this.light.count / LIGHT_RUN)) : this.size;
+    return (ahead + 1) * this.startMs;
   }
 
   /** Whether calls from `peer` go ahead of the others: it sends little lately (see PeerShares). */
@@ -283,9 +296,10 @@ export class RunQueue {
     this.rest.stampTurns(stamp);
     let started = 0;
     while (this.size > 0 && (started === 0 || performance.now() < this.sliceEnds)) {
-      // Light peers' calls first; the others oldest first, or newest first while the queue is
-      // standing in adaptive LIFO.
-      const ring = this.light.count > 0 ? this.light : this.rest;
+      // Light peers' calls first (at most LIGHT_RUN in a row while others wait); the others
+      // oldest first, or newest first while the queue is standing in adaptive LIFO.
+      const ring = this.light.count > 0 && (this.lightRun < LIGHT_RUN || this.rest.count === 0) ? this.light : this.rest;
+      this.lightRun = ring === this.light ? this.lightRun + 1 : 0;
       const call = ring.take(ring === this.rest && this.lifo && this.shedder?.dropping === true);
       const now = Date.now();
       // What it waited since its first turn, and before it was read: the shedder's measure (see
