@@ -62,6 +62,8 @@ class CallRing {
   private turns = new Float64Array(16).fill(NaN);
   private head = 0;
   count = 0;
+  /** The first turn of the call last taken (NaN if it had none). */
+  turn = NaN;
 
   push(call: QueuedCall): void {
     if (this.count === this.calls.length) this.grow();
@@ -86,9 +88,6 @@ class CallRing {
     this.turn = this.turns[i]!;
     return call;
   }
-
-  /** The first turn of the call last taken (NaN if it had none). */
-  turn = NaN;
 
   /**
    * Stamps the calls that have not had a turn yet with `now`, the start of a drain: their first
