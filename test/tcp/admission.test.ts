@@ -210,7 +210,7 @@ describe("tcp admission", () => {
       took.push(performance.now() - t0);
     }
     const flooded = await flood.line<{ sent: number; ok: number; refused: number; other: number }>();
-    expect(flooded.refused).toBeGreaterThan(flooded.sent / 2); // the flood was shed, and was a flood
+    expect(flooded.refused).toBeGreaterThan(flooded.sent / 4); // the flood was shed (uncapped: none of it)
     took.sort((a, b) => a - b);
     // Not a benchmark: coarse bounds that the old behaviour misses by far (a call every 20 ms
     // for 2 s is ~90 calls; uncapped, 10).
