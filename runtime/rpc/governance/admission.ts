@@ -12,13 +12,15 @@ export interface AdmissionOptions {
   /**
    * The queueing delay the server holds a standing queue to, ms. Default 5. A call is queued from
    * when its caller sent it (as far as the transport can tell) to when its handler starts. A call
-   * with a timeout may wait a twentieth of it when that is longer (5 ms of a 100 ms timeout).
+   * with a timeout may wait a twentieth of it when that is longer (5 ms of a 100 ms timeout), at
+   * most 20 x `targetMs` (the timeout is the caller's to choose).
    */
   targetMs?: number;
   /**
    * How long the queueing delay must stay above `targetMs` before the server sheds calls that
    * waited longer than `targetMs`; until then (a burst, not a standing queue) it sheds only calls
-   * that waited longer than this, or than a quarter of their timeout when that is longer.
+   * that waited longer than this, or than a quarter of their timeout when that is longer (at
+   * most 40 x `intervalMs`).
    * Default 25 ms: a quarter of a typical 100 ms deadline. (Fail at Scale's 100 ms let a backlog
    * as deep as the deadline form at the start of every overload, whose calls were then shed after
    * waiting up to that long.)
