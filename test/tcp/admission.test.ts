@@ -195,7 +195,8 @@ describe("tcp admission", () => {
     // The timeout is the caller's to choose, and a call may wait a share of it: uncapped, this
     // flood was never shed, filled the queue, and the light client's calls (one every 20 ms)
     // waited behind it: 10 answered in 2 s, median 61 ms, p90 743 ms. Its calls now go ahead of
-    // the flood's, and the flood's are shed past the capped share.
+    // the flood's, and the flood's are shed: a peer far over its fair share gets no share of its
+    // timeout in a standing queue.
     const { address } = await child("./admission-server.ts", ["spin"]).line<{ address: string }>();
     const transport = new TcpClientTransport();
     cleanup.push(() => transport.close());

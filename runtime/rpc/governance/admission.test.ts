@@ -108,9 +108,9 @@ describe("admission", () => {
     expect(s.allowedMs("normal", 1000)).toBe(50);
     expect(s.check(40, 3, "normal", undefined, 40, 1000)).toBeUndefined();
     expect(s.check(51, 4, "normal", undefined, 51, 1000)?.message).toMatch(/sheds what waited longer than 50 ms/);
-    // A standing queue, at most 20 targets (100 ms), whatever the timeout.
-    expect(s.allowedMs("normal", 20_000)).toBe(100);
-    expect(s.allowedMs("normal", 30 * 86_400_000)).toBe(100);
+    // A standing queue, at most 40 intervals too, whatever the timeout.
+    expect(s.allowedMs("normal", 10_000)).toBe(500);
+    expect(s.allowedMs("normal", 30 * 86_400_000)).toBe(1000);
     // Sheddable calls keep the target, critical ones get the burst's share.
     expect(s.allowedMs("sheddable", 20_000)).toBe(5);
     expect(s.allowedMs("critical", 2000)).toBe(500);

@@ -13,7 +13,8 @@ export interface AdmissionOptions {
    * The queueing delay the server holds a standing queue to, ms. Default 5. A call is queued from
    * when its caller sent it (as far as the transport can tell) to when its handler starts. A call
    * with a timeout may wait a twentieth of it when that is longer (5 ms of a 100 ms timeout), at
-   * most 20 x `targetMs` (the timeout is the caller's to choose).
+   * most 40 x `intervalMs` (the timeout is the caller's to choose), unless its peer sends more
+   * than half again its fair share.
    */
   targetMs?: number;
   /**
@@ -67,14 +68,14 @@ export const DEFAULT_ADMISSION: Required<Pick<AdmissionOptions, "targetMs" | "in
 const STANDING_SHARE = 0.05;
 const BURST_SHARE = 0.25;
 /**
- * The most a share may come to, in a standing queue as a multiple of `targetMs` (100 ms by
- * default), in a burst as a multiple of `intervalMs` (1 s). The timeout is the caller's to
- * choose: uncapped, a peer flooding with calls of a 30-day timeout was never shed, and filled the
- * queue that every other peer's calls waited in (a light client's p99 went from 41 ms, next to a
- * flood of 100 ms calls at four times capacity, to 743 ms).
+ * The most a share may come to, as a multiple of `intervalMs` (1 s by default). The timeout is
+ * the caller's to choose: uncapped, a peer flooding with calls of a 30-day timeout was never shed,
+ * and filled the queue that every other peer's calls waited in (a light client's p90 went from
+ * 12 ms, next to a flood of 100 ms calls at four times capacity, to 743 ms). A cap of 100 ms in a
+ * standing queue shed 150 of the 4000 calls (60 s timeouts) of a burst on eight connections at a
+ * fresh server on a loaded machine, for waits of 108 ms.
  */
-const STANDING_CAP_TARGETS = 20;
-const BURST_CAP_INTERVALS = 40;
+const CAP_INTERVALS = 40;
 
 /**
  * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
@@ -219,25 +220,31 @@ export class QueueShedder {
    * Held to a share of its own timeout, a call that may wait seconds is not refused for a wait of
    * tens of milliseconds: a burst of 1000 calls with 30 s deadlines at a freshly started server
    * (its code not yet optimized, so each handler took ten times as long to start) was shed all
-   * but a few, for waits of 25 to 85 ms. The shares are capped (20 x `targetMs` in a standing
-   * queue, 40 x `intervalMs` in a burst), since the timeout is the caller's to choose.
+   * but a few, for waits of 25 to 85 ms. The shares are capped at 40 x `intervalMs`, since the
+   * timeout is the caller's to choose, and a heavy peer gets none in a standing queue (see
+   * {@link stale}).
    */
   allowedMs(priority: Priority = "normal", budgetMs?: number): number {
     if (priority === "sheddable") return this.targetMs;
     if (priority !== "critical" && this.dropping) {
-      return budgetMs === undefined ? this.targetMs : Math.max(this.targetMs, Math.min(budgetMs * STANDING_SHARE, STANDING_CAP_TARGETS * this.targetMs));
+      return budgetMs === undefined ? this.targetMs : Math.max(this.targetMs, Math.min(budgetMs * STANDING_SHARE, CAP_INTERVALS * this.intervalMs));
     }
-    return budgetMs === undefined ? this.intervalMs : Math.max(this.intervalMs, Math.min(budgetMs * BURST_SHARE, BURST_CAP_INTERVALS * this.intervalMs));
+    return budgetMs === undefined ? this.intervalMs : Math.max(this.intervalMs, Math.min(budgetMs * BURST_SHARE, CAP_INTERVALS * this.intervalMs));
   }
 
   /**
    * The refusal of a call that waited `queuedMs`, if the shedder sheds such a call now (longer
    * than {@link allowedMs}), without counting the wait as a sample: for a call checked again at
    * the head of a run queue, whose wait was judged at admission. A call from a light `peer` is
-   * spared, unless it is sheddable.
+   * spared, unless it is sheddable. A heavy peer's call (see PeerShares) gets no share of its
+   * timeout in a standing queue, only the floors: the queue is mostly its own, and its calls'
+   * long timeouts would otherwise hold it standing for every other peer, up to the cap (a client
+   * sending a fifth of capacity with 1 s timeouts, next to one connection flooding with 30-day
+   * calls, would be shed at its own share, 50 ms, while the flood's calls waited longer).
    */
   stale(queuedMs: number, priority: Priority = "normal", peer?: string, now = Date.now(), budgetMs?: number): RpcError | undefined {
-    const allowed = this.allowedMs(priority, budgetMs);
+    const heavy = this.dropping && queuedMs > this.targetMs && peer !== undefined && this.peers.heavy(peer, now);
+    const allowed = this.allowedMs(priority, heavy ? undefined : budgetMs);
     if (queuedMs <= allowed || this.spares(priority, peer, now)) return undefined;
     this.shed++;
     const why = this.dropping

@@ -18,6 +18,32 @@ describe("fairness", () => {
     for (let i = 0; i < 100; i++) expect(even.light(`p${i}`, 2)).toBe(false);
   });
 
+  it("fairness - a peer is heavy above half again its fair share; peers that send alike never are", () => {
+    const p = new PeerShares(1000, 0);
+    p.record("flood", 10_000, 1);
+    expect(p.heavy("flood", 2)).toBe(false); // alone
+    p.record("client", 2000, 3);
+    // flood 10 512, client 2 512 of 13 024: the flood has 81% (over 75%), the client 19%.
+    expect(p.heavy("flood", 4)).toBe(true);
+    expect(p.heavy("client", 4)).toBe(false);
+    const even = new PeerShares(1000, 0);
+    for (let i = 0; i < 8; i++) even.record(`p${i}`, 1000 + i * 200, 1);
+    for (let i = 0; i < 8; i++) expect(even.heavy(`p${i}`, 2)).toBe(false);
+  });
+
+  it("fairness - a heavy peer's calls get no share of their timeout in a standing queue; the others' do", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 25 }, 0);
+    const day = 86_400_000;
+    s.peers.record("flood", 10_000, 0);
+    s.peers.record("client", 2000, 0);
+    s.dropping = true;
+    expect(s.stale(40, "normal", "flood", 1, 30 * day)?.message).toMatch(/sheds what waited longer than 5 ms/);
+    expect(s.stale(40, "normal", "client", 1, 1000)).toBeUndefined(); // a twentieth of 1 s
+    // In a burst (not dropping) the heavy peer keeps its share: a burst is not a flood.
+    s.dropping = false;
+    expect(s.stale(40, "normal", "flood", 2, 30 * day)).toBeUndefined();
+  });
+
   it("fairness - shares are taken over the current and the last window; a quiet window forgets both", () => {
     const p = new PeerShares(1000, 0);
     p.record("heavy", 100_000, 10);

@@ -9,6 +9,12 @@ const CALL_COST_BYTES = 512;
  * leaves at least three quarters of the load to the shedder.
  */
 const LIGHT_DIVISOR = 4;
+/**
+ * A peer is heavy while its share is above its fair share times this: with two peers, over three
+ * quarters of what the server read; with eight, over three sixteenths. Peers that send alike are
+ * never heavy, however many, so a burst spread over many connections is not judged as a flood.
+ */
+const HEAVY_FACTOR = 1.5;
 
 /**
  * What each peer (a connection, as `IncomingCall.peer` names it) sent a server lately, weighed in
@@ -48,11 +54,24 @@ export class PeerShares {
    * from it alone).
    */
   light(peer: string, now: number): boolean {
+    return this.share(peer, now) * LIGHT_DIVISOR < 1;
+  }
+
+  /**
+   * Whether `peer` sent more than half again its fair share lately (never while the server read
+   * from it alone).
+   */
+  heavy(peer: string, now: number): boolean {
+    return this.share(peer, now) > HEAVY_FACTOR;
+  }
+
+  /** What `peer` sent lately as a multiple of its fair share; 1 while the server reads from fewer than two peers. */
+  private share(peer: string, now: number): number {
     this.roll(now);
     const peers = Math.max(this.current.size, this.previous.size);
-    if (peers < 2) return false;
+    if (peers < 2) return 1;
     const sent = (this.current.get(peer) ?? 0) + (this.previous.get(peer) ?? 0);
-    return sent * peers * LIGHT_DIVISOR < this.currentTotal + this.previousTotal;
+    return (sent * peers) / (this.currentTotal + this.previousTotal);
   }
 
   /** Starts a new window once the current one is over (two: the server was quiet for a whole one). */
