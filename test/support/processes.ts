@@ -5,10 +5,22 @@
  * watchdog shell process if this process dies without running its exit handlers.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+
+/**
+ * Runs the TypeScript module `file` with `args` in a process of its own, as the tests run
+ * (tsx, the package's source conditions), its stdout piped: `json()` parses the next chunk it
+ * prints (a server printing its address as one JSON line). The caller kills it.
+ */
+export function tsxChild(file: URL, args: readonly string[] = []): { proc: ChildProcess; json<T>(): Promise<T> } {
+  const proc = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", file.pathname, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const json = async <T>(): Promise<T> => JSON.parse(((await once(proc.stdout!, "data")) as [Buffer])[0].toString()) as T;
+  return { proc, json };
+}
 
 /** The first of `candidates`, then `name` on the PATH, that runs with `--version`; undefined when none does. */
 export function findBinary(name: string, candidates: readonly (string | undefined)[]): string | undefined {

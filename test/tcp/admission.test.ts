@@ -4,8 +4,6 @@
  * the server counts the wait before it read it against the deadline), and a standing queue is shed
  * with RESOURCE_EXHAUSTED that a client may retry elsewhere.
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -25,6 +23,7 @@ import {
   writeStringInfo,
 } from "../../transports/tcp/wire.js";
 import { EchoRequest, EchoService } from "../rpc/gen/echo.js";
+import { tsxChild } from "../support/processes.js";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -167,18 +166,15 @@ describe("tcp admission", () => {
     expect(stats.ran).toBe(1000);
   });
 
-  /** Runs `file` (next to this one) with `args` in a process of its own; `line()` is the next JSON line it prints. */
+  /** Runs `file` (next to this one) with `args` in a process of its own, killed after the test; `json()` is the next JSON line it prints. */
   function child(file: string, args: string[] = []) {
-    const proc = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", new URL(file, import.meta.url).pathname, ...args], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    cleanup.push(async () => void proc.kill("SIGKILL"));
-    const line = async <T>(): Promise<T> => JSON.parse(((await once(proc.stdout!, "data")) as [Buffer])[0].toString()) as T;
-    return { line };
+    const c = tsxChild(new URL(file, import.meta.url), args);
+    cleanup.push(async () => void c.proc.kill("SIGKILL"));
+    return c;
   }
 
   it("tcp admission - a burst of 500 calls on each of eight connections to a fresh server in its own process is served whole", async () => {
-    const { address } = await child("./admission-server.ts").line<{ address: string }>();
+    const { address } = await child("./admission-server.ts").json<{ address: string }>();
     const transport = new TcpClientTransport({ connectionsPerAddress: 8 });
     cleanup.push(() => transport.close());
     // 60 s timeouts: a queued call may wait 3 s (a twentieth). The run queue's prediction of the
@@ -197,7 +193,7 @@ describe("tcp admission", () => {
     // waited behind it: 10 answered in 2 s, median 61 ms, p90 743 ms. Its calls now go ahead of
     // the flood's, and the flood's are shed: a peer far over its fair share gets no share of its
     // timeout in a standing queue.
-    const { address } = await child("./admission-server.ts", ["spin"]).line<{ address: string }>();
+    const { address } = await child("./admission-server.ts", ["spin"]).json<{ address: string }>();
     const transport = new TcpClientTransport();
     cleanup.push(() => transport.close());
     const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 1000, requeue: false });
@@ -210,7 +206,7 @@ describe("tcp admission", () => {
       await client.echo({ text: "light" });
       took.push(performance.now() - t0);
     }
-    const flooded = await flood.line<{ sent: number; ok: number; refused: number; other: number }>();
+    const flooded = await flood.json<{ sent: number; ok: number; refused: number; other: number }>();
     expect(flooded.refused).toBeGreaterThan(flooded.sent / 4); // the flood was shed (uncapped: none of it)
     took.sort((a, b) => a - b);
     // Not a benchmark: coarse bounds that the old behaviour misses by far (a call every 20 ms

@@ -4,7 +4,6 @@
  * on the wire, per-stream credit on a shared connection, a peer that breaks flow control, a
  * server killed or a client gone mid-stream, graceful shutdown.
  */
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer as createNetServer, connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -30,6 +29,7 @@ import { EchoRequest, StreamService } from "../rpc/gen/echo.js";
 import { drain } from "../conformance/streaming-suite.js";
 import { SERVICE, client, endlessTicks, errorReply, startServer, until } from "./helpers.js";
 import { openStream as messageStream, unaryCall, type MessageStream } from "../support/message-calls.js";
+import { tsxChild } from "../support/processes.js";
 
 
 /** bench.Echo/Ticks: a Ping in, Pings out (what `endlessTicks` serves). */
@@ -234,12 +234,9 @@ describe("tcp streaming - flow control on a shared connection", () => {
 
 describe("tcp streaming - failures", () => {
   it("tcp streaming - a server killed mid-stream fails the stream with UNAVAILABLE", async () => {
-    const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", new URL("./server-process.ts", import.meta.url).pathname], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const { proc: child, json } = tsxChild(new URL("./server-process.ts", import.meta.url));
     cleanup.push(() => void child.kill("SIGKILL"));
-    const [line] = (await once(child.stdout!, "data")) as [Buffer];
-    const { address } = JSON.parse(line.toString()) as { address: string };
+    const { address } = await json<{ address: string }>();
     const c = open(address);
     const streams = Array.from({ length: 3 }, () => openStream(c));
     for (const s of streams) await s.send(Ping.create());

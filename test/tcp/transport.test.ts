@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createServer, connect, type Socket } from "node:net";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -10,7 +9,7 @@ import { Ping } from "../../bench/codec/gen/feed.js";
 import { Echo, Feed, client, delayedEcho, echoReply, errorReply, request, startServer, until } from "./helpers.js";
 import { unaryCall } from "../support/message-calls.js";
 import { rejection } from "../support/rejection.js";
-import { freePort } from "../support/processes.js";
+import { freePort, tsxChild } from "../support/processes.js";
 
 /** Everything a test opened, closed after it whatever happened. */
 const cleanup: (() => Promise<unknown> | void)[] = [];
@@ -379,12 +378,9 @@ describe("tcp transport - deadlines and cancellation", () => {
 
 describe("tcp transport - failures", () => {
   it("tcp - a server killed mid-call fails the calls in flight with UNAVAILABLE", async () => {
-    const child = spawn(process.execPath, ["--conditions=meridian-source", "--import", "tsx", new URL("./server-process.ts", import.meta.url).pathname], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const { proc: child, json } = tsxChild(new URL("./server-process.ts", import.meta.url));
     cleanup.push(() => void child.kill("SIGKILL"));
-    const [line] = (await once(child.stdout!, "data")) as [Buffer];
-    const { address } = JSON.parse(line.toString()) as { address: string };
+    const { address } = await json<{ address: string }>();
     const c = open(address);
     await unaryCall(c, request({}));
     const inflight = Array.from({ length: 10 }, () => rejection(unaryCall(c, request({ seq: 10_000n }))));
