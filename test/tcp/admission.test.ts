@@ -177,9 +177,10 @@ describe("tcp admission", () => {
     const { address } = await child("./admission-server.ts").json<{ address: string }>();
     const transport = new TcpClientTransport({ connectionsPerAddress: 8 });
     cleanup.push(() => transport.close());
-    // 60 s timeouts: a queued call may wait 3 s (a twentieth). The run queue's prediction of the
-    // wait at a server this fresh can reach 1.5 s for the last of 4000 calls (its estimate still
-    // holds the first, cold starts), though the queue drains within a second.
+    // 60 s timeouts: a queued call may wait a share of it, capped at 1 s (a cap of 100 ms shed
+    // 150 of these calls, for waits of 108 ms, on a loaded machine). The run queue predicts no
+    // waits at a server this fresh (fewer than 512 starts): its first, cold starts would have the
+    // last of 4000 calls look 1.5 s away, though the queue drains within a second.
     const client = createClient(EchoService, { transport, endpoints: [{ address }], timeoutMs: 60_000, requeue: false });
     // Each read hands over all the calls it holds, past a connection's limit of 256: thousands
     // queue for their handlers' start at once (1024, the old maxQueued, refused most of them).
