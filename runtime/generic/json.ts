@@ -512,7 +512,7 @@ class Printer {
       .map((p, i) => {
         // What Google's printer refuses (C++ SnakeCaseToCamelCase): an upper-case letter, or an
         // underscore not before a lower-case one, whose lowerCamelCase would not read back.
-        // Anything else prints as it is, as it does and as protobuf-es does.
+        // Anything else prints as it is, in Google's printer and in protobuf-es.
         if (typeof p !== "string" || /[A-Z]|_(?![a-z])/.test(p)) {
           this.path.push("paths");
           this.path.push(i);
