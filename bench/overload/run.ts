@@ -14,6 +14,7 @@
  *   --out <dir>        where to write the results (default bench/results)
  *   --slice-ms <n>     Meridian's run-queue slice (admission sliceMs; default: the server's default)
  *   --no-workers       skip the workers case (capacity of 1 vs 2 worker processes, runCluster)
+ *   --cpu-prof         run the children with --cpu-prof (profiles in .tmp/prof/)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     "no-workers": { type: "boolean", default: false },
     "slice-ms": { type: "string" },
+    "cpu-prof": { type: "boolean", default: false },
   },
 });
 
@@ -53,7 +55,7 @@ const CAPACITY_IN_FLIGHT = 4;
 /** How long each capacity measurement runs before it counts (the processes start cold). */
 const WARM_MS = quick ? 200 : 1500;
 const BURST = { base: 0.5, factor: 10, everyMs: 1000, lengthMs: 200 };
-const execArgv = ["--conditions=meridian-source", "--import", "tsx"];
+const execArgv = ["--conditions=meridian-source", "--import", "tsx", ...(args["cpu-prof"] === true ? ["--cpu-prof", "--cpu-prof-dir=.tmp/prof"] : [])];
 
 /** One open-loop run and what it measured on both sides. */
 interface Run extends OpenResult {
