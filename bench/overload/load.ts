@@ -5,6 +5,7 @@
  * server does, as with real users), each with a deadline, optionally with bursts, and reports
  * what came back: answers within the deadline (goodput), refusals, time-outs.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { RpcError, createClient, HeaderKeys, type ClientTransport } from "meridian-rpc";
@@ -179,6 +180,8 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
     const inBurst = b !== undefined && t % b.everyMs >= b.everyMs - b.lengthMs;
     return (spec.rate * (inBurst ? b.factor : 1)) / 1000;
   };
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  eld.enable();
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
     let last = t0;
@@ -198,6 +201,8 @@ async function open(spec: OpenSpec): Promise<OpenResult> {
     }, 1);
   });
   r.seconds = (performance.now() - t0) / 1000;
+  eld.disable();
+  r.loadEventLoopDelayP99Ms = eld.percentile(99) / 1e6;
   const settleBy = performance.now() + spec.timeoutMs + 5000;
   while (inFlight > 0 && performance.now() < settleBy) await sleep(10);
   r.timedOut += inFlight;

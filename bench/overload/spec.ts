@@ -36,6 +36,11 @@ export interface OpenResult {
    * Meridian only.
    */
   refusedAttemptP99Ms?: number;
+  /**
+   * p99 of the load generator's own event-loop delay while it sent: when it is high, the
+   * generator was the bottleneck, and its calls were sent late and their answers read late.
+   */
+  loadEventLoopDelayP99Ms?: number;
   /** No answer within the deadline. */
   timedOut: number;
   otherErrors: number;
