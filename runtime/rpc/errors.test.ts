@@ -26,6 +26,19 @@ describe("errors", () => {
     expect(Error.stackTraceLimit).toBe(limit);
   });
 
+  it("errors - with a stack trace limit that cannot be changed (frozen intrinsics), an RpcError is made with its frames", () => {
+    const own = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit")!;
+    Object.defineProperty(Error, "stackTraceLimit", { value: 10, writable: false, configurable: true });
+    try {
+      const err = new RpcError(Code.UNAVAILABLE, "frozen");
+      expect(err.stack?.split("\n")[0]).toBe("RpcError: frozen");
+      expect(err.stack?.split("\n").length).toBeGreaterThan(1);
+      expect(Error.stackTraceLimit).toBe(10);
+    } finally {
+      Object.defineProperty(Error, "stackTraceLimit", own);
+    }
+  });
+
   it("errors - Error.captureStackTrace gives an RpcError its frames where they are wanted", () => {
     const err = new RpcError(Code.INTERNAL, "here");
     Error.captureStackTrace(err);

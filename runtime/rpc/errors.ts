@@ -37,6 +37,19 @@ export interface RpcErrorOptions {
 }
 
 /**
+ * Sets `Error.stackTraceLimit` to 0 for the Error made next; false when it cannot be set (frozen
+ * intrinsics, `node --frozen-intrinsics` or a lockdown): that Error then captures its frames.
+ */
+function lowerStackTraceLimit(): boolean {
+  try {
+    Error.stackTraceLimit = 0;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The error every Meridian call fails with: a status code from the gRPC set and a message. What
  * a server's handler throws reaches the client as an RpcError; anything that is not an RpcError
  * (or BizError) becomes INTERNAL without its message or stack.
@@ -63,9 +76,9 @@ export class RpcError extends Error {
     const text = String(message);
     const cause = options.cause;
     const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
+    const lowered = lowerStackTraceLimit();
     super(text, cause === undefined ? undefined : { cause });
-    Error.stackTraceLimit = limit;
+    if (lowered) Error.stackTraceLimit = limit;
     this.headers = options.headers ?? {};
     this.notSent = options.notSent ?? false;
   }
