@@ -15,8 +15,11 @@
  *   --slice-ms <n>     Meridian's run-queue slice (admission sliceMs; default: the server's default)
  *   --no-workers       skip the workers case (capacity of 1 vs 2 worker processes, runCluster)
  *   --cpu-prof         run the children with --cpu-prof (profiles in .tmp/prof/)
+ *   --dist             the children load meridian-rpc from the built dist/ (`npm run build` first),
+ *                      as an installed package runs, instead of from the TypeScript source (as
+ *                      bench:rpc --dist)
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,6 +40,7 @@ const { values: args } = parseArgs({
     "no-workers": { type: "boolean", default: false },
     "slice-ms": { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
+    dist: { type: "boolean", default: false },
   },
 });
 
@@ -55,7 +59,11 @@ const CAPACITY_IN_FLIGHT = 4;
 /** How long each capacity measurement runs before it counts (the processes start cold). */
 const WARM_MS = quick ? 200 : 1500;
 const BURST = { base: 0.5, factor: 10, everyMs: 1000, lengthMs: 200 };
-const execArgv = ["--conditions=meridian-source", "--import", "tsx", ...(args["cpu-prof"] === true ? ["--cpu-prof", "--cpu-prof-dir=.tmp/prof"] : [])];
+const execArgv = [...(args.dist === true ? [] : ["--conditions=meridian-source"]), "--import", "tsx", ...(args["cpu-prof"] === true ? ["--cpu-prof", "--cpu-prof-dir=.tmp/prof"] : [])];
+if (args.dist === true && !existsSync(fileURLToPath(new URL("../../dist/runtime/api.js", import.meta.url)))) {
+  console.error("--dist: no dist/ to load: run `npm run build` first");
+  process.exit(2);
+}
 
 /** One open-loop run and what it measured on both sides. */
 interface Run extends OpenResult {
