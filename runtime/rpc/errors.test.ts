@@ -24,6 +24,8 @@ describe("errors", () => {
     };
     expect(() => new RpcError(Code.INTERNAL, bad as unknown as string)).toThrow("no text");
     expect(Error.stackTraceLimit).toBe(limit);
+    // From JavaScript, no message is an empty one, as for any Error.
+    expect(new RpcError(Code.INTERNAL, undefined as unknown as string).message).toBe("");
   });
 
   it("errors - with a stack trace limit that cannot be changed (frozen intrinsics), an RpcError is made with its frames", () => {

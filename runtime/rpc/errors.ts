@@ -73,7 +73,7 @@ export class RpcError extends Error {
     options: RpcErrorOptions = {},
   ) {
     // Everything that could throw is read before the limit is lowered, so it is always restored.
-    const text = String(message);
+    const text = message === undefined ? undefined : String(message);
     const cause = options.cause;
     const limit = Error.stackTraceLimit;
     const lowered = lowerStackTraceLimit();
