@@ -19,6 +19,11 @@ describe("status", () => {
     expect(err).toMatchObject({ bizCode: 42, bizMessage: "denied", extra: { k: "v" }, code: Code.UNKNOWN });
   });
 
+  it("status - an error the server marked refused (rpc-refused) was not sent; any other may have been", () => {
+    expect(statusFromHeaders({ "rpc-status": "8", "rpc-message": "shed", "rpc-refused": "1" })).toMatchObject({ code: Code.RESOURCE_EXHAUSTED, notSent: true });
+    expect(statusFromHeaders({ "rpc-status": "8", "rpc-message": "quota" })).toMatchObject({ code: Code.RESOURCE_EXHAUSTED, notSent: false });
+  });
+
   it("status - no status or status 0 is no error; unknown codes and bad extra degrade safely", () => {
     expect(statusFromHeaders({})).toBeUndefined();
     expect(statusFromHeaders({ "rpc-status": "0" })).toBeUndefined();

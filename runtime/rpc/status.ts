@@ -54,8 +54,9 @@ export function errorHeaders(e: unknown): Headers {
 
 /**
  * Reads the error a response carries, if any: a BizError when `biz-status` is present, an
- * RpcError when `rpc-status` is present and not 0, otherwise undefined. What client transports
- * call on every response before decoding its payload; the error keeps the response headers.
+ * RpcError when `rpc-status` is present and not 0 (`notSent` when `rpc-refused` is there too),
+ * otherwise undefined. What client transports call on every response before decoding its
+ * payload; the error keeps the response headers.
  */
 export function statusFromHeaders(headers: Headers): RpcError | undefined {
   const biz = headers[HeaderKeys.bizStatus];
@@ -67,7 +68,8 @@ export function statusFromHeaders(headers: Headers): RpcError | undefined {
   if (status === undefined || status === "0") return undefined;
   const n = Number(status);
   const code = Number.isInteger(n) && Code[n] !== undefined ? (n as Code) : Code.UNKNOWN;
-  return new RpcError(code, headers[HeaderKeys.message] ?? "", { headers });
+  // A call the server refused before any handler saw it was as good as never sent.
+  return new RpcError(code, headers[HeaderKeys.message] ?? "", { headers, notSent: headers[HeaderKeys.refused] !== undefined });
 }
 
 /** Parses `biz-extra`, keeping only string values; anything malformed reads as no extra. */

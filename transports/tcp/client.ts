@@ -382,7 +382,10 @@ function responseError(headers: Headers, buf: Buffer, start: number, end: number
   const status = headers[STATUS];
   if (status !== undefined && status !== "0") {
     const code = Number(status);
-    return new RpcError(Number.isInteger(code) && code > 0 && code <= 16 ? code : Code.UNKNOWN, headers[MESSAGE] ?? "", { headers });
+    return new RpcError(Number.isInteger(code) && code > 0 && code <= 16 ? code : Code.UNKNOWN, headers[MESSAGE] ?? "", {
+      headers,
+      notSent: headers[HeaderKeys.refused] !== undefined,
+    });
   }
   const { typeId, message } = parseErrorProto(buf, start, end);
   const code =
