@@ -19,13 +19,13 @@
  *                      as an installed package runs, instead of from the TypeScript source (as
  *                      bench:rpc --dist)
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderChart, type ChartPoint } from "../rpc/chart.js";
-import { forkChild, next, stop } from "../rpc/children.js";
+import { childExecArgv, forkChild, next, stop } from "../rpc/children.js";
 import { OVERLOAD_PEERS, type OpenResult, type OpenSpec, type OverloadPeer } from "./spec.js";
 import type { OverloadServerStats } from "./server.js";
 
@@ -59,11 +59,7 @@ const CAPACITY_IN_FLIGHT = 4;
 /** How long each capacity measurement runs before it counts (the processes start cold). */
 const WARM_MS = quick ? 200 : 1500;
 const BURST = { base: 0.5, factor: 10, everyMs: 1000, lengthMs: 200 };
-const execArgv = [...(args.dist === true ? [] : ["--conditions=meridian-source"]), "--import", "tsx", ...(args["cpu-prof"] === true ? ["--cpu-prof", "--cpu-prof-dir=.tmp/prof"] : [])];
-if (args.dist === true && !existsSync(fileURLToPath(new URL("../../dist/runtime/api.js", import.meta.url)))) {
-  console.error("--dist: no dist/ to load: run `npm run build` first");
-  process.exit(2);
-}
+const execArgv = childExecArgv(args.dist === true, args["cpu-prof"] === true);
 
 /** One open-loop run and what it measured on both sides. */
 interface Run extends OpenResult {

@@ -3,7 +3,23 @@
  * has a core): forking one, waiting for its next message, stopping it.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+
+/**
+ * The Node options of a benchmark's children: Meridian from its TypeScript source, or with
+ * `dist` from the built package (exits 2 when there is none), and with `cpuProf` a CPU profile of
+ * each child in .tmp/prof/.
+ */
+export function childExecArgv(dist: boolean, cpuProf: boolean): string[] {
+  if (dist && !existsSync(fileURLToPath(new URL("../../dist/runtime/api.js", import.meta.url)))) {
+    console.error("--dist: no dist/ to load: run `npm run build` first");
+    process.exit(2);
+  }
+  const execArgv = dist ? ["--import", "tsx"] : ["--conditions=meridian-source", "--import", "tsx"];
+  if (cpuProf) execArgv.push("--cpu-prof", "--cpu-prof-dir=.tmp/prof");
+  return execArgv;
+}
 
 /** Forks `script` with `args`, running TypeScript through `execArgv` (tsx), stdout and stderr shared. */
 export function forkChild(script: URL, args: readonly string[], execArgv: readonly string[]): ChildProcess {

@@ -22,13 +22,13 @@
  *   --out <dir>         where to write the results (default bench/results)
  */
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderChart, type ChartPoint } from "./chart.js";
-import { forkChild, next, stop } from "./children.js";
+import { childExecArgv, forkChild, next, stop } from "./children.js";
 import type { LoadResult, RunSpec } from "./load.js";
 import { natsRatios } from "./nats-peer.js";
 import { GRPC_QUICK_SKIP, grpcRatios } from "./grpc-peer.js";
@@ -72,12 +72,7 @@ interface RunResult extends LoadResult {
   server: ServerStats;
 }
 
-const execArgv = args.dist ? ["--import", "tsx"] : ["--conditions=meridian-source", "--import", "tsx"];
-if (args.dist && !existsSync(fileURLToPath(new URL("../../dist/runtime/api.js", import.meta.url)))) {
-  console.error("--dist: no dist/ to load: run `npm run build` first");
-  process.exit(2);
-}
-if (args["cpu-prof"]) execArgv.push("--cpu-prof", "--cpu-prof-dir=.tmp/prof");
+const execArgv = childExecArgv(args.dist === true, args["cpu-prof"] === true);
 
 function child(script: string, peer: PeerName): ChildProcess {
   return forkChild(new URL(script, import.meta.url), [peer], execArgv);
