@@ -11,6 +11,7 @@
 export {
   HeaderKeys,
   type Headers,
+  copyHeaders,
   type AbortListener,
   type CallSignal,
   type Endpoint,
@@ -35,7 +36,7 @@ export {
 export { ServerCall } from "./rpc/server-call.js";
 export { decodedResponses, decodeResponse, messageWriter } from "./rpc/client.js";
 export { StreamInbox, SendCredit, ReceiveWindow, type InboxHooks } from "./rpc/flow.js";
-export { MAX_STATUS_MESSAGE, clipText, errorHeaders, statusFromHeaders, statusToHeaders } from "./rpc/status.js";
+export { MAX_STATUS_MESSAGE, clipText, errorHeaders, statusFromHeaders, statusHeaders, statusToHeaders } from "./rpc/status.js";
 export {
   abortError,
   deadlineAfter,

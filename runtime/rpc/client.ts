@@ -10,10 +10,10 @@ import { timeoutMiddleware } from "./governance/timeout.js";
 import { Metainfo } from "./metainfo.js";
 import { CallRequest, CallResponse, compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
-import { statusFromHeaders, statusToHeaders } from "./status.js";
+import { statusFromHeaders, statusHeaders, statusToHeaders } from "./status.js";
 import { RequestStream, resumeStream, streamsRequests, type ResponseStream, type StreamInput } from "./streaming.js";
 import { thriftInfo, unwrapResult, type ThriftResult } from "./thrift.js";
-import { HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers, type TransportRequest, type WriteMessage } from "./transport.js";
+import { copyHeaders, HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers, type TransportRequest, type WriteMessage } from "./transport.js";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -360,7 +360,7 @@ class CallResponseStream implements ResponseStream<unknown>, AsyncIterator<unkno
       (e: unknown) => {
         const err = callError(e, ctx.cancellation);
         this.finish(err);
-        return statusToHeaders(err, { ...err.headers });
+        return statusHeaders(err);
       },
     );
   }
@@ -409,11 +409,11 @@ class CallResponseStream implements ResponseStream<unknown>, AsyncIterator<unkno
     this.over = true;
     this.error = error;
     const res = this.res;
-    const trailers = error !== undefined ? Promise.resolve(statusToHeaders(error, { ...error.headers })) : (res?.trailers ?? Promise.resolve({}));
+    const trailers = error !== undefined ? Promise.resolve(statusHeaders(error)) : (res?.trailers ?? Promise.resolve({}));
     void trailers
       .catch((e: unknown) => statusToHeaders(RpcError.from(e), {}))
       .then((t) => {
-        this.received({ ...res?.headers, ...t });
+        this.received(copyHeaders(t, copyHeaders(res?.headers)));
         this.resolveTrailers(t);
         this.ctx.dispose();
       });
@@ -451,7 +451,7 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     const metainfo = new Metainfo();
     if (parent !== undefined) metainfo.copyFrom(parent.metainfo, "persistent");
     if (opts.metainfo !== undefined) metainfo.copyFrom(opts.metainfo, "transient").copyFrom(opts.metainfo, "persistent");
-    const headers: Headers = { ...defaults, ...opts.headers };
+    const headers = copyHeaders(opts.headers, copyHeaders(defaults));
     const region = opts.region ?? options.region;
     const consistency = opts.consistency ?? parent?.consistency ?? options.consistency;
     if (region !== undefined) headers[HeaderKeys.region] = region;

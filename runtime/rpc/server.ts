@@ -15,7 +15,7 @@ import { observabilityMiddleware, type ObservabilityOptions } from "./observabil
 import { RpcMetrics, type MetricsOptions, type MetricsSnapshot } from "./observability/metrics.js";
 import { clipText, statusToHeaders } from "./status.js";
 import { streamsResponses } from "./streaming.js";
-import { HeaderKeys, Reply, type CallSignal, type Headers, type IncomingCall, type IncomingStream, type OutgoingReply, type ServerTransport } from "./transport.js";
+import { copyHeaders, HeaderKeys, Reply, type CallSignal, type Headers, type IncomingCall, type IncomingStream, type OutgoingReply, type ServerTransport } from "./transport.js";
 
 /** A typed handler of one unary method: the decoded request and the call's context in, the response out. */
 export type HandlerFn<I, O> = (request: I, ctx: CallContext) => Promise<O | Partial<O>> | O | Partial<O>;
@@ -422,7 +422,7 @@ class MeridianServer implements Server {
     const signal = ctx.cancellation;
     let sent: Headers | undefined;
     const sendHeaders = (h: Headers): void => {
-      sent = { ...h };
+      sent = copyHeaders(h);
       if (this.options.region !== undefined) sent[HeaderKeys.servedRegion] = this.options.region;
       stream.sendHeaders(sent);
     };
@@ -506,7 +506,7 @@ class MeridianServer implements Server {
         error: err,
       });
     }
-    return new Reply(statusToHeaders(err, this.replyHeaders(undefined, { ...err.headers })));
+    return new Reply(statusToHeaders(err, this.replyHeaders(undefined, copyHeaders(err.headers))));
   }
 
   /**

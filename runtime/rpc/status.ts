@@ -1,5 +1,5 @@
 import { BizError, Code, RpcError } from "./errors.js";
-import { HeaderKeys, type Headers } from "./transport.js";
+import { copyHeaders, HeaderKeys, type Headers } from "./transport.js";
 
 /**
  * Longest `rpc-message` and `biz-message` a reply carries, in UTF-16 units. Longer ones are cut
@@ -37,6 +37,11 @@ export function statusToHeaders(err: RpcError, headers: Headers): Headers {
   return headers;
 }
 
+/** The headers that carry `err` to a peer: a copy of its own headers, its status written in. */
+export function statusHeaders(err: RpcError): Headers {
+  return statusToHeaders(err, copyHeaders(err.headers));
+}
+
 /**
  * The reply headers for an error that escaped a dispatcher (which should not happen) or a reply
  * that cannot go out as it is: an RpcError's status, message and headers; anything else as
@@ -46,7 +51,7 @@ export function statusToHeaders(err: RpcError, headers: Headers): Headers {
 export function errorHeaders(e: unknown): Headers {
   const err = e instanceof RpcError ? e : new RpcError(Code.INTERNAL, "internal error");
   try {
-    return statusToHeaders(err, { ...err.headers });
+    return statusHeaders(err);
   } catch {
     return { [HeaderKeys.status]: String(Code.INTERNAL), [HeaderKeys.message]: "internal error" };
   }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { settleCall } from "./transport.js";
+import { copyHeaders, settleCall, type Headers } from "./transport.js";
 
 const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown) => unhandled.push(e);
@@ -35,5 +35,31 @@ describe("settleCall", () => {
     await settled();
     expect(lost).toEqual(["cannot write", "cannot build"]);
     expect(unhandled).toEqual([]);
+  });
+});
+
+describe("copyHeaders", () => {
+  it("copyHeaders - copies own keys into a new object, or into the one given, as spread would", () => {
+    const from: Headers = { a: "1", "x-b": "2" };
+    const copy = copyHeaders(from);
+    expect(copy).toEqual({ a: "1", "x-b": "2" });
+    expect(copy).not.toBe(from);
+    copy["c"] = "3";
+    expect(from).toEqual({ a: "1", "x-b": "2" });
+    const into: Headers = { a: "0", z: "9" };
+    expect(copyHeaders(from, into)).toBe(into);
+    expect(into).toEqual({ a: "1", z: "9", "x-b": "2" });
+    expect(copyHeaders(undefined)).toEqual({});
+    // Inherited keys are not a header's own, as spread leaves them.
+    expect(copyHeaders(Object.create({ inherited: "x" }) as Headers)).toEqual({});
+  });
+
+  it("copyHeaders - an own __proto__ key stays a key of the copy and does not become its prototype", () => {
+    const from = JSON.parse('{"__proto__": "x", "a": "1"}') as Headers;
+    const copy = copyHeaders(from);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.keys(copy)).toEqual(["__proto__", "a"]);
+    expect(copy["__proto__"]).toBe("x");
+    expect(copy).toEqual({ ...from });
   });
 });

@@ -16,6 +16,24 @@ import type { PeerIdentity } from "./tls.js";
  */
 export type Headers = Record<string, string>;
 
+/**
+ * A copy of `headers` (its own keys), written into `into` (a new object unless given): what to use
+ * instead of `{ ...headers }` when keys are added to the copy afterwards. On Node 20 an object made
+ * by spread has a map outside V8's transition tree, so every key added to it later builds a new
+ * map: about 1.4 µs a key, against 50-100 ns on a copy made here (a refused call's reply headers,
+ * a copy of the error's and two keys added, cost the server 3.3 µs that way). A copy that is only
+ * read may use spread, which is cheaper still.
+ */
+export function copyHeaders(headers: Headers | undefined, into: Headers = {}): Headers {
+  if (headers === undefined) return into;
+  for (const key of Object.keys(headers)) {
+    // As spread does: an own "__proto__" key stays a key, not the copy's prototype.
+    if (key === "__proto__") Object.defineProperty(into, key, { value: headers[key], enumerable: true, writable: true, configurable: true });
+    else into[key] = headers[key]!;
+  }
+  return into;
+}
+
 /** What an abort listener may be: a function, or an object with `handleEvent` (no closure per call). */
 export type AbortListener = ((event: unknown) => void) | { handleEvent(event: unknown): void };
 

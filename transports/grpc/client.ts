@@ -19,6 +19,7 @@ import {
   type TransportStreamRequest,
   type WriteMessage,
   warmUpAll,
+  copyHeaders,
 } from "../../runtime/transport.js";
 import { type MethodDescriptor, Code, RpcError, HeaderKeys, type ClientTransport, type Endpoint, type Headers } from "../../runtime/api.js";
 import { clientCredentials, type GrpcClientTls } from "./tls.js";
@@ -158,7 +159,7 @@ export class GrpcClientTransport implements ClientTransport {
         signal.removeEventListener("abort", onAbort);
         if (settled) return;
         settled = true;
-        const all = fromMetadata(status.metadata, headers === undefined ? {} : { ...headers });
+        const all = fromMetadata(status.metadata, copyHeaders(headers));
         // The callback's error wins: grpc-js reports an OK status without a message as an error there.
         const f: ServiceError | null = failure;
         if (f === null && status.code === 0 && payload !== undefined) resolve(new ReceivedResponse(payload, all));
@@ -301,7 +302,7 @@ class GrpcClientStream implements ClientStream {
     if (this.ended) return;
     const trailers = fromMetadata(status.metadata);
     if (status.code === 0) this.end(undefined, trailers);
-    else this.end(callError(status, { ...this.receivedHeaders, ...trailers }, this.receivedHeaders !== undefined), trailers);
+    else this.end(callError(status, copyHeaders(trailers, copyHeaders(this.receivedHeaders)), this.receivedHeaders !== undefined), trailers);
   }
 
   /** The call is over: settle everything that waits on it. */

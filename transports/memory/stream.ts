@@ -12,6 +12,7 @@ import {
   type Timer,
   type TransportStreamRequest,
   type WriteMessage,
+  statusHeaders,
 } from "../../runtime/transport.js";
 
 /** How many messages each side may send before the other has taken one. Default of `window`. */
@@ -111,7 +112,7 @@ export class MemoryStreamCall {
   fail(error: RpcError): void {
     if (this.over) return;
     this.failure = error;
-    this.settle(statusToHeaders(error, { ...error.headers }));
+    this.settle(statusHeaders(error));
     this.responses.fail(error, true);
     this.requests.fail(error, true);
     this.requestCredit.fail(error);

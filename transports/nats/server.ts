@@ -12,6 +12,8 @@ import {
   type OutgoingReply,
   type StreamDispatcher,
   settleCall,
+  copyHeaders,
+  statusHeaders,
 } from "../../runtime/transport.js";
 import { NatsLink, type NatsConnectionOptions, type NatsStatus, type NatsStatusListener } from "./connection.js";
 import { decodeHeaders, encodeHeaders, headerBytes, NatsKey, StreamFrame, type ReceivedHeaders } from "./wire.js";
@@ -210,7 +212,10 @@ export class NatsServerTransport implements ServerTransport {
     if (nc === undefined) return;
     let headers = r.headers;
     const region = this.options.region;
-    if (region !== undefined && headers[HeaderKeys.servedRegion] === undefined) headers = { ...headers, [HeaderKeys.servedRegion]: region };
+    if (region !== undefined && headers[HeaderKeys.servedRegion] === undefined) {
+      headers = copyHeaders(headers);
+      headers[HeaderKeys.servedRegion] = region;
+    }
     let payload: Uint8Array | undefined;
     if (r.encode !== undefined) {
       const w = sharedWriter();
@@ -262,7 +267,7 @@ export class NatsServerTransport implements ServerTransport {
   /** Ends a stream before it started: an `end` frame with the error's status. */
   private refuseStream(reply: string, err: RpcError): void {
     try {
-      this.link.nc?.publish(reply, undefined, { headers: encodeHeaders(statusToHeaders(err, { ...err.headers }), { [NatsKey.frame]: StreamFrame.end }) });
+      this.link.nc?.publish(reply, undefined, { headers: encodeHeaders(statusHeaders(err), { [NatsKey.frame]: StreamFrame.end }) });
     } catch {
       // Closing.
     }

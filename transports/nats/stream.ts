@@ -11,6 +11,7 @@ import {
   type IncomingStream,
   type TransportStreamRequest,
   type WriteMessage,
+  statusHeaders,
 } from "../../runtime/transport.js";
 import { type MethodDescriptor, Code, RpcError, Cancellation, type Headers } from "../../runtime/api.js";
 import type { Heartbeat, NatsLink, Route } from "./connection.js";
@@ -436,7 +437,7 @@ export class NatsClientStream extends StreamEnd implements ClientStream {
   }
 
   protected onFail(error: RpcError): void {
-    const trailers = statusToHeaders(error, { ...error.headers });
+    const trailers = statusHeaders(error);
     this.resolveHeaders(trailers);
     this.gotTrailers.resolve(trailers);
   }

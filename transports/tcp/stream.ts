@@ -12,6 +12,7 @@ import {
   StreamInbox,
   type TransportStreamRequest,
   type WriteMessage,
+  statusHeaders,
 } from "../../runtime/transport.js";
 import { type PeerIdentity, Code, RpcError, Cancellation, type Headers } from "../../runtime/api.js";
 import type { Writer } from "../../runtime/index.js";
@@ -425,7 +426,7 @@ export class TcpClientStream extends TcpStream implements ClientStream {
   private fail(error: RpcError): void {
     if (this.over) return;
     this.failHere(error);
-    const t = statusToHeaders(error, { ...error.headers });
+    const t = statusHeaders(error);
     this.seeHeaders(t);
     this.resolveTrailers(t);
     this.finish();

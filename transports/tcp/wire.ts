@@ -1,5 +1,5 @@
 import { utf8ReadLoop, utf8WriteLoop, type Writer } from "../../runtime/index.js";
-import { clipText } from "../../runtime/transport.js";
+import { clipText, copyHeaders } from "../../runtime/transport.js";
 import { HeaderKeys, type Headers } from "../../runtime/api.js";
 
 /**
@@ -1138,7 +1138,9 @@ export function boundText(s: string, max = MAX_ECHOED_TEXT): string {
 export function boundStatus(headers: Headers): Headers {
   const message = headers[HeaderKeys.message];
   if (message === undefined || message.length <= MAX_ECHOED_TEXT) return headers;
-  return { ...headers, [HeaderKeys.message]: boundText(message) };
+  const bounded = copyHeaders(headers);
+  bounded[HeaderKeys.message] = boundText(message);
+  return bounded;
 }
 
 // ---------------------------------------------------------------------------------------------
