@@ -32,8 +32,45 @@ describe("admission", () => {
     expect(s.dropping).toBe(true);
     expect(s.check(3, 205)).toBeUndefined();
     expect(s.dropping).toBe(false);
-    expect(s.check(20, 206)).toBeUndefined(); // a burst again, not a standing queue
+    // Long after that (16 intervals), a long wait is a burst again, not a standing queue.
+    expect(s.check(3, 1805)).toBeUndefined();
+    expect(s.check(20, 1806)).toBeUndefined();
+    expect(s.dropping).toBe(false);
     expect(s.shed).toBe(3);
+  });
+
+  it("admission - a queue that stands again in the server's own run queue soon after dropping ended is dropped at once, as CoDel resumes", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.check(1, 0)).toBeUndefined();
+    for (let t = 10; t <= 100; t += 10) s.check(20, t);
+    expect(s.check(20, 101)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    for (let t = 110; t <= 205; t += 5) s.check(3, t);
+    expect(s.dropping).toBe(false);
+    // Within 16 intervals of that, the first call that would wait past the target in the run
+    // queue starts dropping again, without a whole interval above the target first.
+    const again = s.check(20, 300);
+    expect(s.dropping).toBe(true);
+    expect(again?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(again?.message).toMatch(/stood above 5 ms/);
+  });
+
+  it("admission - a long wait spent before the read alone does not start dropping again early", () => {
+    const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
+    expect(s.check(1, 0)).toBeUndefined();
+    for (let t = 10; t <= 101; t += 10) s.check(20, t, "normal", undefined, 10);
+    expect(s.check(20, 101, "normal", undefined, 10)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.dropping).toBe(true);
+    // The run queue empties for an interval: dropping ends (a closed loop's wait, see above).
+    s.check(20, 150, "normal", undefined, 0);
+    s.check(3, 160, "normal", undefined, 0);
+    s.check(20, 202, "normal", undefined, 0);
+    expect(s.dropping).toBe(false);
+    // The same wait again, still before the read: judged against intervalMs, not dropped at once.
+    expect(s.check(20, 210, "normal", undefined, 0)).toBeUndefined();
+    expect(s.dropping).toBe(false);
+    // Past the target in the run queue itself: dropping again at once.
+    expect(s.check(20, 220, "normal", undefined, 10)?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(s.dropping).toBe(true);
   });
 
   it("admission - dropping stops once the server's own run queue has been empty for intervalMs: a wait spent before the read is not shortened by shedding", () => {

@@ -76,6 +76,16 @@ const BURST_SHARE = 0.25;
  * fresh server on a loaded machine, for waits of 108 ms.
  */
 const CAP_INTERVALS = 40;
+/**
+ * Dropping starts again at once, without a whole interval above the target first, when a call
+ * would wait longer than the target in the server's own run queue within this many intervals of
+ * dropping's end, as CoDel resumes dropping (an overload rarely ends within one interval). At
+ * twice capacity with 0.1 ms handlers, dropping ended and began again about 13 times a second:
+ * each time the queue refilled for a whole interval, and the calls admitted meanwhile were shed
+ * at its head after waiting 30-80 ms. A wait before the read alone does not count (see
+ * QueueShedder): a closed loop would keep dropping on for as long as it runs.
+ */
+const REENTRY_INTERVALS = 16;
 
 /**
  * Sheds calls from a standing queue, after Facebook's controlled delay ("Fail at Scale", 2015)
@@ -88,6 +98,8 @@ const CAP_INTERVALS = 40;
  * back to admitting old calls, or once the server's own run queue has been empty for `intervalMs`
  * (the calls' wait is then spent before the server reads them, where shedding does not shorten
  * it: a closed loop of one client keeps such a wait standing however many calls are refused).
+ * Within 16 intervals of that end, a call that would wait past the target in the server's own run
+ * queue starts dropping again at once, as CoDel resumes dropping.
  * Calls from peers that send little (a quarter of their fair share of what the server reads, see
  * PeerShares) are spared: the queue is not theirs, and a client making a few small calls keeps
  * being served while other connections flood the server. One per server.
@@ -103,6 +115,8 @@ export class QueueShedder {
   private lastLong = -Infinity;
   /** When a call was last checked. */
   private lastSample: number;
+  /** When dropping last ended (Date.now() clock). */
+  private droppedAt = -Infinity;
   /** When a call last found calls waiting in the server's own run queue. */
   private lastQueuedHere: number;
   /** Calls shed so far. */
@@ -198,14 +212,20 @@ export class QueueShedder {
       // as soon as one ends) keeps that wait standing however many calls are refused: dropping
       // on would refuse a share of its calls for as long as it runs.
       this.dropping = false;
+      this.droppedAt = now;
     }
     if (queuedMs <= this.targetMs) {
       this.lastShort = now;
-      if (this.dropping && now - this.lastLong > this.intervalMs) this.dropping = false;
+      if (this.dropping && now - this.lastLong > this.intervalMs) {
+        this.dropping = false;
+        this.droppedAt = now;
+      }
       return undefined;
     }
     this.lastLong = now;
-    if (!this.dropping && now - this.lastShort > this.intervalMs) this.dropping = true;
+    if (!this.dropping && (now - this.lastShort > this.intervalMs || (queuedHereMs > this.targetMs && now - this.droppedAt < REENTRY_INTERVALS * this.intervalMs))) {
+      this.dropping = true;
+    }
     return this.stale(queuedMs, priority, peer, now, budgetMs);
   }
 
