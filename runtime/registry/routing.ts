@@ -6,7 +6,7 @@ import { CircuitOpenError } from "../rpc/governance/breaker.js";
 import type { Resolver } from "../rpc/governance/loadbalance.js";
 import type { Handler, Middleware, RpcRequest, RpcResponse } from "../rpc/middleware.js";
 import type { Server } from "../rpc/server.js";
-import { HeaderKeys, type Endpoint } from "../rpc/transport.js";
+import { copyHeaders, HeaderKeys, type Endpoint } from "../rpc/transport.js";
 import type { PrimaryInfo, Registration, Registry, ServiceSnapshot } from "./client.js";
 import { decideRoute, hasSideEffects, registryResolver, routeKey, syncedView, type ResolverOptions } from "./resolver.js";
 import { WRITE_ID_HEADER, WRITE_OUTCOME_HEADER, admittedPrimaryKey } from "./fenced.js";
@@ -319,7 +319,7 @@ async function fallbackRead(next: Handler, req: RpcRequest, view: ServiceSnapsho
   req.headers[HeaderKeys.consistency] = "eventual";
   req.ctx.values.set(routeKey, { region: local });
   const res = await next(req);
-  const headers = { ...res.headers };
+  const headers = copyHeaders(res.headers);
   headers[HeaderKeys.servedRegion] ??= local;
   headers[HeaderKeys.staleness] ??= "unknown";
   return { message: res.message, headers };
