@@ -4,7 +4,7 @@
  * CPU time per call (process.cpuUsage), seven rounds, their median. For A/B work on the
  * framework path (docs/profile.md); the figures in bench/results come from bench:rpc.
  *
- *   npm run build && node --import tsx bench/rpc/path.ts [--no-async-context] [--burst <calls>]
+ *   npm run build && node --import tsx bench/rpc/path.ts [--no-async-context] [--burst <calls>] [--client-headers]
  *
  * Loads the built package, as users run it (add --conditions=meridian-source for the source). The
  * client runs first: a server with `asyncContext` on turns on AsyncLocalStorage's promise hooks
@@ -89,7 +89,9 @@ async function serverPath(asyncContext: boolean): Promise<void> {
 async function clientPath(): Promise<void> {
   const answer = Promise.resolve({ payload, headers: {} });
   const transport: ClientTransport = { unary: () => answer, close: async () => undefined };
-  const client = createClient(EchoService, { transport, endpoints: [{ address: "127.0.0.1:1" }], region: "cn-north", consistency: "eventual", timeoutMs: 10_000 });
+  // `--client-headers`: default headers in the client's options, as an authorization token would be.
+  const headers = process.argv.includes("--client-headers") ? { authorization: "Bearer 0123456789abcdef", "x-tenant": "t1" } : undefined;
+  const client = createClient(EchoService, { transport, endpoints: [{ address: "127.0.0.1:1" }], region: "cn-north", consistency: "eventual", timeoutMs: 10_000, headers });
   await measure("client path", () => client.echo(message));
 }
 
