@@ -5,7 +5,6 @@ import {
   StreamInbox,
   abortError,
   statusFromHeaders,
-  statusToHeaders,
   startTimer,
   type ClientStream,
   type IncomingStream,
