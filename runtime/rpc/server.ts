@@ -10,7 +10,7 @@ import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js"
 import { priorityOf, type Priority } from "./governance/priority.js";
 import { RunQueue, type QueuedCall } from "./governance/runqueue.js";
 import { Metainfo } from "./metainfo.js";
-import { CallRequest, CallResponse, compose, type Handler, type Middleware, type RpcResponse } from "./middleware.js";
+import { CallRequest, CallResponse, composeDirect, isThenable, type DirectHandler, type Middleware, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { RpcMetrics, type MetricsOptions, type MetricsSnapshot } from "./observability/metrics.js";
 import { clipText, statusToHeaders } from "./status.js";
@@ -127,15 +127,11 @@ export interface Server {
 interface Route {
   readonly service: ServiceDescriptor;
   readonly method: MethodDescriptor;
-  readonly chain: Handler;
+  readonly chain: DirectHandler;
 }
 
 /** Longest service or method name, in UTF-16 units, that an UNIMPLEMENTED answer quotes back. */
 const MAX_QUOTED_NAME = 256;
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof (v as { then?: unknown } | null | undefined)?.then === "function";
-}
 
 function parseConsistency(v: string | undefined): Consistency | undefined {
   return v === "linearizable" || v === "eventual" ? v : undefined;
@@ -219,7 +215,7 @@ class MeridianServer implements Server {
       const thrift = thriftInfo(method);
       const where = `${service.typeName}/${method.name}`;
       const handler: AnyHandler = thrift === undefined ? fn : (req, ctx) => resultOf(thrift, () => fn(req, ctx), where);
-      const route = { service, method, chain: compose(this.middleware, this.terminal(handler, method)) };
+      const route = { service, method, chain: composeDirect(this.middleware, this.terminal(handler, method)) };
       routes.set(method.name, route);
       if (thrift !== undefined) this.thriftRoutes.set(method.name, this.thriftRoutes.has(method.name) ? null : route);
     }
@@ -266,21 +262,21 @@ class MeridianServer implements Server {
    * response stream, each message as it is yielded; a handler's failure mid-stream becomes its
    * RpcError, as for a unary handler).
    */
-  private terminal(fn: AnyHandler, method: MethodDescriptor): Handler {
+  private terminal(fn: AnyHandler, method: MethodDescriptor): DirectHandler {
     const complete = (out: unknown, ctx: CallContext): RpcResponse => {
       const headers = ctx.responseHeaders;
       if (!streamsResponses(method)) return new CallResponse(method.output.create(out as object | undefined), headers);
       return new CallResponse(this.completed(out as AsyncIterable<object | undefined>, method, ctx), headers);
     };
-    // Not an async function: a handler that answers without awaiting costs no promise of its own here.
+    // A direct handler: one that answers without awaiting costs no promise here.
     return (req) => {
       const ctx = req.ctx;
       let out: unknown;
       try {
         out = fn(req.message, ctx);
-        if (!isThenable(out)) return Promise.resolve(complete(out, ctx));
+        if (!isThenable(out)) return complete(out, ctx);
       } catch (e) {
-        return Promise.reject(this.toRpcError(e, ctx));
+        throw this.toRpcError(e, ctx);
       }
       return Promise.resolve(out).then(
         (value) => complete(value, ctx),
@@ -359,32 +355,40 @@ class MeridianServer implements Server {
     }
     const ctx = serverContext(route, call);
     const req = new CallRequest(route.service, route.method, message, call.headers, ctx);
-    let running: Promise<RpcResponse>;
+    let running: RpcResponse | Promise<RpcResponse>;
     try {
       running = this.options.asyncContext === false ? route.chain(req) : runWithContext(ctx, route.chain, req);
     } catch (e) {
-      running = Promise.reject(e);
+      return Promise.resolve(this.failed(ctx, e));
     }
+    // A chain that answered at once (a handler that did not await) costs one promise, this one.
+    if (!isThenable(running)) return Promise.resolve(this.answered(route, call, ctx, running));
     return running.then(
-      (res) => {
-        try {
-          // The caller has given up on an answer that comes after the deadline: drop it.
-          if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) throw deadlineExceeded("the handler answered after the deadline");
-          return new Reply(this.replyHeaders(ctx, res.headers), this.encoder(route.method, res.message, call));
-        } catch (e) {
-          return this.errorReply(ctx, e);
-        } finally {
-          ctx.dispose();
-        }
-      },
-      (e: unknown) => {
-        try {
-          return this.errorReply(ctx, e);
-        } finally {
-          ctx.dispose();
-        }
-      },
+      (res) => this.answered(route, call, ctx, res),
+      (e: unknown) => this.failed(ctx, e),
     );
+  }
+
+  /** The reply to a unary call whose chain answered `res`; the call's context is done with. */
+  private answered(route: Route, call: IncomingCall, ctx: CallContext, res: RpcResponse): OutgoingReply {
+    try {
+      // The caller has given up on an answer that comes after the deadline: drop it.
+      if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) throw deadlineExceeded("the handler answered after the deadline");
+      return new Reply(this.replyHeaders(ctx, res.headers), this.encoder(route.method, res.message, call));
+    } catch (e) {
+      return this.errorReply(ctx, e);
+    } finally {
+      ctx.dispose();
+    }
+  }
+
+  /** The reply to a unary call whose chain failed with `e`; the call's context is done with. */
+  private failed(ctx: CallContext, e: unknown): OutgoingReply {
+    try {
+      return this.errorReply(ctx, e);
+    } finally {
+      ctx.dispose();
+    }
   }
 
   /** How a unary call's response is encoded into the transport's writer. */
@@ -439,7 +443,7 @@ class MeridianServer implements Server {
         const requests = decodeRequests(stream, method, signal);
         const message = method.kind === "server_streaming" ? await onlyRequest(requests, stream) : requests;
         const req = new CallRequest(service, method, message, headers, ctx);
-        const res = await raceSignal(route.chain(req), signal);
+        const res = await raceSignal(Promise.resolve(route.chain(req)), signal);
         if (streamsResponses(method)) {
           const it = (res.message as AsyncIterable<unknown>)[Symbol.asyncIterator]();
           let ended = false;

@@ -86,6 +86,40 @@ describe("middleware", () => {
     await expect(bed.client(address).echo()).rejects.toMatchObject({ code: Code.PERMISSION_DENIED, message: "no token" });
     expect(calls).toHaveLength(0);
   });
+
+  it("middleware - handlers that answer at once, through a thenable or after awaiting, or throw, under middleware that chains on next", async () => {
+    const nexts: string[] = [];
+    const codes: string[] = [];
+    const chained: Middleware = (next) => (req) => {
+      const p = next(req);
+      nexts.push(p instanceof Promise ? "promise" : "not a promise");
+      return p.then((res) => {
+        req.ctx.responseHeaders["x-seen"] = "yes";
+        return res;
+      });
+    };
+    const stats = { finish: (_ctx: unknown, s: { code: Code }) => codes.push(Code[s.code]) };
+    const { address } = await bed.echo(
+      { middleware: [chained], stats: [stats] },
+      {
+        echo: (req) => {
+          if (req.text === "throw") throw new RpcError(Code.FAILED_PRECONDITION, "thrown at once");
+          if (req.text === "thenable") return { then: (ok: (v: { text: string }) => void) => ok({ text: "from a thenable" }) } as unknown as { text: string };
+          if (req.text === "await") return new Promise((resolve) => setTimeout(() => resolve({ text: "later" }), 5));
+          return { text: `at once: ${req.text}` };
+        },
+      },
+    );
+    const client = bed.client(address);
+    let seen: string | undefined;
+    expect((await client.echo({ text: "x" }, { onHeaders: (h) => (seen = h["x-seen"]) })).text).toBe("at once: x");
+    expect(seen).toBe("yes");
+    expect((await client.echo({ text: "thenable" })).text).toBe("from a thenable");
+    expect((await client.echo({ text: "await" })).text).toBe("later");
+    await expect(client.echo({ text: "throw" })).rejects.toMatchObject({ code: Code.FAILED_PRECONDITION, message: "thrown at once" });
+    expect(nexts).toEqual(["promise", "promise", "promise", "promise"]);
+    expect(codes).toEqual(["OK", "OK", "OK", "FAILED_PRECONDITION"]);
+  });
 });
 
 describe("context", () => {

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { CallContext, ContextValues } from "./context.js";
+import type { MethodDescriptor, ServiceDescriptor } from "./descriptors.js";
+import { Code, RpcError } from "./errors.js";
+import { Metainfo } from "./metainfo.js";
+import { CallRequest, CallResponse, composeDirect, isThenable, type DirectHandler, type Middleware, type RpcResponse } from "./middleware.js";
+import { statsMiddleware, type CallStats } from "./observability/stats.js";
+
+const method = { name: "M", kind: "unary", idempotency: "IDEMPOTENT" } as unknown as MethodDescriptor;
+const service: ServiceDescriptor = { typeName: "t.S", methods: { m: method } };
+const request = () =>
+  new CallRequest(service, method, {}, {}, new CallContext({ side: "server", service, method, headers: {}, metainfo: new Metainfo(), values: new ContextValues() }));
+const answer: DirectHandler = () => new CallResponse({ ok: true }, {});
+
+/** A stats middleware that records each call's code. */
+function recording(): { codes: string[]; middleware: ReturnType<typeof statsMiddleware> } {
+  const codes: string[] = [];
+  return { codes, middleware: statsMiddleware([{ finish: (_ctx, s: CallStats) => codes.push(Code[s.code]) }]) };
+}
+
+describe("composeDirect", () => {
+  it("composeDirect - direct links answer at once, without a promise, and the stats hooks are told", () => {
+    const { codes, middleware } = recording();
+    const res = composeDirect([middleware], answer)(request());
+    expect(isThenable(res)).toBe(false);
+    expect((res as RpcResponse).message).toEqual({ ok: true });
+    expect(codes).toEqual(["OK"]);
+  });
+
+  it("composeDirect - a throw of a direct link stays a throw, told to the stats hooks as an RpcError", () => {
+    const { codes, middleware } = recording();
+    const chain = composeDirect([middleware], () => {
+      throw new RpcError(Code.ABORTED, "conflict");
+    });
+    expect(() => chain(request())).toThrow(expect.objectContaining({ code: Code.ABORTED }));
+    expect(codes).toEqual(["ABORTED"]);
+  });
+
+  it("composeDirect - a plain middleware between direct links gets a promise from next, its throw as a rejection", async () => {
+    const { codes, middleware } = recording();
+    const seen: boolean[] = [];
+    const plain: Middleware = (next) => (req) => {
+      const p = next(req);
+      seen.push(p instanceof Promise);
+      return p.then((r) => new CallResponse({ wrapped: r.message }, r.headers));
+    };
+    const chain = composeDirect([middleware, plain], answer);
+    const res = chain(request());
+    expect(isThenable(res)).toBe(true);
+    expect((await res).message).toEqual({ wrapped: { ok: true } });
+    expect(codes).toEqual(["OK"]);
+
+    const failing = composeDirect([plain], () => {
+      throw new RpcError(Code.UNAVAILABLE, "down");
+    });
+    await expect(failing(request())).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(seen).toEqual([true, true]);
+  });
+
+  it("composeDirect - stats' plain form (as compose and user code call it) always returns a promise", async () => {
+    const { codes, middleware } = recording();
+    const handler = middleware(async () => new CallResponse({}, {}));
+    const res = handler(request());
+    expect(res).toBeInstanceOf(Promise);
+    await res;
+    const failing = middleware(() => {
+      throw new Error("sync");
+    });
+    await expect(failing(request())).rejects.toMatchObject({ code: Code.UNKNOWN });
+    expect(codes).toEqual(["OK", "UNKNOWN"]);
+  });
+});
