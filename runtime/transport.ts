@@ -28,6 +28,8 @@ export {
   type OutgoingReply,
   Reply,
   type CallDispatcher,
+  dispatchCall,
+  type ReplySink,
   type ServerTransport,
   type WriteMessage,
   settleCall,

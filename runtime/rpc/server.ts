@@ -13,9 +13,21 @@ import { Metainfo } from "./metainfo.js";
 import { CallRequest, CallResponse, composeDirect, isThenable, type DirectHandler, type Middleware, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { RpcMetrics, type MetricsOptions, type MetricsSnapshot } from "./observability/metrics.js";
-import { clipText, statusToHeaders } from "./status.js";
+import { clipText, errorHeaders, statusToHeaders } from "./status.js";
 import { streamsResponses } from "./streaming.js";
-import { copyHeaders, HeaderKeys, Reply, type CallSignal, type Headers, type IncomingCall, type IncomingStream, type OutgoingReply, type ServerTransport } from "./transport.js";
+import {
+  copyHeaders,
+  HeaderKeys,
+  Reply,
+  type CallDispatcher,
+  type CallSignal,
+  type Headers,
+  type IncomingCall,
+  type IncomingStream,
+  type OutgoingReply,
+  type ReplySink,
+  type ServerTransport,
+} from "./transport.js";
 
 /** A typed handler of one unary method: the decoded request and the call's context in, the response out. */
 export type HandlerFn<I, O> = (request: I, ctx: CallContext) => Promise<O | Partial<O>> | O | Partial<O>;
@@ -146,19 +158,10 @@ class QueuedServerCall implements QueuedCall {
   declare private readonly route: Route;
   declare private readonly call: IncomingCall;
   declare readonly waitedMs: number;
-  declare private readonly serve: (route: Route, call: IncomingCall) => Promise<OutgoingReply>;
-  declare private readonly answer: (call: IncomingCall, err: RpcError) => OutgoingReply;
-  declare private readonly resolve: (reply: OutgoingReply | Promise<OutgoingReply>) => void;
+  declare private readonly server: MeridianServer;
+  declare private readonly sink: ReplySink<IncomingCall>;
 
-  constructor(
-    route: Route,
-    call: IncomingCall,
-    waitedMs: number,
-    queuedAt: number,
-    serve: (route: Route, call: IncomingCall) => Promise<OutgoingReply>,
-    answer: (call: IncomingCall, err: RpcError) => OutgoingReply,
-    resolve: (reply: OutgoingReply | Promise<OutgoingReply>) => void,
-  ) {
+  constructor(route: Route, call: IncomingCall, waitedMs: number, queuedAt: number, server: MeridianServer, sink: ReplySink<IncomingCall>) {
     this.deadline = call.deadline;
     this.priority = priorityOf(call.headers);
     this.peer = call.peer;
@@ -166,17 +169,16 @@ class QueuedServerCall implements QueuedCall {
     this.route = route;
     this.call = call;
     this.waitedMs = waitedMs;
-    this.serve = serve;
-    this.answer = answer;
-    this.resolve = resolve;
+    this.server = server;
+    this.sink = sink;
   }
 
   run(): void {
-    this.resolve(this.serve(this.route, this.call));
+    this.server.serve(this.route, this.call, this.sink);
   }
 
   refuse(err: RpcError): void {
-    this.resolve(this.answer(this.call, err));
+    this.server.answer(this.sink, this.call, this.server.refuse(this.call, err));
   }
 }
 
@@ -189,9 +191,8 @@ class MeridianServer implements Server {
   private readonly logger: Logger;
   private readonly shedder: QueueShedder | undefined;
   private readonly runQueue: RunQueue | undefined;
-  /** `serve` and `refuse`, bound: what the run queue starts or answers with, without closures per call. */
-  private readonly serveFn = (route: Route, call: IncomingCall): Promise<OutgoingReply> => this.serve(route, call);
-  private readonly refuseFn = (call: IncomingCall, err: RpcError): OutgoingReply => this.refuse(call, err);
+  /** `serve`, bound: what the run queue starts, without a closure per call. */
+  private readonly serveFn = (route: Route, call: IncomingCall, sink: ReplySink<IncomingCall>): void => this.serve(route, call, sink);
   private listening = false;
 
   constructor(private readonly options: ServerOptions) {
@@ -227,10 +228,10 @@ class MeridianServer implements Server {
     if (this.listening) throw new ConfigError("ALREADY_LISTENING", "server.listen() was called twice; create another server to listen elsewhere");
     this.listening = true;
     try {
-      const bound = await this.options.transport.listen(
-        (call) => this.dispatch(call),
-        (stream) => this.dispatchStream(stream),
-      );
+      const dispatch: CallDispatcher = Object.assign((call: IncomingCall) => new Promise<OutgoingReply>((resolve) => this.dispatch(call, (_, reply) => resolve(reply))), {
+        to: <C extends IncomingCall>(call: C, sink: ReplySink<C>) => this.dispatch(call, sink as ReplySink<IncomingCall>),
+      });
+      const bound = await this.options.transport.listen(dispatch, (stream) => this.dispatchStream(stream));
       this.rpcMetrics.start();
       this.shedder?.start();
       return bound;
@@ -297,23 +298,31 @@ class MeridianServer implements Server {
   }
 
   /**
-   * What the transport calls for every incoming call. Never rejects. Admission is decided at
-   * once; the handler starts now or from the run queue (see RunQueue). Not an async function, so
-   * that the promise it returns is the one `serve` made (the transport runs it through
-   * settleCall, which also catches a throw).
+   * What the transport calls for every incoming call (as its dispatcher's `to`; the dispatcher's
+   * promise is made over it). Never throws; `sink` gets the reply once. Admission is decided at
+   * once; the handler starts now or from the run queue (see RunQueue).
    */
-  private dispatch(call: IncomingCall): Promise<OutgoingReply> {
+  private dispatch(call: IncomingCall, sink: ReplySink<IncomingCall>): void {
     const route = this.routes.get(call.service)?.get(call.method) ?? (call.protocol === undefined ? undefined : this.thriftRoute(call));
-    if (route === undefined || route.method.kind !== "unary") return Promise.resolve(this.refuse(call, this.unimplemented(call, route)));
+    if (route === undefined || route.method.kind !== "unary") return this.answer(sink, call, this.refuse(call, this.unimplemented(call, route)));
     const refused = this.admit(call);
-    if (refused !== undefined) return Promise.resolve(this.refuse(call, refused));
+    if (refused !== undefined) return this.answer(sink, call, this.refuse(call, refused));
     const queue = this.runQueue;
-    if (queue === undefined) return this.serve(route, call);
-    if (queue.idle) return queue.startNow(this.serveFn, route, call);
+    if (queue === undefined) return this.serve(route, call, sink);
+    if (queue.idle) return queue.startNow(this.serveFn, route, call, sink);
     const received = call.receivedAt;
     const now = Date.now();
     const waitedMs = received === undefined ? 0 : (call.waitedMs ?? 0) + (now - received);
-    return new Promise((resolve) => queue.submit(new QueuedServerCall(route, call, waitedMs, now, this.serveFn, this.refuseFn, resolve)));
+    queue.submit(new QueuedServerCall(route, call, waitedMs, now, this, sink));
+  }
+
+  /** Hands `reply` to the transport's sink, which must not throw: if it does, logs it (see ReplySink). */
+  answer(sink: ReplySink<IncomingCall>, call: IncomingCall, reply: OutgoingReply): void {
+    try {
+      sink(call, reply);
+    } catch (e) {
+      this.logger.error(`the transport failed to take the reply to ${call.service}/${call.method}`, { error: e });
+    }
   }
 
   /**
@@ -327,46 +336,49 @@ class MeridianServer implements Server {
   }
 
   /**
-   * Decodes an admitted call's request and runs its chain. Never throws (the run queue calls it
-   * from setImmediate) and should not reject (see settleCall). Written with `then`: one promise per
-   * call on the hot path instead of an async function's two.
+   * Decodes an admitted call's request, runs its chain and hands the reply to `sink`: before it
+   * returns when the chain answered at once. Never throws (the run queue calls it from
+   * setImmediate).
    */
-  private serve(route: Route, call: IncomingCall): Promise<OutgoingReply> {
+  serve(route: Route, call: IncomingCall, sink: ReplySink<IncomingCall>): void {
+    let running: RpcResponse | Promise<RpcResponse>;
+    let ctx: CallContext;
     try {
-      return this.serveNow(route, call);
+      const protocol = call.protocol;
+      if (protocol !== undefined && thriftInfo(route.method) === undefined) {
+        const err = new RpcError(Code.INVALID_ARGUMENT, `${call.service}/${call.method} is not a Thrift function: call it with its own codec, not ${protocol}`);
+        return this.answer(sink, call, this.refuse(call, err));
+      }
+      let message: unknown;
+      try {
+        message = route.method.input.decode(call.payload, protocol);
+      } catch (e) {
+        return this.answer(sink, call, this.undecodable(call, e));
+      }
+      ctx = serverContext(route, call);
+      const req = new CallRequest(route.service, route.method, message, call.headers, ctx);
+      try {
+        running = this.options.asyncContext === false ? route.chain(req) : runWithContext(ctx, route.chain, req);
+      } catch (e) {
+        return this.answer(sink, call, this.failed(ctx, e));
+      }
     } catch (e) {
-      return Promise.reject(e);
+      return this.answer(sink, call, new Reply(errorHeaders(e)));
     }
+    // A chain that answered at once (a handler that did not await) costs no promise here.
+    if (!isThenable(running)) return this.answer(sink, call, this.answered(route, call, ctx, running));
+    running.then(
+      (res) => this.answer(sink, call, this.answered(route, call, ctx, res)),
+      (e: unknown) => this.answer(sink, call, this.failed(ctx, e)),
+    );
   }
 
-  private serveNow(route: Route, call: IncomingCall): Promise<OutgoingReply> {
-    let message: unknown;
-    const protocol = call.protocol;
-    if (protocol !== undefined && thriftInfo(route.method) === undefined) {
-      return Promise.resolve(this.refuse(call, new RpcError(Code.INVALID_ARGUMENT, `${call.service}/${call.method} is not a Thrift function: call it with its own codec, not ${protocol}`)));
-    }
-    try {
-      message = route.method.input.decode(call.payload, protocol);
-    } catch (e) {
-      const what = `cannot decode the request of ${call.service}/${call.method}`;
-      if (e instanceof DecodeError) return Promise.resolve(this.refuse(call, new RpcError(Code.INVALID_ARGUMENT, `${what}: ${e.message}`, { cause: e })));
-      this.logger.error(what, { error: e });
-      return Promise.resolve(this.refuse(call, new RpcError(Code.INTERNAL, "internal error")));
-    }
-    const ctx = serverContext(route, call);
-    const req = new CallRequest(route.service, route.method, message, call.headers, ctx);
-    let running: RpcResponse | Promise<RpcResponse>;
-    try {
-      running = this.options.asyncContext === false ? route.chain(req) : runWithContext(ctx, route.chain, req);
-    } catch (e) {
-      return Promise.resolve(this.failed(ctx, e));
-    }
-    // A chain that answered at once (a handler that did not await) costs one promise, this one.
-    if (!isThenable(running)) return Promise.resolve(this.answered(route, call, ctx, running));
-    return running.then(
-      (res) => this.answered(route, call, ctx, res),
-      (e: unknown) => this.failed(ctx, e),
-    );
+  /** The answer to a call whose request cannot be decoded. */
+  private undecodable(call: IncomingCall, e: unknown): OutgoingReply {
+    const what = `cannot decode the request of ${call.service}/${call.method}`;
+    if (e instanceof DecodeError) return this.refuse(call, new RpcError(Code.INVALID_ARGUMENT, `${what}: ${e.message}`, { cause: e }));
+    this.logger.error(what, { error: e });
+    return this.refuse(call, new RpcError(Code.INTERNAL, "internal error"));
   }
 
   /** The reply to a unary call whose chain answered `res`; the call's context is done with. */
@@ -494,7 +506,7 @@ class MeridianServer implements Server {
   }
 
   /** Answers a call that never reached a handler (unknown method, bad payload), counting it. */
-  private refuse(call: { readonly service: string; readonly method: string; readonly peer: string }, err: RpcError): OutgoingReply {
+  refuse(call: { readonly service: string; readonly method: string; readonly peer: string }, err: RpcError): OutgoingReply {
     if (this.options.metrics !== false) {
       // The names of a call to nothing registered are the peer's to choose: counted under one
       // label, so that they cannot grow the metrics (one entry per name) without bound.

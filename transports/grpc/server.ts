@@ -13,6 +13,7 @@ import {
   startTimer,
   ServerCall,
   errorHeaders,
+  dispatchCall,
   type CallDispatcher,
   type IncomingStream,
   type OutgoingReply,
@@ -291,12 +292,22 @@ export class GrpcServerTransport implements ServerTransport {
   private unaryHandler(service: string, method: string, dispatch: CallDispatcher) {
     return (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void => {
       const incoming = new GrpcIncomingCall(this, call, service, method);
-      settleCall(
-        () => dispatch(incoming),
-        (reply) => this.reply(incoming, call, callback, reply.headers, reply.encode),
+      dispatchCall(
+        dispatch,
+        incoming,
+        (_, reply) => {
+          try {
+            this.reply(incoming, call, callback, reply.headers, reply.encode);
+          } catch {
+            // grpc-js refused the reply itself: a bare INTERNAL cannot fail for the same reason.
+            try {
+              callback({ code: Code.INTERNAL as number as GrpcStatus, details: "internal error: the reply could not be sent", metadata: new Metadata() });
+            } catch {
+              // Nothing is left to tell: the peer's deadline or the stream's end settles the call.
+            }
+          }
+        },
         (e) => ({ headers: errorHeaders(e) }),
-        // grpc-js refused the reply itself: a bare INTERNAL cannot fail for the same reason.
-        () => callback({ code: Code.INTERNAL as number as GrpcStatus, details: "internal error: the reply could not be sent", metadata: new Metadata() }),
       );
     };
   }

@@ -6,6 +6,7 @@ import {
   type DeadlineEntry,
   deadlineExceeded,
   DeadlineQueue,
+  dispatchCall,
   errorHeaders,
   type OutgoingReply,
   SendDelayEstimator,
@@ -367,16 +368,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     this.calls.add(call);
     call.bytes = end - start;
     this.held(call.bytes);
-    let result: Promise<OutgoingReply>;
-    try {
-      result = this.dispatch(call);
-    } catch (e) {
-      result = Promise.reject(e);
-    }
-    result.then(
-      (reply) => this.reply(call, reply, undefined),
-      (e: unknown) => this.reply(call, undefined, e),
-    );
+    dispatchCall(this.dispatch, call, this.replyTo, failedDispatch);
   }
 
   /**
@@ -423,11 +415,14 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
    * that cannot be encoded is rolled back and replaced by a small error reply, and if even that
    * fails the connection is closed.
    */
-  private reply(call: TcpServerCall, reply: OutgoingReply | undefined, error: unknown): void {
+  /** The sink of this connection's calls (see ReplySink): never throws. */
+  private readonly replyTo = (call: TcpServerCall, reply: OutgoingReply): void => this.reply(call, reply);
+
+  private reply(call: TcpServerCall, reply: OutgoingReply): void {
     try {
       call.done();
       if (this.calls.delete(call)) this.held(-call.bytes);
-      if (!this.fc.closed && !call.oneway) this.writeReply(call, reply ?? { headers: errorHeaders(error) });
+      if (!this.fc.closed && !call.oneway) this.writeReply(call, reply);
       if (this.server.draining && this.busy === 0) this.armQuiet();
     } catch (e) {
       // Nothing above should throw; if it does, this connection's state is not to be trusted.
@@ -555,6 +550,11 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     this.inflightBytes = 0;
     this.server.forget(this);
   }
+}
+
+/** The reply to a call whose dispatcher threw or rejected (which it should not). */
+function failedDispatch(e: unknown): OutgoingReply {
+  return { headers: errorHeaders(e) };
 }
 
 /**

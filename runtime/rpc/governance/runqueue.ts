@@ -212,14 +212,14 @@ export class RunQueue {
   }
 
   /**
-   * Starts a call at once (the queue is `idle`): runs `start(a, b)`, its handler's synchronous
+   * Starts a call at once (the queue is `idle`): runs `start(a, b, c)`, its handler's synchronous
    * part, within the current slice (or a new one), and returns what it returns.
    */
-  startNow<A, B, T>(start: (a: A, b: B) => T, a: A, b: B): T {
+  startNow<A, B, C, T>(start: (a: A, b: B, c: C) => T, a: A, b: B, c: C): T {
     this.openSlice();
     const t0 = performance.now();
     try {
-      return start(a, b);
+      return start(a, b, c);
     } finally {
       this.learn(t0);
     }
