@@ -27,6 +27,19 @@ describe("composeDirect", () => {
     expect(codes).toEqual(["OK"]);
   });
 
+  it("statsMiddleware - a call's start time is on the Date.now() clock, in whole ms", () => {
+    const starts: number[] = [];
+    const chain = composeDirect([statsMiddleware([{ finish: (_ctx, s) => starts.push(s.startTime) }])], answer);
+    for (let i = 0; i < 3; i++) {
+      const before = Date.now();
+      chain(request());
+      const after = Date.now();
+      expect(Number.isInteger(starts[i])).toBe(true);
+      expect(starts[i]).toBeGreaterThanOrEqual(before - 1);
+      expect(starts[i]).toBeLessThanOrEqual(after);
+    }
+  });
+
   it("composeDirect - a throw of a direct link stays a throw, told to the stats hooks as an RpcError", () => {
     const { codes, middleware } = recording();
     const chain = composeDirect([middleware], () => {
