@@ -10,7 +10,8 @@ import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js"
 import { priorityOf, type Priority } from "./governance/priority.js";
 import { RunQueue, type QueuedCall } from "./governance/runqueue.js";
 import { Metainfo } from "./metainfo.js";
-import { CallRequest, CallResponse, composeDirect, isThenable, type DirectHandler, type Middleware, type RpcResponse } from "./middleware.js";
+import { composeDirect, isThenable, Later, settle, type DirectAnswer, type DirectHandler } from "./direct.js";
+import { CallRequest, CallResponse, type Middleware, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { RpcMetrics, type MetricsOptions, type MetricsSnapshot } from "./observability/metrics.js";
 import { clipText, errorHeaders, statusToHeaders } from "./status.js";
@@ -269,7 +270,8 @@ class MeridianServer implements Server {
       if (!streamsResponses(method)) return new CallResponse(method.output.create(out as object | undefined), headers);
       return new CallResponse(this.completed(out as AsyncIterable<object | undefined>, method, ctx), headers);
     };
-    // A direct handler: one that answers without awaiting costs no promise here.
+    // A direct link: a handler that answers without awaiting costs no promise here, one that
+    // awaits answers Later (the links around it add their steps, the dispatcher waits once).
     return (req) => {
       const ctx = req.ctx;
       let out: unknown;
@@ -279,7 +281,8 @@ class MeridianServer implements Server {
       } catch (e) {
         throw this.toRpcError(e, ctx);
       }
-      return Promise.resolve(out).then(
+      return new Later(
+        out,
         (value) => complete(value, ctx),
         (e: unknown) => {
           throw this.toRpcError(e, ctx);
@@ -341,7 +344,7 @@ class MeridianServer implements Server {
    * setImmediate).
    */
   serve(route: Route, call: IncomingCall, sink: ReplySink<IncomingCall>): void {
-    let running: RpcResponse | Promise<RpcResponse>;
+    let running: DirectAnswer;
     let ctx: CallContext;
     try {
       const protocol = call.protocol;
@@ -365,12 +368,16 @@ class MeridianServer implements Server {
     } catch (e) {
       return this.answer(sink, call, new Reply(errorHeaders(e)));
     }
-    // A chain that answered at once (a handler that did not await) costs no promise here.
-    if (!isThenable(running)) return this.answer(sink, call, this.answered(route, call, ctx, running));
-    running.then(
-      (res) => this.answer(sink, call, this.answered(route, call, ctx, res)),
-      (e: unknown) => this.answer(sink, call, this.failed(ctx, e)),
-    );
+    // A chain that answered at once (a handler that did not await) costs no promise here; one
+    // that answers Later, the one `then` of `end`.
+    if (!(running instanceof Later) && !isThenable(running)) return this.answer(sink, call, this.answered(route, call, ctx, running));
+    const ok = (res: RpcResponse): void => this.answer(sink, call, this.answered(route, call, ctx, res));
+    const failed = (e: unknown): void => this.answer(sink, call, this.failed(ctx, e));
+    if (!(running instanceof Later)) return void running.then(ok, failed);
+    // The links' steps run when it settles, in the call's scope as their `then`s did.
+    const later = running;
+    if (this.options.asyncContext === false) later.end(ok, failed);
+    else runWithContext(ctx, () => later.end(ok, failed));
   }
 
   /** The answer to a call whose request cannot be decoded. */
@@ -455,7 +462,7 @@ class MeridianServer implements Server {
         const requests = decodeRequests(stream, method, signal);
         const message = method.kind === "server_streaming" ? await onlyRequest(requests, stream) : requests;
         const req = new CallRequest(service, method, message, headers, ctx);
-        const res = await raceSignal(Promise.resolve(route.chain(req)), signal);
+        const res = await raceSignal(settle(route.chain(req)), signal);
         if (streamsResponses(method)) {
           const it = (res.message as AsyncIterable<unknown>)[Symbol.asyncIterator]();
           let ended = false;

@@ -16,7 +16,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { Code, LATENCY_BUCKETS_MS, RpcError, type CallStats, type StatsHook } from "meridian-rpc";
+import { Code, LATENCY_BUCKETS_MS, RpcError, currentContext, type CallStats, type StatsHook } from "meridian-rpc";
 import { Bed } from "./helpers.js";
 
 const bed = new Bed();
@@ -102,6 +102,29 @@ describe("metrics", () => {
       "finish server rpctest.EchoService/Echo ABORTED conflict",
       "finish client rpctest.EchoService/Echo ABORTED conflict",
     ]);
+  });
+});
+
+describe("stats hooks and the call's scope", () => {
+  it("stats - a server's hooks run in the call's scope (currentContext), whether the handler answered at once, awaited or failed", async () => {
+    const seen: string[] = [];
+    const hook: StatsHook = {
+      start: (ctx) => seen.push(`start ${currentContext() === ctx}`),
+      finish: (ctx, s) => seen.push(`finish ${currentContext() === ctx} ${Code[s.code]}`),
+    };
+    const { address } = await bed.echo({ stats: [hook] }, {
+      echo: async (req) => {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        if (req.text === "fail") throw new RpcError(Code.ABORTED, "conflict");
+        return { text: req.text };
+      },
+      get: (req) => ({ text: req.text }),
+    });
+    const client = bed.client(address);
+    await client.get({ text: "at once" });
+    await client.echo({ text: "awaited" });
+    await client.echo({ text: "fail" }).catch(() => undefined);
+    expect(seen).toEqual(["start true", "finish true OK", "start true", "finish true OK", "start true", "finish true ABORTED"]);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { CallContext, Side } from "../context.js";
 import { Code, RpcError } from "../errors.js";
-import { isThenable, promised, type DirectHandler, type DirectMiddleware, type Handler, type RpcRequest, type RpcResponse } from "../middleware.js";
+import { isThenable, Later, promised, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
+import type { Handler, RpcRequest, RpcResponse } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
 
 /** What a stats hook learns when a call ends. */
@@ -43,19 +44,18 @@ export function statsMiddleware(hooks: readonly StatsHook[]): DirectMiddleware {
     const ctx = req.ctx;
     for (const h of hooks) h.start?.(ctx);
     const t0 = performance.now();
-    let res: RpcResponse | Promise<RpcResponse>;
+    let res: DirectAnswer;
     try {
       res = next(req);
     } catch (e) {
       throw failed(hooks, req, t0, e);
     }
-    if (!isThenable(res)) return answered(hooks, req, t0, res);
-    return res.then(
-      (r) => answered(hooks, req, t0, r),
-      (e: unknown) => {
-        throw failed(hooks, req, t0, e);
-      },
-    );
+    if (!(res instanceof Later) && !isThenable(res)) return answered(hooks, req, t0, res);
+    const ok = (r: RpcResponse): RpcResponse => answered(hooks, req, t0, r);
+    const fail = (e: unknown): never => {
+      throw failed(hooks, req, t0, e);
+    };
+    return res instanceof Later ? res.map(ok, fail) : res.then(ok, fail);
   };
   return Object.assign((next: Handler) => promised(direct(next)), { direct });
 }

@@ -3,7 +3,8 @@ import { CallContext, ContextValues } from "./context.js";
 import type { MethodDescriptor, ServiceDescriptor } from "./descriptors.js";
 import { Code, RpcError } from "./errors.js";
 import { Metainfo } from "./metainfo.js";
-import { CallRequest, CallResponse, composeDirect, isThenable, type DirectHandler, type Middleware, type RpcResponse } from "./middleware.js";
+import { composeDirect, isThenable, Later, type DirectHandler } from "./direct.js";
+import { CallRequest, CallResponse, type Middleware, type RpcResponse } from "./middleware.js";
 import { statsMiddleware, type CallStats } from "./observability/stats.js";
 
 const method = { name: "M", kind: "unary", idempotency: "IDEMPOTENT" } as unknown as MethodDescriptor;
@@ -60,7 +61,7 @@ describe("composeDirect", () => {
     const chain = composeDirect([middleware, plain], answer);
     const res = chain(request());
     expect(isThenable(res)).toBe(true);
-    expect((await res).message).toEqual({ wrapped: { ok: true } });
+    expect((await (res as Promise<RpcResponse>)).message).toEqual({ wrapped: { ok: true } });
     expect(codes).toEqual(["OK"]);
 
     const failing = composeDirect([plain], () => {
@@ -68,6 +69,65 @@ describe("composeDirect", () => {
     });
     await expect(failing(request())).rejects.toMatchObject({ code: Code.UNAVAILABLE });
     expect(seen).toEqual([true, true]);
+  });
+
+  it("Later - a link that awaits answers Later; the links around add their steps, run in order once it settles", async () => {
+    const { codes, middleware } = recording();
+    const order: string[] = [];
+    let release!: (v: unknown) => void;
+    const awaiting: DirectHandler = () =>
+      new Later(
+        new Promise((resolve) => (release = resolve)),
+        (v) => (order.push("inner"), new CallResponse(v, {})),
+        (e) => {
+          throw e;
+        },
+      );
+    const res = composeDirect([middleware], awaiting)(request());
+    expect(res).toBeInstanceOf(Later);
+    expect(isThenable(res)).toBe(false);
+    (res as Later).map(
+      (r) => (order.push("outer"), r),
+      (e) => {
+        throw e;
+      },
+    );
+    expect(codes).toEqual([]);
+    release({ n: 1 });
+    expect((await (res as Later).settle()).message).toEqual({ n: 1 });
+    expect(order).toEqual(["inner", "outer"]);
+    expect(codes).toEqual(["OK"]);
+  });
+
+  it("Later - a failure goes through the failure steps; a step may recover; `end` hands on the outcome", async () => {
+    const { codes, middleware } = recording();
+    const failing: DirectHandler = () =>
+      new Later(
+        Promise.reject(new Error("db down")),
+        (v) => new CallResponse(v, {}),
+        (e) => {
+          throw new RpcError(Code.UNAVAILABLE, (e as Error).message);
+        },
+      );
+    const chain = composeDirect([middleware], failing);
+    await expect((chain(request()) as Later).settle()).rejects.toMatchObject({ code: Code.UNAVAILABLE, message: "db down" });
+    expect(codes).toEqual(["UNAVAILABLE"]);
+
+    const recovered = (chain(request()) as Later).map(
+      (r) => r,
+      () => new CallResponse({ fallback: true }, {}),
+    );
+    const outcome = await new Promise<unknown>((resolve) => recovered.end((r) => resolve(r.message), (e) => resolve(e)));
+    expect(outcome).toEqual({ fallback: true });
+
+    const thrown = await new Promise<unknown>((resolve) =>
+      new Later(Promise.resolve(1), () => {
+        throw new RpcError(Code.INTERNAL, "bad output");
+      }, (e) => {
+        throw e;
+      }).end(() => resolve("ok"), (e) => resolve(e)),
+    );
+    expect(thrown).toMatchObject({ code: Code.INTERNAL, message: "bad output" });
   });
 
   it("composeDirect - stats' plain form (as compose and user code call it) always returns a promise", async () => {

@@ -1,0 +1,139 @@
+import type { Handler, Middleware, RpcRequest, RpcResponse } from "./middleware.js";
+
+/**
+ * A server's chain without a promise per link. Each promise costs a microtask and, with
+ * AsyncLocalStorage on (the default), its promise hooks: about 300 ns of a server's CPU per call
+ * and per link (docs/profile.md, "Promises and clock reads per call"). The runtime's own links
+ * (the user's handler and the stats middleware) are direct: a link answers with the response
+ * itself when nothing was awaited, or with a {@link Later} when something was, to which the links
+ * around it add what they do with the outcome; whoever takes the answer waits for it with one
+ * `then`. A user's middleware still gets a promise from `next` and returns one: the chain is
+ * direct up to it.
+ */
+
+/** A link of a server's chain that may answer at once or {@link Later}. It may throw instead of rejecting. */
+export type DirectHandler = (req: RpcRequest) => DirectAnswer;
+
+/** What a direct link answers: the response, a promise of it (from a plain middleware inside), or a Later. */
+export type DirectAnswer = RpcResponse | Promise<RpcResponse> | Later;
+
+/** A middleware that also has a form over direct handlers, which `composeDirect` uses. */
+export interface DirectMiddleware extends Middleware {
+  direct(next: DirectHandler): DirectHandler;
+}
+
+/** True when `v` has a `then` method (a promise, or any thenable a handler returned). */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof (v as { then?: unknown } | null | undefined)?.then === "function";
+}
+
+/** One link's step of a {@link Later}; a class, not a literal, for the reason `CallRequest` gives. */
+class Step {
+  declare readonly ok: (value: unknown) => unknown;
+  declare readonly failed: (error: unknown) => unknown;
+  declare next: Step | undefined;
+
+  constructor(ok: (value: unknown) => unknown, failed: (error: unknown) => unknown) {
+    this.ok = ok;
+    this.failed = failed;
+    this.next = undefined;
+  }
+}
+
+/**
+ * An answer still to come: what the innermost link waits on (a handler's promise), and what it
+ * and each link around it do with the outcome, in order from the inside. A step's `ok` gets the
+ * value before it and returns the next; its `failed` gets the error before it and throws the next
+ * (or returns, to recover). Not a thenable, so that no code awaits it by mistake: `settle` turns it
+ * into a promise, `end` hands its outcome on with the one `then` it costs. The steps are a list of
+ * class instances: an array literal here is an allocation site V8 may pretenure when a burst of
+ * calls holds many at once, as it does object literals (docs/profile.md, "Sixth pass"), and it
+ * did: 8.7 µs of CPU per call against 3.2.
+ */
+export class Later {
+  declare private readonly source: unknown;
+  declare private readonly first: Step;
+  declare private last: Step;
+
+  constructor(source: unknown, ok: (value: unknown) => RpcResponse, failed: (error: unknown) => RpcResponse) {
+    this.source = source;
+    this.first = this.last = new Step(ok, failed);
+  }
+
+  /** Adds a link's step around the ones before it. */
+  map(ok: (res: RpcResponse) => RpcResponse, failed: (error: unknown) => RpcResponse): this {
+    const step = new Step(ok as (value: unknown) => unknown, failed);
+    this.last.next = step;
+    this.last = step;
+    return this;
+  }
+
+  /** The outcome as a promise (for a plain middleware's `next`, or a stream's call). */
+  settle(): Promise<RpcResponse> {
+    return Promise.resolve(this.source).then(
+      (v) => this.run(v, false),
+      (e: unknown) => this.run(e, true),
+    );
+  }
+
+  /** Hands the outcome to `ok` or `failed`, neither of which may throw. */
+  end(ok: (res: RpcResponse) => void, failed: (error: unknown) => void): void {
+    const done = (x: unknown, failing: boolean): void => {
+      let res: RpcResponse;
+      try {
+        res = this.run(x, failing);
+      } catch (e) {
+        return failed(e);
+      }
+      ok(res);
+    };
+    Promise.resolve(this.source).then(
+      (v) => done(v, false),
+      (e: unknown) => done(e, true),
+    );
+  }
+
+  /** Runs the steps from the inside out on `x`, a value or (`failing`) an error; throws the error left. */
+  private run(x: unknown, failing: boolean): RpcResponse {
+    for (let step: Step | undefined = this.first; step !== undefined; step = step.next) {
+      try {
+        x = failing ? step.failed(x) : step.ok(x);
+        failing = false;
+      } catch (e) {
+        x = e;
+        failing = true;
+      }
+    }
+    if (failing) throw x;
+    return x as RpcResponse;
+  }
+}
+
+/** A direct link's answer as a promise. */
+export function settle(answer: DirectAnswer): Promise<RpcResponse> {
+  return answer instanceof Later ? answer.settle() : Promise.resolve(answer);
+}
+
+/** `h` as a Handler, for a plain middleware's `next`: its throw as a rejection. */
+export function promised(h: DirectHandler): Handler {
+  return (req) => {
+    try {
+      return settle(h(req));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
+}
+
+/**
+ * `compose` for a server's chain: a middleware with a direct form joins the direct links around
+ * it without a promise; any other gets a Handler as its `next`, as `compose` gives it.
+ */
+export function composeDirect(middleware: readonly Middleware[], last: DirectHandler): DirectHandler {
+  let h = last;
+  for (let i = middleware.length - 1; i >= 0; i--) {
+    const m = middleware[i] as Middleware | DirectMiddleware;
+    h = "direct" in m ? m.direct(h) : m(promised(h));
+  }
+  return h;
+}
