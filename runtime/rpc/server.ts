@@ -229,9 +229,16 @@ class MeridianServer implements Server {
     if (this.listening) throw new ConfigError("ALREADY_LISTENING", "server.listen() was called twice; create another server to listen elsewhere");
     this.listening = true;
     try {
-      const dispatch: CallDispatcher = Object.assign((call: IncomingCall) => new Promise<OutgoingReply>((resolve) => this.dispatch(call, (_, reply) => resolve(reply))), {
-        to: <C extends IncomingCall>(call: C, sink: ReplySink<C>) => this.dispatch(call, sink as ReplySink<IncomingCall>),
-      });
+      const to = <C extends IncomingCall>(call: C, sink: ReplySink<C>): void => {
+        try {
+          this.dispatch(call, sink as ReplySink<IncomingCall>);
+        } catch (e) {
+          // A bug before the call reached a handler: answered, as settleCall answers a dispatcher that throws.
+          this.logger.error(`cannot dispatch a call to ${call.service}/${call.method}`, { error: e });
+          this.answer(sink as ReplySink<IncomingCall>, call, new Reply(errorHeaders(e)));
+        }
+      };
+      const dispatch: CallDispatcher = Object.assign((call: IncomingCall) => new Promise<OutgoingReply>((resolve) => to(call, (_, reply) => resolve(reply))), { to });
       const bound = await this.options.transport.listen(dispatch, (stream) => this.dispatchStream(stream));
       this.rpcMetrics.start();
       this.shedder?.start();
@@ -324,7 +331,11 @@ class MeridianServer implements Server {
     try {
       sink(call, reply);
     } catch (e) {
-      this.logger.error(`the transport failed to take the reply to ${call.service}/${call.method}`, { error: e });
+      try {
+        this.logger.error(`the transport failed to take the reply to ${call.service}/${call.method}`, { error: e });
+      } catch {
+        // A logger that throws: nothing is left to tell; the peer's deadline settles the call.
+      }
     }
   }
 
@@ -344,8 +355,7 @@ class MeridianServer implements Server {
    * setImmediate).
    */
   serve(route: Route, call: IncomingCall, sink: ReplySink<IncomingCall>): void {
-    let running: DirectAnswer;
-    let ctx: CallContext;
+    // `answer` never throws: whatever throws below does so before the sink got a reply.
     try {
       const protocol = call.protocol;
       if (protocol !== undefined && thriftInfo(route.method) === undefined) {
@@ -358,26 +368,44 @@ class MeridianServer implements Server {
       } catch (e) {
         return this.answer(sink, call, this.undecodable(call, e));
       }
-      ctx = serverContext(route, call);
+      const ctx = serverContext(route, call);
       const req = new CallRequest(route.service, route.method, message, call.headers, ctx);
+      let running: DirectAnswer;
       try {
         running = this.options.asyncContext === false ? route.chain(req) : runWithContext(ctx, route.chain, req);
       } catch (e) {
         return this.answer(sink, call, this.failed(ctx, e));
       }
+      // A chain that answered at once (a handler that did not await) costs no promise here; one
+      // that answers Later, the one `then` of `end`.
+      if (!(running instanceof Later) && !isThenable(running)) return this.answer(sink, call, this.answered(route, call, ctx, running));
+      // Neither throws: a throw there would be an unhandled rejection, which ends the process.
+      const ok = (res: RpcResponse): void => {
+        let reply: OutgoingReply;
+        try {
+          reply = this.answered(route, call, ctx, res);
+        } catch (e) {
+          reply = new Reply(errorHeaders(e));
+        }
+        this.answer(sink, call, reply);
+      };
+      const failed = (e: unknown): void => {
+        let reply: OutgoingReply;
+        try {
+          reply = this.failed(ctx, e);
+        } catch (again) {
+          reply = new Reply(errorHeaders(again));
+        }
+        this.answer(sink, call, reply);
+      };
+      if (!(running instanceof Later)) return void running.then(ok, failed);
+      // The links' steps run when it settles, in the call's scope as their `then`s did.
+      const later = running;
+      if (this.options.asyncContext === false) later.end(ok, failed);
+      else runWithContext(ctx, () => later.end(ok, failed));
     } catch (e) {
-      return this.answer(sink, call, new Reply(errorHeaders(e)));
+      this.answer(sink, call, new Reply(errorHeaders(e)));
     }
-    // A chain that answered at once (a handler that did not await) costs no promise here; one
-    // that answers Later, the one `then` of `end`.
-    if (!(running instanceof Later) && !isThenable(running)) return this.answer(sink, call, this.answered(route, call, ctx, running));
-    const ok = (res: RpcResponse): void => this.answer(sink, call, this.answered(route, call, ctx, res));
-    const failed = (e: unknown): void => this.answer(sink, call, this.failed(ctx, e));
-    if (!(running instanceof Later)) return void running.then(ok, failed);
-    // The links' steps run when it settles, in the call's scope as their `then`s did.
-    const later = running;
-    if (this.options.asyncContext === false) later.end(ok, failed);
-    else runWithContext(ctx, () => later.end(ok, failed));
   }
 
   /** The answer to a call whose request cannot be decoded. */

@@ -5,14 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { Cancellation, Code, createServer, type Server, type ServerOptions, type ServerTransport } from "meridian-rpc";
 import { Writer } from "meridian-rpc/runtime";
-import {
-  dispatchCall,
-  errorHeaders,
-  statusFromHeaders,
-  type CallDispatcher,
-  type IncomingCall,
-  type OutgoingReply,
-} from "meridian-rpc/transport";
+import { dispatchCall, errorHeaders, statusFromHeaders, type CallDispatcher, type IncomingCall, type OutgoingReply } from "meridian-rpc/transport";
 import { EchoReply, EchoRequest, EchoService } from "./gen/echo.js";
 
 /** A server over a transport that only keeps the dispatcher it is given. */
@@ -128,6 +121,40 @@ describe("dispatcher", () => {
       expect(unhandled).toEqual([]);
       // The server still answers.
       expect(textOf(await dispatch(incoming("y")))).toBe("at once: y");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
+  it("dispatcher - a reply that cannot be made (response headers frozen by the handler) is answered INTERNAL, at once and later", async () => {
+    const logged: unknown[] = [];
+    const dispatch = await serverWith(
+      {
+        echo: (req: EchoRequest, ctx) => {
+          Object.freeze(ctx.responseHeaders);
+          if (req.text === "later") return new Promise<Partial<EchoReply>>((resolve) => setTimeout(() => resolve({ text: "late" }), 5));
+          return { text: req.text };
+        },
+      },
+      logged,
+      { region: "cn-north", admission: false },
+    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const replies: string[] = [];
+      dispatch.to!(incoming("now"), (_, reply) => replies.push(textOf(reply)));
+      expect(replies).toEqual(["INTERNAL: internal error"]);
+      await new Promise<void>((resolve) =>
+        dispatch.to!(incoming("later"), (_, reply) => {
+          replies.push(textOf(reply));
+          resolve();
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(replies).toEqual(["INTERNAL: internal error", "INTERNAL: internal error"]);
+      expect(unhandled).toEqual([]);
     } finally {
       process.off("unhandledRejection", onUnhandled);
     }
