@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, RpcError } from "../errors.js";
+import { composeDirect, Later, type DirectHandler } from "../direct.js";
+import { Code, ConfigError, RpcError } from "../errors.js";
 import { TokenBucket, limiterMiddleware } from "./limiter.js";
 
 describe("limiter", () => {
@@ -45,5 +46,51 @@ describe("limiter - concurrency by priority", () => {
     const got = await fill({ adaptiveConcurrency: { initialLimit: 4, minLimit: 1 } }, ["normal", "normal", "normal", "normal", "normal"]);
     expect(got).toEqual(["ok", "ok", "ok", "ok", "refused normal"]);
     expect(() => limiterMiddleware({ maxConcurrency: 4, adaptiveConcurrency: true })).toThrow(ConfigError);
+  });
+});
+
+describe("limiter - direct form", () => {
+  const req = { headers: {}, method: { kind: "unary" } } as never;
+  const response = { message: {}, headers: {} };
+
+  it("limiter - a call that answers at once leaves its place at once; one that answers Later holds it until it settles", async () => {
+    let release: (() => void) | undefined;
+    let awaiting = false;
+    const last: DirectHandler = () => {
+      if (!awaiting) return response;
+      return new Later(
+        new Promise((resolve) => (release = () => resolve(undefined))),
+        () => response,
+        (e) => {
+          throw e;
+        },
+      );
+    };
+    const chain = composeDirect([limiterMiddleware({ maxConcurrency: 1 })], last);
+    expect(chain(req)).toBe(response);
+    expect(chain(req)).toBe(response);
+    awaiting = true;
+    const held = chain(req);
+    expect(held).toBeInstanceOf(Later);
+    expect(() => chain(req)).toThrow(expect.objectContaining({ code: Code.RESOURCE_EXHAUSTED }));
+    release!();
+    await (held as Later).settle();
+    awaiting = false;
+    expect(chain(req)).toBe(response);
+  });
+
+  it("limiter - a failed call leaves its place, its error passed on", async () => {
+    const chain = composeDirect([limiterMiddleware({ maxConcurrency: 1 })], () => {
+      throw new RpcError(Code.ABORTED, "conflict");
+    });
+    expect(() => chain(req)).toThrow(expect.objectContaining({ code: Code.ABORTED }));
+    expect(() => chain(req)).toThrow(expect.objectContaining({ code: Code.ABORTED }));
+    const failingLater = composeDirect([limiterMiddleware({ maxConcurrency: 1 })], () =>
+      new Later(Promise.reject(new RpcError(Code.UNAVAILABLE, "down")), () => response, (e) => {
+        throw e;
+      }),
+    );
+    await expect((failingLater(req) as Later).settle()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    await expect((failingLater(req) as Later).settle()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
   });
 });

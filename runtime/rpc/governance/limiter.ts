@@ -1,5 +1,6 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
-import type { Middleware } from "../middleware.js";
+import { isThenable, Later, promised, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
+import type { Handler, RpcResponse } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
 import { AdaptiveLimit, type AdaptiveLimitOptions } from "./adaptive.js";
 import { priorityOf, shareOf } from "./priority.js";
@@ -57,7 +58,7 @@ export class TokenBucket {
  * or adaptive) with RESOURCE_EXHAUSTED, before the handler runs. One limiter per server, across
  * its methods. A streaming call holds its place in the concurrency limit until its stream ends.
  */
-export function limiterMiddleware(options: LimiterOptions): Middleware {
+export function limiterMiddleware(options: LimiterOptions): DirectMiddleware {
   const { qps, maxConcurrency, adaptiveConcurrency } = options;
   if ((qps !== undefined && !(qps > 0)) || (maxConcurrency !== undefined && !(maxConcurrency >= 1))) {
     throw new ConfigError("INVALID_OPTION", "limiter: qps must be > 0 and maxConcurrency >= 1 when set");
@@ -69,7 +70,8 @@ export function limiterMiddleware(options: LimiterOptions): Middleware {
   const adaptive = adaptiveConcurrency === undefined ? undefined : new AdaptiveLimit(adaptiveConcurrency === true ? {} : adaptiveConcurrency);
   const now = options.now ?? (() => performance.now());
   let active = 0;
-  return (next) => async (req) => {
+  // A direct link (runtime/rpc/direct.ts): no promise of its own per call.
+  const direct = (next: DirectHandler): DirectHandler => (req) => {
     const limit = adaptive?.limit ?? maxConcurrency;
     if (limit !== undefined) {
       const priority = priorityOf(req.headers);
@@ -84,21 +86,26 @@ export function limiterMiddleware(options: LimiterOptions): Middleware {
     }
     const inflight = ++active;
     const started = now();
-    let held = false;
-    let dropped = false;
-    try {
-      const res = await next(req);
-      if (!streamsResponses(req.method)) return res;
-      held = true;
-      return observeStream(res, req.ctx, () => active--);
-    } catch (e) {
-      dropped = e instanceof RpcError && (e.code === Code.RESOURCE_EXHAUSTED || e.code === Code.DEADLINE_EXCEEDED);
+    // The call holds its place until it is answered, or for a response stream until the stream ends.
+    const ok = (res: RpcResponse): RpcResponse => {
+      if (streamsResponses(req.method)) return observeStream(res, req.ctx, () => active--);
+      active--;
+      adaptive?.sample(now() - started, inflight, false);
+      return res;
+    };
+    const failed = (e: unknown): never => {
+      active--;
+      adaptive?.sample(now() - started, inflight, e instanceof RpcError && (e.code === Code.RESOURCE_EXHAUSTED || e.code === Code.DEADLINE_EXCEEDED));
       throw e;
-    } finally {
-      if (!held) {
-        active--;
-        adaptive?.sample(now() - started, inflight, dropped);
-      }
+    };
+    let res: DirectAnswer;
+    try {
+      res = next(req);
+    } catch (e) {
+      return failed(e);
     }
+    if (res instanceof Later) return res.map(ok, failed);
+    return isThenable(res) ? res.then(ok, failed) : ok(res);
   };
+  return Object.assign((next: Handler) => promised(direct(next)), { direct });
 }
