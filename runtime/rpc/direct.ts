@@ -4,11 +4,11 @@ import type { Handler, Middleware, RpcRequest, RpcResponse } from "./middleware.
  * A server's chain without a promise per link. Each promise costs a microtask and, with
  * AsyncLocalStorage on (the default), its promise hooks: about 300 ns of a server's CPU per call
  * and per link (docs/profile.md, "Promises and clock reads per call"). The runtime's own links
- * (the user's handler and the stats middleware) are direct: a link answers with the response
- * itself when nothing was awaited, or with a {@link Later} when something was, to which the links
- * around it add what they do with the outcome; whoever takes the answer waits for it with one
- * `then`. A user's middleware still gets a promise from `next` and returns one: the chain is
- * direct up to it.
+ * (the user's handler, the stats middleware and the limiter) are direct: a link answers with the
+ * response itself when nothing was awaited, or with a {@link Later} when something was, to which
+ * the links around it add what they do with the outcome; whoever takes the answer waits for it
+ * with one `then`. A user's middleware still gets a promise from `next` and returns one: the
+ * chain is direct up to it.
  */
 
 /** A link of a server's chain that may answer at once or {@link Later}. It may throw instead of rejecting. */
