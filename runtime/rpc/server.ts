@@ -379,25 +379,10 @@ class MeridianServer implements Server {
       // A chain that answered at once (a handler that did not await) costs no promise here; one
       // that answers Later, the one `then` of `end`.
       if (!(running instanceof Later) && !isThenable(running)) return this.answer(sink, call, this.answered(route, call, ctx, running));
-      // Neither throws: a throw there would be an unhandled rejection, which ends the process.
-      const ok = (res: RpcResponse): void => {
-        let reply: OutgoingReply;
-        try {
-          reply = this.answered(route, call, ctx, res);
-        } catch (e) {
-          reply = new Reply(errorHeaders(e));
-        }
-        this.answer(sink, call, reply);
-      };
-      const failed = (e: unknown): void => {
-        let reply: OutgoingReply;
-        try {
-          reply = this.failed(ctx, e);
-        } catch (again) {
-          reply = new Reply(errorHeaders(again));
-        }
-        this.answer(sink, call, reply);
-      };
+      // Neither throws (`answered`, `failed` and `answer` do not): a throw there would be an
+      // unhandled rejection, which ends the process.
+      const ok = (res: RpcResponse): void => this.answer(sink, call, this.answered(route, call, ctx, res));
+      const failed = (e: unknown): void => this.answer(sink, call, this.failed(ctx, e));
       if (!(running instanceof Later)) return void running.then(ok, failed);
       // The links' steps run when it settles, in the call's scope as their `then`s did.
       const later = running;
@@ -452,7 +437,12 @@ class MeridianServer implements Server {
 
   /** The answer of a unary call that failed: its status, the response headers so far. */
   private errorReply(ctx: CallContext, e: unknown): OutgoingReply {
-    return new Reply(statusToHeaders(this.toRpcError(e, ctx), this.replyHeaders(ctx, ctx.responseHeaders)));
+    try {
+      return new Reply(statusToHeaders(this.toRpcError(e, ctx), this.replyHeaders(ctx, ctx.responseHeaders)));
+    } catch (again) {
+      // The response headers cannot take the status (a handler froze them): the status alone.
+      return new Reply(errorHeaders(again));
+    }
   }
 
   /**
