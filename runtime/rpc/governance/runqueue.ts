@@ -216,7 +216,7 @@ export class RunQueue {
    * part, within the current slice (or a new one), and returns what it returns.
    */
   startNow<A, B, C, T>(start: (a: A, b: B, c: C) => T, a: A, b: B, c: C): T {
-    const t0 = this.openSlice() ? this.clock : performance.now();
+    const t0 = this.openSlice();
     try {
       return start(a, b, c);
     } finally {
@@ -230,7 +230,7 @@ export class RunQueue {
    */
   submit(call: QueuedCall): void {
     if (this.idle) {
-      this.start(call, this.openSlice() ? this.clock : performance.now());
+      this.start(call, this.openSlice());
       return;
     }
     if (this.size >= this.maxQueued) {
@@ -272,13 +272,16 @@ export class RunQueue {
     this.startMs += (took - this.startMs) / Math.min(this.starts, 1 / EWMA_WEIGHT);
   }
 
-  /** A slice begins if none is under way (true then, the clock just read): calls start back to back until it ends. */
-  private openSlice(): boolean {
-    if (this.scheduled) return false;
+  /**
+   * A slice begins if none is under way: calls start back to back until it ends. Returns the time
+   * now (performance.now()), read once either way.
+   */
+  private openSlice(): number {
+    if (this.scheduled) return performance.now();
     this.clock = performance.now();
     this.sliceEnds = this.clock + this.sliceMs;
     this.schedule();
-    return true;
+    return this.clock;
   }
 
   private schedule(): void {
