@@ -109,6 +109,16 @@ export class Later {
   }
 }
 
+/**
+ * What a direct link hands on after `next` answered `answer`: `ok(response)` at once, or `ok` and
+ * `failed` as the steps of a Later or the callbacks of a promise. A link with nothing to add when
+ * it answers at once tests for that first, and needs no closures then.
+ */
+export function mapAnswer(answer: DirectAnswer, ok: (res: RpcResponse) => RpcResponse, failed: (error: unknown) => RpcResponse): DirectAnswer {
+  if (answer instanceof Later) return answer.map(ok, failed);
+  return isThenable(answer) ? answer.then(ok, failed) : ok(answer);
+}
+
 /** A direct link's answer as a promise. */
 export function settle(answer: DirectAnswer): Promise<RpcResponse> {
   return answer instanceof Later ? answer.settle() : Promise.resolve(answer);

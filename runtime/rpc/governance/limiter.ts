@@ -1,5 +1,5 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
-import { isThenable, Later, promised, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
+import { mapAnswer, promised, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
 import type { Handler, RpcResponse } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
 import { AdaptiveLimit, type AdaptiveLimitOptions } from "./adaptive.js";
@@ -104,8 +104,7 @@ export function limiterMiddleware(options: LimiterOptions): DirectMiddleware {
     } catch (e) {
       return failed(e);
     }
-    if (res instanceof Later) return res.map(ok, failed);
-    return isThenable(res) ? res.then(ok, failed) : ok(res);
+    return mapAnswer(res, ok, failed);
   };
   return Object.assign((next: Handler) => promised(direct(next)), { direct });
 }

@@ -1,6 +1,6 @@
 import type { CallContext, Side } from "../context.js";
 import { Code, RpcError } from "../errors.js";
-import { isThenable, Later, promised, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
+import { isThenable, Later, mapAnswer, promised, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
 import type { Handler, RpcRequest, RpcResponse } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
 
@@ -55,7 +55,7 @@ export function statsMiddleware(hooks: readonly StatsHook[]): DirectMiddleware {
     const fail = (e: unknown): never => {
       throw failed(hooks, req, t0, e);
     };
-    return res instanceof Later ? res.map(ok, fail) : res.then(ok, fail);
+    return mapAnswer(res, ok, fail);
   };
   return Object.assign((next: Handler) => promised(direct(next)), { direct });
 }
