@@ -351,25 +351,32 @@ export interface CallDispatcher {
 
 /**
  * Where a dispatcher's reply to `call` goes. It must not throw: it handles its own failures (an
- * unencodable reply, a closed connection), as settleCall's `lost` does. A dispatcher that sees one
- * throw anyway logs it and leaves the call to the peer's deadline.
+ * unencodable reply, a closed connection), or the transport hands dispatchCall a `lost` for them,
+ * as to settleCall. A dispatcher that sees one throw anyway logs it and leaves the call to the
+ * peer's deadline.
  */
 export type ReplySink<C extends IncomingCall = IncomingCall> = (call: C, reply: OutgoingReply) => void;
 
 /**
  * Dispatches `call` and hands its reply to `sink`: through the dispatcher's `to` when it has one,
  * else through its promise (see settleCall), a throw or rejection answered with `failed(error)`.
+ * A `sink` that throws goes to `lost`, as in settleCall; without `lost`, the sink must not throw.
  */
-export function dispatchCall<C extends IncomingCall>(dispatch: CallDispatcher, call: C, sink: ReplySink<C>, failed: (error: unknown) => OutgoingReply): void {
+export function dispatchCall<C extends IncomingCall>(
+  dispatch: CallDispatcher,
+  call: C,
+  sink: ReplySink<C>,
+  failed: (error: unknown) => OutgoingReply,
+  lost?: (error: unknown) => void,
+): void {
   const to = dispatch.to;
-  if (to !== undefined) return to(call, sink);
-  settleCall(
-    () => dispatch(call),
-    (reply) => sink(call, reply),
-    failed,
-    () => undefined,
-  );
+  if (to !== undefined && lost === undefined) return to(call, sink);
+  const answer = (reply: OutgoingReply): void => sink(call, reply);
+  if (to === undefined) return settleCall(() => dispatch(call), answer, failed, lost ?? ignoreLost);
+  to(call, (_, reply) => deliver(answer, reply, lost ?? ignoreLost));
 }
+
+function ignoreLost(): void {}
 
 /** The server half of a transport. */
 export interface ServerTransport {

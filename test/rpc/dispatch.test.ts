@@ -186,4 +186,17 @@ describe("dispatcher", () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(replies).toEqual(["promised Echo", "INTERNAL: internal error", "INTERNAL: internal error"]);
   });
+
+  it("dispatchCall - a sink that throws goes to `lost`, through `to` and through the promise", async () => {
+    const lost: string[] = [];
+    const throwing = (): never => {
+      throw new Error("the library refused the reply");
+    };
+    const failed = (e: unknown): OutgoingReply => ({ headers: errorHeaders(e) });
+    const server = await serverWith(handlers, [], { admission: false });
+    dispatchCall(server, incoming("x"), throwing, failed, (e) => lost.push(`to: ${(e as Error).message}`));
+    dispatchCall(async () => ({ headers: {} }), incoming("x"), throwing, failed, (e) => lost.push(`promise: ${(e as Error).message}`));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(lost).toEqual(["to: the library refused the reply", "promise: the library refused the reply"]);
+  });
 });

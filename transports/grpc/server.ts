@@ -295,19 +295,10 @@ export class GrpcServerTransport implements ServerTransport {
       dispatchCall(
         dispatch,
         incoming,
-        (_, reply) => {
-          try {
-            this.reply(incoming, call, callback, reply.headers, reply.encode);
-          } catch {
-            // grpc-js refused the reply itself: a bare INTERNAL cannot fail for the same reason.
-            try {
-              callback({ code: Code.INTERNAL as number as GrpcStatus, details: "internal error: the reply could not be sent", metadata: new Metadata() });
-            } catch {
-              // Nothing is left to tell: the peer's deadline or the stream's end settles the call.
-            }
-          }
-        },
+        (_, reply) => this.reply(incoming, call, callback, reply.headers, reply.encode),
         (e) => ({ headers: errorHeaders(e) }),
+        // grpc-js refused the reply itself: a bare INTERNAL cannot fail for the same reason.
+        () => callback({ code: Code.INTERNAL as number as GrpcStatus, details: "internal error: the reply could not be sent", metadata: new Metadata() }),
       );
     };
   }

@@ -192,20 +192,13 @@ export class NatsServerTransport implements ServerTransport {
     }
     const call = new NatsServerCall(service, method.name, rh.headers, msg.data, deadline, peerOf(reply));
     this.calls.add(call);
-    dispatchCall(dispatch, call, (_, r) => this.answerOnce(call, reply, r), (e) => ({ headers: errorHeaders(e) }));
-  }
-
-  /** Answers `call`; a reply that fails to go out is replaced by an INTERNAL error (see ReplySink). */
-  private answerOnce(call: NatsServerCall, reply: string, r: OutgoingReply): void {
-    try {
-      this.answer(call, reply, r);
-    } catch {
-      try {
-        this.answer(call, reply, { headers: errorHeaders(undefined) });
-      } catch {
-        // Nothing is left to tell: the peer's deadline settles the call.
-      }
-    }
+    dispatchCall(
+      dispatch,
+      call,
+      (_, r) => this.answer(call, reply, r),
+      (e) => ({ headers: errorHeaders(e) }),
+      () => this.answer(call, reply, { headers: errorHeaders(undefined) }),
+    );
   }
 
   private answer(call: NatsServerCall, reply: string, r: OutgoingReply): void {
