@@ -53,6 +53,8 @@ async function meridianClient(address: string): Promise<OverloadClient> {
       });
     },
     close: () => tcp.close(),
+    // A wrapper settles when the TCP transport does: not raced, as a client of the TCP transport is not.
+    settlesOnAbort: tcp.settlesOnAbort,
   };
   const client = createClient(EchoService, { transport, endpoints, region: "cn-north", consistency: "eventual" });
   return {

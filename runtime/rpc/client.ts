@@ -1,6 +1,6 @@
 import type { AnyMessageCodec, PayloadProtocol } from "../codec/types.js";
 import { CallContext, ContextValues, currentContext, type Consistency } from "./context.js";
-import { abortError, deadlineAfter, earliest } from "./deadline.js";
+import { abortError, deadlineAfter, earliest, raceSignal } from "./deadline.js";
 import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./descriptors.js";
 import { BizError, Code, ConfigError, RpcError } from "./errors.js";
 import { breakerMiddleware, type BreakerOptions } from "./governance/breaker.js";
@@ -212,27 +212,29 @@ class UnaryRequest implements TransportRequest {
 }
 
 function transportHandler(transport: ClientTransport): Handler {
+  // A call over a transport that does not say it settles as soon as the call's signal aborts is
+  // raced against it here, so that the call ends at its deadline whatever the transport does.
+  const raced = transport.settlesOnAbort !== true;
   // Not an async function: one promise per call (the transport's, then `then`'s) instead of two more.
   return (req) => {
     const ctx = req.ctx;
     const signal = ctx.cancellation;
-    if (signal.aborted) return Promise.reject(abortError(signal));
+    if (signal.aborted) return Promise.reject(abortError(signal, true));
     const failed = (e: unknown): never => {
       throw callError(e, signal);
     };
     try {
-      if (req.method.kind !== "unary") return openStream(transport, req, signal).then(undefined, failed);
+      if (req.method.kind !== "unary") return raceSignal(openStream(transport, req, signal), signal).then(undefined, failed);
       const method = req.method;
       const service = req.service.typeName;
-      return transport
-        .unary(new UnaryRequest(service, method, messageWriter(method.input, req.message), req.headers, ctx.deadline, signal, ctx.endpoint))
-        .then((res) => {
-          try {
-            return new CallResponse(decodeResponse(method, service, res.payload, res.headers, res.protocol), res.headers);
-          } catch (e) {
-            return failed(e);
-          }
-        }, failed);
+      const sent = transport.unary(new UnaryRequest(service, method, messageWriter(method.input, req.message), req.headers, ctx.deadline, signal, ctx.endpoint));
+      return (raced ? raceSignal(sent, signal) : sent).then((res) => {
+        try {
+          return new CallResponse(decodeResponse(method, service, res.payload, res.headers, res.protocol), res.headers);
+        } catch (e) {
+          return failed(e);
+        }
+      }, failed);
     } catch (e) {
       return Promise.reject(callError(e, signal));
     }

@@ -282,17 +282,18 @@ export function abortError(signal: { readonly reason: unknown }, notSent?: boole
 }
 
 /**
- * Settles like `promise`, or rejects with `abortError(signal)` as soon as `signal` aborts,
- * whichever comes first. The promise is still observed afterwards, so a late rejection is never
+ * Settles like `promise`, or rejects with `abortError(signal, notSent)` as soon as `signal`
+ * aborts, whichever comes first (`notSent`: true for a wait before the request could leave, such
+ * as for a connection). The promise is still observed afterwards, so a late rejection is never
  * unhandled; its late result is dropped.
  */
-export function raceSignal<T>(promise: Promise<T>, signal: CallSignal): Promise<T> {
+export function raceSignal<T>(promise: Promise<T>, signal: CallSignal, notSent?: boolean): Promise<T> {
   if (signal.aborted) {
     promise.catch(ignore);
-    return Promise.reject(abortError(signal));
+    return Promise.reject(abortError(signal, notSent));
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
+    const onAbort = (): void => reject(abortError(signal, notSent));
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(
       (v) => {

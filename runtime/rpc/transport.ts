@@ -188,6 +188,15 @@ export interface ClientTransport {
    * every instance as usable and relies on retries alone.
    */
   readonly health?: EndpointHealth;
+  /**
+   * True when `unary` keeps the contract of `TransportRequest.signal` in every state it can be in
+   * (waiting for a connection, for write room, for the response): it rejects as soon as the signal
+   * aborts (the runtime aborts it when the call's deadline passes). The runtime then does not race
+   * each call against its signal; a transport without it is raced at the end of the client's
+   * chain (its late answer dropped), which costs every call two promises and a listener. The
+   * transports of this package set it.
+   */
+  readonly settlesOnAbort?: boolean;
   close(): Promise<void>;
 }
 

@@ -66,4 +66,18 @@ describeWithNats("nats runtime - createClient / createServer", () => {
     expect(u.code).toBe(Code.UNIMPLEMENTED);
   });
 
+  it("nats runtime - says it settles on abort: a call ends at its deadline and on its caller's abort while the handler never answers", async () => {
+    await natsServer("silent", { echo: () => new Promise<never>(() => undefined) });
+    const { client, transport } = natsClient();
+    expect(transport.settlesOnAbort).toBe(true);
+    await client.get({});
+    const t0 = performance.now();
+    expect(await client.echo({}, { timeoutMs: 80 }).catch((e: unknown) => e)).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(70);
+    const caller = new AbortController();
+    setTimeout(() => caller.abort(), 40);
+    const t1 = performance.now();
+    expect(await client.echo({}, { timeoutMs: 10_000, signal: caller.signal }).catch((e: unknown) => e)).toMatchObject({ code: Code.CANCELLED });
+    expect(performance.now() - t1).toBeLessThan(2000);
+  });
 });

@@ -111,6 +111,8 @@ function deadlinePassed(): RpcError {
  * as metadata, deadlines as `grpc-timeout`. See docs/grpc.md.
  */
 export class GrpcClientTransport implements ClientTransport {
+  /** `unary` rejects as soon as the call's signal aborts, whatever it is waiting for (ClientTransport.settlesOnAbort). */
+  readonly settlesOnAbort = true;
   private readonly clients = new Map<string, Client>();
   private readonly credentials: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;

@@ -33,6 +33,8 @@ let serial = 0;
  * credit-based flow control in both directions (MemoryStreamCall).
  */
 export class MemoryClientTransport implements ClientTransport {
+  /** `unary` rejects as soon as the call's signal aborts, whatever it is waiting for (ClientTransport.settlesOnAbort). */
+  readonly settlesOnAbort = true;
   /** How this client appears to servers (`IncomingCall.peer`). */
   readonly peer = `memory://client-${++serial}`;
   private readonly network: MemoryNetwork;

@@ -105,6 +105,8 @@ function expire(p: PendingCall): void {
  * docs/nats.md. Connection events are visible through `status()` and `onStatus()`.
  */
 export class NatsClientTransport implements ClientTransport {
+  /** `unary` rejects as soon as the call's signal aborts, whatever it is waiting for (ClientTransport.settlesOnAbort). */
+  readonly settlesOnAbort = true;
   private readonly link: NatsLink;
   private readonly defaultTimeoutMs: number;
   private closed = false;

@@ -2,6 +2,7 @@ import type { Socket } from "node:net";
 import {
   ReceivedResponse,
   abortError,
+  raceSignal,
   type CallSignal,
   type ClientStream,
   type DeadlineEntry,
@@ -403,6 +404,8 @@ function responseError(headers: Headers, buf: Buffer, start: number, end: number
  * behaviour).
  */
 export class TcpClientTransport implements ClientTransport, StreamTransport {
+  /** `unary` rejects as soon as the call's signal aborts, whatever it is waiting for (ClientTransport.settlesOnAbort). */
+  readonly settlesOnAbort = true;
   readonly limits: FrameLimits;
   readonly connection: ConnectionOptions;
   /** Receive window of each stream, in messages. */
@@ -460,10 +463,9 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
       return Promise.reject(e);
     }
     if (!(conn instanceof Promise)) return conn.call(req);
-    return conn.then((c) => {
-      if (req.signal.aborted) throw new RpcError(Code.CANCELLED, "call cancelled before it was sent", { notSent: true });
-      return c.call(req);
-    });
+    // Waiting for a connection (shared with other calls, bounded by the first one's deadline):
+    // the call's signal ends its own wait (settlesOnAbort), and the request never left.
+    return raceSignal(conn, req.signal, true).then((c) => (req.signal.aborted ? Promise.reject(abortError(req.signal, true)) : c.call(req)));
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createContextKey, type CallContext, type ContextKey } from "../context.js";
+import { raceSignal } from "../deadline.js";
 import { Code, RpcError } from "../errors.js";
 import type { Middleware, RpcRequest, RpcResponse } from "../middleware.js";
 import { HeaderKeys, type Endpoint, type EndpointHealth, type Headers } from "../transport.js";
@@ -351,7 +352,8 @@ export function loadBalancerMiddleware(source: EndpointSource, balancer: LoadBal
     };
     return (req) => {
       const found = resolve(req);
-      return "then" in found ? found.then((f) => call(f, req)) : call(found, req);
+      // A resolver that waits (a registry's first read) is not waited for past the call's end.
+      return "then" in found ? raceSignal(found, req.ctx.cancellation, true).then((f) => call(f, req)) : call(found, req);
     };
   };
 }

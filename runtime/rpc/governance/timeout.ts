@@ -1,13 +1,14 @@
-import { abortError, deadlineExceeded, raceSignal } from "../deadline.js";
+import { abortError, deadlineExceeded } from "../deadline.js";
 import { Code } from "../errors.js";
 import type { Middleware } from "../middleware.js";
 
 /**
  * The whole-call timeout (client side). The call's deadline was set from `timeoutMs` (the call's,
- * else the client's) and what is left of a parent call's; this middleware enforces it: the call
- * is aborted when it passes, and rejects with DEADLINE_EXCEEDED then, even if the transport
- * below has not given up yet. A deadline already passed fails the call before it is sent
- * (`notSent`).
+ * else the client's) and what is left of a parent call's; this middleware arms it: the call's
+ * cancellation aborts with DEADLINE_EXCEEDED when it passes, and a deadline already passed fails
+ * the call before it is sent (`notSent`). What waits below ends on that abort: retry's backoff,
+ * load balancing's resolver, and the transport (a transport that does not say it settles on abort,
+ * `ClientTransport.settlesOnAbort`, is raced against the call's signal at the end of the chain).
  */
 export function timeoutMiddleware(): Middleware {
   return (next) => (req) => {
@@ -20,6 +21,6 @@ export function timeoutMiddleware(): Middleware {
       const why = abortError(signal, true);
       return Promise.reject(why.code === Code.DEADLINE_EXCEEDED ? deadlineExceeded("deadline exceeded before the call was sent", true) : why);
     }
-    return raceSignal(next(req), signal);
+    return next(req);
   };
 }
