@@ -8,12 +8,13 @@ import { loadBalancerMiddleware, WeightedRoundRobin, type LoadBalancer, type Res
 import { backupMiddleware, requeueMiddleware, retryMiddleware, type BackupPolicy, type RetryPolicy } from "./governance/retry.js";
 import { timeoutMiddleware } from "./governance/timeout.js";
 import { Metainfo } from "./metainfo.js";
-import { CallRequest, CallResponse, compose, type Handler, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
+import { composeDirect, Later, settle, type DirectAnswer, type DirectHandler } from "./direct.js";
+import { CallRequest, CallResponse, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { statusFromHeaders, statusHeaders, statusToHeaders } from "./status.js";
 import { RequestStream, resumeStream, streamsRequests, type ResponseStream, type StreamInput } from "./streaming.js";
 import { thriftInfo, unwrapResult, type ThriftResult } from "./thrift.js";
-import { copyHeaders, HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers, type TransportRequest, type WriteMessage } from "./transport.js";
+import { copyHeaders, HeaderKeys, type CallSignal, type ClientStream, type ClientTransport, type Endpoint, type Headers, type TransportRequest, type TransportResponse, type WriteMessage } from "./transport.js";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -211,33 +212,37 @@ class UnaryRequest implements TransportRequest {
   }
 }
 
-function transportHandler(transport: ClientTransport): Handler {
+function transportHandler(transport: ClientTransport): DirectHandler {
   // A call over a transport that does not say it settles as soon as the call's signal aborts is
   // raced against it here, so that the call ends at its deadline whatever the transport does.
   const raced = transport.settlesOnAbort !== true;
-  // Not an async function: one promise per call (the transport's, then `then`'s) instead of two more.
+  // A direct link (runtime/rpc/direct.ts): the transport's promise and the decoding as a Later, to
+  // which the links around add their steps; the caller waits with one `then`.
   return (req) => {
     const ctx = req.ctx;
     const signal = ctx.cancellation;
-    if (signal.aborted) return Promise.reject(abortError(signal, true));
+    if (signal.aborted) throw abortError(signal, true);
     const failed = (e: unknown): never => {
       throw callError(e, signal);
     };
+    let sent: Promise<TransportResponse>;
     try {
       if (req.method.kind !== "unary") return raceSignal(openStream(transport, req, signal), signal).then(undefined, failed);
-      const method = req.method;
-      const service = req.service.typeName;
-      const sent = transport.unary(new UnaryRequest(service, method, messageWriter(method.input, req.message), req.headers, ctx.deadline, signal, ctx.endpoint));
-      return (raced ? raceSignal(sent, signal) : sent).then((res) => {
-        try {
-          return new CallResponse(decodeResponse(method, service, res.payload, res.headers, res.protocol), res.headers);
-        } catch (e) {
-          return failed(e);
-        }
-      }, failed);
+      sent = transport.unary(new UnaryRequest(req.service.typeName, req.method, messageWriter(req.method.input, req.message), req.headers, ctx.deadline, signal, ctx.endpoint));
     } catch (e) {
-      return Promise.reject(callError(e, signal));
+      throw callError(e, signal);
     }
+    const method = req.method;
+    const service = req.service.typeName;
+    const decoded = (res: unknown): RpcResponse => {
+      const r = res as TransportResponse;
+      try {
+        return new CallResponse(decodeResponse(method, service, r.payload, r.headers, r.protocol), r.headers);
+      } catch (e) {
+        return failed(e);
+      }
+    };
+    return new Later(raced ? raceSignal(sent, signal) : sent, decoded, failed);
   };
 }
 
@@ -443,7 +448,7 @@ function failed(opts: CallOptions, e: unknown): never {
  * `create`).
  */
 export function createClient<S extends ServiceDescriptor>(service: S, options: ClientOptions): Client<S> {
-  const chain = compose(clientMiddleware(options), transportHandler(options.transport));
+  const chain = composeDirect(clientMiddleware(options), transportHandler(options.transport));
   const inherit = options.inheritContext !== false;
   const defaults = options.headers ?? {};
 
@@ -477,7 +482,8 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
 
   /**
    * A call with one response (unary, client-streaming): the chain, then the context released.
-   * Written with `then`, as the chain's hot layers are: one promise per layer, not two.
+   * The chain is direct (runtime/rpc/direct.ts): over a transport that answers through a promise,
+   * the whole call costs that promise and one `then`, this one.
    */
   function invoke(method: MethodDescriptor, message: unknown, opts: CallOptions): Promise<unknown> {
     let ctx: CallContext;
@@ -486,31 +492,30 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     } catch (e) {
       return Promise.reject(e);
     }
-    let running: Promise<RpcResponse>;
+    const ok = (res: RpcResponse): unknown => {
+      try {
+        received(opts, res.headers);
+        return res.message;
+      } catch (e) {
+        return failed(opts, e);
+      } finally {
+        ctx.dispose();
+      }
+    };
+    const fail = (e: unknown): never => {
+      try {
+        return failed(opts, e);
+      } finally {
+        ctx.dispose();
+      }
+    };
+    let running: DirectAnswer;
     try {
       running = chain(new CallRequest(service, method, message, ctx.headers, ctx));
     } catch (e) {
       running = Promise.reject(e);
     }
-    return running.then(
-      (res) => {
-        try {
-          received(opts, res.headers);
-          return res.message;
-        } catch (e) {
-          return failed(opts, e);
-        } finally {
-          ctx.dispose();
-        }
-      },
-      (e: unknown) => {
-        try {
-          return failed(opts, e);
-        } finally {
-          ctx.dispose();
-        }
-      },
-    );
+    return running instanceof Later ? running.settleAs(ok, fail) : Promise.resolve(running).then(ok, fail);
   }
 
   /** A call with a response stream (server-streaming, bidi): started now, ended by its stream. */
@@ -518,7 +523,7 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     const ctx = begin(method, opts);
     let opened: Promise<RpcResponse>;
     try {
-      opened = chain(new CallRequest(service, method, message, ctx.headers, ctx));
+      opened = settle(chain(new CallRequest(service, method, message, ctx.headers, ctx)));
     } catch (e) {
       opened = Promise.reject(e);
     }

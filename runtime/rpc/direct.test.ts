@@ -130,6 +130,55 @@ describe("composeDirect", () => {
     expect(thrown).toMatchObject({ code: Code.INTERNAL, message: "bad output" });
   });
 
+  it("Later - a step that waits again (a retry) returns a promise: the steps after it run once it settles, in `settle` and `end` alike", async () => {
+    const order: string[] = [];
+    const later = () =>
+      new Later(
+        Promise.reject(new RpcError(Code.RESOURCE_EXHAUSTED, "shed")),
+        (v) => new CallResponse(v, {}),
+        (e) => {
+          throw e;
+        },
+      )
+        .map(
+          (r) => r,
+          async (e) => {
+            order.push(`retry after ${(e as RpcError).message}`);
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            return new CallResponse({ second: true }, {});
+          },
+        )
+        .map(
+          (r) => (order.push("outer"), new CallResponse({ outer: r.message }, {})),
+          (e) => {
+            throw e;
+          },
+        );
+    expect((await later().settle()).message).toEqual({ outer: { second: true } });
+    expect(await new Promise((resolve) => later().end((r) => resolve(r.message), resolve))).toEqual({ outer: { second: true } });
+    expect(order).toEqual(["retry after shed", "outer", "retry after shed", "outer"]);
+
+    // The second attempt fails too: the outer failure steps get its error.
+    const failedAgain = new Later(
+      Promise.reject(new Error("first")),
+      (v) => new CallResponse(v, {}),
+      (e) => {
+        throw e;
+      },
+    )
+      .map(
+        (r) => r,
+        () => Promise.reject(new RpcError(Code.UNAVAILABLE, "second")),
+      )
+      .map(
+        (r) => r,
+        (e) => {
+          throw new RpcError(Code.UNAVAILABLE, `outer saw ${(e as RpcError).message}`);
+        },
+      );
+    await expect(failedAgain.settle()).rejects.toMatchObject({ message: "outer saw second" });
+  });
+
   it("composeDirect - stats' plain form (as compose and user code call it) always returns a promise", async () => {
     const { codes, middleware } = recording();
     const handler = middleware(async () => new CallResponse({}, {}));

@@ -1,17 +1,20 @@
 import type { Handler, Middleware, RpcRequest, RpcResponse } from "./middleware.js";
 
 /**
- * A server's chain without a promise per link. Each promise costs a microtask and, with
- * AsyncLocalStorage on (the default), its promise hooks: about 300 ns of a server's CPU per call
- * and per link (docs/profile.md, "Promises and clock reads per call"). The runtime's own links
- * (the user's handler, the stats middleware and the limiter) are direct: a link answers with the
- * response itself when nothing was awaited, or with a {@link Later} when something was, to which
- * the links around it add what they do with the outcome; whoever takes the answer waits for it
- * with one `then`. A user's middleware still gets a promise from `next` and returns one: the
- * chain is direct up to it.
+ * A chain without a promise per link, on either side. Each promise costs a microtask and, with
+ * AsyncLocalStorage on (a server's default, which turns its promise hooks on for the whole
+ * process, the clients of a mid-tier service included), its promise hooks: about 300 ns of CPU
+ * per call and per link (docs/profile.md, "Promises and clock reads per call"). The runtime's own
+ * links are direct: on a server the user's handler, the stats middleware and the limiter; on a
+ * client the transport's end of the chain, the stats middleware, the timeout, retry and requeue,
+ * and load balancing. A link answers with the response itself when nothing was awaited, or with a
+ * {@link Later} when something was (a handler's promise, the transport's), to which the links
+ * around it add what they do with the outcome; whoever takes the answer waits for it with one
+ * `then`. A user's middleware still gets a promise from `next` and returns one: the chain is
+ * direct up to it.
  */
 
-/** A link of a server's chain that may answer at once or {@link Later}. It may throw instead of rejecting. */
+/** A link of a chain that may answer at once or {@link Later}. It may throw instead of rejecting. */
 export type DirectHandler = (req: RpcRequest) => DirectAnswer;
 
 /** What a direct link answers: the response, a promise of it (from a plain middleware inside), or a Later. */
@@ -25,6 +28,14 @@ export interface DirectMiddleware extends Middleware {
 /** True when `v` has a `then` method (a promise, or any thenable a handler returned). */
 export function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof (v as { then?: unknown } | null | undefined)?.then === "function";
+}
+
+/**
+ * `direct` as a middleware of both forms: itself for `composeDirect`, and as a plain middleware
+ * (a Handler is a direct handler whose answers are promises; `promised` makes its answer one).
+ */
+export function directMiddleware(direct: (next: DirectHandler) => DirectHandler): DirectMiddleware {
+  return Object.assign((next: Handler) => promised(direct(next)), { direct });
 }
 
 /** One link's step of a {@link Later}; a class, not a literal, for the reason `CallRequest` gives. */
@@ -41,11 +52,13 @@ class Step {
 }
 
 /**
- * An answer still to come: what the innermost link waits on (a handler's promise), and what it
- * and each link around it do with the outcome, in order from the inside. A step's `ok` gets the
- * value before it and returns the next; its `failed` gets the error before it and throws the next
- * (or returns, to recover). Not a thenable, so that no code awaits it by mistake: `settle` turns it
- * into a promise, `end` hands its outcome on with the one `then` it costs. The steps are a list of
+ * An answer still to come: what the innermost link waits on (a handler's promise, a transport's),
+ * and what it and each link around it do with the outcome, in order from the inside. A step's
+ * `ok` gets the value before it and returns the next; its `failed` gets the error before it and
+ * throws the next (or returns, to recover). A step may return a promise instead (a retry that
+ * sends the call again): the steps after it then run once that settles. Not a thenable, so that
+ * no code awaits it by mistake: `settle` turns it into a promise, `end` hands its outcome on with
+ * the one `then` it costs. The steps are a list of
  * class instances: an array literal here is an allocation site V8 may pretenure when a burst of
  * calls holds many at once, as it does object literals (docs/profile.md, "Sixth pass"), and it
  * did: 8.7 µs of CPU per call against 3.2.
@@ -61,7 +74,7 @@ export class Later {
   }
 
   /** Adds a link's step around the ones before it. */
-  map(ok: (res: RpcResponse) => RpcResponse, failed: (error: unknown) => RpcResponse): this {
+  map(ok: (res: RpcResponse) => RpcResponse | Promise<RpcResponse>, failed: (error: unknown) => RpcResponse | Promise<RpcResponse>): this {
     const step = new Step(ok as (value: unknown) => unknown, failed);
     this.last.next = step;
     this.last = step;
@@ -71,21 +84,31 @@ export class Later {
   /** The outcome as a promise (for a plain middleware's `next`, or a stream's call). */
   settle(): Promise<RpcResponse> {
     return Promise.resolve(this.source).then(
-      (v) => this.run(v, false),
-      (e: unknown) => this.run(e, true),
+      (v) => this.run(v, false, this.first),
+      (e: unknown) => this.run(e, true, this.first),
     );
+  }
+
+  /**
+   * The outcome as what `ok` or `failed` make of it, as a promise: a last step and `settle` in
+   * one, for the caller of a client call (one `then` for the whole chain).
+   */
+  settleAs<T>(ok: (res: RpcResponse) => T, failed: (error: unknown) => T): Promise<T> {
+    this.map(ok as unknown as (res: RpcResponse) => RpcResponse, failed as unknown as (error: unknown) => RpcResponse);
+    return this.settle() as unknown as Promise<T>;
   }
 
   /** Hands the outcome to `ok` or `failed`, neither of which may throw. */
   end(ok: (res: RpcResponse) => void, failed: (error: unknown) => void): void {
     const done = (x: unknown, failing: boolean): void => {
-      let res: RpcResponse;
+      let res: RpcResponse | Promise<RpcResponse>;
       try {
-        res = this.run(x, failing);
+        res = this.run(x, failing, this.first);
       } catch (e) {
         return failed(e);
       }
-      ok(res);
+      if (res instanceof Promise) res.then(ok, failed);
+      else ok(res);
     };
     Promise.resolve(this.source).then(
       (v) => done(v, false),
@@ -93,15 +116,27 @@ export class Later {
     );
   }
 
-  /** Runs the steps from the inside out on `x`, a value or (`failing`) an error; throws the error left. */
-  private run(x: unknown, failing: boolean): RpcResponse {
-    for (let step: Step | undefined = this.first; step !== undefined; step = step.next) {
+  /**
+   * Runs the steps from `from` outwards on `x`, a value or (`failing`) an error; throws the error
+   * left. A step that returns a promise has the steps after it run once that settles: the result
+   * is then a promise.
+   */
+  private run(x: unknown, failing: boolean, from: Step): RpcResponse | Promise<RpcResponse> {
+    for (let step: Step | undefined = from; step !== undefined; step = step.next) {
       try {
         x = failing ? step.failed(x) : step.ok(x);
         failing = false;
       } catch (e) {
         x = e;
         failing = true;
+      }
+      if (!failing && x instanceof Promise) {
+        const rest = step.next;
+        if (rest === undefined) return x as Promise<RpcResponse>;
+        return x.then(
+          (v) => this.run(v, false, rest),
+          (e: unknown) => this.run(e, true, rest),
+        );
       }
     }
     if (failing) throw x;
@@ -114,7 +149,11 @@ export class Later {
  * `failed` as the steps of a Later or the callbacks of a promise. A link with nothing to add when
  * it answers at once tests for that first, and needs no closures then.
  */
-export function mapAnswer(answer: DirectAnswer, ok: (res: RpcResponse) => RpcResponse, failed: (error: unknown) => RpcResponse): DirectAnswer {
+export function mapAnswer(
+  answer: DirectAnswer,
+  ok: (res: RpcResponse) => RpcResponse | Promise<RpcResponse>,
+  failed: (error: unknown) => RpcResponse | Promise<RpcResponse>,
+): DirectAnswer {
   if (answer instanceof Later) return answer.map(ok, failed);
   return isThenable(answer) ? answer.then(ok, failed) : ok(answer);
 }
@@ -136,7 +175,7 @@ export function promised(h: DirectHandler): Handler {
 }
 
 /**
- * `compose` for a server's chain: a middleware with a direct form joins the direct links around
+ * `compose` for a direct chain: a middleware with a direct form joins the direct links around
  * it without a promise; any other gets a Handler as its `next`, as `compose` gives it.
  */
 export function composeDirect(middleware: readonly Middleware[], last: DirectHandler): DirectHandler {

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { ContextValues, CallContext, createContextKey } from "../context.js";
 import type { MethodDescriptor, ServiceDescriptor } from "../descriptors.js";
 import { Metainfo } from "../metainfo.js";
-import type { RpcRequest } from "../middleware.js";
+import { CallResponse, type RpcRequest } from "../middleware.js";
+import { Later, settle, type DirectHandler } from "../direct.js";
 import type { Endpoint } from "../transport.js";
 import { Code, RpcError } from "../errors.js";
 import { ConsistentHash, LeastLoaded, WeightedRoundRobin, loadBalancerMiddleware } from "./loadbalance.js";
@@ -100,6 +101,41 @@ describe("loadbalance", () => {
     for (let i = 0; i < 20; i++) expect(lb.pick(eps)?.address).toBe(eps[1]!.address);
     busy(undefined);
     expect(lb.score(eps[0]!.address)).toBe(1);
+  });
+
+  it("loadbalance - a tracking balancer is told every outcome of the direct chain: at once, later, failed, and a throw of the link below", async () => {
+    const told: (string | undefined)[] = [];
+    const lb = new LeastLoaded();
+    const track = lb.track.bind(lb);
+    lb.track = (endpoint) => {
+      const done = track(endpoint);
+      return (headers) => {
+        told.push(headers?.["x-outcome"]);
+        done(headers);
+      };
+    };
+    const eps = endpoints(1);
+    const outcomes: Record<string, DirectHandler> = {
+      now: () => new CallResponse({}, { "x-outcome": "now" }),
+      later: () => new Later(Promise.resolve({}), (v) => new CallResponse(v, { "x-outcome": "later" }), (e) => { throw e; }),
+      failed: () => new Later(Promise.reject(new RpcError(Code.UNAVAILABLE, "down", { headers: { "x-outcome": "failed" } })), (v) => new CallResponse(v, {}), (e) => { throw e; }),
+      thrown: () => {
+        throw new RpcError(Code.CANCELLED, "aborted before it was sent", { headers: { "x-outcome": "thrown" } });
+      },
+    };
+    for (const [name, next] of Object.entries(outcomes)) {
+      const answer = (() => {
+        try {
+          return settle(loadBalancerMiddleware(eps, lb).direct(next)(request()));
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      })();
+      await answer.catch(() => undefined);
+      expect(told.at(-1), name).toBe(name);
+    }
+    expect(told).toHaveLength(4);
+    expect(lb.score(eps[0]!.address)).toBe(0);
   });
 
   it("loadbalance - least loaded: an instance that sheds calls (a queue-delay hint) gets fewer of them, until the penalty fades", async () => {

@@ -1,7 +1,8 @@
 import { createContextKey, type CallContext, type ContextKey } from "../context.js";
 import { raceSignal } from "../deadline.js";
 import { Code, RpcError } from "../errors.js";
-import type { Middleware, RpcRequest, RpcResponse } from "../middleware.js";
+import { directMiddleware, mapAnswer, settle, type DirectAnswer, type DirectMiddleware } from "../direct.js";
+import type { RpcRequest } from "../middleware.js";
 import { HeaderKeys, type Endpoint, type EndpointHealth, type Headers } from "../transport.js";
 
 /**
@@ -318,42 +319,48 @@ function pickAvoiding(balancer: LoadBalancer, endpoints: readonly Endpoint[], re
  * puts it on the call's context (`ctx.endpoint`, `ctx.peer`) for the instance breaker and the
  * transport. No instances fails the call with UNAVAILABLE, `notSent`.
  */
-export function loadBalancerMiddleware(source: EndpointSource, balancer: LoadBalancer, health?: EndpointHealth): Middleware {
+export function loadBalancerMiddleware(source: EndpointSource, balancer: LoadBalancer, health?: EndpointHealth): DirectMiddleware {
   const resolve = "resolve" in source ? (req: RpcRequest) => source.resolve(req.service.typeName, req.ctx) : () => source;
   const usable = health === undefined ? undefined : new Usable(health);
-  return (next) => {
+  return directMiddleware((next) => {
     /** Picks an instance among `found` and sends `req` there. Not a closure per call: the hot path allocates none. */
-    const call = (found: readonly Endpoint[], req: RpcRequest): Promise<RpcResponse> => {
+    const call = (found: readonly Endpoint[], req: RpcRequest): DirectAnswer => {
       const endpoints = usable === undefined || found.length === 0 ? found : usable.of(found);
       const failed = req.ctx.values.get(failedEndpoints);
       const picked =
         endpoints.length === 0 ? undefined : failed === undefined ? balancer.pick(endpoints, req) : pickAvoiding(balancer, endpoints, req, failed);
       if (picked === undefined) {
-        return Promise.reject(
-          new RpcError(Code.UNAVAILABLE, `no instance of ${req.service.typeName} to call: none is registered or all have weight 0`, {
-            notSent: true,
-          }),
-        );
+        throw new RpcError(Code.UNAVAILABLE, `no instance of ${req.service.typeName} to call: none is registered or all have weight 0`, {
+          notSent: true,
+        });
       }
       req.ctx.endpoint = picked;
       req.ctx.peer = picked.address;
       if (balancer.track === undefined) return next(req);
       const done = balancer.track(picked);
-      return next(req).then(
+      const failedOn = (e: unknown): never => {
+        done(e instanceof RpcError ? e.headers : undefined);
+        throw e;
+      };
+      let answer: DirectAnswer;
+      try {
+        answer = next(req);
+      } catch (e) {
+        return failedOn(e);
+      }
+      return mapAnswer(
+        answer,
         (res) => {
           done(res.headers);
           return res;
         },
-        (e: unknown) => {
-          done(e instanceof RpcError ? e.headers : undefined);
-          throw e;
-        },
+        failedOn,
       );
     };
     return (req) => {
       const found = resolve(req);
       // A resolver that waits (a registry's first read) is not waited for past the call's end.
-      return "then" in found ? raceSignal(found, req.ctx.cancellation, true).then((f) => call(f, req)) : call(found, req);
+      return "then" in found ? raceSignal(found, req.ctx.cancellation, true).then((f) => settle(call(f, req))) : call(found, req);
     };
-  };
+  });
 }

@@ -2,6 +2,7 @@ import type { CallContext } from "../context.js";
 import { sleep, startTimer, type Timer } from "../deadline.js";
 import type { MethodDescriptor } from "../descriptors.js";
 import { Code, ConfigError, RpcError } from "../errors.js";
+import { directMiddleware, mapAnswer, promised, type DirectAnswer, type DirectMiddleware } from "../direct.js";
 import type { Middleware, RpcResponse } from "../middleware.js";
 import { HeaderKeys } from "../transport.js";
 import { observeStream, requestsTaken, streamsResponses } from "../streaming.js";
@@ -191,7 +192,7 @@ function adopt(call: CallContext, won: CallContext): void {
  * a healthy long stream); the call's deadline does. The attempt's context lives until its
  * response stream ends.
  */
-export function retryMiddleware(policy: RetryPolicy = {}): Middleware {
+export function retryMiddleware(policy: RetryPolicy = {}): DirectMiddleware {
   return retrying(resolveRetryPolicy(policy), isRetrySafe);
 }
 
@@ -213,68 +214,78 @@ export function isRefused(err: RpcError, _method: MethodDescriptor, call: CallCo
  * a few ms later) would serve; the budget keeps it from adding load to a service that stays
  * overloaded.
  */
-export function requeueMiddleware(policy: RetryPolicy = {}): Middleware {
+export function requeueMiddleware(policy: RetryPolicy = {}): DirectMiddleware {
   return retrying(resolveRetryPolicy(policy), isRefused);
 }
 
 /** The attempt loop of retry and requeue: `safe` says which failures may be sent again. */
-function retrying(p: ResolvedRetryPolicy, safe: (err: RpcError, method: MethodDescriptor, call: CallContext) => boolean): Middleware {
-  return (next) => (req) => {
-    const call = req.ctx;
-    const streaming = req.method.kind !== "unary";
-    const send = (ctx: CallContext): Promise<RpcResponse> => (ctx === call ? next(req) : next({ ...req, ctx }));
+function retrying(p: ResolvedRetryPolicy, safe: (err: RpcError, method: MethodDescriptor, call: CallContext) => boolean): DirectMiddleware {
+  return directMiddleware((next) => {
+    const nextPromised = promised(next);
+    return (req) => {
+      const call = req.ctx;
+      const streaming = req.method.kind !== "unary";
+      const send = (ctx: CallContext): Promise<RpcResponse> => (ctx === call ? nextPromised(req) : nextPromised({ ...req, ctx }));
 
-    /** After attempt `n` failed with `e` on `failedOn`: throws when it may not be sent again, else waits the backoff. */
-    const again = async (n: number, e: unknown, failedOn: string | undefined): Promise<void> => {
-      const err = RpcError.from(e);
-      if (n >= p.maxAttempts || !safe(err, req.method, call) || requestsTaken(req.message)) throw err;
-      const delay = backoffDelay(n, p);
-      if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
-      if (p.budget !== undefined && !p.budget.withdraw()) throw err;
-      rememberFailed(call, failedOn);
-      await sleep(delay, call.cancellation);
-    };
+      /** After attempt `n` failed with `e` on `failedOn`: throws when it may not be sent again, else waits the backoff. */
+      const again = async (n: number, e: unknown, failedOn: string | undefined): Promise<void> => {
+        const err = RpcError.from(e);
+        if (n >= p.maxAttempts || !safe(err, req.method, call) || requestsTaken(req.message)) throw err;
+        const delay = backoffDelay(n, p);
+        if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
+        if (p.budget !== undefined && !p.budget.withdraw()) throw err;
+        rememberFailed(call, failedOn);
+        await sleep(delay, call.cancellation);
+      };
 
-    /** Attempts `first` and on, each in a forked context. */
-    const forked = async (first: number): Promise<RpcResponse> => {
-      for (let n = first; ; n++) {
-        const ctx = call.fork(n);
-        let keep = false;
-        try {
-          const res = await attempt(send, ctx, streaming ? undefined : p.attemptTimeoutMs);
-          adopt(call, ctx);
-          if (!streamsResponses(req.method)) return res;
-          keep = true;
-          return observeStream(res, ctx, () => ctx.dispose());
-        } catch (e) {
-          await again(n, e, ctx.endpoint?.address);
-        } finally {
-          if (!keep) ctx.dispose();
+      /** Attempts `first` and on, each in a forked context. */
+      const forked = async (first: number): Promise<RpcResponse> => {
+        for (let n = first; ; n++) {
+          const ctx = call.fork(n);
+          let keep = false;
+          try {
+            const res = await attempt(send, ctx, streaming ? undefined : p.attemptTimeoutMs);
+            adopt(call, ctx);
+            if (!streamsResponses(req.method)) return res;
+            keep = true;
+            return observeStream(res, ctx, () => ctx.dispose());
+          } catch (e) {
+            await again(n, e, ctx.endpoint?.address);
+          } finally {
+            if (!keep) ctx.dispose();
+          }
         }
-      }
-    };
+      };
 
-    p.budget?.deposit();
-    // A first attempt that nothing cancels alone (a unary call without an attempt timeout) runs in
-    // the call's own context: a call that succeeds at once costs no fork, no second deadline timer,
-    // no listener on the call's cancellation and no promise of this middleware's own but `then`'s.
-    // What it leaves on the call is undone if it fails.
-    if (streaming || p.attemptTimeoutMs !== undefined || call.attempt !== 1) return forked(1);
-    const { endpoint, peer } = call;
-    let first: Promise<RpcResponse>;
-    try {
-      first = next(req);
-    } catch (e) {
-      first = Promise.reject(e);
-    }
-    return first.then(undefined, async (e: unknown) => {
-      const failedOn = call.endpoint?.address;
-      call.endpoint = endpoint;
-      call.peer = peer;
-      await again(1, e, failedOn);
-      return forked(2);
-    });
-  };
+      p.budget?.deposit();
+      // A first attempt that nothing cancels alone (a unary call without an attempt timeout) runs in
+      // the call's own context: a call that succeeds at once costs no fork, no second deadline timer,
+      // no listener on the call's cancellation and no promise of this middleware's own (a direct
+      // link: its recovery is a step of the transport's Later). What it leaves on the call is undone
+      // if it fails.
+      if (streaming || p.attemptTimeoutMs !== undefined || call.attempt !== 1) return forked(1);
+      const { endpoint, peer } = call;
+      const recover = async (e: unknown): Promise<RpcResponse> => {
+        const failedOn = call.endpoint?.address;
+        call.endpoint = endpoint;
+        call.peer = peer;
+        await again(1, e, failedOn);
+        return forked(2);
+      };
+      let first: DirectAnswer;
+      try {
+        first = next(req);
+      } catch (e) {
+        return recover(e);
+      }
+      return mapAnswer(first, same, recover);
+    };
+  });
+}
+
+/** The first attempt's response, handed on as it is. */
+function same(res: RpcResponse): RpcResponse {
+  return res;
 }
 
 /** Backup request: a second attempt when the first has not answered after a delay. */

@@ -1,6 +1,6 @@
 import { abortError, deadlineExceeded } from "../deadline.js";
 import { Code } from "../errors.js";
-import type { Middleware } from "../middleware.js";
+import { directMiddleware, type DirectMiddleware } from "../direct.js";
 
 /**
  * The whole-call timeout (client side). The call's deadline was set from `timeoutMs` (the call's,
@@ -10,8 +10,8 @@ import type { Middleware } from "../middleware.js";
  * load balancing's resolver, and the transport (a transport that does not say it settles on abort,
  * `ClientTransport.settlesOnAbort`, is raced against the call's signal at the end of the chain).
  */
-export function timeoutMiddleware(): Middleware {
-  return (next) => (req) => {
+export function timeoutMiddleware(): DirectMiddleware {
+  return directMiddleware((next) => (req) => {
     const ctx = req.ctx;
     if (ctx.deadline === undefined) return next(req);
     // Following the cancellation arms the deadline, and aborts the call at once when it has
@@ -19,8 +19,8 @@ export function timeoutMiddleware(): Middleware {
     const signal = ctx.cancellation;
     if (signal.aborted) {
       const why = abortError(signal, true);
-      return Promise.reject(why.code === Code.DEADLINE_EXCEEDED ? deadlineExceeded("deadline exceeded before the call was sent", true) : why);
+      throw why.code === Code.DEADLINE_EXCEEDED ? deadlineExceeded("deadline exceeded before the call was sent", true) : why;
     }
     return next(req);
-  };
+  });
 }
