@@ -320,10 +320,10 @@ class MeridianServer implements Server {
     const queue = this.runQueue;
     if (queue === undefined) return this.serve(route, call, sink);
     if (queue.idle) return queue.startNow(this.serveFn, route, call, sink);
+    // As in `admit`: a call's read time is now, to the clock's millisecond (a transport hands a
+    // call over as it reads it), so it is queued at that time without reading the clock again.
     const received = call.receivedAt;
-    const now = Date.now();
-    const waitedMs = received === undefined ? 0 : (call.waitedMs ?? 0) + (now - received);
-    queue.submit(new QueuedServerCall(route, call, waitedMs, now, this, sink));
+    queue.submit(new QueuedServerCall(route, call, received === undefined ? 0 : (call.waitedMs ?? 0), received ?? Date.now(), this, sink));
   }
 
   /** Hands `reply` to the transport's sink, which must not throw: if it does, logs it (see ReplySink). */
