@@ -103,6 +103,39 @@ describe("tcp frame head", () => {
     expect(head.lastBlock!.length).toBeLessThanOrEqual(MAX_REUSED_BLOCK);
   });
 
+  it("frame head - the kept block is a copy: it does not hold the socket chunk the frame came in", () => {
+    const head = new FrameHead();
+    const bytes = frame({ "x-region-id": "cn-north" }, "bench.Echo", 100);
+    const chunk = Buffer.alloc(64 * 1024); // a socket read: one ArrayBuffer of its own
+    chunk.set(bytes, 1001);
+    parseFrame(chunk, 1001, 1001 + bytes.length, LIMITS, head);
+    expect(head.lastBlock!.buffer.byteLength).toBeLessThanOrEqual(MAX_REUSED_BLOCK);
+    expect(head.lastBlock!.buffer).not.toBe(chunk.buffer);
+  });
+
+  it("frame head - a block that differs from the kept one in any byte is read afresh, at any offset and length", () => {
+    // Values of every length mod 4, changed at every position, in frames at odd offsets of one
+    // chunk (as frames sit in a socket read), so that the comparison's words and its tail both count.
+    for (const base of ["cn-north", "cn-north1", "cn-north12", "cn-north123"]) {
+      const head = new FrameHead();
+      const chunk = Buffer.alloc(8192);
+      let at = 3;
+      const parse = (value: string): Headers => {
+        const bytes = frame({ "x-region-id": value }, "bench.Echo", undefined);
+        chunk.set(bytes, at);
+        const headers = parseFrame(chunk, at, at + bytes.length, LIMITS, head).headers;
+        at = at + bytes.length + 1 > chunk.length - 200 ? 3 : at + bytes.length + 1;
+        return headers;
+      };
+      for (let i = 0; i < base.length; i++) {
+        const changed = base.slice(0, i) + String.fromCharCode(base.charCodeAt(i) ^ 1) + base.slice(i + 1);
+        expect(parse(base)).toEqual({ "x-region-id": base });
+        expect(parse(base)).toEqual({ "x-region-id": base });
+        expect(parse(changed)).toEqual({ "x-region-id": changed });
+      }
+    }
+  });
+
   it("frame head - blocks that change every frame are read right, also when the last one comes back", () => {
     const head = new FrameHead();
     for (let i = 0; i < 300; i++) {
