@@ -359,20 +359,22 @@ describe("tcp transport - deadlines and cancellation", () => {
     expect(e.notSent).toBe(true);
   });
 
-  it("tcp - the server's signal aborts when the client goes away", async () => {
-    let signal: CallSignal | undefined;
-    const { address } = await serve(async (call) => {
-      signal = call.signal;
+  it("tcp - the server's signal aborts when the client goes away, for every call in flight; what they held is released", async () => {
+    const signals: CallSignal[] = [];
+    const { address, server } = await serve(async (call) => {
+      signals.push(call.signal);
       await new Promise((r) => call.signal.addEventListener("abort", r));
       return echoReply(call);
     });
     const c = client(address);
-    const p = unaryCall(c, request({})).catch((e: unknown) => e);
-    await until(() => signal !== undefined, 2000, "call to arrive");
+    const calls = Array.from({ length: 5 }, () => unaryCall(c, request({})).catch((e: unknown) => e));
+    await until(() => signals.length === 5, 2000, "calls to arrive");
+    expect(server.stats.inflightRequestBytes).toBeGreaterThan(0);
     await c.close();
-    expect(((await p) as RpcError).code).toBe(Code.UNAVAILABLE);
-    await until(() => signal!.aborted, 2000, "server-side abort");
-    expect((signal!.reason as RpcError).code).toBe(Code.CANCELLED);
+    for (const p of calls) expect(((await p) as RpcError).code).toBe(Code.UNAVAILABLE);
+    await until(() => signals.every((s) => s.aborted), 2000, "server-side aborts");
+    for (const s of signals) expect((s.reason as RpcError).code).toBe(Code.CANCELLED);
+    await until(() => server.stats.inflightRequestBytes === 0, 2000, "held bytes released");
   });
 });
 

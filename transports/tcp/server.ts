@@ -173,6 +173,10 @@ class TcpServerCall extends ServerCall implements DeadlineEntry {
   protocol: PayloadProtocol | undefined = undefined;
   /** How the call was framed: the reply is framed the same way. */
   framing: Framing = "ttheader";
+  /** Its place in its connection's CallList. */
+  listed = false;
+  prevCall: TcpServerCall | undefined = undefined;
+  nextCall: TcpServerCall | undefined = undefined;
 
   constructor(
     private readonly conn: ServerConnection,
@@ -209,10 +213,55 @@ class TcpServerCall extends ServerCall implements DeadlineEntry {
   }
 }
 
+/**
+ * The unary calls in flight on a connection: a list through the calls themselves. A Set's add
+ * and delete hash each call (about 3% of a server's CPU on bench:rpc's echo); this is a few
+ * pointer updates.
+ */
+class CallList {
+  size = 0;
+  private head: TcpServerCall | undefined = undefined;
+
+  add(c: TcpServerCall): void {
+    c.listed = true;
+    c.prevCall = undefined;
+    c.nextCall = this.head;
+    if (this.head !== undefined) this.head.prevCall = c;
+    this.head = c;
+    this.size++;
+  }
+
+  /** Takes `c` out; false when it was not in (already answered, or the list was emptied). */
+  delete(c: TcpServerCall): boolean {
+    if (!c.listed) return false;
+    c.listed = false;
+    const { prevCall, nextCall } = c;
+    if (prevCall !== undefined) prevCall.nextCall = nextCall;
+    else this.head = nextCall;
+    if (nextCall !== undefined) nextCall.prevCall = prevCall;
+    c.prevCall = c.nextCall = undefined;
+    this.size--;
+    return true;
+  }
+
+  /** Empties the list and returns what it held. */
+  takeAll(): TcpServerCall[] {
+    const all: TcpServerCall[] = [];
+    for (let c = this.head; c !== undefined; c = c.nextCall) all.push(c);
+    for (const c of all) {
+      c.listed = false;
+      c.prevCall = c.nextCall = undefined;
+    }
+    this.head = undefined;
+    this.size = 0;
+    return all;
+  }
+}
+
 /** One client connection of the server: unary calls and streams, multiplexed. */
 class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWatcher {
   readonly fc: FrameConnection;
-  readonly calls = new Set<TcpServerCall>();
+  readonly calls = new CallList();
   readonly streams = new Map<number, TcpServerStream>();
   /** The client's verified certificate identity (mutual TLS), if any. */
   readonly identity: PeerIdentity | undefined;
@@ -541,8 +590,7 @@ class ServerConnection implements ConnectionHandler, StreamHost, PartialFrameWat
     const reason = new RpcError(Code.CANCELLED, `the connection from ${this.fc.peer} closed${error ? `: ${error.message}` : ""}`, {
       cause: error,
     });
-    for (const call of this.calls) call.abort(reason);
-    this.calls.clear();
+    for (const call of this.calls.takeAll()) call.abort(reason);
     for (const stream of [...this.streams.values()]) stream.lost(reason);
     this.streams.clear();
     // What the calls held is no longer held for this connection.
