@@ -185,12 +185,6 @@ export function decodeResponse(method: MethodDescriptor, service: string, payloa
   }
 }
 
-/**
- * The end of a client chain: hands the call to the transport, the request encoded by
- * `messageWriter` and the response decoded by `decodeResponse`. Errors come out as RpcErrors, a
- * business error as a BizError even from a transport that only knows `rpc-status`, and an
- * aborted call as its signal's reason.
- */
 /** A unary call as the runtime hands it to a transport: a class for the reason `CallRequest` gives. */
 class UnaryRequest implements TransportRequest {
   declare readonly service: string;
@@ -212,6 +206,12 @@ class UnaryRequest implements TransportRequest {
   }
 }
 
+/**
+ * The end of a client chain: hands the call to the transport, the request encoded by
+ * `messageWriter` and the response decoded by `decodeResponse`. Errors come out as RpcErrors, a
+ * business error as a BizError even from a transport that only knows `rpc-status`, and an
+ * aborted call as its signal's reason.
+ */
 function transportHandler(transport: ClientTransport): DirectHandler {
   // A call over a transport that does not say it settles as soon as the call's signal aborts is
   // raced against it here, so that the call ends at its deadline whatever the transport does.

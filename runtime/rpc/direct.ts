@@ -58,10 +58,9 @@ class Step {
  * throws the next (or returns, to recover). A step may return a promise instead (a retry that
  * sends the call again): the steps after it then run once that settles. Not a thenable, so that
  * no code awaits it by mistake: `settle` turns it into a promise, `end` hands its outcome on with
- * the one `then` it costs. The steps are a list of
- * class instances: an array literal here is an allocation site V8 may pretenure when a burst of
- * calls holds many at once, as it does object literals (docs/profile.md, "Sixth pass"), and it
- * did: 8.7 µs of CPU per call against 3.2.
+ * the one `then` it costs. The steps are a list of class instances: an array literal here is an
+ * allocation site V8 may pretenure when a burst of calls holds many at once, as it does object
+ * literals (docs/profile.md, "Sixth pass"), and it did: 8.7 µs of CPU per call against 3.2.
  */
 export class Later {
   declare private readonly source: unknown;

@@ -1,6 +1,6 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
-import { mapAnswer, promised, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
-import type { Handler, RpcResponse } from "../middleware.js";
+import { directMiddleware, mapAnswer, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
+import type { RpcResponse } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
 import { AdaptiveLimit, type AdaptiveLimitOptions } from "./adaptive.js";
 import { priorityOf, shareOf } from "./priority.js";
@@ -106,5 +106,5 @@ export function limiterMiddleware(options: LimiterOptions): DirectMiddleware {
     }
     return mapAnswer(res, ok, failed);
   };
-  return Object.assign((next: Handler) => promised(direct(next)), { direct });
+  return directMiddleware(direct);
 }

@@ -1,7 +1,7 @@
 import type { CallContext, Side } from "../context.js";
 import { Code, RpcError } from "../errors.js";
-import { isThenable, Later, mapAnswer, promised, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
-import type { Handler, RpcRequest, RpcResponse } from "../middleware.js";
+import { directMiddleware, isThenable, Later, mapAnswer, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
+import type { RpcRequest, RpcResponse } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
 
 /** What a stats hook learns when a call ends. */
@@ -57,7 +57,7 @@ export function statsMiddleware(hooks: readonly StatsHook[]): DirectMiddleware {
     };
     return mapAnswer(res, ok, fail);
   };
-  return Object.assign((next: Handler) => promised(direct(next)), { direct });
+  return directMiddleware(direct);
 }
 
 /** The Date.now() clock minus the performance.now() clock, as last taken, and when (see wallTime). */
