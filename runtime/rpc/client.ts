@@ -225,15 +225,15 @@ function transportHandler(transport: ClientTransport): DirectHandler {
     const failed = (e: unknown): never => {
       throw callError(e, signal);
     };
+    const method = req.method;
+    const service = req.service.typeName;
     let sent: Promise<TransportResponse>;
     try {
-      if (req.method.kind !== "unary") return raceSignal(openStream(transport, req, signal), signal).then(undefined, failed);
-      sent = transport.unary(new UnaryRequest(req.service.typeName, req.method, messageWriter(req.method.input, req.message), req.headers, ctx.deadline, signal, ctx.endpoint));
+      if (method.kind !== "unary") return raceSignal(openStream(transport, req, signal), signal).then(undefined, failed);
+      sent = transport.unary(new UnaryRequest(service, method, messageWriter(method.input, req.message), req.headers, ctx.deadline, signal, ctx.endpoint));
     } catch (e) {
       throw callError(e, signal);
     }
-    const method = req.method;
-    const service = req.service.typeName;
     const decoded = (res: unknown): RpcResponse => {
       const r = res as TransportResponse;
       try {

@@ -157,6 +157,26 @@ export function mapAnswer(
   return isThenable(answer) ? answer.then(ok, failed) : ok(answer);
 }
 
+/**
+ * `next(req)`, and what the link does with its outcome (`mapAnswer`), a throw of `next` included:
+ * it goes to `failed` as a rejection would, so that a link that holds something for the call (a
+ * place in a limit, a balancer's count) always gives it back.
+ */
+export function mapNext(
+  next: DirectHandler,
+  req: RpcRequest,
+  ok: (res: RpcResponse) => RpcResponse | Promise<RpcResponse>,
+  failed: (error: unknown) => RpcResponse | Promise<RpcResponse>,
+): DirectAnswer {
+  let answer: DirectAnswer;
+  try {
+    answer = next(req);
+  } catch (e) {
+    return failed(e);
+  }
+  return mapAnswer(answer, ok, failed);
+}
+
 /** A direct link's answer as a promise. */
 export function settle(answer: DirectAnswer): Promise<RpcResponse> {
   return answer instanceof Later ? answer.settle() : Promise.resolve(answer);

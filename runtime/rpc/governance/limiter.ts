@@ -1,5 +1,5 @@
 import { Code, ConfigError, RpcError } from "../errors.js";
-import { directMiddleware, mapAnswer, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
+import { directMiddleware, mapNext, type DirectHandler, type DirectMiddleware } from "../direct.js";
 import type { RpcResponse } from "../middleware.js";
 import { observeStream, streamsResponses } from "../streaming.js";
 import { AdaptiveLimit, type AdaptiveLimitOptions } from "./adaptive.js";
@@ -98,13 +98,7 @@ export function limiterMiddleware(options: LimiterOptions): DirectMiddleware {
       adaptive?.sample(now() - started, inflight, e instanceof RpcError && (e.code === Code.RESOURCE_EXHAUSTED || e.code === Code.DEADLINE_EXCEEDED));
       throw e;
     };
-    let res: DirectAnswer;
-    try {
-      res = next(req);
-    } catch (e) {
-      return failed(e);
-    }
-    return mapAnswer(res, ok, failed);
+    return mapNext(next, req, ok, failed);
   };
   return directMiddleware(direct);
 }

@@ -1,7 +1,7 @@
 import { createContextKey, type CallContext, type ContextKey } from "../context.js";
 import { raceSignal } from "../deadline.js";
 import { Code, RpcError } from "../errors.js";
-import { directMiddleware, mapAnswer, settle, type DirectAnswer, type DirectMiddleware } from "../direct.js";
+import { directMiddleware, mapNext, settle, type DirectAnswer, type DirectMiddleware } from "../direct.js";
 import type { RpcRequest } from "../middleware.js";
 import { HeaderKeys, type Endpoint, type EndpointHealth, type Headers } from "../transport.js";
 
@@ -338,23 +338,17 @@ export function loadBalancerMiddleware(source: EndpointSource, balancer: LoadBal
       req.ctx.peer = picked.address;
       if (balancer.track === undefined) return next(req);
       const done = balancer.track(picked);
-      const failedOn = (e: unknown): never => {
-        done(e instanceof RpcError ? e.headers : undefined);
-        throw e;
-      };
-      let answer: DirectAnswer;
-      try {
-        answer = next(req);
-      } catch (e) {
-        return failedOn(e);
-      }
-      return mapAnswer(
-        answer,
+      return mapNext(
+        next,
+        req,
         (res) => {
           done(res.headers);
           return res;
         },
-        failedOn,
+        (e: unknown) => {
+          done(e instanceof RpcError ? e.headers : undefined);
+          throw e;
+        },
       );
     };
     return (req) => {

@@ -2,7 +2,7 @@ import type { CallContext } from "../context.js";
 import { sleep, startTimer, type Timer } from "../deadline.js";
 import type { MethodDescriptor } from "../descriptors.js";
 import { Code, ConfigError, RpcError } from "../errors.js";
-import { directMiddleware, mapAnswer, promised, type DirectAnswer, type DirectMiddleware } from "../direct.js";
+import { directMiddleware, mapNext, promised, type DirectMiddleware } from "../direct.js";
 import type { Middleware, RpcResponse } from "../middleware.js";
 import { HeaderKeys } from "../transport.js";
 import { observeStream, requestsTaken, streamsResponses } from "../streaming.js";
@@ -272,13 +272,7 @@ function retrying(p: ResolvedRetryPolicy, safe: (err: RpcError, method: MethodDe
         await again(1, e, failedOn);
         return forked(2);
       };
-      let first: DirectAnswer;
-      try {
-        first = next(req);
-      } catch (e) {
-        return recover(e);
-      }
-      return mapAnswer(first, same, recover);
+      return mapNext(next, req, same, recover);
     };
   });
 }
