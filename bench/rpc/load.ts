@@ -28,6 +28,8 @@ export interface LoadResult {
   p999Us: number;
   meanUs: number;
   maxUs: number;
+  /** CPU time (user + system, all threads) this process used over the measured part, µs. */
+  cpuUs: number;
 }
 
 const peer = process.argv[2] as PeerName;
@@ -65,9 +67,11 @@ async function run(spec: RunSpec): Promise<LoadResult> {
   process.send!({ type: "warm" });
   measuring = true;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, spec.durationMs));
   measuring = false;
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   stop = true;
   await Promise.all(workers);
   await client.close();
@@ -82,6 +86,7 @@ async function run(spec: RunSpec): Promise<LoadResult> {
     p999Us: hist.quantile(0.999) / 1000,
     meanUs: hist.mean() / 1000,
     maxUs: hist.max / 1000,
+    cpuUs: cpu.user + cpu.system,
   };
 }
 

@@ -97,7 +97,7 @@ async function benchPeer(peer: PeerName, results: RunResult[], failures: string[
         const r: RunResult = { peer, name, concurrency, ...result, server: stats };
         results.push(r);
         console.log(
-          `${peer.padEnd(14)} ${name.padEnd(5)} c=${String(concurrency).padEnd(4)} ${fmt(r.rps).padStart(9)} req/s  p50 ${us(r.p50Us)}  p99 ${us(r.p99Us)}  p999 ${us(r.p999Us)}  server ELD p99 ${r.server.eventLoopDelayP99Ms.toFixed(1)} ms  RSS ${r.server.rssMB.toFixed(0)} MB${r.errors ? `  errors ${r.errors} (${r.firstError})` : ""}`,
+          `${peer.padEnd(14)} ${name.padEnd(5)} c=${String(concurrency).padEnd(4)} ${fmt(r.rps).padStart(9)} req/s  p50 ${us(r.p50Us)}  p99 ${us(r.p99Us)}  p999 ${us(r.p999Us)}  server ELD p99 ${r.server.eventLoopDelayP99Ms.toFixed(1)} ms  RSS ${r.server.rssMB.toFixed(0)} MB  CPU/call ${cpuPerCall(r)}${r.errors ? `  errors ${r.errors} (${r.firstError})` : ""}`,
         );
       }
     }
@@ -108,6 +108,16 @@ async function benchPeer(peer: PeerName, results: RunResult[], failures: string[
   } finally {
     await Promise.all([stop(load), stop(server)]);
   }
+}
+
+/**
+ * CPU time per answered call, µs, of the load generator and of the server, each over its own view
+ * of the measured part: steadier than requests/s on a shared machine, where a run's throughput
+ * moves by a quarter with how the two processes happen to take turns.
+ */
+function cpuPerCall(r: RunResult): string {
+  if (r.requests === 0) return "-";
+  return `client ${(r.cpuUs / r.requests).toFixed(2)} µs, server ${(r.server.cpuUs / r.requests).toFixed(2)} µs`;
 }
 
 function fmt(n: number): string {
