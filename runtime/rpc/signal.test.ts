@@ -39,6 +39,50 @@ describe("signal", () => {
     expect(calls).toEqual(["d", "a"]);
   });
 
+  it("signal - the first listener is kept apart: order, duplicates, removal and a throwing one", async () => {
+    const calls: string[] = [];
+    const make = (name: string) => () => calls.push(name);
+    const [a, b, d] = ["a", "b", "d"].map(make) as [() => number, () => number, () => number];
+    // The first one removed while others wait: one added after it runs after them.
+    const c1 = new Cancellation();
+    c1.addEventListener("abort", a);
+    c1.addEventListener("abort", a);
+    c1.addEventListener("abort", b);
+    c1.removeEventListener("abort", a);
+    c1.addEventListener("abort", d);
+    c1.addEventListener("abort", a);
+    c1.abort("stop");
+    expect(calls).toEqual(["b", "d", "a"]);
+    // Alone, removed, then another alone.
+    calls.length = 0;
+    const c2 = new Cancellation();
+    c2.addEventListener("abort", a);
+    c2.removeEventListener("abort", a);
+    c2.removeEventListener("abort", a);
+    c2.addEventListener("abort", b);
+    c2.addEventListener("abort", b);
+    c2.abort("stop");
+    expect(calls).toEqual(["b"]);
+    // A first listener that throws: the others still run, the abort still happens, the error is reported.
+    calls.length = 0;
+    const c3 = new Cancellation();
+    const thrown: unknown[] = [];
+    const onError = (e: unknown) => thrown.push(e);
+    process.on("uncaughtException", onError);
+    try {
+      c3.addEventListener("abort", () => {
+        throw new Error("listener failed");
+      });
+      c3.addEventListener("abort", b);
+      c3.abort("stop");
+      expect([calls, c3.aborted]).toEqual([["b"], true]);
+      await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      process.off("uncaughtException", onError);
+    }
+    expect(thrown.map((e) => (e as Error).message)).toEqual(["listener failed"]);
+  });
+
   it("signal - toAbortSignal follows the cancellation, before or after the abort", () => {
     const before = new Cancellation();
     const s = before.toAbortSignal();

@@ -11,18 +11,33 @@ const ABORT_EVENT = { type: "abort" } as const;
 export class Cancellation implements CallSignal {
   aborted = false;
   reason: unknown = undefined;
-  private listeners: AbortListener[] | undefined;
-  private controller: AbortController | undefined;
+  /**
+   * The first listener, kept apart: a call mostly has one (its transport's), and an array for it
+   * was an allocation per call. Set only while `rest` was never needed, so it always runs first.
+   */
+  private first: AbortListener | undefined = undefined;
+  /** Listeners after `first`, in the order they were added. */
+  private rest: AbortListener[] | undefined = undefined;
+  private controller: AbortController | undefined = undefined;
 
   addEventListener(_type: "abort", listener: AbortListener): void {
     if (this.aborted) return;
-    const l = (this.listeners ??= []);
+    if (this.first === undefined && this.rest === undefined) {
+      this.first = listener;
+      return;
+    }
     // As EventTarget does, a listener added twice is called once.
+    if (this.first === listener) return;
+    const l = (this.rest ??= []);
     if (!l.includes(listener)) l.push(listener);
   }
 
   removeEventListener(_type: "abort", listener: AbortListener): void {
-    const l = this.listeners;
+    if (this.first === listener) {
+      this.first = undefined;
+      return;
+    }
+    const l = this.rest;
     if (l === undefined) return;
     const i = l.lastIndexOf(listener);
     // Listeners mostly go in the order opposite to the one they came in (the transport's, then
@@ -37,20 +52,12 @@ export class Cancellation implements CallSignal {
     this.aborted = true;
     this.reason = reason;
     this.controller?.abort(reason);
-    const l = this.listeners;
-    this.listeners = undefined;
-    if (l === undefined) return;
-    for (const listener of l) {
-      try {
-        if (typeof listener === "function") listener(ABORT_EVENT);
-        else listener.handleEvent(ABORT_EVENT);
-      } catch (e) {
-        // As EventTarget does: a throwing listener neither stops the others nor the abort.
-        queueMicrotask(() => {
-          throw e;
-        });
-      }
-    }
+    const first = this.first;
+    const rest = this.rest;
+    this.first = undefined;
+    this.rest = undefined;
+    if (first !== undefined) notify(first);
+    if (rest !== undefined) for (const listener of rest) notify(listener);
   }
 
   /** A real AbortSignal that follows this one (created on first use). */
@@ -61,6 +68,18 @@ export class Cancellation implements CallSignal {
       if (this.aborted) c.abort(this.reason);
     }
     return c.signal;
+  }
+}
+
+/** Runs an abort listener; as EventTarget does, one that throws stops neither the others nor the abort. */
+function notify(listener: AbortListener): void {
+  try {
+    if (typeof listener === "function") listener(ABORT_EVENT);
+    else listener.handleEvent(ABORT_EVENT);
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e;
+    });
   }
 }
 
