@@ -40,31 +40,27 @@ describe("signal", () => {
   });
 
   it("signal - the first listener is kept apart: order, duplicates, removal and a throwing one", async () => {
-    const calls: string[] = [];
-    const make = (name: string) => () => calls.push(name);
-    const [a, b, d] = ["a", "b", "d"].map(make) as [() => number, () => number, () => number];
+    // "+x" adds listener x, "-x" removes it; then the abort: who ran, in order.
+    const run = (ops: string[]): string[] => {
+      const c = new Cancellation();
+      const ran: string[] = [];
+      const listeners = new Map<string, () => void>();
+      const listener = (name: string) => listeners.get(name) ?? listeners.set(name, () => ran.push(name)).get(name)!;
+      for (const op of ops) {
+        if (op.startsWith("+")) c.addEventListener("abort", listener(op.slice(1)));
+        else c.removeEventListener("abort", listener(op.slice(1)));
+      }
+      c.abort("stop");
+      return ran;
+    };
     // The first one removed while others wait: one added after it runs after them.
-    const c1 = new Cancellation();
-    c1.addEventListener("abort", a);
-    c1.addEventListener("abort", a);
-    c1.addEventListener("abort", b);
-    c1.removeEventListener("abort", a);
-    c1.addEventListener("abort", d);
-    c1.addEventListener("abort", a);
-    c1.abort("stop");
-    expect(calls).toEqual(["b", "d", "a"]);
-    // Alone, removed, then another alone.
-    calls.length = 0;
-    const c2 = new Cancellation();
-    c2.addEventListener("abort", a);
-    c2.removeEventListener("abort", a);
-    c2.removeEventListener("abort", a);
-    c2.addEventListener("abort", b);
-    c2.addEventListener("abort", b);
-    c2.abort("stop");
-    expect(calls).toEqual(["b"]);
+    expect(run(["+a", "+a", "+b", "-a", "+d", "+a"])).toEqual(["b", "d", "a"]);
+    // Alone, removed (twice), then another alone, added twice.
+    expect(run(["+a", "-a", "-a", "+b", "+b"])).toEqual(["b"]);
+    // A listener already in the rest is not taken for the first.
+    expect(run(["+a", "+b", "-a", "+b", "+a"])).toEqual(["b", "a"]);
     // A first listener that throws: the others still run, the abort still happens, the error is reported.
-    calls.length = 0;
+    const calls: string[] = [];
     const c3 = new Cancellation();
     const thrown: unknown[] = [];
     const onError = (e: unknown) => thrown.push(e);
@@ -73,7 +69,7 @@ describe("signal", () => {
       c3.addEventListener("abort", () => {
         throw new Error("listener failed");
       });
-      c3.addEventListener("abort", b);
+      c3.addEventListener("abort", () => calls.push("b"));
       c3.abort("stop");
       expect([calls, c3.aborted]).toEqual([["b"], true]);
       await new Promise((r) => setTimeout(r, 10));
