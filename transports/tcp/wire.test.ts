@@ -125,6 +125,23 @@ describe("tcp framing - golden bytes", () => {
     expect(parseFrame(REQUEST, 0, REQUEST.length, DEFAULT_FRAME_LIMITS, new FrameHead()).sentAt).toBe(-1);
   });
 
+  it("tcp framing - SentAt sent again within the same millisecond is copied, and is still the same bytes", () => {
+    // Each block is written after other bytes, into a slab that must grow while SentAt is
+    // written, which moves what was written before it (Writer#grow).
+    const block = (info: (w: Writer) => number): string => {
+      const w = new Writer(64);
+      w.raw(new Uint8Array(40));
+      w.finish();
+      info(w);
+      return Buffer.from(w.finish()).toString("hex");
+    };
+    const values = [1_767_225_600_123, 1_767_225_600_123, 1_767_225_600_124, 7, 7, 0, 1_767_225_600_124, 2 ** 31, 2 ** 31 - 1, 2 ** 31 - 1];
+    for (const v of values) {
+      expect(block((w) => writeRequestInfo(w, -1, v)), String(v)).toBe(block((w) => writeIntInfo(w, [[IntKey.SentAt, String(v)]])));
+      expect(block((w) => writeRequestInfo(w, 2500, v)), String(v)).toBe(block((w) => writeIntInfo(w, [[IntKey.RPCTimeout, "2500"], [IntKey.SentAt, String(v)]])));
+    }
+  });
+
   it("writes int keys through the generic int block the same way", () => {
     const got = encode((w) => {
       const mark = beginFrame(w, 7);
