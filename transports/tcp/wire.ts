@@ -458,7 +458,7 @@ const lastSentAtDigits = new Uint8Array(20);
  */
 function putSentAt(w: Writer, sentAt: number): void {
   if (sentAt !== lastSentAt) {
-    // Relative to the frame's start: writing may move the slab's bytes (Writer#grow).
+    // Taken relative to `w.start`: writing may move the unwritten bytes in the slab (Writer#grow).
     const mark = w.pos - w.start;
     putDecimalPair(w, IntKey.SentAt, sentAt);
     const start = w.start + mark + 4;
