@@ -64,6 +64,37 @@ describe("fairness", () => {
     expect(q.light("small", 2500)).toBe(false);
   });
 
+  it("fairness - calls recorded in runs from one peer count as if recorded one by one, across windows", () => {
+    // A model of the shares: each window's bytes per peer, summed as recorded.
+    const windows: Map<string, number>[] = [];
+    const p = new PeerShares(1000, 0);
+    const expectShares = (now: number): void => {
+      const w = Math.floor(now / 1000);
+      const current = windows[w] ?? new Map<string, number>();
+      const previous = windows[w - 1] ?? new Map<string, number>();
+      const peers = Math.max(current.size, previous.size);
+      const total = [...current.values(), ...previous.values()].reduce((a, b) => a + b, 0);
+      for (const peer of ["a", "b", "c", "d"]) {
+        const share = peers < 2 ? 1 : (((current.get(peer) ?? 0) + (previous.get(peer) ?? 0)) * peers) / total;
+        expect([peer, now, p.light(peer, now), p.heavy(peer, now)]).toEqual([peer, now, share * 4 < 1, share > 1.5]);
+      }
+    };
+    // Runs of one peer, interleaved, a run going on past a window's end, and a quiet window.
+    const calls: [string, number, number][] = [
+      ["a", 5000, 10], ["a", 5000, 11], ["a", 5000, 12], ["b", 0, 13], ["a", 5000, 14], ["c", 900, 15], ["c", 900, 16],
+      ["c", 900, 990], ["c", 900, 1001], ["c", 900, 1002], ["d", 0, 1003], ["b", 0, 1004], ["b", 0, 1005], ["a", 20_000, 1006],
+      ["d", 0, 3100], ["d", 0, 3101], ["b", 3000, 3102],
+    ];
+    for (const [i, [peer, bytes, now]] of calls.entries()) {
+      p.record(peer, bytes, now);
+      const w = (windows[Math.floor(now / 1000)] ??= new Map());
+      w.set(peer, (w.get(peer) ?? 0) + bytes + 512);
+      // Looked at after some of the calls only, so that runs are left open across records.
+      if (i % 3 === 2) expectShares(now);
+    }
+    expectShares(3102);
+  });
+
   it("fairness - the shedder spares the calls of a light peer and sheds those of the peer that floods", () => {
     const s = new QueueShedder({ targetMs: 5, intervalMs: 100 }, 0);
     for (let t = 0; t <= 120; t += 10) {

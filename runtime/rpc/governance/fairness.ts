@@ -33,6 +33,13 @@ export class PeerShares {
   private currentTotal = 0;
   private previousTotal = 0;
   private windowEnds: number;
+  /**
+   * The peer of the last calls recorded and what they cost, not yet added to `current`: a
+   * server reads calls in runs from one connection (a socket read holds many), so a run costs
+   * one map update, not one per call.
+   */
+  private runPeer: string | undefined = undefined;
+  private runBytes = 0;
 
   constructor(
     readonly windowMs = SHARE_WINDOW_MS,
@@ -45,8 +52,21 @@ export class PeerShares {
   record(peer: string, bytes: number, now: number): void {
     this.roll(now);
     const cost = bytes + CALL_COST_BYTES;
-    this.current.set(peer, (this.current.get(peer) ?? 0) + cost);
+    if (peer !== this.runPeer) {
+      this.endRun();
+      this.runPeer = peer;
+    }
+    this.runBytes += cost;
     this.currentTotal += cost;
+  }
+
+  /** Adds the run of calls recorded last to `current`. */
+  private endRun(): void {
+    const peer = this.runPeer;
+    if (peer === undefined) return;
+    this.current.set(peer, (this.current.get(peer) ?? 0) + this.runBytes);
+    this.runPeer = undefined;
+    this.runBytes = 0;
   }
 
   /**
@@ -68,6 +88,7 @@ export class PeerShares {
   /** What `peer` sent lately as a multiple of its fair share; 1 while the server reads from fewer than two peers. */
   private share(peer: string, now: number): number {
     this.roll(now);
+    this.endRun();
     const peers = Math.max(this.current.size, this.previous.size);
     if (peers < 2) return 1;
     const sent = (this.current.get(peer) ?? 0) + (this.previous.get(peer) ?? 0);
@@ -77,6 +98,7 @@ export class PeerShares {
   /** Starts a new window once the current one is over (two: the server was quiet for a whole one). */
   private roll(now: number): void {
     if (now < this.windowEnds) return;
+    this.endRun();
     const quiet = now >= this.windowEnds + this.windowMs;
     this.previous = quiet ? new Map() : this.current;
     this.previousTotal = quiet ? 0 : this.currentTotal;
