@@ -46,6 +46,7 @@ export {
   DeadlineQueue,
   earliest,
   MAX_TIMER_MS,
+  raceDeadline,
   raceSignal,
   sleep,
   startTimer,

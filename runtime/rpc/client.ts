@@ -129,7 +129,7 @@ export function clientMiddleware(options: Omit<ClientOptions, "transport"> & { t
     throw new ConfigError("CONFLICTING_OPTIONS", "createClient: set either endpoints or resolver, not both");
   }
   const source = options.resolver ?? options.endpoints;
-  const chain: Middleware[] = [...(options.middleware ?? []), ...observabilityMiddleware(options), timeoutMiddleware()];
+  const chain: Middleware[] = [...(options.middleware ?? []), ...observabilityMiddleware(options), timeoutMiddleware(options.transport?.timesCalls === true)];
   if (options.retry !== undefined) chain.push(retryMiddleware(options.retry));
   if (options.backup !== undefined) chain.push(backupMiddleware(options.backup));
   if (options.retry === undefined && options.requeue !== false) chain.push(requeueMiddleware(options.requeue));
@@ -216,16 +216,19 @@ function transportHandler(transport: ClientTransport): DirectHandler {
   // A call over a transport that does not say it settles as soon as the call's signal aborts is
   // raced against it here, so that the call ends at its deadline whatever the transport does.
   const raced = transport.settlesOnAbort !== true;
+  const timesCalls = transport.timesCalls === true;
   // A direct link (runtime/rpc/direct.ts): the transport's promise and the decoding as a Later, to
   // which the links around add their steps; the caller waits with one `then`.
   return (req) => {
     const ctx = req.ctx;
-    const signal = ctx.cancellation;
+    const method = req.method;
+    // A transport that times its calls gets the cancellation without the deadline: no timer of
+    // the context's own for a unary call (see ClientTransport.timesCalls).
+    const signal = timesCalls && method.kind === "unary" ? ctx.untimedCancellation : ctx.cancellation;
     if (signal.aborted) throw abortError(signal, true);
     const failed = (e: unknown): never => {
       throw callError(e, signal);
     };
-    const method = req.method;
     const service = req.service.typeName;
     let sent: Promise<TransportResponse>;
     try {

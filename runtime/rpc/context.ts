@@ -82,6 +82,8 @@ export interface CallContextInit {
    * follows this call's cancellation, so a transport may create that signal lazily.
    */
   readonly upstream?: { readonly signal: CallSignal } | undefined;
+  /** Server side: when the call's start began (performance.now()), when a run queue started it. */
+  readonly startedAt?: number | undefined;
 }
 
 /**
@@ -92,7 +94,8 @@ export interface CallContextInit {
  * when its deadline passes, with an RpcError (CANCELLED or DEADLINE_EXCEEDED) as its reason.
  * Cancellation is wired up lazily: until something reads `signal` or `cancellation`, a call
  * costs no AbortSignal, no listener and no deadline timer (a server then drops a handler's
- * answer that comes after the deadline when it comes).
+ * answer that comes after the deadline when it comes), and `untimedCancellation`, what a
+ * client gives a transport that times its calls itself, arms no deadline timer either.
  */
 export class CallContext {
   readonly side: Side;
@@ -119,6 +122,12 @@ export class CallContext {
    * TCP transport); undefined without one. What authorization middleware decides on.
    */
   readonly peerIdentity: PeerIdentity | undefined;
+  /**
+   * Server side: when the run queue started the call (performance.now() clock), to the clock as
+   * the queue last read it: undefined without admission control (`admission: false`), and on the
+   * client. What the stats middleware times a server call from.
+   */
+  readonly startedAt: number | undefined;
   /** Client side: the instance load balancing picked for this attempt. */
   endpoint: Endpoint | undefined = undefined;
   /** Client side: which attempt this is, from 1 (retries and backup requests count up). */
@@ -126,6 +135,8 @@ export class CallContext {
 
   private readonly cancel = new Cancellation();
   private active = false;
+  /** The deadline is armed (or the call is over): see `arm`. */
+  private timed = false;
   private disposed = false;
   private sources: CallSignal[] | undefined;
   private upstreamCall: { readonly signal: CallSignal } | undefined;
@@ -145,6 +156,7 @@ export class CallContext {
     this.peer = init.peer;
     this.peerIdentity = init.peerIdentity;
     this.upstreamCall = init.upstream;
+    this.startedAt = init.startedAt;
   }
 
   /**
@@ -154,11 +166,23 @@ export class CallContext {
    */
   get signal(): AbortSignal {
     this.activate();
+    if (!this.timed) this.arm();
     return this.cancel.toAbortSignal();
   }
 
   /** The call's cancellation as a CallSignal: what transports get, cheap to follow. */
   get cancellation(): CallSignal {
+    this.activate();
+    if (!this.timed) this.arm();
+    return this.cancel;
+  }
+
+  /**
+   * The call's cancellation without its deadline: aborted when the call is cancelled, but not
+   * when the deadline passes, for a transport that times the call itself
+   * (`ClientTransport.timesCalls`). Reading `cancellation` or `signal` later arms the deadline.
+   */
+  get untimedCancellation(): CallSignal {
     this.activate();
     return this.cancel;
   }
@@ -187,7 +211,7 @@ export class CallContext {
   expireAt(deadline: number | undefined): void {
     const before = this.deadline;
     this.deadline = earliest(before, deadline);
-    if (this.active && this.deadline !== before) this.arm();
+    if (this.timed && this.deadline !== before) this.arm();
   }
 
   /** Settles like `promise`, or rejects with the abort reason as soon as the call is aborted. */
@@ -212,7 +236,7 @@ export class CallContext {
    * on the call is no longer aborted (unless by `abort`).
    */
   dispose(): void {
-    this.active = this.disposed = true;
+    this.active = this.timed = this.disposed = true;
     this.sources = undefined;
     this.timer?.cancel();
     this.timer = undefined;
@@ -220,14 +244,13 @@ export class CallContext {
     this.unlinks = undefined;
   }
 
-  /** Wires up cancellation on first use: the upstream signal, followed signals, the deadline. */
+  /** Wires up cancellation on first use: the upstream signal, followed signals (the deadline: `arm`). */
   private activate(): void {
     if (this.active) return;
     this.active = true;
     if (this.upstreamCall !== undefined) this.link(this.upstreamCall.signal);
     if (this.sources !== undefined) for (const s of this.sources) this.link(s);
     this.sources = undefined;
-    this.arm();
   }
 
   /** Follows `signal`, turning a reason that is not an RpcError (a user's abort()) into CANCELLED. */
@@ -238,6 +261,7 @@ export class CallContext {
 
   /** (Re-)arms the deadline timer; any deadline, however far (a peer's timeout may be huge). */
   private arm(): void {
+    this.timed = true;
     this.timer?.cancel();
     this.timer = undefined;
     if (this.deadline === undefined || this.cancel.aborted || this.disposed) return;

@@ -16,6 +16,24 @@ export function deadlineAfter(timeoutMs: number | undefined, now: number = Date.
   return timeoutMs === undefined || !(timeoutMs > 0) || timeoutMs === Infinity ? undefined : now + timeoutMs;
 }
 
+/** The Date.now() clock minus the performance.now() clock, as last taken, and when (see wallClock). */
+let wallOffset = 0;
+let wallOffsetAt = -Infinity;
+
+/**
+ * `t` (a performance.now() reading) on the Date.now() clock, through the two clocks' offset,
+ * taken again once a second: code that has a performance.now() reading at hand compares it with
+ * a deadline without a second clock read (40-60 ns on Node 20). The system clock being set or
+ * slewed moves the result within a second, as it moves Date.now().
+ */
+export function wallClock(t: number): number {
+  if (!(t - wallOffsetAt < 1000)) {
+    wallOffsetAt = performance.now();
+    wallOffset = Date.now() - wallOffsetAt;
+  }
+  return t + wallOffset;
+}
+
 /**
  * The longest delay Node's setTimeout honours: 2^31 - 1 ms (about 24.8 days). A longer one fires
  * after 1 ms instead, with a TimeoutOverflowWarning.
@@ -302,6 +320,27 @@ export function raceSignal<T>(promise: Promise<T>, signal: CallSignal, notSent?:
       },
       (e: unknown) => {
         signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Settles like `promise`, or rejects with DEADLINE_EXCEEDED (`what`, `notSent`) once `deadline`
+ * (Date.now() clock) passes, whichever comes first; a late rejection is observed, as in
+ * raceSignal.
+ */
+export function raceDeadline<T>(promise: Promise<T>, deadline: number, what: string, notSent = false): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = timerAt(deadline, () => reject(deadlineExceeded(what, notSent)));
+    promise.then(
+      (v) => {
+        timer.cancel();
+        resolve(v);
+      },
+      (e: unknown) => {
+        timer.cancel();
         reject(e);
       },
     );

@@ -1,7 +1,7 @@
 import type { Writer } from "../codec/writer.js";
 import { DecodeError } from "../codec/errors.js";
 import { CallContext, ContextValues, runWithContext, type Consistency } from "./context.js";
-import { deadlineExceeded, raceSignal } from "./deadline.js";
+import { deadlineExceeded, raceSignal, wallClock } from "./deadline.js";
 import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./descriptors.js";
 import { resultOf, thriftInfo } from "./thrift.js";
 import { Code, ConfigError, RpcError } from "./errors.js";
@@ -174,8 +174,8 @@ class QueuedServerCall implements QueuedCall {
     this.sink = sink;
   }
 
-  run(): void {
-    this.server.serve(this.route, this.call, this.sink);
+  run(t0: number): void {
+    this.server.serve(this.route, this.call, this.sink, t0);
   }
 
   refuse(err: RpcError): void {
@@ -193,7 +193,7 @@ class MeridianServer implements Server {
   private readonly shedder: QueueShedder | undefined;
   private readonly runQueue: RunQueue | undefined;
   /** `serve`, bound: what the run queue starts, without a closure per call. */
-  private readonly serveFn = (route: Route, call: IncomingCall, sink: ReplySink<IncomingCall>): void => this.serve(route, call, sink);
+  private readonly serveFn = (route: Route, call: IncomingCall, sink: ReplySink<IncomingCall>, t0: number): void => this.serve(route, call, sink, t0);
   private listening = false;
 
   constructor(private readonly options: ServerOptions) {
@@ -352,9 +352,9 @@ class MeridianServer implements Server {
   /**
    * Decodes an admitted call's request, runs its chain and hands the reply to `sink`: before it
    * returns when the chain answered at once. Never throws (the run queue calls it from
-   * setImmediate).
+   * setImmediate). `startedAt`: when the run queue started it (performance.now()).
    */
-  serve(route: Route, call: IncomingCall, sink: ReplySink<IncomingCall>): void {
+  serve(route: Route, call: IncomingCall, sink: ReplySink<IncomingCall>, startedAt?: number): void {
     // `answer` never throws: whatever throws below does so before the sink got a reply.
     try {
       const protocol = call.protocol;
@@ -368,7 +368,7 @@ class MeridianServer implements Server {
       } catch (e) {
         return this.answer(sink, call, this.undecodable(call, e));
       }
-      const ctx = serverContext(route, call);
+      const ctx = serverContext(route, call, startedAt);
       const req = new CallRequest(route.service, route.method, message, call.headers, ctx);
       let running: DirectAnswer;
       try {
@@ -404,8 +404,12 @@ class MeridianServer implements Server {
   /** The reply to a unary call whose chain answered `res`; the call's context is done with. */
   private answered(route: Route, call: IncomingCall, ctx: CallContext, res: RpcResponse): OutgoingReply {
     try {
-      // The caller has given up on an answer that comes after the deadline: drop it.
-      if (ctx.deadline !== undefined && Date.now() >= ctx.deadline) throw deadlineExceeded("the handler answered after the deadline");
+      // The caller has given up on an answer that comes after the deadline: drop it. With a run
+      // queue the clock is read through it: the reading also ends the call's start.
+      const t = this.runQueue?.answering();
+      if (ctx.deadline !== undefined && (t === undefined ? Date.now() : wallClock(t)) >= ctx.deadline) {
+        throw deadlineExceeded("the handler answered after the deadline");
+      }
       return new Reply(this.replyHeaders(ctx, res.headers), this.encoder(route.method, res.message, call));
     } catch (e) {
       return this.errorReply(ctx, e);
@@ -665,7 +669,7 @@ async function onlyRequest(requests: AsyncIterable<unknown>, stream: IncomingStr
 }
 
 /** The context of a call arriving at a server: what its headers, deadline and peer say. */
-function serverContext(route: Route, incoming: IncomingCall | IncomingStream): CallContext {
+function serverContext(route: Route, incoming: IncomingCall | IncomingStream, startedAt?: number): CallContext {
   const headers = incoming.headers;
   return new CallContext({
     side: "server",
@@ -680,5 +684,6 @@ function serverContext(route: Route, incoming: IncomingCall | IncomingStream): C
     peer: incoming.peer,
     peerIdentity: incoming.peerIdentity,
     upstream: incoming,
+    startedAt,
   });
 }

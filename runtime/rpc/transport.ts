@@ -197,6 +197,15 @@ export interface ClientTransport {
    * transports of this package set it.
    */
   readonly settlesOnAbort?: boolean;
+  /**
+   * True when `unary` times every call itself: it rejects with DEADLINE_EXCEEDED once the
+   * request's `deadline` passes, whatever it is waiting for (a connection, write room, the
+   * response), and at once, `notSent`, when the deadline passed before the request could leave.
+   * The runtime then arms no deadline timer of its own for a unary call (the call's context arms
+   * one only once something else follows its cancellation: a middleware's wait, a handler's
+   * `ctx.signal`), which saves a timer and a clock read per call. The TCP transport sets it.
+   */
+  readonly timesCalls?: boolean;
   close(): Promise<void>;
 }
 

@@ -78,9 +78,12 @@ describe("metrics", () => {
     const seen: string[] = [];
     const hook: StatsHook = {
       start: (ctx) => seen.push(`start ${ctx.side} ${ctx.method.name}`),
-      finish: (_ctx, s: CallStats) => {
+      finish: (ctx, s: CallStats) => {
         expect(s.durationMs).toBeGreaterThanOrEqual(0);
         expect(s.startTime).toBeLessThanOrEqual(Date.now());
+        // A server call is timed from when its run queue started it; a client call from its stats.
+        if (s.side === "server") expect(ctx.startedAt).toBeLessThanOrEqual(performance.now() - s.durationMs);
+        else expect(ctx.startedAt).toBeUndefined();
         seen.push(`finish ${s.side} ${s.service}/${s.method} ${Code[s.code]}${s.error ? ` ${s.error.message}` : ""}`);
       },
     };

@@ -96,6 +96,53 @@ describe("settles on abort", () => {
     expect(await rejection(client.echo({}, { signal: caller.signal }))).toMatchObject({ code: Code.CANCELLED });
   });
 
+  it("settles on abort - a transport that times its calls gets no deadline timer of the context's: its own ends the call, unless something follows the call's signal", async () => {
+    const signals: unknown[] = [];
+    // Rejects at the request's deadline plus 40 ms with an error of its own, or on an abort.
+    const transport: ClientTransport = {
+      settlesOnAbort: true,
+      timesCalls: true,
+      unary: (req) => {
+        signals.push(req.signal);
+        return new Promise((_, reject) => {
+          const timer = setTimeout(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, "the transport's own deadline")), req.deadline! - Date.now() + 40);
+          req.signal.addEventListener("abort", () => {
+            clearTimeout(timer);
+            reject(new RpcError(Code.CANCELLED, "aborted"));
+          });
+        });
+      },
+      close: async () => undefined,
+    };
+    const client = createClient(EchoService, { transport, endpoints: [{ address: "x" }] });
+    const own = await timed(client.echo({}, { timeoutMs: 30 }));
+    expect(own.err.message).toBe("the transport's own deadline");
+    expect(own.ms).toBeGreaterThanOrEqual(60);
+    // A caller's abort still reaches the transport.
+    const caller = new AbortController();
+    setTimeout(() => caller.abort(), 20);
+    expect(await rejection(client.echo({}, { timeoutMs: 10_000, signal: caller.signal }))).toMatchObject({ code: Code.CANCELLED });
+    // A middleware that follows the call's signal arms its deadline: the call ends at it.
+    const follows = createClient(EchoService, {
+      transport,
+      endpoints: [{ address: "x" }],
+      middleware: [(next) => (req) => (req.ctx.signal, next(req))],
+    });
+    const armed = await timed(follows.echo({}, { timeoutMs: 30 }));
+    expect(armed.err.message).toBe("aborted");
+    expect(armed.ms).toBeLessThan(60);
+    // A call whose deadline passed before it could be sent (a middleware took that long) never
+    // reaches the transport, nor the breakers in between.
+    const before = signals.length;
+    const slow = createClient(EchoService, {
+      transport,
+      endpoints: [{ address: "x" }],
+      middleware: [(next) => async (req) => (await new Promise((resolve) => setTimeout(resolve, 40)), next(req))],
+    });
+    expect(await rejection(slow.echo({}, { timeoutMs: 20 }))).toMatchObject({ code: Code.DEADLINE_EXCEEDED, notSent: true });
+    expect(signals.length).toBe(before);
+  });
+
   it("settles on abort - a resolver that never answers does not hold the call past its deadline; the error says it was not sent", async () => {
     const transport: ClientTransport = { settlesOnAbort: true, unary: () => Promise.reject(new Error("not reached")), close: async () => undefined };
     const client = createClient(EchoService, { transport, resolver: { resolve: () => new Promise(() => undefined) } });

@@ -2,6 +2,7 @@ import type { Socket } from "node:net";
 import {
   ReceivedResponse,
   abortError,
+  raceDeadline,
   raceSignal,
   type CallSignal,
   type ClientStream,
@@ -406,6 +407,12 @@ function responseError(headers: Headers, buf: Buffer, start: number, end: number
 export class TcpClientTransport implements ClientTransport, StreamTransport {
   /** `unary` rejects as soon as the call's signal aborts, whatever it is waiting for (ClientTransport.settlesOnAbort). */
   readonly settlesOnAbort = true;
+  /**
+   * `unary` rejects with DEADLINE_EXCEEDED once the call's deadline passes, whatever it is
+   * waiting for (ClientTransport.timesCalls): a connection (see `unary`), the response (the
+   * connections' DeadlineQueue).
+   */
+  readonly timesCalls = true;
   readonly limits: FrameLimits;
   readonly connection: ConnectionOptions;
   /** Receive window of each stream, in messages. */
@@ -464,8 +471,11 @@ export class TcpClientTransport implements ClientTransport, StreamTransport {
     }
     if (!(conn instanceof Promise)) return conn.call(req);
     // Waiting for a connection (shared with other calls, bounded by the first one's deadline):
-    // the call's signal ends its own wait (settlesOnAbort), and the request never left.
-    return raceSignal(conn, req.signal, true).then((c) => (req.signal.aborted ? Promise.reject(abortError(req.signal, true)) : c.call(req)));
+    // the call's signal and its own deadline end its own wait (settlesOnAbort, timesCalls), and
+    // the request never left.
+    let wait = raceSignal(conn, req.signal, true);
+    if (req.deadline !== undefined) wait = raceDeadline(wait, req.deadline, "deadline exceeded while waiting for a connection", true);
+    return wait.then((c) => (req.signal.aborted ? Promise.reject(abortError(req.signal, true)) : c.call(req)));
   }
 
   /**

@@ -142,6 +142,35 @@ describe("run queue", () => {
     await until(log, 12);
   });
 
+  it("run queue - a start ends when its call is answered within it (answering): what runs after counts for none, and run gets when it began", async () => {
+    const q = new RunQueue(undefined, { sliceMs: 50 }, 1);
+    const log: string[] = [];
+    const before = performance.now();
+    let began = NaN;
+    let answered = NaN;
+    const c = call("a", log);
+    c.run = (t0) => {
+      began = t0;
+      spin(4);
+      answered = q.answering();
+      spin(4);
+      log.push("a");
+    };
+    q.submit(c);
+    await until(log, 1);
+    expect(began).toBeGreaterThanOrEqual(before);
+    expect(answered - began).toBeGreaterThanOrEqual(4);
+    // The start took what ran until the answer: 4 ms, not the 8 ms until run returned.
+    expect(q.startMs).toBeCloseTo(answered - began, 5);
+    expect(q.startMs).toBeLessThan(7);
+    // Read outside a start (a call answered later), the clock ends none: the next start is
+    // still timed to its end (the mean of 4 and 3 ms).
+    expect(q.answering()).toBeGreaterThan(answered);
+    q.submit(call("b", log, { spinMs: 3 }));
+    await until(log, 2);
+    expect(q.startMs).toBeGreaterThan(3);
+  });
+
   it("run queue - by default it predicts no wait before 512 starts: a fresh server's first starts are no measure of the next", async () => {
     const q = new RunQueue(undefined, { sliceMs: 1 });
     const log: string[] = [];

@@ -17,8 +17,8 @@ export interface QueuedCall {
   readonly peer?: string;
   /** When it was queued (Date.now()). */
   queuedAt: number;
-  /** Starts its handler. */
-  run(): void;
+  /** Starts its handler; `t0` is when its start began (performance.now(), see RunQueue.startNow). */
+  run(t0: number): void;
   /** Answers it with `err` instead, without running its handler. */
   refuse(err: RpcError): void;
 }
@@ -169,6 +169,10 @@ export class RunQueue {
    */
   private clock = -Infinity;
   private scheduled = false;
+  /** A start is under way (a handler's synchronous part): see `answering`. */
+  private starting = false;
+  /** The start under way has its end: `clock` was read by `answering`. */
+  private ended = false;
   private readonly drainFn = (): void => this.drain();
 
   /** `warmStarts`: starts before the estimate predicts waits (WARM_STARTS; tests lower it). */
@@ -212,16 +216,34 @@ export class RunQueue {
   }
 
   /**
-   * Starts a call at once (the queue is `idle`): runs `start(a, b, c)`, its handler's synchronous
-   * part, within the current slice (or a new one), and returns what it returns.
+   * Starts a call at once (the queue is `idle`): runs `start(a, b, c, t0)`, its handler's
+   * synchronous part, within the current slice (or a new one), and returns what it returns. `t0`
+   * is when the start began (performance.now()).
    */
-  startNow<A, B, C, T>(start: (a: A, b: B, c: C) => T, a: A, b: B, c: C): T {
+  startNow<A, B, C, T>(start: (a: A, b: B, c: C, t0: number) => T, a: A, b: B, c: C): T {
     const t0 = this.openSlice();
+    this.starting = true;
     try {
-      return start(a, b, c);
+      return start(a, b, c, t0);
     } finally {
       this.learn(t0);
     }
+  }
+
+  /**
+   * The time now (performance.now()), read by a server for a call it answers. A call answered
+   * within its start (a handler that did not await) ends its start with it: `learn` takes this
+   * reading instead of reading the clock again once the start returns, so a call costs one clock
+   * read fewer (40-60 ns on Node 20). What runs after it (the transport encoding the reply) counts
+   * towards the next start of the slice, as what runs before a start does (see `start`).
+   */
+  answering(): number {
+    const t = performance.now();
+    if (this.starting && !this.ended) {
+      this.clock = t;
+      this.ended = true;
+    }
+    return t;
   }
 
   /**
@@ -254,16 +276,18 @@ export class RunQueue {
    * the call off its ring, the shedder's look at it) counts as part of this start.
    */
   private start(call: QueuedCall, t0: number): void {
+    this.starting = true;
     try {
-      call.run();
+      call.run(t0);
     } finally {
       this.learn(t0);
     }
   }
 
-  /** Learns from a start that began at `t0` (performance.now()) and has just returned. */
+  /** Learns from a start that began at `t0` (performance.now()) and has just returned, or answered (see `answering`). */
   private learn(t0: number): void {
-    this.clock = performance.now();
+    if (!this.ended) this.clock = performance.now();
+    this.starting = this.ended = false;
     let took = this.clock - t0;
     this.starts++;
     if (this.starts > 1 / EWMA_WEIGHT && took > OUTLIER_FACTOR * this.startMs) took = OUTLIER_FACTOR * this.startMs;
@@ -292,8 +316,8 @@ export class RunQueue {
 
   /**
    * After the event loop's I/O: starts queued calls for one slice, then yields again if any are
-   * left. The clock is read once per call started (when its handler returns, in `learn`) or
-   * refused: the slice's end, the next start's beginning and the time on the Date.now() clock
+   * left. The clock is read once per call started (when its handler answers or returns: `answering`,
+   * `learn`) or refused: the slice's end, the next start's beginning and the time on the Date.now() clock
    * that deadlines and waits are judged by all come from that reading (the two clocks' offset is
    * taken once per slice; it moves by far less than a millisecond in one). Each read costs 60-80
    * ns on Node 20.

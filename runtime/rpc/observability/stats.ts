@@ -1,4 +1,5 @@
 import type { CallContext, Side } from "../context.js";
+import { wallClock } from "../deadline.js";
 import { Code, RpcError } from "../errors.js";
 import { directMiddleware, isThenable, Later, mapAnswer, type DirectAnswer, type DirectHandler, type DirectMiddleware } from "../direct.js";
 import type { RpcRequest, RpcResponse } from "../middleware.js";
@@ -13,7 +14,10 @@ export interface CallStats {
   readonly method: string;
   /** The other end's address, when known. */
   readonly peer: string | undefined;
-  /** When the call started (Date.now() clock, ms). */
+  /**
+   * When the call started (Date.now() clock, ms): on a server, when its run queue started it
+   * (`CallContext.startedAt`), else when the stats middleware saw it.
+   */
   readonly startTime: number;
   /** How long it took, in ms (performance.now() precision). */
   readonly durationMs: number;
@@ -43,7 +47,7 @@ export function statsMiddleware(hooks: readonly StatsHook[]): DirectMiddleware {
   const direct = (next: DirectHandler): DirectHandler => (req) => {
     const ctx = req.ctx;
     for (const h of hooks) h.start?.(ctx);
-    const t0 = performance.now();
+    const t0 = ctx.startedAt ?? performance.now();
     let res: DirectAnswer;
     try {
       res = next(req);
@@ -60,23 +64,6 @@ export function statsMiddleware(hooks: readonly StatsHook[]): DirectMiddleware {
   return directMiddleware(direct);
 }
 
-/** The Date.now() clock minus the performance.now() clock, as last taken, and when (see wallTime). */
-let wallOffset = 0;
-let wallOffsetAt = -Infinity;
-
-/**
- * `t` (performance.now()) on the Date.now() clock, in whole ms: through the two clocks' offset,
- * taken again once a second, so that a call costs one clock read fewer (60-80 ns on Node 20) and
- * the system clock being set or slewed moves start times within a second, as it moves Date.now().
- */
-function wallTime(t: number): number {
-  if (!(t - wallOffsetAt < 1000)) {
-    wallOffsetAt = performance.now();
-    wallOffset = Date.now() - wallOffsetAt;
-  }
-  return Math.floor(t + wallOffset);
-}
-
 /** Tells `hooks` that the call of `req`, begun at `t0` (performance.now()), ended with `error` (or none). */
 function finish(hooks: readonly StatsHook[], req: RpcRequest, t0: number, error: RpcError | undefined): void {
   const ctx = req.ctx;
@@ -85,7 +72,7 @@ function finish(hooks: readonly StatsHook[], req: RpcRequest, t0: number, error:
     service: req.service.typeName,
     method: req.method.name,
     peer: ctx.peer,
-    startTime: wallTime(t0),
+    startTime: Math.floor(wallClock(t0)),
     durationMs: performance.now() - t0,
     code: error === undefined ? Code.OK : error.code,
     error,
