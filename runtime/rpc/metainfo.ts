@@ -33,11 +33,15 @@ const EMPTY: ReadonlyMap<string, string> = new Map();
  * is forwarded by the calls it makes, together with what arrived.
  */
 export class Metainfo {
-  private readonly maps: Partial<Record<MetainfoKind, Map<string, string>>> = {};
+  // A field per kind, each made on its first value: most calls carry none, and a call costs a
+  // Metainfo on each side (a keyed load by kind, from an object of maps, was 2% of a client's).
+  private transient: Map<string, string> | undefined = undefined;
+  private persistent: Map<string, string> | undefined = undefined;
+  private backward: Map<string, string> | undefined = undefined;
 
   /** A transient value: one hop, request direction. */
   getTransient(key: string): string | undefined {
-    return this.maps.transient?.get(key);
+    return this.transient?.get(key);
   }
   /** Sets a transient value; returns this, for chaining. */
   setTransient(key: string, value: string): this {
@@ -45,7 +49,7 @@ export class Metainfo {
   }
   /** A persistent value: the whole chain, request direction. */
   getPersistent(key: string): string | undefined {
-    return this.maps.persistent?.get(key);
+    return this.persistent?.get(key);
   }
   /** Sets a persistent value; returns this, for chaining. */
   setPersistent(key: string, value: string): this {
@@ -53,7 +57,7 @@ export class Metainfo {
   }
   /** A backward value: response direction. */
   getBackward(key: string): string | undefined {
-    return this.maps.backward?.get(key);
+    return this.backward?.get(key);
   }
   /** Sets a backward value (on the server, to send it back); returns this, for chaining. */
   setBackward(key: string, value: string): this {
@@ -62,20 +66,21 @@ export class Metainfo {
 
   /** All values of one kind. */
   all(kind: MetainfoKind): ReadonlyMap<string, string> {
-    return this.maps[kind] ?? EMPTY;
+    return this.map(kind) ?? EMPTY;
   }
 
   /** Copies every value of `kind` from `other` into this one (later values win). */
   copyFrom(other: Metainfo, kind: MetainfoKind): this {
-    const src = other.maps[kind];
+    const src = other.map(kind);
     if (src !== undefined) for (const [k, v] of src) this.set(kind, k, v);
     return this;
   }
 
   /** Writes the values of the given kinds into `headers` under their prefixes. */
   writeHeaders(headers: Headers, ...kinds: MetainfoKind[]): Headers {
+    if (this.transient === undefined && this.persistent === undefined && this.backward === undefined) return headers;
     for (const kind of kinds) {
-      const m = this.maps[kind];
+      const m = this.map(kind);
       if (m === undefined) continue;
       const prefix = MetainfoPrefix[kind];
       for (const [k, v] of m) headers[prefix + k] = v;
@@ -99,8 +104,31 @@ export class Metainfo {
     return this;
   }
 
+  private map(kind: MetainfoKind): Map<string, string> | undefined {
+    switch (kind) {
+      case "transient":
+        return this.transient;
+      case "persistent":
+        return this.persistent;
+      case "backward":
+        return this.backward;
+      default:
+        return undefined;
+    }
+  }
+
   private set(kind: MetainfoKind, key: string, value: string): this {
-    (this.maps[kind] ??= new Map()).set(key, value);
+    switch (kind) {
+      case "transient":
+        (this.transient ??= new Map()).set(key, value);
+        break;
+      case "persistent":
+        (this.persistent ??= new Map()).set(key, value);
+        break;
+      case "backward":
+        (this.backward ??= new Map()).set(key, value);
+        break;
+    }
     return this;
   }
 }
