@@ -1,8 +1,12 @@
 /**
  * The runtime's own cost per call, without sockets: createServer over a transport that hands it
  * prepared calls, and createClient over a transport that answers at once; 64 calls in flight,
- * CPU time per call (process.cpuUsage), seven rounds, their median. For A/B work on the
- * framework path (docs/profile.md); the figures in bench/results come from bench:rpc.
+ * CPU time per call (process.cpuUsage), seven rounds, their median. Each path is measured against
+ * its seam alone in the same run, as bench:rpc's meridian-seam peer drives the transport: the
+ * client's request encoded and response decoded, the server's request decoded and reply encoded.
+ * The difference is the runtime's own work per call, which moves by a few percent between runs
+ * where bench:rpc's CPU per call moves by 10-15%. For A/B work on the framework path
+ * (docs/profile.md); the figures in bench/results come from bench:rpc.
  *
  *   npm run build && node --import tsx bench/rpc/path.ts [--no-async-context] [--burst <calls>] [--client-headers] [--async-handler]
  *
@@ -14,9 +18,10 @@
  * is an async function (it answers through a promise, as a handler that awaits does).
  */
 import { Cancellation, createClient, createServer, type ClientTransport, type ServerTransport } from "meridian-rpc";
-import type { CallDispatcher, IncomingCall, OutgoingReply } from "meridian-rpc/transport";
+import { Writer } from "meridian-rpc/runtime";
+import { decodeResponse, messageWriter, type CallDispatcher, type IncomingCall, type OutgoingReply } from "meridian-rpc/transport";
 import { Ping } from "../codec/gen/feed.js";
-import { EchoService, HEADERS, meridianMessages } from "./service.js";
+import { EchoService, HEADERS, meridianMessages, seamReply } from "./service.js";
 
 const IN_FLIGHT = 64;
 const ROUNDS = 3000;
@@ -24,6 +29,10 @@ const burstAt = process.argv.indexOf("--burst");
 const BURST = burstAt < 0 ? 0 : Number(process.argv[burstAt + 1]);
 const message = meridianMessages().ping;
 const payload = Ping.encode(message);
+/** Where requests and replies are encoded, rewound for each: the bytes go nowhere. */
+const writer = new Writer(64 * 1024);
+/** Median CPU per call of each path measured, ns. */
+const medians = new Map<string, number>();
 
 /**
  * Measures `call`, which rejects when a call fails. The warm-up's failures are counted, not
@@ -53,10 +62,16 @@ async function measure(name: string, call: () => Promise<unknown>): Promise<void
     perCall.push(((used.user + used.system) * 1000) / (ROUNDS * IN_FLIGHT));
   }
   perCall.sort((a, b) => a - b);
+  medians.set(name, perCall[3]!);
   console.log(`${name.padEnd(12)} ${perCall[3]!.toFixed(0)} ns CPU per call (rounds: ${perCall.map((x) => x.toFixed(0)).join(" ")})`);
 }
 
-async function serverPath(asyncContext: boolean): Promise<void> {
+/**
+ * The server's side measured on calls handed over as the TCP transport does: to createServer's
+ * dispatcher (`asyncContext` as given), or with `seam` to what bench:rpc's meridian-seam server
+ * does with a call (the request decoded, the reply made and encoded).
+ */
+async function serverPath(asyncContext: boolean, seam = false): Promise<void> {
   let dispatch: CallDispatcher | undefined;
   const transport: ServerTransport = {
     listen: async (d) => {
@@ -86,16 +101,23 @@ async function serverPath(asyncContext: boolean): Promise<void> {
   // with a `then` on its promise (what the TCP transport did before it had one). A round's 64
   // calls share one promise, resolved by the last reply, so that the harness adds no promise per
   // call of its own.
-  const d = dispatch!;
+  const d: CallDispatcher = seam
+    ? Object.assign(() => Promise.reject(new Error("unused")), {
+        to: <C extends IncomingCall>(call: C, answer: (call: C, reply: OutgoingReply) => void) =>
+          answer(call, seamReply({ "x-served-region": "cn-north" }, Ping, Ping.decode(call.payload))),
+      })
+    : dispatch!;
   let pending = 0;
   let failure: Error | undefined;
   let roundDone: () => void = () => undefined;
   let round: Promise<void> = Promise.resolve();
   const sink = (_: IncomingCall, reply: OutgoingReply): void => {
     if (reply.encode === undefined) failure ??= new Error(`the call failed: ${JSON.stringify(reply.headers)}`);
+    writer.reset();
+    reply.encode?.(writer);
     if (--pending === 0) roundDone();
   };
-  await measure("server path", () => {
+  await measure(seam ? "server seam" : "server path", () => {
     if (pending === 0) {
       pending = IN_FLIGHT;
       round = new Promise<void>((resolve) => (roundDone = resolve)).then(() => {
@@ -109,10 +131,42 @@ async function serverPath(asyncContext: boolean): Promise<void> {
   });
 }
 
-async function clientPath(): Promise<void> {
+/**
+ * The client's side over a transport that encodes the request and answers at once: createClient's
+ * `echo`, or with `seam` what bench:rpc's meridian-seam load generator does around the transport
+ * (service.ts, seamCall: the request encoded, the response decoded).
+ */
+async function clientPath(seam = false): Promise<void> {
   const answer = Promise.resolve({ payload, headers: {} });
-  // It answers at once, so it settles on abort as the package's transports do (no race per call).
-  const transport: ClientTransport = { unary: () => answer, close: async () => undefined, settlesOnAbort: true };
+  // It answers at once, so it settles on abort and times its calls as the TCP transport says it
+  // does (no race and no deadline timer per call).
+  const transport: ClientTransport = {
+    unary: (req) => {
+      writer.reset();
+      req.encode(writer);
+      return answer;
+    },
+    close: async () => undefined,
+    settlesOnAbort: true,
+    timesCalls: true,
+  };
+  if (seam) {
+    const echo = EchoService.methods.echo;
+    await measure("client seam", () =>
+      transport
+        .unary({
+          service: EchoService.typeName,
+          method: echo,
+          encode: messageWriter(echo.input, message),
+          headers: { ...HEADERS },
+          deadline: Date.now() + 10_000,
+          signal: new Cancellation(),
+          endpoint: undefined,
+        })
+        .then((res) => decodeResponse(echo, EchoService.typeName, res.payload, res.headers)),
+    );
+    return;
+  }
   // `--client-headers`: default headers in the client's options, as an authorization token would be.
   const headers = process.argv.includes("--client-headers") ? { authorization: "Bearer 0123456789abcdef", "x-tenant": "t1" } : undefined;
   const client = createClient(EchoService, { transport, endpoints: [{ address: "127.0.0.1:1" }], region: "cn-north", consistency: "eventual", timeoutMs: 10_000, headers });
@@ -121,5 +175,9 @@ async function clientPath(): Promise<void> {
 
 // The client first: once a server has run a call with asyncContext on, AsyncLocalStorage's promise
 // hooks run for every promise of the process, the client's included (a service that is both pays that).
+await clientPath(true);
 await clientPath();
+await serverPath(false, true);
 await serverPath(!process.argv.includes("--no-async-context"));
+const own = (path: string, seam: string): string => (medians.get(path)! - medians.get(seam)!).toFixed(0);
+console.log(`the runtime's own work: client ${own("client path", "client seam")} ns, server ${own("server path", "server seam")} ns of CPU per call`);

@@ -171,6 +171,18 @@ describe("run queue", () => {
     expect(q.startMs).toBeGreaterThan(3);
   });
 
+  it("run queue - within a slice, a start counts from where the one before ended: what ran between (a reply encoded, a call read) is not lost", () => {
+    const q = new RunQueue(undefined, { sliceMs: 50 }, 1);
+    const log: string[] = [];
+    q.submit(call("a", log));
+    // Between two starts of the slice: the reply to the first encoded, the next call read.
+    spin(3);
+    q.startNow(() => log.push("b"), 0, 0, 0);
+    expect(log).toEqual(["a", "b"]);
+    // Two starts of next to nothing, 3 ms between them: the second counts them.
+    expect(q.startMs).toBeGreaterThan(1.4);
+  });
+
   it("run queue - by default it predicts no wait before 512 starts: a fresh server's first starts are no measure of the next", async () => {
     const q = new RunQueue(undefined, { sliceMs: 1 });
     const log: string[] = [];
