@@ -203,7 +203,7 @@ export interface ClientTransport {
    * response), and at once, `notSent`, when the deadline passed before the request could leave.
    * The runtime then arms no deadline timer of its own for a unary call (the call's context arms
    * one only once something else follows its cancellation: a middleware's wait, a handler's
-   * `ctx.signal`), which saves a timer and a clock read per call. The TCP transport sets it.
+   * `ctx.signal`), which saves a timer per call. The TCP transport sets it.
    */
   readonly timesCalls?: boolean;
   close(): Promise<void>;

@@ -98,14 +98,14 @@ describe("settles on abort", () => {
 
   it("settles on abort - a transport that times its calls gets no deadline timer of the context's: its own ends the call, unless something follows the call's signal", async () => {
     const signals: unknown[] = [];
-    // Rejects at the request's deadline plus 40 ms with an error of its own, or on an abort.
+    // Rejects at the request's deadline plus 300 ms with an error of its own, or on an abort.
     const transport: ClientTransport = {
       settlesOnAbort: true,
       timesCalls: true,
       unary: (req) => {
         signals.push(req.signal);
         return new Promise((_, reject) => {
-          const timer = setTimeout(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, "the transport's own deadline")), req.deadline! - Date.now() + 40);
+          const timer = setTimeout(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, "the transport's own deadline")), req.deadline! - Date.now() + 300);
           req.signal.addEventListener("abort", () => {
             clearTimeout(timer);
             reject(new RpcError(Code.CANCELLED, "aborted"));
@@ -117,7 +117,7 @@ describe("settles on abort", () => {
     const client = createClient(EchoService, { transport, endpoints: [{ address: "x" }] });
     const own = await timed(client.echo({}, { timeoutMs: 30 }));
     expect(own.err.message).toBe("the transport's own deadline");
-    expect(own.ms).toBeGreaterThanOrEqual(60);
+    expect(own.ms).toBeGreaterThanOrEqual(300);
     // A caller's abort still reaches the transport.
     const caller = new AbortController();
     setTimeout(() => caller.abort(), 20);
@@ -130,7 +130,7 @@ describe("settles on abort", () => {
     });
     const armed = await timed(follows.echo({}, { timeoutMs: 30 }));
     expect(armed.err.message).toBe("aborted");
-    expect(armed.ms).toBeLessThan(60);
+    expect(armed.ms).toBeLessThan(300);
     // A call whose deadline passed before it could be sent (a middleware took that long) never
     // reaches the transport, nor the breakers in between.
     const before = signals.length;

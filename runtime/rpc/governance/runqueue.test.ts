@@ -142,7 +142,7 @@ describe("run queue", () => {
     await until(log, 12);
   });
 
-  it("run queue - a start ends when its call is answered within it (answering): what runs after counts for none, and run gets when it began", async () => {
+  it("run queue - a start ends when its call is answered within it (answering), and run gets when it began", async () => {
     const q = new RunQueue(undefined, { sliceMs: 50 }, 1);
     const log: string[] = [];
     const before = performance.now();
@@ -160,7 +160,8 @@ describe("run queue", () => {
     await until(log, 1);
     expect(began).toBeGreaterThanOrEqual(before);
     expect(answered - began).toBeGreaterThanOrEqual(4);
-    // The start took what ran until the answer: 4 ms, not the 8 ms until run returned.
+    // The start took what ran until the answer: 4 ms, not the 8 ms until run returned (the rest
+    // would count towards the next start of the slice, and this slice has none).
     expect(q.startMs).toBeCloseTo(answered - began, 5);
     expect(q.startMs).toBeLessThan(7);
     // Read outside a start (a call answered later), the clock ends none: the next start is

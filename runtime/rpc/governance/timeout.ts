@@ -21,7 +21,7 @@ export function timeoutMiddleware(timesCalls = false): DirectMiddleware {
     if (deadline === undefined) return next(req);
     if (timesCalls && req.method.kind === "unary") {
       // Failed here rather than by the transport, so that the breakers below do not count a call
-      // that was over before it started (a parent's deadline that passed).
+      // that was over before it was sent (its deadline passed while a middleware above waited).
       if (deadline <= Date.now()) throw deadlineExceeded("deadline exceeded before the call was sent", true);
       return next(req);
     }
