@@ -27,6 +27,7 @@ import {
   type Headers,
   type PayloadProtocol,
 } from "../../runtime/api.js";
+import { CallTable } from "./calls.js";
 import { connectionOptions, FrameConnection, type ConnectionHandler, type ConnectionOptions } from "./connection.js";
 import { wireTimeout } from "./deadlines.js";
 import {
@@ -148,7 +149,7 @@ class PendingCall implements DeadlineEntry {
  */
 class ClientConnection implements ConnectionHandler, ClientStreamHost {
   readonly fc: FrameConnection;
-  readonly pending = new Map<number, PendingCall>();
+  readonly pending = new CallTable<PendingCall>();
   readonly streams = new Map<number, TcpStream>();
   /** The server said it is going away (crrst): no new calls; closed once the last one is answered. */
   draining = false;
@@ -253,7 +254,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
       p.resolve = resolve;
       p.reject = reject;
     });
-    this.pending.set(seq, p);
+    this.pending.add(p);
     if (deadline !== undefined) {
       p.dlAt = deadline;
       this.transport.deadlines.add(p);
@@ -271,7 +272,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
   }
 
   private settle(p: PendingCall): void {
-    this.pending.delete(p.seq);
+    this.pending.delete(p);
     this.transport.deadlines.remove(p);
     p.signal.removeEventListener("abort", p);
     if (this.draining && this.inflight === 0) this.close("drained after the server's shutdown notice");
@@ -332,7 +333,7 @@ class ClientConnection implements ConnectionHandler, ClientStreamHost {
   onClose(error: Error | undefined): void {
     this.pool.release(this, !this.draining && this.closeReason === undefined && !this.pool.closed);
     const reason = this.closeReason ?? (error instanceof FrameError ? `bad frame from the server: ${error.message}` : error !== undefined ? tlsErrorText(error) : this.silentClose());
-    for (const p of [...this.pending.values()]) {
+    for (const p of this.pending.values()) {
       this.settle(p);
       p.reject(
         new RpcError(Code.UNAVAILABLE, `connection to ${this.pool.address} lost: ${reason}`, { cause: error, notSent: !p.sent }),
