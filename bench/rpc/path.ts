@@ -19,9 +19,9 @@
  */
 import { Cancellation, createClient, createServer, type ClientTransport, type ServerTransport } from "meridian-rpc";
 import { Writer } from "meridian-rpc/runtime";
-import { decodeResponse, messageWriter, type CallDispatcher, type IncomingCall, type OutgoingReply } from "meridian-rpc/transport";
+import type { CallDispatcher, IncomingCall, OutgoingReply } from "meridian-rpc/transport";
 import { Ping } from "../codec/gen/feed.js";
-import { EchoService, HEADERS, meridianMessages, seamReply } from "./service.js";
+import { EchoService, HEADERS, meridianMessages, seamCall, seamReply } from "./service.js";
 
 const IN_FLIGHT = 64;
 const ROUNDS = 3000;
@@ -101,10 +101,12 @@ async function serverPath(asyncContext: boolean, seam = false): Promise<void> {
   // with a `then` on its promise (what the TCP transport did before it had one). A round's 64
   // calls share one promise, resolved by the last reply, so that the harness adds no promise per
   // call of its own.
+  // The seam's reply headers, as peers.ts's seamServer keeps them (seamReply copies them per call).
+  const served = { "x-served-region": "cn-north" };
   const d: CallDispatcher = seam
     ? Object.assign(() => Promise.reject(new Error("unused")), {
         to: <C extends IncomingCall>(call: C, answer: (call: C, reply: OutgoingReply) => void) =>
-          answer(call, seamReply({ "x-served-region": "cn-north" }, Ping, Ping.decode(call.payload))),
+          answer(call, seamReply(served, Ping, Ping.decode(call.payload))),
       })
     : dispatch!;
   let pending = 0;
@@ -134,7 +136,7 @@ async function serverPath(asyncContext: boolean, seam = false): Promise<void> {
 /**
  * The client's side over a transport that encodes the request and answers at once: createClient's
  * `echo`, or with `seam` what bench:rpc's meridian-seam load generator does around the transport
- * (service.ts, seamCall: the request encoded, the response decoded).
+ * (`seamCall`: the request encoded, the response decoded).
  */
 async function clientPath(seam = false): Promise<void> {
   const answer = Promise.resolve({ payload, headers: {} });
@@ -151,20 +153,7 @@ async function clientPath(seam = false): Promise<void> {
     timesCalls: true,
   };
   if (seam) {
-    const echo = EchoService.methods.echo;
-    await measure("client seam", () =>
-      transport
-        .unary({
-          service: EchoService.typeName,
-          method: echo,
-          encode: messageWriter(echo.input, message),
-          headers: { ...HEADERS },
-          deadline: Date.now() + 10_000,
-          signal: new Cancellation(),
-          endpoint: undefined,
-        })
-        .then((res) => decodeResponse(echo, EchoService.typeName, res.payload, res.headers)),
-    );
+    await measure("client seam", seamCall(transport, "echo", undefined));
     return;
   }
   // `--client-headers`: default headers in the client's options, as an authorization token would be.
