@@ -165,16 +165,12 @@ export class CallContext {
    * the cheaper `cancellation`.
    */
   get signal(): AbortSignal {
-    this.activate();
-    if (!this.timed) this.arm();
-    return this.cancel.toAbortSignal();
+    return this.timedCancel().toAbortSignal();
   }
 
   /** The call's cancellation as a CallSignal: what transports get, cheap to follow. */
   get cancellation(): CallSignal {
-    this.activate();
-    if (!this.timed) this.arm();
-    return this.cancel;
+    return this.timedCancel();
   }
 
   /**
@@ -242,6 +238,13 @@ export class CallContext {
     this.timer = undefined;
     if (this.unlinks !== undefined) for (const unlink of this.unlinks) unlink();
     this.unlinks = undefined;
+  }
+
+  /** The call's cancellation, wired up, its deadline armed. */
+  private timedCancel(): Cancellation {
+    this.activate();
+    if (!this.timed) this.arm();
+    return this.cancel;
   }
 
   /** Wires up cancellation on first use: the upstream signal, followed signals (the deadline: `arm`). */
