@@ -22,8 +22,7 @@ export class CallTable<T extends Sequenced> {
   private mask: number;
   /** Calls that share a slot with another at the largest size. */
   private overflow: Map<number, T> | undefined;
-  /** Calls held. */
-  size = 0;
+  private count = 0;
 
   constructor(
     private readonly maxSlots = MAX_SLOTS,
@@ -31,6 +30,11 @@ export class CallTable<T extends Sequenced> {
   ) {
     this.slots = new Array<T | undefined>(initialSlots).fill(undefined);
     this.mask = initialSlots - 1;
+  }
+
+  /** Calls held. */
+  get size(): number {
+    return this.count;
   }
 
   /** Slots the table has now (at most `maxSlots`). */
@@ -47,7 +51,7 @@ export class CallTable<T extends Sequenced> {
 
   /** Adds `call` (its id not in flight already). */
   add(call: T): void {
-    this.size++;
+    this.count++;
     for (;;) {
       const i = call.seq & this.mask;
       if (this.slots[i] === undefined) {
@@ -67,13 +71,13 @@ export class CallTable<T extends Sequenced> {
     const i = call.seq & this.mask;
     if (this.slots[i] === call) {
       this.slots[i] = undefined;
-      this.size--;
+      this.count--;
       return true;
     }
     if (this.overflow?.get(call.seq) !== call) return false;
     this.overflow.delete(call.seq);
     if (this.overflow.size === 0) this.overflow = undefined;
-    this.size--;
+    this.count--;
     return true;
   }
 
