@@ -3,7 +3,7 @@ import { sleep, startTimer, type Timer } from "../deadline.js";
 import type { MethodDescriptor } from "../descriptors.js";
 import { Code, ConfigError, RpcError } from "../errors.js";
 import { directMiddleware, mapNext, promised, type DirectMiddleware } from "../direct.js";
-import type { Middleware, RpcResponse } from "../middleware.js";
+import type { Handler, Middleware, RpcRequest, RpcResponse } from "../middleware.js";
 import { HeaderKeys } from "../transport.js";
 import { observeStream, requestsTaken, streamsResponses } from "../streaming.js";
 import { CircuitOpenError } from "./breaker.js";
@@ -153,13 +153,6 @@ export function isRetrySafe(err: RpcError, method: MethodDescriptor, call: CallC
   return err.notSent || isIdempotent(method);
 }
 
-/** Runs one attempt of a call in its own forked context, bounded by the attempt timeout. */
-async function attempt(next: (ctx: CallContext) => Promise<RpcResponse>, ctx: CallContext, timeoutMs: number | undefined): Promise<RpcResponse> {
-  if (timeoutMs === undefined) return next(ctx);
-  ctx.expireAt(Date.now() + timeoutMs);
-  return ctx.race(next(ctx));
-}
-
 /**
  * Remembers that an attempt failed on its instance (`address`), so load balancing picks another
  * one for the next attempt (the attempts share the call's values).
@@ -219,62 +212,98 @@ export function requeueMiddleware(policy: RetryPolicy = {}): DirectMiddleware {
 }
 
 /** The attempt loop of retry and requeue: `safe` says which failures may be sent again. */
-function retrying(p: ResolvedRetryPolicy, safe: (err: RpcError, method: MethodDescriptor, call: CallContext) => boolean): DirectMiddleware {
+function retrying(p: ResolvedRetryPolicy, safe: RetrySafe): DirectMiddleware {
   return directMiddleware((next) => {
     const nextPromised = promised(next);
     return (req) => {
       const call = req.ctx;
-      const streaming = req.method.kind !== "unary";
-      const send = (ctx: CallContext): Promise<RpcResponse> => (ctx === call ? nextPromised(req) : nextPromised({ ...req, ctx }));
-
-      /** After attempt `n` failed with `e` on `failedOn`: throws when it may not be sent again, else waits the backoff. */
-      const again = async (n: number, e: unknown, failedOn: string | undefined): Promise<void> => {
-        const err = RpcError.from(e);
-        if (n >= p.maxAttempts || !safe(err, req.method, call) || requestsTaken(req.message)) throw err;
-        const delay = backoffDelay(n, p);
-        if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
-        if (p.budget !== undefined && !p.budget.withdraw()) throw err;
-        rememberFailed(call, failedOn);
-        await sleep(delay, call.cancellation);
-      };
-
-      /** Attempts `first` and on, each in a forked context. */
-      const forked = async (first: number): Promise<RpcResponse> => {
-        for (let n = first; ; n++) {
-          const ctx = call.fork(n);
-          let keep = false;
-          try {
-            const res = await attempt(send, ctx, streaming ? undefined : p.attemptTimeoutMs);
-            adopt(call, ctx);
-            if (!streamsResponses(req.method)) return res;
-            keep = true;
-            return observeStream(res, ctx, () => ctx.dispose());
-          } catch (e) {
-            await again(n, e, ctx.endpoint?.address);
-          } finally {
-            if (!keep) ctx.dispose();
-          }
-        }
-      };
-
       p.budget?.deposit();
       // A first attempt that nothing cancels alone (a unary call without an attempt timeout) runs in
       // the call's own context: a call that succeeds at once costs no fork, no second deadline timer,
-      // no listener on the call's cancellation and no promise of this middleware's own (a direct
-      // link: its recovery is a step of the transport's Later). What it leaves on the call is undone
-      // if it fails.
-      if (streaming || p.attemptTimeoutMs !== undefined || call.attempt !== 1) return forked(1);
+      // no listener on the call's cancellation, no promise of this middleware's own (a direct link:
+      // its recovery is a step of the transport's Later) and one closure, the recovery. What it
+      // leaves on the call is undone if it fails.
+      if (req.method.kind !== "unary" || p.attemptTimeoutMs !== undefined || call.attempt !== 1) {
+        return new Attempts(p, safe, nextPromised, req).from(1);
+      }
       const { endpoint, peer } = call;
-      const recover = async (e: unknown): Promise<RpcResponse> => {
+      return mapNext(next, req, same, (e) => {
         const failedOn = call.endpoint?.address;
         call.endpoint = endpoint;
         call.peer = peer;
-        await again(1, e, failedOn);
-        return forked(2);
-      };
-      return mapNext(next, req, same, recover);
+        return new Attempts(p, safe, nextPromised, req).after(1, e, failedOn);
+      });
     };
   });
+}
+
+/** Which failures of an attempt may be sent again: `isRetrySafe` for retry, `isRefused` for requeue. */
+type RetrySafe = (err: RpcError, method: MethodDescriptor, call: CallContext) => boolean;
+
+/**
+ * The attempts of one call, each in a forked context: made when a call needs more than the
+ * first attempt in its own context (or cannot run that one there), so a call that succeeds at
+ * once allocates none of it.
+ */
+class Attempts {
+  constructor(
+    private readonly p: ResolvedRetryPolicy,
+    private readonly safe: RetrySafe,
+    private readonly next: Handler,
+    private readonly req: RpcRequest,
+  ) {}
+
+  /** After attempt `n` failed with `e` on `failedOn`: attempt `n + 1` once the backoff is over. */
+  async after(n: number, e: unknown, failedOn: string | undefined): Promise<RpcResponse> {
+    await this.again(n, e, failedOn);
+    return this.from(n + 1);
+  }
+
+  /** Attempts `first` and on, each in a forked context. */
+  async from(first: number): Promise<RpcResponse> {
+    const { req, p } = this;
+    const call = req.ctx;
+    for (let n = first; ; n++) {
+      const ctx = call.fork(n);
+      let keep = false;
+      try {
+        const res = await this.attempt(ctx, req.method.kind !== "unary" ? undefined : p.attemptTimeoutMs);
+        adopt(call, ctx);
+        if (!streamsResponses(req.method)) return res;
+        keep = true;
+        return observeStream(res, ctx, () => ctx.dispose());
+      } catch (e) {
+        await this.again(n, e, ctx.endpoint?.address);
+      } finally {
+        if (!keep) ctx.dispose();
+      }
+    }
+  }
+
+  /** Throws when attempt `n`, failed with `e` on `failedOn`, may not be sent again; else waits the backoff. */
+  private async again(n: number, e: unknown, failedOn: string | undefined): Promise<void> {
+    const { req, p } = this;
+    const call = req.ctx;
+    const err = RpcError.from(e);
+    if (n >= p.maxAttempts || !this.safe(err, req.method, call) || requestsTaken(req.message)) throw err;
+    const delay = backoffDelay(n, p);
+    if (call.deadline !== undefined && Date.now() + delay >= call.deadline) throw err;
+    if (p.budget !== undefined && !p.budget.withdraw()) throw err;
+    rememberFailed(call, failedOn);
+    await sleep(delay, call.cancellation);
+  }
+
+  /** Runs one attempt in its forked context `ctx`, bounded by the attempt timeout. */
+  private async attempt(ctx: CallContext, timeoutMs: number | undefined): Promise<RpcResponse> {
+    if (timeoutMs === undefined) return this.send(ctx);
+    ctx.expireAt(Date.now() + timeoutMs);
+    return ctx.race(this.send(ctx));
+  }
+
+  /** The call's request sent in `ctx`. */
+  private send(ctx: CallContext): Promise<RpcResponse> {
+    return ctx === this.req.ctx ? this.next(this.req) : this.next({ ...this.req, ctx });
+  }
 }
 
 /** The first attempt's response, handed on as it is. */
