@@ -8,7 +8,7 @@ import { loadBalancerMiddleware, WeightedRoundRobin, type LoadBalancer, type Res
 import { backupMiddleware, requeueMiddleware, retryMiddleware, type BackupPolicy, type RetryPolicy } from "./governance/retry.js";
 import { timeoutMiddleware } from "./governance/timeout.js";
 import { Metainfo } from "./metainfo.js";
-import { composeDirect, Later, settle, type DirectAnswer, type DirectHandler } from "./direct.js";
+import { composeDirect, Later, settle, type DirectAnswer, type DirectHandler, type LaterStep } from "./direct.js";
 import { CallRequest, CallResponse, type Middleware, type RpcRequest, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
 import { statusFromHeaders, statusHeaders, statusToHeaders } from "./status.js";
@@ -226,27 +226,48 @@ function transportHandler(transport: ClientTransport): DirectHandler {
     // the context's own for a unary call (see ClientTransport.timesCalls).
     const signal = timesCalls && method.kind === "unary" ? ctx.untimedCancellation : ctx.cancellation;
     if (signal.aborted) throw abortError(signal, true);
-    const failed = (e: unknown): never => {
-      throw callError(e, signal);
-    };
     const service = req.service.typeName;
     let sent: Promise<TransportResponse>;
     try {
-      if (method.kind !== "unary") return raceSignal(openStream(transport, req, signal), signal).then(undefined, failed);
+      if (method.kind !== "unary") {
+        return raceSignal(openStream(transport, req, signal), signal).then(undefined, (e: unknown) => {
+          throw callError(e, signal);
+        });
+      }
       sent = transport.unary(new UnaryRequest(service, method, messageWriter(method.input, req.message), req.headers, ctx.deadline, signal, ctx.endpoint));
     } catch (e) {
       throw callError(e, signal);
     }
-    const decoded = (res: unknown): RpcResponse => {
-      const r = res as TransportResponse;
-      try {
-        return new CallResponse(decodeResponse(method, service, r.payload, r.headers, r.protocol), r.headers);
-      } catch (e) {
-        return failed(e);
-      }
-    };
-    return new Later(raced ? raceSignal(sent, signal) : sent, decoded, failed);
+    return new Later(raced ? raceSignal(sent, signal) : sent, new Decoding(method, service, signal));
   };
+}
+
+/**
+ * The transport's end of a unary call, as the first step of its Later: the response decoded, a
+ * failure made the call's error (`callError`). One object per call where two closures and their
+ * scope would be three.
+ */
+class Decoding implements LaterStep {
+  next: LaterStep | undefined = undefined;
+
+  constructor(
+    private readonly method: MethodDescriptor,
+    private readonly service: string,
+    private readonly signal: CallSignal,
+  ) {}
+
+  ok(res: unknown): RpcResponse {
+    const r = res as TransportResponse;
+    try {
+      return new CallResponse(decodeResponse(this.method, this.service, r.payload, r.headers, r.protocol), r.headers);
+    } catch (e) {
+      throw callError(e, this.signal);
+    }
+  }
+
+  failed(e: unknown): never {
+    throw callError(e, this.signal);
+  }
 }
 
 /**
@@ -444,6 +465,38 @@ function failed(opts: CallOptions, e: unknown): never {
 }
 
 /**
+ * The last step of a unary call: what came back reported (`received`), the response's message
+ * (or the call's RpcError) handed to the caller, the context released.
+ */
+class Finishing implements LaterStep {
+  next: LaterStep | undefined = undefined;
+
+  constructor(
+    private readonly opts: CallOptions,
+    private readonly ctx: CallContext,
+  ) {}
+
+  ok(res: unknown): unknown {
+    try {
+      received(this.opts, (res as RpcResponse).headers);
+      return (res as RpcResponse).message;
+    } catch (e) {
+      return failed(this.opts, e);
+    } finally {
+      this.ctx.dispose();
+    }
+  }
+
+  failed(e: unknown): never {
+    try {
+      return failed(this.opts, e);
+    } finally {
+      this.ctx.dispose();
+    }
+  }
+}
+
+/**
  * Creates a typed client of `service` over `options.transport`: one method per RPC of the
  * descriptor, under the key of `service.methods` (`client.getFeed(req, callOptions)`). Unary and
  * client-streaming methods return a Promise of the response; server-streaming and bidi methods a
@@ -458,15 +511,17 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
   /** The context of a new call. */
   function begin(method: MethodDescriptor, opts: CallOptions): CallContext {
     const parent = opts.parent === undefined ? (inherit ? currentContext() : undefined) : (opts.parent ?? undefined);
-    const metainfo = new Metainfo();
-    if (parent !== undefined) metainfo.copyFrom(parent.metainfo, "persistent");
-    if (opts.metainfo !== undefined) metainfo.copyFrom(opts.metainfo, "transient").copyFrom(opts.metainfo, "persistent");
+    // A call that inherits none and is given none carries no metainfo: its context makes an empty
+    // one if something asks.
+    let metainfo: Metainfo | undefined;
+    if (parent !== undefined) metainfo = new Metainfo().copyFrom(parent.metainfo, "persistent");
+    if (opts.metainfo !== undefined) metainfo = (metainfo ?? new Metainfo()).copyFrom(opts.metainfo, "transient").copyFrom(opts.metainfo, "persistent");
     const headers = copyHeaders(opts.headers, copyHeaders(defaults));
     const region = opts.region ?? options.region;
     const consistency = opts.consistency ?? parent?.consistency ?? options.consistency;
     if (region !== undefined) headers[HeaderKeys.region] = region;
     if (consistency !== undefined) headers[HeaderKeys.consistency] = consistency;
-    metainfo.writeHeaders(headers, "transient", "persistent");
+    metainfo?.writeHeaders(headers, "transient", "persistent");
     const ctx = new CallContext({
       side: "client",
       service,
@@ -495,30 +550,18 @@ export function createClient<S extends ServiceDescriptor>(service: S, options: C
     } catch (e) {
       return Promise.reject(e);
     }
-    const ok = (res: RpcResponse): unknown => {
-      try {
-        received(opts, res.headers);
-        return res.message;
-      } catch (e) {
-        return failed(opts, e);
-      } finally {
-        ctx.dispose();
-      }
-    };
-    const fail = (e: unknown): never => {
-      try {
-        return failed(opts, e);
-      } finally {
-        ctx.dispose();
-      }
-    };
+    const end = new Finishing(opts, ctx);
     let running: DirectAnswer;
     try {
       running = chain(new CallRequest(service, method, message, ctx.headers, ctx));
     } catch (e) {
       running = Promise.reject(e);
     }
-    return running instanceof Later ? running.settleAs(ok, fail) : Promise.resolve(running).then(ok, fail);
+    if (running instanceof Later) return running.settleAs(end);
+    return Promise.resolve(running).then(
+      (res) => end.ok(res),
+      (e: unknown) => end.failed(e),
+    );
   }
 
   /** A call with a response stream (server-streaming, bidi): started now, ended by its stream. */

@@ -52,4 +52,23 @@ describe("context", () => {
     parent.abort(new RpcError(Code.DEADLINE_EXCEEDED, "over"));
     expect((b.signal.reason as RpcError).code).toBe(Code.DEADLINE_EXCEEDED);
   });
+
+  it("context - metainfo, values and response headers are made on first use; a server's metainfo from its request headers then", () => {
+    const headers: Record<string, string> = { "rpc_transit_tenant": "t1", "rpc_persist_trace": "x" };
+    const server = new CallContext({ side: "server", service, method, headers });
+    expect(server.metainfoIfMade).toBeUndefined();
+    // Read when first asked for, from the headers as they are then.
+    headers["rpc_transit_late"] = "l";
+    expect([server.metainfo.getTransient("tenant"), server.metainfo.getTransient("late"), server.metainfo.getPersistent("trace")]).toEqual(["t1", "l", "x"]);
+    expect(server.metainfoIfMade).toBe(server.metainfo);
+
+    const client = new CallContext({ side: "client", service, method, headers });
+    expect(client.metainfo.getTransient("tenant")).toBeUndefined();
+    expect(client.responseHeaders).toBe(client.responseHeaders);
+    const k = createContextKey(0);
+    client.values.set(k, 1);
+    expect(client.values.get(k)).toBe(1);
+    // A fork shares what its parent made.
+    expect(client.fork(2).values.get(k)).toBe(1);
+  });
 });

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { abortError, deadlineExceeded, earliest, raceSignal, timerAt, type Timer } from "./deadline.js";
 import type { MethodDescriptor, ServiceDescriptor } from "./descriptors.js";
 import type { RpcError } from "./errors.js";
-import type { Metainfo } from "./metainfo.js";
+import { Metainfo } from "./metainfo.js";
 import { Cancellation, onAbort } from "./signal.js";
 import type { PeerIdentity } from "./tls.js";
 import type { CallSignal, Endpoint, Headers } from "./transport.js";
@@ -69,8 +69,13 @@ export interface CallContextInit {
   readonly service: ServiceDescriptor;
   readonly method: MethodDescriptor;
   readonly headers: Headers;
-  readonly metainfo: Metainfo;
-  readonly values: ContextValues;
+  /**
+   * Made on first use when not given: on a server from the request's headers, on a client empty
+   * (a call that carries none).
+   */
+  readonly metainfo?: Metainfo | undefined;
+  /** Made empty on first use when not given. */
+  readonly values?: ContextValues | undefined;
   readonly deadline?: number | undefined;
   readonly region?: string | undefined;
   readonly consistency?: Consistency | undefined;
@@ -105,11 +110,31 @@ export class CallContext {
   readonly headers: Headers;
   /**
    * Server side: response headers the handler and middleware add, sent back with the answer.
-   * (A client reads the headers it received from the response, or through `onHeaders`.)
+   * (A client reads the headers it received from the response, or through `onHeaders`.) Made on
+   * first use: a client call never needs it.
    */
-  readonly responseHeaders: Headers = {};
-  readonly metainfo: Metainfo;
-  readonly values: ContextValues;
+  get responseHeaders(): Headers {
+    return (this.replyHeaders ??= {});
+  }
+  /**
+   * The call's metainfo (see Metainfo). Made on first use when the context was given none: a
+   * server call's is then read from its request headers as they are at that moment, a client
+   * call's is empty.
+   */
+  get metainfo(): Metainfo {
+    return (this.meta ??= this.side === "server" ? new Metainfo().readHeaders(this.headers, "transient", "persistent") : new Metainfo());
+  }
+
+  /** The metainfo if it was made (see `metainfo`): a server writes back the backward values of one. */
+  get metainfoIfMade(): Metainfo | undefined {
+    return this.meta;
+  }
+
+  /** Values middleware and handlers keep for this call (see ContextValues); made on first use. */
+  get values(): ContextValues {
+    return (this.vals ??= new ContextValues());
+  }
+
   /** Absolute deadline (Date.now() clock, ms), or undefined for none. */
   deadline: number | undefined;
   /** The caller's region: the client's own on the client side, the caller's on the server side. */
@@ -133,6 +158,9 @@ export class CallContext {
   /** Client side: which attempt this is, from 1 (retries and backup requests count up). */
   attempt = 1;
 
+  private meta: Metainfo | undefined;
+  private vals: ContextValues | undefined;
+  private replyHeaders: Headers | undefined = undefined;
   private readonly cancel = new Cancellation();
   private active = false;
   /** The deadline is armed (or the call is over): see `arm`. */
@@ -148,8 +176,8 @@ export class CallContext {
     this.service = init.service;
     this.method = init.method;
     this.headers = init.headers;
-    this.metainfo = init.metainfo;
-    this.values = init.values;
+    this.meta = init.metainfo;
+    this.vals = init.values;
     this.deadline = init.deadline;
     this.region = init.region;
     this.consistency = init.consistency;

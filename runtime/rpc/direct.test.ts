@@ -3,7 +3,7 @@ import { CallContext, ContextValues } from "./context.js";
 import type { MethodDescriptor, ServiceDescriptor } from "./descriptors.js";
 import { Code, RpcError } from "./errors.js";
 import { Metainfo } from "./metainfo.js";
-import { composeDirect, isThenable, Later, type DirectHandler } from "./direct.js";
+import { composeDirect, isThenable, Later, type DirectHandler, type LaterStep } from "./direct.js";
 import { CallRequest, CallResponse, type Middleware, type RpcResponse } from "./middleware.js";
 import { statsMiddleware, type CallStats } from "./observability/stats.js";
 
@@ -190,5 +190,38 @@ describe("composeDirect", () => {
     });
     await expect(failing(request())).rejects.toMatchObject({ code: Code.UNKNOWN });
     expect(codes).toEqual(["OK", "UNKNOWN"]);
+  });
+
+  it("Later - a step object's methods run as methods, first or last, on success and on failure", async () => {
+    // What the client's transport end and its caller's end are: one object each, no closures.
+    class Tagging implements LaterStep {
+      next: LaterStep | undefined = undefined;
+      readonly seen: string[] = [];
+      constructor(private readonly tag: string) {}
+      ok(v: unknown): unknown {
+        this.seen.push(`ok ${this.tag}`);
+        return v instanceof CallResponse ? v : new CallResponse(v, { tag: this.tag });
+      }
+      failed(e: unknown): never {
+        this.seen.push(`failed ${this.tag}`);
+        throw new RpcError(Code.UNAVAILABLE, `${this.tag}: ${(e as Error).message}`);
+      }
+    }
+    const first = new Tagging("first");
+    const last = new Tagging("last");
+    const done = new Later(Promise.resolve({ n: 1 }), first).map(
+      (r) => r,
+      (e) => {
+        throw e;
+      },
+    );
+    const res = await done.settleAs<RpcResponse>(last);
+    expect([res.message, res.headers]).toEqual([{ n: 1 }, { tag: "first" }]);
+    expect([first.seen, last.seen]).toEqual([["ok first"], ["ok last"]]);
+
+    const a = new Tagging("a");
+    const b = new Tagging("b");
+    await expect(new Later(Promise.reject(new Error("down")), a).settleAs(b)).rejects.toMatchObject({ code: Code.UNAVAILABLE, message: "b: a: down" });
+    expect([a.seen, b.seen]).toEqual([["failed a"], ["failed b"]]);
   });
 });

@@ -38,11 +38,23 @@ export function directMiddleware(direct: (next: DirectHandler) => DirectHandler)
   return Object.assign((next: Handler) => promised(direct(next)), { direct });
 }
 
-/** One link's step of a {@link Later}; a class, not a literal, for the reason `CallRequest` gives. */
-class Step {
+/**
+ * What a link of a {@link Later} does with the outcome before it: `ok` with the value, `failed`
+ * with the error (see Later). A link can hand a Later two closures, or be a step itself: an object
+ * whose methods these are, one allocation per call where the closures would be three.
+ */
+export interface LaterStep {
+  ok(value: unknown): unknown;
+  failed(error: unknown): unknown;
+  /** The step after this one: set by the Later (undefined until then). */
+  next: LaterStep | undefined;
+}
+
+/** One link's step of a {@link Later} from its two closures; a class, not a literal, for the reason `CallRequest` gives. */
+class Step implements LaterStep {
   declare readonly ok: (value: unknown) => unknown;
   declare readonly failed: (error: unknown) => unknown;
-  declare next: Step | undefined;
+  declare next: LaterStep | undefined;
 
   constructor(ok: (value: unknown) => unknown, failed: (error: unknown) => unknown) {
     this.ok = ok;
@@ -64,17 +76,25 @@ class Step {
  */
 export class Later {
   declare private readonly source: unknown;
-  declare private readonly first: Step;
-  declare private last: Step;
+  declare private readonly first: LaterStep;
+  declare private last: LaterStep;
 
-  constructor(source: unknown, ok: (value: unknown) => RpcResponse, failed: (error: unknown) => RpcResponse) {
+  /** What `source` (a promise) settles with, made into a response by `ok`, or its error by `failed`. */
+  constructor(source: unknown, ok: (value: unknown) => RpcResponse, failed: (error: unknown) => RpcResponse);
+  /** The same, by a step object (`first.ok` must return a response). */
+  constructor(source: unknown, first: LaterStep);
+  constructor(source: unknown, ok: LaterStep | ((value: unknown) => RpcResponse), failed?: (error: unknown) => RpcResponse) {
     this.source = source;
-    this.first = this.last = new Step(ok, failed);
+    this.first = this.last = typeof ok === "function" ? new Step(ok, failed!) : ok;
   }
 
   /** Adds a link's step around the ones before it. */
   map(ok: (res: RpcResponse) => RpcResponse | Promise<RpcResponse>, failed: (error: unknown) => RpcResponse | Promise<RpcResponse>): this {
-    const step = new Step(ok as (value: unknown) => unknown, failed);
+    return this.add(new Step(ok as (value: unknown) => unknown, failed));
+  }
+
+  /** Adds `step` around the ones before it (its `ok` gets a response). */
+  add(step: LaterStep): this {
     this.last.next = step;
     this.last = step;
     return this;
@@ -92,8 +112,11 @@ export class Later {
    * The outcome as what `ok` or `failed` make of it, as a promise: a last step and `settle` in
    * one, for the caller of a client call (one `then` for the whole chain).
    */
-  settleAs<T>(ok: (res: RpcResponse) => T, failed: (error: unknown) => T): Promise<T> {
-    this.map(ok as unknown as (res: RpcResponse) => RpcResponse, failed as unknown as (error: unknown) => RpcResponse);
+  settleAs<T>(ok: (res: RpcResponse) => T, failed: (error: unknown) => T): Promise<T>;
+  /** The same, by a step object: what its `ok` or `failed` make of the outcome. */
+  settleAs<T>(last: LaterStep): Promise<T>;
+  settleAs<T>(ok: LaterStep | ((res: RpcResponse) => T), failed?: (error: unknown) => T): Promise<T> {
+    this.add(typeof ok === "function" ? new Step(ok as (value: unknown) => unknown, failed!) : ok);
     return this.settle() as unknown as Promise<T>;
   }
 
@@ -120,8 +143,8 @@ export class Later {
    * left. A step that returns a promise has the steps after it run once that settles: the result
    * is then a promise.
    */
-  private run(x: unknown, failing: boolean, from: Step): RpcResponse | Promise<RpcResponse> {
-    for (let step: Step | undefined = from; step !== undefined; step = step.next) {
+  private run(x: unknown, failing: boolean, from: LaterStep): RpcResponse | Promise<RpcResponse> {
+    for (let step: LaterStep | undefined = from; step !== undefined; step = step.next) {
       try {
         x = failing ? step.failed(x) : step.ok(x);
         failing = false;

@@ -1,6 +1,6 @@
 import type { Writer } from "../codec/writer.js";
 import { DecodeError } from "../codec/errors.js";
-import { CallContext, ContextValues, runWithContext, type Consistency } from "./context.js";
+import { CallContext, runWithContext, type Consistency } from "./context.js";
 import { deadlineExceeded, raceSignal, wallClock } from "./deadline.js";
 import type { InputOf, MethodDescriptor, OutputOf, ServiceDescriptor } from "./descriptors.js";
 import { resultOf, thriftInfo } from "./thrift.js";
@@ -9,7 +9,6 @@ import { QueueShedder, queueRefusal, type AdmissionOptions } from "./governance/
 import { limiterMiddleware, type LimiterOptions } from "./governance/limiter.js";
 import { priorityOf, type Priority } from "./governance/priority.js";
 import { RunQueue, type QueuedCall } from "./governance/runqueue.js";
-import { Metainfo } from "./metainfo.js";
 import { composeDirect, isThenable, Later, settle, type DirectAnswer, type DirectHandler } from "./direct.js";
 import { CallRequest, CallResponse, type Middleware, type RpcResponse } from "./middleware.js";
 import { observabilityMiddleware, type ObservabilityOptions } from "./observability/index.js";
@@ -529,7 +528,7 @@ class MeridianServer implements Server {
 
   /** Adds the backward metainfo of `ctx` (when the call got that far) and the served region. */
   private replyHeaders(ctx: CallContext | undefined, headers: Headers): Headers {
-    ctx?.metainfo.writeHeaders(headers, "backward");
+    ctx?.metainfoIfMade?.writeHeaders(headers, "backward");
     if (this.options.region !== undefined) headers[HeaderKeys.servedRegion] = this.options.region;
     return headers;
   }
@@ -676,8 +675,6 @@ function serverContext(route: Route, incoming: IncomingCall | IncomingStream, st
     service: route.service,
     method: route.method,
     headers,
-    metainfo: new Metainfo().readHeaders(headers, "transient", "persistent"),
-    values: new ContextValues(),
     deadline: incoming.deadline,
     region: headers[HeaderKeys.region],
     consistency: parseConsistency(headers[HeaderKeys.consistency]),
