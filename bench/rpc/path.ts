@@ -8,15 +8,19 @@
  * where bench:rpc's CPU per call moves by 10-15%. For A/B work on the framework path
  * (docs/profile.md); the figures in bench/results come from bench:rpc.
  *
- *   npm run build && node --import tsx bench/rpc/path.ts [--no-async-context] [--burst <calls>] [--client-headers] [--async-handler]
+ *   npm run build && node --import tsx bench/rpc/path.ts [--no-async-context] [--burst <calls>] [--client-headers] [--async-handler] [--alloc]
  *
  * Loads the built package, as users run it (add --conditions=meridian-source for the source). The
  * client runs first: a server with `asyncContext` on turns on AsyncLocalStorage's promise hooks
  * for the whole process. `--burst` starts each path with that many calls at once before its
  * warm-up, as a fresh process's first traffic (docs/profile.md, "Sixth pass": what V8 may then
  * decide about the allocation sites of per-call objects). `--async-handler`: the server's handler
- * is an async function (it answers through a promise, as a handler that awaits does).
+ * is an async function (it answers through a promise, as a handler that awaits does). `--alloc`:
+ * also the heap bytes each path allocates per call (V8's sampling heap profiler, with the objects
+ * already collected counted): unlike CPU time, the same from run to run within a few percent.
  */
+import type { HeapProfiler } from "node:inspector";
+import { Session } from "node:inspector/promises";
 import { Cancellation, createClient, createServer, type ClientTransport, type ServerTransport } from "meridian-rpc";
 import { Writer } from "meridian-rpc/runtime";
 import type { CallDispatcher, IncomingCall, OutgoingReply } from "meridian-rpc/transport";
@@ -33,6 +37,9 @@ const payload = Ping.encode(message);
 const writer = new Writer(64 * 1024);
 /** Median CPU per call of each path measured, ns. */
 const medians = new Map<string, number>();
+/** Heap bytes allocated per call of each path measured, with `--alloc`. */
+const allocated = new Map<string, number>();
+const ALLOC = process.argv.includes("--alloc");
 
 /**
  * Measures `call`, which rejects when a call fails. The warm-up's failures are counted, not
@@ -63,7 +70,44 @@ async function measure(name: string, call: () => Promise<unknown>): Promise<void
   }
   perCall.sort((a, b) => a - b);
   medians.set(name, perCall[3]!);
-  console.log(`${name.padEnd(12)} ${perCall[3]!.toFixed(0)} ns CPU per call (rounds: ${perCall.map((x) => x.toFixed(0)).join(" ")})`);
+  let bytes = "";
+  if (ALLOC) {
+    const b = await bytesPerCall(() => round());
+    allocated.set(name, b);
+    bytes = `, ${b.toFixed(0)} B allocated per call`;
+  }
+  console.log(`${name.padEnd(12)} ${perCall[3]!.toFixed(0)} ns CPU per call${bytes} (rounds: ${perCall.map((x) => x.toFixed(0)).join(" ")})`);
+}
+
+/**
+ * Heap bytes allocated per call over ROUNDS rounds of `round`: the sampling heap profiler (a
+ * sample every 128 bytes on average), counting the objects collected since, as most of a call's
+ * are. The harness's own (a promise per round) is in it, the same for a path and its seam.
+ */
+async function bytesPerCall(round: () => Promise<void>): Promise<number> {
+  const session = new Session();
+  session.connect();
+  try {
+    // The two flags are the protocol's (V8 10.x on), not yet in @types/node's parameter type.
+    const sampling: HeapProfiler.StartSamplingParameterType & Record<string, unknown> = {
+      samplingInterval: 128,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    };
+    await session.post("HeapProfiler.startSampling", sampling);
+    for (let i = 0; i < ROUNDS; i++) await round();
+    const { profile } = (await session.post("HeapProfiler.stopSampling")) as { profile: { head: SampledNode } };
+    const total = (n: SampledNode): number => n.children.reduce((sum, c) => sum + total(c), n.selfSize);
+    return total(profile.head) / (ROUNDS * IN_FLIGHT);
+  } finally {
+    session.disconnect();
+  }
+}
+
+/** A node of a sampled heap profile: the bytes allocated in a function, called from its parent. */
+interface SampledNode {
+  selfSize: number;
+  children: SampledNode[];
 }
 
 /**
@@ -170,3 +214,7 @@ await serverPath(false, true);
 await serverPath(!process.argv.includes("--no-async-context"));
 const own = (path: string, seam: string): string => (medians.get(path)! - medians.get(seam)!).toFixed(0);
 console.log(`the runtime's own work: client ${own("client path", "client seam")} ns, server ${own("server path", "server seam")} ns of CPU per call`);
+if (ALLOC) {
+  const bytes = (path: string, seam: string): string => (allocated.get(path)! - allocated.get(seam)!).toFixed(0);
+  console.log(`the runtime's own allocation: client ${bytes("client path", "client seam")} B, server ${bytes("server path", "server seam")} B per call`);
+}
