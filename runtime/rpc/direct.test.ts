@@ -3,7 +3,7 @@ import { CallContext, ContextValues } from "./context.js";
 import type { MethodDescriptor, ServiceDescriptor } from "./descriptors.js";
 import { Code, RpcError } from "./errors.js";
 import { Metainfo } from "./metainfo.js";
-import { composeDirect, isThenable, Later, type DirectHandler, type LaterStep } from "./direct.js";
+import { composeDirect, isThenable, Later, mapNext, type DirectHandler, type LaterStep } from "./direct.js";
 import { CallRequest, CallResponse, type Middleware, type RpcResponse } from "./middleware.js";
 import { statsMiddleware, type CallStats } from "./observability/stats.js";
 
@@ -223,5 +223,40 @@ describe("composeDirect", () => {
     const b = new Tagging("b");
     await expect(new Later(Promise.reject(new Error("down")), a).settleAs(b)).rejects.toMatchObject({ code: Code.UNAVAILABLE, message: "b: a: down" });
     expect([a.seen, b.seen]).toEqual([["failed a"], ["failed b"]]);
+  });
+
+  it("mapNext - a step object gets the outcome of a link that answers at once, throws, answers a promise or Later", async () => {
+    class Recovering implements LaterStep {
+      next: LaterStep | undefined = undefined;
+      readonly seen: string[] = [];
+      ok(v: unknown): unknown {
+        this.seen.push("ok");
+        return v;
+      }
+      failed(e: unknown): unknown {
+        this.seen.push(`failed ${(e as Error).message}`);
+        return new CallResponse({ recovered: true }, {});
+      }
+    }
+    const response = new CallResponse({ n: 1 }, {});
+    const cases: [string, DirectHandler, unknown][] = [
+      ["at once", () => response, { n: 1 }],
+      ["throws", () => {
+        throw new Error("sync");
+      }, { recovered: true }],
+      ["promise", () => Promise.reject(new Error("async")), { recovered: true }],
+      ["later", () => new Later(Promise.resolve({ n: 2 }), (v) => new CallResponse(v, {}), (e) => {
+        throw e;
+      }), { n: 2 }],
+    ];
+    const seen: string[][] = [];
+    for (const [, link, want] of cases) {
+      const step = new Recovering();
+      const answer = mapNext(link, request(), step);
+      const res = answer instanceof Later ? await answer.settle() : await answer;
+      expect(res.message).toEqual(want);
+      seen.push(step.seen);
+    }
+    expect(seen).toEqual([["ok"], ["failed sync"], ["failed async"], ["ok"]]);
   });
 });

@@ -190,14 +190,41 @@ export function mapNext(
   req: RpcRequest,
   ok: (res: RpcResponse) => RpcResponse | Promise<RpcResponse>,
   failed: (error: unknown) => RpcResponse | Promise<RpcResponse>,
+): DirectAnswer;
+/**
+ * The same with a step object, whose `ok` gets the response and returns one (or its promise), and
+ * whose `failed` throws or recovers: no closures, and the step itself joins a Later.
+ */
+export function mapNext(next: DirectHandler, req: RpcRequest, step: LaterStep): DirectAnswer;
+export function mapNext(
+  next: DirectHandler,
+  req: RpcRequest,
+  ok: LaterStep | ((res: RpcResponse) => RpcResponse | Promise<RpcResponse>),
+  failed?: (error: unknown) => RpcResponse | Promise<RpcResponse>,
 ): DirectAnswer {
   let answer: DirectAnswer;
+  if (typeof ok === "function") {
+    try {
+      answer = next(req);
+    } catch (e) {
+      return failed!(e);
+    }
+    return mapAnswer(answer, ok, failed!);
+  }
+  const step = ok;
   try {
     answer = next(req);
   } catch (e) {
-    return failed(e);
+    return step.failed(e) as RpcResponse | Promise<RpcResponse>;
   }
-  return mapAnswer(answer, ok, failed);
+  if (answer instanceof Later) return answer.add(step);
+  if (isThenable(answer)) {
+    return answer.then(
+      (res) => step.ok(res) as RpcResponse | Promise<RpcResponse>,
+      (e: unknown) => step.failed(e) as RpcResponse | Promise<RpcResponse>,
+    );
+  }
+  return step.ok(answer) as RpcResponse | Promise<RpcResponse>;
 }
 
 /** A direct link's answer as a promise. */

@@ -2,9 +2,9 @@ import type { CallContext } from "../context.js";
 import { sleep, startTimer, type Timer } from "../deadline.js";
 import type { MethodDescriptor } from "../descriptors.js";
 import { Code, ConfigError, RpcError } from "../errors.js";
-import { directMiddleware, mapNext, promised, type DirectMiddleware } from "../direct.js";
+import { directMiddleware, mapNext, promised, type DirectMiddleware, type LaterStep } from "../direct.js";
 import type { Handler, Middleware, RpcRequest, RpcResponse } from "../middleware.js";
-import { HeaderKeys } from "../transport.js";
+import { HeaderKeys, type Endpoint } from "../transport.js";
 import { observeStream, requestsTaken, streamsResponses } from "../streaming.js";
 import { CircuitOpenError } from "./breaker.js";
 import { failedEndpoints } from "./loadbalance.js";
@@ -216,23 +216,15 @@ function retrying(p: ResolvedRetryPolicy, safe: RetrySafe): DirectMiddleware {
   return directMiddleware((next) => {
     const nextPromised = promised(next);
     return (req) => {
-      const call = req.ctx;
       p.budget?.deposit();
+      const attempts = new Attempts(p, safe, nextPromised, req);
       // A first attempt that nothing cancels alone (a unary call without an attempt timeout) runs in
       // the call's own context: a call that succeeds at once costs no fork, no second deadline timer,
       // no listener on the call's cancellation, no promise of this middleware's own (a direct link:
-      // its recovery is a step of the transport's Later) and one closure, the recovery. What it
-      // leaves on the call is undone if it fails.
-      if (req.method.kind !== "unary" || p.attemptTimeoutMs !== undefined || call.attempt !== 1) {
-        return new Attempts(p, safe, nextPromised, req).from(1);
-      }
-      const { endpoint, peer } = call;
-      return mapNext(next, req, same, (e) => {
-        const failedOn = call.endpoint?.address;
-        call.endpoint = endpoint;
-        call.peer = peer;
-        return new Attempts(p, safe, nextPromised, req).after(1, e, failedOn);
-      });
+      // `attempts` is a step of the transport's Later, its recovery) and that one object. What the
+      // attempt leaves on the call is undone if it fails.
+      if (req.method.kind !== "unary" || p.attemptTimeoutMs !== undefined || req.ctx.attempt !== 1) return attempts.from(1);
+      return mapNext(next, req, attempts);
     };
   });
 }
@@ -241,20 +233,42 @@ function retrying(p: ResolvedRetryPolicy, safe: RetrySafe): DirectMiddleware {
 type RetrySafe = (err: RpcError, method: MethodDescriptor, call: CallContext) => boolean;
 
 /**
- * The attempts of one call, each in a forked context: made when a call needs more than the
- * first attempt in its own context (or cannot run that one there), so a call that succeeds at
- * once allocates none of it.
+ * The attempts of one call. As a step after the first attempt, run in the call's own context: its
+ * response passes, its failure is recovered from by the attempts after it, each in a forked
+ * context (as every attempt is when the first cannot run in the call's).
  */
-class Attempts {
+class Attempts implements LaterStep {
+  next: LaterStep | undefined = undefined;
+  /** Where the call was before its first attempt, which load balancing changes. */
+  private readonly endpoint: Endpoint | undefined;
+  private readonly peer: string | undefined;
+
   constructor(
     private readonly p: ResolvedRetryPolicy,
     private readonly safe: RetrySafe,
-    private readonly next: Handler,
+    private readonly downstream: Handler,
     private readonly req: RpcRequest,
-  ) {}
+  ) {
+    this.endpoint = req.ctx.endpoint;
+    this.peer = req.ctx.peer;
+  }
+
+  /** The first attempt's response, handed on as it is. */
+  ok(res: unknown): unknown {
+    return res;
+  }
+
+  /** The first attempt failed with `e`: the call put back as it was, then the next attempt after the backoff. */
+  failed(e: unknown): Promise<RpcResponse> {
+    const call = this.req.ctx;
+    const failedOn = call.endpoint?.address;
+    call.endpoint = this.endpoint;
+    call.peer = this.peer;
+    return this.after(1, e, failedOn);
+  }
 
   /** After attempt `n` failed with `e` on `failedOn`: attempt `n + 1` once the backoff is over. */
-  async after(n: number, e: unknown, failedOn: string | undefined): Promise<RpcResponse> {
+  private async after(n: number, e: unknown, failedOn: string | undefined): Promise<RpcResponse> {
     await this.again(n, e, failedOn);
     return this.from(n + 1);
   }
@@ -302,13 +316,8 @@ class Attempts {
 
   /** The call's request sent in `ctx`. */
   private send(ctx: CallContext): Promise<RpcResponse> {
-    return ctx === this.req.ctx ? this.next(this.req) : this.next({ ...this.req, ctx });
+    return ctx === this.req.ctx ? this.downstream(this.req) : this.downstream({ ...this.req, ctx });
   }
-}
-
-/** The first attempt's response, handed on as it is. */
-function same(res: RpcResponse): RpcResponse {
-  return res;
 }
 
 /** Backup request: a second attempt when the first has not answered after a delay. */
