@@ -4,7 +4,9 @@
  * on average, the objects collected since counted, as most of a call's are). Prints the bytes per
  * call of both sides together (the harness's own included), then by file and by allocating
  * function, so a change to the transport or the runtime shows where its bytes went. Unlike CPU
- * time on a shared machine, the figure is the same within a few percent from run to run.
+ * time on a shared machine, the figure is the same within a few percent from run to run. A
+ * meridian server (`asyncContext` on) turns AsyncLocalStorage's promise hooks on for the whole
+ * process, so here the client's promises pay them too (`promiseInitHook`), unlike bench:rpc's.
  *
  *   npm run build && node --import tsx bench/rpc/alloc.ts [peer] [--top <n>]
  *
