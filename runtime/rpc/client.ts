@@ -261,7 +261,7 @@ class Decoding implements LaterStep {
     try {
       return new CallResponse(decodeResponse(this.method, this.service, r.payload, r.headers, r.protocol), r.headers);
     } catch (e) {
-      throw callError(e, this.signal);
+      return this.failed(e);
     }
   }
 

@@ -203,20 +203,16 @@ export function mapNext(
   failed?: (error: unknown) => RpcResponse | Promise<RpcResponse>,
 ): DirectAnswer {
   let answer: DirectAnswer;
-  if (typeof ok === "function") {
-    try {
-      answer = next(req);
-    } catch (e) {
-      return failed!(e);
-    }
-    return mapAnswer(answer, ok, failed!);
-  }
-  const step = ok;
   try {
     answer = next(req);
   } catch (e) {
-    return step.failed(e) as RpcResponse | Promise<RpcResponse>;
+    return typeof ok === "function" ? failed!(e) : (ok.failed(e) as RpcResponse | Promise<RpcResponse>);
   }
+  return typeof ok === "function" ? mapAnswer(answer, ok, failed!) : mapAnswerTo(answer, ok);
+}
+
+/** `mapAnswer` for a step object: a Later gets the step itself, a promise its two methods, an answer its `ok`. */
+function mapAnswerTo(answer: DirectAnswer, step: LaterStep): DirectAnswer {
   if (answer instanceof Later) return answer.add(step);
   if (isThenable(answer)) {
     return answer.then(
